@@ -1,0 +1,151 @@
+//! HTTP helpers shared by every component's server: binding, the stop handle, JSON errors,
+//! bearer-token checks and the `/metrics` endpoint.
+
+use crate::telemetry::Registry;
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use std::net::{SocketAddr, TcpListener};
+
+/// A running HTTP server: where it listens and how to stop it.
+pub struct Served {
+    /// The bound address (the real port when the config said port 0).
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Starts `server` (an [`actix_web::HttpServer`] already bound) in the background.
+    pub fn spawn(addr: SocketAddr, server: actix_web::dev::Server) -> Self {
+        let handle = server.handle();
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+        Served { addr, handle, task }
+    }
+
+    /// The base URL, `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+}
+
+/// Binds a TCP listener, saying which address failed and why.
+pub fn bind(addr: &str, what: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{what}: cannot listen on {addr}: {e}")))?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}
+
+/// The JSON body of every error answer: `{"error": "...", "field": "..."}`.
+#[derive(Debug, Serialize, serde::Deserialize, Clone)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+    /// The offending field, when one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+}
+
+/// An error answer: a status and a message, optionally naming a field.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The message.
+    pub message: String,
+    /// The field to blame.
+    pub field: Option<String>,
+    /// Seconds to wait before retrying (429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), field: None, retry_after: None }
+    }
+    /// 400 naming `field`.
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, message) }
+    }
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+    /// 503 with Retry-After.
+    pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message) }
+    }
+    /// 500.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status);
+        if let Some(s) = self.retry_after {
+            r.insert_header(("Retry-After", s.to_string()));
+        }
+        r.json(ErrorBody { error: self.message.clone(), field: self.field.clone() })
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    crate::auth::bearer(req.headers().get("authorization").and_then(|v| v.to_str().ok()))
+}
+
+/// Checks the internal node credential: a request between Argus nodes must carry
+/// `Authorization: Bearer <internal token>`. An empty configured token disables the check
+/// (standalone on loopback only; refused elsewhere by each component's config check).
+pub fn check_internal(req: &HttpRequest, expected: &str) -> Result<(), ApiError> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    match bearer_token(req) {
+        Some(t) if crate::auth::constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("invalid internal credential")),
+        None => Err(ApiError::unauthorized("missing internal credential (Authorization: Bearer ...)")),
+    }
+}
+
+/// The `/metrics` answer for `registry`.
+pub fn metrics_response(registry: &Registry) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(registry.render())
+}
+
+/// A JSON-config error handler that turns body-parsing failures into a 400 that says why.
+pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
+        let msg = err.to_string();
+        ApiError::bad_request(format!("invalid JSON body: {msg}")).into()
+    })
+}

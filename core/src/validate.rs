@@ -1,0 +1,185 @@
+//! Validation of points, with errors that name the field and the reason.
+//!
+//! Each point is validated on its own, so a batch with some bad points keeps the good ones.
+
+use crate::point::Point;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Bounds a point must respect. Every component that accepts points uses the same limits,
+/// configured under `[limits]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest endpoint, metric name, tag key or tag value, in bytes.
+    pub max_name_len: usize,
+    /// Most tags on one point.
+    pub max_tags: usize,
+    /// How far in the future a timestamp may be, in seconds.
+    pub max_future_secs: i64,
+    /// How far in the past a timestamp may be, in seconds.
+    pub max_past_secs: i64,
+    /// Longest step, in seconds.
+    pub max_step: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_name_len: 256,
+            max_tags: 32,
+            max_future_secs: 600,
+            max_past_secs: 15 * 86_400,
+            max_step: 86_400,
+        }
+    }
+}
+
+/// Why a point was refused: the field and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    /// The offending field, e.g. `metric` or `tags.service`.
+    pub field: String,
+    /// Why it was refused, in words a user can act on.
+    pub reason: String,
+}
+
+impl ValidationError {
+    /// Makes an error for `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ValidationError { field: field.into(), reason: reason.into() }
+    }
+}
+
+fn bad_name_char(c: char) -> bool {
+    !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '%'))
+}
+
+fn bad_tag_value_char(c: char) -> bool {
+    c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}')
+}
+
+fn check_name(field: &str, s: &str, limits: &Limits, bad: fn(char) -> bool) -> Result<(), ValidationError> {
+    if s.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if s.len() > limits.max_name_len {
+        return Err(ValidationError::new(
+            field,
+            format!("is {} bytes long, the limit is {}", s.len(), limits.max_name_len),
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| bad(*c)) {
+        return Err(ValidationError::new(field, format!("contains the character {c:?}, which is not allowed")));
+    }
+    Ok(())
+}
+
+/// Checks one point against `limits` at Unix time `now`.
+pub fn validate_point(p: &Point, limits: &Limits, now: i64) -> Result<(), ValidationError> {
+    check_name("endpoint", &p.endpoint, limits, bad_name_char)?;
+    check_name("metric", &p.metric, limits, bad_name_char)?;
+    if p.tags.len() > limits.max_tags {
+        return Err(ValidationError::new(
+            "tags",
+            format!("has {} tags, the limit is {}", p.tags.len(), limits.max_tags),
+        ));
+    }
+    for (k, v) in p.tags.iter() {
+        check_name("tags", k, limits, bad_name_char)?;
+        if v.is_empty() {
+            return Err(ValidationError::new(format!("tags.{k}"), "value must not be empty"));
+        }
+        if v.len() > limits.max_name_len {
+            return Err(ValidationError::new(
+                format!("tags.{k}"),
+                format!("value is {} bytes long, the limit is {}", v.len(), limits.max_name_len),
+            ));
+        }
+        if let Some(c) = v.chars().find(|c| bad_tag_value_char(*c)) {
+            return Err(ValidationError::new(format!("tags.{k}"), format!("value contains {c:?}, which is not allowed")));
+        }
+    }
+    if !p.value.is_finite() {
+        return Err(ValidationError::new("value", format!("must be a finite number, got {}", p.value)));
+    }
+    if p.timestamp > now + limits.max_future_secs {
+        return Err(ValidationError::new(
+            "timestamp",
+            format!("{} is more than {} s in the future", p.timestamp, limits.max_future_secs),
+        ));
+    }
+    if p.timestamp < now - limits.max_past_secs {
+        return Err(ValidationError::new(
+            "timestamp",
+            format!("{} is more than {} s in the past", p.timestamp, limits.max_past_secs),
+        ));
+    }
+    if p.step == 0 {
+        return Err(ValidationError::new("step", "must be at least 1 second"));
+    }
+    if p.step > limits.max_step {
+        return Err(ValidationError::new("step", format!("{} exceeds the limit of {} s", p.step, limits.max_step)));
+    }
+    Ok(())
+}
+
+/// A point refused from a batch: its index in the batch, the field and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Zero-based position of the point in the batch as sent.
+    pub index: usize,
+    /// The offending field.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Rejection {
+    /// A rejection of point `index` for `err`.
+    pub fn new(index: usize, err: ValidationError) -> Self {
+        Rejection { index, field: err.field, reason: err.reason }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "point {}: {}: {}", self.index, self.field, self.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::point::Tags;
+
+    fn p() -> Point {
+        Point::gauge("host-1", "cpu.idle", Tags::parse_falcon("core=0").unwrap(), 1.0, 100_000_000)
+    }
+
+    fn err(pt: Point) -> ValidationError {
+        validate_point(&pt, &Limits::default(), 100_000_000).unwrap_err()
+    }
+
+    #[test]
+    fn good_point_passes() {
+        validate_point(&p(), &Limits::default(), 100_000_000).unwrap();
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert_eq!(err(Point { metric: String::new(), ..p() }).field, "metric");
+        assert_eq!(err(Point { endpoint: "a b".into(), ..p() }).field, "endpoint");
+        assert_eq!(err(Point { metric: "x".repeat(300), ..p() }).field, "metric");
+        assert_eq!(err(Point { value: f64::NAN, ..p() }).field, "value");
+        assert_eq!(err(Point { value: f64::INFINITY, ..p() }).field, "value");
+        assert_eq!(err(Point { timestamp: 200_000_000, ..p() }).field, "timestamp");
+        assert_eq!(err(Point { timestamp: 1, ..p() }).field, "timestamp");
+        assert_eq!(err(Point { step: 0, ..p() }).field, "step");
+        let many = Tags::from_pairs((0..40).map(|i| (format!("k{i}"), "v")));
+        assert_eq!(err(Point { tags: many, ..p() }).field, "tags");
+        let bad = Tags::from_pairs([("svc", "a\nb")]);
+        assert_eq!(err(Point { tags: bad, ..p() }).field, "tags.svc");
+    }
+}

@@ -1,0 +1,90 @@
+//! The Argus batch: `{"points": [ {endpoint, metric, tags, value, timestamp, step, counter_type}, ... ]}`.
+
+use super::{field_of_serde_error, WireError};
+use crate::point::Point;
+use crate::validate::{Rejection, ValidationError};
+use serde::{Deserialize, Serialize};
+
+/// A batch of points as agents send it to transfers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The points, in the order they were collected.
+    pub points: Vec<Point>,
+}
+
+/// The answer to a push: how many points were accepted and why the others were not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Points accepted (durable when this answer is sent).
+    pub accepted: usize,
+    /// The refused points, by their index in the batch.
+    #[serde(default)]
+    pub rejected: Vec<Rejection>,
+}
+
+#[derive(Deserialize)]
+struct RawBatch {
+    points: Vec<serde_json::Value>,
+}
+
+impl Batch {
+    /// Decodes a JSON batch leniently: each point is read on its own, so a malformed point is
+    /// rejected with its index while the others are kept. Only a body that is not a JSON object
+    /// with a `points` array fails whole.
+    pub fn decode(json: &[u8]) -> Result<(Vec<(usize, Point)>, Vec<Rejection>), WireError> {
+        let raw: RawBatch = serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
+        Ok(decode_items(raw.points, |v| serde_json::from_value::<Point>(v)))
+    }
+
+    /// Encodes the batch as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a batch always serializes")
+    }
+}
+
+/// Converts items one by one with `conv`, collecting the good ones with their index and a
+/// rejection for each bad one.
+pub(crate) fn decode_items<T>(
+    items: Vec<serde_json::Value>,
+    conv: impl Fn(serde_json::Value) -> Result<T, serde_json::Error>,
+) -> (Vec<(usize, T)>, Vec<Rejection>) {
+    let mut good = Vec::with_capacity(items.len());
+    let mut bad = Vec::new();
+    for (i, v) in items.into_iter().enumerate() {
+        match conv(v) {
+            Ok(p) => good.push((i, p)),
+            Err(e) => {
+                let msg = e.to_string();
+                bad.push(Rejection::new(i, ValidationError::new(field_of_serde_error(&msg), msg)));
+            }
+        }
+    }
+    (good, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_good_points_next_to_bad_ones() {
+        let body = br#"{"points":[
+            {"endpoint":"h","metric":"a","value":1,"timestamp":5},
+            {"endpoint":"h","value":1,"timestamp":5},
+            {"endpoint":"h","metric":"c","value":"x","timestamp":5},
+            {"endpoint":"h","metric":"d","value":2,"timestamp":6,"tags":{"k":"v"},"counter_type":"COUNTER"}
+        ]}"#;
+        let (good, bad) = Batch::decode(body).unwrap();
+        assert_eq!(good.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 3]);
+        assert_eq!(bad.len(), 2);
+        assert_eq!(bad[0].index, 1);
+        assert_eq!(bad[0].field, "metric");
+        assert_eq!(bad[1].index, 2);
+    }
+
+    #[test]
+    fn unreadable_body_fails_whole() {
+        assert!(matches!(Batch::decode(b"{not json"), Err(WireError::Json(_))));
+        assert!(Batch::decode(b"[1,2]").is_err());
+    }
+}

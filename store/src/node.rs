@@ -1,0 +1,157 @@
+//! `argus-store`: the engine served over HTTP to the region's transfer nodes.
+//!
+//! Endpoints (all but `/health` need the internal node credential):
+//! - `POST /internal/v1/write` — an Argus batch whose points carry their tenant (gzip/zstd ok);
+//!   answers `{accepted, rejected}` once the points are durable;
+//! - `POST /internal/v1/query/range`, `/last`, `/series` — JSON queries, always tenant-scoped;
+//! - `GET /health`, `GET /metrics`.
+
+use crate::engine::{Engine, EngineConfig};
+use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
+use argus_core::query::{LastQuery, RangeQuery, SeriesQuery};
+use argus_core::telemetry::{Counter, Registry};
+use argus_core::validate::{validate_point, Limits, Rejection};
+use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The storage node's configuration file (`argus-store --config store.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Address to serve on.
+    pub listen: String,
+    /// The credential transfer nodes present (`Authorization: Bearer ...`). Empty disables the
+    /// check, which only standalone on loopback should do.
+    pub internal_token: String,
+    /// Largest accepted request body after decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// The engine.
+    pub engine: EngineConfig,
+    /// Point limits.
+    pub limits: Limits,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            listen: "127.0.0.1:6071".into(),
+            internal_token: String::new(),
+            max_body_bytes: 64 << 20,
+            workers: 2,
+            engine: EngineConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+struct State {
+    engine: Arc<Engine>,
+    cfg: StoreConfig,
+    registry: Registry,
+    points_in: Arc<Counter>,
+    points_rejected: Arc<Counter>,
+}
+
+/// A running storage node.
+pub struct StoreNode {
+    /// The HTTP server.
+    pub server: Served,
+    /// The engine it serves.
+    pub engine: Arc<Engine>,
+}
+
+impl StoreNode {
+    /// Stops serving and flushes the engine.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        if let Err(e) = self.engine.flush() {
+            tracing::error!(error = %e, "flush on shutdown failed");
+        }
+    }
+}
+
+/// Opens the engine and starts serving.
+pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
+    let engine = Arc::new(Engine::open(&cfg.engine)?);
+    let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-store")?;
+    let registry = Registry::new();
+    let state = web::Data::new(State {
+        engine: engine.clone(),
+        points_in: registry.counter("argus_store_points_ingested_total", "Points written.", &[]),
+        points_rejected: registry.counter("argus_store_points_rejected_total", "Points refused.", &[]),
+        registry,
+        cfg: cfg.clone(),
+    });
+    let max = cfg.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(json_config(max))
+            .app_data(web::PayloadConfig::new(max))
+            .route("/health", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
+            .route("/metrics", web::get().to(metrics))
+            .route("/internal/v1/write", web::post().to(write))
+            .route("/internal/v1/query/range", web::post().to(query_range))
+            .route("/internal/v1/query/last", web::post().to(query_last))
+            .route("/internal/v1/query/series", web::post().to(query_series))
+    })
+    .workers(cfg.workers.max(1))
+    .listen(listener)?
+    .run();
+    tracing::info!(%addr, data_dir = %cfg.engine.data_dir.display(), "argus-store serving");
+    Ok(StoreNode { server: Served::spawn(addr, server), engine })
+}
+
+async fn metrics(st: web::Data<State>) -> HttpResponse {
+    metrics_response(&st.registry)
+}
+
+async fn write(req: HttpRequest, body: web::Bytes, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let enc = Encoding::from_header(req.headers().get("content-encoding").and_then(|v| v.to_str().ok()))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let json = decode_body(enc, &body, st.cfg.max_body_bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (good, mut rejected) = Batch::decode(&json).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = argus_core::time::now_secs();
+    let mut points = Vec::with_capacity(good.len());
+    for (i, p) in good {
+        if p.tenant.is_unset() {
+            rejected.push(Rejection { index: i, field: "tenant".into(), reason: "must be set by the transfer".into() });
+            continue;
+        }
+        match validate_point(&p, &st.cfg.limits, now) {
+            Ok(()) => points.push(p),
+            Err(e) => rejected.push(Rejection::new(i, e)),
+        }
+    }
+    let engine = st.engine.clone();
+    let summary = web::block(move || engine.write(&points))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::unavailable(e.to_string(), 5))?;
+    st.points_in.add(summary.accepted as u64);
+    st.points_rejected.add(rejected.len() as u64);
+    rejected.sort_by_key(|r| r.index);
+    Ok(HttpResponse::Ok().json(PushResponse { accepted: summary.accepted, rejected }))
+}
+
+async fn query_range(req: HttpRequest, q: web::Json<RangeQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let engine = st.engine.clone();
+    let r = web::block(move || engine.query_range(&q)).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    r.map(|d| HttpResponse::Ok().json(d)).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn query_last(req: HttpRequest, q: web::Json<LastQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    st.engine.last(&q).map(|d| HttpResponse::Ok().json(d)).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn query_series(req: HttpRequest, q: web::Json<SeriesQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    st.engine.series(&q).map(|d| HttpResponse::Ok().json(d)).map_err(|e| ApiError::bad_request(e.to_string()))
+}
