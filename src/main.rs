@@ -1,1 +1,70 @@
-fn main() {}
+//! `argus`: run any Argus component, or the whole platform with `argus standalone`.
+
+use argus_core::config::load;
+use argus_core::service::{shutdown_signal, ServiceArgs};
+use clap::{Parser, Subcommand};
+
+/// Argus: multi-region monitoring and alerting.
+#[derive(Parser, Debug)]
+#[command(name = "argus", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The whole platform in one process on loopback, with a local agent and a demo tenant.
+    Standalone(ServiceArgs),
+    /// The host agent.
+    Agent(ServiceArgs),
+    /// A region's ingest node.
+    Transfer(ServiceArgs),
+    /// A region's storage node.
+    Store(ServiceArgs),
+    /// The console, API and configuration center.
+    Web(ServiceArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Standalone(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let cfg: argus::standalone::StandaloneConfig =
+                load(a.config.as_deref(), "ARGUS_STANDALONE")?;
+            let platform = argus::standalone::start(cfg).await?;
+            println!("{}", platform.banner());
+            shutdown_signal().await;
+            println!("Stopping: flushing storage...");
+            platform.stop().await;
+            println!("Stopped.");
+        }
+        Command::Agent(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let r = argus_agent::start(load(a.config.as_deref(), "ARGUS_AGENT")?).await?;
+            shutdown_signal().await;
+            r.stop().await;
+        }
+        Command::Transfer(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let r = argus_transfer::start(load(a.config.as_deref(), "ARGUS_TRANSFER")?).await?;
+            shutdown_signal().await;
+            r.stop().await;
+        }
+        Command::Store(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let r = argus_store::node::start(load(a.config.as_deref(), "ARGUS_STORE")?).await?;
+            shutdown_signal().await;
+            r.stop().await;
+        }
+        Command::Web(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let r = argus_web::start(load(a.config.as_deref(), "ARGUS_WEB")?).await?;
+            shutdown_signal().await;
+            r.stop().await;
+        }
+    }
+    Ok(())
+}

@@ -53,7 +53,10 @@ mod tests {
         let t = generate_token("argus_agt");
         assert!(t.starts_with("argus_agt_") && t.len() == 10 + 64);
         assert_ne!(t, generate_token("argus_agt"));
-        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
         assert_eq!(bearer(Some("Bearer xyz")), Some("xyz"));
         assert_eq!(bearer(Some("Basic xyz")), None);

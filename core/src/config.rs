@@ -45,12 +45,16 @@ pub enum ConfigError {
 pub fn load<T: DeserializeOwned>(file: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
     let (mut table, origin) = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-                path: path.display().to_string(),
-                message: e.to_string(),
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
             })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
             (table, path.display().to_string())
         }
         None => (toml::Table::new(), "defaults".to_string()),
@@ -63,17 +67,28 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>, env_prefix: &str) -> Resul
 pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
     let table: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax { path: origin.to_string(), message: e.to_string() })?;
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
     from_table(table, origin, &[])
 }
 
-fn from_table<T: DeserializeOwned>(table: toml::Table, origin: &str, env_keys: &[String]) -> Result<T, ConfigError> {
+fn from_table<T: DeserializeOwned>(
+    table: toml::Table,
+    origin: &str,
+    env_keys: &[String],
+) -> Result<T, ConfigError> {
     let de = toml::Value::Table(table);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
-        let from_env = env_keys.iter().any(|k| *k == key);
+        let from_env = env_keys.contains(&key);
         ConfigError::Invalid {
-            path: if from_env { "environment".to_string() } else { origin.to_string() },
+            path: if from_env {
+                "environment".to_string()
+            } else {
+                origin.to_string()
+            },
             key,
             reason: e.into_inner().to_string(),
         }
@@ -81,11 +96,17 @@ fn from_table<T: DeserializeOwned>(table: toml::Table, origin: &str, env_keys: &
 }
 
 /// Applies `PREFIX__A__B=value` overrides to `table`; returns the dotted keys it set.
-fn apply_env(table: &mut toml::Table, prefix: &str, vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+fn apply_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Vec<String> {
     let head = format!("{prefix}__");
     let mut set = Vec::new();
     for (name, raw) in vars {
-        let Some(rest) = name.strip_prefix(&head) else { continue };
+        let Some(rest) = name.strip_prefix(&head) else {
+            continue;
+        };
         let parts: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
         if parts.iter().any(|p| p.is_empty()) {
             continue;
@@ -98,7 +119,9 @@ fn apply_env(table: &mut toml::Table, prefix: &str, vars: impl Iterator<Item = (
             .unwrap_or(toml::Value::String(raw));
         let mut cur = &mut *table;
         for p in &parts[..parts.len() - 1] {
-            let entry = cur.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = cur
+                .entry(p.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -133,15 +156,21 @@ mod tests {
         let e = from_str::<Conf>("listen = 'x'\n[inner]\nmax = 'lots'", "a.toml").unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("a.toml") && msg.contains("inner.max"), "{msg}");
-        let e = from_str::<Conf>("lissen = 'x'", "a.toml").unwrap_err().to_string();
+        let e = from_str::<Conf>("lissen = 'x'", "a.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lissen"), "{e}");
-        let e = from_str::<Conf>("listen = ", "a.toml").unwrap_err().to_string();
+        let e = from_str::<Conf>("listen = ", "a.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not valid TOML"), "{e}");
     }
 
     #[test]
     fn missing_file_says_which() {
-        let e = load::<Conf>(Some(Path::new("/nonexistent/argus.toml")), "X").unwrap_err().to_string();
+        let e = load::<Conf>(Some(Path::new("/nonexistent/argus.toml")), "X")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/argus.toml"), "{e}");
     }
 
@@ -156,6 +185,12 @@ mod tests {
         let set = apply_env(&mut t, "P", vars.into_iter());
         assert_eq!(set, vec!["listen", "inner.max"]);
         let c: Conf = from_table(t, "f", &set).unwrap();
-        assert_eq!(c, Conf { listen: "0.0.0.0:1".into(), inner: Inner { max: 7 } });
+        assert_eq!(
+            c,
+            Conf {
+                listen: "0.0.0.0:1".into(),
+                inner: Inner { max: 7 }
+            }
+        );
     }
 }

@@ -42,8 +42,9 @@ impl Served {
 
 /// Binds a TCP listener, saying which address failed and why.
 pub fn bind(addr: &str, what: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
-    let l = TcpListener::bind(addr)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{what}: cannot listen on {addr}: {e}")))?;
+    let l = TcpListener::bind(addr).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("{what}: cannot listen on {addr}: {e}"))
+    })?;
     let a = l.local_addr()?;
     Ok((l, a))
 }
@@ -75,11 +76,19 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `status`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), field: None, retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
     /// 400 naming `field`.
     pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, message) }
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, message)
+        }
     }
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -95,7 +104,10 @@ impl ApiError {
     }
     /// 503 with Retry-After.
     pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
-        ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message) }
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
     }
     /// 500.
     pub fn internal(message: impl Into<String>) -> Self {
@@ -112,13 +124,20 @@ impl ResponseError for ApiError {
         if let Some(s) = self.retry_after {
             r.insert_header(("Retry-After", s.to_string()));
         }
-        r.json(ErrorBody { error: self.message.clone(), field: self.field.clone() })
+        r.json(ErrorBody {
+            error: self.message.clone(),
+            field: self.field.clone(),
+        })
     }
 }
 
 /// The bearer token of a request, if any.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    crate::auth::bearer(req.headers().get("authorization").and_then(|v| v.to_str().ok()))
+    crate::auth::bearer(
+        req.headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// Checks the internal node credential: a request between Argus nodes must carry
@@ -131,7 +150,9 @@ pub fn check_internal(req: &HttpRequest, expected: &str) -> Result<(), ApiError>
     match bearer_token(req) {
         Some(t) if crate::auth::constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::unauthorized("invalid internal credential")),
-        None => Err(ApiError::unauthorized("missing internal credential (Authorization: Bearer ...)")),
+        None => Err(ApiError::unauthorized(
+            "missing internal credential (Authorization: Bearer ...)",
+        )),
     }
 }
 
@@ -144,8 +165,10 @@ pub fn metrics_response(registry: &Registry) -> HttpResponse {
 
 /// A JSON-config error handler that turns body-parsing failures into a 400 that says why.
 pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
-        let msg = err.to_string();
-        ApiError::bad_request(format!("invalid JSON body: {msg}")).into()
-    })
+    actix_web::web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            let msg = err.to_string();
+            ApiError::bad_request(format!("invalid JSON body: {msg}")).into()
+        })
 }

@@ -2,16 +2,16 @@
 //!
 //! The shared model of Argus. Every component speaks these types, so they live once, here:
 //!
-//! - [`point`]: a metric [`Point`](point::Point), its [`Tags`](point::Tags) and [`CounterType`](point::CounterType);
-//! - [`series`]: the [`SeriesKey`](series::SeriesKey) that names one time series, with its stable 64-bit hash;
-//! - [`tenant`]: the [`TenantId`](tenant::TenantId) that scopes everything;
-//! - [`validate`]: per-point validation with typed errors that name the field and the reason;
-//! - [`wire`]: the Argus batch and the open-falcon push format, with compression;
-//! - [`query`]: the query requests and results shared by store, transfer and web;
+//! - [`point`] — a metric [`Point`](point::Point), its [`Tags`](point::Tags) and [`CounterType`](point::CounterType);
+//! - [`series`] — the [`SeriesKey`](series::SeriesKey) that names one time series, with its stable 64-bit hash;
+//! - [`tenant`] — the [`TenantId`](tenant::TenantId) that scopes everything;
+//! - [`validate`] — per-point validation with typed errors that name the field and the reason;
+//! - [`wire`] — the Argus batch and the open-falcon push format, with compression;
+//! - [`query`] — the query requests and results shared by store, transfer and web;
 //! - [`strategy`] and [`event`]: the alerting model shared by web, judge and alarm;
-//! - [`config`]: TOML configuration files with environment overrides and precise errors;
-//! - [`auth`]: tokens, their hashes and the internal node credential;
-//! - [`telemetry`]: structured logs and the `/metrics` registry every component exposes.
+//! - [`config`] — TOML configuration files with environment overrides and precise errors;
+//! - [`auth`] — tokens, their hashes and the internal node credential;
+//! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes.
 
 pub mod auth;
 pub mod config;
@@ -25,8 +25,8 @@ pub mod series;
 pub mod service;
 pub mod strategy;
 pub mod telemetry;
-pub mod testing;
 pub mod tenant;
+pub mod testing;
 pub mod time;
 pub mod validate;
 pub mod wire;

@@ -55,7 +55,9 @@ impl Tags {
     }
 
     /// Builds tags from pairs; sorts them, and a later duplicate key replaces an earlier one.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let mut t = Tags::new();
         for (k, v) in pairs {
             t.insert(k, v);
@@ -223,7 +225,9 @@ mod tests {
         let t = Tags::parse_falcon(" b=2, a=1,,b=3").unwrap();
         assert_eq!(t.to_string(), "a=1,b=3");
         assert_eq!(t.get("b"), Some("3"));
-        assert!(Tags::parse_falcon("novalue").unwrap_err().contains("novalue"));
+        assert!(Tags::parse_falcon("novalue")
+            .unwrap_err()
+            .contains("novalue"));
     }
 
     #[test]
@@ -237,7 +241,8 @@ mod tests {
     #[test]
     fn point_defaults() {
         let p: Point =
-            serde_json::from_str(r#"{"endpoint":"h","metric":"m","value":1.5,"timestamp":10}"#).unwrap();
+            serde_json::from_str(r#"{"endpoint":"h","metric":"m","value":1.5,"timestamp":10}"#)
+                .unwrap();
         assert_eq!(p.step, 10);
         assert_eq!(p.counter_type, CounterType::Gauge);
         assert!(p.tenant.is_unset());

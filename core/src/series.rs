@@ -23,13 +23,28 @@ pub struct SeriesKey {
 
 impl SeriesKey {
     /// Makes the key of a series.
-    pub fn new(tenant: TenantId, endpoint: impl Into<String>, metric: impl Into<String>, tags: Tags) -> Self {
-        SeriesKey { tenant, endpoint: endpoint.into(), metric: metric.into(), tags }
+    pub fn new(
+        tenant: TenantId,
+        endpoint: impl Into<String>,
+        metric: impl Into<String>,
+        tags: Tags,
+    ) -> Self {
+        SeriesKey {
+            tenant,
+            endpoint: endpoint.into(),
+            metric: metric.into(),
+            tags,
+        }
     }
 
     /// The key of the series a point belongs to.
     pub fn of(p: &Point) -> Self {
-        SeriesKey::new(p.tenant.clone(), p.endpoint.clone(), p.metric.clone(), p.tags.clone())
+        SeriesKey::new(
+            p.tenant.clone(),
+            p.endpoint.clone(),
+            p.metric.clone(),
+            p.tags.clone(),
+        )
     }
 
     /// The stable 64-bit hash used for sharding.
@@ -75,7 +90,12 @@ mod tests {
     #[test]
     fn hash_is_stable_and_tag_order_free() {
         let t = TenantId::new("acme").unwrap();
-        let a = SeriesKey::new(t.clone(), "h1", "cpu.idle", Tags::parse_falcon("a=1,b=2").unwrap());
+        let a = SeriesKey::new(
+            t.clone(),
+            "h1",
+            "cpu.idle",
+            Tags::parse_falcon("a=1,b=2").unwrap(),
+        );
         let b = SeriesKey::new(t, "h1", "cpu.idle", Tags::parse_falcon("b=2,a=1").unwrap());
         assert_eq!(a.hash(), b.hash());
         // Pinned: the hash places series on rings across versions, so it must never change.

@@ -9,10 +9,17 @@ use std::sync::{Arc, Mutex};
 /// otherwise human-readable lines. The level comes from `RUST_LOG` when set, else `default_level`.
 pub fn init_logging(json: bool, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests, standalone) is harmless: the first subscriber stays.
-    let _ = if json { builder.json().try_init() } else { builder.compact().try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
 }
 
 /// A monotonically increasing count.
@@ -82,7 +89,10 @@ fn label_string(labels: &[(&str, &str)]) -> String {
         if i > 0 {
             s.push(',');
         }
-        let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let v = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let _ = write!(s, "{k}=\"{v}\"");
     }
     s.push('}');
@@ -157,8 +167,10 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let r = Registry::new();
-        r.counter("argus_points_total", "Points.", &[("tenant", "a\"b")]).add(3);
-        r.counter("argus_points_total", "Points.", &[("tenant", "a\"b")]).inc();
+        r.counter("argus_points_total", "Points.", &[("tenant", "a\"b")])
+            .add(3);
+        r.counter("argus_points_total", "Points.", &[("tenant", "a\"b")])
+            .inc();
         r.gauge("argus_queue", "Queue.", &[]).set(-2);
         let text = r.render();
         assert!(text.contains("# TYPE argus_points_total counter"));

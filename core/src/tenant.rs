@@ -16,7 +16,10 @@ impl TenantId {
     pub fn new(s: impl Into<String>) -> Result<Self, String> {
         let s = s.into();
         if s.is_empty() || s.len() > 64 {
-            return Err(format!("tenant id must be 1 to 64 characters, got {}", s.len()));
+            return Err(format!(
+                "tenant id must be 1 to 64 characters, got {}",
+                s.len()
+            ));
         }
         if let Some(c) = s
             .chars()

@@ -10,8 +10,13 @@ pub fn require_server(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
-            if std::env::var("CI").map(|v| !v.is_empty() && v != "false").unwrap_or(false) {
-                panic!("{what} is required in CI but {var} is not set: .ci/run should have started it");
+            if std::env::var("CI")
+                .map(|v| !v.is_empty() && v != "false")
+                .unwrap_or(false)
+            {
+                panic!(
+                    "{what} is required in CI but {var} is not set: .ci/run should have started it"
+                );
             }
             eprintln!("\n*** SKIPPED: {what} not available ({var} unset); run .ci/run to test against it ***\n");
             None

@@ -48,7 +48,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// Makes an error for `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ValidationError { field: field.into(), reason: reason.into() }
+        ValidationError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -60,18 +63,30 @@ fn bad_tag_value_char(c: char) -> bool {
     c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}')
 }
 
-fn check_name(field: &str, s: &str, limits: &Limits, bad: fn(char) -> bool) -> Result<(), ValidationError> {
+fn check_name(
+    field: &str,
+    s: &str,
+    limits: &Limits,
+    bad: fn(char) -> bool,
+) -> Result<(), ValidationError> {
     if s.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if s.len() > limits.max_name_len {
         return Err(ValidationError::new(
             field,
-            format!("is {} bytes long, the limit is {}", s.len(), limits.max_name_len),
+            format!(
+                "is {} bytes long, the limit is {}",
+                s.len(),
+                limits.max_name_len
+            ),
         ));
     }
     if let Some(c) = s.chars().find(|c| bad(*c)) {
-        return Err(ValidationError::new(field, format!("contains the character {c:?}, which is not allowed")));
+        return Err(ValidationError::new(
+            field,
+            format!("contains the character {c:?}, which is not allowed"),
+        ));
     }
     Ok(())
 }
@@ -83,44 +98,70 @@ pub fn validate_point(p: &Point, limits: &Limits, now: i64) -> Result<(), Valida
     if p.tags.len() > limits.max_tags {
         return Err(ValidationError::new(
             "tags",
-            format!("has {} tags, the limit is {}", p.tags.len(), limits.max_tags),
+            format!(
+                "has {} tags, the limit is {}",
+                p.tags.len(),
+                limits.max_tags
+            ),
         ));
     }
     for (k, v) in p.tags.iter() {
         check_name("tags", k, limits, bad_name_char)?;
         if v.is_empty() {
-            return Err(ValidationError::new(format!("tags.{k}"), "value must not be empty"));
+            return Err(ValidationError::new(
+                format!("tags.{k}"),
+                "value must not be empty",
+            ));
         }
         if v.len() > limits.max_name_len {
             return Err(ValidationError::new(
                 format!("tags.{k}"),
-                format!("value is {} bytes long, the limit is {}", v.len(), limits.max_name_len),
+                format!(
+                    "value is {} bytes long, the limit is {}",
+                    v.len(),
+                    limits.max_name_len
+                ),
             ));
         }
         if let Some(c) = v.chars().find(|c| bad_tag_value_char(*c)) {
-            return Err(ValidationError::new(format!("tags.{k}"), format!("value contains {c:?}, which is not allowed")));
+            return Err(ValidationError::new(
+                format!("tags.{k}"),
+                format!("value contains {c:?}, which is not allowed"),
+            ));
         }
     }
     if !p.value.is_finite() {
-        return Err(ValidationError::new("value", format!("must be a finite number, got {}", p.value)));
+        return Err(ValidationError::new(
+            "value",
+            format!("must be a finite number, got {}", p.value),
+        ));
     }
     if p.timestamp > now + limits.max_future_secs {
         return Err(ValidationError::new(
             "timestamp",
-            format!("{} is more than {} s in the future", p.timestamp, limits.max_future_secs),
+            format!(
+                "{} is more than {} s in the future",
+                p.timestamp, limits.max_future_secs
+            ),
         ));
     }
     if p.timestamp < now - limits.max_past_secs {
         return Err(ValidationError::new(
             "timestamp",
-            format!("{} is more than {} s in the past", p.timestamp, limits.max_past_secs),
+            format!(
+                "{} is more than {} s in the past",
+                p.timestamp, limits.max_past_secs
+            ),
         ));
     }
     if p.step == 0 {
         return Err(ValidationError::new("step", "must be at least 1 second"));
     }
     if p.step > limits.max_step {
-        return Err(ValidationError::new("step", format!("{} exceeds the limit of {} s", p.step, limits.max_step)));
+        return Err(ValidationError::new(
+            "step",
+            format!("{} exceeds the limit of {} s", p.step, limits.max_step),
+        ));
     }
     Ok(())
 }
@@ -139,7 +180,11 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection of point `index` for `err`.
     pub fn new(index: usize, err: ValidationError) -> Self {
-        Rejection { index, field: err.field, reason: err.reason }
+        Rejection {
+            index,
+            field: err.field,
+            reason: err.reason,
+        }
     }
 }
 
@@ -155,7 +200,13 @@ mod tests {
     use crate::point::Tags;
 
     fn p() -> Point {
-        Point::gauge("host-1", "cpu.idle", Tags::parse_falcon("core=0").unwrap(), 1.0, 100_000_000)
+        Point::gauge(
+            "host-1",
+            "cpu.idle",
+            Tags::parse_falcon("core=0").unwrap(),
+            1.0,
+            100_000_000,
+        )
     }
 
     fn err(pt: Point) -> ValidationError {
@@ -169,13 +220,62 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(err(Point { metric: String::new(), ..p() }).field, "metric");
-        assert_eq!(err(Point { endpoint: "a b".into(), ..p() }).field, "endpoint");
-        assert_eq!(err(Point { metric: "x".repeat(300), ..p() }).field, "metric");
-        assert_eq!(err(Point { value: f64::NAN, ..p() }).field, "value");
-        assert_eq!(err(Point { value: f64::INFINITY, ..p() }).field, "value");
-        assert_eq!(err(Point { timestamp: 200_000_000, ..p() }).field, "timestamp");
-        assert_eq!(err(Point { timestamp: 1, ..p() }).field, "timestamp");
+        assert_eq!(
+            err(Point {
+                metric: String::new(),
+                ..p()
+            })
+            .field,
+            "metric"
+        );
+        assert_eq!(
+            err(Point {
+                endpoint: "a b".into(),
+                ..p()
+            })
+            .field,
+            "endpoint"
+        );
+        assert_eq!(
+            err(Point {
+                metric: "x".repeat(300),
+                ..p()
+            })
+            .field,
+            "metric"
+        );
+        assert_eq!(
+            err(Point {
+                value: f64::NAN,
+                ..p()
+            })
+            .field,
+            "value"
+        );
+        assert_eq!(
+            err(Point {
+                value: f64::INFINITY,
+                ..p()
+            })
+            .field,
+            "value"
+        );
+        assert_eq!(
+            err(Point {
+                timestamp: 200_000_000,
+                ..p()
+            })
+            .field,
+            "timestamp"
+        );
+        assert_eq!(
+            err(Point {
+                timestamp: 1,
+                ..p()
+            })
+            .field,
+            "timestamp"
+        );
         assert_eq!(err(Point { step: 0, ..p() }).field, "step");
         let many = Tags::from_pairs((0..40).map(|i| (format!("k{i}"), "v")));
         assert_eq!(err(Point { tags: many, ..p() }).field, "tags");

@@ -27,7 +27,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { data_dir: PathBuf::from("./data/store"), fsync: true }
+        EngineConfig {
+            data_dir: PathBuf::from("./data/store"),
+            fsync: true,
+        }
     }
 }
 
@@ -93,8 +96,17 @@ impl Engine {
                 }
             }
         }
-        let wal = OpenOptions::new().create(true).append(true).open(&wal_path).map_err(io(&wal_path))?;
-        Ok(Engine { series: RwLock::new(map), wal: Mutex::new(wal), wal_path, fsync: cfg.fsync })
+        let wal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&wal_path)
+            .map_err(io(&wal_path))?;
+        Ok(Engine {
+            series: RwLock::new(map),
+            wal: Mutex::new(wal),
+            wal_path,
+            fsync: cfg.fsync,
+        })
     }
 
     /// Stores `points` (each must carry its tenant); durable when this returns `Ok`.
@@ -106,10 +118,16 @@ impl Engine {
         }
         {
             let mut wal = self.wal.lock().expect("wal lock");
-            let err = |source| StoreError::Io { path: self.wal_path.clone(), source };
+            let err = |source| StoreError::Io {
+                path: self.wal_path.clone(),
+                source,
+            };
             wal.write_all(&buf).map_err(err)?;
             if self.fsync {
-                wal.sync_data().map_err(|source| StoreError::Io { path: self.wal_path.clone(), source })?;
+                wal.sync_data().map_err(|source| StoreError::Io {
+                    path: self.wal_path.clone(),
+                    source,
+                })?;
             }
         }
         let mut map = self.series.write().expect("series lock");
@@ -117,7 +135,10 @@ impl Engine {
         for p in points {
             insert(&mut map, p);
         }
-        Ok(WriteSummary { accepted: points.len(), new_series: map.len() - before })
+        Ok(WriteSummary {
+            accepted: points.len(),
+            new_series: map.len() - before,
+        })
     }
 
     /// Range read.
@@ -128,15 +149,23 @@ impl Engine {
         }
         let map = self.series.read().expect("series lock");
         let mut out = Vec::new();
-        for (key, s) in map.iter().filter(|(k, _)| k.tenant == q.tenant && sel.matches(k)) {
+        for (key, s) in map
+            .iter()
+            .filter(|(k, _)| k.tenant == q.tenant && sel.matches(k))
+        {
             let raw = rates(s.counter_type, &s.points);
-            let pts: Vec<(i64, f64)> =
-                raw.into_iter().filter(|(t, _)| *t >= q.start && *t <= q.end).collect();
+            let pts: Vec<(i64, f64)> = raw
+                .into_iter()
+                .filter(|(t, _)| *t >= q.start && *t <= q.end)
+                .collect();
             let pts = match q.step {
                 Some(step) if step > 0 => downsample(&pts, step as i64, q.aggregation),
                 _ => pts,
             };
-            out.push(SeriesData { key: key.clone(), points: pts });
+            out.push(SeriesData {
+                key: key.clone(),
+                points: pts,
+            });
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -152,7 +181,11 @@ impl Engine {
             .filter_map(|(k, s)| {
                 rates(s.counter_type, &s.points)
                     .last()
-                    .map(|(t, v)| LastValue { key: k.clone(), timestamp: *t, value: *v })
+                    .map(|(t, v)| LastValue {
+                        key: k.clone(),
+                        timestamp: *t,
+                        value: *v,
+                    })
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -163,8 +196,11 @@ impl Engine {
     pub fn series(&self, q: &SeriesQuery) -> Result<Vec<SeriesKey>, StoreError> {
         let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
         let map = self.series.read().expect("series lock");
-        let mut out: Vec<SeriesKey> =
-            map.keys().filter(|k| k.tenant == q.tenant && sel.matches(k)).cloned().collect();
+        let mut out: Vec<SeriesKey> = map
+            .keys()
+            .filter(|k| k.tenant == q.tenant && sel.matches(k))
+            .cloned()
+            .collect();
         out.sort();
         out.truncate(q.limit);
         Ok(out)
@@ -173,14 +209,18 @@ impl Engine {
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         let wal = self.wal.lock().expect("wal lock");
-        wal.sync_all().map_err(|source| StoreError::Io { path: self.wal_path.clone(), source })
+        wal.sync_all().map_err(|source| StoreError::Io {
+            path: self.wal_path.clone(),
+            source,
+        })
     }
 }
 
 fn insert(map: &mut HashMap<SeriesKey, Series>, p: &Point) {
-    let s = map
-        .entry(SeriesKey::of(p))
-        .or_insert_with(|| Series { counter_type: p.counter_type, points: Vec::new() });
+    let s = map.entry(SeriesKey::of(p)).or_insert_with(|| Series {
+        counter_type: p.counter_type,
+        points: Vec::new(),
+    });
     match s.points.binary_search_by_key(&p.timestamp, |(t, _)| *t) {
         Ok(i) => s.points[i].1 = p.value,
         Err(i) => s.points.insert(i, (p.timestamp, p.value)),

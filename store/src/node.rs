@@ -7,12 +7,12 @@
 //! - `GET /health`, `GET /metrics`.
 
 use crate::engine::{Engine, EngineConfig};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
 use argus_core::query::{LastQuery, RangeQuery, SeriesQuery};
 use argus_core::telemetry::{Counter, Registry};
 use argus_core::validate::{validate_point, Limits, Rejection};
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -82,7 +82,11 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
     let state = web::Data::new(State {
         engine: engine.clone(),
         points_in: registry.counter("argus_store_points_ingested_total", "Points written.", &[]),
-        points_rejected: registry.counter("argus_store_points_rejected_total", "Points refused.", &[]),
+        points_rejected: registry.counter(
+            "argus_store_points_rejected_total",
+            "Points refused.",
+            &[],
+        ),
         registry,
         cfg: cfg.clone(),
     });
@@ -92,7 +96,11 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
             .app_data(state.clone())
             .app_data(json_config(max))
             .app_data(web::PayloadConfig::new(max))
-            .route("/health", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
+            .route(
+                "/health",
+                web::get()
+                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+            )
             .route("/metrics", web::get().to(metrics))
             .route("/internal/v1/write", web::post().to(write))
             .route("/internal/v1/query/range", web::post().to(query_range))
@@ -103,24 +111,41 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
     .listen(listener)?
     .run();
     tracing::info!(%addr, data_dir = %cfg.engine.data_dir.display(), "argus-store serving");
-    Ok(StoreNode { server: Served::spawn(addr, server), engine })
+    Ok(StoreNode {
+        server: Served::spawn(addr, server),
+        engine,
+    })
 }
 
 async fn metrics(st: web::Data<State>) -> HttpResponse {
     metrics_response(&st.registry)
 }
 
-async fn write(req: HttpRequest, body: web::Bytes, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn write(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
-    let enc = Encoding::from_header(req.headers().get("content-encoding").and_then(|v| v.to_str().ok()))
+    let enc = Encoding::from_header(
+        req.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let json = decode_body(enc, &body, st.cfg.max_body_bytes)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let json = decode_body(enc, &body, st.cfg.max_body_bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (good, mut rejected) = Batch::decode(&json).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (good, mut rejected) =
+        Batch::decode(&json).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = argus_core::time::now_secs();
     let mut points = Vec::with_capacity(good.len());
     for (i, p) in good {
         if p.tenant.is_unset() {
-            rejected.push(Rejection { index: i, field: "tenant".into(), reason: "must be set by the transfer".into() });
+            rejected.push(Rejection {
+                index: i,
+                field: "tenant".into(),
+                reason: "must be set by the transfer".into(),
+            });
             continue;
         }
         match validate_point(&p, &st.cfg.limits, now) {
@@ -136,22 +161,46 @@ async fn write(req: HttpRequest, body: web::Bytes, st: web::Data<State>) -> Resu
     st.points_in.add(summary.accepted as u64);
     st.points_rejected.add(rejected.len() as u64);
     rejected.sort_by_key(|r| r.index);
-    Ok(HttpResponse::Ok().json(PushResponse { accepted: summary.accepted, rejected }))
+    Ok(HttpResponse::Ok().json(PushResponse {
+        accepted: summary.accepted,
+        rejected,
+    }))
 }
 
-async fn query_range(req: HttpRequest, q: web::Json<RangeQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn query_range(
+    req: HttpRequest,
+    q: web::Json<RangeQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
     let engine = st.engine.clone();
-    let r = web::block(move || engine.query_range(&q)).await.map_err(|e| ApiError::internal(e.to_string()))?;
-    r.map(|d| HttpResponse::Ok().json(d)).map_err(|e| ApiError::bad_request(e.to_string()))
+    let r = web::block(move || engine.query_range(&q))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    r.map(|d| HttpResponse::Ok().json(d))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn query_last(req: HttpRequest, q: web::Json<LastQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn query_last(
+    req: HttpRequest,
+    q: web::Json<LastQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
-    st.engine.last(&q).map(|d| HttpResponse::Ok().json(d)).map_err(|e| ApiError::bad_request(e.to_string()))
+    st.engine
+        .last(&q)
+        .map(|d| HttpResponse::Ok().json(d))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn query_series(req: HttpRequest, q: web::Json<SeriesQuery>, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn query_series(
+    req: HttpRequest,
+    q: web::Json<SeriesQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
-    st.engine.series(&q).map(|d| HttpResponse::Ok().json(d)).map_err(|e| ApiError::bad_request(e.to_string()))
+    st.engine
+        .series(&q)
+        .map(|d| HttpResponse::Ok().json(d))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }

@@ -23,7 +23,10 @@ impl CompiledSelector {
                 _ => None,
             });
         }
-        Ok(CompiledSelector { sel: sel.clone(), regexes })
+        Ok(CompiledSelector {
+            sel: sel.clone(),
+            regexes,
+        })
     }
 
     /// True when `key` is selected (the tenant is checked by the caller).

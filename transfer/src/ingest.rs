@@ -5,11 +5,11 @@
 //! the points made durable downstream.
 
 use crate::server::State;
+use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::{bearer_token, ApiError};
 use argus_core::validate::{validate_point, Rejection};
 use argus_core::wire::{decode_body, falcon, Batch, Encoding, PushResponse};
 use argus_core::{Point, TenantId};
-use actix_web::{web, HttpRequest, HttpResponse};
 
 /// Which format a push endpoint reads.
 #[derive(Clone, Copy)]
@@ -33,11 +33,21 @@ fn authenticate(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
 }
 
 /// Handles a push in `format`.
-pub async fn push(req: HttpRequest, body: web::Bytes, st: web::Data<State>, format: Format) -> Result<HttpResponse, ApiError> {
+pub async fn push(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &st)?;
-    let enc = Encoding::from_header(req.headers().get("content-encoding").and_then(|v| v.to_str().ok()))
-        .map_err(|e| ApiError::bad_field("Content-Encoding", e.to_string()))?;
-    let json = decode_body(enc, &body, st.cfg.max_body_bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let enc = Encoding::from_header(
+        req.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| ApiError::bad_field("Content-Encoding", e.to_string()))?;
+    let json = decode_body(enc, &body, st.cfg.max_body_bytes)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let decoded = match format {
         Format::Argus => Batch::decode(&json),
         Format::Falcon => falcon::decode(&json, ""),
@@ -47,7 +57,10 @@ pub async fn push(req: HttpRequest, body: web::Bytes, st: web::Data<State>, form
     st.metrics.points_rejected.add(rejected.len() as u64);
     let accepted = points.len();
     if accepted > 0 {
-        st.forwarder.write(points).await.map_err(|e| ApiError::unavailable(e.to_string(), 2))?;
+        st.forwarder
+            .write(points)
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string(), 2))?;
         st.metrics.points_accepted.add(accepted as u64);
     }
     rejected.sort_by_key(|r| r.index);
@@ -55,7 +68,12 @@ pub async fn push(req: HttpRequest, body: web::Bytes, st: web::Data<State>, form
 }
 
 /// Stamps the tenant on each decoded point and validates it; refused points join `rejected`.
-fn admit(good: Vec<(usize, Point)>, tenant: &TenantId, st: &State, rejected: &mut Vec<Rejection>) -> Vec<Point> {
+fn admit(
+    good: Vec<(usize, Point)>,
+    tenant: &TenantId,
+    st: &State,
+    rejected: &mut Vec<Rejection>,
+) -> Vec<Point> {
     let now = argus_core::time::now_secs();
     let mut points = Vec::with_capacity(good.len());
     for (i, mut p) in good {

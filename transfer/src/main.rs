@@ -1,1 +1,24 @@
-fn main() {}
+//! `argus-transfer`: a region's ingest node.
+
+use argus_core::service::{shutdown_signal, ServiceArgs};
+use clap::Parser;
+
+/// Argus transfer: authenticates, validates and routes a region's points.
+#[derive(Parser, Debug)]
+#[command(name = "argus-transfer", version, about)]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    argus_core::telemetry::init_logging(cli.service.log_json, "info");
+    let cfg: argus_transfer::TransferConfig =
+        argus_core::config::load(cli.service.config.as_deref(), "ARGUS_TRANSFER")?;
+    let running = argus_transfer::start(cfg).await?;
+    shutdown_signal().await;
+    running.stop().await;
+    Ok(())
+}

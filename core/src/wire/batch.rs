@@ -31,9 +31,12 @@ impl Batch {
     /// Decodes a JSON batch leniently: each point is read on its own, so a malformed point is
     /// rejected with its index while the others are kept. Only a body that is not a JSON object
     /// with a `points` array fails whole.
-    pub fn decode(json: &[u8]) -> Result<(Vec<(usize, Point)>, Vec<Rejection>), WireError> {
-        let raw: RawBatch = serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
-        Ok(decode_items(raw.points, |v| serde_json::from_value::<Point>(v)))
+    pub fn decode(json: &[u8]) -> Result<super::Decoded, WireError> {
+        let raw: RawBatch =
+            serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
+        Ok(decode_items(raw.points, |v| {
+            serde_json::from_value::<Point>(v)
+        }))
     }
 
     /// Encodes the batch as JSON.
@@ -55,7 +58,10 @@ pub(crate) fn decode_items<T>(
             Ok(p) => good.push((i, p)),
             Err(e) => {
                 let msg = e.to_string();
-                bad.push(Rejection::new(i, ValidationError::new(field_of_serde_error(&msg), msg)));
+                bad.push(Rejection::new(
+                    i,
+                    ValidationError::new(field_of_serde_error(&msg), msg),
+                ));
             }
         }
     }
@@ -84,7 +90,10 @@ mod tests {
 
     #[test]
     fn unreadable_body_fails_whole() {
-        assert!(matches!(Batch::decode(b"{not json"), Err(WireError::Json(_))));
+        assert!(matches!(
+            Batch::decode(b"{not json"),
+            Err(WireError::Json(_))
+        ));
         assert!(Batch::decode(b"[1,2]").is_err());
     }
 }

@@ -42,7 +42,10 @@ fn read_bounded(mut r: impl Read, limit: usize, enc: Encoding) -> Result<Vec<u8>
         .by_ref()
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| WireError::Decompress { encoding: enc.as_str(), reason: e.to_string() })?;
+        .map_err(|e| WireError::Decompress {
+            encoding: enc.as_str(),
+            reason: e.to_string(),
+        })?;
     if n > limit {
         return Err(WireError::TooLarge { limit });
     }
@@ -60,8 +63,10 @@ pub fn decode_body(enc: Encoding, body: &[u8], limit: usize) -> Result<Vec<u8>, 
         }
         Encoding::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(body), limit, enc),
         Encoding::Zstd => {
-            let d = zstd::stream::read::Decoder::new(body)
-                .map_err(|e| WireError::Decompress { encoding: enc.as_str(), reason: e.to_string() })?;
+            let d = zstd::stream::read::Decoder::new(body).map_err(|e| WireError::Decompress {
+                encoding: enc.as_str(),
+                reason: e.to_string(),
+            })?;
             read_bounded(d, limit, enc)
         }
     }
@@ -76,7 +81,9 @@ pub fn encode_body(enc: Encoding, body: &[u8]) -> Vec<u8> {
             e.write_all(body).expect("writing to a Vec cannot fail");
             e.finish().expect("writing to a Vec cannot fail")
         }
-        Encoding::Zstd => zstd::bulk::compress(body, 3).expect("zstd compression of a buffer cannot fail"),
+        Encoding::Zstd => {
+            zstd::bulk::compress(body, 3).expect("zstd compression of a buffer cannot fail")
+        }
     }
 }
 
@@ -90,7 +97,10 @@ mod tests {
         for enc in [Encoding::Identity, Encoding::Gzip, Encoding::Zstd] {
             let c = encode_body(enc, &data);
             assert_eq!(decode_body(enc, &c, 1 << 20).unwrap(), data);
-            assert!(matches!(decode_body(enc, &c, 100), Err(WireError::TooLarge { limit: 100 })));
+            assert!(matches!(
+                decode_body(enc, &c, 100),
+                Err(WireError::TooLarge { limit: 100 })
+            ));
         }
         assert!(decode_body(Encoding::Gzip, b"not gzip", 100).is_err());
         assert!(Encoding::from_header(Some("br")).is_err());

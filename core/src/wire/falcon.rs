@@ -9,7 +9,6 @@ use super::batch::decode_items;
 use super::WireError;
 use crate::point::{CounterType, Point, Tags};
 use crate::tenant::TenantId;
-use crate::validate::Rejection;
 use serde::de::Error as _;
 use serde::{Deserialize, Serialize};
 
@@ -44,12 +43,18 @@ impl FalconPoint {
     /// Converts to an Argus point, with `default_endpoint` where the endpoint is empty.
     pub fn into_point(self, default_endpoint: &str) -> Result<Point, serde_json::Error> {
         let value = match &self.value {
-            serde_json::Value::Number(n) => n.as_f64().ok_or_else(|| serde_json::Error::custom("invalid `value`"))?,
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| serde_json::Error::custom("invalid `value`"))?,
             serde_json::Value::String(s) => s
                 .trim()
                 .parse::<f64>()
                 .map_err(|_| serde_json::Error::custom(format!("`value` {s:?} is not a number")))?,
-            other => return Err(serde_json::Error::custom(format!("`value` must be a number, got {other}"))),
+            other => {
+                return Err(serde_json::Error::custom(format!(
+                    "`value` must be a number, got {other}"
+                )))
+            }
         };
         let counter_type = CounterType::parse(&self.counter_type).ok_or_else(|| {
             serde_json::Error::custom(format!(
@@ -57,8 +62,13 @@ impl FalconPoint {
                 self.counter_type
             ))
         })?;
-        let tags = Tags::parse_falcon(&self.tags).map_err(|e| serde_json::Error::custom(format!("`tags` {e}")))?;
-        let endpoint = if self.endpoint.is_empty() { default_endpoint.to_string() } else { self.endpoint };
+        let tags = Tags::parse_falcon(&self.tags)
+            .map_err(|e| serde_json::Error::custom(format!("`tags` {e}")))?;
+        let endpoint = if self.endpoint.is_empty() {
+            default_endpoint.to_string()
+        } else {
+            self.endpoint
+        };
         Ok(Point {
             tenant: TenantId::default(),
             endpoint,
@@ -87,8 +97,9 @@ impl FalconPoint {
 
 /// Decodes a falcon push body leniently: good points with their index, a rejection for each bad
 /// one. A single object (not an array) is accepted as a batch of one.
-pub fn decode(json: &[u8], default_endpoint: &str) -> Result<(Vec<(usize, Point)>, Vec<Rejection>), WireError> {
-    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
+pub fn decode(json: &[u8], default_endpoint: &str) -> Result<super::Decoded, WireError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
     let items = match v {
         serde_json::Value::Array(items) => items,
         obj @ serde_json::Value::Object(_) => vec![obj],
@@ -99,7 +110,9 @@ pub fn decode(json: &[u8], default_endpoint: &str) -> Result<(Vec<(usize, Point)
             )))
         }
     };
-    Ok(decode_items(items, |v| serde_json::from_value::<FalconPoint>(v)?.into_point(default_endpoint)))
+    Ok(decode_items(items, |v| {
+        serde_json::from_value::<FalconPoint>(v)?.into_point(default_endpoint)
+    }))
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

@@ -1,8 +1,8 @@
 //! Wire formats: how points travel between senders, agents and transfers.
 //!
-//! - [`batch`]: the Argus batch, JSON `{"points": [...]}`, optionally gzip or zstd compressed;
-//! - [`falcon`]: the open-falcon push format, so falcon-agent scripts work unchanged;
-//! - [`encoding`]: `Content-Encoding` handling with a bound on the decompressed size.
+//! - [`batch`] — the Argus batch, JSON `{"points": [...]}`, optionally gzip or zstd compressed;
+//! - [`falcon`] — the open-falcon push format, so falcon-agent scripts work unchanged;
+//! - [`encoding`] — `Content-Encoding` handling with a bound on the decompressed size.
 //!
 //! Decoders never fail a whole batch for one bad point: they return the good points with their
 //! positions and a [`Rejection`](crate::validate::Rejection) for each bad one.
@@ -13,6 +13,13 @@ pub mod falcon;
 
 pub use batch::{Batch, PushResponse};
 pub use encoding::{decode_body, encode_body, Encoding};
+
+/// A leniently decoded body: the good points with their index in the batch, and a rejection for
+/// each bad one.
+pub type Decoded = (
+    Vec<(usize, crate::point::Point)>,
+    Vec<crate::validate::Rejection>,
+);
 
 /// Why a body could not be read at all.
 #[derive(Debug, thiserror::Error)]

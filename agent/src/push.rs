@@ -1,0 +1,46 @@
+//! The local push port: scripts push points in the open-falcon format to `/v1/push` (or the
+//! Argus batch to `/api/v1/push`), exactly as they did to falcon-agent. A missing endpoint
+//! defaults to this host's name.
+
+use crate::agent::Shared;
+use actix_web::{web, HttpResponse};
+use argus_core::http::ApiError;
+use argus_core::validate::{validate_point, Rejection};
+use argus_core::wire::{falcon, Batch, PushResponse};
+
+/// Which format a push endpoint reads.
+#[derive(Clone, Copy)]
+pub enum Format {
+    /// `[{endpoint, metric, timestamp, step, value, counterType, tags}]`.
+    Falcon,
+    /// `{"points": [...]}`.
+    Argus,
+}
+
+/// Handles one push: keeps the good points, answers with the rejected ones.
+pub async fn push(
+    body: web::Bytes,
+    st: web::Data<Shared>,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
+    let decoded = match format {
+        Format::Falcon => falcon::decode(&body, &st.endpoint),
+        Format::Argus => Batch::decode(&body),
+    };
+    let (good, mut rejected) = decoded.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = argus_core::time::now_secs();
+    let mut points = Vec::with_capacity(good.len());
+    for (i, mut p) in good {
+        if p.endpoint.is_empty() {
+            p.endpoint = st.endpoint.clone();
+        }
+        match validate_point(&p, &st.cfg.limits, now) {
+            Ok(()) => points.push(p),
+            Err(e) => rejected.push(Rejection::new(i, e)),
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    let accepted = points.len();
+    st.queue.push(points);
+    Ok(HttpResponse::Ok().json(PushResponse { accepted, rejected }))
+}

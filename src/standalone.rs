@@ -1,0 +1,244 @@
+//! `argus standalone`: the whole platform in one process on loopback.
+//!
+//! Every component runs on its real port and talks its real protocol to the others, exactly as
+//! separate processes would; storage and configuration live under `data_dir`. A demo tenant is
+//! created on first start and its credentials are kept in `data_dir/standalone-credentials.toml`
+//! (readable by the owner only) and printed at each start.
+
+use anyhow::Context;
+use argus_core::auth::{generate_token, hash_token};
+use argus_core::TenantId;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Ports of the components; 0 picks a free port (tests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ports {
+    /// Console and API.
+    pub web: u16,
+    /// Ingest.
+    pub transfer: u16,
+    /// Storage node.
+    pub store: u16,
+    /// Agent push port.
+    pub agent: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            web: 8080,
+            transfer: 6060,
+            store: 6071,
+            agent: 1988,
+        }
+    }
+}
+
+impl Ports {
+    /// Every port 0: each component picks a free one.
+    pub fn any() -> Self {
+        Ports {
+            web: 0,
+            transfer: 0,
+            store: 0,
+            agent: 0,
+        }
+    }
+}
+
+/// `argus standalone --config standalone.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StandaloneConfig {
+    /// Where storage, configuration and credentials live.
+    pub data_dir: PathBuf,
+    /// The address every component binds (loopback by default).
+    pub bind: String,
+    /// Component ports.
+    pub ports: Ports,
+    /// Run a local agent reporting this host.
+    pub agent: bool,
+    /// The local agent's collection step in seconds.
+    pub step_secs: u64,
+}
+
+impl Default for StandaloneConfig {
+    fn default() -> Self {
+        StandaloneConfig {
+            data_dir: PathBuf::from("./data"),
+            bind: "127.0.0.1".into(),
+            ports: Ports::default(),
+            agent: true,
+            step_secs: 10,
+        }
+    }
+}
+
+/// The demo tenant's credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Token agents use to push.
+    pub agent_token: String,
+    /// Token for the REST API.
+    pub api_token: String,
+}
+
+impl Credentials {
+    fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join("standalone-credentials.toml");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return toml::from_str(&text).with_context(|| format!("parsing {}", path.display()));
+        }
+        let c = Credentials {
+            tenant: TenantId::new("demo").expect("valid id"),
+            agent_token: generate_token("argus_agt"),
+            api_token: generate_token("argus_api"),
+        };
+        std::fs::write(&path, toml::to_string(&c)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(c)
+    }
+}
+
+/// The running platform.
+pub struct Platform {
+    /// The demo tenant's credentials.
+    pub credentials: Credentials,
+    /// Console and API base URL.
+    pub web_url: String,
+    /// Transfer base URL.
+    pub transfer_url: String,
+    /// Storage node base URL.
+    pub store_url: String,
+    /// Agent push URL base, if an agent runs.
+    pub agent_url: Option<String>,
+    web: argus_web::Running,
+    transfer: argus_transfer::server::Running,
+    store: argus_store::node::StoreNode,
+    agent: Option<argus_agent::Running>,
+}
+
+impl Platform {
+    /// Stops every component, newest first, and flushes storage.
+    pub async fn stop(self) {
+        if let Some(a) = self.agent {
+            a.stop().await;
+        }
+        self.web.stop().await;
+        self.transfer.stop().await;
+        self.store.stop().await;
+    }
+
+    /// A human-readable summary of where everything is.
+    pub fn banner(&self) -> String {
+        let mut s = String::new();
+        s.push_str("Argus standalone is running.\n");
+        s.push_str(&format!("  console and API : {}\n", self.web_url));
+        s.push_str(&format!("  transfer        : {}\n", self.transfer_url));
+        s.push_str(&format!("  storage node    : {}\n", self.store_url));
+        if let Some(a) = &self.agent_url {
+            s.push_str(&format!("  agent push port : {a}/v1/push\n"));
+        }
+        s.push_str(&format!(
+            "  demo tenant     : {}\n",
+            self.credentials.tenant
+        ));
+        s.push_str(&format!(
+            "  agent token     : {}\n",
+            self.credentials.agent_token
+        ));
+        s.push_str(&format!(
+            "  API token       : {}\n",
+            self.credentials.api_token
+        ));
+        s.push_str("Press Ctrl-C to stop.\n");
+        s
+    }
+}
+
+/// Starts the platform.
+pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let creds = Credentials::load_or_create(&cfg.data_dir)?;
+    let addr = |port: u16| format!("{}:{port}", cfg.bind);
+
+    let store = argus_store::node::start(argus_store::node::StoreConfig {
+        listen: addr(cfg.ports.store),
+        engine: argus_store::EngineConfig {
+            data_dir: cfg.data_dir.join("store"),
+            ..Default::default()
+        },
+        workers: 1,
+        ..Default::default()
+    })
+    .await?;
+    let store_url = store.server.url();
+
+    let transfer = argus_transfer::start(argus_transfer::TransferConfig {
+        listen: addr(cfg.ports.transfer),
+        stores: vec![store_url.clone()],
+        tenants: vec![argus_transfer::config::TenantTokens {
+            tenant: creds.tenant.clone(),
+            token_sha256: vec![hash_token(&creds.agent_token)],
+        }],
+        workers: 1,
+        ..Default::default()
+    })
+    .await?;
+    let transfer_url = transfer.server.url();
+
+    let web = argus_web::start(argus_web::WebConfig {
+        listen: addr(cfg.ports.web),
+        regions: vec![argus_web::config::RegionEndpoint {
+            name: "local".into(),
+            query_url: transfer_url.clone(),
+        }],
+        bootstrap_tokens: vec![argus_web::config::BootstrapToken {
+            tenant: creds.tenant.clone(),
+            token_sha256: hash_token(&creds.api_token),
+        }],
+        workers: 1,
+        ..Default::default()
+    })
+    .await?;
+    let web_url = web.server.url();
+
+    let agent = if cfg.agent {
+        Some(
+            argus_agent::start(argus_agent::AgentConfig {
+                listen: addr(cfg.ports.agent),
+                transfers: vec![transfer_url.clone()],
+                token: creds.agent_token.clone(),
+                step_secs: cfg.step_secs,
+                ..Default::default()
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    let agent_url = agent.as_ref().map(|a| a.server.url());
+    Ok(Platform {
+        credentials: creds,
+        web_url,
+        transfer_url,
+        store_url,
+        agent_url,
+        web,
+        transfer,
+        store,
+        agent,
+    })
+}

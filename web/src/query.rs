@@ -1,0 +1,134 @@
+//! Metric queries from the console and API. The tenant comes from the caller's credential; the
+//! query goes to each region's query endpoint and only results come back.
+
+use crate::server::{Caller, State};
+use actix_web::{web, HttpResponse};
+use argus_core::http::ApiError;
+use argus_core::query::{Aggregation, LastQuery, MatchOp, RangeQuery, Selector, TagMatcher};
+use argus_core::Tags;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Query-string parameters of `GET /api/v1/query` and `GET /api/v1/query/last`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryParams {
+    /// Exact endpoint.
+    pub endpoint: Option<String>,
+    /// Exact metric.
+    pub metric: Option<String>,
+    /// Tag equalities, `k=v,k2=v2`.
+    pub tags: Option<String>,
+    /// Start, Unix seconds (default: an hour ago).
+    pub start: Option<i64>,
+    /// End, Unix seconds (default: now).
+    pub end: Option<i64>,
+    /// Output step in seconds.
+    pub step: Option<u32>,
+    /// avg, min, max, sum, count or last.
+    pub agg: Option<String>,
+}
+
+impl QueryParams {
+    fn selector(&self) -> Result<Selector, ApiError> {
+        let tags = match &self.tags {
+            Some(t) => Tags::parse_falcon(t).map_err(|e| ApiError::bad_field("tags", e))?,
+            None => Tags::new(),
+        };
+        Ok(Selector {
+            endpoint: self.endpoint.clone().filter(|s| !s.is_empty()),
+            metric: self.metric.clone().filter(|s| !s.is_empty()),
+            tags: tags
+                .iter()
+                .map(|(k, v)| TagMatcher {
+                    key: k.into(),
+                    op: MatchOp::Eq,
+                    value: v.into(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Sends `q` to every region's query endpoint at `path` and concatenates the answers.
+pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
+    st: &State,
+    path: &str,
+    q: &Q,
+) -> Result<Vec<R>, ApiError> {
+    let mut out = Vec::new();
+    for region in &st.cfg.regions {
+        let url = format!(
+            "{}/internal/v1/query/{path}",
+            region.query_url.trim_end_matches('/')
+        );
+        let mut req = st.client.post(&url).json(q);
+        if !st.cfg.internal_token.is_empty() {
+            req = req.bearer_auth(&st.cfg.internal_token);
+        }
+        let resp = req.send().await.map_err(|e| {
+            ApiError::unavailable(format!("region {} did not answer: {e}", region.name), 5)
+        })?;
+        if resp.status().is_client_error() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(ApiError::bad_request(format!(
+                "region {} refused the query: {text}",
+                region.name
+            )));
+        }
+        if !resp.status().is_success() {
+            return Err(ApiError::unavailable(
+                format!("region {}: {}", region.name, resp.status()),
+                5,
+            ));
+        }
+        out.extend(
+            resp.json::<Vec<R>>()
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/query`: a range read.
+pub async fn range(
+    Caller(tenant): Caller,
+    p: web::Query<QueryParams>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let now = argus_core::time::now_secs();
+    let aggregation = match &p.agg {
+        Some(a) => Aggregation::parse(a)
+            .ok_or_else(|| ApiError::bad_field("agg", format!("unknown aggregation {a:?}")))?,
+        None => Aggregation::Avg,
+    };
+    let q = RangeQuery {
+        tenant,
+        selector: p.selector()?,
+        start: p.start.unwrap_or(now - 3600),
+        end: p.end.unwrap_or(now + 60),
+        step: p.step,
+        aggregation,
+        group_by: None,
+    };
+    if q.end < q.start {
+        return Err(ApiError::bad_field("end", "must not be before start"));
+    }
+    let data: Vec<argus_core::query::SeriesData> = to_regions(&st, "range", &q).await?;
+    Ok(HttpResponse::Ok().json(data))
+}
+
+/// `GET /api/v1/query/last`: the latest value of each selected series.
+pub async fn last(
+    Caller(tenant): Caller,
+    p: web::Query<QueryParams>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let q = LastQuery {
+        tenant,
+        selector: p.selector()?,
+    };
+    let data: Vec<argus_core::query::LastValue> = to_regions(&st, "last", &q).await?;
+    Ok(HttpResponse::Ok().json(data))
+}
