@@ -13,6 +13,7 @@
 //! - [`auth`] — tokens, their hashes and the internal node credential;
 //! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes.
 
+pub mod agentconf;
 pub mod auth;
 pub mod config;
 pub mod event;

@@ -1,0 +1,265 @@
+//! The agent's configuration from the config center, and its heartbeat.
+//!
+//! The web config center serves `GET /api/v1/agent/config?host=H` (bearer = the tenant's agent
+//! token; `ETag` / `If-None-Match` → 304) with an [`AgentRemoteConfig`] as the JSON body: the
+//! effective plugins, log rules and probes of the host (the union over its host groups), and the
+//! collection step. The agent takes `POST /api/v1/agent/heartbeat` with a [`Heartbeat`] body.
+//!
+//! Both shapes are read leniently (unknown fields ignored, missing fields defaulted) so that an
+//! older agent keeps working against a newer center and the other way round.
+
+use crate::point::Tags;
+use crate::validate::ValidationError;
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration of one host's agent, as the config center serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentRemoteConfig {
+    /// An opaque version the center computes from the content (a hash, say); the `ETag` header
+    /// carries the same value in quotes. The agent reports it back in its heartbeat.
+    pub version: String,
+    /// Collection step in seconds; 0 means "keep the agent's local setting".
+    pub step_secs: u64,
+    /// Plugins to run.
+    pub plugins: Vec<PluginSpec>,
+    /// Log keyword rules.
+    pub log_rules: Vec<LogRule>,
+    /// HTTP and TCP probes, run every step.
+    pub probes: Vec<Probe>,
+}
+
+/// One plugin: an executable that prints points as JSON (the open-falcon push format: an array
+/// of `{metric, value, timestamp, step, counterType, tags}`; `endpoint` defaults to the host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PluginSpec {
+    /// A unique name, used in reports and logs.
+    pub name: String,
+    /// The executable, relative to the agent's plugin directory (`plugin_dir`). For safety the
+    /// agent refuses absolute paths and `..`: the center can only choose among executables the
+    /// host's owner installed there.
+    pub path: String,
+    /// Arguments passed to the executable.
+    pub args: Vec<String>,
+    /// How often it runs, in seconds (at least 1).
+    pub interval_secs: u64,
+    /// After this many seconds a run is killed and reported (0: the interval).
+    pub timeout_secs: u64,
+}
+
+/// A log keyword rule: count the lines matching `regex` in the files matching `path_glob`, per
+/// step, as the metric `metric` with `tags`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct LogRule {
+    /// A file path or a glob (`*`, `?`, `[..]` in the last component and directories),
+    /// e.g. `/var/log/nginx/*.log`.
+    pub path_glob: String,
+    /// A regular expression (Rust `regex` syntax) a line must match to be counted.
+    pub regex: String,
+    /// The metric name of the count.
+    pub metric: String,
+    /// Tags of the count (a `file` tag is not added: counts of every matching file are summed).
+    pub tags: Tags,
+}
+
+/// A probe, run every step from this host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Probe {
+    /// `GET url`: reports `probe.http.up` (1 when the status and the body match), `probe.http.status`
+    /// and `probe.http.latency_ms`, tagged `probe=<name>`.
+    Http {
+        /// A unique name (the `probe` tag).
+        name: String,
+        /// `http://...` URL.
+        url: String,
+        /// The expected status; absent means any 2xx.
+        #[serde(default)]
+        expect_status: Option<u16>,
+        /// A regular expression the body must match, if any.
+        #[serde(default)]
+        body_regex: Option<String>,
+        /// Timeout in seconds (default 5).
+        #[serde(default = "default_probe_timeout")]
+        timeout_secs: u64,
+    },
+    /// TCP connect to `addr`: reports `probe.tcp.up` and `probe.tcp.latency_ms`, tagged
+    /// `probe=<name>`.
+    Tcp {
+        /// A unique name (the `probe` tag).
+        name: String,
+        /// `host:port`.
+        addr: String,
+        /// Timeout in seconds (default 5).
+        #[serde(default = "default_probe_timeout")]
+        timeout_secs: u64,
+    },
+}
+
+fn default_probe_timeout() -> u64 {
+    5
+}
+
+impl Probe {
+    /// The probe's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Probe::Http { name, .. } | Probe::Tcp { name, .. } => name,
+        }
+    }
+}
+
+/// What the agent reports about itself every minute (`POST /api/v1/agent/heartbeat`); the
+/// console shows a host alive while heartbeats arrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Heartbeat {
+    /// The endpoint name the agent reports as.
+    pub host: String,
+    /// The agent's version (`CARGO_PKG_VERSION`).
+    pub agent_version: String,
+    /// Seconds since the agent started.
+    pub uptime_secs: u64,
+    /// Operating system name and version, e.g. `Debian GNU/Linux 12`.
+    pub os: String,
+    /// Kernel version, e.g. `6.1.0-18-amd64`.
+    pub kernel: String,
+    /// Logical CPUs.
+    pub cpu_count: u32,
+    /// Total memory in bytes.
+    pub mem_total: u64,
+    /// The host's primary IP address, when known.
+    pub ip: String,
+    /// The [`AgentRemoteConfig::version`] in force (empty before the first pull).
+    pub config_version: String,
+    /// Unix seconds when the heartbeat was sent.
+    pub timestamp: i64,
+}
+
+impl AgentRemoteConfig {
+    /// Checks what can be checked without the agent's environment: names, paths and intervals.
+    /// Regular expressions are compiled (and refused, naming the rule) by the agent. The error
+    /// names the field, e.g. `plugins[2].interval_secs`.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        for (i, p) in self.plugins.iter().enumerate() {
+            let f = |k: &str| format!("plugins[{i}].{k}");
+            if p.name.trim().is_empty() {
+                return Err(ValidationError::new(f("name"), "must not be empty"));
+            }
+            if p.path.is_empty() || p.path.starts_with('/') || p.path.split('/').any(|c| c == "..")
+            {
+                return Err(ValidationError::new(
+                    f("path"),
+                    "must be a relative path inside the plugin directory, without `..`",
+                ));
+            }
+            if p.interval_secs == 0 {
+                return Err(ValidationError::new(
+                    f("interval_secs"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        for (i, r) in self.log_rules.iter().enumerate() {
+            let f = |k: &str| format!("log_rules[{i}].{k}");
+            if r.path_glob.is_empty() {
+                return Err(ValidationError::new(f("path_glob"), "must not be empty"));
+            }
+            if r.regex.is_empty() {
+                return Err(ValidationError::new(f("regex"), "must not be empty"));
+            }
+            if r.metric.is_empty() {
+                return Err(ValidationError::new(f("metric"), "must not be empty"));
+            }
+        }
+        for (i, p) in self.probes.iter().enumerate() {
+            if p.name().trim().is_empty() {
+                return Err(ValidationError::new(
+                    format!("probes[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+            match p {
+                Probe::Http { url, .. }
+                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                {
+                    return Err(ValidationError::new(
+                        format!("probes[{i}].url"),
+                        "must start with http:// or https://",
+                    ));
+                }
+                Probe::Tcp { addr, .. } if !addr.contains(':') => {
+                    return Err(ValidationError::new(
+                        format!("probes[{i}].addr"),
+                        "must be host:port",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_shape() {
+        let json = r#"{
+          "version": "abc123", "step_secs": 30,
+          "plugins": [{"name": "nginx", "path": "nginx/status.sh", "interval_secs": 60, "timeout_secs": 10}],
+          "log_rules": [{"path_glob": "/var/log/app/*.log", "regex": "ERROR", "metric": "log.app.error", "tags": {"app": "shop"}}],
+          "probes": [
+            {"kind": "http", "name": "home", "url": "http://127.0.0.1/", "expect_status": 200, "body_regex": "ok"},
+            {"kind": "tcp", "name": "db", "addr": "10.0.0.1:5432", "timeout_secs": 2}
+          ],
+          "some_future_field": 1
+        }"#;
+        let c: AgentRemoteConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(c.step_secs, 30);
+        assert_eq!(c.plugins[0].path, "nginx/status.sh");
+        assert_eq!(c.log_rules[0].tags.get("app"), Some("shop"));
+        assert!(matches!(
+            c.probes[0],
+            Probe::Http {
+                timeout_secs: 5,
+                ..
+            }
+        ));
+        assert_eq!(c.probes[1].name(), "db");
+        c.validate().unwrap();
+        let back: AgentRemoteConfig =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        let mut c = AgentRemoteConfig::default();
+        c.plugins.push(PluginSpec {
+            name: "x".into(),
+            path: "../bin/sh".into(),
+            interval_secs: 10,
+            ..Default::default()
+        });
+        assert_eq!(c.validate().unwrap_err().field, "plugins[0].path");
+        c.plugins[0].path = "x.sh".into();
+        c.probes.push(Probe::Tcp {
+            name: "t".into(),
+            addr: "nohost".into(),
+            timeout_secs: 1,
+        });
+        assert_eq!(c.validate().unwrap_err().field, "probes[0].addr");
+    }
+
+    #[test]
+    fn heartbeat_defaults_missing_fields() {
+        let h: Heartbeat = serde_json::from_str(r#"{"host": "web-1", "uptime_secs": 5}"#).unwrap();
+        assert_eq!(h.host, "web-1");
+        assert_eq!(h.cpu_count, 0);
+    }
+}
