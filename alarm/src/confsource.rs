@@ -1,0 +1,131 @@
+//! Where the notification configuration comes from: the static `tenants` of the config file,
+//! and the web configuration center polled with ETag / If-None-Match.
+
+use crate::routing::NotifyIndex;
+use argus_core::notify::TenantNotifyConfig;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The answer of `GET {web}/internal/v1/config/notify`.
+#[derive(Debug, Deserialize)]
+pub struct NotifyConfigDoc {
+    /// Changes whenever anything changes.
+    pub version: u64,
+    /// Every tenant's configuration.
+    #[serde(default)]
+    pub tenants: Vec<TenantNotifyConfig>,
+}
+
+/// The configuration in force, swapped whole when a new one arrives.
+pub struct ConfigSource {
+    current: RwLock<Arc<NotifyIndex>>,
+    statics: Vec<TenantNotifyConfig>,
+}
+
+impl ConfigSource {
+    /// Starts with the static tenants.
+    pub fn new(statics: Vec<TenantNotifyConfig>) -> Self {
+        ConfigSource {
+            current: RwLock::new(Arc::new(NotifyIndex::new(statics.clone()))),
+            statics,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn get(&self) -> Arc<NotifyIndex> {
+        self.current.read().expect("config lock").clone()
+    }
+
+    /// Installs web's tenants over the static ones (web wins for a tenant both name).
+    pub fn install(&self, from_web: Vec<TenantNotifyConfig>) {
+        let mut merged: BTreeMap<_, _> = self
+            .statics
+            .iter()
+            .map(|t| (t.tenant.clone(), t.clone()))
+            .collect();
+        for t in from_web {
+            merged.insert(t.tenant.clone(), t);
+        }
+        *self.current.write().expect("config lock") =
+            Arc::new(NotifyIndex::new(merged.into_values().collect()));
+    }
+}
+
+/// Pulls from web every `every` until `stop` fires; keeps the last good configuration on errors.
+pub async fn poll_web(
+    source: Arc<ConfigSource>,
+    web_url: String,
+    token: String,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the config client");
+            return;
+        }
+    };
+    let url = format!(
+        "{}/internal/v1/config/notify",
+        web_url.trim_end_matches('/')
+    );
+    let mut etag: Option<String> = None;
+    loop {
+        match fetch(&client, &url, &token, etag.as_deref()).await {
+            Ok(Some((doc, tag))) => {
+                tracing::info!(
+                    version = doc.version,
+                    tenants = doc.tenants.len(),
+                    "notify config updated"
+                );
+                source.install(doc.tenants);
+                etag = tag;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "cannot pull notify config; keeping the last one")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    etag: Option<&str>,
+) -> anyhow::Result<Option<(NotifyConfigDoc, Option<String>)>> {
+    let mut req = client.get(url);
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    if let Some(t) = etag {
+        req = req.header("If-None-Match", t);
+    }
+    let resp = req.send().await?;
+    if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    if !resp.status().is_success() {
+        anyhow::bail!("HTTP {}", resp.status());
+    }
+    let tag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.bytes().await?;
+    let doc: NotifyConfigDoc =
+        serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("invalid notify config: {e}"))?;
+    Ok(Some((doc, tag)))
+}

@@ -1,0 +1,297 @@
+//! Deciding what to send (active instance only): each stored event, in arrival order, updates
+//! its alert's state and becomes pending notices for its receivers — unless silenced, stale or
+//! already acknowledged. Unacknowledged P0/P1 problems escalate to the next team.
+//!
+//! Every step is one transaction that also marks its input done, so a standby taking over
+//! mid-way neither loses nor repeats a notice.
+
+use crate::app::App;
+use crate::db::{db_err, opt_i64, opt_str};
+use crate::routing::{Receiver, TenantIndex};
+use crate::AlarmError;
+use argus_core::event::{Event, EventStatus};
+use argus_core::time::{now_millis, now_secs};
+use sqlx::{Any, Row, Transaction};
+
+/// The stored state of one alert (one event id).
+struct Alert {
+    status: String,
+    occurrence: i64,
+    first_seen: i64,
+    silenced: bool,
+    acked: bool,
+}
+
+/// Processes up to `limit` new events; returns how many.
+pub async fn process_events(app: &App, limit: i64) -> Result<usize, AlarmError> {
+    let rows =
+        sqlx::query("SELECT seq, body FROM alarm_events WHERE processed = 0 ORDER BY seq LIMIT $1")
+            .bind(limit)
+            .fetch_all(&app.db.pool)
+            .await
+            .map_err(db_err)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let index = app.config.get();
+    let mut tx = app.db.pool.begin().await.map_err(db_err)?;
+    for row in &rows {
+        let seq: i64 = row.get("seq");
+        let body: String = row.get("body");
+        let outcome = match serde_json::from_str::<Event>(&body) {
+            Ok(e) => decide_one(app, &mut tx, index.tenant(&e.tenant), &e).await?,
+            Err(e) => format!("unreadable: {e}"),
+        };
+        sqlx::query("UPDATE alarm_events SET processed = 1, outcome = $1 WHERE seq = $2")
+            .bind(&outcome)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    app.metrics.events_processed.add(rows.len() as u64);
+    Ok(rows.len())
+}
+
+async fn load_alert(tx: &mut Transaction<'_, Any>, e: &Event) -> Result<Option<Alert>, AlarmError> {
+    let row = sqlx::query(
+        "SELECT status, occurrence, first_seen, silenced, ack_by FROM alarm_alerts WHERE tenant = $1 AND event_id = $2",
+    )
+    .bind(e.tenant.as_str())
+    .bind(&e.id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(row.map(|r| Alert {
+        status: r.get("status"),
+        occurrence: r.get("occurrence"),
+        first_seen: r.get("first_seen"),
+        silenced: r.get::<i64, _>("silenced") != 0,
+        acked: opt_str(&r, "ack_by").is_some(),
+    }))
+}
+
+/// Decides one event inside `tx`; returns the outcome recorded with it.
+async fn decide_one(
+    app: &App,
+    tx: &mut Transaction<'_, Any>,
+    tenant: Option<&TenantIndex>,
+    e: &Event,
+) -> Result<String, AlarmError> {
+    let now = now_secs();
+    let prev = load_alert(tx, e).await?;
+    if let Some(p) = &prev {
+        if p.occurrence > e.occurrence as i64 {
+            return Ok("stale: a later occurrence was already processed".into());
+        }
+    }
+    let problem = e.status == EventStatus::Problem;
+    let new_run = problem && prev.as_ref().is_none_or(|p| p.status != "PROBLEM");
+    let silence = tenant.and_then(|t| t.silenced_by(e, now));
+    // A recovery whose problem was silenced is silenced too: nobody heard of the problem.
+    let silenced = silence.is_some() || (!problem && prev.as_ref().is_some_and(|p| p.silenced));
+    let acked = !new_run && problem && prev.as_ref().is_some_and(|p| p.acked);
+    let state = match () {
+        _ if silenced && problem => "silenced",
+        _ if !problem => "ok",
+        _ if acked => "acknowledged",
+        _ => "problem",
+    };
+    let route = tenant.map(|t| t.route(e)).unwrap_or_default();
+    let outcome = if silenced {
+        match silence {
+            Some(s) => format!("silenced by silence {} ({}: {})", s.id, s.author, s.reason),
+            None => "silenced: its problem was silenced".to_string(),
+        }
+    } else if acked {
+        "acknowledged: not repeated".to_string()
+    } else if tenant.is_none() {
+        "no notification config for tenant".to_string()
+    } else if route.receivers.is_empty() {
+        "no subscriber".to_string()
+    } else {
+        format!("notified {} receivers", route.receivers.len())
+    };
+    let body = serde_json::to_string(e).map_err(|x| AlarmError::Database(x.to_string()))?;
+    let first_seen = match &prev {
+        Some(p) if !new_run => p.first_seen,
+        _ => e.timestamp,
+    };
+    // Escalation: armed on a new notified P0/P1 run; disarmed by recovery or silence.
+    let escalation = if new_run && !silenced {
+        route.escalation
+    } else {
+        None
+    };
+    let keep_escalation = !new_run && problem && !silenced;
+    let esc_at = escalation.map(|(_, after)| now_millis() + after as i64 * 1000);
+    let esc_team = escalation.map(|(t, _)| t as i64);
+    if prev.is_none() {
+        sqlx::query(
+            "INSERT INTO alarm_alerts (tenant, event_id, status, state, occurrence, body, first_seen, updated_at, silenced, escalate_at, escalate_team, escalation_level)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)",
+        )
+        .bind(e.tenant.as_str())
+        .bind(&e.id.0)
+        .bind(e.status.as_str())
+        .bind(state)
+        .bind(e.occurrence as i64)
+        .bind(&body)
+        .bind(first_seen)
+        .bind(now)
+        .bind(i64::from(silenced))
+        .bind(esc_at)
+        .bind(esc_team)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    } else {
+        let reset_ack = if new_run {
+            ", ack_by = NULL, ack_comment = NULL, ack_at = NULL"
+        } else {
+            ""
+        };
+        let esc = if keep_escalation {
+            ""
+        } else {
+            ", escalate_at = $10, escalate_team = $11, escalation_level = 0"
+        };
+        let sql = format!(
+            "UPDATE alarm_alerts SET status = $1, state = $2, occurrence = $3, body = $4, first_seen = $5, updated_at = $6,
+             silenced = $7{reset_ack}{esc} WHERE tenant = $8 AND event_id = $9"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(e.status.as_str())
+            .bind(state)
+            .bind(e.occurrence as i64)
+            .bind(&body)
+            .bind(first_seen)
+            .bind(now)
+            .bind(i64::from(silenced))
+            .bind(e.tenant.as_str())
+            .bind(&e.id.0);
+        if !keep_escalation {
+            q = q.bind(esc_at).bind(esc_team);
+        }
+        q.execute(&mut **tx).await.map_err(db_err)?;
+    }
+    if !silenced && !acked {
+        let immediate = e.priority.level() <= app.cfg.immediate_max_priority;
+        let (kind, group, wait_ms) = if immediate {
+            (
+                "alert",
+                format!("s{}:{}", e.strategy_id, e.status.as_str()),
+                app.cfg.group_wait_secs * 1000,
+            )
+        } else {
+            (
+                "digest",
+                "digest".to_string(),
+                app.cfg.digest_interval_secs * 1000,
+            )
+        };
+        for r in &route.receivers {
+            add_pending(tx, e, &body, *r, kind, &group, 0, wait_ms as i64).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Adds one notice to its receiver's group; the group is due when its first notice plus the
+/// wait is reached, so later notices join rather than delay it.
+#[allow(clippy::too_many_arguments)]
+async fn add_pending(
+    tx: &mut Transaction<'_, Any>,
+    e: &Event,
+    body: &str,
+    r: Receiver,
+    kind: &str,
+    group: &str,
+    level: i64,
+    wait_ms: i64,
+) -> Result<(), AlarmError> {
+    let due: Option<i64> = sqlx::query(
+        "SELECT MIN(due_at) AS due FROM alarm_pending WHERE tenant = $1 AND contact_id = $2 AND channel = $3 AND group_key = $4",
+    )
+    .bind(e.tenant.as_str())
+    .bind(r.contact_id as i64)
+    .bind(r.channel.as_str())
+    .bind(group)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)
+    .map(|row| opt_i64(&row, "due"))?;
+    let due = due.unwrap_or_else(|| now_millis() + wait_ms);
+    sqlx::query(
+        "INSERT INTO alarm_pending (tenant, contact_id, channel, group_key, kind, event_key, event_body, level, due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(e.tenant.as_str())
+    .bind(r.contact_id as i64)
+    .bind(r.channel.as_str())
+    .bind(group)
+    .bind(kind)
+    .bind(e.idempotency_key())
+    .bind(body)
+    .bind(level)
+    .bind(due)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Escalates every unacknowledged P0/P1 problem whose time has come; returns how many.
+pub async fn escalate_due(app: &App) -> Result<usize, AlarmError> {
+    let now_ms = now_millis();
+    let rows = sqlx::query(
+        "SELECT tenant, event_id, body, escalate_team, escalation_level FROM alarm_alerts
+         WHERE escalate_at IS NOT NULL AND escalate_at <= $1 LIMIT 200",
+    )
+    .bind(now_ms)
+    .fetch_all(&app.db.pool)
+    .await
+    .map_err(db_err)?;
+    let index = app.config.get();
+    let mut n = 0;
+    for row in rows {
+        let body: String = row.get("body");
+        let level: i64 = row.get::<i64, _>("escalation_level") + 1;
+        let team = opt_i64(&row, "escalate_team").unwrap_or(0) as u64;
+        let Ok(e) = serde_json::from_str::<Event>(&body) else {
+            continue;
+        };
+        let t = index.tenant(&e.tenant);
+        let next = t
+            .and_then(|t| t.team(team))
+            .and_then(|tm| tm.escalate_to.map(|to| (to, tm.escalate_after_secs)));
+        let mut tx = app.db.pool.begin().await.map_err(db_err)?;
+        // Conditional on still being due and unacknowledged: an ack racing with us wins.
+        let done = sqlx::query(
+            "UPDATE alarm_alerts SET escalation_level = $1, escalate_at = $2, escalate_team = $3
+             WHERE tenant = $4 AND event_id = $5 AND escalate_at IS NOT NULL AND escalate_at <= $6 AND ack_by IS NULL AND status = 'PROBLEM'",
+        )
+        .bind(level)
+        .bind(next.map(|(_, after)| now_ms + after as i64 * 1000))
+        .bind(next.map(|(to, _)| to as i64))
+        .bind(e.tenant.as_str())
+        .bind(&e.id.0)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if done == 1 {
+            if let Some(t) = t {
+                let group = format!("esc:{}:{level}", e.id);
+                for r in t.team_receivers(team) {
+                    add_pending(&mut tx, &e, &body, r, "escalation", &group, level, 0).await?;
+                }
+            }
+            n += 1;
+        }
+        tx.commit().await.map_err(db_err)?;
+    }
+    Ok(n)
+}

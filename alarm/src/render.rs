@@ -1,0 +1,341 @@
+//! What a notification says: the notice (one message's events), the editable email templates,
+//! and the two webhook payloads (the Argus schema and the Alertmanager-compatible one).
+
+use crate::config::TemplatesConfig;
+use argus_core::event::{Event, EventStatus};
+use argus_core::notify::Contact;
+use argus_core::TenantId;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Default email subject template.
+pub const DEFAULT_SUBJECT: &str = "[Argus][{{ priority }}][{{ status }}] {{ title }}";
+/// Default plain-text email template.
+pub const DEFAULT_TEXT: &str = "{{ title }}
+
+{% for e in events %}- [{{ e.priority }}] {{ e.status }} {{ e.endpoint }} {{ e.metric }}{% if e.tags %} {{ '{' }}{{ e.tags }}{{ '}' }}{% endif %}: {{ e.condition }}, value {{ e.value }} at {{ e.time }}
+{% if e.note %}  note: {{ e.note }}
+{% endif %}{% if e.ack_url %}  acknowledge: {{ e.ack_url }}
+{% endif %}{% endfor %}
+-- Argus alarm, tenant {{ tenant }}
+";
+/// Default HTML email template.
+pub const DEFAULT_HTML: &str = "<html><body>
+<h3>{{ title }}</h3>
+<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">
+<tr><th>Priority</th><th>Status</th><th>Host</th><th>Metric</th><th>Condition</th><th>Value</th><th>Time</th><th></th></tr>
+{% for e in events %}<tr><td>{{ e.priority }}</td><td>{{ e.status }}</td><td>{{ e.endpoint }}</td><td>{{ e.metric }}{% if e.tags %} {{ e.tags }}{% endif %}</td><td>{{ e.condition }}</td><td>{{ e.value }}</td><td>{{ e.time }}</td><td>{% if e.ack_url %}<a href=\"{{ e.ack_url }}\">acknowledge</a>{% endif %}</td></tr>
+{% endfor %}</table>
+<p>Argus alarm, tenant {{ tenant }}</p>
+</body></html>
+";
+
+/// One message's content, stored with its delivery and rendered when it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `alert`, `storm`, `digest` or `escalation`.
+    pub kind: String,
+    /// The owner.
+    pub tenant: TenantId,
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+    /// For escalations: how many times escalated.
+    #[serde(default)]
+    pub escalation_level: u32,
+}
+
+impl Notice {
+    /// `PROBLEM`, `OK`, or `MIXED`.
+    pub fn status(&self) -> &'static str {
+        let problems = self
+            .events
+            .iter()
+            .filter(|e| e.status == EventStatus::Problem)
+            .count();
+        match problems {
+            0 => "OK",
+            n if n == self.events.len() => "PROBLEM",
+            _ => "MIXED",
+        }
+    }
+
+    /// The most urgent priority, `P0`..`P5`.
+    pub fn priority(&self) -> String {
+        format!(
+            "P{}",
+            self.events
+                .iter()
+                .map(|e| e.priority.level())
+                .min()
+                .unwrap_or(5)
+        )
+    }
+
+    /// The distinct hosts, in order of appearance.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.events {
+            if !out.contains(&e.series.endpoint) {
+                out.push(e.series.endpoint.clone());
+            }
+        }
+        out
+    }
+
+    /// A one-line title.
+    pub fn title(&self) -> String {
+        let first = match self.events.first() {
+            Some(e) => e,
+            None => return "no events".into(),
+        };
+        let what = format!("{} on {}", first.series.metric, first.series.endpoint);
+        match self.kind.as_str() {
+            "storm" => format!(
+                "{}: {} events on {} hosts ({})",
+                first.series.metric,
+                self.events.len(),
+                self.hosts().len(),
+                self.hosts().join(", ")
+            ),
+            "digest" => format!("digest of {} events", self.events.len()),
+            "escalation" => format!("ESCALATED (level {}): {what}", self.escalation_level),
+            _ => what,
+        }
+    }
+}
+
+/// Formats Unix seconds as RFC 3339 UTC.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant), valid for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Renders notices to email text and webhook bodies.
+pub struct Renderer {
+    env: minijinja::Environment<'static>,
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    /// Subject line.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// HTML.
+    pub html: String,
+}
+
+impl Renderer {
+    /// Compiles the templates; an error names the template key.
+    pub fn new(t: &TemplatesConfig) -> Result<Self, crate::AlarmError> {
+        let mut env = minijinja::Environment::new();
+        for (name, key, src) in [
+            ("subject.txt", "templates.subject", &t.subject),
+            ("body.txt", "templates.text", &t.text),
+            ("body.html", "templates.html", &t.html),
+        ] {
+            // Templates are compiled once at start: leaking their text keeps the environment 'static.
+            let src: &'static str = Box::leak(src.clone().into_boxed_str());
+            env.add_template(name, src)
+                .map_err(|e| crate::AlarmError::Config {
+                    key: key.into(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Renderer { env })
+    }
+
+    /// The template context of a notice.
+    pub fn context(n: &Notice, contact: &str, ack_urls: &[Option<String>]) -> Value {
+        let events: Vec<Value> = n
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                json!({
+                    "id": e.id, "status": e.status.as_str(), "priority": format!("P{}", e.priority.level()),
+                    "endpoint": e.series.endpoint, "metric": e.series.metric, "tags": e.series.tags.to_string(),
+                    "condition": e.condition, "value": e.value, "time": rfc3339(e.timestamp), "note": e.note,
+                    "region": e.region, "strategy_id": e.strategy_id, "occurrence": e.occurrence,
+                    "ack_url": ack_urls.get(i).cloned().flatten(),
+                })
+            })
+            .collect();
+        json!({
+            "kind": n.kind, "tenant": n.tenant, "title": n.title(), "status": n.status(),
+            "priority": n.priority(), "count": n.events.len(), "hosts": n.hosts(),
+            "escalation_level": n.escalation_level, "contact_name": contact, "events": events,
+        })
+    }
+
+    /// The subject line only (stored with the delivery for the console).
+    pub fn subject(&self, n: &Notice) -> String {
+        let ctx = Self::context(n, "", &[]);
+        self.render_one("subject.txt", &ctx)
+            .map(|s| s.lines().next().unwrap_or("").trim().to_string())
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "subject template failed; using the title");
+                n.title()
+            })
+    }
+
+    /// The email of a notice.
+    pub fn email(
+        &self,
+        n: &Notice,
+        contact: &str,
+        ack_urls: &[Option<String>],
+    ) -> Result<Email, String> {
+        let ctx = Self::context(n, contact, ack_urls);
+        Ok(Email {
+            subject: self
+                .render_one("subject.txt", &ctx)?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            text: self.render_one("body.txt", &ctx)?,
+            html: self.render_one("body.html", &ctx)?,
+        })
+    }
+
+    fn render_one(&self, name: &str, ctx: &Value) -> Result<String, String> {
+        let t = self.env.get_template(name).map_err(|e| e.to_string())?;
+        t.render(ctx).map_err(|e| format!("template {name}: {e}"))
+    }
+}
+
+/// The Argus webhook body (docs/WEBHOOKS.md).
+pub fn argus_payload(
+    n: &Notice,
+    key: &str,
+    contact: &Contact,
+    ack_urls: &[Option<String>],
+    now: i64,
+) -> Value {
+    let events: Vec<Value> = n
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("idempotency_key".into(), Value::String(e.idempotency_key()));
+                m.insert("ack_url".into(), json!(ack_urls.get(i).cloned().flatten()));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "schema": "argus.alarm.v1",
+        "kind": n.kind,
+        "idempotency_key": key,
+        "tenant": n.tenant,
+        "receiver": {"contact_id": contact.id, "name": contact.name},
+        "title": n.title(),
+        "status": n.status(),
+        "priority": n.events.iter().map(|e| e.priority.level()).min().unwrap_or(5),
+        "escalation_level": n.escalation_level,
+        "hosts": n.hosts(),
+        "events": events,
+        "sent_at": now,
+    })
+}
+
+/// The Alertmanager-compatible body (webhook_config version 4), so existing receivers work.
+pub fn alertmanager_payload(
+    n: &Notice,
+    key: &str,
+    contact: &Contact,
+    external_url: &str,
+    ack_urls: &[Option<String>],
+) -> Value {
+    let alerts: Vec<Value> = n
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut labels = serde_json::Map::new();
+            for (k, v) in e.series.tags.iter() {
+                labels.insert(k.to_string(), json!(v));
+            }
+            labels.insert("alertname".into(), json!(e.series.metric));
+            labels.insert("endpoint".into(), json!(e.series.endpoint));
+            labels.insert("metric".into(), json!(e.series.metric));
+            labels.insert("tenant".into(), json!(e.tenant));
+            labels.insert("strategy_id".into(), json!(e.strategy_id.to_string()));
+            labels.insert("severity".into(), json!(format!("P{}", e.priority.level())));
+            labels.insert("region".into(), json!(e.region));
+            let firing = e.status == EventStatus::Problem;
+            json!({
+                "status": if firing { "firing" } else { "resolved" },
+                "labels": labels,
+                "annotations": {
+                    "summary": format!("{} on {}: {}", e.series.metric, e.series.endpoint, e.condition),
+                    "description": e.note, "value": e.value.to_string(), "condition": e.condition,
+                },
+                "startsAt": rfc3339(e.timestamp),
+                "endsAt": if firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(e.timestamp) },
+                "generatorURL": ack_urls.get(i).cloned().flatten().unwrap_or_default(),
+                "fingerprint": e.id,
+            })
+        })
+        .collect();
+    let status = if n.events.iter().any(|e| e.status == EventStatus::Problem) {
+        "firing"
+    } else {
+        "resolved"
+    };
+    json!({
+        "version": "4",
+        "groupKey": key,
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": contact.name,
+        "groupLabels": {"tenant": n.tenant},
+        "commonLabels": {"tenant": n.tenant},
+        "commonAnnotations": {},
+        "externalURL": external_url,
+        "alerts": alerts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn bad_template_names_its_key() {
+        let t = TemplatesConfig {
+            html: "{% for %}".into(),
+            ..Default::default()
+        };
+        let e = Renderer::new(&t).err().unwrap().to_string();
+        assert!(e.contains("templates.html"), "{e}");
+    }
+}

@@ -1,0 +1,298 @@
+//! Sending one delivery: signed webhooks (with SSRF protection) and email over SMTP.
+
+use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::render::Email;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How one try ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The receiver took it.
+    Delivered {
+        /// HTTP status, for webhooks.
+        status: Option<u16>,
+    },
+    /// A transient failure: try again later.
+    Retry {
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// Why.
+        error: String,
+        /// The receiver's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// A failure that another try cannot fix (refused destination, bad address, 4xx).
+    Permanent {
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// Why.
+        error: String,
+    },
+}
+
+/// True for addresses a webhook must not reach unless the operator allows it: loopback,
+/// private, link-local, carrier-grade NAT, unique-local, unspecified, broadcast, multicast.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            v.is_loopback()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v) => {
+            if let Some(v4) = v.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let s = v.segments();
+            v.is_loopback()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Checks a webhook URL: http(s) only, and every address it resolves to public unless allowed.
+pub async fn check_destination(url: &str, allow_private: bool) -> Result<reqwest::Url, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL {url:?}: {e}"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!(
+            "webhook URL scheme must be http or https, got {:?}",
+            u.scheme()
+        ));
+    }
+    if allow_private {
+        return Ok(u);
+    }
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("webhook URL {url:?} has no host"))?;
+    let port = u.port_or_known_default().unwrap_or(80);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve webhook host {host}: {e}"))?
+        .collect();
+    if let Some(a) = addrs.iter().find(|a| is_private(a.ip())) {
+        return Err(format!(
+            "webhook destination {host} resolves to {} (private or loopback), refused: set allow_private_webhooks = true to allow",
+            a.ip()
+        ));
+    }
+    Ok(u)
+}
+
+/// `sha256=<hex>`: HMAC-SHA256 with `secret` over `timestamp + "." + body`.
+pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Posts a webhook body with its signature and idempotency key.
+pub async fn post_webhook(
+    client: &reqwest::Client,
+    url: &str,
+    allow_private: bool,
+    secret: Option<&str>,
+    key: &str,
+    body: Vec<u8>,
+    now: i64,
+) -> Outcome {
+    let u = match check_destination(url, allow_private).await {
+        Ok(u) => u,
+        Err(error) => {
+            return Outcome::Permanent {
+                status: None,
+                error,
+            }
+        }
+    };
+    let mut req = client
+        .post(u)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .header("x-argus-idempotency-key", key)
+        .header("x-argus-timestamp", now.to_string());
+    if let Some(s) = secret.filter(|s| !s.is_empty()) {
+        req = req.header("x-argus-signature", signature(s.as_bytes(), now, &body));
+    }
+    match req.body(body).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let code = Some(status.as_u16());
+            if status.is_success() {
+                return Outcome::Delivered { status: code };
+            }
+            let retry_after = crate::retry::parse_retry_after(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let error = format!("HTTP {status}");
+            if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+                Outcome::Retry {
+                    status: code,
+                    error,
+                    retry_after,
+                }
+            } else {
+                Outcome::Permanent {
+                    status: code,
+                    error,
+                }
+            }
+        }
+        Err(e) => Outcome::Retry {
+            status: None,
+            error: format!("webhook request failed: {e}"),
+            retry_after: None,
+        },
+    }
+}
+
+/// The SMTP side: a transport to the relay and the From address.
+pub struct Mailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl Mailer {
+    /// Builds the transport; `None` when no relay is configured.
+    pub fn new(c: &SmtpConfig) -> Result<Option<Mailer>, crate::AlarmError> {
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::{AsyncSmtpTransport, Tokio1Executor};
+        if c.host.is_empty() {
+            return Ok(None);
+        }
+        let bad = |key: &str, e: String| crate::AlarmError::Config {
+            key: key.into(),
+            reason: e,
+        };
+        let builder = match c.security {
+            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
+            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host)
+                .map_err(|e| bad("smtp.host", e.to_string()))?,
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host)
+                .map_err(|e| bad("smtp.host", e.to_string()))?,
+        };
+        let mut builder = builder
+            .port(c.port)
+            .timeout(Some(Duration::from_millis(c.timeout_ms)));
+        if !c.username.is_empty() {
+            builder = builder.credentials(Credentials::new(c.username.clone(), c.password.clone()));
+        }
+        let from = c
+            .from
+            .parse()
+            .map_err(|e| bad("smtp.from", format!("{e}")))?;
+        Ok(Some(Mailer {
+            transport: builder.build(),
+            from,
+        }))
+    }
+
+    /// Sends one email; the idempotency key becomes its Message-ID.
+    pub async fn send(&self, to: &str, key: &str, mail: Email) -> Outcome {
+        use lettre::message::MultiPart;
+        use lettre::AsyncTransport;
+        let to: lettre::message::Mailbox = match to.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                return Outcome::Permanent {
+                    status: None,
+                    error: format!("invalid email address {to:?}: {e}"),
+                }
+            }
+        };
+        let msg = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject)
+            .message_id(Some(format!("<{key}@argus.alarm>")))
+            .multipart(MultiPart::alternative_plain_html(mail.text, mail.html));
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                return Outcome::Permanent {
+                    status: None,
+                    error: format!("cannot build email: {e}"),
+                }
+            }
+        };
+        match self.transport.send(msg).await {
+            Ok(_) => Outcome::Delivered { status: None },
+            Err(e) if e.is_permanent() => Outcome::Permanent {
+                status: None,
+                error: format!("SMTP refused: {e}"),
+            },
+            Err(e) => Outcome::Retry {
+                status: None,
+                error: format!("SMTP failed: {e}"),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_loopback_unless_allowed() {
+        let e = check_destination("http://127.0.0.1:9/x", false)
+            .await
+            .unwrap_err();
+        assert!(e.contains("allow_private_webhooks"), "{e}");
+        assert!(check_destination("http://127.0.0.1:9/x", true)
+            .await
+            .is_ok());
+        assert!(check_destination("ftp://example.com/", true).await.is_err());
+    }
+
+    #[test]
+    fn signature_is_hmac_over_timestamp_and_body() {
+        // Computed independently: printf '1700000000.{}' | openssl dgst -sha256 -hmac s
+        let s = signature(b"s", 1_700_000_000, b"{}");
+        assert_eq!(
+            s,
+            "sha256=e9232c9945da8456c2dea6b39da7786c07b00bca7a64d5dd1283674713a7b72a"
+        );
+        assert_ne!(s, signature(b"s", 1_700_000_001, b"{}"));
+    }
+}
