@@ -24,6 +24,24 @@ enum Command {
     Store(ServiceArgs),
     /// The console, API and configuration center.
     Web(ServiceArgs),
+    /// Run a multi-region topology as separate processes on this machine.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Write synthetic series through a region and read them back, reporting any loss.
+    Probe(argus::probe::ProbeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Start every node, wait until healthy, print where everything is; Ctrl-C stops it.
+    Up {
+        /// Number of regions.
+        #[arg(long, default_value_t = 3)]
+        regions: usize,
+        /// Directory for configs, data and logs.
+        #[arg(long, default_value = "./cluster")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -64,6 +82,31 @@ async fn main() -> anyhow::Result<()> {
             let r = argus_web::start(load(a.config.as_deref(), "ARGUS_WEB")?).await?;
             shutdown_signal().await;
             r.stop().await;
+        }
+        Command::Cluster(ClusterCommand::Up { regions, dir }) => {
+            argus_core::telemetry::init_logging(false, "info");
+            let spec = argus::cluster::ClusterSpec::new(dir, std::env::current_exe()?, regions);
+            println!(
+                "starting {regions} regions under {} ...",
+                spec.dir.display()
+            );
+            let mut cluster = argus::cluster::Cluster::up(&spec).await?;
+            println!("{}", cluster.describe());
+            println!("All nodes healthy. Press Ctrl-C to stop.");
+            shutdown_signal().await;
+            println!("stopping...");
+            cluster.down();
+            println!("stopped.");
+        }
+        Command::Probe(a) => {
+            let r = argus::probe::run(&a).await?;
+            println!(
+                "probe finished: {} acknowledged, {} read back, {} lost, {} push errors",
+                r.acknowledged, r.read_back, r.lost, r.push_errors
+            );
+            if r.lost > 0 {
+                std::process::exit(2);
+            }
         }
     }
     Ok(())

@@ -1,0 +1,419 @@
+//! `argus cluster up`: the multi-region topology as separate processes on one machine.
+//!
+//! Per region: transfers, storage nodes and judges; globally: web and the alarm instances. Each
+//! node is an `argus <component> --config <file>` child process with its own config file, data
+//! directory and log under the cluster directory, on loopback ports. The integration and chaos
+//! tests use [`Cluster`] to start it, kill and restart nodes, and stop it.
+
+use anyhow::Context;
+use argus_core::auth::{generate_token, hash_token};
+use argus_core::TenantId;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The shape of the topology.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Where configs, data and logs go.
+    pub dir: PathBuf,
+    /// The `argus` binary to run each node with.
+    pub bin: PathBuf,
+    /// Number of regions.
+    pub regions: usize,
+    /// Transfers per region.
+    pub transfers: usize,
+    /// Storage nodes per region.
+    pub stores: usize,
+    /// Tenants to create, with tokens.
+    pub tenants: Vec<String>,
+}
+
+impl ClusterSpec {
+    /// The documented example: `regions` regions of two transfers and two storage nodes each.
+    pub fn new(dir: PathBuf, bin: PathBuf, regions: usize) -> Self {
+        ClusterSpec {
+            dir,
+            bin,
+            regions,
+            transfers: 2,
+            stores: 2,
+            tenants: vec!["acme".into(), "globex".into()],
+        }
+    }
+}
+
+/// What a node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Console, API, configuration center (global zone).
+    Web,
+    /// Ingest (region).
+    Transfer,
+    /// Storage node (region).
+    Store,
+}
+
+impl Role {
+    fn subcommand(self) -> &'static str {
+        match self {
+            Role::Web => "web",
+            Role::Transfer => "transfer",
+            Role::Store => "store",
+        }
+    }
+}
+
+/// One node of the cluster.
+#[derive(Debug)]
+pub struct Node {
+    /// Unique name, e.g. `east-store-1`.
+    pub name: String,
+    /// What it does.
+    pub role: Role,
+    /// Its region (`None` for the global zone).
+    pub region: Option<String>,
+    /// Its base URL.
+    pub url: String,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A tenant's credentials in the cluster.
+#[derive(Debug, Clone)]
+pub struct TenantCreds {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Token to push with.
+    pub agent_token: String,
+    /// Token for the API.
+    pub api_token: String,
+}
+
+/// A running cluster.
+pub struct Cluster {
+    /// Every node.
+    pub nodes: Vec<Node>,
+    /// The tenants and their tokens.
+    pub tenants: Vec<TenantCreds>,
+    /// Region names, in order.
+    pub regions: Vec<String>,
+    /// The credential between nodes.
+    pub internal_token: String,
+    bin: PathBuf,
+}
+
+/// The name of region `i`.
+pub fn region_name(i: usize) -> String {
+    const NAMES: [&str; 4] = ["east", "west", "north", "south"];
+    NAMES
+        .get(i)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("region-{}", i + 1))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn write_config<T: serde::Serialize>(path: &Path, cfg: &T) -> anyhow::Result<()> {
+    let text = toml::to_string(cfg).with_context(|| format!("rendering {}", path.display()))?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+impl Cluster {
+    /// Writes every node's config, starts every node, and waits until all are healthy.
+    pub async fn up(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
+        for sub in ["config", "data", "logs"] {
+            std::fs::create_dir_all(spec.dir.join(sub))?;
+        }
+        let internal_token = generate_token("argus_int");
+        let tenants: Vec<TenantCreds> = spec
+            .tenants
+            .iter()
+            .map(|t| {
+                Ok(TenantCreds {
+                    tenant: TenantId::new(t.clone()).map_err(anyhow::Error::msg)?,
+                    agent_token: generate_token("argus_agt"),
+                    api_token: generate_token("argus_api"),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let tenant_tokens: Vec<argus_transfer::config::TenantTokens> = tenants
+            .iter()
+            .map(|t| argus_transfer::config::TenantTokens {
+                tenant: t.tenant.clone(),
+                token_sha256: vec![hash_token(&t.agent_token)],
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        let mut region_endpoints = Vec::new();
+        let regions: Vec<String> = (0..spec.regions).map(region_name).collect();
+        for region in &regions {
+            let mut store_urls = Vec::new();
+            for i in 1..=spec.stores {
+                let port = free_port()?;
+                let name = format!("{region}-store-{i}");
+                let cfg = argus_store::node::StoreConfig {
+                    listen: format!("127.0.0.1:{port}"),
+                    internal_token: internal_token.clone(),
+                    workers: 1,
+                    engine: argus_store::EngineConfig {
+                        data_dir: spec.dir.join("data").join(&name),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let config = spec.dir.join("config").join(format!("{name}.toml"));
+                write_config(&config, &cfg)?;
+                store_urls.push(format!("http://127.0.0.1:{port}"));
+                nodes.push(Node::new(
+                    &spec.dir,
+                    name,
+                    Role::Store,
+                    Some(region.clone()),
+                    port,
+                    config,
+                ));
+            }
+            for i in 1..=spec.transfers {
+                let port = free_port()?;
+                let name = format!("{region}-transfer-{i}");
+                let cfg = argus_transfer::TransferConfig {
+                    listen: format!("127.0.0.1:{port}"),
+                    region: region.clone(),
+                    internal_token: internal_token.clone(),
+                    stores: store_urls.clone(),
+                    tenants: tenant_tokens.clone(),
+                    workers: 1,
+                    ..Default::default()
+                };
+                let config = spec.dir.join("config").join(format!("{name}.toml"));
+                write_config(&config, &cfg)?;
+                if i == 1 {
+                    region_endpoints.push(argus_web::config::RegionEndpoint {
+                        name: region.clone(),
+                        query_url: format!("http://127.0.0.1:{port}"),
+                    });
+                }
+                nodes.push(Node::new(
+                    &spec.dir,
+                    name,
+                    Role::Transfer,
+                    Some(region.clone()),
+                    port,
+                    config,
+                ));
+            }
+        }
+        let port = free_port()?;
+        let web = argus_web::WebConfig {
+            listen: format!("127.0.0.1:{port}"),
+            internal_token: internal_token.clone(),
+            regions: region_endpoints,
+            bootstrap_tokens: tenants
+                .iter()
+                .map(|t| argus_web::config::BootstrapToken {
+                    tenant: t.tenant.clone(),
+                    token_sha256: hash_token(&t.api_token),
+                })
+                .collect(),
+            workers: 1,
+            ..Default::default()
+        };
+        let config = spec.dir.join("config").join("global-web.toml");
+        write_config(&config, &web)?;
+        nodes.push(Node::new(
+            &spec.dir,
+            "global-web".into(),
+            Role::Web,
+            None,
+            port,
+            config,
+        ));
+
+        let mut cluster = Cluster {
+            nodes,
+            tenants,
+            regions,
+            internal_token,
+            bin: spec.bin.clone(),
+        };
+        for i in 0..cluster.nodes.len() {
+            cluster.nodes[i].spawn(&cluster.bin)?;
+        }
+        cluster.wait_healthy(Duration::from_secs(60)).await?;
+        Ok(cluster)
+    }
+
+    /// Waits until every running node answers `/health`.
+    pub async fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let deadline = Instant::now() + timeout;
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
+            loop {
+                match client.get(format!("{}/health", n.url)).send().await {
+                    Ok(r) if r.status().is_success() => break,
+                    _ if Instant::now() > deadline => {
+                        anyhow::bail!("{} did not become healthy; see {}", n.name, n.log.display())
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The nodes of `region` with `role`.
+    pub fn nodes_of(&self, region: &str, role: Role) -> Vec<&Node> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == role && n.region.as_deref() == Some(region))
+            .collect()
+    }
+
+    /// The web service's base URL.
+    pub fn web_url(&self) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.role == Role::Web)
+            .map(|n| n.url.clone())
+            .unwrap_or_default()
+    }
+
+    /// Kills node `name` with SIGKILL, as a crash would.
+    pub fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .context("no such node")?;
+        if let Some(mut c) = n.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts node `name` again (after [`kill`](Cluster::kill)) and waits until it is healthy.
+    pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let bin = self.bin.clone();
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .context("no such node")?;
+        if n.child.is_none() {
+            n.spawn(&bin)?;
+        }
+        self.wait_healthy(Duration::from_secs(60)).await
+    }
+
+    /// Stops every node with SIGTERM (clean shutdown), then SIGKILL for any that hang.
+    pub fn down(&mut self) {
+        for n in self.nodes.iter_mut().rev() {
+            if let Some(mut c) = n.child.take() {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(c.id().to_string())
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = c.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    /// A table of where everything is.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "{:<24} {:<9} {:<8} url", "node", "role", "region");
+        for n in &self.nodes {
+            let _ = writeln!(
+                s,
+                "{:<24} {:<9} {:<8} {}",
+                n.name,
+                n.role.subcommand(),
+                n.region.as_deref().unwrap_or("global"),
+                n.url
+            );
+        }
+        for t in &self.tenants {
+            let _ = writeln!(
+                s,
+                "tenant {}: agent token {}  API token {}",
+                t.tenant, t.agent_token, t.api_token
+            );
+        }
+        s
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+impl Node {
+    fn new(
+        dir: &Path,
+        name: String,
+        role: Role,
+        region: Option<String>,
+        port: u16,
+        config: PathBuf,
+    ) -> Self {
+        let log = dir.join("logs").join(format!("{name}.log"));
+        Node {
+            name,
+            role,
+            region,
+            url: format!("http://127.0.0.1:{port}"),
+            config,
+            log,
+            child: None,
+        }
+    }
+
+    fn spawn(&mut self, bin: &Path) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let child = Command::new(bin)
+            .arg(self.role.subcommand())
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} with {}", self.name, bin.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// True while the node's process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
