@@ -211,6 +211,8 @@ impl Cluster {
             }
         }
         let port = free_port()?;
+        // The web service grows config keys; the rest keep their defaults.
+        #[allow(clippy::needless_update)]
         let web = argus_web::WebConfig {
             listen: format!("127.0.0.1:{port}"),
             internal_token: internal_token.clone(),
