@@ -1,14 +1,24 @@
-//! The agent: collection loop, push port and sender, started together.
+//! The agent: push port, collection loop (host metrics, log rules, probes), plugins, config
+//! pull, heartbeat and the send loop, started together.
 
 use crate::collect::Collector;
 use crate::config::AgentConfig;
+use crate::logwatch::LogWatcher;
+use crate::plugins::{self, PluginContext};
+use crate::probes;
 use crate::push::{self, Format};
-use crate::sender::{self, Queue, Sender};
+use crate::remote;
+use crate::sender::{Queue, SendLoop, SendMetrics, SendOptions, Sender};
+use crate::spool::{Spool, SpoolMetrics};
 use actix_web::{web, App, HttpResponse, HttpServer};
+use argus_core::agentconf::{AgentRemoteConfig, PluginSpec};
 use argus_core::http::{metrics_response, Served};
 use argus_core::telemetry::Registry;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// State shared by the push port's handlers.
 pub struct Shared {
@@ -22,46 +32,226 @@ pub struct Shared {
     pub registry: Registry,
 }
 
+/// Tasks aborted when dropped, so that stopping the agent stops everything it spawned.
+#[derive(Default)]
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
 /// A running agent.
 pub struct Running {
     /// The push port.
     pub server: Served,
     /// Outgoing points.
     pub queue: Arc<Queue>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The data directory in use; `None` when state lives in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// `/metrics` of the agent.
+    pub registry: Registry,
+    stop_tx: watch::Sender<bool>,
+    send_task: JoinHandle<()>,
+    tasks: Tasks,
+    _lock: Option<std::fs::File>,
 }
 
 impl Running {
-    /// Stops the push port and the loops.
+    /// Stops the push port and the loops; points not yet sent are written to the on-disk buffer
+    /// (when there is a data directory), to be sent after the next start.
     pub async fn stop(self) {
         self.server.stop().await;
-        for t in self.tasks {
-            t.abort();
+        drop(self.tasks);
+        let _ = self.stop_tx.send(true);
+        let abort = self.send_task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(30), self.send_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("send loop did not finish in 30 s; stopping it");
+            abort.abort();
         }
     }
+}
+
+/// Opens `data_dir` and takes its lock; `None` (with a warning) when there is none, it cannot be
+/// created, or another agent holds it: two agents sharing a buffer would send points twice.
+fn open_data_dir(dir: &str) -> Option<(PathBuf, std::fs::File)> {
+    use std::os::unix::io::AsRawFd;
+    if dir.is_empty() {
+        tracing::warn!(
+            "no data_dir: unsent points, log offsets and the config cache live in memory only"
+        );
+        return None;
+    }
+    let path = PathBuf::from(dir);
+    let lock = std::fs::create_dir_all(&path).and_then(|_| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join("lock"))
+    });
+    let lock = match lock {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(data_dir = dir, error = %e, "cannot use data_dir; keeping state in memory only");
+            return None;
+        }
+    };
+    // SAFETY: flock(2) on a descriptor we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        tracing::warn!(
+            data_dir = dir,
+            "another agent uses data_dir; keeping state in memory only"
+        );
+        return None;
+    }
+    Some((path, lock))
 }
 
 /// Starts the agent with `cfg`.
 pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
     let endpoint = cfg.endpoint();
     let registry = Registry::new();
-    let dropped = registry.counter(
-        "argus_agent_points_dropped_total",
-        "Points dropped because the buffer was full.",
-        &[],
+    let dropped = |reason| {
+        registry.counter(
+            "argus_agent_points_dropped_total",
+            "Points dropped, by reason.",
+            &[("reason", reason)],
+        )
+    };
+    let queue = Arc::new(Queue::new(cfg.buffer_max_points, dropped("queue_full")));
+    let data = open_data_dir(&cfg.data_dir);
+    let data_dir = data.as_ref().map(|(p, _)| p.clone());
+    let spool = match &data_dir {
+        Some(d) => Some(Spool::open(
+            &d.join("buffer"),
+            cfg.buffer_max_bytes,
+            SpoolMetrics {
+                dropped_full: dropped("buffer_full"),
+                dropped_corrupt: dropped("buffer_corrupt"),
+                bytes: registry.gauge(
+                    "argus_agent_buffer_bytes",
+                    "Bytes in the on-disk buffer.",
+                    &[],
+                ),
+                points: registry.gauge(
+                    "argus_agent_buffer_points",
+                    "Points in the on-disk buffer.",
+                    &[],
+                ),
+            },
+        )?),
+        None => None,
+    };
+    let server = serve(&cfg, &endpoint, &queue, &registry)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let send_task = tokio::spawn(
+        SendLoop {
+            queue: queue.clone(),
+            sender: Sender::new(cfg.transfers.clone(), cfg.token.clone()),
+            spool,
+            opts: SendOptions {
+                batch_max: cfg.batch_max_points.max(1),
+                interval: Duration::from_millis(cfg.flush_interval_ms.max(10)),
+                backoff_initial: Duration::from_millis(cfg.backoff_initial_ms.max(1)),
+                backoff_max: Duration::from_millis(
+                    cfg.backoff_max_ms.max(cfg.backoff_initial_ms).max(1),
+                ),
+            },
+            metrics: SendMetrics::new(&registry),
+        }
+        .run(stop_rx),
     );
-    let queue = Arc::new(Queue::new(cfg.buffer_max_points, dropped));
-    let shared = web::Data::new(Shared {
+    let mut tasks = Tasks::default();
+    let (cfg_tx, cfg_rx) = watch::channel(Arc::new(AgentRemoteConfig::default()));
+    if !cfg.config_url.is_empty() {
+        let mut puller = remote::Puller::new(
+            &cfg.config_url,
+            &endpoint,
+            &cfg.token,
+            remote::cache_path(data_dir.as_deref()),
+        );
+        if let Some(c) = puller.load_cache() {
+            tracing::info!(version = %c.version, "starting from the cached config");
+            let _ = cfg_tx.send(Arc::new(c));
+        }
+        tasks.0.push(tokio::spawn(remote::pull_loop(
+            puller,
+            Duration::from_secs(cfg.config_interval_secs.max(1)),
+            check_remote,
+            cfg_tx,
+        )));
+        tasks.0.push(tokio::spawn(remote::heartbeat_loop(
+            cfg.config_url.clone(),
+            cfg.token.clone(),
+            remote::host_facts(&endpoint, &cfg.config_url),
+            Duration::from_secs(cfg.heartbeat_interval_secs.max(1)),
+            cfg_rx.clone(),
+        )));
+    } else {
+        drop(cfg_tx);
+    }
+    let work = Work {
+        plugin_ctx: Arc::new(PluginContext {
+            dir: PathBuf::from(&cfg.plugin_dir),
+            endpoint: endpoint.clone(),
+            queue: queue.clone(),
+            limits: cfg.limits.clone(),
+            registry: registry.clone(),
+        }),
+        watcher: LogWatcher::new(data_dir.as_deref().map(|d| d.join("log-offsets.json"))),
         cfg: cfg.clone(),
         endpoint: endpoint.clone(),
         queue: queue.clone(),
+    };
+    tasks.0.push(tokio::spawn(work.run(cfg_rx)));
+    tracing::info!(addr = %server.addr, %endpoint, data_dir = ?data_dir, "argus-agent running");
+    Ok(Running {
+        server,
+        queue,
+        data_dir,
         registry,
+        stop_tx,
+        send_task,
+        tasks,
+        _lock: data.map(|(_, l)| l),
+    })
+}
+
+/// The agent's own check of a config from the center: every regex compiles.
+fn check_remote(c: &AgentRemoteConfig) -> Result<(), String> {
+    let mut w = LogWatcher::new(None);
+    let mut errors = w.set_rules(&c.log_rules);
+    errors.extend(probes::compile(&c.probes).1);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+fn serve(
+    cfg: &AgentConfig,
+    endpoint: &str,
+    queue: &Arc<Queue>,
+    registry: &Registry,
+) -> anyhow::Result<Served> {
+    let shared = web::Data::new(Shared {
+        cfg: cfg.clone(),
+        endpoint: endpoint.to_string(),
+        queue: queue.clone(),
+        registry: registry.clone(),
     });
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-agent push port")?;
-    let st = shared.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(st.clone())
+            .app_data(shared.clone())
             .app_data(web::PayloadConfig::new(16 << 20))
             .route(
                 "/health",
@@ -84,32 +274,146 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
     .workers(1)
     .listen(listener)?
     .run();
-    let mut tasks = Vec::new();
-    let snd = Sender::new(cfg.transfers.clone(), cfg.token.clone());
-    tasks.push(tokio::spawn(sender::run(
-        queue.clone(),
-        snd,
-        cfg.batch_max_points,
-        Duration::from_millis(cfg.flush_interval_ms),
-    )));
-    if cfg.collect_host_metrics {
-        let q = queue.clone();
-        let step = cfg.step_secs.max(1);
-        tasks.push(tokio::spawn(async move {
-            let mut c = Collector::new(endpoint, step as u32);
-            // First round soon, so rates have a baseline and the host shows up at once.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let mut tick = tokio::time::interval(Duration::from_secs(step));
-            loop {
-                tick.tick().await;
-                q.push(c.collect(argus_core::time::now_secs()));
+    Ok(Served::spawn(addr, server))
+}
+
+/// The collection loop and what it runs: host metrics, log rules and probes every step, and the
+/// plugins on their own intervals. Reconfigured when the center's config changes.
+struct Work {
+    cfg: AgentConfig,
+    endpoint: String,
+    queue: Arc<Queue>,
+    plugin_ctx: Arc<PluginContext>,
+    watcher: LogWatcher,
+}
+
+/// What a configuration change rebuilds.
+struct Applied {
+    step: u64,
+    plugins: Vec<PluginSpec>,
+    plugin_tasks: Tasks,
+    probes: Arc<Vec<probes::Compiled>>,
+}
+
+impl Work {
+    /// The plugins to run: discovered `<secs>_<name>` executables, then local, then remote specs
+    /// (the first spec of a name wins).
+    fn plugins(&self, remote: &AgentRemoteConfig) -> Vec<PluginSpec> {
+        let mut out: Vec<PluginSpec> = Vec::new();
+        let all = plugins::discover(Path::new(&self.cfg.plugin_dir))
+            .into_iter()
+            .chain(self.cfg.plugins.iter().cloned())
+            .chain(remote.plugins.iter().cloned());
+        for p in all {
+            if !out.iter().any(|o| o.name == p.name) {
+                out.push(p);
             }
-        }));
+        }
+        out
     }
-    tracing::info!(%addr, endpoint = %shared.endpoint, "argus-agent push port serving");
-    Ok(Running {
-        server: Served::spawn(addr, server),
-        queue,
-        tasks,
-    })
+
+    fn apply(&mut self, remote: &AgentRemoteConfig, prev: Option<Applied>) -> Applied {
+        let rules: Vec<_> = self
+            .cfg
+            .log_rules
+            .iter()
+            .chain(&remote.log_rules)
+            .cloned()
+            .collect();
+        for e in self.watcher.set_rules(&rules) {
+            tracing::error!(error = %e, "log rule skipped");
+        }
+        let all_probes: Vec<_> = self
+            .cfg
+            .probes
+            .iter()
+            .chain(&remote.probes)
+            .cloned()
+            .collect();
+        let (probes, errors) = probes::compile(&all_probes);
+        for e in errors {
+            tracing::error!(error = %e, "probe skipped");
+        }
+        let step = if remote.step_secs > 0 {
+            remote.step_secs
+        } else {
+            self.cfg.step_secs
+        }
+        .max(1);
+        let plugins = self.plugins(remote);
+        let plugin_tasks = match prev {
+            Some(p) if p.plugins == plugins => p.plugin_tasks,
+            _ => {
+                if !plugins.is_empty() {
+                    tracing::info!(plugins = ?plugins.iter().map(|p| &p.name).collect::<Vec<_>>(), "running plugins");
+                }
+                Tasks(
+                    plugins
+                        .iter()
+                        .map(|s| {
+                            tokio::spawn(plugins::run_loop(s.clone(), self.plugin_ctx.clone()))
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Applied {
+            step,
+            plugins,
+            plugin_tasks,
+            probes: Arc::new(probes),
+        }
+    }
+
+    async fn run(mut self, mut rx: watch::Receiver<Arc<AgentRemoteConfig>>) {
+        let remote = rx.borrow_and_update().clone();
+        let mut applied = self.apply(&remote, None);
+        let mut collector = self
+            .cfg
+            .collect_host_metrics
+            .then(|| Collector::new(self.endpoint.clone(), applied.step as u32));
+        let client = reqwest::Client::builder().build().expect("http client");
+        // First round soon, so the host shows up at once with rates.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut tick = tokio::time::interval(Duration::from_secs(applied.step));
+        let mut rediscover = tokio::time::interval(Duration::from_secs(60));
+        let mut config_open = true;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let ts = argus_core::time::now_secs();
+                    let step = applied.step as u32;
+                    let mut pts = collector.as_mut().map(|c| c.collect(ts)).unwrap_or_default();
+                    pts.extend(self.watcher.points(&self.endpoint, step, ts));
+                    self.queue.push(pts);
+                    if !applied.probes.is_empty() {
+                        let (c, p, q, e) = (client.clone(), applied.probes.clone(), self.queue.clone(), self.endpoint.clone());
+                        tokio::spawn(async move { q.push(probes::run_all(&c, &p, &e, step, ts).await) });
+                    }
+                }
+                _ = rediscover.tick() => {
+                    let remote = rx.borrow().clone();
+                    if self.plugins(&remote) != applied.plugins {
+                        applied = self.apply(&remote, Some(applied));
+                    }
+                }
+                r = rx.changed(), if config_open => {
+                    if r.is_err() {
+                        config_open = false;
+                        continue;
+                    }
+                    let remote = rx.borrow_and_update().clone();
+                    let old_step = applied.step;
+                    applied = self.apply(&remote, Some(applied));
+                    if applied.step != old_step {
+                        tracing::info!(step = applied.step, "collection step changed");
+                        if let Some(c) = collector.as_mut() {
+                            c.set_step(applied.step as u32);
+                        }
+                        tick = tokio::time::interval(Duration::from_secs(applied.step));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,9 @@
-//! The agent's configuration file.
+//! The agent's configuration file (`argus-agent --config agent.toml`, every key optional).
+//!
+//! Plugins, log rules and probes may be given here and/or come from the config center
+//! (`config_url`); the agent runs the union of both.
 
+use argus_core::agentconf::{LogRule, PluginSpec, Probe};
 use argus_core::validate::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -13,20 +17,47 @@ pub struct AgentConfig {
     pub listen: String,
     /// Base URLs of the region's transfer nodes, tried in order with failover.
     pub transfers: Vec<String>,
-    /// The tenant's agent token (sent as `Authorization: Bearer`).
+    /// The tenant's agent token (sent as `Authorization: Bearer` to transfers and the center).
     pub token: String,
-    /// Collection interval in seconds.
+    /// Collection interval in seconds (the config center may override it).
     pub step_secs: u64,
     /// How often queued points are pushed, in milliseconds.
     pub flush_interval_ms: u64,
     /// Most points in one batch.
     pub batch_max_points: usize,
-    /// Most points held while no transfer answers; older ones are dropped and counted.
+    /// Most points held in memory between flushes; past it the oldest are dropped and counted.
     pub buffer_max_points: usize,
+    /// Where the agent keeps its state: the on-disk buffer (`buffer/`), log offsets and the last
+    /// good configuration from the center. Empty: no state on disk (points wait in memory only).
+    pub data_dir: String,
+    /// Bound of the on-disk buffer in bytes (compressed batches); past it the oldest batches are
+    /// dropped and counted in `argus_agent_points_dropped_total{reason="buffer_full"}`.
+    pub buffer_max_bytes: u64,
+    /// First wait after no transfer answered, in milliseconds; doubles up to `backoff_max_ms`,
+    /// with jitter.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between attempts while no transfer answers, in milliseconds.
+    pub backoff_max_ms: u64,
     /// Collect host metrics (turn off to run only the push port).
     pub collect_host_metrics: bool,
     /// Point limits for pushed points.
     pub limits: Limits,
+    /// Directory of plugin executables. Executables named `<seconds>_<name>` (open-falcon's
+    /// convention, e.g. `60_nginx.sh`) run on their own; others run when a plugin spec names them.
+    pub plugin_dir: String,
+    /// Plugins run besides those from the center.
+    pub plugins: Vec<PluginSpec>,
+    /// Log keyword rules besides those from the center.
+    pub log_rules: Vec<LogRule>,
+    /// Probes besides those from the center.
+    pub probes: Vec<Probe>,
+    /// Base URL of the config center (the web console, e.g. `https://argus.example.com`); empty
+    /// disables config pull and heartbeats.
+    pub config_url: String,
+    /// How often the configuration is pulled, in seconds.
+    pub config_interval_secs: u64,
+    /// How often a heartbeat is sent, in seconds.
+    pub heartbeat_interval_secs: u64,
 }
 
 impl Default for AgentConfig {
@@ -40,8 +71,19 @@ impl Default for AgentConfig {
             flush_interval_ms: 1000,
             batch_max_points: 5000,
             buffer_max_points: 500_000,
+            data_dir: "/var/lib/argus-agent".into(),
+            buffer_max_bytes: 64 << 20,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
             collect_host_metrics: true,
             limits: Limits::default(),
+            plugin_dir: "/etc/argus-agent/plugins".into(),
+            plugins: Vec::new(),
+            log_rules: Vec::new(),
+            probes: Vec::new(),
+            config_url: String::new(),
+            config_interval_secs: 60,
+            heartbeat_interval_secs: 60,
         }
     }
 }

@@ -1,19 +1,28 @@
 //! # argus-agent
 //!
 //! The agent every host runs: it collects host metrics, takes points pushed by local scripts,
-//! and pushes batches to its region's transfer nodes.
+//! runs plugins, counts log keywords, probes HTTP and TCP targets, and pushes batches to its
+//! region's transfer nodes — buffering on disk while none answers. Its plugins, log rules and
+//! probes come from its config file and from the config center.
 //!
 //! - [`config`] — [`AgentConfig`](config::AgentConfig);
-//! - [`collect`] — host metrics, named as open-falcon users know them;
+//! - [`collect`] — host metrics, named as open-falcon users know them (`docs/METRICS.md`);
 //! - [`push`] — the local push port (`127.0.0.1:1988/v1/push`, open-falcon compatible);
-//! - [`sender`] — batches to the transfers, with failover;
+//! - [`plugins`], [`logwatch`], [`probes`] — custom monitoring;
+//! - [`remote`] — config pull from the center (ETag, cached on disk) and heartbeats;
+//! - [`sender`] and [`spool`] — batches to the transfers with failover, and the on-disk buffer;
 //! - [`agent`] — ties them together.
 
 pub mod agent;
 pub mod collect;
 pub mod config;
+pub mod logwatch;
+pub mod plugins;
+pub mod probes;
 pub mod push;
+pub mod remote;
 pub mod sender;
+pub mod spool;
 
 pub use agent::{start, Running};
 pub use config::AgentConfig;

@@ -1,14 +1,16 @@
-//! The outgoing side: a bounded queue of points, drained in batches to the transfers with
-//! failover. While no transfer answers, points wait in the queue; past its bound the oldest are
-//! dropped and counted, never silently.
+//! The outgoing side: a bounded in-memory queue of points, drained in batches to the transfers
+//! with failover, exponential backoff with jitter, and the on-disk [`Spool`] while no transfer
+//! answers. Order is kept: once anything is buffered on disk, newer points go behind it.
 
-use argus_core::telemetry::Counter;
+use crate::spool::Spool;
+use argus_core::telemetry::{Counter, Registry};
 use argus_core::wire::{encode_body, Batch, Encoding, PushResponse};
 use argus_core::Point;
+use rand::Rng;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// Points waiting to be sent.
 pub struct Queue {
@@ -30,13 +32,19 @@ impl Queue {
         }
     }
 
-    /// Appends points, dropping the oldest past the bound.
+    /// Appends points, dropping the oldest past the bound (counted and logged).
     pub fn push(&self, pts: impl IntoIterator<Item = Point>) {
         let mut q = self.points.lock().expect("queue lock");
         q.extend(pts);
-        while q.len() > self.max {
-            q.pop_front();
-            self.dropped.inc();
+        let over = q.len().saturating_sub(self.max);
+        if over > 0 {
+            q.drain(..over);
+            self.dropped.add(over as u64);
+            tracing::warn!(
+                points = over,
+                max = self.max,
+                "memory queue full: dropped the oldest points"
+            );
         }
         drop(q);
         self.wake.notify_one();
@@ -53,9 +61,15 @@ impl Queue {
         for p in pts.into_iter().rev() {
             q.push_front(p);
         }
-        while q.len() > self.max {
-            q.pop_back();
-            self.dropped.inc();
+        let over = q.len().saturating_sub(self.max);
+        if over > 0 {
+            q.truncate(self.max);
+            self.dropped.add(over as u64);
+            tracing::warn!(
+                points = over,
+                max = self.max,
+                "memory queue full: dropped the newest points"
+            );
         }
     }
 
@@ -70,12 +84,20 @@ impl Queue {
     }
 }
 
-/// Pushes batches to transfers.
+/// Why a batch was not delivered.
+#[derive(Debug)]
+pub enum SendError {
+    /// No transfer answered (or each said to retry later): keep the batch and retry.
+    Retry(String),
+    /// A transfer refused the batch as a whole (400, 413): retrying cannot help.
+    Refused(String),
+}
+
+/// Pushes batches to transfers, starting with the one that answered last.
 pub struct Sender {
     client: reqwest::Client,
     transfers: Vec<String>,
     token: String,
-    /// Index of the transfer that answered last; tried first.
     current: usize,
 }
 
@@ -84,6 +106,7 @@ impl Sender {
     pub fn new(transfers: Vec<String>, token: String) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
             .build()
             .expect("http client");
         Sender {
@@ -94,8 +117,16 @@ impl Sender {
         }
     }
 
-    /// Sends one batch, trying each transfer once starting from the last good one.
-    pub async fn send(&mut self, points: &[Point]) -> Result<PushResponse, String> {
+    /// The transfer tried first.
+    pub fn current(&self) -> Option<&str> {
+        self.transfers.get(self.current).map(String::as_str)
+    }
+
+    /// Sends one batch, trying each transfer once, the last good one first.
+    pub async fn send(&mut self, points: &[Point]) -> Result<PushResponse, SendError> {
+        if self.transfers.is_empty() {
+            return Err(SendError::Retry("no transfer configured".into()));
+        }
         let body = encode_body(
             Encoding::Zstd,
             &Batch {
@@ -118,46 +149,260 @@ impl Sender {
                 .await;
             match res {
                 Ok(r) if r.status().is_success() => {
+                    if idx != self.current {
+                        tracing::info!(transfer = %self.transfers[idx], "failed over to another transfer");
+                    }
                     self.current = idx;
-                    return r.json::<PushResponse>().await.map_err(|e| e.to_string());
+                    // A 2xx means durable; an unreadable answer is logged, not retried
+                    // (retrying would duplicate the points).
+                    return Ok(r.json::<PushResponse>().await.unwrap_or_else(|e| {
+                        tracing::warn!(%url, error = %e, "unreadable push answer");
+                        PushResponse {
+                            accepted: points.len(),
+                            rejected: vec![],
+                        }
+                    }));
+                }
+                Ok(r) if matches!(r.status().as_u16(), 400 | 413 | 422) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    return Err(SendError::Refused(format!("{url}: {status}: {text}")));
                 }
                 Ok(r) => errors.push(format!("{url}: {}", r.status())),
                 Err(e) => errors.push(format!("{url}: {e}")),
             }
         }
-        Err(errors.join("; "))
+        Err(SendError::Retry(errors.join("; ")))
     }
 }
 
-/// Drains `queue` forever: a batch every `interval` (sooner when woken), backing off while no
-/// transfer answers.
-pub async fn run(queue: Arc<Queue>, mut sender: Sender, batch_max: usize, interval: Duration) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = queue.wake.notified() => { tokio::time::sleep(Duration::from_millis(50)).await; }
+/// How the send loop behaves.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Most points per batch.
+    pub batch_max: usize,
+    /// Time between flushes.
+    pub interval: Duration,
+    /// First backoff.
+    pub backoff_initial: Duration,
+    /// Longest backoff.
+    pub backoff_max: Duration,
+}
+
+/// Counters of the send loop.
+pub struct SendMetrics {
+    sent: Arc<Counter>,
+    rejected: Arc<Counter>,
+    refused: Arc<Counter>,
+    failures: Arc<Counter>,
+}
+
+impl SendMetrics {
+    /// Registers the counters in `r`.
+    pub fn new(r: &Registry) -> Self {
+        SendMetrics {
+            sent: r.counter(
+                "argus_agent_points_sent_total",
+                "Points a transfer acknowledged.",
+                &[],
+            ),
+            rejected: r.counter(
+                "argus_agent_points_rejected_total",
+                "Points a transfer rejected one by one (invalid).",
+                &[],
+            ),
+            refused: r.counter(
+                "argus_agent_points_dropped_total",
+                "Points dropped, by reason.",
+                &[("reason", "refused")],
+            ),
+            failures: r.counter(
+                "argus_agent_send_failures_total",
+                "Rounds in which no transfer answered.",
+                &[],
+            ),
         }
+    }
+}
+
+/// The exponential backoff with jitter between rounds in which no transfer answered.
+struct Backoff {
+    next: Duration,
+    initial: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.next = self.initial;
+    }
+
+    /// The wait before the next round: the current step, scaled by a random 50–100 % so that
+    /// agents that lost their transfer together do not come back in lockstep.
+    fn wait(&mut self) -> Duration {
+        let d = self.next.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+}
+
+/// The send loop: owns the sender and the on-disk buffer.
+pub struct SendLoop {
+    /// Points to send.
+    pub queue: Arc<Queue>,
+    /// The transfers.
+    pub sender: Sender,
+    /// The on-disk buffer; `None` without a `data_dir` (points then wait in memory).
+    pub spool: Option<Spool>,
+    /// Options.
+    pub opts: SendOptions,
+    /// Counters.
+    pub metrics: SendMetrics,
+}
+
+/// What one attempt at a batch came to.
+enum Outcome {
+    Delivered,
+    Retry,
+}
+
+impl SendLoop {
+    /// Drains the queue until `stop` turns true; then makes one last attempt and writes what is
+    /// left to the on-disk buffer, so a restart loses nothing.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Backoff {
+            next: self.opts.backoff_initial,
+            initial: self.opts.backoff_initial,
+            max: self.opts.backoff_max,
+        };
         loop {
-            let batch = queue.take(batch_max);
+            let stopping = *stop.borrow();
+            let ok = self.round().await;
+            if stopping {
+                self.save_rest();
+                return;
+            }
+            let wait = if ok {
+                backoff.reset();
+                self.opts.interval
+            } else {
+                self.metrics.failures.inc();
+                backoff.wait()
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.queue.wake.notified(), if ok => {
+                    // Let a burst of pushes gather into one batch.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One round: fresh points (behind anything buffered), then the buffer. False when no
+    /// transfer answered.
+    async fn round(&mut self) -> bool {
+        let mut failed = false;
+        loop {
+            let batch = self.queue.take(self.opts.batch_max);
             if batch.is_empty() {
                 break;
             }
-            match sender.send(&batch).await {
-                Ok(resp) => {
-                    backoff = Duration::from_millis(500);
-                    for r in resp.rejected {
-                        tracing::warn!(rejection = %r, "transfer rejected a point");
+            if let Some(sp) = self.spool.as_mut().filter(|s| !s.is_empty()) {
+                write_spool(sp, &batch, &self.queue);
+                continue;
+            }
+            if let Outcome::Retry = self.deliver(&batch).await {
+                failed = true;
+                match self.spool.as_mut() {
+                    Some(sp) => write_spool(sp, &batch, &self.queue),
+                    None => {
+                        self.queue.put_back(batch);
+                        return false;
                     }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, points = batch.len(), "no transfer answered; keeping points");
-                    queue.put_back(batch);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    break;
                 }
             }
         }
+        if failed {
+            return false;
+        }
+        while let Some(batch) = self.spool.as_mut().and_then(Spool::head) {
+            match self.deliver(&batch).await {
+                Outcome::Delivered => self.spool.as_mut().expect("spool").pop(),
+                Outcome::Retry => return false,
+            }
+        }
+        true
+    }
+
+    async fn deliver(&mut self, batch: &[Point]) -> Outcome {
+        match self.sender.send(batch).await {
+            Ok(resp) => {
+                self.metrics.sent.add(resp.accepted as u64);
+                self.metrics.rejected.add(resp.rejected.len() as u64);
+                for r in resp.rejected.iter().take(5) {
+                    tracing::warn!(rejection = %r, "transfer rejected a point");
+                }
+                Outcome::Delivered
+            }
+            Err(SendError::Refused(e)) => {
+                self.metrics.refused.add(batch.len() as u64);
+                tracing::error!(error = %e, points = batch.len(), "transfer refused a whole batch; dropped");
+                Outcome::Delivered
+            }
+            Err(SendError::Retry(e)) => {
+                tracing::warn!(error = %e, points = batch.len(), "no transfer answered; buffering");
+                Outcome::Retry
+            }
+        }
+    }
+
+    fn save_rest(&mut self) {
+        let rest = self.queue.take(usize::MAX);
+        if rest.is_empty() {
+            return;
+        }
+        match self.spool.as_mut() {
+            Some(sp) => {
+                for chunk in rest.chunks(self.opts.batch_max.max(1)) {
+                    write_spool(sp, chunk, &self.queue);
+                }
+            }
+            None => {
+                self.queue.dropped.add(rest.len() as u64);
+                tracing::warn!(
+                    points = rest.len(),
+                    "stopping without a data_dir: unsent points lost"
+                );
+            }
+        }
+    }
+}
+
+fn write_spool(sp: &mut Spool, batch: &[Point], queue: &Queue) {
+    if let Err(e) = sp.append(batch) {
+        queue.dropped.add(batch.len() as u64);
+        tracing::error!(error = %e, points = batch.len(), "cannot write the on-disk buffer; points dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_max() {
+        let mut b = Backoff {
+            next: Duration::from_millis(100),
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(350),
+        };
+        let waits: Vec<_> = (0..4).map(|_| b.wait()).collect();
+        assert!(waits[0] >= Duration::from_millis(50) && waits[0] <= Duration::from_millis(100));
+        assert!(waits[1] >= Duration::from_millis(100) && waits[1] <= Duration::from_millis(200));
+        assert!(waits[3] >= Duration::from_millis(175) && waits[3] <= Duration::from_millis(350));
+        b.reset();
+        assert!(b.wait() <= Duration::from_millis(100));
     }
 }

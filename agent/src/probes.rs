@@ -1,0 +1,132 @@
+//! Probes from this host: HTTP (status, latency, optional body match) and TCP connect, run every
+//! step, reported as metrics tagged `probe=<name>`:
+//!
+//! - `probe.http.up` (1 when it answered with the expected status and the body matched, else 0),
+//!   `probe.http.status` (0 when there was no answer), `probe.http.latency_ms`;
+//! - `probe.tcp.up`, `probe.tcp.latency_ms`.
+
+use argus_core::agentconf::Probe;
+use argus_core::{Point, Tags};
+use std::time::{Duration, Instant};
+
+/// A probe ready to run (its body regex compiled).
+pub struct Compiled {
+    probe: Probe,
+    body: Option<regex::Regex>,
+}
+
+/// Compiles `probes`, skipping (and returning the errors of) those with a bad body regex.
+pub fn compile(probes: &[Probe]) -> (Vec<Compiled>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        let body = match p {
+            Probe::Http {
+                body_regex: Some(r),
+                ..
+            } => match regex::Regex::new(r) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    errors.push(format!("probes[{i}].body_regex ({}): {e}", p.name()));
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        ok.push(Compiled {
+            probe: p.clone(),
+            body,
+        });
+    }
+    (ok, errors)
+}
+
+/// Runs every probe concurrently; their points at `ts`.
+pub async fn run_all(
+    client: &reqwest::Client,
+    probes: &[Compiled],
+    endpoint: &str,
+    step: u32,
+    ts: i64,
+) -> Vec<Point> {
+    let runs = probes.iter().map(|p| run(client, p));
+    let results = futures_util::future::join_all(runs).await;
+    let mut out = Vec::new();
+    for (p, values) in probes.iter().zip(results) {
+        let tags = Tags::from_pairs([("probe", p.probe.name())]);
+        for (metric, v) in values {
+            let mut pt = Point::gauge(endpoint, metric, tags.clone(), v, ts);
+            pt.step = step;
+            out.push(pt);
+        }
+    }
+    out
+}
+
+/// One probe's values.
+pub async fn run(client: &reqwest::Client, p: &Compiled) -> Vec<(&'static str, f64)> {
+    let start = Instant::now();
+    match &p.probe {
+        Probe::Http {
+            url,
+            expect_status,
+            timeout_secs,
+            name,
+            ..
+        } => {
+            let res = client
+                .get(url)
+                .timeout(Duration::from_secs((*timeout_secs).max(1)))
+                .send()
+                .await;
+            let (status, body) = match res {
+                Ok(r) => {
+                    let s = r.status().as_u16();
+                    (s, r.text().await.ok())
+                }
+                Err(e) => {
+                    tracing::debug!(probe = %name, error = %e, "http probe got no answer");
+                    (0, None)
+                }
+            };
+            let latency = start.elapsed().as_secs_f64() * 1000.0;
+            let status_ok = match expect_status {
+                Some(s) => status == *s,
+                None => (200..300).contains(&status),
+            };
+            let body_ok = match (&p.body, &body) {
+                (Some(re), Some(b)) => re.is_match(b),
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            vec![
+                (
+                    "probe.http.up",
+                    if status != 0 && status_ok && body_ok {
+                        1.0
+                    } else {
+                        0.0
+                    },
+                ),
+                ("probe.http.status", status as f64),
+                ("probe.http.latency_ms", latency),
+            ]
+        }
+        Probe::Tcp {
+            addr, timeout_secs, ..
+        } => {
+            let ok = tokio::time::timeout(
+                Duration::from_secs((*timeout_secs).max(1)),
+                tokio::net::TcpStream::connect(addr.as_str()),
+            )
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false);
+            let latency = start.elapsed().as_secs_f64() * 1000.0;
+            vec![
+                ("probe.tcp.up", if ok { 1.0 } else { 0.0 }),
+                ("probe.tcp.latency_ms", latency),
+            ]
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The config center: the agent pulls its effective configuration
+//! (`GET {config_url}/api/v1/agent/config?host=H`, `If-None-Match` with the last `ETag`) every
+//! `config_interval_secs`, applies a new one without a restart, and keeps the last good one in
+//! `data_dir/remote-config.json`, from which it starts when the center is unreachable. It also
+//! sends a [`Heartbeat`] every `heartbeat_interval_secs`.
+
+use argus_core::agentconf::{AgentRemoteConfig, Heartbeat};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The last good configuration and its `ETag`, as cached on disk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cached {
+    /// The `ETag` the center sent with it.
+    pub etag: Option<String>,
+    /// The configuration.
+    pub config: AgentRemoteConfig,
+}
+
+/// Why a pull did not bring a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The center did not answer.
+    #[error("config center {url} unreachable: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// It answered with an error status.
+    #[error("config center {url} answered {status}: {body}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// The body is not a valid configuration.
+    #[error("config from {url} is invalid: {reason}")]
+    Invalid {
+        /// The URL.
+        url: String,
+        /// Why, naming the field.
+        reason: String,
+    },
+}
+
+/// Pulls the configuration of one host.
+pub struct Puller {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    cache_path: Option<PathBuf>,
+    /// The configuration in force.
+    pub current: Cached,
+}
+
+impl Puller {
+    /// A puller from the center at `base` for `host`, caching in `cache_path`.
+    pub fn new(base: &str, host: &str, token: &str, cache_path: Option<PathBuf>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("http client");
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/api/v1/agent/config",
+            base.trim_end_matches('/')
+        ))
+        .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static url"));
+        url.query_pairs_mut().append_pair("host", host);
+        Puller {
+            client,
+            url: url.to_string(),
+            token: token.to_string(),
+            cache_path,
+            current: Cached::default(),
+        }
+    }
+
+    /// The cached configuration from a previous run, if any (and readable).
+    pub fn load_cache(&mut self) -> Option<AgentRemoteConfig> {
+        let p = self.cache_path.as_deref()?;
+        let bytes = std::fs::read(p).ok()?;
+        match serde_json::from_slice::<Cached>(&bytes) {
+            Ok(c) => {
+                self.current = c.clone();
+                Some(c.config)
+            }
+            Err(e) => {
+                tracing::warn!(file = %p.display(), error = %e, "ignoring an unreadable cached config");
+                None
+            }
+        }
+    }
+
+    /// One pull: `Some(config)` when the center sent a new one (then cached), `None` on 304.
+    /// `check` is the agent's own validation (regexes compile); a refused config is not applied
+    /// nor cached.
+    pub async fn pull(
+        &mut self,
+        check: impl Fn(&AgentRemoteConfig) -> Result<(), String>,
+    ) -> Result<Option<AgentRemoteConfig>, PullError> {
+        let mut req = self.client.get(&self.url).bearer_auth(&self.token);
+        if let Some(tag) = &self.current.etag {
+            req = req.header("if-none-match", tag);
+        }
+        let res = req.send().await.map_err(|e| PullError::Unreachable {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = res.status().as_u16();
+        if status == 304 {
+            return Ok(None);
+        }
+        let etag = res
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = res.bytes().await.map_err(|e| PullError::Unreachable {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        if !(200..300).contains(&status) {
+            return Err(PullError::Status {
+                url: self.url.clone(),
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            });
+        }
+        let invalid = |reason: String| PullError::Invalid {
+            url: self.url.clone(),
+            reason,
+        };
+        let cfg: AgentRemoteConfig =
+            serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
+        cfg.validate()
+            .map_err(|e| invalid(format!("{}: {}", e.field, e.reason)))?;
+        check(&cfg).map_err(invalid)?;
+        self.current = Cached {
+            etag,
+            config: cfg.clone(),
+        };
+        self.save();
+        Ok(Some(cfg))
+    }
+
+    fn save(&self) {
+        let Some(p) = &self.cache_path else { return };
+        let tmp = p.with_extension("tmp");
+        let body = serde_json::to_vec_pretty(&self.current).expect("config serializes");
+        if let Err(e) = std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, p)) {
+            tracing::warn!(file = %p.display(), error = %e, "cannot cache the config");
+        }
+    }
+}
+
+/// Pulls every `interval` forever, publishing each new configuration on `tx`.
+pub async fn pull_loop(
+    mut puller: Puller,
+    interval: Duration,
+    check: impl Fn(&AgentRemoteConfig) -> Result<(), String>,
+    tx: watch::Sender<Arc<AgentRemoteConfig>>,
+) {
+    loop {
+        match puller.pull(&check).await {
+            Ok(Some(cfg)) => {
+                tracing::info!(version = %cfg.version, plugins = cfg.plugins.len(), log_rules = cfg.log_rules.len(), probes = cfg.probes.len(), "applying a new config from the center");
+                let _ = tx.send(Arc::new(cfg));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "config pull failed; keeping the last good config")
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Host facts for the heartbeat, read once.
+pub fn host_facts(host: &str, center: &str) -> Heartbeat {
+    let mem_total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            let l = t.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
+            l.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0);
+    Heartbeat {
+        host: host.to_string(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        os: sysinfo::System::long_os_version().unwrap_or_default(),
+        kernel: sysinfo::System::kernel_version().unwrap_or_default(),
+        cpu_count: std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(0),
+        mem_total,
+        ip: local_ip_towards(center).unwrap_or_default(),
+        ..Heartbeat::default()
+    }
+}
+
+/// The local address this host uses to reach `url`'s host (no packet is sent: a UDP "connect"
+/// only picks the route).
+fn local_ip_towards(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let addr = (u.host_str()?, u.port_or_known_default()?);
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .ok()?
+        .next()?;
+    let bind = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect(target).ok()?;
+    Some(s.local_addr().ok()?.ip().to_string())
+}
+
+/// Sends a heartbeat every `interval` forever; `version` gives the config version in force.
+pub async fn heartbeat_loop(
+    base: String,
+    token: String,
+    facts: Heartbeat,
+    interval: Duration,
+    version: watch::Receiver<Arc<AgentRemoteConfig>>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    let url = format!("{}/api/v1/agent/heartbeat", base.trim_end_matches('/'));
+    let started = Instant::now();
+    loop {
+        let hb = Heartbeat {
+            uptime_secs: started.elapsed().as_secs(),
+            config_version: version.borrow().version.clone(),
+            timestamp: argus_core::time::now_secs(),
+            ..facts.clone()
+        };
+        match client.post(&url).bearer_auth(&token).json(&hb).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(%url, status = %r.status(), "heartbeat refused"),
+            Err(e) => tracing::warn!(%url, error = %e, "heartbeat failed"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The cache file in `data_dir`.
+pub fn cache_path(data_dir: Option<&Path>) -> Option<PathBuf> {
+    data_dir.map(|d| d.join("remote-config.json"))
+}
