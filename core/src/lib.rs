@@ -9,12 +9,14 @@
 //! - [`wire`] — the Argus batch and the open-falcon push format, with compression;
 //! - [`query`] — the query requests and results shared by store, transfer and web;
 //! - [`strategy`] and [`event`]: the alerting model shared by web, judge and alarm;
+//! - [`condition`] — the strategy condition language, parsed once (web validates, judge evaluates);
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
 //! - [`auth`] — tokens, their hashes and the internal node credential;
 //! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes.
 
 pub mod agentconf;
 pub mod auth;
+pub mod condition;
 pub mod config;
 pub mod event;
 #[cfg(feature = "http")]

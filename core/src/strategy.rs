@@ -160,3 +160,375 @@ pub struct TenantStrategies {
     #[serde(default)]
     pub expressions: Vec<ExpressionStrategy>,
 }
+
+/// Why a tenant's strategy model cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyError {
+    /// Following parents leads back to a template already on the path.
+    #[error("template inheritance cycle: {}", chain.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" -> "))]
+    Cycle {
+        /// The templates on the cycle, ending with the one seen twice.
+        chain: Vec<TemplateId>,
+    },
+    /// A template names a parent that does not exist (in this tenant).
+    #[error("template {template}: parent template {parent} does not exist")]
+    UnknownParent {
+        /// The child.
+        template: TemplateId,
+        /// The missing parent.
+        parent: TemplateId,
+    },
+    /// A host group binds a template that does not exist (in this tenant).
+    #[error("host group {group}: bound template {template} does not exist")]
+    UnknownTemplate {
+        /// The group.
+        group: HostGroupId,
+        /// The missing template.
+        template: TemplateId,
+    },
+    /// A strategy's condition or recovery does not parse.
+    #[error("strategy {strategy}: {field}: {error}")]
+    BadCondition {
+        /// The strategy.
+        strategy: StrategyId,
+        /// `condition` or `recovery`.
+        field: &'static str,
+        /// The parser's error, with the position.
+        error: crate::condition::ConditionError,
+    },
+    /// A strategy is malformed otherwise.
+    #[error("strategy {strategy}: {field}: {reason}")]
+    Invalid {
+        /// The strategy.
+        strategy: StrategyId,
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Strategy {
+    /// Checks the strategy: its condition and recovery parse, a recovery is not nodata, and the
+    /// active window is within the day.
+    pub fn check(&self) -> Result<(), StrategyError> {
+        use crate::condition::parse;
+        let cond = parse(&self.condition).map_err(|error| StrategyError::BadCondition {
+            strategy: self.id,
+            field: "condition",
+            error,
+        })?;
+        if let Some(r) = &self.recovery {
+            let rc = parse(r).map_err(|error| StrategyError::BadCondition {
+                strategy: self.id,
+                field: "recovery",
+                error,
+            })?;
+            if rc.nodata_secs().is_some() || cond.nodata_secs().is_some() {
+                return Err(StrategyError::Invalid {
+                    strategy: self.id,
+                    field: "recovery",
+                    reason: "a nodata strategy recovers when a point arrives; it takes no recovery condition".into(),
+                });
+            }
+        }
+        if self.metric.is_empty() {
+            return Err(StrategyError::Invalid {
+                strategy: self.id,
+                field: "metric",
+                reason: "must not be empty".into(),
+            });
+        }
+        if let Some(a) = &self.active {
+            if a.start_minute > 1440 || a.end_minute > 1440 {
+                return Err(StrategyError::Invalid {
+                    strategy: self.id,
+                    field: "active",
+                    reason: "minutes after midnight must be 0 to 1440".into(),
+                });
+            }
+            if a.days.iter().any(|d| *d > 6) {
+                return Err(StrategyError::Invalid {
+                    strategy: self.id,
+                    field: "active.days",
+                    reason: "days are 0 (Monday) to 6 (Sunday)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the strategy is active at Unix time `ts` (UTC).
+    pub fn is_active_at(&self, ts: i64) -> bool {
+        self.active.as_ref().is_none_or(|a| a.contains(ts))
+    }
+}
+
+impl ActiveWindow {
+    /// Whether Unix time `ts` (UTC) falls in the window. A window wrapping past midnight counts
+    /// its early-morning part on the day it started.
+    pub fn contains(&self, ts: i64) -> bool {
+        let day = ts.div_euclid(86_400);
+        let minute = (ts.rem_euclid(86_400) / 60) as u16;
+        // 1970-01-01 was a Thursday (3 with Monday = 0).
+        let weekday = |d: i64| ((d + 3).rem_euclid(7)) as u8;
+        let day_ok = |d: i64| self.days.is_empty() || self.days.contains(&weekday(d));
+        let (s, e) = (self.start_minute, self.end_minute);
+        if s == e {
+            day_ok(day)
+        } else if s < e {
+            minute >= s && minute < e && day_ok(day)
+        } else if minute >= s {
+            day_ok(day)
+        } else {
+            minute < e && day_ok(day - 1)
+        }
+    }
+}
+
+/// A strategy as it applies to a host, with the template it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectiveStrategy {
+    /// The template that holds it (after overrides), or `None` for an expression strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateId>,
+    /// The strategy.
+    pub strategy: Strategy,
+}
+
+/// The strategies of template `id` with its ancestors': ancestors first, a descendant's strategy
+/// replacing an ancestor's with the same metric and tags. Refuses cycles and missing parents.
+pub fn template_strategies(
+    templates: &[Template],
+    id: TemplateId,
+) -> Result<Vec<EffectiveStrategy>, StrategyError> {
+    let find = |t: TemplateId| templates.iter().find(|x| x.id == t);
+    let mut chain: Vec<&Template> = Vec::new();
+    let mut cur = find(id).ok_or(StrategyError::UnknownParent {
+        template: id,
+        parent: id,
+    })?;
+    loop {
+        if chain.iter().any(|t| t.id == cur.id) {
+            let mut ids: Vec<TemplateId> = chain.iter().map(|t| t.id).collect();
+            ids.push(cur.id);
+            return Err(StrategyError::Cycle { chain: ids });
+        }
+        chain.push(cur);
+        match cur.parent {
+            None => break,
+            Some(p) => {
+                cur = find(p).ok_or(StrategyError::UnknownParent {
+                    template: cur.id,
+                    parent: p,
+                })?
+            }
+        }
+    }
+    let mut out: Vec<EffectiveStrategy> = Vec::new();
+    for t in chain.iter().rev() {
+        for s in &t.strategies {
+            let e = EffectiveStrategy {
+                template: Some(t.id),
+                strategy: s.clone(),
+            };
+            match out
+                .iter_mut()
+                .find(|x| x.strategy.metric == s.metric && x.strategy.tags == s.tags)
+            {
+                Some(slot) => *slot = e,
+                None => out.push(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The effective strategies of `host`: the union over the host groups it belongs to of their
+/// templates' strategies (each with its ancestors', overrides applied), without duplicates.
+/// Expression strategies are not included: they apply by tags, see [`TenantStrategies`].
+pub fn effective_strategies(
+    host: &str,
+    groups: &[HostGroup],
+    templates: &[Template],
+) -> Result<Vec<EffectiveStrategy>, StrategyError> {
+    let mut out: Vec<EffectiveStrategy> = Vec::new();
+    let mut seen_templates: Vec<TemplateId> = Vec::new();
+    for g in groups.iter().filter(|g| g.hosts.iter().any(|h| h == host)) {
+        for &t in &g.templates {
+            if seen_templates.contains(&t) {
+                continue;
+            }
+            seen_templates.push(t);
+            if !templates.iter().any(|x| x.id == t) {
+                return Err(StrategyError::UnknownTemplate {
+                    group: g.id,
+                    template: t,
+                });
+            }
+            for e in template_strategies(templates, t)? {
+                if !out.iter().any(|x| x.strategy.id == e.strategy.id) {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl TenantStrategies {
+    /// Checks the whole tenant: every template resolves (no cycle, no missing parent), every
+    /// group binds existing templates, every strategy parses, and nothing names another tenant.
+    pub fn check(&self) -> Result<(), StrategyError> {
+        for t in &self.templates {
+            template_strategies(&self.templates, t.id)?;
+            for s in &t.strategies {
+                s.check()?;
+            }
+        }
+        for g in &self.host_groups {
+            for &t in &g.templates {
+                if !self.templates.iter().any(|x| x.id == t) {
+                    return Err(StrategyError::UnknownTemplate {
+                        group: g.id,
+                        template: t,
+                    });
+                }
+            }
+        }
+        for e in &self.expressions {
+            e.strategy.check()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strat(id: StrategyId, metric: &str, cond: &str) -> Strategy {
+        Strategy {
+            id,
+            metric: metric.into(),
+            tags: Tags::new(),
+            condition: cond.into(),
+            recovery: None,
+            priority: Priority::default(),
+            max_alarms: 3,
+            note: String::new(),
+            active: None,
+        }
+    }
+
+    fn tpl(id: TemplateId, parent: Option<TemplateId>, s: Vec<Strategy>) -> Template {
+        Template {
+            id,
+            tenant: TenantId::new("t").unwrap(),
+            name: format!("t{id}"),
+            parent,
+            strategies: s,
+        }
+    }
+
+    fn group(id: HostGroupId, hosts: &[&str], templates: &[TemplateId]) -> HostGroup {
+        HostGroup {
+            id,
+            tenant: TenantId::new("t").unwrap(),
+            name: format!("g{id}"),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            templates: templates.to_vec(),
+        }
+    }
+
+    #[test]
+    fn inheritance_overrides_and_union() {
+        let ts = vec![
+            tpl(
+                1,
+                None,
+                vec![
+                    strat(10, "cpu", "all(#1) > 90"),
+                    strat(11, "mem", "all(#1) > 1"),
+                ],
+            ),
+            tpl(2, Some(1), vec![strat(20, "cpu", "all(#1) > 50")]),
+            tpl(3, None, vec![strat(30, "disk", "all(#1) > 1")]),
+        ];
+        let got = template_strategies(&ts, 2).unwrap();
+        let ids: Vec<_> = got.iter().map(|e| (e.template, e.strategy.id)).collect();
+        assert_eq!(ids, vec![(Some(2), 20), (Some(1), 11)]);
+        let gs = vec![group(1, &["h1"], &[2]), group(2, &["h1", "h2"], &[3, 2])];
+        let eff = effective_strategies("h1", &gs, &ts).unwrap();
+        let ids: Vec<_> = eff.iter().map(|e| e.strategy.id).collect();
+        assert_eq!(ids, vec![20, 11, 30]);
+        let eff = effective_strategies("h2", &gs, &ts).unwrap();
+        assert_eq!(eff.len(), 3);
+        assert!(effective_strategies("h3", &gs, &ts).unwrap().is_empty());
+    }
+
+    #[test]
+    fn cycles_and_missing_are_refused() {
+        let ts = vec![
+            tpl(1, Some(3), vec![]),
+            tpl(2, Some(1), vec![]),
+            tpl(3, Some(2), vec![]),
+        ];
+        let e = template_strategies(&ts, 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "template inheritance cycle: 2 -> 1 -> 3 -> 2"
+        );
+        let ts = vec![tpl(1, Some(9), vec![])];
+        assert!(template_strategies(&ts, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("parent template 9"));
+        let gs = vec![group(5, &["h"], &[7])];
+        let e = effective_strategies("h", &gs, &ts).unwrap_err();
+        assert!(e.to_string().contains("host group 5"), "{e}");
+    }
+
+    #[test]
+    fn check_names_strategy_and_position() {
+        let t = TenantStrategies {
+            tenant: TenantId::new("t").unwrap(),
+            version: 1,
+            templates: vec![tpl(1, None, vec![strat(10, "cpu", "max(#3) >> 1")])],
+            ..Default::default()
+        };
+        let e = t.check().unwrap_err().to_string();
+        assert!(
+            e.contains("strategy 10") && e.contains("position 10"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn active_window() {
+        // 1970-01-05 was a Monday; 09:30 UTC that day.
+        let mon_0930 = 4 * 86_400 + 9 * 3600 + 30 * 60;
+        let w = ActiveWindow {
+            start_minute: 9 * 60,
+            end_minute: 18 * 60,
+            days: vec![0],
+        };
+        assert!(w.contains(mon_0930));
+        assert!(!w.contains(mon_0930 + 86_400), "Tuesday");
+        assert!(!w.contains(mon_0930 - 3600), "08:30");
+        let night = ActiveWindow {
+            start_minute: 22 * 60,
+            end_minute: 6 * 60,
+            days: vec![0],
+        };
+        assert!(night.contains(4 * 86_400 + 23 * 3600));
+        assert!(
+            night.contains(5 * 86_400 + 3600),
+            "Tuesday 01:00 belongs to Monday night"
+        );
+        assert!(
+            !night.contains(4 * 86_400 + 3600),
+            "Monday 01:00 belongs to Sunday night"
+        );
+    }
+}
