@@ -1,0 +1,179 @@
+//! Config from the center: pull with ETag (304), applied without a restart, cached on disk and
+//! used at start when the center is unreachable; heartbeats with host facts and token.
+
+mod common;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use argus_core::agentconf::{AgentRemoteConfig, Heartbeat, Probe};
+use argus_core::http::Served;
+use common::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Center {
+    config: Mutex<AgentRemoteConfig>,
+    not_modified: AtomicUsize,
+    pulls: Mutex<Vec<(String, String)>>,
+    heartbeats: Mutex<Vec<Heartbeat>>,
+}
+
+async fn config(req: HttpRequest, st: web::Data<Arc<Center>>) -> HttpResponse {
+    let auth = argus_core::http::bearer_token(&req)
+        .unwrap_or_default()
+        .to_string();
+    st.pulls
+        .lock()
+        .unwrap()
+        .push((req.query_string().to_string(), auth.clone()));
+    if auth != "agent-token" {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let cfg = st.config.lock().unwrap().clone();
+    let etag = format!("\"{}\"", cfg.version);
+    if req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        st.not_modified.fetch_add(1, Ordering::SeqCst);
+        return HttpResponse::NotModified().finish();
+    }
+    HttpResponse::Ok().insert_header(("ETag", etag)).json(cfg)
+}
+
+async fn heartbeat(body: web::Json<Heartbeat>, st: web::Data<Arc<Center>>) -> HttpResponse {
+    st.heartbeats.lock().unwrap().push(body.into_inner());
+    HttpResponse::Ok().json(serde_json::json!({}))
+}
+
+fn center(state: Arc<Center>) -> Served {
+    let (l, a) = argus_core::http::bind("127.0.0.1:0", "center").unwrap();
+    let st = web::Data::new(state);
+    let s = HttpServer::new(move || {
+        App::new()
+            .app_data(st.clone())
+            .route("/api/v1/agent/config", web::get().to(config))
+            .route("/api/v1/agent/heartbeat", web::post().to(heartbeat))
+    })
+    .workers(1)
+    .listen(l)
+    .unwrap()
+    .run();
+    Served::spawn(a, s)
+}
+
+fn tcp_probe(name: &str, addr: String) -> Probe {
+    Probe::Tcp {
+        name: name.into(),
+        addr,
+        timeout_secs: 2,
+    }
+}
+
+fn has_probe(t: &FakeTransfer, name: &str) -> bool {
+    t.points()
+        .iter()
+        .any(|p| p.metric == "probe.tcp.up" && p.tags.get("probe") == Some(name) && p.value == 1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_with_etag_applies_without_restart_and_starts_from_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    let state = Arc::new(Center::default());
+    *state.config.lock().unwrap() = AgentRemoteConfig {
+        version: "v1".into(),
+        step_secs: 1,
+        probes: vec![tcp_probe("first", t.server.addr.to_string())],
+        ..Default::default()
+    };
+    let c = center(state.clone());
+    let mut cfg = test_config(d.path(), vec![t.url()]);
+    cfg.config_url = c.url();
+    cfg.config_interval_secs = 1;
+    cfg.heartbeat_interval_secs = 1;
+    let agent = argus_agent::start(cfg.clone()).await.unwrap();
+
+    wait_for(30, "the v1 probe's points", || has_probe(&t, "first")).await;
+    wait_for(30, "a 304", || {
+        state.not_modified.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    let (query, token) = state.pulls.lock().unwrap()[0].clone();
+    assert_eq!(
+        (query.as_str(), token.as_str()),
+        ("host=test-host", "agent-token")
+    );
+    wait_for(30, "a heartbeat naming v1", || {
+        state
+            .heartbeats
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.config_version == "v1")
+    })
+    .await;
+    let hb = state.heartbeats.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(hb.host, "test-host");
+    assert_eq!(hb.agent_version, env!("CARGO_PKG_VERSION"));
+    assert!(
+        hb.cpu_count > 0 && hb.mem_total > 0 && !hb.kernel.is_empty(),
+        "{hb:?}"
+    );
+    assert_eq!(hb.ip, "127.0.0.1");
+
+    // A new version is applied without a restart.
+    state.config.lock().unwrap().version = "v2".into();
+    state.config.lock().unwrap().probes = vec![tcp_probe("second", t.server.addr.to_string())];
+    wait_for(30, "the v2 probe's points", || has_probe(&t, "second")).await;
+    agent.stop().await;
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("data/remote-config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cached["config"]["version"], "v2");
+
+    // The center goes away: the next start runs the cached config.
+    c.stop().await;
+    let t2 = fake_transfer();
+    let mut cfg2 = cfg.clone();
+    cfg2.transfers = vec![t2.url()];
+    let agent = argus_agent::start(cfg2).await.unwrap();
+    wait_for(30, "the cached probe's points", || {
+        t2.points()
+            .iter()
+            .any(|p| p.metric == "probe.tcp.up" && p.tags.get("probe") == Some("second"))
+    })
+    .await;
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_config_is_neither_applied_nor_cached() {
+    let d = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    let state = Arc::new(Center::default());
+    let mut bad = AgentRemoteConfig {
+        version: "bad".into(),
+        step_secs: 1,
+        probes: vec![tcp_probe("p", t.server.addr.to_string())],
+        ..Default::default()
+    };
+    bad.log_rules.push(argus_core::agentconf::LogRule {
+        path_glob: "/tmp/*.log".into(),
+        regex: "(unclosed".into(),
+        metric: "log.x".into(),
+        tags: Default::default(),
+    });
+    *state.config.lock().unwrap() = bad;
+    let c = center(state.clone());
+    let mut cfg = test_config(d.path(), vec![t.url()]);
+    cfg.config_url = c.url();
+    cfg.config_interval_secs = 1;
+    let agent = argus_agent::start(cfg).await.unwrap();
+    wait_for(30, "two pulls", || state.pulls.lock().unwrap().len() >= 2).await;
+    assert!(!d.path().join("data/remote-config.json").exists());
+    assert!(!t.points().iter().any(|p| p.metric == "probe.tcp.up"));
+    agent.stop().await;
+    c.stop().await;
+}
