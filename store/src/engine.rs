@@ -50,6 +50,43 @@ pub enum StoreError {
     BadQuery(String),
 }
 
+/// Which names to list: `what` is `metrics`, `tag_keys` or `tag_values` (then `key` names the
+/// tag), among the series of `tenant` matching `selector`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelQuery {
+    /// The tenant.
+    pub tenant: argus_core::TenantId,
+    /// `metrics`, `endpoints`, `tag_keys` or `tag_values`.
+    pub what: LabelKind,
+    /// For `tag_values`: the tag key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Restricts to these series.
+    #[serde(default)]
+    pub selector: argus_core::query::Selector,
+    /// At most this many names.
+    #[serde(default = "default_label_limit")]
+    pub limit: usize,
+}
+
+fn default_label_limit() -> usize {
+    10_000
+}
+
+/// What a [`LabelQuery`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Metric names.
+    Metrics,
+    /// Endpoints.
+    Endpoints,
+    /// Tag keys.
+    TagKeys,
+    /// Values of one tag key.
+    TagValues,
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteSummary {
@@ -204,6 +241,36 @@ impl Engine {
         out.sort();
         out.truncate(q.limit);
         Ok(out)
+    }
+
+    /// Lists metric names, endpoints, tag keys or tag values (sorted, distinct).
+    pub fn labels(&self, q: &LabelQuery) -> Result<Vec<String>, StoreError> {
+        let keys = self.series(&SeriesQuery {
+            tenant: q.tenant.clone(),
+            selector: q.selector.clone(),
+            limit: usize::MAX,
+        })?;
+        let mut set = std::collections::BTreeSet::new();
+        for k in keys {
+            match q.what {
+                LabelKind::Metrics => {
+                    set.insert(k.metric);
+                }
+                LabelKind::Endpoints => {
+                    set.insert(k.endpoint);
+                }
+                LabelKind::TagKeys => set.extend(k.tags.iter().map(|(a, _)| a.to_string())),
+                LabelKind::TagValues => {
+                    let key = q.key.as_deref().ok_or_else(|| {
+                        StoreError::BadQuery("key: required for tag_values".into())
+                    })?;
+                    if let Some(v) = k.tags.get(key) {
+                        set.insert(v.to_string());
+                    }
+                }
+            }
+        }
+        Ok(set.into_iter().take(q.limit).collect())
     }
 
     /// Makes everything written so far durable.

@@ -106,6 +106,7 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
             .route("/internal/v1/query/range", web::post().to(query_range))
             .route("/internal/v1/query/last", web::post().to(query_last))
             .route("/internal/v1/query/series", web::post().to(query_series))
+            .route("/internal/v1/query/labels", web::post().to(query_labels))
     })
     .workers(cfg.workers.max(1))
     .listen(listener)?
@@ -133,10 +134,20 @@ async fn write(
             .and_then(|v| v.to_str().ok()),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let json = decode_body(enc, &body, st.cfg.max_body_bytes)
+    let raw = decode_body(enc, &body, st.cfg.max_body_bytes)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (good, mut rejected) =
-        Batch::decode(&json).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let binary = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(crate::codec::CONTENT_TYPE));
+    let (good, mut rejected) = if binary {
+        let pts =
+            crate::codec::decode_batch(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        (pts.into_iter().enumerate().collect(), Vec::new())
+    } else {
+        Batch::decode(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
     let now = argus_core::time::now_secs();
     let mut points = Vec::with_capacity(good.len());
     for (i, p) in good {
@@ -201,6 +212,18 @@ async fn query_series(
     check_internal(&req, &st.cfg.internal_token)?;
     st.engine
         .series(&q)
+        .map(|d| HttpResponse::Ok().json(d))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn query_labels(
+    req: HttpRequest,
+    q: web::Json<crate::engine::LabelQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    st.engine
+        .labels(&q)
         .map(|d| HttpResponse::Ok().json(d))
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }

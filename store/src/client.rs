@@ -1,0 +1,185 @@
+//! [`StoreClient`]: the one client every component uses to talk to a storage node.
+//!
+//! Writes travel in the compact binary frame of [`crate::codec`] (zstd-compressed, versioned by
+//! content type) and are answered once durable; queries are JSON. Errors say whether a retry may
+//! help ([`ClientError::is_retryable`]), which is what replication and spooling need.
+
+use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
+use argus_core::wire::PushResponse;
+use argus_core::{Point, SeriesKey};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a call to a storage node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node could not be reached or did not answer in time (retryable).
+    #[error("storage node {url}: {reason}")]
+    Transport {
+        /// The URL called.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node answered with an error status.
+    #[error("storage node {url} answered {status}: {message}")]
+    Status {
+        /// The URL called.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The node's error message.
+        message: String,
+        /// Seconds the node asked us to wait (503/429).
+        retry_after: Option<u64>,
+    },
+    /// The answer could not be read.
+    #[error("storage node {url}: unreadable answer: {reason}")]
+    Decode {
+        /// The URL called.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// True when sending the same request again later may succeed (node down, overloaded, disk
+    /// full, timeout); false when the request itself is wrong (4xx other than 429).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Transport { .. } | ClientError::Decode { .. } => true,
+            ClientError::Status { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
+
+    /// The server's Retry-After hint, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Status { retry_after, .. } => retry_after.map(Duration::from_secs),
+            _ => None,
+        }
+    }
+}
+
+/// A client of one storage node. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct StoreClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl StoreClient {
+    /// A client of the node at `base_url` (`http://host:port`), presenting `internal_token`
+    /// (empty: none), giving up on a call after `timeout`.
+    pub fn new(
+        base_url: impl Into<String>,
+        internal_token: impl Into<String>,
+        timeout: Duration,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("reqwest client without TLS always builds");
+        StoreClient {
+            base: base_url.into().trim_end_matches('/').to_string(),
+            token: internal_token.into(),
+            http,
+        }
+    }
+
+    /// The node's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Writes `points` (each carrying its tenant); `Ok` means the node made the accepted ones
+    /// durable. Points the node refused are listed in the answer with their index.
+    pub async fn write(&self, points: &[Point]) -> Result<PushResponse, ClientError> {
+        let url = format!("{}/internal/v1/write", self.base);
+        let body = crate::codec::encode_batch(points);
+        let req = self
+            .auth(self.http.post(&url))
+            .header("content-type", crate::codec::CONTENT_TYPE)
+            .header("content-encoding", "zstd")
+            .body(body);
+        self.finish(&url, req).await
+    }
+
+    /// A range read.
+    pub async fn query_range(&self, q: &RangeQuery) -> Result<Vec<SeriesData>, ClientError> {
+        self.post_json("query/range", q).await
+    }
+
+    /// The latest value of each selected series.
+    pub async fn last(&self, q: &LastQuery) -> Result<Vec<LastValue>, ClientError> {
+        self.post_json("query/last", q).await
+    }
+
+    /// The selected series.
+    pub async fn series(&self, q: &SeriesQuery) -> Result<Vec<SeriesKey>, ClientError> {
+        self.post_json("query/series", q).await
+    }
+
+    /// Metric names, tag keys or tag values of a tenant (see [`crate::engine::LabelQuery`]).
+    pub async fn labels(&self, q: &crate::engine::LabelQuery) -> Result<Vec<String>, ClientError> {
+        self.post_json("query/labels", q).await
+    }
+
+    fn auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.token.is_empty() {
+            r
+        } else {
+            r.bearer_auth(&self.token)
+        }
+    }
+
+    async fn post_json<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        q: &Q,
+    ) -> Result<A, ClientError> {
+        let url = format!("{}/internal/v1/{path}", self.base);
+        let req = self.auth(self.http.post(&url)).json(q);
+        self.finish(&url, req).await
+    }
+
+    async fn finish<A: DeserializeOwned>(
+        &self,
+        url: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<A, ClientError> {
+        let resp = req.send().await.map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let text = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<argus_core::http::ErrorBody>(&text)
+                .map(|b| b.error)
+                .unwrap_or(text);
+            return Err(ClientError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+                message,
+                retry_after,
+            });
+        }
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}

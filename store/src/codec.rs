@@ -1,0 +1,270 @@
+//! Compact binary encodings shared by the write protocol, the WAL and block files: varints,
+//! length-prefixed strings, series keys and points.
+//!
+//! The write protocol frame (`application/x-argus-points-v1`, zstd-compressed on the wire) is
+//! `b"AGP1"`, a varint point count, then each point: tenant, endpoint, metric (strings), tag count
+//! and tag pairs (strings), value (f64 LE), timestamp (zigzag varint), step (varint), counter type
+//! (one byte). Strings are a varint length and UTF-8 bytes.
+
+use argus_core::point::{CounterType, Tags};
+use argus_core::{Point, SeriesKey, TenantId};
+
+/// The content type of the binary write frame.
+pub const CONTENT_TYPE: &str = "application/x-argus-points-v1";
+const MAGIC: &[u8; 4] = b"AGP1";
+
+/// Why bytes could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed binary data at byte {at}: {what}")]
+pub struct DecodeError {
+    /// The offset where decoding failed.
+    pub at: usize,
+    /// What was expected.
+    pub what: &'static str,
+}
+
+/// Appends a LEB128 varint.
+pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends a zigzag varint.
+pub fn put_ivarint(out: &mut Vec<u8>, v: i64) {
+    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Appends a length-prefixed string.
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_uvarint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn counter_byte(c: CounterType) -> u8 {
+    match c {
+        CounterType::Gauge => 0,
+        CounterType::Counter => 1,
+        CounterType::Derive => 2,
+    }
+}
+
+/// Appends a series key and its counter type.
+pub fn put_key(out: &mut Vec<u8>, k: &SeriesKey, c: CounterType) {
+    put_str(out, k.tenant.as_str());
+    put_str(out, &k.endpoint);
+    put_str(out, &k.metric);
+    put_uvarint(out, k.tags.len() as u64);
+    for (a, b) in k.tags.iter() {
+        put_str(out, a);
+        put_str(out, b);
+    }
+    out.push(counter_byte(c));
+}
+
+/// A cursor over bytes being decoded.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads `buf` from its start.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes consumed.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// True when everything was read.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn err(&self, what: &'static str) -> DecodeError {
+        DecodeError { at: self.pos, what }
+    }
+
+    /// Reads a varint.
+    pub fn uvarint(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.buf.get(self.pos).ok_or_else(|| self.err("varint"))?;
+            self.pos += 1;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(self.err("varint too long"))
+    }
+
+    /// Reads a zigzag varint.
+    pub fn ivarint(&mut self) -> Result<i64, DecodeError> {
+        let u = self.uvarint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    /// Reads `n` raw bytes.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() - self.pos < n {
+            return Err(self.err("bytes past the end"));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// Reads one byte.
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    /// Reads a little-endian f64.
+    pub fn f64(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_le_bytes(
+            self.bytes(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    /// Reads a little-endian u64.
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(
+            self.bytes(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    /// Reads a length-prefixed string.
+    pub fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let n = self.uvarint()? as usize;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|_| self.err("invalid UTF-8"))
+    }
+
+    /// Reads a series key and its counter type.
+    pub fn key(&mut self) -> Result<(SeriesKey, CounterType), DecodeError> {
+        let tenant = self.str()?;
+        let tenant = if tenant.is_empty() {
+            TenantId::default()
+        } else {
+            TenantId::new(tenant).map_err(|_| self.err("invalid tenant id"))?
+        };
+        let endpoint = self.str()?.to_string();
+        let metric = self.str()?.to_string();
+        let n = self.uvarint()? as usize;
+        if n > 1024 {
+            return Err(self.err("too many tags"));
+        }
+        let mut pairs = Vec::with_capacity(n);
+        for _ in 0..n {
+            pairs.push((self.str()?.to_string(), self.str()?.to_string()));
+        }
+        let ct = match self.u8()? {
+            0 => CounterType::Gauge,
+            1 => CounterType::Counter,
+            2 => CounterType::Derive,
+            _ => return Err(self.err("counter type")),
+        };
+        Ok((
+            SeriesKey::new(tenant, endpoint, metric, Tags::from_pairs(pairs)),
+            ct,
+        ))
+    }
+}
+
+/// Encodes points as the zstd-compressed binary write frame.
+pub fn encode_batch(points: &[Point]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(16 + points.len() * 64);
+    raw.extend_from_slice(MAGIC);
+    put_uvarint(&mut raw, points.len() as u64);
+    for p in points {
+        put_str(&mut raw, p.tenant.as_str());
+        put_str(&mut raw, &p.endpoint);
+        put_str(&mut raw, &p.metric);
+        put_uvarint(&mut raw, p.tags.len() as u64);
+        for (a, b) in p.tags.iter() {
+            put_str(&mut raw, a);
+            put_str(&mut raw, b);
+        }
+        raw.extend_from_slice(&p.value.to_le_bytes());
+        put_ivarint(&mut raw, p.timestamp);
+        put_uvarint(&mut raw, p.step as u64);
+        raw.push(counter_byte(p.counter_type));
+    }
+    zstd::bulk::compress(&raw, 1).expect("zstd compression of a buffer cannot fail")
+}
+
+/// Decodes an (already decompressed) binary write frame.
+pub fn decode_batch(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
+    let mut r = Reader::new(raw);
+    if r.bytes(4)? != MAGIC {
+        return Err(DecodeError {
+            at: 0,
+            what: "magic AGP1",
+        });
+    }
+    let n = r.uvarint()? as usize;
+    let mut out = Vec::with_capacity(n.min(raw.len() / 8 + 1));
+    for _ in 0..n {
+        let tenant = r.str()?;
+        let tenant = if tenant.is_empty() {
+            TenantId::default()
+        } else {
+            TenantId::new(tenant).map_err(|_| r.err("invalid tenant id"))?
+        };
+        let endpoint = r.str()?.to_string();
+        let metric = r.str()?.to_string();
+        let nt = r.uvarint()? as usize;
+        if nt > 1024 {
+            return Err(r.err("too many tags"));
+        }
+        let mut pairs = Vec::with_capacity(nt);
+        for _ in 0..nt {
+            pairs.push((r.str()?.to_string(), r.str()?.to_string()));
+        }
+        let value = r.f64()?;
+        let timestamp = r.ivarint()?;
+        let step = u32::try_from(r.uvarint()?).map_err(|_| r.err("step"))?;
+        let counter_type = match r.u8()? {
+            0 => CounterType::Gauge,
+            1 => CounterType::Counter,
+            2 => CounterType::Derive,
+            _ => return Err(r.err("counter type")),
+        };
+        out.push(Point {
+            tenant,
+            endpoint,
+            metric,
+            tags: Tags::from_pairs(pairs),
+            value,
+            timestamp,
+            step,
+            counter_type,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_round_trips_and_rejects_garbage() {
+        let mut p = Point::gauge("h", "m", Tags::parse_falcon("a=1,b=2").unwrap(), -2.5, -7);
+        p.tenant = TenantId::new("acme").unwrap();
+        p.counter_type = CounterType::Derive;
+        p.step = 60;
+        let enc = encode_batch(&[p.clone(), p.clone()]);
+        let raw = zstd::bulk::decompress(&enc, 1 << 20).unwrap();
+        assert_eq!(decode_batch(&raw).unwrap(), vec![p.clone(), p]);
+        assert!(decode_batch(b"AGP1\x05").is_err());
+        assert!(decode_batch(b"XXXX").is_err());
+        assert!(decode_batch(&raw[..raw.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! The storage node through [`StoreClient`]: binary writes, JSON queries, auth and errors.
+
+use argus_core::point::Tags;
+use argus_core::query::{LastQuery, RangeQuery, Selector, SeriesQuery};
+use argus_core::{Point, TenantId};
+use argus_store::engine::{LabelKind, LabelQuery};
+use argus_store::node::{start, StoreConfig};
+use argus_store::{EngineConfig, StoreClient};
+use std::time::Duration;
+
+fn pt(t: &str, metric: &str, v: f64, ts: i64) -> Point {
+    let mut p = Point::gauge("h1", metric, Tags::parse_falcon("dc=a").unwrap(), v, ts);
+    p.tenant = TenantId::new(t).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn writes_and_reads_through_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        internal_token: "sekrit".into(),
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let now = argus_core::time::now_secs();
+    let c = StoreClient::new(node.server.url(), "sekrit", Duration::from_secs(30));
+    let r = c
+        .write(&[
+            pt("acme", "cpu", 1.0, now - 20),
+            pt("acme", "cpu", 2.0, now - 10),
+            pt("other", "mem", 3.0, now),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r.accepted, 3);
+    let t = TenantId::new("acme").unwrap();
+    let data = c
+        .query_range(&RangeQuery {
+            tenant: t.clone(),
+            selector: Selector::default(),
+            start: now - 100,
+            end: now,
+            step: None,
+            aggregation: Default::default(),
+            group_by: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0].points, vec![(now - 20, 1.0), (now - 10, 2.0)]);
+    let last = c
+        .last(&LastQuery {
+            tenant: t.clone(),
+            selector: Selector::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(last[0].value, 2.0);
+    let series = c
+        .series(&SeriesQuery {
+            tenant: t.clone(),
+            selector: Selector::default(),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    let names = c
+        .labels(&LabelQuery {
+            tenant: t.clone(),
+            what: LabelKind::Metrics,
+            key: None,
+            selector: Selector::default(),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["cpu".to_string()]);
+
+    let bad = StoreClient::new(node.server.url(), "wrong", Duration::from_secs(30));
+    let e = bad.write(&[pt("acme", "cpu", 1.0, now)]).await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("401"), "{e}");
+    node.stop().await;
+    let e = c.write(&[pt("acme", "cpu", 1.0, now)]).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+}
