@@ -48,8 +48,11 @@ pub struct AlarmConfig {
     pub group_wait_secs: u64,
     /// How long a receiver's digest collects P3–P5 events before it is sent, in seconds.
     pub digest_interval_secs: u64,
-    /// At most this many messages per receiver per minute; more wait and merge. 0: no limit.
+    /// At most this many messages per receiver per `rate_limit_window_secs`; past it, the
+    /// receiver's due messages merge into one digest, and with none left they wait. 0: no limit.
     pub rate_limit_per_minute: u32,
+    /// The rate-limit window, in seconds (60 unless testing).
+    pub rate_limit_window_secs: u64,
     /// Allow webhooks to private, loopback and link-local addresses (SSRF protection off).
     pub allow_private_webhooks: bool,
     /// Timeout of one webhook request, in milliseconds.
@@ -88,6 +91,7 @@ impl Default for AlarmConfig {
             group_wait_secs: 5,
             digest_interval_secs: 300,
             rate_limit_per_minute: 30,
+            rate_limit_window_secs: 60,
             allow_private_webhooks: false,
             webhook_timeout_ms: 10_000,
             concurrency: 16,

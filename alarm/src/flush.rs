@@ -54,15 +54,23 @@ pub async fn flush_due(app: &App) -> Result<usize, AlarmError> {
     .fetch_all(&app.db.pool)
     .await
     .map_err(db_err)?;
-    let mut created = 0;
+    // Per receiver, its due groups in order.
+    let mut by_receiver: Vec<((String, i64, String), Vec<String>)> = Vec::new();
     for g in groups {
-        let tenant: String = g.get("tenant");
-        let contact: i64 = g.get("contact_id");
-        let channel: String = g.get("channel");
-        let group: String = g.get("group_key");
-        if flush_group(app, &tenant, contact, &channel, &group).await? {
-            created += 1;
+        let r = (
+            g.get::<String, _>("tenant"),
+            g.get::<i64, _>("contact_id"),
+            g.get::<String, _>("channel"),
+        );
+        let key: String = g.get("group_key");
+        match by_receiver.iter_mut().find(|(k, _)| *k == r) {
+            Some((_, v)) => v.push(key),
+            None => by_receiver.push((r, vec![key])),
         }
+    }
+    let mut created = 0;
+    for ((tenant, contact, channel), keys) in by_receiver {
+        created += flush_receiver(app, &tenant, contact, &channel, &keys).await?;
     }
     if created > 0 {
         app.wake_send.notify_one();
@@ -70,55 +78,108 @@ pub async fn flush_due(app: &App) -> Result<usize, AlarmError> {
     Ok(created)
 }
 
+/// Messages a receiver may still get in the current rate window (None: unlimited), and when
+/// the oldest message of the window leaves it (ms).
+async fn budget(app: &App, tenant: &str, contact: i64) -> Result<(Option<usize>, i64), AlarmError> {
+    let limit = app.cfg.rate_limit_per_minute as usize;
+    if limit == 0 {
+        return Ok((None, 0));
+    }
+    let window = app.cfg.rate_limit_window_secs.max(1) as i64;
+    let now = now_secs();
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM alarm_deliveries WHERE tenant = $1 AND contact_id = $2 AND created_at > $3",
+    )
+    .bind(tenant)
+    .bind(contact)
+    .bind(now - window)
+    .fetch_one(&app.db.pool)
+    .await
+    .map_err(db_err)?;
+    let n = row.get::<i64, _>("n") as usize;
+    let free_at = (opt_i64(&row, "oldest").unwrap_or(now) + window + 1) * 1000;
+    Ok((Some(limit.saturating_sub(n)), free_at))
+}
+
+/// Flushes a receiver's due groups: one message each while its rate budget allows; past the
+/// budget, all of them merged into one digest; with no budget left, they wait (and keep
+/// collecting) until the window frees.
+async fn flush_receiver(
+    app: &App,
+    tenant: &str,
+    contact: i64,
+    channel: &str,
+    keys: &[String],
+) -> Result<usize, AlarmError> {
+    let (budget, free_at) = budget(app, tenant, contact).await?;
+    match budget {
+        Some(0) => {
+            for g in keys {
+                sqlx::query("UPDATE alarm_pending SET due_at = $1 WHERE tenant = $2 AND contact_id = $3 AND channel = $4 AND group_key = $5")
+                    .bind(free_at)
+                    .bind(tenant)
+                    .bind(contact)
+                    .bind(channel)
+                    .bind(g)
+                    .execute(&app.db.pool)
+                    .await
+                    .map_err(db_err)?;
+            }
+            app.metrics.rate_limited.inc();
+            Ok(0)
+        }
+        Some(b) if b < keys.len() => {
+            app.metrics.rate_limited.inc();
+            Ok(usize::from(
+                flush_group(app, tenant, contact, channel, keys, true).await?,
+            ))
+        }
+        _ => {
+            let mut n = 0;
+            for g in keys {
+                n += usize::from(
+                    flush_group(
+                        app,
+                        tenant,
+                        contact,
+                        channel,
+                        std::slice::from_ref(g),
+                        false,
+                    )
+                    .await?,
+                );
+            }
+            Ok(n)
+        }
+    }
+}
+
 async fn flush_group(
     app: &App,
     tenant: &str,
     contact: i64,
     channel: &str,
-    group: &str,
+    groups: &[String],
+    merged: bool,
 ) -> Result<bool, AlarmError> {
     let now = now_secs();
     let mut tx = app.db.pool.begin().await.map_err(db_err)?;
-    if app.cfg.rate_limit_per_minute > 0 {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM alarm_deliveries WHERE tenant = $1 AND contact_id = $2 AND created_at > $3",
-        )
-        .bind(tenant)
-        .bind(contact)
-        .bind(now - 60)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let n: i64 = row.get("n");
-        if n >= i64::from(app.cfg.rate_limit_per_minute) {
-            // Over the limit: wait until the oldest message leaves the window; more notices
-            // join the group meanwhile, so the receiver gets fewer, fuller messages.
-            let until = (opt_i64(&row, "oldest").unwrap_or(now) + 61) * 1000;
-            sqlx::query("UPDATE alarm_pending SET due_at = $1 WHERE tenant = $2 AND contact_id = $3 AND channel = $4 AND group_key = $5")
-                .bind(until)
-                .bind(tenant)
-                .bind(contact)
-                .bind(channel)
-                .bind(group)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            app.metrics.rate_limited.inc();
-            return Ok(false);
-        }
+    let mut rows = Vec::new();
+    for group in groups {
+        rows.extend(
+            sqlx::query(
+                "SELECT id, kind, event_key, event_body, level FROM alarm_pending
+                 WHERE tenant = $1 AND contact_id = $2 AND channel = $3 AND group_key = $4 ORDER BY id",
+            )
+            .bind(tenant)
+            .bind(contact)
+            .bind(channel)
+            .bind(group)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?,
+        );
     }
-    let rows = sqlx::query(
-        "SELECT id, kind, event_key, event_body, level FROM alarm_pending
-         WHERE tenant = $1 AND contact_id = $2 AND channel = $3 AND group_key = $4 ORDER BY id",
-    )
-    .bind(tenant)
-    .bind(contact)
-    .bind(channel)
-    .bind(group)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
     if rows.is_empty() {
         return Ok(false);
     }
@@ -134,10 +195,10 @@ async fn flush_group(
     }
     let kind: String = rows[0].get("kind");
     let level: i64 = rows[0].get("level");
-    let kind = if kind == "alert" && events.len() > 1 {
-        "storm".to_string()
-    } else {
-        kind
+    let kind = match () {
+        _ if merged => "digest".to_string(),
+        _ if kind == "alert" && events.len() > 1 => "storm".to_string(),
+        _ => kind,
     };
     let index = app.config.get();
     let tid = TenantId::new(tenant).unwrap_or_default();

@@ -14,15 +14,24 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test]
 async fn email_arrives_with_templated_subject_text_and_html() {
-    let Some(smtp) = argus_core::testing::require_server("ARGUS_TEST_SMTP", "an SMTP server") else { return };
-    let maildir = std::env::var("ARGUS_TEST_SMTP_MAILDIR").expect("ARGUS_TEST_SMTP_MAILDIR with ARGUS_TEST_SMTP");
+    let Some(smtp) = argus_core::testing::require_server("ARGUS_TEST_SMTP", "an SMTP server")
+    else {
+        return;
+    };
+    let maildir = std::env::var("ARGUS_TEST_SMTP_MAILDIR")
+        .expect("ARGUS_TEST_SMTP_MAILDIR with ARGUS_TEST_SMTP");
     let (host, port) = smtp.rsplit_once(':').unwrap();
     let to = unique("alice");
     let dir = tempfile::tempdir().unwrap();
     let t = "mail-content";
     let mut cfg = config(
         dir.path(),
-        vec![tenant_cfg(t, vec![contact(t, 1, Some(&to), None, None)], vec![], vec![sub_all(t, 1, None, Some(1), vec![Channel::Email])])],
+        vec![tenant_cfg(
+            t,
+            vec![contact(t, 1, Some(&to), None, None)],
+            vec![],
+            vec![sub_all(t, 1, None, Some(1), vec![Channel::Email])],
+        )],
     );
     cfg.smtp.host = host.into();
     cfg.smtp.port = port.parse().unwrap();
@@ -33,24 +42,48 @@ async fn email_arrives_with_templated_subject_text_and_html() {
     let alarm = argus_alarm::start(cfg).await.unwrap();
     post_events(
         &alarm.url(),
-        &[event(t, "mail-host-1", 5, 1, EventStatus::Problem, 1), event(t, "mail-host-2", 5, 1, EventStatus::Problem, 1)],
+        &[
+            event(t, "mail-host-1", 5, 1, EventStatus::Problem, 1),
+            event(t, "mail-host-2", 5, 1, EventStatus::Problem, 1),
+        ],
     )
     .await;
     wait_for("the email", 60, || !mails_to(&maildir, &to).is_empty()).await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let mails = mails_to(&maildir, &to);
-    assert_eq!(mails.len(), 1, "two events of one strategy: one storm email");
-    let m = unqp(&mails[0]).replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ");
+    assert_eq!(
+        mails.len(),
+        1,
+        "two events of one strategy: one storm email"
+    );
+    let m = unqp(&mails[0])
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ");
     assert!(m.contains("Subject: ARGUS PROBLEM cpu.busy: 2 events on 2 hosts (mail-host-1, mail-host-2) for contact-1"), "{m}");
-    assert!(m.contains("From: \"Argus Test\" <argus@example.test>") || m.contains("From: Argus Test <argus@example.test>"), "{m}");
-    assert!(m.contains("@argus.alarm>"), "Message-ID carries the idempotency key: {m}");
+    assert!(
+        m.contains("From: \"Argus Test\" <argus@example.test>")
+            || m.contains("From: Argus Test <argus@example.test>"),
+        "{m}"
+    );
+    assert!(
+        m.contains("@argus.alarm>"),
+        "Message-ID carries the idempotency key: {m}"
+    );
     assert!(m.contains("multipart/alternative"), "{m}");
     assert!(m.contains("text/plain") && m.contains("text/html"), "{m}");
-    assert!(m.contains("- [P1] PROBLEM mail-host-1 cpu.busy {dc=eu1}: all(#3) > 90, value 97.5"), "{m}");
+    assert!(
+        m.contains("- [P1] PROBLEM mail-host-1 cpu.busy {dc=eu1}: all(#3) > 90, value 97.5"),
+        "{m}"
+    );
     assert!(m.contains("<td>mail-host-2</td>"), "{m}");
     assert!(m.contains("all(#3) &gt; 90"), "HTML is escaped: {m}");
     assert!(m.contains("acknowledge: http://"), "{m}");
-    let (_, d) = get(&format!("{}/internal/v1/deliveries?tenant={t}", alarm.url())).await;
+    let (_, d) = get(&format!(
+        "{}/internal/v1/deliveries?tenant={t}",
+        alarm.url()
+    ))
+    .await;
     assert_eq!(d["deliveries"][0]["state"], "delivered");
     assert_eq!(d["deliveries"][0]["channel"], "email");
     assert_eq!(d["deliveries"][0]["destination"], to.as_str());
@@ -61,7 +94,11 @@ async fn email_arrives_with_templated_subject_text_and_html() {
 async fn a_failing_email_channel_never_resends_on_the_webhook() {
     let rx = Receiver::start().await;
     // An SMTP port where nothing listens.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let t = "mail-down";
     let mut cfg = config(
@@ -70,7 +107,13 @@ async fn a_failing_email_channel_never_resends_on_the_webhook() {
             t,
             vec![contact(t, 1, Some("bob@example.test"), Some(&rx.url), None)],
             vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Email, Channel::Webhook])],
+            vec![sub_all(
+                t,
+                1,
+                None,
+                Some(1),
+                vec![Channel::Email, Channel::Webhook],
+            )],
         )],
     );
     cfg.smtp.host = "127.0.0.1".into();
@@ -79,14 +122,35 @@ async fn a_failing_email_channel_never_resends_on_the_webhook() {
     cfg.smtp.timeout_ms = 2_000;
     cfg.retry.email.max_attempts = 2;
     let alarm = argus_alarm::start(cfg).await.unwrap();
-    post_events(&alarm.url(), &[event(t, "h", 1, 1, EventStatus::Problem, 1)]).await;
-    let url = format!("{}/internal/v1/deliveries?tenant={t}&state=dead", alarm.url());
-    wait_for_async("the email dead letter", 60, || async { get(&url).await.1["deliveries"].as_array().is_some_and(|a| !a.is_empty()) })
-        .await;
+    post_events(
+        &alarm.url(),
+        &[event(t, "h", 1, 1, EventStatus::Problem, 1)],
+    )
+    .await;
+    let url = format!(
+        "{}/internal/v1/deliveries?tenant={t}&state=dead",
+        alarm.url()
+    );
+    wait_for_async("the email dead letter", 60, || async {
+        get(&url).await.1["deliveries"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
     let (_, d) = get(&url).await;
     assert_eq!(d["deliveries"][0]["channel"], "email");
-    assert!(d["deliveries"][0]["last_error"].as_str().unwrap().contains("SMTP"), "{d}");
-    assert_eq!(rx.delivered().len(), 1, "the webhook went out once, unaffected");
+    assert!(
+        d["deliveries"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("SMTP"),
+        "{d}"
+    );
+    assert_eq!(
+        rx.delivered().len(),
+        1,
+        "the webhook went out once, unaffected"
+    );
     alarm.stop().await;
     rx.stop().await;
 }

@@ -662,3 +662,49 @@ async fn acknowledgement_link_in_the_message_works() {
     alarm.stop().await;
     rx.stop().await;
 }
+
+#[tokio::test]
+async fn rate_limit_merges_what_exceeds_the_budget() {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = "wh-rate";
+    let mut cfg = config(
+        dir.path(),
+        vec![tenant_cfg(
+            t,
+            vec![contact(t, 1, None, Some(&rx.url), None)],
+            vec![],
+            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
+        )],
+    );
+    cfg.rate_limit_per_minute = 2;
+    cfg.rate_limit_window_secs = 3600;
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    // Two messages use the budget...
+    post_events(
+        &alarm.url(),
+        &[event(t, "a", 1, 1, EventStatus::Problem, 1)],
+    )
+    .await;
+    wait_for("first", 60, || !rx.delivered().is_empty()).await;
+    // ...then four events of four strategies arrive together: 1 left in the budget, so they
+    // become one merged message.
+    let burst: Vec<_> = (2..6)
+        .map(|i| event(t, &format!("h{i}"), i, 1, EventStatus::Problem, 1))
+        .collect();
+    post_events(&alarm.url(), &burst).await;
+    wait_for("the merged message", 60, || rx.delivered().len() >= 2).await;
+    // Over budget now: later events wait (no third message within the window).
+    post_events(
+        &alarm.url(),
+        &[event(t, "late", 9, 1, EventStatus::Problem, 1)],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let msgs: Vec<_> = rx.delivered().iter().map(|h| h.json()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert_eq!(msgs[1]["kind"], "digest");
+    assert_eq!(msgs[1]["events"].as_array().unwrap().len(), 4);
+    alarm.stop().await;
+    rx.stop().await;
+}

@@ -254,6 +254,7 @@ pub fn config(dir: &std::path::Path, tenants: Vec<TenantNotifyConfig>) -> AlarmC
         group_wait_secs: 0,
         digest_interval_secs: 2,
         allow_private_webhooks: true,
+        rate_limit_per_minute: 0,
         lease_ttl_secs: 3,
         lease_renew_secs: 1,
         ..Default::default()
@@ -381,4 +382,24 @@ pub fn unqp(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A fresh PostgreSQL database on the server of `.ci/services/postgres.sh`; None (skipped
+/// loudly) on a laptop without it.
+pub async fn pg_database(what: &str) -> Option<String> {
+    use sqlx::Connection;
+    let base = argus_core::testing::require_server("ARGUS_TEST_PG_URL", what)?;
+    let name = format!("alarm_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connecting to ARGUS_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("CREATE DATABASE");
+    conn.close().await.ok();
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a database URL ends with /dbname");
+    Some(format!("{prefix}/{name}"))
 }
