@@ -171,7 +171,10 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
     };
     let app = Arc::new(App {
         db,
-        config: Arc::new(ConfigSource::new(cfg.tenants.clone())),
+        config: Arc::new(ConfigSource::new(
+            cfg.tenants.clone(),
+            !cfg.web_url.is_empty(),
+        )),
         renderer: Renderer::new(&cfg.templates)?,
         mailer: Mailer::new(&cfg.smtp)?,
         http: reqwest::Client::builder()
@@ -286,7 +289,7 @@ async fn decide_step(app: &App) -> Result<(), AlarmError> {
 async fn decide_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(app.cfg.poll_interval_ms.max(10));
     loop {
-        if app.is_active() {
+        if app.is_active() && app.config.ready() {
             if let Err(e) = decide_step(&app).await {
                 tracing::warn!(error = %e, "decision step failed; retrying");
             }

@@ -5,6 +5,7 @@ use crate::routing::NotifyIndex;
 use argus_core::notify::TenantNotifyConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,15 +23,23 @@ pub struct NotifyConfigDoc {
 pub struct ConfigSource {
     current: RwLock<Arc<NotifyIndex>>,
     statics: Vec<TenantNotifyConfig>,
+    ready: AtomicBool,
 }
 
 impl ConfigSource {
-    /// Starts with the static tenants.
-    pub fn new(statics: Vec<TenantNotifyConfig>) -> Self {
+    /// Starts with the static tenants; `wait_for_web` keeps it not [`ready`](Self::ready) until
+    /// web's configuration first arrives, so no event is decided without its subscriptions.
+    pub fn new(statics: Vec<TenantNotifyConfig>, wait_for_web: bool) -> Self {
         ConfigSource {
             current: RwLock::new(Arc::new(NotifyIndex::new(statics.clone()))),
             statics,
+            ready: AtomicBool::new(!wait_for_web),
         }
+    }
+
+    /// True once the configuration is complete enough to decide events.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
     }
 
     /// The configuration in force.
@@ -50,6 +59,7 @@ impl ConfigSource {
         }
         *self.current.write().expect("config lock") =
             Arc::new(NotifyIndex::new(merged.into_values().collect()));
+        self.ready.store(true, Ordering::SeqCst);
     }
 }
 
