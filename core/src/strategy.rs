@@ -296,8 +296,9 @@ pub struct EffectiveStrategy {
     pub strategy: Strategy,
 }
 
-/// The strategies of template `id` with its ancestors': ancestors first, a descendant's strategy
-/// replacing an ancestor's with the same metric and tags. Refuses cycles and missing parents.
+/// The strategies of template `id` with its ancestors': ancestors first, a descendant's
+/// strategies replacing an ancestor's with the same metric and tags. Refuses cycles and missing
+/// parents.
 pub fn template_strategies(
     templates: &[Template],
     id: TemplateId,
@@ -327,19 +328,17 @@ pub fn template_strategies(
     }
     let mut out: Vec<EffectiveStrategy> = Vec::new();
     for t in chain.iter().rev() {
-        for s in &t.strategies {
-            let e = EffectiveStrategy {
-                template: Some(t.id),
-                strategy: s.clone(),
-            };
-            match out
-                .iter_mut()
-                .find(|x| x.strategy.metric == s.metric && x.strategy.tags == s.tags)
-            {
-                Some(slot) => *slot = e,
-                None => out.push(e),
-            }
-        }
+        // A level's strategies replace its ancestors' with the same metric and tags; several
+        // strategies of one template on the same metric (warning, critical) all stand.
+        out.retain(|x| {
+            !t.strategies
+                .iter()
+                .any(|s| x.strategy.metric == s.metric && x.strategy.tags == s.tags)
+        });
+        out.extend(t.strategies.iter().map(|s| EffectiveStrategy {
+            template: Some(t.id),
+            strategy: s.clone(),
+        }));
     }
     Ok(out)
 }
@@ -457,11 +456,21 @@ mod tests {
         ];
         let got = template_strategies(&ts, 2).unwrap();
         let ids: Vec<_> = got.iter().map(|e| (e.template, e.strategy.id)).collect();
-        assert_eq!(ids, vec![(Some(2), 20), (Some(1), 11)]);
+        assert_eq!(ids, vec![(Some(1), 11), (Some(2), 20)]);
         let gs = vec![group(1, &["h1"], &[2]), group(2, &["h1", "h2"], &[3, 2])];
         let eff = effective_strategies("h1", &gs, &ts).unwrap();
         let ids: Vec<_> = eff.iter().map(|e| e.strategy.id).collect();
-        assert_eq!(ids, vec![20, 11, 30]);
+        assert_eq!(ids, vec![11, 20, 30]);
+        // Two strategies of one template on the same metric both stand.
+        let two = vec![tpl(
+            1,
+            None,
+            vec![
+                strat(1, "cpu", "all(#1) > 80"),
+                strat(2, "cpu", "all(#1) > 90"),
+            ],
+        )];
+        assert_eq!(template_strategies(&two, 1).unwrap().len(), 2);
         let eff = effective_strategies("h2", &gs, &ts).unwrap();
         assert_eq!(eff.len(), 3);
         assert!(effective_strategies("h3", &gs, &ts).unwrap().is_empty());

@@ -1,0 +1,100 @@
+//! The judge's configuration.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Configuration of `argus-judge` (`ARGUS_JUDGE__<KEY>` overrides a key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JudgeConfig {
+    /// Address to listen on for points from transfers; port 0 picks a free port.
+    pub listen: String,
+    /// The region this judge serves; stamped on every event.
+    pub region: String,
+    /// The internal node credential: required from transfers and presented to web and alarm.
+    /// Empty disables the check (standalone on loopback only).
+    pub internal_token: String,
+    /// Base URL of the web config center to pull strategies from (`None`: static file only).
+    pub config_center: Option<String>,
+    /// Base URLs of the alarm instances; events go to the first that acknowledges.
+    pub alarm: Vec<String>,
+    /// Where the outbox, the state snapshot and the cached strategies live.
+    pub data_dir: PathBuf,
+    /// A static strategies file (JSON or TOML, the config center's shape
+    /// `{version, tenants: [...]}`), for tests and for running without web. Reloaded when it
+    /// changes. When the config center also serves a tenant, the center wins.
+    pub strategies_file: Option<PathBuf>,
+    /// How often to pull strategies (and check the static file), in seconds.
+    pub pull_interval_secs: u64,
+    /// How often to snapshot series state to disk, in seconds (also done at stop).
+    pub snapshot_interval_secs: u64,
+    /// Independent evaluation shards (series are spread by hash); 0 = one per CPU.
+    pub shards: usize,
+    /// HTTP worker threads; 0 = one per CPU.
+    pub workers: usize,
+    /// Largest accepted request body, after decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events per request to alarm.
+    pub outbox_batch: usize,
+    /// Timeout of requests to web and alarm, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Longest wait between two attempts to deliver events, in milliseconds.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            listen: "127.0.0.1:6081".into(),
+            region: "default".into(),
+            internal_token: String::new(),
+            config_center: None,
+            alarm: vec![],
+            data_dir: PathBuf::from("./data/judge"),
+            strategies_file: None,
+            pull_interval_secs: 30,
+            snapshot_interval_secs: 60,
+            shards: 0,
+            workers: 0,
+            max_body_bytes: 64 << 20,
+            outbox_batch: 500,
+            request_timeout_ms: 10_000,
+            max_backoff_ms: 30_000,
+        }
+    }
+}
+
+impl JudgeConfig {
+    /// Checks values that would only fail later.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.pull_interval_secs == 0 {
+            anyhow::bail!("config key `pull_interval_secs`: must be at least 1");
+        }
+        if self.outbox_batch == 0 {
+            anyhow::bail!("config key `outbox_batch`: must be at least 1");
+        }
+        if self.internal_token.is_empty() {
+            let loopback = self
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map(|a| a.ip().is_loopback())
+                .unwrap_or(false);
+            if !loopback {
+                anyhow::bail!(
+                    "config key `internal_token`: must be set when listening beyond loopback ({})",
+                    self.listen
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of shards to run.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            self.shards
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}

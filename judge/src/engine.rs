@@ -1,0 +1,472 @@
+//! The evaluation engine: per-series windows, alert state machines and nodata timers.
+//!
+//! It is synchronous and deterministic: time comes from the points and from the `now` given to
+//! [`Engine::tick`], so the golden tests drive it exactly as the server does. The server runs one
+//! engine per shard of series.
+
+use crate::rules::{Compiled, Rules};
+use crate::wheel::Wheel;
+use argus_core::event::{Event, EventId, EventStatus};
+use argus_core::series::series_hash;
+use argus_core::strategy::StrategyId;
+use argus_core::{Point, SeriesKey};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+/// The state of one strategy on one series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The condition holds (a PROBLEM was sent and no OK since).
+    pub problem: bool,
+    /// PROBLEM notices sent in the current run.
+    pub alarms: u32,
+    /// Events sent for this id so far (the last event's occurrence).
+    pub occurrence: u64,
+    /// For nodata strategies: when the next nodata check is due (Unix seconds, 0 = none).
+    #[serde(default)]
+    pub nodata_due: i64,
+}
+
+struct Series {
+    key: SeriesKey,
+    hash: u64,
+    strategies: Vec<Arc<Compiled>>,
+    cap: usize,
+    values: VecDeque<f64>,
+    last_ts: i64,
+    alerts: Vec<(StrategyId, Alert)>,
+}
+
+impl Series {
+    fn alert(&mut self, id: StrategyId) -> &mut Alert {
+        let i = match self.alerts.iter().position(|(s, _)| *s == id) {
+            Some(i) => i,
+            None => {
+                self.alerts.push((id, Alert::default()));
+                self.alerts.len() - 1
+            }
+        };
+        &mut self.alerts[i].1
+    }
+}
+
+/// A series as kept in a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeriesSnapshot {
+    /// The series.
+    pub key: SeriesKey,
+    /// Its latest values, oldest first.
+    pub values: Vec<f64>,
+    /// The timestamp of its latest point.
+    pub last_ts: i64,
+    /// The state of each strategy on it.
+    pub alerts: Vec<(StrategyId, Alert)>,
+}
+
+/// Identity hasher for keys that already are good 64-bit hashes.
+#[derive(Default)]
+struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// Counters of what the engine did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EngineStats {
+    /// Points evaluated.
+    pub points: u64,
+    /// Points dropped because they were not newer than the series' latest.
+    pub stale: u64,
+    /// Strategy evaluations.
+    pub evaluations: u64,
+}
+
+/// Evaluates points against the rules and keeps the state of every watched series.
+pub struct Engine {
+    region: String,
+    rules: Arc<Rules>,
+    /// Series hash → index; a (vanishingly rare) hash collision goes to `collided`.
+    index: IdMap<u32>,
+    collided: HashMap<SeriesKey, u32>,
+    series: Vec<Series>,
+    wheel: Wheel<(u32, StrategyId)>,
+    /// What it did so far.
+    pub stats: EngineStats,
+}
+
+impl Engine {
+    /// An engine without rules yet; events carry `region`.
+    pub fn new(region: impl Into<String>) -> Self {
+        Engine {
+            region: region.into(),
+            rules: Arc::new(Rules::default()),
+            index: IdMap::default(),
+            collided: HashMap::new(),
+            series: Vec::new(),
+            wheel: Wheel::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Number of series watched.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Applies new rules, keeping every series' window and alert state. Alerts of strategies
+    /// that no longer apply are forgotten; new nodata strategies start their timers.
+    pub fn set_rules(&mut self, rules: Arc<Rules>) {
+        self.rules = rules;
+        for i in 0..self.series.len() {
+            self.refresh(i as u32, false);
+        }
+    }
+
+    /// Re-matches series `idx` against the rules. Arms nodata timers that are not armed yet, and
+    /// with `rearm` also those that are (after a restore, when the wheel is empty).
+    fn refresh(&mut self, idx: u32, rearm: bool) {
+        let s = &mut self.series[idx as usize];
+        s.strategies = self.rules.matching(&s.key);
+        s.cap = s.strategies.iter().map(|c| c.window).max().unwrap_or(0);
+        while s.values.len() > s.cap {
+            s.values.pop_front();
+        }
+        let ids: Vec<StrategyId> = s.strategies.iter().map(|c| c.strategy.id).collect();
+        s.alerts.retain(|(id, _)| ids.contains(id));
+        let last_ts = s.last_ts;
+        let mut arm = Vec::new();
+        let nodata: Vec<(StrategyId, u64)> = s
+            .strategies
+            .iter()
+            .filter_map(|c| c.nodata_secs().map(|n| (c.strategy.id, n)))
+            .collect();
+        for (id, secs) in nodata {
+            {
+                if last_ts == i64::MIN {
+                    continue; // armed by its first point
+                }
+                let a = s.alert(id);
+                if a.nodata_due == 0 {
+                    a.nodata_due = last_ts + secs as i64;
+                } else if !rearm {
+                    continue;
+                }
+                arm.push((a.nodata_due, id));
+            }
+        }
+        for (due, id) in arm {
+            self.wheel.schedule(due, (idx, id));
+        }
+    }
+
+    fn find(&self, p: &Point, hash: u64) -> Option<u32> {
+        let &i = self.index.get(&hash)?;
+        let s = &self.series[i as usize];
+        if s.key.tenant == p.tenant
+            && s.key.endpoint == p.endpoint
+            && s.key.metric == p.metric
+            && s.key.tags == p.tags
+        {
+            Some(i)
+        } else {
+            self.collided.get(&SeriesKey::of(p)).copied()
+        }
+    }
+
+    fn insert(&mut self, key: SeriesKey, hash: u64) -> u32 {
+        let idx = self.series.len() as u32;
+        self.series.push(Series {
+            key: key.clone(),
+            hash,
+            strategies: Vec::new(),
+            cap: 0,
+            values: VecDeque::new(),
+            last_ts: i64::MIN,
+            alerts: Vec::new(),
+        });
+        match self.index.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(key, idx);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(idx);
+            }
+        }
+        idx
+    }
+
+    /// Evaluates one point (its tenant set), appending the events it causes to `out`.
+    pub fn ingest(&mut self, p: &Point, out: &mut Vec<Event>) {
+        let hash = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+        self.ingest_hashed(p, hash, out)
+    }
+
+    /// [`ingest`](Self::ingest) with the series hash already computed.
+    pub fn ingest_hashed(&mut self, p: &Point, hash: u64, out: &mut Vec<Event>) {
+        let idx = match self.find(p, hash) {
+            Some(i) => i,
+            None => {
+                let key = SeriesKey::of(p);
+                // Series no strategy watches are not kept: most series never alert.
+                if self.rules.matching(&key).is_empty() {
+                    return;
+                }
+                let i = self.insert(key, hash);
+                self.refresh(i, false);
+                i
+            }
+        };
+        let s = &mut self.series[idx as usize];
+        if p.timestamp <= s.last_ts {
+            self.stats.stale += 1;
+            return;
+        }
+        self.stats.points += 1;
+        s.last_ts = p.timestamp;
+        if s.cap > 0 {
+            if s.values.len() == s.cap {
+                s.values.pop_front();
+            }
+            s.values.push_back(p.value);
+        }
+        let values = s.values.make_contiguous();
+        let mut rearm = Vec::new();
+        for c in &s.strategies {
+            self.stats.evaluations += 1;
+            let id = c.strategy.id;
+            let i = match s.alerts.iter().position(|(x, _)| *x == id) {
+                Some(i) => i,
+                None => {
+                    s.alerts.push((id, Alert::default()));
+                    s.alerts.len() - 1
+                }
+            };
+            let a = &mut s.alerts[i].1;
+            if let Some(secs) = c.nodata_secs() {
+                // A point ends a nodata problem whatever the hour.
+                if a.problem {
+                    a.problem = false;
+                    a.alarms = 0;
+                    a.occurrence += 1;
+                    out.push(event(
+                        &self.region,
+                        &s.key,
+                        c,
+                        a,
+                        EventStatus::Ok,
+                        p.value,
+                        p.timestamp,
+                    ));
+                }
+                a.nodata_due = p.timestamp + secs as i64;
+                rearm.push((a.nodata_due, id));
+                continue;
+            }
+            if !c.strategy.is_active_at(p.timestamp) {
+                continue;
+            }
+            let v = c.cond.eval(values);
+            if !a.problem {
+                if v.holds {
+                    a.problem = true;
+                    a.alarms = 1;
+                    a.occurrence += 1;
+                    out.push(event(
+                        &self.region,
+                        &s.key,
+                        c,
+                        a,
+                        EventStatus::Problem,
+                        v.value,
+                        p.timestamp,
+                    ));
+                }
+                continue;
+            }
+            let recovered = match &c.recovery {
+                Some(r) => {
+                    let rv = r.eval(values);
+                    rv.holds.then_some(rv.value)
+                }
+                None => (!v.holds).then_some(v.value),
+            };
+            if let Some(value) = recovered {
+                a.problem = false;
+                a.alarms = 0;
+                a.occurrence += 1;
+                out.push(event(
+                    &self.region,
+                    &s.key,
+                    c,
+                    a,
+                    EventStatus::Ok,
+                    value,
+                    p.timestamp,
+                ));
+            } else if v.holds && a.alarms < c.strategy.max_alarms {
+                a.alarms += 1;
+                a.occurrence += 1;
+                out.push(event(
+                    &self.region,
+                    &s.key,
+                    c,
+                    a,
+                    EventStatus::Problem,
+                    v.value,
+                    p.timestamp,
+                ));
+            }
+        }
+        for (due, id) in rearm {
+            self.wheel.schedule(due, (idx, id));
+        }
+    }
+
+    /// Moves time to `now`: fires the nodata checks due, appending their events to `out`.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Event>) {
+        let mut due = Vec::new();
+        self.wheel.advance(now, |d, item| due.push((d, item)));
+        for (deadline, (idx, id)) in due {
+            let Some(s) = self.series.get_mut(idx as usize) else {
+                continue;
+            };
+            let Some(c) = s.strategies.iter().find(|c| c.strategy.id == id).cloned() else {
+                continue;
+            };
+            let Some(secs) = c.nodata_secs() else {
+                continue;
+            };
+            let last_ts = s.last_ts;
+            let Some((_, a)) = s.alerts.iter_mut().find(|(x, _)| *x == id) else {
+                continue;
+            };
+            // A point since then moved the deadline: this entry is stale.
+            if a.nodata_due != deadline {
+                continue;
+            }
+            a.nodata_due = 0;
+            let silent = if last_ts == i64::MIN {
+                0
+            } else {
+                now - last_ts
+            };
+            if c.strategy.is_active_at(now) {
+                if !a.problem {
+                    a.problem = true;
+                    a.alarms = 1;
+                    a.occurrence += 1;
+                    out.push(event(
+                        &self.region,
+                        &s.key,
+                        &c,
+                        a,
+                        EventStatus::Problem,
+                        silent as f64,
+                        now,
+                    ));
+                } else if a.alarms < c.strategy.max_alarms {
+                    a.alarms += 1;
+                    a.occurrence += 1;
+                    out.push(event(
+                        &self.region,
+                        &s.key,
+                        &c,
+                        a,
+                        EventStatus::Problem,
+                        silent as f64,
+                        now,
+                    ));
+                }
+            }
+            // Check again one period later, for repeats or once the active hours begin.
+            if !a.problem || a.alarms < c.strategy.max_alarms {
+                a.nodata_due = now + secs as i64;
+                let d = a.nodata_due;
+                self.wheel.schedule(d, (idx, id));
+            }
+        }
+    }
+
+    /// The state of every series, for a snapshot.
+    pub fn snapshot(&self) -> Vec<SeriesSnapshot> {
+        self.series
+            .iter()
+            .map(|s| SeriesSnapshot {
+                key: s.key.clone(),
+                values: s.values.iter().copied().collect(),
+                last_ts: s.last_ts,
+                alerts: s.alerts.clone(),
+            })
+            .collect()
+    }
+
+    /// Restores series from a snapshot (after [`set_rules`](Self::set_rules)); a series already
+    /// present is replaced.
+    pub fn restore(&mut self, snaps: Vec<SeriesSnapshot>) {
+        for snap in snaps {
+            let hash = snap.key.hash();
+            let known = match self.index.get(&hash) {
+                Some(&i) if self.series[i as usize].key == snap.key => Some(i),
+                _ => self.collided.get(&snap.key).copied(),
+            };
+            let idx = match known {
+                Some(i) => i,
+                None => self.insert(snap.key.clone(), hash),
+            };
+            let s = &mut self.series[idx as usize];
+            s.values = snap.values.into();
+            s.last_ts = snap.last_ts;
+            s.alerts = snap.alerts;
+            self.refresh(idx, true);
+        }
+    }
+
+    /// The hash of series `i` (for tests and sharding checks).
+    pub fn series_hash_at(&self, i: usize) -> Option<u64> {
+        self.series.get(i).map(|s| s.hash)
+    }
+}
+
+fn event(
+    region: &str,
+    key: &SeriesKey,
+    c: &Compiled,
+    a: &Alert,
+    status: EventStatus,
+    value: f64,
+    timestamp: i64,
+) -> Event {
+    Event {
+        id: EventId::of(c.strategy.id, key),
+        tenant: key.tenant.clone(),
+        status,
+        occurrence: a.occurrence,
+        strategy_id: c.strategy.id,
+        template_id: c.template,
+        series: key.clone(),
+        priority: c.strategy.priority,
+        condition: c.strategy.condition.clone(),
+        value,
+        timestamp,
+        alarm_count: if status == EventStatus::Problem {
+            a.alarms
+        } else {
+            0
+        },
+        note: c.strategy.note.clone(),
+        region: region.to_string(),
+    }
+}

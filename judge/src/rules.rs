@@ -1,0 +1,212 @@
+//! Compiled strategies: every tenant's effective strategies, parsed once and indexed by host and
+//! metric so that a new series finds its strategies with two lookups.
+
+use argus_core::condition::{self, Condition};
+use argus_core::strategy::{
+    effective_strategies, Strategy, StrategyError, TemplateId, TenantStrategies,
+};
+use argus_core::{SeriesKey, TenantId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One strategy, ready to evaluate.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The strategy as configured.
+    pub strategy: Strategy,
+    /// The template it came from (`None` for an expression strategy).
+    pub template: Option<TemplateId>,
+    /// The parsed condition.
+    pub cond: Condition,
+    /// The parsed recovery condition (hysteresis).
+    pub recovery: Option<Condition>,
+    /// How many points evaluation needs.
+    pub window: usize,
+}
+
+impl Compiled {
+    /// Parses `strategy`'s conditions.
+    pub fn new(strategy: Strategy, template: Option<TemplateId>) -> Result<Self, StrategyError> {
+        strategy.check()?;
+        let bad = |field, error| StrategyError::BadCondition {
+            strategy: strategy.id,
+            field,
+            error,
+        };
+        let cond = condition::parse(&strategy.condition).map_err(|e| bad("condition", e))?;
+        let recovery = match &strategy.recovery {
+            Some(r) => Some(condition::parse(r).map_err(|e| bad("recovery", e))?),
+            None => None,
+        };
+        let window = cond
+            .window()
+            .max(recovery.as_ref().map_or(0, |r| r.window()));
+        Ok(Compiled {
+            strategy,
+            template,
+            cond,
+            recovery,
+            window,
+        })
+    }
+
+    /// The nodata period, when this is a nodata strategy.
+    pub fn nodata_secs(&self) -> Option<u64> {
+        self.cond.nodata_secs()
+    }
+
+    fn applies_to(&self, key: &SeriesKey) -> bool {
+        key.metric == self.strategy.metric && key.tags.contains_all(&self.strategy.tags)
+    }
+}
+
+/// One tenant's compiled strategies.
+#[derive(Debug, Default)]
+pub struct TenantRules {
+    /// The config version they were compiled from.
+    pub version: u64,
+    /// host → metric → strategies (template strategies, after inheritance and group union).
+    hosts: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>>,
+    /// metric → expression strategies.
+    expressions: HashMap<String, Vec<Arc<Compiled>>>,
+}
+
+impl TenantRules {
+    /// Compiles a tenant's model; fails whole on the first error so that the caller can keep the
+    /// tenant's last good set.
+    pub fn compile(ts: &TenantStrategies) -> Result<Self, StrategyError> {
+        ts.check()?;
+        let mut cache: HashMap<u64, Arc<Compiled>> = HashMap::new();
+        let mut hosts: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>> = HashMap::new();
+        let all_hosts = ts.host_groups.iter().flat_map(|g| g.hosts.iter());
+        for host in all_hosts {
+            if hosts.contains_key(host) {
+                continue;
+            }
+            let mut by_metric: HashMap<String, Vec<Arc<Compiled>>> = HashMap::new();
+            for e in effective_strategies(host, &ts.host_groups, &ts.templates)? {
+                // The same strategy reaches many hosts: compile it once.
+                let key = e.strategy.id ^ (e.template.unwrap_or(0).rotate_left(32));
+                let c = match cache.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = Arc::new(Compiled::new(e.strategy, e.template)?);
+                        cache.insert(key, c.clone());
+                        c
+                    }
+                };
+                by_metric
+                    .entry(c.strategy.metric.clone())
+                    .or_default()
+                    .push(c);
+            }
+            hosts.insert(host.clone(), by_metric);
+        }
+        let mut expressions: HashMap<String, Vec<Arc<Compiled>>> = HashMap::new();
+        for e in &ts.expressions {
+            let c = Arc::new(Compiled::new(e.strategy.clone(), None)?);
+            expressions
+                .entry(c.strategy.metric.clone())
+                .or_default()
+                .push(c);
+        }
+        Ok(TenantRules {
+            version: ts.version,
+            hosts,
+            expressions,
+        })
+    }
+
+    fn matching(&self, key: &SeriesKey, out: &mut Vec<Arc<Compiled>>) {
+        if let Some(v) = self
+            .hosts
+            .get(&key.endpoint)
+            .and_then(|m| m.get(&key.metric))
+        {
+            out.extend(v.iter().filter(|c| c.applies_to(key)).cloned());
+        }
+        if let Some(v) = self.expressions.get(&key.metric) {
+            for c in v.iter().filter(|c| c.applies_to(key)) {
+                // A host strategy and an expression strategy with the same id are one strategy.
+                if !out.iter().any(|x| x.strategy.id == c.strategy.id) {
+                    out.push(c.clone());
+                }
+            }
+        }
+    }
+
+    /// Number of compiled (host, strategy) bindings plus expression strategies.
+    pub fn size(&self) -> usize {
+        self.hosts
+            .values()
+            .flat_map(|m| m.values())
+            .map(Vec::len)
+            .sum::<usize>()
+            + self.expressions.values().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// Every tenant's compiled strategies.
+#[derive(Debug, Default)]
+pub struct Rules {
+    /// Increases with every change applied.
+    pub generation: u64,
+    /// Per tenant.
+    pub tenants: HashMap<TenantId, Arc<TenantRules>>,
+}
+
+/// A tenant whose new model was refused (its previous rules, if any, stay in force).
+#[derive(Debug)]
+pub struct Refused {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Why.
+    pub error: StrategyError,
+}
+
+impl Rules {
+    /// The strategies that apply to series `key`.
+    pub fn matching(&self, key: &SeriesKey) -> Vec<Arc<Compiled>> {
+        let mut out = Vec::new();
+        if let Some(t) = self.tenants.get(&key.tenant) {
+            t.matching(key, &mut out);
+        }
+        out
+    }
+
+    /// Compiles `sets` into the next rules. A tenant whose model is refused keeps its rules from
+    /// `previous`; a tenant whose version did not change reuses them without recompiling.
+    pub fn build(sets: &[TenantStrategies], previous: Option<&Rules>) -> (Rules, Vec<Refused>) {
+        let mut tenants = HashMap::new();
+        let mut refused = Vec::new();
+        for ts in sets {
+            let prev = previous.and_then(|p| p.tenants.get(&ts.tenant));
+            if let Some(p) = prev.filter(|p| p.version == ts.version && ts.version != 0) {
+                tenants.insert(ts.tenant.clone(), p.clone());
+                continue;
+            }
+            match TenantRules::compile(ts) {
+                Ok(r) => {
+                    tenants.insert(ts.tenant.clone(), Arc::new(r));
+                }
+                Err(error) => {
+                    if let Some(p) = prev {
+                        tenants.insert(ts.tenant.clone(), p.clone());
+                    }
+                    refused.push(Refused {
+                        tenant: ts.tenant.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        let generation = previous.map_or(0, |p| p.generation) + 1;
+        (
+            Rules {
+                generation,
+                tenants,
+            },
+            refused,
+        )
+    }
+}

@@ -1,0 +1,373 @@
+//! The running judge: shards of the engine behind the HTTP endpoint, and the background tasks
+//! (config pull, nodata ticks, snapshots, the outbox sender).
+
+use crate::config::JudgeConfig;
+use crate::engine::{Engine, SeriesSnapshot};
+use crate::outbox::{run_sender, Outbox, SenderConfig};
+use crate::rules::Rules;
+use crate::source::Source;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context;
+use argus_core::event::Event;
+use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
+use argus_core::series::series_hash;
+use argus_core::strategy::TenantStrategies;
+use argus_core::telemetry::{Counter, Gauge, Registry};
+use argus_core::validate::Rejection;
+use argus_core::wire::{decode_body, Batch, Encoding};
+use argus_core::Point;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The judge's counters.
+pub struct Metrics {
+    registry: Registry,
+    points: Arc<Counter>,
+    rejected: Arc<Counter>,
+    events: Arc<Counter>,
+    series: Arc<Gauge>,
+    outbox_pending: Arc<Gauge>,
+    rules_generation: Arc<Gauge>,
+    refused_tenants: Arc<Counter>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        Metrics {
+            points: registry.counter("argus_judge_points_total", "Points evaluated.", &[]),
+            rejected: registry.counter("argus_judge_points_rejected_total", "Points refused.", &[]),
+            events: registry.counter("argus_judge_events_total", "Events emitted.", &[]),
+            series: registry.gauge("argus_judge_series", "Series watched.", &[]),
+            outbox_pending: registry.gauge(
+                "argus_judge_outbox_pending_bytes",
+                "Event bytes not yet acknowledged by alarm.",
+                &[],
+            ),
+            rules_generation: registry.gauge(
+                "argus_judge_rules_generation",
+                "Strategy sets applied since start.",
+                &[],
+            ),
+            refused_tenants: registry.counter(
+                "argus_judge_refused_tenant_configs_total",
+                "Tenant strategy sets refused as invalid (the last good set stays).",
+                &[],
+            ),
+            registry,
+        }
+    }
+}
+
+/// The state shared by the handlers and tasks.
+pub struct Judge {
+    shards: Vec<Mutex<Engine>>,
+    rules: Mutex<Arc<Rules>>,
+    outbox: Arc<Outbox>,
+    state_path: PathBuf,
+    metrics: Metrics,
+    internal_token: String,
+    max_body: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    series: Vec<SeriesSnapshot>,
+}
+
+impl Judge {
+    fn shard(&self, hash: u64) -> usize {
+        // The high bits: transfers route by the same hash, so its low bits are correlated here.
+        ((hash >> 40) as usize) % self.shards.len()
+    }
+
+    /// Evaluates `points` (tenant set) and makes the resulting events durable in the outbox.
+    pub fn ingest(&self, points: &[Point]) -> std::io::Result<usize> {
+        let n = self.shards.len();
+        let mut by_shard: Vec<Vec<(u64, &Point)>> = vec![Vec::new(); n];
+        for p in points {
+            let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+            by_shard[self.shard(h)].push((h, p));
+        }
+        let mut events = Vec::new();
+        let mut series = 0;
+        for (i, ps) in by_shard.iter().enumerate() {
+            let mut e = self.shards[i].lock().expect("shard lock");
+            for (h, p) in ps {
+                e.ingest_hashed(p, *h, &mut events);
+            }
+            series += e.series_count();
+        }
+        self.metrics.series.set(series as i64);
+        self.emit(&events)?;
+        Ok(points.len())
+    }
+
+    fn emit(&self, events: &[Event]) -> std::io::Result<()> {
+        self.outbox.append(events)?;
+        self.metrics.events.add(events.len() as u64);
+        self.metrics
+            .outbox_pending
+            .set(self.outbox.pending_bytes() as i64);
+        Ok(())
+    }
+
+    /// Fires the nodata checks due at `now`.
+    pub fn tick(&self, now: i64) -> std::io::Result<()> {
+        let mut events = Vec::new();
+        for s in &self.shards {
+            s.lock().expect("shard lock").tick(now, &mut events);
+        }
+        self.emit(&events)
+    }
+
+    /// Applies a new set of tenant models; refused tenants keep their last good rules.
+    pub fn apply(&self, sets: &[TenantStrategies]) {
+        let mut cur = self.rules.lock().expect("rules lock");
+        let (rules, refused) = Rules::build(sets, Some(&cur));
+        for r in &refused {
+            tracing::error!(tenant = %r.tenant, error = %r.error, "strategies refused; keeping the last good set");
+        }
+        self.metrics.refused_tenants.add(refused.len() as u64);
+        let rules = Arc::new(rules);
+        for s in &self.shards {
+            s.lock().expect("shard lock").set_rules(rules.clone());
+        }
+        self.metrics.rules_generation.set(rules.generation as i64);
+        tracing::info!(
+            tenants = rules.tenants.len(),
+            generation = rules.generation,
+            "strategies applied"
+        );
+        *cur = rules;
+    }
+
+    /// Writes every shard's series state to the state file (atomically).
+    pub fn snapshot(&self) -> anyhow::Result<usize> {
+        let mut series = Vec::new();
+        for s in &self.shards {
+            series.extend(s.lock().expect("shard lock").snapshot());
+        }
+        let n = series.len();
+        let tmp = self.state_path.with_extension("tmp");
+        let body = serde_json::to_vec(&StateFile { series })?;
+        std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.state_path)
+            .with_context(|| format!("writing {}", self.state_path.display()))?;
+        Ok(n)
+    }
+
+    fn restore(&self) -> anyhow::Result<usize> {
+        let body = match std::fs::read(&self.state_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading {}", self.state_path.display()))
+            }
+        };
+        let state: StateFile = serde_json::from_slice(&body)
+            .with_context(|| format!("state file {} is unreadable", self.state_path.display()))?;
+        let n = state.series.len();
+        let mut parts: Vec<Vec<SeriesSnapshot>> = vec![Vec::new(); self.shards.len()];
+        for s in state.series {
+            parts[self.shard(s.key.hash())].push(s);
+        }
+        for (i, p) in parts.into_iter().enumerate() {
+            self.shards[i].lock().expect("shard lock").restore(p);
+        }
+        Ok(n)
+    }
+}
+
+/// A running judge.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    server: Served,
+    judge: Arc<Judge>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn judge(&self) -> &Arc<Judge> {
+        &self.judge
+    }
+
+    /// Stops serving, stops the background tasks and snapshots the series state.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        match self.judge.snapshot() {
+            Ok(n) => tracing::info!(series = n, "judge state saved"),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "judge state not saved"),
+        }
+    }
+}
+
+/// Starts a judge with `cfg`: loads strategies (static file, cached center answer), restores the
+/// saved state, serves points and runs the background tasks.
+pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
+    cfg.check()?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(cfg.request_timeout_ms))
+        .build()?;
+    let outbox = Outbox::open(&cfg.data_dir.join("outbox"))?;
+    let judge = Arc::new(Judge {
+        shards: (0..cfg.shard_count())
+            .map(|_| Mutex::new(Engine::new(cfg.region.clone())))
+            .collect(),
+        rules: Mutex::new(Arc::new(Rules::default())),
+        outbox: outbox.clone(),
+        state_path: cfg.data_dir.join("state.json"),
+        metrics: Metrics::new(),
+        internal_token: cfg.internal_token.clone(),
+        max_body: cfg.max_body_bytes,
+    });
+    let mut source = Source::new(&cfg, client.clone());
+    source.init()?;
+    judge.apply(&source.combined());
+    let restored = judge.restore()?;
+    tracing::info!(series = restored, "judge state restored");
+
+    let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-judge")?;
+    let max = cfg.max_body_bytes;
+    let data = web::Data::new(judge.clone());
+    let mut http = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(json_config(max))
+            .app_data(web::PayloadConfig::new(max))
+            .route(
+                "/health",
+                web::get()
+                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+            )
+            .route(
+                "/metrics",
+                web::get().to(|j: web::Data<Arc<Judge>>| async move {
+                    metrics_response(&j.metrics.registry)
+                }),
+            )
+            .route("/internal/v1/points", web::post().to(points))
+    })
+    .listen(listener)?;
+    if cfg.workers > 0 {
+        http = http.workers(cfg.workers);
+    }
+    let server = Served::spawn(addr, http.run());
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(run_sender(
+        outbox,
+        SenderConfig {
+            alarms: cfg.alarm.clone(),
+            token: cfg.internal_token.clone(),
+            batch: cfg.outbox_batch,
+            max_backoff: Duration::from_millis(cfg.max_backoff_ms),
+            client,
+        },
+    )));
+    let j = judge.clone();
+    let every = Duration::from_secs(cfg.pull_interval_secs);
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if source.poll().await {
+                let sets = source.combined();
+                let j = j.clone();
+                let _ = tokio::task::spawn_blocking(move || j.apply(&sets)).await;
+            }
+        }
+    }));
+    let j = judge.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut iv = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            iv.tick().await;
+            if let Err(e) = j.tick(argus_core::time::now_secs()) {
+                tracing::error!(error = %e, "nodata events not written to the outbox");
+            }
+        }
+    }));
+    let j = judge.clone();
+    let every = Duration::from_secs(cfg.snapshot_interval_secs.max(1));
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let j = j.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || j.snapshot()).await {
+                tracing::error!(error = %format!("{e:#}"), "judge state not saved");
+            }
+        }
+    }));
+    tracing::info!(%addr, region = %cfg.region, "argus-judge serving");
+    Ok(Running {
+        addr,
+        server,
+        judge,
+        tasks,
+    })
+}
+
+/// `POST /internal/v1/points`: a batch whose points carry their tenant.
+async fn points(
+    req: HttpRequest,
+    body: web::Bytes,
+    j: web::Data<Arc<Judge>>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &j.internal_token)?;
+    let enc = Encoding::from_header(
+        req.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let json =
+        decode_body(enc, &body, j.max_body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (good, mut rejected) =
+        Batch::decode(&json).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut pts = Vec::with_capacity(good.len());
+    for (i, p) in good {
+        if p.tenant.is_unset() {
+            rejected.push(Rejection {
+                index: i,
+                field: "tenant".into(),
+                reason: "must be set by the transfer".into(),
+            });
+        } else {
+            pts.push(p);
+        }
+    }
+    let judge = j.get_ref().clone();
+    let accepted = web::block(move || judge.ingest(&pts))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::unavailable(format!("outbox: {e}"), 5))?;
+    j.metrics.points.add(accepted as u64);
+    j.metrics.rejected.add(rejected.len() as u64);
+    rejected.sort_by_key(|r| r.index);
+    Ok(HttpResponse::Ok().json(serde_json::json!({"accepted": accepted, "rejected": rejected})))
+}
+
+impl Judge {
+    /// Path of the state file.
+    pub fn state_path(&self) -> &Path {
+        &self.state_path
+    }
+}
