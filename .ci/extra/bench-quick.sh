@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Smoke test of the benchmark harness: `argus-bench run --quick` drives Argus and the installed
+# peers (.ci/services/peers.sh) with tiny sizes, then `report` renders tables and plots into a
+# scratch copy of docs/BENCHMARKS.md. It checks that the harness works end to end, never how fast
+# anything is. The build is shared with the test step; the run itself must take under 2 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build -q -p argus-bench
+bin=target/debug/argus-bench
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+start=$(date +%s)
+timeout 120 "$bin" run --quick --out "$scratch/results.json"
+cp docs/BENCHMARKS.md "$scratch/BENCHMARKS.md" 2>/dev/null || true
+"$bin" report --results "$scratch/results.json" --doc "$scratch/BENCHMARKS.md" --plots "$scratch/bench"
+grep -q '^## Scenario (argus-bench)' "$scratch/BENCHMARKS.md"
+# Every system that was installed must have been measured (the harness must not silently skip).
+for sys in argus prometheus victoriametrics; do
+  grep -q "\"system\": \"$sys\"" "$scratch/results.json" || { echo "bench-quick: no $sys result"; exit 1; }
+done
+ls "$scratch/bench"/ingest.png >/dev/null
+echo "bench-quick: ok in $(( $(date +%s) - start )) s"

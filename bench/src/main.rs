@@ -1,0 +1,215 @@
+//! # argus-bench
+//!
+//! The side-by-side benchmark: a fleet of simulated hosts (the agent's metric set, several
+//! tenants, 10 s step) pushed into Argus and, in the same run, into the peers this machine can
+//! install (Prometheus by remote write, VictoriaMetrics), measuring points per second, points per
+//! CPU core-second, peak memory, bytes per point on disk, cost growth with the fleet, and the
+//! agent's footprint against node_exporter. `report` turns the results into docs/BENCHMARKS.md's
+//! scenario section and PNG plots.
+//!
+//! ```text
+//! argus-bench run [--quick]            # measure; writes target/argus-bench/results.json
+//! argus-bench report                   # docs/BENCHMARKS.md + docs/bench/*.png from it
+//! ```
+
+mod agentcmp;
+mod encode;
+mod ingest;
+mod node;
+mod plots;
+mod procstat;
+mod report;
+mod results;
+mod run;
+mod servers;
+mod workload;
+
+use clap::{Parser, Subcommand};
+use servers::Kind;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "argus-bench",
+    version,
+    about = "Argus side-by-side benchmark against Prometheus and VictoriaMetrics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the benchmark and write the results JSON.
+    Run(RunArgs),
+    /// Write docs/BENCHMARKS.md's scenario section and the plots from a results JSON.
+    Report(ReportArgs),
+    /// (internal) Serve Argus transfer + storage node for the benchmark.
+    #[command(hide = true)]
+    ServeArgus {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        fsync: bool,
+        /// TENANT=SHA256 of its agent token; repeat per tenant.
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+    },
+    /// (internal) Run the Argus agent for the footprint comparison.
+    #[command(hide = true)]
+    ServeAgent {
+        #[arg(long)]
+        listen: String,
+        #[arg(long)]
+        transfer: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 10)]
+        step_secs: u64,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Tiny sizes: proves the harness works in well under 2 minutes (no meaningful figures).
+    #[arg(long)]
+    quick: bool,
+    /// Simulated hosts of the main comparison.
+    #[arg(long)]
+    hosts: Option<usize>,
+    /// Tenants the hosts are spread over.
+    #[arg(long, default_value_t = 5)]
+    tenants: usize,
+    /// Steps (10 s each) of data sent in the main comparison.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Host counts for cost growth, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    scale: Option<Vec<usize>>,
+    /// Steps sent at each cost-growth size.
+    #[arg(long)]
+    scale_steps: Option<usize>,
+    /// Hosts of the storage scenario.
+    #[arg(long)]
+    storage_hosts: Option<usize>,
+    /// Steps of the storage scenario (360 = one hour of data); 0 skips it.
+    #[arg(long)]
+    storage_steps: Option<usize>,
+    /// Systems to compare, comma-separated: argus, prometheus, victoriametrics.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "argus,prometheus,victoriametrics"
+    )]
+    systems: Vec<String>,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Hosts per Argus push (1 = each agent pushes its own batch, as deployed).
+    #[arg(long, default_value_t = 1)]
+    argus_hosts_per_batch: usize,
+    /// Hosts per remote-write request (28 × 72 series ≈ 2,000 samples, Prometheus' default
+    /// max_samples_per_send).
+    #[arg(long, default_value_t = 28)]
+    rw_hosts_per_batch: usize,
+    /// Argus storage fsyncs each write before acknowledging (its default durability).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    argus_fsync: bool,
+    /// Agent comparison window in seconds (0 skips it).
+    #[arg(long)]
+    agent_secs: Option<u64>,
+    /// Scratch directory (default: a temporary directory, removed after).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Results file.
+    #[arg(long, default_value = "target/argus-bench/results.json")]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Results file written by `run`.
+    #[arg(long, default_value = "target/argus-bench/results.json")]
+    results: PathBuf,
+    /// The benchmarks document whose scenario section is (re)written.
+    #[arg(long, default_value = "docs/BENCHMARKS.md")]
+    doc: PathBuf,
+    /// Directory of the PNG plots.
+    #[arg(long, default_value = "docs/bench")]
+    plots: PathBuf,
+}
+
+fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
+    let q = a.quick;
+    let systems = a
+        .systems
+        .iter()
+        .map(|s| {
+            Kind::parse(s).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--systems: unknown system {s:?} (argus, prometheus, victoriametrics)"
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(run::RunOpts {
+        hosts: a.hosts.unwrap_or(if q { 40 } else { 2_000 }),
+        tenants: a.tenants,
+        steps: a.steps.unwrap_or(if q { 4 } else { 30 }),
+        scale: a.scale.unwrap_or(if q {
+            vec![10, 40, 80]
+        } else {
+            vec![500, 2_000, 8_000]
+        }),
+        scale_steps: a.scale_steps.unwrap_or(if q { 3 } else { 6 }),
+        storage_hosts: a.storage_hosts.unwrap_or(if q { 4 } else { 100 }),
+        storage_steps: a.storage_steps.unwrap_or(if q { 30 } else { 360 }),
+        systems,
+        concurrency: a.concurrency,
+        argus_hosts_per_batch: a.argus_hosts_per_batch,
+        rw_hosts_per_batch: a.rw_hosts_per_batch,
+        argus_fsync: a.argus_fsync,
+        agent_secs: a.agent_secs.unwrap_or(if q { 6 } else { 60 }),
+        agent_step: if q { 2 } else { 10 },
+        settle: Duration::from_secs(if q { 1 } else { 3 }),
+        work_dir: a.work_dir,
+        out: a.out,
+        quick: q,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Run(a) => {
+            let opts = run_opts(a)?;
+            rt.block_on(run::run(opts))?;
+        }
+        Cmd::Report(a) => report::write(&a.results, &a.doc, &a.plots)?,
+        Cmd::ServeArgus {
+            data_dir,
+            fsync,
+            tenants,
+        } => rt.block_on(node::serve_argus(data_dir, fsync, tenants))?,
+        Cmd::ServeAgent {
+            listen,
+            transfer,
+            token,
+            step_secs,
+        } => rt.block_on(node::serve_agent(listen, transfer, token, step_secs))?,
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! What a run measured, saved as JSON by `argus-bench run` and read by `argus-bench report`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The machine the run happened on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// `model name` from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// Logical CPUs available.
+    pub cpus: usize,
+    /// `MemTotal`.
+    pub mem_total_bytes: u64,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+/// How the load was shaped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// Tenants the hosts are spread over.
+    pub tenants: usize,
+    /// Series each host reports.
+    pub series_per_host: usize,
+    /// Step in seconds.
+    pub step_secs: i64,
+    /// Hosts per Argus push (1: each agent pushes its own batch).
+    pub argus_hosts_per_batch: usize,
+    /// Hosts per remote-write request.
+    pub remote_write_hosts_per_batch: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Whether Argus storage fsyncs each write before acknowledging it.
+    pub argus_fsync: bool,
+}
+
+/// One system ingesting one fleet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IngestResult {
+    /// `argus`, `prometheus` or `victoriametrics`.
+    pub system: String,
+    /// `ingest` (the main size), `scale` (cost growth) or `storage` (one hour of data).
+    pub scenario: String,
+    /// Simulated hosts.
+    pub hosts: usize,
+    /// Distinct series.
+    pub series: usize,
+    /// Steps of data sent (each step = one point per series).
+    pub steps: usize,
+    /// Points sent.
+    pub points_sent: u64,
+    /// Points the server acknowledged.
+    pub points_accepted: u64,
+    /// Failed requests.
+    pub request_errors: u64,
+    /// Wall time from the first request to the last answer.
+    pub wall_secs: f64,
+    /// CPU seconds the server process used over the ingest, plus a short settle period.
+    pub server_cpu_secs: f64,
+    /// Accepted points per wall second.
+    pub points_per_sec: f64,
+    /// Accepted points per CPU second of the server.
+    pub points_per_core_sec: f64,
+    /// CPU cores the server needs for this fleet in real time (points per step / step / per-core rate).
+    pub realtime_cores: f64,
+    /// Peak resident memory of the server.
+    pub peak_rss_bytes: u64,
+    /// Bytes on disk after a clean stop.
+    pub disk_bytes: u64,
+    /// `disk_bytes / points_accepted`.
+    pub bytes_per_point: f64,
+}
+
+/// Agent footprint over the same window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AgentResult {
+    /// `argus-agent` or `node_exporter`.
+    pub system: String,
+    /// How the numbers were obtained (push interval, scrape interval).
+    pub mode: String,
+    /// Window in seconds.
+    pub window_secs: f64,
+    /// CPU seconds over the window.
+    pub cpu_secs: f64,
+    /// CPU share of one core, in percent.
+    pub cpu_percent: f64,
+    /// Resident memory at the end.
+    pub rss_bytes: u64,
+    /// Peak resident memory.
+    pub peak_rss_bytes: u64,
+    /// Series one collection produced.
+    pub series: usize,
+}
+
+/// Alert latency of one system in one configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AlertResult {
+    /// e.g. `argus` or `prometheus+alertmanager (usual)`.
+    pub system: String,
+    /// The settings used.
+    pub settings: String,
+    /// Latencies in milliseconds, sorted.
+    pub latencies_ms: Vec<f64>,
+    /// Alerts expected but never received.
+    pub missed: usize,
+}
+
+impl AlertResult {
+    /// The `q` quantile (0..=1) of the latencies (nearest rank), if any.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        quantile(&self.latencies_ms, q)
+    }
+}
+
+/// Nearest-rank quantile of sorted values.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    /// The exact command line.
+    pub command: String,
+    /// Quick (smoke) mode.
+    pub quick: bool,
+    /// Start, UTC (`YYYY-MM-DD HH:MM`).
+    pub started: String,
+    /// Whole run wall time.
+    pub duration_secs: f64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Versions of every system involved.
+    pub versions: BTreeMap<String, String>,
+    /// Load shape.
+    pub settings: Settings,
+    /// Ingest, cost growth and storage measurements.
+    pub ingest: Vec<IngestResult>,
+    /// Agent footprint.
+    pub agent: Vec<AgentResult>,
+    /// Alert latency.
+    pub alerts: Vec<AlertResult>,
+    /// What was skipped and why, and other caveats.
+    pub notes: Vec<String>,
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of Unix seconds.
+pub fn utc_string(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(utc_string(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_string(1_795_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(utc_string(951_782_400), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), Some(50.0));
+        assert_eq!(quantile(&v, 0.99), Some(99.0));
+        assert_eq!(quantile(&v, 1.0), Some(100.0));
+        assert_eq!(quantile(&[3.0], 0.99), Some(3.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+}

@@ -1,0 +1,302 @@
+//! `argus-bench run`: every measurement in one run, the systems side by side.
+
+use crate::ingest::{self, Plan};
+use crate::results::{IngestResult, Results, Settings};
+use crate::servers::{self, Kind};
+use crate::workload::Fleet;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The run's parameters (the `run` subcommand's flags, after `--quick` is applied).
+#[derive(Debug, Clone)]
+pub struct RunOpts {
+    /// Hosts of the main ingest comparison.
+    pub hosts: usize,
+    /// Tenants.
+    pub tenants: usize,
+    /// Steps sent in the main comparison.
+    pub steps: usize,
+    /// Host counts for cost growth (the main size is reused when listed).
+    pub scale: Vec<usize>,
+    /// Steps sent at each cost-growth size.
+    pub scale_steps: usize,
+    /// Hosts of the storage scenario.
+    pub storage_hosts: usize,
+    /// Steps of the storage scenario (360 = one hour at 10 s).
+    pub storage_steps: usize,
+    /// Systems to run.
+    pub systems: Vec<Kind>,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Hosts per Argus push.
+    pub argus_hosts_per_batch: usize,
+    /// Hosts per remote-write request.
+    pub rw_hosts_per_batch: usize,
+    /// Argus storage fsyncs every write.
+    pub argus_fsync: bool,
+    /// Agent comparison window (0 skips it).
+    pub agent_secs: u64,
+    /// Agent collection step.
+    pub agent_step: u64,
+    /// Settle time after an ingest before reading CPU.
+    pub settle: Duration,
+    /// Scratch directory for data (a temporary one when empty).
+    pub work_dir: Option<PathBuf>,
+    /// Where the results JSON goes.
+    pub out: PathBuf,
+    /// Smoke mode.
+    pub quick: bool,
+    /// The command line, recorded.
+    pub command: String,
+}
+
+fn peer_bins() -> (Option<PathBuf>, Option<PathBuf>) {
+    (
+        servers::find_bin("ARGUS_BENCH_PROMETHEUS_BIN", &["prometheus"]),
+        servers::find_bin(
+            "ARGUS_BENCH_VICTORIAMETRICS_BIN",
+            &["victoria-metrics", "victoria-metrics-prod"],
+        ),
+    )
+}
+
+fn versions() -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    let rev = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    v.insert(
+        "argus".into(),
+        format!("{} (git {rev})", env!("CARGO_PKG_VERSION")),
+    );
+    let (prom, vm) = peer_bins();
+    if let Some(b) = prom {
+        v.insert("prometheus".into(), servers::version_of(&b, "--version"));
+    }
+    if let Some(b) = vm {
+        v.insert(
+            "victoriametrics".into(),
+            servers::version_of(&b, "-version"),
+        );
+    }
+    if let Some(b) = servers::find_bin(
+        "ARGUS_BENCH_NODE_EXPORTER_BIN",
+        &["prometheus-node-exporter", "node_exporter"],
+    ) {
+        v.insert("node_exporter".into(), servers::version_of(&b, "--version"));
+    }
+    if let Some(b) = servers::find_bin(
+        "ARGUS_BENCH_ALERTMANAGER_BIN",
+        &["prometheus-alertmanager", "alertmanager"],
+    ) {
+        v.insert("alertmanager".into(), servers::version_of(&b, "--version"));
+    }
+    v
+}
+
+const PROM_INGEST_CONFIG: &str = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n";
+
+/// Starts `kind` with its data under `dir`.
+async fn start(
+    kind: Kind,
+    dir: &Path,
+    fleet: &Fleet,
+    opts: &RunOpts,
+) -> anyhow::Result<servers::Server> {
+    std::fs::create_dir_all(dir)?;
+    let (prom, vm) = peer_bins();
+    match kind {
+        Kind::Argus => servers::start_argus(dir, &fleet.tenants, opts.argus_fsync).await,
+        Kind::Prometheus => {
+            servers::start_prometheus(
+                &prom.context("prometheus not installed")?,
+                dir,
+                PROM_INGEST_CONFIG,
+            )
+            .await
+        }
+        Kind::VictoriaMetrics => {
+            servers::start_victoriametrics(&vm.context("victoria-metrics not installed")?, dir)
+                .await
+        }
+    }
+}
+
+async fn measure(
+    kind: Kind,
+    dir: &Path,
+    fleet: Arc<Fleet>,
+    plan: &Plan,
+    opts: &RunOpts,
+) -> anyhow::Result<IngestResult> {
+    let server = start(kind, dir, &fleet, opts).await?;
+    let r = ingest::run(kind, server, fleet, plan).await?;
+    eprintln!(
+        "  {:<16} {:>6} hosts {:>4} steps: {:>10} points in {:>6.1} s = {:>9.0} points/s, {:>9.0} points per core-second, peak RSS {:>6.1} MiB, {:.2} bytes/point{}",
+        r.system,
+        r.hosts,
+        r.steps,
+        r.points_accepted,
+        r.wall_secs,
+        r.points_per_sec,
+        r.points_per_core_sec,
+        r.peak_rss_bytes as f64 / 1048576.0,
+        r.bytes_per_point,
+        if r.request_errors > 0 { format!(", {} failed requests", r.request_errors) } else { String::new() }
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(r)
+}
+
+/// Runs everything and writes the results JSON.
+pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
+    let began = Instant::now();
+    let tmp;
+    let work = match &opts.work_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::Builder::new().prefix("argus-bench-").tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let mut notes = Vec::new();
+    let (prom, vm) = peer_bins();
+    let systems: Vec<Kind> = opts
+        .systems
+        .iter()
+        .copied()
+        .filter(|k| match k {
+            Kind::Prometheus if prom.is_none() => {
+                notes.push("prometheus not installed (set ARGUS_BENCH_PROMETHEUS_BIN or source .ci/services/peers.sh): skipped".into());
+                false
+            }
+            Kind::VictoriaMetrics if vm.is_none() => {
+                notes.push("victoria-metrics not installed (set ARGUS_BENCH_VICTORIAMETRICS_BIN): skipped".into());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let sample = Fleet::new(1, 1, 1);
+    let mut results = Results {
+        command: opts.command.clone(),
+        quick: opts.quick,
+        started: crate::results::utc_string(argus_core::time::now_secs()),
+        machine: crate::procstat::machine(),
+        versions: versions(),
+        settings: Settings {
+            tenants: opts.tenants,
+            series_per_host: sample.series_per_host(),
+            step_secs: sample.step,
+            argus_hosts_per_batch: opts.argus_hosts_per_batch,
+            remote_write_hosts_per_batch: opts.rw_hosts_per_batch,
+            concurrency: opts.concurrency,
+            argus_fsync: opts.argus_fsync,
+        },
+        ..Default::default()
+    };
+    let plan = |scenario: &str, steps: usize| Plan {
+        scenario: scenario.into(),
+        steps,
+        concurrency: opts.concurrency,
+        argus_hosts_per_batch: opts.argus_hosts_per_batch,
+        rw_hosts_per_batch: opts.rw_hosts_per_batch,
+        settle: opts.settle,
+    };
+
+    // 1-3. Ingest at the main size, then cost growth at the other sizes.
+    let mut sizes = vec![opts.hosts];
+    sizes.extend(opts.scale.iter().copied().filter(|&h| h != opts.hosts));
+    for (i, &hosts) in sizes.iter().enumerate() {
+        let fleet = Arc::new(Fleet::new(hosts, opts.tenants, 42));
+        let (scenario, steps) = if i == 0 {
+            ("ingest", opts.steps)
+        } else {
+            ("scale", opts.scale_steps)
+        };
+        eprintln!(
+            "{scenario}: {hosts} hosts, {} series, {steps} steps",
+            fleet.total_series()
+        );
+        for &kind in &systems {
+            let dir = work.join(format!("{scenario}-{hosts}-{}", kind.name()));
+            let r = measure(kind, &dir, fleet.clone(), &plan(scenario, steps), &opts)
+                .await
+                .with_context(|| format!("{scenario} with {} at {hosts} hosts", kind.name()))?;
+            results.ingest.push(r);
+        }
+    }
+
+    // 3. Storage: one hour of data.
+    if opts.storage_steps > 0 {
+        let fleet = Arc::new(Fleet::new(opts.storage_hosts, opts.tenants, 43));
+        eprintln!(
+            "storage: {} hosts, {} steps",
+            opts.storage_hosts, opts.storage_steps
+        );
+        for &kind in &systems {
+            let dir = work.join(format!("storage-{}", kind.name()));
+            let r = measure(
+                kind,
+                &dir,
+                fleet.clone(),
+                &plan("storage", opts.storage_steps),
+                &opts,
+            )
+            .await
+            .with_context(|| format!("storage with {}", kind.name()))?;
+            results.ingest.push(r);
+        }
+    }
+
+    // 6. Agent footprint.
+    if opts.agent_secs > 0 {
+        eprintln!(
+            "agent: argus-agent vs node_exporter for {} s",
+            opts.agent_secs
+        );
+        let fleet = Fleet::new(1, 1, 1);
+        let dir = work.join("agent");
+        let argus = start(Kind::Argus, &dir, &fleet, &opts).await?;
+        let r = crate::agentcmp::run(
+            &argus,
+            &dir,
+            Duration::from_secs(opts.agent_secs),
+            opts.agent_step,
+            &mut notes,
+        )
+        .await;
+        argus.stop(Duration::from_secs(60)).await?;
+        for a in r.context("agent comparison")? {
+            eprintln!(
+                "  {:<14} {:>6.2} % CPU, RSS {:>6.1} MiB, {} series",
+                a.system,
+                a.cpu_percent,
+                a.rss_bytes as f64 / 1048576.0,
+                a.series
+            );
+            results.agent.push(a);
+        }
+    }
+
+    results.notes = notes;
+    results.duration_secs = began.elapsed().as_secs_f64();
+    if let Some(parent) = opts.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&opts.out, serde_json::to_vec_pretty(&results)?)
+        .with_context(|| format!("writing {}", opts.out.display()))?;
+    eprintln!(
+        "results: {} ({:.0} s)",
+        opts.out.display(),
+        results.duration_secs
+    );
+    Ok(results)
+}

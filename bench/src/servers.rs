@@ -1,0 +1,329 @@
+//! The systems under test, each as its own child process so that its CPU time and memory can be
+//! read from /proc without counting the load generator: Argus (storage node + transfer, served
+//! by `argus-bench serve-argus`), Prometheus with its remote-write receiver, and VictoriaMetrics.
+
+use crate::procstat;
+use anyhow::{bail, Context};
+use argus_core::auth::{generate_token, hash_token};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which system a server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Argus transfer + embedded storage engine.
+    Argus,
+    /// Prometheus TSDB fed by remote write.
+    Prometheus,
+    /// VictoriaMetrics single-node fed by remote write.
+    VictoriaMetrics,
+}
+
+impl Kind {
+    /// Short name used in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Argus => "argus",
+            Kind::Prometheus => "prometheus",
+            Kind::VictoriaMetrics => "victoriametrics",
+        }
+    }
+
+    /// Parses a short name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s.trim() {
+            "argus" => Some(Kind::Argus),
+            "prometheus" | "prom" => Some(Kind::Prometheus),
+            "victoriametrics" | "vm" => Some(Kind::VictoriaMetrics),
+            _ => None,
+        }
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    /// What it is (`argus`, `prometheus`, `node_exporter`, ...).
+    pub name: String,
+    /// Base URL.
+    pub url: String,
+    /// Where it keeps its data.
+    pub data_dir: PathBuf,
+    /// Agent tokens by tenant index (Argus only).
+    pub tokens: Vec<String>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// A free loopback TCP port (bound then released: the child binds it a moment later).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The binary named by env var `var`, else the first of `names` found on PATH.
+pub fn find_bin(var: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Ok(v) = std::env::var(var) {
+        let p = PathBuf::from(v);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The first line of `bin <flag>` (stdout or stderr): the version banner.
+pub fn version_of(bin: &Path, flag: &str) -> String {
+    match Command::new(bin).arg(flag).output() {
+        Ok(o) => {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+impl Server {
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// CPU seconds used so far.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        procstat::cpu_seconds(self.pid())
+    }
+
+    /// (current, peak) resident bytes.
+    pub fn rss(&self) -> anyhow::Result<(u64, u64)> {
+        procstat::rss_bytes(self.pid())
+    }
+
+    /// Fails (with the tail of its log) when the process has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(c) = self.child.as_mut() {
+            if let Some(status) = c.try_wait()? {
+                bail!(
+                    "{} exited ({status}); log {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    log_tail(&self.log)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the process to stop (SIGTERM: each system flushes on it) and waits for it; kills it
+    /// after `timeout`.
+    pub async fn stop(mut self, timeout: Duration) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || {
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let start = Instant::now();
+            loop {
+                if child.try_wait()?.is_some() {
+                    return Ok(());
+                }
+                if start.elapsed() > timeout {
+                    child.kill()?;
+                    child.wait()?;
+                    bail!("did not stop within {timeout:?}: killed");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await?
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+async fn wait_http_ok(server: &mut Server, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", server.url);
+    let start = Instant::now();
+    loop {
+        server.check_alive()?;
+        if let Ok(r) = client
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if start.elapsed() > timeout {
+            bail!("{} did not answer {url} within {timeout:?}", server.name);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts Argus (transfer + storage node in one child process) for `tenants`, data under `dir`.
+pub async fn start_argus(dir: &Path, tenants: &[String], fsync: bool) -> anyhow::Result<Server> {
+    let data_dir = dir.join("argus-data");
+    std::fs::create_dir_all(&data_dir)?;
+    let log = dir.join("argus.log");
+    let tokens: Vec<String> = tenants
+        .iter()
+        .map(|_| generate_token("argus_agt"))
+        .collect();
+    let mut cmd = Command::new(std::env::current_exe().context("locating argus-bench")?);
+    cmd.arg("serve-argus")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg(format!("--fsync={fsync}"));
+    for (t, tok) in tenants.iter().zip(&tokens) {
+        cmd.arg("--tenant").arg(format!("{t}={}", hash_token(tok)));
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("spawning argus-bench serve-argus")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let line = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        }),
+    )
+    .await
+    .context("argus did not report ready within 60 s")???;
+    let mut server = Server {
+        name: Kind::Argus.name().into(),
+        url: String::new(),
+        data_dir,
+        tokens,
+        child: Some(child),
+        log,
+    };
+    let Some(url) = line.trim().strip_prefix("READY ") else {
+        server.check_alive()?;
+        bail!("argus said {line:?} instead of READY <url>");
+    };
+    server.url = url.to_string();
+    Ok(server)
+}
+
+/// Starts Prometheus with the remote-write receiver and `config` (YAML) under `dir`.
+pub async fn start_prometheus(bin: &Path, dir: &Path, config: &str) -> anyhow::Result<Server> {
+    let data_dir = dir.join("prometheus-data");
+    std::fs::create_dir_all(&data_dir)?;
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config)?;
+    let port = free_port()?;
+    let log = dir.join("prometheus.log");
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", data_dir.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-remote-write-receiver")
+        .arg("--storage.tsdb.retention.time=30d")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    let mut server = Server {
+        name: Kind::Prometheus.name().into(),
+        url: format!("http://127.0.0.1:{port}"),
+        data_dir,
+        tokens: vec![],
+        child: Some(child),
+        log,
+    };
+    wait_http_ok(&mut server, "/-/ready", Duration::from_secs(90)).await?;
+    Ok(server)
+}
+
+/// Starts VictoriaMetrics single-node under `dir`.
+pub async fn start_victoriametrics(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
+    let data_dir = dir.join("vm-data");
+    std::fs::create_dir_all(&data_dir)?;
+    let port = free_port()?;
+    let log = dir.join("victoriametrics.log");
+    let child = Command::new(bin)
+        .arg(format!("-storageDataPath={}", data_dir.display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .arg("-retentionPeriod=1y")
+        .stdout(std::fs::File::create(dir.join("victoriametrics.out"))?)
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    let mut server = Server {
+        name: Kind::VictoriaMetrics.name().into(),
+        url: format!("http://127.0.0.1:{port}"),
+        data_dir,
+        tokens: vec![],
+        child: Some(child),
+        log,
+    };
+    wait_http_ok(&mut server, "/health", Duration::from_secs(90)).await?;
+    Ok(server)
+}
+
+/// Spawns any long-running helper (agent, exporter) whose footprint is measured.
+pub fn spawn_plain(
+    name: &str,
+    mut cmd: Command,
+    url: String,
+    log: PathBuf,
+) -> anyhow::Result<Server> {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("spawning helper process")?;
+    Ok(Server {
+        name: name.into(),
+        url,
+        data_dir: PathBuf::new(),
+        tokens: vec![],
+        child: Some(child),
+        log,
+    })
+}
+
+/// Waits until `path` on a helper answers 2xx.
+pub async fn wait_ready(server: &mut Server, path: &str) -> anyhow::Result<()> {
+    wait_http_ok(server, path, Duration::from_secs(60)).await
+}
