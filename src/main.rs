@@ -24,6 +24,10 @@ enum Command {
     Store(ServiceArgs),
     /// The console, API and configuration center.
     Web(ServiceArgs),
+    /// A region's strategy evaluation node.
+    Judge(ServiceArgs),
+    /// The global alarm service.
+    Alarm(ServiceArgs),
     /// Run a multi-region topology as separate processes on this machine.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -80,6 +84,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Web(a) => {
             argus_core::telemetry::init_logging(a.log_json, "info");
             let r = argus_web::start(load(a.config.as_deref(), "ARGUS_WEB")?).await?;
+            shutdown_signal().await;
+            r.stop().await;
+        }
+        Command::Judge(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let r = argus_judge::start(load(a.config.as_deref(), "ARGUS_JUDGE")?).await?;
+            shutdown_signal().await;
+            r.stop().await;
+        }
+        Command::Alarm(a) => {
+            argus_core::telemetry::init_logging(a.log_json, "info");
+            let r = argus_alarm::start(load(a.config.as_deref(), "ARGUS_ALARM")?).await?;
             shutdown_signal().await;
             r.stop().await;
         }

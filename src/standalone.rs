@@ -23,6 +23,10 @@ pub struct Ports {
     pub store: u16,
     /// Agent push port.
     pub agent: u16,
+    /// Judge (points from the transfer).
+    pub judge: u16,
+    /// Alarm (events from the judge).
+    pub alarm: u16,
 }
 
 impl Default for Ports {
@@ -32,6 +36,8 @@ impl Default for Ports {
             transfer: 6060,
             store: 6071,
             agent: 1988,
+            judge: 6081,
+            alarm: 6090,
         }
     }
 }
@@ -44,7 +50,28 @@ impl Ports {
             transfer: 0,
             store: 0,
             agent: 0,
+            judge: 0,
+            alarm: 0,
         }
+    }
+
+    /// Replaces each 0 by a free port now, so every component knows the others' addresses
+    /// before any starts (they point at each other).
+    fn resolve(&self, bind: &str) -> anyhow::Result<Ports> {
+        let pick = |p: u16| -> anyhow::Result<u16> {
+            if p != 0 {
+                return Ok(p);
+            }
+            Ok(std::net::TcpListener::bind(format!("{bind}:0"))?.local_addr()?.port())
+        };
+        Ok(Ports {
+            web: pick(self.web)?,
+            transfer: pick(self.transfer)?,
+            store: pick(self.store)?,
+            agent: pick(self.agent)?,
+            judge: pick(self.judge)?,
+            alarm: pick(self.alarm)?,
+        })
     }
 }
 
@@ -121,23 +148,32 @@ pub struct Platform {
     pub transfer_url: String,
     /// Storage node base URL.
     pub store_url: String,
+    /// Judge base URL.
+    pub judge_url: String,
+    /// Alarm base URL.
+    pub alarm_url: String,
     /// Agent push URL base, if an agent runs.
     pub agent_url: Option<String>,
     web: argus_web::Running,
     transfer: argus_transfer::server::Running,
     store: argus_store::node::StoreNode,
+    judge: argus_judge::Running,
+    alarm: argus_alarm::Running,
     agent: Option<argus_agent::Running>,
 }
 
 impl Platform {
-    /// Stops every component, newest first, and flushes storage.
+    /// Stops every component, upstream first, so nothing in flight is lost: the agent, then
+    /// ingest, then evaluation and alarms, then storage (flushed) and the console.
     pub async fn stop(self) {
         if let Some(a) = self.agent {
             a.stop().await;
         }
-        self.web.stop().await;
         self.transfer.stop().await;
+        self.judge.stop().await;
+        self.alarm.stop().await;
         self.store.stop().await;
+        self.web.stop().await;
     }
 
     /// A human-readable summary of where everything is.
@@ -147,6 +183,8 @@ impl Platform {
         s.push_str(&format!("  console and API : {}\n", self.web_url));
         s.push_str(&format!("  transfer        : {}\n", self.transfer_url));
         s.push_str(&format!("  storage node    : {}\n", self.store_url));
+        s.push_str(&format!("  judge           : {}\n", self.judge_url));
+        s.push_str(&format!("  alarm           : {}\n", self.alarm_url));
         if let Some(a) = &self.agent_url {
             s.push_str(&format!("  agent push port : {a}/v1/push\n"));
         }
@@ -172,10 +210,12 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let creds = Credentials::load_or_create(&cfg.data_dir)?;
+    let ports = cfg.ports.resolve(&cfg.bind)?;
     let addr = |port: u16| format!("{}:{port}", cfg.bind);
+    let url = |port: u16| format!("http://{}:{port}", cfg.bind);
 
     let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: addr(cfg.ports.store),
+        listen: addr(ports.store),
         engine: argus_store::EngineConfig {
             data_dir: cfg.data_dir.join("store"),
             ..Default::default()
@@ -184,11 +224,32 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         ..Default::default()
     })
     .await?;
-    let store_url = store.server.url();
+
+    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: addr(ports.alarm),
+        data_dir: cfg.data_dir.join("alarm"),
+        web_url: url(ports.web),
+        workers: 1,
+        ..Default::default()
+    })
+    .await?;
+
+    let judge = argus_judge::start(argus_judge::JudgeConfig {
+        listen: addr(ports.judge),
+        region: "local".into(),
+        config_center: Some(url(ports.web)),
+        alarm: vec![url(ports.alarm)],
+        data_dir: cfg.data_dir.join("judge"),
+        workers: 1,
+        shards: 1,
+        ..Default::default()
+    })
+    .await?;
 
     let transfer = argus_transfer::start(argus_transfer::TransferConfig {
-        listen: addr(cfg.ports.transfer),
-        stores: vec![store_url.clone()],
+        listen: addr(ports.transfer),
+        stores: vec![url(ports.store)],
+        judges: vec![url(ports.judge)],
         tenants: vec![argus_transfer::config::TenantTokens {
             tenant: creds.tenant.clone(),
             token_sha256: vec![hash_token(&creds.agent_token)],
@@ -197,13 +258,12 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         ..Default::default()
     })
     .await?;
-    let transfer_url = transfer.server.url();
 
     let web = argus_web::start(argus_web::WebConfig {
-        listen: addr(cfg.ports.web),
+        listen: addr(ports.web),
         regions: vec![argus_web::config::RegionEndpoint {
             name: "local".into(),
-            query_url: transfer_url.clone(),
+            query_url: url(ports.transfer),
         }],
         bootstrap_tokens: vec![argus_web::config::BootstrapToken {
             tenant: creds.tenant.clone(),
@@ -213,13 +273,12 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         ..Default::default()
     })
     .await?;
-    let web_url = web.server.url();
 
     let agent = if cfg.agent {
         Some(
             argus_agent::start(argus_agent::AgentConfig {
-                listen: addr(cfg.ports.agent),
-                transfers: vec![transfer_url.clone()],
+                listen: addr(ports.agent),
+                transfers: vec![url(ports.transfer)],
                 token: creds.agent_token.clone(),
                 step_secs: cfg.step_secs,
                 ..Default::default()
@@ -229,16 +288,19 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     } else {
         None
     };
-    let agent_url = agent.as_ref().map(|a| a.server.url());
     Ok(Platform {
         credentials: creds,
-        web_url,
-        transfer_url,
-        store_url,
-        agent_url,
+        web_url: web.server.url(),
+        transfer_url: transfer.server.url(),
+        store_url: store.server.url(),
+        judge_url: judge.url(),
+        alarm_url: alarm.url(),
+        agent_url: agent.as_ref().map(|a| a.server.url()),
         web,
         transfer,
         store,
+        judge,
+        alarm,
         agent,
     })
 }
