@@ -1,10 +1,16 @@
 //! The transfer's configuration file.
+//!
+//! The routing part (storage nodes, judges, replication, virtual nodes), the tenants' tokens and
+//! the per-tenant quotas can change while the transfer runs: it re-reads its file when the file
+//! changes or on SIGHUP (see [`crate::reload`]). Addresses, directories and workers need a
+//! restart.
 
 use argus_core::auth::hash_token;
 use argus_core::validate::Limits;
 use argus_core::TenantId;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 /// A tenant allowed to push, with the hashes of its agent tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,20 +33,50 @@ pub struct TransferConfig {
     /// The credential presented to storage nodes and judges, and required from callers of the
     /// internal query endpoint. Empty disables it (standalone on loopback only).
     pub internal_token: String,
-    /// Base URLs of the region's storage nodes.
+    /// Base URLs of the region's storage nodes: the members of the storage hash ring.
     pub stores: Vec<String>,
-    /// Base URLs of the region's judges.
+    /// Base URLs of the region's judges: the members of the judge hash ring (one judge per
+    /// series).
     pub judges: Vec<String>,
-    /// Tenants and their agent tokens.
+    /// How many storage nodes hold each series (capped at the number of nodes).
+    pub replicas: usize,
+    /// Virtual nodes per member on each ring: more spread series more evenly (1024 keeps every
+    /// node within a few percent of its fair share).
+    pub vnodes: usize,
+    /// Tenants and their agent tokens (merged with those from the config center).
     pub tenants: Vec<TenantTokens>,
     /// Largest accepted request body after decompression, in bytes.
     pub max_body_bytes: usize,
-    /// Timeout of one request to a downstream, in milliseconds.
+    /// Timeout of one request to a downstream, in milliseconds. A slower downstream gets the
+    /// points through its spool instead.
     pub downstream_timeout_ms: u64,
     /// HTTP worker threads.
     pub workers: usize,
-    /// Point limits.
+    /// Point limits (validation).
     pub limits: Limits,
+    /// Where the spools and the config-center cache live. Empty: a directory under the system's
+    /// temporary directory named after the bound address (fine for tests and standalone; set it
+    /// in production so spools survive a reboot).
+    pub data_dir: PathBuf,
+    /// The durable per-downstream spools.
+    pub spool: SpoolConfig,
+    /// The circuit breaker in front of each downstream.
+    pub breaker: BreakerConfig,
+    /// Tokens from the web console's config center.
+    pub config_center: ConfigCenterConfig,
+    /// Per-tenant quotas.
+    pub quotas: QuotaConfig,
+    /// Ingest format mapping options.
+    pub ingest: IngestConfig,
+    /// Optional InfluxDB v2 sink: every accepted point is also written there.
+    pub influx: InfluxSinkConfig,
+    /// How often to check the config file for changes, in seconds (0: only on SIGHUP).
+    pub reload_secs: u64,
+    /// The file this configuration was read from (set by the binary, not read from the file).
+    /// When set, the transfer re-reads it on change or SIGHUP to apply a new ring, tenants and
+    /// quotas without a restart.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for TransferConfig {
@@ -51,12 +87,249 @@ impl Default for TransferConfig {
             internal_token: String::new(),
             stores: vec!["http://127.0.0.1:6071".into()],
             judges: vec![],
+            replicas: 2,
+            vnodes: 1024,
             tenants: vec![],
             max_body_bytes: 32 << 20,
             downstream_timeout_ms: 5_000,
             workers: 2,
             limits: Limits::default(),
+            data_dir: PathBuf::new(),
+            spool: SpoolConfig::default(),
+            breaker: BreakerConfig::default(),
+            config_center: ConfigCenterConfig::default(),
+            quotas: QuotaConfig::default(),
+            ingest: IngestConfig::default(),
+            influx: InfluxSinkConfig::default(),
+            reload_secs: 5,
+            config_file: None,
         }
+    }
+}
+
+/// The durable spool of each downstream (`[spool]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Size at which a segment file is closed and a new one started, in bytes.
+    pub segment_bytes: u64,
+    /// Most bytes one downstream's spool may hold; past it, pushes that need the spool are
+    /// refused with 503 (nothing is acknowledged that is not durable).
+    pub max_bytes: u64,
+    /// Longest wait between two replay attempts to a failing downstream, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Most points sent in one replay request.
+    pub replay_batch_points: usize,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            segment_bytes: 8 << 20,
+            max_bytes: 1 << 30,
+            max_backoff_ms: 5_000,
+            replay_batch_points: 10_000,
+        }
+    }
+}
+
+/// The circuit breaker (`[breaker]`): after `failures` consecutive failures a downstream is
+/// not called directly for `open_ms`; its points go to its spool, whose replayer probes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker.
+    pub failures: u32,
+    /// How long the breaker stays open before a probe, in milliseconds.
+    pub open_ms: u64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 3,
+            open_ms: 2_000,
+        }
+    }
+}
+
+/// Where tenants' tokens come from besides this file (`[config_center]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigCenterConfig {
+    /// Base URL of the web console (`GET {url}/internal/v1/config/transfer`). Empty: off.
+    pub url: String,
+    /// Polling interval, in seconds.
+    pub poll_secs: u64,
+}
+
+impl Default for ConfigCenterConfig {
+    fn default() -> Self {
+        ConfigCenterConfig {
+            url: String::new(),
+            poll_secs: 10,
+        }
+    }
+}
+
+/// One tenant's quota; zero means unlimited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quota {
+    /// The tenant this quota is for (only in `[[quotas.tenants]]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+    /// Sustained points per second.
+    pub points_per_sec: f64,
+    /// Points that may arrive at once above the sustained rate (default: one second's worth).
+    pub burst: f64,
+    /// Distinct series seen in the last `series_ttl_secs`; points of further new series are
+    /// rejected.
+    pub active_series: usize,
+    /// Most tags on one point (tighter than `limits.max_tags` for this tenant).
+    pub tags_per_point: usize,
+    /// Most points in one request.
+    pub batch_points: usize,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            tenant: None,
+            points_per_sec: 0.0,
+            burst: 0.0,
+            active_series: 0,
+            tags_per_point: 0,
+            batch_points: 0,
+        }
+    }
+}
+
+/// Per-tenant quotas (`[quotas]`, `[[quotas.tenants]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// The quota of every tenant not listed.
+    pub default: Quota,
+    /// Tenants with their own quota (each names its `tenant`; it replaces the default whole).
+    pub tenants: Vec<Quota>,
+    /// How long a series stays active without points, in seconds.
+    pub series_ttl_secs: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            default: Quota::default(),
+            tenants: vec![],
+            series_ttl_secs: 3_600,
+        }
+    }
+}
+
+impl QuotaConfig {
+    /// The quota of `tenant`.
+    pub fn of(&self, tenant: &TenantId) -> &Quota {
+        self.tenants
+            .iter()
+            .find(|q| q.tenant.as_ref() == Some(tenant))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// How foreign formats map onto endpoint / metric / tags (`[ingest]`; see docs/INGEST.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Tags (line protocol) or labels (remote write) taken as the endpoint, first present wins;
+    /// the one used is removed from the tags.
+    pub endpoint_tags: Vec<String>,
+    /// The endpoint of a point that has none of `endpoint_tags`.
+    pub default_endpoint: String,
+    /// The step given to points of formats that carry none, in seconds.
+    pub default_step: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            endpoint_tags: vec!["endpoint".into(), "host".into(), "instance".into()],
+            default_endpoint: "unknown".into(),
+            default_step: 10,
+        }
+    }
+}
+
+/// The optional InfluxDB v2 sink (`[influx]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InfluxSinkConfig {
+    /// Base URL of the InfluxDB v2 server (or anything speaking its write API). Empty: off.
+    pub url: String,
+    /// Organisation.
+    pub org: String,
+    /// Bucket.
+    pub bucket: String,
+    /// API token.
+    pub token: String,
+}
+
+impl Default for InfluxSinkConfig {
+    fn default() -> Self {
+        InfluxSinkConfig {
+            url: String::new(),
+            org: "argus".into(),
+            bucket: "argus".into(),
+            token: String::new(),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigCheckError {
+    /// A key has a value the transfer cannot work with.
+    #[error("transfer config: key `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl TransferConfig {
+    /// Checks what serde cannot: values that parse but make no sense.
+    pub fn check(&self) -> Result<(), ConfigCheckError> {
+        let bad = |key, reason: &str| {
+            Err(ConfigCheckError::Invalid {
+                key,
+                reason: reason.to_string(),
+            })
+        };
+        if self.stores.is_empty() {
+            return bad("stores", "at least one storage node is needed");
+        }
+        if self.replicas == 0 {
+            return bad("replicas", "must be at least 1");
+        }
+        if self.vnodes == 0 {
+            return bad("vnodes", "must be at least 1");
+        }
+        if self.spool.segment_bytes == 0 || self.spool.max_bytes < self.spool.segment_bytes {
+            return bad(
+                "spool.max_bytes",
+                "must be at least spool.segment_bytes, which must be positive",
+            );
+        }
+        for t in &self.tenants {
+            for h in &t.token_sha256 {
+                if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return bad("tenants.token_sha256", "each hash must be 64 hex digits");
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -67,17 +340,78 @@ pub struct TokenTable(HashMap<String, TenantId>);
 impl TokenTable {
     /// Builds the table from the configured tenants.
     pub fn new(tenants: &[TenantTokens]) -> Self {
-        let mut m = HashMap::new();
+        let mut t = TokenTable::default();
+        t.extend(tenants);
+        t
+    }
+
+    /// Adds more tenants' tokens (a hash already present keeps its first tenant).
+    pub fn extend(&mut self, tenants: &[TenantTokens]) {
         for t in tenants {
             for h in &t.token_sha256 {
-                m.insert(h.to_ascii_lowercase(), t.tenant.clone());
+                self.0
+                    .entry(h.to_ascii_lowercase())
+                    .or_insert_with(|| t.tenant.clone());
             }
         }
-        TokenTable(m)
     }
 
     /// The tenant a token belongs to.
     pub fn tenant_of(&self, token: &str) -> Option<&TenantId> {
         self.0.get(&hash_token(token))
+    }
+
+    /// Number of known token hashes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no token is known.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_check_and_round_trip() {
+        let c = TransferConfig::default();
+        c.check().unwrap();
+        let text = toml::to_string(&c).unwrap();
+        let back: TransferConfig = argus_core::config::from_str(&text, "t.toml").unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn quotas_parse_per_tenant() {
+        let c: TransferConfig = argus_core::config::from_str(
+            "[quotas.default]\npoints_per_sec = 100.0\n[[quotas.tenants]]\ntenant = 'big'\npoints_per_sec = 1000.0\nburst = 5000.0\n",
+            "q.toml",
+        )
+        .unwrap();
+        let big = TenantId::new("big").unwrap();
+        let other = TenantId::new("other").unwrap();
+        assert_eq!(c.quotas.of(&big).points_per_sec, 1000.0);
+        assert_eq!(c.quotas.of(&other).points_per_sec, 100.0);
+    }
+
+    #[test]
+    fn check_names_the_key() {
+        let c = TransferConfig {
+            replicas: 0,
+            ..Default::default()
+        };
+        assert!(c.check().unwrap_err().to_string().contains("replicas"));
+        let c = TransferConfig {
+            tenants: vec![TenantTokens {
+                tenant: TenantId::new("a").unwrap(),
+                token_sha256: vec!["xyz".into()],
+            }],
+            ..Default::default()
+        };
+        assert!(c.check().unwrap_err().to_string().contains("token_sha256"));
     }
 }

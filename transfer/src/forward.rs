@@ -1,11 +1,25 @@
-//! Hands accepted points to the region's storage nodes and judges.
+//! Routes accepted points to their storage nodes (by the storage ring, with replicas), their
+//! judge (by the judge ring) and the optional InfluxDB sink.
 //!
-//! A write is acknowledged once every storage node holding the points has made them durable;
-//! judges get their copy best-effort after that.
+//! A write returns once every storage replica of every point — and the InfluxDB sink, when
+//! configured — has the points durable, directly or in its spool; that is when the push is
+//! acknowledged. Judges get their copy through their own spools without holding the push up.
+//!
+//! The topology (rings and members) is replaced whole on a config reload; downstreams that
+//! leave it keep draining their spools.
 
-use argus_core::wire::{encode_body, Batch, Encoding, PushResponse};
+use crate::config::TransferConfig;
+use crate::downstream::{DeliverError, Delivery, Downstream};
+use crate::ring::Ring;
+use crate::sink::{Kind, Sink};
+use argus_core::series::series_hash;
+use argus_core::telemetry::Registry;
 use argus_core::Point;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Why points could not be made durable.
 #[derive(Debug, thiserror::Error)]
@@ -13,97 +27,248 @@ pub enum ForwardError {
     /// No storage node is configured.
     #[error("no storage node is configured")]
     NoStore,
-    /// A storage node refused or did not answer.
-    #[error("storage node {node}: {reason}")]
-    Store {
-        /// The node's URL.
-        node: String,
-        /// Why.
-        reason: String,
-    },
+    /// A downstream neither took the points nor could spool them.
+    #[error("{0}")]
+    Deliver(#[from] DeliverError),
+}
+
+/// The rings in force and the downstream behind each member.
+pub struct Topology {
+    /// Storage nodes.
+    pub store_ring: Ring,
+    /// Judges.
+    pub judge_ring: Ring,
+    /// Copies of each series.
+    pub replicas: usize,
+    stores: Vec<Arc<Downstream>>,
+    judges: Vec<Arc<Downstream>>,
+}
+
+impl Topology {
+    /// The storage nodes (ring members) holding the series of `p`.
+    pub fn stores_of(&self, p: &Point) -> Vec<String> {
+        let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+        self.store_ring
+            .replicas(h, self.replicas)
+            .into_iter()
+            .map(|i| self.store_ring.members()[i].clone())
+            .collect()
+    }
 }
 
 /// Sends points downstream.
-#[derive(Clone)]
 pub struct Forwarder {
-    client: reqwest::Client,
-    stores: Vec<String>,
-    judges: Vec<String>,
-    internal_token: String,
+    topology: RwLock<Arc<Topology>>,
+    /// Every downstream ever started, by spool directory name, so a member that leaves and
+    /// comes back keeps its spool and one replayer.
+    pool: Mutex<HashMap<String, Arc<Downstream>>>,
+    influx: Option<Arc<Downstream>>,
+    spool_dir: PathBuf,
+    cfg: Mutex<TransferConfig>,
+    registry: Registry,
+    stop: watch::Receiver<bool>,
 }
 
 impl Forwarder {
-    /// A forwarder to `stores` and `judges`.
-    pub fn new(
-        stores: Vec<String>,
-        judges: Vec<String>,
-        internal_token: String,
-        timeout: Duration,
-    ) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("http client");
-        Forwarder {
-            client,
+    /// Starts the downstreams of `cfg` (spools under `spool_dir`) and the replayers of
+    /// leftover spools of downstreams no longer configured.
+    pub fn start(
+        cfg: &TransferConfig,
+        spool_dir: PathBuf,
+        registry: &Registry,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<Forwarder> {
+        let influx = if cfg.influx.url.is_empty() {
+            None
+        } else {
+            let sink = Sink::influx(
+                &cfg.influx.url,
+                &cfg.influx.org,
+                &cfg.influx.bucket,
+                &cfg.influx.token,
+                Duration::from_millis(cfg.downstream_timeout_ms),
+            );
+            Some(Downstream::start(
+                sink,
+                &spool_dir,
+                &cfg.spool,
+                &cfg.breaker,
+                registry,
+                stop.clone(),
+            )?)
+        };
+        let f = Forwarder {
+            topology: RwLock::new(Arc::new(Topology {
+                store_ring: Ring::default(),
+                judge_ring: Ring::default(),
+                replicas: 1,
+                stores: vec![],
+                judges: vec![],
+            })),
+            pool: Mutex::new(HashMap::new()),
+            influx,
+            spool_dir,
+            cfg: Mutex::new(cfg.clone()),
+            registry: registry.clone(),
+            stop,
+        };
+        f.apply(cfg)?;
+        f.resume_leftovers();
+        Ok(f)
+    }
+
+    fn downstream(&self, kind: Kind, url: &str) -> anyhow::Result<Arc<Downstream>> {
+        let key = crate::sink::dir_name(kind, url);
+        let mut pool = self.pool.lock().expect("pool lock");
+        if let Some(d) = pool.get(&key) {
+            return Ok(d.clone());
+        }
+        let cfg = self.cfg.lock().expect("cfg lock").clone();
+        let sink = Sink::internal(
+            kind,
+            url,
+            &cfg.internal_token,
+            Duration::from_millis(cfg.downstream_timeout_ms),
+        );
+        let d = Downstream::start(
+            sink,
+            &self.spool_dir,
+            &cfg.spool,
+            &cfg.breaker,
+            &self.registry,
+            self.stop.clone(),
+        )?;
+        pool.insert(key, d.clone());
+        Ok(d)
+    }
+
+    /// Applies the routing part of `cfg` (stores, judges, replicas, vnodes).
+    pub fn apply(&self, cfg: &TransferConfig) -> anyhow::Result<()> {
+        *self.cfg.lock().expect("cfg lock") = cfg.clone();
+        let store_ring = Ring::new(&cfg.stores, cfg.vnodes);
+        let judge_ring = Ring::new(&cfg.judges, cfg.vnodes);
+        let stores = store_ring
+            .members()
+            .iter()
+            .map(|u| self.downstream(Kind::Store, u))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let judges = judge_ring
+            .members()
+            .iter()
+            .map(|u| self.downstream(Kind::Judge, u))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        *self.topology.write().expect("topology lock") = Arc::new(Topology {
+            store_ring,
+            judge_ring,
+            replicas: cfg.replicas.max(1),
             stores,
             judges,
-            internal_token,
+        });
+        Ok(())
+    }
+
+    /// Starts replayers for spools left by a previous run whose downstream is not configured.
+    fn resume_leftovers(&self) {
+        let Ok(dir) = std::fs::read_dir(&self.spool_dir) else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Ok(desc) = std::fs::read_to_string(e.path().join("target")) else {
+                continue;
+            };
+            let Some((kind, url)) = Sink::parse_description(&desc) else {
+                continue;
+            };
+            let key = crate::sink::dir_name(kind, &url);
+            if self.pool.lock().expect("pool lock").contains_key(&key) {
+                continue;
+            }
+            match self.downstream(kind, &url) {
+                Ok(d) if !d.spool_is_empty() => {
+                    tracing::info!(downstream = %d.name(), bytes = d.spool_bytes(),
+                        "replaying a spool left by a previous run");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%url, error = %e, "cannot open a leftover spool"),
+            }
         }
     }
 
-    async fn post(&self, url: String, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
-        let mut req = self
-            .client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("content-encoding", Encoding::Zstd.as_str())
-            .body(body);
-        if !self.internal_token.is_empty() {
-            req = req.bearer_auth(&self.internal_token);
-        }
-        req.send().await
+    /// The topology in force.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.read().expect("topology lock").clone()
     }
 
-    /// Writes `points` to every storage node; returns once all have them durable.
-    pub async fn write(&self, points: Vec<Point>) -> Result<(), ForwardError> {
-        if self.stores.is_empty() {
+    /// Every downstream (for `/metrics` and tests).
+    pub fn downstreams(&self) -> Vec<Arc<Downstream>> {
+        let mut v: Vec<_> = self
+            .pool
+            .lock()
+            .expect("pool lock")
+            .values()
+            .cloned()
+            .collect();
+        v.extend(self.influx.clone());
+        v
+    }
+
+    /// Makes `points` (each carrying its tenant) durable on their storage replicas and the
+    /// InfluxDB sink; hands judges their copy. Returns how many deliveries were spooled.
+    pub async fn write(&self, points: Vec<Point>) -> Result<usize, ForwardError> {
+        let topo = self.topology();
+        if topo.stores.is_empty() {
             return Err(ForwardError::NoStore);
         }
-        let body = encode_body(Encoding::Zstd, &Batch { points }.to_json());
-        for node in &self.stores {
-            let url = format!("{}/internal/v1/write", node.trim_end_matches('/'));
-            let resp = self
-                .post(url, body.clone())
-                .await
-                .map_err(|e| ForwardError::Store {
-                    node: node.clone(),
-                    reason: e.to_string(),
-                })?;
-            let status = resp.status();
-            if !status.is_success() {
-                let text = resp.text().await.unwrap_or_default();
-                return Err(ForwardError::Store {
-                    node: node.clone(),
-                    reason: format!("{status}: {text}"),
-                });
+        let mut per_store: Vec<Vec<Point>> = vec![Vec::new(); topo.stores.len()];
+        let mut per_judge: Vec<Vec<Point>> = vec![Vec::new(); topo.judges.len()];
+        let mut reps = Vec::with_capacity(topo.replicas);
+        for p in &points {
+            let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+            topo.store_ring.replicas_into(h, topo.replicas, &mut reps);
+            for &i in &reps {
+                per_store[i].push(p.clone());
             }
-            let _: PushResponse = resp.json().await.map_err(|e| ForwardError::Store {
-                node: node.clone(),
-                reason: e.to_string(),
-            })?;
+            if let Some(j) = topo.judge_ring.owner(h) {
+                per_judge[j].push(p.clone());
+            }
         }
-        for judge in &self.judges {
-            let url = format!("{}/internal/v1/points", judge.trim_end_matches('/'));
-            let this = self.clone();
-            let body = body.clone();
-            let judge = judge.clone();
+        for (j, batch) in per_judge.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let d = topo.judges[j].clone();
             tokio::spawn(async move {
-                if let Err(e) = this.post(url, body).await {
-                    tracing::warn!(%judge, error = %e, "judge did not take points");
+                if let Err(e) = d.deliver(batch).await {
+                    tracing::warn!(judge = %d.name(), error = %e, "judge copy lost");
                 }
             });
         }
-        Ok(())
+        let mut waits = Vec::new();
+        for (i, batch) in per_store.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let d = topo.stores[i].clone();
+            waits.push(tokio::spawn(async move { d.deliver(batch).await }));
+        }
+        if let Some(d) = &self.influx {
+            let d = d.clone();
+            waits.push(tokio::spawn(async move { d.deliver(points).await }));
+        }
+        let mut spooled = 0;
+        let mut first_err = None;
+        for w in waits {
+            match w.await.expect("delivery task does not panic") {
+                Ok(Delivery::Direct) => {}
+                Ok(Delivery::Spooled) => spooled += 1,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(spooled),
+        }
     }
 }

@@ -1,14 +1,23 @@
-//! The push endpoints: `POST /api/v1/push` (Argus batch) and `POST /v1/push` (open-falcon).
+//! The push endpoints:
+//! - `POST /api/v1/push` — the Argus batch (JSON, gzip/zstd);
+//! - `POST /v1/push` — the open-falcon format;
+//! - `POST /api/v2/write` — InfluxDB line protocol (Telegraf, InfluxDB clients);
+//! - `POST /api/v1/write` — Prometheus remote write (snappy protobuf).
 //!
-//! The tenant comes from the bearer token, never from the payload. Each point is validated on
-//! its own; the answer lists the rejected ones by index, field and reason, and `accepted` counts
-//! the points made durable downstream.
+//! The tenant comes from the token (`Authorization: Bearer X`, or `Token X` for InfluxDB
+//! clients), never from the payload. Each point is validated on its own; the answer lists the
+//! rejected ones by index, field and reason, and `accepted` counts the points made durable
+//! (on their storage nodes or in the spool). Per-tenant quotas apply before anything is sent.
 
+use crate::lineproto::{self, Precision};
+use crate::quota::Refusal;
+use crate::remote_write;
 use crate::server::State;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use argus_core::http::{bearer_token, ApiError};
+use argus_core::http::ApiError;
 use argus_core::validate::{validate_point, Rejection};
-use argus_core::wire::{decode_body, falcon, Batch, Encoding, PushResponse};
+use argus_core::wire::{decode_body, falcon, Batch, Decoded, Encoding, PushResponse};
 use argus_core::{Point, TenantId};
 
 /// Which format a push endpoint reads.
@@ -21,15 +30,34 @@ pub enum Format {
 }
 
 fn authenticate(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
-    let token = bearer_token(req).ok_or_else(|| {
-        ApiError::unauthorized("missing agent token: send Authorization: Bearer <token>")
-    })?;
-    st.tokens
-        .read()
-        .expect("token lock")
-        .tenant_of(token)
-        .cloned()
-        .ok_or_else(|| ApiError::unauthorized("unknown agent token"))
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let token = argus_core::auth::bearer(Some(header)).or_else(|| {
+        let (scheme, t) = header.trim().split_once(' ')?;
+        (scheme.eq_ignore_ascii_case("token") && !t.trim().is_empty()).then_some(t.trim())
+    });
+    let Some(token) = token else {
+        st.metrics.auth_failures.inc();
+        return Err(ApiError::unauthorized(
+            "missing agent token: send Authorization: Bearer <token>",
+        ));
+    };
+    st.tokens.tenant_of(token).ok_or_else(|| {
+        st.metrics.auth_failures.inc();
+        ApiError::unauthorized("unknown agent token")
+    })
+}
+
+fn body_encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
+    Encoding::from_header(
+        req.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| ApiError::bad_field("Content-Encoding", e.to_string()))
 }
 
 /// Handles a push in `format`.
@@ -40,48 +68,155 @@ pub async fn push(
     format: Format,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &st)?;
-    let enc = Encoding::from_header(
-        req.headers()
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok()),
-    )
-    .map_err(|e| ApiError::bad_field("Content-Encoding", e.to_string()))?;
-    let json = decode_body(enc, &body, st.cfg.max_body_bytes)
+    let json = decode_body(body_encoding(&req)?, &body, st.cfg.max_body_bytes)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let decoded = match format {
         Format::Argus => Batch::decode(&json),
         Format::Falcon => falcon::decode(&json, ""),
-    };
-    let (good, mut rejected) = decoded.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let points = admit(good, &tenant, &st, &mut rejected);
-    st.metrics.points_rejected.add(rejected.len() as u64);
-    let accepted = points.len();
-    if accepted > 0 {
-        st.forwarder
-            .write(points)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string(), 2))?;
-        st.metrics.points_accepted.add(accepted as u64);
     }
-    rejected.sort_by_key(|r| r.index);
-    Ok(HttpResponse::Ok().json(PushResponse { accepted, rejected }))
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let resp = accept(&st, &tenant, decoded).await?;
+    Ok(HttpResponse::Ok().json(resp))
 }
 
-/// Stamps the tenant on each decoded point and validates it; refused points join `rejected`.
-fn admit(
-    good: Vec<(usize, Point)>,
-    tenant: &TenantId,
+/// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB line protocol. Answers 204 when every
+/// point was taken (what InfluxDB clients expect), else 400 with the rejections.
+pub async fn influx_write(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authenticate(&req, &st)?;
+    let precision = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| {
+            q.iter()
+                .find(|(k, _)| k == "precision")
+                .map(|(_, v)| v.clone())
+        });
+    let precision =
+        Precision::parse(precision.as_deref()).map_err(|e| ApiError::bad_field("precision", e))?;
+    let raw = decode_body(body_encoding(&req)?, &body, st.cfg.max_body_bytes)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let text = std::str::from_utf8(&raw)
+        .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
+    let ingest = st.ingest_config();
+    let decoded = lineproto::decode(text, precision, &ingest, argus_core::time::now_secs());
+    let resp = accept(&st, &tenant, decoded).await?;
+    if resp.rejected.is_empty() {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    Ok(HttpResponse::BadRequest().json(serde_json::json!({
+        "code": "invalid",
+        "message": format!("partial write: {} points accepted, {} rejected; first: {}",
+            resp.accepted, resp.rejected.len(), resp.rejected[0]),
+        "accepted": resp.accepted,
+        "rejected": resp.rejected,
+    })))
+}
+
+/// `POST /api/v1/write`: Prometheus remote write. Answers 204 when every sample was taken, else
+/// 200 with the rejections (a 4xx would make Prometheus drop the whole request).
+pub async fn remote_write(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authenticate(&req, &st)?;
+    let wr = remote_write::parse(&body, st.cfg.max_body_bytes)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ingest = st.ingest_config();
+    let decoded = remote_write::to_points(wr, &ingest);
+    let resp = accept(&st, &tenant, decoded).await?;
+    if resp.rejected.is_empty() {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    Ok(HttpResponse::Ok().json(resp))
+}
+
+/// Applies quotas and validation to decoded points of `tenant`, forwards the good ones and
+/// answers once they are durable.
+pub async fn accept(
     st: &State,
-    rejected: &mut Vec<Rejection>,
-) -> Vec<Point> {
+    tenant: &TenantId,
+    (good, mut rejected): Decoded,
+) -> Result<PushResponse, ApiError> {
+    let tm = st.tenant_metrics(tenant);
+    let total = good.len() + rejected.len();
+    if let Err(r) = st.quotas.admit_request(tenant, total) {
+        return Err(match r {
+            Refusal::Rate {
+                retry_after,
+                per_sec,
+            } => {
+                tm.limited_rate.inc();
+                ApiError {
+                    retry_after: Some(retry_after),
+                    ..ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("tenant {tenant} is over its quota of {per_sec} points/s"),
+                    )
+                }
+            }
+            Refusal::Batch { points, limit } => {
+                tm.limited_batch.inc();
+                ApiError {
+                    field: Some("points".into()),
+                    ..ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("{points} points in one request, the tenant's quota is {limit}"),
+                    )
+                }
+            }
+        });
+    }
     let now = argus_core::time::now_secs();
-    let mut points = Vec::with_capacity(good.len());
+    let mut idx = Vec::with_capacity(good.len());
+    let mut points: Vec<Point> = Vec::with_capacity(good.len());
     for (i, mut p) in good {
         p.tenant = tenant.clone();
         match validate_point(&p, &st.cfg.limits, now) {
-            Ok(()) => points.push(p),
+            Ok(()) => {
+                idx.push(i);
+                points.push(p);
+            }
             Err(e) => rejected.push(Rejection::new(i, e)),
         }
     }
-    points
+    let verdicts = st.quotas.admit_points(tenant, &points);
+    if verdicts.iter().any(Option::is_some) {
+        let mut kept = Vec::with_capacity(points.len());
+        for ((i, p), v) in idx.into_iter().zip(points).zip(verdicts) {
+            match v {
+                None => kept.push(p),
+                Some(e) => {
+                    if e.field == "series" {
+                        tm.limited_series.inc();
+                    } else {
+                        tm.limited_tags.inc();
+                    }
+                    rejected.push(Rejection::new(i, e));
+                }
+            }
+        }
+        points = kept;
+    }
+    tm.rejected.add(rejected.len() as u64);
+    let accepted = points.len();
+    if accepted > 0 {
+        match st.forwarder.write(points).await {
+            Ok(spooled) => {
+                if spooled > 0 {
+                    st.metrics.spooled_writes.add(spooled as u64);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "push not durable");
+                return Err(ApiError::unavailable(e.to_string(), 2));
+            }
+        }
+        tm.accepted.add(accepted as u64);
+    }
+    rejected.sort_by_key(|r| r.index);
+    Ok(PushResponse { accepted, rejected })
 }

@@ -15,8 +15,10 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     argus_core::telemetry::init_logging(cli.service.log_json, "info");
-    let cfg: argus_transfer::TransferConfig =
+    let mut cfg: argus_transfer::TransferConfig =
         argus_core::config::load(cli.service.config.as_deref(), "ARGUS_TRANSFER")?;
+    // Knowing its file lets the transfer apply a new ring, tenants and quotas without a restart.
+    cfg.config_file = cli.service.config.clone();
     let running = argus_transfer::start(cfg).await?;
     shutdown_signal().await;
     running.stop().await;

@@ -18,7 +18,9 @@ async fn fan_out<Q: Serialize, R: DeserializeOwned>(
     let mut all = Vec::new();
     let mut answered = 0;
     let mut last_err = String::new();
-    for node in &st.cfg.stores {
+    let topo = st.forwarder.topology();
+    let nodes = topo.store_ring.members();
+    for node in nodes {
         let mut req = st
             .client
             .post(format!(
@@ -47,7 +49,7 @@ async fn fan_out<Q: Serialize, R: DeserializeOwned>(
             Err(e) => last_err = format!("{node}: {e}"),
         }
     }
-    if answered == 0 && !st.cfg.stores.is_empty() {
+    if answered == 0 && !nodes.is_empty() {
         return Err(ApiError::unavailable(
             format!("no storage node answered ({last_err})"),
             2,

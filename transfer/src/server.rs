@@ -1,85 +1,207 @@
-//! The transfer's HTTP server.
+//! The transfer's HTTP server and the state its handlers share.
 
-use crate::config::{TokenTable, TransferConfig};
+use crate::config::{IngestConfig, TransferConfig};
 use crate::forward::Forwarder;
 use crate::ingest::{self, Format};
 use crate::query;
+use crate::quota::Quotas;
+use crate::tokens::Tokens;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use argus_core::http::{json_config, metrics_response, Served};
 use argus_core::telemetry::{Counter, Registry};
-use std::sync::{Arc, RwLock};
+use argus_core::TenantId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The transfer's own counters.
 pub struct Metrics {
+    /// Pushes refused for a missing or unknown token.
+    pub auth_failures: Arc<Counter>,
+    /// Deliveries that went to a spool instead of their downstream.
+    pub spooled_writes: Arc<Counter>,
+}
+
+/// One tenant's counters (`/metrics`, label `tenant`).
+pub struct TenantMetrics {
     /// Points accepted and made durable.
-    pub points_accepted: Arc<Counter>,
-    /// Points refused by validation.
-    pub points_rejected: Arc<Counter>,
+    pub accepted: Arc<Counter>,
+    /// Points refused (validation or quota).
+    pub rejected: Arc<Counter>,
+    /// Requests refused with 429 (points per second).
+    pub limited_rate: Arc<Counter>,
+    /// Requests refused with 413 (batch size).
+    pub limited_batch: Arc<Counter>,
+    /// Points refused for the active-series quota.
+    pub limited_series: Arc<Counter>,
+    /// Points refused for the tags-per-point quota.
+    pub limited_tags: Arc<Counter>,
 }
 
 /// Shared state of the handlers.
 pub struct State {
-    /// The configuration in force.
+    /// The configuration the transfer started with (addresses, limits, timeouts).
     pub cfg: TransferConfig,
-    /// Token hash → tenant.
-    pub tokens: RwLock<TokenTable>,
+    /// Ingest mapping options (reloadable).
+    pub ingest: RwLock<IngestConfig>,
+    /// Token → tenant.
+    pub tokens: Arc<Tokens>,
+    /// Per-tenant quotas.
+    pub quotas: Quotas,
     /// Downstream writer.
-    pub forwarder: Forwarder,
+    pub forwarder: Arc<Forwarder>,
     /// Client for queries.
     pub client: reqwest::Client,
     /// `/metrics`.
     pub registry: Registry,
     /// Counters.
     pub metrics: Metrics,
+    per_tenant: Mutex<HashMap<TenantId, Arc<TenantMetrics>>>,
+}
+
+impl State {
+    /// The counters of `tenant`.
+    pub fn tenant_metrics(&self, tenant: &TenantId) -> Arc<TenantMetrics> {
+        let mut m = self.per_tenant.lock().expect("metrics lock");
+        m.entry(tenant.clone())
+            .or_insert_with(|| {
+                let t = tenant.as_str();
+                let r = &self.registry;
+                let limited = |limit: &str| {
+                    r.counter(
+                        "argus_transfer_limited_total",
+                        "Refusals for a tenant quota, by limit.",
+                        &[("tenant", t), ("limit", limit)],
+                    )
+                };
+                Arc::new(TenantMetrics {
+                    accepted: r.counter(
+                        "argus_transfer_points_accepted_total",
+                        "Points accepted and made durable.",
+                        &[("tenant", t)],
+                    ),
+                    rejected: r.counter(
+                        "argus_transfer_points_rejected_total",
+                        "Points refused (validation or quota).",
+                        &[("tenant", t)],
+                    ),
+                    limited_rate: limited("rate"),
+                    limited_batch: limited("batch"),
+                    limited_series: limited("series"),
+                    limited_tags: limited("tags"),
+                })
+            })
+            .clone()
+    }
+
+    /// The ingest mapping in force.
+    pub fn ingest_config(&self) -> IngestConfig {
+        self.ingest.read().expect("ingest lock").clone()
+    }
+
+    /// Applies the reloadable parts of `cfg`: rings, tenants' tokens, quotas, ingest mapping.
+    pub fn apply(&self, cfg: &TransferConfig) -> anyhow::Result<()> {
+        cfg.check()?;
+        self.forwarder.apply(cfg)?;
+        self.tokens.set_static(cfg.tenants.clone());
+        self.quotas.set(cfg.quotas.clone());
+        *self.ingest.write().expect("ingest lock") = cfg.ingest.clone();
+        Ok(())
+    }
 }
 
 /// A running transfer.
 pub struct Running {
     /// The HTTP server.
     pub server: Served,
+    /// The handlers' state (routing, tokens, quotas), for embedding and tests.
+    pub state: web::Data<State>,
+    /// Where this transfer keeps its spools and caches.
+    pub data_dir: PathBuf,
+    stop: watch::Sender<bool>,
 }
 
 impl Running {
-    /// Stops serving after in-flight pushes finish.
+    /// Stops serving after in-flight pushes finish, then stops the replayers and pollers
+    /// (spooled points stay on disk for the next start).
     pub async fn stop(self) {
         self.server.stop().await;
+        let _ = self.stop.send(true);
     }
 }
 
 /// Starts a transfer with `cfg`.
 pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
+    cfg.check()?;
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-transfer")?;
+    let data_dir = if cfg.data_dir.as_os_str().is_empty() {
+        std::env::temp_dir().join(format!(
+            "argus-transfer-{}",
+            addr.to_string().replace(':', "-")
+        ))
+    } else {
+        cfg.data_dir.clone()
+    };
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| anyhow::anyhow!("data_dir {}: {e}", data_dir.display()))?;
     let timeout = Duration::from_millis(cfg.downstream_timeout_ms);
     let registry = Registry::new();
-    let state = web::Data::new(State {
-        tokens: RwLock::new(TokenTable::new(&cfg.tenants)),
-        forwarder: Forwarder::new(
-            cfg.stores.clone(),
-            cfg.judges.clone(),
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let forwarder = Arc::new(Forwarder::start(
+        &cfg,
+        data_dir.join("spool"),
+        &registry,
+        stop_rx.clone(),
+    )?);
+    let tokens = Tokens::new(
+        cfg.tenants.clone(),
+        data_dir.join("config-center-transfer.json"),
+    );
+    if !cfg.config_center.url.is_empty() {
+        tokio::spawn(tokens.clone().poll(
+            cfg.config_center.url.clone(),
             cfg.internal_token.clone(),
-            timeout,
-        ),
+            Duration::from_secs(cfg.config_center.poll_secs.max(1)),
+            stop_rx.clone(),
+        ));
+    }
+    let state = web::Data::new(State {
+        ingest: RwLock::new(cfg.ingest.clone()),
+        tokens,
+        quotas: Quotas::new(cfg.quotas.clone()),
+        forwarder,
         client: reqwest::Client::builder().timeout(timeout).build()?,
         metrics: Metrics {
-            points_accepted: registry.counter(
-                "argus_transfer_points_accepted_total",
-                "Points accepted.",
+            auth_failures: registry.counter(
+                "argus_transfer_auth_failures_total",
+                "Pushes refused for a missing or unknown token.",
                 &[],
             ),
-            points_rejected: registry.counter(
-                "argus_transfer_points_rejected_total",
-                "Points refused.",
+            spooled_writes: registry.counter(
+                "argus_transfer_spooled_writes_total",
+                "Deliveries that went to a spool instead of their downstream.",
                 &[],
             ),
         },
+        per_tenant: Mutex::new(HashMap::new()),
         registry,
         cfg: cfg.clone(),
     });
+    if let Some(file) = &cfg.config_file {
+        tokio::spawn(crate::reload::watch(
+            file.clone(),
+            Duration::from_secs(cfg.reload_secs),
+            state.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let max = cfg.max_body_bytes;
+    let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
             .app_data(json_config(max))
             .app_data(web::PayloadConfig::new(max))
             .route(
@@ -99,6 +221,9 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
                 "/v1/push",
                 web::post().to(|r, b, s| ingest::push(r, b, s, Format::Falcon)),
             )
+            .route("/api/v2/write", web::post().to(ingest::influx_write))
+            .route("/api/v1/write", web::post().to(ingest::remote_write))
+            .route("/api/v1/prom/write", web::post().to(ingest::remote_write))
             .route("/internal/v1/query/range", web::post().to(query::range))
             .route("/internal/v1/query/last", web::post().to(query::last))
             .route("/internal/v1/query/series", web::post().to(query::series))
@@ -106,8 +231,11 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
     .workers(cfg.workers.max(1))
     .listen(listener)?
     .run();
-    tracing::info!(%addr, region = %cfg.region, "argus-transfer serving");
+    tracing::info!(%addr, region = %cfg.region, data_dir = %data_dir.display(), "argus-transfer serving");
     Ok(Running {
         server: Served::spawn(addr, server),
+        state,
+        data_dir,
+        stop: stop_tx,
     })
 }

@@ -1,0 +1,269 @@
+//! One downstream (a storage node, a judge, or the InfluxDB sink) with its spool, circuit
+//! breaker and replayer.
+//!
+//! [`Downstream::deliver`] makes points durable for this downstream: sent directly when the
+//! downstream is healthy and has nothing spooled, otherwise appended to its spool (fsynced).
+//! A background replayer drains the spool in order once the downstream answers again.
+
+use crate::breaker::Breaker;
+use crate::config::{BreakerConfig, SpoolConfig};
+use crate::sink::{SendError, Sink};
+use crate::spool::{Spool, SpoolError};
+use argus_core::telemetry::{Counter, Gauge, Registry};
+use argus_core::Point;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// How a delivery was made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The downstream has the points.
+    Direct,
+    /// The points are in the downstream's spool.
+    Spooled,
+}
+
+/// Why points could not be made durable for a downstream.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The downstream refused the points as invalid (retrying would not help).
+    #[error("{0}")]
+    Refused(String),
+    /// The downstream failed and the spool could not take the points.
+    #[error("{downstream} failed ({cause}) and its spool could not take the points: {spool}")]
+    Spool {
+        /// The downstream.
+        downstream: String,
+        /// Why the direct write failed (or was not tried).
+        cause: String,
+        /// The spool's error.
+        spool: SpoolError,
+    },
+}
+
+struct Stats {
+    spool_bytes: Arc<Gauge>,
+    spooled: Arc<Counter>,
+    replayed: Arc<Counter>,
+    dropped: Arc<Counter>,
+    breaker_open: Arc<Gauge>,
+}
+
+/// One downstream.
+pub struct Downstream {
+    sink: Sink,
+    spool: Arc<Spool>,
+    breaker: Mutex<Breaker>,
+    wake: Notify,
+    stats: Stats,
+    replay_batch: usize,
+    max_backoff: Duration,
+}
+
+impl Downstream {
+    /// Opens the downstream's spool under `spool_dir` and starts its replayer, which runs until
+    /// `stop` turns true.
+    pub fn start(
+        sink: Sink,
+        spool_dir: &Path,
+        spool: &SpoolConfig,
+        breaker: &BreakerConfig,
+        registry: &Registry,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<Downstream>, SpoolError> {
+        let name = sink.name();
+        let labels: &[(&str, &str)] = &[("downstream", &name)];
+        let dir = spool_dir.join(sink.dir_name());
+        let s = Spool::open(&dir, spool.segment_bytes, spool.max_bytes)?;
+        // Remember where a leftover spool is to go, so a restarted transfer drains it even if
+        // the downstream has left the configuration.
+        let _ = std::fs::write(dir.join("target"), sink.describe());
+        let d = Arc::new(Downstream {
+            stats: Stats {
+                spool_bytes: registry.gauge(
+                    "argus_transfer_spool_bytes",
+                    "Bytes in the downstream's spool.",
+                    labels,
+                ),
+                spooled: registry.counter(
+                    "argus_transfer_spooled_points_total",
+                    "Points written to the spool.",
+                    labels,
+                ),
+                replayed: registry.counter(
+                    "argus_transfer_replayed_points_total",
+                    "Points replayed from the spool.",
+                    labels,
+                ),
+                dropped: registry.counter(
+                    "argus_transfer_spool_dropped_points_total",
+                    "Spooled points the downstream refused as invalid.",
+                    labels,
+                ),
+                breaker_open: registry.gauge(
+                    "argus_transfer_breaker_open",
+                    "1 while the downstream's circuit breaker is open.",
+                    labels,
+                ),
+            },
+            sink,
+            spool: Arc::new(s),
+            breaker: Mutex::new(Breaker::new(
+                breaker.failures,
+                Duration::from_millis(breaker.open_ms),
+            )),
+            wake: Notify::new(),
+            replay_batch: spool.replay_batch_points.max(1),
+            max_backoff: Duration::from_millis(spool.max_backoff_ms.max(10)),
+        });
+        d.stats.spool_bytes.set(d.spool.bytes() as i64);
+        tokio::spawn(d.clone().replay(stop));
+        Ok(d)
+    }
+
+    /// The downstream's name (its URL).
+    pub fn name(&self) -> String {
+        self.sink.name()
+    }
+
+    /// True when nothing is waiting in the spool.
+    pub fn spool_is_empty(&self) -> bool {
+        self.spool.is_empty()
+    }
+
+    /// Bytes in the spool.
+    pub fn spool_bytes(&self) -> u64 {
+        self.spool.bytes()
+    }
+
+    /// Makes `points` durable for this downstream: directly, or in its spool.
+    pub async fn deliver(&self, points: Vec<Point>) -> Result<Delivery, DeliverError> {
+        let allow = self.breaker.lock().expect("breaker lock").allow();
+        let cause = if !allow {
+            "circuit breaker open".to_string()
+        } else if !self.spool.is_empty() {
+            "older points are spooled".to_string()
+        } else {
+            match self.sink.send(&points).await {
+                Ok(()) => {
+                    self.success();
+                    return Ok(Delivery::Direct);
+                }
+                Err(SendError::Refused(m)) => return Err(DeliverError::Refused(m)),
+                Err(SendError::Retryable(m)) => {
+                    self.failure();
+                    m
+                }
+            }
+        };
+        let n = points.len() as u64;
+        let spool = self.spool.clone();
+        let r = tokio::task::spawn_blocking(move || spool.append(&points))
+            .await
+            .expect("spool append does not panic");
+        match r {
+            Ok(()) => {
+                self.stats.spooled.add(n);
+                self.stats.spool_bytes.set(self.spool.bytes() as i64);
+                self.wake.notify_one();
+                Ok(Delivery::Spooled)
+            }
+            Err(spool) => Err(DeliverError::Spool {
+                downstream: self.name(),
+                cause,
+                spool,
+            }),
+        }
+    }
+
+    fn success(&self) {
+        self.breaker.lock().expect("breaker lock").success();
+        self.stats.breaker_open.set(0);
+    }
+
+    fn failure(&self) {
+        let mut b = self.breaker.lock().expect("breaker lock");
+        b.failure();
+        self.stats.breaker_open.set(b.is_open() as i64);
+    }
+
+    /// Drains the spool in order, backing off while the downstream fails.
+    async fn replay(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let base = Duration::from_millis(50);
+        let mut backoff = base;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let spool = self.spool.clone();
+            let max = self.replay_batch;
+            let next = tokio::task::spawn_blocking(move || spool.peek(max))
+                .await
+                .expect("spool read does not panic");
+            let (points, pos) = match next {
+                Ok(Some(x)) => x,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(downstream = %self.name(), error = %e, "cannot read spool");
+                    self.pause(&mut stop, self.max_backoff).await;
+                    continue;
+                }
+            };
+            let allowed = self.breaker.lock().expect("breaker lock").allow();
+            let result = if points.is_empty() || !allowed {
+                None
+            } else {
+                Some(self.sink.send(&points).await)
+            };
+            match result {
+                None if points.is_empty() => {}
+                None => {
+                    self.pause(&mut stop, backoff).await;
+                    continue;
+                }
+                Some(Ok(())) => {
+                    self.success();
+                    self.stats.replayed.add(points.len() as u64);
+                    backoff = base;
+                }
+                Some(Err(SendError::Refused(m))) => {
+                    // A poison record would block the spool for ever: drop it, loudly.
+                    tracing::error!(downstream = %self.name(), points = points.len(), reason = %m,
+                        "downstream refused spooled points as invalid; dropping them");
+                    self.stats.dropped.add(points.len() as u64);
+                }
+                Some(Err(SendError::Retryable(m))) => {
+                    self.failure();
+                    tracing::debug!(downstream = %self.name(), error = %m, "replay failed");
+                    self.pause(&mut stop, backoff).await;
+                    backoff = (backoff * 2).min(self.max_backoff);
+                    continue;
+                }
+            }
+            let spool = self.spool.clone();
+            let r = tokio::task::spawn_blocking(move || spool.commit(pos))
+                .await
+                .expect("spool commit does not panic");
+            if let Err(e) = r {
+                tracing::error!(downstream = %self.name(), error = %e, "cannot save spool cursor");
+            }
+            self.stats.spool_bytes.set(self.spool.bytes() as i64);
+        }
+    }
+
+    async fn pause(&self, stop: &mut watch::Receiver<bool>, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! InfluxDB line protocol, as Telegraf and the InfluxDB clients send it to `/api/v2/write`.
+//!
+//! `measurement,tag=v,tag2=v2 field=1.5,other=3i 1700000000000000000`
+//!
+//! Mapping onto Argus points (docs/INGEST.md): one point per numeric field; the metric is
+//! `measurement.field` (just `measurement` for a field named `value`); the endpoint is the first
+//! of `ingest.endpoint_tags` present (removed from the tags), else `ingest.default_endpoint`;
+//! the other tags stay tags. Integers, unsigned integers and floats are values, booleans 1 and 0;
+//! string fields are refused. The timestamp is truncated to seconds per `precision`; a line
+//! without one gets the time of arrival. A rejection's index is the line's 0-based number.
+
+use crate::config::IngestConfig;
+use argus_core::point::{CounterType, Point, Tags};
+use argus_core::validate::{Rejection, ValidationError};
+use argus_core::wire::Decoded;
+use argus_core::TenantId;
+
+/// The `precision` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Nanoseconds (the default).
+    Ns,
+    /// Microseconds.
+    Us,
+    /// Milliseconds.
+    Ms,
+    /// Seconds.
+    S,
+}
+
+impl Precision {
+    /// Parses `ns`, `us`, `ms`, `s` (absent: ns).
+    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+        Ok(match s.unwrap_or("ns") {
+            "ns" | "n" => Precision::Ns,
+            "us" | "u" => Precision::Us,
+            "ms" => Precision::Ms,
+            "s" => Precision::S,
+            other => return Err(format!("precision {other:?} is not ns, us, ms or s")),
+        })
+    }
+
+    fn to_secs(self, t: i64) -> i64 {
+        let div = match self {
+            Precision::Ns => 1_000_000_000,
+            Precision::Us => 1_000_000,
+            Precision::Ms => 1_000,
+            Precision::S => 1,
+        };
+        t.div_euclid(div)
+    }
+}
+
+enum FieldValue {
+    Num(f64),
+    Str,
+}
+
+/// Splits `s` at unescaped `sep` (outside double quotes when `quotes`).
+fn split_unescaped(s: &str, sep: u8, quotes: bool, max: usize) -> Vec<&str> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i, mut inq) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'"' if quotes => inq = !inq,
+            c if c == sep && !inq && out.len() + 1 < max => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            if let Some(&n) = it.peek() {
+                if matches!(n, ',' | '=' | ' ' | '"' | '\\') {
+                    out.push(n);
+                    it.next();
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn field_value(v: &str) -> Result<FieldValue, String> {
+    if v.starts_with('"') {
+        return Ok(FieldValue::Str);
+    }
+    let num = |s: &str| s.parse::<f64>().ok();
+    let r = if let Some(i) = v.strip_suffix('i') {
+        i.parse::<i64>().ok().map(|x| x as f64)
+    } else if let Some(u) = v.strip_suffix('u') {
+        u.parse::<u64>().ok().map(|x| x as f64)
+    } else {
+        match v {
+            "t" | "T" | "true" | "True" | "TRUE" => Some(1.0),
+            "f" | "F" | "false" | "False" | "FALSE" => Some(0.0),
+            _ => num(v),
+        }
+    };
+    r.map(FieldValue::Num)
+        .ok_or_else(|| format!("{v:?} is not a number, integer or boolean"))
+}
+
+struct Line {
+    measurement: String,
+    tags: Vec<(String, String)>,
+    fields: Vec<(String, Result<FieldValue, String>)>,
+    ts: Option<i64>,
+}
+
+fn parse_line(line: &str) -> Result<Line, ValidationError> {
+    let parts = split_unescaped(line, b' ', true, 3);
+    if parts.len() < 2 || parts[1].is_empty() {
+        return Err(ValidationError::new("fields", "the line has no field set"));
+    }
+    let key = split_unescaped(parts[0], b',', false, usize::MAX);
+    let measurement = unescape(key[0]);
+    if measurement.is_empty() {
+        return Err(ValidationError::new("measurement", "must not be empty"));
+    }
+    let mut tags = Vec::with_capacity(key.len() - 1);
+    for kv in &key[1..] {
+        match split_unescaped(kv, b'=', false, 2).as_slice() {
+            [k, v] if !k.is_empty() => tags.push((unescape(k), unescape(v))),
+            _ => {
+                return Err(ValidationError::new(
+                    "tags",
+                    format!("{kv:?} is not of the form key=value"),
+                ))
+            }
+        }
+    }
+    let mut fields = Vec::new();
+    for kv in split_unescaped(parts[1], b',', true, usize::MAX) {
+        match split_unescaped(kv, b'=', true, 2).as_slice() {
+            [k, v] if !k.is_empty() => fields.push((unescape(k), field_value(v))),
+            _ => {
+                return Err(ValidationError::new(
+                    "fields",
+                    format!("{kv:?} is not of the form key=value"),
+                ))
+            }
+        }
+    }
+    let ts =
+        match parts.get(2).map(|s| s.trim()) {
+            None | Some("") => None,
+            Some(t) => Some(t.parse::<i64>().map_err(|_| {
+                ValidationError::new("timestamp", format!("{t:?} is not an integer"))
+            })?),
+        };
+    Ok(Line {
+        measurement,
+        tags,
+        fields,
+        ts,
+    })
+}
+
+/// Picks the endpoint out of `tags` per `cfg` and builds the remaining tags.
+pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) -> (String, Tags) {
+    let mut endpoint = None;
+    for name in &cfg.endpoint_tags {
+        if let Some(i) = tags.iter().position(|(k, v)| k == name && !v.is_empty()) {
+            endpoint = Some(tags.remove(i).1);
+            break;
+        }
+    }
+    (
+        endpoint.unwrap_or_else(|| cfg.default_endpoint.clone()),
+        Tags::from_pairs(tags),
+    )
+}
+
+/// Decodes a line-protocol body: good points with their line number, a rejection per bad line
+/// or field.
+pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) -> Decoded {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in body.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let l = match parse_line(line.trim_end_matches('\r')) {
+            Ok(l) => l,
+            Err(e) => {
+                bad.push(Rejection::new(i, e));
+                continue;
+            }
+        };
+        let ts = l.ts.map(|t| precision.to_secs(t)).unwrap_or(now);
+        let (endpoint, tags) = endpoint_and_tags(l.tags, cfg);
+        for (field, v) in l.fields {
+            let value = match v {
+                Ok(FieldValue::Num(x)) => x,
+                Ok(FieldValue::Str) => {
+                    bad.push(Rejection::new(
+                        i,
+                        ValidationError::new(
+                            format!("fields.{field}"),
+                            "string fields are not metric values",
+                        ),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    bad.push(Rejection::new(
+                        i,
+                        ValidationError::new(format!("fields.{field}"), e),
+                    ));
+                    continue;
+                }
+            };
+            let metric = if field == "value" {
+                l.measurement.clone()
+            } else {
+                format!("{}.{field}", l.measurement)
+            };
+            good.push((
+                i,
+                Point {
+                    tenant: TenantId::default(),
+                    endpoint: endpoint.clone(),
+                    metric,
+                    tags: tags.clone(),
+                    value,
+                    timestamp: ts,
+                    step: cfg.default_step,
+                    counter_type: CounterType::Gauge,
+                },
+            ));
+        }
+    }
+    (good, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telegraf_lines() {
+        let body = "cpu,cpu=cpu0,host=web-1 usage_idle=99.5,usage_user=0.5 1700000000000000000\n\
+                    # a comment\n\
+                    \n\
+                    mem,host=web-1 used=123i,free=7u,ok=true,msg=\"a b, c\" 1700000001000000000\n\
+                    disk\\ io,host=web\\ 2,path=/a\\,b value=3\n\
+                    broken_line_without_fields\n\
+                    temp,host=h value=hot 1\n";
+        let (good, bad) = decode(body, Precision::Ns, &IngestConfig::default(), 42);
+        let names: Vec<_> = good
+            .iter()
+            .map(|(i, p)| (*i, p.metric.as_str(), p.value))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (0, "cpu.usage_idle", 99.5),
+                (0, "cpu.usage_user", 0.5),
+                (3, "mem.used", 123.0),
+                (3, "mem.free", 7.0),
+                (3, "mem.ok", 1.0),
+                (4, "disk io", 3.0),
+            ]
+        );
+        let p = &good[0].1;
+        assert_eq!(p.endpoint, "web-1");
+        assert_eq!(p.tags.get("cpu"), Some("cpu0"));
+        assert_eq!(p.tags.get("host"), None);
+        assert_eq!(p.timestamp, 1_700_000_000);
+        assert_eq!(good[2].1.timestamp, 1_700_000_001);
+        assert_eq!(good[5].1.endpoint, "web 2");
+        assert_eq!(good[5].1.tags.get("path"), Some("/a,b"));
+        assert_eq!(good[5].1.timestamp, 42);
+        let why: Vec<_> = bad.iter().map(|r| (r.index, r.field.as_str())).collect();
+        assert_eq!(
+            why,
+            vec![(3, "fields.msg"), (5, "fields"), (6, "fields.value")]
+        );
+    }
+
+    #[test]
+    fn precision_and_default_endpoint() {
+        let (good, _) = decode(
+            "m v=1 1700000000123\n",
+            Precision::Ms,
+            &IngestConfig::default(),
+            0,
+        );
+        assert_eq!(good[0].1.timestamp, 1_700_000_000);
+        assert_eq!(good[0].1.endpoint, "unknown");
+        assert_eq!(good[0].1.metric, "m.v");
+        assert!(Precision::parse(Some("h")).is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! Which tenant a token belongs to: the static tokens of the config file merged with those the
+//! web console's config center publishes.
+//!
+//! The config center is polled (`GET {url}/internal/v1/config/transfer`, with `If-None-Match`
+//! so an unchanged document costs a 304); each new document is cached on disk, so a transfer
+//! restarted while the console is unreachable still knows every tenant.
+
+use crate::config::{TenantTokens, TokenTable};
+use argus_core::TenantId;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The config center's document for transfers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransferRemoteConfig {
+    /// Increases with every change.
+    pub version: u64,
+    /// Every tenant's agent tokens.
+    pub tenants: Vec<TenantTokens>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    etag: Option<String>,
+    config: TransferRemoteConfig,
+}
+
+struct Sources {
+    statics: Vec<TenantTokens>,
+    remote: TransferRemoteConfig,
+}
+
+/// The token table in force and where it comes from.
+pub struct Tokens {
+    table: RwLock<Arc<TokenTable>>,
+    sources: RwLock<Sources>,
+    cache_file: PathBuf,
+}
+
+impl Tokens {
+    /// Tokens from `statics`, plus the config center's last document cached in `cache_file`.
+    pub fn new(statics: Vec<TenantTokens>, cache_file: PathBuf) -> Arc<Tokens> {
+        let remote = std::fs::read(&cache_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+            .map(|c| c.config)
+            .unwrap_or_default();
+        let t = Arc::new(Tokens {
+            table: RwLock::new(Arc::new(TokenTable::default())),
+            sources: RwLock::new(Sources { statics, remote }),
+            cache_file,
+        });
+        t.rebuild();
+        t
+    }
+
+    fn rebuild(&self) {
+        let s = self.sources.read().expect("tokens lock");
+        let mut table = TokenTable::new(&s.statics);
+        table.extend(&s.remote.tenants);
+        *self.table.write().expect("tokens lock") = Arc::new(table);
+    }
+
+    /// The tenant of `token`.
+    pub fn tenant_of(&self, token: &str) -> Option<TenantId> {
+        self.table
+            .read()
+            .expect("tokens lock")
+            .tenant_of(token)
+            .cloned()
+    }
+
+    /// Replaces the static tokens (config reload).
+    pub fn set_static(&self, statics: Vec<TenantTokens>) {
+        self.sources.write().expect("tokens lock").statics = statics;
+        self.rebuild();
+    }
+
+    /// The version of the config center's document in force (0: none yet).
+    pub fn remote_version(&self) -> u64 {
+        self.sources.read().expect("tokens lock").remote.version
+    }
+
+    fn set_remote(&self, config: TransferRemoteConfig, etag: Option<String>) {
+        let cached = Cached { etag, config };
+        let tmp = self.cache_file.with_extension("tmp");
+        let body = serde_json::to_vec(&cached).expect("serializes");
+        if let Err(e) =
+            std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, &self.cache_file))
+        {
+            tracing::warn!(file = %self.cache_file.display(), error = %e, "cannot cache tenant tokens");
+        }
+        self.sources.write().expect("tokens lock").remote = cached.config;
+        self.rebuild();
+    }
+
+    fn cached_etag(&self) -> Option<String> {
+        std::fs::read(&self.cache_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+            .and_then(|c| c.etag)
+    }
+
+    /// Polls the config center at `url` every `every` until `stop`.
+    pub async fn poll(
+        self: Arc<Self>,
+        url: String,
+        internal_token: String,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("reqwest client builds");
+        let endpoint = format!("{}/internal/v1/config/transfer", url.trim_end_matches('/'));
+        let mut etag = self.cached_etag();
+        loop {
+            match self.fetch(&http, &endpoint, &internal_token, &etag).await {
+                Ok(Some((cfg, tag))) => {
+                    tracing::info!(
+                        version = cfg.version,
+                        tenants = cfg.tenants.len(),
+                        "tenant tokens updated from the config center"
+                    );
+                    etag = tag.clone();
+                    self.set_remote(cfg, tag);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%endpoint, error = %e,
+                    "config center unreachable; keeping the tokens in force"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        endpoint: &str,
+        token: &str,
+        etag: &Option<String>,
+    ) -> anyhow::Result<Option<(TransferRemoteConfig, Option<String>)>> {
+        let mut req = http.get(endpoint);
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(t) = etag {
+            req = req.header("if-none-match", t);
+        }
+        let resp = req.send().await?;
+        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            anyhow::bail!("answered {}", resp.status());
+        }
+        let tag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let cfg: TransferRemoteConfig = resp.json().await?;
+        Ok(Some((cfg, tag)))
+    }
+}
