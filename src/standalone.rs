@@ -62,7 +62,9 @@ impl Ports {
             if p != 0 {
                 return Ok(p);
             }
-            Ok(std::net::TcpListener::bind(format!("{bind}:0"))?.local_addr()?.port())
+            Ok(std::net::TcpListener::bind(format!("{bind}:0"))?
+                .local_addr()?
+                .port())
         };
         Ok(Ports {
             web: pick(self.web)?,
