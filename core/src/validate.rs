@@ -136,7 +136,8 @@ pub fn validate_point(p: &Point, limits: &Limits, now: i64) -> Result<(), Valida
             format!("must be a finite number, got {}", p.value),
         ));
     }
-    if p.timestamp > now + limits.max_future_secs {
+    // Saturating: an operator may configure i64::MAX to mean "no limit".
+    if p.timestamp > now.saturating_add(limits.max_future_secs) {
         return Err(ValidationError::new(
             "timestamp",
             format!(
@@ -145,7 +146,7 @@ pub fn validate_point(p: &Point, limits: &Limits, now: i64) -> Result<(), Valida
             ),
         ));
     }
-    if p.timestamp < now - limits.max_past_secs {
+    if p.timestamp < now.saturating_sub(limits.max_past_secs) {
         return Err(ValidationError::new(
             "timestamp",
             format!(
@@ -281,5 +282,23 @@ mod tests {
         assert_eq!(err(Point { tags: many, ..p() }).field, "tags");
         let bad = Tags::from_pairs([("svc", "a\nb")]);
         assert_eq!(err(Point { tags: bad, ..p() }).field, "tags.svc");
+    }
+
+    /// Regression (found by fuzzing): time limits of i64::MAX, meaning "no limit", overflowed
+    /// `now + max_future_secs` — a panic in debug builds, every point refused in release.
+    #[test]
+    fn unbounded_time_limits_do_not_overflow() {
+        let unbounded = Limits {
+            max_future_secs: i64::MAX,
+            max_past_secs: i64::MAX,
+            ..Limits::default()
+        };
+        for ts in [-1_000_000_000_000, -1, 0, 100_000_000, i64::MAX] {
+            let pt = Point {
+                timestamp: ts,
+                ..p()
+            };
+            validate_point(&pt, &unbounded, 100_000_000).unwrap();
+        }
     }
 }
