@@ -3,13 +3,59 @@
 use argus_core::service::{shutdown_signal, ServiceArgs};
 use clap::Parser;
 
-/// Argus agent: collects this host's metrics, takes pushed points on a local port, and sends
-/// them to the region's transfers.
+/// Every key of the configuration file, shown by `--help` (a test keeps it complete).
+const CONFIG_KEYS: &str = "\
+CONFIGURATION FILE (--config FILE, TOML; every key optional; override any key with the
+environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
+
+  hostname = \"\"                 Endpoint name to report as; empty = the system host name.
+  listen = \"127.0.0.1:1988\"     Local push port: POST /v1/push (open-falcon format) and
+                                /api/v1/push (Argus batch); also /health and /metrics.
+  transfers = [\"http://127.0.0.1:6060\"]
+                                Transfer base URLs, tried in order with failover.
+  token = \"\"                    The tenant's agent token (bearer to transfers and the center).
+  step_secs = 10                Collection step in seconds (the center may override it).
+  flush_interval_ms = 1000      How often queued points are pushed.
+  batch_max_points = 5000       Most points in one batch.
+  buffer_max_points = 500000    Most points waiting in memory; past it the oldest are dropped.
+  data_dir = \"/var/lib/argus-agent\"
+                                State: on-disk buffer, log offsets, cached center config.
+                                Empty = memory only. Locked: one agent per directory.
+  buffer_max_bytes = 67108864   Bound of the on-disk buffer (64 MiB); past it the oldest
+                                batches are dropped, counted and logged.
+  backoff_initial_ms = 500      First wait after no transfer answered (doubles, with jitter).
+  backoff_max_ms = 30000        Longest wait between attempts.
+  collect_host_metrics = true   Collect cpu.*, mem.*, df.*, disk.io.*, net.if.*, ...
+  plugin_dir = \"/etc/argus-agent/plugins\"
+                                Plugin executables; `<secs>_<name>` files run on their own.
+  config_url = \"\"               Config center (web) base URL; empty = no pull, no heartbeat.
+  config_interval_secs = 60     How often the config is pulled (with ETag).
+  heartbeat_interval_secs = 60  How often a heartbeat is sent.
+  [limits]                      Bounds on pushed points:
+    max_name_len = 256          longest endpoint, metric, tag key or value (bytes);
+    max_tags = 32               most tags on a point;
+    max_future_secs = 600       how far ahead a timestamp may be;
+    max_past_secs = 1296000     how far back a timestamp may be;
+    max_step = 86400            longest step.
+  [[plugins]]                   name, path (relative to plugin_dir), args, interval_secs,
+                                timeout_secs.
+  [[log_rules]]                 path_glob, regex, metric, tags = { k = \"v\" }.
+  [[probes]]                    kind = \"http\": name, url, expect_status, body_regex,
+                                timeout_secs; kind = \"tcp\": name, addr, timeout_secs.
+
+Metric names: docs/METRICS.md.";
+
+/// Argus agent: collects this host's metrics, runs plugins, log keyword rules and probes, takes
+/// points pushed by local scripts, and sends everything to the region's transfers, buffering on
+/// disk while none answers.
 #[derive(Parser, Debug)]
-#[command(name = "argus-agent", version, about)]
+#[command(name = "argus-agent", version, about, after_long_help = CONFIG_KEYS)]
 struct Cli {
     #[command(flatten)]
     service: ServiceArgs,
+    /// Print the effective configuration (file, environment and defaults) as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 #[tokio::main]
@@ -18,6 +64,10 @@ async fn main() -> anyhow::Result<()> {
     argus_core::telemetry::init_logging(cli.service.log_json, "info");
     let cfg: argus_agent::AgentConfig =
         argus_core::config::load(cli.service.config.as_deref(), "ARGUS_AGENT")?;
+    if cli.print_config {
+        print!("{}", toml::to_string(&cfg)?);
+        return Ok(());
+    }
     let running = argus_agent::start(cfg).await?;
     shutdown_signal().await;
     running.stop().await;
