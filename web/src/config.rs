@@ -37,6 +37,35 @@ pub struct WebConfig {
     pub bootstrap_tokens: Vec<BootstrapToken>,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Directory of the embedded SQLite database (`web.db`), used when `database_url` is empty.
+    pub data_dir: String,
+    /// `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`; empty means SQLite under
+    /// `data_dir`.
+    pub database_url: String,
+    /// Base URL of the alarm service (events, acknowledgements, deliveries); empty disables.
+    pub alarm_url: String,
+    /// Lifetime of a console session, seconds.
+    pub session_ttl_secs: u64,
+    /// Set the `Secure` flag on the session cookie (behind HTTPS).
+    pub secure_cookies: bool,
+    /// Login attempts allowed per minute, per client address and per login.
+    pub login_attempts_per_minute: u32,
+    /// A host is dead when no heartbeat arrived for this many seconds.
+    pub host_dead_after_secs: u64,
+}
+
+impl WebConfig {
+    /// The database URL in force.
+    pub fn database(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}/web.db?mode=rwc",
+                self.data_dir.trim_end_matches('/')
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -50,6 +79,13 @@ impl Default for WebConfig {
             }],
             bootstrap_tokens: vec![],
             workers: 2,
+            data_dir: "./data/web".into(),
+            database_url: String::new(),
+            alarm_url: String::new(),
+            session_ttl_secs: 12 * 3600,
+            secure_cookies: false,
+            login_attempts_per_minute: 10,
+            host_dead_after_secs: 180,
         }
     }
 }

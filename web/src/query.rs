@@ -1,7 +1,8 @@
 //! Metric queries from the console and API. The tenant comes from the caller's credential; the
 //! query goes to each region's query endpoint and only results come back.
 
-use crate::server::{Caller, State};
+use crate::auth::Auth;
+use crate::server::State;
 use actix_web::{web, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::query::{Aggregation, LastQuery, MatchOp, RangeQuery, Selector, TagMatcher};
@@ -93,7 +94,7 @@ pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
 
 /// `GET /api/v1/query`: a range read.
 pub async fn range(
-    Caller(tenant): Caller,
+    auth: Auth,
     p: web::Query<QueryParams>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
@@ -104,7 +105,7 @@ pub async fn range(
         None => Aggregation::Avg,
     };
     let q = RangeQuery {
-        tenant,
+        tenant: auth.tenant,
         selector: p.selector()?,
         start: p.start.unwrap_or(now - 3600),
         end: p.end.unwrap_or(now + 60),
@@ -121,12 +122,12 @@ pub async fn range(
 
 /// `GET /api/v1/query/last`: the latest value of each selected series.
 pub async fn last(
-    Caller(tenant): Caller,
+    auth: Auth,
     p: web::Query<QueryParams>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let q = LastQuery {
-        tenant,
+        tenant: auth.tenant,
         selector: p.selector()?,
     };
     let data: Vec<argus_core::query::LastValue> = to_regions(&st, "last", &q).await?;

@@ -1,15 +1,13 @@
-//! The web service's HTTP server and request authentication.
+//! The web service's HTTP server: shared state, routes, start and stop.
 
+use crate::auth::LoginLimiter;
 use crate::config::WebConfig;
-use crate::query;
-use actix_web::dev::Payload;
-use actix_web::{web, App, FromRequest, HttpRequest, HttpResponse, HttpServer};
-use argus_core::auth::hash_token;
-use argus_core::http::{bearer_token, json_config, metrics_response, ApiError, Served};
+use crate::db::Db;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use argus_core::http::{json_config, metrics_response, Served};
 use argus_core::telemetry::Registry;
 use argus_core::TenantId;
 use std::collections::HashMap;
-use std::future::{ready, Ready};
 use std::time::Duration;
 
 /// Shared state of the handlers.
@@ -18,61 +16,55 @@ pub struct State {
     pub cfg: WebConfig,
     /// Client for region and alarm calls.
     pub client: reqwest::Client,
-    /// Token hash → tenant.
-    pub tokens: HashMap<String, TenantId>,
+    /// The configuration database.
+    pub db: Db,
+    /// Bootstrap API tokens from the config file: hash → tenant (admin role).
+    pub bootstrap: HashMap<String, TenantId>,
+    /// Login attempts.
+    pub limiter: LoginLimiter,
     /// `/metrics`.
     pub registry: Registry,
-}
-
-/// The tenant an authenticated request acts for: extracting it refuses unauthenticated calls.
-pub struct Caller(pub TenantId);
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let st = req
-            .app_data::<web::Data<State>>()
-            .expect("state configured");
-        ready(match bearer_token(req) {
-            None => Err(ApiError::unauthorized(
-                "authentication required: Authorization: Bearer <API token>",
-            )),
-            Some(t) => st
-                .tokens
-                .get(&hash_token(t))
-                .map(|t| Caller(t.clone()))
-                .ok_or_else(|| ApiError::unauthorized("invalid API token")),
-        })
-    }
 }
 
 /// A running web service.
 pub struct Running {
     /// The HTTP server.
     pub server: Served,
+    /// The configuration database (for bootstrap and tests).
+    pub db: Db,
 }
 
 impl Running {
-    /// Stops serving.
+    /// Stops serving and closes the database.
     pub async fn stop(self) {
         self.server.stop().await;
+        self.db.pool.close().await;
     }
 }
 
-/// Starts the web service with `cfg`.
+/// Starts the web service with `cfg`: opens (and migrates) the database, then serves.
 pub async fn start(cfg: WebConfig) -> anyhow::Result<Running> {
+    let db = Db::open(&cfg.database()).await?;
+    start_with_db(cfg, db).await
+}
+
+/// Starts the web service on an already opened database.
+pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-web")?;
-    let tokens = cfg
-        .bootstrap_tokens
-        .iter()
-        .map(|t| (t.token_sha256.to_ascii_lowercase(), t.tenant.clone()))
-        .collect();
+    let mut bootstrap = HashMap::new();
+    for t in &cfg.bootstrap_tokens {
+        crate::store::ensure_tenant(&db, t.tenant.as_str(), t.tenant.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("bootstrap tenant {}: {e}", t.tenant))?;
+        bootstrap.insert(t.token_sha256.to_ascii_lowercase(), t.tenant.clone());
+    }
     let state = web::Data::new(State {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,
-        tokens,
+        db: db.clone(),
+        bootstrap,
+        limiter: LoginLimiter::default(),
         registry: Registry::new(),
         cfg: cfg.clone(),
     });
@@ -89,8 +81,20 @@ pub async fn start(cfg: WebConfig) -> anyhow::Result<Running> {
                 "/metrics",
                 web::get().to(|st: web::Data<State>| async move { metrics_response(&st.registry) }),
             )
-            .route("/api/v1/query", web::get().to(query::range))
-            .route("/api/v1/query/last", web::get().to(query::last))
+            .route(
+                "/internal/v1/config/transfer",
+                web::get().to(crate::center::transfer),
+            )
+            .route(
+                "/internal/v1/config/strategies",
+                web::get().to(crate::center::strategies),
+            )
+            .route(
+                "/internal/v1/config/notify",
+                web::get().to(crate::center::notify),
+            )
+            .configure(crate::api::routes)
+            .configure(crate::console::routes)
     })
     .workers(cfg.workers.max(1))
     .listen(listener)?
@@ -98,5 +102,6 @@ pub async fn start(cfg: WebConfig) -> anyhow::Result<Running> {
     tracing::info!(%addr, "argus-web serving");
     Ok(Running {
         server: Served::spawn(addr, server),
+        db,
     })
 }

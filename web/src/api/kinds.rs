@@ -1,0 +1,702 @@
+//! The configuration object kinds: their input shapes, validation (400 naming the field and the
+//! reason) and how they are shown. Objects are stored as JSON documents (see [`crate::store`]).
+
+use crate::db::Db;
+use crate::store::{self, Object};
+use actix_web::http::StatusCode;
+use argus_core::agentconf::AgentRemoteConfig;
+use argus_core::http::ApiError;
+use argus_core::notify::{Channel, SilenceMatch, SubscriptionTarget};
+use argus_core::strategy::{ActiveWindow, Priority, Strategy, StrategyError};
+use argus_core::Tags;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A kind of configuration object, named as in its API path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `hosts`
+    Host,
+    /// `host_groups`
+    HostGroup,
+    /// `templates`
+    Template,
+    /// `strategies` (belong to a template)
+    Strategy,
+    /// `expressions` (expression strategies)
+    Expression,
+    /// `contacts`
+    Contact,
+    /// `teams`
+    Team,
+    /// `subscriptions`
+    Subscription,
+    /// `silences`
+    Silence,
+}
+
+/// Every kind, for routing and tests.
+pub const ALL: [Kind; 9] = [
+    Kind::Host,
+    Kind::HostGroup,
+    Kind::Template,
+    Kind::Strategy,
+    Kind::Expression,
+    Kind::Contact,
+    Kind::Team,
+    Kind::Subscription,
+    Kind::Silence,
+];
+
+impl Kind {
+    /// The API path segment and stored kind.
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::Host => "hosts",
+            Kind::HostGroup => "host_groups",
+            Kind::Template => "templates",
+            Kind::Strategy => "strategies",
+            Kind::Expression => "expressions",
+            Kind::Contact => "contacts",
+            Kind::Team => "teams",
+            Kind::Subscription => "subscriptions",
+            Kind::Silence => "silences",
+        }
+    }
+    /// The kind of an API path segment.
+    pub fn from_path(p: &str) -> Option<Kind> {
+        ALL.into_iter().find(|k| k.path() == p)
+    }
+    /// A singular noun for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Host => "host",
+            Kind::HostGroup => "host group",
+            Kind::Template => "template",
+            Kind::Strategy => "strategy",
+            Kind::Expression => "expression strategy",
+            Kind::Contact => "contact",
+            Kind::Team => "team",
+            Kind::Subscription => "subscription",
+            Kind::Silence => "silence",
+        }
+    }
+}
+
+/// `hosts` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostIn {
+    /// The endpoint name the agent reports as.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `host_groups` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostGroupIn {
+    /// Display name, unique in the tenant.
+    pub name: String,
+    /// Member hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Bound template ids.
+    #[serde(default)]
+    pub templates: Vec<i64>,
+    /// What the agents of member hosts run (plugins, log rules, probes, step).
+    #[serde(default)]
+    pub agent: AgentRemoteConfig,
+}
+
+/// `templates` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateIn {
+    /// Display name, unique in the tenant.
+    pub name: String,
+    /// Parent template id.
+    #[serde(default)]
+    pub parent: Option<i64>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+/// The strategy fields shared by `strategies` and `expressions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleIn {
+    /// The template holding it (`strategies` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<i64>,
+    /// The metric.
+    pub metric: String,
+    /// Series tags it applies to.
+    #[serde(default)]
+    pub tags: Tags,
+    /// The condition.
+    pub condition: String,
+    /// Recovery condition.
+    #[serde(default)]
+    pub recovery: Option<String>,
+    /// P0..P5.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Notices per problem.
+    #[serde(default = "three")]
+    pub max_alarms: u32,
+    /// Free text.
+    #[serde(default)]
+    pub note: String,
+    /// Active window.
+    #[serde(default)]
+    pub active: Option<ActiveWindow>,
+}
+
+impl RuleIn {
+    /// The core strategy with id `id`.
+    pub fn strategy(&self, id: i64) -> Strategy {
+        Strategy {
+            id: id as u64,
+            metric: self.metric.clone(),
+            tags: self.tags.clone(),
+            condition: self.condition.clone(),
+            recovery: self.recovery.clone().filter(|r| !r.trim().is_empty()),
+            priority: self.priority,
+            max_alarms: self.max_alarms,
+            note: self.note.clone(),
+            active: self.active.clone(),
+        }
+    }
+}
+
+/// `contacts` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactIn {
+    /// Display name, unique in the tenant.
+    pub name: String,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Webhook URL.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Webhook signing secret (write-only; kept when omitted on update).
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Alertmanager-compatible payloads.
+    #[serde(default)]
+    pub webhook_alertmanager: bool,
+}
+
+fn escalate_default() -> u64 {
+    900
+}
+
+/// `teams` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamIn {
+    /// Display name, unique in the tenant.
+    pub name: String,
+    /// Contact ids.
+    #[serde(default)]
+    pub members: Vec<i64>,
+    /// Escalation team id.
+    #[serde(default)]
+    pub escalate_to: Option<i64>,
+    /// Seconds before escalation.
+    #[serde(default = "escalate_default")]
+    pub escalate_after_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `subscriptions` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionIn {
+    /// What it matches.
+    pub target: SubscriptionTarget,
+    /// A team...
+    #[serde(default)]
+    pub team_id: Option<i64>,
+    /// ...or one contact.
+    #[serde(default)]
+    pub contact_id: Option<i64>,
+    /// Channels.
+    pub channels: Vec<Channel>,
+    /// Also send recoveries.
+    #[serde(default = "yes")]
+    pub send_recovery: bool,
+}
+
+/// `silences` input.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceIn {
+    /// What it silences.
+    pub matcher: SilenceMatch,
+    /// Start, Unix seconds.
+    pub starts_at: i64,
+    /// End, Unix seconds.
+    pub ends_at: i64,
+    /// Recurrence period.
+    #[serde(default)]
+    pub repeat_every_secs: Option<i64>,
+    /// Who (defaults to the caller).
+    #[serde(default)]
+    pub author: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Parses `v` as `T`, naming the offending field on error.
+pub fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // "missing field `x`" at the top level: name x itself.
+        let field = match (path.as_str(), inner.strip_prefix("missing field `")) {
+            (".", Some(rest)) => rest.trim_end_matches('`').to_string(),
+            (p, Some(rest)) => format!("{p}.{}", rest.trim_end_matches('`')),
+            (".", None) => inner
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .unwrap_or("body")
+                .to_string(),
+            (p, None) => p.to_string(),
+        };
+        ApiError::bad_field(field, inner)
+    })
+}
+
+/// Checks a metric or host name: 1 to 255 bytes of letters, digits and `. _ - : / @ %`.
+pub fn check_ident(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 255 {
+        return Err(format!("must be 1 to 255 bytes, got {}", s.len()));
+    }
+    if let Some(c) = s.chars().find(|c| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '%'))
+    }) {
+        return Err(format!(
+            "may hold only letters, digits and . _ - : / @ %, found {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn conflict(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, msg)
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err(ApiError::bad_field(field, "must not be empty"));
+    }
+    if n.len() > 200 {
+        return Err(ApiError::bad_field(field, "must be at most 200 bytes"));
+    }
+    if n.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_field(
+            field,
+            "must not hold control characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn must_exist(
+    db: &Db,
+    tenant: &str,
+    kind: Kind,
+    id: i64,
+    field: &str,
+) -> Result<Object, ApiError> {
+    store::get(db, tenant, kind.path(), id)
+        .await?
+        .ok_or_else(|| ApiError::bad_field(field, format!("{} {id} does not exist", kind.noun())))
+}
+
+/// Maps a core strategy error to the API field it blames.
+pub fn strategy_error(e: StrategyError) -> ApiError {
+    match &e {
+        StrategyError::BadCondition { field, error, .. } => {
+            ApiError::bad_field(*field, error.to_string())
+        }
+        StrategyError::Invalid { field, reason, .. } => ApiError::bad_field(*field, reason.clone()),
+        _ => ApiError::bad_request(e.to_string()),
+    }
+}
+
+/// Validates a rule (strategy or expression strategy) and returns it normalized.
+pub fn check_rule(rule: &RuleIn, expression: bool) -> Result<(), ApiError> {
+    if let Err(e) = check_ident(&rule.metric) {
+        return Err(ApiError::bad_field("metric", e));
+    }
+    if expression && rule.tags.is_empty() {
+        return Err(ApiError::bad_field(
+            "tags",
+            "an expression strategy selects series by tags: give at least one",
+        ));
+    }
+    if rule.max_alarms == 0 {
+        return Err(ApiError::bad_field("max_alarms", "must be at least 1"));
+    }
+    rule.strategy(0).check().map_err(strategy_error)
+}
+
+/// Validates `input` for `kind` in the caller's tenant. `id` is the object being replaced, if
+/// any. Returns the unique name (for kinds that have one) and the document to store.
+pub async fn prepare(
+    db: &Db,
+    tenant: &str,
+    who: &str,
+    kind: Kind,
+    id: Option<i64>,
+    input: Value,
+) -> Result<(Option<String>, Value), ApiError> {
+    if !input.is_object() {
+        return Err(ApiError::bad_field("body", "must be a JSON object"));
+    }
+    match kind {
+        Kind::Host => {
+            let h: HostIn = parse(input)?;
+            if let Err(e) = check_ident(&h.name) {
+                return Err(ApiError::bad_field("name", e));
+            }
+            // Heartbeat fields survive an edit of the note.
+            let mut body = json!({"name": h.name, "note": h.note});
+            if let Some(old) = match id {
+                Some(id) => store::get(db, tenant, kind.path(), id).await?,
+                None => None,
+            } {
+                if old.name.as_deref() != Some(h.name.as_str()) {
+                    return Err(ApiError::bad_field("name", "a host cannot be renamed"));
+                }
+                if let Some(hb) = old.body.get("heartbeat") {
+                    body["heartbeat"] = hb.clone();
+                }
+            }
+            Ok((Some(h.name), body))
+        }
+        Kind::HostGroup => {
+            let g: HostGroupIn = parse(input)?;
+            check_name("name", &g.name)?;
+            for (i, h) in g.hosts.iter().enumerate() {
+                if let Err(e) = check_ident(h) {
+                    return Err(ApiError::bad_field(format!("hosts[{i}]"), e));
+                }
+            }
+            for (i, t) in g.templates.iter().enumerate() {
+                must_exist(db, tenant, Kind::Template, *t, &format!("templates[{i}]")).await?;
+            }
+            g.agent
+                .validate()
+                .map_err(|e| ApiError::bad_field(format!("agent.{}", e.field), e.reason))?;
+            Ok((
+                Some(g.name.clone()),
+                serde_json::to_value(&g).expect("json"),
+            ))
+        }
+        Kind::Template => {
+            let t: TemplateIn = parse(input)?;
+            check_name("name", &t.name)?;
+            if let Some(p) = t.parent {
+                must_exist(db, tenant, Kind::Template, p, "parent").await?;
+                if let Some(me) = id {
+                    check_no_cycle(db, tenant, me, p).await?;
+                }
+            }
+            Ok((
+                Some(t.name.clone()),
+                serde_json::to_value(&t).expect("json"),
+            ))
+        }
+        Kind::Strategy | Kind::Expression => {
+            let r: RuleIn = parse(input)?;
+            let expression = kind == Kind::Expression;
+            match (expression, r.template_id) {
+                (false, None) => return Err(ApiError::bad_field("template_id", "required")),
+                (false, Some(t)) => {
+                    must_exist(db, tenant, Kind::Template, t, "template_id").await?;
+                }
+                (true, Some(_)) => {
+                    return Err(ApiError::bad_field(
+                        "template_id",
+                        "an expression strategy belongs to no template",
+                    ))
+                }
+                (true, None) => {}
+            }
+            check_rule(&r, expression)?;
+            Ok((None, serde_json::to_value(&r).expect("json")))
+        }
+        Kind::Contact => {
+            let mut c: ContactIn = parse(input)?;
+            check_name("name", &c.name)?;
+            c.email = c.email.filter(|e| !e.trim().is_empty());
+            c.webhook_url = c.webhook_url.filter(|e| !e.trim().is_empty());
+            if let Some(e) = &c.email {
+                let ok = e.split_once('@').is_some_and(|(a, b)| {
+                    !a.is_empty() && b.contains('.') && !e.contains(char::is_whitespace)
+                });
+                if !ok {
+                    return Err(ApiError::bad_field("email", "not an email address"));
+                }
+            }
+            if let Some(u) = &c.webhook_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(ApiError::bad_field(
+                        "webhook_url",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+            }
+            if c.email.is_none() && c.webhook_url.is_none() {
+                return Err(ApiError::bad_field(
+                    "email",
+                    "a contact needs an email address or a webhook URL",
+                ));
+            }
+            if c.webhook_secret.is_none() {
+                if let Some(id) = id {
+                    if let Some(old) = store::get(db, tenant, kind.path(), id).await? {
+                        c.webhook_secret = old
+                            .body
+                            .get("webhook_secret")
+                            .and_then(|v| v.as_str())
+                            .map(String::from);
+                    }
+                }
+            }
+            Ok((
+                Some(c.name.clone()),
+                serde_json::to_value(&c).expect("json"),
+            ))
+        }
+        Kind::Team => {
+            let t: TeamIn = parse(input)?;
+            check_name("name", &t.name)?;
+            for (i, m) in t.members.iter().enumerate() {
+                must_exist(db, tenant, Kind::Contact, *m, &format!("members[{i}]")).await?;
+            }
+            if let Some(e) = t.escalate_to {
+                if Some(e) == id {
+                    return Err(ApiError::bad_field(
+                        "escalate_to",
+                        "a team cannot escalate to itself",
+                    ));
+                }
+                must_exist(db, tenant, Kind::Team, e, "escalate_to").await?;
+            }
+            Ok((
+                Some(t.name.clone()),
+                serde_json::to_value(&t).expect("json"),
+            ))
+        }
+        Kind::Subscription => {
+            let s: SubscriptionIn = parse(input)?;
+            match (s.team_id, s.contact_id) {
+                (Some(t), None) => {
+                    must_exist(db, tenant, Kind::Team, t, "team_id").await?;
+                }
+                (None, Some(c)) => {
+                    must_exist(db, tenant, Kind::Contact, c, "contact_id").await?;
+                }
+                _ => {
+                    return Err(ApiError::bad_field(
+                        "team_id",
+                        "give exactly one of team_id and contact_id",
+                    ))
+                }
+            }
+            if s.channels.is_empty() {
+                return Err(ApiError::bad_field("channels", "give at least one channel"));
+            }
+            match &s.target {
+                SubscriptionTarget::Template { template_id } => {
+                    must_exist(
+                        db,
+                        tenant,
+                        Kind::Template,
+                        *template_id as i64,
+                        "target.template_id",
+                    )
+                    .await?;
+                }
+                SubscriptionTarget::Strategy { strategy_id } => {
+                    let sid = *strategy_id as i64;
+                    let a = store::get(db, tenant, Kind::Strategy.path(), sid).await?;
+                    let b = store::get(db, tenant, Kind::Expression.path(), sid).await?;
+                    if a.is_none() && b.is_none() {
+                        return Err(ApiError::bad_field(
+                            "target.strategy_id",
+                            format!("strategy {sid} does not exist"),
+                        ));
+                    }
+                }
+                SubscriptionTarget::Priority { .. } => {}
+            }
+            Ok((None, serde_json::to_value(&s).expect("json")))
+        }
+        Kind::Silence => {
+            let mut s: SilenceIn = parse(input)?;
+            if s.ends_at <= s.starts_at {
+                return Err(ApiError::bad_field("ends_at", "must be after starts_at"));
+            }
+            if let Some(r) = s.repeat_every_secs {
+                if r <= 0 {
+                    return Err(ApiError::bad_field("repeat_every_secs", "must be positive"));
+                }
+                if r < s.ends_at - s.starts_at {
+                    return Err(ApiError::bad_field(
+                        "repeat_every_secs",
+                        "must not be shorter than the window itself",
+                    ));
+                }
+            }
+            if s.reason.trim().is_empty() {
+                return Err(ApiError::bad_field("reason", "say why (must not be empty)"));
+            }
+            if let Some(g) = s.matcher.host_group_id {
+                must_exist(
+                    db,
+                    tenant,
+                    Kind::HostGroup,
+                    g as i64,
+                    "matcher.host_group_id",
+                )
+                .await?;
+            }
+            let m = &s.matcher;
+            if m.endpoint.is_none()
+                && m.host_group_id.is_none()
+                && m.metric.is_none()
+                && m.strategy_id.is_none()
+                && m.tags.is_empty()
+            {
+                return Err(ApiError::bad_field(
+                    "matcher",
+                    "an empty matcher would silence everything: name at least one part",
+                ));
+            }
+            if s.author.trim().is_empty() {
+                s.author = who.to_string();
+            }
+            Ok((None, serde_json::to_value(&s).expect("json")))
+        }
+    }
+}
+
+/// Refuses making `parent` the parent of template `me` if `me` is among `parent`'s ancestors.
+async fn check_no_cycle(db: &Db, tenant: &str, me: i64, parent: i64) -> Result<(), ApiError> {
+    let mut chain = vec![me];
+    let mut cur = Some(parent);
+    while let Some(t) = cur {
+        chain.push(t);
+        if t == me {
+            let path: Vec<String> = chain.iter().map(|x| x.to_string()).collect();
+            return Err(ApiError::bad_field(
+                "parent",
+                format!("would create an inheritance cycle: {}", path.join(" -> ")),
+            ));
+        }
+        if chain.len() > 1000 {
+            break;
+        }
+        cur = store::get(db, tenant, Kind::Template.path(), t)
+            .await?
+            .and_then(|o| o.body.get("parent").and_then(|p| p.as_i64()));
+    }
+    Ok(())
+}
+
+/// Refuses deleting an object that others still use (409 saying which).
+pub async fn check_delete(db: &Db, tenant: &str, kind: Kind, id: i64) -> Result<(), ApiError> {
+    let refs = |k: Kind, f: &'static str| async move {
+        let all = store::list(db, tenant, k.path()).await?;
+        Ok::<_, ApiError>(
+            all.into_iter()
+                .find(|o| uses(&o.body, f, id))
+                .map(|o| (k, o.id)),
+        )
+    };
+    let found = match kind {
+        Kind::Template => {
+            let mut f = refs(Kind::Template, "parent").await?;
+            if f.is_none() {
+                f = refs(Kind::HostGroup, "templates").await?;
+            }
+            f
+        }
+        Kind::Contact => {
+            let mut f = refs(Kind::Team, "members").await?;
+            if f.is_none() {
+                f = refs(Kind::Subscription, "contact_id").await?;
+            }
+            f
+        }
+        Kind::Team => {
+            let mut f = refs(Kind::Subscription, "team_id").await?;
+            if f.is_none() {
+                f = refs(Kind::Team, "escalate_to").await?;
+            }
+            f
+        }
+        _ => None,
+    };
+    match found {
+        Some((k, other)) => Err(conflict(format!(
+            "{} {id} is still used by {} {other}",
+            kind.noun(),
+            k.noun()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn uses(body: &Value, field: &str, id: i64) -> bool {
+    match body.get(field) {
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_i64() == Some(id)),
+        Some(v) => v.as_i64() == Some(id),
+        None => false,
+    }
+}
+
+/// The API form of an object: its document with `id` (secrets hidden, host liveness added).
+pub fn present(kind: Kind, o: &Object, dead_after_secs: i64) -> Value {
+    let mut v = o.body.clone();
+    v["id"] = json!(o.id);
+    v["updated_at"] = json!(o.updated_at);
+    match kind {
+        Kind::Contact => {
+            let set = v
+                .as_object_mut()
+                .and_then(|m| m.remove("webhook_secret"))
+                .is_some_and(|s| !s.is_null());
+            v["webhook_secret_set"] = json!(set);
+        }
+        Kind::Host => {
+            let last = v.pointer("/heartbeat/received_at").and_then(|x| x.as_i64());
+            let alive = last.is_some_and(|t| t >= argus_core::time::now_secs() - dead_after_secs);
+            v["alive"] = json!(alive);
+            v["last_seen"] = json!(last);
+            v["agent_version"] = v
+                .pointer("/heartbeat/agent_version")
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
+        _ => {}
+    }
+    v
+}

@@ -1,0 +1,68 @@
+//! The REST API under `/api/v1`.
+
+pub mod account;
+pub mod alarm;
+pub mod kinds;
+pub mod objects;
+pub mod openapi;
+
+use actix_web::web;
+
+/// Registers every `/api/v1` route. Specific paths come before the generic `/{kind}` ones.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/openapi.json", web::get().to(openapi::document))
+        .route("/api/v1/login", web::post().to(account::login))
+        .route("/api/v1/logout", web::post().to(account::logout))
+        .route("/api/v1/me", web::get().to(account::me))
+        .route("/api/v1/query", web::get().to(crate::query::range))
+        .route("/api/v1/query/last", web::get().to(crate::query::last))
+        .route(
+            "/api/v1/agent/config",
+            web::get().to(crate::center::agent_config),
+        )
+        .route(
+            "/api/v1/agent/heartbeat",
+            web::post().to(crate::center::heartbeat),
+        )
+        .route("/api/v1/users", web::get().to(account::users))
+        .route("/api/v1/users", web::post().to(account::create_user))
+        .route("/api/v1/users/{id}", web::get().to(account::user))
+        .route("/api/v1/users/{id}", web::put().to(account::update_user))
+        .route("/api/v1/users/{id}", web::delete().to(account::delete_user))
+        .route("/api/v1/tokens", web::get().to(account::tokens))
+        .route("/api/v1/tokens", web::post().to(account::create_token))
+        .route(
+            "/api/v1/tokens/{id}",
+            web::delete().to(account::delete_token),
+        )
+        .route("/api/v1/tenants", web::get().to(account::tenants))
+        .route("/api/v1/tenants", web::post().to(account::create_tenant))
+        .route(
+            "/api/v1/tenants/{id}",
+            web::delete().to(account::delete_tenant),
+        )
+        .route("/api/v1/events", web::get().to(alarm::events))
+        .route("/api/v1/events/{id}/ack", web::post().to(alarm::ack))
+        .route("/api/v1/deliveries", web::get().to(alarm::deliveries))
+        .route(
+            "/api/v1/deliveries/{id}/retry",
+            web::post().to(alarm::retry),
+        )
+        .route(
+            "/api/v1/strategies/validate",
+            web::post().to(objects::validate),
+        )
+        .route(
+            "/api/v1/hosts/{id}/strategies",
+            web::get().to(objects::host_strategies),
+        )
+        .route(
+            "/api/v1/templates/{id}/effective",
+            web::get().to(objects::template_effective),
+        )
+        .route("/api/v1/{kind}", web::get().to(objects::list))
+        .route("/api/v1/{kind}", web::post().to(objects::create))
+        .route("/api/v1/{kind}/{id}", web::get().to(objects::get))
+        .route("/api/v1/{kind}/{id}", web::put().to(objects::update))
+        .route("/api/v1/{kind}/{id}", web::delete().to(objects::delete));
+}

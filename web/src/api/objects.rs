@@ -1,0 +1,183 @@
+//! Tenant-scoped CRUD of every configuration kind: `GET/POST /api/v1/{kind}`,
+//! `GET/PUT/DELETE /api/v1/{kind}/{id}`, plus the derived views (effective strategies of a host,
+//! a template's inherited strategies, live validation of a strategy).
+
+use crate::api::kinds::{self, check_rule, parse, present, Kind, RuleIn};
+use crate::auth::{Auth, Role};
+use crate::model;
+use crate::server::State;
+use crate::store;
+use actix_web::{web, HttpResponse};
+use argus_core::http::ApiError;
+use argus_core::strategy::{effective_strategies, template_strategies};
+use serde_json::{json, Value};
+
+fn kind_of(p: &str) -> Result<Kind, ApiError> {
+    Kind::from_path(p).ok_or_else(|| ApiError::not_found(format!("no resource kind {p:?}")))
+}
+
+fn not_found(kind: Kind, id: i64) -> ApiError {
+    ApiError::not_found(format!("{} {id} not found", kind.noun()))
+}
+
+/// `GET /api/v1/{kind}`: every object of the caller's tenant.
+pub async fn list(
+    auth: Auth,
+    path: web::Path<String>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&path)?;
+    let all = store::list(&st.db, auth.tenant.as_str(), kind.path()).await?;
+    let dead = st.cfg.host_dead_after_secs as i64;
+    let items: Vec<Value> = all.iter().map(|o| present(kind, o, dead)).collect();
+    Ok(HttpResponse::Ok().json(json!({ kind.path(): items })))
+}
+
+/// `GET /api/v1/{kind}/{id}`.
+pub async fn get(
+    auth: Auth,
+    path: web::Path<(String, i64)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let (k, id) = path.into_inner();
+    let kind = kind_of(&k)?;
+    let o = store::get(&st.db, auth.tenant.as_str(), kind.path(), id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    Ok(HttpResponse::Ok().json(present(kind, &o, st.cfg.host_dead_after_secs as i64)))
+}
+
+/// `POST /api/v1/{kind}` (editor): creates; answers 201 with the object.
+pub async fn create(
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let kind = kind_of(&path)?;
+    auth.require(Role::Editor)?;
+    let t = auth.tenant.as_str();
+    let (name, doc) = kinds::prepare(&st.db, t, &auth.who, kind, None, body.into_inner()).await?;
+    let id = store::insert(&st.db, t, kind.path(), name.as_deref(), &doc, true).await?;
+    let o = store::get(&st.db, t, kind.path(), id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "created");
+    Ok(HttpResponse::Created().json(present(kind, &o, st.cfg.host_dead_after_secs as i64)))
+}
+
+/// `PUT /api/v1/{kind}/{id}` (editor): replaces.
+pub async fn update(
+    auth: Auth,
+    path: web::Path<(String, i64)>,
+    body: web::Json<Value>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let (k, id) = path.into_inner();
+    let kind = kind_of(&k)?;
+    auth.require(Role::Editor)?;
+    let t = auth.tenant.as_str();
+    if store::get(&st.db, t, kind.path(), id).await?.is_none() {
+        return Err(not_found(kind, id));
+    }
+    let (name, doc) =
+        kinds::prepare(&st.db, t, &auth.who, kind, Some(id), body.into_inner()).await?;
+    if !store::update(&st.db, t, kind.path(), id, name.as_deref(), &doc, true).await? {
+        return Err(not_found(kind, id));
+    }
+    let o = store::get(&st.db, t, kind.path(), id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "updated");
+    Ok(HttpResponse::Ok().json(present(kind, &o, st.cfg.host_dead_after_secs as i64)))
+}
+
+/// `DELETE /api/v1/{kind}/{id}` (editor): 204; a template also loses its strategies.
+pub async fn delete(
+    auth: Auth,
+    path: web::Path<(String, i64)>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let (k, id) = path.into_inner();
+    let kind = kind_of(&k)?;
+    auth.require(Role::Editor)?;
+    let t = auth.tenant.as_str();
+    if store::get(&st.db, t, kind.path(), id).await?.is_none() {
+        return Err(not_found(kind, id));
+    }
+    kinds::check_delete(&st.db, t, kind, id).await?;
+    if kind == Kind::Template {
+        for s in store::list(&st.db, t, Kind::Strategy.path()).await? {
+            if s.body.get("template_id").and_then(|v| v.as_i64()) == Some(id) {
+                store::delete(&st.db, t, Kind::Strategy.path(), s.id).await?;
+            }
+        }
+    }
+    if !store::delete(&st.db, t, kind.path(), id).await? {
+        return Err(not_found(kind, id));
+    }
+    tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/hosts/{id}/strategies`: the host's effective strategies (through its groups'
+/// templates and their ancestors) and the tenant's expression strategies.
+pub async fn host_strategies(
+    auth: Auth,
+    path: web::Path<i64>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let host = store::get(&st.db, auth.tenant.as_str(), Kind::Host.path(), id)
+        .await?
+        .ok_or_else(|| not_found(Kind::Host, id))?;
+    let name = host.name.unwrap_or_default();
+    let m = model::tenant_strategies(&st.db, &auth.tenant).await?;
+    let eff = effective_strategies(&name, &m.host_groups, &m.templates)
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::CONFLICT, e.to_string()))?;
+    let groups: Vec<Value> = m
+        .host_groups
+        .iter()
+        .filter(|g| g.hosts.contains(&name))
+        .map(|g| json!({"id": g.id, "name": g.name}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "host": name,
+        "groups": groups,
+        "strategies": eff,
+        "expressions": m.expressions,
+    })))
+}
+
+/// `GET /api/v1/templates/{id}/effective`: the template's strategies with its ancestors'.
+pub async fn template_effective(
+    auth: Auth,
+    path: web::Path<i64>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if store::get(&st.db, auth.tenant.as_str(), Kind::Template.path(), id)
+        .await?
+        .is_none()
+    {
+        return Err(not_found(Kind::Template, id));
+    }
+    let m = model::tenant_strategies(&st.db, &auth.tenant).await?;
+    let eff = template_strategies(&m.templates, id as u64)
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::CONFLICT, e.to_string()))?;
+    Ok(HttpResponse::Ok().json(json!({"template": id, "strategies": eff})))
+}
+
+/// `POST /api/v1/strategies/validate`: checks a strategy without storing it (live validation in
+/// the editor). 200 `{"ok": true}` or 400 naming the field.
+pub async fn validate(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let _ = auth;
+    let mut v = body.into_inner();
+    let expression = v.get("template_id").is_none();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("id");
+    }
+    let r: RuleIn = parse(v)?;
+    check_rule(&r, expression && !r.tags.is_empty())?;
+    Ok(HttpResponse::Ok().json(json!({"ok": true})))
+}

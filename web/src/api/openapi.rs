@@ -1,0 +1,87 @@
+//! The OpenAPI 3 document served at `/api/v1/openapi.json`, written by hand (with the CRUD
+//! paths of every configuration kind generated from one pattern).
+
+use crate::api::kinds::{Kind, ALL};
+use actix_web::HttpResponse;
+use serde_json::{json, Map, Value};
+
+fn op(summary: &str, tag: &str) -> Value {
+    json!({"summary": summary, "tags": [tag], "responses": {
+        "200": {"description": "OK"}, "400": {"$ref": "#/components/responses/Invalid"},
+        "401": {"description": "not authenticated"}, "403": {"description": "role too low or CSRF token missing"},
+        "404": {"description": "unknown, or another tenant's"}}})
+}
+
+fn crud(paths: &mut Map<String, Value>, k: Kind) {
+    let p = k.path();
+    let n = k.noun();
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+    let mut list = op(&format!("List the tenant's {p}"), p);
+    list["responses"]["200"] = json!({"description": format!("{{\"{p}\": [...]}}")});
+    let mut create = op(&format!("Create a {n} (editor)"), p);
+    create["requestBody"] =
+        json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+    create["responses"]["201"] = json!({"description": "created"});
+    paths.insert(format!("/api/v1/{p}"), json!({"get": list, "post": create}));
+    let mut update = op(&format!("Replace a {n} (editor)"), p);
+    update["requestBody"] = create["requestBody"].clone();
+    let mut del = op(&format!("Delete a {n} (editor)"), p);
+    del["responses"]["204"] = json!({"description": "deleted"});
+    del["responses"]["409"] = json!({"description": "still used by another object"});
+    paths.insert(
+        format!("/api/v1/{p}/{{id}}"),
+        json!({"parameters": id, "get": op(&format!("Read a {n}"), p), "put": update, "delete": del}),
+    );
+}
+
+/// The document.
+pub fn spec() -> Value {
+    let mut paths = Map::new();
+    for k in ALL {
+        crud(&mut paths, k);
+    }
+    let extra: Value = json!({
+        "/api/v1/login": {"post": {"summary": "Log in with login and password: sets the session cookie, answers csrf_token (rate limited: 429)", "tags": ["auth"],
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["login", "password"], "properties": {"login": {"type": "string"}, "password": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "logged in"}, "401": {"description": "wrong login or password"}, "429": {"description": "too many attempts"}}}},
+        "/api/v1/logout": {"post": op("End the session", "auth")},
+        "/api/v1/me": {"get": op("Who am I (login, tenant, role, csrf_token)", "auth")},
+        "/api/v1/users": {"get": op("List users (admin)", "users"), "post": op("Create a user {login, password, role} (admin)", "users")},
+        "/api/v1/users/{id}": {"get": op("Read a user (admin)", "users"), "put": op("Change a user's login, role, password (admin)", "users"), "delete": op("Delete a user (admin)", "users")},
+        "/api/v1/tokens": {"get": op("List tokens, never their values (admin)", "tokens"), "post": op("Create an API or agent token {name, kind: api|agent, role}; the token is answered once (admin)", "tokens")},
+        "/api/v1/tokens/{id}": {"delete": op("Revoke a token (admin)", "tokens")},
+        "/api/v1/tenants": {"get": op("List tenants (platform admins)", "tenants"), "post": op("Create a tenant {id, name, admin_login, admin_password} (platform admins)", "tenants")},
+        "/api/v1/tenants/{id}": {"delete": op("Delete a tenant and all it owns (platform admins)", "tenants")},
+        "/api/v1/hosts/{id}/strategies": {"get": op("A host's effective strategies (through its groups' templates and their ancestors) and the expression strategies", "hosts")},
+        "/api/v1/templates/{id}/effective": {"get": op("A template's strategies with its ancestors' (overrides applied)", "templates")},
+        "/api/v1/strategies/validate": {"post": op("Check a strategy without storing it (live validation)", "strategies")},
+        "/api/v1/query": {"get": op("Range query: endpoint, metric, tags (k=v,...), start, end, step, agg", "query")},
+        "/api/v1/query/last": {"get": op("Latest value of each selected series", "query")},
+        "/api/v1/events": {"get": op("Current problems and history (status, state, limit), from alarm", "events")},
+        "/api/v1/events/{id}/ack": {"post": op("Acknowledge a problem {comment} (editor)", "events")},
+        "/api/v1/deliveries": {"get": op("Notifications and their attempts (state=pending|delivered|dead), from alarm", "deliveries")},
+        "/api/v1/deliveries/{id}/retry": {"post": op("Re-queue a dead delivery (editor)", "deliveries")},
+        "/api/v1/agent/config": {"get": op("The host's agent configuration (agent token; ETag, If-None-Match -> 304)", "agent")},
+        "/api/v1/agent/heartbeat": {"post": op("Agent heartbeat (agent token)", "agent")}
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        paths.insert(k.clone(), v.clone());
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Argus API", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Tenant-scoped REST API of Argus. Authenticate with a session cookie (unsafe requests carry X-CSRF-Token) or Authorization: Bearer <API token>. Roles: viewer reads, editor edits configuration and acknowledges, admin also manages users and tokens. Errors: {\"error\", \"field\"}."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "cookie": {"type": "apiKey", "in": "cookie", "name": "argus_session"}},
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}}},
+            "responses": {"Invalid": {"description": "invalid input: the field and the reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+        },
+        "security": [{"bearer": []}, {"cookie": []}],
+        "paths": paths,
+    })
+}
+
+/// `GET /api/v1/openapi.json` (no credential).
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(spec())
+}

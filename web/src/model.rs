@@ -1,0 +1,186 @@
+//! Assembles the core model (`TenantStrategies`, `TenantNotifyConfig`, `AgentRemoteConfig`)
+//! from the stored documents: what the configuration center serves and the console shows.
+
+use crate::api::kinds::{
+    ContactIn, HostGroupIn, Kind, RuleIn, SilenceIn, SubscriptionIn, TeamIn, TemplateIn,
+};
+use crate::db::Db;
+use crate::store;
+use argus_core::agentconf::AgentRemoteConfig;
+use argus_core::http::ApiError;
+use argus_core::notify::{Contact, Silence, Subscription, Team, TenantNotifyConfig};
+use argus_core::strategy::{ExpressionStrategy, HostGroup, Template, TenantStrategies};
+use argus_core::TenantId;
+use sha2::{Digest, Sha256};
+
+fn doc<T: serde::de::DeserializeOwned>(o: &store::Object) -> Result<T, ApiError> {
+    serde_json::from_value(o.body.clone())
+        .map_err(|e| ApiError::internal(format!("stored object {} is malformed: {e}", o.id)))
+}
+
+async fn tenant_version(db: &Db, tenant: &str) -> Result<u64, ApiError> {
+    Ok(store::tenants(db)
+        .await?
+        .into_iter()
+        .find(|t| t.id == tenant)
+        .map(|t| t.version as u64)
+        .unwrap_or(0))
+}
+
+/// The templates (with their strategies), host groups and expression strategies of `tenant`.
+pub async fn tenant_strategies(db: &Db, tenant: &TenantId) -> Result<TenantStrategies, ApiError> {
+    let t = tenant.as_str();
+    let mut templates: Vec<Template> = Vec::new();
+    for o in store::list(db, t, Kind::Template.path()).await? {
+        let ti: TemplateIn = doc(&o)?;
+        templates.push(Template {
+            id: o.id as u64,
+            tenant: tenant.clone(),
+            name: ti.name,
+            parent: ti.parent.map(|p| p as u64),
+            strategies: vec![],
+        });
+    }
+    for o in store::list(db, t, Kind::Strategy.path()).await? {
+        let r: RuleIn = doc(&o)?;
+        if let Some(tpl) = templates
+            .iter_mut()
+            .find(|x| Some(x.id as i64) == r.template_id)
+        {
+            tpl.strategies.push(r.strategy(o.id));
+        }
+    }
+    let mut host_groups = Vec::new();
+    for o in store::list(db, t, Kind::HostGroup.path()).await? {
+        let g: HostGroupIn = doc(&o)?;
+        host_groups.push(HostGroup {
+            id: o.id as u64,
+            tenant: tenant.clone(),
+            name: g.name,
+            hosts: g.hosts,
+            templates: g.templates.into_iter().map(|x| x as u64).collect(),
+        });
+    }
+    let mut expressions = Vec::new();
+    for o in store::list(db, t, Kind::Expression.path()).await? {
+        let r: RuleIn = doc(&o)?;
+        expressions.push(ExpressionStrategy {
+            tenant: tenant.clone(),
+            strategy: r.strategy(o.id),
+        });
+    }
+    Ok(TenantStrategies {
+        tenant: tenant.clone(),
+        version: tenant_version(db, t).await?,
+        templates,
+        host_groups,
+        expressions,
+    })
+}
+
+/// Contacts (with secrets), teams, subscriptions, silences, group memberships and template
+/// parents of `tenant`.
+pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyConfig, ApiError> {
+    let t = tenant.as_str();
+    let mut out = TenantNotifyConfig {
+        tenant: tenant.clone(),
+        version: tenant_version(db, t).await?,
+        ..Default::default()
+    };
+    for o in store::list(db, t, Kind::Contact.path()).await? {
+        let c: ContactIn = doc(&o)?;
+        out.contacts.push(Contact {
+            id: o.id as u64,
+            tenant: tenant.clone(),
+            name: c.name,
+            email: c.email,
+            webhook_url: c.webhook_url,
+            webhook_secret: c.webhook_secret,
+            webhook_alertmanager: c.webhook_alertmanager,
+        });
+    }
+    for o in store::list(db, t, Kind::Team.path()).await? {
+        let m: TeamIn = doc(&o)?;
+        out.teams.push(Team {
+            id: o.id as u64,
+            tenant: tenant.clone(),
+            name: m.name,
+            members: m.members.into_iter().map(|x| x as u64).collect(),
+            escalate_to: m.escalate_to.map(|x| x as u64),
+            escalate_after_secs: m.escalate_after_secs,
+        });
+    }
+    for o in store::list(db, t, Kind::Subscription.path()).await? {
+        let s: SubscriptionIn = doc(&o)?;
+        out.subscriptions.push(Subscription {
+            id: o.id as u64,
+            tenant: tenant.clone(),
+            target: s.target,
+            team_id: s.team_id.map(|x| x as u64),
+            contact_id: s.contact_id.map(|x| x as u64),
+            channels: s.channels,
+            send_recovery: s.send_recovery,
+        });
+    }
+    for o in store::list(db, t, Kind::Silence.path()).await? {
+        let s: SilenceIn = doc(&o)?;
+        out.silences.push(Silence {
+            id: o.id as u64,
+            tenant: tenant.clone(),
+            matcher: s.matcher,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            repeat_every_secs: s.repeat_every_secs,
+            author: s.author,
+            reason: s.reason,
+        });
+    }
+    for o in store::list(db, t, Kind::HostGroup.path()).await? {
+        let g: HostGroupIn = doc(&o)?;
+        out.host_groups.push((o.id as u64, g.hosts));
+    }
+    for o in store::list(db, t, Kind::Template.path()).await? {
+        let ti: TemplateIn = doc(&o)?;
+        out.template_parents
+            .push((o.id as u64, ti.parent.map(|p| p as u64)));
+    }
+    Ok(out)
+}
+
+/// The agent configuration of `host`: the union over its host groups of their plugins, log
+/// rules and probes (first by name wins), the smallest non-zero step, and a content version.
+pub async fn agent_config(
+    db: &Db,
+    tenant: &TenantId,
+    host: &str,
+) -> Result<AgentRemoteConfig, ApiError> {
+    let mut out = AgentRemoteConfig::default();
+    for o in store::list(db, tenant.as_str(), Kind::HostGroup.path()).await? {
+        let g: HostGroupIn = doc(&o)?;
+        if !g.hosts.iter().any(|h| h == host) {
+            continue;
+        }
+        let a = g.agent;
+        if a.step_secs > 0 && (out.step_secs == 0 || a.step_secs < out.step_secs) {
+            out.step_secs = a.step_secs;
+        }
+        for p in a.plugins {
+            if !out.plugins.iter().any(|x| x.name == p.name) {
+                out.plugins.push(p);
+            }
+        }
+        for r in a.log_rules {
+            if !out.log_rules.contains(&r) {
+                out.log_rules.push(r);
+            }
+        }
+        for p in a.probes {
+            if !out.probes.iter().any(|x| x.name() == p.name()) {
+                out.probes.push(p);
+            }
+        }
+    }
+    let body = serde_json::to_vec(&out).expect("json");
+    out.version = hex::encode(&Sha256::digest(&body)[..8]);
+    Ok(out)
+}

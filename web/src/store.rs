@@ -1,0 +1,277 @@
+//! Tenant-scoped reads and writes of the configuration database. Every function takes the
+//! tenant: a row of another tenant is never returned, updated or deleted (callers answer 404).
+
+use crate::db::{db_err, opt_str, Db};
+use argus_core::http::ApiError;
+use argus_core::time::now_secs;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// One stored configuration object.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Id, unique across kinds.
+    pub id: i64,
+    /// The owner.
+    pub tenant: String,
+    /// Unique name within the tenant and kind, when the kind has one.
+    pub name: Option<String>,
+    /// The document.
+    pub body: Value,
+    /// Last write, Unix seconds.
+    pub updated_at: i64,
+}
+
+fn object(row: &AnyRow) -> Result<Object, ApiError> {
+    let body: String = row.try_get("body").map_err(db_err)?;
+    Ok(Object {
+        id: row.try_get("id").map_err(db_err)?,
+        tenant: row.try_get("tenant").map_err(db_err)?,
+        name: opt_str(row, "name"),
+        body: serde_json::from_str(&body)
+            .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?,
+        updated_at: row.try_get("updated_at").map_err(db_err)?,
+    })
+}
+
+/// All objects of `kind` in `tenant`, by id.
+pub async fn list(db: &Db, tenant: &str, kind: &str) -> Result<Vec<Object>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, tenant, name, body, updated_at FROM web_objects WHERE tenant = $1 AND kind = $2 ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(object).collect()
+}
+
+/// Object `id` of `kind` in `tenant`.
+pub async fn get(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<Option<Object>, ApiError> {
+    let row = sqlx::query(
+        "SELECT id, tenant, name, body, updated_at FROM web_objects WHERE tenant = $1 AND kind = $2 AND id = $3",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(db_err)?;
+    row.as_ref().map(object).transpose()
+}
+
+/// Object named `name` of `kind` in `tenant`.
+pub async fn by_name(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Option<Object>, ApiError> {
+    let row = sqlx::query(
+        "SELECT id, tenant, name, body, updated_at FROM web_objects WHERE tenant = $1 AND kind = $2 AND name = $3",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(name)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(db_err)?;
+    row.as_ref().map(object).transpose()
+}
+
+/// Stores a new object and returns its id. `bump` says whether the tenant's configuration
+/// version changes (heartbeats do not).
+pub async fn insert(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    name: Option<&str>,
+    body: &Value,
+    bump: bool,
+) -> Result<i64, ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let row = sqlx::query(
+        "INSERT INTO web_objects (tenant, kind, name, body, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(name)
+    .bind(body.to_string())
+    .bind(now_secs())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let id: i64 = row.try_get("id").map_err(db_err)?;
+    if bump {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(id)
+}
+
+/// Replaces object `id`; false when it is not in `tenant`.
+pub async fn update(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    id: i64,
+    name: Option<&str>,
+    body: &Value,
+    bump: bool,
+) -> Result<bool, ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let n = sqlx::query(
+        "UPDATE web_objects SET name = $1, body = $2, updated_at = $3 WHERE tenant = $4 AND kind = $5 AND id = $6",
+    )
+    .bind(name)
+    .bind(body.to_string())
+    .bind(now_secs())
+    .bind(tenant)
+    .bind(kind)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if n > 0 && bump {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(n > 0)
+}
+
+/// Deletes object `id` (and, for a template, its strategies); false when it is not in `tenant`.
+pub async fn delete(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<bool, ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let n = sqlx::query("DELETE FROM web_objects WHERE tenant = $1 AND kind = $2 AND id = $3")
+        .bind(tenant)
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    if n > 0 {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(n > 0)
+}
+
+/// Bumps the tenant's version and the global one, inside `tx`.
+pub async fn bump_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE web_tenants SET version = version + 1 WHERE id = $1")
+        .bind(tenant)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    sqlx::query("UPDATE web_meta SET value = value + 1 WHERE name = 'version'")
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Bumps the tenant's version and the global one.
+pub async fn bump(db: &Db, tenant: &str) -> Result<(), ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    bump_in(&mut tx, tenant).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+/// The global configuration version (changes whenever any tenant's configuration changes).
+pub async fn global_version(db: &Db) -> Result<i64, ApiError> {
+    let row = sqlx::query("SELECT value FROM web_meta WHERE name = 'version'")
+        .fetch_one(&db.pool)
+        .await
+        .map_err(db_err)?;
+    row.try_get("value").map_err(db_err)
+}
+
+/// A tenant.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TenantRow {
+    /// The id (slug).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Configuration version.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// Every tenant, by id.
+pub async fn tenants(db: &Db) -> Result<Vec<TenantRow>, ApiError> {
+    let rows = sqlx::query("SELECT id, name, version, created_at FROM web_tenants ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(TenantRow {
+                id: r.try_get("id").map_err(db_err)?,
+                name: r.try_get("name").map_err(db_err)?,
+                version: r.try_get("version").map_err(db_err)?,
+                created_at: r.try_get("created_at").map_err(db_err)?,
+            })
+        })
+        .collect()
+}
+
+/// Creates tenant `id` unless it exists; true when created.
+pub async fn ensure_tenant(db: &Db, id: &str, name: &str) -> Result<bool, ApiError> {
+    let exists = sqlx::query("SELECT id FROM web_tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(db_err)?;
+    if exists.is_some() {
+        return Ok(false);
+    }
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    sqlx::query("INSERT INTO web_tenants (id, name, version, created_at) VALUES ($1, $2, 1, $3)")
+        .bind(id)
+        .bind(name)
+        .bind(now_secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    bump_in(&mut tx, id).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
+}
+
+/// Deletes a tenant and everything it owns; false when unknown.
+pub async fn delete_tenant(db: &Db, id: &str) -> Result<bool, ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    for sql in [
+        "DELETE FROM web_objects WHERE tenant = $1",
+        "DELETE FROM web_tokens WHERE tenant = $1",
+        "DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM web_users WHERE tenant = $1)",
+        "DELETE FROM web_users WHERE tenant = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    let n = sqlx::query("DELETE FROM web_tenants WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    sqlx::query("UPDATE web_meta SET value = value + 1 WHERE name = 'version'")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(n > 0)
+}

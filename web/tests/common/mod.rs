@@ -1,0 +1,145 @@
+//! Shared test harness: a web service on 127.0.0.1 port 0 with its own database (SQLite in a
+//! temporary directory, or a fresh PostgreSQL database), and two tenants with tokens.
+#![allow(dead_code)]
+
+use argus_web::bootstrap::{ensure_demo, Demo};
+use argus_web::{Running, WebConfig};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+
+/// Which database the service runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    /// SQLite in a temporary directory.
+    Sqlite,
+    /// A fresh database on `ARGUS_TEST_PG_URL`.
+    Postgres,
+}
+
+/// A running service with two tenants (`acme`, `globex`).
+pub struct Env {
+    /// The service.
+    pub running: Running,
+    /// Its base URL.
+    pub url: String,
+    /// HTTP client.
+    pub http: Client,
+    /// acme's admin API token.
+    pub a: String,
+    /// globex's admin API token.
+    pub b: String,
+    /// acme's agent token.
+    pub agent_a: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh PostgreSQL database URL made from `ARGUS_TEST_PG_URL`, or `None` (skipped) without it.
+pub async fn pg_database() -> Option<String> {
+    let base = argus_core::testing::require_server("ARGUS_TEST_PG_URL", "PostgreSQL")?;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+        .expect("connect to ARGUS_TEST_PG_URL");
+    let name = format!("argus_web_{}", hex::encode(rand::random::<[u8; 6]>()));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let (head, _) = base.rsplit_once('/').expect("database url");
+    Some(format!("{head}/{name}"))
+}
+
+/// Starts a service on `backend` (None when PostgreSQL is unavailable and skipping).
+pub async fn start(backend: Backend, tweak: impl FnOnce(&mut WebConfig)) -> Option<Env> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = WebConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("web").display().to_string(),
+        workers: 1,
+        ..Default::default()
+    };
+    if let Backend::Postgres = backend {
+        cfg.database_url = pg_database().await?;
+    }
+    tweak(&mut cfg);
+    let running = argus_web::start(cfg).await.expect("web starts");
+    let (a, b, agent_a) = (
+        argus_core::auth::generate_token("argus_api"),
+        argus_core::auth::generate_token("argus_api"),
+        argus_core::auth::generate_token("argus_agt"),
+    );
+    ensure_demo(
+        &running.db,
+        &Demo {
+            tenant: "acme",
+            admin_login: "alice",
+            admin_password: "alice-secret-1",
+            agent_token: Some(&agent_a),
+            api_token: Some(&a),
+        },
+    )
+    .await
+    .expect("bootstrap acme");
+    ensure_demo(
+        &running.db,
+        &Demo {
+            tenant: "globex",
+            admin_login: "bob",
+            admin_password: "bob-secret-1",
+            agent_token: None,
+            api_token: Some(&b),
+        },
+    )
+    .await
+    .expect("bootstrap globex");
+    let url = running.server.url();
+    Some(Env {
+        running,
+        url,
+        http: Client::new(),
+        a,
+        b,
+        agent_a,
+        _dir: dir,
+    })
+}
+
+impl Env {
+    /// Calls the API with bearer `token`; answers status and JSON body (Null when none).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates an API token of the caller's tenant with `role`.
+    pub async fn token(&self, admin: &str, role: &str) -> String {
+        let (s, v) = self
+            .call(
+                admin,
+                Method::POST,
+                "/api/v1/tokens",
+                Some(serde_json::json!({"name": role, "kind": "api", "role": role})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+}
