@@ -1,28 +1,66 @@
 //! The embedded engine.
 //!
-//! This first engine keeps series in memory and makes every write durable in an append-only,
-//! checksummed log before acknowledging it; on open it replays the log. Compressed chunks,
-//! retention and rollups build on this interface.
+//! A write is validated (tenant, cardinality cap, out-of-order window, retention horizon),
+//! appended to the [WAL](crate::wal) and acknowledged once the log is durable; then the samples
+//! enter the per-series *head* (in memory). A background thread periodically freezes the head,
+//! writes it as compressed [block files](crate::block) per time partition and truncates the WAL;
+//! merges the blocks of a partition into one (compaction), builds rollups of sealed partitions
+//! and drops blocks past retention ([`crate::maintain`]).
+//!
+//! Reads merge, per series, the blocks, the frozen heads being written and the live head; for the
+//! same timestamp the newest source wins.
 
+use crate::aggregate::{self, bucket_raw, finish, merge_pairs, merge_rows, rates, rebucket};
+use crate::block::Block;
+use crate::chunk::Rows;
+use crate::codec::{put_ivarint, put_key, put_uvarint, Reader};
+use crate::index::Index;
 use crate::selector::CompiledSelector;
+use crate::wal::{SyncPolicy, Wal};
 use argus_core::point::CounterType;
 use argus_core::query::{Aggregation, LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
-use argus_core::{Point, SeriesKey};
+use argus_core::validate::Rejection;
+use argus_core::{Point, SeriesKey, TenantId};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Engine settings, under `[engine]` in the store's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Where data lives.
+    /// Where data lives (`wal/`, `blocks/`).
     pub data_dir: PathBuf,
-    /// fsync every write before acknowledging it (the default; losing nothing acknowledged).
+    /// fsync the log before acknowledging a write (the default: nothing acknowledged is lost even
+    /// on power loss). When false, writes are acknowledged once handed to the OS (survives
+    /// `kill -9`, not a machine crash) and the log is fsynced every `fsync_interval_ms`.
     pub fsync: bool,
+    /// Background fsync period when `fsync` is false.
+    pub fsync_interval_ms: u64,
+    /// How far (seconds) behind a series' newest point a point may still arrive.
+    pub out_of_order_window_secs: i64,
+    /// How long raw points are kept (seconds; default 15 days).
+    pub retention_raw_secs: i64,
+    /// How long 5-minute rollups are kept (default 90 days).
+    pub retention_5m_secs: i64,
+    /// How long 1-hour rollups are kept (default 2 years).
+    pub retention_1h_secs: i64,
+    /// Raw block time partition in seconds (must divide a day; default 2 hours).
+    pub partition_secs: i64,
+    /// How often the head is written to blocks (seconds).
+    pub flush_interval_secs: u64,
+    /// Write the head to blocks early once it holds this many points.
+    pub head_max_points: usize,
+    /// Most series one tenant may have; points of new series beyond it are refused.
+    pub max_series_per_tenant: usize,
+    /// Refuse writes once data on disk reaches this many bytes (0: only the device's limit).
+    pub disk_quota_bytes: u64,
+    /// How far before a range's start counters look for the previous point (seconds).
+    pub counter_lookback_secs: i64,
+    /// Run flushing, compaction, rollups and retention in a background thread.
+    pub background: bool,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +68,18 @@ impl Default for EngineConfig {
         EngineConfig {
             data_dir: PathBuf::from("./data/store"),
             fsync: true,
+            fsync_interval_ms: 1000,
+            out_of_order_window_secs: 3600,
+            retention_raw_secs: 15 * 86400,
+            retention_5m_secs: 90 * 86400,
+            retention_1h_secs: 730 * 86400,
+            partition_secs: 7200,
+            flush_interval_secs: 600,
+            head_max_points: 4_000_000,
+            max_series_per_tenant: 1_000_000,
+            disk_quota_bytes: 0,
+            counter_lookback_secs: 900,
+            background: true,
         }
     }
 }
@@ -48,15 +98,33 @@ pub enum StoreError {
     /// The query is malformed.
     #[error("invalid query: {0}")]
     BadQuery(String),
+    /// Writes cannot be made durable: the disk (or quota) is full. Reads keep working.
+    #[error("disk full, writes refused (reads still work): {0}")]
+    DiskFull(String),
+    /// The write-ahead log failed for another reason.
+    #[error("{0}")]
+    Wal(String),
+    /// Stored data is damaged.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
-/// Which names to list: `what` is `metrics`, `tag_keys` or `tag_values` (then `key` names the
+impl From<crate::block::BlockError> for StoreError {
+    fn from(e: crate::block::BlockError) -> Self {
+        match e {
+            crate::block::BlockError::Io { path, source } => StoreError::Io { path, source },
+            c => StoreError::Corrupt(c.to_string()),
+        }
+    }
+}
+
+/// Which names to list: metric names, endpoints, tag keys or tag values (then `key` names the
 /// tag), among the series of `tenant` matching `selector`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelQuery {
     /// The tenant.
-    pub tenant: argus_core::TenantId,
-    /// `metrics`, `endpoints`, `tag_keys` or `tag_values`.
+    pub tenant: TenantId,
+    /// What to list.
     pub what: LabelKind,
     /// For `tag_values`: the tag key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,153 +158,319 @@ pub enum LabelKind {
 /// What a write did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteSummary {
-    /// Points stored.
+    /// Points stored (durable).
     pub accepted: usize,
     /// New series created.
     pub new_series: usize,
+    /// Points refused, by index in the batch, with the field and reason.
+    #[serde(default)]
+    pub rejected: Vec<Rejection>,
 }
 
-struct Series {
-    counter_type: CounterType,
-    points: Vec<(i64, f64)>,
+/// Counters about the engine, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EngineStats {
+    /// Series known.
+    pub series: u64,
+    /// Points accepted since start.
+    pub points_ingested: u64,
+    /// Points refused as older than the out-of-order window or retention.
+    pub rejected_too_old: u64,
+    /// Points refused by the per-tenant series cap.
+    pub rejected_cardinality: u64,
+    /// Points in memory not yet in blocks.
+    pub head_points: u64,
+    /// Bytes of block files.
+    pub block_bytes: u64,
+    /// Bytes of write-ahead log.
+    pub wal_bytes: u64,
+    /// Block files.
+    pub blocks: u64,
+    /// Compactions (block merges and rollup builds) done.
+    pub compactions: u64,
+    /// Seconds spent compacting.
+    pub compaction_seconds: f64,
+    /// Head flushes done.
+    pub flushes: u64,
+    /// Damaged WAL tails truncated at open.
+    pub wal_truncations: u64,
+}
+
+pub(crate) struct SeriesState {
+    /// Samples not yet in blocks, ascending.
+    pub head: Vec<(i64, f64)>,
+    /// Newest timestamp ever accepted (`i64::MIN` if none).
+    pub max_ts: i64,
+    /// The two newest raw points, newest last (for last value and counter rates).
+    pub last: Vec<(i64, f64)>,
+}
+
+pub(crate) struct SeriesMeta {
+    pub id: u32,
+    pub key: SeriesKey,
+    pub counter_type: CounterType,
+    /// The WAL generation in which this series was last described.
+    pub wal_gen: AtomicU64,
+    pub state: Mutex<SeriesState>,
+}
+
+impl SeriesMeta {
+    fn insert(&self, t: i64, v: f64) -> bool {
+        let mut st = self.state.lock().expect("series lock");
+        let grew = match st.head.last() {
+            Some(&(lt, _)) if lt >= t => match st.head.binary_search_by_key(&t, |p| p.0) {
+                Ok(i) => {
+                    st.head[i].1 = v;
+                    false
+                }
+                Err(i) => {
+                    st.head.insert(i, (t, v));
+                    true
+                }
+            },
+            _ => {
+                st.head.push((t, v));
+                true
+            }
+        };
+        st.max_ts = st.max_ts.max(t);
+        match st.last.iter().position(|p| p.0 == t) {
+            Some(i) => st.last[i].1 = v,
+            None if st.last.len() < 2 || t > st.last[0].0 => {
+                st.last.push((t, v));
+                st.last.sort_by_key(|p| p.0);
+                if st.last.len() > 2 {
+                    st.last.remove(0);
+                }
+            }
+            None => {}
+        }
+        grew
+    }
+}
+
+fn same_series(k: &SeriesKey, p: &Point) -> bool {
+    k.tenant == p.tenant && k.endpoint == p.endpoint && k.metric == p.metric && k.tags == p.tags
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub by_hash: HashMap<u64, Vec<u32>>,
+    pub series: Vec<Arc<SeriesMeta>>,
+    pub index: Index,
+}
+
+impl Registry {
+    fn find(&self, p: &Point, h: u64) -> Option<&Arc<SeriesMeta>> {
+        self.by_hash
+            .get(&h)?
+            .iter()
+            .map(|&id| &self.series[id as usize])
+            .find(|m| same_series(&m.key, p))
+    }
+
+    /// Finds or creates the series of `key`, bypassing the cardinality cap (recovery).
+    pub fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
+        let h = key.hash();
+        if let Some(ids) = self.by_hash.get(&h) {
+            if let Some(&id) = ids.iter().find(|&&id| &self.series[id as usize].key == key) {
+                return self.series[id as usize].clone();
+            }
+        }
+        self.create(key.clone(), ct, h)
+    }
+
+    fn create(&mut self, key: SeriesKey, ct: CounterType, h: u64) -> Arc<SeriesMeta> {
+        let id = self.series.len() as u32;
+        self.index.add(id, &key);
+        let m = Arc::new(SeriesMeta {
+            id,
+            key,
+            counter_type: ct,
+            wal_gen: AtomicU64::new(0),
+            state: Mutex::new(SeriesState {
+                head: Vec::new(),
+                max_ts: i64::MIN,
+                last: Vec::new(),
+            }),
+        });
+        self.series.push(m.clone());
+        self.by_hash.entry(h).or_default().push(id);
+        m
+    }
+}
+
+/// Samples of one series taken out of its head.
+pub(crate) type FrozenSeries = (Arc<SeriesMeta>, Vec<(i64, f64)>);
+
+/// A head taken out of the live series, being written to blocks; still readable meanwhile.
+pub(crate) struct Frozen {
+    pub data: HashMap<u32, FrozenSeries>,
+    /// The WAL segment started when this head was frozen: every sample here is in earlier ones.
+    pub wal_segment: u64,
+}
+
+/// A block file with its series resolved to engine ids.
+pub(crate) struct BlockRef {
+    pub block: Block,
+    pub by_id: HashMap<u32, usize>,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub ingested: AtomicU64,
+    pub too_old: AtomicU64,
+    pub cardinality: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_micros: AtomicU64,
+    pub flushes: AtomicU64,
+    pub wal_truncations: AtomicU64,
+}
+
+/// The engine's shared state (the background thread holds it too).
+pub(crate) struct Core {
+    pub cfg: EngineConfig,
+    pub blocks_dir: PathBuf,
+    pub wal: Wal,
+    /// Writers hold it shared from WAL append to head insert; freezing the head holds it
+    /// exclusively, so a frozen head and the WAL segments before its rotation hold the same data.
+    pub gate: RwLock<()>,
+    pub reg: RwLock<Registry>,
+    /// Open blocks, ascending by sequence.
+    pub blocks: RwLock<Vec<Arc<BlockRef>>>,
+    pub frozen: RwLock<Vec<Arc<Frozen>>>,
+    pub next_seq: AtomicU64,
+    pub head_points: AtomicUsize,
+    pub block_bytes: AtomicU64,
+    /// One maintenance task at a time.
+    pub maint: Mutex<()>,
+    pub counters: Counters,
+    /// Raw partition start → highest raw block sequence already rolled up.
+    pub rollups: Mutex<BTreeMap<i64, u64>>,
 }
 
 /// The embedded time-series engine. Cheap to share behind an `Arc`; reads and writes run
 /// concurrently.
 pub struct Engine {
-    series: RwLock<HashMap<SeriesKey, Series>>,
-    wal: Mutex<File>,
-    wal_path: PathBuf,
-    fsync: bool,
+    pub(crate) core: Arc<Core>,
+    stop: Arc<AtomicBool>,
+    bg: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.bg.lock().expect("bg lock").take() {
+            let _ = h.join();
+        }
+        let _ = self.core.wal.sync();
+    }
+}
+
+const REC_SAMPLES: u8 = 1;
+
 impl Engine {
-    /// Opens (creating if needed) the engine in `cfg.data_dir`, replaying its log.
+    /// Opens (creating if needed) the engine in `cfg.data_dir`: loads the block indexes, replays
+    /// the WAL (truncating and reporting a damaged tail) and starts the background thread.
     pub fn open(cfg: &EngineConfig) -> Result<Self, StoreError> {
+        let mut cfg = cfg.clone();
+        if cfg.partition_secs <= 0
+            || 86400 % cfg.partition_secs != 0
+            || cfg.partition_secs % 3600 != 0
+        {
+            tracing::warn!(
+                partition_secs = cfg.partition_secs,
+                "engine.partition_secs must be a whole number of hours dividing a day; using 7200"
+            );
+            cfg.partition_secs = 7200;
+        }
         let io = |path: &PathBuf| {
             let path = path.clone();
             move |source| StoreError::Io { path, source }
         };
-        std::fs::create_dir_all(&cfg.data_dir).map_err(io(&cfg.data_dir))?;
-        let wal_path = cfg.data_dir.join("wal.log");
-        let mut map: HashMap<SeriesKey, Series> = HashMap::new();
-        if wal_path.exists() {
-            let f = File::open(&wal_path).map_err(io(&wal_path))?;
-            for line in BufReader::new(f).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Point>(&line) {
-                    Ok(p) => insert(&mut map, &p),
-                    Err(e) => {
-                        tracing::warn!(file = %wal_path.display(), error = %e, "torn log tail ignored");
-                        break;
-                    }
-                }
-            }
-        }
-        let wal = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&wal_path)
-            .map_err(io(&wal_path))?;
+        let blocks_dir = cfg.data_dir.join("blocks");
+        let wal_dir = cfg.data_dir.join("wal");
+        std::fs::create_dir_all(&blocks_dir).map_err(io(&blocks_dir))?;
+        let mut reg = Registry::default();
+        let (blocks, max_seq) = crate::maintain::load_blocks(&blocks_dir, &mut reg)?;
+        let block_bytes = blocks.iter().map(|b| b.block.bytes).sum();
+        let replay = replay_wal(&wal_dir, &mut reg).map_err(io(&wal_dir))?;
+        let head_points = reg
+            .series
+            .iter()
+            .map(|m| m.state.lock().expect("series lock").head.len())
+            .sum();
+        let policy = if cfg.fsync {
+            SyncPolicy::Always
+        } else {
+            SyncPolicy::Background
+        };
+        let wal = Wal::open(&wal_dir, policy).map_err(io(&wal_dir))?;
+        let rollups = crate::maintain::load_rollup_state(&cfg.data_dir);
+        let core = Arc::new(Core {
+            cfg: cfg.clone(),
+            blocks_dir,
+            wal,
+            gate: RwLock::new(()),
+            reg: RwLock::new(reg),
+            blocks: RwLock::new(blocks),
+            frozen: RwLock::new(Vec::new()),
+            next_seq: AtomicU64::new(max_seq + 1),
+            head_points: AtomicUsize::new(head_points),
+            block_bytes: AtomicU64::new(block_bytes),
+            maint: Mutex::new(()),
+            counters: Counters::default(),
+            rollups: Mutex::new(rollups),
+        });
+        core.counters
+            .wal_truncations
+            .store(replay.truncated.len() as u64, Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let bg = if cfg.background {
+            let (core, stop) = (core.clone(), stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("argus-store-maint".into())
+                    .spawn(move || crate::maintain::background(core, stop))
+                    .map_err(io(&cfg.data_dir))?,
+            )
+        } else {
+            None
+        };
+        tracing::info!(data_dir = %cfg.data_dir.display(), wal_records = replay.records,
+            truncated = replay.truncated.len(), "engine open");
         Ok(Engine {
-            series: RwLock::new(map),
-            wal: Mutex::new(wal),
-            wal_path,
-            fsync: cfg.fsync,
+            core,
+            stop,
+            bg: Mutex::new(bg),
         })
     }
 
-    /// Stores `points` (each must carry its tenant); durable when this returns `Ok`.
+    /// Stores `points` (each must carry its tenant); the accepted ones are durable when this
+    /// returns `Ok`. Points refused (unset tenant, cardinality cap, older than the out-of-order
+    /// window or retention) are listed in the summary with their reason.
     pub fn write(&self, points: &[Point]) -> Result<WriteSummary, StoreError> {
-        let mut buf = Vec::with_capacity(points.len() * 128);
-        for p in points {
-            serde_json::to_writer(&mut buf, p).expect("a point always serializes");
-            buf.push(b'\n');
-        }
-        {
-            let mut wal = self.wal.lock().expect("wal lock");
-            let err = |source| StoreError::Io {
-                path: self.wal_path.clone(),
-                source,
-            };
-            wal.write_all(&buf).map_err(err)?;
-            if self.fsync {
-                wal.sync_data().map_err(|source| StoreError::Io {
-                    path: self.wal_path.clone(),
-                    source,
-                })?;
-            }
-        }
-        let mut map = self.series.write().expect("series lock");
-        let before = map.len();
-        for p in points {
-            insert(&mut map, p);
-        }
-        Ok(WriteSummary {
-            accepted: points.len(),
-            new_series: map.len() - before,
-        })
+        self.core.write(points, argus_core::time::now_secs())
     }
 
-    /// Range read.
+    /// Range read: raw points, or per-step aggregates; per series or grouped across series.
     pub fn query_range(&self, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError> {
-        let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
-        if q.end < q.start {
-            return Err(StoreError::BadQuery("end is before start".into()));
-        }
-        let map = self.series.read().expect("series lock");
-        let mut out = Vec::new();
-        for (key, s) in map
-            .iter()
-            .filter(|(k, _)| k.tenant == q.tenant && sel.matches(k))
-        {
-            let raw = rates(s.counter_type, &s.points);
-            let pts: Vec<(i64, f64)> = raw
-                .into_iter()
-                .filter(|(t, _)| *t >= q.start && *t <= q.end)
-                .collect();
-            let pts = match q.step {
-                Some(step) if step > 0 => downsample(&pts, step as i64, q.aggregation),
-                _ => pts,
-            };
-            out.push(SeriesData {
-                key: key.clone(),
-                points: pts,
-            });
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        self.core.query_range(q, argus_core::time::now_secs())
     }
 
-    /// The latest value of each selected series.
+    /// The latest value of each selected series (per-second rate for counters).
     pub fn last(&self, q: &LastQuery) -> Result<Vec<LastValue>, StoreError> {
-        let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
-        let map = self.series.read().expect("series lock");
-        let mut out: Vec<LastValue> = map
-            .iter()
-            .filter(|(k, _)| k.tenant == q.tenant && sel.matches(k))
-            .filter_map(|(k, s)| {
-                rates(s.counter_type, &s.points)
-                    .last()
-                    .map(|(t, v)| LastValue {
-                        key: k.clone(),
-                        timestamp: *t,
-                        value: *v,
-                    })
-            })
-            .collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        self.core.last(q)
     }
 
     /// Lists selected series.
     pub fn series(&self, q: &SeriesQuery) -> Result<Vec<SeriesKey>, StoreError> {
         let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
-        let map = self.series.read().expect("series lock");
-        let mut out: Vec<SeriesKey> = map
-            .keys()
-            .filter(|k| k.tenant == q.tenant && sel.matches(k))
-            .cloned()
+        let mut out: Vec<SeriesKey> = self
+            .core
+            .select(&q.tenant, &sel)
+            .into_iter()
+            .map(|m| m.key.clone())
             .collect();
         out.sort();
         out.truncate(q.limit);
@@ -245,26 +479,464 @@ impl Engine {
 
     /// Lists metric names, endpoints, tag keys or tag values (sorted, distinct).
     pub fn labels(&self, q: &LabelQuery) -> Result<Vec<String>, StoreError> {
-        let keys = self.series(&SeriesQuery {
-            tenant: q.tenant.clone(),
-            selector: q.selector.clone(),
-            limit: usize::MAX,
+        self.core.labels(q)
+    }
+
+    /// Makes everything written so far durable (fsyncs the log).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.core.wal.sync().map_err(|source| StoreError::Io {
+            path: self.core.cfg.data_dir.join("wal"),
+            source,
+        })
+    }
+
+    /// Writes the head to block files now and truncates the log.
+    pub fn flush_head(&self) -> Result<(), StoreError> {
+        self.core.flush_head()
+    }
+
+    /// Runs one maintenance round as of `now`: flush the head, compact, build rollups of sealed
+    /// partitions, drop blocks past retention. The background thread does this periodically.
+    pub fn maintain(&self, now: i64) -> Result<(), StoreError> {
+        self.core.maintain(now, true)
+    }
+
+    /// Counters for `/metrics`.
+    pub fn stats(&self) -> EngineStats {
+        self.core.stats()
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &EngineConfig {
+        &self.core.cfg
+    }
+}
+
+/// Replays the WAL into the registry's heads.
+fn replay_wal(dir: &std::path::Path, reg: &mut Registry) -> std::io::Result<crate::wal::Replay> {
+    let mut refs: HashMap<u64, Arc<SeriesMeta>> = HashMap::new();
+    let mut cur_seg = u64::MAX;
+    let mut bad = 0u64;
+    let rep = crate::wal::replay(dir, true, |seg, payload| {
+        if seg != cur_seg {
+            refs.clear();
+            cur_seg = seg;
+        }
+        if decode_record(payload, reg, &mut refs).is_err() {
+            bad += 1;
+        }
+    })?;
+    if bad > 0 {
+        tracing::warn!(
+            records = bad,
+            "write-ahead log records with unknown series or bad content skipped"
+        );
+    }
+    Ok(rep)
+}
+
+fn decode_record(
+    payload: &[u8],
+    reg: &mut Registry,
+    refs: &mut HashMap<u64, Arc<SeriesMeta>>,
+) -> Result<(), crate::codec::DecodeError> {
+    let mut r = Reader::new(payload);
+    if r.u8()? != REC_SAMPLES {
+        return Err(crate::codec::DecodeError {
+            at: 0,
+            what: "record kind",
+        });
+    }
+    let ndefs = r.uvarint()?;
+    for _ in 0..ndefs {
+        let id = r.uvarint()?;
+        let (key, ct) = r.key()?;
+        refs.insert(id, reg.get_or_create(&key, ct));
+    }
+    let n = r.uvarint()?;
+    for _ in 0..n {
+        let id = r.uvarint()?;
+        let t = r.ivarint()?;
+        let v = r.f64()?;
+        if let Some(m) = refs.get(&id) {
+            m.insert(t, v);
+        }
+    }
+    Ok(())
+}
+
+impl Core {
+    fn disk_check(&self) -> Result<(), StoreError> {
+        let q = self.cfg.disk_quota_bytes;
+        if q > 0 {
+            let used = self.block_bytes.load(Ordering::Relaxed) + self.wal.size();
+            if used >= q {
+                return Err(StoreError::DiskFull(format!(
+                    "data uses {used} bytes, engine.disk_quota_bytes is {q}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the series of each point, creating missing ones within the tenant's cap.
+    fn resolve(
+        &self,
+        points: &[Point],
+        new_series: &mut usize,
+    ) -> Vec<Result<Arc<SeriesMeta>, &'static str>> {
+        let hashes: Vec<u64> = points
+            .iter()
+            .map(|p| argus_core::series::series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags))
+            .collect();
+        let mut out: Vec<Option<Result<Arc<SeriesMeta>, &'static str>>> = {
+            let reg = self.reg.read().expect("registry lock");
+            points
+                .iter()
+                .zip(&hashes)
+                .map(|(p, &h)| reg.find(p, h).map(|m| Ok(m.clone())))
+                .collect()
+        };
+        if out.iter().any(|o| o.is_none()) {
+            let mut reg = self.reg.write().expect("registry lock");
+            for (i, p) in points.iter().enumerate() {
+                if out[i].is_some() {
+                    continue;
+                }
+                out[i] = Some(match reg.find(p, hashes[i]) {
+                    Some(m) => Ok(m.clone()),
+                    None if reg.index.cardinality(&p.tenant) >= self.cfg.max_series_per_tenant => {
+                        Err("cardinality")
+                    }
+                    None => {
+                        *new_series += 1;
+                        Ok(reg.create(SeriesKey::of(p), p.counter_type, hashes[i]))
+                    }
+                });
+            }
+        }
+        out.into_iter().map(|o| o.expect("resolved")).collect()
+    }
+
+    pub(crate) fn write(&self, points: &[Point], now: i64) -> Result<WriteSummary, StoreError> {
+        let _gate = self.gate.read().expect("gate lock");
+        self.disk_check()?;
+        let mut sum = WriteSummary::default();
+        let metas = self.resolve(points, &mut sum.new_series);
+        let window = self.cfg.out_of_order_window_secs;
+        let horizon = now - self.cfg.retention_raw_secs;
+        let mut ok: Vec<(Arc<SeriesMeta>, i64, f64)> = Vec::with_capacity(points.len());
+        let reject = |sum: &mut WriteSummary, i: usize, field: &str, reason: String| {
+            sum.rejected.push(Rejection {
+                index: i,
+                field: field.into(),
+                reason,
+            })
+        };
+        for (i, (p, m)) in points.iter().zip(metas).enumerate() {
+            if p.tenant.is_unset() {
+                reject(&mut sum, i, "tenant", "must be set by the transfer".into());
+                continue;
+            }
+            let m = match m {
+                Ok(m) => m,
+                Err(_) => {
+                    self.counters.cardinality.fetch_add(1, Ordering::Relaxed);
+                    reject(&mut sum, i, "tags", format!(
+                        "tenant {} reached its limit of {} series (engine.max_series_per_tenant); new series refused",
+                        p.tenant, self.cfg.max_series_per_tenant));
+                    continue;
+                }
+            };
+            let mut st = m.state.lock().expect("series lock");
+            if st.max_ts != i64::MIN && p.timestamp < st.max_ts.saturating_sub(window) {
+                self.counters.too_old.fetch_add(1, Ordering::Relaxed);
+                let reason = format!(
+                    "{} is more than the out-of-order window of {window} s older than the series' newest point {}",
+                    p.timestamp, st.max_ts);
+                drop(st);
+                reject(&mut sum, i, "timestamp", reason);
+                continue;
+            }
+            if p.timestamp < horizon {
+                self.counters.too_old.fetch_add(1, Ordering::Relaxed);
+                drop(st);
+                reject(
+                    &mut sum,
+                    i,
+                    "timestamp",
+                    format!(
+                        "{} is older than the raw retention ({} s)",
+                        p.timestamp, self.cfg.retention_raw_secs
+                    ),
+                );
+                continue;
+            }
+            st.max_ts = st.max_ts.max(p.timestamp);
+            drop(st);
+            ok.push((m, p.timestamp, p.value));
+        }
+        if ok.is_empty() {
+            return Ok(sum);
+        }
+        let seq = self
+            .wal
+            .append(|generation, buf| encode_record(generation, &ok, buf));
+        self.wal.commit(seq).map_err(|e| {
+            if e.disk_full {
+                StoreError::DiskFull(e.to_string())
+            } else {
+                StoreError::Wal(e.to_string())
+            }
         })?;
+        let mut grew = 0;
+        for (m, t, v) in &ok {
+            grew += m.insert(*t, *v) as usize;
+        }
+        self.head_points.fetch_add(grew, Ordering::Relaxed);
+        self.counters
+            .ingested
+            .fetch_add(ok.len() as u64, Ordering::Relaxed);
+        sum.accepted = ok.len();
+        Ok(sum)
+    }
+
+    /// The series of `tenant` matching `sel`, ascending by id.
+    pub(crate) fn select(&self, tenant: &TenantId, sel: &CompiledSelector) -> Vec<Arc<SeriesMeta>> {
+        let reg = self.reg.read().expect("registry lock");
+        reg.index
+            .candidates(tenant, sel)
+            .into_iter()
+            .map(|id| reg.series[id as usize].clone())
+            .filter(|m| sel.matches(&m.key))
+            .collect()
+    }
+
+    /// Raw stored points of a series within `[a, b]`, merged across blocks, frozen heads and the
+    /// live head.
+    pub(crate) fn raw(
+        &self,
+        m: &SeriesMeta,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
+        let inside = |p: &(i64, f64)| p.0 >= a && p.0 <= b;
+        let mut parts = Vec::new();
+        let blocks: Vec<Arc<BlockRef>> = self.blocks.read().expect("blocks lock").clone();
+        for br in blocks.iter().filter(|br| {
+            br.block.meta.resolution == 0 && br.block.meta.start <= b && br.block.meta.end > a
+        }) {
+            if let Some(&i) = br.by_id.get(&m.id) {
+                let e = &br.block.entries[i];
+                if e.min_t <= b && e.max_t >= a {
+                    let rows = br.block.read(i)?;
+                    parts.push(rows.pairs(0).into_iter().filter(inside).collect());
+                }
+            }
+        }
+        for f in self.frozen.read().expect("frozen lock").iter() {
+            if let Some((_, pts)) = f.data.get(&m.id) {
+                parts.push(pts.iter().copied().filter(inside).collect());
+            }
+        }
+        {
+            let st = m.state.lock().expect("series lock");
+            let lo = st.head.partition_point(|p| p.0 < a);
+            let hi = st.head.partition_point(|p| p.0 <= b);
+            parts.push(st.head[lo..hi].to_vec());
+        }
+        Ok(merge_pairs(parts))
+    }
+
+    /// Rollup rows of resolution `res` within `[a, b]`.
+    fn rolled(&self, m: &SeriesMeta, res: u32, a: i64, b: i64) -> Result<Rows, StoreError> {
+        let mut parts = Vec::new();
+        let blocks: Vec<Arc<BlockRef>> = self.blocks.read().expect("blocks lock").clone();
+        for br in blocks.iter().filter(|br| {
+            br.block.meta.resolution == res && br.block.meta.start <= b && br.block.meta.end > a
+        }) {
+            if let Some(&i) = br.by_id.get(&m.id) {
+                let rows = br.block.read(i)?;
+                let lo = rows.ts.partition_point(|&t| t < a);
+                let hi = rows.ts.partition_point(|&t| t <= b);
+                parts.push(Rows {
+                    ts: rows.ts[lo..hi].to_vec(),
+                    cols: rows.cols.iter().map(|c| c[lo..hi].to_vec()).collect(),
+                });
+            }
+        }
+        Ok(merge_rows(parts))
+    }
+
+    /// What a reader sees of a series in `[a, b]`: raw values, or per-second rates for counters.
+    pub(crate) fn readable(
+        &self,
+        m: &SeriesMeta,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
+        if m.counter_type == CounterType::Gauge {
+            return self.raw(m, a, b);
+        }
+        let raw = self.raw(m, a.saturating_sub(self.cfg.counter_lookback_secs), b)?;
+        Ok(rates(m.counter_type, &raw)
+            .into_iter()
+            .filter(|p| p.0 >= a)
+            .collect())
+    }
+
+    /// The end of the newest raw partition that has rollups (everything before is rolled up).
+    fn rolled_until(&self) -> i64 {
+        self.rollups
+            .lock()
+            .expect("rollup lock")
+            .keys()
+            .next_back()
+            .map_or(i64::MIN, |s| s + self.cfg.partition_secs)
+    }
+
+    /// The resolution that answers `[start, ..]` at `step`: raw while raw data is retained, else
+    /// the finest rollup that divides the step and is retained.
+    fn resolution_for(&self, start: i64, step: i64, now: i64) -> u32 {
+        if step <= 0 || start >= now - self.cfg.retention_raw_secs {
+            return 0;
+        }
+        if step % 300 == 0 && start >= now - self.cfg.retention_5m_secs {
+            return 300;
+        }
+        if step % 3600 == 0 {
+            return 3600;
+        }
+        if step % 300 == 0 {
+            return 300;
+        }
+        0
+    }
+
+    /// One series' step buckets (`[sum, count, min, max, last]` rows) at `step`.
+    fn buckets(
+        &self,
+        m: &SeriesMeta,
+        q: &RangeQuery,
+        step: i64,
+        now: i64,
+    ) -> Result<Rows, StoreError> {
+        let res = self.resolution_for(q.start, step, now);
+        if res == 0 {
+            return Ok(bucket_raw(&self.readable(m, q.start, q.end)?, step));
+        }
+        // Rollups up to where they exist, raw (while retained) after.
+        let split = self.rolled_until().clamp(q.start, q.end.saturating_add(1));
+        let mut parts = vec![self.rolled(m, res, q.start, split - 1)?];
+        if split <= q.end {
+            parts.push(bucket_raw(&self.readable(m, split, q.end)?, res as i64));
+        }
+        Ok(rebucket(&merge_rows(parts), step))
+    }
+
+    pub(crate) fn query_range(
+        &self,
+        q: &RangeQuery,
+        now: i64,
+    ) -> Result<Vec<SeriesData>, StoreError> {
+        let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
+        if q.end < q.start {
+            return Err(StoreError::BadQuery("end: is before start".into()));
+        }
+        let series = self.select(&q.tenant, &sel);
+        let step = q.step.map(|s| s as i64).filter(|&s| s > 0);
+        let mut out = Vec::with_capacity(series.len());
+        for m in &series {
+            let points = match step {
+                None if q.group_by.is_none() => self.readable(m, q.start, q.end)?,
+                None => finish(
+                    &bucket_raw(&self.readable(m, q.start, q.end)?, 1),
+                    q.aggregation,
+                ),
+                Some(s) => finish(&self.buckets(m, q, s, now)?, q.aggregation),
+            };
+            out.push(SeriesData {
+                key: m.key.clone(),
+                points,
+            });
+        }
+        if let Some(by) = &q.group_by {
+            return Ok(group(out, by, q));
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    pub(crate) fn last(&self, q: &LastQuery) -> Result<Vec<LastValue>, StoreError> {
+        let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
+        let mut out = Vec::new();
+        for m in self.select(&q.tenant, &sel) {
+            let (last, max_ts) = {
+                let st = m.state.lock().expect("series lock");
+                (st.last.clone(), st.max_ts)
+            };
+            let need = if m.counter_type == CounterType::Gauge {
+                1
+            } else {
+                2
+            };
+            let last = if last.len() >= need || max_ts == i64::MIN {
+                last
+            } else {
+                // After a restart the newest points may be only in blocks.
+                let lb = self.cfg.counter_lookback_secs.max(self.cfg.partition_secs);
+                let raw = self.raw(&m, max_ts - lb, max_ts)?;
+                raw[raw.len().saturating_sub(2)..].to_vec()
+            };
+            if let Some(&(t, v)) = rates(m.counter_type, &last).last() {
+                out.push(LastValue {
+                    key: m.key.clone(),
+                    timestamp: t,
+                    value: v,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn labels(&self, q: &LabelQuery) -> Result<Vec<String>, StoreError> {
+        if q.what == LabelKind::TagValues && q.key.is_none() {
+            return Err(StoreError::BadQuery("key: required for tag_values".into()));
+        }
+        let empty = q.selector == argus_core::query::Selector::default();
+        if empty {
+            // Straight from the index.
+            let reg = self.reg.read().expect("registry lock");
+            let Some(t) = reg.index.tenant(&q.tenant) else {
+                return Ok(Vec::new());
+            };
+            let names: Vec<String> = match q.what {
+                LabelKind::Metrics => t.metrics.keys().take(q.limit).cloned().collect(),
+                LabelKind::Endpoints => t.endpoints.keys().take(q.limit).cloned().collect(),
+                LabelKind::TagKeys => t.tags.keys().take(q.limit).cloned().collect(),
+                LabelKind::TagValues => t
+                    .tags
+                    .get(q.key.as_deref().unwrap_or_default())
+                    .map(|v| v.keys().take(q.limit).cloned().collect())
+                    .unwrap_or_default(),
+            };
+            return Ok(names);
+        }
+        let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
         let mut set = std::collections::BTreeSet::new();
-        for k in keys {
+        for m in self.select(&q.tenant, &sel) {
+            let k = &m.key;
             match q.what {
                 LabelKind::Metrics => {
-                    set.insert(k.metric);
+                    set.insert(k.metric.clone());
                 }
                 LabelKind::Endpoints => {
-                    set.insert(k.endpoint);
+                    set.insert(k.endpoint.clone());
                 }
                 LabelKind::TagKeys => set.extend(k.tags.iter().map(|(a, _)| a.to_string())),
                 LabelKind::TagValues => {
-                    let key = q.key.as_deref().ok_or_else(|| {
-                        StoreError::BadQuery("key: required for tag_values".into())
-                    })?;
-                    if let Some(v) = k.tags.get(key) {
+                    if let Some(v) = k.tags.get(q.key.as_deref().unwrap_or_default()) {
                         set.insert(v.to_string());
                     }
                 }
@@ -273,67 +945,66 @@ impl Engine {
         Ok(set.into_iter().take(q.limit).collect())
     }
 
-    /// Makes everything written so far durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        let wal = self.wal.lock().expect("wal lock");
-        wal.sync_all().map_err(|source| StoreError::Io {
-            path: self.wal_path.clone(),
-            source,
-        })
-    }
-}
-
-fn insert(map: &mut HashMap<SeriesKey, Series>, p: &Point) {
-    let s = map.entry(SeriesKey::of(p)).or_insert_with(|| Series {
-        counter_type: p.counter_type,
-        points: Vec::new(),
-    });
-    match s.points.binary_search_by_key(&p.timestamp, |(t, _)| *t) {
-        Ok(i) => s.points[i].1 = p.value,
-        Err(i) => s.points.insert(i, (p.timestamp, p.value)),
-    }
-}
-
-/// Per-second rates for counters (a reset yields no point rather than a negative spike).
-fn rates(ct: CounterType, pts: &[(i64, f64)]) -> Vec<(i64, f64)> {
-    match ct {
-        CounterType::Gauge => pts.to_vec(),
-        CounterType::Counter | CounterType::Derive => pts
-            .windows(2)
-            .filter_map(|w| {
-                let (t0, v0) = w[0];
-                let (t1, v1) = w[1];
-                let dv = v1 - v0;
-                if ct == CounterType::Counter && dv < 0.0 {
-                    return None;
-                }
-                Some((t1, dv / (t1 - t0) as f64))
-            })
-            .collect(),
-    }
-}
-
-fn downsample(pts: &[(i64, f64)], step: i64, agg: Aggregation) -> Vec<(i64, f64)> {
-    let mut out: Vec<(i64, f64)> = Vec::new();
-    let mut i = 0;
-    while i < pts.len() {
-        let bucket = pts[i].0.div_euclid(step) * step;
-        let mut j = i;
-        while j < pts.len() && pts[j].0.div_euclid(step) * step == bucket {
-            j += 1;
+    pub(crate) fn stats(&self) -> EngineStats {
+        let c = &self.counters;
+        EngineStats {
+            series: self.reg.read().expect("registry lock").series.len() as u64,
+            points_ingested: c.ingested.load(Ordering::Relaxed),
+            rejected_too_old: c.too_old.load(Ordering::Relaxed),
+            rejected_cardinality: c.cardinality.load(Ordering::Relaxed),
+            head_points: self.head_points.load(Ordering::Relaxed) as u64,
+            block_bytes: self.block_bytes.load(Ordering::Relaxed),
+            wal_bytes: self.wal.size(),
+            blocks: self.blocks.read().expect("blocks lock").len() as u64,
+            compactions: c.compactions.load(Ordering::Relaxed),
+            compaction_seconds: c.compaction_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            flushes: c.flushes.load(Ordering::Relaxed),
+            wal_truncations: c.wal_truncations.load(Ordering::Relaxed),
         }
-        let vals = pts[i..j].iter().map(|(_, v)| *v);
-        let n = (j - i) as f64;
-        let v = match agg {
-            Aggregation::Avg => vals.sum::<f64>() / n,
-            Aggregation::Sum => vals.sum(),
-            Aggregation::Min => vals.fold(f64::INFINITY, f64::min),
-            Aggregation::Max => vals.fold(f64::NEG_INFINITY, f64::max),
-            Aggregation::Count => n,
-            Aggregation::Last => pts[j - 1].1,
-        };
-        out.push((bucket, v));
-        i = j;
     }
-    out
+}
+
+/// Encodes one WAL record: series not yet described in this WAL generation, then the samples.
+fn encode_record(generation: u64, ok: &[(Arc<SeriesMeta>, i64, f64)], buf: &mut Vec<u8>) {
+    buf.push(REC_SAMPLES);
+    let defs: Vec<&SeriesMeta> = ok
+        .iter()
+        .filter(|(m, _, _)| m.wal_gen.swap(generation, Ordering::Relaxed) != generation)
+        .map(|(m, _, _)| &**m)
+        .collect();
+    put_uvarint(buf, defs.len() as u64);
+    for m in defs {
+        put_uvarint(buf, m.id as u64);
+        put_key(buf, &m.key, m.counter_type);
+    }
+    put_uvarint(buf, ok.len() as u64);
+    for (m, t, v) in ok {
+        put_uvarint(buf, m.id as u64);
+        put_ivarint(buf, *t);
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Combines per-series results into groups by the `by` tag keys.
+fn group(data: Vec<SeriesData>, by: &[String], q: &RangeQuery) -> Vec<SeriesData> {
+    let mut groups: BTreeMap<argus_core::point::Tags, Vec<Vec<(i64, f64)>>> = BTreeMap::new();
+    for d in data {
+        let tags = argus_core::point::Tags::from_pairs(
+            by.iter()
+                .filter_map(|k| d.key.tags.get(k).map(|v| (k.clone(), v.to_string()))),
+        );
+        groups.entry(tags).or_default().push(d.points);
+    }
+    groups
+        .into_iter()
+        .map(|(tags, series)| SeriesData {
+            key: SeriesKey::new(
+                q.tenant.clone(),
+                q.selector.endpoint.clone().unwrap_or_default(),
+                q.selector.metric.clone().unwrap_or_default(),
+                tags,
+            ),
+            points: aggregate::combine(&series, q.aggregation),
+        })
+        .collect()
 }

@@ -9,11 +9,18 @@
 //! - [`client`] — [`StoreClient`], how every other component talks to a storage node;
 //! - [`codec`] — the binary write frame and the encodings shared with the WAL and blocks.
 
+pub mod aggregate;
+pub mod block;
+pub mod check;
+pub mod chunk;
 pub mod client;
 pub mod codec;
 pub mod engine;
+pub mod index;
+mod maintain;
 pub mod node;
 pub mod selector;
+pub mod wal;
 
 pub use client::{ClientError, StoreClient};
-pub use engine::{Engine, EngineConfig, StoreError, WriteSummary};
+pub use engine::{Engine, EngineConfig, EngineStats, StoreError, WriteSummary};

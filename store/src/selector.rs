@@ -29,6 +29,16 @@ impl CompiledSelector {
         })
     }
 
+    /// The selector.
+    pub fn selector(&self) -> &Selector {
+        &self.sel
+    }
+
+    /// The compiled regex of each tag matcher (`None` for non-regex matchers).
+    pub fn regexes(&self) -> &[Option<Regex>] {
+        &self.regexes
+    }
+
     /// True when `key` is selected (the tenant is checked by the caller).
     pub fn matches(&self, key: &SeriesKey) -> bool {
         if let Some(e) = &self.sel.endpoint {
