@@ -1,25 +1,28 @@
 //! Active/standby: one lease row names the active instance. The active one renews it; a
 //! standby takes it once it has expired. Only the active instance decides and sends.
 
-use crate::db::{db_err, Db};
+use crate::db::{db_err, Db, Dialect};
 use crate::AlarmError;
 use argus_core::time::now_millis;
 
 /// Takes or renews the lease for `holder` for `ttl_ms`; true when `holder` holds it now.
+/// On PostgreSQL the database's clock decides expiry, so instances on hosts with skewed clocks
+/// still agree.
 pub async fn try_acquire(db: &Db, holder: &str, ttl_ms: i64) -> Result<bool, AlarmError> {
-    let now = now_millis();
-    let n = sqlx::query(
-        "INSERT INTO alarm_lease (name, holder, expires_ms) VALUES ('alarm', $1, $2)
+    let now = match db.dialect {
+        Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        Dialect::Sqlite => "$3",
+    };
+    let sql = format!(
+        "INSERT INTO alarm_lease (name, holder, expires_ms) VALUES ('alarm', $1, {now} + $2)
          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
-         WHERE alarm_lease.holder = excluded.holder OR alarm_lease.expires_ms < $3",
-    )
-    .bind(holder)
-    .bind(now + ttl_ms)
-    .bind(now)
-    .execute(&db.pool)
-    .await
-    .map_err(db_err)?
-    .rows_affected();
+         WHERE alarm_lease.holder = excluded.holder OR alarm_lease.expires_ms < {now}"
+    );
+    let mut q = sqlx::query(&sql).bind(holder).bind(ttl_ms);
+    if db.dialect == Dialect::Sqlite {
+        q = q.bind(now_millis());
+    }
+    let n = q.execute(&db.pool).await.map_err(db_err)?.rows_affected();
     Ok(n == 1)
 }
 
