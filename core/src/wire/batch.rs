@@ -34,15 +34,31 @@ impl Batch {
     pub fn decode(json: &[u8]) -> Result<super::Decoded, WireError> {
         let raw: RawBatch =
             serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
-        Ok(decode_items(raw.points, |v| {
-            serde_json::from_value::<Point>(v)
-        }))
+        Ok(decode_items(raw.points, from_value_at::<Point>))
     }
 
     /// Encodes the batch as JSON.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a batch always serializes")
     }
+}
+
+/// Deserializes one item, naming the offending field in the error (`value`, `tags.k`) — a bare
+/// serde error says only "invalid type: string, expected f64", and the sender cannot tell which
+/// field of the point it means.
+pub(crate) fn from_value_at<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+) -> Result<T, serde_json::Error> {
+    use serde::de::Error as _;
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            inner
+        } else {
+            serde_json::Error::custom(format!("`{path}`: {inner}"))
+        }
+    })
 }
 
 /// Converts items one by one with `conv`, collecting the good ones with their index and a
@@ -86,6 +102,26 @@ mod tests {
         assert_eq!(bad[0].index, 1);
         assert_eq!(bad[0].field, "metric");
         assert_eq!(bad[1].index, 2);
+        assert_eq!(bad[1].field, "value");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let body = br#"{"points":[
+            {"endpoint":"h","metric":"a","value":1,"timestamp":"yesterday"},
+            {"endpoint":"h","metric":"a","value":1,"timestamp":1e30},
+            {"endpoint":"h","metric":"a","value":1,"timestamp":5,"tags":{"k":7}},
+            {"endpoint":"h","metric":["a"],"value":1,"timestamp":5},
+            {"endpoint":"h","metric":"a","value":1,"timestamp":5,"step":-1}
+        ]}"#;
+        let (good, bad) = Batch::decode(body).unwrap();
+        assert!(good.is_empty());
+        let fields: Vec<&str> = bad.iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["timestamp", "timestamp", "tags.k", "metric", "step"]
+        );
+        assert!(bad[0].reason.contains("invalid type"), "{}", bad[0].reason);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! as falcon accepts; `endpoint` may be omitted when the receiver has a default (the agent uses
 //! its host name).
 
-use super::batch::decode_items;
+use super::batch::{decode_items, from_value_at};
 use super::WireError;
 use crate::point::{CounterType, Point, Tags};
 use crate::tenant::TenantId;
@@ -111,7 +111,7 @@ pub fn decode(json: &[u8], default_endpoint: &str) -> Result<super::Decoded, Wir
         }
     };
     Ok(decode_items(items, |v| {
-        serde_json::from_value::<FalconPoint>(v)?.into_point(default_endpoint)
+        from_value_at::<FalconPoint>(v)?.into_point(default_endpoint)
     }))
 }
 
@@ -148,6 +148,23 @@ mod tests {
         assert_eq!(bad.len(), 2);
         assert_eq!((bad[0].index, bad[0].field.as_str()), (2, "metric"));
         assert_eq!((bad[1].index, bad[1].field.as_str()), (3, "counterType"));
+    }
+
+    #[test]
+    fn hostile_values_are_refused_by_field() {
+        let body = br#"[
+          {"metric":"m","timestamp":"now","value":1},
+          {"metric":"m","timestamp":1,"value":[1]},
+          {"metric":"m","timestamp":1,"value":1,"tags":"a=1,novalue"},
+          {"metric":"m","timestamp":1,"value":1,"step":1e3}
+        ]"#;
+        let (good, bad) = decode(body, "h").unwrap();
+        assert!(good.is_empty());
+        let fields: Vec<&str> = bad.iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(fields, ["timestamp", "value", "tags", "step"]);
+        // Non-finite numeric strings decode; validation refuses them by field.
+        let (good, _) = decode(br#"[{"metric":"m","timestamp":1,"value":"NaN"},{"metric":"m","timestamp":1,"value":"-inf"}]"#, "h").unwrap();
+        assert!(good.iter().all(|(_, p)| !p.value.is_finite()));
     }
 
     #[test]
