@@ -1,0 +1,385 @@
+//! Login, sessions, CSRF, the login rate limit, users and roles, tokens shown once, and tenants
+//! reserved to platform admins.
+
+mod common;
+
+use common::{start, Backend, Env};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Logs in; answers (cookie header value, csrf token) or the refusal status.
+async fn login(e: &Env, login: &str, password: &str) -> Result<(String, String), StatusCode> {
+    let resp = e
+        .http
+        .post(format!("{}/api/v1/login", e.url))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    if !resp.status().is_success() {
+        return Err(resp.status());
+    }
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let v: Value = resp.json().await.unwrap();
+    Ok((cookie, v["csrf_token"].as_str().unwrap().to_string()))
+}
+
+async fn with_cookie(
+    e: &Env,
+    cookie: &str,
+    csrf: Option<&str>,
+    m: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = e
+        .http
+        .request(m, format!("{}{path}", e.url))
+        .header("cookie", cookie);
+    if let Some(c) = csrf {
+        r = r.header("x-csrf-token", c);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let s = resp.status();
+    (s, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn session_login_csrf_and_logout() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    assert_eq!(
+        login(&e, "alice", "wrong-password").await.unwrap_err(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&e, "nobody", "wrong-password").await.unwrap_err(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (cookie, csrf) = login(&e, "alice", "alice-secret-1").await.unwrap();
+    let (s, me) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            me["login"].as_str(),
+            me["tenant"].as_str(),
+            me["role"].as_str()
+        ),
+        (Some("alice"), Some("acme"), Some("admin"))
+    );
+    // Unsafe requests of a cookie session need the CSRF token.
+    let body = json!({"name": "web-9"});
+    let (s, v) = with_cookie(
+        &e,
+        &cookie,
+        None,
+        Method::POST,
+        "/api/v1/hosts",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("CSRF"));
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some("forged"),
+        Method::POST,
+        "/api/v1/hosts",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/hosts",
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // Logout ends the session.
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/logout",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // No credential at all.
+    let resp = e
+        .http
+        .get(format!("{}/api/v1/hosts", e.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn login_is_rate_limited() {
+    let e = start(Backend::Sqlite, |c| c.login_attempts_per_minute = 3)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            login(&e, "alice", "bad-password").await.unwrap_err(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password is refused now.
+    assert_eq!(
+        login(&e, "alice", "alice-secret-1").await.unwrap_err(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn users_roles_and_tokens() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    // Users: admin creates a viewer, who can read but not write, and cannot manage users.
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"login": "carol", "password": "short", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("password"))
+    );
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"login": "carol", "password": "carol-secret", "role": "boss"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("role"))
+    );
+    let (s, u) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"login": "carol", "password": "carol-secret", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{u}");
+    assert!(u.get("password").is_none() && u.get("password_hash").is_none());
+    let uid = u["id"].as_i64().unwrap();
+    let (s, _) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"login": "carol", "password": "carol-secret", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (cookie, csrf) = login(&e, "carol", "carol-secret").await.unwrap();
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/hosts", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/hosts",
+        Some(json!({"name": "h"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/users", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Promote to editor (and change the password): writes now work.
+    let (s, _) = e
+        .call(
+            &e.a,
+            Method::PUT,
+            &format!("/api/v1/users/{uid}"),
+            Some(json!({"login": "carol", "role": "editor", "password": "carol-secret-2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(login(&e, "carol", "carol-secret").await.is_err());
+    let (cookie, csrf) = login(&e, "carol", "carol-secret-2").await.unwrap();
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/hosts",
+        Some(json!({"name": "h"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Users of another tenant are invisible.
+    let (s, _) = e
+        .call(&e.b, Method::GET, &format!("/api/v1/users/{uid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = e
+        .call(&e.b, Method::DELETE, &format!("/api/v1/users/{uid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, l) = e.call(&e.b, Method::GET, "/api/v1/users", None).await;
+    assert!(!l.to_string().contains("carol"));
+    let (s, _) = e
+        .call(&e.a, Method::DELETE, &format!("/api/v1/users/{uid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(login(&e, "carol", "carol-secret-2").await.is_err());
+
+    // Tokens: shown once, listed without the value, revocable; agent tokens are not API tokens.
+    let (s, t) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "ci", "kind": "api", "role": "editor"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let tok = t["token"].as_str().unwrap().to_string();
+    let (_, list) = e.call(&e.a, Method::GET, "/api/v1/tokens", None).await;
+    assert!(!list.to_string().contains(&tok) && list.to_string().contains("\"ci\""));
+    let (s, _) = e
+        .call(
+            &tok,
+            Method::POST,
+            "/api/v1/hosts",
+            Some(json!({"name": "from-ci"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = e.call(&tok, Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "editors do not manage tokens");
+    let (s, _) = e
+        .call(
+            &e.b,
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", t["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = e
+        .call(
+            &e.a,
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", t["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = e.call(&tok, Method::GET, "/api/v1/hosts", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = e.call(&e.agent_a, Method::GET, "/api/v1/hosts", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "x", "kind": "root"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("kind"))
+    );
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_are_for_platform_admins() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    // API tokens are tenant-scoped, never platform admins.
+    let (s, _) = e.call(&e.a, Method::GET, "/api/v1/tenants", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // alice was bootstrapped as a platform admin.
+    let (cookie, csrf) = login(&e, "alice", "alice-secret-1").await.unwrap();
+    let (s, v) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(json!({"id": "Bad Id"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("id"))
+    );
+    let (s, v) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(json!({"id": "initech", "admin_login": "peter", "admin_password": "peter-secret"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(json!({"id": "initech"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, l) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/tenants", None).await;
+    let ids: Vec<&str> = l["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["acme", "globex", "initech"]);
+    let (pc, _) = login(&e, "peter", "peter-secret").await.unwrap();
+    let (_, me) = with_cookie(&e, &pc, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(
+        (me["tenant"].as_str(), me["platform_admin"].as_bool()),
+        (Some("initech"), Some(false))
+    );
+    let (s, _) = with_cookie(&e, &pc, None, Method::GET, "/api/v1/tenants", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::DELETE,
+        "/api/v1/tenants/initech",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(login(&e, "peter", "peter-secret").await.is_err());
+    e.running.stop().await;
+}
