@@ -1,23 +1,23 @@
 //! Log keyword monitoring: each rule counts the lines matching its regex in the files matching
 //! its glob, per step, as one point (the sum over files, 0 when nothing matched).
 //!
-//! Files are followed by handle: at each step the open handle is read to its end first, so the
-//! last lines of a file renamed by a rotation are still counted, then the path is checked: a new
-//! inode is a rotated file (read from its start), a size below the offset is a truncation
-//! (`copytruncate`; read from the start again). Offsets are saved in `data_dir` after each step,
-//! so a restart resumes where it stopped instead of counting the whole file again. A file seen
-//! for the first time when its rule is loaded is followed from its end (its past is not news);
-//! one that appears later is read from its start.
+//! Files are followed by identity (device and inode), not by name: at each step every followed
+//! file is read to its end first, so the last lines of a file renamed by a rotation are counted
+//! once whether or not its new name still matches the glob; a file no name matches any more is
+//! then let go. A new identity under a matching name (a rotation's new file) is read from its
+//! start; a size below the offset is a truncation (`copytruncate`): read from the start again.
+//! Offsets are saved in `data_dir` after each step, so a restart resumes where it stopped
+//! instead of counting whole files again. The files of a rule never seen before are followed
+//! from their end (their past is not news).
 
 use argus_core::agentconf::LogRule;
 use argus_core::{Point, Tags};
 use regex::bytes::Regex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Most bytes read from one file in one step, so a huge backlog cannot stall the agent; the rest
 /// is read in the next steps.
@@ -34,31 +34,35 @@ struct Rule {
 
 /// Where reading a file stands.
 struct Follow {
-    dev: u64,
-    ino: u64,
     offset: u64,
     file: File,
     partial: Vec<u8>,
 }
 
-/// A saved offset.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-struct Saved {
-    dev: u64,
-    ino: u64,
-    offset: u64,
-}
+/// A file's identity: device and inode. Files are followed by identity, not by path, so a
+/// rotated file is the same file under its new name (or under none).
+type FileId = (u64, u64);
 
 /// Follows the files of every rule.
 pub struct LogWatcher {
     rules: Vec<Rule>,
-    /// Open files by `rule key \0 path`.
-    follows: HashMap<String, Follow>,
-    /// Offsets from the previous run (and kept up to date), by the same key.
-    saved: HashMap<String, Saved>,
+    /// Open files by rule key, then file identity.
+    follows: HashMap<String, HashMap<FileId, Follow>>,
+    /// Offsets by `rule key \0 dev:ino`, from the previous run and kept up to date.
+    saved: HashMap<String, u64>,
     state_path: Option<PathBuf>,
     /// Rule keys whose first scan has not run yet.
     fresh: std::collections::HashSet<String>,
+    /// What was last written to `state_path` (not rewritten when unchanged).
+    last_saved: Vec<u8>,
+}
+
+fn saved_key(rule: &str, id: FileId) -> String {
+    format!("{rule}\0{}:{}", id.0, id.1)
+}
+
+fn rule_of(saved_key: &str) -> &str {
+    saved_key.split('\0').next().unwrap_or("")
 }
 
 impl LogWatcher {
@@ -75,6 +79,7 @@ impl LogWatcher {
             saved,
             state_path,
             fresh: Default::default(),
+            last_saved: Vec::new(),
         }
     }
 
@@ -87,7 +92,11 @@ impl LogWatcher {
             match Regex::new(&r.regex) {
                 Ok(regex) => {
                     let key = format!("{}|{}|{}|{}", r.metric, r.tags, r.path_glob, r.regex);
-                    if !self.rules.iter().any(|o| o.key == key) {
+                    // New to this process and unknown to the saved state: its files' past is
+                    // not news.
+                    if !self.rules.iter().any(|o| o.key == key)
+                        && !self.saved.keys().any(|k| rule_of(k) == key)
+                    {
                         self.fresh.insert(key.clone());
                     }
                     next.push(Rule {
@@ -102,8 +111,7 @@ impl LogWatcher {
             }
         }
         let keys: std::collections::HashSet<String> = next.iter().map(|r| r.key.clone()).collect();
-        self.follows
-            .retain(|k, _| keys.contains(k.split('\0').next().unwrap_or("")));
+        self.follows.retain(|k, _| keys.contains(k));
         self.rules = next;
         errors
     }
@@ -114,11 +122,7 @@ impl LogWatcher {
         let rules = std::mem::take(&mut self.rules);
         for rule in &rules {
             let first = self.fresh.remove(&rule.key);
-            let mut count = 0;
-            for path in expand(&rule.glob) {
-                let key = format!("{}\0{}", rule.key, path.display());
-                count += self.follow(&key, &path, &rule.regex, first);
-            }
+            let count = self.step_rule(rule, first);
             out.push((rule.metric.clone(), rule.tags.clone(), count));
         }
         self.rules = rules;
@@ -138,78 +142,79 @@ impl LogWatcher {
             .collect()
     }
 
-    fn follow(&mut self, key: &str, path: &Path, re: &Regex, first_scan: bool) -> u64 {
+    fn step_rule(&mut self, rule: &Rule, first_scan: bool) -> u64 {
+        let mut follows = self.follows.remove(&rule.key).unwrap_or_default();
         let mut count = 0;
-        // The open handle first: lines written just before a rotation.
-        if let Some(f) = self.follows.get_mut(key) {
-            count += read_lines(f, re);
+        let mut live = HashMap::new();
+        for path in expand(&rule.glob) {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            live.insert((meta.dev(), meta.ino()), (path, meta.len()));
         }
-        let Ok(meta) = std::fs::metadata(path) else {
-            return count;
-        };
-        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
-        let reopen_at = match self.follows.get_mut(key) {
-            Some(f) if f.dev == dev && f.ino == ino => {
-                if size < f.offset {
+        // Files followed so far: read to their end, whatever their name now. One no path names
+        // any more (rotated away, deleted) is read one last time and let go.
+        follows.retain(|id, f| {
+            if let Some((path, size)) = live.get(id) {
+                if *size < f.offset {
                     tracing::info!(file = %path.display(), "log file truncated; reading from its start");
                     f.offset = 0;
                     f.partial.clear();
                     let _ = f.file.seek(SeekFrom::Start(0));
                 }
-                None
             }
-            Some(_) => {
-                tracing::info!(file = %path.display(), "log file rotated; reading the new one");
-                Some(0)
+            count += read_lines(f, &rule.regex);
+            live.contains_key(id)
+        });
+        // Files new to this run: where the saved state says, else from the end at the rule's
+        // first scan, else (a file created since: a rotation's new file) from the start.
+        for (id, (path, size)) in &live {
+            if follows.contains_key(id) {
+                continue;
             }
-            None => Some(match self.saved.get(key) {
-                Some(s) if s.dev == dev && s.ino == ino && s.offset <= size => s.offset,
+            let offset = match self.saved.get(&saved_key(&rule.key, *id)) {
+                Some(o) if *o <= *size => *o,
                 Some(_) => 0,
-                None if first_scan => size,
+                None if first_scan => *size,
                 None => 0,
-            }),
-        };
-        if let Some(offset) = reopen_at {
-            self.follows.remove(key);
-            if let Ok(mut file) = File::open(path) {
-                if file.seek(SeekFrom::Start(offset)).is_ok() {
-                    self.follows.insert(
-                        key.to_string(),
-                        Follow {
-                            dev,
-                            ino,
-                            offset,
-                            file,
-                            partial: Vec::new(),
-                        },
-                    );
-                }
+            };
+            let Ok(mut file) = File::open(path) else {
+                continue;
+            };
+            if file.seek(SeekFrom::Start(offset)).is_err() {
+                continue;
             }
+            let mut f = Follow {
+                offset,
+                file,
+                partial: Vec::new(),
+            };
+            count += read_lines(&mut f, &rule.regex);
+            follows.insert(*id, f);
         }
-        if let Some(f) = self.follows.get_mut(key) {
-            count += read_lines(f, re);
-            self.saved.insert(
-                key.to_string(),
-                Saved {
-                    dev: f.dev,
-                    ino: f.ino,
-                    offset: f.offset - f.partial.len() as u64,
-                },
-            );
+        self.saved.retain(|k, _| rule_of(k) != rule.key);
+        for (id, f) in &follows {
+            self.saved
+                .insert(saved_key(&rule.key, *id), f.offset - f.partial.len() as u64);
         }
+        self.follows.insert(rule.key.clone(), follows);
         count
     }
 
     fn save(&mut self) {
         let live: std::collections::HashSet<&str> =
             self.rules.iter().map(|r| r.key.as_str()).collect();
-        self.saved
-            .retain(|k, _| live.contains(k.split('\0').next().unwrap_or("")));
+        self.saved.retain(|k, _| live.contains(rule_of(k)));
         let Some(p) = &self.state_path else { return };
-        let tmp = p.with_extension("tmp");
         let body = serde_json::to_vec(&self.saved).expect("offsets serialize");
-        if let Err(e) = std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, p)) {
+        if body == self.last_saved {
+            return;
+        }
+        let tmp = p.with_extension("tmp");
+        if let Err(e) = std::fs::write(&tmp, &body).and_then(|_| std::fs::rename(&tmp, p)) {
             tracing::warn!(file = %p.display(), error = %e, "cannot save log offsets");
+        } else {
+            self.last_saved = body;
         }
     }
 }

@@ -82,6 +82,28 @@ fn survives_rotation_and_truncation() {
 }
 
 #[test]
+fn a_rotated_name_matching_the_glob_is_not_counted_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("app.log");
+    append(&log, &[]);
+    let mut w = LogWatcher::new(None);
+    w.set_rules(&[rule(&format!("{}/app.log*", d.path().display()))]);
+    assert_eq!(count(&mut w), 0);
+    append(&log, &["ERROR 1", "ERROR 2"]);
+    assert_eq!(count(&mut w), 2);
+    append(&log, &["ERROR 3 just before rotation"]);
+    std::fs::rename(&log, d.path().join("app.log.1")).unwrap();
+    append(&log, &["ERROR 4 new file"]);
+    assert_eq!(count(&mut w), 2);
+    assert_eq!(count(&mut w), 0);
+    append(
+        &d.path().join("app.log.1"),
+        &["ERROR 5 late write to the old file"],
+    );
+    assert_eq!(count(&mut w), 1);
+}
+
+#[test]
 fn a_restart_resumes_from_the_saved_offset() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("app.log");
