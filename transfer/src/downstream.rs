@@ -160,9 +160,13 @@ impl Downstream {
         };
         let n = points.len() as u64;
         let spool = self.spool.clone();
-        let r = tokio::task::spawn_blocking(move || spool.append(&points))
-            .await
-            .expect("spool append does not panic");
+        let r = match tokio::task::spawn_blocking(move || spool.append(&points)).await {
+            Ok(r) => r,
+            Err(e) => Err(SpoolError::Io {
+                dir: self.spool.dir().display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            }),
+        };
         match r {
             Ok(()) => {
                 self.stats.spooled.add(n);
@@ -199,9 +203,10 @@ impl Downstream {
             }
             let spool = self.spool.clone();
             let max = self.replay_batch;
-            let next = tokio::task::spawn_blocking(move || spool.peek(max))
-                .await
-                .expect("spool read does not panic");
+            // A join error only happens when the runtime shuts down.
+            let Ok(next) = tokio::task::spawn_blocking(move || spool.peek(max)).await else {
+                return;
+            };
             let (points, pos) = match next {
                 Ok(Some(x)) => x,
                 Ok(None) => {
@@ -250,9 +255,9 @@ impl Downstream {
                 }
             }
             let spool = self.spool.clone();
-            let r = tokio::task::spawn_blocking(move || spool.commit(pos))
-                .await
-                .expect("spool commit does not panic");
+            let Ok(r) = tokio::task::spawn_blocking(move || spool.commit(pos)).await else {
+                return;
+            };
             if let Err(e) = r {
                 tracing::error!(downstream = %self.name(), error = %e, "cannot save spool cursor");
             }

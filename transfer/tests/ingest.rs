@@ -1,0 +1,400 @@
+//! Every ingest format end to end into a real storage node, partial acceptance, token → tenant
+//! mapping, per-tenant quotas and tokens from the config center.
+
+mod common;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use argus_transfer::config::Quota;
+use argus_transfer::remote_write::{self, Label, Sample, TimeSeries, WriteRequest};
+use common::*;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_lands_in_storage_under_the_token_tenant() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let t = argus_transfer::start(transfer_cfg(&d.path().join("t"), vec![node.server.url()]))
+        .await
+        .unwrap();
+    let url = t.server.url();
+    let now = now();
+    let http = reqwest::Client::new();
+
+    // Argus batch, gzip-free JSON, with a payload tenant that must be ignored.
+    let mut p = point("web-1", "cpu.idle", 90.0, now);
+    p.tenant = tenant("beta");
+    let (s, body) = push(&url, "tok-acme", &[p]).await;
+    assert_eq!((s, body["accepted"].as_u64()), (200, Some(1)), "{body}");
+
+    // open-falcon.
+    let r = http
+        .post(format!("{url}/v1/push"))
+        .bearer_auth("tok-acme")
+        .json(
+            &json!([{"endpoint": "web-1", "metric": "qps", "timestamp": now, "step": 60,
+                        "value": "12", "counterType": "GAUGE", "tags": "svc=api"}]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Line protocol with `Authorization: Token`.
+    let r = http
+        .post(format!("{url}/api/v2/write?org=x&bucket=y&precision=s"))
+        .header("authorization", "Token tok-acme")
+        .body(format!("mem,host=web-2 used=5i,free=7 {now}\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+
+    // Prometheus remote write.
+    let wr = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "up".into(),
+                },
+                Label {
+                    name: "instance".into(),
+                    value: "web-3:9100".into(),
+                },
+            ],
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: now * 1000,
+            }],
+        }],
+    };
+    let r = http
+        .post(format!("{url}/api/v1/write"))
+        .bearer_auth("tok-acme")
+        .header("content-encoding", "snappy")
+        .header("content-type", "application/x-protobuf")
+        .body(remote_write::encode(&wr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let got = read_all(&url, "acme").await;
+    let names: Vec<(&str, &str, f64)> = got
+        .iter()
+        .map(|(e, m, _, v)| (e.as_str(), m.as_str(), *v))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("web-1", "cpu.idle", 90.0),
+            ("web-1", "qps", 12.0),
+            ("web-2", "mem.free", 7.0),
+            ("web-2", "mem.used", 5.0),
+            ("web-3:9100", "up", 1.0),
+        ]
+    );
+    assert!(
+        read_all(&url, "beta").await.is_empty(),
+        "the payload's tenant is never used"
+    );
+    t.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_batches_keep_good_points_and_wrong_tokens_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let t = argus_transfer::start(transfer_cfg(&d.path().join("t"), vec![node.server.url()]))
+        .await
+        .unwrap();
+    let url = t.server.url();
+    let now = now();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{url}/api/v1/push"))
+        .bearer_auth("tok-beta")
+        .json(&json!({"points": [
+            {"endpoint": "h", "metric": "ok.a", "value": 1, "timestamp": now},
+            {"endpoint": "h", "metric": "bad metric", "value": 1, "timestamp": now},
+            {"endpoint": "h", "value": 1, "timestamp": now},
+            {"endpoint": "h", "metric": "ok.b", "value": 2, "timestamp": now},
+            {"endpoint": "h", "metric": "old", "value": 2, "timestamp": 5}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 2);
+    let rej: Vec<(u64, String)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rej,
+        vec![
+            (1, "metric".to_string()),
+            (2, "metric".to_string()),
+            (4, "timestamp".to_string())
+        ]
+    );
+    assert_eq!(read_all(&url, "beta").await.len(), 2);
+
+    // Line protocol: 400 with the rejections, good lines kept.
+    let r = http
+        .post(format!("{url}/api/v2/write?precision=s"))
+        .bearer_auth("tok-beta")
+        .body(format!(
+            "lp,host=h v=1 {now}\nlp,host=h msg=\"text\" {now}\n"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 1);
+    assert_eq!(body["rejected"][0]["field"], "fields.msg");
+
+    // Unreadable body: refused whole.
+    let r = http
+        .post(format!("{url}/api/v1/push"))
+        .bearer_auth("tok-beta")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    for auth in [None, Some("Bearer wrong"), Some("Basic dG9rLWFjbWU=")] {
+        let mut req = http.post(format!("{url}/api/v1/push")).json(
+            &json!({"points": [{"endpoint": "h", "metric": "m", "value": 1, "timestamp": now}]}),
+        );
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401, "{auth:?}");
+    }
+    assert_eq!(
+        metric(&url, "argus_transfer_auth_failures_total").await,
+        Some(3.0)
+    );
+    t.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_quota_gets_429_and_others_are_unaffected() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![node.server.url()]);
+    cfg.quotas.tenants.push(Quota {
+        tenant: Some(tenant("acme")),
+        points_per_sec: 0.5,
+        burst: 10.0,
+        active_series: 12,
+        tags_per_point: 2,
+        batch_points: 50,
+    });
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+    let batch = |m: &str| -> Vec<_> {
+        (0..10)
+            .map(|i| point(&format!("h{i}"), m, 1.0, now))
+            .collect()
+    };
+
+    let (s, _) = push(&url, "tok-acme", &batch("a")).await;
+    assert_eq!(s, 200);
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/push"))
+        .bearer_auth("tok-acme")
+        .json(&json!({ "points": batch("b") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    // beta, with the default (unlimited) quota, is not slowed by acme.
+    for m in ["a", "b", "c", "d"] {
+        let (s, body) = push(&url, "tok-beta", &batch(m)).await;
+        assert_eq!((s, body["accepted"].as_u64()), (200, Some(10)));
+    }
+    assert_eq!(
+        metric(
+            &url,
+            "argus_transfer_limited_total{tenant=\"acme\",limit=\"rate\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &url,
+            "argus_transfer_limited_total{tenant=\"beta\",limit=\"rate\"}"
+        )
+        .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &url,
+            "argus_transfer_points_accepted_total{tenant=\"beta\"}"
+        )
+        .await,
+        Some(40.0)
+    );
+    t.stop().await;
+
+    // Series and tags quotas reject points; batch size refuses the request.
+    let mut cfg = transfer_cfg(&d.path().join("t2"), vec![node.server.url()]);
+    cfg.quotas.default = Quota {
+        active_series: 12,
+        tags_per_point: 1,
+        batch_points: 50,
+        ..Default::default()
+    };
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let (s, body) = push(&url, "tok-acme", &batch("a")).await;
+    assert_eq!((s, body["accepted"].as_u64()), (200, Some(10)));
+    let (_, body) = push(&url, "tok-acme", &batch("b")).await;
+    assert_eq!(body["accepted"], 2, "only 12 series may be active: {body}");
+    assert_eq!(body["rejected"][0]["field"], "series");
+    let mut p = point("h0", "a", 1.0, now);
+    p.tags = argus_core::Tags::from_pairs([("x", "1"), ("y", "2")]);
+    let (_, body) = push(&url, "tok-acme", &[p]).await;
+    assert_eq!(body["rejected"][0]["field"], "tags");
+    let (s, _) = push(&url, "tok-acme", &vec![point("h", "m", 1.0, now); 51]).await;
+    assert_eq!(s, 413);
+    let (s, body) = push(&url, "tok-beta", &batch("z")).await;
+    assert_eq!(
+        (s, body["accepted"].as_u64()),
+        (200, Some(10)),
+        "beta has its own series"
+    );
+    t.stop().await;
+    node.stop().await;
+}
+
+#[derive(Clone)]
+struct Center {
+    doc: Arc<Mutex<serde_json::Value>>,
+    not_modified: Arc<Mutex<u32>>,
+}
+
+async fn center_handler(req: HttpRequest, c: web::Data<Center>) -> HttpResponse {
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some("Bearer node-secret")
+    {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let doc = c.doc.lock().unwrap().clone();
+    let etag = format!("\"{}\"", doc["version"]);
+    if req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        *c.not_modified.lock().unwrap() += 1;
+        return HttpResponse::NotModified().finish();
+    }
+    HttpResponse::Ok().insert_header(("ETag", etag)).json(doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_from_the_config_center_merge_with_static_ones_and_are_cached() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let center = Center {
+        doc: Arc::new(Mutex::new(json!({"version": 1, "tenants": [
+            {"tenant": "gamma", "token_sha256": [argus_core::auth::hash_token("tok-gamma")]}
+        ]}))),
+        not_modified: Arc::new(Mutex::new(0)),
+    };
+    let c2 = center.clone();
+    let srv = HttpServer::new(move || {
+        App::new().app_data(web::Data::new(c2.clone())).route(
+            "/internal/v1/config/transfer",
+            web::get().to(center_handler),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = srv.addrs()[0];
+    let srv = srv.run();
+    let handle = srv.handle();
+    tokio::spawn(srv);
+
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![node.server.url()]);
+    cfg.internal_token = "node-secret".into();
+    cfg.config_center.url = format!("http://{addr}");
+    cfg.config_center.poll_secs = 1;
+    // The store has no internal token: the transfer's is only checked by the store if set.
+    let t = argus_transfer::start(cfg.clone()).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+    wait_for("gamma's token", || async {
+        push(&url, "tok-gamma", &[point("h", "m", 1.0, now)])
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert_eq!(
+        push(&url, "tok-acme", &[point("h", "m", 1.0, now)]).await.0,
+        200
+    );
+    wait_for("a 304", || async {
+        *center.not_modified.lock().unwrap() > 0
+    })
+    .await;
+
+    // A new version replaces the remote tokens.
+    *center.doc.lock().unwrap() = json!({"version": 2, "tenants": [
+        {"tenant": "delta", "token_sha256": [argus_core::auth::hash_token("tok-delta")]}
+    ]});
+    wait_for("delta's token", || async {
+        push(&url, "tok-delta", &[point("h", "m", 1.0, now)])
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert_eq!(
+        push(&url, "tok-gamma", &[point("h", "m", 1.0, now)])
+            .await
+            .0,
+        401
+    );
+    t.stop().await;
+
+    // The config center goes away; a restarted transfer still knows delta from its cache.
+    handle.stop(true).await;
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let (s, _) = push(&t.server.url(), "tok-delta", &[point("h", "m", 2.0, now)]).await;
+    assert_eq!(s, 200);
+    assert_eq!(t.state.tokens.remote_version(), 2);
+    t.stop().await;
+    node.stop().await;
+}
