@@ -18,7 +18,7 @@ use crate::index::Index;
 use crate::selector::CompiledSelector;
 use crate::wal::{SyncPolicy, Wal};
 use argus_core::point::CounterType;
-use argus_core::query::{Aggregation, LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
+use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
 use argus_core::validate::Rejection;
 use argus_core::{Point, SeriesKey, TenantId};
 use serde::{Deserialize, Serialize};
@@ -458,6 +458,17 @@ impl Engine {
         self.core.query_range(q, argus_core::time::now_secs())
     }
 
+    /// [`query_range`](Engine::query_range) as if the time were `now` (which decides whether raw
+    /// data or rollups answer); for tests and replays.
+    pub fn query_range_at(&self, q: &RangeQuery, now: i64) -> Result<Vec<SeriesData>, StoreError> {
+        self.core.query_range(q, now)
+    }
+
+    /// [`write`](Engine::write) as if the time were `now` (the retention horizon).
+    pub fn write_at(&self, points: &[Point], now: i64) -> Result<WriteSummary, StoreError> {
+        self.core.write(points, now)
+    }
+
     /// The latest value of each selected series (per-second rate for counters).
     pub fn last(&self, q: &LastQuery) -> Result<Vec<LastValue>, StoreError> {
         self.core.last(q)
@@ -880,7 +891,8 @@ impl Core {
             } else {
                 2
             };
-            let last = if last.len() >= need || max_ts == i64::MIN {
+            let complete = last.len() >= need && last.last().map(|p| p.0) == Some(max_ts);
+            let last = if complete || max_ts == i64::MIN {
                 last
             } else {
                 // After a restart the newest points may be only in blocks.

@@ -1,7 +1,7 @@
-//! `argus-store`: the region's storage node.
+//! `argus-store`: the region's storage node; `argus-store check DIR` verifies a data directory.
 
 use argus_core::service::{shutdown_signal, ServiceArgs};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Argus storage node: keeps the region's metrics and answers queries.
 #[derive(Parser, Debug)]
@@ -9,12 +9,35 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     service: ServiceArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Verifies a data directory (block checksums and contents, WAL records) without changing
+    /// it; exits 1 when something is damaged.
+    Check {
+        /// The engine's data directory (`engine.data_dir`).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     argus_core::telemetry::init_logging(cli.service.log_json, "info");
+    if let Some(Command::Check { dir }) = cli.command {
+        let rep = argus_store::check::check(&dir)?;
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        if !rep.is_ok() {
+            for (p, why) in &rep.problems {
+                eprintln!("DAMAGED {}: {why}", p.display());
+            }
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let cfg: argus_store::node::StoreConfig =
         argus_core::config::load(cli.service.config.as_deref(), "ARGUS_STORE")?;
     let node = argus_store::node::start(cfg).await?;

@@ -2,11 +2,16 @@
 //!
 //! Endpoints (all but `/health` need the internal node credential):
 //! - `POST /internal/v1/write` — an Argus batch whose points carry their tenant (gzip/zstd ok);
-//!   answers `{accepted, rejected}` once the points are durable;
+//!   or the binary frame of [`crate::codec`] (`Content-Type: application/x-argus-points-v1`);
+//!   answers `{accepted, rejected}` once the points are durable; `507` when the disk is full
+//!   (reads keep working), `503` for other storage failures;
 //! - `POST /internal/v1/query/range`, `/last`, `/series` — JSON queries, always tenant-scoped;
+//! - `POST /internal/v1/query/labels` — metric names, endpoints, tag keys or tag values
+//!   ([`LabelQuery`](crate::engine::LabelQuery));
 //! - `GET /health`, `GET /metrics`.
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, StoreError};
+use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
 use argus_core::query::{LastQuery, RangeQuery, SeriesQuery};
@@ -119,6 +124,68 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
 }
 
 async fn metrics(st: web::Data<State>) -> HttpResponse {
+    let s = st.engine.stats();
+    let r = &st.registry;
+    let g = |name: &str, help: &str, v: u64| r.gauge(name, help, &[]).set(v as i64);
+    g("argus_store_series", "Series stored.", s.series);
+    g(
+        "argus_store_engine_points_ingested",
+        "Points accepted by the engine since start.",
+        s.points_ingested,
+    );
+    g(
+        "argus_store_head_points",
+        "Points in memory not yet written to blocks.",
+        s.head_points,
+    );
+    g(
+        "argus_store_block_bytes",
+        "Bytes of block files on disk.",
+        s.block_bytes,
+    );
+    g(
+        "argus_store_wal_bytes",
+        "Bytes of write-ahead log on disk.",
+        s.wal_bytes,
+    );
+    g(
+        "argus_store_bytes_on_disk",
+        "Bytes on disk (blocks and WAL).",
+        s.block_bytes + s.wal_bytes,
+    );
+    g("argus_store_blocks", "Block files.", s.blocks);
+    g(
+        "argus_store_compactions",
+        "Compactions and rollup builds since start.",
+        s.compactions,
+    );
+    g(
+        "argus_store_compaction_milliseconds",
+        "Time spent compacting since start.",
+        (s.compaction_seconds * 1000.0) as u64,
+    );
+    g(
+        "argus_store_flushes",
+        "Head flushes since start.",
+        s.flushes,
+    );
+    g(
+        "argus_store_wal_truncations",
+        "Damaged WAL tails truncated at open.",
+        s.wal_truncations,
+    );
+    r.gauge(
+        "argus_store_points_rejected_by_reason",
+        "Points the engine refused, by reason.",
+        &[("reason", "too_old")],
+    )
+    .set(s.rejected_too_old as i64);
+    r.gauge(
+        "argus_store_points_rejected_by_reason",
+        "Points the engine refused, by reason.",
+        &[("reason", "cardinality")],
+    )
+    .set(s.rejected_cardinality as i64);
     metrics_response(&st.registry)
 }
 
@@ -150,6 +217,7 @@ async fn write(
     };
     let now = argus_core::time::now_secs();
     let mut points = Vec::with_capacity(good.len());
+    let mut index = Vec::with_capacity(good.len());
     for (i, p) in good {
         if p.tenant.is_unset() {
             rejected.push(Rejection {
@@ -160,7 +228,10 @@ async fn write(
             continue;
         }
         match validate_point(&p, &st.cfg.limits, now) {
-            Ok(()) => points.push(p),
+            Ok(()) => {
+                points.push(p);
+                index.push(i);
+            }
             Err(e) => rejected.push(Rejection::new(i, e)),
         }
     }
@@ -168,7 +239,17 @@ async fn write(
     let summary = web::block(move || engine.write(&points))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::unavailable(e.to_string(), 5))?;
+        .map_err(|e| match e {
+            StoreError::DiskFull(_) => ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
+            },
+            e => ApiError::unavailable(e.to_string(), 5),
+        })?;
+    for mut r in summary.rejected {
+        r.index = index[r.index];
+        rejected.push(r);
+    }
     st.points_in.add(summary.accepted as u64);
     st.points_rejected.add(rejected.len() as u64);
     rejected.sort_by_key(|r| r.index);
