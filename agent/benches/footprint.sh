@@ -9,12 +9,13 @@
 set -euo pipefail
 DURATION=${DURATION:-600}
 cd "$(dirname "$0")/../.."
-root=$PWD
 cargo build --release -p argus-agent -q
 if ! command -v prometheus-node-exporter >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
 fi
 work=$(mktemp -d)
+# Run a copy, so rebuilding the tree during the run does not matter.
+cp target/release/argus-agent "$work/argus-agent"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -40,7 +41,7 @@ step_secs = 10
 data_dir = "$work/agent"
 plugin_dir = "$work/plugins"
 TOML
-RUST_LOG=warn "$root/target/release/argus-agent" --config "$work/agent.toml" 2>"$work/agent.log" & agent=$!; pids+=($agent)
+RUST_LOG=warn "$work/argus-agent" --config "$work/agent.toml" 2>"$work/agent.log" & agent=$!; pids+=($agent)
 prometheus-node-exporter --web.listen-address=127.0.0.1:19100 2>"$work/ne.log" & ne=$!; pids+=($ne)
 ( while sleep 10; do curl -s -o /dev/null http://127.0.0.1:19100/metrics; done ) & pids+=($!)
 
@@ -57,5 +58,5 @@ measure() { # pid name
 echo "duration ${DURATION}s, step/scrape 10 s, $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
 echo "| process | CPU time (s) | peak RSS (MiB) | RSS at end (MiB) |"
 echo "|---|---|---|---|"
-measure "$agent" "argus-agent $(${root}/target/release/argus-agent --version | cut -d' ' -f2)"
+measure "$agent" "argus-agent $("$work/argus-agent" --version | cut -d' ' -f2)"
 measure "$ne" "prometheus-node-exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}')"

@@ -153,6 +153,8 @@ async fn a_full_buffer_drops_the_oldest_and_counts_them() {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let got = values(&t.points(), "seq");
+    // Points still in memory when the transfer came back may have pushed more out of the buffer.
+    let dropped = metric(&agent.registry.render());
     assert_eq!(
         got.len() as u64 + dropped,
         1000,
