@@ -24,8 +24,9 @@ pub struct Db {
 }
 
 /// Versioned migrations; `{id}` becomes the engine's auto-increment primary key.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
     r#"
 CREATE TABLE IF NOT EXISTS alarm_events (
   seq {id},
@@ -111,7 +112,14 @@ CREATE TABLE IF NOT EXISTS alarm_lease (
   expires_ms BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        // Group lookups (joining a group, flushing it) must not scan all of a busy receiver's
+        // pending notices.
+        "CREATE INDEX IF NOT EXISTS alarm_pending_group ON alarm_pending (tenant, contact_id, channel, group_key, due_at)",
+    ),
+];
 
 impl Db {
     /// Connects to `url` and applies the migrations.
@@ -252,6 +260,6 @@ mod tests {
             .await
             .unwrap()
             .get("n");
-        assert_eq!(n, 1);
+        assert_eq!(n, MIGRATIONS.len() as i64);
     }
 }

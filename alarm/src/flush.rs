@@ -48,7 +48,7 @@ pub async fn flush_due(app: &App) -> Result<usize, AlarmError> {
     let now_ms = now_millis();
     let groups = sqlx::query(
         "SELECT tenant, contact_id, channel, group_key, MIN(due_at) AS due FROM alarm_pending
-         GROUP BY tenant, contact_id, channel, group_key HAVING MIN(due_at) <= $1 ORDER BY MIN(due_at) LIMIT 500",
+         WHERE due_at <= $1 GROUP BY tenant, contact_id, channel, group_key ORDER BY MIN(due_at) LIMIT 500",
     )
     .bind(now_ms)
     .fetch_all(&app.db.pool)
