@@ -1,0 +1,158 @@
+//! The storage node over HTTP: full disk, `/metrics`, JSON writes with rejections, and the
+//! `argus-store check` subcommand.
+
+use argus_core::point::Tags;
+use argus_core::query::{LastQuery, Selector};
+use argus_core::{Point, TenantId};
+use argus_store::node::{start, StoreConfig};
+use argus_store::{EngineConfig, StoreClient};
+use std::time::Duration;
+
+fn pt(v: f64, ts: i64) -> Point {
+    let mut p = Point::gauge("h", "m", Tags::new(), v, ts);
+    p.tenant = TenantId::new("acme").unwrap();
+    p
+}
+
+#[tokio::test]
+async fn full_disk_answers_507_and_reads_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            disk_quota_bytes: 2048,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = StoreClient::new(node.server.url(), "", Duration::from_secs(30));
+    let t = argus_core::time::now_secs() - 5000;
+    let mut n = 0;
+    let err = loop {
+        let b: Vec<Point> = (0..20).map(|i| pt(i as f64, t + n + i)).collect();
+        match c.write(&b).await {
+            Ok(r) => n += r.accepted as i64,
+            Err(e) => break e,
+        }
+        assert!(n < 5000);
+    };
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("507"), "{err}");
+    assert!(err.to_string().contains("disk full"), "{err}");
+    let last = c
+        .last(&LastQuery {
+            tenant: TenantId::new("acme").unwrap(),
+            selector: Selector::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(last[0].timestamp, t + n - 1);
+
+    let m = reqwest::get(format!("{}/metrics", node.server.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "argus_store_series 1",
+        &format!("argus_store_engine_points_ingested {n}"),
+        "argus_store_bytes_on_disk",
+        "argus_store_wal_bytes",
+        "argus_store_compaction_milliseconds",
+        "argus_store_points_ingested_total",
+    ] {
+        assert!(m.contains(name), "{name} missing from\n{m}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn json_writes_report_engine_rejections_by_batch_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            out_of_order_window_secs: 60,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t = argus_core::time::now_secs();
+    let body = serde_json::json!({"points": [
+        {"tenant": "acme", "endpoint": "h", "metric": "m", "value": 1, "timestamp": t},
+        {"endpoint": "h", "metric": "m", "value": 1, "timestamp": t},
+        {"tenant": "acme", "endpoint": "h", "metric": "m", "value": 1, "timestamp": t - 600},
+    ]});
+    let r: argus_core::wire::PushResponse = reqwest::Client::new()
+        .post(format!("{}/internal/v1/write", node.server.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r.accepted, 1);
+    let idx: Vec<(usize, &str)> = r
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.field.as_str()))
+        .collect();
+    assert_eq!(idx, vec![(1, "tenant"), (2, "timestamp")]);
+    node.stop().await;
+}
+
+#[test]
+fn check_subcommand_reports_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = argus_store::Engine::open(&EngineConfig {
+            data_dir: dir.path().into(),
+            background: false,
+            ..Default::default()
+        })
+        .unwrap();
+        let t = argus_core::time::now_secs() - 100;
+        e.write(&[pt(1.0, t), pt(2.0, t + 10)]).unwrap();
+        e.flush_head().unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_argus-store");
+    let ok = std::process::Command::new(bin)
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("\"blocks_ok\": 1"));
+    // Damage a chunk byte.
+    let blk = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "blk"))
+        .unwrap();
+    let mut data = std::fs::read(&blk).unwrap();
+    data[34] ^= 0xff;
+    std::fs::write(&blk, data).unwrap();
+    let bad = std::process::Command::new(bin)
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("checksum"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
