@@ -48,9 +48,34 @@ pub enum WireError {
 
 /// Turns a serde error for one item into the field it names and a readable reason.
 pub(crate) fn field_of_serde_error(msg: &str) -> String {
-    // serde_json says "missing field `metric`" or "unknown field `x`" or "invalid type: ... at ...".
-    if let Some(rest) = msg.split('`').nth(1) {
-        return rest.to_string();
+    // serde_json says "missing field `metric`" or "unknown field `x`"; our own messages start with
+    // the field, "`value` ...". Anything else ("invalid type: integer `42`, expected struct
+    // Point") quotes a value, not a field: blame the whole point.
+    let named = msg.starts_with('`')
+        || msg.starts_with("missing field `")
+        || msg.starts_with("unknown field `");
+    match msg.split('`').nth(1) {
+        Some(field) if named => field.to_string(),
+        _ => "point".to_string(),
     }
-    "point".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a point that is not an object (`42`) was blamed on a field named "42".
+    #[test]
+    fn only_field_names_are_taken_as_fields() {
+        assert_eq!(field_of_serde_error("missing field `metric`"), "metric");
+        assert_eq!(field_of_serde_error("`tags.k`: invalid type"), "tags.k");
+        assert_eq!(
+            field_of_serde_error("invalid type: integer `42`, expected struct Point"),
+            "point"
+        );
+        assert_eq!(
+            field_of_serde_error("invalid type: null, expected a map"),
+            "point"
+        );
+    }
 }
