@@ -1,52 +1,51 @@
-//! The region's query endpoint: a query from the console goes to the storage nodes that may
-//! hold the series, and their answers are merged, so only results leave the region.
+//! The region's query endpoint: a query from the console goes to the storage nodes of the
+//! ring in force, and their answers are merged (replicas deduplicated), so only results leave
+//! the region.
 
 use crate::server::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::{check_internal, ApiError};
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
 use argus_core::SeriesKey;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use argus_store::{ClientError, StoreClient};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
-async fn fan_out<Q: Serialize, R: DeserializeOwned>(
-    st: &State,
-    path: &str,
-    q: &Q,
-) -> Result<Vec<R>, ApiError> {
+/// Asks every storage node with `call` concurrently and concatenates the answers. A node that
+/// refuses the query (4xx) fails it; the query fails as unavailable only when no node answered.
+async fn fan_out<R, F, Fut>(st: &State, call: F) -> Result<Vec<R>, ApiError>
+where
+    F: Fn(StoreClient) -> Fut,
+    Fut: Future<Output = Result<Vec<R>, ClientError>>,
+{
+    let topo = st.forwarder.topology();
+    let nodes = topo.store_ring.members();
+    let timeout = Duration::from_millis(st.cfg.downstream_timeout_ms);
+    let calls = nodes.iter().map(|n| {
+        call(StoreClient::new(
+            n.clone(),
+            st.cfg.internal_token.clone(),
+            timeout,
+        ))
+    });
     let mut all = Vec::new();
     let mut answered = 0;
     let mut last_err = String::new();
-    let topo = st.forwarder.topology();
-    let nodes = topo.store_ring.members();
-    for node in nodes {
-        let mut req = st
-            .client
-            .post(format!(
-                "{}/internal/v1/query/{path}",
-                node.trim_end_matches('/')
-            ))
-            .json(q);
-        if !st.cfg.internal_token.is_empty() {
-            req = req.bearer_auth(&st.cfg.internal_token);
-        }
-        match req.send().await {
-            Ok(r) if r.status().is_success() => match r.json::<Vec<R>>().await {
-                Ok(v) => {
-                    answered += 1;
-                    all.extend(v);
-                }
-                Err(e) => last_err = format!("{node}: {e}"),
-            },
-            Ok(r) if r.status().is_client_error() => {
-                let text = r.text().await.unwrap_or_default();
+    for r in futures_util::future::join_all(calls).await {
+        match r {
+            Ok(v) => {
+                answered += 1;
+                all.extend(v);
+            }
+            Err(ClientError::Status {
+                status, message, ..
+            }) if (400..500).contains(&status) && status != 429 => {
                 return Err(ApiError::bad_request(format!(
-                    "query refused by storage: {text}"
+                    "query refused by storage: {message}"
                 )));
             }
-            Ok(r) => last_err = format!("{node}: {}", r.status()),
-            Err(e) => last_err = format!("{node}: {e}"),
+            Err(e) => last_err = e.to_string(),
         }
     }
     if answered == 0 && !nodes.is_empty() {
@@ -65,7 +64,12 @@ pub async fn range(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
-    let parts: Vec<SeriesData> = fan_out(&st, "range", &q.into_inner()).await?;
+    let q = q.into_inner();
+    let parts: Vec<SeriesData> = fan_out(&st, |c| {
+        let q = q.clone();
+        async move { c.query_range(&q).await }
+    })
+    .await?;
     let mut merged: BTreeMap<SeriesKey, SeriesData> = BTreeMap::new();
     for d in parts {
         match merged.get(&d.key) {
@@ -85,7 +89,12 @@ pub async fn last(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
-    let parts: Vec<LastValue> = fan_out(&st, "last", &q.into_inner()).await?;
+    let q = q.into_inner();
+    let parts: Vec<LastValue> = fan_out(&st, |c| {
+        let q = q.clone();
+        async move { c.last(&q).await }
+    })
+    .await?;
     let mut merged: BTreeMap<SeriesKey, LastValue> = BTreeMap::new();
     for v in parts {
         match merged.get(&v.key) {
@@ -106,7 +115,12 @@ pub async fn series(
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
     let limit = q.limit;
-    let parts: Vec<SeriesKey> = fan_out(&st, "series", &q.into_inner()).await?;
+    let q = q.into_inner();
+    let parts: Vec<SeriesKey> = fan_out(&st, |c| {
+        let q = q.clone();
+        async move { c.series(&q).await }
+    })
+    .await?;
     let mut keys: Vec<SeriesKey> = parts
         .into_iter()
         .collect::<std::collections::BTreeSet<_>>()

@@ -52,8 +52,6 @@ pub struct State {
     pub quotas: Quotas,
     /// Downstream writer.
     pub forwarder: Arc<Forwarder>,
-    /// Client for queries.
-    pub client: reqwest::Client,
     /// `/metrics`.
     pub registry: Registry,
     /// Counters.
@@ -146,7 +144,6 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
     };
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| anyhow::anyhow!("data_dir {}: {e}", data_dir.display()))?;
-    let timeout = Duration::from_millis(cfg.downstream_timeout_ms);
     let registry = Registry::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let forwarder = Arc::new(Forwarder::start(
@@ -172,7 +169,6 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
         tokens,
         quotas: Quotas::new(cfg.quotas.clone()),
         forwarder,
-        client: reqwest::Client::builder().timeout(timeout).build()?,
         metrics: Metrics {
             auth_failures: registry.counter(
                 "argus_transfer_auth_failures_total",

@@ -1,7 +1,7 @@
 //! How points are sent to each kind of downstream.
 //!
-//! - storage node: `POST {url}/internal/v1/write`, an Argus batch (zstd) whose points carry
-//!   their tenant, answered once durable;
+//! - storage node: through [`argus_store::StoreClient`] (the store's binary write frame, points
+//!   carrying their tenant), answered once durable;
 //! - judge: `POST {url}/internal/v1/points`, the same batch;
 //! - InfluxDB v2 sink: `POST {url}/api/v2/write?org=&bucket=&precision=s` in line protocol with
 //!   `Authorization: Token ...` (the InfluxDB v2 write API, which VictoriaMetrics also speaks).
@@ -56,14 +56,19 @@ pub struct Sink {
     /// For the InfluxDB sink: the query string `org=..&bucket=..&precision=s`.
     influx_query: String,
     http: reqwest::Client,
+    /// For a storage node.
+    store: Option<argus_store::StoreClient>,
 }
 
 impl Sink {
     /// A storage node or judge at `url`, presenting the internal `token`.
     pub fn internal(kind: Kind, url: &str, token: &str, timeout: Duration) -> Sink {
+        let url = crate::ring::normalize(url);
         Sink {
             kind,
-            url: crate::ring::normalize(url),
+            store: (kind == Kind::Store)
+                .then(|| argus_store::StoreClient::new(url.clone(), token, timeout)),
+            url,
             token: token.to_string(),
             influx_query: String::new(),
             http: client(timeout),
@@ -82,6 +87,7 @@ impl Sink {
                 url_escape(bucket)
             ),
             http: client(timeout),
+            store: None,
         }
     }
 
@@ -118,14 +124,22 @@ impl Sink {
 
     /// Sends `points`; `Ok` once the downstream has them.
     pub async fn send(&self, points: &[Point]) -> Result<(), SendError> {
+        if let Some(store) = &self.store {
+            return match store.write(points).await {
+                Ok(r) => {
+                    if !r.rejected.is_empty() {
+                        tracing::warn!(node = %self.url, rejected = r.rejected.len(),
+                            first = %r.rejected[0], "storage node refused some points");
+                    }
+                    Ok(())
+                }
+                Err(e) if e.is_retryable() => Err(SendError::Retryable(e.to_string())),
+                Err(e) => Err(SendError::Refused(e.to_string())),
+            };
+        }
         let (url, req) = match self.kind {
             Kind::Store | Kind::Judge => {
-                let path = if self.kind == Kind::Store {
-                    "write"
-                } else {
-                    "points"
-                };
-                let url = format!("{}/internal/v1/{path}", self.url);
+                let url = format!("{}/internal/v1/points", self.url);
                 let body = encode_body(
                     Encoding::Zstd,
                     &Batch {
