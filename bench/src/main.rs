@@ -13,6 +13,7 @@
 //! ```
 
 mod agentcmp;
+mod alerts;
 mod encode;
 mod ingest;
 mod node;
@@ -56,6 +57,9 @@ enum Cmd {
         /// TENANT=SHA256 of its agent token; repeat per tenant.
         #[arg(long = "tenant")]
         tenants: Vec<String>,
+        /// JSON file describing judge + alarm to run too (alert-latency scenario).
+        #[arg(long)]
+        alerting: Option<PathBuf>,
     },
     /// (internal) Run the Argus agent for the footprint comparison.
     #[command(hide = true)]
@@ -120,6 +124,9 @@ struct RunArgs {
     /// Agent comparison window in seconds (0 skips it).
     #[arg(long)]
     agent_secs: Option<u64>,
+    /// Alerts per alert-latency configuration (0 skips the scenario).
+    #[arg(long)]
+    alert_hosts: Option<usize>,
     /// Scratch directory (default: a temporary directory, removed after).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -173,6 +180,8 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         argus_fsync: a.argus_fsync,
         agent_secs: a.agent_secs.unwrap_or(if q { 6 } else { 60 }),
         agent_step: if q { 2 } else { 10 },
+        alert_hosts: a.alert_hosts.unwrap_or(if q { 3 } else { 12 }),
+        alert_spacing: Duration::from_millis(if q { 500 } else { 2_500 }),
         settle: Duration::from_secs(if q { 1 } else { 3 }),
         work_dir: a.work_dir,
         out: a.out,
@@ -203,7 +212,8 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             fsync,
             tenants,
-        } => rt.block_on(node::serve_argus(data_dir, fsync, tenants))?,
+            alerting,
+        } => rt.block_on(node::serve_argus(data_dir, fsync, tenants, alerting))?,
         Cmd::ServeAgent {
             listen,
             transfer,

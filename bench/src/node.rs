@@ -30,13 +30,91 @@ pub fn parse_tenant(s: &str) -> anyhow::Result<argus_transfer::config::TenantTok
     })
 }
 
-/// Runs storage node + transfer until SIGTERM; prints `READY <transfer url>` once serving.
+/// The alerting path of the alert-latency scenario: which hosts carry the strategy, where
+/// notifications go, and the alarm's grouping settings.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Alerting {
+    /// Tenant of the alert hosts.
+    pub tenant: String,
+    /// Hosts in the host group bound to the template holding the strategy.
+    pub hosts: Vec<String>,
+    /// The metric watched.
+    pub metric: String,
+    /// The judge condition, e.g. `all(#1) > 90`.
+    pub condition: String,
+    /// The contact's webhook.
+    pub webhook: String,
+    /// Alarm's storm window (its `group_wait_secs`).
+    pub group_wait_secs: u64,
+    /// Alarm's loop interval when not woken.
+    pub poll_interval_ms: u64,
+}
+
+/// Judge + alarm for `a`, in this process, data under `dir`; returns them and the judge URL.
+async fn start_alerting(
+    dir: &std::path::Path,
+    a: &Alerting,
+) -> anyhow::Result<(argus_judge::Running, argus_alarm::Running, String)> {
+    use serde_json::json;
+    let notify: argus_core::notify::TenantNotifyConfig = serde_json::from_value(json!({
+        "tenant": a.tenant, "version": 1,
+        "contacts": [{"id": 1, "tenant": a.tenant, "name": "bench", "webhook_url": a.webhook}],
+        "teams": [],
+        "subscriptions": [{"id": 1, "tenant": a.tenant, "target": {"kind": "priority", "max_priority": 5},
+                           "contact_id": 1, "channels": ["webhook"], "send_recovery": false}]
+    }))
+    .context("building the alarm's notify config")?;
+    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.join("alarm"),
+        tenants: vec![notify],
+        group_wait_secs: a.group_wait_secs,
+        poll_interval_ms: a.poll_interval_ms,
+        allow_private_webhooks: true,
+        rate_limit_per_minute: 0,
+        ..Default::default()
+    })
+    .await?;
+    let strategies = json!({"version": 1, "tenants": [{
+        "tenant": a.tenant, "version": 1,
+        "templates": [{"id": 1, "tenant": a.tenant, "name": "bench", "strategies": [
+            {"id": 1, "metric": a.metric, "condition": a.condition, "priority": 1, "max_alarms": 3, "note": "bench"}
+        ]}],
+        "host_groups": [{"id": 1, "tenant": a.tenant, "name": "bench", "hosts": a.hosts, "templates": [1]}]
+    }]});
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("strategies.json");
+    std::fs::write(&file, strategies.to_string())?;
+    let judge = argus_judge::start(argus_judge::JudgeConfig {
+        listen: "127.0.0.1:0".into(),
+        alarm: vec![format!("http://{}", alarm.addr)],
+        data_dir: dir.join("judge"),
+        strategies_file: Some(file),
+        pull_interval_secs: 1,
+        ..Default::default()
+    })
+    .await?;
+    let url = format!("http://{}", judge.addr);
+    Ok((judge, alarm, url))
+}
+
+/// Runs storage node + transfer (and judge + alarm when `alerting` names a JSON [`Alerting`]
+/// file) until SIGTERM; prints `READY <transfer url>` once serving.
 #[allow(clippy::field_reassign_with_default)] // on purpose, see below
 pub async fn serve_argus(
     data_dir: PathBuf,
     fsync: bool,
     tenants: Vec<String>,
+    alerting: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let alerting = match alerting {
+        Some(f) => {
+            let a: Alerting =
+                serde_json::from_slice(&std::fs::read(&f)?).context("reading the alerting file")?;
+            Some(start_alerting(&data_dir.join("alerting"), &a).await?)
+        }
+        None => None,
+    };
     let tenants = tenants
         .iter()
         .map(|s| parse_tenant(s))
@@ -54,6 +132,7 @@ pub async fn serve_argus(
     let transfer = argus_transfer::start(argus_transfer::TransferConfig {
         listen: "127.0.0.1:0".into(),
         stores: vec![store.server.url()],
+        judges: alerting.iter().map(|(_, _, url)| url.clone()).collect(),
         tenants,
         ..Default::default()
     })
@@ -66,6 +145,19 @@ pub async fn serve_argus(
     wait_for_stop().await?;
     transfer.stop().await;
     store.stop().await;
+    if let Some((judge, alarm, _)) = alerting {
+        // Their state does not matter after the scenario; do not let a slow shutdown hold the
+        // run up.
+        let limit = std::time::Duration::from_secs(5);
+        if tokio::time::timeout(limit, judge.stop()).await.is_err() {
+            tracing::warn!("judge did not stop within 5 s");
+        }
+        if tokio::time::timeout(limit, alarm.stop()).await.is_err() {
+            tracing::warn!("alarm did not stop within 5 s");
+        }
+        // Background tasks of judge and alarm may still hold the runtime.
+        std::process::exit(0);
+    }
     Ok(())
 }
 

@@ -41,6 +41,10 @@ pub struct RunOpts {
     pub agent_secs: u64,
     /// Agent collection step.
     pub agent_step: u64,
+    /// Alert hosts per alert-latency case (0 skips it).
+    pub alert_hosts: usize,
+    /// Time between two hosts' threshold crossings.
+    pub alert_spacing: Duration,
     /// Settle time after an ingest before reading CPU.
     pub settle: Duration,
     /// Scratch directory for data (a temporary one when empty).
@@ -113,7 +117,7 @@ async fn start(
     std::fs::create_dir_all(dir)?;
     let (prom, vm) = peer_bins();
     match kind {
-        Kind::Argus => servers::start_argus(dir, &fleet.tenants, opts.argus_fsync).await,
+        Kind::Argus => servers::start_argus(dir, &fleet.tenants, opts.argus_fsync, None).await,
         Kind::Prometheus => {
             servers::start_prometheus(
                 &prom.context("prometheus not installed")?,
@@ -283,6 +287,33 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
                 a.series
             );
             results.agent.push(a);
+        }
+    }
+
+    // 7. Alert latency.
+    if opts.alert_hosts > 0 {
+        eprintln!(
+            "alert latency: {} alerts per configuration",
+            opts.alert_hosts
+        );
+        let r = crate::alerts::run(
+            &work.join("alerts"),
+            opts.alert_hosts,
+            opts.alert_spacing,
+            opts.quick,
+            &mut notes,
+        )
+        .await
+        .context("alert latency")?;
+        for a in r {
+            eprintln!(
+                "  {:<58} p50 {:>8.0} ms, p99 {:>8.0} ms, {} missed",
+                a.system,
+                a.quantile(0.5).unwrap_or(f64::NAN),
+                a.quantile(0.99).unwrap_or(f64::NAN),
+                a.missed
+            );
+            results.alerts.push(a);
         }
     }
 

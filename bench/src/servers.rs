@@ -198,7 +198,13 @@ async fn wait_http_ok(server: &mut Server, path: &str, timeout: Duration) -> any
 }
 
 /// Starts Argus (transfer + storage node in one child process) for `tenants`, data under `dir`.
-pub async fn start_argus(dir: &Path, tenants: &[String], fsync: bool) -> anyhow::Result<Server> {
+/// With `alerting` (a JSON `node::Alerting` file) it runs judge and alarm behind the transfer too.
+pub async fn start_argus(
+    dir: &Path,
+    tenants: &[String],
+    fsync: bool,
+    alerting: Option<&Path>,
+) -> anyhow::Result<Server> {
     let data_dir = dir.join("argus-data");
     std::fs::create_dir_all(&data_dir)?;
     let log = dir.join("argus.log");
@@ -211,6 +217,9 @@ pub async fn start_argus(dir: &Path, tenants: &[String], fsync: bool) -> anyhow:
         .arg("--data-dir")
         .arg(&data_dir)
         .arg(format!("--fsync={fsync}"));
+    if let Some(a) = alerting {
+        cmd.arg("--alerting").arg(a);
+    }
     for (t, tok) in tenants.iter().zip(&tokens) {
         cmd.arg("--tenant").arg(format!("{t}={}", hash_token(tok)));
     }
