@@ -1,6 +1,188 @@
-//! The console: server-rendered pages over the same API.
+//! The console: server-rendered pages over the same database and API. Pages need a cookie
+//! session (otherwise they redirect to `/login`); their forms and buttons call the JSON API with
+//! the session's CSRF token (`assets/console.js`). Everything rendered is HTML-escaped, and a
+//! strict Content-Security-Policy allows only the embedded scripts and styles.
 
-use actix_web::web;
+mod pages;
 
-/// Registers the console's routes.
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+use crate::auth::{from_session, session_cookie, Auth};
+use crate::server::State;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// Registers the console's routes and its embedded assets.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(|| async { redirect("/hosts") }))
+        .route("/login", web::get().to(pages::login))
+        .route("/logout", web::get().to(pages::logout))
+        .route("/hosts", web::get().to(pages::hosts))
+        .route("/hosts/{id}", web::get().to(pages::host))
+        .route("/explorer", web::get().to(pages::explorer))
+        .route("/host_groups", web::get().to(pages::host_groups))
+        .route("/templates", web::get().to(pages::templates))
+        .route("/templates/{id}", web::get().to(pages::template))
+        .route("/expressions", web::get().to(pages::expressions))
+        .route("/contacts", web::get().to(pages::contacts))
+        .route("/teams", web::get().to(pages::teams))
+        .route("/subscriptions", web::get().to(pages::subscriptions))
+        .route("/silences", web::get().to(pages::silences))
+        .route("/problems", web::get().to(pages::problems))
+        .route("/history", web::get().to(pages::history))
+        .route("/deliveries", web::get().to(pages::deliveries))
+        .route("/admin", web::get().to(pages::admin))
+        .route("/assets/{name}", web::get().to(asset));
+}
+
+/// The embedded assets: name, content type, bytes. uPlot is MIT-licensed (uPlot.LICENSE).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/console.css"),
+    ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/console.js"),
+    ),
+    (
+        "uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/uPlot.iife.min.js"),
+    ),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/uPlot.min.css"),
+    ),
+    (
+        "uPlot.LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../assets/uPlot.LICENSE"),
+    ),
+];
+
+async fn asset(name: web::Path<String>) -> HttpResponse {
+    match ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) {
+        Some((_, ct, body)) => HttpResponse::Ok()
+            .content_type(*ct)
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(*body),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A 303 redirect.
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to))
+        .finish()
+}
+
+/// The session of a page request, or the redirect to the login page.
+pub async fn session(req: &HttpRequest, st: &State) -> Result<Auth, HttpResponse> {
+    let next = crate::api::alarm::enc(&req.uri().to_string());
+    let Some(c) = session_cookie(req) else {
+        return Err(redirect(&format!("/login?next={next}")));
+    };
+    match from_session(&st.db, &c).await {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err(redirect(&format!("/login?next={next}"))),
+        Err(e) => Err(HttpResponse::ServiceUnavailable().body(esc(&e.message))),
+    }
+}
+
+const NAV: &[(&str, &str, &str)] = &[
+    ("Monitoring", "/hosts", "Hosts"),
+    ("", "/explorer", "Metric explorer"),
+    ("", "/problems", "Problems"),
+    ("", "/history", "Event history"),
+    ("Configuration", "/host_groups", "Host groups"),
+    ("", "/templates", "Templates"),
+    ("", "/expressions", "Expression strategies"),
+    ("Notification", "/contacts", "Contacts"),
+    ("", "/teams", "Teams"),
+    ("", "/subscriptions", "Subscriptions"),
+    ("", "/silences", "Silences"),
+    ("", "/deliveries", "Deliveries"),
+    ("Settings", "/admin", "Users & tokens"),
+];
+
+/// The security headers of every page.
+fn secure(mut r: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    r.insert_header((
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    ))
+    .insert_header(("X-Frame-Options", "DENY"))
+    .insert_header(("X-Content-Type-Options", "nosniff"))
+    .insert_header(("Referrer-Policy", "same-origin"))
+    .insert_header(("Cache-Control", "no-store"));
+    r
+}
+
+fn head(title: &str, csrf: &str) -> String {
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{} · Argus</title><meta name="csrf" content="{}">
+<link rel="stylesheet" href="/assets/uPlot.min.css"><link rel="stylesheet" href="/assets/console.css">
+<script src="/assets/uPlot.iife.min.js"></script><script src="/assets/console.js"></script></head>"#,
+        esc(title),
+        esc(csrf)
+    )
+}
+
+/// A console page: navigation, header and `body` (already escaped HTML).
+pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse {
+    let mut nav = String::new();
+    for (sect, href, label) in NAV {
+        if !sect.is_empty() {
+            nav.push_str(&format!(r#"<div class="sect">{sect}</div>"#));
+        }
+        let on = if *href == active { " class=\"on\"" } else { "" };
+        nav.push_str(&format!(r#"<a href="{href}"{on}>{label}</a>"#));
+    }
+    let html = format!(
+        r#"{}<body><div class="shell"><nav class="side"><div class="brand">◎ Argus</div>{nav}</nav>
+<main><header class="top"><h1>{}</h1><div class="who">{} · tenant <b>{}</b> · {} · <a href="/logout">log out</a></div></header>
+{body}</main></div></body></html>"#,
+        head(title, auth.csrf.as_deref().unwrap_or("")),
+        esc(title),
+        esc(&auth.who),
+        esc(auth.tenant.as_str()),
+        auth.role.as_str(),
+    );
+    secure(HttpResponse::Ok())
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
+/// The login page (no session).
+pub fn login_page(next: &str) -> HttpResponse {
+    let html = format!(
+        r#"{}<body><div class="login"><h1>◎ Argus</h1><div class="panel">
+<form id="login" data-next="{}"><label>Login<input name="login" autocomplete="username" autofocus required></label>
+<label>Password<input name="password" type="password" autocomplete="current-password" required></label>
+<div class="err"></div><button type="submit">Log in</button></form></div></div></body></html>"#,
+        head("Log in", ""),
+        esc(next)
+    );
+    secure(HttpResponse::Ok())
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}

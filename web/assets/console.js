@@ -1,0 +1,129 @@
+// Argus console: sends forms to the JSON API (with the session's CSRF token), live-validates
+// strategies, and draws charts with uPlot. No build step: this file is served as is.
+"use strict";
+const csrf = () => (document.querySelector('meta[name="csrf"]') || {}).content || "";
+
+async function api(method, path, body) {
+  const opt = { method, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" };
+  if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
+  const r = await fetch(path, opt);
+  let data = null; try { data = await r.json(); } catch (e) { /* no body */ }
+  return { ok: r.ok, status: r.status, data };
+}
+
+function setPath(obj, path, value) {
+  const parts = path.split("."); let o = obj;
+  for (let i = 0; i < parts.length - 1; i++) { o[parts[i]] = o[parts[i]] || {}; o = o[parts[i]]; }
+  o[parts[parts.length - 1]] = value;
+}
+
+// Reads a form's inputs into an object; data-type says how: int, list, intlist, json, bool, tags.
+function formObject(form) {
+  const out = {};
+  for (const el of form.querySelectorAll("[name]")) {
+    const t = el.dataset.type || "text"; let v;
+    if (el.type === "checkbox") { v = el.checked; }
+    else if (el.multiple) { v = Array.from(el.selectedOptions).map(o => t === "intlist" ? parseInt(o.value, 10) : o.value); }
+    else {
+      const raw = el.value.trim();
+      if (raw === "" && !el.dataset.keepEmpty) continue;
+      if (t === "int") v = Number(raw);
+      else if (t === "list") v = raw.split(",").map(s => s.trim()).filter(Boolean);
+      else if (t === "intlist") v = raw.split(",").map(s => parseInt(s.trim(), 10)).filter(n => !isNaN(n));
+      else if (t === "json") { try { v = JSON.parse(raw); } catch (e) { v = raw; } }
+      else if (t === "time") v = Math.floor(new Date(raw).getTime() / 1000);
+      else v = raw;
+    }
+    setPath(out, el.name, v);
+  }
+  return out;
+}
+
+function showError(form, res) {
+  form.querySelectorAll(".invalid").forEach(e => e.classList.remove("invalid"));
+  const box = form.querySelector(".err");
+  const d = res.data || {};
+  const msg = (d.field ? d.field + ": " : "") + (d.error || ("HTTP " + res.status));
+  if (box) box.textContent = msg;
+  if (d.field) {
+    const el = form.querySelector('[name="' + d.field.replace(/\[\d+\]$/, "") + '"]');
+    if (el) el.classList.add("invalid");
+  }
+}
+
+document.addEventListener("submit", async (ev) => {
+  const form = ev.target;
+  if (form.id === "login") { loginSubmit(ev); return; }
+  if (!form.dataset.api) return;
+  ev.preventDefault();
+  const body = formObject(form);
+  const res = await api(form.dataset.method || "POST", form.dataset.api, body);
+  if (!res.ok) { showError(form, res); return; }
+  if (form.dataset.show && res.data) {
+    const box = form.querySelector(".okmsg"); if (box) box.textContent = form.dataset.show + " " + (res.data.token || "");
+    return;
+  }
+  location.href = form.dataset.redirect || location.href;
+});
+
+document.addEventListener("click", async (ev) => {
+  const b = ev.target.closest("[data-call]");
+  if (!b) return;
+  ev.preventDefault();
+  if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+  const body = b.dataset.body ? JSON.parse(b.dataset.body) : undefined;
+  const res = await api(b.dataset.method || "POST", b.dataset.call, body);
+  if (!res.ok) { alert((res.data && res.data.error) || ("HTTP " + res.status)); return; }
+  location.href = b.dataset.redirect || location.href;
+});
+
+// Live validation of the strategy editor: checks the rule as it is typed.
+let vt = null;
+document.addEventListener("input", (ev) => {
+  const form = ev.target.closest("form[data-validate]");
+  if (!form) return;
+  clearTimeout(vt);
+  vt = setTimeout(async () => {
+    const res = await api("POST", form.dataset.validate, formObject(form));
+    const box = form.querySelector(".live");
+    form.querySelectorAll(".invalid").forEach(e => e.classList.remove("invalid"));
+    if (res.ok) { box.className = "live okmsg"; box.textContent = "✓ valid"; }
+    else { box.className = "live err"; showError(form, res); box.textContent = ((res.data || {}).field || "") + ": " + ((res.data || {}).error || ""); }
+  }, 250);
+});
+
+async function loginSubmit(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  const res = await api("POST", "/api/v1/login", { login: f.login.value, password: f.password.value });
+  if (!res.ok) { f.querySelector(".err").textContent = (res.data && res.data.error) || ("HTTP " + res.status); return; }
+  location.href = f.dataset.next || "/hosts";
+}
+
+// Charts: each .chart[data-query] fetches /api/v1/query and draws one line per series.
+async function drawChart(el) {
+  const q = el.dataset.query;
+  const res = await api("GET", "/api/v1/query?" + q);
+  const body = el.querySelector(".body");
+  if (!res.ok) { body.innerHTML = ""; body.textContent = (res.data && res.data.error) || "query failed"; body.className = "body empty"; return; }
+  const series = res.data || [];
+  const pts = series.reduce((n, s) => n + s.points.length, 0);
+  el.dataset.points = String(pts);
+  if (!pts) { body.textContent = "no data in this range"; body.className = "body empty"; return; }
+  const ts = Array.from(new Set(series.flatMap(s => s.points.map(p => p[0])))).sort((a, b) => a - b);
+  const idx = new Map(ts.map((t, i) => [t, i]));
+  const data = [ts];
+  const colors = ["#2457c5", "#c0362c", "#1f8a4c", "#b7791f", "#7b3fb6", "#127a8a"];
+  const opts = { width: Math.max(300, el.clientWidth - 18), height: 200, series: [{}], legend: { show: series.length <= 6 }, axes: [{}, { size: 60 }] };
+  series.slice(0, 12).forEach((s, i) => {
+    const col = new Array(ts.length).fill(null);
+    s.points.forEach(p => { col[idx.get(p[0])] = p[1]; });
+    data.push(col);
+    const tags = Object.entries(s.key.tags || {}).map(([k, v]) => k + "=" + v).join(",");
+    opts.series.push({ label: (s.key.endpoint || "") + (tags ? " " + tags : ""), stroke: colors[i % colors.length], width: 1.5, spanGaps: true });
+  });
+  body.innerHTML = ""; body.className = "body";
+  new uPlot(opts, data, body);
+  el.classList.add("drawn");
+}
+window.addEventListener("load", () => { document.querySelectorAll(".chart[data-query]").forEach(drawChart); });

@@ -1,0 +1,421 @@
+//! The console in headless Chromium (driven over WebDriver by fantoccini): log in, create a
+//! template with a parent and a strategy (with live validation), see a host's chart drawn from
+//! real points in a real storage node, see a problem held by the real alarm service and
+//! acknowledge it. Screenshots of the main pages go to docs/screenshots/.
+
+use argus_web::bootstrap::{ensure_demo, Demo};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PASSWORD: &str = "alice-secret-1";
+
+struct Driver {
+    child: tokio::process::Child,
+    url: String,
+}
+
+async fn start_driver(path: &str) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(path)
+        .arg(format!("--port={port}"))
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..150 {
+        if reqwest::get(format!("{url}/status")).await.is_ok() {
+            return Driver { child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("chromedriver did not answer on {url}");
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let mut opts = json!({"args": [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+        "--window-size=1366,900", format!("--user-data-dir={}", profile.display()),
+    ]});
+    if let Ok(b) = std::env::var("ARGUS_TEST_CHROMIUM") {
+        if !b.is_empty() {
+            opts["binary"] = json!(b);
+        }
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), opts);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+fn shots_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits (generously) until `js` (a function body returning a boolean) holds on the page.
+async fn until(c: &Client, what: &str, js: &str) {
+    for _ in 0..150 {
+        if c.execute(js, vec![]).await.ok().and_then(|v| v.as_bool()) == Some(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let src = c.source().await.unwrap_or_default();
+    panic!(
+        "timed out waiting for {what}; page:\n{}",
+        &src[..src.len().min(4000)]
+    );
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_chromium() {
+    let Some(driver_path) =
+        argus_core::testing::require_server("ARGUS_TEST_CHROMEDRIVER", "Chromium WebDriver")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+
+    // A real storage node holding a real series for web-1.
+    let store = argus_store::node::start(argus_store::node::StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        engine: argus_store::EngineConfig {
+            data_dir: dir.path().join("store"),
+            ..Default::default()
+        },
+        workers: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("store starts");
+    let store_url = store.server.url();
+    let now = argus_core::time::now_secs();
+    let points: Vec<Value> = (0..60)
+        .map(|i| json!({"tenant": "acme", "endpoint": "web-1", "metric": "cpu.busy", "tags": {},
+            "value": 40.0 + 30.0 * ((i as f64) / 6.0).sin(), "timestamp": now - 600 + i * 10, "step": 10}))
+        .collect();
+    let resp = http
+        .post(format!("{store_url}/internal/v1/write"))
+        .json(&json!({"points": points}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "store write: {}",
+        resp.text().await.unwrap()
+    );
+
+    // The web service, then the alarm service pulling its notification config from it.
+    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let web = argus_web::start(argus_web::WebConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("web").display().to_string(),
+        regions: vec![argus_web::config::RegionEndpoint {
+            name: "local".into(),
+            query_url: store_url.clone(),
+        }],
+        alarm_url: format!("http://127.0.0.1:{alarm_port}"),
+        workers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = web.server.url();
+    let agent_token = argus_core::auth::generate_token("argus_agt");
+    ensure_demo(
+        &web.db,
+        &Demo {
+            tenant: "acme",
+            admin_login: "alice",
+            admin_password: PASSWORD,
+            agent_token: Some(&agent_token),
+            api_token: None,
+        },
+    )
+    .await
+    .unwrap();
+    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: format!("127.0.0.1:{alarm_port}"),
+        data_dir: dir.path().join("alarm"),
+        web_url: url.clone(),
+        workers: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("alarm starts");
+    // web-1's agent says hello.
+    let resp = http
+        .post(format!("{url}/api/v1/agent/heartbeat"))
+        .bearer_auth(&agent_token)
+        .json(&json!({"host": "web-1", "agent_version": "0.1.0", "os": "Debian GNU/Linux 12", "kernel": "6.1.0", "cpu_count": 4, "mem_total": 8u64 << 30, "ip": "10.0.0.11", "timestamp": now}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+
+    let driver = start_driver(&driver_path).await;
+    let c = browser(&driver, &dir.path().join("profile")).await;
+    let result = run(&c, &url, &alarm.url(), &http).await;
+    let _ = c.close().await;
+    let mut child = driver.child;
+    let _ = child.kill().await;
+    alarm.stop().await;
+    web.stop().await;
+    store.stop().await;
+    result.unwrap();
+}
+
+async fn run(c: &Client, url: &str, alarm_url: &str, http: &reqwest::Client) -> Result<(), String> {
+    // Log in: an unauthenticated page sends us to the login form.
+    c.goto(&format!("{url}/hosts"))
+        .await
+        .map_err(|e| e.to_string())?;
+    until(
+        c,
+        "the login form",
+        "return !!document.querySelector('form#login')",
+    )
+    .await;
+    assert!(c.current_url().await.unwrap().path().starts_with("/login"));
+    fill(c, "input[name=login]", "alice").await;
+    fill(c, "input[name=password]", "wrong-password").await;
+    click(c, "form#login button").await;
+    until(
+        c,
+        "the refusal",
+        "return document.querySelector('form#login .err').textContent.includes('wrong')",
+    )
+    .await;
+    shot(c, "login").await;
+    fill(c, "input[name=password]", PASSWORD).await;
+    click(c, "form#login button").await;
+    until(
+        c,
+        "the hosts page",
+        "return location.pathname === '/hosts' && !!document.querySelector('table')",
+    )
+    .await;
+    until(
+        c,
+        "web-1 alive",
+        "return [...document.querySelectorAll('td')].some(td => td.textContent === 'alive')",
+    )
+    .await;
+    shot(c, "hosts").await;
+
+    // A template with a parent.
+    c.goto(&format!("{url}/templates")).await.unwrap();
+    fill(
+        c,
+        "form[data-api='/api/v1/templates'] input[name=name]",
+        "linux-base",
+    )
+    .await;
+    click(c, "form[data-api='/api/v1/templates'] button").await;
+    until(c, "linux-base in the tree", "return [...document.querySelectorAll('ul.tree a')].some(a => a.textContent === 'linux-base')").await;
+    fill(
+        c,
+        "form[data-api='/api/v1/templates'] input[name=name]",
+        "web-servers",
+    )
+    .await;
+    c.find(Locator::Css("select[name=parent]"))
+        .await
+        .unwrap()
+        .select_by_label("linux-base")
+        .await
+        .unwrap();
+    click(c, "form[data-api='/api/v1/templates'] button").await;
+    until(c, "web-servers under linux-base", "return [...document.querySelectorAll('ul.tree li ul li a')].some(a => a.textContent === 'web-servers')").await;
+    // A strategy on the child, with live validation of the condition.
+    let href = c
+        .execute("return [...document.querySelectorAll('ul.tree a')].find(a => a.textContent === 'web-servers').getAttribute('href')", vec![])
+        .await
+        .unwrap();
+    c.goto(&format!("{url}{}", href.as_str().unwrap()))
+        .await
+        .unwrap();
+    fill(c, "#strategy-form input[name=metric]", "cpu.busy").await;
+    fill(c, "#strategy-form input[name=condition]", "all(#3) >> 90").await;
+    until(
+        c,
+        "a live validation error",
+        "return document.querySelector('#strategy-form .live').textContent.includes('position')",
+    )
+    .await;
+    fill(c, "#strategy-form input[name=condition]", "all(#3) > 90").await;
+    until(
+        c,
+        "the condition accepted",
+        "return document.querySelector('#strategy-form .live').textContent.includes('valid')",
+    )
+    .await;
+    c.find(Locator::Css("#strategy-form select[name=priority]"))
+        .await
+        .unwrap()
+        .select_by_label("P1")
+        .await
+        .unwrap();
+    click(c, "#strategy-form button").await;
+    until(
+        c,
+        "the strategy listed",
+        "return [...document.querySelectorAll('td')].some(td => td.textContent === 'all(#3) > 90')",
+    )
+    .await;
+    shot(c, "template-strategy-editor").await;
+
+    // Bind it to web-1 through a host group, then see the host: strategies and a drawn chart.
+    let tid: i64 = href
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (csrf, cookie) = session_of(c).await;
+    let r = http
+        .post(format!("{url}/api/v1/host_groups"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "web", "hosts": ["web-1"], "templates": [tid]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    c.goto(&format!("{url}/hosts")).await.unwrap();
+    click(c, "td a[href^='/hosts/']").await;
+    until(c, "the cpu chart drawn with points", "const el = document.querySelector('.chart[data-query*=\"cpu.busy\"]'); return !!el && el.classList.contains('drawn') && Number(el.dataset.points) >= 50 && !!el.querySelector('canvas')").await;
+    until(
+        c,
+        "the effective strategy",
+        "return document.querySelector('#strategies').textContent.includes('web-servers')",
+    )
+    .await;
+    shot(c, "host-detail").await;
+    c.goto(&format!("{url}/explorer?metric=cpu.busy&range=3600"))
+        .await
+        .unwrap();
+    until(c, "the explorer chart", "const el = document.querySelector('.chart'); return !!el && el.classList.contains('drawn')").await;
+    shot(c, "metric-explorer").await;
+
+    // A problem as the judge raises it, held by alarm; acknowledge it in the console.
+    let now = argus_core::time::now_secs();
+    let series = argus_core::SeriesKey {
+        tenant: argus_core::TenantId::new("acme").unwrap(),
+        endpoint: "web-1".into(),
+        metric: "cpu.busy".into(),
+        tags: argus_core::Tags::new(),
+    };
+    let ev = json!({"events": [{
+        "id": argus_core::event::EventId::of(1, &series), "tenant": "acme", "status": "PROBLEM", "occurrence": 1,
+        "strategy_id": 1, "series": series, "priority": 1, "condition": "all(#3) > 90", "value": 97.5,
+        "timestamp": now, "alarm_count": 1, "region": "local"}]});
+    let r = http
+        .post(format!("{alarm_url}/internal/v1/events"))
+        .json(&ev)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "alarm takes the event");
+    c.goto(&format!("{url}/problems")).await.unwrap();
+    for _ in 0..50 {
+        let found = c
+            .execute(
+                "return !!document.querySelector('button[data-call*=\"/ack\"]')",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if found.as_bool() == Some(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.refresh().await.unwrap();
+    }
+    shot(c, "problems").await;
+    click(c, "button[data-call*='/ack']").await;
+    until(c, "the acknowledgement", "return [...document.querySelectorAll('.badge')].some(b => b.textContent === 'acknowledged') && document.body.textContent.includes('alice')").await;
+    c.goto(&format!("{url}/history")).await.unwrap();
+    until(c, "the history", "return !!document.querySelector('table')").await;
+    shot(c, "history").await;
+    for (page, name) in [
+        ("/host_groups", "host-groups"),
+        ("/contacts", "contacts"),
+        ("/silences", "silences"),
+        ("/deliveries", "deliveries"),
+        ("/templates?host=web-1", "templates"),
+    ] {
+        c.goto(&format!("{url}{page}")).await.unwrap();
+        until(
+            c,
+            page,
+            "return document.readyState === 'complete' && !!document.querySelector('main')",
+        )
+        .await;
+        shot(c, name).await;
+    }
+    Ok(())
+}
+
+/// The session cookie and CSRF token of the browser (to prepare data through the API).
+async fn session_of(c: &Client) -> (String, String) {
+    let csrf = c
+        .execute(
+            "return document.querySelector('meta[name=csrf]').content",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let cookie = c
+        .get_named_cookie("argus_session")
+        .await
+        .expect("session cookie");
+    (
+        csrf.as_str().unwrap().to_string(),
+        format!("argus_session={}", cookie.value()),
+    )
+}
