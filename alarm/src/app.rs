@@ -288,7 +288,14 @@ async fn decide_step(app: &App) -> Result<(), AlarmError> {
 
 async fn decide_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(app.cfg.poll_interval_ms.max(10));
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
+        if app.is_active() && last_sweep.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            last_sweep = Some(std::time::Instant::now());
+            if let Err(e) = crate::retention::sweep(&app).await {
+                tracing::warn!(error = %e, "retention sweep failed");
+            }
+        }
         if app.is_active() && app.config.ready() {
             if let Err(e) = decide_step(&app).await {
                 tracing::warn!(error = %e, "decision step failed; retrying");

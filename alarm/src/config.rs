@@ -63,6 +63,8 @@ pub struct AlarmConfig {
     pub max_events_per_request: usize,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Days to keep the event log, finished deliveries and recovered alerts; 0 keeps them forever.
+    pub retention_days: u64,
     /// The SMTP relay.
     pub smtp: SmtpConfig,
     /// Retry policy per channel.
@@ -97,6 +99,7 @@ impl Default for AlarmConfig {
             concurrency: 16,
             max_events_per_request: 10_000,
             workers: 2,
+            retention_days: 30,
             smtp: SmtpConfig::default(),
             retry: RetryConfig::default(),
             templates: TemplatesConfig::default(),

@@ -12,7 +12,7 @@
 //! - [`flush`]: pending notices → messages (storms, digests, rate limits);
 //! - [`deliver`], [`send`], [`retry`]: sending with backoff and dead letters;
 //! - [`render`]: templates and webhook payloads (docs/WEBHOOKS.md); [`ack`]: acknowledgement links;
-//! - [`lease`]: which instance is active;
+//! - [`lease`]: which instance is active; [`retention`]: old rows deleted;
 //! - [`app`]: the running service ([`start`], [`Running`]).
 
 pub mod ack;
@@ -26,6 +26,7 @@ pub mod deliver;
 pub mod flush;
 pub mod lease;
 pub mod render;
+pub mod retention;
 pub mod retry;
 pub mod routing;
 pub mod send;

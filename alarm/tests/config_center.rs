@@ -130,3 +130,33 @@ async fn health_metrics_and_config_checks() {
     .to_string();
     assert!(e.contains("smtp.security"), "{e}");
 }
+
+#[tokio::test]
+async fn retention_sweeps_old_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    cfg.retention_days = 1;
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    let e = event("cc-ret", "h", 1, 1, EventStatus::Ok, 1);
+    post_events(&alarm.url(), std::slice::from_ref(&e)).await;
+    let url = format!("{}/internal/v1/events?tenant=cc-ret", alarm.url());
+    wait_for_async("processed", 30, || async {
+        get(&url).await.1["events"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    // Nothing is old yet.
+    assert_eq!(argus_alarm::retention::sweep(&alarm.app).await.unwrap(), 0);
+    for sql in [
+        "UPDATE alarm_events SET received_at = 0",
+        "UPDATE alarm_alerts SET updated_at = 0",
+    ] {
+        sqlx::query(sql).execute(&alarm.app.db.pool).await.unwrap();
+    }
+    assert_eq!(argus_alarm::retention::sweep(&alarm.app).await.unwrap(), 2);
+    assert_eq!(get(&url).await.1["events"].as_array().unwrap().len(), 0);
+    let (_, b) = post_events(&alarm.url(), &[e]).await;
+    assert_eq!(b["accepted"], 1, "a swept event is new again");
+    alarm.stop().await;
+}

@@ -383,6 +383,12 @@ async fn retries_after_a_500_then_succeeds_honouring_retry_after() {
         hits.iter().map(|h| h.answered).collect::<Vec<_>>(),
         vec![500, 503, 200]
     );
+    // The 503 said Retry-After: 1, so the third try cannot come sooner than a second after it.
+    let gap = hits[2].at - hits[1].at;
+    assert!(
+        gap >= std::time::Duration::from_millis(950),
+        "Retry-After not honoured: {gap:?}"
+    );
     let keys: Vec<_> = hits
         .iter()
         .map(|h| h.header("idempotency-key").unwrap().to_string())

@@ -26,6 +26,8 @@ pub struct Hit {
     pub body: Vec<u8>,
     /// The status answered.
     pub answered: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Hit {
@@ -81,6 +83,7 @@ async fn receive(
         headers,
         body: body.to_vec(),
         answered: status,
+        at: std::time::Instant::now(),
     });
     let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
     if let Some(ra) = retry_after {
