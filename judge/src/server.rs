@@ -241,6 +241,9 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     });
     let mut source = Source::new(&cfg, client.clone());
     source.init()?;
+    // One pull before serving, so that a fresh judge starts with the center's set (on failure it
+    // goes on with the cached one and retries every interval).
+    source.poll().await;
     judge.apply(&source.combined());
     let restored = judge.restore()?;
     tracing::info!(series = restored, "judge state restored");

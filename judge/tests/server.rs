@@ -1,0 +1,357 @@
+//! The judge over real HTTP: points in, events out to a real local alarm receiver (retried while
+//! it is down), strategies pulled from a real local config center with ETag, state across a
+//! restart.
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use argus_core::event::{Event, EventStatus};
+use argus_core::wire::{encode_body, Batch, Encoding};
+use argus_core::{Point, Tags, TenantId};
+use argus_judge::{start, JudgeConfig};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const TOKEN: &str = "node-secret";
+
+/// A stand-in alarm: records events, answers 503 to the first `fail_first` requests.
+#[derive(Default)]
+struct Alarm {
+    events: Mutex<Vec<Event>>,
+    requests: AtomicUsize,
+    fail_first: usize,
+}
+
+async fn alarm_events(
+    req: HttpRequest,
+    body: web::Json<serde_json::Value>,
+    st: web::Data<Arc<Alarm>>,
+) -> HttpResponse {
+    assert_eq!(
+        req.headers()
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        format!("Bearer {TOKEN}")
+    );
+    let n = st.requests.fetch_add(1, Ordering::SeqCst);
+    if n < st.fail_first {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let events: Vec<Event> = serde_json::from_value(body["events"].clone()).unwrap();
+    let count = events.len();
+    st.events.lock().unwrap().extend(events);
+    HttpResponse::Ok().json(json!({"accepted": count, "duplicates": 0}))
+}
+
+async fn start_alarm(
+    addr: &str,
+    fail_first: usize,
+) -> (Arc<Alarm>, SocketAddr, actix_web::dev::ServerHandle) {
+    let st = Arc::new(Alarm {
+        fail_first,
+        ..Default::default()
+    });
+    let data = web::Data::new(st.clone());
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/internal/v1/events", web::post().to(alarm_events))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (st, addr, handle)
+}
+
+fn strategies(threshold: f64, version: u64) -> serde_json::Value {
+    json!({"version": version, "tenants": [{
+        "tenant": "acme", "version": version,
+        "templates": [{"id": 1, "tenant": "acme", "name": "base", "strategies": [
+            {"id": 10, "metric": "cpu.busy", "condition": format!("all(#2) > {threshold}"),
+             "priority": 1, "max_alarms": 5, "note": "cpu hot"}
+        ]}],
+        "host_groups": [{"id": 1, "tenant": "acme", "name": "web", "hosts": ["h1"], "templates": [1]}]
+    }]})
+}
+
+fn config(dir: &Path, alarm: Vec<String>) -> JudgeConfig {
+    JudgeConfig {
+        listen: "127.0.0.1:0".into(),
+        region: "r1".into(),
+        internal_token: TOKEN.into(),
+        alarm,
+        data_dir: dir.to_path_buf(),
+        shards: 2,
+        workers: 1,
+        max_backoff_ms: 300,
+        pull_interval_secs: 1,
+        ..Default::default()
+    }
+}
+
+fn point(endpoint: &str, value: f64, ts: i64) -> Point {
+    let mut p = Point::gauge(endpoint, "cpu.busy", Tags::new(), value, ts);
+    p.tenant = TenantId::new("acme").unwrap();
+    p
+}
+
+async fn push(url: &str, points: Vec<Point>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/internal/v1/points"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("content-encoding", "zstd")
+        .body(encode_body(Encoding::Zstd, &Batch { points }.to_json()))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[actix_web::test]
+async fn points_become_events_at_alarm_and_state_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strategies.json");
+    std::fs::write(&file, strategies(90.0, 1).to_string()).unwrap();
+    let (alarm, alarm_addr, alarm_handle) = start_alarm("127.0.0.1:0", 1).await;
+    let mut cfg = config(
+        &dir.path().join("data"),
+        vec![format!("http://{alarm_addr}")],
+    );
+    cfg.strategies_file = Some(file.clone());
+    let judge = start(cfg.clone()).await.unwrap();
+    let url = format!("http://{}", judge.addr);
+
+    // Without the credential: refused.
+    let r = reqwest::Client::new()
+        .post(format!("{url}/internal/v1/points"))
+        .json(&Batch { points: vec![] })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = push(&url, vec![point("h1", 95.0, 100), point("h2", 99.0, 100)]).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 2);
+    push(&url, vec![point("h1", 96.0, 110), point("h2", 99.0, 110)]).await;
+    // The first delivery attempt got a 503: the event arrives on a retry.
+    wait_for("the PROBLEM at alarm", || {
+        !alarm.events.lock().unwrap().is_empty()
+    })
+    .await;
+    assert!(alarm.requests.load(Ordering::SeqCst) >= 2);
+    {
+        let ev = alarm.events.lock().unwrap();
+        assert_eq!(ev.len(), 1, "only h1 is in the group: {ev:?}");
+        let e = &ev[0];
+        assert_eq!(e.status, EventStatus::Problem);
+        assert_eq!(
+            (e.occurrence, e.alarm_count, e.value, e.timestamp),
+            (1, 1, 96.0, 110)
+        );
+        assert_eq!((e.strategy_id, e.template_id), (10, Some(1)));
+        assert_eq!((e.region.as_str(), e.note.as_str()), ("r1", "cpu hot"));
+        assert_eq!(e.series.endpoint, "h1");
+    }
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("argus_judge_events_total 1"), "{metrics}");
+
+    // Restart: the open problem and its occurrence count carry on.
+    judge.stop().await;
+    assert!(dir.path().join("data/state.json").exists());
+    let judge = start(cfg.clone()).await.unwrap();
+    let url = format!("http://{}", judge.addr);
+    push(&url, vec![point("h1", 10.0, 120)]).await;
+    wait_for("the OK at alarm", || {
+        alarm.events.lock().unwrap().len() == 2
+    })
+    .await;
+    {
+        let ev = alarm.events.lock().unwrap();
+        assert_eq!(ev[1].status, EventStatus::Ok);
+        assert_eq!(ev[1].occurrence, 2);
+        assert_eq!(ev[1].id, ev[0].id, "stable event id");
+    }
+
+    // The static file is reloaded when it changes (hot reload, no restart).
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a distinct mtime
+    std::fs::write(&file, strategies(5.0, 2).to_string()).unwrap();
+    let mut ts = 130;
+    for _ in 0..100 {
+        push(&url, vec![point("h1", 10.0, ts)]).await;
+        ts += 10;
+        if alarm.events.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ev = alarm.events.lock().unwrap().clone();
+    assert_eq!(ev[2].status, EventStatus::Problem);
+    assert_eq!(ev[2].value, 10.0);
+    judge.stop().await;
+    alarm_handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn events_wait_in_the_outbox_while_alarm_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strategies.json");
+    std::fs::write(&file, strategies(90.0, 1).to_string()).unwrap();
+    // Reserve a port for alarm, then free it: nothing listens there yet.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let alarm_addr = free.local_addr().unwrap();
+    drop(free);
+    let mut cfg = config(
+        &dir.path().join("data"),
+        vec![format!("http://{alarm_addr}")],
+    );
+    cfg.strategies_file = Some(file);
+    let judge = start(cfg).await.unwrap();
+    let url = format!("http://{}", judge.addr);
+    for (i, v) in [95.0, 96.0, 10.0, 97.0, 98.0].into_iter().enumerate() {
+        let r = push(&url, vec![point("h1", v, 100 + 10 * i as i64)]).await;
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Alarm comes up: everything arrives, in order.
+    let (alarm, _, handle) = start_alarm(&alarm_addr.to_string(), 0).await;
+    wait_for("all events", || alarm.events.lock().unwrap().len() == 3).await;
+    let ev = alarm.events.lock().unwrap().clone();
+    let seen: Vec<_> = ev.iter().map(|e| (e.status, e.occurrence)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (EventStatus::Problem, 1),
+            (EventStatus::Ok, 2),
+            (EventStatus::Problem, 3)
+        ]
+    );
+    judge.stop().await;
+    handle.stop(true).await;
+}
+
+/// A stand-in config center serving strategies with an ETag.
+struct Center {
+    doc: Mutex<serde_json::Value>,
+    requests: AtomicU64,
+    not_modified: AtomicU64,
+}
+
+async fn center_strategies(req: HttpRequest, st: web::Data<Arc<Center>>) -> HttpResponse {
+    st.requests.fetch_add(1, Ordering::SeqCst);
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TOKEN}"))
+    {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let doc = st.doc.lock().unwrap().clone();
+    let etag = format!("\"{}\"", doc["version"]);
+    if req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        == Some(&etag)
+    {
+        st.not_modified.fetch_add(1, Ordering::SeqCst);
+        return HttpResponse::NotModified().finish();
+    }
+    HttpResponse::Ok().insert_header(("ETag", etag)).json(doc)
+}
+
+#[actix_web::test]
+async fn strategies_come_from_the_config_center_and_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let center = Arc::new(Center {
+        doc: Mutex::new(strategies(90.0, 1)),
+        requests: AtomicU64::new(0),
+        not_modified: AtomicU64::new(0),
+    });
+    let data = web::Data::new(center.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let center_addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).route(
+            "/internal/v1/config/strategies",
+            web::get().to(center_strategies),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let center_handle = server.handle();
+    tokio::spawn(server);
+
+    let (alarm, alarm_addr, alarm_handle) = start_alarm("127.0.0.1:0", 0).await;
+    let mut cfg = config(
+        &dir.path().join("data"),
+        vec![format!("http://{alarm_addr}")],
+    );
+    cfg.config_center = Some(format!("http://{center_addr}"));
+    let judge = start(cfg.clone()).await.unwrap();
+    let url = format!("http://{}", judge.addr);
+    // The first pull happens at start; the next ones revalidate with If-None-Match.
+    wait_for("a 304 from the center", || {
+        center.not_modified.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    push(&url, vec![point("h1", 95.0, 100), point("h1", 95.0, 110)]).await;
+    wait_for("the PROBLEM", || alarm.events.lock().unwrap().len() == 1).await;
+    assert!(dir.path().join("data/strategies.cache.json").exists());
+
+    // A new version applies without a restart.
+    *center.doc.lock().unwrap() = strategies(99.0, 2);
+    let before = center.requests.load(Ordering::SeqCst);
+    wait_for("the new version pulled", || {
+        center.requests.load(Ordering::SeqCst) >= before + 2
+    })
+    .await;
+    push(&url, vec![point("h1", 95.0, 120)]).await;
+    wait_for("the OK under the new threshold", || {
+        alarm.events.lock().unwrap().len() == 2
+    })
+    .await;
+    assert_eq!(alarm.events.lock().unwrap()[1].status, EventStatus::Ok);
+    judge.stop().await;
+
+    // The center is gone: the judge starts from its cached set.
+    center_handle.stop(true).await;
+    let judge = start(cfg).await.unwrap();
+    let url = format!("http://{}", judge.addr);
+    push(&url, vec![point("h1", 100.0, 130), point("h1", 100.0, 140)]).await;
+    wait_for("a PROBLEM from the cached set", || {
+        alarm.events.lock().unwrap().len() == 3
+    })
+    .await;
+    assert_eq!(alarm.events.lock().unwrap()[2].occurrence, 3);
+    judge.stop().await;
+    alarm_handle.stop(true).await;
+}
