@@ -95,56 +95,117 @@ pub fn file_name(m: &BlockMeta) -> String {
     format!("r{}-{}-{}.blk", m.resolution, m.start, m.seq)
 }
 
+/// Writes a block series by series, so a merge of a large partition never holds all of it in
+/// memory: chunks stream to a temporary file, the index stays in memory until [`finish`].
+///
+/// [`finish`]: BlockWriter::finish
+pub struct BlockWriter {
+    meta: BlockMeta,
+    dir: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<File>,
+    pos: u64,
+    index: Vec<u8>,
+    count: u64,
+}
+
+impl BlockWriter {
+    /// Starts a block in `dir`.
+    pub fn new(dir: &Path, meta: BlockMeta) -> Result<Self, BlockError> {
+        let tmp = dir.join(format!("{}.tmp", file_name(&meta)));
+        let f = File::create(&tmp).map_err(|source| BlockError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        let mut w = BlockWriter {
+            meta,
+            dir: dir.to_path_buf(),
+            tmp,
+            out: std::io::BufWriter::with_capacity(1 << 20, f),
+            pos: 0,
+            index: Vec::new(),
+            count: 0,
+        };
+        let mut head = Vec::with_capacity(HEADER);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&meta.resolution.to_le_bytes());
+        head.extend_from_slice(&meta.start.to_le_bytes());
+        head.extend_from_slice(&meta.end.to_le_bytes());
+        head.extend_from_slice(&meta.seq.to_le_bytes());
+        w.put(&head)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, b: &[u8]) -> Result<(), BlockError> {
+        self.out.write_all(b).map_err(|source| BlockError::Io {
+            path: self.tmp.clone(),
+            source,
+        })?;
+        self.pos += b.len() as u64;
+        Ok(())
+    }
+
+    /// Adds one series' rows (ascending); returns false (and writes nothing) when empty.
+    pub fn add(
+        &mut self,
+        key: &SeriesKey,
+        ct: CounterType,
+        rows: &Rows,
+    ) -> Result<bool, BlockError> {
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let c = chunk::encode(rows);
+        put_key(&mut self.index, key, ct);
+        put_ivarint(&mut self.index, rows.ts[0]);
+        put_ivarint(&mut self.index, *rows.ts.last().expect("not empty"));
+        put_uvarint(&mut self.index, rows.len() as u64);
+        put_uvarint(&mut self.index, self.pos);
+        put_uvarint(&mut self.index, c.len() as u64);
+        self.index
+            .extend_from_slice(&crc32fast::hash(&c).to_le_bytes());
+        self.put(&c)?;
+        self.count += 1;
+        Ok(true)
+    }
+
+    /// Writes the index and footer, fsyncs and renames the file into place.
+    pub fn finish(mut self) -> Result<PathBuf, BlockError> {
+        let mut index = Vec::with_capacity(self.index.len() + 10);
+        put_uvarint(&mut index, self.count);
+        index.extend_from_slice(&self.index);
+        let index_off = self.pos;
+        let mut tail = index.clone();
+        tail.extend_from_slice(&index_off.to_le_bytes());
+        tail.extend_from_slice(&(index.len() as u64).to_le_bytes());
+        tail.extend_from_slice(&crc32fast::hash(&index).to_le_bytes());
+        tail.extend_from_slice(END);
+        self.put(&tail)?;
+        let io = |source| BlockError::Io {
+            path: self.tmp.clone(),
+            source,
+        };
+        let f = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        let path = self.dir.join(file_name(&self.meta));
+        std::fs::rename(&self.tmp, &path).map_err(io)?;
+        sync_dir(&self.dir).map_err(io)?;
+        Ok(path)
+    }
+}
+
 /// Writes a block of `series` (each with its rows, ascending) into `dir`; returns its path.
 pub fn write(
     dir: &Path,
     meta: BlockMeta,
     series: &[(&SeriesKey, CounterType, &Rows)],
 ) -> Result<PathBuf, BlockError> {
-    let path = dir.join(file_name(&meta));
-    let tmp = dir.join(format!("{}.tmp", file_name(&meta)));
-    let io = |source| BlockError::Io {
-        path: tmp.clone(),
-        source,
-    };
-    let mut data = Vec::with_capacity(HEADER + series.len() * 64);
-    data.extend_from_slice(MAGIC);
-    data.extend_from_slice(&meta.resolution.to_le_bytes());
-    data.extend_from_slice(&meta.start.to_le_bytes());
-    data.extend_from_slice(&meta.end.to_le_bytes());
-    data.extend_from_slice(&meta.seq.to_le_bytes());
-    let mut index = Vec::with_capacity(series.len() * 48);
-    put_uvarint(
-        &mut index,
-        series.iter().filter(|s| !s.2.is_empty()).count() as u64,
-    );
+    let mut w = BlockWriter::new(dir, meta)?;
     for (key, ct, rows) in series {
-        if rows.is_empty() {
-            continue;
-        }
-        let c = chunk::encode(rows);
-        put_key(&mut index, key, *ct);
-        put_ivarint(&mut index, rows.ts[0]);
-        put_ivarint(&mut index, *rows.ts.last().expect("not empty"));
-        put_uvarint(&mut index, rows.len() as u64);
-        put_uvarint(&mut index, data.len() as u64);
-        put_uvarint(&mut index, c.len() as u64);
-        index.extend_from_slice(&crc32fast::hash(&c).to_le_bytes());
-        data.extend_from_slice(&c);
+        w.add(key, *ct, rows)?;
     }
-    let index_off = data.len() as u64;
-    data.extend_from_slice(&index);
-    data.extend_from_slice(&index_off.to_le_bytes());
-    data.extend_from_slice(&(index.len() as u64).to_le_bytes());
-    data.extend_from_slice(&crc32fast::hash(&index).to_le_bytes());
-    data.extend_from_slice(END);
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(&data).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    sync_dir(dir).map_err(io)?;
-    Ok(path)
+    w.finish()
 }
 
 impl Block {

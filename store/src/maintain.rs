@@ -27,6 +27,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// A block write error, telling a full disk apart.
+fn disk_err(e: block::BlockError) -> StoreError {
+    match e {
+        block::BlockError::Io { path, source } if source.raw_os_error() == Some(28) => {
+            StoreError::DiskFull(format!("{}: {source}", path.display()))
+        }
+        e => e.into(),
+    }
+}
+
 /// Opens every block in `dir` (removing leftover temporary files), registering its series.
 /// Returns the blocks ascending by sequence and the highest sequence.
 pub(crate) fn load_blocks(
@@ -303,16 +313,6 @@ impl Core {
                     .map(|id| reg.series[id as usize].clone())
                     .collect()
             };
-            let mut merged = Vec::with_capacity(series.len());
-            for m in &series {
-                let mut parts = Vec::new();
-                for b in &group {
-                    if let Some(&i) = b.by_id.get(&m.id) {
-                        parts.push(b.block.read(i)?);
-                    }
-                }
-                merged.push((&**m, merge_rows(parts)));
-            }
             let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
             let meta = BlockMeta {
                 resolution: res,
@@ -320,7 +320,27 @@ impl Core {
                 end: group[0].block.meta.end,
                 seq,
             };
-            let nb = self.write_block(meta, &merged)?;
+            // Stream series by series: a partition may be far larger than memory.
+            let mut w = block::BlockWriter::new(&self.blocks_dir, meta).map_err(disk_err)?;
+            let mut ids = Vec::with_capacity(series.len());
+            for m in &series {
+                let mut parts = Vec::new();
+                for b in &group {
+                    if let Some(&i) = b.by_id.get(&m.id) {
+                        parts.push(b.block.read(i)?);
+                    }
+                }
+                if w.add(&m.key, m.counter_type, &merge_rows(parts))
+                    .map_err(disk_err)?
+                {
+                    ids.push(m.id);
+                }
+            }
+            let path = w.finish().map_err(disk_err)?;
+            let nb = Arc::new(BlockRef {
+                block: Block::open(&path)?,
+                by_id: ids.into_iter().zip(0..).collect(),
+            });
             let old: Vec<u64> = group.iter().map(|b| b.block.meta.seq).collect();
             if res == 0 {
                 // The merged block holds the same data: keep the partition's rollup current.
