@@ -31,7 +31,7 @@ function formObject(form) {
       else if (t === "list") v = raw.split(",").map(s => s.trim()).filter(Boolean);
       else if (t === "intlist") v = raw.split(",").map(s => parseInt(s.trim(), 10)).filter(n => !isNaN(n));
       else if (t === "json") { try { v = JSON.parse(raw); } catch (e) { v = raw; } }
-      else if (t === "time") v = Math.floor(new Date(raw).getTime() / 1000);
+      else if (t === "time") v = Math.floor(new Date(raw + (raw.length <= 16 ? ":00Z" : "Z")).getTime() / 1000); // the form says UTC
       else v = raw;
     }
     setPath(out, el.name, v);

@@ -1,0 +1,119 @@
+//! Events, acknowledgements, deliveries and retries through the web API, against the real alarm
+//! service: always scoped to the caller's tenant.
+
+mod common;
+
+use common::{start, Backend};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn events_and_acks_are_tenant_scoped() {
+    let dir = tempfile::tempdir().unwrap();
+    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let alarm_url = format!("http://127.0.0.1:{alarm_port}");
+    let e = start(Backend::Sqlite, |c| c.alarm_url = alarm_url.clone())
+        .await
+        .unwrap();
+    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: format!("127.0.0.1:{alarm_port}"),
+        data_dir: dir.path().join("alarm"),
+        web_url: e.url.clone(),
+        workers: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("alarm starts");
+    let series = argus_core::SeriesKey {
+        tenant: argus_core::TenantId::new("acme").unwrap(),
+        endpoint: "db-1".into(),
+        metric: "disk.io.util".into(),
+        tags: argus_core::Tags::new(),
+    };
+    let id = argus_core::event::EventId::of(7, &series);
+    let ev = json!({"events": [{"id": id, "tenant": "acme", "status": "PROBLEM", "occurrence": 1, "strategy_id": 7,
+        "series": series, "priority": 0, "condition": "all(#3) > 95", "value": 99.0,
+        "timestamp": argus_core::time::now_secs(), "alarm_count": 1}]});
+    let r = e
+        .http
+        .post(format!("{alarm_url}/internal/v1/events"))
+        .json(&ev)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    // acme sees its problem; globex sees nothing and cannot acknowledge it.
+    let mut found = false;
+    for _ in 0..50 {
+        let (s, v) = e
+            .call(&e.a, Method::GET, "/api/v1/events?state=problem", None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["events"].as_array().is_some_and(|l| !l.is_empty()) {
+            assert_eq!(v["events"][0]["event"]["id"], json!(id));
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(found, "the problem reached acme's event list");
+    let (_, v) = e.call(&e.b, Method::GET, "/api/v1/events", None).await;
+    assert!(v["events"].as_array().unwrap().is_empty(), "{v}");
+    let ack_path = format!("/api/v1/events/{}/ack", argus_web::api::alarm::enc(&id.0));
+    let (s, _) = e
+        .call(
+            &e.b,
+            Method::POST,
+            &ack_path,
+            Some(json!({"comment": "mine?"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A viewer may look but not acknowledge.
+    let viewer = e.token(&e.a, "viewer").await;
+    let (s, _) = e
+        .call(&viewer, Method::POST, &ack_path, Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let editor = e.token(&e.a, "editor").await;
+    let (s, v) = e
+        .call(
+            &editor,
+            Method::POST,
+            &ack_path,
+            Some(json!({"comment": "on it"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "acknowledged");
+    assert_eq!(
+        v["acknowledged"]["by"], "token:editor",
+        "acknowledged as the caller"
+    );
+    assert_eq!(v["acknowledged"]["comment"], "on it");
+    // Deliveries: listed per tenant; retrying an unknown or another tenant's one is 404.
+    let (s, v) = e
+        .call(&e.a, Method::GET, "/api/v1/deliveries?state=dead", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["deliveries"].is_array());
+    let (s, _) = e
+        .call(&e.a, Method::POST, "/api/v1/deliveries/999999/retry", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    alarm.stop().await;
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn without_alarm_the_api_says_so() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let (s, v) = e.call(&e.a, Method::GET, "/api/v1/events", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(v["error"].as_str().unwrap().contains("alarm_url"), "{v}");
+    e.running.stop().await;
+}
