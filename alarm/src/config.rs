@@ -136,6 +136,9 @@ pub struct SmtpConfig {
     pub password: String,
     /// The From address.
     pub from: String,
+    /// A PEM file with an extra trusted root certificate (a private relay's CA); empty uses the
+    /// public web PKI roots only.
+    pub ca_file: String,
     /// Timeout of one SMTP exchange, in milliseconds.
     pub timeout_ms: u64,
 }
@@ -149,6 +152,7 @@ impl Default for SmtpConfig {
             username: String::new(),
             password: String::new(),
             from: "Argus <argus@localhost>".into(),
+            ca_file: String::new(),
             timeout_ms: 15_000,
         }
     }

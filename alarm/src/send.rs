@@ -181,12 +181,33 @@ impl Mailer {
             key: key.into(),
             reason: e,
         };
-        let builder = match c.security {
-            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host)
+        let builder = match (c.security, c.ca_file.is_empty()) {
+            (SmtpSecurity::None, _) => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host)
+            }
+            (SmtpSecurity::Starttls, true) => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host)
+                    .map_err(|e| bad("smtp.host", e.to_string()))?
+            }
+            (SmtpSecurity::Tls, true) => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host)
                 .map_err(|e| bad("smtp.host", e.to_string()))?,
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host)
-                .map_err(|e| bad("smtp.host", e.to_string()))?,
+            (security, false) => {
+                use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+                let pem = std::fs::read(&c.ca_file)
+                    .map_err(|e| bad("smtp.ca_file", format!("cannot read {}: {e}", c.ca_file)))?;
+                let cert =
+                    Certificate::from_pem(&pem).map_err(|e| bad("smtp.ca_file", e.to_string()))?;
+                let params = TlsParameters::builder(c.host.clone())
+                    .add_root_certificate(cert)
+                    .build()
+                    .map_err(|e| bad("smtp.ca_file", e.to_string()))?;
+                let tls = if security == SmtpSecurity::Tls {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                };
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host).tls(tls)
+            }
         };
         let mut builder = builder
             .port(c.port)

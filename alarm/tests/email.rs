@@ -154,3 +154,62 @@ async fn a_failing_email_channel_never_resends_on_the_webhook() {
     alarm.stop().await;
     rx.stop().await;
 }
+
+#[tokio::test]
+async fn email_over_starttls_with_a_private_ca() {
+    let Some(smtp) = argus_core::testing::require_server(
+        "ARGUS_TEST_SMTP_STARTTLS",
+        "an SMTP server with STARTTLS",
+    ) else {
+        return;
+    };
+    let maildir = std::env::var("ARGUS_TEST_SMTP_MAILDIR").expect("ARGUS_TEST_SMTP_MAILDIR");
+    let ca = std::env::var("ARGUS_TEST_SMTP_CA").expect("ARGUS_TEST_SMTP_CA");
+    let (host, port) = smtp.rsplit_once(':').unwrap();
+    let (trusted, untrusted) = (unique("tls-ok"), unique("tls-bad"));
+    for (to, ca_file) in [(&trusted, ca.as_str()), (&untrusted, "")] {
+        let dir = tempfile::tempdir().unwrap();
+        let t = "mail-tls";
+        let mut cfg = config(
+            dir.path(),
+            vec![tenant_cfg(
+                t,
+                vec![contact(t, 1, Some(to), None, None)],
+                vec![],
+                vec![sub_all(t, 1, None, Some(1), vec![Channel::Email])],
+            )],
+        );
+        cfg.smtp.host = host.into();
+        cfg.smtp.port = port.parse().unwrap();
+        cfg.smtp.security = SmtpSecurity::Starttls;
+        cfg.smtp.ca_file = ca_file.into();
+        cfg.retry.email.max_attempts = 1;
+        let alarm = argus_alarm::start(cfg).await.unwrap();
+        post_events(
+            &alarm.url(),
+            &[event(t, "tls-host", 5, 1, EventStatus::Problem, 1)],
+        )
+        .await;
+        let url = format!("{}/internal/v1/deliveries?tenant={t}", alarm.url());
+        wait_for_async("a final state", 60, || async {
+            get(&url).await.1["deliveries"][0]["state"]
+                .as_str()
+                .is_some_and(|s| s != "pending")
+        })
+        .await;
+        let d = get(&url).await.1;
+        if ca_file.is_empty() {
+            assert_eq!(
+                d["deliveries"][0]["state"], "dead",
+                "a certificate nobody vouches for is refused: {d}"
+            );
+            let err = d["deliveries"][0]["last_error"].as_str().unwrap_or("");
+            assert!(err.contains("SMTP"), "{err}");
+            assert!(mails_to(&maildir, to).is_empty());
+        } else {
+            assert_eq!(d["deliveries"][0]["state"], "delivered", "{d}");
+            wait_for("the email", 30, || mails_to(&maildir, to).len() == 1).await;
+        }
+        alarm.stop().await;
+    }
+}
