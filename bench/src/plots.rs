@@ -16,6 +16,7 @@ fn colour(system: &str) -> RGBColor {
         "argus" => RGBColor(31, 119, 180),
         "prometheus" => RGBColor(230, 82, 44),
         "victoriametrics" => RGBColor(44, 160, 44),
+        s if s.starts_with("argus") && s.contains("fastest") => RGBColor(23, 190, 207),
         s if s.starts_with("argus") => RGBColor(31, 119, 180),
         s if s.contains("fastest") => RGBColor(148, 103, 189),
         _ => RGBColor(230, 82, 44),
@@ -117,7 +118,13 @@ pub fn draw(r: &Results, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
                 (a.system.clone(), pts)
             })
             .collect();
-        line_chart(&p, &title, "seconds", "share of alerts received", &lines)?;
+        log_x_chart(
+            &p,
+            &title,
+            "seconds (log scale)",
+            "share of alerts received",
+            &lines,
+        )?;
         out.push((title, p));
     }
     Ok(out)
@@ -242,6 +249,56 @@ fn line_chart(
     Ok(())
 }
 
+/// Like [`line_chart`] with a logarithmic x axis (latencies span milliseconds to a minute).
+fn log_x_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<()> {
+    let root = BitMapBackend::new(path, (W, H)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let xs = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0));
+    let (mut lo, mut hi) = (f64::MAX, 0f64);
+    for x in xs {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    let lo = (lo.max(1e-4) / 2.0).max(1e-4);
+    let hi = (hi * 2.0).max(lo * 10.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.15)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_label_formatter(&|v| human(*v))
+        .draw()?;
+    for (name, pts) in lines {
+        let c = colour(name);
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(3)))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .draw()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// 1234567 → "1.23M", 0.25 → "0.25".
 pub fn human(v: f64) -> String {
     let a = v.abs();
@@ -253,8 +310,10 @@ pub fn human(v: f64) -> String {
         format!("{:.1}k", v / 1e3)
     } else if a >= 10.0 || a == 0.0 {
         format!("{v:.0}")
-    } else {
+    } else if a >= 0.01 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
     }
 }
 

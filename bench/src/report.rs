@@ -97,8 +97,16 @@ fn push_section(out: &mut String, heading: &str, body: &str) {
     out.push_str("\n\n");
 }
 
+/// Bytes in the largest binary unit that keeps a number ≥ 1.
 fn mib(b: u64) -> String {
-    format!("{:.0} MiB", b as f64 / 1048576.0)
+    let b = b as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2} GiB", b / (1u64 << 30) as f64)
+    } else if b >= 1048576.0 {
+        format!("{:.1} MiB", b / 1048576.0)
+    } else {
+        format!("{:.0} KiB", b / 1024.0)
+    }
 }
 
 fn pretty(system: &str) -> &str {
@@ -206,6 +214,23 @@ fn ingest_table(rows: &[&IngestResult], out: &mut String) {
     }
 }
 
+/// The `run` arguments of a recorded command line, without those naming local paths.
+fn reproduce_args(command: &str) -> String {
+    let mut out = Vec::new();
+    let mut it = command
+        .split_whitespace()
+        .skip_while(|a| *a != "run")
+        .skip(1);
+    while let Some(a) = it.next() {
+        if a == "--out" || a == "--work-dir" {
+            it.next();
+        } else if !a.starts_with("--out=") && !a.starts_with("--work-dir=") {
+            out.push(a);
+        }
+    }
+    out.join(" ")
+}
+
 /// The section's markdown.
 pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
     let mut s = String::new();
@@ -258,13 +283,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
     for (k, v) in &r.versions {
         let _ = writeln!(s, "- {k}: {v}");
     }
-    let args = r
-        .command
-        .split_whitespace()
-        .skip_while(|a| *a != "run")
-        .skip(1)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let args = reproduce_args(&r.command);
     let _ = writeln!(
         s,
         "\n**Reproduce** (as root on Debian; the peers come from Debian's packages):\n\n```sh\nsource .ci/services/peers.sh\ncargo build --release -p argus-bench\ntarget/release/argus-bench run {args}\ntarget/release/argus-bench report\n```\n"
@@ -397,7 +416,13 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
         for a in &r.alerts {
             let q = |x| {
                 a.quantile(x)
-                    .map(|v| format!("{:.2} s", v / 1000.0))
+                    .map(|v| {
+                        if v < 1000.0 {
+                            format!("{v:.0} ms")
+                        } else {
+                            format!("{:.2} s", v / 1000.0)
+                        }
+                    })
                     .unwrap_or_else(|| "–".into())
             };
             let _ = writeln!(
@@ -484,6 +509,10 @@ mod tests {
             );
         }
         assert!(md.contains("Argus = 3.00× Prometheus (higher is better)"));
-        assert!(md.contains("target/release/argus-bench run --quick"));
+        assert!(md.contains("target/release/argus-bench run --quick\n"));
+        assert_eq!(
+            reproduce_args("x/argus-bench run --hosts 5 --out /tmp/r.json --work-dir=/w --quick"),
+            "--hosts 5 --quick"
+        );
     }
 }

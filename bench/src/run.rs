@@ -82,25 +82,34 @@ fn versions() -> BTreeMap<String, String> {
     );
     let (prom, vm) = peer_bins();
     if let Some(b) = prom {
-        v.insert("prometheus".into(), servers::version_of(&b, "--version"));
+        v.insert(
+            "prometheus".into(),
+            servers::version_of(&b, "--version", "prometheus"),
+        );
     }
     if let Some(b) = vm {
         v.insert(
             "victoriametrics".into(),
-            servers::version_of(&b, "-version"),
+            servers::version_of(&b, "-version", "victoria-metrics"),
         );
     }
     if let Some(b) = servers::find_bin(
         "ARGUS_BENCH_NODE_EXPORTER_BIN",
         &["prometheus-node-exporter", "node_exporter"],
     ) {
-        v.insert("node_exporter".into(), servers::version_of(&b, "--version"));
+        v.insert(
+            "node_exporter".into(),
+            servers::version_of(&b, "--version", "prometheus-node-exporter"),
+        );
     }
     if let Some(b) = servers::find_bin(
         "ARGUS_BENCH_ALERTMANAGER_BIN",
         &["prometheus-alertmanager", "alertmanager"],
     ) {
-        v.insert("alertmanager".into(), servers::version_of(&b, "--version"));
+        v.insert(
+            "alertmanager".into(),
+            servers::version_of(&b, "--version", "prometheus-alertmanager"),
+        );
     }
     v
 }

@@ -82,10 +82,13 @@ pub fn find_bin(var: &str, names: &[&str]) -> Option<PathBuf> {
     None
 }
 
-/// The first line of `bin <flag>` (stdout or stderr): the version banner.
-pub fn version_of(bin: &Path, flag: &str) -> String {
-    match Command::new(bin).arg(flag).output() {
-        Ok(o) => {
+/// The first line of `bin <flag>` (stdout or stderr): the version banner; when the binary prints
+/// none (Debian's VictoriaMetrics build), the version of Debian package `package`.
+pub fn version_of(bin: &Path, flag: &str, package: &str) -> String {
+    let banner = Command::new(bin)
+        .arg(flag)
+        .output()
+        .map(|o| {
             let text = if o.stdout.is_empty() {
                 o.stderr
             } else {
@@ -97,9 +100,23 @@ pub fn version_of(bin: &Path, flag: &str) -> String {
                 .unwrap_or("")
                 .trim()
                 .to_string()
-        }
-        Err(e) => format!("unknown ({e})"),
+        })
+        .unwrap_or_default();
+    if !banner.is_empty() {
+        return banner;
     }
+    Command::new("dpkg-query")
+        .args([
+            "-W",
+            "-f",
+            "${Package} ${Version} (Debian package)",
+            package,
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl Server {
