@@ -1,6 +1,7 @@
 //! The console in headless Chromium (driven over WebDriver by fantoccini): log in, create a
 //! template with a parent and a strategy (with live validation), see a host's chart drawn from
-//! real points in a real storage node, see a problem held by the real alarm service and
+//! real points in a real storage node, see a problem raised by the real judge (from the strategy
+//! made in the browser, pulled from the config center) through the real alarm service, and
 //! acknowledge it. Screenshots of the main pages go to docs/screenshots/.
 
 use argus_web::bootstrap::{ensure_demo, Demo};
@@ -185,6 +186,19 @@ async fn console_in_chromium() {
     })
     .await
     .expect("alarm starts");
+    let judge = argus_judge::start(argus_judge::JudgeConfig {
+        listen: "127.0.0.1:0".into(),
+        region: "local".into(),
+        config_center: Some(url.clone()),
+        alarm: vec![alarm.url()],
+        data_dir: dir.path().join("judge"),
+        pull_interval_secs: 1,
+        workers: 1,
+        shards: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("judge starts");
     // web-1's agent says hello.
     let resp = http
         .post(format!("{url}/api/v1/agent/heartbeat"))
@@ -197,17 +211,24 @@ async fn console_in_chromium() {
 
     let driver = start_driver(&driver_path).await;
     let c = browser(&driver, &dir.path().join("profile")).await;
-    let result = run(&c, &url, &alarm.url(), &http).await;
+    let result = run(&c, &url, &alarm.url(), &judge.url(), &http).await;
     let _ = c.close().await;
     let mut child = driver.child;
     let _ = child.kill().await;
+    judge.stop().await;
     alarm.stop().await;
     web.stop().await;
     store.stop().await;
     result.unwrap();
 }
 
-async fn run(c: &Client, url: &str, alarm_url: &str, http: &reqwest::Client) -> Result<(), String> {
+async fn run(
+    c: &Client,
+    url: &str,
+    alarm_url: &str,
+    judge_url: &str,
+    http: &reqwest::Client,
+) -> Result<(), String> {
     // Log in: an unauthenticated page sends us to the login form.
     c.goto(&format!("{url}/hosts"))
         .await
@@ -342,25 +363,44 @@ async fn run(c: &Client, url: &str, alarm_url: &str, http: &reqwest::Client) -> 
     until(c, "the explorer chart", "const el = document.querySelector('.chart'); return !!el && el.classList.contains('drawn')").await;
     shot(c, "metric-explorer").await;
 
-    // A problem as the judge raises it, held by alarm; acknowledge it in the console.
-    let now = argus_core::time::now_secs();
-    let series = argus_core::SeriesKey {
-        tenant: argus_core::TenantId::new("acme").unwrap(),
-        endpoint: "web-1".into(),
-        metric: "cpu.busy".into(),
-        tags: argus_core::Tags::new(),
-    };
-    let ev = json!({"events": [{
-        "id": argus_core::event::EventId::of(1, &series), "tenant": "acme", "status": "PROBLEM", "occurrence": 1,
-        "strategy_id": 1, "series": series, "priority": 1, "condition": "all(#3) > 90", "value": 97.5,
-        "timestamp": now, "alarm_count": 1, "region": "local"}]});
-    let r = http
-        .post(format!("{alarm_url}/internal/v1/events"))
-        .json(&ev)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "alarm takes the event");
+    // The judge pulls the strategy from the config center; points above 90 make it raise a
+    // problem, which alarm holds and the console shows.
+    let mut raised = false;
+    for round in 0..60i64 {
+        let now = argus_core::time::now_secs();
+        let pts: Vec<Value> = (0..3)
+            .map(|i| {
+                json!({"tenant": "acme", "endpoint": "web-1", "metric": "cpu.busy", "tags": {},
+                "value": 97.5, "timestamp": now - 20 + i * 10 + round % 10, "step": 10})
+            })
+            .collect();
+        let r = http
+            .post(format!("{judge_url}/internal/v1/points"))
+            .json(&json!({"points": pts}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "judge takes points");
+        let ev: Value = http
+            .get(format!(
+                "{alarm_url}/internal/v1/events?tenant=acme&state=problem"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ev["events"].as_array().is_some_and(|l| !l.is_empty()) {
+            raised = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    assert!(
+        raised,
+        "the judge raised a problem from the strategy made in the browser"
+    );
     c.goto(&format!("{url}/problems")).await.unwrap();
     for _ in 0..50 {
         let found = c
