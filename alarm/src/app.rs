@@ -97,6 +97,8 @@ pub struct App {
     pub wake_send: Notify,
     /// Deliveries being sent right now.
     pub in_flight: Mutex<HashSet<i64>>,
+    /// Set when a due delivery found no free slot: a finishing send then wakes the loop.
+    pub send_saturated: AtomicBool,
     /// Concurrent email sends.
     pub email_slots: Arc<Semaphore>,
     /// Concurrent webhook sends.
@@ -189,6 +191,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         wake_decide: Notify::new(),
         wake_send: Notify::new(),
         in_flight: Mutex::new(HashSet::new()),
+        send_saturated: AtomicBool::new(false),
         email_slots: Arc::new(Semaphore::new(cfg.concurrency)),
         webhook_slots: Arc::new(Semaphore::new(cfg.concurrency)),
         metrics: Metrics::new(&registry),

@@ -57,7 +57,14 @@ pub async fn send_due(app: &Arc<App>) -> Result<usize, AlarmError> {
             ChannelKey::Email => app.email_slots.clone(),
             ChannelKey::Webhook => app.webhook_slots.clone(),
         };
-        let permit = sem.acquire_owned().await.map_err(|_| AlarmError::Stopped)?;
+        // A channel with every slot busy (a slow webhook receiver) waits for the next pass
+        // without holding up the other channel.
+        let Ok(permit) = sem.try_acquire_owned() else {
+            app.in_flight.lock().expect("in-flight lock").remove(&id);
+            app.send_saturated
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            continue;
+        };
         let app2 = app.clone();
         tokio::spawn(async move {
             // The row was read before the lock on `in_flight`: another task may have finished
@@ -70,6 +77,12 @@ pub async fn send_due(app: &Arc<App>) -> Result<usize, AlarmError> {
             }
             app2.in_flight.lock().expect("in-flight lock").remove(&d.id);
             drop(permit);
+            if app2
+                .send_saturated
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                app2.wake_send.notify_one();
+            }
         });
         started += 1;
     }

@@ -29,7 +29,7 @@ async fn pipeline_on_postgres() {
                 contact(t, 2, None, Some(&rx.url), None),
             ],
             vec![
-                team(t, 10, vec![1], Some(20), 3),
+                team(t, 10, vec![1], Some(20), 6),
                 team(t, 20, vec![2], None, 3),
             ],
             vec![sub_all(t, 1, Some(10), None, vec![Channel::Webhook])],

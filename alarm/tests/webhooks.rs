@@ -571,7 +571,7 @@ async fn acknowledgement_stops_escalation_to_the_next_team() {
                 contact(t, 2, None, Some(&second.url), None),
             ],
             vec![
-                team(t, 10, vec![1], Some(20), 4),
+                team(t, 10, vec![1], Some(20), 6),
                 team(t, 20, vec![2], None, 2),
             ],
             vec![sub_all(t, 1, Some(10), None, vec![Channel::Webhook])],
