@@ -15,6 +15,8 @@
 //! - [`lease`]: which instance is active; [`retention`]: old rows deleted;
 //! - [`app`]: the running service ([`start`], [`Running`]).
 
+#![warn(missing_docs)]
+
 pub mod ack;
 pub mod api;
 pub mod app;
