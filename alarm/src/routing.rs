@@ -361,6 +361,36 @@ mod tests {
     }
 
     #[test]
+    fn routes_by_strategy_and_skips_missing_channels() {
+        let mut c = cfg();
+        c.subscriptions.push(Subscription {
+            id: 2,
+            tenant: c.tenant.clone(),
+            target: SubscriptionTarget::Strategy { strategy_id: 7 },
+            team_id: None,
+            contact_id: Some(3),
+            // Contact 3 has no webhook: only its email is used.
+            channels: vec![Channel::Email, Channel::Webhook],
+            send_recovery: true,
+        });
+        let ix = NotifyIndex::new(vec![c]);
+        let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        let mut e = event("web-1", 2, EventStatus::Ok);
+        e.template_id = None;
+        let got: Vec<_> = t.route(&e).receivers.into_iter().collect();
+        assert_eq!(
+            got,
+            vec![Receiver {
+                contact_id: 3,
+                channel: ChannelKey::Email
+            }]
+        );
+        e.strategy_id = 8;
+        assert!(t.route(&e).receivers.is_empty());
+        assert!(ix.tenant(&TenantId::new("other").unwrap()).is_none());
+    }
+
+    #[test]
     fn recurring_silence_by_host_group() {
         let ix = NotifyIndex::new(vec![cfg()]);
         let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
