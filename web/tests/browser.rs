@@ -422,12 +422,46 @@ async fn run(
     c.goto(&format!("{url}/history")).await.unwrap();
     until(c, "the history", "return !!document.querySelector('table')").await;
     shot(c, "history").await;
+    // Some notification setup, so that the remaining screenshots show real rows.
+    let post = |path: &'static str, body: Value| {
+        let (http, cookie, csrf) = (http.clone(), cookie.clone(), csrf.clone());
+        async move {
+            let r = http
+                .post(format!("{url}{path}"))
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201, "{path}");
+            r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        }
+    };
+    let alice = post(
+        "/api/v1/contacts",
+        json!({"name": "Alice Ops", "email": "alice@example.com"}),
+    )
+    .await;
+    let hook = post("/api/v1/contacts", json!({"name": "chat-hook", "webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"})).await;
+    let team = post(
+        "/api/v1/teams",
+        json!({"name": "ops", "members": [alice, hook]}),
+    )
+    .await;
+    post("/api/v1/subscriptions", json!({"target": {"kind": "priority", "max_priority": 2}, "team_id": team, "channels": ["email", "webhook"]})).await;
+    let now = argus_core::time::now_secs();
+    post("/api/v1/silences", json!({"matcher": {"endpoint": "web-1", "metric": "disk.io.util"}, "starts_at": now, "ends_at": now + 7200, "reason": "disk replacement"})).await;
     for (page, name) in [
+        ("/hosts", "hosts"),
         ("/host_groups", "host-groups"),
         ("/contacts", "contacts"),
+        ("/teams", "teams"),
+        ("/subscriptions", "subscriptions"),
         ("/silences", "silences"),
         ("/deliveries", "deliveries"),
         ("/templates?host=web-1", "templates"),
+        ("/admin", "users-and-tokens"),
     ] {
         c.goto(&format!("{url}{page}")).await.unwrap();
         until(

@@ -1230,3 +1230,23 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
     );
     Ok(page(&a, "/admin", "Users & tokens", &body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_calendar_dates() {
+        assert_eq!(fmt_time(0), "1970-01-01 00:00");
+        assert_eq!(fmt_time(951_782_400), "2000-02-29 00:00");
+        assert_eq!(fmt_time(1_700_000_000), "2023-11-14 22:13");
+    }
+
+    #[test]
+    fn escaping_covers_markup_and_attributes() {
+        assert_eq!(
+            super::super::esc(r#"<a href="x" onclick='y'>&</a>"#),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+}
