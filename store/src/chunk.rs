@@ -107,15 +107,15 @@ fn put_timestamps(w: &mut BitWriter, ts: &[i64]) {
             let dod = delta - prev_delta;
             match dod {
                 0 => w.put(0, 1),
-                -63..=64 => {
+                -64..=63 => {
                     w.put(0b10, 2);
                     w.put(dod as u64, 7);
                 }
-                -255..=256 => {
+                -256..=255 => {
                     w.put(0b110, 3);
                     w.put(dod as u64, 9);
                 }
-                -2047..=2048 => {
+                -2048..=2047 => {
                     w.put(0b1110, 4);
                     w.put(dod as u64, 12);
                 }
@@ -252,19 +252,19 @@ fn decimal_scale(vals: &[f64]) -> Option<(u32, Vec<i64>)> {
 fn put_int(w: &mut BitWriter, v: i64) {
     match v {
         0 => w.put(0, 1),
-        -63..=64 => {
+        -64..=63 => {
             w.put(0b10, 2);
             w.put(v as u64, 7);
         }
-        -255..=256 => {
+        -256..=255 => {
             w.put(0b110, 3);
             w.put(v as u64, 9);
         }
-        -2047..=2048 => {
+        -2048..=2047 => {
             w.put(0b1110, 4);
             w.put(v as u64, 12);
         }
-        -524287..=524288 => {
+        -524288..=524287 => {
             w.put(0b11110, 5);
             w.put(v as u64, 20);
         }
@@ -291,60 +291,155 @@ fn get_int(r: &mut BitReader) -> Result<i64, DecodeError> {
     })
 }
 
-/// Scaled integers coded as deltas (`order` 1) or deltas of deltas (`order` 2).
-fn put_ints(ints: &[i64], order: u8) -> Vec<u8> {
-    let mut w = BitWriter::default();
-    let (mut prev, mut prev_delta) = (0i64, 0i64);
-    for (i, &x) in ints.iter().enumerate() {
-        if i == 0 {
-            w.put(x as u64, 64);
-        } else {
-            let delta = x.wrapping_sub(prev);
-            put_int(
-                &mut w,
-                if order == 2 {
-                    delta.wrapping_sub(prev_delta)
-                } else {
-                    delta
-                },
-            );
-            prev_delta = delta;
-        }
-        prev = x;
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Bits [`put_int`] spends on `v`.
+fn int_cost(v: i64) -> u64 {
+    match v {
+        0 => 1,
+        -64..=63 => 9,
+        -256..=255 => 12,
+        -2048..=2047 => 16,
+        -524288..=524287 => 25,
+        _ => 69,
     }
-    w.finish()
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The residues coded for scaled integers: `(x - x0) / g`, then deltas (`order` 1) or deltas of
+/// deltas (`order` 2).
+fn residues(ints: &[i64], g: i64, order: u8) -> Vec<i64> {
+    let (mut prev, mut prev_delta) = (0i64, 0i64);
+    ints.iter()
+        .skip(1)
+        .map(|&x| {
+            let y = x.wrapping_sub(ints[0]) / g;
+            let delta = y.wrapping_sub(prev);
+            let r = if order == 2 {
+                delta.wrapping_sub(prev_delta)
+            } else {
+                delta
+            };
+            prev = y;
+            prev_delta = delta;
+            r
+        })
+        .collect()
+}
+
+/// The width `k` minimizing the size when residues whose zigzag fits in `k` bits cost `1 + k`
+/// and others escape to [`put_int`]; and that size in bits.
+fn best_width(res: &[i64]) -> (u32, u64) {
+    let mut hist = [0u64; 65];
+    let mut esc = [0u64; 65]; // escape cost of residues by zigzag bit length
+    for &r in res {
+        let bits = 64 - zigzag(r).leading_zeros() as usize;
+        hist[bits] += 1;
+        esc[bits] += 1 + int_cost(r);
+    }
+    let mut best = (0u32, u64::MAX);
+    for k in 0..=40u32 {
+        let mut cost = 0;
+        for b in 0..=64usize {
+            cost += if b as u32 <= k {
+                hist[b] * (1 + k as u64)
+            } else {
+                esc[b]
+            };
+        }
+        if cost < best.1 {
+            best = (k, cost);
+        }
+    }
+    best
+}
+
+/// Encodes scaled integers: the best of delta and delta-of-delta residues, with the common
+/// divisor of their differences taken out. Returns the header (order, divisor, width) and body.
+fn put_ints(ints: &[i64]) -> (u8, u64, u32, Vec<u8>) {
+    let g = ints
+        .iter()
+        .fold(0u64, |g, &x| gcd(g, x.wrapping_sub(ints[0]).unsigned_abs()))
+        .clamp(1, i64::MAX as u64);
+    let mut best: Option<(u8, u32, u64, Vec<i64>)> = None;
+    for order in [1u8, 2] {
+        let res = residues(ints, g as i64, order);
+        let (k, cost) = best_width(&res);
+        if best.as_ref().is_none_or(|b| cost < b.2) {
+            best = Some((order, k, cost, res));
+        }
+    }
+    let (order, k, _, res) = best.expect("two candidates");
+    let mut w = BitWriter::default();
+    w.put(ints.first().copied().unwrap_or(0) as u64, 64);
+    for r in res {
+        let z = zigzag(r);
+        if k == 64 || z >> k == 0 {
+            w.put(0, 1);
+            w.put(z, k);
+        } else {
+            w.put(1, 1);
+            put_int(&mut w, r);
+        }
+    }
+    (order, g, k, w.finish())
 }
 
 fn put_column(out: &mut Vec<u8>, vals: &[f64]) {
     let mut xor = BitWriter::default();
     put_xor(&mut xor, vals);
-    let mut best = (0u8, xor.finish());
+    let xor = xor.finish();
     if let Some((d, ints)) = decimal_scale(vals) {
-        for order in [1u8, 2] {
-            let enc = put_ints(&ints, order);
-            if enc.len() < best.1.len() {
-                best = (1 + d as u8 + if order == 2 { 7 } else { 0 }, enc);
-            }
+        let (order, g, k, body) = put_ints(&ints);
+        if body.len() + 6 < xor.len() {
+            out.push(1 + d as u8 + if order == 2 { 7 } else { 0 });
+            put_uvarint(out, g);
+            out.push(k as u8);
+            put_uvarint(out, body.len() as u64);
+            out.extend_from_slice(&body);
+            return;
         }
     }
-    out.push(best.0);
-    put_uvarint(out, best.1.len() as u64);
-    out.extend_from_slice(&best.1);
+    out.push(0);
+    put_uvarint(out, xor.len() as u64);
+    out.extend_from_slice(&xor);
 }
 
 fn get_column(r: &mut Reader, n: usize) -> Result<Vec<f64>, DecodeError> {
     let mode = r.u8()?;
+    if mode == 0 {
+        let len = r.uvarint()? as usize;
+        return get_xor(
+            &mut BitReader {
+                buf: r.bytes(len)?,
+                bit: 0,
+            },
+            n,
+        );
+    }
+    let bad = |at, what| DecodeError { at, what };
+    if mode > 14 {
+        return Err(bad(r.pos(), "column mode"));
+    }
+    let g = r.uvarint()?;
+    let k = r.u8()? as u32;
+    if g == 0 || g > i64::MAX as u64 || k > 64 {
+        return Err(bad(r.pos(), "column divisor or width"));
+    }
     let len = r.uvarint()? as usize;
     let body = r.bytes(len)?;
-    if mode == 0 {
-        return get_xor(&mut BitReader { buf: body, bit: 0 }, n);
-    }
-    if mode > 14 {
-        return Err(DecodeError {
-            at: r.pos(),
-            what: "column mode",
-        });
-    }
     let (d, order) = if mode > 7 {
         (mode - 8, 2)
     } else {
@@ -353,21 +448,27 @@ fn get_column(r: &mut Reader, n: usize) -> Result<Vec<f64>, DecodeError> {
     let m = 10f64.powi(d as i32);
     let mut br = BitReader { buf: body, bit: 0 };
     let mut out = Vec::with_capacity(n);
-    let (mut prev, mut prev_delta) = (0i64, 0i64);
+    let (mut y, mut prev_delta, mut x0) = (0i64, 0i64, 0i64);
     for i in 0..n {
-        if i == 0 {
-            prev = br.get(64)? as i64;
+        let x = if i == 0 {
+            x0 = br.get(64)? as i64;
+            x0
         } else {
-            let x = get_int(&mut br)?;
-            let delta = if order == 2 {
-                prev_delta.wrapping_add(x)
+            let r = if br.get(1)? == 0 {
+                unzigzag(br.get(k)?)
             } else {
-                x
+                get_int(&mut br)?
             };
-            prev = prev.wrapping_add(delta);
+            let delta = if order == 2 {
+                prev_delta.wrapping_add(r)
+            } else {
+                r
+            };
+            y = y.wrapping_add(delta);
             prev_delta = delta;
-        }
-        out.push(prev as f64 / m);
+            x0.wrapping_add(y.wrapping_mul(g as i64))
+        };
+        out.push(x as f64 / m);
     }
     Ok(out)
 }
@@ -504,6 +605,30 @@ mod tests {
             round_trip(&constant) < 210,
             "constant series: about 2 bits a point"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+        #[test]
+        fn any_series_round_trips(
+            start in -1_000_000_000i64..4_000_000_000,
+            steps in proptest::collection::vec((0i64..100, -1_000_000i64..1_000_000, 0u8..4), 0..300),
+            scale in 0i32..8,
+        ) {
+            let mut t = start;
+            let mut pairs = Vec::new();
+            for (dt, v, kind) in steps {
+                t += dt + 1;
+                let v = match kind {
+                    0 => v as f64 / 10f64.powi(scale),
+                    1 => (v * 4096) as f64,
+                    2 => f64::from_bits(v as u64 ^ 0x4000_0000_0000_0000),
+                    _ => v as f64 * 1e10,
+                };
+                pairs.push((t, v));
+            }
+            round_trip(&pairs);
+        }
     }
 
     #[test]

@@ -127,6 +127,16 @@ impl Drop for TmpDir {
     }
 }
 
+/// CPU seconds this process has used (user + system), from /proc.
+fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -161,6 +171,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 struct Figures {
     name: String,
     ingest_inproc: Option<f64>,
+    ingest_inproc_cpu: Option<f64>,
     ingest_http: f64,
     bytes_per_point: f64,
     range_raw: Duration,
@@ -189,17 +200,36 @@ async fn main() -> anyhow::Result<()> {
     let tmp_dir = std::env::temp_dir().join(format!("argus-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp_dir)?;
     let tmp = TmpDir(tmp_dir);
+    // Memory per series first, while the process is fresh: many series, one point each.
+    let pid = std::process::id();
+    let rss_per_million = {
+        let e = Engine::open(&EngineConfig {
+            data_dir: tmp.path().join("rss"),
+            background: false,
+            fsync: false,
+            ..Default::default()
+        })?;
+        let pts = generate(args.rss_series / 10, now - 60, 1, "rss-");
+        let before = rss_kib(pid);
+        for b in pts.chunks(10_000) {
+            e.write(b)?;
+        }
+        let after = rss_kib(pid);
+        drop(pts);
+        (after.saturating_sub(before)) as f64 / 1024.0 * 1e6 / args.rss_series as f64
+    };
     let cfg = EngineConfig {
         data_dir: tmp.path().join("inproc"),
         background: false,
         ..Default::default()
     };
     let e = Engine::open(&cfg)?;
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), cpu_secs());
     for b in data.chunks(args.batch) {
         e.write(b)?;
     }
     let inproc = npts as f64 / t0.elapsed().as_secs_f64();
+    let inproc_cpu = npts as f64 / (cpu_secs() - c0);
     e.write(&day)?;
     e.maintain(now)?;
     let st = e.stats();
@@ -265,27 +295,10 @@ async fn main() -> anyhow::Result<()> {
     }
     node.stop().await;
 
-    // Memory per series: create many series in-process (one point each).
-    let pid = std::process::id();
-    let rss_per_million = {
-        let e = Engine::open(&EngineConfig {
-            data_dir: tmp.path().join("rss"),
-            background: false,
-            fsync: false,
-            ..Default::default()
-        })?;
-        let before = rss_kib(pid);
-        let pts = generate(args.rss_series / 10, now - 60, 1, "rss-");
-        for b in pts.chunks(10_000) {
-            e.write(b)?;
-        }
-        let after = rss_kib(pid);
-        drop(pts);
-        (after.saturating_sub(before)) as f64 / 1024.0 * 1e6 / args.rss_series as f64
-    };
     rows.push(Figures {
         name: "argus-store".into(),
         ingest_inproc: Some(inproc),
+        ingest_inproc_cpu: Some(inproc_cpu),
         ingest_http: http,
         bytes_per_point: bpp,
         range_raw: median(raw_t),
@@ -446,7 +459,7 @@ async fn peer_vm(
             .get(format!("{base}/api/v1/query"))
             .query(&[(
                 "query",
-                "last_over_time({endpoint=~\"host-.*\"}[1d])".to_string(),
+                "last_over_time({endpoint=~\"host-.*\"}[3d])".to_string(),
             )])
             .send()
             .await?
@@ -471,6 +484,7 @@ async fn peer_vm(
     Ok(Figures {
         name: "victoria-metrics".into(),
         ingest_inproc: None,
+        ingest_inproc_cpu: None,
         ingest_http: ingest,
         bytes_per_point: bpp,
         range_raw: median(raw_t),
@@ -489,13 +503,16 @@ fn print_table(rows: &[Figures], npts: usize, series: usize) {
     println!(
         "{npts} points of {series} host series (10 s step), batches over HTTP from 2 senders\n"
     );
-    println!("| system | ingest in-process (points/s) | ingest over HTTP (points/s) | bytes/point on disk | 1 series × 1 day raw (ms) | same at 5 min step (ms) | last value of {} series (ms) | RSS per 1M series (MiB) |", series / 10);
+    println!("| system | ingest in-process (points/s wall; per CPU-second) | ingest over HTTP (points/s) | bytes/point on disk | 1 series × 1 day raw (ms) | same at 5 min step (ms) | last value of {} series (ms) | RSS per 1M series (MiB) |", series / 10);
     println!("|---|---|---|---|---|---|---|---|");
     for f in rows {
         println!(
             "| {} | {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {:.0} |",
             f.name,
-            f.ingest_inproc.map_or("–".into(), |x| format!("{x:.0}")),
+            f.ingest_inproc.map_or("–".into(), |x| format!(
+                "{x:.0}; {:.0}",
+                f.ingest_inproc_cpu.unwrap_or(0.0)
+            )),
             f.ingest_http,
             f.bytes_per_point,
             f.range_raw.as_secs_f64() * 1e3,
