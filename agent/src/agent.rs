@@ -252,7 +252,7 @@ fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shared.clone())
-            .app_data(web::PayloadConfig::new(16 << 20))
+            .app_data(web::PayloadConfig::new(push::MAX_PUSH_BYTES))
             .route(
                 "/health",
                 web::get()
@@ -264,11 +264,11 @@ fn serve(
             )
             .route(
                 "/v1/push",
-                web::post().to(|b, s| push::push(b, s, Format::Falcon)),
+                web::post().to(|r, b, s| push::push(r, b, s, Format::Falcon)),
             )
             .route(
                 "/api/v1/push",
-                web::post().to(|b, s| push::push(b, s, Format::Argus)),
+                web::post().to(|r, b, s| push::push(r, b, s, Format::Argus)),
             )
     })
     .workers(1)

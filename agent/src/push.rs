@@ -3,10 +3,13 @@
 //! defaults to this host's name.
 
 use crate::agent::Shared;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::validate::{validate_point, Rejection};
-use argus_core::wire::{falcon, Batch, PushResponse};
+use argus_core::wire::{decode_body, falcon, Batch, Encoding, PushResponse};
+
+/// Largest push body after decompression, in bytes (as the push port's payload limit).
+pub const MAX_PUSH_BYTES: usize = 16 << 20;
 
 /// Which format a push endpoint reads.
 #[derive(Clone, Copy)]
@@ -19,10 +22,18 @@ pub enum Format {
 
 /// Handles one push: keeps the good points, answers with the rejected ones.
 pub async fn push(
+    req: HttpRequest,
     body: web::Bytes,
     st: web::Data<Shared>,
     format: Format,
 ) -> Result<HttpResponse, ApiError> {
+    let enc = Encoding::from_header(
+        req.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map_err(|e| ApiError::bad_field("Content-Encoding", e.to_string()))?;
+    let body = decode_body(enc, &body, MAX_PUSH_BYTES)?;
     let decoded = match format {
         Format::Falcon => falcon::decode(&body, &st.endpoint),
         Format::Argus => Batch::decode(&body),
