@@ -91,6 +91,12 @@ pub struct StandaloneConfig {
     pub agent: bool,
     /// The local agent's collection step in seconds.
     pub step_secs: u64,
+    /// How often judge, alarm and transfer pull configuration from web, in seconds (a change in
+    /// the console applies within this time).
+    pub config_pull_secs: u64,
+    /// Let alarm deliver webhooks to loopback and private addresses. On by default here: a
+    /// standalone platform is a local one, and its receivers usually are too.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for StandaloneConfig {
@@ -101,6 +107,8 @@ impl Default for StandaloneConfig {
             ports: Ports::default(),
             agent: true,
             step_secs: 10,
+            config_pull_secs: 5,
+            allow_private_webhooks: true,
         }
     }
 }
@@ -114,6 +122,21 @@ pub struct Credentials {
     pub agent_token: String,
     /// Token for the REST API.
     pub api_token: String,
+    /// The console login of the demo admin.
+    #[serde(default = "default_login")]
+    pub admin_login: String,
+    /// The demo admin's password.
+    #[serde(default = "generate_password")]
+    pub admin_password: String,
+}
+
+fn default_login() -> String {
+    "admin".to_string()
+}
+
+fn generate_password() -> String {
+    // 16 hex characters from a fresh token: enough for a local demo account.
+    generate_token("p")[2..18].to_string()
 }
 
 impl Credentials {
@@ -128,6 +151,8 @@ impl Credentials {
             tenant: TenantId::new("demo").expect("valid id"),
             agent_token: generate_token("argus_agt"),
             api_token: generate_token("argus_api"),
+            admin_login: default_login(),
+            admin_password: generate_password(),
         };
         std::fs::write(&path, toml::to_string(&c)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -180,30 +205,27 @@ impl Platform {
 
     /// A human-readable summary of where everything is.
     pub fn banner(&self) -> String {
-        let mut s = String::new();
-        s.push_str("Argus standalone is running.\n");
-        s.push_str(&format!("  console and API : {}\n", self.web_url));
-        s.push_str(&format!("  transfer        : {}\n", self.transfer_url));
-        s.push_str(&format!("  storage node    : {}\n", self.store_url));
-        s.push_str(&format!("  judge           : {}\n", self.judge_url));
-        s.push_str(&format!("  alarm           : {}\n", self.alarm_url));
+        let c = &self.credentials;
+        let mut lines = vec![
+            "Argus standalone is running.".to_string(),
+            format!("  console and API : {}", self.web_url),
+            format!(
+                "  console login   : {} / {}",
+                c.admin_login, c.admin_password
+            ),
+            format!("  demo tenant     : {}", c.tenant),
+            format!("  agent token     : {}", c.agent_token),
+            format!("  API token       : {}", c.api_token),
+            format!("  transfer        : {}", self.transfer_url),
+            format!("  storage node    : {}", self.store_url),
+            format!("  judge           : {}", self.judge_url),
+            format!("  alarm           : {}", self.alarm_url),
+        ];
         if let Some(a) = &self.agent_url {
-            s.push_str(&format!("  agent push port : {a}/v1/push\n"));
+            lines.push(format!("  agent push port : {a}/v1/push"));
         }
-        s.push_str(&format!(
-            "  demo tenant     : {}\n",
-            self.credentials.tenant
-        ));
-        s.push_str(&format!(
-            "  agent token     : {}\n",
-            self.credentials.agent_token
-        ));
-        s.push_str(&format!(
-            "  API token       : {}\n",
-            self.credentials.api_token
-        ));
-        s.push_str("Press Ctrl-C to stop.\n");
-        s
+        lines.push("Press Ctrl-C to stop.".to_string());
+        lines.join("\n")
     }
 }
 
@@ -215,9 +237,13 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     let ports = cfg.ports.resolve(&cfg.bind)?;
     let addr = |port: u16| format!("{}:{port}", cfg.bind);
     let url = |port: u16| format!("http://{}:{port}", cfg.bind);
+    // Nodes authenticate each other even on loopback; a fresh credential each start.
+    let internal_token = generate_token("argus_int");
+    let pull = cfg.config_pull_secs.max(1);
 
     let store = argus_store::node::start(argus_store::node::StoreConfig {
         listen: addr(ports.store),
+        internal_token: internal_token.clone(),
         engine: argus_store::EngineConfig {
             data_dir: cfg.data_dir.join("store"),
             ..Default::default()
@@ -227,10 +253,42 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     })
     .await?;
 
+    // The console's database, with the demo tenant, its admin and its tokens.
+    let web_cfg = argus_web::WebConfig {
+        listen: addr(ports.web),
+        internal_token: internal_token.clone(),
+        regions: vec![argus_web::config::RegionEndpoint {
+            name: "local".into(),
+            query_url: url(ports.transfer),
+        }],
+        data_dir: cfg.data_dir.join("web").display().to_string(),
+        alarm_url: url(ports.alarm),
+        workers: 1,
+        ..Default::default()
+    };
+    std::fs::create_dir_all(cfg.data_dir.join("web"))?;
+    let db = argus_web::db::Db::open(&web_cfg.database()).await?;
+    argus_web::bootstrap::ensure_demo(
+        &db,
+        &argus_web::bootstrap::Demo {
+            tenant: creds.tenant.as_str(),
+            admin_login: &creds.admin_login,
+            admin_password: &creds.admin_password,
+            agent_token: Some(&creds.agent_token),
+            api_token: Some(&creds.api_token),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the demo tenant: {e}"))?;
+    let web = argus_web::server::start_with_db(web_cfg, db).await?;
+
     let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
         listen: addr(ports.alarm),
+        internal_token: internal_token.clone(),
         data_dir: cfg.data_dir.join("alarm"),
         web_url: url(ports.web),
+        config_poll_secs: pull,
+        allow_private_webhooks: cfg.allow_private_webhooks,
         workers: 1,
         ..Default::default()
     })
@@ -239,9 +297,11 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     let judge = argus_judge::start(argus_judge::JudgeConfig {
         listen: addr(ports.judge),
         region: "local".into(),
+        internal_token: internal_token.clone(),
         config_center: Some(url(ports.web)),
         alarm: vec![url(ports.alarm)],
         data_dir: cfg.data_dir.join("judge"),
+        pull_interval_secs: pull,
         workers: 1,
         shards: 1,
         ..Default::default()
@@ -250,27 +310,18 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
 
     let transfer = argus_transfer::start(argus_transfer::TransferConfig {
         listen: addr(ports.transfer),
+        internal_token: internal_token.clone(),
         stores: vec![url(ports.store)],
         judges: vec![url(ports.judge)],
+        // The demo token is also static, so agents are accepted before the first pull.
         tenants: vec![argus_transfer::config::TenantTokens {
             tenant: creds.tenant.clone(),
             token_sha256: vec![hash_token(&creds.agent_token)],
         }],
-        workers: 1,
-        ..Default::default()
-    })
-    .await?;
-
-    let web = argus_web::start(argus_web::WebConfig {
-        listen: addr(ports.web),
-        regions: vec![argus_web::config::RegionEndpoint {
-            name: "local".into(),
-            query_url: url(ports.transfer),
-        }],
-        bootstrap_tokens: vec![argus_web::config::BootstrapToken {
-            tenant: creds.tenant.clone(),
-            token_sha256: hash_token(&creds.api_token),
-        }],
+        config_center: argus_transfer::config::ConfigCenterConfig {
+            url: url(ports.web),
+            poll_secs: pull,
+        },
         workers: 1,
         ..Default::default()
     })
@@ -283,6 +334,11 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
                 transfers: vec![url(ports.transfer)],
                 token: creds.agent_token.clone(),
                 step_secs: cfg.step_secs,
+                data_dir: cfg.data_dir.join("agent").display().to_string(),
+                plugin_dir: cfg.data_dir.join("agent/plugins").display().to_string(),
+                config_url: url(ports.web),
+                config_interval_secs: pull,
+                heartbeat_interval_secs: pull,
                 ..Default::default()
             })
             .await?,

@@ -404,6 +404,17 @@ fn common_rows(api: Api) -> Vec<Row> {
                     .collect(),
             ),
         ),
+        row(
+            "many undecodable points (3000): the first 1000 refusals listed, the rest counted",
+            Body::Items((0..3000).map(|_| json!({})).collect()),
+            partial(
+                1,
+                (1..=1000)
+                    .map(|i| (i, first_required, "missing field"))
+                    .chain([(1001, "points", "2000 more points")])
+                    .collect(),
+            ),
+        ),
     ];
     if api.falcon() {
         rows.extend(falcon_rows(api));
@@ -558,7 +569,7 @@ fn encoding_rows(api: Api, body_limit: usize) -> Vec<Row> {
             ..row(
                 "zstd bomb past the body limit",
                 Body::Raw(zstd_bomb),
-                refused(400, "exceeds the limit"),
+                refused(413, "exceeds the size limit"),
             )
         },
         Row {
@@ -710,7 +721,12 @@ impl Env {
         loop {
             let (status, data, _) = self.query(&format!("metric={metric}")).await;
             check!(status == 200, "reading back {metric}: query failed: {data}");
-            if let Some(s) = data.as_array().and_then(|a| a.first()) {
+            // A series can be listed a moment before its first point is readable.
+            let with_points = data
+                .as_array()
+                .and_then(|a| a.first())
+                .filter(|s| s["points"].as_array().is_some_and(|p| !p.is_empty()));
+            if let Some(s) = with_points {
                 check!(
                     s["key"]["tenant"] == "demo"
                         && s["key"]["tags"]["note"] == note

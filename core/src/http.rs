@@ -163,6 +163,36 @@ pub fn metrics_response(registry: &Registry) -> HttpResponse {
         .body(registry.render())
 }
 
+/// A query-string config whose errors are JSON 400 answers naming the parameter, like every
+/// other error (actix's default is a plain-text body).
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        let msg = err.to_string();
+        let msg = msg
+            .strip_prefix("Query deserialize error: ")
+            .unwrap_or(&msg)
+            .to_string();
+        let field = msg.split('`').nth(1).map(String::from);
+        ApiError {
+            field,
+            ..ApiError::bad_request(format!("invalid query parameters: {msg}"))
+        }
+        .into()
+    })
+}
+
+impl From<crate::wire::WireError> for ApiError {
+    /// A body that is too large is 413; any other unreadable body is 400.
+    fn from(e: crate::wire::WireError) -> Self {
+        match e {
+            crate::wire::WireError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            _ => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
 /// A JSON-config error handler that turns body-parsing failures into a 400 that says why.
 pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()

@@ -21,13 +21,47 @@ pub struct QueryParams {
     /// Tag equalities, `k=v,k2=v2`.
     pub tags: Option<String>,
     /// Start, Unix seconds (default: an hour ago).
+    #[serde(default, deserialize_with = "param::start")]
     pub start: Option<i64>,
     /// End, Unix seconds (default: now).
+    #[serde(default, deserialize_with = "param::end")]
     pub end: Option<i64>,
     /// Output step in seconds.
+    #[serde(default, deserialize_with = "param::step")]
     pub step: Option<u32>,
     /// avg, min, max, sum, count or last.
     pub agg: Option<String>,
+}
+
+/// Number parameters whose errors name the parameter (the query-string decoder's own errors
+/// do not say which one was wrong).
+mod param {
+    use serde::{de::Error, Deserialize, Deserializer};
+    use std::str::FromStr;
+
+    fn number<'de, D: Deserializer<'de>, T: FromStr>(
+        d: D,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, D::Error> {
+        let raw = Option::<String>::deserialize(d)?;
+        match raw.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| D::Error::custom(format!("`{name}` must be {what}, got {v:?}"))),
+        }
+    }
+    pub fn start<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        number(d, "start", "a Unix time in seconds")
+    }
+    pub fn end<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        number(d, "end", "a Unix time in seconds")
+    }
+    pub fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        number(d, "step", "a positive number of seconds")
+    }
 }
 
 impl QueryParams {

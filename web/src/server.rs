@@ -4,7 +4,7 @@ use crate::auth::LoginLimiter;
 use crate::config::WebConfig;
 use crate::db::Db;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use argus_core::http::{json_config, metrics_response, Served};
+use argus_core::http::{json_config, metrics_response, query_config, Served};
 use argus_core::telemetry::Registry;
 use argus_core::TenantId;
 use std::collections::HashMap;
@@ -72,6 +72,7 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
         App::new()
             .app_data(state.clone())
             .app_data(json_config(1 << 20))
+            .app_data(query_config())
             .route(
                 "/health",
                 web::get()

@@ -1,0 +1,218 @@
+//! The whole alerting path in the standalone platform: strategies configured through the API,
+//! points pushed to the transfer, the judge raising PROBLEM and OK, the alarm service delivering
+//! signed webhooks to a real HTTP receiver, and the problem acknowledged through the API.
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use argus::standalone::{start, Platform, Ports, StandaloneConfig};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A webhook receiver on a free loopback port: records the signature header and the body.
+async fn receiver() -> (String, Received, actix_web::dev::ServerHandle) {
+    let got: Received = Arc::default();
+    let g = got.clone();
+    let server = HttpServer::new(move || {
+        let g = g.clone();
+        App::new().route(
+            "/hook",
+            web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                let g = g.clone();
+                async move {
+                    let sig = req
+                        .headers()
+                        .get("x-argus-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
+                    g.lock()
+                        .unwrap()
+                        .push((sig, serde_json::from_slice(&body).unwrap()));
+                    HttpResponse::Ok().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}/hook"), got, handle)
+}
+
+async fn api(p: &Platform, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .request(method, format!("{}/api/v1/{path}", p.web_url))
+        .bearer_auth(&p.credentials.api_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+async fn push(p: &Platform, value: f64, ts: i64) {
+    let body = json!([{"endpoint": "web-01", "metric": "app.latency", "timestamp": ts,
+                       "step": 1, "value": value, "counterType": "GAUGE", "tags": "svc=api"}]);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/push", p.transfer_url))
+        .bearer_auth(&p.credentials.agent_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// Pushes `value` once a second until a webhook with an event of `status` arrives.
+async fn until_notified(
+    p: &Platform,
+    got: &Received,
+    value: f64,
+    status: &str,
+    ts: &mut i64,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        *ts += 1;
+        push(p, value, *ts).await;
+        let found = got.lock().unwrap().iter().find_map(|(sig, body)| {
+            let ev = body["events"]
+                .as_array()?
+                .iter()
+                .find(|e| e["status"] == status)?;
+            Some(json!({"sig": sig, "body": body, "event": ev}))
+        });
+        if let Some(f) = found {
+            return f;
+        }
+        assert!(Instant::now() < deadline, "no {status} webhook within 90 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_crossing_reaches_the_webhook_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(StandaloneConfig {
+        data_dir: dir.path().to_path_buf(),
+        ports: Ports::any(),
+        agent: false,
+        config_pull_secs: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (hook, got, hook_server) = receiver().await;
+
+    use reqwest::Method;
+    api(&p, Method::POST, "hosts", json!({"name": "web-01"})).await;
+    let base = api(&p, Method::POST, "templates", json!({"name": "base"})).await;
+    let web_t = api(
+        &p,
+        Method::POST,
+        "templates",
+        json!({"name": "web", "parent": base["id"]}),
+    )
+    .await;
+    api(
+        &p,
+        Method::POST,
+        "strategies",
+        json!({
+            "template_id": base["id"], "metric": "app.latency", "tags": {"svc": "api"},
+            "condition": "all(#2) > 100", "priority": 1, "max_alarms": 1, "note": "API slow"
+        }),
+    )
+    .await;
+    api(
+        &p,
+        Method::POST,
+        "host_groups",
+        json!({"name": "web", "hosts": ["web-01"], "templates": [web_t["id"]]}),
+    )
+    .await;
+    let contact = api(
+        &p,
+        Method::POST,
+        "contacts",
+        json!({
+            "name": "oncall", "webhook_url": hook, "webhook_secret": "s3cret"
+        }),
+    )
+    .await;
+    api(
+        &p,
+        Method::POST,
+        "subscriptions",
+        json!({
+            "target": {"kind": "priority", "max_priority": 5},
+            "contact_id": contact["id"], "channels": ["webhook"]
+        }),
+    )
+    .await;
+
+    // The host inherits the strategy from the parent template through its group.
+    let hosts = api(&p, Method::GET, "hosts", Value::Null).await;
+    let host_id = hosts["hosts"][0]["id"].clone();
+    let eff = api(
+        &p,
+        Method::GET,
+        &format!("hosts/{host_id}/strategies"),
+        Value::Null,
+    )
+    .await;
+    assert!(
+        eff.to_string().contains("all(#2) > 100"),
+        "effective strategies: {eff}"
+    );
+
+    let mut ts = argus_core::time::now_secs() - 300;
+    let problem = until_notified(&p, &got, 250.0, "PROBLEM", &mut ts).await;
+    let ev = &problem["event"];
+    assert_eq!(ev["series"]["endpoint"], "web-01");
+    assert_eq!(ev["series"]["metric"], "app.latency");
+    assert_eq!(ev["tenant"], "demo");
+    assert_eq!(ev["priority"], 1);
+    assert_eq!(ev["note"], "API slow");
+    assert!(
+        problem["sig"].as_str().unwrap_or("").starts_with("sha256="),
+        "signed: {problem}"
+    );
+
+    // The problem is listed and can be acknowledged through the API.
+    let events = api(&p, Method::GET, "events", Value::Null).await;
+    assert!(
+        events.to_string().contains(ev["id"].as_str().unwrap()),
+        "events: {events}"
+    );
+    api(
+        &p,
+        Method::POST,
+        &format!("events/{}/ack", ev["id"].as_str().unwrap()),
+        json!({"comment": "looking"}),
+    )
+    .await;
+
+    let ok = until_notified(&p, &got, 20.0, "OK", &mut ts).await;
+    assert_eq!(ok["event"]["id"], ev["id"]);
+
+    // max_alarms = 1: a single PROBLEM notice for this alert, whatever was pushed meanwhile.
+    let problems = got
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, b)| b["events"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["status"] == "PROBLEM")
+        .count();
+    assert_eq!(problems, 1);
+    hook_server.stop(true).await;
+    p.stop().await;
+}
