@@ -886,11 +886,9 @@ async fn transfer_push_bounds_and_decodes_compressed_bodies() {
     env.p.stop().await;
 }
 
-/// Known bug (transfer, reported in issue 12): every gzip push to the transfer is refused with
-/// 400 "body could not be decompressed as gzip: invalid gzip header". The workspace builds
-/// actix-web with `compress-gzip`, so the `web::Bytes` extractor already inflates a gzip body;
-/// the transfer's handler then calls `decode_body(Gzip, ..)` on the inflated JSON. (The gzip bomb
-/// is still bounded: actix's `PayloadConfig` limit applies to the inflated size, hence 413.)
+/// Found by this suite (transfer): every gzip push was refused with 400 "body could not be
+/// decompressed as gzip: invalid gzip header" — actix-web built with `compress-gzip` already
+/// inflated the `web::Bytes` body, and the handler then ran `decode_body(Gzip, ..)` on plain JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_accepts_gzip_bodies() {
     let env = Env::start().await;
@@ -1027,10 +1025,9 @@ async fn web_query_refuses_bad_parameters_and_stays_up() {
     env.p.stop().await;
 }
 
-/// Known bug (web, reported in issue 12): a query string that does not deserialize is answered
-/// by actix's default handler — `text/plain`, "Query deserialize error: invalid digit found in
-/// string" — instead of the JSON `{"error", "field"}` every other API error uses, naming the
-/// parameter. Fixed by a `web::QueryConfig` error handler in web's server.
+/// Found by this suite (web): a query string that did not deserialize was answered by actix's
+/// default handler — `text/plain`, "Query deserialize error: invalid digit found in string" —
+/// instead of the JSON `{"error", "field"}` every other API error uses, naming the parameter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_query_parameter_errors_are_json_and_name_the_parameter() {
     let env = env_with_known_series().await;

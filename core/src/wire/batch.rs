@@ -1,8 +1,8 @@
 //! The Argus batch: `{"points": [ {endpoint, metric, tags, value, timestamp, step, counter_type}, ... ]}`.
 
-use super::{field_of_serde_error, WireError};
+use super::WireError;
 use crate::point::Point;
-use crate::validate::{Rejection, ValidationError};
+use crate::validate::Rejection;
 use serde::{Deserialize, Serialize};
 
 /// A batch of points as agents send it to transfers.
@@ -22,19 +22,14 @@ pub struct PushResponse {
     pub rejected: Vec<Rejection>,
 }
 
-#[derive(Deserialize)]
-struct RawBatch {
-    points: Vec<serde_json::Value>,
-}
-
 impl Batch {
     /// Decodes a JSON batch leniently: each point is read on its own, so a malformed point is
     /// rejected with its index while the others are kept. Only a body that is not a JSON object
-    /// with a `points` array fails whole.
+    /// with a `points` array fails whole. Points are decoded as the parser reaches them, and only
+    /// the first [`MAX_LISTED_REJECTIONS`](super::stream::MAX_LISTED_REJECTIONS) refusals are
+    /// listed one by one (see [`super::stream`]).
     pub fn decode(json: &[u8]) -> Result<super::Decoded, WireError> {
-        let raw: RawBatch =
-            serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
-        Ok(decode_items(raw.points, from_value_at::<Point>))
+        super::stream::batch(json, from_value_at::<Point>)
     }
 
     /// Encodes the batch as JSON.
@@ -59,29 +54,6 @@ pub(crate) fn from_value_at<T: serde::de::DeserializeOwned>(
             serde_json::Error::custom(format!("`{path}`: {inner}"))
         }
     })
-}
-
-/// Converts items one by one with `conv`, collecting the good ones with their index and a
-/// rejection for each bad one.
-pub(crate) fn decode_items<T>(
-    items: Vec<serde_json::Value>,
-    conv: impl Fn(serde_json::Value) -> Result<T, serde_json::Error>,
-) -> (Vec<(usize, T)>, Vec<Rejection>) {
-    let mut good = Vec::with_capacity(items.len());
-    let mut bad = Vec::new();
-    for (i, v) in items.into_iter().enumerate() {
-        match conv(v) {
-            Ok(p) => good.push((i, p)),
-            Err(e) => {
-                let msg = e.to_string();
-                bad.push(Rejection::new(
-                    i,
-                    ValidationError::new(field_of_serde_error(&msg), msg),
-                ));
-            }
-        }
-    }
-    (good, bad)
 }
 
 #[cfg(test)]

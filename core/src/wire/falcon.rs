@@ -5,7 +5,7 @@
 //! as falcon accepts; `endpoint` may be omitted when the receiver has a default (the agent uses
 //! its host name).
 
-use super::batch::{decode_items, from_value_at};
+use super::batch::from_value_at;
 use super::WireError;
 use crate::point::{CounterType, Point, Tags};
 use crate::tenant::TenantId;
@@ -98,32 +98,9 @@ impl FalconPoint {
 /// Decodes a falcon push body leniently: good points with their index, a rejection for each bad
 /// one. A single object (not an array) is accepted as a batch of one.
 pub fn decode(json: &[u8], default_endpoint: &str) -> Result<super::Decoded, WireError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
-    let items = match v {
-        serde_json::Value::Array(items) => items,
-        obj @ serde_json::Value::Object(_) => vec![obj],
-        other => {
-            return Err(WireError::Json(format!(
-                "expected a JSON array of points, got {}",
-                json_kind(&other)
-            )))
-        }
-    };
-    Ok(decode_items(items, |v| {
+    super::stream::falcon(json, |v| {
         from_value_at::<FalconPoint>(v)?.into_point(default_endpoint)
-    }))
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
+    })
 }
 
 #[cfg(test)]

@@ -2,17 +2,21 @@
 //!
 //! - [`batch`] — the Argus batch, JSON `{"points": [...]}`, optionally gzip or zstd compressed;
 //! - [`falcon`] — the open-falcon push format, so falcon-agent scripts work unchanged;
-//! - [`encoding`] — `Content-Encoding` handling with a bound on the decompressed size.
+//! - [`encoding`] — `Content-Encoding` handling with a bound on the decompressed size;
+//! - [`stream`] — item-by-item decoding with a cap on the refusals listed.
 //!
 //! Decoders never fail a whole batch for one bad point: they return the good points with their
-//! positions and a [`Rejection`](crate::validate::Rejection) for each bad one.
+//! positions and a [`Rejection`](crate::validate::Rejection) for each bad one (the first
+//! [`MAX_LISTED_REJECTIONS`] one by one, then a count).
 
 pub mod batch;
 pub mod encoding;
 pub mod falcon;
+pub mod stream;
 
 pub use batch::{Batch, PushResponse};
 pub use encoding::{decode_body, encode_body, Encoding};
+pub use stream::MAX_LISTED_REJECTIONS;
 
 /// A leniently decoded body: the good points with their index in the batch, and a rejection for
 /// each bad one.
@@ -36,7 +40,7 @@ pub enum WireError {
         reason: String,
     },
     /// The body (after decompression) is larger than allowed.
-    #[error("body exceeds the limit of {limit} bytes")]
+    #[error("body exceeds the size limit of {limit} bytes")]
     TooLarge {
         /// The limit in bytes.
         limit: usize,
