@@ -85,6 +85,8 @@ pub struct App {
     pub http: reqwest::Client,
     /// True while this instance holds the lease.
     pub active: AtomicBool,
+    /// When the lease this instance holds runs out, by the local monotonic clock.
+    pub active_until: Mutex<Option<std::time::Instant>>,
     /// This instance's lease name.
     pub instance: String,
     /// Base URL of acknowledgement links.
@@ -110,9 +112,16 @@ pub struct App {
 }
 
 impl App {
-    /// True while this instance is the active one.
+    /// True while this instance is the active one: it holds the lease and the lease, counted
+    /// from before the request that took it, has not run out (a renewal stuck on a slow database
+    /// must not leave two instances active).
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::SeqCst)
+            && self
+                .active_until
+                .lock()
+                .expect("lease lock")
+                .is_some_and(|t| std::time::Instant::now() < t)
     }
 }
 
@@ -185,6 +194,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
             .user_agent(concat!("argus-alarm/", env!("CARGO_PKG_VERSION")))
             .build()?,
         active: AtomicBool::new(false),
+        active_until: Mutex::new(None),
         instance: cfg.effective_instance_id(),
         public_url,
         ack_secret: cfg.effective_ack_secret(),
@@ -254,6 +264,7 @@ async fn sleep_or_stop(
 async fn lease_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let ttl = app.cfg.lease_ttl_secs as i64 * 1000;
     loop {
+        let asked = std::time::Instant::now();
         let held = match crate::lease::try_acquire(&app.db, &app.instance, ttl).await {
             Ok(h) => h,
             Err(e) => {
@@ -261,6 +272,8 @@ async fn lease_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 false
             }
         };
+        *app.active_until.lock().expect("lease lock") =
+            held.then(|| asked + Duration::from_millis(ttl as u64));
         let was = app.active.swap(held, Ordering::SeqCst);
         if held != was {
             tracing::info!(instance = %app.instance, role = if held { "active" } else { "standby" }, "alarm role changed");
