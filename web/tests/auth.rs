@@ -150,9 +150,10 @@ async fn login_is_rate_limited() {
     e.running.stop().await;
 }
 
-#[tokio::test]
-async fn users_roles_and_tokens() {
-    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+async fn users_roles_and_tokens_on(backend: Backend) {
+    let Some(e) = start(backend, |_| {}).await else {
+        return;
+    };
     // Users: admin creates a viewer, who can read but not write, and cannot manage users.
     let (s, v) = e
         .call(
@@ -313,9 +314,10 @@ async fn users_roles_and_tokens() {
     e.running.stop().await;
 }
 
-#[tokio::test]
-async fn tenants_are_for_platform_admins() {
-    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+async fn tenants_are_for_platform_admins_on(backend: Backend) {
+    let Some(e) = start(backend, |_| {}).await else {
+        return;
+    };
     // API tokens are tenant-scoped, never platform admins.
     let (s, _) = e.call(&e.a, Method::GET, "/api/v1/tenants", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -382,4 +384,24 @@ async fn tenants_are_for_platform_admins() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(login(&e, "peter", "peter-secret").await.is_err());
     e.running.stop().await;
+}
+
+#[tokio::test]
+async fn users_roles_and_tokens() {
+    users_roles_and_tokens_on(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn users_roles_and_tokens_postgres() {
+    users_roles_and_tokens_on(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn tenants_are_for_platform_admins() {
+    tenants_are_for_platform_admins_on(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tenants_are_for_platform_admins_postgres() {
+    tenants_are_for_platform_admins_on(Backend::Postgres).await;
 }

@@ -29,11 +29,10 @@ async fn internal(
     (s, tag, resp.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn config_documents_with_etags() {
-    let e = start(Backend::Sqlite, |c| c.internal_token = "node-secret".into())
-        .await
-        .unwrap();
+async fn config_documents_with_etags_on(backend: Backend) {
+    let Some(e) = start(backend, |c| c.internal_token = "node-secret".into()).await else {
+        return;
+    };
     for path in [
         "/internal/v1/config/transfer",
         "/internal/v1/config/strategies",
@@ -145,9 +144,10 @@ async fn config_documents_with_etags() {
     e.running.stop().await;
 }
 
-#[tokio::test]
-async fn agent_config_and_heartbeat() {
-    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+async fn agent_config_and_heartbeat_on(backend: Backend) {
+    let Some(e) = start(backend, |_| {}).await else {
+        return;
+    };
     let agent = |m: Method, path: &str, body: Option<Value>, etag: Option<&str>| {
         let mut r = e
             .http
@@ -290,4 +290,24 @@ async fn openapi_document_lists_every_resource() {
         assert!(v["paths"].get(p).is_some(), "{p} documented");
     }
     e.running.stop().await;
+}
+
+#[tokio::test]
+async fn config_documents_with_etags() {
+    config_documents_with_etags_on(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn config_documents_with_etags_postgres() {
+    config_documents_with_etags_on(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn agent_config_and_heartbeat() {
+    agent_config_and_heartbeat_on(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn agent_config_and_heartbeat_postgres() {
+    agent_config_and_heartbeat_on(Backend::Postgres).await;
 }
