@@ -228,6 +228,13 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         ActixApp::new()
             .app_data(data.clone())
             .app_data(json_config(64 << 20))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                argus_core::http::ApiError::bad_request(format!("invalid query parameters: {e}"))
+                    .into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                argus_core::http::ApiError::bad_request(format!("invalid path: {e}")).into()
+            }))
             .configure(crate::api::routes)
     })
     .workers(cfg.workers.max(1))

@@ -125,6 +125,28 @@ async fn ingest_requires_the_internal_credential_and_valid_events() {
         0,
         "a refused request stores nothing"
     );
+    let (s, body) = get(&format!(
+        "{}/internal/v1/events?tenant=t-a&limit=lots",
+        alarm.url()
+    ))
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("invalid query"),
+        "{body}"
+    );
+    let (s, body) = get(&format!(
+        "{}/internal/v1/events?tenant=t-a&limit=0",
+        alarm.url()
+    ))
+    .await;
+    assert_eq!((s, body["field"].as_str()), (400, Some("limit")));
+    let (s, _) = post(
+        &format!("{}/internal/v1/deliveries/x/retry?tenant=t-a", alarm.url()),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(s, 400);
     let (s, body) = get(&format!("{}/internal/v1/events", alarm.url())).await;
     assert_eq!((s, body["field"].as_str()), (400, Some("tenant")));
     alarm.stop().await;
