@@ -26,8 +26,17 @@ pub struct ClusterSpec {
     pub transfers: usize,
     /// Storage nodes per region.
     pub stores: usize,
+    /// Judges per region.
+    pub judges: usize,
     /// Tenants to create, with tokens.
     pub tenants: Vec<String>,
+    /// PostgreSQL URL for the alarm service. With it, two alarm instances run active/standby on
+    /// it; without it, one alarm instance runs on embedded SQLite.
+    pub alarm_database_url: Option<String>,
+    /// Let alarm deliver webhooks to loopback receivers (tests).
+    pub allow_private_webhooks: bool,
+    /// How often judges, transfers and alarm pull configuration from web, in seconds.
+    pub config_pull_secs: u64,
 }
 
 impl ClusterSpec {
@@ -39,7 +48,11 @@ impl ClusterSpec {
             regions,
             transfers: 2,
             stores: 2,
+            judges: 2,
             tenants: vec!["acme".into(), "globex".into()],
+            alarm_database_url: None,
+            allow_private_webhooks: false,
+            config_pull_secs: 10,
         }
     }
 }
@@ -53,6 +66,10 @@ pub enum Role {
     Transfer,
     /// Storage node (region).
     Store,
+    /// Strategy evaluation (region).
+    Judge,
+    /// Alarm service (global zone, active/standby).
+    Alarm,
 }
 
 impl Role {
@@ -61,6 +78,8 @@ impl Role {
             Role::Web => "web",
             Role::Transfer => "transfer",
             Role::Store => "store",
+            Role::Judge => "judge",
+            Role::Alarm => "alarm",
         }
     }
 }
@@ -125,8 +144,63 @@ fn write_config<T: serde::Serialize>(path: &Path, cfg: &T) -> anyhow::Result<()>
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Collects nodes while their configs are written.
+struct Builder<'a> {
+    spec: &'a ClusterSpec,
+    nodes: Vec<Node>,
+    internal_token: &'a str,
+}
+
+impl Builder<'_> {
+    fn add<T: serde::Serialize>(
+        &mut self,
+        name: String,
+        role: Role,
+        region: Option<&String>,
+        port: u16,
+        cfg: &T,
+    ) -> anyhow::Result<()> {
+        debug_assert!(!self.internal_token.is_empty());
+        let config = self.spec.dir.join("config").join(format!("{name}.toml"));
+        write_config(&config, cfg)?;
+        self.nodes.push(Node::new(
+            &self.spec.dir,
+            name,
+            role,
+            region.cloned(),
+            port,
+            config,
+        ));
+        Ok(())
+    }
+}
+
+/// Creates each tenant, an admin `admin-<tenant>` (password: its API token) and the tenant's
+/// tokens in web's database before web starts.
+async fn bootstrap_web(web: &argus_web::WebConfig, tenants: &[TenantCreds]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&web.data_dir)?;
+    let db = argus_web::db::Db::open(&web.database()).await?;
+    for t in tenants {
+        let login = format!("admin-{}", t.tenant);
+        argus_web::bootstrap::ensure_demo(
+            &db,
+            &argus_web::bootstrap::Demo {
+                tenant: t.tenant.as_str(),
+                admin_login: &login,
+                admin_password: &t.api_token,
+                agent_token: Some(&t.agent_token),
+                api_token: Some(&t.api_token),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating tenant {}: {e}", t.tenant))?;
+    }
+    Ok(())
+}
+
 impl Cluster {
-    /// Writes every node's config, starts every node, and waits until all are healthy.
+    /// Writes every node's config, creates the tenants in web's database, starts every node,
+    /// and waits until all are healthy.
     pub async fn up(spec: &ClusterSpec) -> anyhow::Result<Cluster> {
         for sub in ["config", "data", "logs"] {
             std::fs::create_dir_all(spec.dir.join(sub))?;
@@ -143,21 +217,64 @@ impl Cluster {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        let tenant_tokens: Vec<argus_transfer::config::TenantTokens> = tenants
-            .iter()
-            .map(|t| argus_transfer::config::TenantTokens {
-                tenant: t.tenant.clone(),
-                token_sha256: vec![hash_token(&t.agent_token)],
-            })
-            .collect();
-        let mut nodes = Vec::new();
-        let mut region_endpoints = Vec::new();
         let regions: Vec<String> = (0..spec.regions).map(region_name).collect();
+        let mut b = Builder {
+            spec,
+            nodes: Vec::new(),
+            internal_token: &internal_token,
+        };
+
+        // The global zone first: every region points at it.
+        let web_port = free_port()?;
+        let web_url = format!("http://127.0.0.1:{web_port}");
+        let alarm_count = if spec.alarm_database_url.is_some() {
+            2
+        } else {
+            1
+        };
+        let alarm_ports: Vec<u16> = (0..alarm_count)
+            .map(|_| free_port())
+            .collect::<Result<_, _>>()?;
+        let alarm_urls: Vec<String> = alarm_ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect();
+        let ack_secret = generate_token("argus_ack");
+        for (i, port) in alarm_ports.iter().enumerate() {
+            let name = format!("global-alarm-{}", (b'a' + i as u8) as char);
+            #[allow(clippy::needless_update)]
+            let cfg = argus_alarm::AlarmConfig {
+                listen: format!("127.0.0.1:{port}"),
+                internal_token: internal_token.clone(),
+                instance_id: name.clone(),
+                data_dir: spec.dir.join("data").join(&name),
+                database_url: spec.alarm_database_url.clone().unwrap_or_default(),
+                ack_secret: ack_secret.clone(),
+                web_url: web_url.clone(),
+                config_poll_secs: spec.config_pull_secs,
+                allow_private_webhooks: spec.allow_private_webhooks,
+                workers: 1,
+                ..Default::default()
+            };
+            b.add(name, Role::Alarm, None, *port, &cfg)?;
+        }
+
+        let mut region_endpoints = Vec::new();
         for region in &regions {
-            let mut store_urls = Vec::new();
-            for i in 1..=spec.stores {
-                let port = free_port()?;
-                let name = format!("{region}-store-{i}");
+            let store_ports: Vec<u16> = (0..spec.stores)
+                .map(|_| free_port())
+                .collect::<Result<_, _>>()?;
+            let judge_ports: Vec<u16> = (0..spec.judges)
+                .map(|_| free_port())
+                .collect::<Result<_, _>>()?;
+            let urls = |ports: &[u16]| {
+                ports
+                    .iter()
+                    .map(|p| format!("http://127.0.0.1:{p}"))
+                    .collect::<Vec<_>>()
+            };
+            for (i, port) in store_ports.iter().enumerate() {
+                let name = format!("{region}-store-{}", i + 1);
                 let cfg = argus_store::node::StoreConfig {
                     listen: format!("127.0.0.1:{port}"),
                     internal_token: internal_token.clone(),
@@ -168,17 +285,23 @@ impl Cluster {
                     },
                     ..Default::default()
                 };
-                let config = spec.dir.join("config").join(format!("{name}.toml"));
-                write_config(&config, &cfg)?;
-                store_urls.push(format!("http://127.0.0.1:{port}"));
-                nodes.push(Node::new(
-                    &spec.dir,
-                    name,
-                    Role::Store,
-                    Some(region.clone()),
-                    port,
-                    config,
-                ));
+                b.add(name, Role::Store, Some(region), *port, &cfg)?;
+            }
+            for (i, port) in judge_ports.iter().enumerate() {
+                let name = format!("{region}-judge-{}", i + 1);
+                let cfg = argus_judge::JudgeConfig {
+                    listen: format!("127.0.0.1:{port}"),
+                    region: region.clone(),
+                    internal_token: internal_token.clone(),
+                    config_center: Some(web_url.clone()),
+                    alarm: alarm_urls.clone(),
+                    data_dir: spec.dir.join("data").join(&name),
+                    pull_interval_secs: spec.config_pull_secs,
+                    workers: 1,
+                    shards: 1,
+                    ..Default::default()
+                };
+                b.add(name, Role::Judge, Some(region), *port, &cfg)?;
             }
             for i in 1..=spec.transfers {
                 let port = free_port()?;
@@ -187,59 +310,54 @@ impl Cluster {
                     listen: format!("127.0.0.1:{port}"),
                     region: region.clone(),
                     internal_token: internal_token.clone(),
-                    stores: store_urls.clone(),
-                    tenants: tenant_tokens.clone(),
+                    stores: urls(&store_ports),
+                    judges: urls(&judge_ports),
+                    replicas: 2,
+                    // Static too, so agents are accepted before the first pull from web.
+                    tenants: tenants
+                        .iter()
+                        .map(|t| argus_transfer::config::TenantTokens {
+                            tenant: t.tenant.clone(),
+                            token_sha256: vec![hash_token(&t.agent_token)],
+                        })
+                        .collect(),
+                    data_dir: spec.dir.join("data").join(&name),
+                    config_center: argus_transfer::config::ConfigCenterConfig {
+                        url: web_url.clone(),
+                        poll_secs: spec.config_pull_secs,
+                    },
                     workers: 1,
                     ..Default::default()
                 };
-                let config = spec.dir.join("config").join(format!("{name}.toml"));
-                write_config(&config, &cfg)?;
                 if i == 1 {
                     region_endpoints.push(argus_web::config::RegionEndpoint {
                         name: region.clone(),
                         query_url: format!("http://127.0.0.1:{port}"),
                     });
                 }
-                nodes.push(Node::new(
-                    &spec.dir,
-                    name,
-                    Role::Transfer,
-                    Some(region.clone()),
-                    port,
-                    config,
-                ));
+                b.add(name, Role::Transfer, Some(region), port, &cfg)?;
             }
         }
-        let port = free_port()?;
-        // The web service grows config keys; the rest keep their defaults.
-        #[allow(clippy::needless_update)]
+
         let web = argus_web::WebConfig {
-            listen: format!("127.0.0.1:{port}"),
+            listen: format!("127.0.0.1:{web_port}"),
             internal_token: internal_token.clone(),
             regions: region_endpoints,
-            bootstrap_tokens: tenants
-                .iter()
-                .map(|t| argus_web::config::BootstrapToken {
-                    tenant: t.tenant.clone(),
-                    token_sha256: hash_token(&t.api_token),
-                })
-                .collect(),
+            data_dir: spec
+                .dir
+                .join("data")
+                .join("global-web")
+                .display()
+                .to_string(),
+            alarm_url: alarm_urls[0].clone(),
             workers: 1,
             ..Default::default()
         };
-        let config = spec.dir.join("config").join("global-web.toml");
-        write_config(&config, &web)?;
-        nodes.push(Node::new(
-            &spec.dir,
-            "global-web".into(),
-            Role::Web,
-            None,
-            port,
-            config,
-        ));
+        bootstrap_web(&web, &tenants).await?;
+        b.add("global-web".into(), Role::Web, None, web_port, &web)?;
 
         let mut cluster = Cluster {
-            nodes,
+            nodes: b.nodes,
             tenants,
             regions,
             internal_token,
