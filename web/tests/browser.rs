@@ -328,25 +328,62 @@ async fn run(
     .await;
     shot(c, "template-strategy-editor").await;
 
-    // Bind it to web-1 through a host group, then see the host: strategies and a drawn chart.
-    let tid: i64 = href
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    // Bind it to web-1 through a host group made in the console (first without the template,
+    // then edited to bind it).
     let (csrf, cookie) = session_of(c).await;
-    let r = http
-        .post(format!("{url}/api/v1/host_groups"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "web", "hosts": ["web-1"], "templates": [tid]}))
-        .send()
+    c.goto(&format!("{url}/host_groups")).await.unwrap();
+    fill(
+        c,
+        "form[data-api='/api/v1/host_groups'] input[name=name]",
+        "web",
+    )
+    .await;
+    fill(
+        c,
+        "form[data-api='/api/v1/host_groups'] input[name=hosts]",
+        "web-1, web 2",
+    )
+    .await;
+    click(c, "form[data-api='/api/v1/host_groups'] button").await;
+    until(
+        c,
+        "the bad host name refused",
+        "return document.querySelector('form .err').textContent.includes('hosts[1]')",
+    )
+    .await;
+    fill(
+        c,
+        "form[data-api='/api/v1/host_groups'] input[name=hosts]",
+        "web-1",
+    )
+    .await;
+    click(c, "form[data-api='/api/v1/host_groups'] button").await;
+    until(
+        c,
+        "the group listed",
+        "return !!document.querySelector('a[href^=\"/host_groups?edit=\"]')",
+    )
+    .await;
+    click(c, "a[href^='/host_groups?edit=']").await;
+    until(
+        c,
+        "the edit form",
+        "return !!document.querySelector('form[data-method=PUT]')",
+    )
+    .await;
+    c.find(Locator::Css("form[data-method=PUT] select[name=templates]"))
+        .await
+        .unwrap()
+        .select_by_label("web-servers")
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    click(c, "form[data-method=PUT] button").await;
+    until(
+        c,
+        "the template bound",
+        "return [...document.querySelectorAll('td a')].some(a => a.textContent === 'web-servers')",
+    )
+    .await;
     c.goto(&format!("{url}/hosts")).await.unwrap();
     click(c, "td a[href^='/hosts/']").await;
     until(c, "the cpu chart drawn with points", "const el = document.querySelector('.chart[data-query*=\"cpu.busy\"]'); return !!el && el.classList.contains('drawn') && Number(el.dataset.points) >= 50 && !!el.querySelector('canvas')").await;

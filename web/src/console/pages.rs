@@ -484,7 +484,7 @@ pub async fn explorer(req: HttpRequest, st: web::Data<State>, q: web::Query<Expl
 }
 
 /// `GET /host_groups`.
-pub async fn host_groups(req: HttpRequest, st: web::Data<State>) -> Page {
+pub async fn host_groups(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let groups = objects(&st, t, Kind::HostGroup).await?;
@@ -500,8 +500,10 @@ pub async fn host_groups(req: HttpRequest, st: web::Data<State>) -> Page {
             let agent = &g["agent"];
             let n = |k: &str| agent[k].as_array().map(|x| x.len()).unwrap_or(0);
             format!(
-                r#"<tr><td><a href="/hosts?group={}">{}</a></td><td>{}</td><td>{}</td><td class="small">{} plugins, {} log rules, {} probes</td><td class="right">{}</td></tr>"#,
-                id(g), esc(&s(g, "name")), hosts.join(", "), tpls.join(", "), n("plugins"), n("log_rules"), n("probes"), del_btn("host_groups", id(g), editor)
+                r#"<tr><td><a href="/hosts?group={}">{}</a></td><td>{}</td><td>{}</td><td class="small">{} plugins, {} log rules, {} probes</td><td class="right">{}{}</td></tr>"#,
+                id(g), esc(&s(g, "name")), hosts.join(", "), tpls.join(", "), n("plugins"), n("log_rules"), n("probes"),
+                if editor { format!(r#"<a href="/host_groups?edit={}">edit</a> "#, id(g)) } else { String::new() },
+                del_btn("host_groups", id(g), editor)
             )
         })
         .collect();
@@ -514,13 +516,48 @@ pub async fn host_groups(req: HttpRequest, st: web::Data<State>) -> Page {
         )
     );
     if editor {
+        let editing = e.edit.and_then(|x| groups.iter().find(|g| id(g) == x));
+        let (title, api, method, button) = match editing {
+            Some(g) => (
+                format!("Edit host group {}", esc(&s(g, "name"))),
+                format!("/api/v1/host_groups/{}", id(g)),
+                "PUT",
+                "Save",
+            ),
+            None => (
+                "New host group".to_string(),
+                "/api/v1/host_groups".to_string(),
+                "POST",
+                "Create",
+            ),
+        };
+        let g = editing.cloned().unwrap_or(Value::Null);
+        let hosts: Vec<&str> = g["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.as_str())
+            .collect();
+        let bound: Vec<i64> = g["templates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_i64())
+            .collect();
+        let agent = match g.get("agent") {
+            Some(a) if !a.is_null() => a.to_string(),
+            _ => String::new(),
+        };
         body.push_str(&format!(
-            r#"<div class="panel"><h2>New host group</h2><form class="inline" data-api="/api/v1/host_groups">
-<label>Name<input name="name" required></label><label>Hosts (comma-separated)<input name="hosts" data-type="list" size="40"></label>
+            r#"<div class="panel"><h2>{title}</h2><form class="inline" data-api="{api}" data-method="{method}" data-redirect="/host_groups">
+<label>Name<input name="name" value="{}" required></label><label>Hosts (comma-separated)<input name="hosts" data-type="list" size="40" value="{}"></label>
 <label>Templates<select name="templates" data-type="intlist" multiple size="3">{}</select></label>
-<label>Agent config (JSON, optional)<textarea name="agent" data-type="json" rows="2" cols="36" placeholder='{{"plugins": [], "probes": []}}'></textarea></label>
-<button>Create</button><div class="err"></div></form></div>"#,
-            options(&templates, &[], None)
+<label>Agent config (JSON, optional)<textarea name="agent" data-type="json" rows="2" cols="36" placeholder='{{"plugins": [], "probes": []}}'>{}</textarea></label>
+<button>{button}</button><div class="err"></div></form></div>"#,
+            esc(&s(&g, "name")),
+            esc(&hosts.join(", ")),
+            options(&templates, &bound, None),
+            esc(&agent),
         ));
     }
     Ok(page(&a, "/host_groups", "Host groups", &body))
@@ -1228,6 +1265,29 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
             "No tokens."
         ),
     );
+    let mut body = body;
+    if a.platform_admin {
+        let trows: Vec<String> = store::tenants(&st.db)
+            .await?
+            .iter()
+            .map(|t| {
+                let del = if t.id == a.tenant.as_str() {
+                    String::new()
+                } else {
+                    format!(r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} and everything it owns?">Delete</button>"#, esc(&t.id), esc(&t.id))
+                };
+                format!(r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right">{del}</td></tr>"#,
+                    esc(&t.id), esc(&t.name), t.version, fmt_time(t.created_at))
+            })
+            .collect();
+        body.push_str(&format!(
+            r#"<div class="panel"><h2>Tenants (platform admin)</h2>{}<form class="inline" data-api="/api/v1/tenants" style="margin-top:10px">
+<label>Id<input name="id" required placeholder="team-db"></label><label>Name<input name="name"></label>
+<label>First admin login<input name="admin_login"></label><label>Password<input name="admin_password" type="password" autocomplete="new-password"></label>
+<button>Create</button><div class="err"></div></form></div>"#,
+            table(&["Id", "Name", "Config version", "Created (UTC)", ""], &trows, "No tenants.")
+        ));
+    }
     Ok(page(&a, "/admin", "Users & tokens", &body))
 }
 
