@@ -5,6 +5,7 @@
 //! directory and log under the cluster directory, on loopback ports. The integration and chaos
 //! tests use [`Cluster`] to start it, kill and restart nodes, and stop it.
 
+use crate::link::{Link, Relay};
 use anyhow::Context;
 use argus_core::auth::{generate_token, hash_token};
 use argus_core::TenantId;
@@ -121,7 +122,31 @@ pub struct Cluster {
     pub regions: Vec<String>,
     /// The credential between nodes.
     pub internal_token: String,
+    /// Per region, the link to the global zone that carries every region ↔ global connection.
+    pub links: Vec<RegionLink>,
     bin: PathBuf,
+}
+
+/// The link between one region and the global zone, with its relays by kind of traffic.
+pub struct RegionLink {
+    /// The region.
+    pub region: String,
+    /// Cut it to partition the region from the global zone.
+    pub link: Link,
+    /// `(kind, relay)`: `events` (judges → alarm), `config` (region → web), `query` (web →
+    /// the region's query endpoint).
+    pub relays: Vec<(&'static str, Relay)>,
+}
+
+impl RegionLink {
+    fn url(&self, kind: &str, target_port: u16) -> String {
+        let r = self
+            .relays
+            .iter()
+            .find(|(k, r)| *k == kind && r.target.port() == target_port)
+            .expect("relay exists");
+        format!("http://{}", r.1.listen)
+    }
 }
 
 /// The name of region `i`.
@@ -260,7 +285,31 @@ impl Cluster {
         }
 
         let mut region_endpoints = Vec::new();
+        let mut links = Vec::new();
+        let local = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
         for region in &regions {
+            let transfer_ports: Vec<u16> = (0..spec.transfers)
+                .map(|_| free_port())
+                .collect::<Result<_, _>>()?;
+            let link = Link::new();
+            let mut relays = vec![("config", link.relay(local(web_port)).await?)];
+            for p in &alarm_ports {
+                relays.push(("events", link.relay(local(*p)).await?));
+            }
+            relays.push(("query", link.relay(local(transfer_ports[0])).await?));
+            let rl = RegionLink {
+                region: region.clone(),
+                link,
+                relays,
+            };
+            let via_web = rl.url("config", web_port);
+            let via_alarms: Vec<String> =
+                alarm_ports.iter().map(|p| rl.url("events", *p)).collect();
+            region_endpoints.push(argus_web::config::RegionEndpoint {
+                name: region.clone(),
+                query_url: rl.url("query", transfer_ports[0]),
+            });
+            links.push(rl);
             let store_ports: Vec<u16> = (0..spec.stores)
                 .map(|_| free_port())
                 .collect::<Result<_, _>>()?;
@@ -293,8 +342,9 @@ impl Cluster {
                     listen: format!("127.0.0.1:{port}"),
                     region: region.clone(),
                     internal_token: internal_token.clone(),
-                    config_center: Some(web_url.clone()),
-                    alarm: alarm_urls.clone(),
+                    config_center: Some(via_web.clone()),
+                    alarm: via_alarms.clone(),
+                    snapshot_interval_secs: 1,
                     data_dir: spec.dir.join("data").join(&name),
                     pull_interval_secs: spec.config_pull_secs,
                     workers: 1,
@@ -303,9 +353,8 @@ impl Cluster {
                 };
                 b.add(name, Role::Judge, Some(region), *port, &cfg)?;
             }
-            for i in 1..=spec.transfers {
-                let port = free_port()?;
-                let name = format!("{region}-transfer-{i}");
+            for (i, port) in transfer_ports.iter().copied().enumerate() {
+                let name = format!("{region}-transfer-{}", i + 1);
                 let cfg = argus_transfer::TransferConfig {
                     listen: format!("127.0.0.1:{port}"),
                     region: region.clone(),
@@ -323,18 +372,12 @@ impl Cluster {
                         .collect(),
                     data_dir: spec.dir.join("data").join(&name),
                     config_center: argus_transfer::config::ConfigCenterConfig {
-                        url: web_url.clone(),
+                        url: via_web.clone(),
                         poll_secs: spec.config_pull_secs,
                     },
                     workers: 1,
                     ..Default::default()
                 };
-                if i == 1 {
-                    region_endpoints.push(argus_web::config::RegionEndpoint {
-                        name: region.clone(),
-                        query_url: format!("http://127.0.0.1:{port}"),
-                    });
-                }
                 b.add(name, Role::Transfer, Some(region), port, &cfg)?;
             }
         }
@@ -361,6 +404,7 @@ impl Cluster {
             tenants,
             regions,
             internal_token,
+            links,
             bin: spec.bin.clone(),
         };
         for i in 0..cluster.nodes.len() {
@@ -401,6 +445,28 @@ impl Cluster {
             .iter()
             .filter(|n| n.role == role && n.region.as_deref() == Some(region))
             .collect()
+    }
+
+    /// Cuts (`true`) or heals (`false`) the link between `region` and the global zone.
+    pub fn partition(&self, region: &str, cut: bool) {
+        for l in self.links.iter().filter(|l| l.region == region) {
+            l.link.set_cut(cut);
+        }
+    }
+
+    /// Bytes that crossed between `region` and the global zone so far, by kind (`events`,
+    /// `config`, `query`). Metric points never cross: they have no relay.
+    pub fn cross_region_bytes(
+        &self,
+        region: &str,
+    ) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for l in self.links.iter().filter(|l| l.region == region) {
+            for (kind, r) in &l.relays {
+                *m.entry(*kind).or_insert(0) += r.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        m
     }
 
     /// The web service's base URL.

@@ -5,5 +5,6 @@
 //! installation; [`cluster`] starts the multi-region topology as separate processes.
 
 pub mod cluster;
+pub mod link;
 pub mod probe;
 pub mod standalone;
