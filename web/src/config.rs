@@ -23,6 +23,19 @@ pub struct BootstrapToken {
     pub token_sha256: String,
 }
 
+/// A first tenant and platform admin, created at start unless they exist (a fresh installation
+/// has no user to log in with otherwise).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAdmin {
+    /// The tenant to create.
+    pub tenant: TenantId,
+    /// The admin's login.
+    pub login: String,
+    /// The admin's password (at least 8 characters); change it after the first login.
+    pub password: String,
+}
+
 /// `argus-web --config web.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -52,6 +65,8 @@ pub struct WebConfig {
     pub login_attempts_per_minute: u32,
     /// A host is dead when no heartbeat arrived for this many seconds.
     pub host_dead_after_secs: u64,
+    /// A first tenant and platform admin to create at start, if any.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
 }
 
 impl WebConfig {
@@ -86,6 +101,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             login_attempts_per_minute: 10,
             host_dead_after_secs: 180,
+            bootstrap_admin: None,
         }
     }
 }

@@ -45,6 +45,23 @@ impl Running {
 /// Starts the web service with `cfg`: opens (and migrates) the database, then serves.
 pub async fn start(cfg: WebConfig) -> anyhow::Result<Running> {
     let db = Db::open(&cfg.database()).await?;
+    if let Some(b) = &cfg.bootstrap_admin {
+        let demo = crate::bootstrap::Demo {
+            tenant: b.tenant.as_str(),
+            admin_login: &b.login,
+            admin_password: &b.password,
+            agent_token: None,
+            api_token: None,
+        };
+        crate::bootstrap::ensure_demo(&db, &demo)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "bootstrap_admin: {}: {e}",
+                    e.field.clone().unwrap_or_default()
+                )
+            })?;
+    }
     start_with_db(cfg, db).await
 }
 

@@ -405,3 +405,21 @@ async fn tenants_are_for_platform_admins() {
 async fn tenants_are_for_platform_admins_postgres() {
     tenants_are_for_platform_admins_on(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn a_fresh_installation_gets_its_first_admin_from_the_config() {
+    let e = start(Backend::Sqlite, |c| {
+        c.bootstrap_admin = Some(argus_web::config::BootstrapAdmin {
+            tenant: argus_core::TenantId::new("ops").unwrap(),
+            login: "root".into(),
+            password: "first-password".into(),
+        })
+    })
+    .await
+    .unwrap();
+    let (cookie, _) = login(&e, "root", "first-password").await.unwrap();
+    let (_, me) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(me["tenant"], "ops");
+    assert_eq!(me["platform_admin"], true);
+    e.running.stop().await;
+}
