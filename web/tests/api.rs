@@ -334,6 +334,27 @@ async fn validation(backend: Backend) {
         assert_eq!(v["field"], json!(field), "{path} {body}: {v}");
         assert!(!v["error"].as_str().unwrap_or("").is_empty());
     }
+    // A template still subscribed to cannot go.
+    let (_, c) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({"name": "c", "email": "c@example.com"})),
+        )
+        .await;
+    let (s, sub) = e.call(&e.a, Method::POST, "/api/v1/subscriptions", Some(json!({"target": {"kind": "template", "template_id": t2}, "contact_id": c["id"], "channels": ["email"]}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::DELETE,
+            &format!("/api/v1/templates/{t2}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("subscription"), "{v}");
     // Cycles are refused, naming the chain.
     let (s, v) = e
         .call(

@@ -637,6 +637,18 @@ pub async fn check_delete(db: &Db, tenant: &str, kind: Kind, id: i64) -> Result<
             if f.is_none() {
                 f = refs(Kind::HostGroup, "templates").await?;
             }
+            if f.is_none() {
+                f = store::list(db, tenant, Kind::Subscription.path())
+                    .await?
+                    .into_iter()
+                    .find(|o| {
+                        o.body
+                            .pointer("/target/template_id")
+                            .and_then(|v| v.as_i64())
+                            == Some(id)
+                    })
+                    .map(|o| (Kind::Subscription, o.id));
+            }
             f
         }
         Kind::Contact => {
