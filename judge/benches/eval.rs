@@ -203,13 +203,13 @@ fn main() {
             x ^= x << 17;
             p.value = if storm {
                 (x % 100) as f64
-            } else if x % 1000 == 0 {
+            } else if x.is_multiple_of(1000) {
                 100.0
             } else {
                 40.0 + (x % 21) as f64
             };
             p.timestamp = 1_000 + 10 * r as i64;
-            if i % 16 == 0 {
+            if i.is_multiple_of(16) {
                 let s = Instant::now();
                 engine.ingest(p, &mut out);
                 lat.push(s.elapsed().as_nanos() as u64);

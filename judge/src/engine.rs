@@ -140,6 +140,11 @@ impl Engine {
     fn refresh(&mut self, idx: u32, rearm: bool) {
         let s = &mut self.series[idx as usize];
         s.strategies = self.rules.matching(&s.key);
+        if !self.rules.tenants.contains_key(&s.key.tenant) {
+            // The tenant's strategies are not known yet (say, restored state while the config
+            // center is unreachable): keep its windows and alerts for when they arrive.
+            return;
+        }
         s.cap = s.strategies.iter().map(|c| c.window).max().unwrap_or(0);
         while s.values.len() > s.cap {
             s.values.pop_front();
@@ -459,7 +464,12 @@ fn event(
         series: key.clone(),
         priority: c.strategy.priority,
         condition: c.strategy.condition.clone(),
-        value,
+        // JSON has no infinities: an overflowing difference is reported as the largest number.
+        value: if value.is_nan() {
+            0.0
+        } else {
+            value.clamp(f64::MIN, f64::MAX)
+        },
         timestamp,
         alarm_count: if status == EventStatus::Problem {
             a.alarms
@@ -468,5 +478,78 @@ fn event(
         },
         note: c.strategy.note.clone(),
         region: region.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::strategy::{HostGroup, Template, TenantStrategies};
+    use argus_core::{Tags, TenantId};
+
+    fn rules() -> Arc<Rules> {
+        let t = TenantId::new("acme").unwrap();
+        let ts = TenantStrategies {
+            tenant: t.clone(),
+            version: 1,
+            templates: vec![Template {
+                id: 1,
+                tenant: t.clone(),
+                name: "t".into(),
+                parent: None,
+                strategies: vec![serde_json::from_value(serde_json::json!({
+                    "id": 7, "metric": "cpu", "condition": "all(#1) > 90"
+                }))
+                .unwrap()],
+            }],
+            host_groups: vec![HostGroup {
+                id: 1,
+                tenant: t,
+                name: "g".into(),
+                hosts: vec!["h1".into()],
+                templates: vec![1],
+            }],
+            expressions: vec![],
+        };
+        Arc::new(Rules::build(&[ts], None).0)
+    }
+
+    fn point(v: f64, ts: i64) -> Point {
+        let mut p = Point::gauge("h1", "cpu", Tags::new(), v, ts);
+        p.tenant = TenantId::new("acme").unwrap();
+        p
+    }
+
+    #[test]
+    fn state_restored_before_its_rules_arrive_is_kept() {
+        let mut e = Engine::new("r");
+        e.set_rules(rules());
+        let mut out = vec![];
+        e.ingest(&point(95.0, 10), &mut out);
+        assert_eq!(out.len(), 1);
+        let snap = e.snapshot();
+        // A restart while the config center is unreachable and nothing is cached.
+        let mut e = Engine::new("r");
+        e.restore(snap);
+        e.set_rules(Arc::new(Rules::default()));
+        assert_eq!(e.snapshot()[0].alerts.len(), 1, "alert state kept");
+        e.set_rules(rules());
+        out.clear();
+        e.ingest(&point(50.0, 20), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, EventStatus::Ok);
+        assert_eq!(out[0].occurrence, 2);
+        assert_eq!(out[0].id, EventId::of(7, &SeriesKey::of(&point(0.0, 0))));
+    }
+
+    #[test]
+    fn non_finite_values_are_reported_as_finite() {
+        let mut e = Engine::new("r");
+        e.set_rules(rules());
+        let mut out = vec![];
+        e.ingest(&point(f64::INFINITY, 10), &mut out);
+        assert_eq!(out[0].value, f64::MAX);
+        let back: Event = serde_json::from_str(&serde_json::to_string(&out[0]).unwrap()).unwrap();
+        assert_eq!(back.value, f64::MAX);
     }
 }
