@@ -56,6 +56,13 @@ pub struct Entry {
     crc: u32,
 }
 
+impl Entry {
+    /// Bytes of the compressed chunk.
+    pub fn chunk_bytes(&self) -> u64 {
+        self.len
+    }
+}
+
 /// An open block.
 pub struct Block {
     /// Its identity.

@@ -5,7 +5,7 @@
 //! enter the per-series *head* (in memory). A background thread periodically freezes the head,
 //! writes it as compressed [block files](crate::block) per time partition and truncates the WAL;
 //! merges the blocks of a partition into one (compaction), builds rollups of sealed partitions
-//! and drops blocks past retention ([`crate::maintain`]).
+//! and drops blocks past retention (the private `maintain` module).
 //!
 //! Reads merge, per series, the blocks, the frozen heads being written and the live head; for the
 //! same timestamp the newest source wins.

@@ -2,12 +2,20 @@
 //!
 //! The region's time-series storage (open-falcon's graph role).
 //!
-//! - [`engine`] — the embedded engine — write, range read with step and aggregation, last value,
-//!   series listing — durable before a write is acknowledged;
+//! - [`engine`] — the embedded engine — write, range read with step and aggregation (per series
+//!   and grouped across series), last value, series and label listing — durable before a write
+//!   is acknowledged; built from [`wal`] (group-committed, checksummed log), [`chunk`]
+//!   (Gorilla timestamps, XOR or scaled-integer values), [`block`] (immutable files per time
+//!   partition with an index), [`index`] (inverted index per tenant) and [`aggregate`] (rates,
+//!   rollup rows, grouping); flushing, compaction, rollups and retention run in the background;
 //! - [`node`] — `argus-store`, the engine served over HTTP to the region's transfer nodes, with
 //!   its [`StoreConfig`](node::StoreConfig);
 //! - [`client`] — [`StoreClient`], how every other component talks to a storage node;
-//! - [`codec`] — the binary write frame and the encodings shared with the WAL and blocks.
+//! - [`codec`] — the binary write frame and the encodings shared with the WAL and blocks;
+//! - [`check`] — `argus-store check DIR`, verifying a data directory.
+//!
+//! On disk: `DIR/wal/<n>.wal` (segments deleted once their data is in blocks),
+//! `DIR/blocks/r<resolution>-<partition start>-<sequence>.blk`, `DIR/rollups.json`.
 
 pub mod aggregate;
 pub mod block;

@@ -1,4 +1,4 @@
-//! Matching series against a [`Selector`](argus_core::query::Selector).
+//! Matching series against a [`Selector`].
 
 use argus_core::query::{MatchOp, Selector};
 use argus_core::SeriesKey;

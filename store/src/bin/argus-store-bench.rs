@@ -127,6 +127,33 @@ impl Drop for TmpDir {
     }
 }
 
+/// Bytes per point of raw blocks only (rollups excluded), with a per-metric breakdown of the
+/// chunk sizes on stderr.
+fn raw_breakdown(dir: &Path, points: usize) -> f64 {
+    let mut total = 0u64;
+    let mut per: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with("r0-") || !name.ends_with(".blk") {
+            continue;
+        }
+        let b = argus_store::block::Block::open(&e.path()).unwrap();
+        total += b.bytes;
+        for en in &b.entries {
+            let x = per.entry(en.key.metric.clone()).or_default();
+            x.0 += en.chunk_bytes();
+            x.1 += en.count;
+        }
+    }
+    for (m, (bytes, n)) in per {
+        eprintln!(
+            "  {m:<20} {:.3} bytes/point in chunks",
+            bytes as f64 / n as f64
+        );
+    }
+    total as f64 / points as f64
+}
+
 /// CPU seconds this process has used (user + system), from /proc.
 fn cpu_secs() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -174,6 +201,7 @@ struct Figures {
     ingest_inproc_cpu: Option<f64>,
     ingest_http: f64,
     bytes_per_point: f64,
+    raw_bytes_per_point: Option<f64>,
     range_raw: Duration,
     range_step: Duration,
     last_1000: Duration,
@@ -235,6 +263,7 @@ async fn main() -> anyhow::Result<()> {
     let st = e.stats();
     let bpp = st.block_bytes as f64 / (npts + day.len()) as f64;
     drop(e);
+    let raw_bpp = raw_breakdown(&cfg.data_dir.join("blocks"), npts + day.len());
 
     // --- Argus node over HTTP (same engine, fresh directory) ---
     let node = argus_store::node::start(argus_store::node::StoreConfig {
@@ -301,6 +330,7 @@ async fn main() -> anyhow::Result<()> {
         ingest_inproc_cpu: Some(inproc_cpu),
         ingest_http: http,
         bytes_per_point: bpp,
+        raw_bytes_per_point: Some(raw_bpp),
         range_raw: median(raw_t),
         range_step: median(step_t),
         last_1000: median(last_t),
@@ -487,6 +517,7 @@ async fn peer_vm(
         ingest_inproc_cpu: None,
         ingest_http: ingest,
         bytes_per_point: bpp,
+        raw_bytes_per_point: None,
         range_raw: median(raw_t),
         range_step: median(step_t),
         last_1000: median(last_t),
@@ -503,11 +534,11 @@ fn print_table(rows: &[Figures], npts: usize, series: usize) {
     println!(
         "{npts} points of {series} host series (10 s step), batches over HTTP from 2 senders\n"
     );
-    println!("| system | ingest in-process (points/s wall; per CPU-second) | ingest over HTTP (points/s) | bytes/point on disk | 1 series × 1 day raw (ms) | same at 5 min step (ms) | last value of {} series (ms) | RSS per 1M series (MiB) |", series / 10);
+    println!("| system | ingest in-process (points/s wall; per CPU-second) | ingest over HTTP (points/s) | bytes/point on disk (raw blocks only) | 1 series × 1 day raw (ms) | same at 5 min step (ms) | last value of {} series (ms) | RSS per 1M series (MiB) |", series);
     println!("|---|---|---|---|---|---|---|---|");
     for f in rows {
         println!(
-            "| {} | {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            "| {} | {} | {:.0} | {:.3}{} | {:.2} | {:.2} | {:.2} | {:.0} |",
             f.name,
             f.ingest_inproc.map_or("–".into(), |x| format!(
                 "{x:.0}; {:.0}",
@@ -515,6 +546,8 @@ fn print_table(rows: &[Figures], npts: usize, series: usize) {
             )),
             f.ingest_http,
             f.bytes_per_point,
+            f.raw_bytes_per_point
+                .map_or(String::new(), |r| format!(" ({r:.3})")),
             f.range_raw.as_secs_f64() * 1e3,
             f.range_step.as_secs_f64() * 1e3,
             f.last_1000.as_secs_f64() * 1e3,
