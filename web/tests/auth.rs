@@ -225,6 +225,12 @@ async fn users_roles_and_tokens_on(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert!(login(&e, "carol", "carol-secret").await.is_err());
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a password change ends old sessions"
+    );
     let (cookie, csrf) = login(&e, "carol", "carol-secret-2").await.unwrap();
     let (s, _) = with_cookie(
         &e,

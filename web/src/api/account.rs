@@ -253,6 +253,12 @@ pub async fn update_user(
             .execute(&st.db.pool)
             .await
             .map_err(db_err)?;
+        // A new password ends the user's other sessions (a stolen session dies with it).
+        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+            .bind(*id)
+            .execute(&st.db.pool)
+            .await
+            .map_err(db_err)?;
     }
     Ok(HttpResponse::Ok().json(user_by_id(&st.db, t, *id).await?))
 }
