@@ -221,16 +221,27 @@ impl Forwarder {
         }
         let mut per_store: Vec<Vec<Point>> = vec![Vec::new(); topo.stores.len()];
         let mut per_judge: Vec<Vec<Point>> = vec![Vec::new(); topo.judges.len()];
+        let mut to_influx = Vec::with_capacity(if self.influx.is_some() {
+            points.len()
+        } else {
+            0
+        });
         let mut reps = Vec::with_capacity(topo.replicas);
-        for p in &points {
+        for p in points {
             let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
             topo.store_ring.replicas_into(h, topo.replicas, &mut reps);
-            for &i in &reps {
-                per_store[i].push(p.clone());
-            }
             if let Some(j) = topo.judge_ring.owner(h) {
                 per_judge[j].push(p.clone());
             }
+            if self.influx.is_some() {
+                to_influx.push(p.clone());
+            }
+            // Copies for all replicas but the last, which takes the point itself.
+            let (&last, rest) = reps.split_last().expect("a non-empty ring has an owner");
+            for &i in rest {
+                per_store[i].push(p.clone());
+            }
+            per_store[last].push(p);
         }
         for (j, batch) in per_judge.into_iter().enumerate() {
             if batch.is_empty() {
@@ -253,7 +264,7 @@ impl Forwarder {
         }
         if let Some(d) = &self.influx {
             let d = d.clone();
-            waits.push(tokio::spawn(async move { d.deliver(points).await }));
+            waits.push(tokio::spawn(async move { d.deliver(to_influx).await }));
         }
         let mut spooled = 0;
         let mut first_err = None;
