@@ -98,3 +98,27 @@ impl JudgeConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_keys_and_checks() {
+        let c: JudgeConfig = argus_core::config::from_str("", "judge.toml").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:6081");
+        assert_eq!(c.data_dir, PathBuf::from("./data/judge"));
+        c.check().unwrap();
+        let c: JudgeConfig = argus_core::config::from_str(
+            "listen = '0.0.0.0:6081'\nalarm = ['http://a:1']\nconfig_center = 'http://w:2'",
+            "judge.toml",
+        )
+        .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("internal_token"), "{e}");
+        let e = argus_core::config::from_str::<JudgeConfig>("alarms = []", "judge.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alarms"), "{e}");
+    }
+}

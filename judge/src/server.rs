@@ -264,6 +264,10 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
             .route(
                 "/metrics",
                 web::get().to(|j: web::Data<Arc<Judge>>| async move {
+                    // The sender acknowledges in the background: read the backlog now.
+                    j.metrics
+                        .outbox_pending
+                        .set(j.outbox.pending_bytes() as i64);
                     metrics_response(&j.metrics.registry)
                 }),
             )
