@@ -81,15 +81,14 @@ impl Link {
                 let mut cut = link.generation.subscribe();
                 let counter = counter.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                    let Ok(outbound) = TcpStream::connect(target).await else {
                         return;
                     };
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
                     tokio::select! {
-                        r = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {
-                            if let Ok((a, b)) = r {
-                                counter.fetch_add(a + b, Ordering::Relaxed);
-                            }
-                        }
+                        _ = pump(ri, wo, &counter) => {}
+                        _ = pump(ro, wi, &counter) => {}
                         _ = cut.changed() => {}
                     }
                 });
@@ -101,6 +100,31 @@ impl Link {
             bytes,
             task,
         })
+    }
+}
+
+/// Copies one direction, counting bytes as they pass (a long-lived connection is counted while
+/// it lasts, not when it closes).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    counter: &AtomicU64,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok(n) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
     }
 }
 

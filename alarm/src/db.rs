@@ -167,9 +167,35 @@ impl Db {
         Ok(())
     }
 
+    /// Applies the migrations not applied yet. On PostgreSQL the instances of an active/standby
+    /// pair may start together on a fresh database: a session advisory lock makes them migrate
+    /// one after the other (concurrent `CREATE TABLE IF NOT EXISTS` is not safe there).
     async fn migrate(&self) -> Result<(), crate::AlarmError> {
-        self.exec("CREATE TABLE IF NOT EXISTS alarm_migrations (version BIGINT PRIMARY KEY)")
-            .await?;
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let postgres = matches!(self.dialect, Dialect::Postgres);
+        if postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+        let result = self.migrate_on(&mut conn).await;
+        if postgres {
+            // Also released when the session ends, should this fail.
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await;
+        }
+        result
+    }
+
+    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> Result<(), crate::AlarmError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS alarm_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
         let id = match self.dialect {
             Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
             Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
@@ -178,13 +204,13 @@ impl Db {
             let done: Option<AnyRow> =
                 sqlx::query("SELECT version FROM alarm_migrations WHERE version = $1")
                     .bind(*version)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *conn)
                     .await
                     .map_err(db_err)?;
             if done.is_some() {
                 continue;
             }
-            let mut tx = self.pool.begin().await.map_err(db_err)?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db_err)?;
             for stmt in sql
                 .replace("{id}", id)
                 .split(';')
@@ -193,7 +219,6 @@ impl Db {
             {
                 sqlx::query(stmt).execute(&mut *tx).await.map_err(db_err)?;
             }
-            // Two instances starting together: the loser's insert conflicts and rolls back.
             sqlx::query("INSERT INTO alarm_migrations (version) VALUES ($1)")
                 .bind(*version)
                 .execute(&mut *tx)
@@ -204,6 +229,9 @@ impl Db {
         Ok(())
     }
 }
+
+/// The PostgreSQL advisory lock key that serializes migrations ("argusalm").
+const MIGRATION_LOCK: i64 = 0x6172_6775_7361_6c6d;
 
 /// Wraps a sqlx error.
 pub fn db_err(e: sqlx::Error) -> crate::AlarmError {
