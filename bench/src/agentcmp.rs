@@ -47,13 +47,14 @@ fn footprint(
 
 /// The agent command: the `argus-agent` binary next to this one (or `ARGUS_BENCH_AGENT_BIN`),
 /// else this binary's `serve-agent`, which runs the same library.
+/// Also says which, for the results.
 fn agent_command(
     listen: &str,
     transfer: &str,
     token: &str,
     step: u64,
     dir: &Path,
-) -> anyhow::Result<Command> {
+) -> anyhow::Result<(Command, &'static str)> {
     let me = std::env::current_exe()?;
     let sibling = me.with_file_name("argus-agent");
     let bin =
@@ -67,7 +68,7 @@ fn agent_command(
             )?;
             let mut c = Command::new(b);
             c.arg("--config").arg(cfg);
-            c
+            (c, "argus-agent binary")
         }
         None => {
             let mut c = Command::new(me);
@@ -82,7 +83,7 @@ fn agent_command(
             ])
             .arg("--step-secs")
             .arg(step.to_string());
-            c
+            (c, "agent library run by argus-bench serve-agent")
         }
     })
 }
@@ -99,7 +100,7 @@ pub async fn run(
     let client = reqwest::Client::new();
     let port = servers::free_port()?;
     let listen = format!("127.0.0.1:{port}");
-    let cmd = agent_command(&listen, &argus.url, &argus.tokens[0], step, dir)?;
+    let (cmd, how) = agent_command(&listen, &argus.url, &argus.tokens[0], step, dir)?;
     let mut agent = servers::spawn_plain(
         "argus-agent",
         cmd,
@@ -164,7 +165,7 @@ pub async fn run(
         &agent,
         a0,
         w,
-        &format!("collect and push every {step} s"),
+        &format!("{how}; collect and push every {step} s"),
         (sent / rounds).round() as usize,
     )?];
     if let Some(e) = &exporter {

@@ -272,7 +272,8 @@ fn log_x_chart(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.15)?;
+        // Headroom above 1.0 for the legend.
+        .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.6)?;
     chart
         .configure_mesh()
         .x_desc(x_label)

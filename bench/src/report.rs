@@ -214,6 +214,100 @@ fn ingest_table(rows: &[&IngestResult], out: &mut String) {
     }
 }
 
+/// The headline ratios, each naming both sides, before the details.
+fn summary(r: &Results, s: &mut String) {
+    let mut lines = String::new();
+    let pick = |scenario: &str, system: &str, hosts: Option<usize>| {
+        r.ingest
+            .iter()
+            .filter(|x| x.scenario == scenario || (scenario == "scale" && x.scenario == "ingest"))
+            .filter(|x| hosts.is_none_or(|h| x.hosts == h))
+            .find(|x| x.system == system)
+            .cloned()
+    };
+    for peer in ["prometheus", "victoriametrics"] {
+        if let (Some(a), Some(p)) = (pick("ingest", "argus", None), pick("ingest", peer, None)) {
+            lines.push_str(&ratio_line(
+                &format!(
+                    "ingest CPU efficiency, {} hosts (points per core-second)",
+                    a.hosts
+                ),
+                ("argus", a.points_per_core_sec),
+                (peer, p.points_per_core_sec),
+                human,
+                true,
+            ));
+        }
+        let largest = r.ingest.iter().map(|x| x.hosts).max();
+        if let (Some(a), Some(p)) = (
+            pick("scale", "argus", largest),
+            pick("scale", peer, largest),
+        ) {
+            lines.push_str(&ratio_line(
+                &format!("peak memory at {} hosts", a.hosts),
+                ("argus", a.peak_rss_bytes as f64),
+                (peer, p.peak_rss_bytes as f64),
+                |v| mib(v as u64),
+                false,
+            ));
+        }
+        if let (Some(a), Some(p)) = (pick("storage", "argus", None), pick("storage", peer, None)) {
+            lines.push_str(&ratio_line(
+                &format!("bytes per point on disk after {} steps", a.steps),
+                ("argus", a.bytes_per_point),
+                (peer, p.bytes_per_point),
+                |v| format!("{v:.2}"),
+                false,
+            ));
+        }
+    }
+    let agent = |n: &str| r.agent.iter().find(|x| x.system == n);
+    if let (Some(a), Some(n)) = (agent("argus-agent"), agent("node_exporter")) {
+        lines.push_str(&ratio_line(
+            "agent CPU",
+            ("argus-agent", a.cpu_percent),
+            ("node_exporter", n.cpu_percent),
+            |v| format!("{v:.2} %"),
+            false,
+        ));
+    }
+    alert_ratios(r, &mut lines);
+    if !lines.is_empty() {
+        s.push_str("**Summary** (details, method and caveats below):\n\n");
+        s.push_str(&lines);
+        s.push('\n');
+    }
+}
+
+/// Argus's alert latency p99 against each Prometheus + Alertmanager configuration.
+fn alert_ratios(r: &Results, out: &mut String) {
+    let p99 = |a: &crate::results::AlertResult| a.quantile(0.99).unwrap_or(f64::NAN);
+    let fmt = |v: f64| {
+        if v < 1000.0 {
+            format!("{v:.0} ms")
+        } else {
+            format!("{:.2} s", v / 1000.0)
+        }
+    };
+    for a in r.alerts.iter().filter(|a| a.system.starts_with("argus")) {
+        for p in r
+            .alerts
+            .iter()
+            .filter(|p| p.system.starts_with("prometheus"))
+        {
+            if (a.system.contains("fastest")) == (p.system.contains("fastest")) {
+                out.push_str(&ratio_line(
+                    "alert latency p99",
+                    (&a.system, p99(a)),
+                    (&p.system, p99(p)),
+                    fmt,
+                    false,
+                ));
+            }
+        }
+    }
+}
+
 /// The `run` arguments of a recorded command line, without those naming local paths.
 fn reproduce_args(command: &str) -> String {
     let mut out = Vec::new();
@@ -238,6 +332,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
     if r.quick {
         s.push_str("> **Quick (smoke) run: tiny sizes, the figures mean nothing.** Run without `--quick` for real figures.\n\n");
     }
+    summary(r, &mut s);
     let _ = writeln!(
         s,
         "One scenario, every system in the same run on the same machine: a fleet of simulated hosts \
@@ -283,10 +378,15 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
     for (k, v) in &r.versions {
         let _ = writeln!(s, "- {k}: {v}");
     }
-    let args = reproduce_args(&r.command);
+    let run = format!(
+        "target/release/argus-bench run {}",
+        reproduce_args(&r.command)
+    );
     let _ = writeln!(
         s,
-        "\n**Reproduce** (as root on Debian; the peers come from Debian's packages):\n\n```sh\nsource .ci/services/peers.sh\ncargo build --release -p argus-bench\ntarget/release/argus-bench run {args}\ntarget/release/argus-bench report\n```\n"
+        "\n**Reproduce** (as root on Debian; the peers come from Debian's packages; about {:.0} minutes):\n\n```sh\nsource .ci/services/peers.sh\ncargo build --release -p argus-bench\n{}\ntarget/release/argus-bench report\n```\n",
+        (r.duration_secs / 60.0).ceil(),
+        run.trim_end()
     );
 
     let main: Vec<&IngestResult> = r.ingest.iter().filter(|x| x.scenario == "ingest").collect();
@@ -437,6 +537,8 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
             );
         }
         s.push('\n');
+        alert_ratios(r, &mut s);
+        s.push_str("\nArgus's default alarm waits `group_wait_secs` (5 s) to merge a storm into one message; with it at 0 the path is judge → alarm → webhook with no wait. Prometheus's latency adds up to one scrape interval, one evaluation interval and Alertmanager's group_wait.\n\n");
     }
     if !plots.is_empty() {
         s.push_str("### Plots\n\n");
@@ -501,7 +603,8 @@ mod tests {
         };
         let md = render(&r, &[]);
         let lines: Vec<&str> = md.lines().filter(|l| l.contains('×')).collect();
-        assert_eq!(lines.len(), 8);
+        // 8 in the ingest section, 4 in the summary (CPU and memory per peer).
+        assert_eq!(lines.len(), 12);
         for l in lines {
             assert!(
                 l.contains("Argus") && (l.contains("Prometheus") || l.contains("VictoriaMetrics")),

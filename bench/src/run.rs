@@ -57,6 +57,16 @@ pub struct RunOpts {
     pub command: String,
 }
 
+/// `/proc/loadavg`'s three averages: how busy the shared machine was.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn peer_bins() -> (Option<PathBuf>, Option<PathBuf>) {
     (
         servers::find_bin("ARGUS_BENCH_PROMETHEUS_BIN", &["prometheus"]),
@@ -179,7 +189,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             tmp.path().to_path_buf()
         }
     };
-    let mut notes = Vec::new();
+    let mut notes = vec![format!("load average at start: {}", loadavg())];
     let (prom, vm) = peer_bins();
     let systems: Vec<Kind> = opts
         .systems
@@ -326,6 +336,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
         }
     }
 
+    notes.push(format!("load average at end: {}", loadavg()));
     results.notes = notes;
     results.duration_secs = began.elapsed().as_secs_f64();
     if let Some(parent) = opts.out.parent() {
