@@ -355,3 +355,72 @@ async fn strategies_come_from_the_config_center_and_its_cache() {
     judge.stop().await;
     alarm_handle.stop(true).await;
 }
+
+/// A stand-in alarm that refuses (400) any batch holding an event of value 66, as it would an
+/// invalid event.
+async fn picky_events(
+    body: web::Json<serde_json::Value>,
+    st: web::Data<Arc<Alarm>>,
+) -> HttpResponse {
+    st.requests.fetch_add(1, Ordering::SeqCst);
+    let events: Vec<Event> = serde_json::from_value(body["events"].clone()).unwrap();
+    if let Some(i) = events.iter().position(|e| e.value == 66.0) {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": "invalid", "field": format!("events[{i}].value")}));
+    }
+    st.events.lock().unwrap().extend(events);
+    HttpResponse::Ok().json(json!({"accepted": 1, "duplicates": 0}))
+}
+
+#[actix_web::test]
+async fn an_event_alarm_refuses_is_set_aside_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strategies.json");
+    let mut doc = strategies(90.0, 1);
+    doc["tenants"][0]["templates"][0]["strategies"][0]["condition"] = json!("all(#1) > 50");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let st = Arc::new(Alarm::default());
+    let data = web::Data::new(st.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let alarm_addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/internal/v1/events", web::post().to(picky_events))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    // Events pile up before alarm is reachable, so that they travel in one batch.
+    let mut cfg = config(
+        &dir.path().join("data"),
+        vec![format!("http://{alarm_addr}")],
+    );
+    cfg.strategies_file = Some(file);
+    let judge = start(cfg).await.unwrap();
+    let url = format!("http://{}", judge.addr);
+    // PROBLEM 60, OK 10, PROBLEM 66 (refused), OK 10, PROBLEM 70.
+    for (i, v) in [60.0, 10.0, 66.0, 10.0, 70.0].into_iter().enumerate() {
+        push(&url, vec![point("h1", v, 100 + 10 * i as i64)]).await;
+    }
+    tokio::spawn(server);
+    wait_for("the four valid events", || {
+        st.events.lock().unwrap().len() == 4
+    })
+    .await;
+    let occ: Vec<u64> = st
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.occurrence)
+        .collect();
+    assert_eq!(occ, vec![1, 2, 4, 5]);
+    let rejected = std::fs::read_to_string(dir.path().join("data/outbox/rejected.log")).unwrap();
+    assert_eq!(rejected.lines().count(), 1);
+    assert!(rejected.contains("\"occurrence\":3"), "{rejected}");
+    judge.stop().await;
+    handle.stop(true).await;
+}
