@@ -1,9 +1,9 @@
 //! Who hears about what: contacts, teams, subscriptions and silences. Stored and edited by web,
 //! served by its configuration center, and applied by alarm.
 
+use crate::point::Tags;
 use crate::strategy::{HostGroupId, Priority, StrategyId, TemplateId};
 use crate::tenant::TenantId;
-use crate::point::Tags;
 use serde::{Deserialize, Serialize};
 
 /// A contact's id.
