@@ -3,9 +3,9 @@
 //! remote-write `WriteRequest` (protobuf, snappy, batches of whole hosts).
 //!
 //! Bodies are written directly rather than through `Point`/serde or owned prost structs: the load
-//! generator shares the machine with the servers under test, so it must stay cheap. The prost
-//! message types below define the remote-write schema, and the tests decode what the fast path
-//! writes with them.
+//! generator shares the machine with the servers under test, so it must stay cheap. The tests
+//! decode what the fast path writes with the transfer's prost remote-write messages
+//! (`argus_transfer::remote_write`).
 
 use crate::workload::Fleet;
 use prost::encoding::{encode_key, encode_varint, WireType};
@@ -117,7 +117,16 @@ pub fn remote_write_step(
     let names: Vec<String> = fleet.series.iter().map(|s| prom_name(s.metric)).collect();
     let (mut req, mut ts_buf, mut scratch, mut labels) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for chunk in hosts.chunks(hosts_per_batch.max(1)) {
+    // Requests are single-tenant, so Argus can take them with one tenant's token too.
+    let mut by_tenant: Vec<Vec<usize>> = vec![Vec::new(); fleet.tenants.len()];
+    for &h in hosts {
+        by_tenant[fleet.hosts[h].tenant].push(h);
+    }
+    let chunks = by_tenant
+        .iter()
+        .enumerate()
+        .flat_map(|(t, hs)| hs.chunks(hosts_per_batch.max(1)).map(move |c| (t, c)));
+    for (tenant, chunk) in chunks {
         req.clear();
         let mut n = 0;
         for &h in chunk {
@@ -149,55 +158,12 @@ pub fn remote_write_step(
             .compress_vec(&req)
             .expect("snappy of a buffer");
         out.push(Body {
-            tenant: 0,
+            tenant,
             bytes,
             points: n,
         });
     }
     out
-}
-
-/// The remote-write protobuf schema (prometheus/prompb/remote.proto and types.proto), the
-/// fields this benchmark sends.
-#[cfg(test)]
-pub mod prompb {
-    /// `prometheus.WriteRequest`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct WriteRequest {
-        /// The series.
-        #[prost(message, repeated, tag = "1")]
-        pub timeseries: Vec<TimeSeries>,
-    }
-    /// `prometheus.TimeSeries`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TimeSeries {
-        /// Labels, sorted by name.
-        #[prost(message, repeated, tag = "1")]
-        pub labels: Vec<Label>,
-        /// Samples, oldest first.
-        #[prost(message, repeated, tag = "2")]
-        pub samples: Vec<Sample>,
-    }
-    /// `prometheus.Label`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Label {
-        /// Label name.
-        #[prost(string, tag = "1")]
-        pub name: String,
-        /// Label value.
-        #[prost(string, tag = "2")]
-        pub value: String,
-    }
-    /// `prometheus.Sample`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Sample {
-        /// The value.
-        #[prost(double, tag = "1")]
-        pub value: f64,
-        /// Unix milliseconds.
-        #[prost(int64, tag = "2")]
-        pub timestamp: i64,
-    }
 }
 
 #[cfg(test)]
@@ -241,10 +207,12 @@ mod tests {
         let f = Fleet::new(3, 2, 1);
         let bodies = remote_write_step(&f, &[0, 1, 2], 2, 1_700_000_000, 2);
         assert_eq!(bodies.len(), 2);
+        // Single-tenant requests: hosts 0 and 2 (t01), then host 1 (t02).
+        assert_eq!((bodies[0].tenant, bodies[1].tenant), (0, 1));
         let raw = snap::raw::Decoder::new()
             .decompress_vec(&bodies[0].bytes)
             .unwrap();
-        let req = prompb::WriteRequest::decode(&raw[..]).unwrap();
+        let req = argus_transfer::remote_write::WriteRequest::decode(&raw[..]).unwrap();
         assert_eq!(req.timeseries.len(), 2 * f.series_per_host());
         assert_eq!(bodies[0].points, req.timeseries.len());
         let ts = &req.timeseries[1];

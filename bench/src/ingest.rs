@@ -41,7 +41,9 @@ struct Counters {
 fn push_url(kind: Kind, server: &Server) -> String {
     match kind {
         Kind::Argus => format!("{}/api/v1/push", server.url),
-        Kind::Prometheus | Kind::VictoriaMetrics => format!("{}/api/v1/write", server.url),
+        Kind::ArgusRemoteWrite | Kind::Prometheus | Kind::VictoriaMetrics => {
+            format!("{}/api/v1/write", server.url)
+        }
     }
 }
 
@@ -64,6 +66,9 @@ async fn send_one(
             .header("content-encoding", "snappy")
             .header("x-prometheus-remote-write-version", "0.1.0"),
     };
+    if kind == Kind::ArgusRemoteWrite {
+        req = req.bearer_auth(token.unwrap_or_default());
+    }
     let points = body.points as u64;
     let result = req.body(body.bytes).send().await;
     let ok = match result {
@@ -78,6 +83,16 @@ async fn send_one(
                     false
                 }
             },
+            // Argus answers remote write with its push answer (or 204 when all went in).
+            Kind::ArgusRemoteWrite if r.status() != reqwest::StatusCode::NO_CONTENT => {
+                match r.json::<argus_core::wire::PushResponse>().await {
+                    Ok(pr) => {
+                        c.accepted.fetch_add(pr.accepted as u64, Ordering::Relaxed);
+                        pr.rejected.is_empty()
+                    }
+                    Err(_) => false,
+                }
+            }
             _ => {
                 c.accepted.fetch_add(points, Ordering::Relaxed);
                 true

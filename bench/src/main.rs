@@ -101,11 +101,12 @@ struct RunArgs {
     /// Steps of the storage scenario (360 = one hour of data); 0 skips it.
     #[arg(long)]
     storage_steps: Option<usize>,
-    /// Systems to compare, comma-separated: argus, prometheus, victoriametrics.
+    /// Systems to compare, comma-separated: argus (agent batches), argus-rw (Argus fed the
+    /// peers' remote-write requests), prometheus, victoriametrics.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "argus,prometheus,victoriametrics"
+        default_value = "argus,argus-rw,prometheus,victoriametrics"
     )]
     systems: Vec<String>,
     /// Requests in flight.
@@ -156,7 +157,7 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         .map(|s| {
             Kind::parse(s).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "--systems: unknown system {s:?} (argus, prometheus, victoriametrics)"
+                    "--systems: unknown system {s:?} (argus, argus-rw, prometheus, victoriametrics)"
                 )
             })
         })

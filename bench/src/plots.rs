@@ -14,6 +14,7 @@ const H: u32 = 520;
 fn colour(system: &str) -> RGBColor {
     match system {
         "argus" => RGBColor(31, 119, 180),
+        "argus-rw" => RGBColor(23, 190, 207),
         "prometheus" => RGBColor(230, 82, 44),
         "victoriametrics" => RGBColor(44, 160, 44),
         s if s.starts_with("argus") && s.contains("fastest") => RGBColor(23, 190, 207),

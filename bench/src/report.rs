@@ -112,6 +112,7 @@ fn mib(b: u64) -> String {
 fn pretty(system: &str) -> &str {
     match system {
         "argus" => "Argus",
+        "argus-rw" => "Argus (remote write)",
         "prometheus" => "Prometheus",
         "victoriametrics" => "VictoriaMetrics",
         other => other,
@@ -152,40 +153,39 @@ fn ratio_line(
 }
 
 fn ratios(rows: &[&IngestResult], out: &mut String) {
-    let Some(argus) = rows.iter().find(|r| r.system == "argus") else {
-        return;
-    };
-    for peer in rows.iter().filter(|r| r.system != "argus") {
-        let a = |f: fn(&IngestResult) -> f64| ("argus", f(argus));
-        let b = |f: fn(&IngestResult) -> f64| (peer.system.as_str(), f(peer));
-        out.push_str(&ratio_line(
-            "points per core-second",
-            a(|r| r.points_per_core_sec),
-            b(|r| r.points_per_core_sec),
-            human,
-            true,
-        ));
-        out.push_str(&ratio_line(
-            "points per second (wall)",
-            a(|r| r.points_per_sec),
-            b(|r| r.points_per_sec),
-            human,
-            true,
-        ));
-        out.push_str(&ratio_line(
-            "peak RSS",
-            a(|r| r.peak_rss_bytes as f64),
-            b(|r| r.peak_rss_bytes as f64),
-            |v| mib(v as u64),
-            false,
-        ));
-        out.push_str(&ratio_line(
-            "bytes per point on disk",
-            a(|r| r.bytes_per_point),
-            b(|r| r.bytes_per_point),
-            |v| format!("{v:.2}"),
-            false,
-        ));
+    for argus in rows.iter().filter(|r| r.system.starts_with("argus")) {
+        for peer in rows.iter().filter(|r| !r.system.starts_with("argus")) {
+            let a = |f: fn(&IngestResult) -> f64| (argus.system.as_str(), f(argus));
+            let b = |f: fn(&IngestResult) -> f64| (peer.system.as_str(), f(peer));
+            out.push_str(&ratio_line(
+                "points per core-second",
+                a(|r| r.points_per_core_sec),
+                b(|r| r.points_per_core_sec),
+                human,
+                true,
+            ));
+            out.push_str(&ratio_line(
+                "points per second (wall)",
+                a(|r| r.points_per_sec),
+                b(|r| r.points_per_sec),
+                human,
+                true,
+            ));
+            out.push_str(&ratio_line(
+                "peak RSS",
+                a(|r| r.peak_rss_bytes as f64),
+                b(|r| r.peak_rss_bytes as f64),
+                |v| mib(v as u64),
+                false,
+            ));
+            out.push_str(&ratio_line(
+                "bytes per point on disk",
+                a(|r| r.bytes_per_point),
+                b(|r| r.bytes_per_point),
+                |v| format!("{v:.2}"),
+                false,
+            ));
+        }
     }
 }
 
@@ -226,6 +226,15 @@ fn summary(r: &Results, s: &mut String) {
             .cloned()
     };
     for peer in ["prometheus", "victoriametrics"] {
+        if let (Some(a), Some(p)) = (pick("ingest", "argus-rw", None), pick("ingest", peer, None)) {
+            lines.push_str(&ratio_line(
+                &format!("ingest CPU efficiency, same remote-write requests, {} hosts (points per core-second)", a.hosts),
+                ("argus-rw", a.points_per_core_sec),
+                (peer, p.points_per_core_sec),
+                human,
+                true,
+            ));
+        }
         if let (Some(a), Some(p)) = (pick("ingest", "argus", None), pick("ingest", peer, None)) {
             lines.push_str(&ratio_line(
                 &format!(
@@ -342,7 +351,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
          Argus (an `argus-transfer` in front of an `argus-store` node with its embedded engine, real HTTP \
          on loopback; each host's batch pushed as the agent pushes it: JSON, zstd, {} host(s) a request) \
          and to each peer by Prometheus remote write (protobuf, snappy, {} hosts ≈ {} samples a request, \
-         Prometheus' default `max_samples_per_send`). {} requests are in flight; each step is sent whole \
+         Prometheus' default `max_samples_per_send`); \"Argus (remote write)\" is the same Argus fed those very remote-write requests on the transfer's `/api/v1/write`, the like-for-like protocol comparison. {} requests are in flight; each step is sent whole \
          before the next, oldest first, ending now. Each server runs as its own process; its CPU time \
          (utime + stime from /proc, over the replay plus a short settle so deferred work counts) gives \
          points per core-second, and \"cores for real time\" is the fleet's real-time rate (series ÷ step) \

@@ -136,7 +136,9 @@ async fn start(
     std::fs::create_dir_all(dir)?;
     let (prom, vm) = peer_bins();
     match kind {
-        Kind::Argus => servers::start_argus(dir, &fleet.tenants, opts.argus_fsync, None).await,
+        Kind::Argus | Kind::ArgusRemoteWrite => {
+            servers::start_argus(dir, &fleet.tenants, opts.argus_fsync, None).await
+        }
         Kind::Prometheus => {
             servers::start_prometheus(
                 &prom.context("prometheus not installed")?,

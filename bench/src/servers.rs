@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 /// Which system a server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Argus transfer + embedded storage engine.
+    /// Argus transfer + embedded storage engine, fed Argus batches as agents push them.
     Argus,
+    /// The same Argus, fed the peers' remote-write requests (the transfer's `/api/v1/write`).
+    ArgusRemoteWrite,
     /// Prometheus TSDB fed by remote write.
     Prometheus,
     /// VictoriaMetrics single-node fed by remote write.
@@ -26,6 +28,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Argus => "argus",
+            Kind::ArgusRemoteWrite => "argus-rw",
             Kind::Prometheus => "prometheus",
             Kind::VictoriaMetrics => "victoriametrics",
         }
@@ -35,6 +38,7 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         match s.trim() {
             "argus" => Some(Kind::Argus),
+            "argus-rw" => Some(Kind::ArgusRemoteWrite),
             "prometheus" | "prom" => Some(Kind::Prometheus),
             "victoriametrics" | "vm" => Some(Kind::VictoriaMetrics),
             _ => None,
