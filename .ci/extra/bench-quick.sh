@@ -15,7 +15,7 @@ cp docs/BENCHMARKS.md "$scratch/BENCHMARKS.md" 2>/dev/null || true
 "$bin" report --results "$scratch/results.json" --doc "$scratch/BENCHMARKS.md" --plots "$scratch/bench"
 grep -q '^## Scenario (argus-bench)' "$scratch/BENCHMARKS.md"
 # Every system that was installed must have been measured (the harness must not silently skip).
-for sys in argus prometheus victoriametrics; do
+for sys in argus argus-rw prometheus victoriametrics; do
   grep -q "\"system\": \"$sys\"" "$scratch/results.json" || { echo "bench-quick: no $sys result"; exit 1; }
 done
 ls "$scratch/bench"/ingest.png >/dev/null
