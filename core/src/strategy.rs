@@ -186,6 +186,18 @@ pub enum StrategyError {
         /// The missing template.
         template: TemplateId,
     },
+    /// An item of one tenant's model names another tenant as its owner: nothing crosses tenants.
+    #[error("{kind} {id} belongs to tenant {owner}, not to {tenant}")]
+    ForeignTenant {
+        /// `template`, `host group` or `expression strategy`.
+        kind: &'static str,
+        /// Its id.
+        id: u64,
+        /// The tenant it names.
+        owner: TenantId,
+        /// The tenant whose model holds it.
+        tenant: TenantId,
+    },
     /// A strategy's condition or recovery does not parse.
     #[error("strategy {strategy}: {field}: {error}")]
     BadCondition {
@@ -379,6 +391,27 @@ impl TenantStrategies {
     /// Checks the whole tenant: every template resolves (no cycle, no missing parent), every
     /// group binds existing templates, every strategy parses, and nothing names another tenant.
     pub fn check(&self) -> Result<(), StrategyError> {
+        let foreign = |kind, id, owner: &TenantId| StrategyError::ForeignTenant {
+            kind,
+            id,
+            owner: owner.clone(),
+            tenant: self.tenant.clone(),
+        };
+        for t in &self.templates {
+            if t.tenant != self.tenant {
+                return Err(foreign("template", t.id, &t.tenant));
+            }
+        }
+        for g in &self.host_groups {
+            if g.tenant != self.tenant {
+                return Err(foreign("host group", g.id, &g.tenant));
+            }
+        }
+        for e in &self.expressions {
+            if e.tenant != self.tenant {
+                return Err(foreign("expression strategy", e.strategy.id, &e.tenant));
+            }
+        }
         for t in &self.templates {
             template_strategies(&self.templates, t.id)?;
             for s in &t.strategies {
@@ -511,6 +544,12 @@ mod tests {
             e.contains("strategy 10") && e.contains("position 10"),
             "{e}"
         );
+        let mut t = t;
+        t.templates[0].strategies.clear();
+        t.check().unwrap();
+        t.templates[0].tenant = TenantId::new("other").unwrap();
+        let e = t.check().unwrap_err().to_string();
+        assert_eq!(e, "template 1 belongs to tenant other, not to t");
     }
 
     #[test]

@@ -65,6 +65,9 @@ impl Compiled {
 pub struct TenantRules {
     /// The config version they were compiled from.
     pub version: u64,
+    /// The model they were compiled from: an unchanged model is not recompiled (compared whole,
+    /// so a version the center forgot to bump cannot hide a change).
+    source: TenantStrategies,
     /// host → metric → strategies (template strategies, after inheritance and group union).
     hosts: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>>,
     /// metric → expression strategies.
@@ -112,6 +115,7 @@ impl TenantRules {
         }
         Ok(TenantRules {
             version: ts.version,
+            source: ts.clone(),
             hosts,
             expressions,
         })
@@ -175,13 +179,13 @@ impl Rules {
     }
 
     /// Compiles `sets` into the next rules. A tenant whose model is refused keeps its rules from
-    /// `previous`; a tenant whose version did not change reuses them without recompiling.
+    /// `previous`; a tenant whose model did not change reuses them without recompiling.
     pub fn build(sets: &[TenantStrategies], previous: Option<&Rules>) -> (Rules, Vec<Refused>) {
         let mut tenants = HashMap::new();
         let mut refused = Vec::new();
         for ts in sets {
             let prev = previous.and_then(|p| p.tenants.get(&ts.tenant));
-            if let Some(p) = prev.filter(|p| p.version == ts.version && ts.version != 0) {
+            if let Some(p) = prev.filter(|p| p.source == *ts) {
                 tenants.insert(ts.tenant.clone(), p.clone());
                 continue;
             }
@@ -208,5 +212,63 @@ impl Rules {
             },
             refused,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::strategy::{HostGroup, Template};
+
+    fn model(cond: &str) -> TenantStrategies {
+        let t = TenantId::new("acme").unwrap();
+        TenantStrategies {
+            tenant: t.clone(),
+            version: 1,
+            templates: vec![Template {
+                id: 1,
+                tenant: t.clone(),
+                name: "t".into(),
+                parent: None,
+                strategies: vec![serde_json::from_value(serde_json::json!({
+                    "id": 7, "metric": "cpu", "condition": cond
+                }))
+                .unwrap()],
+            }],
+            host_groups: vec![HostGroup {
+                id: 1,
+                tenant: t,
+                name: "g".into(),
+                hosts: vec!["h1".into()],
+                templates: vec![1],
+            }],
+            expressions: vec![],
+        }
+    }
+
+    #[test]
+    fn reuses_unchanged_recompiles_changed_keeps_last_good() {
+        let key = SeriesKey::new(
+            TenantId::new("acme").unwrap(),
+            "h1",
+            "cpu",
+            Default::default(),
+        );
+        let (r1, refused) = Rules::build(&[model("all(#1) > 1")], None);
+        assert!(refused.is_empty());
+        let (r2, _) = Rules::build(&[model("all(#1) > 1")], Some(&r1));
+        assert!(Arc::ptr_eq(
+            &r1.tenants[&key.tenant],
+            &r2.tenants[&key.tenant]
+        ));
+        // Same version, different condition: still recompiled.
+        let (r3, _) = Rules::build(&[model("all(#2) > 1")], Some(&r2));
+        assert_eq!(r3.matching(&key)[0].window, 2);
+        // A bad condition is refused and the last good set stays.
+        let (r4, refused) = Rules::build(&[model("all(#2) >")], Some(&r3));
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].error.to_string().contains("position"));
+        assert_eq!(r4.matching(&key)[0].window, 2);
+        assert_eq!(r4.generation, 4);
     }
 }
