@@ -4,7 +4,7 @@
 //! sum, count, min, max, last). Timestamps are Gorilla delta-of-delta coded. Each value column is
 //! coded in whichever of two ways is smaller for it:
 //! - Gorilla XOR (the paper's float coding), good for arbitrary doubles;
-//! - decimal: when every value is an integer multiple of 10^-d (d <= 6) well inside the exactly
+//! - decimal: when every value is an integer multiple of 10^-d (d <= 9) well inside the exactly
 //!   representable range, the scaled integers are delta or delta-of-delta coded in variable bit
 //!   widths, which is what makes host metrics (percentages with two decimals, byte counters)
 //!   much smaller than XOR.
@@ -225,9 +225,14 @@ fn get_xor(r: &mut BitReader, n: usize) -> Result<Vec<f64>, DecodeError> {
     Ok(out)
 }
 
+/// Most decimal places the scaled-integer coding handles.
+const MAX_DECIMALS: u32 = 9;
+/// Column modes: 0 XOR; `1 + d` deltas; `1 + d + ORDER2` deltas of deltas.
+const ORDER2: u8 = MAX_DECIMALS as u8 + 1;
+
 /// The power of ten that makes every value an exact integer, if there is a small one.
 fn decimal_scale(vals: &[f64]) -> Option<(u32, Vec<i64>)> {
-    'scale: for d in 0..=6u32 {
+    'scale: for d in 0..=MAX_DECIMALS {
         let m = 10f64.powi(d as i32);
         let mut ints = Vec::with_capacity(vals.len());
         for &v in vals {
@@ -404,7 +409,7 @@ fn put_column(out: &mut Vec<u8>, vals: &[f64]) {
     if let Some((d, ints)) = decimal_scale(vals) {
         let (order, g, k, body) = put_ints(&ints);
         if body.len() + 6 < xor.len() {
-            out.push(1 + d as u8 + if order == 2 { 7 } else { 0 });
+            out.push(1 + d as u8 + if order == 2 { ORDER2 } else { 0 });
             put_uvarint(out, g);
             out.push(k as u8);
             put_uvarint(out, body.len() as u64);
@@ -430,7 +435,7 @@ fn get_column(r: &mut Reader, n: usize) -> Result<Vec<f64>, DecodeError> {
         );
     }
     let bad = |at, what| DecodeError { at, what };
-    if mode > 14 {
+    if mode > 2 * ORDER2 {
         return Err(bad(r.pos(), "column mode"));
     }
     let g = r.uvarint()?;
@@ -440,8 +445,8 @@ fn get_column(r: &mut Reader, n: usize) -> Result<Vec<f64>, DecodeError> {
     }
     let len = r.uvarint()? as usize;
     let body = r.bytes(len)?;
-    let (d, order) = if mode > 7 {
-        (mode - 8, 2)
+    let (d, order) = if mode > ORDER2 {
+        (mode - 1 - ORDER2, 2)
     } else {
         (mode - 1, 1)
     };

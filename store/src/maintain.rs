@@ -5,9 +5,11 @@
 //! bucketed into `[sum, count, min, max, last]` rows at 5 minutes and 1 hour (of the per-second
 //! rates for counters) and written as rollup blocks partitioned by day (5 m) and by 30 days
 //! (1 h). `rollups.json` remembers which raw partitions were rolled up at which block sequence;
-//! late data re-rolls the partition (the newer rollup block wins).
+//! late data re-rolls the partition (the newer rollup block wins). Rollup values are tidied for
+//! compression: sums of decimal inputs rounded to their decimals, values derived from
+//! non-decimal inputs (counter rates) kept to 7 significant digits.
 
-use crate::aggregate::{bucket_raw, merge_rows};
+use crate::aggregate::{self, bucket_raw, merge_rows};
 use crate::block::{self, Block, BlockMeta};
 use crate::chunk::Rows;
 use crate::engine::{BlockRef, Core, Frozen, Registry, SeriesMeta, StoreError};
@@ -389,8 +391,11 @@ impl Core {
             let mut per_res: Vec<Vec<(&SeriesMeta, Rows)>> = vec![Vec::new(); ROLLUPS.len()];
             for m in &series {
                 let pts = self.readable(m, start, end - 1)?;
+                let d = aggregate::decimals(&pts);
                 for (k, (res, _)) in ROLLUPS.iter().enumerate() {
-                    per_res[k].push((&**m, bucket_raw(&pts, *res as i64)));
+                    let mut rows = bucket_raw(&pts, *res as i64);
+                    aggregate::tidy_rollup(&mut rows, d);
+                    per_res[k].push((&**m, rows));
                 }
             }
             for (k, (res, plen)) in ROLLUPS.iter().enumerate() {
