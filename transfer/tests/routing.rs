@@ -156,3 +156,38 @@ async fn a_new_ring_applies_without_restart() {
     n1.stop().await;
     n2.stop().await;
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_config_file() {
+    // Registering here first guarantees SIGHUP never kills the test process.
+    let mut own = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let n1 = store(&d.path().join("s1")).await;
+    let file = d.path().join("transfer.toml");
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![n1.server.url()]);
+    cfg.reload_secs = 0; // no polling: only the signal reloads
+    std::fs::write(&file, toml::to_string(&cfg).unwrap()).unwrap();
+    cfg.config_file = Some(file.clone());
+    let t = argus_transfer::start(cfg.clone()).await.unwrap();
+    cfg.judges = vec!["http://127.0.0.1:9".into()];
+    cfg.replicas = 3;
+    std::fs::write(&file, toml::to_string(&cfg).unwrap()).unwrap();
+    let st = t.state.clone();
+    wait_for("the reload on SIGHUP", || {
+        let st = st.clone();
+        async move {
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let topo = st.forwarder.topology();
+            topo.judge_ring.members().len() == 1 && topo.replicas == 3
+        }
+    })
+    .await;
+    let _ = own.recv().await;
+    t.stop().await;
+    n1.stop().await;
+}
