@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = c.eval(&full);
         }
         Err(e) => {
-            assert!(e.position >= 1 && e.position <= text.chars().count() + 1, "{e} for {text:?}");
+            assert!(
+                e.position >= 1 && e.position <= text.chars().count() + 1,
+                "{e} for {text:?}"
+            );
             assert!(!e.message.is_empty());
         }
     }
