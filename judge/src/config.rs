@@ -28,6 +28,9 @@ pub struct JudgeConfig {
     pub pull_interval_secs: u64,
     /// How often to snapshot series state to disk, in seconds (also done at stop).
     pub snapshot_interval_secs: u64,
+    /// Forget a series after this many seconds without a point and without an open problem
+    /// (four times as long even with one), checked at each snapshot; 0 keeps series forever.
+    pub series_ttl_secs: u64,
     /// Independent evaluation shards (series are spread by hash); 0 = one per CPU.
     pub shards: usize,
     /// HTTP worker threads; 0 = one per CPU.
@@ -54,6 +57,7 @@ impl Default for JudgeConfig {
             strategies_file: None,
             pull_interval_secs: 30,
             snapshot_interval_secs: 60,
+            series_ttl_secs: 7 * 24 * 3600,
             shards: 0,
             workers: 0,
             max_body_bytes: 64 << 20,

@@ -439,6 +439,32 @@ impl Engine {
         }
     }
 
+    /// Forgets series with no point since `cutoff` (Unix seconds) and no open problem, and any
+    /// series silent since `hard_cutoff`, so that decommissioned hosts do not hold memory
+    /// forever. Rebuilds the index and the timer wheel; returns how many were dropped.
+    pub fn evict_idle(&mut self, cutoff: i64, hard_cutoff: i64) -> usize {
+        let keep = |s: &Series| {
+            s.last_ts >= hard_cutoff
+                && (s.last_ts >= cutoff || s.alerts.iter().any(|(_, a)| a.problem))
+        };
+        if self.series.iter().all(keep) {
+            return 0;
+        }
+        let old = std::mem::take(&mut self.series);
+        let before = old.len();
+        self.index.clear();
+        self.collided.clear();
+        self.wheel = Wheel::new();
+        for s in old.into_iter().filter(keep) {
+            let idx = self.insert(s.key.clone(), s.hash);
+            self.series[idx as usize] = s;
+        }
+        for i in 0..self.series.len() {
+            self.refresh(i as u32, true);
+        }
+        before - self.series.len()
+    }
+
     /// The hash of series `i` (for tests and sharding checks).
     pub fn series_hash_at(&self, i: usize) -> Option<u64> {
         self.series.get(i).map(|s| s.hash)
@@ -540,6 +566,42 @@ mod tests {
         assert_eq!(out[0].status, EventStatus::Ok);
         assert_eq!(out[0].occurrence, 2);
         assert_eq!(out[0].id, EventId::of(7, &SeriesKey::of(&point(0.0, 0))));
+    }
+
+    #[test]
+    fn idle_series_are_evicted_unless_in_trouble() {
+        let mut e = Engine::new("r");
+        e.set_rules(rules());
+        let mut out = vec![];
+        let mut p = point(10.0, 100);
+        e.ingest(&p, &mut out);
+        p.endpoint = "h1".into();
+        p.tags.insert("disk", "sda");
+        p.value = 95.0; // an open problem
+        e.ingest(&p, &mut out);
+        p.tags.insert("disk", "sdb");
+        p.value = 1.0;
+        p.timestamp = 500;
+        e.ingest(&p, &mut out);
+        assert_eq!((e.series_count(), out.len()), (3, 1));
+        assert_eq!(
+            e.evict_idle(200, 0),
+            1,
+            "the quiet series without a problem"
+        );
+        assert_eq!(e.series_count(), 2);
+        // The survivors are still found and evaluated.
+        let mut q = point(50.0, 600);
+        q.tags.insert("disk", "sda");
+        out.clear();
+        e.ingest(&q, &mut out);
+        assert_eq!(out[0].status, EventStatus::Ok);
+        assert_eq!(
+            e.evict_idle(0, 550),
+            1,
+            "past the hard cutoff, problem or not"
+        );
+        assert_eq!(e.series_count(), 1);
     }
 
     #[test]

@@ -145,6 +145,22 @@ impl Judge {
         *cur = rules;
     }
 
+    /// Forgets idle series (see [`JudgeConfig::series_ttl_secs`]); returns how many.
+    pub fn evict_idle(&self, now: i64, ttl_secs: u64) -> usize {
+        if ttl_secs == 0 {
+            return 0;
+        }
+        let ttl = ttl_secs as i64;
+        let mut n = 0;
+        for s in &self.shards {
+            n += s
+                .lock()
+                .expect("shard lock")
+                .evict_idle(now - ttl, now - 4 * ttl);
+        }
+        n
+    }
+
     /// Writes every shard's series state to the state file (atomically).
     pub fn snapshot(&self) -> anyhow::Result<usize> {
         let mut series = Vec::new();
@@ -314,11 +330,19 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     }));
     let j = judge.clone();
     let every = Duration::from_secs(cfg.snapshot_interval_secs.max(1));
+    let ttl = cfg.series_ttl_secs;
     tasks.push(tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
             let j = j.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || j.snapshot()).await {
+            let work = move || {
+                let dropped = j.evict_idle(argus_core::time::now_secs(), ttl);
+                if dropped > 0 {
+                    tracing::info!(series = dropped, "idle series forgotten");
+                }
+                j.snapshot()
+            };
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(work).await {
                 tracing::error!(error = %format!("{e:#}"), "judge state not saved");
             }
         }
