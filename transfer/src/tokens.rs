@@ -19,7 +19,26 @@ pub struct TransferRemoteConfig {
     /// Increases with every change.
     pub version: u64,
     /// Every tenant's agent tokens.
+    #[serde(deserialize_with = "lenient_tenants")]
     pub tenants: Vec<TenantTokens>,
+}
+
+/// Reads the tenants leniently: fields a newer console adds are ignored (unlike the config
+/// file, where an unknown key is a mistake worth refusing).
+fn lenient_tenants<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TenantTokens>, D::Error> {
+    #[derive(Deserialize)]
+    struct Remote {
+        tenant: TenantId,
+        #[serde(default)]
+        token_sha256: Vec<String>,
+    }
+    let v = Vec::<Remote>::deserialize(d)?;
+    Ok(v.into_iter()
+        .map(|r| TenantTokens {
+            tenant: r.tenant,
+            token_sha256: r.token_sha256,
+        })
+        .collect())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -168,5 +187,34 @@ impl Tokens {
             .map(str::to_string);
         let cfg: TransferRemoteConfig = resp.json().await?;
         Ok(Some((cfg, tag)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_document_tolerates_new_fields_and_merges_with_static_tokens() {
+        let doc: TransferRemoteConfig = serde_json::from_str(
+            r#"{"version": 3, "tenants": [{"tenant": "gamma", "token_sha256": ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"], "since": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(doc.version, 3);
+        let d = tempfile::tempdir().unwrap();
+        let t = Tokens::new(
+            vec![TenantTokens {
+                tenant: TenantId::new("acme").unwrap(),
+                token_sha256: vec![argus_core::auth::hash_token("a")],
+            }],
+            d.path().join("cache.json"),
+        );
+        t.set_remote(doc, Some("\"3\"".into()));
+        assert_eq!(t.tenant_of("").unwrap().as_str(), "gamma");
+        assert_eq!(t.tenant_of("a").unwrap().as_str(), "acme");
+        assert!(t.tenant_of("b").is_none());
+        let again = Tokens::new(vec![], d.path().join("cache.json"));
+        assert_eq!(again.remote_version(), 3);
+        assert_eq!(again.cached_etag().as_deref(), Some("\"3\""));
     }
 }
