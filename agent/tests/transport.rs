@@ -37,6 +37,45 @@ async fn falcon_push_reaches_the_transfer_with_the_host_as_endpoint_and_the_toke
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_argus_batch_is_taken_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    let agent = argus_agent::start(test_config(dir.path(), vec![t.url()]))
+        .await
+        .unwrap();
+    let now = argus_core::time::now_secs();
+    let body = format!(
+        r#"{{"points":[{{"endpoint":"web-3","metric":"zz","value":7,"timestamp":{now}}}]}}"#
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/push", agent.server.url()))
+        .header("content-encoding", "zstd")
+        .body(argus_core::wire::encode_body(
+            argus_core::wire::Encoding::Zstd,
+            body.as_bytes(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    wait_for(20, "the zstd point", || {
+        values(&t.points(), "zz") == vec![7]
+    })
+    .await;
+    let p = t.points().into_iter().find(|p| p.metric == "zz").unwrap();
+    assert_eq!(p.endpoint, "web-3");
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/push", agent.server.url()))
+        .header("content-encoding", "br")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fails_over_between_two_transfers() {
     let dir = tempfile::tempdir().unwrap();
     let a = fake_transfer();
