@@ -63,6 +63,23 @@ pub async fn run_all(
     out
 }
 
+/// Most bytes of a probed page matched against `body_regex`: a probe checks a page, it does not
+/// download a file.
+const MAX_BODY: usize = 1 << 20;
+
+/// The first `max` bytes of the body (lossily UTF-8), or `None` when reading failed.
+async fn read_prefix(mut r: reqwest::Response, max: usize) -> Option<String> {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        match r.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c[..c.len().min(max - buf.len())]),
+            Ok(None) => break,
+            Err(_) => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// One probe's values.
 pub async fn run(client: &reqwest::Client, p: &Compiled) -> Vec<(&'static str, f64)> {
     let start = Instant::now();
@@ -82,7 +99,7 @@ pub async fn run(client: &reqwest::Client, p: &Compiled) -> Vec<(&'static str, f
             let (status, body) = match res {
                 Ok(r) => {
                     let s = r.status().as_u16();
-                    (s, r.text().await.ok())
+                    (s, read_prefix(r, MAX_BODY).await)
                 }
                 Err(e) => {
                     tracing::debug!(probe = %name, error = %e, "http probe got no answer");
