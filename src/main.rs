@@ -71,7 +71,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Transfer(a) => {
             argus_core::telemetry::init_logging(a.log_json, "info");
-            let r = argus_transfer::start(load(a.config.as_deref(), "ARGUS_TRANSFER")?).await?;
+            let mut cfg: argus_transfer::TransferConfig =
+                load(a.config.as_deref(), "ARGUS_TRANSFER")?;
+            // The ring, tenants and quotas reload from this file without a restart.
+            cfg.config_file = a.config.clone();
+            let r = argus_transfer::start(cfg).await?;
             shutdown_signal().await;
             r.stop().await;
         }

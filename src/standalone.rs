@@ -322,6 +322,7 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
             url: url(ports.web),
             poll_secs: pull,
         },
+        data_dir: cfg.data_dir.join("transfer"),
         workers: 1,
         ..Default::default()
     })
