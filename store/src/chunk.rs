@@ -103,24 +103,29 @@ fn put_timestamps(w: &mut BitWriter, ts: &[i64]) {
         if i == 0 {
             w.put(t as u64, 64);
         } else {
-            let delta = t - prev;
-            let dod = delta - prev_delta;
+            let delta = t.wrapping_sub(prev);
+            let dod = delta.wrapping_sub(prev_delta);
+            // Gorilla's buckets, with one more for the ±1 s jitter of real agents.
             match dod {
                 0 => w.put(0, 1),
-                -64..=63 => {
+                -2..=1 => {
                     w.put(0b10, 2);
+                    w.put(dod as u64, 2);
+                }
+                -64..=63 => {
+                    w.put(0b110, 3);
                     w.put(dod as u64, 7);
                 }
                 -256..=255 => {
-                    w.put(0b110, 3);
+                    w.put(0b1110, 4);
                     w.put(dod as u64, 9);
                 }
                 -2048..=2047 => {
-                    w.put(0b1110, 4);
+                    w.put(0b11110, 5);
                     w.put(dod as u64, 12);
                 }
                 _ => {
-                    w.put(0b1111, 4);
+                    w.put(0b11111, 5);
                     w.put(dod as u64, 64);
                 }
             }
@@ -145,6 +150,8 @@ fn get_timestamps(r: &mut BitReader, n: usize) -> Result<Vec<i64>, DecodeError> 
         } else {
             let dod = if r.get(1)? == 0 {
                 0
+            } else if r.get(1)? == 0 {
+                sign_extend(r.get(2)?, 2)
             } else if r.get(1)? == 0 {
                 sign_extend(r.get(7)?, 7)
             } else if r.get(1)? == 0 {
