@@ -368,10 +368,17 @@ impl Work {
     async fn run(mut self, mut rx: watch::Receiver<Arc<AgentRemoteConfig>>) {
         let remote = rx.borrow_and_update().clone();
         let mut applied = self.apply(&remote, None);
-        let mut collector = self
-            .cfg
-            .collect_host_metrics
-            .then(|| Collector::new(self.endpoint.clone(), applied.step as u32));
+        // Host metrics are read in the blocking pool: a hung mount (a dead NFS server) can block
+        // statvfs forever, and must not stop the push port, the sender or the other rounds.
+        let collector: Option<Arc<std::sync::Mutex<Option<Collector>>>> =
+            self.cfg.collect_host_metrics.then(Default::default);
+        if let Some(c) = collector.clone() {
+            let (e, step) = (self.endpoint.clone(), applied.step as u32);
+            tokio::task::spawn_blocking(move || {
+                let new = Collector::new(e, step);
+                *c.lock().expect("collector lock") = Some(new);
+            });
+        }
         let client = reqwest::Client::builder().build().expect("http client");
         // First round soon, so the host shows up at once with rates.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -383,9 +390,11 @@ impl Work {
                 _ = tick.tick() => {
                     let ts = argus_core::time::now_secs();
                     let step = applied.step as u32;
-                    let mut pts = collector.as_mut().map(|c| c.collect(ts)).unwrap_or_default();
-                    pts.extend(self.watcher.points(&self.endpoint, step, ts));
-                    self.queue.push(pts);
+                    if let Some(c) = collector.clone() {
+                        let q = self.queue.clone();
+                        tokio::task::spawn_blocking(move || host_round(&c, &q, step, ts));
+                    }
+                    self.queue.push(self.watcher.points(&self.endpoint, step, ts));
                     if !applied.probes.is_empty() {
                         let (c, p, q, e) = (client.clone(), applied.probes.clone(), self.queue.clone(), self.endpoint.clone());
                         tokio::spawn(async move { q.push(probes::run_all(&c, &p, &e, step, ts).await) });
@@ -407,13 +416,24 @@ impl Work {
                     applied = self.apply(&remote, Some(applied));
                     if applied.step != old_step {
                         tracing::info!(step = applied.step, "collection step changed");
-                        if let Some(c) = collector.as_mut() {
-                            c.set_step(applied.step as u32);
-                        }
                         tick = tokio::time::interval(Duration::from_secs(applied.step));
                     }
                 }
             }
         }
+    }
+}
+
+/// One round of host metrics, unless the previous one is still running (then it says so).
+fn host_round(c: &std::sync::Mutex<Option<Collector>>, q: &Queue, step: u32, ts: i64) {
+    let Ok(mut guard) = c.try_lock() else {
+        tracing::warn!(
+            "the previous host metrics round is still running (a hung mount?); skipping this one"
+        );
+        return;
+    };
+    if let Some(col) = guard.as_mut() {
+        col.set_step(step);
+        q.push(col.collect(ts));
     }
 }

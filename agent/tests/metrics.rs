@@ -1,5 +1,6 @@
 //! The host metric set on this machine: names, tags and plausible ranges.
 
+mod common;
 use argus_agent::collect::Collector;
 use argus_core::Point;
 use std::collections::HashMap;
@@ -152,4 +153,26 @@ fn every_collected_name_is_documented_in_metrics_md() {
             "{n} is not in docs/METRICS.md"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_agent_sends_host_metrics_every_step() {
+    let d = tempfile::tempdir().unwrap();
+    let t = common::fake_transfer();
+    let mut cfg = common::test_config(d.path(), vec![t.url()]);
+    cfg.collect_host_metrics = true;
+    cfg.step_secs = 1;
+    let agent = argus_agent::start(cfg).await.unwrap();
+    common::wait_for(30, "two rounds with cpu.idle and df", || {
+        let pts = t.points();
+        pts.iter().filter(|p| p.metric == "cpu.idle").count() >= 2
+            && pts.iter().any(|p| p.metric == "df.bytes.free.percent")
+    })
+    .await;
+    let pts = t.points();
+    let alive: Vec<_> = pts.iter().filter(|p| p.metric == "agent.alive").collect();
+    assert!(alive
+        .iter()
+        .all(|p| p.endpoint == "test-host" && p.step == 1 && p.value == 1.0));
+    agent.stop().await;
 }
