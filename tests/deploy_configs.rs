@@ -1,0 +1,277 @@
+//! The example deployment under deploy/ can never drift from the code: every config file parses
+//! with its component's struct (unknown keys are errors), the topology is consistent (each
+//! transfer lists its region's two stores and two judges with replication 2, judges point at
+//! both alarm instances, web knows every region, everything points at the same web), the
+//! systemd units name files that exist, and the compose file mounts them.
+
+use argus_agent::AgentConfig;
+use argus_alarm::AlarmConfig;
+use argus_judge::JudgeConfig;
+use argus_store::node::StoreConfig;
+use argus_transfer::TransferConfig;
+use argus_web::WebConfig;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+const REGIONS: [&str; 3] = ["east", "west", "south"];
+const DOMAIN: &str = "argus.internal";
+const WEB: &str = "http://web.argus.internal:8080";
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
+}
+
+fn parse<T: DeserializeOwned>(rel: &str) -> T {
+    let path = deploy().join("config").join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    argus_core::config::from_str(&text, rel).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn url(host: &str, port: u16) -> String {
+    format!("http://{host}.{DOMAIN}:{port}")
+}
+
+/// Internal tokens and other secrets are placeholders naming the environment override.
+fn assert_placeholder(file: &str, value: &str, env: &str) {
+    assert!(
+        value.starts_with("placeholder") && value.contains(env),
+        "{file}: the secret must be a placeholder naming {env}, got {value:?}"
+    );
+}
+
+/// A database URL in a file names the user, never the password (that comes from the environment).
+fn assert_no_password(file: &str, url: &str) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let user_info = rest.split_once('@').map_or("", |(u, _)| u);
+    assert!(!user_info.contains(':'), "{file}: a password in {url}");
+}
+
+#[test]
+fn every_config_file_parses_with_its_struct() {
+    let mut seen = 0;
+    for dir in ["east", "west", "south", "global"] {
+        for e in std::fs::read_dir(deploy().join("config").join(dir)).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let rel = format!("{dir}/{name}");
+            match name.split(['-', '.']).next().unwrap() {
+                "transfer" => parse::<TransferConfig>(&rel).check().unwrap(),
+                "store" => drop(parse::<StoreConfig>(&rel)),
+                "judge" => parse::<JudgeConfig>(&rel).check().unwrap(),
+                "agent" => drop(parse::<AgentConfig>(&rel)),
+                "web" => drop(parse::<WebConfig>(&rel)),
+                "alarm" => parse::<AlarmConfig>(&rel).check().unwrap(),
+                other => panic!("{rel}: no component called {other:?}"),
+            }
+            seen += 1;
+        }
+    }
+    // Per region 2 transfers, 2 stores, 2 judges and an agent; web and two alarms.
+    assert_eq!(seen, REGIONS.len() * 7 + 3);
+}
+
+#[test]
+fn each_region_is_complete_and_self_contained() {
+    for r in REGIONS {
+        let stores = vec![
+            url(&format!("{r}-store-1"), 6071),
+            url(&format!("{r}-store-2"), 6071),
+        ];
+        let judges = vec![
+            url(&format!("{r}-judge-1"), 6081),
+            url(&format!("{r}-judge-2"), 6081),
+        ];
+        let mut transfers = Vec::new();
+        for i in 1..=2 {
+            let f = format!("{r}/transfer-{i}.toml");
+            let t: TransferConfig = parse(&f);
+            assert_eq!(t.region, r, "{f}");
+            assert_eq!(t.stores, stores, "{f}: the region's two storage nodes");
+            assert_eq!(t.judges, judges, "{f}: the region's two judges");
+            assert_eq!(t.replicas, 2, "{f}");
+            assert_eq!(t.config_center.url, WEB, "{f}");
+            assert_eq!(
+                t.data_dir,
+                PathBuf::from(format!("/var/lib/argus/transfer-{i}"))
+            );
+            assert_placeholder(&f, &t.internal_token, "ARGUS_TRANSFER__INTERNAL_TOKEN");
+            transfers.push(t);
+        }
+        assert_eq!(
+            transfers[0].vnodes, transfers[1].vnodes,
+            "{r}: rings must agree"
+        );
+
+        for i in 1..=2 {
+            let f = format!("{r}/store-{i}.toml");
+            let s: StoreConfig = parse(&f);
+            assert!(s.listen.ends_with(":6071"), "{f}: listen {}", s.listen);
+            assert!(
+                s.engine.fsync,
+                "{f}: acknowledged points must survive power loss"
+            );
+            assert_eq!(
+                s.engine.data_dir,
+                PathBuf::from(format!("/var/lib/argus/store-{i}"))
+            );
+            assert_placeholder(&f, &s.internal_token, "ARGUS_STORE__INTERNAL_TOKEN");
+
+            let f = format!("{r}/judge-{i}.toml");
+            let j: JudgeConfig = parse(&f);
+            assert_eq!(j.region, r, "{f}");
+            assert!(j.listen.ends_with(":6081"), "{f}: listen {}", j.listen);
+            assert_eq!(
+                j.alarm,
+                vec![url("alarm-a", 6090), url("alarm-b", 6090)],
+                "{f}: both alarm instances"
+            );
+            assert_eq!(j.config_center.as_deref(), Some(WEB), "{f}");
+            assert_placeholder(&f, &j.internal_token, "ARGUS_JUDGE__INTERNAL_TOKEN");
+        }
+
+        let f = format!("{r}/agent.toml");
+        let a: AgentConfig = parse(&f);
+        assert_eq!(
+            a.transfers,
+            vec![
+                url(&format!("{r}-transfer-1"), 6060),
+                url(&format!("{r}-transfer-2"), 6060)
+            ],
+            "{f}: an agent pushes only to its own region"
+        );
+        assert_eq!(a.config_url, WEB, "{f}");
+        assert_placeholder(&f, &a.token, "ARGUS_AGENT__TOKEN");
+    }
+}
+
+#[test]
+fn the_global_zone_knows_every_region_and_runs_alarm_active_standby() {
+    let w: WebConfig = parse("global/web.toml");
+    let names: Vec<&str> = w.regions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, REGIONS);
+    for r in &w.regions {
+        assert_eq!(r.query_url, url(&format!("{}-transfer", r.name), 6060));
+    }
+    assert!(
+        w.database_url.starts_with("postgres://"),
+        "web on PostgreSQL"
+    );
+    assert_no_password("web.toml", &w.database_url);
+    assert!(w.listen.ends_with(":8080"));
+    assert!(w.secure_cookies, "behind HTTPS");
+    assert_placeholder("web.toml", &w.internal_token, "ARGUS_WEB__INTERNAL_TOKEN");
+
+    let a: AlarmConfig = parse("global/alarm-a.toml");
+    let b: AlarmConfig = parse("global/alarm-b.toml");
+    assert_eq!(
+        (a.instance_id.as_str(), b.instance_id.as_str()),
+        ("alarm-a", "alarm-b")
+    );
+    assert!(
+        a.database_url.starts_with("postgres://"),
+        "active/standby needs PostgreSQL"
+    );
+    assert_no_password("alarm-a.toml", &a.database_url);
+    assert_eq!(a.database_url, b.database_url, "one shared database");
+    assert_eq!(a.ack_secret, b.ack_secret, "ack links must verify on both");
+    assert_eq!(a.web_url, WEB);
+    assert_eq!(b.web_url, WEB);
+    assert_eq!(a.lease_ttl_secs, b.lease_ttl_secs);
+    assert!(
+        a.lease_ttl_secs + a.lease_renew_secs < 15,
+        "failover within 15 s"
+    );
+    for (f, c) in [("alarm-a.toml", &a), ("alarm-b.toml", &b)] {
+        assert_placeholder(f, &c.internal_token, "ARGUS_ALARM__INTERNAL_TOKEN");
+        assert_placeholder(f, &c.ack_secret, "ARGUS_ALARM__ACK_SECRET");
+        assert!(!c.allow_private_webhooks, "{f}: SSRF protection stays on");
+    }
+}
+
+#[test]
+fn systemd_units_read_the_files_they_name() {
+    let dir = deploy().join("systemd");
+    let mut units = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap_or_else(|| panic!("{name}: no ExecStart"));
+        let bin = exec.split_whitespace().next().unwrap();
+        let component = name
+            .trim_start_matches("argus-")
+            .split(['@', '.'])
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(bin, format!("/usr/local/bin/argus-{component}"), "{name}");
+        assert!(exec.contains("--config /etc/argus/"), "{name}: {exec}");
+        assert!(
+            text.contains("EnvironmentFile=/etc/argus/secrets.env"),
+            "{name}: secrets come from the environment file"
+        );
+        // The data directory systemd creates is the one the example configs use.
+        let state = text
+            .lines()
+            .find_map(|l| l.strip_prefix("StateDirectory="))
+            .unwrap_or_else(|| panic!("{name}: no StateDirectory"));
+        let expected = if name.contains('@') {
+            format!("argus/{component}-%i")
+        } else {
+            format!("argus/{component}")
+        };
+        assert_eq!(state, expected, "{name}");
+        // Only the transfer reloads on SIGHUP; the others would die of it.
+        assert_eq!(
+            text.contains("ExecReload="),
+            component == "transfer",
+            "{name}: ExecReload"
+        );
+        units += 1;
+    }
+    assert_eq!(units, 6);
+}
+
+#[test]
+fn compose_file_mounts_every_config_and_runs_every_node() {
+    let text = std::fs::read_to_string(deploy().join("docker/docker-compose.yml")).unwrap();
+    assert!(!text.contains('\t'), "YAML forbids tabs");
+    let mut services = Vec::new();
+    for r in REGIONS {
+        for n in [
+            "transfer-1",
+            "transfer-2",
+            "store-1",
+            "store-2",
+            "judge-1",
+            "judge-2",
+        ] {
+            services.push((format!("{r}-{n}"), format!("../config/{r}/{n}.toml")));
+        }
+    }
+    for (s, f) in [
+        ("web", "web.toml"),
+        ("alarm-a", "alarm-a.toml"),
+        ("alarm-b", "alarm-b.toml"),
+    ] {
+        services.push((s.to_string(), format!("../config/global/{f}")));
+    }
+    for (service, file) in &services {
+        assert!(
+            text.contains(&format!("\n  {service}:\n")),
+            "compose: no service {service}"
+        );
+        assert!(
+            text.contains(file.as_str()),
+            "compose: {file} is not mounted"
+        );
+        assert!(
+            deploy().join("docker").join(file).exists(),
+            "compose mounts {file}, which does not exist"
+        );
+    }
+    assert!(text.contains("\n  postgres:\n"), "compose: no postgres");
+}
