@@ -186,6 +186,11 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
             Duration::from_secs(cfg.config_interval_secs.max(1)),
             check_remote,
             cfg_tx,
+            registry.counter(
+                "argus_agent_config_pull_failures_total",
+                "Config pulls from the center that failed (the last good config stays).",
+                &[],
+            ),
         )));
         tasks.0.push(tokio::spawn(remote::heartbeat_loop(
             cfg.config_url.clone(),
@@ -193,6 +198,11 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
             remote::host_facts(&endpoint, &cfg.config_url),
             Duration::from_secs(cfg.heartbeat_interval_secs.max(1)),
             cfg_rx.clone(),
+            registry.counter(
+                "argus_agent_heartbeat_failures_total",
+                "Heartbeats the center did not take.",
+                &[],
+            ),
         )));
     } else {
         drop(cfg_tx);

@@ -5,6 +5,7 @@
 //! sends a [`Heartbeat`] every `heartbeat_interval_secs`.
 
 use argus_core::agentconf::{AgentRemoteConfig, Heartbeat};
+use argus_core::telemetry::Counter;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -167,6 +168,7 @@ pub async fn pull_loop(
     interval: Duration,
     check: impl Fn(&AgentRemoteConfig) -> Result<(), String>,
     tx: watch::Sender<Arc<AgentRemoteConfig>>,
+    failures: Arc<Counter>,
 ) {
     loop {
         match puller.pull(&check).await {
@@ -176,6 +178,7 @@ pub async fn pull_loop(
             }
             Ok(None) => {}
             Err(e) => {
+                failures.inc();
                 tracing::warn!(error = %e, "config pull failed; keeping the last good config")
             }
         }
@@ -232,6 +235,7 @@ pub async fn heartbeat_loop(
     facts: Heartbeat,
     interval: Duration,
     version: watch::Receiver<Arc<AgentRemoteConfig>>,
+    failures: Arc<Counter>,
 ) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -248,8 +252,14 @@ pub async fn heartbeat_loop(
         };
         match client.post(&url).bearer_auth(&token).json(&hb).send().await {
             Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(%url, status = %r.status(), "heartbeat refused"),
-            Err(e) => tracing::warn!(%url, error = %e, "heartbeat failed"),
+            Ok(r) => {
+                failures.inc();
+                tracing::warn!(%url, status = %r.status(), "heartbeat refused")
+            }
+            Err(e) => {
+                failures.inc();
+                tracing::warn!(%url, error = %e, "heartbeat failed")
+            }
         }
         tokio::time::sleep(interval).await;
     }

@@ -173,6 +173,11 @@ async fn an_invalid_config_is_neither_applied_nor_cached() {
     let agent = argus_agent::start(cfg).await.unwrap();
     wait_for(30, "two pulls", || state.pulls.lock().unwrap().len() >= 2).await;
     assert!(!d.path().join("data/remote-config.json").exists());
+    assert!(agent
+        .registry
+        .render()
+        .lines()
+        .any(|l| l.starts_with("argus_agent_config_pull_failures_total") && !l.ends_with(" 0")));
     assert!(!t.points().iter().any(|p| p.metric == "probe.tcp.up"));
     agent.stop().await;
     c.stop().await;
