@@ -63,6 +63,7 @@ async fn host(
         host_facts(&name, &center),
         HEARTBEAT,
         tokio::sync::watch::channel(Arc::new(AgentRemoteConfig::default())).1,
+        argus_core::telemetry::Registry::new().counter("heartbeat_failures", "unused", &[]),
     ));
     let mut puller = Puller::new(&center, &name, &token, None);
     let mut collector = Collector::new(name, STEP.as_secs() as u32);
