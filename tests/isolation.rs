@@ -29,6 +29,17 @@ macro_rules! check {
     }};
 }
 
+/// Every escaping check of the console test (a separate count: the tests run concurrently).
+static MARKUP_CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Asserts `cond` and counts it as one escaping check.
+macro_rules! xcheck {
+    ($cond:expr, $($msg:tt)+) => {{
+        MARKUP_CHECKS.fetch_add(1, Ordering::Relaxed);
+        assert!($cond, $($msg)+);
+    }};
+}
+
 /// Someone calling the platform: a bearer token or a console session (cookie + CSRF token).
 #[derive(Clone)]
 struct Caller {
@@ -789,4 +800,302 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
     let n = CHECKS.load(Ordering::Relaxed);
     println!("figures: isolation checks {n}");
     p.stop().await;
+}
+
+/// The markup stored in every name field: a script element and an attribute breakout.
+const MARKUP: [&str; 2] = [
+    "<script>alert(1)</script>",
+    "\"><img src=x onerror=alert(1)>",
+];
+
+/// How `web::console::esc` renders `s`.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_escapes_markup_in_every_name_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform(dir.path()).await;
+    let c = &p.credentials;
+    let admin = Caller::login(&p.web_url, &c.admin_login, &c.admin_password).await;
+    let now = argus_core::time::now_secs();
+    // (field, value) of every value stored, accepted or refused at input.
+    let mut accepted: Vec<(String, String)> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    let mut ids: Vec<(&str, Value)> = Vec::new();
+
+    for (i, m) in MARKUP.iter().enumerate() {
+        let v = |field: &str| format!("{field}{i}{m}");
+        // Every kind with every free-text field it has, in dependency order.
+        let tpl = admin
+            .ok(
+                Method::POST,
+                "/api/v1/templates",
+                json!({"name": v("template")}),
+            )
+            .await["id"]
+            .clone();
+        accepted.push(("template name".into(), v("template")));
+        ids.push(("templates", tpl.clone()));
+        let mut bodies = vec![
+            (
+                "hosts",
+                json!({"name": v("host"), "note": v("hostnote")}),
+                vec!["name", "note"],
+            ),
+            (
+                "hosts",
+                json!({"name": format!("web-{i}"), "note": v("hostnote2")}),
+                vec!["note"],
+            ),
+            (
+                "host_groups",
+                json!({"name": v("group"), "hosts": [format!("web-{i}")], "templates": [tpl]}),
+                vec!["name"],
+            ),
+            (
+                "strategies",
+                json!({"template_id": tpl, "metric": "app.load", "condition": "all(#1) > 10",
+                       "priority": 1, "note": v("strategynote"),
+                       "tags": {"svc": v("strategytag")}}),
+                vec!["note", "tags"],
+            ),
+            (
+                "strategies",
+                json!({"template_id": tpl, "metric": "app.load", "condition": "all(#1) > 10",
+                       "priority": 2, "note": v("firingnote")}),
+                vec!["note"],
+            ),
+            (
+                "expressions",
+                json!({"metric": "app.x", "tags": {"svc": v("exprtag")},
+                       "condition": "all(#1) > 10", "priority": 2, "note": v("exprnote")}),
+                vec!["note", "tags"],
+            ),
+            (
+                "contacts",
+                json!({"name": v("contact"), "email": format!("c{i}@example.com"),
+                       "webhook_url": format!("http://127.0.0.1:9/{}", v("url"))}),
+                vec!["name", "webhook_url"],
+            ),
+            (
+                "contacts",
+                json!({"name": format!("plain-{i}"), "email": v("email")}),
+                vec!["email"],
+            ),
+            (
+                "silences",
+                json!({"matcher": {"endpoint": v("silenceendpoint"), "metric": v("silencemetric"),
+                                   "tags": {"k": v("silencetag")}},
+                       "starts_at": now, "ends_at": now + 3600,
+                       "author": v("author"), "reason": v("reason")}),
+                vec!["matcher", "author", "reason"],
+            ),
+        ];
+        let mut contact = Value::Null;
+        for (kind, body, fields) in bodies.drain(..) {
+            let (s, t) = admin
+                .call(Method::POST, &format!("/api/v1/{kind}"), Some(&body))
+                .await;
+            if s == 201 || s == 200 {
+                let o: Value = serde_json::from_str(&t).unwrap();
+                if kind == "contacts" && contact.is_null() {
+                    contact = o["id"].clone();
+                }
+                ids.push((kind, o["id"].clone()));
+                for f in fields {
+                    for (label, value) in collect_strings(&body[f], f) {
+                        if value.contains(m) {
+                            accepted.push((format!("{kind} {label}"), value));
+                        }
+                    }
+                }
+            } else {
+                xcheck!(s == 400, "{kind} {body}: {s} {t}");
+                refused.push(format!("{kind} ({})", fields.join(", ")));
+            }
+        }
+        // Names that refer to the ones above.
+        if !contact.is_null() {
+            let team = admin
+                .ok(
+                    Method::POST,
+                    "/api/v1/teams",
+                    json!({"name": v("team"), "members": [contact]}),
+                )
+                .await;
+            accepted.push(("team name".into(), v("team")));
+            admin
+                .ok(
+                    Method::POST,
+                    "/api/v1/subscriptions",
+                    json!({"target": {"kind": "template", "template_id": tpl},
+                           "team_id": team["id"], "channels": ["webhook"]}),
+                )
+                .await;
+            admin
+                .ok(
+                    Method::POST,
+                    "/api/v1/subscriptions",
+                    json!({"target": {"kind": "priority", "max_priority": 5},
+                           "contact_id": contact, "channels": ["webhook", "email"]}),
+                )
+                .await;
+        }
+        for (path, body, label) in [
+            (
+                "/api/v1/tokens",
+                json!({"name": v("token"), "kind": "api", "role": "viewer"}),
+                "token name",
+            ),
+            (
+                "/api/v1/users",
+                json!({"login": v("login"), "password": "long-enough-1", "role": "viewer"}),
+                "user login",
+            ),
+            (
+                "/api/v1/tenants",
+                json!({"id": format!("t{i}"), "name": v("tenant")}),
+                "tenant name",
+            ),
+        ] {
+            let (s, t) = admin.call(Method::POST, path, Some(&body)).await;
+            if s == 201 || s == 200 {
+                let key = if label == "user login" {
+                    "login"
+                } else {
+                    "name"
+                };
+                accepted.push((label.into(), body[key].as_str().unwrap().to_string()));
+            } else {
+                xcheck!(s == 400, "{path} {body}: {s} {t}");
+                refused.push(label.to_string());
+            }
+        }
+    }
+
+    // An event whose note carries markup, to the problem, history and delivery pages.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut ts = now - 200;
+    loop {
+        ts += 1;
+        for (i, m) in MARKUP.iter().enumerate() {
+            let body = json!([{"endpoint": format!("web-{i}"), "metric": "app.load",
+                               "timestamp": ts, "step": 1, "value": 50, "counterType": "GAUGE",
+                               "tags": format!("svc={}", format_args!("strategytag{i}{m}"))},
+                              {"endpoint": format!("web-{i}"), "metric": "app.load",
+                               "timestamp": ts, "step": 1, "value": 50, "counterType": "GAUGE"}]);
+            let _ = reqwest::Client::new()
+                .post(format!("{}/v1/push", p.transfer_url))
+                .bearer_auth(&c.agent_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+        }
+        let (_, ev) = admin.get("/api/v1/events").await;
+        let (_, dl) = admin.get("/api/v1/deliveries").await;
+        if (0..MARKUP.len()).all(|i| ev.contains(&format!("firingnote{i}")))
+            && dl.contains("deliveries\":[{")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event with markup in its note within 120 s: {ev} {dl}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Every page, and every page of an object.
+    let mut pages: Vec<String> = [
+        "/hosts",
+        "/host_groups",
+        "/templates",
+        "/expressions",
+        "/contacts",
+        "/teams",
+        "/subscriptions",
+        "/silences",
+        "/problems",
+        "/history",
+        "/deliveries",
+        "/admin",
+        "/explorer?endpoint=web-0&metric=app.load",
+        "/templates?host=web-0",
+        "/templates?host=web-1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (kind, id) in &ids {
+        let id = id_str(id);
+        match *kind {
+            "hosts" => pages.push(format!("/hosts/{id}")),
+            "templates" => pages.push(format!("/templates/{id}")),
+            "host_groups" => {
+                pages.push(format!("/host_groups?edit={id}"));
+                pages.push(format!("/hosts?group={id}"));
+            }
+            "expressions" => pages.push(format!("/expressions?edit={id}")),
+            // A strategy's note is shown in its editor, on its template's page.
+            "strategies" => {
+                for (k, t) in &ids {
+                    if *k == "templates" {
+                        pages.push(format!("/templates/{}?edit={id}", id_str(t)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all = String::new();
+    for page in &pages {
+        let (s, t) = admin.get(page).await;
+        xcheck!(s == 200, "console {page}: {s}");
+        for m in MARKUP {
+            xcheck!(!t.contains(m), "console {page} renders {m} unescaped");
+        }
+        xcheck!(
+            !t.contains("<img src=x") && !t.contains("<script>alert"),
+            "console {page} renders markup"
+        );
+        all.push_str(&t);
+    }
+    // Each accepted value is rendered somewhere, escaped: the check above saw it.
+    let mut unseen = Vec::new();
+    for (field, value) in &accepted {
+        if !all.contains(&escaped(value)) {
+            unseen.push(format!("{field}: {value}"));
+        }
+    }
+    xcheck!(
+        unseen.is_empty(),
+        "values not found escaped on any page: {unseen:#?}"
+    );
+    let n = MARKUP_CHECKS.load(Ordering::Relaxed);
+    println!(
+        "figures: markup values accepted and rendered escaped {}, refused at input {} {refused:?}, pages {}, escaping checks {n}",
+        accepted.len(),
+        refused.len(),
+        pages.len()
+    );
+    p.stop().await;
+}
+
+/// Every string inside `v`, labelled with its path.
+fn collect_strings(v: &Value, path: &str) -> Vec<(String, String)> {
+    match v {
+        Value::String(s) => vec![(path.to_string(), s.clone())],
+        Value::Object(o) => o
+            .iter()
+            .flat_map(|(k, x)| collect_strings(x, &format!("{path}.{k}")))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
