@@ -202,7 +202,38 @@ pub(crate) struct SeriesState {
     /// Newest timestamp ever accepted (`i64::MIN` if none).
     pub max_ts: i64,
     /// The two newest raw points, newest last (for last value and counter rates).
-    pub last: Vec<(i64, f64)>,
+    pub last: Last,
+}
+
+/// The two newest raw points of a series, inline (no heap allocation per series).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Last {
+    pts: [(i64, f64); 2],
+    n: u8,
+}
+
+impl Last {
+    /// The points, oldest first.
+    pub fn as_slice(&self) -> &[(i64, f64)] {
+        &self.pts[..self.n as usize]
+    }
+
+    fn record(&mut self, t: i64, v: f64) {
+        let n = self.n as usize;
+        if let Some(p) = self.pts[..n].iter_mut().find(|p| p.0 == t) {
+            p.1 = v;
+        } else if n < 2 {
+            self.pts[n] = (t, v);
+            self.n += 1;
+            if n == 1 && self.pts[0].0 > t {
+                self.pts.swap(0, 1);
+            }
+        } else if t > self.pts[1].0 {
+            self.pts = [self.pts[1], (t, v)];
+        } else if t > self.pts[0].0 {
+            self.pts[0] = (t, v);
+        }
+    }
 }
 
 pub(crate) struct SeriesMeta {
@@ -234,17 +265,7 @@ impl SeriesMeta {
             }
         };
         st.max_ts = st.max_ts.max(t);
-        match st.last.iter().position(|p| p.0 == t) {
-            Some(i) => st.last[i].1 = v,
-            None if st.last.len() < 2 || t > st.last[0].0 => {
-                st.last.push((t, v));
-                st.last.sort_by_key(|p| p.0);
-                if st.last.len() > 2 {
-                    st.last.remove(0);
-                }
-            }
-            None => {}
-        }
+        st.last.record(t, v);
         grew
     }
 }
@@ -255,27 +276,34 @@ fn same_series(k: &SeriesKey, p: &Point) -> bool {
 
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub by_hash: HashMap<u64, Vec<u32>>,
+    /// Series id by key hash; the rare further ids of colliding hashes are in `collisions`
+    /// (one map entry per series, no heap vector each).
+    pub by_hash: HashMap<u64, u32>,
+    pub collisions: HashMap<u64, Vec<u32>>,
     pub series: Vec<Arc<SeriesMeta>>,
     pub index: Index,
 }
 
 impl Registry {
-    fn find(&self, p: &Point, h: u64) -> Option<&Arc<SeriesMeta>> {
+    fn ids(&self, h: u64) -> impl Iterator<Item = u32> + '_ {
         self.by_hash
-            .get(&h)?
-            .iter()
-            .map(|&id| &self.series[id as usize])
+            .get(&h)
+            .copied()
+            .into_iter()
+            .chain(self.collisions.get(&h).into_iter().flatten().copied())
+    }
+
+    fn find(&self, p: &Point, h: u64) -> Option<&Arc<SeriesMeta>> {
+        self.ids(h)
+            .map(|id| &self.series[id as usize])
             .find(|m| same_series(&m.key, p))
     }
 
     /// Finds or creates the series of `key`, bypassing the cardinality cap (recovery).
     pub fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
         let h = key.hash();
-        if let Some(ids) = self.by_hash.get(&h) {
-            if let Some(&id) = ids.iter().find(|&&id| &self.series[id as usize].key == key) {
-                return self.series[id as usize].clone();
-            }
+        if let Some(id) = self.ids(h).find(|&id| &self.series[id as usize].key == key) {
+            return self.series[id as usize].clone();
         }
         self.create(key.clone(), ct, h)
     }
@@ -291,11 +319,15 @@ impl Registry {
             state: Mutex::new(SeriesState {
                 head: Vec::new(),
                 max_ts: i64::MIN,
-                last: Vec::new(),
+                last: Last::default(),
             }),
         });
         self.series.push(m.clone());
-        self.by_hash.entry(h).or_default().push(id);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_hash.entry(h) {
+            e.insert(id);
+        } else {
+            self.collisions.entry(h).or_default().push(id);
+        }
         m
     }
 }
@@ -884,7 +916,7 @@ impl Core {
         for m in self.select(&q.tenant, &sel) {
             let (last, max_ts) = {
                 let st = m.state.lock().expect("series lock");
-                (st.last.clone(), st.max_ts)
+                (st.last.as_slice().to_vec(), st.max_ts)
             };
             let need = if m.counter_type == CounterType::Gauge {
                 1
