@@ -1012,6 +1012,29 @@ async fn the_console_escapes_markup_in_every_name_field() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    // Acknowledgement comments carry markup too.
+    let (_, ev) = admin.get("/api/v1/events").await;
+    let ev: Value = serde_json::from_str(&ev).unwrap();
+    let ids_ev: Vec<String> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    for (i, m) in MARKUP.iter().enumerate() {
+        admin
+            .ok(
+                Method::POST,
+                &format!("/api/v1/events/{}/ack", enc(&ids_ev[i % ids_ev.len()])),
+                json!({"comment": format!("ackcomment{i}{m}")}),
+            )
+            .await;
+        accepted.push((
+            "acknowledgement comment".into(),
+            format!("ackcomment{i}{m}"),
+        ));
+    }
+
     // Every page, and every page of an object.
     let mut pages: Vec<String> = [
         "/hosts",
@@ -1065,6 +1088,12 @@ async fn the_console_escapes_markup_in_every_name_field() {
             !t.contains("<img src=x") && !t.contains("<script>alert"),
             "console {page} renders markup"
         );
+        if page == "/problems" {
+            for (i, m) in MARKUP.iter().enumerate() {
+                let comment = escaped(&format!("ackcomment{i}{m}"));
+                xcheck!(t.contains(&comment), "{page} does not show {comment}");
+            }
+        }
         all.push_str(&t);
     }
     // Each accepted value is rendered somewhere, escaped: the check above saw it.
