@@ -284,6 +284,19 @@ async fn b_alert(p: &Platform, b: &TenantB) -> (String, Value) {
     }
 }
 
+/// B's alert of this event id, as B's API lists it.
+async fn b_alert_of(b: &TenantB, event: &str) -> Value {
+    let (_, t) = b.api.get("/api/v1/events").await;
+    let ev: Value = serde_json::from_str(&t).unwrap();
+    ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"]["id"] == event)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 fn id_str(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -660,22 +673,6 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
 
     // 5. B is intact: every object still there, its problem neither acknowledged nor silenced
     //    (A's silence has had several config pulls to apply), its delivery untouched.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    for i in 0..3 {
-        let body = json!([{"endpoint": "zeta-host", "metric": "zeta.load",
-                           "timestamp": argus_core::time::now_secs() - 10 + i,
-                           "step": 1, "value": 60, "counterType": "GAUGE"}]);
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/push", p.transfer_url))
-            .bearer_auth(&b.agent_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     for (kind, id, _) in &b.objects {
         let (s, t) = b.api.get(&format!("/api/v1/{kind}/{}", id_str(id))).await;
         check!(s == 200, "B's {kind} after A's attempts: {s} {t}");
@@ -689,18 +686,43 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
     }
     let (_, t) = b.api.get("/api/v1/tokens").await;
     check!(t.contains("zeta-api"), "B's API token deleted: {t}");
-    let (_, t) = b.api.get("/api/v1/events").await;
-    let ev: Value = serde_json::from_str(&t).unwrap();
-    let mine = ev["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"]["id"] == b_event.as_str())
-        .cloned()
-        .unwrap_or(Value::Null);
+    let mine = b_alert_of(&b, &b_event).await;
     check!(
         mine["state"] == "problem" && mine["acknowledged"].is_null(),
         "B's problem touched by A: {mine}"
+    );
+    // A new problem run of B, judged by the alarm after A's silences were pulled: it must not
+    // be silenced by them.
+    let mut ts = argus_core::time::now_secs();
+    for (value, status) in [(1.0, "OK"), (50.0, "PROBLEM")] {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            ts += 1;
+            let body = json!([{"endpoint": "zeta-host", "metric": "zeta.load", "timestamp": ts,
+                               "step": 1, "value": value, "counterType": "GAUGE"}]);
+            let r = reqwest::Client::new()
+                .post(format!("{}/v1/push", p.transfer_url))
+                .bearer_auth(&b.agent_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let mine = b_alert_of(&b, &b_event).await;
+            if mine["event"]["status"] == status {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "B's alert never {status}: {mine}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let mine = b_alert_of(&b, &b_event).await;
+    check!(
+        mine["state"] == "problem",
+        "B's new problem run silenced by A's silences: {mine}"
     );
 
     // 6. Internal endpoints refuse calls without the internal credential, or with a tenant's.
