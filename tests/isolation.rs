@@ -819,6 +819,43 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         }
     }
 
+    // A malformed body without a credential: refused either way; the ones that decode the body
+    // before checking the credential are listed (a finding, not a leak).
+    let mut decode_first = Vec::new();
+    for (m, url) in &internal {
+        if *m != Method::POST {
+            continue;
+        }
+        let r = reqwest::Client::new()
+            .request(m.clone(), url)
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        check!(
+            s == 400 || s == 401 || s == 403,
+            "{m} {url} malformed, no credential: {s}"
+        );
+        if s == 400 {
+            let component = [
+                ("store", &p.store_url),
+                ("transfer", &p.transfer_url),
+                ("judge", &p.judge_url),
+                ("alarm", &p.alarm_url),
+                ("web", &p.web_url),
+            ]
+            .into_iter()
+            .find(|(_, base)| url.starts_with(base.as_str()))
+            .map_or("?", |(name, _)| name);
+            let path = url.split("/internal").nth(1).unwrap_or(url);
+            let path = path.split('?').next().unwrap_or(path);
+            decode_first.push(format!("{component} /internal{path}"));
+        }
+    }
+    println!("figures: internal endpoints decoding before the credential check: {decode_first:?}");
+
     let n = CHECKS.load(Ordering::Relaxed);
     println!("figures: isolation checks {n}");
     p.stop().await;
