@@ -555,6 +555,9 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
     for page in [
         format!("/hosts/{host}"),
         format!("/templates/{tpl}"),
+        format!("/templates/{tpl}?edit={}", id_str(&b_strategy)),
+        // B's strategy in the editor of A's own template.
+        format!("/templates/{}?edit={}", id_str(&a_tpl), id_str(&b_strategy)),
         "/templates?host=zeta-host".to_string(),
         format!("/host_groups?edit={}", id_str(&b.id("host_groups"))),
         format!("/expressions?edit={}", id_str(&b.id("expressions"))),
