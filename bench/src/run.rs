@@ -86,9 +86,17 @@ fn versions() -> BTreeMap<String, String> {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
+    // The tree the binary was (most likely) built from may hold uncommitted work: say so.
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && !o.stdout.is_empty())
+        .map(|_| " + uncommitted changes in the working tree")
+        .unwrap_or("");
     v.insert(
         "argus".into(),
-        format!("{} (git {rev})", env!("CARGO_PKG_VERSION")),
+        format!("{} (git {rev}{dirty})", env!("CARGO_PKG_VERSION")),
     );
     let (prom, vm) = peer_bins();
     if let Some(b) = prom {
