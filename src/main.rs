@@ -5,6 +5,15 @@ use argus_core::service::{shutdown_signal, ServiceArgs};
 use clap::{Parser, Subcommand};
 
 /// Argus: multi-region monitoring and alerting.
+/// Prints a line to stdout, ignoring a closed stdout (a service manager may close it before the
+/// shutdown messages; that must not turn a clean stop into a panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "argus", version, about, propagate_version = true)]
 struct Cli {
@@ -57,11 +66,11 @@ async fn main() -> anyhow::Result<()> {
             let cfg: argus::standalone::StandaloneConfig =
                 load(a.config.as_deref(), "ARGUS_STANDALONE")?;
             let platform = argus::standalone::start(cfg).await?;
-            println!("{}", platform.banner());
+            say!("{}", platform.banner());
             shutdown_signal().await;
-            println!("Stopping: flushing storage...");
+            say!("Stopping: flushing storage...");
             platform.stop().await;
-            println!("Stopped.");
+            say!("Stopped.");
         }
         Command::Agent(a) => {
             argus_core::telemetry::init_logging(a.log_json, "info");
@@ -106,23 +115,26 @@ async fn main() -> anyhow::Result<()> {
         Command::Cluster(ClusterCommand::Up { regions, dir }) => {
             argus_core::telemetry::init_logging(false, "info");
             let spec = argus::cluster::ClusterSpec::new(dir, std::env::current_exe()?, regions);
-            println!(
+            say!(
                 "starting {regions} regions under {} ...",
                 spec.dir.display()
             );
             let mut cluster = argus::cluster::Cluster::up(&spec).await?;
-            println!("{}", cluster.describe());
-            println!("All nodes healthy. Press Ctrl-C to stop.");
+            say!("{}", cluster.describe());
+            say!("All nodes healthy. Press Ctrl-C to stop.");
             shutdown_signal().await;
-            println!("stopping...");
+            say!("stopping...");
             cluster.down();
-            println!("stopped.");
+            say!("stopped.");
         }
         Command::Probe(a) => {
             let r = argus::probe::run(&a).await?;
-            println!(
+            say!(
                 "probe finished: {} acknowledged, {} read back, {} lost, {} push errors",
-                r.acknowledged, r.read_back, r.lost, r.push_errors
+                r.acknowledged,
+                r.read_back,
+                r.lost,
+                r.push_errors
             );
             if r.lost > 0 {
                 std::process::exit(2);

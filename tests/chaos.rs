@@ -224,6 +224,7 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
     let base_ts = argus_core::time::now_secs() - 200;
     let mut failover: Option<Duration> = None;
     let mut killed_alarm = None;
+    let mut partial_answers = 0;
     let started = Instant::now();
     for tick in 0..TICKS {
         let next = Instant::now() + TICK;
@@ -268,6 +269,23 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
                 .await
                 .unwrap(),
             230 => cluster.partition("west", true),
+            245 => {
+                // While west is cut off, the API still answers with east's data and says what
+                // is missing.
+                let t = &cluster.tenants[0];
+                let r = client
+                    .get(format!("{web}/api/v1/query/last?metric=chaos.value"))
+                    .bearer_auth(&t.api_token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let missing = r.headers().get("x-argus-unreachable-regions").cloned();
+                assert_eq!(missing.as_ref().and_then(|v| v.to_str().ok()), Some("west"));
+                let last: Vec<Value> = r.json().await.unwrap();
+                assert!(!last.is_empty(), "east's series are still answered");
+                partial_answers += 1;
+            }
             260 => cluster.partition("west", false),
             _ => {}
         }
@@ -370,6 +388,7 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
         series.len() * EXPECTED.len()
     );
     println!("  alarm failover: {:.1} s", failover.as_secs_f64());
+    println!("  partial answers during the partition: {partial_answers}");
     for r in &cluster.regions {
         println!(
             "  cross-region bytes {r}: {:?}",

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build -q -p argus-bench
-bin=target/debug/argus-bench
+bin="${CARGO_TARGET_DIR:-target}/debug/argus-bench"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 start=$(date +%s)

@@ -85,14 +85,35 @@ impl QueryParams {
     }
 }
 
-/// Sends `q` to every region's query endpoint at `path` and concatenates the answers.
+/// The answers of the regions to one query.
+pub struct RegionAnswers<R> {
+    /// The data of every region that answered.
+    pub data: Vec<R>,
+    /// Regions that did not answer (partitioned or down): their data is missing.
+    pub unreachable: Vec<String>,
+}
+
+impl<R: Serialize> RegionAnswers<R> {
+    /// 200 with the data; a partial answer says which regions are missing in the
+    /// `X-Argus-Unreachable-Regions` header, so one unreachable region never hides the others.
+    pub fn respond(self) -> HttpResponse {
+        let mut r = HttpResponse::Ok();
+        if !self.unreachable.is_empty() {
+            r.insert_header(("X-Argus-Unreachable-Regions", self.unreachable.join(",")));
+        }
+        r.json(self.data)
+    }
+}
+
+/// Sends `q` to every region's query endpoint at `path` at once and concatenates the answers.
+/// A region that does not answer is listed in [`RegionAnswers::unreachable`]; only when no
+/// region answers is the query refused (503). A region refusing the query (400) refuses it.
 pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
     st: &State,
     path: &str,
     q: &Q,
-) -> Result<Vec<R>, ApiError> {
-    let mut out = Vec::new();
-    for region in &st.cfg.regions {
+) -> Result<RegionAnswers<R>, ApiError> {
+    let calls = st.cfg.regions.iter().map(|region| async move {
         let url = format!(
             "{}/internal/v1/query/{path}",
             region.query_url.trim_end_matches('/')
@@ -117,13 +138,31 @@ pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
                 5,
             ));
         }
-        out.extend(
-            resp.json::<Vec<R>>()
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-        );
+        resp.json::<Vec<R>>()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("region {}: {e}", region.name), 5))
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let mut out = RegionAnswers {
+        data: Vec::new(),
+        unreachable: Vec::new(),
+    };
+    let mut last_err = None;
+    for (region, answer) in st.cfg.regions.iter().zip(answers) {
+        match answer {
+            Ok(v) => out.data.extend(v),
+            Err(e) if e.status == actix_web::http::StatusCode::BAD_REQUEST => return Err(e),
+            Err(e) => {
+                tracing::warn!(region = %region.name, error = %e, "region did not answer a query");
+                out.unreachable.push(region.name.clone());
+                last_err = Some(e);
+            }
+        }
     }
-    Ok(out)
+    match last_err {
+        Some(e) if out.unreachable.len() == st.cfg.regions.len() => Err(e),
+        _ => Ok(out),
+    }
 }
 
 /// `GET /api/v1/query`: a range read.
@@ -150,8 +189,8 @@ pub async fn range(
     if q.end < q.start {
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
-    let data: Vec<argus_core::query::SeriesData> = to_regions(&st, "range", &q).await?;
-    Ok(HttpResponse::Ok().json(data))
+    let data: RegionAnswers<argus_core::query::SeriesData> = to_regions(&st, "range", &q).await?;
+    Ok(data.respond())
 }
 
 /// `GET /api/v1/query/last`: the latest value of each selected series.
@@ -164,6 +203,6 @@ pub async fn last(
         tenant: auth.tenant,
         selector: p.selector()?,
     };
-    let data: Vec<argus_core::query::LastValue> = to_regions(&st, "last", &q).await?;
-    Ok(HttpResponse::Ok().json(data))
+    let data: RegionAnswers<argus_core::query::LastValue> = to_regions(&st, "last", &q).await?;
+    Ok(data.respond())
 }
