@@ -395,12 +395,13 @@ fn common_rows(api: Api) -> Vec<Row> {
             partial(2, vec![]),
         ),
         row(
-            "many bad points in one batch (5000)",
+            "many bad points in one batch (5000): the first 1000 refusals listed, the rest counted",
             Body::Items((0..5000).map(|_| with(api, "metric", json!(""))).collect()),
             partial(
                 1,
-                (1..=5000)
+                (1..=1000)
                     .map(|i| (i, "metric", "must not be empty"))
+                    .chain([(1001, "points", "4000 more refusals")])
                     .collect(),
             ),
         ),

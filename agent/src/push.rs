@@ -50,7 +50,7 @@ pub async fn push(
             Err(e) => rejected.push(Rejection::new(i, e)),
         }
     }
-    rejected.sort_by_key(|r| r.index);
+    let rejected = argus_core::validate::cap_rejections(rejected);
     let accepted = points.len();
     st.queue.push(points);
     Ok(HttpResponse::Ok().json(PushResponse { accepted, rejected }))

@@ -189,6 +189,29 @@ impl Rejection {
     }
 }
 
+/// Orders refusals by index and lists at most
+/// [`MAX_LISTED_REJECTIONS`](crate::wire::stream::MAX_LISTED_REJECTIONS) of them: past that, one
+/// more refusal (field `points`) says that further points were refused from its index on. A body
+/// full of invalid points then gets a short answer rather than one as large as the body.
+pub fn cap_rejections(mut rejected: Vec<Rejection>) -> Vec<Rejection> {
+    use crate::wire::stream::MAX_LISTED_REJECTIONS as MAX;
+    rejected.sort_by_key(|r| r.index);
+    // The decoder may already have added its own summary line: allow for it.
+    if rejected.len() > MAX + 1 {
+        let dropped = rejected.len() - MAX;
+        let first = rejected[MAX].index;
+        rejected.truncate(MAX);
+        rejected.push(Rejection {
+            index: first,
+            field: "points".to_string(),
+            reason: format!(
+                "{dropped} more refusals from this index on are not listed; only the first {MAX} are"
+            ),
+        });
+    }
+    rejected
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "point {}: {}: {}", self.index, self.field, self.reason)
@@ -217,6 +240,27 @@ mod tests {
     #[test]
     fn good_point_passes() {
         validate_point(&p(), &Limits::default(), 100_000_000).unwrap();
+    }
+
+    #[test]
+    fn refusals_past_the_cap_are_summarized() {
+        use crate::wire::stream::MAX_LISTED_REJECTIONS as MAX;
+        let many: Vec<Rejection> = (0..MAX + 50)
+            .rev()
+            .map(|i| Rejection::new(i, ValidationError::new("metric", "must not be empty")))
+            .collect();
+        let capped = cap_rejections(many);
+        assert_eq!(capped.len(), MAX + 1);
+        assert_eq!(capped[0].index, 0);
+        assert_eq!(capped[MAX].field, "points");
+        assert_eq!(capped[MAX].index, MAX);
+        assert!(
+            capped[MAX].reason.starts_with("50 more"),
+            "{}",
+            capped[MAX].reason
+        );
+        let few = vec![Rejection::new(3, ValidationError::new("a", "b"))];
+        assert_eq!(cap_rejections(few.clone()), few);
     }
 
     #[test]

@@ -224,6 +224,6 @@ pub async fn accept(
         }
         tm.accepted.add(accepted as u64);
     }
-    rejected.sort_by_key(|r| r.index);
+    let rejected = argus_core::validate::cap_rejections(rejected);
     Ok(PushResponse { accepted, rejected })
 }
