@@ -2,47 +2,10 @@
 //! points pushed to the transfer, the judge raising PROBLEM and OK, the alarm service delivering
 //! signed webhooks to a real HTTP receiver, and the problem acknowledged through the API.
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus::standalone::{start, Platform, Ports, StandaloneConfig};
+use argus_core::testing::WebhookReceiver;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
-
-/// A webhook receiver on a free loopback port: records the signature header and the body.
-async fn receiver() -> (String, Received, actix_web::dev::ServerHandle) {
-    let got: Received = Arc::default();
-    let g = got.clone();
-    let server = HttpServer::new(move || {
-        let g = g.clone();
-        App::new().route(
-            "/hook",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let g = g.clone();
-                async move {
-                    let sig = req
-                        .headers()
-                        .get("x-argus-signature")
-                        .and_then(|v| v.to_str().ok())
-                        .map(String::from);
-                    g.lock()
-                        .unwrap()
-                        .push((sig, serde_json::from_slice(&body).unwrap()));
-                    HttpResponse::Ok().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (format!("http://{addr}/hook"), got, handle)
-}
 
 async fn api(p: &Platform, method: reqwest::Method, path: &str, body: Value) -> Value {
     let r = reqwest::Client::new()
@@ -74,7 +37,7 @@ async fn push(p: &Platform, value: f64, ts: i64) {
 /// Pushes `value` once a second until a webhook with an event of `status` arrives.
 async fn until_notified(
     p: &Platform,
-    got: &Received,
+    hooks: &WebhookReceiver,
     value: f64,
     status: &str,
     ts: &mut i64,
@@ -83,7 +46,8 @@ async fn until_notified(
     loop {
         *ts += 1;
         push(p, value, *ts).await;
-        let found = got.lock().unwrap().iter().find_map(|(sig, body)| {
+        let found = hooks.hits().iter().find_map(|hit| {
+            let (sig, body) = (hit.header("x-argus-signature"), hit.json());
             let ev = body["events"]
                 .as_array()?
                 .iter()
@@ -110,7 +74,7 @@ async fn a_threshold_crossing_reaches_the_webhook_and_recovers() {
     })
     .await
     .unwrap();
-    let (hook, got, hook_server) = receiver().await;
+    let hooks = WebhookReceiver::start().await;
 
     use reqwest::Method;
     api(&p, Method::POST, "hosts", json!({"name": "web-01"})).await;
@@ -144,7 +108,7 @@ async fn a_threshold_crossing_reaches_the_webhook_and_recovers() {
         Method::POST,
         "contacts",
         json!({
-            "name": "oncall", "webhook_url": hook, "webhook_secret": "s3cret"
+            "name": "oncall", "webhook_url": hooks.url, "webhook_secret": "s3cret"
         }),
     )
     .await;
@@ -175,7 +139,7 @@ async fn a_threshold_crossing_reaches_the_webhook_and_recovers() {
     );
 
     let mut ts = argus_core::time::now_secs() - 300;
-    let problem = until_notified(&p, &got, 250.0, "PROBLEM", &mut ts).await;
+    let problem = until_notified(&p, &hooks, 250.0, "PROBLEM", &mut ts).await;
     let ev = &problem["event"];
     assert_eq!(ev["series"]["endpoint"], "web-01");
     assert_eq!(ev["series"]["metric"], "app.latency");
@@ -201,18 +165,17 @@ async fn a_threshold_crossing_reaches_the_webhook_and_recovers() {
     )
     .await;
 
-    let ok = until_notified(&p, &got, 20.0, "OK", &mut ts).await;
+    let ok = until_notified(&p, &hooks, 20.0, "OK", &mut ts).await;
     assert_eq!(ok["event"]["id"], ev["id"]);
 
     // max_alarms = 1: a single PROBLEM notice for this alert, whatever was pushed meanwhile.
-    let problems = got
-        .lock()
-        .unwrap()
+    let problems = hooks
+        .hits()
         .iter()
-        .flat_map(|(_, b)| b["events"].as_array().cloned().unwrap_or_default())
+        .flat_map(|h| h.json()["events"].as_array().cloned().unwrap_or_default())
         .filter(|e| e["status"] == "PROBLEM")
         .count();
     assert_eq!(problems, 1);
-    hook_server.stop(true).await;
+    hooks.stop().await;
     p.stop().await;
 }

@@ -6,13 +6,12 @@
 //! by idempotency key), no tenant may have seen another's data, and the alarm failover must
 //! have taken under 15 s. The test prints its figures.
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus::cluster::{Cluster, ClusterSpec, Role};
+use argus_core::testing::WebhookReceiver;
 use argus_core::wire::{Batch, PushResponse};
 use argus_core::{Point, Tags};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Ticks of the load; each tick pushes one point per series (timestamps one second apart).
@@ -27,37 +26,6 @@ fn value_at(tick: i64) -> f64 {
     }
 }
 const EXPECTED: [&str; 4] = ["PROBLEM", "OK", "PROBLEM", "OK"];
-
-type Hooks = Arc<Mutex<Vec<(String, Value)>>>;
-
-async fn receiver() -> (String, Hooks, actix_web::dev::ServerHandle) {
-    let got: Hooks = Arc::default();
-    let g = got.clone();
-    let server = HttpServer::new(move || {
-        let g = g.clone();
-        App::new().route(
-            "/hook/{tenant}",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let g = g.clone();
-                async move {
-                    let tenant = req.match_info().get("tenant").unwrap_or("").to_string();
-                    if let Ok(v) = serde_json::from_slice(&body) {
-                        g.lock().unwrap().push((tenant, v));
-                    }
-                    HttpResponse::Ok().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (format!("http://{addr}/hook"), got, handle)
-}
 
 fn fresh_database(base: &str) -> String {
     let name = format!("argus_chaos_{}", std::process::id());
@@ -164,7 +132,7 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
     spec.allow_private_webhooks = true;
     spec.config_pull_secs = 1;
     let mut cluster = Cluster::up(&spec).await.expect("cluster starts");
-    let (hook, hooks, hook_server) = receiver().await;
+    let hooks = WebhookReceiver::start().await;
     let web = cluster.web_url();
 
     // Each tenant: a host per region and series, one strategy through a template and a group,
@@ -207,7 +175,7 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
             &t.api_token,
             "contacts",
             json!({
-                "name": "oncall", "webhook_url": format!("{hook}/{}", t.tenant)
+                "name": "oncall", "webhook_url": format!("{}/{}", hooks.url, t.tenant)
             }),
         )
         .await;
@@ -298,7 +266,10 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
     let transitions = loop {
         let mut per_series: BTreeMap<(String, String), BTreeMap<u64, String>> = BTreeMap::new();
         let mut foreign = 0;
-        for (path_tenant, body) in hooks.lock().unwrap().iter() {
+        for hit in hooks.hits() {
+            // Each tenant's contact posts to /hook/<tenant>.
+            let path_tenant = hit.path.trim_start_matches("/hook/").to_string();
+            let body: Value = serde_json::from_slice(&hit.body).unwrap_or(Value::Null);
             for e in body["events"].as_array().cloned().unwrap_or_default() {
                 if e["tenant"] != path_tenant.as_str() {
                     foreign += 1;
@@ -395,6 +366,6 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
             cluster.cross_region_bytes(r)
         );
     }
-    hook_server.stop(true).await;
+    hooks.stop().await;
     cluster.down();
 }

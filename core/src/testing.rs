@@ -3,6 +3,11 @@
 //! `.ci/run` installs and starts those servers and exports where they are. On a laptop without
 //! them a test says so loudly and skips; in CI (`CI` set) a missing server fails the test, so
 //! nothing can skip there.
+//!
+//! [`WebhookReceiver`] is the real HTTP receiver the alerting tests deliver webhooks to.
+
+mod webhook;
+pub use webhook::{Hit, WebhookReceiver};
 
 /// Reads the environment variable `var` naming a test server. When it is absent: in CI, panics;
 /// elsewhere prints a loud `SKIPPED` line and returns `None`.
