@@ -14,6 +14,7 @@ pub struct Served {
     pub addr: SocketAddr,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<()>,
+    https: bool,
 }
 
 impl Served {
@@ -25,12 +26,24 @@ impl Served {
                 tracing::error!(error = %e, "http server failed");
             }
         });
-        Served { addr, handle, task }
+        Served {
+            addr,
+            handle,
+            task,
+            https: false,
+        }
     }
 
-    /// The base URL, `http://addr`.
+    /// Marks the server as serving HTTPS (see [`listen`]), so that [`Self::url`] says `https`.
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// The base URL, `http://addr` (`https://addr` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.
@@ -47,6 +60,36 @@ pub fn bind(addr: &str, what: &str) -> std::io::Result<(TcpListener, SocketAddr)
     })?;
     let a = l.local_addr()?;
     Ok((l, a))
+}
+
+/// Serves `server` on `listener`: HTTPS only when `tls` names a certificate and key, plain
+/// HTTP otherwise. A certificate or key that cannot be used is an error naming the file
+/// (`what` names the component).
+pub fn listen<F, I, S, B>(
+    server: actix_web::HttpServer<F, I, S, B>,
+    listener: TcpListener,
+    tls: &crate::tls::TlsConfig,
+    what: &str,
+) -> std::io::Result<actix_web::HttpServer<F, I, S, B>>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: actix_service::IntoServiceFactory<S, actix_http::Request>,
+    S: actix_web::dev::ServiceFactory<actix_http::Request, Config = actix_web::dev::AppConfig>
+        + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<actix_web::dev::Response<B>> + 'static,
+    <S::Service as actix_web::dev::Service<actix_http::Request>>::Future: 'static,
+    S::Service: 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    let config = tls.server_config().map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    })?;
+    match config {
+        Some(c) => server.listen_rustls_0_23(listener, c),
+        None => server.listen(listener),
+    }
 }
 
 /// The JSON body of every error answer: `{"error": "...", "field": "..."}`.

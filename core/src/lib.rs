@@ -12,7 +12,8 @@
 //! - [`condition`] — the strategy condition language, parsed once (web validates, judge evaluates);
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
 //! - [`auth`] — tokens, their hashes and the internal node credential;
-//! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes.
+//! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes;
+//! - [`tls`] — the `[tls]` config section: HTTPS listeners and private-CA roots for clients.
 
 pub mod agentconf;
 pub mod auth;
@@ -31,9 +32,11 @@ pub mod telemetry;
 pub mod tenant;
 pub mod testing;
 pub mod time;
+pub mod tls;
 pub mod validate;
 pub mod wire;
 
 pub use point::{CounterType, Point, Tags};
 pub use series::SeriesKey;
 pub use tenant::TenantId;
+pub use tls::TlsConfig;

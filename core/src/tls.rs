@@ -1,0 +1,318 @@
+//! TLS between Argus nodes and across regions (rustls, ring provider).
+//!
+//! Every networked component has a `[tls]` section, a [`TlsConfig`], off by default:
+//!
+//! - `cert_file` + `key_file` (PEM): the component's HTTP listener serves **HTTPS only**;
+//! - `ca_file` (PEM): extra roots trusted by the component's outgoing `https://` calls (to other
+//!   nodes, the global zone, webhooks), in addition to the public webpki roots, so a private CA
+//!   works without touching the system trust store.
+//!
+//! Files are read once at start; every failure names the config key, the file and the reason.
+//! With the `http` feature: [`TlsConfig::server_config`] and [`crate::http::listen`] for the
+//! server side, [`TlsConfig::client`] / [`client_builder`] for reqwest clients.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `[tls]` section of a component's config. All keys empty: plain HTTP, public roots only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of this node (leaf first). With `key_file`, the listener serves
+    /// HTTPS only; the names in it must match the host names other nodes use in their URLs.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// PEM bundle of extra CA certificates trusted for outgoing `https://` calls (the private CA
+    /// that signed the other nodes' certificates), on top of the public webpki roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether the listener serves HTTPS (a certificate or a key is configured; [`Self::check`]
+    /// refuses one without the other).
+    pub fn serves_https(&self) -> bool {
+        self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    /// The scheme of this component's own URL: `https` when it serves TLS.
+    pub fn scheme(&self) -> &'static str {
+        if self.serves_https() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Why a `[tls]` section cannot be used. Each variant names the key and the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// One of `cert_file` / `key_file` without the other.
+    #[error("tls.{missing}: required when tls.{given} is set (a listener needs both)")]
+    Incomplete {
+        /// The key that is set.
+        given: &'static str,
+        /// The key that is missing.
+        missing: &'static str,
+    },
+    /// The file cannot be read.
+    #[error("tls.{key}: cannot read {}: {source}", path.display())]
+    Read {
+        /// The config key.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not what the key expects.
+    #[error("tls.{key}: {}: {reason}", path.display())]
+    Invalid {
+        /// The config key.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        key,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn invalid(key: &'static str, path: &Path, reason: impl Into<String>) -> TlsError {
+    TlsError::Invalid {
+        key,
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(feature = "http")]
+mod loaded {
+    use super::*;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+
+    /// Reads every `CERTIFICATE` block of a PEM file; none is an error.
+    fn certificates(
+        key: &'static str,
+        path: &Path,
+    ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+        let pem = read(key, path)?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(key, path, format!("unreadable PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(invalid(
+                key,
+                path,
+                "no certificate in it (expected a PEM block BEGIN CERTIFICATE)",
+            ));
+        }
+        Ok(certs)
+    }
+
+    fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+        let pem = read("key_file", path)?;
+        PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+            invalid(
+                "key_file",
+                path,
+                format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM block): {e}"),
+            )
+        })
+    }
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    impl TlsConfig {
+        /// Checks the section: both or neither of `cert_file` / `key_file`, and every named file
+        /// loads. Components call it at start so that a bad file stops them with a clear error.
+        pub fn check(&self) -> Result<(), TlsError> {
+            self.server_config()?;
+            self.client()?;
+            Ok(())
+        }
+
+        /// The rustls server config of `cert_file` + `key_file`, or `None` when the listener
+        /// serves plain HTTP.
+        pub fn server_config(&self) -> Result<Option<rustls::ServerConfig>, TlsError> {
+            let (cert, key) = match (&self.cert_file, &self.key_file) {
+                (None, None) => return Ok(None),
+                (Some(c), Some(k)) => (c, k),
+                (Some(_), None) => {
+                    return Err(TlsError::Incomplete {
+                        given: "cert_file",
+                        missing: "key_file",
+                    })
+                }
+                (None, Some(_)) => {
+                    return Err(TlsError::Incomplete {
+                        given: "key_file",
+                        missing: "cert_file",
+                    })
+                }
+            };
+            let chain = certificates("cert_file", cert)?;
+            let key_der = private_key(key)?;
+            let config = rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| invalid("cert_file", cert, e.to_string()))?
+                .with_no_client_auth()
+                .with_single_cert(chain, key_der)
+                .map_err(|e| {
+                    invalid(
+                        "key_file",
+                        key,
+                        format!("does not fit the certificate of tls.cert_file: {e}"),
+                    )
+                })?;
+            Ok(Some(config))
+        }
+
+        /// The client side: the extra roots of `ca_file`, checked (each certificate must be a
+        /// usable trust anchor).
+        pub fn client(&self) -> Result<ClientTls, TlsError> {
+            let Some(path) = &self.ca_file else {
+                return Ok(ClientTls::default());
+            };
+            let mut store = rustls::RootCertStore::empty();
+            let mut roots = Vec::new();
+            for der in certificates("ca_file", path)? {
+                store.add(der.clone()).map_err(|e| {
+                    invalid("ca_file", path, format!("not a usable CA certificate: {e}"))
+                })?;
+                let cert = reqwest::Certificate::from_der(&der)
+                    .map_err(|e| invalid("ca_file", path, e.to_string()))?;
+                roots.push(cert);
+            }
+            Ok(ClientTls {
+                roots: roots.into(),
+            })
+        }
+    }
+
+    /// The loaded client side of a [`TlsConfig`]: cheap to clone, handed to every place that
+    /// builds an HTTP client so that `https://` URLs signed by the private CA are trusted.
+    #[derive(Clone, Default)]
+    pub struct ClientTls {
+        roots: Arc<[reqwest::Certificate]>,
+    }
+
+    impl std::fmt::Debug for ClientTls {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ClientTls")
+                .field("extra_roots", &self.roots.len())
+                .finish()
+        }
+    }
+
+    impl ClientTls {
+        /// A reqwest builder trusting the public webpki roots plus the configured CA. Callers
+        /// add their timeouts and build.
+        pub fn builder(&self) -> reqwest::ClientBuilder {
+            self.roots.iter().fold(reqwest::Client::builder(), |b, c| {
+                b.add_root_certificate(c.clone())
+            })
+        }
+
+        /// How many extra roots `ca_file` gave.
+        pub fn extra_roots(&self) -> usize {
+            self.roots.len()
+        }
+    }
+
+    /// A reqwest builder for `cfg`'s client side: the public roots plus `ca_file`.
+    pub fn client_builder(cfg: &TlsConfig) -> Result<reqwest::ClientBuilder, TlsError> {
+        Ok(cfg.client()?.builder())
+    }
+}
+
+#[cfg(feature = "http")]
+pub use loaded::{client_builder, ClientTls};
+
+/// Throwaway certificates for tests (feature `test-certs`, dev-dependencies only): a private
+/// CA and a server certificate for `localhost` and `127.0.0.1` signed by it.
+#[cfg(feature = "test-certs")]
+pub mod testing {
+    use super::TlsConfig;
+    use std::path::{Path, PathBuf};
+
+    /// PEM files written by [`TestPki::write`].
+    #[derive(Debug, Clone)]
+    pub struct TestPki {
+        /// The CA certificate (what clients trust).
+        pub ca_file: PathBuf,
+        /// The server certificate, signed by the CA.
+        pub cert_file: PathBuf,
+        /// The server's private key.
+        pub key_file: PathBuf,
+    }
+
+    impl TestPki {
+        /// Generates a CA and a server certificate for `localhost` / `127.0.0.1` into `dir`.
+        pub fn write(dir: &Path) -> TestPki {
+            use rcgen::{
+                BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose,
+            };
+            let ca_key = KeyPair::generate().expect("CA key");
+            let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            ca_params
+                .distinguished_name
+                .push(DnType::CommonName, "Argus test CA");
+            ca_params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+            let key = KeyPair::generate().expect("server key");
+            let mut params =
+                CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                    .expect("server params");
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "argus test node");
+            let cert = params
+                .signed_by(&key, &ca, &ca_key)
+                .expect("server certificate");
+            let pki = TestPki {
+                ca_file: dir.join("ca.pem"),
+                cert_file: dir.join("node.pem"),
+                key_file: dir.join("node.key"),
+            };
+            std::fs::write(&pki.ca_file, ca.pem()).expect("write ca.pem");
+            std::fs::write(&pki.cert_file, cert.pem()).expect("write node.pem");
+            std::fs::write(&pki.key_file, key.serialize_pem()).expect("write node.key");
+            pki
+        }
+
+        /// A `[tls]` section serving HTTPS with the server certificate and trusting the CA.
+        pub fn config(&self) -> TlsConfig {
+            TlsConfig {
+                cert_file: Some(self.cert_file.clone()),
+                key_file: Some(self.key_file.clone()),
+                ca_file: Some(self.ca_file.clone()),
+            }
+        }
+
+        /// A `[tls]` section that only trusts the CA (a client, like the agent).
+        pub fn client_config(&self) -> TlsConfig {
+            TlsConfig {
+                ca_file: Some(self.ca_file.clone()),
+                ..TlsConfig::default()
+            }
+        }
+    }
+}
