@@ -203,6 +203,131 @@ impl AgentRemoteConfig {
     }
 }
 
+/// One host group's agent section, as the config center publishes it to transfers: the hosts
+/// it applies to and what their agents run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentGroup {
+    /// Member hosts.
+    pub hosts: Vec<String>,
+    /// What their agents run (`version` unused here).
+    pub agent: AgentRemoteConfig,
+}
+
+/// A tenant's agent configuration: the agent sections of its host groups (groups without one
+/// are left out). A transfer computes each host's [`AgentRemoteConfig`] from it with
+/// [`effective_config`], exactly as the config center would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TenantAgents {
+    /// The tenant.
+    pub tenant: crate::TenantId,
+    /// Its host groups' agent sections, in id order.
+    pub groups: Vec<AgentGroup>,
+}
+
+/// `GET /internal/v1/config/agents` (internal credential; `ETag` / `If-None-Match` → 304): every
+/// tenant's agent configuration, pulled by each transfer once per refresh interval so that agents
+/// pull theirs from their region's transfers instead of crossing to the global zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentsDocument {
+    /// The configuration version it was built at.
+    pub version: i64,
+    /// Every tenant (a tenant with no agent section has no groups).
+    pub tenants: Vec<TenantAgents>,
+}
+
+/// The effective configuration of `host`: the union over the groups it is a member of of their
+/// plugins, log rules and probes (first by name wins), the smallest non-zero step, and a content
+/// version (the first 8 bytes of the SHA-256 of its JSON, in hex). The web config center and the
+/// transfers both use it, so a host gets the same config and `ETag` from either.
+pub fn effective_config<'a>(
+    groups: impl IntoIterator<Item = &'a AgentGroup>,
+    host: &str,
+) -> AgentRemoteConfig {
+    use sha2::{Digest, Sha256};
+    let mut out = AgentRemoteConfig::default();
+    for g in groups {
+        if !g.hosts.iter().any(|h| h == host) {
+            continue;
+        }
+        let a = &g.agent;
+        if a.step_secs > 0 && (out.step_secs == 0 || a.step_secs < out.step_secs) {
+            out.step_secs = a.step_secs;
+        }
+        for p in &a.plugins {
+            if !out.plugins.iter().any(|x| x.name == p.name) {
+                out.plugins.push(p.clone());
+            }
+        }
+        for r in &a.log_rules {
+            if !out.log_rules.contains(r) {
+                out.log_rules.push(r.clone());
+            }
+        }
+        for p in &a.probes {
+            if !out.probes.iter().any(|x| x.name() == p.name()) {
+                out.probes.push(p.clone());
+            }
+        }
+    }
+    let body = serde_json::to_vec(&out).expect("json");
+    out.version = hex::encode(&Sha256::digest(&body)[..8]);
+    out
+}
+
+/// A host's heartbeat as a transfer forwards it: new or changed facts, with when it was seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SeenHeartbeat {
+    /// The tenant of the agent token it came with.
+    pub tenant: crate::TenantId,
+    /// The heartbeat as the agent sent it.
+    pub heartbeat: Heartbeat,
+    /// When the transfer received it (the transfer's clock, Unix seconds).
+    pub seen_at: i64,
+}
+
+/// `POST /internal/v1/agents/heartbeats` (internal credential, JSON, usually zstd-compressed):
+/// the heartbeats a transfer received during one interval, aggregated. Hosts whose facts changed
+/// (or that web does not know yet) come whole in `changed`; the others are only listed as alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HeartbeatBatch {
+    /// The sender's region.
+    pub region: String,
+    /// When the batch was sent (the sender's clock): web converts `seen_at` times by their age
+    /// relative to it, so a skewed clock does not make hosts look dead or alive.
+    pub sent_at: i64,
+    /// Hosts seen for the first time, restarted, or with changed facts.
+    pub changed: Vec<SeenHeartbeat>,
+    /// Per tenant, the other hosts seen, as `(host, seen_at)`.
+    pub alive: std::collections::BTreeMap<crate::TenantId, Vec<(String, i64)>>,
+}
+
+/// Web's answer to a [`HeartbeatBatch`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HeartbeatBatchAnswer {
+    /// Hosts of `alive` that web does not know (deleted, or a new web): the transfer sends their
+    /// full heartbeat next time.
+    pub unknown: Vec<(crate::TenantId, String)>,
+}
+
+impl Heartbeat {
+    /// True when `self` carries other facts than `before` (ignoring the clock and the uptime),
+    /// or the agent restarted since (its uptime went back).
+    pub fn differs_from(&self, before: &Heartbeat) -> bool {
+        let strip = |h: &Heartbeat| Heartbeat {
+            uptime_secs: 0,
+            timestamp: 0,
+            ..h.clone()
+        };
+        self.uptime_secs < before.uptime_secs || strip(self) != strip(before)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +386,61 @@ mod tests {
         let h: Heartbeat = serde_json::from_str(r#"{"host": "web-1", "uptime_secs": 5}"#).unwrap();
         assert_eq!(h.host, "web-1");
         assert_eq!(h.cpu_count, 0);
+    }
+
+    #[test]
+    fn effective_config_is_the_union_of_the_hosts_groups() {
+        let g = |hosts: &[&str], step: u64, plugin: &str| AgentGroup {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            agent: AgentRemoteConfig {
+                step_secs: step,
+                plugins: vec![PluginSpec {
+                    name: plugin.into(),
+                    path: format!("{plugin}.sh"),
+                    interval_secs: 60,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        };
+        let groups = [
+            g(&["a", "b"], 30, "x"),
+            g(&["b"], 10, "y"),
+            g(&["c"], 5, "x"),
+        ];
+        let b = effective_config(&groups, "b");
+        assert_eq!(b.step_secs, 10);
+        assert_eq!(b.plugins.len(), 2);
+        let a = effective_config(&groups, "a");
+        assert_eq!((a.step_secs, a.plugins.len()), (30, 1));
+        assert_ne!(a.version, b.version);
+        assert_eq!(effective_config(&groups, "a").version, a.version);
+        assert_eq!(effective_config(&groups, "nobody").plugins.len(), 0);
+    }
+
+    #[test]
+    fn a_heartbeat_differs_on_facts_and_restarts_not_on_the_clock() {
+        let h = Heartbeat {
+            host: "h".into(),
+            uptime_secs: 100,
+            timestamp: 1000,
+            ..Default::default()
+        };
+        let later = Heartbeat {
+            uptime_secs: 160,
+            timestamp: 1060,
+            ..h.clone()
+        };
+        assert!(!later.differs_from(&h));
+        let restarted = Heartbeat {
+            uptime_secs: 5,
+            ..later.clone()
+        };
+        assert!(restarted.differs_from(&later));
+        let upgraded = Heartbeat {
+            agent_version: "2".into(),
+            ..later.clone()
+        };
+        assert!(upgraded.differs_from(&later));
     }
 }

@@ -160,6 +160,114 @@ impl Registry {
     }
 }
 
+/// The header a node sends with every request to another zone, naming its own region, so that
+/// the answering side can count the bytes of its answer by destination region.
+pub const REGION_HEADER: &str = "x-argus-region";
+
+/// The region name of the global zone (web, alarm).
+pub const GLOBAL_REGION: &str = "global";
+
+/// What crosses between regions (the only kinds that should: metric points stay in their
+/// region, `points` exists to prove it stays zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CrossKind {
+    /// Metric points (never, by design).
+    Points,
+    /// PROBLEM/OK events, judge → alarm, and their answers.
+    Events,
+    /// Configuration pulls and their answers, and host heartbeats (aggregated by transfers).
+    Config,
+    /// Query requests (web → region) and their results.
+    Query,
+}
+
+impl CrossKind {
+    /// The `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrossKind::Points => "points",
+            CrossKind::Events => "events",
+            CrossKind::Config => "config",
+            CrossKind::Query => "query",
+        }
+    }
+}
+
+/// Counts the bytes a node sends to another region, by kind and destination, as
+/// `argus_cross_region_bytes_sent_total{kind,to}`: a request by the node that makes it, an answer
+/// by the node that answers (which learns the caller's region from [`REGION_HEADER`]). Bytes
+/// are as they go over the wire: HTTP head (estimated by [`http_head_len`]) plus the body as
+/// sent (compressed when it is).
+#[derive(Clone)]
+pub struct CrossRegion {
+    region: Arc<str>,
+    registry: Registry,
+    counters: Arc<Mutex<BTreeMap<(CrossKind, String), Arc<Counter>>>>,
+}
+
+impl CrossRegion {
+    /// Counters of a node of `region` (empty: [`GLOBAL_REGION`]) in `registry`.
+    pub fn new(registry: &Registry, region: &str) -> Self {
+        let region = if region.is_empty() {
+            GLOBAL_REGION
+        } else {
+            region
+        };
+        CrossRegion {
+            region: region.into(),
+            registry: registry.clone(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// This node's region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Counts `bytes` of `kind` sent to region `to`; nothing when `to` is this node's own region
+    /// or empty (unknown).
+    pub fn sent(&self, kind: CrossKind, to: &str, bytes: u64) {
+        if to.is_empty() || to == &*self.region {
+            return;
+        }
+        let c = {
+            let mut m = self.counters.lock().expect("cross-region lock");
+            m.entry((kind, to.to_string()))
+                .or_insert_with(|| {
+                    self.registry.counter(
+                        "argus_cross_region_bytes_sent_total",
+                        "Bytes sent to another region (HTTP head and body as on the wire), by kind and destination region.",
+                        &[("kind", kind.as_str()), ("to", to)],
+                    )
+                })
+                .clone()
+        };
+        c.add(bytes);
+    }
+
+    /// The bytes of `kind` sent to `to` so far.
+    pub fn get(&self, kind: CrossKind, to: &str) -> u64 {
+        let m = self.counters.lock().expect("cross-region lock");
+        m.get(&(kind, to.to_string())).map_or(0, |c| c.get())
+    }
+}
+
+/// The size of an HTTP/1.1 message head: `first_line` (e.g. `GET /path HTTP/1.1`), each header
+/// as `name: value`, line ends, plus `extra` bytes for headers the HTTP library adds itself
+/// (`host`, `date`, `content-length`, ...).
+pub fn http_head_len<K: AsRef<str>, V: AsRef<[u8]>>(
+    first_line: usize,
+    headers: impl IntoIterator<Item = (K, V)>,
+    extra: usize,
+) -> u64 {
+    let h: usize = headers
+        .into_iter()
+        .map(|(k, v)| k.as_ref().len() + 2 + v.as_ref().len() + 2)
+        .sum();
+    (first_line + 2 + h + 2 + extra) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +284,24 @@ mod tests {
         assert!(text.contains("# TYPE argus_points_total counter"));
         assert!(text.contains("argus_points_total{tenant=\"a\\\"b\"} 4"));
         assert!(text.contains("argus_queue -2"));
+    }
+
+    #[test]
+    fn cross_region_counts_only_other_regions() {
+        let r = Registry::new();
+        let x = CrossRegion::new(&r, "east");
+        x.sent(CrossKind::Config, "global", 100);
+        x.sent(CrossKind::Config, "global", 20);
+        x.sent(CrossKind::Query, "east", 999);
+        x.sent(CrossKind::Events, "", 999);
+        assert_eq!(x.get(CrossKind::Config, "global"), 120);
+        assert_eq!(x.get(CrossKind::Query, "east"), 0);
+        let text = r.render();
+        assert!(
+            text.contains("argus_cross_region_bytes_sent_total{kind=\"config\",to=\"global\"} 120")
+        );
+        assert!(!text.contains("to=\"east\""));
+        assert_eq!(CrossRegion::new(&r, "").region(), GLOBAL_REGION);
+        assert_eq!(http_head_len(10, [("ab", "cd")], 0), 10 + 2 + 8 + 2);
     }
 }
