@@ -168,7 +168,7 @@ fn main() {
         }
     }
     let mut engine = Engine::new("bench");
-    engine.set_rules(rules.clone());
+    engine.set_rules(rules.clone(), 0, &mut Vec::new());
     let mut out = Vec::new();
     let t0 = Instant::now();
     for p in &mut points {
@@ -266,7 +266,7 @@ fn main() {
     }
     let t0 = Instant::now();
     let (rules2, _) = Rules::build(&sets2, Some(&rules));
-    engine.set_rules(Arc::new(rules2));
+    engine.set_rules(Arc::new(rules2), 0, &mut Vec::new());
     println!(
         "reload: every tenant recompiled and {} series re-matched in {:.2} s",
         engine.series_count(),

@@ -126,31 +126,58 @@ impl Engine {
         self.series.len()
     }
 
-    /// Applies new rules, keeping every series' window and alert state. Alerts of strategies
-    /// that no longer apply are forgotten; new nodata strategies start their timers.
-    pub fn set_rules(&mut self, rules: Arc<Rules>) {
+    /// Applies new rules, keeping every series' window and alert state; new nodata strategies
+    /// start their timers. An open problem whose strategy no longer applies to its series (the
+    /// strategy was deleted, its template unbound, the host left the group) is closed with an
+    /// OK event at `now` appended to `out`, so that no alert stays open forever downstream.
+    pub fn set_rules(&mut self, rules: Arc<Rules>, now: i64, out: &mut Vec<Event>) {
         self.rules = rules;
         for i in 0..self.series.len() {
-            self.refresh(i as u32, false);
+            // The latest value, before the new rules trim the window.
+            let value = self.series[i].values.back().copied().unwrap_or(0.0);
+            let closed = self.refresh(i as u32, false);
+            let s = &self.series[i];
+            for (c, a) in closed {
+                let mut ev = event(&self.region, &s.key, &c, &a, EventStatus::Ok, value, now);
+                ev.note = closed_note(&c.strategy.note);
+                out.push(ev);
+            }
         }
     }
 
     /// Re-matches series `idx` against the rules. Arms nodata timers that are not armed yet, and
-    /// with `rearm` also those that are (after a restore, when the wheel is empty).
-    fn refresh(&mut self, idx: u32, rearm: bool) {
+    /// with `rearm` also those that are (after a restore, when the wheel is empty). Returns the
+    /// open problems of strategies that no longer apply, each with its final (OK) state.
+    fn refresh(&mut self, idx: u32, rearm: bool) -> Vec<(Arc<Compiled>, Alert)> {
         let s = &mut self.series[idx as usize];
-        s.strategies = self.rules.matching(&s.key);
+        let before = std::mem::replace(&mut s.strategies, self.rules.matching(&s.key));
         if !self.rules.tenants.contains_key(&s.key.tenant) {
             // The tenant's strategies are not known yet (say, restored state while the config
             // center is unreachable): keep its windows and alerts for when they arrive.
-            return;
+            return Vec::new();
         }
         s.cap = s.strategies.iter().map(|c| c.window).max().unwrap_or(0);
         while s.values.len() > s.cap {
             s.values.pop_front();
         }
         let ids: Vec<StrategyId> = s.strategies.iter().map(|c| c.strategy.id).collect();
-        s.alerts.retain(|(id, _)| ids.contains(id));
+        let mut closed = Vec::new();
+        s.alerts.retain(|(id, a)| {
+            if ids.contains(id) {
+                return true;
+            }
+            // After a restore the old strategy is unknown: nothing to describe the OK with.
+            if let Some(c) = before.iter().find(|c| c.strategy.id == *id) {
+                if a.problem {
+                    let mut a = a.clone();
+                    a.problem = false;
+                    a.alarms = 0;
+                    a.occurrence += 1;
+                    closed.push((c.clone(), a));
+                }
+            }
+            false
+        });
         let last_ts = s.last_ts;
         let mut arm = Vec::new();
         let nodata: Vec<(StrategyId, u64)> = s
@@ -175,6 +202,7 @@ impl Engine {
         for (due, id) in arm {
             self.wheel.schedule(due, (idx, id));
         }
+        closed
     }
 
     fn find(&self, p: &Point, hash: u64) -> Option<u32> {
@@ -471,6 +499,16 @@ impl Engine {
     }
 }
 
+/// The note of an OK that closes a problem because its strategy no longer applies.
+fn closed_note(note: &str) -> String {
+    let why = "closed: the strategy no longer applies to this series";
+    if note.is_empty() {
+        why.to_string()
+    } else {
+        format!("{note} ({why})")
+    }
+}
+
 fn event(
     region: &str,
     key: &SeriesKey,
@@ -549,7 +587,7 @@ mod tests {
     #[test]
     fn state_restored_before_its_rules_arrive_is_kept() {
         let mut e = Engine::new("r");
-        e.set_rules(rules());
+        e.set_rules(rules(), 0, &mut vec![]);
         let mut out = vec![];
         e.ingest(&point(95.0, 10), &mut out);
         assert_eq!(out.len(), 1);
@@ -557,9 +595,9 @@ mod tests {
         // A restart while the config center is unreachable and nothing is cached.
         let mut e = Engine::new("r");
         e.restore(snap);
-        e.set_rules(Arc::new(Rules::default()));
+        e.set_rules(Arc::new(Rules::default()), 0, &mut vec![]);
         assert_eq!(e.snapshot()[0].alerts.len(), 1, "alert state kept");
-        e.set_rules(rules());
+        e.set_rules(rules(), 0, &mut vec![]);
         out.clear();
         e.ingest(&point(50.0, 20), &mut out);
         assert_eq!(out.len(), 1);
@@ -571,7 +609,7 @@ mod tests {
     #[test]
     fn idle_series_are_evicted_unless_in_trouble() {
         let mut e = Engine::new("r");
-        e.set_rules(rules());
+        e.set_rules(rules(), 0, &mut vec![]);
         let mut out = vec![];
         let mut p = point(10.0, 100);
         e.ingest(&p, &mut out);
@@ -607,7 +645,7 @@ mod tests {
     #[test]
     fn non_finite_values_are_reported_as_finite() {
         let mut e = Engine::new("r");
-        e.set_rules(rules());
+        e.set_rules(rules(), 0, &mut vec![]);
         let mut out = vec![];
         e.ingest(&point(f64::INFINITY, 10), &mut out);
         assert_eq!(out[0].value, f64::MAX);

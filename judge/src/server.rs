@@ -133,8 +133,15 @@ impl Judge {
         }
         self.metrics.refused_tenants.add(refused.len() as u64);
         let rules = Arc::new(rules);
+        let now = argus_core::time::now_secs();
+        let mut closed = Vec::new();
         for s in &self.shards {
-            s.lock().expect("shard lock").set_rules(rules.clone());
+            s.lock()
+                .expect("shard lock")
+                .set_rules(rules.clone(), now, &mut closed);
+        }
+        if let Err(e) = self.emit(&closed) {
+            tracing::error!(error = %e, events = closed.len(), "could not write the OK events of removed strategies to the outbox");
         }
         self.metrics.rules_generation.set(rules.generation as i64);
         tracing::info!(
@@ -267,6 +274,7 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-judge")?;
     let max = cfg.max_body_bytes;
     let data = web::Data::new(judge.clone());
+    let internal_token = cfg.internal_token.clone();
     let mut http = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -287,7 +295,13 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
                     metrics_response(&j.metrics.registry)
                 }),
             )
-            .route("/internal/v1/points", web::post().to(points))
+            .route(
+                "/internal/v1/points",
+                // The credential is checked before the body is read.
+                web::post().to(points).wrap(
+                    argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
+                ),
+            )
     })
     .listen(listener)?;
     if cfg.workers > 0 {

@@ -177,6 +177,8 @@ fn run(path: &Path) {
     let mut refused: Vec<String> = vec![];
     let mut actual: VecDeque<String> = VecDeque::new();
     let mut checked = 0;
+    // The latest time the file has shown (points, ticks): when a reload takes effect.
+    let mut clock = 0i64;
     for (n, raw) in text.lines().enumerate() {
         let at = format!("{name}:{}", n + 1);
         let line = match raw.find(" #") {
@@ -218,7 +220,9 @@ fn run(path: &Path) {
                     .map(|r| format!("{}: {}", r.tenant, r.error))
                     .collect();
                 rules = Arc::new(r);
-                engine.set_rules(rules.clone());
+                let mut closed = Vec::new();
+                engine.set_rules(rules.clone(), clock, &mut closed);
+                actual.extend(closed.iter().map(render));
                 model.dirty = false;
             }
         } else {
@@ -290,13 +294,20 @@ fn run(path: &Path) {
                 );
                 checked += 1;
             }
-            ">" => engine.ingest(&point_line(&model.tenant_id(), &toks[1..]), &mut out),
-            "tick" => engine.tick(toks[1].parse().unwrap(), &mut out),
+            ">" => {
+                let p = point_line(&model.tenant_id(), &toks[1..]);
+                clock = clock.max(p.timestamp);
+                engine.ingest(&p, &mut out)
+            }
+            "tick" => {
+                clock = toks[1].parse().unwrap();
+                engine.tick(clock, &mut out)
+            }
             "restart" => {
                 let json = serde_json::to_string(&engine.snapshot()).unwrap();
                 let snaps: Vec<SeriesSnapshot> = serde_json::from_str(&json).unwrap();
                 engine = Engine::new("r1");
-                engine.set_rules(rules.clone());
+                engine.set_rules(rules.clone(), clock, &mut Vec::new());
                 engine.restore(snaps);
             }
             other => panic!("{at}: unknown directive {other:?}"),
