@@ -79,10 +79,27 @@ impl StoreClient {
         internal_token: impl Into<String>,
         timeout: Duration,
     ) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_tls(
+            base_url,
+            internal_token,
+            timeout,
+            &argus_core::tls::ClientTls::default(),
+        )
+    }
+
+    /// [`Self::new`] for an `https://` node whose certificate is signed by a private CA: `tls`
+    /// holds the extra roots of the caller's `[tls] ca_file`.
+    pub fn with_tls(
+        base_url: impl Into<String>,
+        internal_token: impl Into<String>,
+        timeout: Duration,
+        tls: &argus_core::tls::ClientTls,
+    ) -> Self {
+        let http = tls
+            .builder()
             .timeout(timeout)
             .build()
-            .expect("reqwest client without TLS always builds");
+            .expect("reqwest client with checked roots always builds");
         StoreClient {
             base: base_url.into().trim_end_matches('/').to_string(),
             token: internal_token.into(),

@@ -38,6 +38,9 @@ pub struct StoreConfig {
     pub engine: EngineConfig,
     /// Point limits.
     pub limits: Limits,
+    /// TLS: with `cert_file` + `key_file` the node serves HTTPS only (transfers then use
+    /// `https://` store URLs and trust the CA in their own `[tls] ca_file`).
+    pub tls: argus_core::TlsConfig,
 }
 
 impl Default for StoreConfig {
@@ -49,6 +52,7 @@ impl Default for StoreConfig {
             workers: 2,
             engine: EngineConfig::default(),
             limits: Limits::default(),
+            tls: argus_core::TlsConfig::default(),
         }
     }
 }
@@ -81,6 +85,9 @@ impl StoreNode {
 
 /// Opens the engine and starts serving.
 pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
+    // A bad certificate stops the node before it opens (and possibly recovers) the engine.
+    cfg.tls.check()?;
+    let tls_on = cfg.tls.serves_https();
     let engine = Arc::new(Engine::open(&cfg.engine)?);
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-store")?;
     let registry = Registry::new();
@@ -113,12 +120,11 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
             .route("/internal/v1/query/series", web::post().to(query_series))
             .route("/internal/v1/query/labels", web::post().to(query_labels))
     })
-    .workers(cfg.workers.max(1))
-    .listen(listener)?
-    .run();
+    .workers(cfg.workers.max(1));
+    let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-store")?.run();
     tracing::info!(%addr, data_dir = %cfg.engine.data_dir.display(), "argus-store serving");
     Ok(StoreNode {
-        server: Served::spawn(addr, server),
+        server: Served::spawn(addr, server).with_https(tls_on),
         engine,
     })
 }
