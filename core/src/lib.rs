@@ -22,11 +22,15 @@ pub mod config;
 pub mod event;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
+pub mod internal_auth;
 pub mod notify;
 pub mod point;
 pub mod query;
 pub mod series;
 pub mod service;
+#[cfg(feature = "http")]
+pub mod shed;
 pub mod strategy;
 pub mod telemetry;
 pub mod tenant;
