@@ -429,3 +429,61 @@ async fn a_fresh_installation_gets_its_first_admin_from_the_config() {
     assert_eq!(me["platform_admin"], true);
     e.running.stop().await;
 }
+
+#[tokio::test]
+async fn console_logout_is_a_post_with_the_csrf_token() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let (cookie, csrf) = login(&e, "alice", "alice-secret-1").await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let logout = |token: Option<&str>| {
+        let mut r = http
+            .post(format!("{}/logout", e.url))
+            .header("cookie", &cookie);
+        if let Some(t) = token {
+            r = r.form(&[("csrf", t)]);
+        }
+        r.send()
+    };
+    // The page offers a form carrying the token, never a link another site could embed.
+    let page = http
+        .get(format!("{}/hosts", e.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<form class="logout" method="post" action="/logout">"#)
+            && page.contains(&format!(r#"name="csrf" value="{csrf}""#)),
+        "{page}"
+    );
+    let get = http
+        .get(format!("{}/logout", e.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        get.status().is_client_error(),
+        "GET /logout: {}",
+        get.status()
+    );
+    assert_eq!(
+        logout(Some("forged")).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(logout(None).await.unwrap().status().is_client_error());
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::OK, "a refused logout keeps the session");
+
+    let r = logout(Some(&csrf)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login");
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the session has ended");
+}

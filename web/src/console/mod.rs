@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(|| async { redirect("/hosts") }))
         .route("/login", web::get().to(pages::login))
-        .route("/logout", web::get().to(pages::logout))
+        .route("/logout", web::post().to(pages::logout))
         .route("/hosts", web::get().to(pages::hosts))
         .route("/hosts/{id}", web::get().to(pages::host))
         .route("/explorer", web::get().to(pages::explorer))
@@ -159,13 +159,14 @@ pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse 
     }
     let html = format!(
         r#"{}<body><div class="shell"><nav class="side"><div class="brand">◎ Argus</div>{nav}</nav>
-<main><header class="top"><h1>{}</h1><div class="who">{} · tenant <b>{}</b> · {} · <a href="/logout">log out</a></div></header>
+<main><header class="top"><h1>{}</h1><div class="who">{} · tenant <b>{}</b> · {} · <form class="logout" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button class="link">log out</button></form></div></header>
 {body}</main></div></body></html>"#,
         head(title, auth.csrf.as_deref().unwrap_or("")),
         esc(title),
         esc(&auth.who),
         esc(auth.tenant.as_str()),
         auth.role.as_str(),
+        esc(auth.csrf.as_deref().unwrap_or("")),
     );
     secure(HttpResponse::Ok())
         .content_type("text/html; charset=utf-8")
