@@ -14,7 +14,9 @@ use crate::engine::{Engine, EngineConfig, StoreError};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
+use argus_core::internal_auth::InternalOnly;
 use argus_core::query::{LastQuery, RangeQuery, SeriesQuery};
+use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
 use argus_core::validate::{validate_point, Limits, Rejection};
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
@@ -34,6 +36,10 @@ pub struct StoreConfig {
     pub max_body_bytes: usize,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Most writes handled at once; the next one is answered `503` with `Retry-After: 1` before
+    /// its body is read (the transfer then spools it) and counted in `argus_store_shed_total`.
+    /// Bounds memory when transfers send faster than the disk takes. 0: no limit.
+    pub max_in_flight: usize,
     /// The engine.
     pub engine: EngineConfig,
     /// Point limits.
@@ -50,6 +56,7 @@ impl Default for StoreConfig {
             internal_token: String::new(),
             max_body_bytes: 64 << 20,
             workers: 2,
+            max_in_flight: 256,
             engine: EngineConfig::default(),
             limits: Limits::default(),
             tls: argus_core::TlsConfig::default(),
@@ -103,7 +110,22 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
         cfg: cfg.clone(),
     });
     let max = cfg.max_body_bytes;
+    let shed = Shed(Shedder::new(
+        cfg.max_in_flight,
+        1,
+        state.registry.counter(
+            "argus_store_shed_total",
+            "Writes refused with 503 because max_in_flight writes were already in flight.",
+            &[],
+        ),
+        state
+            .registry
+            .gauge("argus_store_in_flight", "Writes in flight.", &[]),
+    ));
+    let internal_token = cfg.internal_token.clone();
     let server = HttpServer::new(move || {
+        // Every internal route checks the credential before its body is read.
+        let internal = InternalOnly::token(internal_token.clone());
         App::new()
             .app_data(state.clone())
             .app_data(json_config(max))
@@ -114,11 +136,29 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
                     .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
             )
             .route("/metrics", web::get().to(metrics))
-            .route("/internal/v1/write", web::post().to(write))
-            .route("/internal/v1/query/range", web::post().to(query_range))
-            .route("/internal/v1/query/last", web::post().to(query_last))
-            .route("/internal/v1/query/series", web::post().to(query_series))
-            .route("/internal/v1/query/labels", web::post().to(query_labels))
+            .route(
+                "/internal/v1/write",
+                web::post()
+                    .to(write)
+                    .wrap(shed.clone())
+                    .wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/range",
+                web::post().to(query_range).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/last",
+                web::post().to(query_last).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/series",
+                web::post().to(query_series).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/labels",
+                web::post().to(query_labels).wrap(internal.clone()),
+            )
     })
     .workers(cfg.workers.max(1));
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-store")?.run();
