@@ -109,7 +109,7 @@ mod loaded {
         let pem = read(key, path)?;
         let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(key, path, format!("unreadable PEM: {e}")))?;
+            .map_err(|e| invalid(key, path, format!("unreadable PEM: {}", pem_reason(&e))))?;
         if certs.is_empty() {
             return Err(invalid(
                 key,
@@ -120,13 +120,31 @@ mod loaded {
         Ok(certs)
     }
 
+    /// The PEM error in words (the library prints the marker lines as byte arrays).
+    fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+        use rustls::pki_types::pem::Error;
+        match e {
+            Error::MissingSectionEnd { end_marker } => format!(
+                "a section has no end line (expected {:?})",
+                String::from_utf8_lossy(end_marker)
+            ),
+            Error::IllegalSectionStart { line } => {
+                format!("malformed BEGIN line {:?}", String::from_utf8_lossy(line))
+            }
+            other => other.to_string(),
+        }
+    }
+
     fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         let pem = read("key_file", path)?;
         PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
             invalid(
                 "key_file",
                 path,
-                format!("no usable private key (PKCS#8, PKCS#1 or SEC1 PEM block): {e}"),
+                format!(
+                    "no usable private key (PKCS#8, PKCS#1 or SEC1 PEM block): {}",
+                    pem_reason(&e)
+                ),
             )
         })
     }

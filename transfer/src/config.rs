@@ -72,6 +72,9 @@ pub struct TransferConfig {
     pub influx: InfluxSinkConfig,
     /// How often to check the config file for changes, in seconds (0: only on SIGHUP).
     pub reload_secs: u64,
+    /// TLS: `cert_file` + `key_file` make the listener HTTPS only (agents and web then use
+    /// `https://` URLs); `ca_file` is trusted for `https://` stores, judges and config center.
+    pub tls: argus_core::TlsConfig,
     /// The file this configuration was read from (set by the binary, not read from the file).
     /// When set, the transfer re-reads it on change or SIGHUP to apply a new ring, tenants and
     /// quotas without a restart.
@@ -102,6 +105,7 @@ impl Default for TransferConfig {
             ingest: IngestConfig::default(),
             influx: InfluxSinkConfig::default(),
             reload_secs: 5,
+            tls: argus_core::TlsConfig::default(),
             config_file: None,
         }
     }

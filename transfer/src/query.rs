@@ -23,10 +23,11 @@ where
     let nodes = topo.store_ring.members();
     let timeout = Duration::from_millis(st.cfg.downstream_timeout_ms);
     let calls = nodes.iter().map(|n| {
-        call(StoreClient::new(
+        call(StoreClient::with_tls(
             n.clone(),
             st.cfg.internal_token.clone(),
             timeout,
+            st.forwarder.client_tls(),
         ))
     });
     let mut all = Vec::new();

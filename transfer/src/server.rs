@@ -161,6 +161,7 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             cfg.config_center.url.clone(),
             cfg.internal_token.clone(),
             Duration::from_secs(cfg.config_center.poll_secs.max(1)),
+            forwarder.client_tls().clone(),
             stop_rx.clone(),
         ));
     }
@@ -224,12 +225,11 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             .route("/internal/v1/query/last", web::post().to(query::last))
             .route("/internal/v1/query/series", web::post().to(query::series))
     })
-    .workers(cfg.workers.max(1))
-    .listen(listener)?
-    .run();
+    .workers(cfg.workers.max(1));
+    let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-transfer")?.run();
     tracing::info!(%addr, region = %cfg.region, data_dir = %data_dir.display(), "argus-transfer serving");
     Ok(Running {
-        server: Served::spawn(addr, server),
+        server: Served::spawn(addr, server).with_https(cfg.tls.serves_https()),
         state,
         data_dir,
         stop: stop_tx,

@@ -123,18 +123,21 @@ impl Tokens {
             .and_then(|c| c.etag)
     }
 
-    /// Polls the config center at `url` every `every` until `stop`.
+    /// Polls the config center at `url` every `every` until `stop`; `tls` holds the roots of
+    /// `[tls] ca_file` for an `https://` center.
     pub async fn poll(
         self: Arc<Self>,
         url: String,
         internal_token: String,
         every: Duration,
+        tls: argus_core::tls::ClientTls,
         mut stop: watch::Receiver<bool>,
     ) {
-        let http = reqwest::Client::builder()
+        let http = tls
+            .builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .expect("reqwest client builds");
+            .expect("reqwest client with checked roots builds");
         let endpoint = format!("{}/internal/v1/config/transfer", url.trim_end_matches('/'));
         let mut etag = self.cached_etag();
         loop {
