@@ -193,6 +193,9 @@ impl CrossKind {
     }
 }
 
+/// The counters of a [`CrossRegion`], by kind and destination.
+type CrossCounters = BTreeMap<(CrossKind, String), Arc<Counter>>;
+
 /// Counts the bytes a node sends to another region, by kind and destination, as
 /// `argus_cross_region_bytes_sent_total{kind,to}`: a request by the node that makes it, an answer
 /// by the node that answers (which learns the caller's region from [`REGION_HEADER`]). Bytes
@@ -202,7 +205,7 @@ impl CrossKind {
 pub struct CrossRegion {
     region: Arc<str>,
     registry: Registry,
-    counters: Arc<Mutex<BTreeMap<(CrossKind, String), Arc<Counter>>>>,
+    counters: Arc<Mutex<CrossCounters>>,
 }
 
 impl CrossRegion {

@@ -1,6 +1,12 @@
 //! The configuration center: what transfers, judges and alarm pull (internal credential) and
 //! what agents pull and report (agent token). Every answer carries an `ETag`; a matching
-//! `If-None-Match` answers 304 without a body.
+//! `If-None-Match` answers 304 without a body; a body is gzip-compressed when the caller accepts
+//! it. Agents normally pull their configuration from their region's transfers, which pull every
+//! tenant's agent configuration here ([`agents`]) and forward their agents' heartbeats in one
+//! batch per interval ([`heartbeats`]): only that crosses regions, not one exchange per host.
+//!
+//! Answers to a node of another region (`X-Argus-Region`) are counted in
+//! `argus_cross_region_bytes_sent_total{kind="config"}`.
 
 use crate::api::kinds::Kind;
 use crate::auth::agent_tenant;
@@ -8,9 +14,13 @@ use crate::db::db_err;
 use crate::model;
 use crate::server::State;
 use crate::store;
+use actix_web::body::MessageBody;
 use actix_web::{web, HttpRequest, HttpResponse};
-use argus_core::agentconf::Heartbeat;
+use argus_core::agentconf::{
+    AgentGroup, AgentsDocument, Heartbeat, HeartbeatBatch, HeartbeatBatchAnswer, TenantAgents,
+};
 use argus_core::http::{check_internal, ApiError};
+use argus_core::telemetry::{http_head_len, CrossKind, REGION_HEADER};
 use argus_core::TenantId;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,6 +33,54 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
+/// The caller's region, when a node of a region says it (`X-Argus-Region`).
+fn caller_region(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(REGION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|r| !r.is_empty())
+}
+
+/// Counts `resp` as `kind` bytes sent to the caller's region (when it is another region).
+pub fn count_answer(st: &State, req: &HttpRequest, kind: CrossKind, resp: &HttpResponse) {
+    let Some(to) = caller_region(req) else { return };
+    let body = match resp.body().size() {
+        actix_web::body::BodySize::Sized(n) => n,
+        _ => 0,
+    };
+    let status_line = "HTTP/1.1 ".len() + resp.status().to_string().len();
+    let head = http_head_len(
+        status_line,
+        resp.headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        // content-length and date, added by the server after the handler.
+        55,
+    );
+    st.xr.sent(kind, to, head + body);
+}
+
+/// The JSON `body`, gzip-compressed when the caller accepts it and it is worth it.
+fn json_body(req: &HttpRequest, body: &serde_json::Value) -> (Vec<u8>, bool) {
+    let json = serde_json::to_vec(body).expect("json");
+    let gzip = json.len() > 512
+        && req
+            .headers()
+            .get("accept-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if !gzip {
+        return (json, false);
+    }
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = enc.write_all(&json);
+    match enc.finish() {
+        Ok(z) => (z, true),
+        Err(_) => (json, false),
+    }
+}
+
 fn answer(
     req: &HttpRequest,
     etag: String,
@@ -33,9 +91,26 @@ fn answer(
             .insert_header(("ETag", etag))
             .finish();
     }
-    HttpResponse::Ok()
-        .insert_header(("ETag", etag))
-        .json(body())
+    let (bytes, gzip) = json_body(req, &body());
+    let mut r = HttpResponse::Ok();
+    r.insert_header(("ETag", etag))
+        .content_type("application/json");
+    if gzip {
+        r.insert_header(("Content-Encoding", "gzip"));
+    }
+    r.body(bytes)
+}
+
+/// [`answer`], counted as configuration sent to the caller's region.
+fn config_answer(
+    st: &State,
+    req: &HttpRequest,
+    etag: String,
+    body: impl FnOnce() -> serde_json::Value,
+) -> HttpResponse {
+    let resp = answer(req, etag, body);
+    count_answer(st, req, CrossKind::Config, &resp);
+    resp
 }
 
 async fn tenant_ids(st: &State) -> Result<Vec<TenantId>, ApiError> {
@@ -52,7 +127,7 @@ pub async fn transfer(req: HttpRequest, st: web::Data<State>) -> Result<HttpResp
     let version = store::global_version(&st.db).await?;
     let etag = format!("\"{version}\"");
     if not_modified(&req, &etag) {
-        return Ok(answer(&req, etag, || json!({})));
+        return Ok(config_answer(&st, &req, etag, || json!({})));
     }
     let mut tenants = Vec::new();
     for t in tenant_ids(&st).await? {
@@ -69,7 +144,8 @@ pub async fn transfer(req: HttpRequest, st: web::Data<State>) -> Result<HttpResp
             .collect();
         tenants.push(json!({"tenant": t, "token_sha256": hashes}));
     }
-    Ok(answer(
+    Ok(config_answer(
+        &st,
         &req,
         etag,
         || json!({"version": version, "tenants": tenants}),
@@ -82,13 +158,14 @@ pub async fn strategies(req: HttpRequest, st: web::Data<State>) -> Result<HttpRe
     let version = store::global_version(&st.db).await?;
     let etag = format!("\"{version}\"");
     if not_modified(&req, &etag) {
-        return Ok(answer(&req, etag, || json!({})));
+        return Ok(config_answer(&st, &req, etag, || json!({})));
     }
     let mut tenants = Vec::new();
     for t in tenant_ids(&st).await? {
         tenants.push(model::tenant_strategies(&st.db, &t).await?);
     }
-    Ok(answer(
+    Ok(config_answer(
+        &st,
         &req,
         etag,
         || json!({"version": version, "tenants": tenants}),
@@ -101,13 +178,14 @@ pub async fn notify(req: HttpRequest, st: web::Data<State>) -> Result<HttpRespon
     let version = store::global_version(&st.db).await?;
     let etag = format!("\"{version}\"");
     if not_modified(&req, &etag) {
-        return Ok(answer(&req, etag, || json!({})));
+        return Ok(config_answer(&st, &req, etag, || json!({})));
     }
     let mut tenants = Vec::new();
     for t in tenant_ids(&st).await? {
         tenants.push(model::tenant_notify(&st.db, &t).await?);
     }
-    Ok(answer(
+    Ok(config_answer(
+        &st,
         &req,
         etag,
         || json!({"version": version, "tenants": tenants}),
@@ -150,9 +228,21 @@ pub async fn heartbeat(
     if let Err(e) = crate::api::kinds::check_ident(&hb.host) {
         return Err(ApiError::bad_field("host", e));
     }
+    record_heartbeat(&st, &tenant, &hb, argus_core::time::now_secs()).await?;
+    Ok(HttpResponse::Ok().json(json!({"ok": true})))
+}
+
+/// Stores `hb` as the host's last heartbeat, received at `received_at`, creating the host on its
+/// first heartbeat.
+async fn record_heartbeat(
+    st: &State,
+    tenant: &TenantId,
+    hb: &Heartbeat,
+    received_at: i64,
+) -> Result<(), ApiError> {
     let t = tenant.as_str();
-    let mut hbv = serde_json::to_value(&hb).expect("json");
-    hbv["received_at"] = json!(argus_core::time::now_secs());
+    let mut hbv = serde_json::to_value(hb).expect("json");
+    hbv["received_at"] = json!(received_at);
     match store::by_name(&st.db, t, Kind::Host.path(), &hb.host).await? {
         Some(mut o) => {
             o.body["heartbeat"] = hbv;
@@ -179,5 +269,124 @@ pub async fn heartbeat(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(json!({"ok": true})))
+    Ok(())
+}
+
+/// Marks a known host as seen at `received_at` (its last heartbeat's facts stay); false when the
+/// host or its heartbeat is unknown.
+async fn record_alive(
+    st: &State,
+    tenant: &TenantId,
+    host: &str,
+    received_at: i64,
+) -> Result<bool, ApiError> {
+    let t = tenant.as_str();
+    let Some(mut o) = store::by_name(&st.db, t, Kind::Host.path(), host).await? else {
+        return Ok(false);
+    };
+    let Some(hb) = o.body.get_mut("heartbeat").filter(|h| h.is_object()) else {
+        return Ok(false);
+    };
+    let before = hb.get("received_at").and_then(|v| v.as_i64()).unwrap_or(0);
+    if received_at <= before {
+        return Ok(true);
+    }
+    hb["received_at"] = json!(received_at);
+    store::update(
+        &st.db,
+        t,
+        Kind::Host.path(),
+        o.id,
+        Some(host),
+        &o.body,
+        false,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// `GET /internal/v1/config/agents` (internal credential): every tenant's agent configuration
+/// (an [`AgentsDocument`]), which each transfer caches to answer its agents' config pulls.
+pub async fn agents(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let version = store::global_version(&st.db).await?;
+    let etag = format!("\"{version}\"");
+    if not_modified(&req, &etag) {
+        return Ok(config_answer(&st, &req, etag, || json!({})));
+    }
+    let mut doc = AgentsDocument {
+        version,
+        tenants: Vec::new(),
+    };
+    for t in tenant_ids(&st).await? {
+        let groups: Vec<AgentGroup> = model::agent_groups(&st.db, &t)
+            .await?
+            .into_iter()
+            .filter(|g| g.agent != Default::default())
+            .collect();
+        doc.tenants.push(TenantAgents { tenant: t, groups });
+    }
+    Ok(config_answer(&st, &req, etag, || {
+        serde_json::to_value(&doc).expect("json")
+    }))
+}
+
+/// Most bytes a heartbeat batch may take once decompressed.
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// `POST /internal/v1/agents/heartbeats` (internal credential; JSON, `Content-Encoding: zstd`
+/// or none): a transfer's [`HeartbeatBatch`]. Changed hosts are stored whole; the others only
+/// get their last-seen time moved. Seen times are taken relative to the batch's `sent_at`, so
+/// the transfer's clock does not matter. Answers the hosts it does not know.
+pub async fn heartbeats(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let zstd = req
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("zstd"));
+    let json = if zstd {
+        let mut out = Vec::new();
+        let dec = zstd::stream::read::Decoder::new(&body[..])
+            .map_err(|e| ApiError::bad_request(format!("body: not zstd: {e}")))?;
+        use std::io::Read as _;
+        dec.take(MAX_BATCH_BYTES as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ApiError::bad_request(format!("body: not zstd: {e}")))?;
+        if out.len() > MAX_BATCH_BYTES {
+            return Err(ApiError::bad_request("body: too large once decompressed"));
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    let batch: HeartbeatBatch = serde_json::from_slice(&json)
+        .map_err(|e| ApiError::bad_request(format!("body: not a heartbeat batch: {e}")))?;
+    let now = argus_core::time::now_secs();
+    // The batch's age of each host, applied to web's clock (never in the future).
+    let at = |seen: i64| now - (batch.sent_at - seen).max(0);
+    for c in &batch.changed {
+        if crate::api::kinds::check_ident(&c.heartbeat.host).is_err() {
+            continue;
+        }
+        record_heartbeat(&st, &c.tenant, &c.heartbeat, at(c.seen_at)).await?;
+    }
+    let mut answer = HeartbeatBatchAnswer::default();
+    for (tenant, hosts) in &batch.alive {
+        for (host, seen) in hosts {
+            if crate::api::kinds::check_ident(host).is_err() {
+                continue;
+            }
+            if !record_alive(&st, tenant, host, at(*seen)).await? {
+                answer.unknown.push((tenant.clone(), host.clone()));
+            }
+        }
+    }
+    let resp = HttpResponse::Ok().json(&answer);
+    count_answer(&st, &req, CrossKind::Config, &resp);
+    Ok(resp)
 }

@@ -6,12 +6,11 @@ use crate::api::kinds::{
 };
 use crate::db::Db;
 use crate::store;
-use argus_core::agentconf::AgentRemoteConfig;
+use argus_core::agentconf::{AgentGroup, AgentRemoteConfig};
 use argus_core::http::ApiError;
 use argus_core::notify::{Contact, Silence, Subscription, Team, TenantNotifyConfig};
 use argus_core::strategy::{ExpressionStrategy, HostGroup, Template, TenantStrategies};
 use argus_core::TenantId;
-use sha2::{Digest, Sha256};
 
 fn doc<T: serde::de::DeserializeOwned>(o: &store::Object) -> Result<T, ApiError> {
     serde_json::from_value(o.body.clone())
@@ -147,40 +146,27 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
     Ok(out)
 }
 
+/// The agent sections of `tenant`'s host groups, in id order.
+pub async fn agent_groups(db: &Db, tenant: &TenantId) -> Result<Vec<AgentGroup>, ApiError> {
+    let mut out = Vec::new();
+    for o in store::list(db, tenant.as_str(), Kind::HostGroup.path()).await? {
+        let g: HostGroupIn = doc(&o)?;
+        out.push(AgentGroup {
+            hosts: g.hosts,
+            agent: g.agent,
+        });
+    }
+    Ok(out)
+}
+
 /// The agent configuration of `host`: the union over its host groups of their plugins, log
-/// rules and probes (first by name wins), the smallest non-zero step, and a content version.
+/// rules and probes (first by name wins), the smallest non-zero step, and a content version
+/// ([`argus_core::agentconf::effective_config`], which transfers use too).
 pub async fn agent_config(
     db: &Db,
     tenant: &TenantId,
     host: &str,
 ) -> Result<AgentRemoteConfig, ApiError> {
-    let mut out = AgentRemoteConfig::default();
-    for o in store::list(db, tenant.as_str(), Kind::HostGroup.path()).await? {
-        let g: HostGroupIn = doc(&o)?;
-        if !g.hosts.iter().any(|h| h == host) {
-            continue;
-        }
-        let a = g.agent;
-        if a.step_secs > 0 && (out.step_secs == 0 || a.step_secs < out.step_secs) {
-            out.step_secs = a.step_secs;
-        }
-        for p in a.plugins {
-            if !out.plugins.iter().any(|x| x.name == p.name) {
-                out.plugins.push(p);
-            }
-        }
-        for r in a.log_rules {
-            if !out.log_rules.contains(&r) {
-                out.log_rules.push(r);
-            }
-        }
-        for p in a.probes {
-            if !out.probes.iter().any(|x| x.name() == p.name()) {
-                out.probes.push(p);
-            }
-        }
-    }
-    let body = serde_json::to_vec(&out).expect("json");
-    out.version = hex::encode(&Sha256::digest(&body)[..8]);
-    Ok(out)
+    let groups = agent_groups(db, tenant).await?;
+    Ok(argus_core::agentconf::effective_config(&groups, host))
 }

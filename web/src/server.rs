@@ -24,6 +24,8 @@ pub struct State {
     pub limiter: LoginLimiter,
     /// `/metrics`.
     pub registry: Registry,
+    /// Bytes sent to the regions (query fan-out, configuration answers), in `registry`.
+    pub xr: argus_core::telemetry::CrossRegion,
 }
 
 /// A running web service.
@@ -75,6 +77,7 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
             .map_err(|e| anyhow::anyhow!("bootstrap tenant {}: {e}", t.tenant))?;
         bootstrap.insert(t.token_sha256.to_ascii_lowercase(), t.tenant.clone());
     }
+    let registry = Registry::new();
     let state = web::Data::new(State {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -82,7 +85,11 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
         db: db.clone(),
         bootstrap,
         limiter: LoginLimiter::default(),
-        registry: Registry::new(),
+        xr: argus_core::telemetry::CrossRegion::new(
+            &registry,
+            argus_core::telemetry::GLOBAL_REGION,
+        ),
+        registry,
         cfg: cfg.clone(),
     });
     let server = HttpServer::new(move || {
@@ -110,6 +117,14 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
             .route(
                 "/internal/v1/config/notify",
                 web::get().to(crate::center::notify),
+            )
+            .route(
+                "/internal/v1/config/agents",
+                web::get().to(crate::center::agents),
+            )
+            .route(
+                "/internal/v1/agents/heartbeats",
+                web::post().to(crate::center::heartbeats),
             )
             .configure(crate::api::routes)
             .configure(crate::console::routes)

@@ -311,3 +311,168 @@ async fn agent_config_and_heartbeat() {
 async fn agent_config_and_heartbeat_postgres() {
     agent_config_and_heartbeat_on(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn agents_document_and_heartbeat_batches_for_transfers() {
+    use argus_core::agentconf::{
+        effective_config, AgentsDocument, Heartbeat, HeartbeatBatch, HeartbeatBatchAnswer,
+        SeenHeartbeat,
+    };
+    use argus_core::TenantId;
+    let e = start(Backend::Sqlite, |c| c.internal_token = "node-secret".into())
+        .await
+        .unwrap();
+    e.call(
+        &e.a,
+        Method::POST,
+        "/api/v1/host_groups",
+        Some(json!({"name": "web", "hosts": ["web-1"], "agent": {
+        "step_secs": 30,
+        "plugins": [{"name": "nginx", "path": "nginx.sh", "interval_secs": 60}]}})),
+    )
+    .await;
+    let get = |etag: Option<String>, token: &str| {
+        let mut r = e
+            .http
+            .get(format!("{}/internal/v1/config/agents", e.url))
+            .bearer_auth(token)
+            .header("x-argus-region", "east");
+        if let Some(t) = etag {
+            r = r.header("if-none-match", t);
+        }
+        r.send()
+    };
+    assert_eq!(
+        get(None, &e.agent_a).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = get(None, "node-secret").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tag = resp.headers()["etag"].to_str().unwrap().to_string();
+    let doc: AgentsDocument = resp.json().await.unwrap();
+    let acme = doc
+        .tenants
+        .iter()
+        .find(|t| t.tenant.as_str() == "acme")
+        .unwrap();
+    // The transfer computes the same config (and ETag) as web would answer the agent.
+    let (_, direct) = {
+        let r = e
+            .http
+            .get(format!("{}/api/v1/agent/config?host=web-1", e.url))
+            .bearer_auth(&e.agent_a)
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status(),
+            r.json::<argus_core::agentconf::AgentRemoteConfig>()
+                .await
+                .unwrap(),
+        )
+    };
+    assert_eq!(effective_config(&acme.groups, "web-1"), direct);
+    let globex = doc
+        .tenants
+        .iter()
+        .find(|t| t.tenant.as_str() == "globex")
+        .unwrap();
+    assert!(globex.groups.is_empty(), "globex has no agent section");
+    assert_eq!(
+        get(Some(tag), "node-secret").await.unwrap().status(),
+        StatusCode::NOT_MODIFIED
+    );
+
+    // A batch: web-1 whole, then only alive; a host web does not know is answered back.
+    let acme_id = TenantId::new("acme").unwrap();
+    let now = argus_core::time::now_secs();
+    let send = |batch: HeartbeatBatch, token: &str| {
+        let body = zstd::encode_all(&serde_json::to_vec(&batch).unwrap()[..], 3).unwrap();
+        e.http
+            .post(format!("{}/internal/v1/agents/heartbeats", e.url))
+            .bearer_auth(token)
+            .header("content-encoding", "zstd")
+            .header("x-argus-region", "east")
+            .body(body)
+            .send()
+    };
+    let first = HeartbeatBatch {
+        region: "east".into(),
+        sent_at: now + 1000, // a transfer whose clock is ahead: ages count, not times
+        changed: vec![SeenHeartbeat {
+            tenant: acme_id.clone(),
+            heartbeat: Heartbeat {
+                host: "web-1".into(),
+                agent_version: "9.9.9".into(),
+                ..Default::default()
+            },
+            seen_at: now + 990,
+        }],
+        alive: Default::default(),
+    };
+    assert_eq!(
+        send(first.clone(), &e.agent_a).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = send(first, "node-secret").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, hosts) = e.call(&e.a, Method::GET, "/api/v1/hosts", None).await;
+    let h = &hosts["hosts"][0];
+    assert_eq!(
+        (h["name"].as_str(), h["alive"].as_bool()),
+        (Some("web-1"), Some(true))
+    );
+    assert_eq!(h["agent_version"], json!("9.9.9"));
+    let seen = h["last_seen"].as_i64().unwrap();
+    assert!(
+        (now - 12..=now).contains(&seen),
+        "last seen {seen}, now {now}"
+    );
+    let mut alive = std::collections::BTreeMap::new();
+    alive.insert(
+        acme_id.clone(),
+        vec![
+            ("web-1".to_string(), now + 60),
+            ("ghost".to_string(), now + 60),
+        ],
+    );
+    let second = HeartbeatBatch {
+        region: "east".into(),
+        sent_at: now + 60,
+        changed: vec![],
+        alive,
+    };
+    let ans: HeartbeatBatchAnswer = send(second, "node-secret")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ans.unknown, vec![(acme_id, "ghost".to_string())]);
+    let (_, hosts) = e.call(&e.a, Method::GET, "/api/v1/hosts", None).await;
+    assert_eq!(
+        hosts["hosts"].as_array().unwrap().len(),
+        1,
+        "no ghost host created"
+    );
+    let h = &hosts["hosts"][0];
+    assert!(h["last_seen"].as_i64().unwrap() >= now - 2, "{h}");
+    assert_eq!(h["agent_version"], json!("9.9.9"), "facts kept");
+    // The answers to region east are counted as configuration sent there.
+    let metrics = e
+        .http
+        .get(format!("{}/metrics", e.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("argus_cross_region_bytes_sent_total{kind=\"config\",to=\"east\"}"))
+        .unwrap_or_else(|| panic!("no cross-region counter in {metrics}"));
+    let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n > 500, "{line}");
+    e.running.stop().await;
+}
