@@ -7,6 +7,7 @@ use crate::AlarmError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::event::Event;
 use argus_core::http::{check_internal, ApiError};
+use argus_core::internal_auth::InternalOnly;
 use argus_core::time::now_secs;
 use argus_core::TenantId;
 use serde::Deserialize;
@@ -23,12 +24,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 argus_core::http::metrics_response(&a.registry)
             }),
         )
-        .route("/internal/v1/events", web::post().to(ingest))
-        .route("/internal/v1/events", web::get().to(list_events))
-        .route("/internal/v1/events/{id}/ack", web::post().to(ack_api))
-        .route("/internal/v1/deliveries", web::get().to(list_deliveries))
-        .route("/internal/v1/deliveries/{id}/retry", web::post().to(retry))
+        .route(
+            "/internal/v1/events",
+            web::post().to(ingest).wrap(internal()),
+        )
+        .route(
+            "/internal/v1/events",
+            web::get().to(list_events).wrap(internal()),
+        )
+        .route(
+            "/internal/v1/events/{id}/ack",
+            web::post().to(ack_api).wrap(internal()),
+        )
+        .route(
+            "/internal/v1/deliveries",
+            web::get().to(list_deliveries).wrap(internal()),
+        )
+        .route(
+            "/internal/v1/deliveries/{id}/retry",
+            web::post().to(retry).wrap(internal()),
+        )
         .route("/ack", web::get().to(ack_link));
+}
+
+/// The internal credential, checked before the request's body or query is read (the handlers
+/// check it again; this makes a wrong credential a 401 whatever the body).
+fn internal() -> InternalOnly {
+    InternalOnly::from_request(|req| {
+        req.app_data::<web::Data<App>>()
+            .map(|a| a.cfg.internal_token.clone())
+    })
 }
 
 fn unavailable(e: AlarmError) -> ApiError {
