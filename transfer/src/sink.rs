@@ -3,14 +3,14 @@
 //! - storage node: through [`argus_store::StoreClient`] (the store's binary write frame, points
 //!   carrying their tenant), answered once durable;
 //! - judge: `POST {url}/internal/v1/points`, the same batch;
-//! - InfluxDB v2 sink: `POST {url}/api/v2/write?org=&bucket=&precision=s` in line protocol with
-//!   `Authorization: Token ...` (the InfluxDB v2 write API, which VictoriaMetrics also speaks).
-//!   Written directly with the workspace's reqwest rather than through the `influxdb2` crate:
-//!   the write API is one POST, and that crate would add a second HTTP stack (reqwest 0.11,
-//!   hyper 0.14) plus chrono, nom, csv and opentelemetry to every build.
+//! - InfluxDB v2 sink: through the `influxdb2` crate's client (`POST {url}/api/v2/write?org=&
+//!   bucket=&precision=s`, line protocol, `Authorization: Token ...`; the InfluxDB v2 write API,
+//!   which VictoriaMetrics also speaks). The line protocol itself is written here
+//!   ([`line_protocol`]), so the tag mapping (docs/INGEST.md) is ours and tested. That crate
+//!   brings its own HTTP stack (reqwest 0.11, hyper 0.14) next to the workspace's reqwest 0.12;
+//!   the price is build time, not behaviour.
 
 use argus_core::wire::{encode_body, Batch, Encoding};
-use argus_core::tls::ClientTls;
 use argus_core::Point;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -54,8 +54,8 @@ pub struct Sink {
     kind: Kind,
     url: String,
     token: String,
-    /// For the InfluxDB sink: the query string `org=..&bucket=..&precision=s`.
-    influx_query: String,
+    /// For the InfluxDB sink.
+    influx: Option<InfluxTarget>,
     http: reqwest::Client,
     /// For a storage node.
     store: Option<argus_store::StoreClient>,
@@ -64,48 +64,68 @@ pub struct Sink {
 impl Sink {
     /// A storage node or judge at `url`, presenting the internal `token`.
     pub fn internal(kind: Kind, url: &str, token: &str, timeout: Duration) -> Sink {
-        Sink::internal_tls(kind, url, token, timeout, &ClientTls::default())
-    }
-
-    /// [`Sink::internal`] trusting the extra roots of `[tls] ca_file` for an `https://` node.
-    pub fn internal_tls(
-        kind: Kind,
-        url: &str,
-        token: &str,
-        timeout: Duration,
-        tls: &ClientTls,
-    ) -> Sink {
         let url = crate::ring::normalize(url);
         Sink {
             kind,
             store: (kind == Kind::Store)
-                .then(|| argus_store::StoreClient::with_tls(url.clone(), token, timeout, tls)),
+                .then(|| argus_store::StoreClient::new(url.clone(), token, timeout)),
             url,
             token: token.to_string(),
-            influx_query: String::new(),
-            http: tls
-                .builder()
-                .timeout(timeout)
-                .connect_timeout(timeout.min(Duration::from_secs(2)))
-                .build()
-                .expect("reqwest client with checked roots always builds"),
+            influx: None,
+            http: client(timeout),
         }
     }
 
-    /// The InfluxDB v2 write API at `url`.
-    pub fn influx(url: &str, org: &str, bucket: &str, token: &str, timeout: Duration) -> Sink {
-        Sink {
+    /// The InfluxDB v2 write API at `url` (scheme, host and port only: the `influxdb2` client
+    /// puts `/api/v2/write` at the root), writing to `bucket` of `org` with `token`.
+    pub fn influx(
+        url: &str,
+        org: &str,
+        bucket: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<Sink, SinkConfigError> {
+        let url = crate::ring::normalize(url);
+        let parsed = reqwest::Url::parse(&url).map_err(|e| SinkConfigError {
+            field: "influx.url",
+            reason: format!("{url:?} is not a URL: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(SinkConfigError {
+                field: "influx.url",
+                reason: format!("{url:?}: only http and https are supported"),
+            });
+        }
+        if parsed.path() != "/" || parsed.query().is_some() {
+            return Err(SinkConfigError {
+                field: "influx.url",
+                reason: format!(
+                    "{url:?} has a path or query; give the server's root (the write API is \
+                     always at /api/v2/write)"
+                ),
+            });
+        }
+        let builder = reqwest011::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)));
+        let influx = influxdb2::ClientBuilder::with_builder(builder, url.as_str(), org, token)
+            .build()
+            .map_err(|e| SinkConfigError {
+                field: "influx.url",
+                reason: format!("cannot build the InfluxDB client: {e}"),
+            })?;
+        Ok(Sink {
             kind: Kind::Influx,
-            url: crate::ring::normalize(url),
+            url,
             token: token.to_string(),
-            influx_query: format!(
-                "org={}&bucket={}&precision=s",
-                url_escape(org),
-                url_escape(bucket)
-            ),
+            influx: Some(InfluxTarget {
+                client: influx,
+                org: org.to_string(),
+                bucket: bucket.to_string(),
+            }),
             http: client(timeout),
             store: None,
-        }
+        })
     }
 
     /// `kind url` as saved next to a spool.
@@ -154,40 +174,26 @@ impl Sink {
                 Err(e) => Err(SendError::Refused(e.to_string())),
             };
         }
-        let (url, req) = match self.kind {
-            Kind::Store | Kind::Judge => {
-                let url = format!("{}/internal/v1/points", self.url);
-                let body = encode_body(
-                    Encoding::Zstd,
-                    &Batch {
-                        points: points.to_vec(),
-                    }
-                    .to_json(),
-                );
-                let mut req = self
-                    .http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("content-encoding", "zstd")
-                    .body(body);
-                if !self.token.is_empty() {
-                    req = req.bearer_auth(&self.token);
-                }
-                (url, req)
+        if let Some(influx) = &self.influx {
+            return influx.write(&self.url, points).await;
+        }
+        let url = format!("{}/internal/v1/points", self.url);
+        let body = encode_body(
+            Encoding::Zstd,
+            &Batch {
+                points: points.to_vec(),
             }
-            Kind::Influx => {
-                let url = format!("{}/api/v2/write?{}", self.url, self.influx_query);
-                let mut req = self
-                    .http
-                    .post(&url)
-                    .header("content-type", "text/plain; charset=utf-8")
-                    .body(line_protocol(points));
-                if !self.token.is_empty() {
-                    req = req.header("authorization", format!("Token {}", self.token));
-                }
-                (url, req)
-            }
-        };
+            .to_json(),
+        );
+        let mut req = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("content-encoding", "zstd")
+            .body(body);
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
         let resp = req
             .send()
             .await
@@ -199,11 +205,69 @@ impl Sink {
             return Ok(());
         }
         let text = resp.text().await.unwrap_or_default();
-        let msg = format!("{url} answered {status}: {}", truncate(&text, 300));
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            Err(SendError::Retryable(msg))
-        } else {
-            Err(SendError::Refused(msg))
+        Err(by_status(
+            status.as_u16(),
+            format!("{url} answered {status}: {}", truncate(&text, 300)),
+        ))
+    }
+}
+
+/// Server errors, 429 and 408 are worth retrying; other refusals are about the request itself.
+fn by_status(status: u16, msg: String) -> SendError {
+    if status >= 500 || status == 429 || status == 408 {
+        SendError::Retryable(msg)
+    } else {
+        SendError::Refused(msg)
+    }
+}
+
+/// An InfluxDB sink's settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SinkConfigError {
+    /// The configuration key.
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// The InfluxDB v2 write API of one server, through the `influxdb2` client.
+#[derive(Clone)]
+struct InfluxTarget {
+    client: influxdb2::Client,
+    org: String,
+    bucket: String,
+}
+
+impl InfluxTarget {
+    /// Writes `points` in line protocol with second precision; `Ok` once the server answered
+    /// 204 (VictoriaMetrics and InfluxDB both do for an accepted write).
+    async fn write(&self, url: &str, points: &[Point]) -> Result<(), SendError> {
+        use influxdb2::api::write::TimestampPrecision;
+        use influxdb2::RequestError;
+        let body = line_protocol(points);
+        match self
+            .client
+            .write_line_protocol_with_precision(
+                &self.org,
+                &self.bucket,
+                body,
+                TimestampPrecision::Seconds,
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Any 2xx is a success, though the client expects exactly 204.
+            Err(RequestError::Http { status, .. }) if status.is_success() => Ok(()),
+            Err(RequestError::Http { status, text }) => Err(by_status(
+                status.as_u16(),
+                format!(
+                    "{url}/api/v2/write answered {status}: {}",
+                    truncate(&text, 300)
+                ),
+            )),
+            // Connection refused, reset, timeout: the server may be back later.
+            Err(e) => Err(SendError::Retryable(format!("{url}/api/v2/write: {e}"))),
         }
     }
 }
@@ -230,18 +294,6 @@ fn truncate(s: &str, n: usize) -> &str {
         Some((i, _)) => &s[..i],
         None => s,
     }
-}
-
-fn url_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 fn escape_lp(out: &mut String, s: &str, also_eq: bool) {
@@ -283,6 +335,21 @@ mod tests {
     use argus_core::{Tags, TenantId};
 
     #[test]
+    fn influx_url_must_be_a_server_root() {
+        let t = Duration::from_secs(1);
+        assert!(Sink::influx("http://127.0.0.1:8086/", "o", "b", "", t).is_ok());
+        for bad in [
+            "127.0.0.1:8086",
+            "ftp://x",
+            "http://x/influx",
+            "http://x/?a=1",
+        ] {
+            let e = Sink::influx(bad, "o", "b", "", t).err().expect(bad);
+            assert_eq!(e.field, "influx.url", "{bad}");
+        }
+    }
+
+    #[test]
     fn line_protocol_escapes() {
         let mut p = Point::gauge(
             "web 1",
@@ -296,7 +363,6 @@ mod tests {
             line_protocol(&[p]),
             "cpu.idle,tenant=acme,endpoint=web\\ 1,dc=a\\ b value=1.0 17\n"
         );
-        assert_eq!(url_escape("a b&c"), "a%20b%26c");
         assert_eq!(
             Sink::parse_description("store http://x:1"),
             Some((Kind::Store, "http://x:1".into()))
