@@ -48,6 +48,27 @@ pub async fn list(db: &Db, tenant: &str, kind: &str) -> Result<Vec<Object>, ApiE
     rows.iter().map(object).collect()
 }
 
+/// One page of the objects of `kind` in `tenant`: ids above `after`, at most `limit`, by id.
+pub async fn list_page(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Object>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, tenant, name, body, updated_at FROM web_objects WHERE tenant = $1 AND kind = $2 AND id > $3 ORDER BY id LIMIT $4",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(object).collect()
+}
+
 /// Object `id` of `kind` in `tenant`.
 pub async fn get(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<Option<Object>, ApiError> {
     let row = sqlx::query(

@@ -489,3 +489,76 @@ async fn effective_strategies_follow_groups_and_inheritance() {
     assert_eq!(v["strategies"].as_array().unwrap().len(), 2);
     e.running.stop().await;
 }
+
+#[tokio::test]
+async fn lists_are_paged_by_id_and_stay_in_the_tenant() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (s, v) = e
+            .call(
+                &e.a,
+                Method::POST,
+                "/api/v1/hosts",
+                Some(json!({"name": format!("page-{i}")})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    // globex's hosts never show in acme's pages.
+    let (s, _) = e
+        .call(
+            &e.b,
+            Method::POST,
+            "/api/v1/hosts",
+            Some(json!({"name": "other"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let mut seen = Vec::new();
+    let mut after: Option<i64> = None;
+    let mut pages = 0;
+    loop {
+        let q = match after {
+            Some(a) => format!("/api/v1/hosts?limit=3&after={a}"),
+            None => "/api/v1/hosts?limit=3".to_string(),
+        };
+        let (s, v) = e.call(&e.a, Method::GET, &q, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let page: Vec<i64> = v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_i64().unwrap())
+            .collect();
+        assert!(page.len() <= 3);
+        seen.extend(page);
+        pages += 1;
+        match v["next_after"].as_i64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every host once, in id order");
+    assert_eq!(pages, 3);
+
+    // Without parameters: the first (default-sized) page, the whole list here.
+    let (_, v) = e.call(&e.a, Method::GET, "/api/v1/hosts", None).await;
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 7);
+    assert!(v["next_after"].is_null());
+
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=5001", "limit"),
+        ("after=-1", "after"),
+        ("limit=ten", "limit"),
+    ] {
+        let (s, v) = e
+            .call(&e.a, Method::GET, &format!("/api/v1/hosts?{q}"), None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert_eq!(v["field"], field, "{q}: {v}");
+    }
+}

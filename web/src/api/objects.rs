@@ -20,17 +20,64 @@ fn not_found(kind: Kind, id: i64) -> ApiError {
     ApiError::not_found(format!("{} {id} not found", kind.noun()))
 }
 
-/// `GET /api/v1/{kind}`: every object of the caller's tenant.
+/// Objects per page when the caller does not say.
+pub const DEFAULT_PAGE: i64 = 500;
+/// The largest page a caller may ask for.
+pub const MAX_PAGE: i64 = 5000;
+
+/// `?limit=&after=` of a list: keyset pagination by id, stable while objects are added.
+/// Kept as text so that a bad value is refused naming its parameter.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// How many objects at most (1..=5000, default 500).
+    limit: Option<String>,
+    /// Only objects with an id above this one (the `next_after` of the previous page).
+    after: Option<String>,
+}
+
+impl Page {
+    fn checked(&self) -> Result<(i64, i64), ApiError> {
+        let number = |field: &str, v: &Option<String>, default: i64| match v {
+            None => Ok(default),
+            Some(t) => t.parse::<i64>().map_err(|_| {
+                ApiError::bad_field(field, format!("must be a whole number, got {t:?}"))
+            }),
+        };
+        let limit = number("limit", &self.limit, DEFAULT_PAGE)?;
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_field(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}, got {limit}"),
+            ));
+        }
+        let after = number("after", &self.after, 0)?;
+        if after < 0 {
+            return Err(ApiError::bad_field("after", "must be an object id (>= 0)"));
+        }
+        Ok((limit, after))
+    }
+}
+
+/// `GET /api/v1/{kind}?limit=&after=`: the caller's tenant's objects by id, one page at a time.
+/// `next_after` is the cursor of the next page, or null on the last one.
 pub async fn list(
     auth: Auth,
     path: web::Path<String>,
+    page: web::Query<Page>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = kind_of(&path)?;
-    let all = store::list(&st.db, auth.tenant.as_str(), kind.path()).await?;
+    let (limit, after) = page.checked()?;
+    // One more than asked tells whether another page follows.
+    let mut all =
+        store::list_page(&st.db, auth.tenant.as_str(), kind.path(), after, limit + 1).await?;
+    let more = all.len() as i64 > limit;
+    all.truncate(limit as usize);
+    let next = if more { all.last().map(|o| o.id) } else { None };
     let dead = st.cfg.host_dead_after_secs as i64;
     let items: Vec<Value> = all.iter().map(|o| present(kind, o, dead)).collect();
-    Ok(HttpResponse::Ok().json(json!({ kind.path(): items })))
+    Ok(HttpResponse::Ok().json(json!({ kind.path(): items, "next_after": next })))
 }
 
 /// `GET /api/v1/{kind}/{id}`.

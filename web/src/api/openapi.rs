@@ -16,8 +16,16 @@ fn crud(paths: &mut Map<String, Value>, k: Kind) {
     let p = k.path();
     let n = k.noun();
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
-    let mut list = op(&format!("List the tenant's {p}"), p);
-    list["responses"]["200"] = json!({"description": format!("{{\"{p}\": [...]}}")});
+    let mut list = op(
+        &format!("List the tenant's {p}, by id, one page at a time"),
+        p,
+    );
+    list["parameters"] = json!([
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500}},
+        {"name": "after", "in": "query", "description": "the next_after of the previous page", "schema": {"type": "integer", "minimum": 0}}
+    ]);
+    list["responses"]["200"] =
+        json!({"description": format!("{{\"{p}\": [...], \"next_after\": id or null}}")});
     let mut create = op(&format!("Create a {n} (editor)"), p);
     create["requestBody"] =
         json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
