@@ -52,6 +52,11 @@ pub struct TransferConfig {
     pub downstream_timeout_ms: u64,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Most push requests handled at once (reading their body, validating, waiting for their
+    /// downstreams); the next one is answered `503` with `Retry-After: 1` before its body is
+    /// read, and counted in `argus_transfer_shed_total`. Bounds memory when agents push faster
+    /// than the region can take. 0: no limit.
+    pub max_in_flight: usize,
     /// Point limits (validation).
     pub limits: Limits,
     /// Where the spools and the config-center cache live. Empty: a directory under the system's
@@ -96,6 +101,7 @@ impl Default for TransferConfig {
             max_body_bytes: 32 << 20,
             downstream_timeout_ms: 5_000,
             workers: 2,
+            max_in_flight: 256,
             limits: Limits::default(),
             data_dir: PathBuf::new(),
             spool: SpoolConfig::default(),
@@ -146,6 +152,10 @@ pub struct BreakerConfig {
     pub failures: u32,
     /// How long the breaker stays open before a probe, in milliseconds.
     pub open_ms: u64,
+    /// Longest a push waits for one downstream, in milliseconds (capped by
+    /// `downstream_timeout_ms`); a slower answer counts as a failure and the points go to the
+    /// spool, so a slow (not dead) node makes the transfer spool instead of holding pushes.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for BreakerConfig {
@@ -153,6 +163,7 @@ impl Default for BreakerConfig {
         BreakerConfig {
             failures: 3,
             open_ms: 2_000,
+            write_timeout_ms: 2_000,
         }
     }
 }

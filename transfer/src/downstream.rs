@@ -60,6 +60,7 @@ pub struct Downstream {
     stats: Stats,
     replay_batch: usize,
     max_backoff: Duration,
+    write_timeout: Duration,
 }
 
 impl Downstream {
@@ -117,6 +118,7 @@ impl Downstream {
             wake: Notify::new(),
             replay_batch: spool.replay_batch_points.max(1),
             max_backoff: Duration::from_millis(spool.max_backoff_ms.max(10)),
+            write_timeout: Duration::from_millis(breaker.write_timeout_ms.max(1)),
         });
         d.stats.spool_bytes.set(d.spool.bytes() as i64);
         tokio::spawn(d.clone().replay(stop));
@@ -146,7 +148,17 @@ impl Downstream {
         } else if !self.spool.is_empty() {
             "older points are spooled".to_string()
         } else {
-            match self.sink.send(&points).await {
+            // A slow downstream must not hold the push: past the write timeout the points are
+            // spooled (the replayer retries them) and the slowness counts towards the breaker.
+            let sent = tokio::time::timeout(self.write_timeout, self.sink.send(&points))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::Retryable(format!(
+                        "no answer within breaker.write_timeout_ms ({} ms)",
+                        self.write_timeout.as_millis()
+                    )))
+                });
+            match sent {
                 Ok(()) => {
                     self.success();
                     return Ok(Delivery::Direct);

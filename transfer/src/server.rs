@@ -8,6 +8,8 @@ use crate::quota::Quotas;
 use crate::tokens::Tokens;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use argus_core::http::{json_config, metrics_response, Served};
+use argus_core::internal_auth::InternalOnly;
+use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
 use argus_core::TenantId;
 use std::collections::HashMap;
@@ -195,8 +197,23 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
         ));
     }
     let max = cfg.max_body_bytes;
+    let shed = Shed(Shedder::new(
+        cfg.max_in_flight,
+        1,
+        state.registry.counter(
+            "argus_transfer_shed_total",
+            "Pushes refused with 503 because max_in_flight pushes were already in flight.",
+            &[],
+        ),
+        state
+            .registry
+            .gauge("argus_transfer_in_flight", "Pushes in flight.", &[]),
+    ));
+    let internal_token = cfg.internal_token.clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
+        // Query routes check the internal credential before their body is read.
+        let internal = InternalOnly::token(internal_token.clone());
         App::new()
             .app_data(app_state.clone())
             .app_data(json_config(max))
@@ -212,18 +229,40 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             )
             .route(
                 "/api/v1/push",
-                web::post().to(|r, b, s| ingest::push(r, b, s, Format::Argus)),
+                web::post()
+                    .to(|r, b, s| ingest::push(r, b, s, Format::Argus))
+                    .wrap(shed.clone()),
             )
             .route(
                 "/v1/push",
-                web::post().to(|r, b, s| ingest::push(r, b, s, Format::Falcon)),
+                web::post()
+                    .to(|r, b, s| ingest::push(r, b, s, Format::Falcon))
+                    .wrap(shed.clone()),
             )
-            .route("/api/v2/write", web::post().to(ingest::influx_write))
-            .route("/api/v1/write", web::post().to(ingest::remote_write))
-            .route("/api/v1/prom/write", web::post().to(ingest::remote_write))
-            .route("/internal/v1/query/range", web::post().to(query::range))
-            .route("/internal/v1/query/last", web::post().to(query::last))
-            .route("/internal/v1/query/series", web::post().to(query::series))
+            .route(
+                "/api/v2/write",
+                web::post().to(ingest::influx_write).wrap(shed.clone()),
+            )
+            .route(
+                "/api/v1/write",
+                web::post().to(ingest::remote_write).wrap(shed.clone()),
+            )
+            .route(
+                "/api/v1/prom/write",
+                web::post().to(ingest::remote_write).wrap(shed.clone()),
+            )
+            .route(
+                "/internal/v1/query/range",
+                web::post().to(query::range).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/last",
+                web::post().to(query::last).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/series",
+                web::post().to(query::series).wrap(internal.clone()),
+            )
     })
     .workers(cfg.workers.max(1));
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-transfer")?.run();

@@ -58,6 +58,7 @@ pub fn transfer_cfg(dir: &Path, stores: Vec<String>) -> TransferConfig {
         breaker: argus_transfer::config::BreakerConfig {
             failures: 1,
             open_ms: 200,
+            ..Default::default()
         },
         spool: argus_transfer::config::SpoolConfig {
             max_backoff_ms: 200,

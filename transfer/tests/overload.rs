@@ -1,0 +1,261 @@
+//! Overload (issue 12): a slow storage node makes the transfer spool instead of holding pushes,
+//! and every acknowledged point lands once the node is fast again; past `max_in_flight` pushes
+//! are shed with 503 and Retry-After while `/health` keeps answering; and the internal query
+//! endpoints refuse a wrong credential before reading the body.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A TCP relay in front of `target` that holds every chunk of the answers for `delay` ms:
+/// a storage node that is slow, not dead (requests reach it at once).
+async fn slow_relay(target: SocketAddr, delay: Arc<AtomicU64>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = l.accept().await {
+            let delay = delay.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                    let _ = sw.shutdown().await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let d = delay.load(Ordering::Relaxed);
+                    if d > 0 {
+                        tokio::time::sleep(Duration::from_millis(d)).await;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_store_makes_the_transfer_spool_and_every_acknowledged_point_lands() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let delay = Arc::new(AtomicU64::new(15_000));
+    let relay = slow_relay(node.server.addr, delay.clone()).await;
+    let relay_url = format!("http://{relay}");
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![relay_url.clone()]);
+    // Replays may wait for the slow node; pushes may not.
+    cfg.downstream_timeout_ms = 30_000;
+    cfg.breaker.write_timeout_ms = 1_000;
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+
+    // Three agents keep pushing while the node answers only after 15 s.
+    let agents = (0..3).map(|a| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for b in 0..6 {
+                let pts: Vec<_> = (0..5)
+                    .map(|i| {
+                        point(
+                            &format!("agent{a}-h{i}"),
+                            "cpu.busy",
+                            b as f64,
+                            now - 60 + b,
+                        )
+                    })
+                    .collect();
+                let started = Instant::now();
+                let (s, body) = push(&url, "tok-acme", &pts).await;
+                let took = started.elapsed();
+                assert_eq!(
+                    (s, body["accepted"].as_u64()),
+                    (200, Some(5)),
+                    "agent {a} batch {b}: {body}"
+                );
+                // Not a speed figure: the store takes 15 s, a held push would take as long.
+                assert!(
+                    took < Duration::from_secs(5),
+                    "agent {a} batch {b} was held {took:?} by the slow store"
+                );
+                acked.extend(pts);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            acked
+        })
+    });
+    let mut acked = Vec::new();
+    for a in agents {
+        acked.extend(a.await.unwrap());
+    }
+    let downstream = format!("downstream=\"store {relay_url}\"");
+    let spooled = metric(
+        &url,
+        &format!("argus_transfer_spooled_points_total{{{downstream}}}"),
+    )
+    .await
+    .unwrap_or(0.0);
+    assert!(spooled > 0.0, "the slow store's points went to its spool");
+    let spool_bytes = metric(&url, &format!("argus_transfer_spool_bytes{{{downstream}}}"))
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        spool_bytes > 0.0,
+        "the spool holds them while the store is slow"
+    );
+
+    // The store is fast again: the spool drains and every acknowledged point is there.
+    delay.store(0, Ordering::Relaxed);
+    let mut want: Vec<_> = acked
+        .iter()
+        .map(|p| (p.endpoint.clone(), p.metric.clone(), p.timestamp, p.value))
+        .collect();
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let store_url = node.server.url();
+    wait_for("every acknowledged point in the store", || {
+        let (store_url, want) = (store_url.clone(), want.clone());
+        async move { read_all(&store_url, "acme").await == want }
+    })
+    .await;
+    wait_for("the spool to drain", || {
+        let (url, g) = (
+            url.clone(),
+            format!("argus_transfer_spool_bytes{{{downstream}}}"),
+        );
+        async move { metric(&url, &g).await == Some(0.0) }
+    })
+    .await;
+    t.stop().await;
+    node.stop().await;
+}
+
+/// A push whose headers and half its body are sent, the rest held back: the transfer has
+/// admitted it and waits for the body.
+async fn held_push(addr: SocketAddr, body: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer tok-acme\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body[..body.len() / 2]).await.unwrap();
+    s.flush().await.unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_in_flight_pushes_are_shed_with_503_and_retry_after() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![node.server.url()]);
+    cfg.max_in_flight = 1;
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "points": [point("h", "m", 1.0, now - 5)] }))
+            .unwrap();
+    let mut held = held_push(t.server.addr, &body).await;
+    wait_for("the held push to be in flight", || {
+        let url = url.clone();
+        async move { metric(&url, "argus_transfer_in_flight").await == Some(1.0) }
+    })
+    .await;
+
+    for path in ["/api/v1/push", "/v1/push", "/api/v2/write", "/api/v1/write"] {
+        let r = reqwest::Client::new()
+            .post(format!("{url}{path}"))
+            .bearer_auth("tok-acme")
+            .body("whatever: not read")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 503, "{path}");
+        assert_eq!(
+            r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("1"),
+            "{path}"
+        );
+        let text = r.text().await.unwrap();
+        assert!(text.contains("overloaded"), "{path}: {text}");
+    }
+    let h = reqwest::get(format!("{url}/health")).await.unwrap();
+    assert_eq!(h.status().as_u16(), 200, "/health is not shed");
+    assert_eq!(metric(&url, "argus_transfer_shed_total").await, Some(4.0));
+
+    // The held push completes normally, and then there is room again.
+    held.write_all(&body[body.len() / 2..]).await.unwrap();
+    let mut answer = String::new();
+    held.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "held push: {answer}");
+    assert!(answer.contains("\"accepted\":1"), "held push: {answer}");
+    let (s, body) = push(&url, "tok-acme", &[point("h", "m", 2.0, now - 4)]).await;
+    assert_eq!((s, body["accepted"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(
+        read_all(&node.server.url(), "acme").await.len(),
+        2,
+        "both admitted pushes are stored, the shed ones are not"
+    );
+    t.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn internal_queries_refuse_a_wrong_credential_before_reading_the_body() {
+    let d = tempfile::tempdir().unwrap();
+    let mut cfg = transfer_cfg(d.path(), vec!["http://127.0.0.1:9".into()]);
+    cfg.internal_token = "node-secret".into();
+    cfg.max_body_bytes = 1024;
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    // Far over max_body_bytes and neither JSON nor UTF-8: 413 or 400 if the body were read.
+    let huge: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 256) as u8).collect();
+    for path in [
+        "/internal/v1/query/range",
+        "/internal/v1/query/last",
+        "/internal/v1/query/series",
+    ] {
+        for (body, what) in [(huge.clone(), "huge garbage"), (b"{".to_vec(), "truncated")] {
+            for auth in [Some("Bearer wrong"), Some("Bearer tok-acme"), None] {
+                let mut rq = reqwest::Client::new()
+                    .post(format!("{url}{path}"))
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+                if let Some(a) = auth {
+                    rq = rq.header("authorization", a);
+                }
+                let r = rq.send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 401, "{path} {what} {auth:?}");
+            }
+        }
+        let r = reqwest::Client::new()
+            .post(format!("{url}{path}"))
+            .bearer_auth("node-secret")
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        assert!(s == 400 || s == 413, "{path} with the credential: {s}");
+    }
+    t.stop().await;
+}
