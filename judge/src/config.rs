@@ -43,6 +43,9 @@ pub struct JudgeConfig {
     pub request_timeout_ms: u64,
     /// Longest wait between two attempts to deliver events, in milliseconds.
     pub max_backoff_ms: u64,
+    /// TLS: `cert_file` + `key_file` make the listener HTTPS only (transfers then use
+    /// `https://` judge URLs); `ca_file` is trusted for `https://` alarm and config center.
+    pub tls: argus_core::TlsConfig,
 }
 
 impl Default for JudgeConfig {
@@ -64,6 +67,7 @@ impl Default for JudgeConfig {
             outbox_batch: 500,
             request_timeout_ms: 10_000,
             max_backoff_ms: 30_000,
+            tls: argus_core::TlsConfig::default(),
         }
     }
 }

@@ -217,7 +217,7 @@ pub struct Running {
 impl Running {
     /// The base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The shared state (for tests and embedding).
@@ -247,7 +247,11 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     cfg.check()?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
-    let client = reqwest::Client::builder()
+    // The private CA of `[tls] ca_file` is trusted for https alarm and config center URLs.
+    let client = cfg
+        .tls
+        .client()?
+        .builder()
         .timeout(Duration::from_millis(cfg.request_timeout_ms))
         .build()?;
     let outbox = Outbox::open(&cfg.data_dir.join("outbox"))?;
@@ -275,7 +279,7 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     let max = cfg.max_body_bytes;
     let data = web::Data::new(judge.clone());
     let internal_token = cfg.internal_token.clone();
-    let mut http = HttpServer::new(move || {
+    let http = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(json_config(max))
@@ -302,12 +306,12 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
                     argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
                 ),
             )
-    })
-    .listen(listener)?;
+    });
+    let mut http = argus_core::http::listen(http, listener, &cfg.tls, "argus-judge")?;
     if cfg.workers > 0 {
         http = http.workers(cfg.workers);
     }
-    let server = Served::spawn(addr, http.run());
+    let server = Served::spawn(addr, http.run()).with_https(cfg.tls.serves_https());
 
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(run_sender(
