@@ -488,7 +488,81 @@ async fn run(
     .await;
     post("/api/v1/subscriptions", json!({"target": {"kind": "priority", "max_priority": 2}, "team_id": team, "channels": ["email", "webhook"]})).await;
     let now = argus_core::time::now_secs();
-    post("/api/v1/silences", json!({"matcher": {"endpoint": "web-1", "metric": "disk.io.util"}, "starts_at": now, "ends_at": now + 7200, "reason": "disk replacement"})).await;
+    let silence = post("/api/v1/silences", json!({"matcher": {"endpoint": "web-1", "metric": "disk.io.util"}, "starts_at": now, "ends_at": now + 7200, "reason": "disk replacement"})).await;
+
+    // Edit forms: a contact's webhook (its secret left empty, so kept) and a silence's reason.
+    let api_get = |path: String| {
+        let (http, cookie) = (http.clone(), cookie.clone());
+        async move {
+            let r = http
+                .get(format!("{url}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    c.goto(&format!("{url}/contacts")).await.unwrap();
+    click(c, &format!("a[href='/contacts?edit={hook}']")).await;
+    until(
+        c,
+        "the contact edit form",
+        "return !!document.querySelector('form[data-method=PUT] input[name=webhook_url]')",
+    )
+    .await;
+    fill(
+        c,
+        "form[data-method=PUT] input[name=webhook_url]",
+        "http://127.0.0.1:9/hook2",
+    )
+    .await;
+    click(c, "form[data-method=PUT] button").await;
+    until(
+        c,
+        "the contact saved",
+        "return location.search === '' && document.body.textContent.includes('/hook2')",
+    )
+    .await;
+    let saved = api_get(format!("/api/v1/contacts/{hook}")).await;
+    assert_eq!(saved["webhook_url"], "http://127.0.0.1:9/hook2", "{saved}");
+    assert_eq!(
+        saved["webhook_secret_set"], true,
+        "the secret is kept: {saved}"
+    );
+    assert_eq!(saved["name"], "chat-hook", "{saved}");
+
+    c.goto(&format!("{url}/silences?edit={silence}"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the silence edit form",
+        "return !!document.querySelector('form[data-method=PUT] input[name=reason]')",
+    )
+    .await;
+    fill(
+        c,
+        "form[data-method=PUT] input[name=reason]",
+        "disk replacement, second try",
+    )
+    .await;
+    click(c, "form[data-method=PUT] button").await;
+    until(
+        c,
+        "the silence saved",
+        "return location.search === '' && document.body.textContent.includes('second try')",
+    )
+    .await;
+    let saved = api_get(format!("/api/v1/silences/{silence}")).await;
+    assert_eq!(saved["matcher"]["endpoint"], "web-1", "{saved}");
+    assert_eq!(saved["matcher"]["metric"], "disk.io.util", "{saved}");
+    let ends = saved["ends_at"].as_i64().unwrap();
+    assert!(
+        (ends - (now + 7200)).abs() < 60,
+        "the window kept (to the minute): {saved}"
+    );
     for (page, name) in [
         ("/hosts", "hosts"),
         ("/host_groups", "host-groups"),

@@ -1,0 +1,276 @@
+//! Hosts: the list with filters, one host's charts and effective strategies, and the metric
+//! explorer.
+
+use super::*;
+
+/// Host list filters.
+#[derive(Deserialize)]
+pub struct HostFilter {
+    q: Option<String>,
+    state: Option<String>,
+    group: Option<i64>,
+}
+
+/// `GET /hosts`: filter by name, alive/dead and group.
+pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFilter>) -> Page {
+    let a = auth!(req, st);
+    let t = a.tenant.as_str();
+    let hosts = objects(&st, t, Kind::Host).await?;
+    let groups = objects(&st, t, Kind::HostGroup).await?;
+    let q = f.q.clone().unwrap_or_default();
+    let state = f.state.clone().unwrap_or_default();
+    let member = |g: &Value, h: &str| {
+        g["hosts"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == h))
+    };
+    let mut rows = Vec::new();
+    for h in &hosts {
+        let name = s(h, "name");
+        let alive = h["alive"].as_bool().unwrap_or(false);
+        if !q.is_empty() && !name.contains(&q) {
+            continue;
+        }
+        if (state == "alive" && !alive) || (state == "dead" && alive) {
+            continue;
+        }
+        if let Some(gid) = f.group {
+            if !groups.iter().any(|g| id(g) == gid && member(g, &name)) {
+                continue;
+            }
+        }
+        let gnames: Vec<String> = groups
+            .iter()
+            .filter(|g| member(g, &name))
+            .map(|g| esc(&s(g, "name")))
+            .collect();
+        rows.push(format!(
+            r#"<tr><td><a href="/hosts/{}">{}</a></td><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td class="muted">{}</td></tr>"#,
+            id(h),
+            esc(&name),
+            if alive { r#"<span class="badge ok">alive</span>"# } else { r#"<span class="badge bad">dead</span>"# },
+            esc(&ago(h["last_seen"].as_i64())),
+            esc(&s(h, "agent_version")),
+            gnames.join(", "),
+            esc(&s(h, "note")),
+        ));
+    }
+    let gsel = options(
+        &groups,
+        &f.group.into_iter().collect::<Vec<_>>(),
+        Some("any group"),
+    );
+    let st_opt = |v: &str, l: &str| {
+        format!(
+            r#"<option value="{v}"{}>{l}</option>"#,
+            if state == v { " selected" } else { "" }
+        )
+    };
+    let mut body = format!(
+        r#"<div class="panel"><form class="filters" method="get"><input name="q" placeholder="filter by name" value="{}">
+<select name="state">{}{}{}</select><select name="group">{gsel}</select><button class="light">Filter</button></form>{}</div>"#,
+        esc(&q),
+        st_opt("", "alive and dead"),
+        st_opt("alive", "alive"),
+        st_opt("dead", "dead"),
+        table(
+            &["Host", "State", "Last seen", "Agent", "Groups", "Note"],
+            &rows,
+            "No hosts yet: start an agent with this tenant's agent token, or add one below."
+        ),
+    );
+    if a.role >= Role::Editor {
+        body.push_str(r#"<div class="panel"><h2>Add a host</h2><form class="inline" data-api="/api/v1/hosts">
+<label>Name<input name="name" required></label><label>Note<input name="note"></label><button>Add</button><div class="err"></div></form></div>"#);
+    }
+    Ok(page(&a, "/hosts", "Hosts", &body))
+}
+
+/// Time range and extra metric of the host page.
+#[derive(Deserialize)]
+pub struct Range {
+    range: Option<i64>,
+    metric: Option<String>,
+}
+
+const RANGES: &[(i64, &str)] = &[
+    (3600, "1 hour"),
+    (6 * 3600, "6 hours"),
+    (86_400, "24 hours"),
+    (7 * 86_400, "7 days"),
+];
+
+fn chart(title: &str, query: &str) -> String {
+    format!(
+        r#"<div class="chart" data-query="{}"><h3>{}</h3><div class="body empty">loading…</div></div>"#,
+        esc(query),
+        esc(title)
+    )
+}
+
+fn range_links(base: &str, range: i64) -> String {
+    RANGES
+        .iter()
+        .map(|(r, l)| {
+            if *r == range {
+                format!("<b>{l}</b>")
+            } else {
+                format!(r#"<a href="{base}range={r}">{l}</a>"#)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// `GET /hosts/{id}`: details, effective strategies and charts over a chosen range.
+pub async fn host(
+    req: HttpRequest,
+    st: web::Data<State>,
+    path: web::Path<i64>,
+    r: web::Query<Range>,
+) -> Page {
+    let a = auth!(req, st);
+    let t = a.tenant.as_str();
+    let Some(o) = store::get(&st.db, t, Kind::Host.path(), *path).await? else {
+        return Ok(page(
+            &a,
+            "/hosts",
+            "Host not found",
+            r#"<p class="muted">No such host.</p>"#,
+        ));
+    };
+    let h = present(Kind::Host, &o, st.cfg.host_dead_after_secs as i64);
+    let name = s(&h, "name");
+    let hb = h.get("heartbeat").cloned().unwrap_or(Value::Null);
+    let range = r
+        .range
+        .filter(|x| *x > 0 && *x <= 30 * 86_400)
+        .unwrap_or(3600);
+    let now = now_secs();
+    let q = |metric: &str| {
+        format!(
+            "endpoint={}&metric={}&start={}&end={}",
+            enc(&name),
+            enc(metric),
+            now - range,
+            now + 60
+        )
+    };
+    let mut charts = String::new();
+    for (title, metric) in [
+        ("CPU busy %", "cpu.busy"),
+        ("Memory used %", "mem.memused.percent"),
+        ("Disk used %", "df.bytes.used.percent"),
+        ("Disk I/O util %", "disk.io.util"),
+        ("Network in (bytes/s)", "net.if.in.bytes"),
+        ("Network out (bytes/s)", "net.if.out.bytes"),
+    ] {
+        charts.push_str(&chart(title, &q(metric)));
+    }
+    let extra = r.metric.clone().unwrap_or_default();
+    if !extra.is_empty() {
+        charts = format!("{}{charts}", chart(&extra, &q(&extra)));
+    }
+    let m = model::tenant_strategies(&st.db, &a.tenant).await?;
+    let tnames: HashMap<i64, String> = m
+        .templates
+        .iter()
+        .map(|t| (t.id as i64, t.name.clone()))
+        .collect();
+    let eff_html = match effective_strategies(&name, &m.host_groups, &m.templates) {
+        Ok(eff) => strategies_table(&eff, &tnames),
+        Err(e) => format!(r#"<p class="err">{}</p>"#, esc(&e.to_string())),
+    };
+    let groups: Vec<String> = m
+        .host_groups
+        .iter()
+        .filter(|g| g.hosts.contains(&name))
+        .map(|g| esc(&g.name))
+        .collect();
+    let alive = h["alive"].as_bool().unwrap_or(false);
+    let body = format!(
+        r#"<div class="panel"><table><tr><th>State</th><th>Last seen</th><th>Agent</th><th>OS / kernel</th><th>IP</th><th>CPUs</th><th>Memory</th><th>Groups</th></tr>
+<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{} / {}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table></div>
+<div class="panel"><h2>Charts</h2><form class="filters" method="get"><span class="muted">Range: {}</span>
+<input type="hidden" name="range" value="{range}"><input name="metric" placeholder="any metric, e.g. proc.num" value="{}"><button class="light">Show</button></form>
+<div class="charts">{charts}</div></div>
+<div class="panel" id="strategies"><h2>Effective strategies</h2>{eff_html}</div>"#,
+        if alive {
+            r#"<span class="badge ok">alive</span>"#
+        } else {
+            r#"<span class="badge bad">dead</span>"#
+        },
+        esc(&ago(h["last_seen"].as_i64())),
+        esc(&s(&h, "agent_version")),
+        esc(&s(&hb, "os")),
+        esc(&s(&hb, "kernel")),
+        esc(&s(&hb, "ip")),
+        esc(&s(&hb, "cpu_count")),
+        esc(&hb["mem_total"]
+            .as_u64()
+            .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+            .unwrap_or_default()),
+        groups.join(", "),
+        range_links(&format!("/hosts/{}?metric={}&", *path, enc(&extra)), range),
+        esc(&extra),
+    );
+    Ok(page(&a, "/hosts", &format!("Host {name}"), &body))
+}
+
+/// Metric explorer query.
+#[derive(Deserialize)]
+pub struct Explore {
+    endpoint: Option<String>,
+    metric: Option<String>,
+    tags: Option<String>,
+    range: Option<i64>,
+}
+
+/// `GET /explorer`: any metric of any host, by tags, over a range.
+pub async fn explorer(req: HttpRequest, st: web::Data<State>, q: web::Query<Explore>) -> Page {
+    let a = auth!(req, st);
+    let endpoint = q.endpoint.clone().unwrap_or_default();
+    let metric = q.metric.clone().unwrap_or_default();
+    let tags = q.tags.clone().unwrap_or_default();
+    let range = q
+        .range
+        .filter(|x| *x > 0 && *x <= 30 * 86_400)
+        .unwrap_or(3600);
+    let ropts: String = RANGES
+        .iter()
+        .map(|(r, l)| {
+            format!(
+                r#"<option value="{r}"{}>{l}</option>"#,
+                if *r == range { " selected" } else { "" }
+            )
+        })
+        .collect();
+    let mut body = format!(
+        r#"<div class="panel"><form class="filters" method="get"><input name="endpoint" placeholder="host (any)" value="{}">
+<input name="metric" placeholder="metric, e.g. cpu.idle" value="{}" required><input name="tags" placeholder="tags k=v,k2=v2" value="{}">
+<select name="range">{ropts}</select><button>Query</button></form></div>"#,
+        esc(&endpoint),
+        esc(&metric),
+        esc(&tags)
+    );
+    if !metric.is_empty() {
+        let now = now_secs();
+        let mut qs = format!(
+            "metric={}&start={}&end={}",
+            enc(&metric),
+            now - range,
+            now + 60
+        );
+        if !endpoint.is_empty() {
+            qs.push_str(&format!("&endpoint={}", enc(&endpoint)));
+        }
+        if !tags.is_empty() {
+            qs.push_str(&format!("&tags={}", enc(&tags)));
+        }
+        body.push_str(&format!(
+            r#"<div class="panel">{}</div>"#,
+            chart(&metric, &qs)
+        ));
+    }
+    Ok(page(&a, "/explorer", "Metric explorer", &body))
+}

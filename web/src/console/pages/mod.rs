@@ -1,0 +1,293 @@
+//! The console's pages. Each loads what it shows straight from the database (or alarm), scoped
+//! to the session's tenant, and renders escaped HTML; changes go through the JSON API.
+
+use super::{esc, login_page, page, redirect, session};
+use crate::api::alarm::{call_json, enc};
+use crate::api::kinds::{present, Kind};
+use crate::auth::{session_cookie, Role};
+use crate::model;
+use crate::server::State;
+use crate::store;
+use actix_web::{web, HttpRequest, HttpResponse};
+use argus_core::strategy::{effective_strategies, EffectiveStrategy};
+use argus_core::time::now_secs;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+type Page = Result<HttpResponse, actix_web::Error>;
+
+macro_rules! auth {
+    ($req:expr, $st:expr) => {
+        match session(&$req, &$st).await {
+            Ok(a) => a,
+            Err(r) => return Ok(r),
+        }
+    };
+}
+
+mod admin;
+mod events;
+mod groups;
+mod hosts;
+mod notify;
+mod session;
+mod silences;
+mod templates;
+
+pub use admin::*;
+pub use events::*;
+pub use groups::*;
+pub use hosts::*;
+pub use notify::*;
+pub use session::*;
+pub use silences::*;
+pub use templates::*;
+
+/// Formats Unix seconds as `YYYY-MM-DD HH:MM` UTC.
+pub fn fmt_time(ts: i64) -> String {
+    argus_core::time::UtcTime::of(ts).minutes()
+}
+
+fn ago(ts: Option<i64>) -> String {
+    match ts {
+        None => "never".into(),
+        Some(t) => {
+            let d = now_secs() - t;
+            if d < 120 {
+                format!("{d}s ago")
+            } else if d < 7200 {
+                format!("{}m ago", d / 60)
+            } else if d < 172_800 {
+                format!("{}h ago", d / 3600)
+            } else {
+                fmt_time(t)
+            }
+        }
+    }
+}
+
+async fn objects(st: &State, tenant: &str, kind: Kind) -> Result<Vec<Value>, actix_web::Error> {
+    let list = store::list(&st.db, tenant, kind.path()).await?;
+    Ok(list
+        .iter()
+        .map(|o| present(kind, o, st.cfg.host_dead_after_secs as i64))
+        .collect())
+}
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(x) => x.to_string(),
+    }
+}
+
+fn id(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or(0)
+}
+
+fn names(list: &[Value]) -> HashMap<i64, String> {
+    list.iter().map(|v| (id(v), s(v, "name"))).collect()
+}
+
+fn table(headers: &[&str], rows: &[String], empty: &str) -> String {
+    if rows.is_empty() {
+        return format!(r#"<p class="muted">{}</p>"#, esc(empty));
+    }
+    let th: String = headers
+        .iter()
+        .map(|h| format!("<th>{}</th>", esc(h)))
+        .collect();
+    format!(
+        "<table><thead><tr>{th}</tr></thead><tbody>{}</tbody></table>",
+        rows.concat()
+    )
+}
+
+/// Where a create-or-edit form sends: the object picked by `?edit=` (PUT) or a new one (POST).
+struct FormTarget<'a> {
+    /// The object being edited (`Value::Null` for a new one), to prefill the fields from.
+    object: &'a Value,
+    title: String,
+    api: String,
+    method: &'static str,
+    button: &'static str,
+}
+
+static NO_OBJECT: Value = Value::Null;
+
+impl<'a> FormTarget<'a> {
+    /// The form for `kind`: editing `edit` when it names one of `list`, else creating.
+    fn of(kind: Kind, list: &'a [Value], edit: Option<i64>) -> FormTarget<'a> {
+        match edit.and_then(|x| list.iter().find(|o| id(o) == x)) {
+            Some(o) => FormTarget {
+                object: o,
+                title: format!("Edit {} {}", kind.noun(), esc(&s(o, "name")))
+                    .trim_end()
+                    .to_string(),
+                api: format!("/api/v1/{}/{}", kind.path(), id(o)),
+                method: "PUT",
+                button: "Save",
+            },
+            None => FormTarget {
+                object: &NO_OBJECT,
+                title: format!("New {}", kind.noun()),
+                api: format!("/api/v1/{}", kind.path()),
+                method: "POST",
+                button: "Create",
+            },
+        }
+    }
+
+    /// The opening `<div class="panel"><h2>..</h2><form ...>`; after saving, back to `back`.
+    fn open(&self, back: &str) -> String {
+        format!(
+            r#"<div class="panel"><h2>{}</h2><form class="inline" data-api="{}" data-method="{}" data-redirect="{}">"#,
+            self.title, self.api, self.method, back
+        )
+    }
+
+    /// The submit button, the error line, and (when editing) a way out; closes the form.
+    fn close(&self, back: &str) -> String {
+        let cancel = if self.method == "PUT" {
+            format!(r#" <a href="{back}">cancel</a>"#)
+        } else {
+            String::new()
+        };
+        format!(
+            r#"<button>{}</button>{cancel}<div class="err"></div></form></div>"#,
+            self.button
+        )
+    }
+
+    /// The escaped text of field `k` of the edited object (empty for a new one).
+    fn text(&self, k: &str) -> String {
+        esc(&s(self.object, k))
+    }
+
+    /// ` checked` when boolean field `k` is true (or, for a new object, when `default`).
+    fn checked(&self, k: &str, default: bool) -> &'static str {
+        let on = match self.object.get(k).and_then(Value::as_bool) {
+            Some(b) => b,
+            None => self.object.is_null() && default,
+        };
+        if on {
+            " checked"
+        } else {
+            ""
+        }
+    }
+
+    /// The ids in array field `k`.
+    fn ids(&self, k: &str) -> Vec<i64> {
+        self.object[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64)
+            .collect()
+    }
+}
+
+/// The `edit` link and the `Delete` button of a row, for editors.
+fn row_actions(page: &str, path: &str, id: i64, editor: bool) -> String {
+    if !editor {
+        return String::new();
+    }
+    format!(
+        r#"<a href="{page}?edit={id}">edit</a> {}"#,
+        del_btn(path, id, editor)
+    )
+}
+
+/// `<option>`s of fixed `(value, label)` choices, `selected` marked.
+fn choices(list: &[(&str, &str)], selected: &str) -> String {
+    list.iter()
+        .map(|(v, label)| {
+            let sel = if *v == selected { " selected" } else { "" };
+            format!(r#"<option value="{}"{sel}>{}</option>"#, esc(v), esc(label))
+        })
+        .collect()
+}
+
+fn del_btn(path: &str, id: i64, editor: bool) -> String {
+    if !editor {
+        return String::new();
+    }
+    format!(
+        r#"<button class="danger small" data-call="/api/v1/{path}/{id}" data-method="DELETE" data-confirm="Delete {path} {id}?">Delete</button>"#
+    )
+}
+
+fn options(list: &[Value], selected: &[i64], empty: Option<&str>) -> String {
+    let mut o = String::new();
+    if let Some(e) = empty {
+        o.push_str(&format!(r#"<option value="">{}</option>"#, esc(e)));
+    }
+    for v in list {
+        let sel = if selected.contains(&id(v)) {
+            " selected"
+        } else {
+            ""
+        };
+        o.push_str(&format!(
+            r#"<option value="{}"{sel}>{}</option>"#,
+            id(v),
+            esc(&s(v, "name"))
+        ));
+    }
+    o
+}
+
+fn tags_text(v: &Value) -> String {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::String(x) => x.clone(),
+        _ => String::new(),
+    }
+}
+
+fn prio(p: &Value) -> String {
+    let n = p.as_u64().unwrap_or(2);
+    let cls = match n {
+        0 | 1 => "bad",
+        2 => "warn",
+        _ => "",
+    };
+    format!(r#"<span class="badge {cls}">P{n}</span>"#)
+}
+
+fn strategies_table(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> String {
+    let rows: Vec<String> = eff
+        .iter()
+        .map(|e| {
+            let from = e
+                .template
+                .map(|t| format!(r#"<a href="/templates/{t}">{}</a>"#, esc(tnames.get(&(t as i64)).map(String::as_str).unwrap_or("?"))))
+                .unwrap_or_else(|| "expression".into());
+            format!(
+                r#"<tr><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td>{from}</td></tr>"#,
+                esc(&e.strategy.metric),
+                esc(&e.strategy.tags.to_string()),
+                esc(&e.strategy.condition),
+                prio(&serde_json::json!(e.strategy.priority.level())),
+            )
+        })
+        .collect();
+    table(
+        &["Metric", "Tags", "Condition", "Priority", "From template"],
+        &rows,
+        "No strategy applies: bind a template to one of the host's groups.",
+    )
+}
+
+/// `?edit=`: the id of the object a page's form edits.
+#[derive(Deserialize)]
+pub struct Edit {
+    edit: Option<i64>,
+}

@@ -1,0 +1,58 @@
+//! Logging in and out of the console.
+
+use super::*;
+
+/// `?next=`.
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// `GET /login`.
+pub async fn login(q: web::Query<Next>) -> HttpResponse {
+    // Only local paths: never an open redirect.
+    let next = q
+        .next
+        .clone()
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/hosts".into());
+    login_page(&next)
+}
+
+/// The logout form: the session's CSRF token, so that another site cannot log a user out.
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// `POST /logout`: ends the session and returns to the login page.
+pub async fn logout(
+    req: HttpRequest,
+    st: web::Data<State>,
+    form: web::Form<LogoutForm>,
+) -> HttpResponse {
+    let Some(cookie) = session_cookie(&req) else {
+        return redirect("/login");
+    };
+    let session = crate::auth::from_session(&st.db, &cookie).await;
+    let Ok(Some(auth)) = session else {
+        return redirect("/login");
+    };
+    let want = auth.csrf.as_deref().unwrap_or("");
+    if want.is_empty() || !argus_core::auth::constant_time_eq(form.csrf.as_bytes(), want.as_bytes())
+    {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("log out: missing or wrong CSRF token");
+    }
+    let _ = sqlx::query("DELETE FROM web_sessions WHERE token_sha256 = $1")
+        .bind(argus_core::auth::hash_token(&cookie))
+        .execute(&st.db.pool)
+        .await;
+    let mut r = redirect("/login");
+    if let Ok(v) = crate::auth::cookie_header("", 0, st.cfg.secure_cookies).parse() {
+        r.headers_mut()
+            .insert(actix_web::http::header::SET_COOKIE, v);
+    }
+    r
+}
