@@ -578,6 +578,19 @@ pub async fn prepare(
                 )
                 .await?;
             }
+            if let Some(sid) = s.matcher.strategy_id {
+                // Another tenant's strategy id would never match, but accepting it would tell
+                // the caller nothing and store a reference across tenants.
+                let sid = sid as i64;
+                let a = store::get(db, tenant, Kind::Strategy.path(), sid).await?;
+                let b = store::get(db, tenant, Kind::Expression.path(), sid).await?;
+                if a.is_none() && b.is_none() {
+                    return Err(ApiError::bad_field(
+                        "matcher.strategy_id",
+                        format!("strategy {sid} does not exist"),
+                    ));
+                }
+            }
             let m = &s.matcher;
             if m.endpoint.is_none()
                 && m.host_group_id.is_none()
