@@ -527,26 +527,51 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         );
     }
 
-    // Silences are matchers over A's own events: one naming B's endpoint, metric, strategy or
-    // group is accepted (it matches nothing of A's) and must silence nothing of B's — checked
-    // below after B's next points.
-    for matcher in [
-        json!({"endpoint": "zeta-host", "metric": "zeta.load"}),
-        json!({"strategy_id": b_strategy}),
-        json!({"host_group_id": b.id("host_groups")}),
+    // Silences are matchers over A's own events: one naming B's endpoint or metric is accepted
+    // (names are not owned; it matches nothing of A's) and must silence nothing of B's —
+    // checked below after B's next points. One naming B's strategy, expression or host group
+    // by id is refused with 400 naming the field, on create and on update.
+    let silence = |matcher: &Value| {
+        json!({"matcher": matcher, "starts_at": now_s, "ends_at": now_s + 3600,
+               "reason": "a-hush"})
+    };
+    let (s, t) = a
+        .call(
+            Method::POST,
+            "/api/v1/silences",
+            Some(&silence(
+                &json!({"endpoint": "zeta-host", "metric": "zeta.load"}),
+            )),
+        )
+        .await;
+    check!(s == 201, "A's silence naming B's endpoint: {s} {t}");
+    let a_silence = serde_json::from_str::<Value>(&t).unwrap_or_default()["id"].clone();
+    for (matcher, field) in [
+        (json!({"strategy_id": b_strategy}), "matcher.strategy_id"),
+        (
+            json!({"strategy_id": b.id("expressions")}),
+            "matcher.strategy_id",
+        ),
+        (
+            json!({"host_group_id": b.id("host_groups")}),
+            "matcher.host_group_id",
+        ),
     ] {
-        let (s, t) = a
-            .call(
-                Method::POST,
-                "/api/v1/silences",
-                Some(&json!({"matcher": matcher, "starts_at": now_s,
-                             "ends_at": now_s + 3600, "reason": "a-hush"})),
-            )
-            .await;
-        check!(
-            s == 201 || (400..500).contains(&s) && s != 401 && s != 403,
-            "A's silence {matcher}: {s} {t}"
-        );
+        for (m, path) in [
+            (Method::POST, "/api/v1/silences".to_string()),
+            (
+                Method::PUT,
+                format!("/api/v1/silences/{}", id_str(&a_silence)),
+            ),
+        ] {
+            let (s, t) = a.call(m.clone(), &path, Some(&silence(&matcher))).await;
+            let err: Value = serde_json::from_str(&t).unwrap_or_default();
+            check!(
+                s == 400 && err["field"] == field,
+                "{m} {path} with B's {matcher}: {s} {t}"
+            );
+            no_zeta("silence refusal", s, &t);
+        }
     }
 
     // 3. The console, with A's session cookie, for B's ids and names.
@@ -822,42 +847,28 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         }
     }
 
-    // A malformed body without a credential: refused either way; the ones that decode the body
-    // before checking the credential are listed (a finding, not a leak).
-    let mut decode_first = Vec::new();
+    // A malformed or garbage body without a credential, or with a wrong one: 401 from the
+    // headers alone on every internal endpoint — none reads or parses the body first (which
+    // would answer 400 or 413 and spend the work for an unauthenticated caller).
+    let garbage: Vec<u8> = (0..256 * 1024).map(|i| (i * 31 % 256) as u8).collect();
     for (m, url) in &internal {
         if *m != Method::POST {
             continue;
         }
-        let r = reqwest::Client::new()
-            .request(m.clone(), url)
-            .header("content-type", "application/json")
-            .body("{")
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        check!(
-            s == 400 || s == 401 || s == 403,
-            "{m} {url} malformed, no credential: {s}"
-        );
-        if s == 400 {
-            let component = [
-                ("store", &p.store_url),
-                ("transfer", &p.transfer_url),
-                ("judge", &p.judge_url),
-                ("alarm", &p.alarm_url),
-                ("web", &p.web_url),
-            ]
-            .into_iter()
-            .find(|(_, base)| url.starts_with(base.as_str()))
-            .map_or("?", |(name, _)| name);
-            let path = url.split("/internal").nth(1).unwrap_or(url);
-            let path = path.split('?').next().unwrap_or(path);
-            decode_first.push(format!("{component} /internal{path}"));
+        for (body, what) in [(b"{".to_vec(), "malformed"), (garbage.clone(), "garbage")] {
+            for auth in [None, Some("Bearer not-the-internal-token")] {
+                let mut rq = reqwest::Client::new()
+                    .request(m.clone(), url)
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+                if let Some(a) = auth {
+                    rq = rq.header("authorization", a);
+                }
+                let s = rq.send().await.unwrap().status().as_u16();
+                check!(s == 401, "{m} {url} {what} body, credential {auth:?}: {s}");
+            }
         }
     }
-    println!("figures: internal endpoints decoding before the credential check: {decode_first:?}");
 
     let n = CHECKS.load(Ordering::Relaxed);
     println!("figures: isolation checks {n}");
