@@ -139,7 +139,7 @@ pub struct Running {
 impl Running {
     /// The base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Stops serving, lets in-flight work finish, and gives the lease up.
@@ -175,8 +175,10 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
     let db = Db::open(&cfg.effective_database_url()).await?;
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-alarm")?;
     let registry = Registry::new();
+    // The private CA of `[tls] ca_file` is trusted for https webhooks and web.
+    let client_tls = cfg.tls.client()?;
     let public_url = if cfg.public_url.is_empty() {
-        format!("http://{addr}")
+        format!("{}://{addr}", cfg.tls.scheme())
     } else {
         cfg.public_url.clone()
     };
@@ -188,7 +190,8 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         )),
         renderer: Renderer::new(&cfg.templates)?,
         mailer: Mailer::new(&cfg.smtp)?,
-        http: reqwest::Client::builder()
+        http: client_tls
+            .builder()
             .timeout(Duration::from_millis(cfg.webhook_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("argus-alarm/", env!("CARGO_PKG_VERSION")))
@@ -220,6 +223,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
             cfg.web_url.clone(),
             cfg.internal_token.clone(),
             Duration::from_secs(cfg.config_poll_secs.max(1)),
+            client_tls.clone(),
             stop_rx.clone(),
         )));
     }
@@ -237,14 +241,13 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
             }))
             .configure(crate::api::routes)
     })
-    .workers(cfg.workers.max(1))
-    .listen(listener)?
-    .run();
+    .workers(cfg.workers.max(1));
+    let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-alarm")?.run();
     tracing::info!(%addr, instance = %app.instance, "argus-alarm serving");
     Ok(Running {
         addr,
         app,
-        server: Served::spawn(addr, server),
+        server: Served::spawn(addr, server).with_https(cfg.tls.serves_https()),
         stop: stop_tx,
         tasks,
     })

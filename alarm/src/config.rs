@@ -71,6 +71,10 @@ pub struct AlarmConfig {
     pub retry: RetryConfig,
     /// Message templates.
     pub templates: TemplatesConfig,
+    /// TLS: `cert_file` + `key_file` make the listener HTTPS only (judges and web then use
+    /// `https://` alarm URLs); `ca_file` is trusted for `https://` webhooks and web, on top of
+    /// the public roots (a receiver with a certificate of the private CA).
+    pub tls: argus_core::TlsConfig,
 }
 
 impl Default for AlarmConfig {
@@ -103,6 +107,7 @@ impl Default for AlarmConfig {
             smtp: SmtpConfig::default(),
             retry: RetryConfig::default(),
             templates: TemplatesConfig::default(),
+            tls: argus_core::TlsConfig::default(),
         }
     }
 }

@@ -64,14 +64,17 @@ impl ConfigSource {
 }
 
 /// Pulls from web every `every` until `stop` fires; keeps the last good configuration on errors.
+/// `tls` holds the roots of `[tls] ca_file`, for an `https://` web.
 pub async fn poll_web(
     source: Arc<ConfigSource>,
     web_url: String,
     token: String,
     every: Duration,
+    tls: argus_core::tls::ClientTls,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
+    let client = match tls
+        .builder()
         .timeout(Duration::from_secs(15))
         .build()
     {

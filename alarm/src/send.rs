@@ -157,10 +157,26 @@ pub async fn post_webhook(
         }
         Err(e) => Outcome::Retry {
             status: None,
-            error: format!("webhook request failed: {e}"),
+            error: format!("webhook request failed: {}", error_chain(&e)),
             retry_after: None,
         },
     }
+}
+
+/// An error with its causes (`a: b: c`), so that the delivery log says why a request failed
+/// (a refused certificate, a reset connection), not only that it did.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 /// The SMTP side: a transport to the relay and the From address.

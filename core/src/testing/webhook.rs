@@ -89,6 +89,13 @@ async fn receive(
 impl WebhookReceiver {
     /// Starts the receiver on a free loopback port.
     pub async fn start() -> WebhookReceiver {
+        Self::start_tls(&crate::tls::TlsConfig::default()).await
+    }
+
+    /// Starts the receiver serving HTTPS only with the certificate of `tls` (plain HTTP when it
+    /// names none); its URL is then `https://localhost:PORT/hook`, the name of the test
+    /// certificates of `tls::testing`.
+    pub async fn start_tls(tls: &crate::tls::TlsConfig) -> WebhookReceiver {
         let state = Arc::new(Mutex::new(ReceiverState::default()));
         let data = web::Data::from(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -98,14 +105,18 @@ impl WebhookReceiver {
                 .app_data(data.clone())
                 .default_service(web::to(receive))
         })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
+        .workers(1);
+        let server = crate::http::listen(server, listener, tls, "webhook receiver")
+            .unwrap()
+            .run();
         let handle = server.handle();
         tokio::spawn(server);
         WebhookReceiver {
-            url: format!("http://{addr}/hook"),
+            url: if tls.serves_https() {
+                format!("https://localhost:{}/hook", addr.port())
+            } else {
+                format!("http://{addr}/hook")
+            },
             state,
             handle,
         }
