@@ -170,9 +170,10 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
     );
     let mut tasks = Tasks::default();
     let (cfg_tx, cfg_rx) = watch::channel(Arc::new(AgentRemoteConfig::default()));
-    if !cfg.config_url.is_empty() {
-        let mut puller = remote::Puller::new(
-            &cfg.config_url,
+    let centers = cfg.config_centers();
+    if !centers.is_empty() {
+        let mut puller = remote::Puller::with_centers(
+            &centers,
             &endpoint,
             &cfg.token,
             remote::cache_path(data_dir.as_deref()),
@@ -192,10 +193,10 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
                 &[],
             ),
         )));
-        tasks.0.push(tokio::spawn(remote::heartbeat_loop(
-            cfg.config_url.clone(),
+        tasks.0.push(tokio::spawn(remote::heartbeat_loop_to(
+            centers.clone(),
             cfg.token.clone(),
-            remote::host_facts(&endpoint, &cfg.config_url),
+            remote::host_facts(&endpoint, &centers[0]),
             Duration::from_secs(cfg.heartbeat_interval_secs.max(1)),
             cfg_rx.clone(),
             registry.counter(

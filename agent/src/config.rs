@@ -51,8 +51,12 @@ pub struct AgentConfig {
     pub log_rules: Vec<LogRule>,
     /// Probes besides those from the center.
     pub probes: Vec<Probe>,
-    /// Base URL of the config center (the web console, e.g. `https://argus.example.com`); empty
-    /// disables config pull and heartbeats.
+    /// Pull the configuration (plugins, log rules, probes, step) and send heartbeats.
+    pub remote_config: bool,
+    /// Where: empty (the default) means the region's `transfers`, which answer from the global
+    /// config center's configuration and pass heartbeats on in one batch per region, so nothing
+    /// per host crosses regions. A URL (the web console, e.g. `https://argus.example.com`)
+    /// talks to it directly instead: for small installations without regions.
     pub config_url: String,
     /// How often the configuration is pulled, in seconds.
     pub config_interval_secs: u64,
@@ -81,6 +85,7 @@ impl Default for AgentConfig {
             plugins: Vec::new(),
             log_rules: Vec::new(),
             probes: Vec::new(),
+            remote_config: true,
             config_url: String::new(),
             config_interval_secs: 60,
             heartbeat_interval_secs: 60,
@@ -89,6 +94,18 @@ impl Default for AgentConfig {
 }
 
 impl AgentConfig {
+    /// The config centers in failover order: `config_url` when set, else the transfers; none
+    /// when `remote_config` is off.
+    pub fn config_centers(&self) -> Vec<String> {
+        if !self.remote_config {
+            Vec::new()
+        } else if self.config_url.is_empty() {
+            self.transfers.clone()
+        } else {
+            vec![self.config_url.clone()]
+        }
+    }
+
     /// The endpoint name to report as.
     pub fn endpoint(&self) -> String {
         if self.hostname.is_empty() {

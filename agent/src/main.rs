@@ -28,7 +28,8 @@ environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
   collect_host_metrics = true   Collect cpu.*, mem.*, df.*, disk.io.*, net.if.*, ...
   plugin_dir = \"/etc/argus-agent/plugins\"
                                 Plugin executables; `<secs>_<name>` files run on their own.
-  config_url = \"\"               Config center (web) base URL; empty = no pull, no heartbeat.
+  remote_config = true          Pull the config and send heartbeats.
+  config_url = \"\"               Where: empty = the transfers (default); else web directly.
   config_interval_secs = 60     How often the config is pulled (with ETag).
   heartbeat_interval_secs = 60  How often a heartbeat is sent.
   [limits]                      Bounds on pushed points:

@@ -1,8 +1,12 @@
 //! The config center: the agent pulls its effective configuration
-//! (`GET {config_url}/api/v1/agent/config?host=H`, `If-None-Match` with the last `ETag`) every
+//! (`GET {center}/api/v1/agent/config?host=H`, `If-None-Match` with the last `ETag`) every
 //! `config_interval_secs`, applies a new one without a restart, and keeps the last good one in
 //! `data_dir/remote-config.json`, from which it starts when the center is unreachable. It also
 //! sends a [`Heartbeat`] every `heartbeat_interval_secs`.
+//!
+//! The center is normally the region's transfers (tried in order with failover): they answer
+//! from web's configuration and pass the heartbeats on in one batch per region, so nothing per
+//! host crosses to the global zone. `config_url` points the agent at web directly instead.
 
 use argus_core::agentconf::{AgentRemoteConfig, Heartbeat};
 use argus_core::telemetry::Counter;
@@ -55,6 +59,10 @@ pub enum PullError {
 /// Pulls the configuration of one host.
 pub struct Puller {
     client: reqwest::Client,
+    /// The config URL at each center, in failover order.
+    urls: Vec<String>,
+    /// The center that answered last (tried first).
+    at: usize,
     url: String,
     token: String,
     cache_path: Option<PathBuf>,
@@ -65,19 +73,40 @@ pub struct Puller {
 impl Puller {
     /// A puller from the center at `base` for `host`, caching in `cache_path`.
     pub fn new(base: &str, host: &str, token: &str, cache_path: Option<PathBuf>) -> Self {
+        Self::with_centers(&[base.to_string()], host, token, cache_path)
+    }
+
+    /// A puller from the first of `bases` that answers (the region's transfers, say), for
+    /// `host`, caching in `cache_path`.
+    pub fn with_centers(
+        bases: &[String],
+        host: &str,
+        token: &str,
+        cache_path: Option<PathBuf>,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
             .expect("http client");
-        let mut url = reqwest::Url::parse(&format!(
-            "{}/api/v1/agent/config",
-            base.trim_end_matches('/')
-        ))
-        .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static url"));
-        url.query_pairs_mut().append_pair("host", host);
+        let urls: Vec<String> = bases
+            .iter()
+            .map(|base| {
+                let mut url = reqwest::Url::parse(&format!(
+                    "{}/api/v1/agent/config",
+                    base.trim_end_matches('/')
+                ))
+                .unwrap_or_else(|_| {
+                    reqwest::Url::parse("http://invalid.invalid/").expect("static url")
+                });
+                url.query_pairs_mut().append_pair("host", host);
+                url.to_string()
+            })
+            .collect();
         Puller {
             client,
-            url: url.to_string(),
+            url: urls.first().cloned().unwrap_or_default(),
+            urls,
+            at: 0,
             token: token.to_string(),
             cache_path,
             current: Cached::default(),
@@ -103,7 +132,31 @@ impl Puller {
     /// One pull: `Some(config)` when the center sent a new one (then cached), `None` on 304.
     /// `check` is the agent's own validation (regexes compile); a refused config is not applied
     /// nor cached.
+    /// With several centers, one that is unreachable or answers 5xx is skipped for the next.
     pub async fn pull(
+        &mut self,
+        check: impl Fn(&AgentRemoteConfig) -> Result<(), String>,
+    ) -> Result<Option<AgentRemoteConfig>, PullError> {
+        let n = self.urls.len().max(1);
+        let mut last = None;
+        for i in 0..n {
+            let at = (self.at + i) % n;
+            if let Some(u) = self.urls.get(at) {
+                self.url = u.clone();
+            }
+            match self.pull_one(&check).await {
+                Err(e @ PullError::Unreachable { .. })
+                | Err(e @ PullError::Status { status: 500.., .. }) => last = Some(e),
+                r => {
+                    self.at = at;
+                    return r;
+                }
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    async fn pull_one(
         &mut self,
         check: impl Fn(&AgentRemoteConfig) -> Result<(), String>,
     ) -> Result<Option<AgentRemoteConfig>, PullError> {
@@ -237,12 +290,30 @@ pub async fn heartbeat_loop(
     version: watch::Receiver<Arc<AgentRemoteConfig>>,
     failures: Arc<Counter>,
 ) {
+    heartbeat_loop_to(vec![base], token, facts, interval, version, failures).await
+}
+
+/// [`heartbeat_loop`] to the first of `bases` that takes it (the region's transfers, say): one
+/// that is unreachable or answers 5xx is skipped for the next; a heartbeat none takes counts
+/// one failure.
+pub async fn heartbeat_loop_to(
+    bases: Vec<String>,
+    token: String,
+    facts: Heartbeat,
+    interval: Duration,
+    version: watch::Receiver<Arc<AgentRemoteConfig>>,
+    failures: Arc<Counter>,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");
-    let url = format!("{}/api/v1/agent/heartbeat", base.trim_end_matches('/'));
+    let urls: Vec<String> = bases
+        .iter()
+        .map(|b| format!("{}/api/v1/agent/heartbeat", b.trim_end_matches('/')))
+        .collect();
     let started = Instant::now();
+    let mut at = 0;
     loop {
         let hb = Heartbeat {
             uptime_secs: started.elapsed().as_secs(),
@@ -250,16 +321,27 @@ pub async fn heartbeat_loop(
             timestamp: argus_core::time::now_secs(),
             ..facts.clone()
         };
-        match client.post(&url).bearer_auth(&token).json(&hb).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                failures.inc();
-                tracing::warn!(%url, status = %r.status(), "heartbeat refused")
+        let mut taken = false;
+        for i in 0..urls.len() {
+            let url = &urls[(at + i) % urls.len()];
+            match client.post(url).bearer_auth(&token).json(&hb).send().await {
+                Ok(r) if r.status().is_success() => {
+                    at = (at + i) % urls.len();
+                    taken = true;
+                    break;
+                }
+                Ok(r) if r.status().is_server_error() => {
+                    tracing::warn!(%url, status = %r.status(), "heartbeat refused; trying the next center")
+                }
+                Ok(r) => {
+                    tracing::warn!(%url, status = %r.status(), "heartbeat refused");
+                    break;
+                }
+                Err(e) => tracing::warn!(%url, error = %e, "heartbeat failed"),
             }
-            Err(e) => {
-                failures.inc();
-                tracing::warn!(%url, error = %e, "heartbeat failed")
-            }
+        }
+        if !taken {
+            failures.inc();
         }
         tokio::time::sleep(interval).await;
     }

@@ -182,3 +182,45 @@ async fn an_invalid_config_is_neither_applied_nor_cached() {
     agent.stop().await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_config_and_heartbeats_go_to_the_transfers_with_failover() {
+    let d = tempfile::tempdir().unwrap();
+    let state = Arc::new(Center::default());
+    *state.config.lock().unwrap() = AgentRemoteConfig {
+        version: "v7".into(),
+        ..Default::default()
+    };
+    // The region's transfers: the first is down, the second answers (as a transfer does).
+    let c = center(state.clone());
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let mut cfg = test_config(d.path(), vec![dead, c.url()]);
+    assert!(
+        cfg.config_url.is_empty() && cfg.remote_config,
+        "the defaults"
+    );
+    cfg.config_interval_secs = 1;
+    cfg.heartbeat_interval_secs = 1;
+    let agent = argus_agent::start(cfg.clone()).await.unwrap();
+    wait_for(30, "a heartbeat naming v7 at the second transfer", || {
+        state
+            .heartbeats
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.config_version == "v7")
+    })
+    .await;
+    agent.stop().await;
+    // Off: nothing is pulled.
+    let pulls = state.pulls.lock().unwrap().len();
+    cfg.remote_config = false;
+    assert!(cfg.config_centers().is_empty());
+    cfg.config_url = "http://web.example".into();
+    cfg.remote_config = true;
+    assert_eq!(cfg.config_centers(), vec!["http://web.example".to_string()]);
+    assert!(pulls > 0);
+}

@@ -69,6 +69,9 @@ pub struct TransferConfig {
     pub breaker: BreakerConfig,
     /// Tokens from the web console's config center.
     pub config_center: ConfigCenterConfig,
+    /// Serving the region's agents their configuration and taking their heartbeats (pulled
+    /// from and batched to `config_center.url`).
+    pub agents: crate::agents::AgentsConfig,
     /// Per-tenant quotas.
     pub quotas: QuotaConfig,
     /// Ingest format mapping options.
@@ -107,6 +110,7 @@ impl Default for TransferConfig {
             spool: SpoolConfig::default(),
             breaker: BreakerConfig::default(),
             config_center: ConfigCenterConfig::default(),
+            agents: crate::agents::AgentsConfig::default(),
             quotas: QuotaConfig::default(),
             ingest: IngestConfig::default(),
             influx: InfluxSinkConfig::default(),

@@ -13,9 +13,12 @@
 //! - [`downstream`], [`sink`], [`spool`], [`breaker`] — one downstream with its durable spool,
 //!   replayer and circuit breaker;
 //! - [`query`] — the region's query endpoint, fanning queries out to storage nodes and merging;
+//! - [`agents`] — the region's agents' configuration (from web's, cached) and heartbeats
+//!   (batched to web), so that per-host exchanges never cross regions;
 //! - [`reload`] — applying a changed config file without a restart;
 //! - [`server`] — the HTTP server that ties them together.
 
+pub mod agents;
 pub mod breaker;
 pub mod config;
 pub mod downstream;

@@ -80,7 +80,10 @@ pub async fn range(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(merged.into_values().collect::<Vec<_>>()))
+    Ok(crate::agents::answer_json(
+        &req,
+        &merged.into_values().collect::<Vec<_>>(),
+    ))
 }
 
 /// `POST /internal/v1/query/last`: the latest value per series across nodes.
@@ -105,7 +108,10 @@ pub async fn last(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(merged.into_values().collect::<Vec<_>>()))
+    Ok(crate::agents::answer_json(
+        &req,
+        &merged.into_values().collect::<Vec<_>>(),
+    ))
 }
 
 /// `POST /internal/v1/query/series`: the union of the nodes' series.
@@ -128,5 +134,5 @@ pub async fn series(
         .into_iter()
         .collect();
     keys.truncate(limit);
-    Ok(HttpResponse::Ok().json(keys))
+    Ok(crate::agents::answer_json(&req, &keys))
 }

@@ -167,6 +167,27 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             stop_rx.clone(),
         ));
     }
+    let agents = crate::agents::Agents::new(
+        &cfg.region,
+        argus_core::telemetry::CrossRegion::new(&registry, &cfg.region),
+        data_dir.join("config-center-agents.json"),
+        !cfg.config_center.url.is_empty(),
+    );
+    if !cfg.config_center.url.is_empty() {
+        let http = forwarder
+            .client_tls()
+            .builder()
+            .timeout(Duration::from_secs(15))
+            .build()?;
+        tokio::spawn(agents.clone().run(
+            http,
+            cfg.config_center.url.clone(),
+            cfg.internal_token.clone(),
+            cfg.agents.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    let agents = web::Data::new(agents);
     let state = web::Data::new(State {
         ingest: RwLock::new(cfg.ingest.clone()),
         tokens,
@@ -216,6 +237,8 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
         let internal = InternalOnly::token(internal_token.clone());
         App::new()
             .app_data(app_state.clone())
+            .app_data(agents.clone())
+            .configure(crate::agents::routes)
             .app_data(json_config(max))
             .app_data(web::PayloadConfig::new(max))
             .route(
