@@ -67,6 +67,10 @@ pub struct WebConfig {
     pub host_dead_after_secs: u64,
     /// A first tenant and platform admin to create at start, if any.
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// TLS: `cert_file` + `key_file` make the listener HTTPS only (the regions' nodes, agents
+    /// and alarm then use an `https://` web URL); `ca_file` is trusted for `https://` region
+    /// query URLs and alarm.
+    pub tls: argus_core::TlsConfig,
 }
 
 impl WebConfig {
@@ -102,6 +106,7 @@ impl Default for WebConfig {
             login_attempts_per_minute: 10,
             host_dead_after_secs: 180,
             bootstrap_admin: None,
+            tls: argus_core::TlsConfig::default(),
         }
     }
 }

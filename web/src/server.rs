@@ -79,7 +79,11 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
     }
     let registry = Registry::new();
     let state = web::Data::new(State {
-        client: reqwest::Client::builder()
+        // The private CA of `[tls] ca_file` is trusted for https regions and alarm.
+        client: cfg
+            .tls
+            .client()?
+            .builder()
             .timeout(Duration::from_secs(30))
             .build()?,
         db: db.clone(),
@@ -129,12 +133,11 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
             .configure(crate::api::routes)
             .configure(crate::console::routes)
     })
-    .workers(cfg.workers.max(1))
-    .listen(listener)?
-    .run();
+    .workers(cfg.workers.max(1));
+    let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-web")?.run();
     tracing::info!(%addr, "argus-web serving");
     Ok(Running {
-        server: Served::spawn(addr, server),
+        server: Served::spawn(addr, server).with_https(cfg.tls.serves_https()),
         db,
     })
 }
