@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every cargo-fuzz target in fuzz/ for a bounded time (ARGUS_FUZZ_SECS each, 15 s by
+# Fuzzes every cargo-fuzz target in fuzz/ for a bounded time (ARGUS_FUZZ_SECS each, 12 s by
 # default), starting from its committed seed corpus in fuzz/corpus/<target>/. Fails on the first
 # crash, panic, timeout or out-of-memory, naming the target and the input that caused it.
 #
@@ -9,7 +9,7 @@
 # (including arithmetic overflow: cargo-fuzz builds with debug assertions), hangs and OOMs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-secs="${ARGUS_FUZZ_SECS:-15}"
+secs="${ARGUS_FUZZ_SECS:-12}"
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

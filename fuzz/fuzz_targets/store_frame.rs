@@ -1,0 +1,40 @@
+//! The storage node's binary write frame (`Content-Type: application/x-argus-points-v1` on
+//! `POST /internal/v1/write`, after decompression): any bytes must decode or fail cleanly,
+//! without allocating far beyond the input, and what decodes must encode back to a frame that
+//! decodes to the same points (values compared bit for bit, NaN included).
+#![no_main]
+
+use argus_store::codec::{decode_batch, encode_batch};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(points) = decode_batch(data) else {
+        return;
+    };
+    let packed = encode_batch(&points);
+    let raw = zstd::bulk::decompress(&packed, 64 << 20).expect("our own frame decompresses");
+    let back = decode_batch(&raw).expect("our own frame decodes");
+    assert_eq!(back.len(), points.len());
+    for (a, b) in points.iter().zip(&back) {
+        assert_eq!(a.value.to_bits(), b.value.to_bits(), "value changed");
+        assert_eq!(
+            (
+                &a.tenant,
+                &a.endpoint,
+                &a.metric,
+                &a.tags,
+                a.timestamp,
+                a.step
+            ),
+            (
+                &b.tenant,
+                &b.endpoint,
+                &b.metric,
+                &b.tags,
+                b.timestamp,
+                b.step
+            ),
+        );
+        assert_eq!(a.counter_type, b.counter_type);
+    }
+});
