@@ -149,12 +149,14 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
         )?),
         None => None,
     };
+    // The private CA of `[tls] ca_file`, for https transfers and config center.
+    let client_tls = cfg.tls.client()?;
     let server = serve(&cfg, &endpoint, &queue, &registry)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let send_task = tokio::spawn(
         SendLoop {
             queue: queue.clone(),
-            sender: Sender::new(cfg.transfers.clone(), cfg.token.clone()),
+            sender: Sender::with_tls(cfg.transfers.clone(), cfg.token.clone(), &client_tls),
             spool,
             opts: SendOptions {
                 batch_max: cfg.batch_max_points.max(1),
@@ -177,7 +179,8 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
             &endpoint,
             &cfg.token,
             remote::cache_path(data_dir.as_deref()),
-        );
+        )
+        .with_tls(&client_tls);
         if let Some(c) = puller.load_cache() {
             tracing::info!(version = %c.version, "starting from the cached config");
             let _ = cfg_tx.send(Arc::new(c));
@@ -204,6 +207,7 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
                 "Heartbeats the center did not take.",
                 &[],
             ),
+            client_tls.clone(),
         )));
     } else {
         drop(cfg_tx);
@@ -282,10 +286,9 @@ fn serve(
                 web::post().to(|r, b, s| push::push(r, b, s, Format::Argus)),
             )
     })
-    .workers(1)
-    .listen(listener)?
-    .run();
-    Ok(Served::spawn(addr, server))
+    .workers(1);
+    let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-agent push port")?.run();
+    Ok(Served::spawn(addr, server).with_https(cfg.tls.serves_https()))
 }
 
 /// The collection loop and what it runs: host metrics, log rules and probes every step, and the
@@ -390,7 +393,15 @@ impl Work {
                 *c.lock().expect("collector lock") = Some(new);
             });
         }
-        let client = reqwest::Client::builder().build().expect("http client");
+        // Probes of https targets also trust the private CA (checked at start).
+        let client = self
+            .cfg
+            .tls
+            .client()
+            .unwrap_or_default()
+            .builder()
+            .build()
+            .expect("http client");
         // First round soon, so the host shows up at once with rates.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut tick = tokio::time::interval(Duration::from_secs(applied.step));

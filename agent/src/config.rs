@@ -62,6 +62,10 @@ pub struct AgentConfig {
     pub config_interval_secs: u64,
     /// How often a heartbeat is sent, in seconds.
     pub heartbeat_interval_secs: u64,
+    /// TLS: `ca_file` is trusted for `https://` transfers and config center (the private CA of
+    /// the installation), on top of the public roots. `cert_file` + `key_file` would make the
+    /// local push port HTTPS only; it listens on loopback, so it normally has none.
+    pub tls: argus_core::TlsConfig,
 }
 
 impl Default for AgentConfig {
@@ -89,6 +93,7 @@ impl Default for AgentConfig {
             config_url: String::new(),
             config_interval_secs: 60,
             heartbeat_interval_secs: 60,
+            tls: argus_core::TlsConfig::default(),
         }
     }
 }

@@ -38,6 +38,11 @@ environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
     max_future_secs = 600       how far ahead a timestamp may be;
     max_past_secs = 1296000     how far back a timestamp may be;
     max_step = 86400            longest step.
+  [tls]                         https to transfers and the config center:
+    ca_file = \"/etc/argus/tls/ca.pem\"
+                                extra PEM roots trusted (the installation's private CA),
+                                on top of the public ones;
+    cert_file, key_file         PEM: would make the loopback push port HTTPS only (unset).
   [[plugins]]                   name, path (relative to plugin_dir), args, interval_secs,
                                 timeout_secs.
   [[log_rules]]                 path_glob, regex, metric, tags = { k = \"v\" }.

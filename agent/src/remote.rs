@@ -10,6 +10,7 @@
 
 use argus_core::agentconf::{AgentRemoteConfig, Heartbeat};
 use argus_core::telemetry::Counter;
+use argus_core::tls::ClientTls;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,6 +112,16 @@ impl Puller {
             cache_path,
             current: Cached::default(),
         }
+    }
+
+    /// Trusts the extra roots of `[tls] ca_file` for `https://` centers.
+    pub fn with_tls(mut self, tls: &ClientTls) -> Self {
+        self.client = tls
+            .builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("http client with checked roots");
+        self
     }
 
     /// The cached configuration from a previous run, if any (and readable).
@@ -290,12 +301,21 @@ pub async fn heartbeat_loop(
     version: watch::Receiver<Arc<AgentRemoteConfig>>,
     failures: Arc<Counter>,
 ) {
-    heartbeat_loop_to(vec![base], token, facts, interval, version, failures).await
+    heartbeat_loop_to(
+        vec![base],
+        token,
+        facts,
+        interval,
+        version,
+        failures,
+        ClientTls::default(),
+    )
+    .await
 }
 
 /// [`heartbeat_loop`] to the first of `bases` that takes it (the region's transfers, say): one
 /// that is unreachable or answers 5xx is skipped for the next; a heartbeat none takes counts
-/// one failure.
+/// one failure. `tls` holds the roots of `[tls] ca_file`, for `https://` centers.
 pub async fn heartbeat_loop_to(
     bases: Vec<String>,
     token: String,
@@ -303,8 +323,10 @@ pub async fn heartbeat_loop_to(
     interval: Duration,
     version: watch::Receiver<Arc<AgentRemoteConfig>>,
     failures: Arc<Counter>,
+    tls: ClientTls,
 ) {
-    let client = reqwest::Client::builder()
+    let client = tls
+        .builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");

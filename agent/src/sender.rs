@@ -104,7 +104,17 @@ pub struct Sender {
 impl Sender {
     /// A sender to `transfers` with the agent `token`.
     pub fn new(transfers: Vec<String>, token: String) -> Self {
-        let client = reqwest::Client::builder()
+        Self::with_tls(transfers, token, &argus_core::tls::ClientTls::default())
+    }
+
+    /// [`Sender::new`] trusting the extra roots of `[tls] ca_file` for `https://` transfers.
+    pub fn with_tls(
+        transfers: Vec<String>,
+        token: String,
+        tls: &argus_core::tls::ClientTls,
+    ) -> Self {
+        let client = tls
+            .builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .build()

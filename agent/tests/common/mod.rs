@@ -79,6 +79,11 @@ pub fn fake_transfer() -> FakeTransfer {
 
 /// Starts a fake transfer on `addr`.
 pub fn fake_transfer_on(addr: &str) -> FakeTransfer {
+    fake_transfer_tls(addr, &argus_core::TlsConfig::default())
+}
+
+/// Starts a fake transfer on `addr`, serving HTTPS only when `tls` names a certificate.
+pub fn fake_transfer_tls(addr: &str, tls: &argus_core::TlsConfig) -> FakeTransfer {
     let state = Arc::new(TransferState::default());
     let st = web::Data::new(state.clone());
     let (l, a) = argus_core::http::bind(addr, "fake transfer").unwrap();
@@ -88,13 +93,13 @@ pub fn fake_transfer_on(addr: &str) -> FakeTransfer {
             .app_data(web::PayloadConfig::new(64 << 20))
             .route("/api/v1/push", web::post().to(push))
     })
-    .workers(1)
-    .listen(l)
-    .unwrap()
-    .run();
+    .workers(1);
+    let server = argus_core::http::listen(server, l, tls, "fake transfer")
+        .unwrap()
+        .run();
     FakeTransfer {
         state,
-        server: Served::spawn(a, server),
+        server: Served::spawn(a, server).with_https(tls.serves_https()),
     }
 }
 
