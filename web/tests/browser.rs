@@ -563,6 +563,38 @@ async fn run(
         (ends - (now + 7200)).abs() < 60,
         "the window kept (to the minute): {saved}"
     );
+    // A template renamed, and moved under its own child refused with the reason shown.
+    c.goto(&format!("{url}/templates")).await.unwrap();
+    click(c, "ul.tree > li > a").await;
+    until(
+        c,
+        "the template page",
+        "return document.querySelector('h1').textContent.includes('linux-base')",
+    )
+    .await;
+    c.find(Locator::Css("form[data-method=PUT] select[name=parent]"))
+        .await
+        .unwrap()
+        .select_by_label("web-servers")
+        .await
+        .unwrap();
+    click(c, "form[data-method=PUT] button").await;
+    until(c, "the cycle refused", "return document.querySelector('form[data-method=PUT] .err').textContent.includes('parent')").await;
+    c.find(Locator::Css("form[data-method=PUT] select[name=parent]"))
+        .await
+        .unwrap()
+        .select_by_label("(none)")
+        .await
+        .unwrap();
+    fill(c, "form[data-method=PUT] input[name=name]", "linux-common").await;
+    click(c, "form[data-method=PUT] button").await;
+    until(
+        c,
+        "the template renamed",
+        "return document.querySelector('h1').textContent.includes('linux-common')",
+    )
+    .await;
+
     for (page, name) in [
         ("/hosts", "hosts"),
         ("/host_groups", "host-groups"),

@@ -113,6 +113,8 @@ struct FormTarget<'a> {
     api: String,
     method: &'static str,
     button: &'static str,
+    /// Offer a way back to the list (a form opened by `?edit=`).
+    cancel: bool,
 }
 
 static NO_OBJECT: Value = Value::Null;
@@ -129,6 +131,7 @@ impl<'a> FormTarget<'a> {
                 api: format!("/api/v1/{}/{}", kind.path(), id(o)),
                 method: "PUT",
                 button: "Save",
+                cancel: true,
             },
             None => FormTarget {
                 object: &NO_OBJECT,
@@ -136,6 +139,7 @@ impl<'a> FormTarget<'a> {
                 api: format!("/api/v1/{}", kind.path()),
                 method: "POST",
                 button: "Create",
+                cancel: false,
             },
         }
     }
@@ -150,7 +154,7 @@ impl<'a> FormTarget<'a> {
 
     /// The submit button, the error line, and (when editing) a way out; closes the form.
     fn close(&self, back: &str) -> String {
-        let cancel = if self.method == "PUT" {
+        let cancel = if self.cancel {
             format!(r#" <a href="{back}">cancel</a>"#)
         } else {
             String::new()

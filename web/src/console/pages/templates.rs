@@ -250,6 +250,21 @@ pub async fn template(
     body.push_str(&format!(
         r#"<div class="panel"><h2>Effective (with inherited)</h2>{eff}</div>"#
     ));
+    if editor {
+        // Rename or move in the tree; a parent that would make a cycle is refused by the API.
+        let mut f = FormTarget::of(Kind::Template, &templates, Some(tid));
+        f.cancel = false;
+        let others: Vec<Value> = templates.iter().filter(|x| id(x) != tid).cloned().collect();
+        let parent: Vec<i64> = tpl["parent"].as_i64().into_iter().collect();
+        body.push_str(&format!(
+            r#"{}
+<label>Name<input name="name" value="{}" required></label><label>Parent<select name="parent" data-type="int">{}</select></label>{}"#,
+            f.open(&base),
+            f.text("name"),
+            options(&others, &parent, Some("(none)")),
+            f.close(&base),
+        ));
+    }
     Ok(page(
         &a,
         "/templates",
