@@ -169,6 +169,23 @@ impl Running {
     }
 }
 
+/// The webhook client: no redirects (a public URL must not bounce to a private one) and, unless
+/// private destinations are allowed, a resolver that refuses private addresses when connecting.
+fn webhook_client(
+    cfg: &AlarmConfig,
+    tls: &argus_core::tls::ClientTls,
+) -> anyhow::Result<reqwest::Client> {
+    let mut b = tls
+        .builder()
+        .timeout(Duration::from_millis(cfg.webhook_timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("argus-alarm/", env!("CARGO_PKG_VERSION")));
+    if !cfg.allow_private_webhooks {
+        b = b.dns_resolver(Arc::new(crate::send::PublicOnlyResolver));
+    }
+    Ok(b.build()?)
+}
+
 /// Starts the alarm service with `cfg`.
 pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
     cfg.check()?;
@@ -190,12 +207,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         )),
         renderer: Renderer::new(&cfg.templates)?,
         mailer: Mailer::new(&cfg.smtp)?,
-        http: client_tls
-            .builder()
-            .timeout(Duration::from_millis(cfg.webhook_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("argus-alarm/", env!("CARGO_PKG_VERSION")))
-            .build()?,
+        http: webhook_client(&cfg, &client_tls)?,
         active: AtomicBool::new(false),
         active_until: Mutex::new(None),
         instance: cfg.effective_instance_id(),

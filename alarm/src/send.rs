@@ -92,6 +92,33 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<reqwest
     Ok(u)
 }
 
+/// The webhook client's resolver when private destinations are not allowed: the addresses the
+/// connection is made to are the ones checked here, so a name that resolved to a public address
+/// for [`check_destination`] and to a private one a moment later (DNS rebinding) is refused at
+/// connect time.
+#[derive(Debug, Default)]
+pub struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            // The port is set by the client afterwards.
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(a) = addrs.iter().find(|a| is_private(a.ip())) {
+                let e = format!(
+                    "webhook destination {host} resolves to {} (private or loopback) at connect time, refused",
+                    a.ip()
+                );
+                return Err(e.into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 /// `sha256=<hex>`: HMAC-SHA256 with `secret` over `timestamp + "." + body`.
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
@@ -320,6 +347,33 @@ mod tests {
             .await
             .is_ok());
         assert!(check_destination("ftp://example.com/", true).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_turned_private_at_connect_time() {
+        // `localhost` stands for a name that passed the check and then resolved to loopback.
+        let rx = argus_core::testing::WebhookReceiver::start().await;
+        let url = rx.url.replace("127.0.0.1", "localhost");
+        let guarded = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(PublicOnlyResolver))
+            .build()
+            .unwrap();
+        let e = guarded.post(&url).body("{}").send().await.unwrap_err();
+        let chain = error_chain(&e);
+        assert!(chain.contains("private or loopback"), "{chain}");
+        assert!(rx.hits().is_empty(), "nothing reached the private address");
+        // The same request without the guard does arrive: the refusal above is the resolver's.
+        let plain = reqwest::Client::new();
+        assert!(plain
+            .post(&url)
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success());
+        assert_eq!(rx.hits().len(), 1);
+        rx.stop().await;
     }
 
     #[test]
