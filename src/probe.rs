@@ -38,6 +38,10 @@ pub struct ProbeArgs {
     /// The endpoint name of the synthetic series.
     #[arg(long, default_value = "argus-probe")]
     pub endpoint: String,
+    /// PEM file of extra CA certificates to trust for https URLs (the installation's private
+    /// CA, `/etc/argus/tls/ca.pem` on its nodes).
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// What a probe run found.
@@ -55,7 +59,11 @@ pub struct ProbeReport {
 
 /// Runs the probe, printing a line per round, and returns the totals.
 pub async fn run(a: &ProbeArgs) -> anyhow::Result<ProbeReport> {
-    let client = reqwest::Client::builder()
+    let tls = argus_core::TlsConfig {
+        ca_file: a.ca_file.clone(),
+        ..Default::default()
+    };
+    let client = argus_core::tls::client_builder(&tls)?
         .timeout(Duration::from_secs(10))
         .build()?;
     let mut report = ProbeReport::default();

@@ -24,6 +24,7 @@ async fn probe_reads_back_every_acknowledged_point() {
         rounds: 3,
         read_deadline_secs: 10,
         endpoint: "probe-host".into(),
+        ca_file: None,
     };
     let r = run(&args).await.unwrap();
     assert_eq!(r.acknowledged, 15);
