@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/internal/v1/events",
-            web::post().to(ingest).wrap(internal()),
+            web::post().to(ingest_counted).wrap(internal()),
         )
         .route(
             "/internal/v1/events",
@@ -100,6 +100,38 @@ fn check_event(i: usize, e: &Event) -> Result<(), ApiError> {
         return Err(ApiError::bad_field(f("value"), "value must be a number"));
     }
     Ok(())
+}
+
+/// [`ingest`], its answer counted as events bytes sent to the judge's region
+/// (`X-Argus-Region`) in `argus_cross_region_bytes_sent_total`.
+async fn ingest_counted(
+    req: HttpRequest,
+    app: web::Data<App>,
+    body: web::Json<EventsBody>,
+) -> Result<HttpResponse, ApiError> {
+    use argus_core::telemetry::{http_head_len, CrossKind, CrossRegion, GLOBAL_REGION};
+    let resp = ingest(req.clone(), app.clone(), body).await?;
+    let to = req
+        .headers()
+        .get(argus_core::telemetry::REGION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !to.is_empty() {
+        let body = match actix_web::body::MessageBody::size(resp.body()) {
+            actix_web::body::BodySize::Sized(n) => n,
+            _ => 0,
+        };
+        let head = http_head_len(
+            "HTTP/1.1 ".len() + resp.status().to_string().len(),
+            resp.headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+            // content-length and date, added after the handler.
+            55,
+        );
+        CrossRegion::new(&app.registry, GLOBAL_REGION).sent(CrossKind::Events, to, head + body);
+    }
+    Ok(resp)
 }
 
 async fn ingest(

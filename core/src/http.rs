@@ -245,3 +245,18 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
             ApiError::bad_request(format!("invalid JSON body: {msg}")).into()
         })
 }
+
+/// The bytes of `req` on the wire, for [`crate::telemetry::CrossRegion`]: request line, headers
+/// (plus an estimate for those the client adds itself: host, accept, accept-encoding,
+/// content-length) and body.
+pub fn request_wire_len(req: &reqwest::Request) -> u64 {
+    let line = req.method().as_str().len() + req.url().path().len() + " HTTP/1.1 ".len();
+    let body = req.body().and_then(|b| b.as_bytes()).map_or(0, |b| b.len());
+    crate::telemetry::http_head_len(
+        line,
+        req.headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        90,
+    ) + body as u64
+}

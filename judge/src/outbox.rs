@@ -168,6 +168,8 @@ pub struct SenderConfig {
     pub max_backoff: Duration,
     /// HTTP client (with its timeout).
     pub client: reqwest::Client,
+    /// Counts the events sent to the global zone (`argus_cross_region_bytes_sent_total`).
+    pub xr: argus_core::telemetry::CrossRegion,
 }
 
 enum Outcome {
@@ -182,11 +184,23 @@ async fn post(cfg: &SenderConfig, url: &str, events: &[Event]) -> Outcome {
     let mut req = cfg
         .client
         .post(&url)
+        .header(argus_core::telemetry::REGION_HEADER, cfg.xr.region())
         .json(&serde_json::json!({ "events": events }));
     if !cfg.token.is_empty() {
         req = req.bearer_auth(&cfg.token);
     }
-    match req.send().await {
+    let sent = match req.build() {
+        Ok(req) => {
+            cfg.xr.sent(
+                argus_core::telemetry::CrossKind::Events,
+                argus_core::telemetry::GLOBAL_REGION,
+                argus_core::http::request_wire_len(&req),
+            );
+            cfg.client.execute(req).await
+        }
+        Err(e) => Err(e),
+    };
+    match sent {
         Ok(r) if r.status().is_success() => Outcome::Acked,
         Ok(r) => {
             let st = r.status();

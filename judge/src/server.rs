@@ -266,7 +266,10 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
         internal_token: cfg.internal_token.clone(),
         max_body: cfg.max_body_bytes,
     });
+    // Bytes to the global zone (events to alarm, strategy pulls), in the judge's /metrics.
+    let xr = argus_core::telemetry::CrossRegion::new(&judge.metrics.registry, &cfg.region);
     let mut source = Source::new(&cfg, client.clone());
+    source.count_with(xr.clone());
     source.init()?;
     // One pull before serving, so that a fresh judge starts with the center's set (on failure it
     // goes on with the cached one and retries every interval).
@@ -302,9 +305,11 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
             .route(
                 "/internal/v1/points",
                 // The credential is checked before the body is read.
-                web::post().to(points).wrap(
-                    argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
-                ),
+                web::post()
+                    .to(points)
+                    .wrap(argus_core::internal_auth::InternalOnly::token(
+                        internal_token.clone(),
+                    )),
             )
     });
     let mut http = argus_core::http::listen(http, listener, &cfg.tls, "argus-judge")?;
@@ -322,6 +327,7 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
             batch: cfg.outbox_batch,
             max_backoff: Duration::from_millis(cfg.max_backoff_ms),
             client,
+            xr,
         },
     )));
     let j = judge.clone();

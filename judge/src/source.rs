@@ -51,6 +51,7 @@ pub struct Source {
     file_doc: StrategiesDoc,
     etag: Option<String>,
     center_doc: StrategiesDoc,
+    xr: Option<argus_core::telemetry::CrossRegion>,
 }
 
 impl Source {
@@ -66,6 +67,7 @@ impl Source {
             file_doc: StrategiesDoc::default(),
             etag: None,
             center_doc: StrategiesDoc::default(),
+            xr: None,
         }
     }
 
@@ -134,6 +136,11 @@ impl Source {
         changed
     }
 
+    /// Counts the pulls from the config center as configuration sent to the global zone.
+    pub fn count_with(&mut self, xr: argus_core::telemetry::CrossRegion) {
+        self.xr = Some(xr);
+    }
+
     async fn pull(&mut self) -> anyhow::Result<bool> {
         let base = self.center.as_deref().unwrap_or_default();
         let url = format!(
@@ -147,7 +154,22 @@ impl Source {
         if let Some(e) = &self.etag {
             req = req.header("if-none-match", e);
         }
-        let resp = req.send().await.with_context(|| format!("GET {url}"))?;
+        if let Some(xr) = &self.xr {
+            req = req.header(argus_core::telemetry::REGION_HEADER, xr.region());
+        }
+        let req = req.build().with_context(|| format!("GET {url}"))?;
+        if let Some(xr) = &self.xr {
+            xr.sent(
+                argus_core::telemetry::CrossKind::Config,
+                argus_core::telemetry::GLOBAL_REGION,
+                argus_core::http::request_wire_len(&req),
+            );
+        }
+        let resp = self
+            .client
+            .execute(req)
+            .await
+            .with_context(|| format!("GET {url}"))?;
         if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(false);
         }

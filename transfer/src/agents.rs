@@ -206,19 +206,13 @@ impl Agents {
         }
     }
 
-    /// Counts an exchange with the global zone: `req` as sent.
+    /// Counts `req` as configuration sent to the global zone.
     fn count_request(&self, req: &reqwest::Request) {
-        let line = req.method().as_str().len() + req.url().path().len() + " HTTP/1.1 ".len();
-        let body = req.body().and_then(|b| b.as_bytes()).map_or(0, |b| b.len());
-        let head = http_head_len(
-            line,
-            req.headers()
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_bytes())),
-            90,
+        self.xr.sent(
+            CrossKind::Config,
+            GLOBAL_REGION,
+            argus_core::http::request_wire_len(req),
         );
-        self.xr
-            .sent(CrossKind::Config, GLOBAL_REGION, head + body as u64);
     }
 
     /// One pull of the agents' document; true when a new one was applied.

@@ -158,6 +158,9 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
         cfg.tenants.clone(),
         data_dir.join("config-center-transfer.json"),
     );
+    // Bytes to the global zone (config pulls, heartbeat batches, query answers) in /metrics.
+    let xr = argus_core::telemetry::CrossRegion::new(&registry, &cfg.region);
+    tokens.count_with(xr.clone());
     if !cfg.config_center.url.is_empty() {
         tokio::spawn(tokens.clone().poll(
             cfg.config_center.url.clone(),
@@ -169,7 +172,7 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
     }
     let agents = crate::agents::Agents::new(
         &cfg.region,
-        argus_core::telemetry::CrossRegion::new(&registry, &cfg.region),
+        xr,
         data_dir.join("config-center-agents.json"),
         !cfg.config_center.url.is_empty(),
     );

@@ -57,6 +57,8 @@ pub struct Tokens {
     table: RwLock<Arc<TokenTable>>,
     sources: RwLock<Sources>,
     cache_file: PathBuf,
+    /// Counts the pulls as configuration sent to the global zone (see [`Tokens::count_with`]).
+    xr: RwLock<Option<argus_core::telemetry::CrossRegion>>,
 }
 
 impl Tokens {
@@ -71,6 +73,7 @@ impl Tokens {
             table: RwLock::new(Arc::new(TokenTable::default())),
             sources: RwLock::new(Sources { statics, remote }),
             cache_file,
+            xr: RwLock::new(None),
         });
         t.rebuild();
         t
@@ -81,6 +84,11 @@ impl Tokens {
         let mut table = TokenTable::new(&s.statics);
         table.extend(&s.remote.tenants);
         *self.table.write().expect("tokens lock") = Arc::new(table);
+    }
+
+    /// Counts the pulls from the config center in `xr` (and names the region in them).
+    pub fn count_with(&self, xr: argus_core::telemetry::CrossRegion) {
+        *self.xr.write().expect("tokens lock") = Some(xr);
     }
 
     /// The tenant of `token`.
@@ -176,7 +184,19 @@ impl Tokens {
         if let Some(t) = etag {
             req = req.header("if-none-match", t);
         }
-        let resp = req.send().await?;
+        let xr = self.xr.read().expect("tokens lock").clone();
+        if let Some(xr) = &xr {
+            req = req.header(argus_core::telemetry::REGION_HEADER, xr.region());
+        }
+        let req = req.build()?;
+        if let Some(xr) = &xr {
+            xr.sent(
+                argus_core::telemetry::CrossKind::Config,
+                argus_core::telemetry::GLOBAL_REGION,
+                argus_core::http::request_wire_len(&req),
+            );
+        }
+        let resp = http.execute(req).await?;
         if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(None);
         }

@@ -6,7 +6,7 @@ use crate::server::State;
 use actix_web::{web, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::query::{Aggregation, LastQuery, MatchOp, RangeQuery, Selector, TagMatcher};
-use argus_core::telemetry::{http_head_len, CrossKind, GLOBAL_REGION, REGION_HEADER};
+use argus_core::telemetry::{CrossKind, GLOBAL_REGION, REGION_HEADER};
 use argus_core::Tags;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -106,20 +106,6 @@ impl<R: Serialize> RegionAnswers<R> {
     }
 }
 
-/// The bytes of `req` on the wire: request line, headers (plus those the client adds: host,
-/// accept, accept-encoding, content-length) and body.
-pub fn request_wire_len(req: &reqwest::Request) -> u64 {
-    let line = req.method().as_str().len() + req.url().path().len() + " HTTP/1.1 ".len();
-    let body = req.body().and_then(|b| b.as_bytes()).map_or(0, |b| b.len());
-    http_head_len(
-        line,
-        req.headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes())),
-        90,
-    ) + body as u64
-}
-
 /// Sends `q` to every region's query endpoint at `path` at once and concatenates the answers.
 /// A region that does not answer is listed in [`RegionAnswers::unreachable`]; only when no
 /// region answers is the query refused (503). A region refusing the query (400) refuses it.
@@ -144,8 +130,11 @@ pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
         let req = req
             .build()
             .map_err(|e| ApiError::internal(format!("query to region {}: {e}", region.name)))?;
-        st.xr
-            .sent(CrossKind::Query, &region.name, request_wire_len(&req));
+        st.xr.sent(
+            CrossKind::Query,
+            &region.name,
+            argus_core::http::request_wire_len(&req),
+        );
         let resp = st.client.execute(req).await.map_err(|e| {
             ApiError::unavailable(format!("region {} did not answer: {e}", region.name), 5)
         })?;
