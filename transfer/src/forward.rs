@@ -14,6 +14,7 @@ use crate::ring::Ring;
 use crate::sink::{Kind, Sink};
 use argus_core::series::series_hash;
 use argus_core::telemetry::Registry;
+use argus_core::tls::ClientTls;
 use argus_core::Point;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ pub struct Forwarder {
     influx: Option<Arc<Downstream>>,
     spool_dir: PathBuf,
     cfg: Mutex<TransferConfig>,
+    /// The roots of `[tls] ca_file`, for `https://` stores and judges.
+    client_tls: ClientTls,
     registry: Registry,
     stop: watch::Receiver<bool>,
 }
@@ -109,6 +112,7 @@ impl Forwarder {
             influx,
             spool_dir,
             cfg: Mutex::new(cfg.clone()),
+            client_tls: cfg.tls.client()?,
             registry: registry.clone(),
             stop,
         };
@@ -124,11 +128,12 @@ impl Forwarder {
             return Ok(d.clone());
         }
         let cfg = self.cfg.lock().expect("cfg lock").clone();
-        let sink = Sink::internal(
+        let sink = Sink::internal_tls(
             kind,
             url,
             &cfg.internal_token,
             Duration::from_millis(cfg.downstream_timeout_ms),
+            &self.client_tls,
         );
         let d = Downstream::start(
             sink,
@@ -192,6 +197,11 @@ impl Forwarder {
                 Err(e) => tracing::warn!(%url, error = %e, "cannot open a leftover spool"),
             }
         }
+    }
+
+    /// The extra roots trusted for `https://` downstreams (`[tls] ca_file`).
+    pub fn client_tls(&self) -> &ClientTls {
+        &self.client_tls
     }
 
     /// The topology in force.

@@ -10,6 +10,7 @@
 //!   brings its own HTTP stack (reqwest 0.11, hyper 0.14) next to the workspace's reqwest 0.12;
 //!   the price is build time, not behaviour.
 
+use argus_core::tls::ClientTls;
 use argus_core::wire::{encode_body, Batch, Encoding};
 use argus_core::Point;
 use std::fmt::Write as _;
@@ -64,15 +65,31 @@ pub struct Sink {
 impl Sink {
     /// A storage node or judge at `url`, presenting the internal `token`.
     pub fn internal(kind: Kind, url: &str, token: &str, timeout: Duration) -> Sink {
+        Sink::internal_tls(kind, url, token, timeout, &ClientTls::default())
+    }
+
+    /// [`Sink::internal`] trusting the extra roots of `[tls] ca_file` for an `https://` node.
+    pub fn internal_tls(
+        kind: Kind,
+        url: &str,
+        token: &str,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> Sink {
         let url = crate::ring::normalize(url);
         Sink {
             kind,
             store: (kind == Kind::Store)
-                .then(|| argus_store::StoreClient::new(url.clone(), token, timeout)),
+                .then(|| argus_store::StoreClient::with_tls(url.clone(), token, timeout, tls)),
             url,
             token: token.to_string(),
             influx: None,
-            http: client(timeout),
+            http: tls
+                .builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(2)))
+                .build()
+                .expect("reqwest client with checked roots always builds"),
         }
     }
 
