@@ -287,7 +287,8 @@ fn serve(
             )
     })
     .workers(1);
-    let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-agent push port")?.run();
+    let server =
+        argus_core::http::listen(server, listener, &cfg.tls, "argus-agent push port")?.run();
     Ok(Served::spawn(addr, server).with_https(cfg.tls.serves_https()))
 }
 

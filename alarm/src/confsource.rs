@@ -73,11 +73,7 @@ pub async fn poll_web(
     tls: argus_core::tls::ClientTls,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let client = match tls
-        .builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-    {
+    let client = match tls.builder().timeout(Duration::from_secs(15)).build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the config client");
