@@ -13,10 +13,13 @@
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
 //! - [`auth`] — tokens, their hashes and the internal node credential;
 //! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes;
-//! - [`tls`] — the `[tls]` config section: HTTPS listeners and private-CA roots for clients.
+//! - [`tls`] — the `[tls]` config section: HTTPS listeners and private-CA roots for clients;
+//! - `center` (feature `http`) — conditional pulls from the configuration center, cached on disk.
 
 pub mod agentconf;
 pub mod auth;
+#[cfg(feature = "http")]
+pub mod center;
 pub mod condition;
 pub mod config;
 pub mod event;
