@@ -2,6 +2,7 @@
 //! and the web configuration center polled with ETag / If-None-Match.
 
 use crate::routing::NotifyIndex;
+use argus_core::center::{fetch, Fetched, Pull};
 use argus_core::notify::TenantNotifyConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -86,8 +87,14 @@ pub async fn poll_web(
     );
     let mut etag: Option<String> = None;
     loop {
-        match fetch(&client, &url, &token, etag.as_deref()).await {
-            Ok(Some((doc, tag))) => {
+        let pull = Pull {
+            url: &url,
+            token: &token,
+            etag: etag.as_deref(),
+            cross: None, // alarm is in the global zone, as web is
+        };
+        match fetch::<NotifyConfigDoc>(&client, pull).await {
+            Ok(Fetched::Changed { doc, etag: tag }) => {
                 tracing::info!(
                     version = doc.version,
                     tenants = doc.tenants.len(),
@@ -96,45 +103,12 @@ pub async fn poll_web(
                 source.install(doc.tenants);
                 etag = tag;
             }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(%url, error = %e, "cannot pull notify config; keeping the last one")
-            }
+            Ok(Fetched::NotModified) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot pull notify config; keeping the last one"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
     }
-}
-
-async fn fetch(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    etag: Option<&str>,
-) -> anyhow::Result<Option<(NotifyConfigDoc, Option<String>)>> {
-    let mut req = client.get(url);
-    if !token.is_empty() {
-        req = req.bearer_auth(token);
-    }
-    if let Some(t) = etag {
-        req = req.header("If-None-Match", t);
-    }
-    let resp = req.send().await?;
-    if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
-        return Ok(None);
-    }
-    if !resp.status().is_success() {
-        anyhow::bail!("HTTP {}", resp.status());
-    }
-    let tag = resp
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = resp.bytes().await?;
-    let doc: NotifyConfigDoc =
-        serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("invalid notify config: {e}"))?;
-    Ok(Some((doc, tag)))
 }

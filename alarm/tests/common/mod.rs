@@ -8,6 +8,7 @@ use argus_core::notify::{
     Channel, Contact, Subscription, SubscriptionTarget, Team, TenantNotifyConfig,
 };
 use argus_core::strategy::Priority;
+#[allow(unused_imports)] // not every test file delivers webhooks
 pub use argus_core::testing::WebhookReceiver as Receiver;
 use argus_core::{SeriesKey, Tags, TenantId};
 use serde_json::Value;
