@@ -228,21 +228,27 @@ pub async fn heartbeat(
     if let Err(e) = crate::api::kinds::check_ident(&hb.host) {
         return Err(ApiError::bad_field("host", e));
     }
-    record_heartbeat(&st, &tenant, &hb, argus_core::time::now_secs()).await?;
+    record_heartbeat(&st, &tenant, &hb, argus_core::time::now_secs(), None).await?;
     Ok(HttpResponse::Ok().json(json!({"ok": true})))
 }
 
 /// Stores `hb` as the host's last heartbeat, received at `received_at`, creating the host on its
 /// first heartbeat.
+/// `region` is the region it came through (from a transfer's batch), kept so that queries about
+/// the host go to that region only.
 async fn record_heartbeat(
     st: &State,
     tenant: &TenantId,
     hb: &Heartbeat,
     received_at: i64,
+    region: Option<&str>,
 ) -> Result<(), ApiError> {
     let t = tenant.as_str();
     let mut hbv = serde_json::to_value(hb).expect("json");
     hbv["received_at"] = json!(received_at);
+    if let Some(r) = region.filter(|r| !r.is_empty()) {
+        hbv["region"] = json!(r);
+    }
     match store::by_name(&st.db, t, Kind::Host.path(), &hb.host).await? {
         Some(mut o) => {
             o.body["heartbeat"] = hbv;
@@ -279,6 +285,7 @@ async fn record_alive(
     tenant: &TenantId,
     host: &str,
     received_at: i64,
+    region: &str,
 ) -> Result<bool, ApiError> {
     let t = tenant.as_str();
     let Some(mut o) = store::by_name(&st.db, t, Kind::Host.path(), host).await? else {
@@ -292,6 +299,9 @@ async fn record_alive(
         return Ok(true);
     }
     hb["received_at"] = json!(received_at);
+    if !region.is_empty() {
+        hb["region"] = json!(region);
+    }
     store::update(
         &st.db,
         t,
@@ -373,7 +383,14 @@ pub async fn heartbeats(
         if crate::api::kinds::check_ident(&c.heartbeat.host).is_err() {
             continue;
         }
-        record_heartbeat(&st, &c.tenant, &c.heartbeat, at(c.seen_at)).await?;
+        record_heartbeat(
+            &st,
+            &c.tenant,
+            &c.heartbeat,
+            at(c.seen_at),
+            Some(&batch.region),
+        )
+        .await?;
     }
     let mut answer = HeartbeatBatchAnswer::default();
     for (tenant, hosts) in &batch.alive {
@@ -381,7 +398,7 @@ pub async fn heartbeats(
             if crate::api::kinds::check_ident(host).is_err() {
                 continue;
             }
-            if !record_alive(&st, tenant, host, at(*seen)).await? {
+            if !record_alive(&st, tenant, host, at(*seen), &batch.region).await? {
                 answer.unknown.push((tenant.clone(), host.clone()));
             }
         }

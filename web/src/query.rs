@@ -2,6 +2,7 @@
 //! query goes to each region's query endpoint and only results come back.
 
 use crate::auth::Auth;
+use crate::config::RegionEndpoint;
 use crate::server::State;
 use actix_web::{web, HttpResponse};
 use argus_core::http::ApiError;
@@ -114,7 +115,48 @@ pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
     path: &str,
     q: &Q,
 ) -> Result<RegionAnswers<R>, ApiError> {
-    let calls = st.cfg.regions.iter().map(|region| async move {
+    to_some_regions(st, &st.cfg.regions, path, q).await
+}
+
+/// The regions that may hold the data of `selector` of `tenant`: the one its endpoint's agent
+/// reports from (recorded from the transfers' heartbeat batches) when the selector names a known
+/// host, else every region. A query about one host then crosses to one region only.
+pub async fn regions_for<'a>(
+    st: &'a State,
+    tenant: &argus_core::TenantId,
+    selector: &Selector,
+) -> &'a [RegionEndpoint] {
+    let all = &st.cfg.regions[..];
+    let Some(endpoint) = &selector.endpoint else {
+        return all;
+    };
+    let host = crate::store::by_name(
+        &st.db,
+        tenant.as_str(),
+        crate::api::kinds::Kind::Host.path(),
+        endpoint,
+    )
+    .await;
+    let region = host.ok().flatten().and_then(|o| {
+        o.body
+            .pointer("/heartbeat/region")?
+            .as_str()
+            .map(str::to_owned)
+    });
+    match region.and_then(|r| all.iter().position(|e| e.name == r)) {
+        Some(i) => &all[i..=i],
+        None => all,
+    }
+}
+
+/// [`to_regions`] to `regions` only.
+pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
+    st: &State,
+    regions: &[RegionEndpoint],
+    path: &str,
+    q: &Q,
+) -> Result<RegionAnswers<R>, ApiError> {
+    let calls = regions.iter().map(|region| async move {
         let url = format!(
             "{}/internal/v1/query/{path}",
             region.query_url.trim_end_matches('/')
@@ -161,7 +203,7 @@ pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
         unreachable: Vec::new(),
     };
     let mut last_err = None;
-    for (region, answer) in st.cfg.regions.iter().zip(answers) {
+    for (region, answer) in regions.iter().zip(answers) {
         match answer {
             Ok(v) => out.data.extend(v),
             Err(e) if e.status == actix_web::http::StatusCode::BAD_REQUEST => return Err(e),
@@ -173,7 +215,7 @@ pub async fn to_regions<Q: Serialize, R: DeserializeOwned>(
         }
     }
     match last_err {
-        Some(e) if out.unreachable.len() == st.cfg.regions.len() => Err(e),
+        Some(e) if out.unreachable.len() == regions.len() => Err(e),
         _ => Ok(out),
     }
 }
@@ -202,7 +244,9 @@ pub async fn range(
     if q.end < q.start {
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
-    let data: RegionAnswers<argus_core::query::SeriesData> = to_regions(&st, "range", &q).await?;
+    let regions = regions_for(&st, &q.tenant, &q.selector).await;
+    let data: RegionAnswers<argus_core::query::SeriesData> =
+        to_some_regions(&st, regions, "range", &q).await?;
     Ok(data.respond())
 }
 
@@ -216,6 +260,8 @@ pub async fn last(
         tenant: auth.tenant,
         selector: p.selector()?,
     };
-    let data: RegionAnswers<argus_core::query::LastValue> = to_regions(&st, "last", &q).await?;
+    let regions = regions_for(&st, &q.tenant, &q.selector).await;
+    let data: RegionAnswers<argus_core::query::LastValue> =
+        to_some_regions(&st, regions, "last", &q).await?;
     Ok(data.respond())
 }

@@ -423,6 +423,11 @@ async fn agents_document_and_heartbeat_batches_for_transfers() {
         (Some("web-1"), Some(true))
     );
     assert_eq!(h["agent_version"], json!("9.9.9"));
+    assert_eq!(
+        h["heartbeat"]["region"],
+        json!("east"),
+        "the host's region is kept, for queries to go there only"
+    );
     let seen = h["last_seen"].as_i64().unwrap();
     assert!(
         (now - 12..=now).contains(&seen),
