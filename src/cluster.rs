@@ -38,6 +38,10 @@ pub struct ClusterSpec {
     pub allow_private_webhooks: bool,
     /// How often judges, transfers and alarm pull configuration from web, in seconds.
     pub config_pull_secs: u64,
+    /// How often transfers pull their agents' configuration from web, in seconds.
+    pub agent_config_secs: u64,
+    /// How often transfers send their agents' heartbeats to web in one batch, in seconds.
+    pub heartbeat_batch_secs: u64,
 }
 
 impl ClusterSpec {
@@ -54,6 +58,8 @@ impl ClusterSpec {
             alarm_database_url: None,
             allow_private_webhooks: false,
             config_pull_secs: 10,
+            agent_config_secs: 60,
+            heartbeat_batch_secs: 60,
         }
     }
 }
@@ -374,6 +380,12 @@ impl Cluster {
                     config_center: argus_transfer::config::ConfigCenterConfig {
                         url: via_web.clone(),
                         poll_secs: spec.config_pull_secs,
+                    },
+                    // The region's agents pull their config and heartbeat here; the transfer
+                    // pulls every tenant's agent config and batches heartbeats to web.
+                    agents: argus_transfer::agents::AgentsConfig {
+                        refresh_secs: spec.agent_config_secs,
+                        heartbeat_batch_secs: spec.heartbeat_batch_secs,
                     },
                     workers: 1,
                     ..Default::default()

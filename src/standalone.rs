@@ -322,6 +322,11 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
             url: url(ports.web),
             poll_secs: pull,
         },
+        // The agent pulls its config and heartbeats here, as agents do in a region.
+        agents: argus_transfer::agents::AgentsConfig {
+            refresh_secs: pull,
+            heartbeat_batch_secs: pull,
+        },
         data_dir: cfg.data_dir.join("transfer"),
         workers: 1,
         ..Default::default()
@@ -337,7 +342,7 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
                 step_secs: cfg.step_secs,
                 data_dir: cfg.data_dir.join("agent").display().to_string(),
                 plugin_dir: cfg.data_dir.join("agent/plugins").display().to_string(),
-                config_url: url(ports.web),
+                // Config and heartbeats through the transfer, as in a region.
                 config_interval_secs: pull,
                 heartbeat_interval_secs: pull,
                 ..Default::default()
