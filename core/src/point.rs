@@ -70,6 +70,11 @@ impl Tags {
     /// one by one is quadratic on reverse-ordered input, and tags come from senders — 200k
     /// reverse-ordered falcon tags (a 2 MB body) took 35 s of CPU that way.
     fn from_unsorted(mut pairs: Vec<(String, String)>) -> Self {
+        // Already sorted with unique keys (every frame from a transfer, most senders): kept as
+        // it is, without a second vector; this runs for every decoded point.
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Tags(pairs);
+        }
         // Stable, so equal keys keep their input order and the last one wins below.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
@@ -272,6 +277,14 @@ mod tests {
         assert_eq!(t.iter().next().unwrap().0, "k000000");
         let p = Tags::from_pairs([("b", "1"), ("a", "2"), ("b", "3")]);
         assert_eq!(p.to_string(), "a=2,b=3");
+    }
+
+    #[test]
+    fn sorted_tags_are_kept_and_a_repeated_key_still_dedupes() {
+        let t = Tags::from_pairs([("a", "1"), ("b", "2"), ("c", "3")]);
+        assert_eq!(t.to_string(), "a=1,b=2,c=3");
+        let t = Tags::from_pairs([("a", "1"), ("a", "2"), ("b", "3")]);
+        assert_eq!(t.to_string(), "a=2,b=3");
     }
 
     #[test]

@@ -56,6 +56,40 @@ impl SeriesKey {
 /// The stable 64-bit hash of a series given by its parts, without building a [`SeriesKey`]: the
 /// hot path of routing uses it on borrowed points.
 pub fn series_hash(tenant: &TenantId, endpoint: &str, metric: &str, tags: &Tags) -> u64 {
+    // The canonical form is hashed in one call from a stack buffer when it fits (almost every
+    // series): xxh3 of the same bytes, so the same value as feeding the parts one by one, at a
+    // fraction of the streaming hasher's cost (this runs for every point at the transfer and
+    // again at the storage node).
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    let mut fits = true;
+    let mut put = |b: &[u8]| {
+        if fits && n + b.len() <= buf.len() {
+            buf[n..n + b.len()].copy_from_slice(b);
+            n += b.len();
+        } else {
+            fits = false;
+        }
+    };
+    put(tenant.as_str().as_bytes());
+    put(&[0]);
+    put(endpoint.as_bytes());
+    put(&[0]);
+    put(metric.as_bytes());
+    for (k, v) in tags.iter() {
+        put(&[0]);
+        put(k.as_bytes());
+        put(&[1]);
+        put(v.as_bytes());
+    }
+    if fits {
+        return xxhash_rust::xxh3::xxh3_64(&buf[..n]);
+    }
+    streamed_series_hash(tenant, endpoint, metric, tags)
+}
+
+/// [`series_hash`] fed part by part (long series identities).
+fn streamed_series_hash(tenant: &TenantId, endpoint: &str, metric: &str, tags: &Tags) -> u64 {
     use xxhash_rust::xxh3::Xxh3;
     let mut h = Xxh3::new();
     h.update(tenant.as_str().as_bytes());
@@ -101,6 +135,25 @@ mod tests {
         // Pinned: the hash places series on rings across versions, so it must never change.
         assert_eq!(a.hash(), series_hash(&a.tenant, "h1", "cpu.idle", &a.tags));
         assert_eq!(a.to_string(), "acme/h1/cpu.idle{a=1,b=2}");
+    }
+
+    #[test]
+    fn one_shot_hash_equals_the_streamed_one() {
+        let t = TenantId::new("acme").unwrap();
+        let long = "v".repeat(300);
+        for (e, m, tags) in [
+            ("h1", "cpu.idle", Tags::parse_falcon("a=1,b=2").unwrap()),
+            ("", "m", Tags::new()),
+            ("h", "m", Tags::from_pairs([("k", long.as_str())])),
+            (long.as_str(), "m", Tags::new()),
+            ("h", &long[..240], Tags::from_pairs([("a", "b")])),
+        ] {
+            assert_eq!(
+                series_hash(&t, e, m, &tags),
+                streamed_series_hash(&t, e, m, &tags),
+                "{e} {m} {tags}"
+            );
+        }
     }
 
     #[test]

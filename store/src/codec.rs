@@ -210,12 +210,17 @@ pub fn decode_batch(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
     }
     let n = r.uvarint()? as usize;
     let mut out = Vec::with_capacity(n.min(raw.len() / 8 + 1));
+    // A frame's points mostly share one tenant: checked once, then shared.
+    let mut last = TenantId::default();
     for _ in 0..n {
         let tenant = r.str()?;
         let tenant = if tenant.is_empty() {
             TenantId::default()
+        } else if tenant == last.as_str() {
+            last.clone()
         } else {
-            TenantId::new(tenant).map_err(|_| r.err("invalid tenant id"))?
+            last = TenantId::new(tenant).map_err(|_| r.err("invalid tenant id"))?;
+            last.clone()
         };
         let endpoint = r.str()?.to_string();
         let metric = r.str()?.to_string();
@@ -266,5 +271,19 @@ mod tests {
         assert!(decode_batch(b"AGP1\x05").is_err());
         assert!(decode_batch(b"XXXX").is_err());
         assert!(decode_batch(&raw[..raw.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn tenants_change_and_unset_within_a_frame() {
+        let mk = |t: &str| {
+            let mut p = Point::gauge("h", "m", Tags::new(), 1.0, 1);
+            if !t.is_empty() {
+                p.tenant = TenantId::new(t).unwrap();
+            }
+            p
+        };
+        let pts = vec![mk("a"), mk("a"), mk(""), mk("b"), mk("a"), mk("")];
+        let raw = zstd::bulk::decompress(&encode_batch(&pts), 1 << 20).unwrap();
+        assert_eq!(decode_batch(&raw).unwrap(), pts);
     }
 }

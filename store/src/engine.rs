@@ -274,12 +274,36 @@ fn same_series(k: &SeriesKey, p: &Point) -> bool {
     k.tenant == p.tenant && k.endpoint == p.endpoint && k.metric == p.metric && k.tags == p.tags
 }
 
+/// Keys of [`Registry`]'s maps are series hashes (xxh3), already uniformly spread: hashing them
+/// again with SipHash was the largest single cost of a write. Used as they are.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SeriesHasher(u64);
+
+impl std::hash::Hasher for SeriesHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; anything else still spreads.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(crate) type SeriesHashBuild = std::hash::BuildHasherDefault<SeriesHasher>;
+
 #[derive(Default)]
 pub(crate) struct Registry {
     /// Series id by key hash; the rare further ids of colliding hashes are in `collisions`
     /// (one map entry per series, no heap vector each).
-    pub by_hash: HashMap<u64, u32>,
-    pub collisions: HashMap<u64, Vec<u32>>,
+    pub by_hash: HashMap<u64, u32, SeriesHashBuild>,
+    pub collisions: HashMap<u64, Vec<u32>, SeriesHashBuild>,
     pub series: Vec<Arc<SeriesMeta>>,
     pub index: Index,
 }

@@ -3,6 +3,11 @@
 use argus_core::service::{shutdown_signal, ServiceArgs};
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the ingest path allocates per point (strings of decoded points) and glibc malloc
+/// was a third of its CPU (docs/BENCHMARKS.md, transfer).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Argus storage node: keeps the region's metrics and answers queries.
 #[derive(Parser, Debug)]
 #[command(name = "argus-store", version, about)]

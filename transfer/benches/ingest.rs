@@ -27,6 +27,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the argus-transfer and argus-store binaries use.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -223,6 +227,9 @@ fn find_bin(var: &str, name: &str) -> Option<PathBuf> {
         if !v.is_empty() {
             return Some(PathBuf::from(v));
         }
+    }
+    if std::env::var("ARGUS_BENCH_PEERS").is_ok_and(|v| v == "0") {
+        return None;
     }
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)

@@ -3,6 +3,11 @@
 use argus_core::service::{shutdown_signal, ServiceArgs};
 use clap::Parser;
 
+/// mimalloc: the ingest path allocates per point (strings of decoded points) and glibc malloc
+/// was a third of its CPU (docs/BENCHMARKS.md, transfer).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Argus transfer: authenticates, validates and routes a region's points.
 #[derive(Parser, Debug)]
 #[command(name = "argus-transfer", version, about)]
