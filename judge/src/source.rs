@@ -3,6 +3,7 @@
 
 use crate::config::JudgeConfig;
 use anyhow::Context;
+use argus_core::center::{fetch, Cached, FetchError, Fetched, Pull};
 use argus_core::strategy::TenantStrategies;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -32,12 +33,6 @@ impl StrategiesDoc {
                 .with_context(|| format!("strategies file {} is invalid", path.display()))
         }
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    etag: Option<String>,
-    doc: StrategiesDoc,
 }
 
 /// Tracks both sources and says when the combined set changed.
@@ -77,20 +72,10 @@ impl Source {
             self.reload_file()?;
         }
         if self.center.is_some() {
-            if let Ok(text) = std::fs::read(&self.cache_path) {
-                match serde_json::from_slice::<Cached>(&text) {
-                    Ok(c) => {
-                        tracing::info!(
-                            version = c.doc.version,
-                            "strategies: loaded the cached set"
-                        );
-                        self.etag = c.etag;
-                        self.center_doc = c.doc;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "strategies: ignoring an unreadable cache")
-                    }
-                }
+            if let Some(c) = Cached::<StrategiesDoc>::load(&self.cache_path) {
+                tracing::info!(version = c.doc.version, "strategies: loaded the cached set");
+                self.etag = c.etag;
+                self.center_doc = c.doc;
             }
         }
         Ok(())
@@ -141,53 +126,24 @@ impl Source {
         self.xr = Some(xr);
     }
 
-    async fn pull(&mut self) -> anyhow::Result<bool> {
+    async fn pull(&mut self) -> Result<bool, FetchError> {
         let base = self.center.as_deref().unwrap_or_default();
         let url = format!(
             "{}/internal/v1/config/strategies",
             base.trim_end_matches('/')
         );
-        let mut req = self.client.get(&url);
-        if !self.token.is_empty() {
-            req = req.bearer_auth(&self.token);
-        }
-        if let Some(e) = &self.etag {
-            req = req.header("if-none-match", e);
-        }
-        if let Some(xr) = &self.xr {
-            req = req.header(argus_core::telemetry::REGION_HEADER, xr.region());
-        }
-        let req = req.build().with_context(|| format!("GET {url}"))?;
-        if let Some(xr) = &self.xr {
-            xr.sent(
-                argus_core::telemetry::CrossKind::Config,
-                argus_core::telemetry::GLOBAL_REGION,
-                argus_core::http::request_wire_len(&req),
-            );
-        }
-        let resp = self
-            .client
-            .execute(req)
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+        let pull = Pull {
+            url: &url,
+            token: &self.token,
+            etag: self.etag.as_deref(),
+            cross: self.xr.as_ref(),
+        };
+        let Fetched::Changed { doc, etag } = fetch::<StrategiesDoc>(&self.client, pull).await?
+        else {
             return Ok(false);
-        }
-        if !resp.status().is_success() {
-            let st = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            anyhow::bail!("GET {url}: {st}: {body}");
-        }
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp.bytes().await.with_context(|| format!("GET {url}"))?;
-        let doc: StrategiesDoc = serde_json::from_slice(&body)
-            .with_context(|| format!("GET {url}: not a strategies document"))?;
+        };
+        self.etag = etag;
         if doc == self.center_doc {
-            self.etag = etag;
             return Ok(false);
         }
         tracing::info!(
@@ -195,25 +151,15 @@ impl Source {
             tenants = doc.tenants.len(),
             "strategies: new set from the config center"
         );
-        self.etag = etag;
         self.center_doc = doc;
-        self.save_cache();
-        Ok(true)
-    }
-
-    fn save_cache(&self) {
         let cached = Cached {
             etag: self.etag.clone(),
             doc: self.center_doc.clone(),
         };
-        let tmp = self.cache_path.with_extension("tmp");
-        let r = serde_json::to_vec(&cached)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|_| std::fs::rename(&tmp, &self.cache_path));
-        if let Err(e) = r {
+        if let Err(e) = cached.save(&self.cache_path) {
             tracing::warn!(error = %e, path = %self.cache_path.display(), "strategies: cannot cache");
         }
+        Ok(true)
     }
 
     /// Every tenant's model: the center's, plus the static file's tenants the center does not serve.
