@@ -56,28 +56,45 @@ enum FieldValue {
     Str,
 }
 
-/// Splits `s` at unescaped `sep` (outside double quotes when `quotes`).
-fn split_unescaped(s: &str, sep: u8, quotes: bool, max: usize) -> Vec<&str> {
+/// The byte offset of the first unescaped `sep` in `s` (outside double quotes when `quotes`).
+fn find_unescaped(s: &str, sep: u8, quotes: bool) -> Option<usize> {
     let b = s.as_bytes();
-    let mut out = Vec::new();
-    let (mut start, mut i, mut inq) = (0, 0, false);
+    let (mut i, mut inq) = (0, false);
     while i < b.len() {
         match b[i] {
             b'\\' => i += 1,
             b'"' if quotes => inq = !inq,
-            c if c == sep && !inq && out.len() + 1 < max => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
+            c if c == sep && !inq => return Some(i),
             _ => {}
         }
         i += 1;
     }
-    out.push(&s[start..]);
-    out
+    None
+}
+
+/// `s` split at its first unescaped `sep`, or `(s, None)`.
+fn split_first(s: &str, sep: u8, quotes: bool) -> (&str, Option<&str>) {
+    match find_unescaped(s, sep, quotes) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// The pieces of `s` between unescaped `sep`s, without collecting them (this runs for every
+/// line of every push).
+fn pieces(s: &str, sep: u8, quotes: bool) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let (piece, next) = split_first(rest?, sep, quotes);
+        rest = next;
+        Some(piece)
+    })
 }
 
 fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars().peekable();
     while let Some(c) = it.next() {
@@ -123,19 +140,23 @@ struct Line {
 }
 
 fn parse_line(line: &str) -> Result<Line, ValidationError> {
-    let parts = split_unescaped(line, b' ', true, 3);
-    if parts.len() < 2 || parts[1].is_empty() {
+    let (key, rest) = split_first(line, b' ', true);
+    let (field_set, ts) = match rest {
+        Some(r) => split_first(r, b' ', true),
+        None => ("", None),
+    };
+    if field_set.is_empty() {
         return Err(ValidationError::new("fields", "the line has no field set"));
     }
-    let key = split_unescaped(parts[0], b',', false, usize::MAX);
-    let measurement = unescape(key[0]);
+    let mut key = pieces(key, b',', false);
+    let measurement = unescape(key.next().unwrap_or(""));
     if measurement.is_empty() {
         return Err(ValidationError::new("measurement", "must not be empty"));
     }
-    let mut tags = Vec::with_capacity(key.len() - 1);
-    for kv in &key[1..] {
-        match split_unescaped(kv, b'=', false, 2).as_slice() {
-            [k, v] if !k.is_empty() => tags.push((unescape(k), unescape(v))),
+    let mut tags = Vec::new();
+    for kv in key {
+        match split_first(kv, b'=', false) {
+            (k, Some(v)) if !k.is_empty() => tags.push((unescape(k), unescape(v))),
             _ => {
                 return Err(ValidationError::new(
                     "tags",
@@ -144,10 +165,10 @@ fn parse_line(line: &str) -> Result<Line, ValidationError> {
             }
         }
     }
-    let mut fields = Vec::new();
-    for kv in split_unescaped(parts[1], b',', true, usize::MAX) {
-        match split_unescaped(kv, b'=', true, 2).as_slice() {
-            [k, v] if !k.is_empty() => fields.push((unescape(k), field_value(v))),
+    let mut fields = Vec::with_capacity(1);
+    for kv in pieces(field_set, b',', true) {
+        match split_first(kv, b'=', true) {
+            (k, Some(v)) if !k.is_empty() => fields.push((unescape(k), field_value(v))),
             _ => {
                 return Err(ValidationError::new(
                     "fields",
@@ -157,7 +178,7 @@ fn parse_line(line: &str) -> Result<Line, ValidationError> {
         }
     }
     let ts =
-        match parts.get(2).map(|s| s.trim()) {
+        match ts.map(|s| s.trim()) {
             None | Some("") => None,
             Some(t) => Some(t.parse::<i64>().map_err(|_| {
                 ValidationError::new("timestamp", format!("{t:?} is not an integer"))
@@ -203,9 +224,18 @@ pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) ->
                 continue;
             }
         };
-        let ts = l.ts.map(|t| precision.to_secs(t)).unwrap_or(now);
-        let (endpoint, tags) = endpoint_and_tags(l.tags, cfg);
-        for (field, v) in l.fields {
+        let Line {
+            mut measurement,
+            tags,
+            fields,
+            ts,
+        } = l;
+        let ts = ts.map(|t| precision.to_secs(t)).unwrap_or(now);
+        let (mut endpoint, mut tags) = endpoint_and_tags(tags, cfg);
+        let n = fields.len();
+        for (j, (field, v)) in fields.into_iter().enumerate() {
+            // The last field's point takes the line's strings instead of copies.
+            let last = j + 1 == n;
             let value = match v {
                 Ok(FieldValue::Num(x)) => x,
                 Ok(FieldValue::Str) => {
@@ -226,18 +256,23 @@ pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) ->
                     continue;
                 }
             };
-            let metric = if field == "value" {
-                l.measurement.clone()
+            let metric = match (field == "value", last) {
+                (true, true) => std::mem::take(&mut measurement),
+                (true, false) => measurement.clone(),
+                (false, _) => format!("{measurement}.{field}"),
+            };
+            let (endpoint, tags) = if last {
+                (std::mem::take(&mut endpoint), std::mem::take(&mut tags))
             } else {
-                format!("{}.{field}", l.measurement)
+                (endpoint.clone(), tags.clone())
             };
             good.push((
                 i,
                 Point {
                     tenant: TenantId::default(),
-                    endpoint: endpoint.clone(),
+                    endpoint,
                     metric,
-                    tags: tags.clone(),
+                    tags,
                     value,
                     timestamp: ts,
                     step: cfg.default_step,

@@ -92,16 +92,13 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
         .expect("snappy compression of a buffer cannot fail")
 }
 
-fn clean_value(v: &str) -> String {
-    v.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+fn clean_value(v: String) -> String {
+    let bad = |c: char| c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}');
+    // Almost every label value is clean: kept as it is, without a copy.
+    if !v.chars().any(bad) {
+        return v;
+    }
+    v.chars().map(|c| if bad(c) { '_' } else { c }).collect()
 }
 
 /// Maps a request onto points.
@@ -116,17 +113,20 @@ pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
             if l.name == "__name__" {
                 name = Some(l.value);
             } else if !l.value.is_empty() {
-                labels.push((l.name, clean_value(&l.value)));
+                labels.push((l.name, clean_value(l.value)));
             }
         }
-        let (endpoint, tags) = endpoint_and_tags(labels, cfg);
-        for s in ts.samples {
+        let (mut endpoint, mut tags) = endpoint_and_tags(labels, cfg);
+        let n = ts.samples.len();
+        for (j, s) in ts.samples.into_iter().enumerate() {
             let i = index;
             index += 1;
             if s.value.is_nan() {
                 continue;
             }
-            let Some(metric) = name.clone() else {
+            // The last sample's point takes the series' strings instead of copies.
+            let last = j + 1 == n;
+            let Some(metric) = (if last { name.take() } else { name.clone() }) else {
                 bad.push(Rejection::new(
                     i,
                     ValidationError::new("__name__", "the series has no __name__ label"),
@@ -137,9 +137,17 @@ pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
                 i,
                 Point {
                     tenant: TenantId::default(),
-                    endpoint: endpoint.clone(),
+                    endpoint: if last {
+                        std::mem::take(&mut endpoint)
+                    } else {
+                        endpoint.clone()
+                    },
                     metric,
-                    tags: tags.clone(),
+                    tags: if last {
+                        std::mem::take(&mut tags)
+                    } else {
+                        tags.clone()
+                    },
                     value: s.value,
                     timestamp: s.timestamp.div_euclid(1000),
                     step: cfg.default_step,
