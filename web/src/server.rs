@@ -96,6 +96,7 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
         registry,
         cfg: cfg.clone(),
     });
+    let internal_token = cfg.internal_token.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -126,9 +127,14 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
                 "/internal/v1/config/agents",
                 web::get().to(crate::center::agents),
             )
-            .route(
-                "/internal/v1/agents/heartbeats",
-                web::post().to(crate::center::heartbeats),
+            .service(
+                // A region's batch (compressed) may be large; the credential is checked
+                // before it is read.
+                web::resource("/internal/v1/agents/heartbeats")
+                    .app_data(web::PayloadConfig::new(16 << 20))
+                    .route(web::post().to(crate::center::heartbeats).wrap(
+                        argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
+                    )),
             )
             .configure(crate::api::routes)
             .configure(crate::console::routes)
