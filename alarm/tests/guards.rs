@@ -2,6 +2,8 @@
 //! missing one is 401 on every internal endpoint whatever the body (huge, garbage, truncated),
 //! never the 400 or 413 the body would earn.
 
+// Only the config and client helpers are used here.
+#[allow(unused_imports)]
 mod common;
 
 use common::*;
