@@ -196,7 +196,26 @@ pub fn encode_batch(points: &[Point]) -> Vec<u8> {
         put_uvarint(&mut raw, p.step as u64);
         raw.push(counter_byte(p.counter_type));
     }
-    zstd::bulk::compress(&raw, 1).expect("zstd compression of a buffer cannot fail")
+    compress(&raw)
+}
+
+/// zstd level 1 with this thread's reused context (a context per frame was a visible cost of
+/// every transfer → storage node write).
+fn compress(raw: &[u8]) -> Vec<u8> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    }
+    CCTX.with(|cell| {
+        let mut c = cell.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(1).ok();
+        }
+        c.as_mut().and_then(|c| c.compress(raw).ok())
+    })
+    .unwrap_or_else(|| {
+        zstd::bulk::compress(raw, 1).expect("zstd compression of a buffer cannot fail")
+    })
 }
 
 /// Decodes an (already decompressed) binary write frame.

@@ -66,6 +66,11 @@ impl Ring {
         if self.points.is_empty() {
             return;
         }
+        // One member owns everything: no search.
+        if self.members.len() == 1 && n > 0 {
+            out.push(0);
+            return;
+        }
         let n = n.min(self.members.len());
         let mut i = self.start(hash);
         while out.len() < n {
