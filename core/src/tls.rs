@@ -12,7 +12,7 @@
 //! server side, [`TlsConfig::client`] / [`client_builder`] for reqwest clients.
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The `[tls]` section of a component's config. All keys empty: plain HTTP, public roots only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,28 +78,29 @@ pub enum TlsError {
     },
 }
 
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        key,
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn invalid(key: &'static str, path: &Path, reason: impl Into<String>) -> TlsError {
-    TlsError::Invalid {
-        key,
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 #[cfg(feature = "http")]
 mod loaded {
     use super::*;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::path::Path;
     use std::sync::Arc;
+
+    fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            key,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn invalid(key: &'static str, path: &Path, reason: impl Into<String>) -> TlsError {
+        TlsError::Invalid {
+            key,
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
 
     /// Reads every `CERTIFICATE` block of a PEM file; none is an error.
     fn certificates(
