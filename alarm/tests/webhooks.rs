@@ -736,3 +736,44 @@ async fn rate_limit_merges_what_exceeds_the_budget() {
     alarm.stop().await;
     rx.stop().await;
 }
+
+#[tokio::test]
+async fn answers_to_a_region_are_counted_as_cross_region_event_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let alarm = argus_alarm::start(config(dir.path(), vec![]))
+        .await
+        .unwrap();
+    // A judge of region east says where it is; a caller without the header is not counted.
+    for region in [Some("east"), None] {
+        let mut r = client()
+            .post(format!("{}/internal/v1/events", alarm.url()))
+            .bearer_auth("internal-secret")
+            .json(&serde_json::json!({
+                "events": [event("t-a", "h", 1, 1, EventStatus::Problem, 1)]
+            }));
+        if let Some(region) = region {
+            r = r.header("x-argus-region", region);
+        }
+        assert!(r.send().await.unwrap().status().is_success());
+    }
+    let text = client()
+        .get(format!("{}/metrics", alarm.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("argus_cross_region_bytes_sent_total{"))
+        .collect();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert!(
+        counted[0].starts_with("argus_cross_region_bytes_sent_total{kind=\"events\",to=\"east\"}"),
+        "{counted:?}"
+    );
+    let n: u64 = counted[0].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((50..2000).contains(&n), "an answer's bytes: {n}");
+    alarm.stop().await;
+}
