@@ -180,6 +180,19 @@ async fn points_become_events_at_alarm_and_state_survives_restart() {
         .await
         .unwrap();
     assert!(metrics.contains("argus_judge_events_total 1"), "{metrics}");
+    // Every attempt (the refused one too) crossed to the global zone, counted as events.
+    let sent: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("argus_cross_region_bytes_sent_total{kind=\"events\",to=\"global\"} ")
+        })
+        .unwrap_or_else(|| panic!("no cross-region events counter: {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(
+        sent > 2 * 300,
+        "two attempts of a ~500-byte event: {sent} B"
+    );
 
     // Restart: the open problem and its occurrence count carry on.
     judge.stop().await;
