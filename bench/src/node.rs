@@ -173,6 +173,8 @@ pub async fn serve_agent(
         transfers: vec![transfer],
         token,
         step_secs,
+        // As measured before agents pulled their config from the transfers: push only.
+        remote_config: false,
         ..Default::default()
     })
     .await?;
