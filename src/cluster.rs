@@ -553,6 +553,10 @@ impl Cluster {
                 n.url
             );
         }
+        let _ = writeln!(
+            s,
+            "agents: transfers = the transfers of their region (config pulls and heartbeats go there too)"
+        );
         for t in &self.tenants {
             let _ = writeln!(
                 s,
