@@ -6,6 +6,7 @@
 //! restarted while the console is unreachable still knows every tenant.
 
 use crate::config::{TenantTokens, TokenTable};
+use argus_core::center::{fetch, Cached, Fetched, Pull};
 use argus_core::TenantId;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -41,12 +42,6 @@ fn lenient_tenants<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TenantT
         .collect())
 }
 
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    etag: Option<String>,
-    config: TransferRemoteConfig,
-}
-
 struct Sources {
     statics: Vec<TenantTokens>,
     remote: TransferRemoteConfig,
@@ -64,10 +59,8 @@ pub struct Tokens {
 impl Tokens {
     /// Tokens from `statics`, plus the config center's last document cached in `cache_file`.
     pub fn new(statics: Vec<TenantTokens>, cache_file: PathBuf) -> Arc<Tokens> {
-        let remote = std::fs::read(&cache_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
-            .map(|c| c.config)
+        let remote = Cached::<TransferRemoteConfig>::load(&cache_file)
+            .map(|c| c.doc)
             .unwrap_or_default();
         let t = Arc::new(Tokens {
             table: RwLock::new(Arc::new(TokenTable::default())),
@@ -111,24 +104,17 @@ impl Tokens {
         self.sources.read().expect("tokens lock").remote.version
     }
 
-    fn set_remote(&self, config: TransferRemoteConfig, etag: Option<String>) {
-        let cached = Cached { etag, config };
-        let tmp = self.cache_file.with_extension("tmp");
-        let body = serde_json::to_vec(&cached).expect("serializes");
-        if let Err(e) =
-            std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, &self.cache_file))
-        {
+    fn set_remote(&self, doc: TransferRemoteConfig, etag: Option<String>) {
+        let cached = Cached { etag, doc };
+        if let Err(e) = cached.save(&self.cache_file) {
             tracing::warn!(file = %self.cache_file.display(), error = %e, "cannot cache tenant tokens");
         }
-        self.sources.write().expect("tokens lock").remote = cached.config;
+        self.sources.write().expect("tokens lock").remote = cached.doc;
         self.rebuild();
     }
 
     fn cached_etag(&self) -> Option<String> {
-        std::fs::read(&self.cache_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
-            .and_then(|c| c.etag)
+        Cached::<TransferRemoteConfig>::load(&self.cache_file).and_then(|c| c.etag)
     }
 
     /// Polls the config center at `url` every `every` until `stop`; `tls` holds the roots of
@@ -149,18 +135,25 @@ impl Tokens {
         let endpoint = format!("{}/internal/v1/config/transfer", url.trim_end_matches('/'));
         let mut etag = self.cached_etag();
         loop {
-            match self.fetch(&http, &endpoint, &internal_token, &etag).await {
-                Ok(Some((cfg, tag))) => {
+            let xr = self.xr.read().expect("tokens lock").clone();
+            let pull = Pull {
+                url: &endpoint,
+                token: &internal_token,
+                etag: etag.as_deref(),
+                cross: xr.as_ref(),
+            };
+            match fetch::<TransferRemoteConfig>(&http, pull).await {
+                Ok(Fetched::Changed { doc, etag: tag }) => {
                     tracing::info!(
-                        version = cfg.version,
-                        tenants = cfg.tenants.len(),
+                        version = doc.version,
+                        tenants = doc.tenants.len(),
                         "tenant tokens updated from the config center"
                     );
                     etag = tag.clone();
-                    self.set_remote(cfg, tag);
+                    self.set_remote(doc, tag);
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(%endpoint, error = %e,
+                Ok(Fetched::NotModified) => {}
+                Err(e) => tracing::warn!(error = %e,
                     "config center unreachable; keeping the tokens in force"),
             }
             tokio::select! {
@@ -168,48 +161,6 @@ impl Tokens {
                 _ = stop.changed() => return,
             }
         }
-    }
-
-    async fn fetch(
-        &self,
-        http: &reqwest::Client,
-        endpoint: &str,
-        token: &str,
-        etag: &Option<String>,
-    ) -> anyhow::Result<Option<(TransferRemoteConfig, Option<String>)>> {
-        let mut req = http.get(endpoint);
-        if !token.is_empty() {
-            req = req.bearer_auth(token);
-        }
-        if let Some(t) = etag {
-            req = req.header("if-none-match", t);
-        }
-        let xr = self.xr.read().expect("tokens lock").clone();
-        if let Some(xr) = &xr {
-            req = req.header(argus_core::telemetry::REGION_HEADER, xr.region());
-        }
-        let req = req.build()?;
-        if let Some(xr) = &xr {
-            xr.sent(
-                argus_core::telemetry::CrossKind::Config,
-                argus_core::telemetry::GLOBAL_REGION,
-                argus_core::http::request_wire_len(&req),
-            );
-        }
-        let resp = http.execute(req).await?;
-        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            anyhow::bail!("answered {}", resp.status());
-        }
-        let tag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let cfg: TransferRemoteConfig = resp.json().await?;
-        Ok(Some((cfg, tag)))
     }
 }
 
