@@ -817,6 +817,14 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
             Method::GET,
             format!("{}/internal/v1/config/notify", p.web_url),
         ),
+        (
+            Method::GET,
+            format!("{}/internal/v1/config/agents", p.web_url),
+        ),
+        (
+            Method::POST,
+            format!("{}/internal/v1/agents/heartbeats", p.web_url),
+        ),
     ];
     for (m, url) in &internal {
         for token in [
