@@ -23,6 +23,7 @@ use argus_core::agentconf::{
     effective_config, AgentGroup, AgentsDocument, Heartbeat, HeartbeatBatch, HeartbeatBatchAnswer,
     SeenHeartbeat,
 };
+use argus_core::center::{fetch, Cached, Fetched, Pull};
 use argus_core::http::ApiError;
 use argus_core::telemetry::{http_head_len, CrossKind, CrossRegion, GLOBAL_REGION, REGION_HEADER};
 use argus_core::TenantId;
@@ -70,12 +71,6 @@ struct Beats {
     sent: HashMap<HostKey, (Heartbeat, i64)>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Cached {
-    etag: Option<String>,
-    doc: AgentsDocument,
-}
-
 /// Hosts not seen for this long are forgotten (sent whole if they come back).
 const FORGET_AFTER_SECS: i64 = 3600;
 
@@ -112,10 +107,7 @@ impl Agents {
             has_center,
             xr,
         };
-        if let Some(c) = std::fs::read(&a.cache_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
-        {
+        if let Some(c) = Cached::<AgentsDocument>::load(&a.cache_file) {
             tracing::info!(
                 version = c.doc.version,
                 "agent configuration from the cache"
@@ -222,38 +214,23 @@ impl Agents {
         url: &str,
         token: &str,
     ) -> anyhow::Result<bool> {
-        let mut req = http.get(url).header(REGION_HEADER, &self.region);
-        if !token.is_empty() {
-            req = req.bearer_auth(token);
-        }
-        if let Some(t) = self.etag.lock().expect("etag lock").clone() {
-            req = req.header("if-none-match", t);
-        }
-        let req = req.build()?;
-        self.count_request(&req);
-        let resp = http.execute(req).await?;
-        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+        let etag = self.etag.lock().expect("etag lock").clone();
+        let pull = Pull {
+            url,
+            token,
+            etag: etag.as_deref(),
+            cross: Some(&self.xr),
+        };
+        let Fetched::Changed { doc, etag } = fetch::<AgentsDocument>(http, pull).await? else {
             return Ok(false);
-        }
-        if !resp.status().is_success() {
-            anyhow::bail!("answered {}", resp.status());
-        }
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let doc: AgentsDocument = resp.json().await?;
+        };
         tracing::info!(
             version = doc.version,
             tenants = doc.tenants.len(),
             "agent configuration updated from the config center"
         );
         let cached = Cached { etag, doc };
-        let tmp = self.cache_file.with_extension("tmp");
-        if let Err(e) = std::fs::write(&tmp, serde_json::to_vec(&cached).expect("json"))
-            .and_then(|_| std::fs::rename(&tmp, &self.cache_file))
-        {
+        if let Err(e) = cached.save(&self.cache_file) {
             tracing::warn!(file = %self.cache_file.display(), error = %e, "cannot cache the agent configuration");
         }
         *self.etag.lock().expect("etag lock") = cached.etag;
@@ -568,14 +545,11 @@ mod tests {
         let reg = argus_core::telemetry::Registry::new();
         let a = Agents::new("east", CrossRegion::new(&reg, "east"), file.clone(), true);
         assert!(a.config_of(&t, "h1").is_none(), "nothing before a document");
-        std::fs::write(
-            &file,
-            serde_json::to_vec(&Cached {
-                etag: Some("\"3\"".into()),
-                doc,
-            })
-            .unwrap(),
-        )
+        Cached {
+            etag: Some("\"3\"".into()),
+            doc,
+        }
+        .save(&file)
         .unwrap();
         let again = Agents::new("east", CrossRegion::new(&reg, "east"), file, true);
         assert_eq!(again.config_of(&t, "h1").unwrap().step_secs, 30);
