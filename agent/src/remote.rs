@@ -9,45 +9,25 @@
 //! host crosses to the global zone. `config_url` points the agent at web directly instead.
 
 use argus_core::agentconf::{AgentRemoteConfig, Heartbeat};
+use argus_core::center::{fetch, FetchError, Fetched, Pull};
 use argus_core::telemetry::Counter;
 use argus_core::tls::ClientTls;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The last good configuration and its `ETag`, as cached on disk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Cached {
-    /// The `ETag` the center sent with it.
-    pub etag: Option<String>,
-    /// The configuration.
-    pub config: AgentRemoteConfig,
-}
+pub type Cached = argus_core::center::Cached<AgentRemoteConfig>;
 
 /// Why a pull did not bring a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    /// The center did not answer.
-    #[error("config center {url} unreachable: {reason}")]
-    Unreachable {
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// It answered with an error status.
-    #[error("config center {url} answered {status}: {body}")]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-        /// The start of the body.
-        body: String,
-    },
-    /// The body is not a valid configuration.
+    /// The center did not answer, answered an error, or sent something that is not a
+    /// configuration.
+    #[error("config center: {0}")]
+    Center(#[from] FetchError),
+    /// The configuration is not one this agent can run.
     #[error("config from {url} is invalid: {reason}")]
     Invalid {
         /// The URL.
@@ -126,18 +106,9 @@ impl Puller {
 
     /// The cached configuration from a previous run, if any (and readable).
     pub fn load_cache(&mut self) -> Option<AgentRemoteConfig> {
-        let p = self.cache_path.as_deref()?;
-        let bytes = std::fs::read(p).ok()?;
-        match serde_json::from_slice::<Cached>(&bytes) {
-            Ok(c) => {
-                self.current = c.clone();
-                Some(c.config)
-            }
-            Err(e) => {
-                tracing::warn!(file = %p.display(), error = %e, "ignoring an unreadable cached config");
-                None
-            }
-        }
+        let c = Cached::load(self.cache_path.as_deref()?)?;
+        self.current = c.clone();
+        Some(c.doc)
     }
 
     /// One pull: `Some(config)` when the center sent a new one (then cached), `None` on 304.
@@ -156,8 +127,7 @@ impl Puller {
                 self.url = u.clone();
             }
             match self.pull_one(&check).await {
-                Err(e @ PullError::Unreachable { .. })
-                | Err(e @ PullError::Status { status: 500.., .. }) => last = Some(e),
+                Err(PullError::Center(e)) if e.is_transient() => last = Some(e.into()),
                 r => {
                     self.at = at;
                     return r;
@@ -171,58 +141,34 @@ impl Puller {
         &mut self,
         check: impl Fn(&AgentRemoteConfig) -> Result<(), String>,
     ) -> Result<Option<AgentRemoteConfig>, PullError> {
-        let mut req = self.client.get(&self.url).bearer_auth(&self.token);
-        if let Some(tag) = &self.current.etag {
-            req = req.header("if-none-match", tag);
-        }
-        let res = req.send().await.map_err(|e| PullError::Unreachable {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        })?;
-        let status = res.status().as_u16();
-        if status == 304 {
+        let pull = Pull {
+            url: &self.url,
+            token: &self.token,
+            etag: self.current.etag.as_deref(),
+            cross: None, // the region's transfers answer; they count what crosses
+        };
+        let Fetched::Changed { doc: cfg, etag } =
+            fetch::<AgentRemoteConfig>(&self.client, pull).await?
+        else {
             return Ok(None);
-        }
-        let etag = res
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = res.bytes().await.map_err(|e| PullError::Unreachable {
-            url: self.url.clone(),
-            reason: e.to_string(),
-        })?;
-        if !(200..300).contains(&status) {
-            return Err(PullError::Status {
-                url: self.url.clone(),
-                status,
-                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-            });
-        }
+        };
         let invalid = |reason: String| PullError::Invalid {
             url: self.url.clone(),
             reason,
         };
-        let cfg: AgentRemoteConfig =
-            serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
         cfg.validate()
             .map_err(|e| invalid(format!("{}: {}", e.field, e.reason)))?;
         check(&cfg).map_err(invalid)?;
         self.current = Cached {
             etag,
-            config: cfg.clone(),
+            doc: cfg.clone(),
         };
-        self.save();
-        Ok(Some(cfg))
-    }
-
-    fn save(&self) {
-        let Some(p) = &self.cache_path else { return };
-        let tmp = p.with_extension("tmp");
-        let body = serde_json::to_vec_pretty(&self.current).expect("config serializes");
-        if let Err(e) = std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, p)) {
-            tracing::warn!(file = %p.display(), error = %e, "cannot cache the config");
+        if let Some(p) = &self.cache_path {
+            if let Err(e) = self.current.save(p) {
+                tracing::warn!(file = %p.display(), error = %e, "cannot cache the config");
+            }
         }
+        Ok(Some(cfg))
     }
 }
 

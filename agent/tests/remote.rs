@@ -131,7 +131,7 @@ async fn pulls_with_etag_applies_without_restart_and_starts_from_the_cache() {
     let cached: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.path().join("data/remote-config.json")).unwrap())
             .unwrap();
-    assert_eq!(cached["config"]["version"], "v2");
+    assert_eq!(cached["doc"]["version"], "v2");
 
     // The center goes away: the next start runs the cached config.
     c.stop().await;

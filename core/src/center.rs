@@ -132,7 +132,7 @@ pub async fn fetch<T: DeserializeOwned>(
 }
 
 /// The last good document and its `ETag`, as kept on disk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cached<T> {
     /// Its `ETag` (None: pull it whole next time).
     #[serde(default)]
