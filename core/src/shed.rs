@@ -6,18 +6,27 @@
 //! spool) instead of queueing without bound until it runs out of memory or every request times
 //! out. The permit is held until the response is ready, so a request waiting on its body or on
 //! a downstream counts as in flight.
+//!
+//! So that slow senders cannot hold every slot (a body trickled a byte at a time), an admitted
+//! request's body must arrive whole within the body deadline ([`DEFAULT_BODY_DEADLINE`] unless
+//! set with [`Shedder::with_body_deadline`]); past it, reading the body fails, the request is
+//! answered 400 and its slot is free again.
 
 use crate::http::ApiError;
 use crate::telemetry::{Counter, Gauge};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, HttpMessage, ResponseError};
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// How long an admitted request may take to send its whole body, unless configured.
+pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The shared in-flight count of one node's ingest endpoints and its counters.
 pub struct Shedder {
@@ -26,6 +35,7 @@ pub struct Shedder {
     in_flight: AtomicUsize,
     shed: Arc<Counter>,
     gauge: Arc<Gauge>,
+    body_deadline: Duration,
 }
 
 /// A slot taken by one admitted request; released on drop.
@@ -54,7 +64,17 @@ impl Shedder {
             in_flight: AtomicUsize::new(0),
             shed,
             gauge,
+            body_deadline: DEFAULT_BODY_DEADLINE,
         })
+    }
+
+    /// Sets how long an admitted request may take to send its whole body (zero: no deadline).
+    /// Call before the shedder is shared.
+    pub fn with_body_deadline(mut self: Arc<Self>, deadline: Duration) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.body_deadline = deadline;
+        }
+        self
     }
 
     /// A permit when there is room, else the 503 to answer (and the refusal is counted).
@@ -135,6 +155,17 @@ where
                 Box::pin(async move { Ok(resp) })
             }
             Ok(permit) => {
+                let mut req = req;
+                let deadline = self.shedder.body_deadline;
+                if !deadline.is_zero() {
+                    let body = req.take_payload();
+                    let timed: actix_http::BoxedPayloadStream = Box::pin(BodyDeadline {
+                        body,
+                        expires: Box::pin(tokio::time::sleep(deadline)),
+                        deadline,
+                    });
+                    req.set_payload(timed.into());
+                }
                 let fut = self.inner.call(req);
                 Box::pin(async move {
                     let r = fut.await;
@@ -143,6 +174,34 @@ where
                 })
             }
         }
+    }
+}
+
+/// A request body that fails once its deadline passes before it has all arrived.
+struct BodyDeadline {
+    body: actix_web::dev::Payload,
+    expires: Pin<Box<tokio::time::Sleep>>,
+    deadline: Duration,
+}
+
+impl futures_core::Stream for BodyDeadline {
+    type Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Poll::Ready(chunk) = Pin::new(&mut self.body).poll_next(cx) {
+            return Poll::Ready(chunk);
+        }
+        if self.expires.as_mut().poll(cx).is_ready() {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the request body did not arrive within {} s",
+                    self.deadline.as_secs_f64()
+                ),
+            );
+            return Poll::Ready(Some(Err(e.into())));
+        }
+        Poll::Pending
     }
 }
 
@@ -173,6 +232,57 @@ mod tests {
         assert_eq!(s.in_flight(), 2, "a refusal does not keep a slot");
         drop(a);
         assert!(s.try_enter().is_ok(), "a released slot is reused");
+    }
+
+    #[actix_web::test]
+    async fn a_trickled_body_loses_its_slot_at_the_deadline() {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let s = shedder(1).with_body_deadline(Duration::from_secs(1));
+        let shed = Shed(s.clone());
+        let server = HttpServer::new(move || {
+            App::new().route(
+                "/push",
+                web::post()
+                    .to(|b: web::Bytes| async move { HttpResponse::Ok().body(b.len().to_string()) })
+                    .wrap(shed.clone()),
+            )
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+
+        // A sender announcing 100 bytes and sending 5, then nothing.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello")
+            .await
+            .unwrap();
+        let mut answer = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(30), slow.read(&mut answer))
+            .await
+            .expect("the slow sender is answered, not kept waiting")
+            .unwrap();
+        let head = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+        assert_eq!(s.in_flight(), 0, "its slot is free");
+
+        let r = reqwest::Client::new()
+            .post(format!("http://{addr}/push"))
+            .body("0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.text().await.unwrap(),
+            "10",
+            "a whole body still gets through"
+        );
+        handle.stop(false).await;
     }
 
     #[test]

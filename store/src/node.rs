@@ -40,6 +40,10 @@ pub struct StoreConfig {
     /// its body is read (the transfer then spools it) and counted in `argus_store_shed_total`.
     /// Bounds memory when transfers send faster than the disk takes. 0: no limit.
     pub max_in_flight: usize,
+    /// Seconds an admitted write may take to send its whole body; past that it is answered
+    /// `400` and its `max_in_flight` slot is free again, so senders trickling bytes cannot hold
+    /// every slot. 0: no deadline.
+    pub body_timeout_secs: u64,
     /// The engine.
     pub engine: EngineConfig,
     /// Point limits.
@@ -57,6 +61,7 @@ impl Default for StoreConfig {
             max_body_bytes: 64 << 20,
             workers: 2,
             max_in_flight: 256,
+            body_timeout_secs: 30,
             engine: EngineConfig::default(),
             limits: Limits::default(),
             tls: argus_core::TlsConfig::default(),
@@ -110,18 +115,21 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
         cfg: cfg.clone(),
     });
     let max = cfg.max_body_bytes;
-    let shed = Shed(Shedder::new(
-        cfg.max_in_flight,
-        1,
-        state.registry.counter(
-            "argus_store_shed_total",
-            "Writes refused with 503 because max_in_flight writes were already in flight.",
-            &[],
-        ),
-        state
-            .registry
-            .gauge("argus_store_in_flight", "Writes in flight.", &[]),
-    ));
+    let shed = Shed(
+        Shedder::new(
+            cfg.max_in_flight,
+            1,
+            state.registry.counter(
+                "argus_store_shed_total",
+                "Writes refused with 503 because max_in_flight writes were already in flight.",
+                &[],
+            ),
+            state
+                .registry
+                .gauge("argus_store_in_flight", "Writes in flight.", &[]),
+        )
+        .with_body_deadline(std::time::Duration::from_secs(cfg.body_timeout_secs)),
+    );
     let internal_token = cfg.internal_token.clone();
     let server = HttpServer::new(move || {
         // Every internal route checks the credential before its body is read.

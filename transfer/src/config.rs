@@ -57,6 +57,10 @@ pub struct TransferConfig {
     /// read, and counted in `argus_transfer_shed_total`. Bounds memory when agents push faster
     /// than the region can take. 0: no limit.
     pub max_in_flight: usize,
+    /// Seconds an admitted push may take to send its whole body; past that it is answered
+    /// `400` and its `max_in_flight` slot is free again, so senders trickling bytes cannot hold
+    /// every slot. 0: no deadline.
+    pub body_timeout_secs: u64,
     /// Point limits (validation).
     pub limits: Limits,
     /// Where the spools and the config-center cache live. Empty: a directory under the system's
@@ -105,6 +109,7 @@ impl Default for TransferConfig {
             downstream_timeout_ms: 5_000,
             workers: 2,
             max_in_flight: 256,
+            body_timeout_secs: 30,
             limits: Limits::default(),
             data_dir: PathBuf::new(),
             spool: SpoolConfig::default(),

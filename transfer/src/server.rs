@@ -221,18 +221,21 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
         ));
     }
     let max = cfg.max_body_bytes;
-    let shed = Shed(Shedder::new(
-        cfg.max_in_flight,
-        1,
-        state.registry.counter(
-            "argus_transfer_shed_total",
-            "Pushes refused with 503 because max_in_flight pushes were already in flight.",
-            &[],
-        ),
-        state
-            .registry
-            .gauge("argus_transfer_in_flight", "Pushes in flight.", &[]),
-    ));
+    let shed = Shed(
+        Shedder::new(
+            cfg.max_in_flight,
+            1,
+            state.registry.counter(
+                "argus_transfer_shed_total",
+                "Pushes refused with 503 because max_in_flight pushes were already in flight.",
+                &[],
+            ),
+            state
+                .registry
+                .gauge("argus_transfer_in_flight", "Pushes in flight.", &[]),
+        )
+        .with_body_deadline(std::time::Duration::from_secs(cfg.body_timeout_secs)),
+    );
     let internal_token = cfg.internal_token.clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
