@@ -4,6 +4,11 @@ use argus_core::config::load;
 use argus_core::service::{shutdown_signal, ServiceArgs};
 use clap::{Parser, Subcommand};
 
+/// mimalloc, as argus-transfer and argus-store use: the ingest path they run here allocates per
+/// point, and glibc malloc was a third of its CPU (docs/BENCHMARKS.md, transfer).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Argus: multi-region monitoring and alerting.
 /// Prints a line to stdout, ignoring a closed stdout (a service manager may close it before the
 /// shutdown messages; that must not turn a clean stop into a panic).
