@@ -12,12 +12,14 @@
 //!   its [`StoreConfig`](node::StoreConfig);
 //! - [`client`] — [`StoreClient`], how every other component talks to a storage node;
 //! - [`codec`] — the binary write frame and the encodings shared with the WAL and blocks;
-//! - [`check`] — `argus-store check DIR`, verifying a data directory.
+//! - [`check`] — `argus-store check DIR`, verifying a data directory;
+//! - [`allocator`] — tuning of the process allocator the ingest binaries install.
 //!
 //! On disk: `DIR/wal/<n>.wal` (segments deleted once their data is in blocks),
 //! `DIR/blocks/r<resolution>-<partition start>-<sequence>.blk`, `DIR/rollups.json`.
 
 pub mod aggregate;
+pub mod allocator;
 pub mod block;
 pub mod check;
 pub mod chunk;

@@ -30,6 +30,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    argus_store::allocator::tune();
     let cli = Cli::parse();
     argus_core::telemetry::init_logging(cli.service.log_json, "info");
     if let Some(Command::Check { dir }) = cli.command {

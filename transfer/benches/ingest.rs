@@ -277,6 +277,7 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> std::process::Child {
 }
 
 fn main() {
+    argus_store::allocator::tune();
     let series = env("ARGUS_BENCH_SERIES", 10_000);
     let rounds = env("ARGUS_BENCH_ROUNDS", 20);
     let batch = env("ARGUS_BENCH_BATCH", 2_000);

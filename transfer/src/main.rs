@@ -18,6 +18,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    argus_store::allocator::tune();
     let cli = Cli::parse();
     argus_core::telemetry::init_logging(cli.service.log_json, "info");
     let mut cfg: argus_transfer::TransferConfig =
