@@ -64,6 +64,7 @@ enum ClusterCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    argus_store::allocator::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Standalone(a) => {
