@@ -12,6 +12,13 @@ use crate::point::Tags;
 use crate::validate::ValidationError;
 use serde::{Deserialize, Serialize};
 
+/// The query of `GET /api/v1/agent/config?host=H`, served by web and by the transfers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostParam {
+    /// The host (endpoint) whose configuration is asked for.
+    pub host: String,
+}
+
 /// The effective configuration of one host's agent, as the config center serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]

@@ -363,18 +363,11 @@ fn agents_of(req: &HttpRequest) -> Result<&Arc<Agents>, ApiError> {
         })
 }
 
-/// `?host=H`.
-#[derive(Deserialize)]
-pub struct HostParam {
-    /// The host (endpoint).
-    pub host: String,
-}
-
 /// `GET /api/v1/agent/config?host=H` (agent token): the host's configuration, from the
 /// tenant's agent configuration last pulled from web.
 pub async fn config(
     req: HttpRequest,
-    q: web::Query<HostParam>,
+    q: web::Query<argus_core::agentconf::HostParam>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &st)?;

@@ -22,7 +22,6 @@ use argus_core::agentconf::{
 use argus_core::http::{check_internal, ApiError};
 use argus_core::telemetry::{http_head_len, CrossKind, REGION_HEADER};
 use argus_core::TenantId;
-use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row;
 
@@ -192,17 +191,10 @@ pub async fn notify(req: HttpRequest, st: web::Data<State>) -> Result<HttpRespon
     ))
 }
 
-/// `?host=H`.
-#[derive(Deserialize)]
-pub struct HostParam {
-    /// The host (endpoint).
-    pub host: String,
-}
-
 /// `GET /api/v1/agent/config?host=H` (agent token): the host's effective agent configuration.
 pub async fn agent_config(
     req: HttpRequest,
-    q: web::Query<HostParam>,
+    q: web::Query<argus_core::agentconf::HostParam>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = agent_tenant(&req, &st.db).await?;
