@@ -2,7 +2,7 @@
 //!
 //! Each point is validated on its own, so a batch with some bad points keeps the good ones.
 
-use crate::point::Point;
+use crate::point::{Point, Tags};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -91,21 +91,30 @@ fn check_name(
     Ok(())
 }
 
-/// Checks one point against `limits` at Unix time `now`.
+/// Checks one point against `limits` at Unix time `now`: its series
+/// ([`validate_series`]), then its sample ([`validate_sample`]).
 pub fn validate_point(p: &Point, limits: &Limits, now: i64) -> Result<(), ValidationError> {
-    check_name("endpoint", &p.endpoint, limits, bad_name_char)?;
-    check_name("metric", &p.metric, limits, bad_name_char)?;
-    if p.tags.len() > limits.max_tags {
+    validate_series(&p.endpoint, &p.metric, &p.tags, limits)?;
+    validate_sample(p.value, p.timestamp, p.step, limits, now)
+}
+
+/// Checks the identity of a series: endpoint, metric and tags (names, lengths, characters,
+/// tag count). A storage node checks this once, when a series is created.
+pub fn validate_series(
+    endpoint: &str,
+    metric: &str,
+    tags: &Tags,
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    check_name("endpoint", endpoint, limits, bad_name_char)?;
+    check_name("metric", metric, limits, bad_name_char)?;
+    if tags.len() > limits.max_tags {
         return Err(ValidationError::new(
             "tags",
-            format!(
-                "has {} tags, the limit is {}",
-                p.tags.len(),
-                limits.max_tags
-            ),
+            format!("has {} tags, the limit is {}", tags.len(), limits.max_tags),
         ));
     }
-    for (k, v) in p.tags.iter() {
+    for (k, v) in tags.iter() {
         check_name("tags", k, limits, bad_name_char)?;
         if v.is_empty() {
             return Err(ValidationError::new(
@@ -130,38 +139,50 @@ pub fn validate_point(p: &Point, limits: &Limits, now: i64) -> Result<(), Valida
             ));
         }
     }
-    if !p.value.is_finite() {
+    Ok(())
+}
+
+/// Checks one sample: a finite value, a timestamp within `limits` of `now`, a step within
+/// bounds.
+pub fn validate_sample(
+    value: f64,
+    timestamp: i64,
+    step: u32,
+    limits: &Limits,
+    now: i64,
+) -> Result<(), ValidationError> {
+    if !value.is_finite() {
         return Err(ValidationError::new(
             "value",
-            format!("must be a finite number, got {}", p.value),
+            format!("must be a finite number, got {}", value),
         ));
     }
     // Saturating: an operator may configure i64::MAX to mean "no limit".
-    if p.timestamp > now.saturating_add(limits.max_future_secs) {
+    if timestamp > now.saturating_add(limits.max_future_secs) {
         return Err(ValidationError::new(
             "timestamp",
             format!(
                 "{} is more than {} s in the future",
-                p.timestamp, limits.max_future_secs
+                timestamp, limits.max_future_secs
             ),
         ));
     }
-    if p.timestamp < now.saturating_sub(limits.max_past_secs) {
+    if timestamp < now.saturating_sub(limits.max_past_secs) {
         return Err(ValidationError::new(
             "timestamp",
             format!(
                 "{} is more than {} s in the past",
-                p.timestamp, limits.max_past_secs
+                timestamp, limits.max_past_secs
             ),
         ));
     }
-    if p.step == 0 {
+    if step == 0 {
         return Err(ValidationError::new("step", "must be at least 1 second"));
     }
-    if p.step > limits.max_step {
+    if step > limits.max_step {
         return Err(ValidationError::new(
             "step",
-            format!("{} exceeds the limit of {} s", p.step, limits.max_step),
+            format!("{} exceeds the limit of {} s", step, limits.max_step),
         ));
     }
     Ok(())

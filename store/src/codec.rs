@@ -51,16 +51,36 @@ fn counter_byte(c: CounterType) -> u8 {
     }
 }
 
-/// Appends a series key and its counter type.
-pub fn put_key(out: &mut Vec<u8>, k: &SeriesKey, c: CounterType) {
-    put_str(out, k.tenant.as_str());
-    put_str(out, &k.endpoint);
-    put_str(out, &k.metric);
-    put_uvarint(out, k.tags.len() as u64);
-    for (a, b) in k.tags.iter() {
+/// Appends the canonical encoding of a series key: tenant, endpoint, metric, tag count and the
+/// tag pairs in key order. The storage node identifies series by these bytes (hash and
+/// equality), so a frame point whose key is written this way is matched without decoding it.
+pub fn put_series_key(
+    out: &mut Vec<u8>,
+    tenant: &TenantId,
+    endpoint: &str,
+    metric: &str,
+    tags: &Tags,
+) {
+    put_str(out, tenant.as_str());
+    put_str(out, endpoint);
+    put_str(out, metric);
+    put_uvarint(out, tags.len() as u64);
+    for (a, b) in tags.iter() {
         put_str(out, a);
         put_str(out, b);
     }
+}
+
+/// The canonical encoding of `k` (see [`put_series_key`]).
+pub fn key_bytes(k: &SeriesKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    put_series_key(&mut out, &k.tenant, &k.endpoint, &k.metric, &k.tags);
+    out
+}
+
+/// Appends a series key and its counter type.
+pub fn put_key(out: &mut Vec<u8>, k: &SeriesKey, c: CounterType) {
+    put_series_key(out, &k.tenant, &k.endpoint, &k.metric, &k.tags);
     out.push(counter_byte(c));
 }
 
@@ -146,8 +166,15 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(b).map_err(|_| self.err("invalid UTF-8"))
     }
 
-    /// Reads a series key and its counter type.
-    pub fn key(&mut self) -> Result<(SeriesKey, CounterType), DecodeError> {
+    /// Skips a length-prefixed string without checking it.
+    fn skip_str(&mut self) -> Result<(), DecodeError> {
+        let n = self.uvarint()? as usize;
+        self.bytes(n).map(|_| ())
+    }
+
+    /// Reads a series key in its canonical encoding ([`put_series_key`]); tags are sorted
+    /// whatever their order on the wire, and an empty tenant is the unset one.
+    pub fn series_key(&mut self) -> Result<SeriesKey, DecodeError> {
         let tenant = self.str()?;
         let tenant = if tenant.is_empty() {
             TenantId::default()
@@ -157,25 +184,57 @@ impl<'a> Reader<'a> {
         let endpoint = self.str()?.to_string();
         let metric = self.str()?.to_string();
         let n = self.uvarint()? as usize;
-        if n > 1024 {
+        if n > MAX_TAGS {
             return Err(self.err("too many tags"));
         }
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
             pairs.push((self.str()?.to_string(), self.str()?.to_string()));
         }
-        let ct = match self.u8()? {
-            0 => CounterType::Gauge,
-            1 => CounterType::Counter,
-            2 => CounterType::Derive,
-            _ => return Err(self.err("counter type")),
-        };
-        Ok((
-            SeriesKey::new(tenant, endpoint, metric, Tags::from_pairs(pairs)),
-            ct,
+        Ok(SeriesKey::new(
+            tenant,
+            endpoint,
+            metric,
+            Tags::from_pairs(pairs),
         ))
     }
+
+    /// Skips a series key, returning its bytes undecoded (not checked as UTF-8).
+    fn series_key_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let start = self.pos;
+        self.skip_str()?;
+        self.skip_str()?;
+        self.skip_str()?;
+        let n = self.uvarint()? as usize;
+        if n > MAX_TAGS {
+            return Err(self.err("too many tags"));
+        }
+        for _ in 0..2 * n {
+            self.skip_str()?;
+        }
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// Reads a counter type byte.
+    fn counter_type(&mut self) -> Result<CounterType, DecodeError> {
+        match self.u8()? {
+            0 => Ok(CounterType::Gauge),
+            1 => Ok(CounterType::Counter),
+            2 => Ok(CounterType::Derive),
+            _ => Err(self.err("counter type")),
+        }
+    }
+
+    /// Reads a series key and its counter type.
+    pub fn key(&mut self) -> Result<(SeriesKey, CounterType), DecodeError> {
+        let key = self.series_key()?;
+        Ok((key, self.counter_type()?))
+    }
 }
+
+/// Most tags a frame or log record may give one series (a sanity bound on garbage; the
+/// configured `limits.max_tags` is far lower).
+const MAX_TAGS: usize = 1024;
 
 /// Encodes points as the zstd-compressed binary write frame.
 pub fn encode_batch(points: &[Point]) -> Vec<u8> {
@@ -183,14 +242,7 @@ pub fn encode_batch(points: &[Point]) -> Vec<u8> {
     raw.extend_from_slice(MAGIC);
     put_uvarint(&mut raw, points.len() as u64);
     for p in points {
-        put_str(&mut raw, p.tenant.as_str());
-        put_str(&mut raw, &p.endpoint);
-        put_str(&mut raw, &p.metric);
-        put_uvarint(&mut raw, p.tags.len() as u64);
-        for (a, b) in p.tags.iter() {
-            put_str(&mut raw, a);
-            put_str(&mut raw, b);
-        }
+        put_series_key(&mut raw, &p.tenant, &p.endpoint, &p.metric, &p.tags);
         raw.extend_from_slice(&p.value.to_le_bytes());
         put_ivarint(&mut raw, p.timestamp);
         put_uvarint(&mut raw, p.step as u64);
@@ -244,7 +296,7 @@ pub fn decode_batch(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
         let endpoint = r.str()?.to_string();
         let metric = r.str()?.to_string();
         let nt = r.uvarint()? as usize;
-        if nt > 1024 {
+        if nt > MAX_TAGS {
             return Err(r.err("too many tags"));
         }
         let mut pairs = Vec::with_capacity(nt);
@@ -254,17 +306,59 @@ pub fn decode_batch(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
         let value = r.f64()?;
         let timestamp = r.ivarint()?;
         let step = u32::try_from(r.uvarint()?).map_err(|_| r.err("step"))?;
-        let counter_type = match r.u8()? {
-            0 => CounterType::Gauge,
-            1 => CounterType::Counter,
-            2 => CounterType::Derive,
-            _ => return Err(r.err("counter type")),
-        };
+        let counter_type = r.counter_type()?;
         out.push(Point {
             tenant,
             endpoint,
             metric,
             tags: Tags::from_pairs(pairs),
+            value,
+            timestamp,
+            step,
+            counter_type,
+        });
+    }
+    Ok(out)
+}
+
+/// One point of a write frame with its series key left encoded: what the storage node's write
+/// path works on, so a point of a known series costs no string decoding or allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FramePoint<'a> {
+    /// The series key as sent ([`put_series_key`]; canonical when the sender sorted the tags,
+    /// as [`encode_batch`] does). Not yet checked as UTF-8.
+    pub key: &'a [u8],
+    /// The value.
+    pub value: f64,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// The expected interval, seconds.
+    pub step: u32,
+    /// How the value is read.
+    pub counter_type: CounterType,
+}
+
+/// Splits an (already decompressed) binary write frame into its points, checking its structure
+/// but not decoding the series keys. Strings are checked when a key is decoded (new series).
+pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
+    let mut r = Reader::new(raw);
+    if r.bytes(4)? != MAGIC {
+        return Err(DecodeError {
+            at: 0,
+            what: "magic AGP1",
+        });
+    }
+    let n = r.uvarint()? as usize;
+    // The smallest point takes 14 bytes: no allocation past what the frame can hold.
+    let mut out = Vec::with_capacity(n.min(raw.len() / 14 + 1));
+    for _ in 0..n {
+        let key = r.series_key_bytes()?;
+        let value = r.f64()?;
+        let timestamp = r.ivarint()?;
+        let step = u32::try_from(r.uvarint()?).map_err(|_| r.err("step"))?;
+        let counter_type = r.counter_type()?;
+        out.push(FramePoint {
+            key,
             value,
             timestamp,
             step,
@@ -290,6 +384,31 @@ mod tests {
         assert!(decode_batch(b"AGP1\x05").is_err());
         assert!(decode_batch(b"XXXX").is_err());
         assert!(decode_batch(&raw[..raw.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn split_frame_gives_each_point_its_canonical_key_bytes() {
+        let mut p = Point::gauge("h", "m", Tags::parse_falcon("z=1,a=2").unwrap(), 1.5, 9);
+        p.tenant = TenantId::new("acme").unwrap();
+        p.step = 30;
+        let mut q = p.clone();
+        q.metric = "n".into();
+        q.counter_type = CounterType::Counter;
+        let raw = zstd::bulk::decompress(&encode_batch(&[p.clone(), q.clone()]), 1 << 20).unwrap();
+        let split = split_frame(&raw).unwrap();
+        assert_eq!(split.len(), 2);
+        for (f, p) in split.iter().zip([&p, &q]) {
+            assert_eq!(f.key, key_bytes(&SeriesKey::of(p)).as_slice());
+            assert_eq!(Reader::new(f.key).series_key().unwrap(), SeriesKey::of(p));
+            assert_eq!(
+                (f.value, f.timestamp, f.step, f.counter_type),
+                (p.value, p.timestamp, p.step, p.counter_type)
+            );
+        }
+        for cut in 5..raw.len() {
+            assert!(split_frame(&raw[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(split_frame(b"AGP2\x00").is_err());
     }
 
     #[test]

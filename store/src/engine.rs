@@ -13,13 +13,15 @@
 use crate::aggregate::{self, bucket_raw, finish, merge_pairs, merge_rows, rates, rebucket};
 use crate::block::Block;
 use crate::chunk::Rows;
-use crate::codec::{put_ivarint, put_key, put_uvarint, Reader};
+use crate::codec::{
+    key_bytes, put_ivarint, put_key, put_series_key, put_uvarint, FramePoint, Reader,
+};
 use crate::index::Index;
 use crate::selector::CompiledSelector;
 use crate::wal::{SyncPolicy, Wal};
 use argus_core::point::CounterType;
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
-use argus_core::validate::Rejection;
+use argus_core::validate::{Rejection, ValidationError};
 use argus_core::{Point, SeriesKey, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -239,6 +241,9 @@ impl Last {
 pub(crate) struct SeriesMeta {
     pub id: u32,
     pub key: SeriesKey,
+    /// The key's canonical encoding ([`put_series_key`]): writes find their series by these
+    /// bytes, so a point of a known series is matched without decoding its key.
+    pub key_bytes: Box<[u8]>,
     pub counter_type: CounterType,
     /// The WAL generation in which this series was last described.
     pub wal_gen: AtomicU64,
@@ -270,9 +275,13 @@ impl SeriesMeta {
     }
 }
 
-fn same_series(k: &SeriesKey, p: &Point) -> bool {
-    k.tenant == p.tenant && k.endpoint == p.endpoint && k.metric == p.metric && k.tags == p.tags
+/// What identifies a series in [`Registry`]: xxh3 of its key's canonical encoding.
+fn key_hash(key_bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key_bytes)
 }
+
+/// Checks the key of a series a write would create (a storage node applies its `[limits]`).
+pub type NewSeriesCheck<'a> = dyn Fn(&SeriesKey) -> Result<(), ValidationError> + Sync + 'a;
 
 /// Keys of [`Registry`]'s maps are series hashes (xxh3), already uniformly spread: hashing them
 /// again with SipHash was the largest single cost of a write. Used as they are.
@@ -317,27 +326,36 @@ impl Registry {
             .chain(self.collisions.get(&h).into_iter().flatten().copied())
     }
 
-    fn find(&self, p: &Point, h: u64) -> Option<&Arc<SeriesMeta>> {
+    /// The series whose canonical key encoding is `key_bytes` (hashing to `h`).
+    fn find(&self, key_bytes: &[u8], h: u64) -> Option<&Arc<SeriesMeta>> {
         self.ids(h)
             .map(|id| &self.series[id as usize])
-            .find(|m| same_series(&m.key, p))
+            .find(|m| *m.key_bytes == *key_bytes)
     }
 
     /// Finds or creates the series of `key`, bypassing the cardinality cap (recovery).
     pub fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
-        let h = key.hash();
-        if let Some(id) = self.ids(h).find(|&id| &self.series[id as usize].key == key) {
-            return self.series[id as usize].clone();
+        let kb = key_bytes(key);
+        let h = key_hash(&kb);
+        if let Some(m) = self.find(&kb, h) {
+            return m.clone();
         }
-        self.create(key.clone(), ct, h)
+        self.create(key.clone(), kb, ct, h)
     }
 
-    fn create(&mut self, key: SeriesKey, ct: CounterType, h: u64) -> Arc<SeriesMeta> {
+    fn create(
+        &mut self,
+        key: SeriesKey,
+        key_bytes: Vec<u8>,
+        ct: CounterType,
+        h: u64,
+    ) -> Arc<SeriesMeta> {
         let id = self.series.len() as u32;
         self.index.add(id, &key);
         let m = Arc::new(SeriesMeta {
             id,
             key,
+            key_bytes: key_bytes.into_boxed_slice(),
             counter_type: ct,
             wal_gen: AtomicU64::new(0),
             state: Mutex::new(SeriesState {
@@ -506,7 +524,21 @@ impl Engine {
     /// returns `Ok`. Points refused (unset tenant, cardinality cap, older than the out-of-order
     /// window or retention) are listed in the summary with their reason.
     pub fn write(&self, points: &[Point]) -> Result<WriteSummary, StoreError> {
-        self.core.write(points, argus_core::time::now_secs())
+        self.write_at(points, argus_core::time::now_secs())
+    }
+
+    /// Stores the points of a write frame ([`crate::codec::split_frame`]), as
+    /// [`write`](Engine::write) does, at Unix time `now`. A point of a series the engine
+    /// already holds is matched by its key's bytes, undecoded; the key of a new series is
+    /// decoded and given to `check_new`, and the point is refused with its error when that
+    /// fails. Samples are not checked here (see [`argus_core::validate::validate_sample`]).
+    pub fn write_frame_at(
+        &self,
+        points: &[FramePoint],
+        check_new: &NewSeriesCheck,
+        now: i64,
+    ) -> Result<WriteSummary, StoreError> {
+        self.core.write(points, check_new, now)
     }
 
     /// Range read: raw points, or per-step aggregates; per series or grouped across series.
@@ -522,7 +554,30 @@ impl Engine {
 
     /// [`write`](Engine::write) as if the time were `now` (the retention horizon).
     pub fn write_at(&self, points: &[Point], now: i64) -> Result<WriteSummary, StoreError> {
-        self.core.write(points, now)
+        // The points' keys in canonical encoding, one buffer for the whole batch.
+        let mut keys = Vec::with_capacity(points.len() * 48);
+        let mut ends = Vec::with_capacity(points.len());
+        for p in points {
+            put_series_key(&mut keys, &p.tenant, &p.endpoint, &p.metric, &p.tags);
+            ends.push(keys.len());
+        }
+        let mut start = 0;
+        let frame: Vec<FramePoint> = points
+            .iter()
+            .zip(ends)
+            .map(|(p, end)| {
+                let key = &keys[start..end];
+                start = end;
+                FramePoint {
+                    key,
+                    value: p.value,
+                    timestamp: p.timestamp,
+                    step: p.step,
+                    counter_type: p.counter_type,
+                }
+            })
+            .collect();
+        self.core.write(&frame, &|_| Ok(()), now)
     }
 
     /// The latest value of each selected series (per-second rate for counters).
@@ -632,6 +687,26 @@ fn decode_record(
     Ok(())
 }
 
+/// Decodes the key of a series a write would create and checks it: a set tenant, then
+/// `check_new`. The error names the field and the reason.
+fn new_series_key(
+    key_bytes: &[u8],
+    check_new: &NewSeriesCheck,
+) -> Result<SeriesKey, ValidationError> {
+    let mut r = Reader::new(key_bytes);
+    let key = r
+        .series_key()
+        .map_err(|e| ValidationError::new("key", e.to_string()))?;
+    if key.tenant.is_unset() {
+        return Err(ValidationError::new(
+            "tenant",
+            "must be set by the transfer",
+        ));
+    }
+    check_new(&key)?;
+    Ok(key)
+}
+
 impl Core {
     fn disk_check(&self) -> Result<(), StoreError> {
         let q = self.cfg.disk_quota_bytes;
@@ -646,50 +721,78 @@ impl Core {
         Ok(())
     }
 
-    /// Finds the series of each point, creating missing ones within the tenant's cap.
+    /// Finds the series of each point, creating missing ones within the tenant's cap; `None`
+    /// for a point refused (its rejection is in `sum`).
     fn resolve(
         &self,
-        points: &[Point],
-        new_series: &mut usize,
-    ) -> Vec<Result<Arc<SeriesMeta>, &'static str>> {
-        let hashes: Vec<u64> = points
-            .iter()
-            .map(|p| argus_core::series::series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags))
-            .collect();
-        let mut out: Vec<Option<Result<Arc<SeriesMeta>, &'static str>>> = {
+        points: &[FramePoint],
+        check_new: &NewSeriesCheck,
+        sum: &mut WriteSummary,
+    ) -> Vec<Option<Arc<SeriesMeta>>> {
+        let hashes: Vec<u64> = points.iter().map(|p| key_hash(p.key)).collect();
+        let mut out: Vec<Option<Arc<SeriesMeta>>> = {
             let reg = self.reg.read().expect("registry lock");
             points
                 .iter()
                 .zip(&hashes)
-                .map(|(p, &h)| reg.find(p, h).map(|m| Ok(m.clone())))
+                .map(|(p, &h)| reg.find(p.key, h).cloned())
                 .collect()
         };
-        if out.iter().any(|o| o.is_none()) {
-            let mut reg = self.reg.write().expect("registry lock");
-            for (i, p) in points.iter().enumerate() {
-                if out[i].is_some() {
-                    continue;
+        if out.iter().all(Option::is_some) {
+            return out;
+        }
+        // New series (or keys not in canonical form): decoded and checked outside the lock.
+        let mut fresh = Vec::new();
+        for (i, p) in points.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            match new_series_key(p.key, check_new) {
+                Ok(key) => {
+                    let kb = key_bytes(&key);
+                    let h = key_hash(&kb);
+                    fresh.push((i, key, kb, h));
                 }
-                out[i] = Some(match reg.find(p, hashes[i]) {
-                    Some(m) => Ok(m.clone()),
-                    None if reg.index.cardinality(&p.tenant) >= self.cfg.max_series_per_tenant => {
-                        Err("cardinality")
-                    }
-                    None => {
-                        *new_series += 1;
-                        Ok(reg.create(SeriesKey::of(p), p.counter_type, hashes[i]))
-                    }
-                });
+                Err(e) => sum.rejected.push(Rejection::new(i, e)),
             }
         }
-        out.into_iter().map(|o| o.expect("resolved")).collect()
+        let cap = self.cfg.max_series_per_tenant;
+        let mut reg = self.reg.write().expect("registry lock");
+        for (i, key, kb, h) in fresh {
+            out[i] = match reg.find(&kb, h) {
+                Some(m) => Some(m.clone()),
+                None if reg.index.cardinality(&key.tenant) >= cap => {
+                    self.counters.cardinality.fetch_add(1, Ordering::Relaxed);
+                    sum.rejected.push(Rejection {
+                        index: i,
+                        field: "tags".into(),
+                        reason: format!(
+                            "tenant {} reached its limit of {cap} series \
+                             (engine.max_series_per_tenant); new series refused",
+                            key.tenant
+                        ),
+                    });
+                    None
+                }
+                None => {
+                    sum.new_series += 1;
+                    Some(reg.create(key, kb, points[i].counter_type, h))
+                }
+            };
+        }
+        out
     }
 
-    pub(crate) fn write(&self, points: &[Point], now: i64) -> Result<WriteSummary, StoreError> {
+    pub(crate) fn write(
+        &self,
+        points: &[FramePoint],
+        check_new: &NewSeriesCheck,
+        now: i64,
+    ) -> Result<WriteSummary, StoreError> {
         let _gate = self.gate.read().expect("gate lock");
         self.disk_check()?;
         let mut sum = WriteSummary::default();
-        let metas = self.resolve(points, &mut sum.new_series);
+        let metas = self.resolve(points, check_new, &mut sum);
         let window = self.cfg.out_of_order_window_secs;
         let horizon = now - self.cfg.retention_raw_secs;
         let mut ok: Vec<(Arc<SeriesMeta>, i64, f64)> = Vec::with_capacity(points.len());
@@ -701,20 +804,7 @@ impl Core {
             })
         };
         for (i, (p, m)) in points.iter().zip(metas).enumerate() {
-            if p.tenant.is_unset() {
-                reject(&mut sum, i, "tenant", "must be set by the transfer".into());
-                continue;
-            }
-            let m = match m {
-                Ok(m) => m,
-                Err(_) => {
-                    self.counters.cardinality.fetch_add(1, Ordering::Relaxed);
-                    reject(&mut sum, i, "tags", format!(
-                        "tenant {} reached its limit of {} series (engine.max_series_per_tenant); new series refused",
-                        p.tenant, self.cfg.max_series_per_tenant));
-                    continue;
-                }
-            };
+            let Some(m) = m else { continue };
             let mut st = m.state.lock().expect("series lock");
             if st.max_ts != i64::MIN && p.timestamp < st.max_ts.saturating_sub(window) {
                 self.counters.too_old.fetch_add(1, Ordering::Relaxed);
@@ -743,6 +833,7 @@ impl Core {
             drop(st);
             ok.push((m, p.timestamp, p.value));
         }
+        sum.rejected.sort_by_key(|r| r.index);
         if ok.is_empty() {
             return Ok(sum);
         }

@@ -10,7 +10,7 @@
 //!   ([`LabelQuery`](crate::engine::LabelQuery));
 //! - `GET /health`, `GET /metrics`.
 
-use crate::engine::{Engine, EngineConfig, StoreError};
+use crate::engine::{Engine, EngineConfig, StoreError, WriteSummary};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
@@ -18,8 +18,9 @@ use argus_core::internal_auth::InternalOnly;
 use argus_core::query::{LastQuery, RangeQuery, SeriesQuery};
 use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
-use argus_core::validate::{validate_point, Limits, Rejection};
+use argus_core::validate::{validate_point, validate_sample, validate_series, Limits, Rejection};
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
+use argus_core::SeriesKey;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -262,26 +263,68 @@ async fn write(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(crate::codec::CONTENT_TYPE));
-    let (good, mut rejected) = if binary {
-        let pts =
-            crate::codec::decode_batch(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        (pts.into_iter().enumerate().collect(), Vec::new())
-    } else {
-        Batch::decode(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
+    let engine = st.engine.clone();
+    let limits = st.cfg.limits.clone();
     let now = argus_core::time::now_secs();
+    let (accepted, rejected) = web::block(move || {
+        if binary {
+            write_frame(&engine, &raw, &limits, now)
+        } else {
+            write_batch(&engine, &raw, &limits, now)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    st.points_in.add(accepted as u64);
+    st.points_rejected.add(rejected.len() as u64);
+    Ok(HttpResponse::Ok().json(PushResponse { accepted, rejected }))
+}
+
+/// How many points a write stored, and every refused one with its index in the request.
+type WriteOutcome = (usize, Vec<Rejection>);
+
+/// Writes a binary frame from a transfer. Samples are checked here; the key of each series is
+/// checked against `[limits]` once, when the engine creates the series.
+fn write_frame(
+    engine: &Engine,
+    raw: &[u8],
+    limits: &Limits,
+    now: i64,
+) -> Result<WriteOutcome, ApiError> {
+    let points =
+        crate::codec::split_frame(raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut rejected = Vec::new();
+    let mut good = Vec::with_capacity(points.len());
+    let mut index = Vec::with_capacity(points.len());
+    for (i, p) in points.iter().enumerate() {
+        match validate_sample(p.value, p.timestamp, p.step, limits, now) {
+            Ok(()) => {
+                good.push(*p);
+                index.push(i);
+            }
+            Err(e) => rejected.push(Rejection::new(i, e)),
+        }
+    }
+    let check = |k: &SeriesKey| validate_series(&k.endpoint, &k.metric, &k.tags, limits);
+    let summary = engine
+        .write_frame_at(&good, &check, now)
+        .map_err(store_error)?;
+    Ok(merge(summary, &index, rejected))
+}
+
+/// Writes a JSON Argus batch (points carrying their tenant), each point checked whole.
+fn write_batch(
+    engine: &Engine,
+    raw: &[u8],
+    limits: &Limits,
+    now: i64,
+) -> Result<WriteOutcome, ApiError> {
+    let (good, mut rejected) =
+        Batch::decode(raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut points = Vec::with_capacity(good.len());
     let mut index = Vec::with_capacity(good.len());
     for (i, p) in good {
-        if p.tenant.is_unset() {
-            rejected.push(Rejection {
-                index: i,
-                field: "tenant".into(),
-                reason: "must be set by the transfer".into(),
-            });
-            continue;
-        }
-        match validate_point(&p, &st.cfg.limits, now) {
+        match validate_point(&p, limits, now) {
             Ok(()) => {
                 points.push(p);
                 index.push(i);
@@ -289,28 +332,29 @@ async fn write(
             Err(e) => rejected.push(Rejection::new(i, e)),
         }
     }
-    let engine = st.engine.clone();
-    let summary = web::block(move || engine.write(&points))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| match e {
-            StoreError::DiskFull(_) => ApiError {
-                retry_after: Some(30),
-                ..ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
-            },
-            e => ApiError::unavailable(e.to_string(), 5),
-        })?;
+    let summary = engine.write_at(&points, now).map_err(store_error)?;
+    Ok(merge(summary, &index, rejected))
+}
+
+/// The engine's summary with its indices mapped back to the request's, joined to the
+/// rejections made before the engine, in request order.
+fn merge(summary: WriteSummary, index: &[usize], mut rejected: Vec<Rejection>) -> WriteOutcome {
     for mut r in summary.rejected {
         r.index = index[r.index];
         rejected.push(r);
     }
-    st.points_in.add(summary.accepted as u64);
-    st.points_rejected.add(rejected.len() as u64);
     rejected.sort_by_key(|r| r.index);
-    Ok(HttpResponse::Ok().json(PushResponse {
-        accepted: summary.accepted,
-        rejected,
-    }))
+    (summary.accepted, rejected)
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::DiskFull(_) => ApiError {
+            retry_after: Some(30),
+            ..ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
+        },
+        e => ApiError::unavailable(e.to_string(), 5),
+    }
 }
 
 async fn query_range(

@@ -109,6 +109,133 @@ async fn json_writes_report_engine_rejections_by_batch_index() {
     node.stop().await;
 }
 
+/// Hand-built frame points: tenant, endpoint, metric, raw tag pairs (in the order given, so a
+/// frame can carry unsorted tags), value, timestamp.
+type RawPoint<'a> = (
+    &'a [u8],
+    &'a [u8],
+    &'a [u8],
+    &'a [(&'a str, &'a str)],
+    f64,
+    i64,
+);
+
+fn frame(points: &[RawPoint]) -> Vec<u8> {
+    use argus_store::codec::{put_ivarint, put_uvarint};
+    let put = |out: &mut Vec<u8>, b: &[u8]| {
+        put_uvarint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    };
+    let mut raw = b"AGP1".to_vec();
+    put_uvarint(&mut raw, points.len() as u64);
+    for (tenant, endpoint, metric, tags, value, ts) in points {
+        put(&mut raw, tenant);
+        put(&mut raw, endpoint);
+        put(&mut raw, metric);
+        put_uvarint(&mut raw, tags.len() as u64);
+        for (k, v) in tags.iter() {
+            put(&mut raw, k.as_bytes());
+            put(&mut raw, v.as_bytes());
+        }
+        raw.extend_from_slice(&value.to_le_bytes());
+        put_ivarint(&mut raw, *ts);
+        put_uvarint(&mut raw, 60);
+        raw.push(0);
+    }
+    raw
+}
+
+#[tokio::test]
+async fn binary_frames_keep_good_points_and_match_series_by_key_whatever_the_tag_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t = argus_core::time::now_secs();
+    let send = |raw: Vec<u8>| {
+        let url = format!("{}/internal/v1/write", node.server.url());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", argus_store::codec::CONTENT_TYPE)
+                .body(raw)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<argus_core::wire::PushResponse>().await.unwrap()
+        }
+    };
+    let sorted: &[(&str, &str)] = &[("a", "1"), ("b", "2")];
+    let unsorted: &[(&str, &str)] = &[("b", "2"), ("a", "1")];
+    // A known series (created by the first frame) is matched from its key's bytes; a key with
+    // its tags out of order is the same series, not a second one.
+    let r = send(frame(&[(b"acme", b"h", b"m", sorted, 1.0, t - 20)])).await;
+    assert_eq!((r.accepted, r.rejected.len()), (1, 0));
+    let r = send(frame(&[
+        (b"acme", b"h", b"m", unsorted, 2.0, t - 10),
+        (b"acme", b"h", b"m", sorted, f64::NAN, t),
+        (b"acme", b"h\xff", b"m", sorted, 3.0, t),
+        (b"acme", b"h", b"bad metric", sorted, 3.0, t),
+        (b"", b"h", b"m", sorted, 3.0, t),
+        (b"acme", b"h", b"m", sorted, 4.0, t),
+    ]))
+    .await;
+    let idx: Vec<(usize, &str)> = r
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.field.as_str()))
+        .collect();
+    assert_eq!(
+        idx,
+        vec![(1, "value"), (2, "key"), (3, "metric"), (4, "tenant")],
+        "{:?}",
+        r.rejected
+    );
+    assert!(
+        r.rejected[1].reason.contains("UTF-8"),
+        "{:?}",
+        r.rejected[1]
+    );
+    assert_eq!(r.accepted, 2);
+    let series = node
+        .engine
+        .series(&argus_core::query::SeriesQuery {
+            tenant: argus_core::TenantId::new("acme").unwrap(),
+            selector: Default::default(),
+            limit: 100,
+        })
+        .unwrap();
+    assert_eq!(series.len(), 1, "{series:?}");
+    let last = node
+        .engine
+        .last(&argus_core::query::LastQuery {
+            tenant: argus_core::TenantId::new("acme").unwrap(),
+            selector: Default::default(),
+        })
+        .unwrap();
+    assert_eq!(last[0].value, 4.0);
+    // A frame whose structure is broken is refused whole.
+    let mut broken = frame(&[(b"acme", b"h", b"m", sorted, 5.0, t)]);
+    broken.truncate(broken.len() - 3);
+    let r = reqwest::Client::new()
+        .post(format!("{}/internal/v1/write", node.server.url()))
+        .header("content-type", argus_store::codec::CONTENT_TYPE)
+        .body(broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    node.stop().await;
+}
+
 #[test]
 fn check_subcommand_reports_damage() {
     let dir = tempfile::tempdir().unwrap();
