@@ -4,7 +4,7 @@
 
 use crate::spool::Spool;
 use argus_core::telemetry::{Counter, Registry};
-use argus_core::wire::{encode_body, Batch, Encoding, PushResponse};
+use argus_core::wire::{frame, PushResponse};
 use argus_core::Point;
 use rand::Rng;
 use std::collections::VecDeque;
@@ -137,13 +137,9 @@ impl Sender {
         if self.transfers.is_empty() {
             return Err(SendError::Retry("no transfer configured".into()));
         }
-        let body = encode_body(
-            Encoding::Zstd,
-            &Batch {
-                points: points.to_vec(),
-            }
-            .to_json(),
-        );
+        // The binary point frame, zstd-compressed: several times cheaper for the transfer to
+        // read than the JSON batch (which it still takes from scripts and other senders).
+        let body = frame::encode_batch(points);
         let mut errors = Vec::new();
         for i in 0..self.transfers.len() {
             let idx = (self.current + i) % self.transfers.len();
@@ -152,7 +148,7 @@ impl Sender {
                 .client
                 .post(&url)
                 .bearer_auth(&self.token)
-                .header("content-type", "application/json")
+                .header("content-type", frame::CONTENT_TYPE)
                 .header("content-encoding", "zstd")
                 .body(body.clone())
                 .send()

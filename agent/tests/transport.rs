@@ -33,6 +33,12 @@ async fn falcon_push_reaches_the_transfer_with_the_host_as_endpoint_and_the_toke
     );
     assert_eq!(p.tags.get("svc"), Some("api"));
     assert_eq!(t.state.tokens.lock().unwrap()[0], "agent-token");
+    // Sent as the binary point frame, zstd-compressed, with no tenant of its own.
+    assert_eq!(
+        t.state.content_types.lock().unwrap()[0],
+        argus_core::wire::frame::CONTENT_TYPE
+    );
+    assert!(p.tenant.is_unset());
     agent.stop().await;
 }
 

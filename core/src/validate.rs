@@ -82,13 +82,23 @@ fn check_name(
             ),
         ));
     }
-    if let Some(c) = s.chars().find(|c| bad(*c)) {
+    if let Some(c) = find_bad(s, bad) {
         return Err(ValidationError::new(
             field,
             format!("contains the character {c:?}, which is not allowed"),
         ));
     }
     Ok(())
+}
+
+/// The first character of `s` that `bad` refuses. Runs for every name of every point: the
+/// ASCII bytes are checked without decoding characters, the rest character by character.
+fn find_bad(s: &str, bad: fn(char) -> bool) -> Option<char> {
+    if s.is_ascii() {
+        s.bytes().map(char::from).find(|&c| bad(c))
+    } else {
+        s.chars().find(|&c| bad(c))
+    }
 }
 
 /// Checks one point against `limits` at Unix time `now`: its series
@@ -132,7 +142,7 @@ pub fn validate_series(
                 ),
             ));
         }
-        if let Some(c) = v.chars().find(|c| bad_tag_value_char(*c)) {
+        if let Some(c) = find_bad(v, bad_tag_value_char) {
             return Err(ValidationError::new(
                 format!("tags.{k}"),
                 format!("value contains {c:?}, which is not allowed"),

@@ -48,6 +48,9 @@ fn cpu_secs(stat: &str) -> f64 {
 }
 
 struct Workload {
+    /// The Argus batch as agents send it: the binary point frame, zstd.
+    frames: Vec<Vec<u8>>,
+    /// The Argus batch as JSON, zstd (scripts and other senders).
     argus: Vec<Vec<u8>>,
     rw: Vec<Vec<u8>>,
     lp: Vec<Vec<u8>>,
@@ -71,6 +74,7 @@ fn workload(series: usize, rounds: usize, batch: usize) -> Workload {
         }
     }
     let mut w = Workload {
+        frames: vec![],
         argus: vec![],
         rw: vec![],
         lp: vec![],
@@ -82,6 +86,7 @@ fn workload(series: usize, rounds: usize, batch: usize) -> Workload {
         }
         .to_json();
         w.argus.push(encode_body(Encoding::Zstd, &json));
+        w.frames.push(argus_core::wire::frame::encode_batch(chunk));
         let req = WriteRequest {
             timeseries: chunk
                 .iter()
@@ -294,7 +299,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let tenants = ["bench-argus", "bench-rw", "bench-lp"];
+    let tenants = ["bench-frame", "bench-argus", "bench-rw", "bench-lp"];
     let (store, transfer) = rt.block_on(async {
         let store = argus_store::node::start(argus_store::node::StoreConfig {
             listen: "127.0.0.1:0".into(),
@@ -327,10 +332,23 @@ fn main() {
         (store, transfer)
     });
     let turl = transfer.server.url();
+    let frames = Arc::new(w.frames);
     let argus = Arc::new(w.argus);
     let rw = Arc::new(w.rw);
     let lp = Arc::new(w.lp);
     let mut targets = vec![
+        Target {
+            system: "Argus",
+            format: "Argus batch (zstd binary)",
+            url: format!("{turl}/api/v1/push"),
+            headers: vec![
+                ("authorization", "Bearer tok-bench-frame".into()),
+                ("content-encoding", "zstd".into()),
+                ("content-type", argus_core::wire::frame::CONTENT_TYPE.into()),
+            ],
+            bodies: frames.clone(),
+            pid: None,
+        },
         Target {
             system: "Argus",
             format: "Argus batch (zstd JSON)",
@@ -472,6 +490,12 @@ fn main() {
             .map(|a| format!("{:.2}×", a / per_core))
             .unwrap_or_else(|| "–".into());
         println!("| {sys} | {fmt} | {per_sec:.0} | {per_core:.0} | {ratio} | {failures} |");
+    }
+    println!("\nArgus per core ÷ peer per core (this run):");
+    for (_, afmt, _, acore, _) in rows.iter().filter(|r| r.0 == "Argus") {
+        for (psys, pfmt, _, pcore, _) in rows.iter().filter(|r| r.0 != "Argus") {
+            println!("  Argus {afmt} ÷ {psys} {pfmt}: {:.2}×", acore / pcore);
+        }
     }
     for v in versions {
         println!("\npeer: {v}");

@@ -229,8 +229,16 @@ impl Forwarder {
         if topo.stores.is_empty() {
             return Err(ForwardError::NoStore);
         }
-        let mut per_store: Vec<Vec<Point>> = vec![Vec::new(); topo.stores.len()];
-        let mut per_judge: Vec<Vec<Point>> = vec![Vec::new(); topo.judges.len()];
+        // Sized for an even spread, so filling them rarely moves points again.
+        let share = |members: usize, copies: usize| points.len() * copies / members.max(1) + 16;
+        let per_store_cap = share(topo.stores.len(), topo.replicas);
+        let per_judge_cap = share(topo.judges.len(), 1);
+        let mut per_store: Vec<Vec<Point>> = (0..topo.stores.len())
+            .map(|_| Vec::with_capacity(per_store_cap))
+            .collect();
+        let mut per_judge: Vec<Vec<Point>> = (0..topo.judges.len())
+            .map(|_| Vec::with_capacity(per_judge_cap))
+            .collect();
         let mut to_influx = Vec::with_capacity(if self.influx.is_some() {
             points.len()
         } else {

@@ -1,5 +1,6 @@
 //! The push endpoints:
-//! - `POST /api/v1/push` — the Argus batch (JSON, gzip/zstd);
+//! - `POST /api/v1/push` — the Argus batch: the binary point frame
+//!   (`Content-Type: application/x-argus-points-v1`, what agents send) or JSON, gzip/zstd;
 //! - `POST /v1/push` — the open-falcon format;
 //! - `POST /api/v2/write` — InfluxDB line protocol (Telegraf, InfluxDB clients);
 //! - `POST /api/v1/write` — Prometheus remote write (snappy protobuf).
@@ -17,7 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::validate::{validate_point, Rejection};
-use argus_core::wire::{decode_body, falcon, Batch, Decoded, Encoding, PushResponse};
+use argus_core::wire::{decode_body, falcon, frame, Batch, Decoded, Encoding, PushResponse};
 use argus_core::{Point, TenantId};
 
 /// Which format a push endpoint reads.
@@ -68,12 +69,22 @@ pub async fn push(
     format: Format,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &st)?;
-    let json = decode_body(body_encoding(&req)?, &body, st.cfg.max_body_bytes)?;
+    let raw = decode_body(body_encoding(&req)?, &body, st.cfg.max_body_bytes)?;
+    let binary = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(frame::CONTENT_TYPE));
     let decoded = match format {
-        Format::Argus => decode_argus(&json),
-        Format::Falcon => falcon::decode(&json, ""),
-    }
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        // The binary frame agents send by default; any tenant in it is replaced by the token's.
+        Format::Argus if binary => {
+            frame::decode_lenient(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        Format::Argus => decode_argus(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        Format::Falcon => {
+            falcon::decode(&raw, "").map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+    };
     let resp = accept(&st, &tenant, decoded).await?;
     Ok(HttpResponse::Ok().json(resp))
 }

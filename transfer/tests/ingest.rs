@@ -27,6 +27,44 @@ async fn every_format_lands_in_storage_under_the_token_tenant() {
     let (s, body) = push(&url, "tok-acme", &[p]).await;
     assert_eq!((s, body["accepted"].as_u64()), (200, Some(1)), "{body}");
 
+    // The binary frame agents send (zstd), also with a payload tenant that must be ignored,
+    // and one point whose key is not UTF-8: refused alone, by its index.
+    let mut p = point("web-4", "disk.used", 3.0, now);
+    p.tenant = tenant("beta");
+    let mut raw = b"AGP1\x02".to_vec();
+    for (i, q) in [p.clone(), p].iter().enumerate() {
+        let mut one = zstd::bulk::decompress(
+            &argus_core::wire::frame::encode_batch(std::slice::from_ref(q)),
+            1 << 20,
+        )
+        .unwrap();
+        if i == 0 {
+            let at = one.windows(5).position(|w| w == b"web-4").unwrap();
+            one[at] = 0xff;
+        }
+        raw.extend_from_slice(&one[5..]);
+    }
+    let r = http
+        .post(format!("{url}/api/v1/push"))
+        .bearer_auth("tok-acme")
+        .header("content-type", argus_core::wire::frame::CONTENT_TYPE)
+        .header("content-encoding", "zstd")
+        .body(zstd::bulk::compress(&raw, 1).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 1, "{body}");
+    assert_eq!(
+        (
+            body["rejected"][0]["index"].as_u64(),
+            body["rejected"][0]["field"].as_str()
+        ),
+        (Some(0), Some("key")),
+        "{body}"
+    );
+
     // open-falcon.
     let r = http
         .post(format!("{url}/v1/push"))
@@ -93,6 +131,7 @@ async fn every_format_lands_in_storage_under_the_token_tenant() {
             ("web-2", "mem.free", 7.0),
             ("web-2", "mem.used", 5.0),
             ("web-3:9100", "up", 1.0),
+            ("web-4", "disk.used", 3.0),
         ]
     );
     assert!(

@@ -1,10 +1,11 @@
-//! Test helpers: a small transfer speaking `/api/v1/push` (zstd Argus batches → PushResponse)
+//! Test helpers: a small transfer speaking `/api/v1/push` (zstd Argus batches, binary frame or
+//! JSON → PushResponse)
 //! that records what it got and can be told to answer 503, and an agent config for tests.
 #![allow(dead_code)]
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::Served;
-use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
+use argus_core::wire::{decode_body, frame, Batch, Encoding, PushResponse};
 use argus_core::Point;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ pub struct TransferState {
     pub requests: AtomicUsize,
     /// Bearer tokens seen.
     pub tokens: Mutex<Vec<String>>,
+    /// Content types of the pushes seen.
+    pub content_types: Mutex<Vec<String>>,
 }
 
 /// A fake transfer.
@@ -59,8 +62,19 @@ async fn push(
             .and_then(|v| v.to_str().ok()),
     )
     .unwrap();
-    let json = decode_body(enc, &body, 64 << 20).unwrap();
-    let (good, rejected) = Batch::decode(&json).unwrap();
+    let raw = decode_body(enc, &body, 64 << 20).unwrap();
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let (good, rejected) = if ct == frame::CONTENT_TYPE {
+        frame::decode_lenient(&raw).unwrap()
+    } else {
+        Batch::decode(&raw).unwrap()
+    };
+    st.content_types.lock().unwrap().push(ct);
     let n = good.len();
     st.points
         .lock()

@@ -1,6 +1,8 @@
 //! Wire formats: how points travel between senders, agents and transfers.
 //!
 //! - [`batch`] — the Argus batch, JSON `{"points": [...]}`, optionally gzip or zstd compressed;
+//! - [`frame`] — the binary point frame (agents → transfers by default, transfers → storage
+//!   nodes), and the compact encodings the storage node's files share with it;
 //! - [`falcon`] — the open-falcon push format, so falcon-agent scripts work unchanged;
 //! - [`encoding`] — `Content-Encoding` handling with a bound on the decompressed size;
 //! - [`stream`] — item-by-item decoding with a cap on the refusals listed.
@@ -12,6 +14,7 @@
 pub mod batch;
 pub mod encoding;
 pub mod falcon;
+pub mod frame;
 pub mod stream;
 
 pub use batch::{Batch, PushResponse};
