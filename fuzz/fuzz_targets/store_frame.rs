@@ -4,17 +4,22 @@
 //! decodes to the same points (values compared bit for bit, NaN included). The storage node's
 //! write path splits frames without decoding keys (`split_frame`): it must never panic, must
 //! accept every frame `decode_batch` accepts, and each key it gives must decode to the point's.
+//! The transfer reads agents' frames with `decode_lenient`, which must agree with `decode_batch`.
 #![no_main]
 
 use argus_core::SeriesKey;
-use argus_store::codec::{decode_batch, encode_batch, split_frame, Reader};
+use argus_store::codec::{decode_batch, decode_lenient, encode_batch, split_frame, Reader};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let split = split_frame(data);
+    let lenient = decode_lenient(data);
     let Ok(points) = decode_batch(data) else {
         return;
     };
+    let (good, rejected) = lenient.expect("a frame that decodes also decodes leniently");
+    assert!(rejected.is_empty(), "nothing to refuse in a frame that decodes");
+    assert_eq!(good.len(), points.len());
     let split = split.expect("a frame that decodes also splits");
     assert_eq!(split.len(), points.len());
     for (f, p) in split.iter().zip(&points) {
