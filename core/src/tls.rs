@@ -207,6 +207,7 @@ mod loaded {
             };
             let mut store = rustls::RootCertStore::empty();
             let mut roots = Vec::new();
+            let mut ders = Vec::new();
             for der in certificates("ca_file", path)? {
                 store.add(der.clone()).map_err(|e| {
                     invalid("ca_file", path, format!("not a usable CA certificate: {e}"))
@@ -214,9 +215,11 @@ mod loaded {
                 let cert = reqwest::Certificate::from_der(&der)
                     .map_err(|e| invalid("ca_file", path, e.to_string()))?;
                 roots.push(cert);
+                ders.push(der.to_vec());
             }
             Ok(ClientTls {
                 roots: roots.into(),
+                ders: ders.into(),
             })
         }
     }
@@ -226,6 +229,8 @@ mod loaded {
     #[derive(Clone, Default)]
     pub struct ClientTls {
         roots: Arc<[reqwest::Certificate]>,
+        /// The same roots in DER, for clients built by other libraries (the InfluxDB sink's).
+        ders: Arc<[Vec<u8>]>,
     }
 
     impl std::fmt::Debug for ClientTls {
@@ -248,6 +253,11 @@ mod loaded {
         /// How many extra roots `ca_file` gave.
         pub fn extra_roots(&self) -> usize {
             self.roots.len()
+        }
+
+        /// The extra roots in DER, for an HTTP client this crate does not build.
+        pub fn root_ders(&self) -> impl Iterator<Item = &[u8]> {
+            self.ders.iter().map(Vec::as_slice)
         }
     }
 

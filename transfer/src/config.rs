@@ -85,7 +85,8 @@ pub struct TransferConfig {
     /// How often to check the config file for changes, in seconds (0: only on SIGHUP).
     pub reload_secs: u64,
     /// TLS: `cert_file` + `key_file` make the listener HTTPS only (agents and web then use
-    /// `https://` URLs); `ca_file` is trusted for `https://` stores, judges and config center.
+    /// `https://` URLs); `ca_file` is trusted for `https://` stores, judges, config center and
+    /// the InfluxDB sink.
     pub tls: argus_core::TlsConfig,
     /// The file this configuration was read from (set by the binary, not read from the file).
     /// When set, the transfer re-reads it on change or SIGHUP to apply a new ring, tenants and

@@ -81,6 +81,7 @@ impl Forwarder {
         registry: &Registry,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Forwarder> {
+        let client_tls = cfg.tls.client()?;
         let influx = if cfg.influx.url.is_empty() {
             None
         } else {
@@ -90,6 +91,7 @@ impl Forwarder {
                 &cfg.influx.bucket,
                 &cfg.influx.token,
                 Duration::from_millis(cfg.downstream_timeout_ms),
+                &client_tls,
             )?;
             Some(Downstream::start(
                 sink,
@@ -112,7 +114,7 @@ impl Forwarder {
             influx,
             spool_dir,
             cfg: Mutex::new(cfg.clone()),
-            client_tls: cfg.tls.client()?,
+            client_tls,
             registry: registry.clone(),
             stop,
         };

@@ -94,13 +94,15 @@ impl Sink {
     }
 
     /// The InfluxDB v2 write API at `url` (scheme, host and port only: the `influxdb2` client
-    /// puts `/api/v2/write` at the root), writing to `bucket` of `org` with `token`.
+    /// puts `/api/v2/write` at the root), writing to `bucket` of `org` with `token`. An
+    /// `https://` server may be signed by the private CA of `tls` (`[tls] ca_file`).
     pub fn influx(
         url: &str,
         org: &str,
         bucket: &str,
         token: &str,
         timeout: Duration,
+        tls: &ClientTls,
     ) -> Result<Sink, SinkConfigError> {
         let url = crate::ring::normalize(url);
         let parsed = reqwest::Url::parse(&url).map_err(|e| SinkConfigError {
@@ -122,9 +124,16 @@ impl Sink {
                 ),
             });
         }
-        let builder = reqwest011::Client::builder()
+        let mut builder = reqwest011::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(2)));
+        for der in tls.root_ders() {
+            let cert = reqwest011::Certificate::from_der(der).map_err(|e| SinkConfigError {
+                field: "tls.ca_file",
+                reason: format!("not usable by the InfluxDB client: {e}"),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
         let influx = influxdb2::ClientBuilder::with_builder(builder, url.as_str(), org, token)
             .build()
             .map_err(|e| SinkConfigError {
@@ -354,14 +363,15 @@ mod tests {
     #[test]
     fn influx_url_must_be_a_server_root() {
         let t = Duration::from_secs(1);
-        assert!(Sink::influx("http://127.0.0.1:8086/", "o", "b", "", t).is_ok());
+        let tls = ClientTls::default();
+        assert!(Sink::influx("http://127.0.0.1:8086/", "o", "b", "", t, &tls).is_ok());
         for bad in [
             "127.0.0.1:8086",
             "ftp://x",
             "http://x/influx",
             "http://x/?a=1",
         ] {
-            let e = Sink::influx(bad, "o", "b", "", t).err().expect(bad);
+            let e = Sink::influx(bad, "o", "b", "", t, &tls).err().expect(bad);
             assert_eq!(e.field, "influx.url", "{bad}");
         }
     }

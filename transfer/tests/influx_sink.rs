@@ -122,3 +122,99 @@ async fn accepted_points_reach_the_influx_sink_even_after_an_outage() {
     t.stop().await;
     node.stop().await;
 }
+
+/// An HTTPS server taking the InfluxDB v2 write API, with the test CA's certificate: what it
+/// received, line by line.
+async fn https_influx(
+    pki: &argus_core::tls::testing::TestPki,
+) -> (
+    argus_core::http::Served,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    async fn write(body: web::Bytes, lines: web::Data<Lines>) -> HttpResponse {
+        let text = String::from_utf8_lossy(&body).to_string();
+        lines
+            .lock()
+            .unwrap()
+            .extend(text.lines().map(str::to_string));
+        HttpResponse::NoContent().finish()
+    }
+    let lines: Lines = Default::default();
+    let data = web::Data::new(lines.clone());
+    let (l, addr) = argus_core::http::bind("127.0.0.1:0", "https influx").unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/api/v2/write", web::post().to(write))
+    })
+    .workers(1);
+    let server = argus_core::http::listen(server, l, &pki.config(), "https influx")
+        .unwrap()
+        .run();
+    (
+        argus_core::http::Served::spawn(addr, server).with_https(true),
+        lines,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_influx_signed_by_the_private_ca_of_tls_ca_file_is_trusted() {
+    let d = tempfile::tempdir().unwrap();
+    let pki = argus_core::tls::testing::TestPki::write(d.path());
+    let (influx, lines) = https_influx(&pki).await;
+    let url = format!("https://localhost:{}", influx.addr.port());
+    let node = store(&d.path().join("store")).await;
+    let now = now();
+
+    // Without the CA the sink cannot reach it: the push is acknowledged from the spool.
+    let mut cfg = transfer_cfg(&d.path().join("t1"), vec![node.server.url()]);
+    cfg.influx.url = url.clone();
+    cfg.influx.token = "tok".into();
+    let t = argus_transfer::start(cfg.clone()).await.unwrap();
+    let (s, _) = push(
+        &t.server.url(),
+        "tok-acme",
+        &[point("web-1", "untrusted", 1.0, now)],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let spooled = format!("argus_transfer_spooled_points_total{{downstream=\"influx {url}\"}}");
+    wait_for("the untrusted sink's points spooled", || async {
+        metric(&t.server.url(), &spooled).await.unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    t.stop().await;
+    assert!(
+        lines.lock().unwrap().is_empty(),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+
+    // With `[tls] ca_file` naming the CA, it is trusted.
+    let mut cfg = transfer_cfg(&d.path().join("t2"), vec![node.server.url()]);
+    cfg.influx.url = url.clone();
+    cfg.influx.token = "tok".into();
+    cfg.tls = pki.client_config();
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let (s, _) = push(
+        &t.server.url(),
+        "tok-acme",
+        &[point("web-2", "trusted", 2.0, now)],
+    )
+    .await;
+    assert_eq!(s, 200);
+    wait_for("the point at the https sink", || async {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("trusted,"))
+    })
+    .await;
+    let got = lines.lock().unwrap().clone();
+    assert!(got[0].contains("endpoint=web-2"), "{got:?}");
+    t.stop().await;
+    node.stop().await;
+}
