@@ -14,7 +14,7 @@ use argus_core::series::series_hash;
 use argus_core::strategy::TenantStrategies;
 use argus_core::telemetry::{Counter, Gauge, Registry};
 use argus_core::validate::Rejection;
-use argus_core::wire::{decode_body, Batch, Encoding};
+use argus_core::wire::{decode_body, frame, Batch, Encoding};
 use argus_core::Point;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -380,7 +380,7 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     })
 }
 
-/// `POST /internal/v1/points`: a batch whose points carry their tenant.
+/// `POST /internal/v1/points`: a batch whose points carry their tenant (binary frame or JSON).
 async fn points(
     req: HttpRequest,
     body: web::Bytes,
@@ -393,10 +393,19 @@ async fn points(
             .and_then(|v| v.to_str().ok()),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let json =
+    let raw =
         decode_body(enc, &body, j.max_body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (good, mut rejected) =
-        Batch::decode(&json).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The binary point frame transfers send, or an Argus JSON batch.
+    let binary = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(frame::CONTENT_TYPE));
+    let (good, mut rejected) = if binary {
+        frame::decode_lenient(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?
+    } else {
+        Batch::decode(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
     let mut pts = Vec::with_capacity(good.len());
     for (i, p) in good {
         if p.tenant.is_unset() {

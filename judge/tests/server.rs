@@ -104,7 +104,21 @@ fn point(endpoint: &str, value: f64, ts: i64) -> Point {
     p
 }
 
+/// Pushes as a transfer does: the binary point frame, zstd.
 async fn push(url: &str, points: Vec<Point>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/internal/v1/points"))
+        .bearer_auth(TOKEN)
+        .header("content-type", argus_core::wire::frame::CONTENT_TYPE)
+        .header("content-encoding", "zstd")
+        .body(argus_core::wire::frame::encode_batch(&points))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Pushes an Argus JSON batch, zstd.
+async fn push_json(url: &str, points: Vec<Point>) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{url}/internal/v1/points"))
         .bearer_auth(TOKEN)
@@ -149,11 +163,24 @@ async fn points_become_events_at_alarm_and_state_survives_restart() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    let r = push(&url, vec![point("h1", 95.0, 100), point("h2", 99.0, 100)]).await;
+    let mut no_tenant = point("h3", 99.0, 100);
+    no_tenant.tenant = TenantId::default();
+    let r = push(
+        &url,
+        vec![point("h1", 95.0, 100), no_tenant, point("h2", 99.0, 100)],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["accepted"], 2);
-    push(&url, vec![point("h1", 96.0, 110), point("h2", 99.0, 110)]).await;
+    assert_eq!(
+        (&body["rejected"][0]["index"], &body["rejected"][0]["field"]),
+        (&serde_json::json!(1), &serde_json::json!("tenant")),
+        "{body}"
+    );
+    // JSON batches are taken too.
+    let r = push_json(&url, vec![point("h1", 96.0, 110), point("h2", 99.0, 110)]).await;
+    assert_eq!(r.status(), 200);
     // The first delivery attempt got a 503: the event arrives on a retry.
     wait_for("the PROBLEM at alarm", || {
         !alarm.events.lock().unwrap().is_empty()

@@ -1,8 +1,8 @@
 //! How points are sent to each kind of downstream.
 //!
-//! - storage node: through [`argus_store::StoreClient`] (the store's binary write frame, points
-//!   carrying their tenant), answered once durable;
-//! - judge: `POST {url}/internal/v1/points`, the same batch;
+//! - storage node: through [`argus_store::StoreClient`] (the binary point frame,
+//!   `argus_core::wire::frame`, points carrying their tenant), answered once durable;
+//! - judge: `POST {url}/internal/v1/points`, the same frame;
 //! - InfluxDB v2 sink: through the `influxdb2` crate's client (`POST {url}/api/v2/write?org=&
 //!   bucket=&precision=s`, line protocol, `Authorization: Token ...`; the InfluxDB v2 write API,
 //!   which VictoriaMetrics also speaks). The line protocol itself is written here
@@ -11,7 +11,7 @@
 //!   the price is build time, not behaviour.
 
 use argus_core::tls::ClientTls;
-use argus_core::wire::{encode_body, Batch, Encoding};
+use argus_core::wire::frame;
 use argus_core::Point;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -204,17 +204,11 @@ impl Sink {
             return influx.write(&self.url, points).await;
         }
         let url = format!("{}/internal/v1/points", self.url);
-        let body = encode_body(
-            Encoding::Zstd,
-            &Batch {
-                points: points.to_vec(),
-            }
-            .to_json(),
-        );
+        let body = frame::encode_batch(points);
         let mut req = self
             .http
             .post(&url)
-            .header("content-type", "application/json")
+            .header("content-type", frame::CONTENT_TYPE)
             .header("content-encoding", "zstd")
             .body(body);
         if !self.token.is_empty() {

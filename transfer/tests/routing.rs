@@ -4,7 +4,7 @@
 mod common;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use argus_core::wire::{decode_body, Batch, Encoding};
+use argus_core::wire::{decode_body, Encoding};
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -28,8 +28,14 @@ async fn judge() -> (String, Seen, actix_web::dev::ServerHandle) {
                             .and_then(|v| v.to_str().ok()),
                     )
                     .unwrap();
-                    let json = decode_body(enc, &body, 1 << 26).unwrap();
-                    let (good, bad) = Batch::decode(&json).unwrap();
+                    let raw = decode_body(enc, &body, 1 << 26).unwrap();
+                    let ct = req.headers().get("content-type").unwrap();
+                    assert_eq!(
+                        ct,
+                        argus_core::wire::frame::CONTENT_TYPE,
+                        "judges get frames"
+                    );
+                    let (good, bad) = argus_core::wire::frame::decode_lenient(&raw).unwrap();
                     assert!(bad.is_empty());
                     let mut s = seen.lock().unwrap();
                     for (_, p) in good {
