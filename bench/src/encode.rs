@@ -1,5 +1,6 @@
 //! Request bodies for one step of the fleet, in each system's ingest format:
-//! the Argus batch (JSON, zstd, one request per host as agents send it) and the Prometheus
+//! the Argus batch (the binary point frame, zstd, one request per host as agents send it) and
+//! the Prometheus
 //! remote-write `WriteRequest` (protobuf, snappy, batches of whole hosts).
 //!
 //! Bodies are written directly rather than through `Point`/serde or owned prost structs: the load
@@ -9,7 +10,6 @@
 
 use crate::workload::Fleet;
 use prost::encoding::{encode_key, encode_varint, WireType};
-use std::fmt::Write as _;
 
 /// One HTTP request's worth of points.
 #[derive(Debug, Clone)]
@@ -22,7 +22,8 @@ pub struct Body {
     pub points: usize,
 }
 
-/// Argus: one JSON batch per `hosts_per_batch` hosts of one tenant, zstd level 3 like the agent.
+/// Argus: one batch per `hosts_per_batch` hosts of one tenant, as agents send it: the binary
+/// point frame (`argus_core::wire::frame`, tenant left empty, tags in key order), zstd level 1.
 pub fn argus_step(
     fleet: &Fleet,
     hosts: &[usize],
@@ -30,9 +31,21 @@ pub fn argus_step(
     t0: i64,
     hosts_per_batch: usize,
 ) -> Vec<Body> {
+    use argus_core::wire::frame::{put_ivarint, put_str, put_uvarint};
     let ts = t0 + k * fleet.step;
+    // Each series' tags in key order, as `Tags` keeps them (the storage node matches series by
+    // their key's canonical bytes).
+    let sorted: Vec<Vec<(&str, &str)>> = fleet
+        .series
+        .iter()
+        .map(|s| {
+            let mut t: Vec<(&str, &str)> = s.tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            t.sort_unstable();
+            t
+        })
+        .collect();
     let mut out = Vec::new();
-    let mut json = String::with_capacity(16 * 1024);
+    let mut raw = Vec::with_capacity(16 * 1024);
     for chunk in hosts.chunks(hosts_per_batch.max(1)) {
         // Keep batches single-tenant: an agent's token names one tenant.
         let mut by_tenant: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -44,37 +57,28 @@ pub fn argus_step(
             }
         }
         for (tenant, hs) in by_tenant {
-            json.clear();
-            json.push_str("{\"points\":[");
-            let mut n = 0;
+            let n = hs.len() * fleet.series.len();
+            raw.clear();
+            raw.extend_from_slice(b"AGP1");
+            put_uvarint(&mut raw, n as u64);
             for h in hs {
                 let host = &fleet.hosts[h];
                 for (i, s) in fleet.series.iter().enumerate() {
-                    if n > 0 {
-                        json.push(',');
+                    put_str(&mut raw, "");
+                    put_str(&mut raw, &host.name);
+                    put_str(&mut raw, s.metric);
+                    put_uvarint(&mut raw, sorted[i].len() as u64);
+                    for (tk, tv) in &sorted[i] {
+                        put_str(&mut raw, tk);
+                        put_str(&mut raw, tv);
                     }
-                    let _ = write!(
-                        json,
-                        "{{\"endpoint\":\"{}\",\"metric\":\"{}\",\"tags\":{{",
-                        host.name, s.metric
-                    );
-                    for (j, (tk, tv)) in s.tags.iter().enumerate() {
-                        if j > 0 {
-                            json.push(',');
-                        }
-                        let _ = write!(json, "\"{tk}\":\"{tv}\"");
-                    }
-                    let _ = write!(
-                        json,
-                        "}},\"value\":{},\"timestamp\":{ts},\"step\":{},\"counter_type\":\"GAUGE\"}}",
-                        fleet.value(host, i, k),
-                        fleet.step
-                    );
-                    n += 1;
+                    raw.extend_from_slice(&fleet.value(host, i, k).to_le_bytes());
+                    put_ivarint(&mut raw, ts);
+                    put_uvarint(&mut raw, fleet.step as u64);
+                    raw.push(0);
                 }
             }
-            json.push_str("]}");
-            let bytes = zstd::bulk::compress(json.as_bytes(), 3).expect("zstd of a buffer");
+            let bytes = zstd::bulk::compress(&raw, 1).expect("zstd of a buffer");
             out.push(Body {
                 tenant,
                 bytes,
@@ -169,7 +173,6 @@ pub fn remote_write_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use argus_core::wire::Batch;
     use prost::Message;
 
     #[test]
@@ -178,8 +181,8 @@ mod tests {
         let hosts: Vec<usize> = (0..6).collect();
         let bodies = argus_step(&f, &hosts, 3, 1_700_000_000, 1);
         assert_eq!(bodies.len(), 6);
-        let json = zstd::decode_all(&bodies[1].bytes[..]).unwrap();
-        let (good, bad) = Batch::decode(&json).unwrap();
+        let raw = zstd::decode_all(&bodies[1].bytes[..]).unwrap();
+        let (good, bad) = argus_core::wire::frame::decode_lenient(&raw).unwrap();
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(good.len(), f.series_per_host());
         assert_eq!(bodies[1].points, good.len());

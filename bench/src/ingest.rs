@@ -58,7 +58,7 @@ async fn send_one(
     let mut req = client.post(url);
     req = match kind {
         Kind::Argus => req
-            .header("content-type", "application/json")
+            .header("content-type", argus_core::wire::frame::CONTENT_TYPE)
             .header("content-encoding", "zstd")
             .bearer_auth(token.unwrap_or_default()),
         _ => req

@@ -349,7 +349,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
          mem.*, df.* on two mounts, disk.io.*, net.if.* on two interfaces, ss/proc/kernel; {} series a host) \
          at a {} s step, with values that move like a real host's. The same series and values go to \
          Argus (an `argus-transfer` in front of an `argus-store` node with its embedded engine, real HTTP \
-         on loopback; each host's batch pushed as the agent pushes it: JSON, zstd, {} host(s) a request) \
+         on loopback; each host's batch pushed as the agent pushes it: the binary point frame, zstd, {} host(s) a request) \
          and to each peer by Prometheus remote write (protobuf, snappy, {} hosts ≈ {} samples a request, \
          Prometheus' default `max_samples_per_send`); \"Argus (remote write)\" is the same Argus fed those very remote-write requests on the transfer's `/api/v1/write`, the like-for-like protocol comparison. {} requests are in flight; each step is sent whole \
          before the next, oldest first, ending now. Each server runs as its own process; its CPU time \
