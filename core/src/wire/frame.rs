@@ -178,11 +178,20 @@ impl<'a> Reader<'a> {
     /// Reads a series key in its canonical encoding ([`put_series_key`]); tags are sorted
     /// whatever their order on the wire, and an empty tenant is the unset one.
     pub fn series_key(&mut self) -> Result<SeriesKey, DecodeError> {
+        self.series_key_sharing(&mut TenantId::default())
+    }
+
+    /// [`Self::series_key`], sharing the tenant with `last` when it is the same (a frame's
+    /// points mostly share one: checked and allocated once).
+    fn series_key_sharing(&mut self, last: &mut TenantId) -> Result<SeriesKey, DecodeError> {
         let tenant = self.str()?;
         let tenant = if tenant.is_empty() {
             TenantId::default()
+        } else if tenant == last.as_str() {
+            last.clone()
         } else {
-            TenantId::new(tenant).map_err(|_| self.err("invalid tenant id"))?
+            *last = TenantId::new(tenant).map_err(|_| self.err("invalid tenant id"))?;
+            last.clone()
         };
         let endpoint = self.str()?.to_string();
         let metric = self.str()?.to_string();
@@ -273,55 +282,13 @@ fn compress(raw: &[u8]) -> Vec<u8> {
     })
 }
 
-/// Decodes an (already decompressed) binary write frame.
+/// Decodes an (already decompressed) binary write frame; any fault fails it whole.
 pub fn decode_batch(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
-    let mut r = Reader::new(raw);
-    if r.bytes(4)? != MAGIC {
-        return Err(DecodeError {
-            at: 0,
-            what: "magic AGP1",
-        });
-    }
-    let n = r.uvarint()? as usize;
-    let mut out = Vec::with_capacity(n.min(raw.len() / 8 + 1));
-    // A frame's points mostly share one tenant: checked once, then shared.
     let mut last = TenantId::default();
-    for _ in 0..n {
-        let tenant = r.str()?;
-        let tenant = if tenant.is_empty() {
-            TenantId::default()
-        } else if tenant == last.as_str() {
-            last.clone()
-        } else {
-            last = TenantId::new(tenant).map_err(|_| r.err("invalid tenant id"))?;
-            last.clone()
-        };
-        let endpoint = r.str()?.to_string();
-        let metric = r.str()?.to_string();
-        let nt = r.uvarint()? as usize;
-        if nt > MAX_TAGS {
-            return Err(r.err("too many tags"));
-        }
-        let mut pairs = Vec::with_capacity(nt);
-        for _ in 0..nt {
-            pairs.push((r.str()?.to_string(), r.str()?.to_string()));
-        }
-        let value = r.f64()?;
-        let timestamp = r.ivarint()?;
-        let step = u32::try_from(r.uvarint()?).map_err(|_| r.err("step"))?;
-        let counter_type = r.counter_type()?;
-        out.push(Point {
-            tenant,
-            endpoint,
-            metric,
-            tags: Tags::from_pairs(pairs),
-            value,
-            timestamp,
-            step,
-            counter_type,
-        });
-    }
-    Ok(out)
+    split_frame(raw)?
+        .iter()
+        .map(|f| Ok(f.point(f.key_reader(raw).series_key_sharing(&mut last)?)))
+        .collect()
 }
 
 /// One point of a write frame with its series key left encoded: what the storage node's write
@@ -341,6 +308,33 @@ pub struct FramePoint<'a> {
     pub counter_type: CounterType,
 }
 
+impl FramePoint<'_> {
+    /// A reader at this point's key within `frame` (the frame it was split from), so decoding
+    /// errors give their offset in the frame.
+    fn key_reader<'f>(&self, frame: &'f [u8]) -> Reader<'f> {
+        let pos = (self.key.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize);
+        debug_assert!(
+            pos + self.key.len() <= frame.len(),
+            "key from another frame"
+        );
+        Reader { buf: frame, pos }
+    }
+
+    /// The point, given its decoded key.
+    fn point(&self, key: SeriesKey) -> Point {
+        Point {
+            tenant: key.tenant,
+            endpoint: key.endpoint,
+            metric: key.metric,
+            tags: key.tags,
+            value: self.value,
+            timestamp: self.timestamp,
+            step: self.step,
+            counter_type: self.counter_type,
+        }
+    }
+}
+
 /// Splits an (already decompressed) binary write frame into its points, checking its structure
 /// but not decoding the series keys. Strings are checked when a key is decoded (new series).
 pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
@@ -352,8 +346,8 @@ pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
         });
     }
     let n = r.uvarint()? as usize;
-    // The smallest point takes 14 bytes: no allocation past what the frame can hold.
-    let mut out = Vec::with_capacity(n.min(raw.len() / 14 + 1));
+    // The smallest point takes 15 bytes: no allocation past what the frame can hold.
+    let mut out = Vec::with_capacity(n.min(raw.len() / 15 + 1));
     for _ in 0..n {
         let key = r.series_key_bytes()?;
         let value = r.f64()?;
@@ -378,21 +372,10 @@ pub fn decode_lenient(raw: &[u8]) -> Result<super::Decoded, DecodeError> {
     let split = split_frame(raw)?;
     let mut good = Vec::with_capacity(split.len());
     let mut rejected = Vec::new();
-    for (i, f) in split.into_iter().enumerate() {
-        match Reader::new(f.key).series_key() {
-            Ok(k) => good.push((
-                i,
-                Point {
-                    tenant: k.tenant,
-                    endpoint: k.endpoint,
-                    metric: k.metric,
-                    tags: k.tags,
-                    value: f.value,
-                    timestamp: f.timestamp,
-                    step: f.step,
-                    counter_type: f.counter_type,
-                },
-            )),
+    let mut last = TenantId::default();
+    for (i, f) in split.iter().enumerate() {
+        match f.key_reader(raw).series_key_sharing(&mut last) {
+            Ok(k) => good.push((i, f.point(k))),
             Err(e) => rejected.push(crate::validate::Rejection {
                 index: i,
                 field: "key".into(),
