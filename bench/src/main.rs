@@ -25,6 +25,11 @@ mod run;
 mod servers;
 mod workload;
 
+/// mimalloc, as the argus-transfer and argus-store binaries use: `serve-argus` runs their
+/// ingest path in this binary, and glibc malloc made it look twice as expensive as deployed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use servers::Kind;
 use std::path::PathBuf;
@@ -192,6 +197,7 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
 }
 
 fn main() -> anyhow::Result<()> {
+    argus_store::allocator::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG")
