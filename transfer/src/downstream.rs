@@ -4,8 +4,11 @@
 //! [`Downstream::deliver`] makes points durable for this downstream: sent directly when the
 //! downstream is healthy and has nothing spooled, otherwise appended to its spool (fsynced).
 //! A background replayer drains the spool in order once the downstream answers again.
+//! Direct writes are coalesced ([`crate::coalesce`]): at most [`MAX_WRITES_IN_FLIGHT`] at
+//! once, the deliveries that arrive meanwhile going together in the next write.
 
 use crate::breaker::Breaker;
+use crate::coalesce::Coalescer;
 use crate::config::{BreakerConfig, SpoolConfig};
 use crate::sink::{SendError, Sink};
 use crate::spool::{Spool, SpoolError};
@@ -31,6 +34,13 @@ pub enum DeliverError {
     /// The downstream refused the points as invalid (retrying would not help).
     #[error("{0}")]
     Refused(String),
+    /// A merged write carrying the points was abandoned (the transfer is stopping): they are
+    /// neither sent nor spooled, so the push is not acknowledged.
+    #[error("{downstream}: the write carrying the points was abandoned")]
+    Abandoned {
+        /// The downstream.
+        downstream: String,
+    },
     /// The downstream failed and the spool could not take the points.
     #[error("{downstream} failed ({cause}) and its spool could not take the points: {spool}")]
     Spool {
@@ -49,7 +59,15 @@ struct Stats {
     replayed: Arc<Counter>,
     dropped: Arc<Counter>,
     breaker_open: Arc<Gauge>,
+    writes: Arc<Counter>,
+    coalesced: Arc<Counter>,
 }
+
+/// Direct writes to one downstream at once; deliveries past them wait and are merged.
+pub const MAX_WRITES_IN_FLIGHT: usize = 4;
+
+/// Most points in one merged write (a single larger delivery still goes whole).
+pub const MAX_MERGED_POINTS: usize = 20_000;
 
 /// One downstream.
 pub struct Downstream {
@@ -58,6 +76,7 @@ pub struct Downstream {
     breaker: Mutex<Breaker>,
     wake: Notify,
     stats: Stats,
+    coalescer: Coalescer,
     replay_batch: usize,
     max_backoff: Duration,
     write_timeout: Duration,
@@ -108,7 +127,18 @@ impl Downstream {
                     "1 while the downstream's circuit breaker is open.",
                     labels,
                 ),
+                writes: registry.counter(
+                    "argus_transfer_downstream_writes_total",
+                    "Direct writes sent to the downstream (merged ones count once).",
+                    labels,
+                ),
+                coalesced: registry.counter(
+                    "argus_transfer_coalesced_deliveries_total",
+                    "Deliveries that waited for a write slot and went in a merged write.",
+                    labels,
+                ),
             },
+            coalescer: Coalescer::new(MAX_WRITES_IN_FLIGHT, MAX_MERGED_POINTS),
             sink,
             spool: Arc::new(s),
             breaker: Mutex::new(Breaker::new(
@@ -141,23 +171,14 @@ impl Downstream {
     }
 
     /// Makes `points` durable for this downstream: directly, or in its spool.
-    pub async fn deliver(&self, points: Vec<Point>) -> Result<Delivery, DeliverError> {
+    pub async fn deliver(self: &Arc<Self>, points: Vec<Point>) -> Result<Delivery, DeliverError> {
         let allow = self.breaker.lock().expect("breaker lock").allow();
-        let cause = if !allow {
-            "circuit breaker open".to_string()
+        let (cause, points) = if !allow {
+            ("circuit breaker open".to_string(), points)
         } else if !self.spool.is_empty() {
-            "older points are spooled".to_string()
+            ("older points are spooled".to_string(), points)
         } else {
-            // A slow downstream must not hold the push: past the write timeout the points are
-            // spooled (the replayer retries them) and the slowness counts towards the breaker.
-            let sent = tokio::time::timeout(self.write_timeout, self.sink.send(&points))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(SendError::Retryable(format!(
-                        "no answer within breaker.write_timeout_ms ({} ms)",
-                        self.write_timeout.as_millis()
-                    )))
-                });
+            let (sent, points) = self.send_coalesced(points).await?;
             match sent {
                 Ok(()) => {
                     self.success();
@@ -166,7 +187,7 @@ impl Downstream {
                 Err(SendError::Refused(m)) => return Err(DeliverError::Refused(m)),
                 Err(SendError::Retryable(m)) => {
                     self.failure();
-                    m
+                    (m, points)
                 }
             }
         };
@@ -192,6 +213,53 @@ impl Downstream {
                 spool,
             }),
         }
+    }
+
+    /// Sends `points` in a write of their own when a slot is free, else in the next merged
+    /// write; gives the points back with the outcome.
+    async fn send_coalesced(
+        self: &Arc<Self>,
+        points: Vec<Point>,
+    ) -> Result<crate::coalesce::Outcome, DeliverError> {
+        match self.coalescer.admit(points) {
+            Ok(points) => {
+                let sent = self.timed_send(&points).await;
+                self.release_slot();
+                Ok((sent, points))
+            }
+            Err(answer) => answer.await.map_err(|_| DeliverError::Abandoned {
+                downstream: self.name(),
+            }),
+        }
+    }
+
+    /// Hands a finished write's slot to the deliveries that waited, merged into one write.
+    fn release_slot(self: &Arc<Self>) {
+        let Some(merged) = self.coalescer.release() else {
+            return;
+        };
+        self.stats.coalesced.add(merged.deliveries() as u64);
+        let d = self.clone();
+        tokio::spawn(async move {
+            let sent = d.timed_send(&merged.points).await;
+            merged.finish(&sent);
+            d.release_slot();
+        });
+    }
+
+    /// One write to the downstream. A slow downstream must not hold the push: past the write
+    /// timeout the points are spooled (the replayer retries them) and the slowness counts
+    /// towards the breaker.
+    async fn timed_send(&self, points: &[Point]) -> Result<(), SendError> {
+        self.stats.writes.inc();
+        tokio::time::timeout(self.write_timeout, self.sink.send(points))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::Retryable(format!(
+                    "no answer within breaker.write_timeout_ms ({} ms)",
+                    self.write_timeout.as_millis()
+                )))
+            })
     }
 
     fn success(&self) {

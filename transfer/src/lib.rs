@@ -10,8 +10,8 @@
 //! - [`tokens`] — token → tenant, from the file and the config center;
 //! - [`ring`] — consistent hashing with virtual nodes;
 //! - [`forward`] — routes points to their storage replicas, judge and InfluxDB sink;
-//! - [`downstream`], [`sink`], [`spool`], [`breaker`] — one downstream with its durable spool,
-//!   replayer and circuit breaker;
+//! - [`downstream`], [`sink`], [`spool`], [`breaker`], [`coalesce`] — one downstream with its
+//!   durable spool, replayer, circuit breaker and coalesced writes;
 //! - [`query`] — the region's query endpoint, fanning queries out to storage nodes and merging;
 //! - [`agents`] — the region's agents' configuration (from web's, cached) and heartbeats
 //!   (batched to web), so that per-host exchanges never cross regions;
@@ -20,6 +20,7 @@
 
 pub mod agents;
 pub mod breaker;
+pub mod coalesce;
 pub mod config;
 pub mod downstream;
 pub mod forward;

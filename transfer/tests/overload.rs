@@ -67,40 +67,43 @@ async fn a_slow_store_makes_the_transfer_spool_and_every_acknowledged_point_land
     let now = now();
 
     // Three agents keep pushing while the node answers only after 15 s.
-    let agents = (0..3).map(|a| {
-        let url = url.clone();
-        tokio::spawn(async move {
-            let mut acked = Vec::new();
-            for b in 0..6 {
-                let pts: Vec<_> = (0..5)
-                    .map(|i| {
-                        point(
-                            &format!("agent{a}-h{i}"),
-                            "cpu.busy",
-                            b as f64,
-                            now - 60 + b,
-                        )
-                    })
-                    .collect();
-                let started = Instant::now();
-                let (s, body) = push(&url, "tok-acme", &pts).await;
-                let took = started.elapsed();
-                assert_eq!(
-                    (s, body["accepted"].as_u64()),
-                    (200, Some(5)),
-                    "agent {a} batch {b}: {body}"
-                );
-                // Not a speed figure: the store takes 15 s, a held push would take as long.
-                assert!(
-                    took < Duration::from_secs(5),
-                    "agent {a} batch {b} was held {took:?} by the slow store"
-                );
-                acked.extend(pts);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            acked
+    let agents = (0..3)
+        .map(|a| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for b in 0..6 {
+                    let pts: Vec<_> = (0..5)
+                        .map(|i| {
+                            point(
+                                &format!("agent{a}-h{i}"),
+                                "cpu.busy",
+                                b as f64,
+                                now - 60 + b,
+                            )
+                        })
+                        .collect();
+                    let started = Instant::now();
+                    let (s, body) = push(&url, "tok-acme", &pts).await;
+                    let took = started.elapsed();
+                    assert_eq!(
+                        (s, body["accepted"].as_u64()),
+                        (200, Some(5)),
+                        "agent {a} batch {b}: {body}"
+                    );
+                    // Not a speed figure: the store takes 15 s, a held push would take as long.
+                    assert!(
+                        took < Duration::from_secs(5),
+                        "agent {a} batch {b} was held {took:?} by the slow store"
+                    );
+                    acked.extend(pts);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                acked
+            })
         })
-    });
+        // Spawned all at once: the agents push concurrently.
+        .collect::<Vec<_>>();
     let mut acked = Vec::new();
     for a in agents {
         acked.extend(a.await.unwrap());
@@ -258,4 +261,69 @@ async fn internal_queries_refuse_a_wrong_credential_before_reading_the_body() {
         assert!(s == 400 || s == 413, "{path} with the credential: {s}");
     }
     t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_small_pushes_share_writes_to_a_busy_store() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    // Each answer takes 300 ms: writes stay in flight while the pushes arrive.
+    let delay = Arc::new(AtomicU64::new(300));
+    let relay = slow_relay(node.server.addr, delay.clone()).await;
+    let relay_url = format!("http://{relay}");
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![relay_url.clone()]);
+    cfg.workers = 2;
+    cfg.breaker.write_timeout_ms = 20_000;
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+
+    // 24 agents push 5 points each at once, as a fleet does at the top of a minute.
+    let pushes = 24;
+    let agents = (0..pushes)
+        .map(|a| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let pts: Vec<_> = (0..5)
+                    .map(|i| point(&format!("agent{a}"), &format!("m{i}"), a as f64, now))
+                    .collect();
+                let (s, body) = push(&url, "tok-acme", &pts).await;
+                assert_eq!((s, body["accepted"].as_u64()), (200, Some(5)), "{body}");
+            })
+        })
+        .collect::<Vec<_>>();
+    for a in agents {
+        a.await.unwrap();
+    }
+    let downstream = format!("downstream=\"store {relay_url}\"");
+    let writes = metric(
+        &url,
+        &format!("argus_transfer_downstream_writes_total{{{downstream}}}"),
+    )
+    .await
+    .unwrap();
+    let coalesced = metric(
+        &url,
+        &format!("argus_transfer_coalesced_deliveries_total{{{downstream}}}"),
+    )
+    .await
+    .unwrap();
+    eprintln!("{pushes} pushes took {writes} writes to the store, {coalesced} deliveries merged");
+    assert!(
+        writes < pushes as f64 && coalesced > 0.0,
+        "{pushes} pushes took {writes} writes, {coalesced} deliveries merged"
+    );
+    let spooled = metric(
+        &url,
+        &format!("argus_transfer_spooled_points_total{{{downstream}}}"),
+    )
+    .await
+    .unwrap_or(0.0);
+    assert_eq!(spooled, 0.0, "a busy store is not a failing one");
+    // Every acknowledged point is on the node, once.
+    delay.store(0, Ordering::Relaxed);
+    let got = read_all(&url, "acme").await;
+    assert_eq!(got.len(), pushes * 5, "{got:?}");
+    t.stop().await;
+    node.stop().await;
 }
