@@ -7,7 +7,11 @@
 //!   nodes, the global zone, webhooks), in addition to the public webpki roots, so a private CA
 //!   works without touching the system trust store.
 //!
-//! Files are read once at start; every failure names the config key, the file and the reason.
+//! Files are read at start, and every failure there names the config key, the file and the
+//! reason. The listener's certificate and key are re-read when they change (checked at most
+//! every `RELOAD_CHECK` on new connections), so a renewed certificate is served without a
+//! restart; a changed pair that cannot be used is logged and the previous one kept. `ca_file` is
+//! read at start.
 //! With the `http` feature: [`TlsConfig::server_config`] and [`crate::http::listen`] for the
 //! server side, [`TlsConfig::client`] / [`client_builder`] for reqwest clients.
 
@@ -83,6 +87,8 @@ mod loaded {
     use super::*;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use rustls::server::{ClientHello, ResolvesServerCert};
+    use rustls::sign::CertifiedKey;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -150,6 +156,94 @@ mod loaded {
         })
     }
 
+    /// How often, at most, a listener looks at its certificate files for a change.
+    pub const RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// What tells a changed file: its modification time and length.
+    type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+    fn stamp(path: &Path) -> FileStamp {
+        let m = std::fs::metadata(path).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    }
+
+    /// The certificate chain and key of `cert` + `key`, checked to fit each other.
+    fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+        let chain = certificates("cert_file", cert)?;
+        let key_der = private_key(key)?;
+        CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| {
+            invalid(
+                "key_file",
+                key,
+                format!("does not fit the certificate of tls.cert_file: {e}"),
+            )
+        })
+    }
+
+    /// A listener's certificate, re-read from its files when they change, so that a renewed
+    /// certificate is served from the next connection on without a restart.
+    #[derive(Debug)]
+    struct ReloadingCert {
+        cert_file: PathBuf,
+        key_file: PathBuf,
+        state: std::sync::Mutex<CertState>,
+    }
+
+    #[derive(Debug)]
+    struct CertState {
+        current: Arc<CertifiedKey>,
+        stamps: (FileStamp, FileStamp),
+        checked: std::time::Instant,
+    }
+
+    impl ReloadingCert {
+        fn load(cert: &Path, key: &Path) -> Result<ReloadingCert, TlsError> {
+            let stamps = (stamp(cert), stamp(key));
+            Ok(ReloadingCert {
+                state: std::sync::Mutex::new(CertState {
+                    current: Arc::new(certified_key(cert, key)?),
+                    stamps,
+                    checked: std::time::Instant::now(),
+                }),
+                cert_file: cert.to_path_buf(),
+                key_file: key.to_path_buf(),
+            })
+        }
+
+        /// Re-reads the files if they changed since the last look (at most every
+        /// [`RELOAD_CHECK`]); a pair that cannot be used is logged and the current one kept.
+        fn refresh(&self, st: &mut CertState) {
+            if st.checked.elapsed() < RELOAD_CHECK {
+                return;
+            }
+            st.checked = std::time::Instant::now();
+            let stamps = (stamp(&self.cert_file), stamp(&self.key_file));
+            if stamps == st.stamps {
+                return;
+            }
+            // Remembered either way: a pair caught half written is tried again once the
+            // second file changes too.
+            st.stamps = stamps;
+            match certified_key(&self.cert_file, &self.key_file) {
+                Ok(k) => {
+                    st.current = Arc::new(k);
+                    tracing::info!(cert_file = %self.cert_file.display(),
+                        "TLS certificate changed on disk: serving the new one");
+                }
+                Err(e) => tracing::warn!(error = %e,
+                    "TLS certificate files changed but cannot be used; still serving the previous certificate"),
+            }
+        }
+    }
+
+    impl ResolvesServerCert for ReloadingCert {
+        fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+            let mut st = self.state.lock().ok()?;
+            self.refresh(&mut st);
+            Some(st.current.clone())
+        }
+    }
+
     fn provider() -> Arc<rustls::crypto::CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
     }
@@ -182,20 +276,12 @@ mod loaded {
                     })
                 }
             };
-            let chain = certificates("cert_file", cert)?;
-            let key_der = private_key(key)?;
+            let resolver = ReloadingCert::load(cert, key)?;
             let config = rustls::ServerConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
                 .map_err(|e| invalid("cert_file", cert, e.to_string()))?
                 .with_no_client_auth()
-                .with_single_cert(chain, key_der)
-                .map_err(|e| {
-                    invalid(
-                        "key_file",
-                        key,
-                        format!("does not fit the certificate of tls.cert_file: {e}"),
-                    )
-                })?;
+                .with_cert_resolver(Arc::new(resolver));
             Ok(Some(config))
         }
 
@@ -268,7 +354,7 @@ mod loaded {
 }
 
 #[cfg(feature = "http")]
-pub use loaded::{client_builder, ClientTls};
+pub use loaded::{client_builder, ClientTls, RELOAD_CHECK};
 
 /// Throwaway certificates for tests (feature `test-certs`, dev-dependencies only): a private
 /// CA and a server certificate for `localhost` and `127.0.0.1` signed by it.

@@ -183,3 +183,63 @@ fn tls_section_parses_from_toml_and_refuses_unknown_keys() {
     assert!(toml::from_str::<Outer>("[tls]\ncert = \"x\"\n").is_err());
     assert!(!TlsConfig::default().serves_https());
 }
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        TestPki::write(&d)
+    };
+    let (old, new) = (pki("old"), pki("new"));
+    // The listener's files start as the old CA's certificate.
+    let live = dir.path().join("live");
+    std::fs::create_dir(&live).unwrap();
+    let (cert, key) = (live.join("node.pem"), live.join("node.key"));
+    std::fs::copy(&old.cert_file, &cert).unwrap();
+    std::fs::copy(&old.key_file, &key).unwrap();
+    let tls = TlsConfig {
+        cert_file: Some(cert.clone()),
+        key_file: Some(key.clone()),
+        ca_file: None,
+    };
+    let served = serve(&tls).await;
+    // A fresh client per request: no connection is reused across the renewal.
+    let get = |trust: &TestPki| {
+        let client = client_builder(&trust.client_config())
+            .unwrap()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let url = https_url(&served);
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(get(&old).await.unwrap(), 200);
+    assert!(
+        get(&new).await.is_err(),
+        "the new CA did not sign what is served"
+    );
+
+    // Renewal: the files are replaced, the process keeps running.
+    std::fs::copy(&new.cert_file, &cert).unwrap();
+    std::fs::copy(&new.key_file, &key).unwrap();
+    let deadline = std::time::Instant::now() + argus_core::tls::RELOAD_CHECK * 10;
+    while get(&new).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate is never served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        get(&old).await.is_err(),
+        "the old certificate is no longer served"
+    );
+
+    // A broken renewal keeps the working certificate.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    tokio::time::sleep(argus_core::tls::RELOAD_CHECK + Duration::from_millis(500)).await;
+    assert_eq!(get(&new).await.unwrap(), 200);
+    served.stop().await;
+}
