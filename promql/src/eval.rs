@@ -1,0 +1,1362 @@
+//! The evaluator: Prometheus 2.x semantics, one evaluation time at a time.
+//!
+//! A range query is evaluated at each of its steps as an instant query would be, and the
+//! vectors are gathered into series by label set; Prometheus's range evaluation gives the same
+//! answer, step by step. Selectors read the series the caller fetched for the query's
+//! [selections](crate::Query::selections).
+
+use crate::functions::{self, Arg, CallCtx, Window};
+use crate::value::{Labels, Sample, Series, Value, METRIC_NAME};
+use crate::{Answer, Error, EvalRange, Fetched, Limits, Selection};
+use argus_core::query::{MatchOp as TagOp, TagMatcher};
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, Offset,
+    SubqueryExpr, VectorMatchCardinality, VectorSelector,
+};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+/// The default subquery resolution: Prometheus's default global evaluation interval.
+const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+fn ms(d: &Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => ms(d),
+        Some(Offset::Neg(d)) => -ms(d),
+    }
+}
+
+fn system_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// The time an `@` modifier pins a selector or subquery to, if any.
+fn at_ms(at: &Option<AtModifier>, range: &EvalRange) -> Option<i64> {
+    match at {
+        None => None,
+        Some(AtModifier::Start) => Some(range.start_ms),
+        Some(AtModifier::End) => Some(range.end_ms),
+        Some(AtModifier::At(t)) => Some(system_ms(t)),
+    }
+}
+
+/// The matchers of a selector, its metric name included.
+pub(crate) fn selector_matchers(vs: &VectorSelector) -> Vec<TagMatcher> {
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(name) = &vs.name {
+        out.push(TagMatcher {
+            key: METRIC_NAME.to_owned(),
+            op: TagOp::Eq,
+            value: name.clone(),
+        });
+    }
+    out.extend(vs.matchers.matchers.iter().map(tag_matcher));
+    out
+}
+
+fn tag_matcher(m: &Matcher) -> TagMatcher {
+    TagMatcher {
+        key: m.name.clone(),
+        op: match m.op {
+            MatchOp::Equal => TagOp::Eq,
+            MatchOp::NotEqual => TagOp::Ne,
+            MatchOp::Re(_) => TagOp::Regex,
+            MatchOp::NotRe(_) => TagOp::NotRegex,
+        },
+        value: m.value.clone(),
+    }
+}
+
+/// The functions of Prometheus 2.42; the parser also knows later versions' functions, which
+/// are refused as 2.42 refuses them.
+const FUNCTIONS_2_42: &[&str] = &[
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_count",
+    "histogram_sum",
+    "histogram_fraction",
+    "histogram_quantile",
+    "holt_winters",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
+];
+
+/// Makes the parser accept `holt_winters`, 2.x's name for what later versions renamed.
+pub(crate) fn register_functions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use promql_parser::parser::value::ValueType;
+        use promql_parser::parser::Function;
+        // Fails only on a clash with a built-in name, which `holt_winters` is not.
+        let _ = promql_parser::parser::register_extra_functions(vec![Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        )]);
+    });
+}
+
+/// Checks what the parser leaves to the engine.
+pub(crate) fn check(expr: &Expr) -> Result<(), Error> {
+    let mut err = None;
+    walk(expr, &mut |e| {
+        if err.is_some() {
+            return;
+        }
+        if let Expr::Call(c) = e {
+            if !FUNCTIONS_2_42.contains(&c.func.name) {
+                err = Some(Error::bad_data(format!(
+                    "1:1: parse error: unknown function with name {:?}",
+                    c.func.name
+                )));
+            }
+            return;
+        }
+        if let Expr::Aggregate(a) = e {
+            let op = a.op.to_string();
+            if op == "limitk" || op == "limit_ratio" {
+                err = Some(Error::bad_data(format!(
+                    "1:1: parse error: unexpected identifier {op:?}"
+                )));
+            }
+            return;
+        }
+        let vs = match e {
+            Expr::VectorSelector(vs) => vs,
+            Expr::MatrixSelector(ms) => &ms.vs,
+            _ => return,
+        };
+        if !vs.matchers.or_matchers.is_empty() {
+            err = Some(Error::bad_data(
+                "`or` inside a selector's braces is not PromQL 2.x",
+            ));
+            return;
+        }
+        let non_empty = vs.name.is_some() || vs.matchers.matchers.iter().any(|m| !m.is_match(""));
+        if !non_empty {
+            err = Some(Error::bad_data(format!(
+                "vector selector must contain at least one non-empty matcher: {vs}"
+            )));
+        }
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Visits `expr` and every expression below it.
+fn walk(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(expr);
+    match expr {
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                walk(p, f);
+            }
+            walk(&a.expr, f);
+        }
+        Expr::Unary(u) => walk(&u.expr, f),
+        Expr::Binary(b) => {
+            walk(&b.lhs, f);
+            walk(&b.rhs, f);
+        }
+        Expr::Paren(p) => walk(&p.expr, f),
+        Expr::Subquery(s) => walk(&s.expr, f),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                walk(a, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn value_type(expr: &Expr) -> &'static str {
+    use promql_parser::parser::value::ValueType;
+    match expr.value_type() {
+        ValueType::Vector => "vector",
+        ValueType::Matrix => "matrix",
+        ValueType::Scalar => "scalar",
+        ValueType::String => "string",
+    }
+}
+
+/// The selections `expr` reads when evaluated at every time in `[lo, hi]`.
+pub(crate) fn selections(expr: &Expr, range: &EvalRange) -> Vec<Selection> {
+    let mut out: BTreeMap<String, Selection> = BTreeMap::new();
+    plan(expr, range.start_ms, range.end_ms, range, &mut out);
+    out.into_values().collect()
+}
+
+fn plan(expr: &Expr, lo: i64, hi: i64, range: &EvalRange, out: &mut BTreeMap<String, Selection>) {
+    // The times a selector or subquery is read at, with `@` and offset applied.
+    let shift = |at: &Option<AtModifier>, off: &Option<Offset>| {
+        let o = offset_ms(off);
+        match at_ms(at, range) {
+            Some(t) => (t - o, t - o),
+            None => (lo - o, hi - o),
+        }
+    };
+    let mut add = |vs: &VectorSelector, back: i64| {
+        let (a, b) = shift(&vs.at, &vs.offset);
+        let sel = Selection {
+            matchers: selector_matchers(vs),
+            start_ms: a - back,
+            end_ms: b,
+        };
+        out.entry(sel.key())
+            .and_modify(|s| {
+                s.start_ms = s.start_ms.min(sel.start_ms);
+                s.end_ms = s.end_ms.max(sel.end_ms);
+            })
+            .or_insert(sel);
+    };
+    match expr {
+        Expr::VectorSelector(vs) => add(vs, range.lookback_ms),
+        Expr::MatrixSelector(m) => add(&m.vs, ms(&m.range)),
+        Expr::Subquery(s) => {
+            let (a, b) = shift(&s.at, &s.offset);
+            plan(&s.expr, a - ms(&s.range), b, range, out);
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                plan(p, lo, hi, range, out);
+            }
+            plan(&a.expr, lo, hi, range, out);
+        }
+        Expr::Unary(u) => plan(&u.expr, lo, hi, range, out),
+        Expr::Binary(b) => {
+            plan(&b.lhs, lo, hi, range, out);
+            plan(&b.rhs, lo, hi, range, out);
+        }
+        Expr::Paren(p) => plan(&p.expr, lo, hi, range, out),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                plan(a, lo, hi, range, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Evaluates `expr` over `range`.
+pub(crate) fn run(
+    expr: &Expr,
+    range: &EvalRange,
+    data: &Fetched,
+    limits: &Limits,
+) -> Result<Answer, Error> {
+    let series: usize = data.values().map(Vec::len).sum();
+    if series > limits.max_series {
+        return Err(Error::execution(format!(
+            "query selects {series} series, more than the limit of {} (max_series)",
+            limits.max_series
+        )));
+    }
+    let samples: usize = data
+        .values()
+        .flat_map(|v| v.iter())
+        .map(|s| s.points.len())
+        .sum();
+    if samples > limits.max_samples {
+        return Err(Error::execution(format!(
+            "query processing would load too many samples into memory: {samples} samples, \
+             the limit is {} (max_samples)",
+            limits.max_samples
+        )));
+    }
+    // Selectors yield series in label order, as Prometheus's storage does: which of equal
+    // values topk keeps, and float sums, depend on the input order.
+    let sorted: Fetched;
+    let data = if data
+        .values()
+        .all(|v| v.windows(2).all(|w| w[0].labels <= w[1].labels))
+    {
+        data
+    } else {
+        sorted = data
+            .iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v.sort_by(|a, b| a.labels.cmp(&b.labels));
+                (k.clone(), v)
+            })
+            .collect();
+        &sorted
+    };
+    let ev = Evaluator {
+        data,
+        range,
+        found: RefCell::new(HashMap::new()),
+    };
+    if range.step_ms == 0 {
+        return Ok(Answer::Instant(ev.eval(expr, range.start_ms)?));
+    }
+    let t = value_type(expr);
+    if t != "vector" && t != "scalar" {
+        return Err(Error::bad_data(format!(
+            "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+            if t == "matrix" { "range vector" } else { t }
+        )));
+    }
+    if range.step_ms < 0 {
+        return Err(Error::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (range.end_ms - range.start_ms) / range.step_ms > limits.max_steps {
+        return Err(Error::bad_data(format!(
+            "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+            limits.max_steps
+        )));
+    }
+    let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+    let mut t = range.start_ms;
+    while t <= range.end_ms {
+        match ev.eval(expr, t)? {
+            Value::Scalar(v) => out.entry(Labels::default()).or_default().push((t, v)),
+            Value::Vector(vec) => {
+                for s in vec {
+                    let pts = out.entry(s.labels).or_default();
+                    if pts.last().is_some_and(|p| p.0 == t) {
+                        return Err(Error::execution(
+                            "vector cannot contain metrics with the same labelset",
+                        ));
+                    }
+                    pts.push((t, s.value));
+                }
+            }
+            other => {
+                return Err(Error::bad_data(format!(
+                    "invalid expression type {:?} for range query",
+                    other.type_name()
+                )))
+            }
+        }
+        t += range.step_ms;
+    }
+    let mut series: Vec<Series> = out
+        .into_iter()
+        .map(|(labels, points)| Series { labels, points })
+        .collect();
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(Answer::Range(series))
+}
+
+struct Evaluator<'a> {
+    data: &'a Fetched,
+    range: &'a EvalRange,
+    /// Each selector's series, found once by the selector's address (every step reads them).
+    found: RefCell<HashMap<usize, &'a [Series]>>,
+}
+
+/// `v` unless it is a vector holding two samples with the same labels.
+fn checked(v: Value) -> Result<Value, Error> {
+    if let Value::Vector(samples) = &v {
+        let mut seen = HashSet::with_capacity(samples.len());
+        for s in samples {
+            if !seen.insert(&s.labels) {
+                return Err(Error::execution(
+                    "vector cannot contain metrics with the same labelset",
+                ));
+            }
+        }
+    }
+    Ok(v)
+}
+
+impl<'a> Evaluator<'a> {
+    fn series_of(&self, vs: &VectorSelector) -> &'a [Series] {
+        let addr = vs as *const VectorSelector as usize;
+        if let Some(s) = self.found.borrow().get(&addr) {
+            return s;
+        }
+        let s = self
+            .data
+            .get(&crate::labels::matchers_key(&selector_matchers(vs)))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        self.found.borrow_mut().insert(addr, s);
+        s
+    }
+
+    /// The reference time of a selector or subquery evaluated at `t`.
+    fn ref_time(&self, t: i64, at: &Option<AtModifier>, off: &Option<Offset>) -> i64 {
+        at_ms(at, self.range).unwrap_or(t) - offset_ms(off)
+    }
+
+    fn eval(&self, expr: &Expr, t: i64) -> Result<Value, Error> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::VectorSelector(vs) => Ok(Value::Vector(
+                self.instant(vs, t)
+                    .into_iter()
+                    .map(|(labels, _, value)| Sample { labels, value })
+                    .collect(),
+            )),
+            Expr::MatrixSelector(m) => Ok(Value::Matrix(self.window(m, t).series)),
+            Expr::Subquery(s) => Ok(Value::Matrix(self.subquery(s, t)?.series)),
+            Expr::Unary(u) => Ok(match self.eval(&u.expr, t)? {
+                Value::Scalar(v) => Value::Scalar(-v),
+                Value::Vector(v) => Value::Vector(
+                    v.into_iter()
+                        .map(|s| Sample {
+                            labels: s.labels.drop_name(),
+                            value: -s.value,
+                        })
+                        .collect(),
+                ),
+                other => other,
+            })
+            .and_then(checked),
+            // Prometheus checks every operator's and function's result at every step.
+            Expr::Binary(b) => self.binary(b, t).and_then(checked),
+            Expr::Aggregate(a) => self.aggregate(a, t),
+            Expr::Call(c) => self.call(c, t).and_then(checked),
+            Expr::Extension(_) => Err(Error::bad_data("extension expressions are not PromQL")),
+        }
+    }
+
+    /// Each selected series' latest sample at `t` within the lookback: `(labels, time, value)`.
+    fn instant(&self, vs: &VectorSelector, t: i64) -> Vec<(Labels, i64, f64)> {
+        let rt = self.ref_time(t, &vs.at, &vs.offset);
+        let from = rt - self.range.lookback_ms;
+        let mut out = Vec::new();
+        for s in self.series_of(vs) {
+            let i = s.points.partition_point(|p| p.0 <= rt);
+            if i == 0 {
+                continue;
+            }
+            let (pt, v) = s.points[i - 1];
+            if pt >= from {
+                out.push((s.labels.clone(), pt, v));
+            }
+        }
+        out
+    }
+
+    /// A range selector's points at `t`: the window `[rt - range, rt]`, both ends included.
+    fn window(&self, m: &MatrixSelector, t: i64) -> Window {
+        let rt = self.ref_time(t, &m.vs.at, &m.vs.offset);
+        let from = rt - ms(&m.range);
+        let mut series = Vec::new();
+        for s in self.series_of(&m.vs) {
+            let a = s.points.partition_point(|p| p.0 < from);
+            let b = s.points.partition_point(|p| p.0 <= rt);
+            if a < b {
+                series.push(Series {
+                    labels: s.labels.clone(),
+                    points: s.points[a..b].to_vec(),
+                });
+            }
+        }
+        Window {
+            series,
+            start_ms: from,
+            end_ms: rt,
+        }
+    }
+
+    /// A subquery at `t`: the inner expression evaluated at the multiples of its step within
+    /// `[rt - range, rt]`.
+    fn subquery(&self, s: &SubqueryExpr, t: i64) -> Result<Window, Error> {
+        let rt = self.ref_time(t, &s.at, &s.offset);
+        let step = s
+            .step
+            .as_ref()
+            .map(ms)
+            .filter(|&d| d > 0)
+            .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
+        let from = rt - ms(&s.range);
+        let mut it = from.div_euclid(step) * step;
+        if it < from {
+            it += step;
+        }
+        let mut out: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        while it <= rt {
+            match self.eval(&s.expr, it)? {
+                Value::Vector(v) => {
+                    for smp in v {
+                        out.entry(smp.labels).or_default().push((it, smp.value));
+                    }
+                }
+                Value::Scalar(v) => out.entry(Labels::default()).or_default().push((it, v)),
+                other => {
+                    return Err(Error::bad_data(format!(
+                        "subquery is only allowed on instant vector, got {} instead",
+                        other.type_name()
+                    )))
+                }
+            }
+            it += step;
+        }
+        Ok(Window {
+            series: out
+                .into_iter()
+                .map(|(labels, points)| Series { labels, points })
+                .collect(),
+            start_ms: from,
+            end_ms: rt,
+        })
+    }
+
+    fn call(&self, c: &Call, t: i64) -> Result<Value, Error> {
+        let name = c.func.name;
+        // timestamp() of a selector answers each sample's own time, not the evaluation time.
+        if name == "timestamp" {
+            if let Some(vs) = unwrap_selector(&c.args.args[0]) {
+                return Ok(Value::Vector(
+                    self.instant(vs, t)
+                        .into_iter()
+                        .map(|(labels, pt, _)| Sample {
+                            labels: labels.drop_name(),
+                            value: pt as f64 / 1000.0,
+                        })
+                        .collect(),
+                ));
+            }
+        }
+        let mut args = Vec::with_capacity(c.args.args.len());
+        for a in &c.args.args {
+            args.push(match unparen(a) {
+                Expr::MatrixSelector(m) => Arg::Matrix(self.window(m, t)),
+                Expr::Subquery(s) => Arg::Matrix(self.subquery(s, t)?),
+                e => match self.eval(e, t)? {
+                    Value::Scalar(v) => Arg::Scalar(v),
+                    Value::String(s) => Arg::String(s),
+                    Value::Vector(v) => Arg::Vector(v),
+                    Value::Matrix(m) => Arg::Matrix(Window {
+                        series: m,
+                        start_ms: t,
+                        end_ms: t,
+                    }),
+                },
+            });
+        }
+        functions::call(
+            name,
+            args,
+            &CallCtx {
+                t_ms: t,
+                arg_exprs: &c.args.args,
+            },
+        )
+    }
+
+    fn scalar_param(&self, e: &Expr, t: i64) -> Result<f64, Error> {
+        match self.eval(e, t)? {
+            Value::Scalar(v) => Ok(v),
+            other => Err(Error::bad_data(format!(
+                "expected scalar parameter, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn vector(&self, e: &Expr, t: i64) -> Result<Vec<Sample>, Error> {
+        match self.eval(e, t)? {
+            Value::Vector(v) => Ok(v),
+            other => Err(Error::bad_data(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn binary(&self, b: &BinaryExpr, t: i64) -> Result<Value, Error> {
+        let op = b.op.to_string();
+        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+        let l = self.eval(&b.lhs, t)?;
+        let r = self.eval(&b.rhs, t)?;
+        match (l, r) {
+            (Value::Scalar(a), Value::Scalar(c)) => {
+                let (v, keep) = elem_op(&op, a, c)?;
+                if is_comparison(&op) {
+                    // The parser only lets a scalar comparison through with `bool`.
+                    return Ok(Value::Scalar(if keep { 1.0 } else { 0.0 }));
+                }
+                Ok(Value::Scalar(v))
+            }
+            (Value::Vector(v), Value::Scalar(c)) => {
+                self.vector_scalar(&op, v, c, false, return_bool)
+            }
+            (Value::Scalar(c), Value::Vector(v)) => {
+                self.vector_scalar(&op, v, c, true, return_bool)
+            }
+            (Value::Vector(l), Value::Vector(r)) => {
+                let (card, on, labels) = matching(b);
+                match op.as_str() {
+                    "and" | "or" | "unless" => {
+                        Ok(Value::Vector(set_op(&op, l, r, on, &labels)))
+                    }
+                    _ => vector_vector(&op, l, r, &card, on, &labels, return_bool)
+                        .map(Value::Vector),
+                }
+            }
+            (l, r) => Err(Error::bad_data(format!(
+                "binary expression must contain only scalar and instant vector types, got {} and {}",
+                l.type_name(),
+                r.type_name()
+            ))),
+        }
+    }
+
+    fn vector_scalar(
+        &self,
+        op: &str,
+        v: Vec<Sample>,
+        c: f64,
+        swap: bool,
+        return_bool: bool,
+    ) -> Result<Value, Error> {
+        let mut out = Vec::with_capacity(v.len());
+        for s in v {
+            let (a, b) = if swap { (c, s.value) } else { (s.value, c) };
+            let (mut value, keep) = elem_op(op, a, b)?;
+            // A comparison keeps the vector's sample, whichever side it is on.
+            if is_comparison(op) && swap {
+                value = b;
+            }
+            if return_bool {
+                value = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
+            let labels = if drops_name(op) || return_bool {
+                s.labels.drop_name()
+            } else {
+                s.labels
+            };
+            out.push(Sample { labels, value });
+        }
+        Ok(Value::Vector(out))
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Value, Error> {
+        let op = a.op.to_string();
+        let input = self.vector(&a.expr, t)?;
+        let (by, names): (bool, Vec<&str>) = match &a.modifier {
+            None => (true, Vec::new()),
+            Some(LabelModifier::Include(l)) => {
+                (true, l.labels.iter().map(String::as_str).collect())
+            }
+            Some(LabelModifier::Exclude(l)) => {
+                let mut n: Vec<&str> = l.labels.iter().map(String::as_str).collect();
+                n.push(METRIC_NAME);
+                (false, n)
+            }
+        };
+        let group_of = |l: &Labels| {
+            if by {
+                l.only(&names)
+            } else {
+                l.without(&names)
+            }
+        };
+        match op.as_str() {
+            "topk" | "bottomk" => {
+                let k = self.scalar_param(a.param.as_deref().expect("parser checks"), t)?;
+                // NaN fails this too, as Prometheus's conversion check does.
+                if !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&k) {
+                    return Err(Error::execution(format!(
+                        "Scalar value {} overflows int64",
+                        format_value(k)
+                    )));
+                }
+                Ok(Value::Vector(topk(op == "topk", k as i64, input, group_of)))
+            }
+            "count_values" => {
+                let label = match self.eval(a.param.as_deref().expect("parser checks"), t)? {
+                    Value::String(s) => s,
+                    other => {
+                        return Err(Error::bad_data(format!(
+                            "expected string parameter, got {}",
+                            other.type_name()
+                        )))
+                    }
+                };
+                if !is_label_name(&label) {
+                    return Err(Error::execution(format!("invalid label name {label:?}")));
+                }
+                let mut counts: Vec<(Labels, f64)> = Vec::new();
+                let mut index: HashMap<Labels, usize> = HashMap::new();
+                for s in &input {
+                    // The value label is set before grouping: `by` keeps it, and `without`
+                    // naming it drops it, as in Prometheus.
+                    let l = s.labels.with(&label, &format_value(s.value));
+                    let g = if by {
+                        let mut n = names.clone();
+                        n.push(&label);
+                        l.only(&n)
+                    } else {
+                        l.without(&names)
+                    };
+                    match index.get(&g) {
+                        Some(&i) => counts[i].1 += 1.0,
+                        None => {
+                            index.insert(g.clone(), counts.len());
+                            counts.push((g, 1.0));
+                        }
+                    }
+                }
+                Ok(Value::Vector(
+                    counts
+                        .into_iter()
+                        .map(|(labels, value)| Sample { labels, value })
+                        .collect(),
+                ))
+            }
+            _ => {
+                let q = match op.as_str() {
+                    "quantile" => {
+                        Some(self.scalar_param(a.param.as_deref().expect("parser checks"), t)?)
+                    }
+                    _ => None,
+                };
+                let mut groups: Vec<(Labels, Vec<f64>)> = Vec::new();
+                let mut index: HashMap<Labels, usize> = HashMap::new();
+                for s in input {
+                    let g = group_of(&s.labels);
+                    match index.get(&g) {
+                        Some(&i) => groups[i].1.push(s.value),
+                        None => {
+                            index.insert(g.clone(), groups.len());
+                            groups.push((g, vec![s.value]));
+                        }
+                    }
+                }
+                let mut out = Vec::with_capacity(groups.len());
+                for (labels, vals) in groups {
+                    let value = match op.as_str() {
+                        "sum" => vals.iter().sum(),
+                        "avg" => mean(&vals),
+                        "count" => vals.len() as f64,
+                        "group" => 1.0,
+                        "min" => vals
+                            .iter()
+                            .copied()
+                            .reduce(|m, v| if m > v || m.is_nan() { v } else { m })
+                            .unwrap_or(f64::NAN),
+                        "max" => vals
+                            .iter()
+                            .copied()
+                            .reduce(|m, v| if m < v || m.is_nan() { v } else { m })
+                            .unwrap_or(f64::NAN),
+                        "stddev" => variance(&vals).sqrt(),
+                        "stdvar" => variance(&vals),
+                        "quantile" => quantile(q.unwrap_or(f64::NAN), vals),
+                        other => {
+                            return Err(Error::bad_data(format!(
+                                "aggregation {other:?} is not PromQL 2.x"
+                            )))
+                        }
+                    };
+                    out.push(Sample { labels, value });
+                }
+                Ok(Value::Vector(out))
+            }
+        }
+    }
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unparen(&p.expr),
+        e => e,
+    }
+}
+
+fn unwrap_selector(e: &Expr) -> Option<&VectorSelector> {
+    match unparen(e) {
+        Expr::VectorSelector(vs) => Some(vs),
+        _ => None,
+    }
+}
+
+/// Prometheus's running mean, which stays finite where a plain sum would overflow and keeps an
+/// infinite mean when finite values follow.
+fn mean(vals: &[f64]) -> f64 {
+    let mut m = 0.0f64;
+    for (i, &v) in vals.iter().enumerate() {
+        let n = (i + 1) as f64;
+        if i == 0 {
+            m = v;
+            continue;
+        }
+        if m.is_infinite() {
+            if v.is_infinite() && (m > 0.0) == (v > 0.0) {
+                continue;
+            }
+            if !v.is_infinite() && !v.is_nan() {
+                continue;
+            }
+        }
+        m += v / n - m / n;
+    }
+    m
+}
+
+/// Population variance by Welford's method, as Prometheus computes it.
+fn variance(vals: &[f64]) -> f64 {
+    let (mut n, mut m, mut s) = (1.0f64, vals[0], 0.0f64);
+    for &v in &vals[1..] {
+        n += 1.0;
+        let d = v - m;
+        m += d / n;
+        s += d * (v - m);
+    }
+    s / n
+}
+
+/// The φ-quantile of `vals` with linear interpolation between ranks.
+pub(crate) fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
+    if vals.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    vals.sort_by(|a, b| a.total_cmp(b));
+    let n = vals.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let w = rank - rank.floor();
+    vals[lower as usize] * (1.0 - w) + vals[upper as usize] * w
+}
+
+/// topk/bottomk per group, choosing among equal values exactly as Prometheus does: its
+/// selection runs through Go's binary heap, whose order decides which of equal samples stay.
+fn topk(
+    top: bool,
+    k: i64,
+    input: Vec<Sample>,
+    group_of: impl Fn(&Labels) -> Labels,
+) -> Vec<Sample> {
+    if k < 1 {
+        return Vec::new();
+    }
+    let k = k as usize;
+    // The heap's "less": NaN first, then the weakest kept value on top.
+    let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
+    let mut groups: Vec<Vec<Sample>> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let g = group_of(&s.labels);
+        let Some(&i) = index.get(&g) else {
+            index.insert(g, groups.len());
+            groups.push(vec![s]);
+            continue;
+        };
+        let h = &mut groups[i];
+        let weaker = if top {
+            h[0].value < s.value
+        } else {
+            h[0].value > s.value
+        };
+        if h.len() < k || weaker || h[0].value.is_nan() {
+            if h.len() == k {
+                if k == 1 {
+                    h[0] = s;
+                    continue;
+                }
+                heap_pop(h, &less);
+            }
+            h.push(s);
+            let n = h.len() - 1;
+            heap_up(h, n, &less);
+        }
+    }
+    let mut out = Vec::new();
+    for mut g in groups {
+        // Best first; which samples were kept is already decided.
+        g.sort_by(|a, b| {
+            if less(a.value, b.value) {
+                std::cmp::Ordering::Greater
+            } else if less(b.value, a.value) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        out.extend(g);
+    }
+    out
+}
+
+/// Go's `container/heap` sift-up.
+fn heap_up(h: &mut [Sample], mut j: usize, less: &impl Fn(f64, f64) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !less(h[j].value, h[i].value) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+/// Go's `container/heap` Pop: the top is swapped to the end, sifted down, then removed.
+fn heap_pop(h: &mut Vec<Sample>, less: &impl Fn(f64, f64) -> bool) {
+    let n = h.len() - 1;
+    h.swap(0, n);
+    let mut i = 0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && less(h[j1 + 1].value, h[j1].value) {
+            j = j1 + 1;
+        }
+        if !less(h[j].value, h[i].value) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    h.pop();
+}
+
+/// A value as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it (count_values' label).
+pub(crate) fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch == '_' || ch.is_ascii_alphabetic())
+        && c.all(|ch| ch == '_' || ch.is_ascii_alphanumeric())
+}
+
+fn is_comparison(op: &str) -> bool {
+    matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+fn drops_name(op: &str) -> bool {
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
+}
+
+/// One operation on two numbers: the value, and for comparisons whether it holds.
+fn elem_op(op: &str, a: f64, b: f64) -> Result<(f64, bool), Error> {
+    Ok(match op {
+        "+" => (a + b, true),
+        "-" => (a - b, true),
+        "*" => (a * b, true),
+        "/" => (a / b, true),
+        "%" => (a % b, true),
+        "^" => (a.powf(b), true),
+        "atan2" => (a.atan2(b), true),
+        "==" => (a, a == b),
+        "!=" => (a, a != b),
+        ">" => (a, a > b),
+        "<" => (a, a < b),
+        ">=" => (a, a >= b),
+        "<=" => (a, a <= b),
+        other => {
+            return Err(Error::bad_data(format!(
+                "operator {other:?} is not PromQL 2.x"
+            )))
+        }
+    })
+}
+
+/// The cardinality, whether matching is `on`, and the matching labels of a binary expression.
+fn matching(b: &BinaryExpr) -> (VectorMatchCardinality, bool, Vec<String>) {
+    match &b.modifier {
+        None => (VectorMatchCardinality::OneToOne, false, Vec::new()),
+        Some(m) => {
+            let (on, labels) = match &m.matching {
+                Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+                Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+                None => (false, Vec::new()),
+            };
+            (m.card.clone(), on, labels)
+        }
+    }
+}
+
+/// The match signature of a sample: the `on` labels, or every label but the ignored ones and
+/// the metric name.
+fn signature(l: &Labels, on: bool, names: &[String]) -> Labels {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    if on {
+        l.only(&names)
+    } else {
+        let mut n = names;
+        n.push(METRIC_NAME);
+        l.without(&n)
+    }
+}
+
+fn set_op(op: &str, l: Vec<Sample>, r: Vec<Sample>, on: bool, names: &[String]) -> Vec<Sample> {
+    let rsigs: HashSet<Labels> = r.iter().map(|s| signature(&s.labels, on, names)).collect();
+    match op {
+        "and" => l
+            .into_iter()
+            .filter(|s| rsigs.contains(&signature(&s.labels, on, names)))
+            .collect(),
+        "unless" => l
+            .into_iter()
+            .filter(|s| !rsigs.contains(&signature(&s.labels, on, names)))
+            .collect(),
+        _ => {
+            let lsigs: HashSet<Labels> =
+                l.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let mut out = l;
+            out.extend(
+                r.into_iter()
+                    .filter(|s| !lsigs.contains(&signature(&s.labels, on, names))),
+            );
+            out
+        }
+    }
+}
+
+fn vector_vector(
+    op: &str,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+    card: &VectorMatchCardinality,
+    on: bool,
+    names: &[String],
+    return_bool: bool,
+) -> Result<Vec<Sample>, Error> {
+    let (one_to_many, include): (bool, Vec<&str>) = match card {
+        VectorMatchCardinality::OneToMany(l) => {
+            (true, l.labels.iter().map(String::as_str).collect())
+        }
+        VectorMatchCardinality::ManyToOne(l) => {
+            (false, l.labels.iter().map(String::as_str).collect())
+        }
+        _ => (false, Vec::new()),
+    };
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    // The "one" side is indexed; for group_right the sides swap and swap back for the values.
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let mut one_by_sig: HashMap<Labels, Sample> = HashMap::with_capacity(one.len());
+    for s in one {
+        let sig = signature(&s.labels, on, names);
+        if let Some(dup) = one_by_sig.get(&sig) {
+            let side = if one_to_many { "left" } else { "right" };
+            return Err(Error::execution(format!(
+                "found duplicate series for the match group {sig} on the {side} hand-side of the operation: \
+                 [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                s.labels, dup.labels
+            )));
+        }
+        one_by_sig.insert(sig, s);
+    }
+    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+    let mut out = Vec::new();
+    for s in many {
+        let sig = signature(&s.labels, on, names);
+        let Some(o) = one_by_sig.get(&sig) else {
+            continue;
+        };
+        let (a, b) = if one_to_many {
+            (o.value, s.value)
+        } else {
+            (s.value, o.value)
+        };
+        let (mut value, keep) = elem_op(op, a, b)?;
+        if return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        let mut labels = s.labels.clone();
+        if drops_name(op) || return_bool {
+            labels = labels.drop_name();
+        }
+        if one_to_one {
+            let n: Vec<&str> = names.iter().map(String::as_str).collect();
+            labels = if on {
+                labels.only(&n)
+            } else {
+                labels.without(&n)
+            };
+        }
+        for ln in &include {
+            labels = labels.with(ln, o.labels.get(ln));
+        }
+        let seen = matched.entry(sig).or_default();
+        if one_to_one {
+            if !seen.is_empty() {
+                return Err(Error::execution(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+            seen.insert(Labels::default());
+        } else if !seen.insert(labels.clone()) {
+            return Err(Error::execution(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ));
+        }
+        out.push(Sample { labels, value });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Query, DEFAULT_LOOKBACK_MS};
+    use regex::Regex;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn matches(m: &TagMatcher, l: &Labels) -> bool {
+        let v = l.get(&m.key);
+        let re = || Regex::new(&format!("^(?:{})$", m.value)).unwrap();
+        match m.op {
+            TagOp::Eq => v == m.value,
+            TagOp::Ne => v != m.value,
+            TagOp::Regex => re().is_match(v),
+            TagOp::NotRegex => !re().is_match(v),
+        }
+    }
+
+    /// Evaluates `q` over `range` on an in-memory set of series, fetched as a caller would.
+    fn eval(q: &str, range: EvalRange, db: &[Series]) -> Result<Answer, Error> {
+        let query = Query::parse(q)?;
+        let mut fetched = Fetched::new();
+        for sel in query.selections(&range) {
+            let got = db
+                .iter()
+                .filter(|s| sel.matchers.iter().all(|m| matches(m, &s.labels)))
+                .map(|s| Series {
+                    labels: s.labels.clone(),
+                    points: s
+                        .points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.0 >= sel.start_ms && p.0 <= sel.end_ms)
+                        .collect(),
+                })
+                .collect();
+            fetched.insert(sel.key(), got);
+        }
+        query.eval(&range, &fetched, &Limits::default())
+    }
+
+    fn db() -> Vec<Series> {
+        let every = |from: i64, to: i64, f: &dyn Fn(i64) -> f64| {
+            (from..=to)
+                .step_by(10)
+                .map(|s| (s * 1000, f(s)))
+                .collect::<Vec<_>>()
+        };
+        vec![
+            Series {
+                labels: labels(&[("__name__", "up"), ("dc", "bj"), ("endpoint", "h1")]),
+                points: every(0, 1000, &|_| 1.0),
+            },
+            Series {
+                labels: labels(&[("__name__", "up"), ("dc", "sh"), ("endpoint", "h2")]),
+                points: every(0, 60, &|_| 0.0),
+            },
+            Series {
+                labels: labels(&[("__name__", "load"), ("dc", "bj"), ("endpoint", "h1")]),
+                points: every(0, 1000, &|s| s as f64),
+            },
+            Series {
+                labels: labels(&[("__name__", "cap"), ("dc", "bj")]),
+                points: every(0, 1000, &|_| 4.0),
+            },
+        ]
+    }
+
+    fn vector(a: Answer) -> Vec<(String, f64)> {
+        let Answer::Instant(Value::Vector(v)) = a else {
+            panic!("not a vector: {a:?}")
+        };
+        let mut out: Vec<(String, f64)> = v
+            .into_iter()
+            .map(|s| (s.labels.to_string(), s.value))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn instant_selector_takes_the_latest_sample_within_the_lookback() {
+        let db = db();
+        // h2 stopped at 60 s: visible at 360 s (exactly the lookback), gone at 361 s.
+        let at = |t: i64| vector(eval("up", EvalRange::instant(t), &db).unwrap());
+        assert_eq!(at(360_000).len(), 2);
+        assert_eq!(at(361_000).len(), 1);
+        let v = vector(eval("load offset 1m", EvalRange::instant(305_000), &db).unwrap());
+        assert_eq!(
+            v,
+            vec![(r#"{__name__="load", dc="bj", endpoint="h1"}"#.into(), 240.0)]
+        );
+        let v = vector(eval("load @ 100", EvalRange::instant(900_000), &db).unwrap());
+        assert_eq!(v[0].1, 100.0);
+        assert!(eval("{dc=~\".*\"}", EvalRange::instant(0), &db).is_err());
+    }
+
+    #[test]
+    fn aggregation_and_matching() {
+        let db = db();
+        let t = EvalRange::instant(30_000);
+        let v = vector(eval("sum by (dc) (up)", t, &db).unwrap());
+        assert_eq!(
+            v,
+            vec![(r#"{dc="bj"}"#.into(), 1.0), (r#"{dc="sh"}"#.into(), 0.0)]
+        );
+        let v = vector(eval("count without (endpoint) (up)", t, &db).unwrap());
+        assert_eq!(
+            v,
+            vec![(r#"{dc="bj"}"#.into(), 1.0), (r#"{dc="sh"}"#.into(), 1.0)]
+        );
+        // Many load series may share one cap by dc.
+        let v = vector(eval("load / on(dc) group_left cap", t, &db).unwrap());
+        assert_eq!(v, vec![(r#"{dc="bj", endpoint="h1"}"#.into(), 7.5)]);
+        let v = vector(eval("up > bool 0", t, &db).unwrap());
+        assert_eq!(v[0], (r#"{dc="bj", endpoint="h1"}"#.into(), 1.0));
+        let v = vector(eval("up == 1", t, &db).unwrap());
+        assert_eq!(
+            v,
+            vec![(r#"{__name__="up", dc="bj", endpoint="h1"}"#.into(), 1.0)]
+        );
+        let e = eval(r#"{__name__=~"load|up", dc="bj"} + on(dc) cap"#, t, &db).unwrap_err();
+        assert!(e.message.contains("multiple matches"), "{e}");
+        let e = eval(r#"cap + on(dc) group_left {__name__=~"load|up"}"#, t, &db).unwrap_err();
+        assert!(e.message.contains("found duplicate series"), "{e}");
+        let v = vector(eval("up unless on(dc) cap", t, &db).unwrap());
+        assert_eq!(v.len(), 1);
+        let v = vector(eval("topk(1, load or up)", t, &db).unwrap());
+        assert_eq!(v[0].1, 30.0);
+        let v = vector(eval("quantile(0.5, up)", t, &db).unwrap());
+        assert_eq!(v[0].1, 0.5);
+        let v = vector(eval(r#"count_values("v", up)"#, t, &db).unwrap());
+        assert_eq!(
+            v,
+            vec![(r#"{v="0"}"#.into(), 1.0), (r#"{v="1"}"#.into(), 1.0)]
+        );
+    }
+
+    #[test]
+    fn subquery_steps_are_aligned_to_absolute_multiples() {
+        let db = db();
+        let a = eval("load[1m:25s]", EvalRange::instant(130_000), &db).unwrap();
+        let Answer::Instant(Value::Matrix(m)) = a else {
+            panic!()
+        };
+        assert_eq!(
+            m[0].points,
+            vec![(75_000, 70.0), (100_000, 100.0), (125_000, 120.0)]
+        );
+    }
+
+    #[test]
+    fn range_query_gathers_steps_into_sorted_series() {
+        let db = db();
+        let r = EvalRange::range(0, 120_000, 30_000);
+        let Answer::Range(s) = eval("up", r, &db).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].labels.get("dc"), "bj");
+        assert_eq!(s[0].points.len(), 5);
+        let Answer::Range(s) = eval("1 + 2", r, &db).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s[0].points[4], (120_000, 3.0));
+        let e = eval(r#"{__name__=~"up|load", dc="bj"} * 1"#, r, &db).unwrap_err();
+        assert!(e.message.contains("same labelset"), "{e}");
+        let e = eval("up[1m]", r, &db).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::BadData);
+        assert_eq!(DEFAULT_LOOKBACK_MS, 300_000);
+    }
+}

@@ -1,0 +1,214 @@
+//! # argus-promql
+//!
+//! PromQL with Prometheus 2.x semantics, answered over Argus series. A query is
+//! [parsed](Query::parse) once (with the `promql-parser` crate), tells which
+//! [selections](Query::selections) of series it needs over which time span, and is then
+//! [evaluated](Query::eval) over the series the caller fetched for those selections. Fetching is
+//! the caller's: web asks the regions, a region asks its storage nodes, so this crate does no
+//! I/O and every tenant check happens where the data is read.
+//!
+//! - [`value`] — label sets, samples, series and values;
+//! - [`labels`] — how an Argus series key appears as a label set, and label matchers;
+//! - [`json`] — answers and errors in the Prometheus HTTP API's JSON shapes.
+
+#![warn(missing_docs)]
+
+mod eval;
+mod functions;
+pub mod json;
+pub mod labels;
+pub mod value;
+
+use argus_core::query::TagMatcher;
+use promql_parser::parser::Expr;
+use std::collections::BTreeMap;
+use value::{Series, Value};
+
+/// Prometheus's default lookback: an instant selector takes the latest sample no older than this.
+pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
+
+/// Why a query failed; [`ErrorKind`] maps onto Prometheus's `errorType` and HTTP status.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    /// The class of error.
+    pub kind: ErrorKind,
+    /// What went wrong, in Prometheus's words where it has them.
+    pub message: String,
+}
+
+/// Prometheus's error classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The query or a parameter is malformed (`bad_data`, 400).
+    BadData,
+    /// The query is well formed but cannot be evaluated (`execution`, 422): many-to-many
+    /// matching, duplicate series, a limit reached.
+    Execution,
+    /// The query ran out of time (`timeout`, 503).
+    Timeout,
+}
+
+impl Error {
+    /// A `bad_data` error.
+    pub fn bad_data(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::BadData,
+            message: message.into(),
+        }
+    }
+
+    /// An `execution` error.
+    pub fn execution(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Execution,
+            message: message.into(),
+        }
+    }
+}
+
+/// When a query is evaluated: at `start`, `start + step`, … up to `end` (an instant query has
+/// `start == end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalRange {
+    /// First evaluation time, Unix ms.
+    pub start_ms: i64,
+    /// Last evaluation time (inclusive), Unix ms.
+    pub end_ms: i64,
+    /// Between evaluations, ms; 0 marks an instant query (a range query's step is positive).
+    pub step_ms: i64,
+    /// How far back an instant selector looks for a sample.
+    pub lookback_ms: i64,
+}
+
+impl EvalRange {
+    /// One evaluation at `t_ms`.
+    pub fn instant(t_ms: i64) -> Self {
+        EvalRange {
+            start_ms: t_ms,
+            end_ms: t_ms,
+            step_ms: 0,
+            lookback_ms: DEFAULT_LOOKBACK_MS,
+        }
+    }
+
+    /// Evaluations from `start_ms` to `end_ms` every `step_ms`.
+    pub fn range(start_ms: i64, end_ms: i64, step_ms: i64) -> Self {
+        EvalRange {
+            start_ms,
+            end_ms,
+            step_ms: step_ms.max(1),
+            lookback_ms: DEFAULT_LOOKBACK_MS,
+        }
+    }
+}
+
+/// Bounds on one query's work, checked before and while it is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Series the selections may return in all.
+    pub max_series: usize,
+    /// Samples the selections may load in all.
+    pub max_samples: usize,
+    /// Steps (intervals between start and end) of a range query; Prometheus refuses more than
+    /// 11,000.
+    pub max_steps: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 100_000,
+            max_samples: 50_000_000,
+            max_steps: 11_000,
+        }
+    }
+}
+
+/// Series to read: those whose labels satisfy every matcher, with their samples between
+/// `start_ms` and `end_ms` inclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Matchers on labels (`__name__` included), as the query wrote them.
+    pub matchers: Vec<TagMatcher>,
+    /// Earliest sample time needed, Unix ms.
+    pub start_ms: i64,
+    /// Latest sample time needed, Unix ms.
+    pub end_ms: i64,
+}
+
+impl Selection {
+    /// The key under which [`Query::eval`] looks up this selection's series.
+    pub fn key(&self) -> String {
+        labels::matchers_key(&self.matchers)
+    }
+}
+
+/// The series fetched for a query's selections, by [`Selection::key`].
+pub type Fetched = BTreeMap<String, Vec<Series>>;
+
+/// A parsed query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    expr: Expr,
+}
+
+/// The answer of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// An instant query's value (`vector`, `scalar` or `string`; `matrix` for a range selector).
+    Instant(Value),
+    /// A range query's series, sorted by labels.
+    Range(Vec<Series>),
+}
+
+impl Query {
+    /// Parses `text`; a syntax error is `bad_data` with the parser's message.
+    pub fn parse(text: &str) -> Result<Query, Error> {
+        if text.trim().is_empty() {
+            return Err(Error::bad_data("query must not be empty"));
+        }
+        eval::register_functions();
+        let expr = promql_parser::parser::parse(text)
+            .map_err(|e| Error::bad_data(format!("1:1: parse error: {e}")))?;
+        eval::check(&expr)?;
+        Ok(Query { expr })
+    }
+
+    /// Parses a series selector (a `match[]` parameter): its matchers, `__name__` included.
+    pub fn parse_selector(text: &str) -> Result<Vec<TagMatcher>, Error> {
+        let q = Query::parse(text)?;
+        match &q.expr {
+            Expr::VectorSelector(vs) => Ok(eval::selector_matchers(vs)),
+            other => Err(Error::bad_data(format!(
+                "1:1: parse error: expected a series selector, got {}",
+                eval::value_type(other)
+            ))),
+        }
+    }
+
+    /// The expression's value type: `vector`, `matrix`, `scalar` or `string`.
+    pub fn value_type(&self) -> &'static str {
+        eval::value_type(&self.expr)
+    }
+
+    /// The selections the query reads when evaluated over `range`, each with the whole time
+    /// span any evaluation needs (offsets, `@`, ranges and subqueries taken into account);
+    /// selections with the same matchers are merged.
+    pub fn selections(&self, range: &EvalRange) -> Vec<Selection> {
+        eval::selections(&self.expr, range)
+    }
+
+    /// Evaluates the query over `range` with the series `data` holds for its selections: an
+    /// instant query ([`EvalRange::instant`]) answers [`Answer::Instant`], a range query
+    /// [`Answer::Range`] (even when it starts and ends at the same time). A range query over an
+    /// expression that is not an instant vector or scalar is `bad_data`, as in Prometheus.
+    pub fn eval(
+        &self,
+        range: &EvalRange,
+        data: &Fetched,
+        limits: &Limits,
+    ) -> Result<Answer, Error> {
+        eval::run(&self.expr, range, data, limits)
+    }
+}
