@@ -699,6 +699,164 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         "A's points reached B: {t}"
     );
 
+    // 4b. PromQL (`/prometheus/api/v1/*`): B's token never sees A's series, whatever the query
+    //     shape: A's remote-write series with distinctive labels, and A's `zeta.load` on an
+    //     endpoint named like B's.
+    let a_rw = argus_transfer::remote_write::WriteRequest {
+        timeseries: vec![argus_transfer::remote_write::TimeSeries {
+            labels: [
+                ("__name__", "a_secret"),
+                ("instance", "a-inst:1"),
+                ("job", "a-job"),
+            ]
+            .iter()
+            .map(|(n, v)| argus_transfer::remote_write::Label {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect(),
+            samples: vec![argus_transfer::remote_write::Sample {
+                value: 4242.0,
+                timestamp: now * 1000,
+            }],
+        }],
+    };
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/write", p.transfer_url))
+        .bearer_auth(&c.agent_token)
+        .body(argus_transfer::remote_write::encode(&a_rw))
+        .send()
+        .await
+        .unwrap();
+    check!(r.status() == 204, "A's remote write: {}", r.status());
+    let t_eval = (now + 2).to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, t) = a
+            .get(&format!(
+                "/prometheus/api/v1/query?query=a_secret&time={t_eval}"
+            ))
+            .await;
+        if t.contains("4242") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A's a_secret not readable by A: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let a_marks = ["a_secret", "a-inst", "a-job", "4242", "123456", "123457"];
+    let span = format!("start={}&end={t_eval}", now - 3600);
+    let mut shapes: Vec<String> = [
+        "a_secret",
+        r#"{__name__="a_secret"}"#,
+        r#"{__name__=~".+"}"#,
+        r#"{__name__=~"a_.*"}"#,
+        r#"{instance="a-inst:1"}"#,
+        r#"{job=~"a-.*"}"#,
+        r#"{endpoint="a-inst:1"}"#,
+        r#"{endpoint="zeta-host"}"#,
+        r#"{__name__="zeta.load", endpoint="zeta-host"}"#,
+        r#"sum({__name__=~".+"})"#,
+        r#"sum by (job, instance) ({__name__=~".+"})"#,
+        r#"max_over_time({__name__=~".+"}[1h])"#,
+        r#"count({__name__=~".*"})"#,
+        r#"count({__name__=~".+"})"#,
+        r#"absent(a_secret)"#,
+        r#"absent_over_time(a_secret[1h])"#,
+        r#"{__name__=~".+"} or vector(1)"#,
+        r#"label_replace({__name__=~".+"}, "x", "$1", "job", "(.*)")"#,
+    ]
+    .iter()
+    .flat_map(|e| {
+        let e = enc(e);
+        [
+            format!("/prometheus/api/v1/query?query={e}&time={t_eval}"),
+            format!("/prometheus/api/v1/query_range?query={e}&{span}&step=60"),
+        ]
+    })
+    .collect();
+    for m in [r#"{__name__=~".+"}"#, "a_secret", r#"{job="a-job"}"#] {
+        shapes.push(format!(
+            "/prometheus/api/v1/series?match[]={}&{span}",
+            enc(m)
+        ));
+        shapes.push(format!(
+            "/prometheus/api/v1/labels?match[]={}&{span}",
+            enc(m)
+        ));
+    }
+    for name in ["__name__", "endpoint", "instance", "job"] {
+        shapes.push(format!("/prometheus/api/v1/label/{name}/values?{span}"));
+        shapes.push(format!("/prometheus/api/v1/label/{name}/values"));
+    }
+    shapes.push(format!("/prometheus/api/v1/labels?{span}"));
+    shapes.push("/prometheus/api/v1/labels".to_string());
+    for path in &shapes {
+        let (s, t) = b.api.get(path).await;
+        check!(s == 200 || s == 400, "B's PromQL {path}: {s} {t}");
+        for mark in a_marks {
+            check!(!t.contains(mark), "B's PromQL {path} shows A's {mark}: {t}");
+        }
+        // The same as a POST form, as Grafana sends it.
+        let (url, form) = path.split_once('?').unwrap_or((path, ""));
+        let r = reqwest::Client::new()
+            .post(format!("{}{url}", p.web_url))
+            .bearer_auth(b.api.bearer.as_deref().unwrap())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        let t = r.text().await.unwrap_or_default();
+        check!(s == 200 || s == 400, "B's PromQL POST {path}: {s} {t}");
+        for mark in a_marks {
+            check!(
+                !t.contains(mark),
+                "B's PromQL POST {path} shows A's {mark}: {t}"
+            );
+        }
+        // Without a credential: 401, nothing else.
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", p.web_url))
+            .send()
+            .await
+            .unwrap();
+        check!(r.status() == 401, "unauthenticated {path}: {}", r.status());
+    }
+    // B sees its own series, only: one series, absent() finds no a_secret.
+    let q = |e: &str| format!("/prometheus/api/v1/query?query={}&time={t_eval}", enc(e));
+    let (_, t) = b
+        .api
+        .get(&q(r#"count(count_over_time({__name__=~".+"}[2h]))"#))
+        .await;
+    let v: Value = serde_json::from_str(&t).unwrap();
+    check!(
+        v["data"]["result"][0]["value"][1] == "1",
+        "B's series count: {t}"
+    );
+    let (_, t) = b.api.get(&q("absent(a_secret)")).await;
+    let v: Value = serde_json::from_str(&t).unwrap();
+    check!(
+        v["data"]["result"][0]["value"][1] == "1",
+        "absent(a_secret) for B: {t}"
+    );
+    let (_, t) = b.api.get("/prometheus/api/v1/label/endpoint/values").await;
+    let v: Value = serde_json::from_str(&t).unwrap();
+    check!(v["data"] == json!(["zeta-host"]), "B's endpoints: {t}");
+    // And the other way round: A's `zeta.load` holds A's two points only, none of B's.
+    let (_, t) = a
+        .get(&q(r#"count_over_time({__name__="zeta.load"}[2h])"#))
+        .await;
+    let v: Value = serde_json::from_str(&t).unwrap();
+    check!(
+        v["data"]["result"].as_array().map(Vec::len) == Some(1)
+            && v["data"]["result"][0]["value"][1] == "2",
+        "A's zeta.load mixes in B's points: {t}"
+    );
+
     // 5. B is intact: every object still there, its problem neither acknowledged nor silenced
     //    (A's silence has had several config pulls to apply), its delivery untouched.
     for (kind, id, _) in &b.objects {
@@ -779,6 +937,10 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         (
             Method::POST,
             format!("{}/internal/v1/query/series", p.transfer_url),
+        ),
+        (
+            Method::POST,
+            format!("{}/internal/v1/query/select", p.transfer_url),
         ),
         (Method::POST, format!("{}/internal/v1/points", p.judge_url)),
         (Method::POST, format!("{}/internal/v1/events", p.alarm_url)),

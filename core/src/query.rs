@@ -111,6 +111,28 @@ pub struct SeriesData {
     pub points: Vec<(i64, f64)>,
 }
 
+/// A selection by label matchers (PromQL's view of a series: `__name__`, `endpoint`, tags; see
+/// `argus-promql`'s `labels`), answered by a region with raw points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectQuery {
+    /// The tenant whose series are read.
+    pub tenant: TenantId,
+    /// Conditions on labels, all of which must hold (`__name__` included).
+    #[serde(default)]
+    pub matchers: Vec<TagMatcher>,
+    /// Start, Unix seconds, inclusive.
+    pub start: i64,
+    /// End, Unix seconds, inclusive.
+    pub end: i64,
+    /// Answer at most this many series (the caller's limit plus one tells it was exceeded
+    /// without shipping everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Answer the series without their points (listings of series and labels).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub series_only: bool,
+}
+
 /// The latest value of each selected series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastQuery {

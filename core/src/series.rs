@@ -5,6 +5,12 @@ use crate::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The tag that marks a series written by a label-based format (Prometheus remote write, InfluxDB
+/// line protocol) whose endpoint was not given by a label named `endpoint`: its value names the
+/// label the endpoint was taken from (kept among the tags too), or `default`. PromQL then shows
+/// the series with exactly the labels it was written with and no `endpoint` label.
+pub const ENDPOINT_MARKER_TAG: &str = "__endpoint_label__";
+
 /// The identity of a time series: tenant + endpoint + metric + tags.
 ///
 /// Built once per series; its [`hash`](SeriesKey::hash) is stable across processes, versions and

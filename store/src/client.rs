@@ -4,7 +4,7 @@
 //! content type) and are answered once durable; queries are JSON. Errors say whether a retry may
 //! help ([`ClientError::is_retryable`]), which is what replication and spooling need.
 
-use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
+use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::wire::PushResponse;
 use argus_core::{Point, SeriesKey};
 use serde::de::DeserializeOwned;
@@ -128,6 +128,11 @@ impl StoreClient {
     /// A range read.
     pub async fn query_range(&self, q: &RangeQuery) -> Result<Vec<SeriesData>, ClientError> {
         self.post_json("query/range", q).await
+    }
+
+    /// The series selected by PromQL label matchers, with their raw points.
+    pub async fn select(&self, q: &SelectQuery) -> Result<Vec<SeriesData>, ClientError> {
+        self.post_json("query/select", q).await
     }
 
     /// The latest value of each selected series.

@@ -15,12 +15,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
 use argus_core::internal_auth::InternalOnly;
-use argus_core::query::{LastQuery, RangeQuery, SeriesQuery};
+use argus_core::query::{Aggregation, LastQuery, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
 use argus_core::validate::{validate_point, validate_sample, validate_series, Limits, Rejection};
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
 use argus_core::SeriesKey;
+use argus_promql::labels::{labels_of, prefilter, CompiledMatchers};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -155,6 +156,10 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
             .route(
                 "/internal/v1/query/range",
                 web::post().to(query_range).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/select",
+                web::post().to(query_select).wrap(internal.clone()),
             )
             .route(
                 "/internal/v1/query/last",
@@ -367,6 +372,52 @@ async fn query_range(
     let r = web::block(move || engine.query_range(&q))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    r.map(|d| HttpResponse::Ok().json(d))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// `POST /internal/v1/query/select`: the series whose PromQL labels satisfy the matchers, with
+/// their raw points in `[start, end]`. The index narrows by a superset selector; the exact
+/// matchers then run on each series' labels, here, so only selected series leave the node.
+/// Series without points in the range are left out, as PromQL does not see them.
+async fn query_select(
+    req: HttpRequest,
+    q: web::Json<SelectQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let q = q.into_inner();
+    let exact = CompiledMatchers::new(&q.matchers)
+        .map_err(|e| ApiError::bad_field("matchers", e.message))?;
+    if q.end < q.start {
+        return Err(ApiError::bad_field("end", "must not be before start"));
+    }
+    let engine = st.engine.clone();
+    let r = web::block(move || {
+        let range = RangeQuery {
+            tenant: q.tenant,
+            selector: prefilter(&q.matchers),
+            start: q.start,
+            end: q.end,
+            step: None,
+            aggregation: Aggregation::default(),
+            group_by: None,
+        };
+        engine.query_range(&range).map(|all| {
+            all.into_iter()
+                .filter(|d| !d.points.is_empty() && exact.matches(&labels_of(&d.key)))
+                .take(q.limit.unwrap_or(usize::MAX))
+                .map(|mut d| {
+                    if q.series_only {
+                        d.points = Vec::new();
+                    }
+                    d
+                })
+                .collect::<Vec<SeriesData>>()
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     r.map(|d| HttpResponse::Ok().json(d))
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }

@@ -266,8 +266,9 @@ impl QuotaConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
-    /// Tags (line protocol) or labels (remote write) taken as the endpoint, first present wins;
-    /// the one used is removed from the tags.
+    /// Tags (line protocol) or labels (remote write) taken as the endpoint, first present wins
+    /// (a label `endpoint` always wins); one other than `endpoint` stays a tag, marked (see
+    /// `lineproto::endpoint_and_tags`).
     pub endpoint_tags: Vec<String>,
     /// The endpoint of a point that has none of `endpoint_tags`.
     pub default_endpoint: String,

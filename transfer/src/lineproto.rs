@@ -3,17 +3,18 @@
 //! `measurement,tag=v,tag2=v2 field=1.5,other=3i 1700000000000000000`
 //!
 //! Mapping onto Argus points (docs/INGEST.md): one point per numeric field; the metric is
-//! `measurement.field` (just `measurement` for a field named `value`); the endpoint is the first
-//! of `ingest.endpoint_tags` present (removed from the tags), else `ingest.default_endpoint`;
-//! the other tags stay tags. Integers, unsigned integers and floats are values, booleans 1 and 0;
+//! `measurement.field` (just `measurement` for a field named `value`); endpoint and tags per
+//! [`endpoint_and_tags`]. Integers, unsigned integers and floats are values, booleans 1 and 0;
 //! string fields are refused. The timestamp is truncated to seconds per `precision`; a line
 //! without one gets the time of arrival. A rejection's index is the line's 0-based number.
 
 use crate::config::IngestConfig;
 use argus_core::point::{CounterType, Point, Tags};
+use argus_core::series::ENDPOINT_MARKER_TAG;
 use argus_core::validate::{Rejection, ValidationError};
 use argus_core::wire::Decoded;
 use argus_core::TenantId;
+use argus_promql::labels::ENDPOINT_LABEL;
 
 /// The `precision` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,19 +193,32 @@ fn parse_line(line: &str) -> Result<Line, ValidationError> {
     })
 }
 
-/// Picks the endpoint out of `tags` per `cfg` and builds the remaining tags.
+/// Picks the endpoint out of `tags` per `cfg` and builds the tags. A label named `endpoint`
+/// (non-empty) is always the endpoint and leaves the tags, as Argus shows it again as the label
+/// `endpoint`; otherwise the first of `cfg.endpoint_tags` present is the endpoint, else
+/// `cfg.default_endpoint`, and the tags keep every label plus [`ENDPOINT_MARKER_TAG`] naming
+/// where the endpoint came from (the label's name, or `default`), so PromQL shows the series
+/// with exactly the labels it was written with. A marker a sender wrote itself is dropped.
 pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) -> (String, Tags) {
-    let mut endpoint = None;
-    for name in &cfg.endpoint_tags {
-        if let Some(i) = tags.iter().position(|(k, v)| k == name && !v.is_empty()) {
-            endpoint = Some(tags.remove(i).1);
-            break;
-        }
+    tags.retain(|(k, _)| k != ENDPOINT_MARKER_TAG);
+    // `endpoint` first whatever the configured order: a series with the label endpoint=v must
+    // be stored with endpoint v, which is what a PromQL selection narrows on.
+    if let Some(i) = tags
+        .iter()
+        .position(|(k, v)| k == ENDPOINT_LABEL && !v.is_empty())
+    {
+        let endpoint = tags.remove(i).1;
+        return (endpoint, Tags::from_pairs(tags));
     }
-    (
-        endpoint.unwrap_or_else(|| cfg.default_endpoint.clone()),
-        Tags::from_pairs(tags),
-    )
+    let from = cfg.endpoint_tags.iter().find_map(|name| {
+        tags.iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| (name.as_str(), v.clone()))
+    });
+    let (marker, endpoint) = from.unwrap_or(("default", cfg.default_endpoint.clone()));
+    let marker = marker.to_owned();
+    tags.push((ENDPOINT_MARKER_TAG.to_owned(), marker));
+    (endpoint, Tags::from_pairs(tags))
 }
 
 /// Decodes a line-protocol body: good points with their line number, a rejection per bad line
@@ -316,7 +330,9 @@ mod tests {
         let p = &good[0].1;
         assert_eq!(p.endpoint, "web-1");
         assert_eq!(p.tags.get("cpu"), Some("cpu0"));
-        assert_eq!(p.tags.get("host"), None);
+        // The endpoint came from `host`: the tag stays, and the marker says where it came from.
+        assert_eq!(p.tags.get("host"), Some("web-1"));
+        assert_eq!(p.tags.get(ENDPOINT_MARKER_TAG), Some("host"));
         assert_eq!(p.timestamp, 1_700_000_000);
         assert_eq!(good[2].1.timestamp, 1_700_000_001);
         assert_eq!(good[5].1.endpoint, "web 2");
@@ -339,7 +355,41 @@ mod tests {
         );
         assert_eq!(good[0].1.timestamp, 1_700_000_000);
         assert_eq!(good[0].1.endpoint, "unknown");
+        assert_eq!(good[0].1.tags.to_string(), "__endpoint_label__=default");
         assert_eq!(good[0].1.metric, "m.v");
         assert!(Precision::parse(Some("h")).is_err());
+    }
+
+    #[test]
+    fn endpoint_label_marker() {
+        let cfg = IngestConfig::default();
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        // A label named `endpoint` is the endpoint and leaves the tags: no marker.
+        let (e, t) = endpoint_and_tags(pairs(&[("endpoint", "e1"), ("host", "h1")]), &cfg);
+        assert_eq!((e.as_str(), t.to_string().as_str()), ("e1", "host=h1"));
+        // Even when the configured list names another label first.
+        let host_first = IngestConfig {
+            endpoint_tags: vec!["host".into(), "endpoint".into()],
+            ..IngestConfig::default()
+        };
+        let (e, t) = endpoint_and_tags(pairs(&[("endpoint", "e1"), ("host", "h1")]), &host_first);
+        assert_eq!((e.as_str(), t.to_string().as_str()), ("e1", "host=h1"));
+        // From another label: it stays a tag, and the marker names it.
+        let (e, t) = endpoint_and_tags(pairs(&[("instance", "i:1"), ("job", "j")]), &cfg);
+        assert_eq!(
+            (e.as_str(), t.to_string().as_str()),
+            ("i:1", "__endpoint_label__=instance,instance=i:1,job=j")
+        );
+        // None of them: the default endpoint; a sender's own marker is dropped.
+        let (e, t) =
+            endpoint_and_tags(pairs(&[("__endpoint_label__", "forged"), ("a", "1")]), &cfg);
+        assert_eq!(
+            (e.as_str(), t.to_string().as_str()),
+            ("unknown", "__endpoint_label__=default,a=1")
+        );
     }
 }

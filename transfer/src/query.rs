@@ -5,8 +5,9 @@
 use crate::server::State;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::{check_internal, ApiError};
-use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
+use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::SeriesKey;
+use argus_promql::labels::CompiledMatchers;
 use argus_store::{ClientError, StoreClient};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -66,11 +67,23 @@ pub async fn range(
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
     let q = q.into_inner();
-    let parts: Vec<SeriesData> = fan_out(&st, |c| {
+    let merged = range_merged(&st, q).await?;
+    Ok(crate::agents::answer_json(&req, &merged))
+}
+
+/// The raw or bucketed range read of every node, replicas merged: of the copies of a series the
+/// fuller one is kept. Sorted by series key.
+async fn range_merged(st: &State, q: RangeQuery) -> Result<Vec<SeriesData>, ApiError> {
+    let parts: Vec<SeriesData> = fan_out(st, |c| {
         let q = q.clone();
         async move { c.query_range(&q).await }
     })
     .await?;
+    Ok(merge_replicas(parts))
+}
+
+/// One copy of each series from the nodes' answers: the fuller one. Sorted by series key.
+fn merge_replicas(parts: Vec<SeriesData>) -> Vec<SeriesData> {
     let mut merged: BTreeMap<SeriesKey, SeriesData> = BTreeMap::new();
     for d in parts {
         match merged.get(&d.key) {
@@ -80,10 +93,34 @@ pub async fn range(
             }
         }
     }
-    Ok(crate::agents::answer_json(
-        &req,
-        &merged.into_values().collect::<Vec<_>>(),
-    ))
+    merged.into_values().collect()
+}
+
+/// `POST /internal/v1/query/select`: the series whose PromQL labels satisfy the matchers, with
+/// their raw points in `[start, end]`. Each node selects exactly (`argus-store`'s `select`);
+/// here replicas are merged, the fuller copy of a series kept.
+pub async fn select(
+    req: HttpRequest,
+    q: web::Json<SelectQuery>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let q = q.into_inner();
+    // Refused here too, so a bad query costs no node a request.
+    CompiledMatchers::new(&q.matchers).map_err(|e| ApiError::bad_field("matchers", e.message))?;
+    if q.end < q.start {
+        return Err(ApiError::bad_field("end", "must not be before start"));
+    }
+    let parts: Vec<SeriesData> = fan_out(&st, |c| {
+        let q = q.clone();
+        async move { c.select(&q).await }
+    })
+    .await?;
+    let out: Vec<SeriesData> = merge_replicas(parts)
+        .into_iter()
+        .take(q.limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok(crate::agents::answer_json(&req, &out))
 }
 
 /// `POST /internal/v1/query/last`: the latest value per series across nodes.

@@ -2,10 +2,9 @@
 //! `WriteRequest`, as a Prometheus server or vmagent sends it.
 //!
 //! Mapping onto Argus points (docs/INGEST.md): one point per sample; the metric is `__name__`;
-//! the endpoint is the first of `ingest.endpoint_tags` present among the labels (by default
-//! `endpoint`, `host`, then `instance`; removed from the tags), else `ingest.default_endpoint`;
-//! the other labels are tags, with empty values dropped (Prometheus treats them as absent) and
-//! the characters tags may not hold (`, = " { }` and controls) replaced by `_`. The timestamp is
+//! endpoint and tags per [`endpoint_and_tags`] (a series reads back through PromQL with exactly
+//! its labels); the labels are tags, with empty values dropped (Prometheus treats them as
+//! absent) and the characters tags may not hold (`, = " { }` and controls) replaced by `_`. The timestamp is
 //! truncated from milliseconds to seconds. Samples whose value is NaN (Prometheus's staleness
 //! markers) are skipped without rejection. A rejection's index counts samples across the whole
 //! request, series by series.
@@ -211,7 +210,11 @@ mod tests {
         assert_eq!(p.metric, "http_requests_total");
         assert_eq!(p.endpoint, "10.0.0.1:9100");
         assert_eq!(p.timestamp, 1_700_000_000);
-        assert_eq!(p.tags.to_string(), "job=node,path=/a_b");
+        // `instance` stays a label, marked as the endpoint's source: it reads back as written.
+        assert_eq!(
+            p.tags.to_string(),
+            "__endpoint_label__=instance,instance=10.0.0.1:9100,job=node,path=/a_b"
+        );
         assert_eq!(bad.len(), 1);
         assert_eq!((bad[0].index, bad[0].field.as_str()), (2, "__name__"));
         assert!(parse(b"not snappy at all", 1 << 20).is_err());

@@ -292,6 +292,10 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
                 "/internal/v1/query/series",
                 web::post().to(query::series).wrap(internal.clone()),
             )
+            .route(
+                "/internal/v1/query/select",
+                web::post().to(query::select).wrap(internal.clone()),
+            )
     })
     .workers(cfg.workers.max(1));
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-transfer")?.run();

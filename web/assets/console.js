@@ -100,30 +100,98 @@ async function loginSubmit(ev) {
   location.href = f.dataset.next || "/hosts";
 }
 
-// Charts: each .chart[data-query] fetches /api/v1/query and draws one line per series.
+// Charts: each .chart[data-promql] asks the PromQL API for its query over the last
+// data-range seconds and draws one line per series.
+function seriesName(m) {
+  const name = m.__name__ || "";
+  const rest = Object.entries(m).filter(([k]) => k !== "__name__").map(([k, v]) => k + "=" + JSON.stringify(v)).join(", ");
+  return name + (rest ? "{" + rest + "}" : (name ? "" : "{}"));
+}
+
 async function drawChart(el) {
-  const q = el.dataset.query;
-  const res = await api("GET", "/api/v1/query?" + q);
+  const range = Number(el.dataset.range || 3600);
+  const end = Math.floor(Date.now() / 1000);
+  // About 300 points across the chart, never below the agents' 10 s step.
+  const step = Math.max(10, Math.ceil(range / 300));
+  const q = new URLSearchParams({ query: el.dataset.promql, start: String(end - range), end: String(end), step: String(step) });
+  const res = await api("GET", "/prometheus/api/v1/query_range?" + q.toString());
   const body = el.querySelector(".body");
-  if (!res.ok) { body.innerHTML = ""; body.textContent = (res.data && res.data.error) || "query failed"; body.className = "body empty"; return; }
-  const series = res.data || [];
-  const pts = series.reduce((n, s) => n + s.points.length, 0);
+  if (!res.ok || !res.data || res.data.status !== "success") {
+    body.innerHTML = ""; body.textContent = (res.data && res.data.error) || ("query failed: HTTP " + res.status); body.className = "body empty err"; return;
+  }
+  const series = res.data.data.resultType === "matrix" ? res.data.data.result : [];
+  const pts = series.reduce((n, s) => n + s.values.length, 0);
   el.dataset.points = String(pts);
-  if (!pts) { body.textContent = "no data in this range"; body.className = "body empty"; return; }
-  const ts = Array.from(new Set(series.flatMap(s => s.points.map(p => p[0])))).sort((a, b) => a - b);
+  el.dataset.series = String(series.length);
+  if (!pts) { body.textContent = "no data in this range"; body.className = "body empty"; el.classList.add("drawn"); return; }
+  const ts = Array.from(new Set(series.flatMap(s => s.values.map(p => p[0])))).sort((a, b) => a - b);
   const idx = new Map(ts.map((t, i) => [t, i]));
   const data = [ts];
   const colors = ["#2457c5", "#c0362c", "#1f8a4c", "#b7791f", "#7b3fb6", "#127a8a"];
-  const opts = { width: Math.max(300, el.clientWidth - 18), height: 200, series: [{}], legend: { show: series.length <= 6 }, axes: [{}, { size: 60 }] };
-  series.slice(0, 12).forEach((s, i) => {
+  const opts = { width: Math.max(300, el.clientWidth - 18), height: 200, series: [{}], legend: { show: series.length <= 8 }, axes: [{}, { size: 60 }] };
+  series.slice(0, 24).forEach((s, i) => {
     const col = new Array(ts.length).fill(null);
-    s.points.forEach(p => { col[idx.get(p[0])] = p[1]; });
+    s.values.forEach(p => { col[idx.get(p[0])] = Number(p[1]); });
     data.push(col);
-    const tags = Object.entries(s.key.tags || {}).map(([k, v]) => k + "=" + v).join(",");
-    opts.series.push({ label: (s.key.endpoint || "") + (tags ? " " + tags : ""), stroke: colors[i % colors.length], width: 1.5, spanGaps: true });
+    opts.series.push({ label: seriesName(s.metric), stroke: colors[i % colors.length], width: 1.5, spanGaps: false });
   });
   body.innerHTML = ""; body.className = "body";
   new uPlot(opts, data, body);
   el.classList.add("drawn");
 }
-window.addEventListener("load", () => { document.querySelectorAll(".chart[data-query]").forEach(drawChart); });
+
+// PromQL completion in the explorer: metric names outside braces, label names inside them,
+// a label's values after `label="`; all from the PromQL API, so only the tenant's own.
+const completionCache = new Map();
+async function suggestions(path) {
+  if (!completionCache.has(path)) {
+    const res = await api("GET", "/prometheus/api/v1/" + path);
+    completionCache.set(path, res.ok && res.data && Array.isArray(res.data.data) ? res.data.data : []);
+  }
+  return completionCache.get(path);
+}
+
+function completionContext(text) {
+  const open = text.lastIndexOf("{"), close = text.lastIndexOf("}");
+  if (open > close) {
+    const inside = text.slice(open + 1);
+    const v = inside.match(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)$/);
+    if (v) return { path: "label/" + encodeURIComponent(v[1]) + "/values", word: v[3] };
+    const n = inside.match(/([a-zA-Z_][a-zA-Z0-9_]*)?$/);
+    return { path: "labels", word: n[1] || "" };
+  }
+  const m = text.match(/([a-zA-Z_:][a-zA-Z0-9_:.]*)$/);
+  return { path: "label/__name__/values", word: m ? m[1] : "" };
+}
+
+async function complete(input, list) {
+  const before = input.value.slice(0, input.selectionStart);
+  const ctx = completionContext(before);
+  const all = await suggestions(ctx.path);
+  const hits = all.filter(x => x.startsWith(ctx.word) && x !== ctx.word).slice(0, 12);
+  list.innerHTML = "";
+  hits.forEach(h => {
+    const li = document.createElement("li");
+    li.textContent = h;
+    li.addEventListener("mousedown", ev => {
+      ev.preventDefault();
+      const at = before.length - ctx.word.length;
+      // Names PromQL cannot write bare (falcon's dots) go through __name__.
+      const text = ctx.path === "label/__name__/values" && /[^a-zA-Z0-9_:]/.test(h) ? '{__name__="' + h + '"}' : h;
+      input.value = input.value.slice(0, at) + text + input.value.slice(before.length);
+      input.selectionStart = input.selectionEnd = at + text.length;
+      list.innerHTML = "";
+      input.focus();
+    });
+    list.appendChild(li);
+  });
+}
+
+window.addEventListener("load", () => {
+  document.querySelectorAll(".chart[data-promql]").forEach(drawChart);
+  document.querySelectorAll("input[data-promql-complete]").forEach(input => {
+    const list = document.getElementById(input.dataset.promqlComplete);
+    input.addEventListener("input", () => complete(input, list));
+    input.addEventListener("blur", () => { list.innerHTML = ""; });
+  });
+});

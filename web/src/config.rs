@@ -36,6 +36,40 @@ pub struct BootstrapAdmin {
     pub password: String,
 }
 
+/// The Prometheus HTTP API under `/prometheus` (`[prometheus]`; see docs/API.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Series one query (or listing) may select in all; more is a 422 `execution` error.
+    pub max_series: usize,
+    /// Samples one query may load in all; more is a 422 `execution` error.
+    pub max_samples: usize,
+    /// Evaluation steps of a range query (Prometheus's 11,000).
+    pub max_steps: i64,
+    /// How far back an instant selector looks for a sample, seconds (Prometheus's
+    /// `--query.lookback-delta`).
+    pub lookback_delta_secs: i64,
+    /// Longest a query may take, seconds (a smaller `timeout` parameter wins); then 503 `timeout`.
+    pub timeout_secs: u64,
+    /// The span `/series`, `/labels` and `/label/<name>/values` look at when the request gives
+    /// no `start`, seconds before `end` (Prometheus looks at all time; a bounded default keeps an
+    /// unbounded listing from reading every point of the tenant).
+    pub listing_default_range_secs: i64,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        PrometheusConfig {
+            max_series: 100_000,
+            max_samples: 50_000_000,
+            max_steps: 11_000,
+            lookback_delta_secs: 300,
+            timeout_secs: 120,
+            listing_default_range_secs: 6 * 3600,
+        }
+    }
+}
+
 /// `argus-web --config web.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -71,6 +105,8 @@ pub struct WebConfig {
     /// and alarm then use an `https://` web URL); `ca_file` is trusted for `https://` region
     /// query URLs and alarm.
     pub tls: argus_core::TlsConfig,
+    /// The Prometheus HTTP API's limits and defaults.
+    pub prometheus: PrometheusConfig,
 }
 
 impl WebConfig {
@@ -107,6 +143,7 @@ impl Default for WebConfig {
             host_dead_after_secs: 180,
             bootstrap_admin: None,
             tls: argus_core::TlsConfig::default(),
+            prometheus: PrometheusConfig::default(),
         }
     }
 }

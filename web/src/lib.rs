@@ -10,6 +10,7 @@
 //! - [`model`] — the core strategy, notification and agent models assembled from the database;
 //! - [`center`] — the configuration center that transfers, judges, alarm and agents pull;
 //! - [`query`] — metric queries, answered by the region that holds the data;
+//! - [`prometheus`] — the Prometheus HTTP API (PromQL) under `/prometheus`;
 //! - [`console`] — the server-rendered console;
 //! - [`bootstrap`] — first-run setup for standalone and demos;
 //! - [`server`] — the HTTP server.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod model;
+pub mod prometheus;
 pub mod query;
 pub mod server;
 pub mod store;

@@ -137,6 +137,7 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
                     )),
             )
             .configure(crate::api::routes)
+            .configure(crate::prometheus::routes)
             .configure(crate::console::routes)
     })
     .workers(cfg.workers.max(1));

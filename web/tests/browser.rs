@@ -386,7 +386,7 @@ async fn run(
     .await;
     c.goto(&format!("{url}/hosts")).await.unwrap();
     click(c, "td a[href^='/hosts/']").await;
-    until(c, "the cpu chart drawn with points", "const el = document.querySelector('.chart[data-query*=\"cpu.busy\"]'); return !!el && el.classList.contains('drawn') && Number(el.dataset.points) >= 50 && !!el.querySelector('canvas')").await;
+    until(c, "the cpu chart drawn with points", "const el = document.querySelector('.chart[data-promql*=\"cpu.busy\"]'); return !!el && el.classList.contains('drawn') && Number(el.dataset.points) >= 50 && !!el.querySelector('canvas')").await;
     until(
         c,
         "the effective strategy",
@@ -397,7 +397,22 @@ async fn run(
     c.goto(&format!("{url}/explorer?metric=cpu.busy&range=3600"))
         .await
         .unwrap();
-    until(c, "the explorer chart", "const el = document.querySelector('.chart'); return !!el && el.classList.contains('drawn')").await;
+    until(c, "the explorer chart", "const el = document.querySelector('.chart'); return !!el && el.classList.contains('drawn') && Number(el.dataset.points) > 0").await;
+    // PromQL in the explorer: an aggregation across hosts, with completion from the API.
+    c.goto(&format!(
+        "{url}/explorer?range=3600&query={}",
+        "max%20by%20(endpoint)%20(%7B__name__%3D%22cpu.busy%22%7D)%20*%202"
+    ))
+    .await
+    .unwrap();
+    until(c, "the PromQL chart", "const el = document.querySelector('.chart'); return !!el && el.classList.contains('drawn') && Number(el.dataset.series) === 1 && Number(el.dataset.points) >= 50").await;
+    c.execute(
+        "const i = document.querySelector('input[name=query]'); i.value = 'cpu.b'; i.focus(); i.setSelectionRange(5, 5); i.dispatchEvent(new Event('input'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(c, "metric name completion", "return [...document.querySelectorAll('#promql-suggestions li')].some(li => li.textContent === 'cpu.busy')").await;
     shot(c, "metric-explorer").await;
 
     // The judge pulls the strategy from the config center; points above 90 make it raise a

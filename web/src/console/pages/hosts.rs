@@ -100,12 +100,27 @@ const RANGES: &[(i64, &str)] = &[
     (7 * 86_400, "7 days"),
 ];
 
-fn chart(title: &str, query: &str) -> String {
+/// A chart of a PromQL query over the last `range` seconds, drawn by console.js through
+/// `/prometheus/api/v1/query_range`.
+fn chart(title: &str, promql: &str, range: i64) -> String {
     format!(
-        r#"<div class="chart" data-query="{}"><h3>{}</h3><div class="body empty">loading…</div></div>"#,
-        esc(query),
+        r#"<div class="chart" data-promql="{}" data-range="{range}"><h3>{}</h3><div class="body empty">loading…</div></div>"#,
+        esc(promql),
         esc(title)
     )
+}
+
+/// `s` as a PromQL string literal.
+fn promql_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A selector for `metric` with equality matchers: falcon names with dots are reached through
+/// `__name__`.
+fn selector(metric: &str, labels: &[(&str, &str)]) -> String {
+    let mut parts = vec![format!("__name__={}", promql_str(metric))];
+    parts.extend(labels.iter().map(|(k, v)| format!("{k}={}", promql_str(v))));
+    format!("{{{}}}", parts.join(", "))
 }
 
 fn range_links(base: &str, range: i64) -> String {
@@ -146,16 +161,7 @@ pub async fn host(
         .range
         .filter(|x| *x > 0 && *x <= 30 * 86_400)
         .unwrap_or(3600);
-    let now = now_secs();
-    let q = |metric: &str| {
-        format!(
-            "endpoint={}&metric={}&start={}&end={}",
-            enc(&name),
-            enc(metric),
-            now - range,
-            now + 60
-        )
-    };
+    let q = |metric: &str| selector(metric, &[("endpoint", &name)]);
     let mut charts = String::new();
     for (title, metric) in [
         ("CPU busy %", "cpu.busy"),
@@ -165,11 +171,11 @@ pub async fn host(
         ("Network in (bytes/s)", "net.if.in.bytes"),
         ("Network out (bytes/s)", "net.if.out.bytes"),
     ] {
-        charts.push_str(&chart(title, &q(metric)));
+        charts.push_str(&chart(title, &q(metric), range));
     }
     let extra = r.metric.clone().unwrap_or_default();
     if !extra.is_empty() {
-        charts = format!("{}{charts}", chart(&extra, &q(&extra)));
+        charts = format!("{}{charts}", chart(&extra, &q(&extra), range));
     }
     let m = model::tenant_strategies(&st.db, &a.tenant).await?;
     let tnames: HashMap<i64, String> = m
@@ -217,21 +223,39 @@ pub async fn host(
     Ok(page(&a, "/hosts", &format!("Host {name}"), &body))
 }
 
-/// Metric explorer query.
+/// Metric explorer query: PromQL, or (links from earlier versions) one metric of a host.
 #[derive(Deserialize)]
 pub struct Explore {
+    query: Option<String>,
     endpoint: Option<String>,
     metric: Option<String>,
     tags: Option<String>,
     range: Option<i64>,
 }
 
-/// `GET /explorer`: any metric of any host, by tags, over a range.
+/// `GET /explorer`: any PromQL query over a range, with completion of metric names, label
+/// names and label values.
 pub async fn explorer(req: HttpRequest, st: web::Data<State>, q: web::Query<Explore>) -> Page {
     let a = auth!(req, st);
-    let endpoint = q.endpoint.clone().unwrap_or_default();
-    let metric = q.metric.clone().unwrap_or_default();
-    let tags = q.tags.clone().unwrap_or_default();
+    let mut query = q.query.clone().unwrap_or_default();
+    if query.trim().is_empty() {
+        if let Some(metric) = q.metric.as_deref().filter(|m| !m.is_empty()) {
+            let mut labels: Vec<(String, String)> = Vec::new();
+            if let Some(e) = q.endpoint.as_deref().filter(|e| !e.is_empty()) {
+                labels.push(("endpoint".into(), e.into()));
+            }
+            for pair in q.tags.as_deref().unwrap_or("").split(',') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    labels.push((k.trim().into(), v.trim().into()));
+                }
+            }
+            let refs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            query = selector(metric, &refs);
+        }
+    }
     let range = q
         .range
         .filter(|x| *x > 0 && *x <= 30 * 86_400)
@@ -246,30 +270,15 @@ pub async fn explorer(req: HttpRequest, st: web::Data<State>, q: web::Query<Expl
         })
         .collect();
     let mut body = format!(
-        r#"<div class="panel"><form class="filters" method="get"><input name="endpoint" placeholder="host (any)" value="{}">
-<input name="metric" placeholder="metric, e.g. cpu.idle" value="{}" required><input name="tags" placeholder="tags k=v,k2=v2" value="{}">
-<select name="range">{ropts}</select><button>Query</button></form></div>"#,
-        esc(&endpoint),
-        esc(&metric),
-        esc(&tags)
+        r#"<div class="panel"><form class="filters promql" method="get" autocomplete="off"><div class="complete"><input name="query" class="mono" placeholder='PromQL, e.g. sum by (endpoint) ({{__name__="cpu.busy"}})' value="{}" data-promql-complete="promql-suggestions" required><ul id="promql-suggestions" class="suggestions"></ul></div>
+<select name="range">{ropts}</select><button>Query</button></form>
+<p class="muted">PromQL over this tenant's series: <code>__name__</code> is the metric (falcon names with dots: <code>{{__name__="cpu.idle"}}</code>), <code>endpoint</code> the host, tags are labels.</p></div>"#,
+        esc(&query),
     );
-    if !metric.is_empty() {
-        let now = now_secs();
-        let mut qs = format!(
-            "metric={}&start={}&end={}",
-            enc(&metric),
-            now - range,
-            now + 60
-        );
-        if !endpoint.is_empty() {
-            qs.push_str(&format!("&endpoint={}", enc(&endpoint)));
-        }
-        if !tags.is_empty() {
-            qs.push_str(&format!("&tags={}", enc(&tags)));
-        }
+    if !query.trim().is_empty() {
         body.push_str(&format!(
             r#"<div class="panel">{}</div>"#,
-            chart(&metric, &qs)
+            chart(&query, &query, range)
         ));
     }
     Ok(page(&a, "/explorer", "Metric explorer", &body))
