@@ -1327,6 +1327,15 @@ mod tests {
     }
 
     #[test]
+    fn parse_errors_say_where() {
+        let msg = |q: &str| Query::parse(q).unwrap_err().message;
+        assert_eq!(msg("rate(foo[5x])"), "1:10: parse error: bad number or duration syntax: 5x");
+        assert!(msg("sum(rate(foo[5m])").starts_with("1:18: parse error"), "{}", msg("sum(rate(foo[5m])"));
+        assert!(msg("x +\n sort_by_label(x)").starts_with("2:2: parse error: unknown function"));
+        assert!(msg("sum by (a) (foo{a=\"1\"}").starts_with("1:23:"), "{}", msg("sum by (a) (foo{a=\"1\"}"));
+    }
+
+    #[test]
     fn subquery_steps_are_aligned_to_absolute_multiples() {
         let db = db();
         let a = eval("load[1m:25s]", EvalRange::instant(130_000), &db).unwrap();

@@ -147,6 +147,38 @@ impl Selection {
 /// The series fetched for a query's selections, by [`Selection::key`].
 pub type Fetched = BTreeMap<String, Vec<Series>>;
 
+/// Where a parse error is, as Prometheus writes it (`line:column`, 1-based). The parser's
+/// messages carry no position; the best evidence is the text they quote (a bad duration, an
+/// unknown function), and the end of the query for input that stops too early.
+fn error_position(text: &str, message: &str) -> String {
+    let offset = if message.contains("end of input") || message.contains("unclosed") {
+        Some(text.trim_end().len())
+    } else {
+        // The last quoted or colon-separated fragment of the message, found in the query.
+        let fragment = message
+            .rsplit(['"', '\'', ':'])
+            .map(str::trim)
+            .find(|f| f.len() > 1 && text.contains(*f));
+        fragment.and_then(|f| text.find(f))
+    };
+    let offset = offset.unwrap_or(0);
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
+
+/// `e` with its `1:1` placeholder replaced by the position of what it names.
+fn locate(text: &str, e: Error) -> Error {
+    match e.message.strip_prefix("1:1: ") {
+        Some(rest) => Error {
+            kind: e.kind,
+            message: format!("{}: {rest}", error_position(text, rest)),
+        },
+        None => e,
+    }
+}
+
 /// A parsed query.
 #[derive(Debug, Clone)]
 pub struct Query {
@@ -163,15 +195,15 @@ pub enum Answer {
 }
 
 impl Query {
-    /// Parses `text`; a syntax error is `bad_data` with the parser's message.
+    /// Parses `text`; a syntax error is `bad_data` with the parser's message and its position.
     pub fn parse(text: &str) -> Result<Query, Error> {
         if text.trim().is_empty() {
             return Err(Error::bad_data("query must not be empty"));
         }
         eval::register_functions();
         let expr = promql_parser::parser::parse(text)
-            .map_err(|e| Error::bad_data(format!("1:1: parse error: {e}")))?;
-        eval::check(&expr)?;
+            .map_err(|e| Error::bad_data(format!("{}: parse error: {e}", error_position(text, &e))))?;
+        eval::check(&expr).map_err(|e| locate(text, e))?;
         Ok(Query { expr })
     }
 
