@@ -5,7 +5,7 @@
 //! answer, step by step. Selectors read the series the caller fetched for the query's
 //! [selections](crate::Query::selections).
 
-use crate::functions::{self, Arg, CallCtx, Window};
+use crate::functions::{self, Arg, CallCtx, Window, WindowSeries};
 use crate::value::{Labels, Sample, Series, Value, METRIC_NAME};
 use crate::{Answer, Error, EvalRange, Fetched, Limits, Selection};
 use argus_core::query::{MatchOp as TagOp, TagMatcher};
@@ -14,6 +14,7 @@ use promql_parser::parser::{
     AggregateExpr, AtModifier, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, Offset,
     SubqueryExpr, VectorMatchCardinality, VectorSelector,
 };
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -469,8 +470,8 @@ impl<'a> Evaluator<'a> {
                     .map(|(labels, _, value)| Sample { labels, value })
                     .collect(),
             )),
-            Expr::MatrixSelector(m) => Ok(Value::Matrix(self.window(m, t).series)),
-            Expr::Subquery(s) => Ok(Value::Matrix(self.subquery(s, t)?.series)),
+            Expr::MatrixSelector(m) => Ok(Value::Matrix(owned(self.window(m, t)))),
+            Expr::Subquery(s) => Ok(Value::Matrix(owned(self.subquery(s, t)?))),
             Expr::Unary(u) => Ok(match self.eval(&u.expr, t)? {
                 Value::Scalar(v) => Value::Scalar(-v),
                 Value::Vector(v) => Value::Vector(
@@ -511,7 +512,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A range selector's points at `t`: the window `[rt - range, rt]`, both ends included.
-    fn window(&self, m: &MatrixSelector, t: i64) -> Window {
+    fn window(&self, m: &MatrixSelector, t: i64) -> Window<'a> {
         let rt = self.ref_time(t, &m.vs.at, &m.vs.offset);
         let from = rt - ms(&m.range);
         let mut series = Vec::new();
@@ -519,9 +520,9 @@ impl<'a> Evaluator<'a> {
             let a = s.points.partition_point(|p| p.0 < from);
             let b = s.points.partition_point(|p| p.0 <= rt);
             if a < b {
-                series.push(Series {
+                series.push(WindowSeries {
                     labels: s.labels.clone(),
-                    points: s.points[a..b].to_vec(),
+                    points: Cow::Borrowed(&s.points[a..b]),
                 });
             }
         }
@@ -534,7 +535,7 @@ impl<'a> Evaluator<'a> {
 
     /// A subquery at `t`: the inner expression evaluated at the multiples of its step within
     /// `[rt - range, rt]`.
-    fn subquery(&self, s: &SubqueryExpr, t: i64) -> Result<Window, Error> {
+    fn subquery(&self, s: &SubqueryExpr, t: i64) -> Result<Window<'a>, Error> {
         let rt = self.ref_time(t, &s.at, &s.offset);
         let step = s
             .step
@@ -568,7 +569,10 @@ impl<'a> Evaluator<'a> {
         Ok(Window {
             series: out
                 .into_iter()
-                .map(|(labels, points)| Series { labels, points })
+                .map(|(labels, points)| WindowSeries {
+                    labels,
+                    points: Cow::Owned(points),
+                })
                 .collect(),
             start_ms: from,
             end_ms: rt,
@@ -601,7 +605,13 @@ impl<'a> Evaluator<'a> {
                     Value::String(s) => Arg::String(s),
                     Value::Vector(v) => Arg::Vector(v),
                     Value::Matrix(m) => Arg::Matrix(Window {
-                        series: m,
+                        series: m
+                            .into_iter()
+                            .map(|s| WindowSeries {
+                                labels: s.labels,
+                                points: Cow::Owned(s.points),
+                            })
+                            .collect(),
                         start_ms: t,
                         end_ms: t,
                     }),
@@ -832,6 +842,17 @@ impl<'a> Evaluator<'a> {
             }
         }
     }
+}
+
+/// A window's series as a range vector value (a top-level range selector or subquery).
+fn owned(w: Window<'_>) -> Vec<Series> {
+    w.series
+        .into_iter()
+        .map(|s| Series {
+            labels: s.labels,
+            points: s.points.into_owned(),
+        })
+        .collect()
 }
 
 fn unparen(e: &Expr) -> &Expr {
@@ -1329,10 +1350,21 @@ mod tests {
     #[test]
     fn parse_errors_say_where() {
         let msg = |q: &str| Query::parse(q).unwrap_err().message;
-        assert_eq!(msg("rate(foo[5x])"), "1:10: parse error: bad number or duration syntax: 5x");
-        assert!(msg("sum(rate(foo[5m])").starts_with("1:18: parse error"), "{}", msg("sum(rate(foo[5m])"));
+        assert_eq!(
+            msg("rate(foo[5x])"),
+            "1:10: parse error: bad number or duration syntax: 5x"
+        );
+        assert!(
+            msg("sum(rate(foo[5m])").starts_with("1:18: parse error"),
+            "{}",
+            msg("sum(rate(foo[5m])")
+        );
         assert!(msg("x +\n sort_by_label(x)").starts_with("2:2: parse error: unknown function"));
-        assert!(msg("sum by (a) (foo{a=\"1\"}").starts_with("1:23:"), "{}", msg("sum by (a) (foo{a=\"1\"}"));
+        assert!(
+            msg("sum by (a) (foo{a=\"1\"}").starts_with("1:23:"),
+            "{}",
+            msg("sum by (a) (foo{a=\"1\"}")
+        );
     }
 
     #[test]

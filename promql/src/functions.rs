@@ -11,12 +11,13 @@ use crate::Error;
 use dates::DateField;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::Expr;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
 /// One evaluated argument.
 #[derive(Debug, Clone)]
-pub(crate) enum Arg {
+pub(crate) enum Arg<'w> {
     /// A number (also a scalar-typed expression).
     Scalar(f64),
     /// A string literal.
@@ -25,18 +26,29 @@ pub(crate) enum Arg {
     Vector(Vec<Sample>),
     /// A range vector: each series' points inside the window `[start_ms, end_ms]` (both ends
     /// inclusive, as in Prometheus 2.x), already shifted by offset/`@`.
-    Matrix(Window),
+    Matrix(Window<'w>),
 }
 
 /// The points of a range-vector argument at one evaluation.
 #[derive(Debug, Clone)]
-pub(crate) struct Window {
+pub(crate) struct Window<'w> {
     /// Series with at least one point in the window (labels as selected, name included).
-    pub series: Vec<Series>,
+    pub series: Vec<WindowSeries<'w>>,
     /// The window's first instant, Unix ms.
     pub start_ms: i64,
     /// The window's last instant, Unix ms.
     pub end_ms: i64,
+}
+
+/// One series of a window: its points borrowed from the fetched series where a selector
+/// reads them (every step of a range query cuts a window: no copy), owned where a subquery
+/// computed them.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowSeries<'w> {
+    /// The series' labels.
+    pub labels: Labels,
+    /// `(unix ms, value)` in time order.
+    pub points: Cow<'w, [(i64, f64)]>,
 }
 
 /// What a call knows besides its arguments.
@@ -49,7 +61,7 @@ pub(crate) struct CallCtx<'a> {
 
 /// Calls `name` with `args`; returns an instant vector or a scalar. Two samples with the same
 /// labels in the result (e.g. after a dropped name) are the caller's to reject.
-pub(crate) fn call(name: &str, args: Vec<Arg>, ctx: &CallCtx<'_>) -> Result<Value, Error> {
+pub(crate) fn call(name: &str, args: Vec<Arg<'_>>, ctx: &CallCtx<'_>) -> Result<Value, Error> {
     let mut args = Args {
         name,
         args: args.into_iter(),
@@ -203,12 +215,12 @@ pub(crate) fn call(name: &str, args: Vec<Arg>, ctx: &CallCtx<'_>) -> Result<Valu
 
 /// The arguments of one call, taken in order; a missing or mistyped one is an error (the parser
 /// and evaluator should have rejected the call already).
-struct Args<'a> {
+struct Args<'a, 'w> {
     name: &'a str,
-    args: std::vec::IntoIter<Arg>,
+    args: std::vec::IntoIter<Arg<'w>>,
 }
 
-impl Args<'_> {
+impl<'w> Args<'_, 'w> {
     fn unexpected(&self) -> Error {
         Error::bad_data(format!("unexpected arguments to {}()", self.name))
     }
@@ -248,7 +260,7 @@ impl Args<'_> {
         }
     }
 
-    fn matrix(&mut self) -> Result<Window, Error> {
+    fn matrix(&mut self) -> Result<Window<'w>, Error> {
         match self.args.next() {
             Some(Arg::Matrix(w)) => Ok(w),
             _ => Err(self.unexpected()),
@@ -410,7 +422,7 @@ fn date_fn(v: Option<Vec<Sample>>, field: DateField, t_ms: i64) -> Vec<Sample> {
 
 /// The range-vector functions that take only the range vector: each gives a series' value from
 /// its points and the window, or nothing.
-type RangeFn = fn(&[(i64, f64)], &Window) -> Option<f64>;
+type RangeFn = fn(&[(i64, f64)], &Window<'_>) -> Option<f64>;
 
 fn range_fn(name: &str) -> Option<RangeFn> {
     Some(match name {
@@ -438,7 +450,7 @@ fn range_fn(name: &str) -> Option<RangeFn> {
 /// One sample per series of `window` that has points and for which `f` gives a value; the
 /// metric name is dropped unless `keep_name`.
 fn per_series(
-    window: &Window,
+    window: &Window<'_>,
     keep_name: bool,
     mut f: impl FnMut(&[(i64, f64)]) -> Option<f64>,
 ) -> Vec<Sample> {
@@ -533,9 +545,9 @@ mod tests {
     }
 
     /// A window `[start_s, end_s]` with one series `m{job="a"}` of `(seconds, value)` points.
-    fn window(start_s: i64, end_s: i64, points: &[(i64, f64)]) -> Arg {
+    fn window(start_s: i64, end_s: i64, points: &[(i64, f64)]) -> Arg<'static> {
         Arg::Matrix(Window {
-            series: vec![Series {
+            series: vec![WindowSeries {
                 labels: labels(&[("__name__", "m"), ("job", "a")]),
                 points: points.iter().map(|&(t, v)| (t * 1000, v)).collect(),
             }],

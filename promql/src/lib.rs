@@ -201,8 +201,9 @@ impl Query {
             return Err(Error::bad_data("query must not be empty"));
         }
         eval::register_functions();
-        let expr = promql_parser::parser::parse(text)
-            .map_err(|e| Error::bad_data(format!("{}: parse error: {e}", error_position(text, &e))))?;
+        let expr = promql_parser::parser::parse(text).map_err(|e| {
+            Error::bad_data(format!("{}: parse error: {e}", error_position(text, &e)))
+        })?;
         eval::check(&expr).map_err(|e| locate(text, e))?;
         Ok(Query { expr })
     }

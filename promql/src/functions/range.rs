@@ -30,7 +30,7 @@ fn duration_seconds(ms: i64) -> f64 {
 /// two samples.
 pub(crate) fn extrapolated_rate(
     points: &Points,
-    window: &Window,
+    window: &Window<'_>,
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
