@@ -6,7 +6,7 @@ mod label_fns;
 mod quantile;
 mod range;
 
-use crate::value::{Labels, Sample, Series, Value, METRIC_NAME};
+use crate::value::{Labels, Sample, Value, METRIC_NAME};
 use crate::Error;
 use dates::DateField;
 use promql_parser::label::MatchOp;
