@@ -928,6 +928,14 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         ),
         (
             Method::POST,
+            format!("{}/internal/v1/query/select", p.store_url),
+        ),
+        (
+            Method::POST,
+            format!("{}/internal/v1/query/labels", p.store_url),
+        ),
+        (
+            Method::POST,
             format!("{}/internal/v1/query/range", p.transfer_url),
         ),
         (

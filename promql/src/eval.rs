@@ -362,6 +362,7 @@ pub(crate) fn run(
         data,
         range,
         found: RefCell::new(HashMap::new()),
+        origins: RefCell::new(HashMap::new()),
     };
     if range.step_ms == 0 {
         return Ok(Answer::Instant(ev.eval(expr, range.start_ms)?));
@@ -422,6 +423,8 @@ struct Evaluator<'a> {
     range: &'a EvalRange,
     /// Each selector's series, found once by the selector's address (every step reads them).
     found: RefCell<HashMap<usize, &'a [Series]>>,
+    /// Per range-vector function call (by address): the input series of each output label set.
+    origins: RefCell<HashMap<usize, HashMap<Labels, Labels>>>,
 }
 
 /// `v` unless it is a vector holding two samples with the same labels.
@@ -618,14 +621,78 @@ impl<'a> Evaluator<'a> {
                 },
             });
         }
-        functions::call(
-            name,
-            args,
-            &CallCtx {
-                t_ms: t,
-                arg_exprs: &c.args.args,
-            },
-        )
+        let ctx = CallCtx {
+            t_ms: t,
+            arg_exprs: &c.args.args,
+        };
+        let matrix = args.iter().position(|a| matches!(a, Arg::Matrix(_)));
+        let (Some(m), true) = (matrix, self.range.step_ms > 0 && name != "absent_over_time") else {
+            return functions::call(name, args, &ctx);
+        };
+        // A range query's range-vector function: Prometheus evaluates it over the whole span
+        // at once and refuses a result where two input series end with the same label set
+        // (names dropped), even when they never have samples at the same step. The input
+        // behind each output label set is remembered across steps to refuse the same; where
+        // two inputs share an output label set, each is called alone to know which answered.
+        let keeps_name = name == "last_over_time";
+        let key = |l: &Labels| if keeps_name { l.clone() } else { l.drop_name() };
+        let Arg::Matrix(w) = &args[m] else {
+            unreachable!("found above")
+        };
+        let mut keys = HashSet::with_capacity(w.series.len());
+        let shared = w.series.iter().any(|s| !keys.insert(key(&s.labels)));
+        if !shared {
+            let by_key: HashMap<Labels, Labels> = w
+                .series
+                .iter()
+                .map(|s| (key(&s.labels), s.labels.clone()))
+                .collect();
+            let out = functions::call(name, args, &ctx)?;
+            if let Value::Vector(v) = &out {
+                for smp in v {
+                    if let Some(input) = by_key.get(&smp.labels) {
+                        self.same_origin(c, &smp.labels, input)?;
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        let Arg::Matrix(w) = std::mem::replace(&mut args[m], Arg::Scalar(0.0)) else {
+            unreachable!("found above")
+        };
+        let mut out = Vec::new();
+        for series in w.series {
+            let input = series.labels.clone();
+            let mut one = args.clone();
+            one[m] = Arg::Matrix(Window {
+                series: vec![series],
+                start_ms: w.start_ms,
+                end_ms: w.end_ms,
+            });
+            if let Value::Vector(v) = functions::call(name, one, &ctx)? {
+                for smp in v {
+                    self.same_origin(c, &smp.labels, &input)?;
+                    out.push(smp);
+                }
+            }
+        }
+        Ok(Value::Vector(out))
+    }
+
+    /// Records that `input` gave `output` in call `c`; another input giving it too is an error.
+    fn same_origin(&self, c: &Call, output: &Labels, input: &Labels) -> Result<(), Error> {
+        let mut origins = self.origins.borrow_mut();
+        let seen = origins.entry(c as *const Call as usize).or_default();
+        match seen.get(output) {
+            Some(prev) if prev != input => Err(Error::execution(
+                "vector cannot contain metrics with the same labelset",
+            )),
+            Some(_) => Ok(()),
+            None => {
+                seen.insert(output.clone(), input.clone());
+                Ok(())
+            }
+        }
     }
 
     fn scalar_param(&self, e: &Expr, t: i64) -> Result<f64, Error> {
@@ -1274,6 +1341,11 @@ mod tests {
                 labels: labels(&[("__name__", "cap"), ("dc", "bj")]),
                 points: every(0, 1000, &|_| 4.0),
             },
+            // h2's up, renamed, starting after up stops.
+            Series {
+                labels: labels(&[("__name__", "late"), ("dc", "sh"), ("endpoint", "h2")]),
+                points: every(100, 1000, &|s| s as f64),
+            },
         ]
     }
 
@@ -1395,6 +1467,9 @@ mod tests {
         };
         assert_eq!(s[0].points[4], (120_000, 3.0));
         let e = eval(r#"{__name__=~"up|load", dc="bj"} * 1"#, r, &db).unwrap_err();
+        assert!(e.message.contains("same labelset"), "{e}");
+        // Two inputs that become one label set, never at the same step: still refused.
+        let e = eval(r#"rate({__name__=~"up|late", dc="sh"}[1m])"#, r, &db).unwrap_err();
         assert!(e.message.contains("same labelset"), "{e}");
         let e = eval("up[1m]", r, &db).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::BadData);

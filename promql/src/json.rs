@@ -86,6 +86,11 @@ pub fn strings(items: &[String]) -> String {
     serde_json::to_string(items).expect("strings encode")
 }
 
+/// A JSON string (`/api/v1/format_query`'s data).
+pub fn string(s: &str) -> String {
+    quote(s)
+}
+
 fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("a string encodes")
 }

@@ -220,6 +220,11 @@ impl Query {
         }
     }
 
+    /// The query laid out as Prometheus's `format_query` lays it out.
+    pub fn pretty(&self) -> String {
+        self.expr.prettify()
+    }
+
     /// The expression's value type: `vector`, `matrix`, `scalar` or `string`.
     pub fn value_type(&self) -> &'static str {
         eval::value_type(&self.expr)

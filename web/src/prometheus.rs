@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::query::{SelectQuery, SeriesData, TagMatcher};
-use argus_core::{SeriesKey, TenantId};
+use argus_core::TenantId;
 use argus_promql::value::{Labels, Series};
 use argus_promql::{json, labels, Answer, Error, EvalRange, Fetched, Limits, Query, Selection};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +34,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         ("status/flags", Endpoint::Flags),
         ("rules", Endpoint::Rules),
         ("alerts", Endpoint::Alerts),
+        ("format_query", Endpoint::FormatQuery),
     ] {
         // The credential is checked first, before the body is read.
         let h = move |auth: Auth, req: HttpRequest, body: web::Bytes, st: web::Data<State>| {
@@ -60,6 +61,7 @@ enum Endpoint {
     Flags,
     Rules,
     Alerts,
+    FormatQuery,
 }
 
 async fn handle(
@@ -89,6 +91,10 @@ async fn handle(
         Endpoint::Flags => Ok(json::success(&flags(&st), &[])),
         Endpoint::Rules => Ok(json::success(r#"{"groups":[]}"#, &[])),
         Endpoint::Alerts => Ok(json::success(r#"{"alerts":[]}"#, &[])),
+        // Grafana's "Format query": the query laid out as Prometheus lays it out.
+        Endpoint::FormatQuery => Query::parse(p.get("query").unwrap_or(""))
+            .map(|q| json::success(&json::string(&q.pretty()), &[]))
+            .map_err(Failure::from),
     };
     let (status, body) = match r {
         Ok(body) => (StatusCode::OK, body),
@@ -446,8 +452,8 @@ async fn fetch(
     }
     let series = merged
         .into_iter()
-        .map(|(key, points)| Series {
-            labels: labels::labels_of(&key),
+        .map(|(labels, points)| Series {
+            labels,
             points: points.into_iter().map(|(t, v)| (t * 1000, v)).collect(),
         })
         .collect();
@@ -461,16 +467,22 @@ fn too_many_series(max: usize) -> Failure {
     .into()
 }
 
-/// The regions' series by key, points merged by time. A series of another tenant (which a
-/// region never sends) is dropped all the same.
-fn merge_regions(data: Vec<SeriesData>, tenant: &TenantId) -> BTreeMap<SeriesKey, Vec<(i64, f64)>> {
-    let mut out: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
+/// The regions' series by PromQL labels, points merged by time. Labels, not storage keys, are
+/// a series' identity here: regions whose transfers take the endpoint from different labels
+/// (`ingest.endpoint_tags`, `default_endpoint`) store the same remote-write series under
+/// different keys with the same labels. A series of another tenant (which a region never
+/// sends) is dropped all the same.
+fn merge_regions(data: Vec<SeriesData>, tenant: &TenantId) -> BTreeMap<Labels, Vec<(i64, f64)>> {
+    let mut out: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
     for d in data.into_iter().filter(|d| &d.key.tenant == tenant) {
-        match out.get_mut(&d.key) {
-            None => {
-                out.insert(d.key, d.points);
+        match out.entry(labels::labels_of(&d.key)) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(d.points);
             }
-            Some(have) => *have = union_by_time(std::mem::take(have), d.points),
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let have = e.get_mut();
+                *have = union_by_time(std::mem::take(have), d.points);
+            }
         }
     }
     out
@@ -653,6 +665,7 @@ fn flags(st: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_core::SeriesKey;
 
     #[test]
     fn times_and_durations() {
@@ -710,6 +723,44 @@ mod tests {
             &t,
         );
         assert_eq!(m.len(), 1);
-        assert_eq!(m[&k], vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
+        assert_eq!(
+            m[&labels::labels_of(&k)],
+            vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+        );
+    }
+
+    /// A remote-write series whose endpoint one region took from `host` and another from
+    /// `instance`: two keys, one series.
+    #[test]
+    fn regions_merge_by_labels() {
+        let t = TenantId::new("acme").unwrap();
+        let tags = |marker: &str| {
+            argus_core::Tags::from_pairs([
+                ("host", "h1"),
+                ("instance", "h1:9100"),
+                (labels::ENDPOINT_MARKER_TAG, marker),
+            ])
+        };
+        let a = SeriesKey::new(t.clone(), "h1", "up", tags("host"));
+        let b = SeriesKey::new(t.clone(), "h1:9100", "up", tags("instance"));
+        assert_ne!(a, b);
+        let m = merge_regions(
+            vec![
+                SeriesData {
+                    key: a.clone(),
+                    points: vec![(1, 1.0), (2, 1.0)],
+                },
+                SeriesData {
+                    key: b,
+                    points: vec![(2, 1.0), (3, 0.0)],
+                },
+            ],
+            &t,
+        );
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m[&labels::labels_of(&a)],
+            vec![(1, 1.0), (2, 1.0), (3, 0.0)]
+        );
     }
 }
