@@ -363,6 +363,7 @@ pub(crate) fn run(
         range,
         found: RefCell::new(HashMap::new()),
         origins: RefCell::new(HashMap::new()),
+        deadline: limits.deadline,
     };
     if range.step_ms == 0 {
         return Ok(Answer::Instant(ev.eval(expr, range.start_ms)?));
@@ -388,6 +389,7 @@ pub(crate) fn run(
     let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
     let mut t = range.start_ms;
     while t <= range.end_ms {
+        ev.in_time()?;
         match ev.eval(expr, t)? {
             Value::Scalar(v) => out.entry(Labels::default()).or_default().push((t, v)),
             Value::Vector(vec) => {
@@ -421,6 +423,7 @@ pub(crate) fn run(
 struct Evaluator<'a> {
     data: &'a Fetched,
     range: &'a EvalRange,
+    deadline: Option<std::time::Instant>,
     /// Each selector's series, found once by the selector's address (every step reads them).
     found: RefCell<HashMap<usize, &'a [Series]>>,
     /// Per range-vector function call (by address): the input series of each output label set.
@@ -455,6 +458,16 @@ impl<'a> Evaluator<'a> {
             .unwrap_or(&[]);
         self.found.borrow_mut().insert(addr, s);
         s
+    }
+
+    /// A `timeout` error once the deadline has passed.
+    fn in_time(&self) -> Result<(), Error> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() > d => {
+                Err(Error::timeout("query timed out in query execution"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The reference time of a selector or subquery evaluated at `t`.
@@ -553,6 +566,7 @@ impl<'a> Evaluator<'a> {
         }
         let mut out: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
         while it <= rt {
+            self.in_time()?;
             match self.eval(&s.expr, it)? {
                 Value::Vector(v) => {
                     for smp in v {
@@ -1471,6 +1485,11 @@ mod tests {
         // Two inputs that become one label set, never at the same step: still refused.
         let e = eval(r#"rate({__name__=~"up|late", dc="sh"}[1m])"#, r, &db).unwrap_err();
         assert!(e.message.contains("same labelset"), "{e}");
+        let mut past = Limits::default();
+        past.deadline = Some(std::time::Instant::now());
+        let q = Query::parse("up").unwrap();
+        let e = q.eval(&r, &Fetched::new(), &past).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Timeout);
         let e = eval("up[1m]", r, &db).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::BadData);
         assert_eq!(DEFAULT_LOOKBACK_MS, 300_000);

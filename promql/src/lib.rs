@@ -58,6 +58,14 @@ impl Error {
         }
     }
 
+    /// A `timeout` error.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Timeout,
+            message: message.into(),
+        }
+    }
+
     /// An `execution` error.
     pub fn execution(message: impl Into<String>) -> Self {
         Error {
@@ -113,6 +121,8 @@ pub struct Limits {
     /// Steps (intervals between start and end) of a range query; Prometheus refuses more than
     /// 11,000.
     pub max_steps: i64,
+    /// When evaluation gives up with a `timeout` error (checked between steps).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for Limits {
@@ -121,6 +131,7 @@ impl Default for Limits {
             max_series: 100_000,
             max_samples: 50_000_000,
             max_steps: 11_000,
+            deadline: None,
         }
     }
 }

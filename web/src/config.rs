@@ -55,6 +55,33 @@ pub struct PrometheusConfig {
     /// no `start`, seconds before `end` (Prometheus looks at all time; a bounded default keeps an
     /// unbounded listing from reading every point of the tenant).
     pub listing_default_range_secs: i64,
+    /// Per-tenant overrides of the limits above (`[prometheus.tenants.<tenant>]`); a tenant
+    /// without an entry has the defaults.
+    pub tenants: std::collections::BTreeMap<String, TenantQueryLimits>,
+}
+
+/// One tenant's query limits where they differ from `[prometheus]`'s.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantQueryLimits {
+    /// Series one query may select.
+    pub max_series: Option<usize>,
+    /// Samples one query may load.
+    pub max_samples: Option<usize>,
+    /// Longest a query may take, seconds.
+    pub timeout_secs: Option<u64>,
+}
+
+impl PrometheusConfig {
+    /// `tenant`'s limits: its overrides, else the defaults.
+    pub fn limits_of(&self, tenant: &str) -> (usize, usize, u64) {
+        let t = self.tenants.get(tenant);
+        (
+            t.and_then(|t| t.max_series).unwrap_or(self.max_series),
+            t.and_then(|t| t.max_samples).unwrap_or(self.max_samples),
+            t.and_then(|t| t.timeout_secs).unwrap_or(self.timeout_secs),
+        )
+    }
 }
 
 impl Default for PrometheusConfig {
@@ -66,6 +93,7 @@ impl Default for PrometheusConfig {
             lookback_delta_secs: 300,
             timeout_secs: 120,
             listing_default_range_secs: 6 * 3600,
+            tenants: Default::default(),
         }
     }
 }

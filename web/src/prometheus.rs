@@ -283,19 +283,23 @@ fn parse_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
-/// The engine's limits from the configuration.
-fn limits(st: &State) -> Limits {
+/// The engine's limits for `tenant` from the configuration.
+fn limits(st: &State, tenant: &TenantId) -> Limits {
     let c = &st.cfg.prometheus;
+    let (max_series, max_samples, _) = c.limits_of(tenant.as_str());
     Limits {
-        max_series: c.max_series,
-        max_samples: c.max_samples,
+        max_series,
+        max_samples,
         max_steps: c.max_steps,
+        deadline: None,
     }
 }
 
-/// How long a query may take: the configured bound, or the caller's `timeout` when smaller.
-fn deadline(st: &State, p: &Params) -> Result<Duration, Failure> {
-    let cfg = Duration::from_secs(st.cfg.prometheus.timeout_secs.max(1));
+/// How long a query of `tenant` may take: the configured bound, or the caller's `timeout` when
+/// smaller.
+fn deadline(st: &State, tenant: &TenantId, p: &Params) -> Result<Duration, Failure> {
+    let (_, _, secs) = st.cfg.prometheus.limits_of(tenant.as_str());
+    let cfg = Duration::from_secs(secs.max(1));
     Ok(match p.duration("timeout")? {
         Some(ms) if ms > 0 => cfg.min(Duration::from_millis(ms as u64)),
         _ => cfg,
@@ -304,7 +308,7 @@ fn deadline(st: &State, p: &Params) -> Result<Duration, Failure> {
 
 async fn instant_query(st: &State, tenant: &TenantId, p: &Params) -> Outcome {
     let t = p.time_param("time")?.unwrap_or_else(now_ms);
-    let timeout = deadline(st, p)?;
+    let timeout = deadline(st, tenant, p)?;
     let query = Query::parse(p.get("query").unwrap_or(""))?;
     let mut range = EvalRange::instant(t);
     range.lookback_ms = st.cfg.prometheus.lookback_delta_secs * 1000;
@@ -343,7 +347,7 @@ async fn range_query(st: &State, tenant: &TenantId, p: &Params) -> Outcome {
             thousands(max_steps)
         )));
     }
-    let timeout = deadline(st, p)?;
+    let timeout = deadline(st, tenant, p)?;
     let query = Query::parse(p.get("query").unwrap_or(""))?;
     let mut range = EvalRange::range(start, end, step);
     range.lookback_ms = st.cfg.prometheus.lookback_delta_secs * 1000;
@@ -378,7 +382,9 @@ async fn run(
     timeout: Duration,
 ) -> Result<(Answer, Vec<String>), Failure> {
     let work = async {
-        let limits = limits(st);
+        let mut limits = limits(st, tenant);
+        // The evaluation stops itself at the deadline too, rather than run on unobserved.
+        limits.deadline = Some(std::time::Instant::now() + timeout);
         let selections = query.selections(&range);
         let fetches = selections
             .iter()
