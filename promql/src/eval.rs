@@ -1485,8 +1485,10 @@ mod tests {
         // Two inputs that become one label set, never at the same step: still refused.
         let e = eval(r#"rate({__name__=~"up|late", dc="sh"}[1m])"#, r, &db).unwrap_err();
         assert!(e.message.contains("same labelset"), "{e}");
-        let mut past = Limits::default();
-        past.deadline = Some(std::time::Instant::now());
+        let past = Limits {
+            deadline: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
         let q = Query::parse("up").unwrap();
         let e = q.eval(&r, &Fetched::new(), &past).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::Timeout);
