@@ -950,6 +950,14 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
             Method::POST,
             format!("{}/internal/v1/query/select", p.transfer_url),
         ),
+        (
+            Method::POST,
+            format!("{}/internal/v1/query/eval", p.transfer_url),
+        ),
+        (
+            Method::POST,
+            format!("{}/internal/v1/query/eval", p.store_url),
+        ),
         (Method::POST, format!("{}/internal/v1/points", p.judge_url)),
         (Method::POST, format!("{}/internal/v1/events", p.alarm_url)),
         (

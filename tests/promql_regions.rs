@@ -509,7 +509,24 @@ async fn web(
     regions: &[&Region],
     tenants: &[TenantData],
 ) -> argus_web::Running {
+    web_with(dir, name, internal, regions, tenants, true).await
+}
+
+/// [`web`], aggregating in the regions (`push_down`) or over every selected series here.
+async fn web_with(
+    dir: &Path,
+    name: &str,
+    internal: &str,
+    regions: &[&Region],
+    tenants: &[TenantData],
+    push_down: bool,
+) -> argus_web::Running {
+    let prometheus = argus_web::config::PrometheusConfig {
+        push_down,
+        ..Default::default()
+    };
     argus_web::start(argus_web::WebConfig {
+        prometheus,
         listen: "127.0.0.1:0".into(),
         internal_token: internal.into(),
         regions: regions
@@ -1029,6 +1046,55 @@ async fn multi_region_answers_equal_single_region() {
             r.name
         );
     }
+
+    // Aggregations are computed in the regions: the same answers as a web that fetches every
+    // selected series, for a fraction of the bytes the regions send.
+    let raw = web_with(
+        dir.path(),
+        "raw",
+        &internal,
+        &regions.iter().collect::<Vec<_>>(),
+        &tenants,
+        false,
+    )
+    .await;
+    let rw = raw.server.url();
+    let sent = || async {
+        let mut n = 0;
+        for r in &regions {
+            n += query_bytes(&r.url())
+                .await
+                .get("global")
+                .copied()
+                .unwrap_or(0);
+        }
+        n
+    };
+    let t = &tenants[0];
+    let form = [
+        (
+            "query",
+            "sum by (team) (rate(node_cpu_seconds_total[5m]))".to_string(),
+        ),
+        ("start", (base - 300).to_string()),
+        ("end", (end + 600).to_string()),
+        ("step", "60".to_string()),
+    ];
+    let b0 = sent().await;
+    let pushed = asker.ask(&mw, &t.api_token, "query_range", &form).await;
+    let b1 = sent().await;
+    let fetched = asker.ask(&rw, &t.api_token, "query_range", &form).await;
+    let b2 = sent().await;
+    assert!(
+        same("pushed down vs fetched", &pushed, &fetched, false) > 0,
+        "{pushed}"
+    );
+    let (pushed_bytes, fetched_bytes) = (b1 - b0, b2 - b1);
+    assert!(
+        pushed_bytes * 2 < fetched_bytes,
+        "regions sent {pushed_bytes} bytes for partial sums, {fetched_bytes} for the series"
+    );
+    raw.stop().await;
 
     // A region down: a partial answer, with a warning, of exactly the other regions' series.
     let north = regions.pop().unwrap();

@@ -512,7 +512,12 @@ impl<'a> Evaluator<'a> {
     /// Each selected series' latest sample at `t` within the lookback: `(labels, time, value)`.
     fn instant(&self, vs: &VectorSelector, t: i64) -> Vec<(Labels, i64, f64)> {
         let rt = self.ref_time(t, &vs.at, &vs.offset);
-        let from = rt - self.range.lookback_ms;
+        // A partial answer (see `split`) has a sample at exactly each evaluation time.
+        let partial = vs
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(crate::split::PARTIAL_PREFIX));
+        let from = rt - if partial { 0 } else { self.range.lookback_ms };
         let mut out = Vec::new();
         for s in self.series_of(vs) {
             let i = s.points.partition_point(|p| p.0 <= rt);
@@ -826,7 +831,7 @@ impl<'a> Evaluator<'a> {
                 if !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&k) {
                     return Err(Error::execution(format!(
                         "Scalar value {} overflows int64",
-                        format_value(k)
+                        crate::json::format_value(k)
                     )));
                 }
                 Ok(Value::Vector(topk(op == "topk", k as i64, input, group_of)))
@@ -849,7 +854,7 @@ impl<'a> Evaluator<'a> {
                 for s in &input {
                     // The value label is set before grouping: `by` keeps it, and `without`
                     // naming it drops it, as in Prometheus.
-                    let l = s.labels.with(&label, &format_value(s.value));
+                    let l = s.labels.with(&label, &crate::json::format_value(s.value));
                     let g = if by {
                         let mut n = names.clone();
                         n.push(&label);
@@ -1099,19 +1104,6 @@ fn heap_pop(h: &mut Vec<Sample>, less: &impl Fn(f64, f64) -> bool) {
     h.pop();
 }
 
-/// A value as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it (count_values' label).
-pub(crate) fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
 fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(ch) if ch == '_' || ch.is_ascii_alphabetic())
@@ -1288,34 +1280,22 @@ fn vector_vector(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{Query, DEFAULT_LOOKBACK_MS};
-    use regex::Regex;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
         Labels::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
-    fn matches(m: &TagMatcher, l: &Labels) -> bool {
-        let v = l.get(&m.key);
-        let re = || Regex::new(&format!("^(?:{})$", m.value)).unwrap();
-        match m.op {
-            TagOp::Eq => v == m.value,
-            TagOp::Ne => v != m.value,
-            TagOp::Regex => re().is_match(v),
-            TagOp::NotRegex => !re().is_match(v),
-        }
-    }
-
-    /// Evaluates `q` over `range` on an in-memory set of series, fetched as a caller would.
-    fn eval(q: &str, range: EvalRange, db: &[Series]) -> Result<Answer, Error> {
-        let query = Query::parse(q)?;
+    /// What a caller fetches for `query`'s selections over `range` from `db`.
+    pub(crate) fn fetch_from(query: &Query, range: &EvalRange, db: &[Series]) -> Fetched {
         let mut fetched = Fetched::new();
-        for sel in query.selections(&range) {
+        for sel in query.selections(range) {
+            let exact = crate::labels::CompiledMatchers::new(&sel.matchers).unwrap();
             let got = db
                 .iter()
-                .filter(|s| sel.matchers.iter().all(|m| matches(m, &s.labels)))
+                .filter(|s| exact.matches(&s.labels))
                 .map(|s| Series {
                     labels: s.labels.clone(),
                     points: s
@@ -1328,10 +1308,16 @@ mod tests {
                 .collect();
             fetched.insert(sel.key(), got);
         }
-        query.eval(&range, &fetched, &Limits::default())
+        fetched
     }
 
-    fn db() -> Vec<Series> {
+    /// Evaluates `q` over `range` on an in-memory set of series, fetched as a caller would.
+    fn eval(q: &str, range: EvalRange, db: &[Series]) -> Result<Answer, Error> {
+        let query = Query::parse(q)?;
+        query.eval(&range, &fetch_from(&query, &range, db), &Limits::default())
+    }
+
+    pub(crate) fn db() -> Vec<Series> {
         let every = |from: i64, to: i64, f: &dyn Fn(i64) -> f64| {
             (from..=to)
                 .step_by(10)

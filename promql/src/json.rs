@@ -198,6 +198,16 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// A value written by [`format_value`], read back.
+pub fn parse_value(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok().filter(|v: &f64| v.is_finite()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod eval;
 mod functions;
 pub mod json;
 pub mod labels;
+pub mod split;
 pub mod value;
 
 use argus_core::query::TagMatcher;
@@ -194,6 +195,13 @@ fn locate(text: &str, e: Error) -> Error {
 #[derive(Debug, Clone)]
 pub struct Query {
     expr: Expr,
+}
+
+impl std::fmt::Display for Query {
+    /// The query as PromQL text (the parser reads it back as the same query).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.expr)
+    }
 }
 
 /// The answer of a query.

@@ -22,6 +22,9 @@ use argus_core::validate::{validate_point, validate_sample, validate_series, Lim
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
 use argus_core::SeriesKey;
 use argus_promql::labels::{labels_of, prefilter, CompiledMatchers};
+use argus_promql::split::{PartialSeries, RegionEval};
+use argus_promql::value::Series;
+use argus_promql::Fetched;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -160,6 +163,10 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
             .route(
                 "/internal/v1/query/select",
                 web::post().to(query_select).wrap(internal.clone()),
+            )
+            .route(
+                "/internal/v1/query/eval",
+                web::post().to(query_eval).wrap(internal.clone()),
             )
             .route(
                 "/internal/v1/query/last",
@@ -393,33 +400,88 @@ async fn query_select(
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
     let engine = st.engine.clone();
-    let r = web::block(move || {
-        let range = RangeQuery {
-            tenant: q.tenant,
-            selector: prefilter(&q.matchers),
-            start: q.start,
-            end: q.end,
-            step: None,
-            aggregation: Aggregation::default(),
-            group_by: None,
-        };
-        engine.query_range(&range).map(|all| {
-            all.into_iter()
-                .filter(|d| !d.points.is_empty() && exact.matches(&labels_of(&d.key)))
-                .take(q.limit.unwrap_or(usize::MAX))
-                .map(|mut d| {
-                    if q.series_only {
-                        d.points = Vec::new();
-                    }
-                    d
-                })
-                .collect::<Vec<SeriesData>>()
+    let r = web::block(move || select_local(&engine, &q, &exact))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    r.map(|d| HttpResponse::Ok().json(d))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// This node's series selected by `q`'s PromQL matchers (`exact`, compiled).
+fn select_local(
+    engine: &Engine,
+    q: &SelectQuery,
+    exact: &CompiledMatchers,
+) -> Result<Vec<SeriesData>, StoreError> {
+    let range = RangeQuery {
+        tenant: q.tenant.clone(),
+        selector: prefilter(&q.matchers),
+        start: q.start,
+        end: q.end,
+        step: None,
+        aggregation: Aggregation::default(),
+        group_by: None,
+    };
+    Ok(engine
+        .query_range(&range)?
+        .into_iter()
+        .filter(|d| !d.points.is_empty() && exact.matches(&labels_of(&d.key)))
+        .take(q.limit.unwrap_or(usize::MAX))
+        .map(|mut d| {
+            if q.series_only {
+                d.points = Vec::new();
+            }
+            d
         })
+        .collect())
+}
+
+/// `POST /internal/v1/query/eval`: partial aggregations of a split PromQL query over this
+/// node's series, for a region of one storage node (the transfer's endpoint otherwise).
+async fn query_eval(
+    req: HttpRequest,
+    q: web::Json<RegionEval>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let q = q.into_inner();
+    let engine = st.engine.clone();
+    let r = web::block(move || -> Result<Vec<Vec<PartialSeries>>, ApiError> {
+        let error = |e: argus_promql::Error| {
+            let status = StatusCode::from_u16(argus_promql::json::status(e.kind))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::new(status, e.message)
+        };
+        let mut answers = Vec::new();
+        for (query, selections) in q.plan().map_err(error)? {
+            let mut fetched = Fetched::new();
+            for sel in selections {
+                let exact = CompiledMatchers::new(&sel.matchers).map_err(error)?;
+                let sq = SelectQuery {
+                    tenant: q.tenant.clone(),
+                    matchers: sel.matchers.clone(),
+                    start: sel.start_ms.div_euclid(1000),
+                    end: sel.end_ms.div_euclid(1000),
+                    limit: Some(q.max_series.saturating_add(1)),
+                    series_only: false,
+                };
+                let series = select_local(&engine, &sq, &exact)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?
+                    .into_iter()
+                    .map(|d| Series {
+                        labels: labels_of(&d.key),
+                        points: d.points.iter().map(|&(t, v)| (t * 1000, v)).collect(),
+                    })
+                    .collect();
+                fetched.insert(sel.key(), series);
+            }
+            answers.push(q.answer(&query, fetched).map_err(error)?);
+        }
+        Ok(answers)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     r.map(|d| HttpResponse::Ok().json(d))
-        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 async fn query_last(

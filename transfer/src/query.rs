@@ -3,11 +3,15 @@
 //! the region.
 
 use crate::server::State;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::{check_internal, ApiError};
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::SeriesKey;
-use argus_promql::labels::CompiledMatchers;
+use argus_promql::labels::{labels_of, CompiledMatchers};
+use argus_promql::split::{PartialSeries, RegionEval};
+use argus_promql::value::Series;
+use argus_promql::Fetched;
 use argus_store::{ClientError, StoreClient};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -121,6 +125,65 @@ pub async fn select(
         .take(q.limit.unwrap_or(usize::MAX))
         .collect();
     Ok(crate::agents::answer_json(&req, &out))
+}
+
+/// `POST /internal/v1/query/eval`: partial aggregations of a split PromQL query
+/// (`argus_promql::split`) evaluated over this region's series, less the series several
+/// regions hold (`exclude`, aggregated by web over their merged points). Answers one list of
+/// series per query; only these partial answers leave the region.
+pub async fn eval(
+    req: HttpRequest,
+    q: web::Json<RegionEval>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let q = std::sync::Arc::new(q.into_inner());
+    let plan = q
+        .plan()
+        .map_err(|e| ApiError::bad_field("queries", e.message))?;
+    let mut answers: Vec<Vec<PartialSeries>> = Vec::with_capacity(plan.len());
+    for (query, selections) in plan {
+        let mut fetched = Fetched::new();
+        for sel in selections {
+            let sq = SelectQuery {
+                tenant: q.tenant.clone(),
+                matchers: sel.matchers.clone(),
+                start: sel.start_ms.div_euclid(1000),
+                end: sel.end_ms.div_euclid(1000),
+                limit: Some(q.max_series.saturating_add(1)),
+                series_only: false,
+            };
+            let parts: Vec<SeriesData> = fan_out(&st, |c| {
+                let sq = sq.clone();
+                async move { c.select(&sq).await }
+            })
+            .await?;
+            let series: Vec<Series> = merge_replicas(parts)
+                .into_iter()
+                .map(|d| Series {
+                    labels: labels_of(&d.key),
+                    points: d.points.iter().map(|&(t, v)| (t * 1000, v)).collect(),
+                })
+                .collect();
+            fetched.insert(sel.key(), series);
+        }
+        // Evaluation is CPU work: off the server's worker thread.
+        let q = q.clone();
+        let answer = web::block(move || q.answer(&query, fetched))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(region_eval_error)?;
+        answers.push(answer);
+    }
+    Ok(crate::agents::answer_json(&req, &answers))
+}
+
+/// A partial evaluation's error with the status the PromQL API gives it (a bad query 400, a
+/// limit 422), which web passes on.
+fn region_eval_error(e: argus_promql::Error) -> ApiError {
+    let status = StatusCode::from_u16(argus_promql::json::status(e.kind))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    ApiError::new(status, e.message)
 }
 
 /// `POST /internal/v1/query/last`: the latest value per series across nodes.

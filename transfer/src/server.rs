@@ -296,6 +296,10 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
                 "/internal/v1/query/select",
                 web::post().to(query::select).wrap(internal.clone()),
             )
+            .route(
+                "/internal/v1/query/eval",
+                web::post().to(query::eval).wrap(internal.clone()),
+            )
     })
     .workers(cfg.workers.max(1));
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-transfer")?.run();

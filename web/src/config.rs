@@ -55,6 +55,10 @@ pub struct PrometheusConfig {
     /// no `start`, seconds before `end` (Prometheus looks at all time; a bounded default keeps an
     /// unbounded listing from reading every point of the tenant).
     pub listing_default_range_secs: i64,
+    /// Compute aggregations that can be split (`sum`, `count`, `min`, `max`, `avg`, `group`,
+    /// `topk`, `bottomk` over series-by-series expressions) in the regions, so that only partial
+    /// answers cross instead of every selected series' samples.
+    pub push_down: bool,
     /// Per-tenant overrides of the limits above (`[prometheus.tenants.<tenant>]`); a tenant
     /// without an entry has the defaults.
     pub tenants: std::collections::BTreeMap<String, TenantQueryLimits>,
@@ -93,6 +97,7 @@ impl Default for PrometheusConfig {
             lookback_delta_secs: 300,
             timeout_secs: 120,
             listing_default_range_secs: 6 * 3600,
+            push_down: true,
             tenants: Default::default(),
         }
     }

@@ -7,6 +7,7 @@
 //! series cross); the series of several regions are merged; the query is evaluated here.
 
 use crate::auth::Auth;
+use crate::config::RegionEndpoint;
 use crate::query::{to_some_regions, RegionAnswers};
 use crate::server::State;
 use actix_web::http::StatusCode;
@@ -14,6 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::query::{SelectQuery, SeriesData, TagMatcher};
 use argus_core::TenantId;
+use argus_promql::split::{self, PartialSeries, RegionEval, Split};
 use argus_promql::value::{Labels, Series};
 use argus_promql::{json, labels, Answer, Error, EvalRange, Fetched, Limits, Query, Selection};
 use std::collections::{BTreeMap, BTreeSet};
@@ -142,6 +144,8 @@ impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
         let (status, error_type) = match e.status {
             StatusCode::BAD_REQUEST => (400, "bad_data"),
+            // A region's evaluation past a limit.
+            StatusCode::UNPROCESSABLE_ENTITY => (422, "execution"),
             StatusCode::SERVICE_UNAVAILABLE => (503, "unavailable"),
             _ => (500, "internal"),
         };
@@ -385,6 +389,12 @@ async fn run(
         let mut limits = limits(st, tenant);
         // The evaluation stops itself at the deadline too, rather than run on unobserved.
         limits.deadline = Some(std::time::Instant::now() + timeout);
+        // Aggregations that can be computed where the data is are.
+        if st.cfg.prometheus.push_down {
+            if let Some(split) = query.split() {
+                return run_split(st, tenant, split, range, limits).await;
+            }
+        }
         let selections = query.selections(&range);
         let fetches = selections
             .iter()
@@ -432,6 +442,18 @@ async fn fetch(
     max_series: usize,
     series_only: bool,
 ) -> Result<(Vec<Series>, Vec<String>), Failure> {
+    fetch_from(st, &st.cfg.regions, tenant, sel, max_series, series_only).await
+}
+
+/// [`fetch`] from `regions` only.
+async fn fetch_from(
+    st: &State,
+    regions: &[RegionEndpoint],
+    tenant: &TenantId,
+    sel: &Selection,
+    max_series: usize,
+    series_only: bool,
+) -> Result<(Vec<Series>, Vec<String>), Failure> {
     let q = SelectQuery {
         tenant: tenant.clone(),
         matchers: sel.matchers.clone(),
@@ -445,13 +467,8 @@ async fn fetch(
     if q.end < q.start {
         return Ok((Vec::new(), Vec::new()));
     }
-    let answers: RegionAnswers<SeriesData> =
-        to_some_regions(st, &st.cfg.regions, "select", &q).await?;
-    let warnings = answers
-        .unreachable
-        .iter()
-        .map(|r| format!("region {r} did not answer: its series are missing from this result"))
-        .collect();
+    let answers: RegionAnswers<SeriesData> = to_some_regions(st, regions, "select", &q).await?;
+    let warnings = unreachable_warnings(&answers.unreachable);
     let merged = merge_regions(answers.data, tenant);
     if merged.len() > max_series {
         return Err(too_many_series(max_series));
@@ -464,6 +481,191 @@ async fn fetch(
         })
         .collect();
     Ok((series, warnings))
+}
+
+fn unreachable_warnings(regions: &[String]) -> Vec<String> {
+    regions
+        .iter()
+        .map(|r| format!("region {r} did not answer: its series are missing from this result"))
+        .collect()
+}
+
+/// Evaluates a split query (`argus_promql::split`): every region computes the partial
+/// aggregations over its own series and sends only those; a series several regions hold is
+/// left out of theirs and aggregated here over its merged points; the combination is
+/// evaluated here. The answer is the same as evaluating the whole query over merged series.
+async fn run_split(
+    st: &State,
+    tenant: &TenantId,
+    split: Split,
+    range: EvalRange,
+    limits: Limits,
+) -> Result<(Answer, Vec<String>), Failure> {
+    let regions = &st.cfg.regions;
+    let mut warnings = BTreeSet::new();
+    // The series several regions hold, by the partials' selections (one region: none).
+    let selections: Vec<Selection> = split
+        .partials
+        .iter()
+        .flat_map(|p| p.selections(&range))
+        .collect();
+    let mut shared: BTreeMap<String, BTreeSet<Labels>> = BTreeMap::new();
+    if regions.len() > 1 {
+        for sel in &selections {
+            let listings = regions.iter().map(|r| {
+                fetch_from(
+                    st,
+                    std::slice::from_ref(r),
+                    tenant,
+                    sel,
+                    limits.max_series,
+                    true,
+                )
+            });
+            let mut seen: BTreeMap<Labels, usize> = BTreeMap::new();
+            for listing in futures_util::future::join_all(listings).await {
+                match listing {
+                    Ok((series, _)) => {
+                        for s in series {
+                            *seen.entry(s.labels).or_default() += 1;
+                        }
+                    }
+                    // A region that cannot list cannot evaluate either: reported below.
+                    Err(f) if f.status == 503 => {}
+                    Err(f) => return Err(f),
+                }
+            }
+            let several: BTreeSet<Labels> = seen
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .map(|(l, _)| l)
+                .collect();
+            if !several.is_empty() {
+                shared.entry(sel.key()).or_default().extend(several);
+            }
+        }
+    }
+    let exclude: Vec<Vec<(String, String)>> = shared
+        .values()
+        .flatten()
+        .map(|l| l.pairs().to_vec())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Each region's partial answers.
+    let request = RegionEval {
+        tenant: tenant.clone(),
+        queries: split.partials.iter().map(|p| p.to_string()).collect(),
+        start_ms: range.start_ms,
+        end_ms: range.end_ms,
+        step_ms: range.step_ms,
+        lookback_ms: range.lookback_ms,
+        exclude,
+        max_series: limits.max_series,
+        max_samples: limits.max_samples,
+    };
+    let calls = regions.iter().map(|r| {
+        to_some_regions::<_, Vec<PartialSeries>>(st, std::slice::from_ref(r), "eval", &request)
+    });
+    let mut parts: Vec<Vec<Series>> = vec![Vec::new(); split.partials.len()];
+    let mut answered = 0;
+    let mut last_err = None;
+    for (region, answer) in regions
+        .iter()
+        .zip(futures_util::future::join_all(calls).await)
+    {
+        match answer {
+            Ok(a) if a.data.len() == parts.len() => {
+                answered += 1;
+                for (i, list) in a.data.into_iter().enumerate() {
+                    for p in list {
+                        parts[i].push(p.into_series()?);
+                    }
+                }
+            }
+            Ok(_) => {
+                return Err(Failure {
+                    status: 500,
+                    error_type: "internal",
+                    message: format!(
+                        "region {} answered a different number of queries",
+                        region.name
+                    ),
+                })
+            }
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                warnings.extend(unreachable_warnings(std::slice::from_ref(&region.name)));
+                last_err = Some(e);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if answered == 0 {
+        if let Some(e) = last_err {
+            return Err(e.into());
+        }
+    }
+    // The shared series: their merged points, aggregated here.
+    for (i, partial) in split.partials.iter().enumerate() {
+        let mut fetched = Fetched::new();
+        let mut any = false;
+        for sel in partial.selections(&range) {
+            let mut series = Vec::new();
+            for l in shared.get(&sel.key()).into_iter().flatten() {
+                let exact = Selection {
+                    matchers: l
+                        .pairs()
+                        .iter()
+                        .map(|(k, v)| TagMatcher {
+                            key: k.clone(),
+                            op: argus_core::query::MatchOp::Eq,
+                            value: v.clone(),
+                        })
+                        .collect(),
+                    start_ms: sel.start_ms,
+                    end_ms: sel.end_ms,
+                };
+                let (got, missing) = fetch(st, tenant, &exact, limits.max_series, false).await?;
+                warnings.extend(missing);
+                series.extend(got.into_iter().filter(|s| &s.labels == l));
+            }
+            any |= !series.is_empty();
+            fetched.insert(sel.key(), series);
+        }
+        if any {
+            let p = partial.clone();
+            let answer = web::block(move || p.eval(&range, &fetched, &limits))
+                .await
+                .map_err(|e| Failure {
+                    status: 500,
+                    error_type: "internal",
+                    message: format!("evaluation failed: {e}"),
+                })??;
+            parts[i].extend(split::answer_series(answer, range.start_ms));
+        }
+    }
+    // The combination, with whatever else the query reads fetched as usual.
+    let mut fetched = Fetched::new();
+    for (i, series) in parts.into_iter().enumerate() {
+        fetched.insert(Split::partial_key(i), series);
+    }
+    for sel in split.outer.selections(&range) {
+        if fetched.contains_key(&sel.key()) {
+            continue;
+        }
+        let (series, missing) = fetch(st, tenant, &sel, limits.max_series, false).await?;
+        warnings.extend(missing);
+        fetched.insert(sel.key(), series);
+    }
+    let outer = split.outer;
+    let answer = web::block(move || outer.eval(&range, &fetched, &limits))
+        .await
+        .map_err(|e| Failure {
+            status: 500,
+            error_type: "internal",
+            message: format!("evaluation failed: {e}"),
+        })??;
+    Ok((answer, warnings.into_iter().collect()))
 }
 
 fn too_many_series(max: usize) -> Failure {

@@ -181,6 +181,15 @@ pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
             ApiError::unavailable(format!("region {} did not answer: {e}", region.name), 5)
         })?;
         if resp.status().is_client_error() {
+            // A PromQL limit a region reached (422) stays one, message and all.
+            if resp.status().as_u16() == 422 {
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                let why = body["error"].as_str().unwrap_or("limit reached").to_owned();
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    why,
+                ));
+            }
             let text = resp.text().await.unwrap_or_default();
             return Err(ApiError::bad_request(format!(
                 "region {} refused the query: {text}",
@@ -206,7 +215,7 @@ pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
     for (region, answer) in regions.iter().zip(answers) {
         match answer {
             Ok(v) => out.data.extend(v),
-            Err(e) if e.status == actix_web::http::StatusCode::BAD_REQUEST => return Err(e),
+            Err(e) if e.status.is_client_error() => return Err(e),
             Err(e) => {
                 tracing::warn!(region = %region.name, error = %e, "region did not answer a query");
                 out.unreachable.push(region.name.clone());
