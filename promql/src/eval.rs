@@ -363,6 +363,7 @@ pub(crate) fn run(
         range,
         found: RefCell::new(HashMap::new()),
         origins: RefCell::new(HashMap::new()),
+        groups: RefCell::new(HashMap::new()),
         deadline: limits.deadline,
     };
     if range.step_ms == 0 {
@@ -386,21 +387,46 @@ pub(crate) fn run(
             limits.max_steps
         )));
     }
-    let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+    // Steps gathered into series: found by the shared label set's identity first (the same
+    // set at every step, mostly), by its contents otherwise.
+    let mut series: Vec<Series> = Vec::new();
+    let mut by_id: HashMap<usize, usize> = HashMap::new();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    let mut add = |labels: Labels, t: i64, v: f64| -> Result<(), Error> {
+        let i = match by_id.get(&labels.id()) {
+            Some(&i) => i,
+            None => {
+                let i = *by_labels.entry(labels.clone()).or_insert_with(|| {
+                    series.push(Series {
+                        labels: labels.clone(),
+                        points: Vec::new(),
+                    });
+                    series.len() - 1
+                });
+                // Only the set kept in `series` has a stable identity.
+                if series[i].labels.id() == labels.id() {
+                    by_id.insert(labels.id(), i);
+                }
+                i
+            }
+        };
+        let pts = &mut series[i].points;
+        if pts.last().is_some_and(|p| p.0 == t) {
+            return Err(Error::execution(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+        pts.push((t, v));
+        Ok(())
+    };
     let mut t = range.start_ms;
     while t <= range.end_ms {
         ev.in_time()?;
         match ev.eval(expr, t)? {
-            Value::Scalar(v) => out.entry(Labels::default()).or_default().push((t, v)),
+            Value::Scalar(v) => add(Labels::default(), t, v)?,
             Value::Vector(vec) => {
                 for s in vec {
-                    let pts = out.entry(s.labels).or_default();
-                    if pts.last().is_some_and(|p| p.0 == t) {
-                        return Err(Error::execution(
-                            "vector cannot contain metrics with the same labelset",
-                        ));
-                    }
-                    pts.push((t, s.value));
+                    add(s.labels, t, s.value)?;
                 }
             }
             other => {
@@ -412,10 +438,6 @@ pub(crate) fn run(
         }
         t += range.step_ms;
     }
-    let mut series: Vec<Series> = out
-        .into_iter()
-        .map(|(labels, points)| Series { labels, points })
-        .collect();
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(Answer::Range(series))
 }
@@ -428,7 +450,13 @@ struct Evaluator<'a> {
     found: RefCell<HashMap<usize, &'a [Series]>>,
     /// Per range-vector function call (by address): the input series of each output label set.
     origins: RefCell<HashMap<usize, HashMap<Labels, Labels>>>,
+    /// Per aggregation (by address) and input label set (by identity): its group's labels.
+    groups: RefCell<HashMap<(usize, usize), (Labels, Labels)>>,
 }
+
+/// Entries of the aggregation group memo before it starts over (label sets made anew at every
+/// step would otherwise grow it without bound).
+const GROUP_MEMO_MAX: usize = 200_000;
 
 /// `v` unless it is a vector holding two samples with the same labels.
 fn checked(v: Value) -> Result<Value, Error> {
@@ -817,12 +845,25 @@ impl<'a> Evaluator<'a> {
                 (false, n)
             }
         };
+        // A series' group is the same at every step: found once per shared label set.
+        let node = a as *const AggregateExpr as usize;
         let group_of = |l: &Labels| {
-            if by {
-                l.only(&names)
-            } else {
-                l.without(&names)
+            let mut memo = self.groups.borrow_mut();
+            if memo.len() > GROUP_MEMO_MAX {
+                memo.clear();
             }
+            memo.entry((node, l.id()))
+                .or_insert_with(|| {
+                    let g = if by {
+                        l.only(&names)
+                    } else {
+                        l.without(&names)
+                    };
+                    // The key's set is held with its group, so its identity stays unique.
+                    (l.clone(), g)
+                })
+                .1
+                .clone()
         };
         match op.as_str() {
             "topk" | "bottomk" => {

@@ -3,17 +3,64 @@
 //! Times are Unix milliseconds, as in Prometheus; Argus stores seconds, so times read from
 //! storage are whole seconds times 1000.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The label name that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
 /// A label set: pairs sorted by name, names unique, no empty values. Shared, because the same
-/// set is carried by every step of a series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Arc<Vec<(String, String)>>);
+/// set is carried by every step of a series; it remembers its set without the metric name,
+/// which most operators ask for at every step.
+#[derive(Clone, Default)]
+pub struct Labels(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    pairs: Vec<(String, String)>,
+    unnamed: OnceLock<Labels>,
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.pairs == other.0.pairs
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.pairs.hash(state)
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    /// Name by name, then value by value, as Prometheus orders label sets.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.pairs.cmp(&other.0.pairs)
+    }
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Labels").field(&self.0.pairs).finish()
+    }
+}
 
 impl Labels {
+    fn of(pairs: Vec<(String, String)>) -> Self {
+        Labels(Arc::new(Inner {
+            pairs,
+            unnamed: OnceLock::new(),
+        }))
+    }
+
     /// Builds a set from pairs in any order; empty values are dropped (PromQL treats a label
     /// with an empty value as absent) and a later duplicate name replaces an earlier one.
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
@@ -27,24 +74,30 @@ impl Labels {
             }
         }
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        Labels(Arc::new(v))
+        Labels::of(v)
     }
 
     /// Builds a set from pairs already sorted by name with unique names and no empty values.
     pub fn from_sorted(v: Vec<(String, String)>) -> Self {
         debug_assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
-        Labels(Arc::new(v))
+        Labels::of(v)
+    }
+
+    /// An identity for this shared set (the same for its clones), for memos within one
+    /// evaluation that also hold a clone, so that the identity cannot be reused meanwhile.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 
     /// The pairs, sorted by name.
     pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
+        &self.0.pairs
     }
 
     /// The value of `name`, `""` when absent (PromQL's view).
     pub fn get(&self, name: &str) -> &str {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            Ok(i) => &self.0[i].1,
+        match self.0.pairs.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(i) => &self.0.pairs[i].1,
             Err(_) => "",
         }
     }
@@ -52,59 +105,79 @@ impl Labels {
     /// True when `name` has a (non-empty) value.
     pub fn has(&self, name: &str) -> bool {
         self.0
+            .pairs
             .binary_search_by(|(k, _)| k.as_str().cmp(name))
             .is_ok()
     }
 
     /// The set with `name` set to `value` (removed when `value` is empty).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut v: Vec<(String, String)> =
-            self.0.iter().filter(|(k, _)| k != name).cloned().collect();
+        let mut v: Vec<(String, String)> = self
+            .0
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != name)
+            .cloned()
+            .collect();
         if !value.is_empty() {
             let i = v.partition_point(|(k, _)| k.as_str() < name);
             v.insert(i, (name.to_owned(), value.to_owned()));
         }
-        Labels(Arc::new(v))
+        Labels::of(v)
     }
 
     /// The set without `names`.
     pub fn without(&self, names: &[&str]) -> Labels {
-        if !self.0.iter().any(|(k, _)| names.contains(&k.as_str())) {
+        if !self
+            .0
+            .pairs
+            .iter()
+            .any(|(k, _)| names.contains(&k.as_str()))
+        {
             return self.clone();
         }
-        Labels(Arc::new(
+        Labels::of(
             self.0
+                .pairs
                 .iter()
                 .filter(|(k, _)| !names.contains(&k.as_str()))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
-    /// The set without its metric name (what most functions and operators return).
+    /// The set without its metric name (what most functions and operators return): made once
+    /// per shared set, then the same set at every step.
     pub fn drop_name(&self) -> Labels {
-        self.without(&[METRIC_NAME])
+        if !self.has(METRIC_NAME) {
+            return self.clone();
+        }
+        self.0
+            .unnamed
+            .get_or_init(|| self.without(&[METRIC_NAME]))
+            .clone()
     }
 
     /// Only the labels named in `names`.
     pub fn only(&self, names: &[&str]) -> Labels {
-        Labels(Arc::new(
+        Labels::of(
             self.0
+                .pairs
                 .iter()
                 .filter(|(k, _)| names.contains(&k.as_str()))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.pairs.len()
     }
 
     /// True when there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.pairs.is_empty()
     }
 }
 
@@ -112,7 +185,7 @@ impl std::fmt::Display for Labels {
     /// `{a="1", b="2"}`, as Prometheus prints a label set in its messages.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("{")?;
-        for (i, (k, v)) in self.0.iter().enumerate() {
+        for (i, (k, v)) in self.0.pairs.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
