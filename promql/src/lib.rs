@@ -220,7 +220,11 @@ impl Query {
             return Err(Error::bad_data("query must not be empty"));
         }
         eval::register_functions();
-        let expr = promql_parser::parser::parse(text).map_err(|e| {
+        // The parser is another crate's: should it panic on some text, that text is refused
+        // rather than taking the serving thread down.
+        let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(text))
+            .map_err(|_| Error::bad_data("1:1: parse error: the query could not be parsed"))?;
+        let expr = parsed.map_err(|e| {
             Error::bad_data(format!("{}: parse error: {e}", error_position(text, &e)))
         })?;
         eval::check(&expr).map_err(|e| locate(text, e))?;
