@@ -1865,7 +1865,12 @@ enum Same {
 /// The calls Grafana's Prometheus data source makes (health check, query editor, variables,
 /// panels), each as GET or POST form (`true`); `$START`/`$END` are replaced.
 /// One Grafana call: POST form (`true`) or GET, path, parameters, how answers must agree.
-type GrafanaCall = (bool, &'static str, &'static [(&'static str, &'static str)], Same);
+type GrafanaCall = (
+    bool,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Same,
+);
 
 const GRAFANA: &[GrafanaCall] = &[
     (false, "status/buildinfo", &[], Same::Keys),

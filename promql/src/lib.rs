@@ -273,3 +273,26 @@ impl Query {
         eval::run(&self.expr, range, data, limits)
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Falcon names with dots: `{__name__="cpu.idle"}`, or the quoted-name form.
+    #[test]
+    fn dotted_names_are_reachable_quoted() {
+        let r = EvalRange::instant(0);
+        let keys = |q: &str| -> Vec<String> {
+            Query::parse(q)
+                .unwrap()
+                .selections(&r)
+                .iter()
+                .map(Selection::key)
+                .collect()
+        };
+        assert_eq!(keys(r#"{"cpu.idle"}"#), keys(r#"{__name__="cpu.idle"}"#));
+        assert_eq!(
+            keys(r#"{"cpu.idle", endpoint="h1"}"#),
+            keys(r#"{__name__="cpu.idle", endpoint="h1"}"#)
+        );
+    }
+}
