@@ -1862,8 +1862,6 @@ enum Same {
     Error,
 }
 
-/// The calls Grafana's Prometheus data source makes (health check, query editor, variables,
-/// panels), each as GET or POST form (`true`); `$START`/`$END` are replaced.
 /// One Grafana call: POST form (`true`) or GET, path, parameters, how answers must agree.
 type GrafanaCall = (
     bool,
@@ -1872,6 +1870,8 @@ type GrafanaCall = (
     Same,
 );
 
+/// The calls Grafana's Prometheus data source makes (health check, query editor, variables,
+/// panels), each as GET or POST form; `$START`/`$END` are replaced.
 const GRAFANA: &[GrafanaCall] = &[
     (false, "status/buildinfo", &[], Same::Keys),
     (
