@@ -16,6 +16,14 @@ use regex::Regex;
 /// The label that holds the endpoint of a series written with one.
 pub const ENDPOINT_LABEL: &str = "endpoint";
 
+/// A stored series read back (whole seconds) as a PromQL series (milliseconds, labels).
+pub fn series_of(d: &argus_core::query::SeriesData) -> crate::value::Series {
+    crate::value::Series {
+        labels: labels_of(&d.key),
+        points: d.points.iter().map(|&(t, v)| (t * 1000, v)).collect(),
+    }
+}
+
 /// The labels of `key` as PromQL sees them.
 pub fn labels_of(key: &SeriesKey) -> Labels {
     let marked = key.tags.get(ENDPOINT_MARKER_TAG).is_some();

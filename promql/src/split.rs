@@ -211,6 +211,19 @@ impl RegionEval {
             .collect()
     }
 
+    /// The storage read of one selection of a partial query: whole seconds within its span,
+    /// at most one series more than the limit (which tells the limit is passed).
+    pub fn select_query(&self, sel: &crate::Selection) -> argus_core::query::SelectQuery {
+        argus_core::query::SelectQuery {
+            tenant: self.tenant.clone(),
+            matchers: sel.matchers.clone(),
+            start: sel.start_ms.div_euclid(1000),
+            end: sel.end_ms.div_euclid(1000),
+            limit: Some(self.max_series.saturating_add(1)),
+            series_only: false,
+        }
+    }
+
     /// Evaluates `query` over the region's series `fetched` for its selections, less the
     /// excluded ones: the partial answer to send.
     pub fn answer(

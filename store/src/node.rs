@@ -21,9 +21,8 @@ use argus_core::telemetry::{Counter, Registry};
 use argus_core::validate::{validate_point, validate_sample, validate_series, Limits, Rejection};
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
 use argus_core::SeriesKey;
-use argus_promql::labels::{labels_of, prefilter, CompiledMatchers};
+use argus_promql::labels::{labels_of, prefilter, series_of, CompiledMatchers};
 use argus_promql::split::{PartialSeries, RegionEval};
-use argus_promql::value::Series;
 use argus_promql::Fetched;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -457,21 +456,10 @@ async fn query_eval(
             let mut fetched = Fetched::new();
             for sel in selections {
                 let exact = CompiledMatchers::new(&sel.matchers).map_err(error)?;
-                let sq = SelectQuery {
-                    tenant: q.tenant.clone(),
-                    matchers: sel.matchers.clone(),
-                    start: sel.start_ms.div_euclid(1000),
-                    end: sel.end_ms.div_euclid(1000),
-                    limit: Some(q.max_series.saturating_add(1)),
-                    series_only: false,
-                };
-                let series = select_local(&engine, &sq, &exact)
+                let series = select_local(&engine, &q.select_query(&sel), &exact)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?
-                    .into_iter()
-                    .map(|d| Series {
-                        labels: labels_of(&d.key),
-                        points: d.points.iter().map(|&(t, v)| (t * 1000, v)).collect(),
-                    })
+                    .iter()
+                    .map(series_of)
                     .collect();
                 fetched.insert(sel.key(), series);
             }

@@ -8,9 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::{check_internal, ApiError};
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::SeriesKey;
-use argus_promql::labels::{labels_of, CompiledMatchers};
+use argus_promql::labels::{series_of, CompiledMatchers};
 use argus_promql::split::{PartialSeries, RegionEval};
-use argus_promql::value::Series;
 use argus_promql::Fetched;
 use argus_store::{ClientError, StoreClient};
 use std::collections::BTreeMap;
@@ -145,26 +144,13 @@ pub async fn eval(
     for (query, selections) in plan {
         let mut fetched = Fetched::new();
         for sel in selections {
-            let sq = SelectQuery {
-                tenant: q.tenant.clone(),
-                matchers: sel.matchers.clone(),
-                start: sel.start_ms.div_euclid(1000),
-                end: sel.end_ms.div_euclid(1000),
-                limit: Some(q.max_series.saturating_add(1)),
-                series_only: false,
-            };
+            let sq = q.select_query(&sel);
             let parts: Vec<SeriesData> = fan_out(&st, |c| {
                 let sq = sq.clone();
                 async move { c.select(&sq).await }
             })
             .await?;
-            let series: Vec<Series> = merge_replicas(parts)
-                .into_iter()
-                .map(|d| Series {
-                    labels: labels_of(&d.key),
-                    points: d.points.iter().map(|&(t, v)| (t * 1000, v)).collect(),
-                })
-                .collect();
+            let series: Vec<_> = merge_replicas(parts).iter().map(series_of).collect();
             fetched.insert(sel.key(), series);
         }
         // Evaluation is CPU work: off the server's worker thread.

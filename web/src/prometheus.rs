@@ -409,14 +409,7 @@ async fn run(
             warnings.extend(missing);
             fetched.insert(s.key(), series);
         }
-        // Evaluation is CPU work: off the server's worker thread.
-        let answer = web::block(move || query.eval(&range, &fetched, &limits))
-            .await
-            .map_err(|e| Failure {
-                status: 500,
-                error_type: "internal",
-                message: format!("evaluation failed: {e}"),
-            })??;
+        let answer = evaluate(query, range, fetched, limits).await?;
         Ok((answer, warnings.into_iter().collect()))
     };
     tokio::time::timeout(timeout, work)
@@ -633,14 +626,7 @@ async fn run_split(
             fetched.insert(sel.key(), series);
         }
         if any {
-            let p = partial.clone();
-            let answer = web::block(move || p.eval(&range, &fetched, &limits))
-                .await
-                .map_err(|e| Failure {
-                    status: 500,
-                    error_type: "internal",
-                    message: format!("evaluation failed: {e}"),
-                })??;
+            let answer = evaluate(partial.clone(), range, fetched, limits).await?;
             parts[i].extend(split::answer_series(answer, range.start_ms));
         }
     }
@@ -658,14 +644,25 @@ async fn run_split(
         fetched.insert(sel.key(), series);
     }
     let outer = split.outer;
-    let answer = web::block(move || outer.eval(&range, &fetched, &limits))
+    let answer = evaluate(outer, range, fetched, limits).await?;
+    Ok((answer, warnings.into_iter().collect()))
+}
+
+/// Evaluates `query` on a blocking thread: it is CPU work, kept off the server's workers.
+async fn evaluate(
+    query: Query,
+    range: EvalRange,
+    fetched: Fetched,
+    limits: Limits,
+) -> Result<Answer, Failure> {
+    web::block(move || query.eval(&range, &fetched, &limits))
         .await
         .map_err(|e| Failure {
             status: 500,
             error_type: "internal",
             message: format!("evaluation failed: {e}"),
-        })??;
-    Ok((answer, warnings.into_iter().collect()))
+        })?
+        .map_err(Failure::from)
 }
 
 fn too_many_series(max: usize) -> Failure {
