@@ -19,4 +19,10 @@ for sys in argus argus-rw prometheus victoriametrics; do
   grep -q "\"system\": \"$sys\"" "$scratch/results.json" || { echo "bench-quick: no $sys result"; exit 1; }
 done
 ls "$scratch/bench"/ingest.png >/dev/null
+# The PromQL query benchmark ran against every system (a failed query fails the run) and was
+# rendered with a column per system.
+grep -q '^### PromQL queries' "$scratch/BENCHMARKS.md"
+grep -q '^| query | range, step | series out | Argus p50 / p99 | .* Prometheus p50 / p99 | .* VictoriaMetrics p50 / p99 |' "$scratch/BENCHMARKS.md" \
+  || { echo "bench-quick: PromQL table lacks a system"; exit 1; }
+ls "$scratch/bench"/queries.png >/dev/null
 echo "bench-quick: ok in $(( $(date +%s) - start )) s"

@@ -94,13 +94,13 @@ pub fn prom_name(metric: &str) -> String {
     metric.replace('.', "_")
 }
 
-fn put_bytes_field(buf: &mut Vec<u8>, tag: u32, data: &[u8]) {
+pub(crate) fn put_bytes_field(buf: &mut Vec<u8>, tag: u32, data: &[u8]) {
     encode_key(tag, WireType::LengthDelimited, buf);
     encode_varint(data.len() as u64, buf);
     buf.extend_from_slice(data);
 }
 
-fn put_label(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, name: &str, value: &str) {
+pub(crate) fn put_label(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, name: &str, value: &str) {
     scratch.clear();
     put_bytes_field(scratch, 1, name.as_bytes());
     put_bytes_field(scratch, 2, value.as_bytes());

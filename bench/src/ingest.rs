@@ -31,14 +31,15 @@ pub struct Plan {
     pub settle: Duration,
 }
 
+/// Points acknowledged and requests failed so far.
 #[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    errors: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) errors: AtomicU64,
 }
 
 /// The push URL of a system.
-fn push_url(kind: Kind, server: &Server) -> String {
+pub(crate) fn push_url(kind: Kind, server: &Server) -> String {
     match kind {
         Kind::Argus => format!("{}/api/v1/push", server.url),
         Kind::ArgusRemoteWrite | Kind::Prometheus | Kind::VictoriaMetrics => {
@@ -47,7 +48,8 @@ fn push_url(kind: Kind, server: &Server) -> String {
     }
 }
 
-async fn send_one(
+/// Sends one body to `url` as `kind` expects it; counts what was acknowledged or failed.
+pub(crate) async fn send_one(
     client: &reqwest::Client,
     kind: Kind,
     url: &str,

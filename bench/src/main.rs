@@ -3,9 +3,10 @@
 //! The side-by-side benchmark: a fleet of simulated hosts (the agent's metric set, several
 //! tenants, 10 s step) pushed into Argus and, in the same run, into the peers this machine can
 //! install (Prometheus by remote write, VictoriaMetrics), measuring points per second, points per
-//! CPU core-second, peak memory, bytes per point on disk, cost growth with the fleet, and the
-//! agent's footprint against node_exporter. `report` turns the results into docs/BENCHMARKS.md's
-//! scenario section and PNG plots.
+//! CPU core-second, peak memory, bytes per point on disk, cost growth with the fleet, the latency
+//! and CPU of dashboard-like PromQL range queries over the fleet (each system's own
+//! `/api/v1/query_range`), and the agent's footprint against node_exporter. `report` turns the
+//! results into docs/BENCHMARKS.md's scenario section and PNG plots.
 //!
 //! ```text
 //! argus-bench run [--quick]            # measure; writes target/argus-bench/results.json
@@ -19,6 +20,7 @@ mod ingest;
 mod node;
 mod plots;
 mod procstat;
+mod queries;
 mod report;
 mod results;
 mod run;
@@ -49,7 +51,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the benchmark and write the results JSON.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write docs/BENCHMARKS.md's scenario section and the plots from a results JSON.
     Report(ReportArgs),
     /// (internal) Serve Argus transfer + storage node for the benchmark.
@@ -65,6 +67,10 @@ enum Cmd {
         /// JSON file describing judge + alarm to run too (alert-latency scenario).
         #[arg(long)]
         alerting: Option<PathBuf>,
+        /// Run the web service too (query scenario), accepting the API token of this SHA-256
+        /// for the first tenant.
+        #[arg(long)]
+        web_api_token_sha256: Option<String>,
     },
     /// (internal) Run the Argus agent for the footprint comparison.
     #[command(hide = true)]
@@ -127,6 +133,19 @@ struct RunArgs {
     /// Argus storage fsyncs each write before acknowledging (its default durability).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     argus_fsync: bool,
+    /// Hosts of the PromQL query benchmark (one tenant; 0 skips it).
+    #[arg(long)]
+    query_hosts: Option<usize>,
+    /// Hours of history the query benchmark writes for its long per-host query.
+    #[arg(long, default_value_t = 24)]
+    query_hours: i64,
+    /// Timed repetitions of each query (after one warm-up); fast queries repeat for at least
+    /// 5 s (0.2 s with --quick).
+    #[arg(long)]
+    query_reps: Option<usize>,
+    /// Seconds one query may spend repeating (it stops early after 5 repetitions past this).
+    #[arg(long)]
+    query_budget_secs: Option<u64>,
     /// Agent comparison window in seconds (0 skips it).
     #[arg(long)]
     agent_secs: Option<u64>,
@@ -188,6 +207,22 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         agent_step: if q { 2 } else { 10 },
         alert_hosts: a.alert_hosts.unwrap_or(if q { 3 } else { 12 }),
         alert_spacing: Duration::from_millis(if q { 500 } else { 2_500 }),
+        queries: match a.query_hosts.unwrap_or(if q { 10 } else { 2_000 }) {
+            0 => None,
+            hosts => Some(queries::QueryOpts {
+                hosts,
+                hours: a.query_hours,
+                full_steps: 30,
+                reps: a.query_reps.unwrap_or(if q { 3 } else { 30 }),
+                min_reps: if q { 1 } else { 5 },
+                min_time: Duration::from_millis(if q { 200 } else { 5_000 }),
+                budget: Duration::from_secs(a.query_budget_secs.unwrap_or(if q { 2 } else { 60 })),
+                idle_wait: Duration::from_secs(if q { 2 } else { 60 }),
+                concurrency: a.concurrency,
+                hosts_per_request: a.rw_hosts_per_batch,
+                argus_fsync: a.argus_fsync,
+            }),
+        },
         settle: Duration::from_secs(if q { 1 } else { 3 }),
         work_dir: a.work_dir,
         out: a.out,
@@ -211,7 +246,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.cmd {
         Cmd::Run(a) => {
-            let opts = run_opts(a)?;
+            let opts = run_opts(*a)?;
             rt.block_on(run::run(opts))?;
         }
         Cmd::Report(a) => report::write(&a.results, &a.doc, &a.plots)?,
@@ -220,7 +255,14 @@ fn main() -> anyhow::Result<()> {
             fsync,
             tenants,
             alerting,
-        } => rt.block_on(node::serve_argus(data_dir, fsync, tenants, alerting))?,
+            web_api_token_sha256,
+        } => rt.block_on(node::serve_argus(
+            data_dir,
+            fsync,
+            tenants,
+            alerting,
+            web_api_token_sha256,
+        ))?,
         Cmd::ServeAgent {
             listen,
             transfer,

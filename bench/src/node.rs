@@ -99,13 +99,16 @@ async fn start_alerting(
 }
 
 /// Runs storage node + transfer (and judge + alarm when `alerting` names a JSON [`Alerting`]
-/// file) until SIGTERM; prints `READY <transfer url>` once serving.
+/// file; and the web service with the Prometheus HTTP API when `web_api_token_sha256` is given,
+/// the token acting for the first tenant) until SIGTERM; prints `WEB <web url>` (with web) and
+/// then `READY <transfer url>` once serving.
 #[allow(clippy::field_reassign_with_default)] // on purpose, see below
 pub async fn serve_argus(
     data_dir: PathBuf,
     fsync: bool,
     tenants: Vec<String>,
     alerting: Option<PathBuf>,
+    web_api_token_sha256: Option<String>,
 ) -> anyhow::Result<()> {
     let alerting = match alerting {
         Some(f) => {
@@ -121,6 +124,8 @@ pub async fn serve_argus(
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Field by field: the engine's config grows as the store developer adds options.
     let mut engine = argus_store::EngineConfig::default();
+    let web_dir = data_dir.join("web");
+    let first_tenant = tenants.first().map(|t| t.tenant.clone());
     engine.data_dir = data_dir;
     engine.fsync = fsync;
     let store = argus_store::node::start(argus_store::node::StoreConfig {
@@ -137,12 +142,40 @@ pub async fn serve_argus(
         ..Default::default()
     })
     .await?;
+    // The console's query path as deployed in a region: web asks the transfer's query endpoint,
+    // which reads the storage node (the Prometheus API selects there, evaluates in web).
+    let web = match (&web_api_token_sha256, first_tenant) {
+        (Some(hash), Some(first)) => {
+            std::fs::create_dir_all(&web_dir)?;
+            let cfg = argus_web::WebConfig {
+                listen: "127.0.0.1:0".into(),
+                regions: vec![argus_web::config::RegionEndpoint {
+                    name: "local".into(),
+                    query_url: transfer.server.url(),
+                }],
+                bootstrap_tokens: vec![argus_web::config::BootstrapToken {
+                    tenant: first,
+                    token_sha256: hash.clone(),
+                }],
+                data_dir: web_dir.display().to_string(),
+                ..Default::default()
+            };
+            Some(argus_web::start(cfg).await?)
+        }
+        _ => None,
+    };
     {
         let mut out = std::io::stdout().lock();
+        if let Some(w) = &web {
+            writeln!(out, "WEB {}", w.server.url())?;
+        }
         writeln!(out, "READY {}", transfer.server.url())?;
         out.flush()?;
     }
     wait_for_stop().await?;
+    if let Some(w) = web {
+        w.stop().await;
+    }
     transfer.stop().await;
     store.stop().await;
     if let Some((judge, alarm, _)) = alerting {

@@ -128,7 +128,116 @@ pub fn draw(r: &Results, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
         )?;
         out.push((title, p));
     }
+    if !r.queries.is_empty() {
+        let p = dir.join("queries.png");
+        let title = format!(
+            "PromQL queries, {} hosts: p50 latency and server CPU per query (log scale, lower is better)",
+            r.query_setup.as_ref().map(|s| s.hosts).unwrap_or(0)
+        );
+        queries_chart(&p, &title, r)?;
+        out.push((title, p));
+    }
     Ok(out)
+}
+
+/// A label that fits under a group of bars.
+fn short_query_label(name: &str) -> String {
+    let known = [
+        ("CPU, 1 h", "host CPU 1 h"),
+        ("CPU, 24 h", "host CPU 24 h"),
+        ("CPU, whole", "host CPU all"),
+        ("sum by", "sum(rate)"),
+        ("topk", "topk(10)"),
+        ("ratio", "ratio of sums"),
+        ("histogram_quantile", "p99 histogram"),
+    ];
+    known
+        .iter()
+        .find(|(k, _)| name.contains(k))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| name.chars().take(14).collect())
+}
+
+/// Two panels of grouped bars, one group per query and one bar per system: p50 latency and
+/// CPU per query, in milliseconds on log axes (the queries span three orders of magnitude).
+fn queries_chart(path: &Path, title: &str, r: &Results) -> anyhow::Result<()> {
+    let mut names: Vec<&str> = Vec::new();
+    let mut systems: Vec<&str> = Vec::new();
+    for q in &r.queries {
+        if !names.contains(&q.query.as_str()) {
+            names.push(&q.query);
+        }
+        if !systems.contains(&q.system.as_str()) {
+            systems.push(&q.system);
+        }
+    }
+    let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 20))?;
+    let panels = root.split_evenly((1, 2));
+    type Metric = fn(&crate::results::QueryResult) -> f64;
+    let metrics: [(&str, Metric); 2] = [
+        ("p50 latency, ms", |q| q.quantile(0.5).unwrap_or(0.0)),
+        ("server CPU per query, ms", |q| q.cpu_ms_per_query),
+    ];
+    for (panel, (label, f)) in panels.iter().zip(metrics) {
+        let vals: Vec<f64> = r.queries.iter().map(f).filter(|v| *v > 0.0).collect();
+        let lo = vals.iter().copied().fold(f64::MAX, f64::min).min(1.0) / 2.0;
+        let hi = vals.iter().copied().fold(0.0, f64::max).max(lo * 10.0) * 3.0;
+        let n = names.len() as f64;
+        let mut chart = ChartBuilder::on(panel)
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..n - 0.5, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(names.len().max(2) * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < names.len() {
+                    short_query_label(names[i as usize])
+                } else {
+                    String::new()
+                }
+            })
+            .x_label_style(("sans-serif", 13))
+            .y_desc(label)
+            .y_label_formatter(&|v| human(*v))
+            .draw()?;
+        let width = 0.8 / systems.len().max(1) as f64;
+        for (j, sys) in systems.iter().enumerate() {
+            let c = colour(sys);
+            let bars: Vec<Rectangle<(f64, f64)>> = names
+                .iter()
+                .enumerate()
+                .filter_map(|(i, name)| {
+                    let q = r
+                        .queries
+                        .iter()
+                        .find(|q| q.system == *sys && q.query == *name)?;
+                    let v = f(q).max(lo);
+                    let x = i as f64 - 0.4 + j as f64 * width;
+                    Some(Rectangle::new([(x, lo), (x + width * 0.9, v)], c.filled()))
+                })
+                .collect();
+            chart
+                .draw_series(bars)?
+                .label(sys.to_string())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn series_of(
@@ -322,7 +431,7 @@ pub fn human(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::AlertResult;
+    use crate::results::{AlertResult, QueryResult};
 
     #[test]
     fn humanizes() {
@@ -362,11 +471,23 @@ mod tests {
                 latencies_ms: vec![100.0, 200.0, 900.0],
                 missed: 0,
             }],
+            queries: ["argus", "prometheus", "victoriametrics"]
+                .iter()
+                .flat_map(|sys| {
+                    ["host CPU", "topk"].map(|q| QueryResult {
+                        system: sys.to_string(),
+                        query: q.into(),
+                        latencies_ms: vec![0.5, 20.0],
+                        cpu_ms_per_query: 3.0,
+                        ..Default::default()
+                    })
+                })
+                .collect(),
             ..Default::default()
         };
         let d = tempfile::tempdir().unwrap();
         let files = draw(&r, d.path()).unwrap();
-        assert_eq!(files.len(), 4);
+        assert_eq!(files.len(), 5);
         for (_, f) in files {
             let bytes = std::fs::read(&f).unwrap();
             assert_eq!(&bytes[1..4], b"PNG", "{}", f.display());

@@ -4,7 +4,7 @@
 //! it belong to their developers.
 
 use crate::plots::{self, human};
-use crate::results::{IngestResult, Results};
+use crate::results::{IngestResult, QueryResult, Results};
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -281,6 +281,7 @@ fn summary(r: &Results, s: &mut String) {
         ));
     }
     alert_ratios(r, &mut lines);
+    query_summary(r, &mut lines);
     if !lines.is_empty() {
         s.push_str("**Summary** (details, method and caveats below):\n\n");
         s.push_str(&lines);
@@ -316,6 +317,378 @@ fn alert_ratios(r: &Results, out: &mut String) {
         }
     }
 }
+
+/// Milliseconds, as a latency or CPU time reads best.
+fn ms(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else if v >= 1.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+/// The query row of `system` for query `name`.
+fn query_row<'a>(r: &'a Results, system: &str, name: &str) -> Option<&'a QueryResult> {
+    r.queries
+        .iter()
+        .find(|q| q.system == system && q.query == name)
+}
+
+/// Query names in the order they were run.
+fn query_names(r: &Results) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for q in &r.queries {
+        if !names.contains(&q.query.as_str()) {
+            names.push(&q.query);
+        }
+    }
+    names
+}
+
+fn p50(q: &QueryResult) -> f64 {
+    q.quantile(0.5).unwrap_or(f64::NAN)
+}
+
+fn p99(q: &QueryResult) -> f64 {
+    q.quantile(0.99).unwrap_or(f64::NAN)
+}
+
+fn cpu(q: &QueryResult) -> f64 {
+    q.cpu_ms_per_query
+}
+
+/// `a / b` as `2.10×`, or `–`.
+fn times(a: f64, b: f64) -> String {
+    let x = a / b;
+    if x.is_finite() && b > 0.0 {
+        format!("{x:.2}×")
+    } else {
+        "–".into()
+    }
+}
+
+/// For the summary: against each peer, the query where Argus does worst, in p50 latency and in
+/// CPU per query.
+fn query_summary(r: &Results, out: &mut String) {
+    let hosts = r.query_setup.as_ref().map(|s| s.hosts).unwrap_or(0);
+    type Metric = fn(&QueryResult) -> f64;
+    for peer in ["victoriametrics", "prometheus"] {
+        for (what, f) in [
+            ("PromQL query latency p50", p50 as Metric),
+            ("PromQL server CPU per query", cpu as Metric),
+        ] {
+            let worst = query_names(r)
+                .into_iter()
+                .filter_map(|n| Some((n, query_row(r, "argus", n)?, query_row(r, peer, n)?)))
+                .map(|(n, a, p)| (n, f(a), f(p)))
+                .filter(|(_, a, p)| a.is_finite() && p.is_finite() && *p > 0.0)
+                .max_by(|x, y| (x.1 / x.2).total_cmp(&(y.1 / y.2)));
+            if let Some((name, a, p)) = worst {
+                out.push_str(&ratio_line(
+                    &format!("{what}, {hosts} hosts, the query where Argus does worst ({name})"),
+                    ("argus", a),
+                    (peer, p),
+                    ms,
+                    false,
+                ));
+            }
+        }
+    }
+}
+
+/// `### PromQL queries`: the query benchmark's table, the goal, the queries as sent, whether the
+/// answers agree, the method and the caveats.
+fn queries_section(r: &Results, s: &mut String) {
+    let Some(setup) = &r.query_setup else {
+        return;
+    };
+    if r.queries.is_empty() {
+        return;
+    }
+    let systems: Vec<&str> = ["argus", "prometheus", "victoriametrics"]
+        .into_iter()
+        .filter(|sys| r.queries.iter().any(|q| q.system == *sys))
+        .collect();
+    let has_argus = systems.contains(&"argus");
+    let peers: Vec<&str> = systems.iter().copied().filter(|x| *x != "argus").collect();
+    let names = query_names(r);
+    let _ = writeln!(
+        s,
+        "### PromQL queries: {} hosts, {} series\n",
+        setup.hosts, setup.series
+    );
+    let _ = writeln!(
+        s,
+        "Dashboard-like range queries, each system asked through its own `/api/v1/query_range` on the \
+         same data (Argus: the web service's `/prometheus/api/v1/query_range` with an API token; web \
+         selects through the transfer's query endpoint from the storage node and evaluates). One tenant \
+         of {} hosts, {} series each: the agent's set plus byte counters per interface \
+         (`net.if.{{in,out}}.bytes.total`) and a classic latency histogram \
+         (`http.request.duration.seconds.bucket`, 10 `le` buckets). Every series of every host has the \
+         last {:.0} minutes at a {} s step; the dashboard's series (`cpu.busy`, the counters, the \
+         buckets) the last {:.0} minutes; `cpu.busy` also {} h of history before that at a {} s step: \
+         {} points in each system, written oldest first (so Prometheus takes the history over remote \
+         write: it arrives in time order into a fresh database). Every range ends at the data's last \
+         step ({}). After the load each server is left until idle; then each query is sent once to \
+         warm up, then one request at a time, at least {} times and for at least {:.1} s (stopping \
+         after {:.0} s once {} are done). **Latency** is request sent → last byte of the answer \
+         received; **CPU** is the serving process's utime + stime from /proc over the repetitions, \
+         divided by them (Argus: one process holding store, transfer and web, as `argus standalone` \
+         runs them).\n",
+        setup.hosts,
+        setup.series_per_host,
+        setup.full_secs as f64 / 60.0,
+        setup.step_secs,
+        setup.recent_secs as f64 / 60.0,
+        setup.history_hours,
+        setup.coarse_step_secs,
+        setup.points,
+        setup.end,
+        setup.reps,
+        setup.min_secs,
+        setup.budget_secs,
+        setup.min_reps,
+    );
+
+    // The table.
+    let mut head = String::from("| query | range, step | series out |");
+    let mut rule = String::from("|---|---|---:|");
+    for sys in &systems {
+        let _ = write!(
+            head,
+            " {} p50 / p99 | {} CPU per query |",
+            pretty(sys),
+            pretty(sys)
+        );
+        rule.push_str("---:|---:|");
+    }
+    if has_argus {
+        for peer in &peers {
+            let _ = write!(head, " Argus ÷ {} (p50 · p99 · CPU) |", pretty(peer));
+            rule.push_str("---:|");
+        }
+    }
+    let _ = writeln!(s, "{head}\n{rule}");
+    for name in &names {
+        let rows: Vec<&QueryResult> = systems
+            .iter()
+            .filter_map(|sys| query_row(r, sys, name))
+            .collect();
+        let Some(first) = rows.first() else {
+            continue;
+        };
+        let range = if first.range_secs >= 3600 {
+            format!("{} h, {} s", first.range_secs / 3600, first.step_secs)
+        } else {
+            format!("{} min, {} s", first.range_secs / 60, first.step_secs)
+        };
+        let mut series: Vec<String> = rows.iter().map(|q| q.result_series.to_string()).collect();
+        series.dedup();
+        let _ = write!(s, "| {name} | {range} | {} |", series.join(" / "));
+        for sys in &systems {
+            match query_row(r, sys, name) {
+                Some(q) => {
+                    let _ = write!(s, " {} / {} | {} |", ms(p50(q)), ms(p99(q)), ms(cpu(q)));
+                }
+                None => s.push_str(" – | – |"),
+            }
+        }
+        if has_argus {
+            for peer in &peers {
+                match (query_row(r, "argus", name), query_row(r, peer, name)) {
+                    (Some(a), Some(p)) => {
+                        let _ = write!(
+                            s,
+                            " {} · {} · {} |",
+                            times(p50(a), p50(p)),
+                            times(p99(a), p99(p)),
+                            times(cpu(a), cpu(p))
+                        );
+                    }
+                    _ => s.push_str(" – |"),
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s.push('\n');
+
+    // The goal, query by query.
+    if has_argus && peers.contains(&"victoriametrics") {
+        let mut behind = Vec::new();
+        for name in &names {
+            if let (Some(a), Some(v)) = (
+                query_row(r, "argus", name),
+                query_row(r, "victoriametrics", name),
+            ) {
+                let (l, c) = (p50(a) / p50(v), cpu(a) / cpu(v));
+                if l > 1.0 || c > 1.0 {
+                    behind.push(format!(
+                        "{name} (p50 {}, CPU {})",
+                        times(p50(a), p50(v)),
+                        times(cpu(a), cpu(v))
+                    ));
+                }
+            }
+        }
+        let goal = "Goal (Argus at or below VictoriaMetrics in p50 latency and CPU on every query)";
+        if behind.is_empty() {
+            let _ = writeln!(s, "{goal}: **met** on all {} queries.\n", names.len());
+        } else {
+            let _ = writeln!(
+                s,
+                "{goal}: **not met** on {} of {} queries: {}.\n",
+                behind.len(),
+                names.len(),
+                behind.join("; ")
+            );
+        }
+    }
+
+    // Where the CPU goes: per raw point under the selectors.
+    if r.queries.iter().any(|q| q.points_selected > 0) {
+        s.push_str(
+            "Server CPU per raw point under the query's selectors (nanoseconds; the range plus the \
+             5 minutes before it): a cost that stays flat across queries is paid per point moved, \
+             not per function evaluated.\n\n| query | points selected |",
+        );
+        for sys in &systems {
+            let _ = write!(s, " {} |", pretty(sys));
+        }
+        s.push_str("\n|---|---:|");
+        for _ in &systems {
+            s.push_str("---:|");
+        }
+        s.push('\n');
+        for name in &names {
+            let points = systems
+                .iter()
+                .filter_map(|sys| query_row(r, sys, name))
+                .map(|q| q.points_selected)
+                .max()
+                .unwrap_or(0);
+            let _ = write!(s, "| {name} | {points} |");
+            for sys in &systems {
+                match query_row(r, sys, name) {
+                    Some(q) if q.points_selected > 0 => {
+                        let ns = cpu(q) * 1e6 / q.points_selected as f64;
+                        let _ = write!(s, " {} |", human(ns));
+                    }
+                    _ => s.push_str(" – |"),
+                }
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+
+    // The queries as sent.
+    s.push_str(
+        "The queries, as each system was asked them (the peers hold the remote-write names: dots \
+         made underscores):\n\n| query | Argus | Prometheus, VictoriaMetrics |\n|---|---|---|\n",
+    );
+    for name in &names {
+        let expr = |sys: &str| {
+            query_row(r, sys, name)
+                .map(|q| format!("`{}`", q.expr.replace('|', "\\|")))
+                .unwrap_or_else(|| "–".into())
+        };
+        let peer = peers.first().map(|p| expr(p)).unwrap_or_else(|| "–".into());
+        let _ = writeln!(s, "| {name} | {} | {peer} |", expr("argus"));
+    }
+    s.push('\n');
+
+    // Do the answers agree?
+    s.push_str("Answers (series · points · mean of all values), to show like is compared with like:\n\n| query |");
+    for sys in &systems {
+        let _ = write!(s, " {} |", pretty(sys));
+    }
+    s.push_str("\n|---|");
+    for _ in &systems {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for name in &names {
+        let _ = write!(s, "| {name} |");
+        for sys in &systems {
+            match query_row(r, sys, name) {
+                Some(q) => {
+                    let _ = write!(
+                        s,
+                        " {} · {} · {} |",
+                        q.result_series,
+                        q.result_points,
+                        human(q.result_mean)
+                    );
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s.push('\n');
+
+    s.push_str(
+        "Loading the data (not measured; for the record):\n\n\
+         | system | points acked | failed requests | wall s | server CPU s | idle after s | peak RSS |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for l in &setup.loads {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.0} | {} |",
+            pretty(&l.system),
+            l.points_accepted,
+            l.request_errors,
+            l.wall_secs,
+            l.cpu_secs,
+            l.idle_wait_secs,
+            mib(l.peak_rss_bytes)
+        );
+    }
+    s.push('\n');
+    let run = format!(
+        "target/release/argus-bench run {}",
+        reproduce_args(&r.command)
+    );
+    let _ = writeln!(
+        s,
+        "**Command:** part of `{}` (after `source .ci/services/peers.sh` and `cargo build --release \
+         -p argus-bench`); `--query-hosts`, `--query-hours`, `--query-reps` and \
+         `--query-budget-secs` size it, `--query-hosts 0` skips it.\n",
+        run.trim_end()
+    );
+    s.push_str(QUERY_CAVEATS);
+}
+
+/// The query benchmark's standing caveats.
+const QUERY_CAVEATS: &str = "**Caveats:**
+
+- VictoriaMetrics is asked with `nocache=1`: its rollup-result cache would otherwise answer every \
+repetition of the same range from memory (a refreshing dashboard does get that benefit; Prometheus and \
+Argus have no such cache). Its `rate` is MetricsQL's (no extrapolation at the window's edges; the \
+sample before the window counts), which can differ from Prometheus's where a series starts or \
+stops; the answers table shows whether the three agree.
+- One request at a time on an otherwise idle server: latency without concurrency. CPU is counted in \
+clock ticks (10 ms) over all repetitions, which is why fast queries repeat for at least the minimum \
+time.
+- Argus's figures include the hops of its deployed query path (web → transfer → storage node over \
+loopback HTTP, the selected series' points as JSON, gzip between transfer and web); the peers answer from one process. \
+No profiler was available on the machine (no `perf`): CPU per query, set against the points each \
+query selects, is what tells where the cost goes.
+- Beyond the last 65 minutes the history is `cpu.busy` alone, at 60 s: the 24 h query reads one \
+series; the fleet queries read the last hour plus the 5-minute `rate` window of 2 to 10 series a \
+host (the points-selected column).
+- The machine is shared with other work (2 cores); each system ran alone, one after another, on the \
+same data, with the same client.
+
+";
 
 /// The `run` arguments of a recorded command line, without those naming local paths.
 fn reproduce_args(command: &str) -> String {
@@ -479,6 +852,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
         s.push_str("\nPrometheus keeps its most recent two hours in the head (WAL + head chunks) and compacts them into \
                     blocks later, so its bytes per point here are those of its write-ahead state, not of compacted blocks.\n\n");
     }
+    queries_section(r, &mut s);
     if !r.agent.is_empty() {
         s.push_str("### Agent footprint on this host\n\n| system | mode | window s | CPU % of one core | RSS | peak RSS | series a round |\n|---|---|---:|---:|---:|---:|---:|\n");
         for a in &r.agent {
@@ -626,5 +1000,57 @@ mod tests {
             reproduce_args("x/argus-bench run --hosts 5 --out /tmp/r.json --work-dir=/w --quick"),
             "--hosts 5 --quick"
         );
+    }
+
+    #[test]
+    fn renders_the_query_section_with_ratios_to_each_peer() {
+        let q = |system: &str, query: &str, lat: f64, cpu: f64| QueryResult {
+            system: system.into(),
+            query: query.into(),
+            expr: format!("{query} for {system}"),
+            range_secs: 3600,
+            step_secs: 15,
+            reps: 2,
+            latencies_ms: vec![lat, lat * 2.0],
+            cpu_ms_per_query: cpu,
+            result_series: 1,
+            points_selected: 1000,
+            ..Default::default()
+        };
+        let r = Results {
+            command: "argus-bench run".into(),
+            query_setup: Some(crate::results::QuerySetup {
+                hosts: 2000,
+                series: 170_000,
+                ..Default::default()
+            }),
+            queries: vec![
+                q("argus", "host", 2.0, 1.0),
+                q("prometheus", "host", 4.0, 2.0),
+                q("victoriametrics", "host", 1.0, 1.0),
+                q("argus", "topk", 30.0, 20.0),
+                q("prometheus", "topk", 60.0, 40.0),
+                q("victoriametrics", "topk", 60.0, 40.0),
+            ],
+            ..Default::default()
+        };
+        let md = render(&r, &[]);
+        assert!(
+            md.contains("### PromQL queries: 2000 hosts, 170000 series"),
+            "{md}"
+        );
+        assert!(md.contains("| host | 1 h, 15 s | 1 | 2.0 ms / 4.0 ms | 1.0 ms | 4.0 ms / 8.0 ms | 2.0 ms | 1.0 ms / 2.0 ms | 1.0 ms | 0.50× · 0.50× · 0.50× | 2.00× · 2.00× · 1.00× |"), "{md}");
+        assert!(
+            md.contains("**not met** on 1 of 2 queries: host (p50 2.00×, CPU 1.00×)"),
+            "{md}"
+        );
+        // The summary names both sides and picks Argus's worst query.
+        assert!(md.contains("- PromQL query latency p50, 2000 hosts, the query where Argus does worst (host): Argus 2.0 ms vs VictoriaMetrics 1.0 ms → Argus = 2.00× VictoriaMetrics (lower is better)"), "{md}");
+        assert!(md.contains("| topk | `topk for argus` | `topk for prometheus` |"));
+        // 20 ms of CPU over 1000 points: 20 µs a point.
+        assert!(md.contains("| topk | 1000 | 20k | 40k | 40k |"), "{md}");
+        // Older results without queries render no such section.
+        let none = render(&Results::default(), &[]);
+        assert!(!none.contains("PromQL"));
     }
 }

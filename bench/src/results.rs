@@ -113,6 +113,108 @@ impl AlertResult {
     }
 }
 
+/// One system's load of the query benchmark's data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryLoad {
+    /// `argus`, `prometheus` or `victoriametrics`.
+    pub system: String,
+    /// Points sent.
+    pub points_sent: u64,
+    /// Points acknowledged.
+    pub points_accepted: u64,
+    /// Failed requests.
+    pub request_errors: u64,
+    /// Wall time of the load.
+    pub wall_secs: f64,
+    /// Server CPU seconds over the load.
+    pub cpu_secs: f64,
+    /// Seconds waited after the load for the server to go idle.
+    pub idle_wait_secs: f64,
+    /// Share of a core the server still used in the last second of that wait.
+    pub idle_cpu_share: f64,
+    /// Peak resident memory of the server by the end of the queries.
+    pub peak_rss_bytes: u64,
+}
+
+/// The query benchmark's data and method.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QuerySetup {
+    /// Hosts (one tenant).
+    pub hosts: usize,
+    /// Distinct series.
+    pub series: usize,
+    /// Series each host has.
+    pub series_per_host: usize,
+    /// Hours of `cpu.busy` history.
+    pub history_hours: i64,
+    /// Step of that history before the last hour.
+    pub coarse_step_secs: i64,
+    /// Span written at the full step for the dashboard's series (counters, buckets, cpu.busy).
+    pub recent_secs: i64,
+    /// Span at the end where every series of every host has points.
+    pub full_secs: i64,
+    /// The fleet's step.
+    pub step_secs: i64,
+    /// Points written into each system.
+    pub points: u64,
+    /// Fewest repetitions per query, unless one exceeded the time budget (fast queries repeat
+    /// for at least `min_secs`).
+    pub reps: usize,
+    /// Least time a query is repeated for.
+    #[serde(default)]
+    pub min_secs: f64,
+    /// Repetitions done even past the time budget.
+    #[serde(default)]
+    pub min_reps: usize,
+    /// Time budget of one query's repetitions.
+    pub budget_secs: f64,
+    /// End of every query's range (the data's last step), UTC.
+    pub end: String,
+    /// Each system's load.
+    pub loads: Vec<QueryLoad>,
+}
+
+/// One PromQL range query against one system.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryResult {
+    /// `argus`, `prometheus` or `victoriametrics`.
+    pub system: String,
+    /// The query's short name (the same for every system).
+    pub query: String,
+    /// The PromQL this system was asked.
+    pub expr: String,
+    /// Range, seconds.
+    pub range_secs: i64,
+    /// Resolution step, seconds.
+    pub step_secs: i64,
+    /// Timed repetitions (after one warm-up).
+    pub reps: usize,
+    /// Latencies of the successful repetitions, milliseconds, sorted.
+    pub latencies_ms: Vec<f64>,
+    /// Failed repetitions.
+    pub errors: usize,
+    /// Server CPU seconds over all the repetitions.
+    pub cpu_secs: f64,
+    /// Server CPU milliseconds per query.
+    pub cpu_ms_per_query: f64,
+    /// Series in the answer.
+    pub result_series: usize,
+    /// Points in the answer.
+    pub result_points: usize,
+    /// Mean of the answer's finite values (the systems should roughly agree).
+    pub result_mean: f64,
+    /// Raw points under the query's selectors (range plus the 5-minute window before it).
+    #[serde(default)]
+    pub points_selected: u64,
+}
+
+impl QueryResult {
+    /// The `q` quantile of the latencies (nearest rank), if any.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        quantile(&self.latencies_ms, q)
+    }
+}
+
 /// Nearest-rank quantile of sorted values.
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -145,6 +247,12 @@ pub struct Results {
     pub agent: Vec<AgentResult>,
     /// Alert latency.
     pub alerts: Vec<AlertResult>,
+    /// The query benchmark's data and method (absent from older results).
+    #[serde(default)]
+    pub query_setup: Option<QuerySetup>,
+    /// PromQL query latency and CPU (absent from older results).
+    #[serde(default)]
+    pub queries: Vec<QueryResult>,
     /// What was skipped and why, and other caveats.
     pub notes: Vec<String>,
 }

@@ -45,6 +45,8 @@ pub struct RunOpts {
     pub alert_hosts: usize,
     /// Time between two hosts' threshold crossings.
     pub alert_spacing: Duration,
+    /// The query benchmark (None skips it).
+    pub queries: Option<crate::queries::QueryOpts>,
     /// Settle time after an ingest before reading CPU.
     pub settle: Duration,
     /// Scratch directory for data (a temporary one when empty).
@@ -132,7 +134,8 @@ fn versions() -> BTreeMap<String, String> {
     v
 }
 
-const PROM_INGEST_CONFIG: &str = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n";
+pub(crate) const PROM_INGEST_CONFIG: &str =
+    "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n";
 
 /// Starts `kind` with its data under `dir`.
 async fn start(
@@ -287,6 +290,20 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             .with_context(|| format!("storage with {}", kind.name()))?;
             results.ingest.push(r);
         }
+    }
+
+    // 4. PromQL queries over the fleet, each system on the same data.
+    if let Some(q) = &opts.queries {
+        let kinds: Vec<Kind> = systems
+            .iter()
+            .copied()
+            .filter(|k| *k != Kind::ArgusRemoteWrite)
+            .collect();
+        let (setup, r) = crate::queries::run(&work, &kinds, q, &mut notes)
+            .await
+            .context("query benchmark")?;
+        results.query_setup = Some(setup);
+        results.queries = r;
     }
 
     // 6. Agent footprint.

@@ -56,6 +56,10 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Agent tokens by tenant index (Argus only).
     pub tokens: Vec<String>,
+    /// Base URL of the web service (the Prometheus HTTP API) when Argus runs one, else empty.
+    pub web_url: String,
+    /// The API token of the first tenant on `web_url` (Argus with web only).
+    pub api_token: String,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -226,6 +230,27 @@ pub async fn start_argus(
     fsync: bool,
     alerting: Option<&Path>,
 ) -> anyhow::Result<Server> {
+    spawn_argus(dir, tenants, fsync, alerting, false).await
+}
+
+/// Starts Argus as [`start_argus`] does, plus the web service (in the same process) that serves
+/// the Prometheus HTTP API over the transfer's query endpoint, with an API token for the first
+/// tenant in [`Server::api_token`] and its URL in [`Server::web_url`].
+pub async fn start_argus_with_web(
+    dir: &Path,
+    tenants: &[String],
+    fsync: bool,
+) -> anyhow::Result<Server> {
+    spawn_argus(dir, tenants, fsync, None, true).await
+}
+
+async fn spawn_argus(
+    dir: &Path,
+    tenants: &[String],
+    fsync: bool,
+    alerting: Option<&Path>,
+    web: bool,
+) -> anyhow::Result<Server> {
     let data_dir = dir.join("argus-data");
     std::fs::create_dir_all(&data_dir)?;
     let log = dir.join("argus.log");
@@ -244,29 +269,57 @@ pub async fn start_argus(
     for (t, tok) in tenants.iter().zip(&tokens) {
         cmd.arg("--tenant").arg(format!("{t}={}", hash_token(tok)));
     }
+    let api_token = if web {
+        let t = generate_token("argus_api");
+        cmd.arg("--web-api-token-sha256").arg(hash_token(&t));
+        t
+    } else {
+        String::new()
+    };
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log)?)
         .spawn()
         .context("spawning argus-bench serve-argus")?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let line = tokio::time::timeout(
+    // `WEB <url>` (with the web service) comes before `READY <transfer url>`.
+    let lines = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+            let mut r = BufReader::new(stdout);
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line)? == 0 || !line.starts_with("WEB ") {
+                    lines.push(line);
+                    return Ok::<_, std::io::Error>(lines);
+                }
+                lines.push(line);
+            }
         }),
     )
     .await
     .context("argus did not report ready within 60 s")???;
+    let web_url = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("WEB "))
+        .unwrap_or_default()
+        .to_string();
+    let line = lines.last().cloned().unwrap_or_default();
     let mut server = Server {
         name: Kind::Argus.name().into(),
         url: String::new(),
         data_dir,
         tokens,
+        web_url,
+        api_token,
         child: Some(child),
         log,
     };
+    if web && server.web_url.is_empty() {
+        server.check_alive()?;
+        bail!("argus said {line:?} without a WEB <url> line first");
+    }
     let Some(url) = line.trim().strip_prefix("READY ") else {
         server.check_alive()?;
         bail!("argus said {line:?} instead of READY <url>");
@@ -298,6 +351,8 @@ pub async fn start_prometheus(bin: &Path, dir: &Path, config: &str) -> anyhow::R
         url: format!("http://127.0.0.1:{port}"),
         data_dir,
         tokens: vec![],
+        web_url: String::new(),
+        api_token: String::new(),
         child: Some(child),
         log,
     };
@@ -324,6 +379,8 @@ pub async fn start_victoriametrics(bin: &Path, dir: &Path) -> anyhow::Result<Ser
         url: format!("http://127.0.0.1:{port}"),
         data_dir,
         tokens: vec![],
+        web_url: String::new(),
+        api_token: String::new(),
         child: Some(child),
         log,
     };
@@ -348,6 +405,8 @@ pub fn spawn_plain(
         url,
         data_dir: PathBuf::new(),
         tokens: vec![],
+        web_url: String::new(),
+        api_token: String::new(),
         child: Some(child),
         log,
     })

@@ -25,6 +25,12 @@ pub enum Shape {
     Load { base: f64 },
     /// Usually 0, sometimes a small positive rate (errors, drops).
     Rare,
+    /// A monotonic counter growing at about `base` per second (a slow swing, no resets), as
+    /// Prometheus exporters report bytes; integers.
+    Counter { base: f64 },
+    /// One cumulative bucket (`le`, seconds; infinite for `+Inf`) of a classic request-latency
+    /// histogram: the host's request counter times the share of requests at most `le` long.
+    Bucket { le: f64 },
 }
 
 /// One series of a host: metric, tags (besides the endpoint) and how its value moves.
@@ -246,6 +252,69 @@ pub fn metric_set() -> Vec<SeriesSpec> {
     s
 }
 
+/// Upper bounds of the latency histogram's buckets (seconds), as Prometheus client libraries'
+/// defaults; `+Inf` last.
+pub const BUCKETS: [f64; 10] = [
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    f64::INFINITY,
+];
+
+/// The query benchmark's metric set: the agent's set plus what Prometheus-style dashboards
+/// query and the agent does not send — byte counters per interface (`rate` wants counters; the
+/// agent sends rates) and a classic latency histogram (`le` buckets). The ingest scenarios keep
+/// [`metric_set`].
+pub fn query_metric_set() -> Vec<SeriesSpec> {
+    let mut s = metric_set();
+    for iface in ["eth0", "eth1"] {
+        let t = || vec![("iface", iface.to_string())];
+        s.push(SeriesSpec {
+            metric: "net.if.in.bytes.total",
+            tags: t(),
+            shape: Shape::Counter { base: 2_000_000.0 },
+        });
+        s.push(SeriesSpec {
+            metric: "net.if.out.bytes.total",
+            tags: t(),
+            shape: Shape::Counter { base: 1_200_000.0 },
+        });
+    }
+    for le in BUCKETS {
+        s.push(SeriesSpec {
+            metric: "http.request.duration.seconds.bucket",
+            tags: vec![("le", le_label(le))],
+            shape: Shape::Bucket { le },
+        });
+    }
+    s
+}
+
+/// The `le` label of a bucket bound, as Prometheus client libraries write it (`+Inf`, `0.005`).
+pub fn le_label(le: f64) -> String {
+    if le.is_infinite() {
+        "+Inf".into()
+    } else {
+        format!("{le}")
+    }
+}
+
+/// The value at step `k` (k ≥ 0) of a counter growing at `rate` per second on average with a slow
+/// ±50 % swing of phase `phase`: the integral of `rate × (1 + 0.5 sin(2πt/period + phase))`,
+/// so it never decreases.
+fn counter_at(rate: f64, step: f64, k: i64, phase: f64) -> f64 {
+    let period = 360.0; // steps (an hour at 10 s), as the gauges' swing
+    let w = TAU / period;
+    let kf = k as f64;
+    rate * step * (kf + 0.5 / w * (phase.cos() - (w * kf + phase).cos()))
+}
+
 /// A fast, well-mixed 64-bit hash (splitmix64 finalizer): noise without any state.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -334,6 +403,26 @@ impl Fleet {
                     0.0
                 }
             }
+            Shape::Counter { base } => {
+                let start = (unit(mix(h ^ 3)) * 1e12).round();
+                start + counter_at(base * level, self.step as f64, k.max(0), phase).floor()
+            }
+            Shape::Bucket { le } => {
+                // Per host (not per bucket): request rate, phase and median latency, so that the
+                // buckets of a host stay cumulative.
+                let hh = mix(host.seed ^ 0xB0C4_E7A1);
+                let rate = 50.0 * (0.6 + 0.8 * unit(hh));
+                let requests =
+                    counter_at(rate, self.step as f64, k.max(0), unit(mix(hh ^ 1)) * TAU);
+                let share = if le.is_infinite() {
+                    1.0
+                } else {
+                    // Log-logistic latencies around the host's median (20 to 120 ms).
+                    let median = 0.02 + 0.1 * unit(mix(hh ^ 2));
+                    1.0 / (1.0 + (-(le.ln() - median.ln()) / 0.6).exp())
+                };
+                (requests * share).floor()
+            }
         }
     }
 }
@@ -392,5 +481,46 @@ mod tests {
         // Values move between steps (not a constant series).
         let vals: Vec<f64> = (0..20).map(|k| f.value(&f.hosts[0], idle, k)).collect();
         assert!(vals.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn query_series_are_counters_and_cumulative_buckets() {
+        let mut f = Fleet::new(3, 1, 9);
+        f.series = query_metric_set();
+        let idx = |m: &str, tag: &str| {
+            f.series
+                .iter()
+                .position(|s| s.metric == m && s.tags.iter().any(|t| t.1 == tag))
+                .unwrap()
+        };
+        let inb = idx("net.if.in.bytes.total", "eth0");
+        for h in &f.hosts {
+            let mut prev = f.value(h, inb, 0);
+            for k in 1..800 {
+                let v = f.value(h, inb, k);
+                assert!(v >= prev, "counter went down at {k}");
+                prev = v;
+            }
+            // About 2 MB/s × level (0.6..1.4) over an hour.
+            let per_sec = (f.value(h, inb, 360) - f.value(h, inb, 0)) / 3600.0;
+            assert!((1.0e6..3.0e6).contains(&per_sec), "{per_sec}");
+            for k in [0, 7, 500] {
+                let counts: Vec<f64> = BUCKETS
+                    .iter()
+                    .map(|le| {
+                        f.value(
+                            h,
+                            idx("http.request.duration.seconds.bucket", &le_label(*le)),
+                            k,
+                        )
+                    })
+                    .collect();
+                assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+            }
+            let inf = idx("http.request.duration.seconds.bucket", "+Inf");
+            assert!(f.value(h, inf, 100) > f.value(h, inf, 99));
+        }
+        assert_eq!(le_label(0.005), "0.005");
+        assert_eq!(le_label(1.0), "1");
     }
 }
