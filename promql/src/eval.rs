@@ -364,6 +364,7 @@ pub(crate) fn run(
         found: RefCell::new(HashMap::new()),
         origins: RefCell::new(HashMap::new()),
         groups: RefCell::new(HashMap::new()),
+        inputs: RefCell::new(HashMap::new()),
         deadline: limits.deadline,
     };
     if range.step_ms == 0 {
@@ -450,8 +451,21 @@ struct Evaluator<'a> {
     found: RefCell<HashMap<usize, &'a [Series]>>,
     /// Per range-vector function call (by address): the input series of each output label set.
     origins: RefCell<HashMap<usize, HashMap<Labels, Labels>>>,
+    /// Per range-vector function call (by address): its input series seen so far.
+    inputs: RefCell<HashMap<usize, CallInputs>>,
     /// Per aggregation (by address) and input label set (by identity): its group's labels.
     groups: RefCell<HashMap<(usize, usize), (Labels, Labels)>>,
+}
+
+/// The input series a range-vector function call has seen over the steps so far.
+#[derive(Default)]
+struct CallInputs {
+    /// Input label sets already looked at, by identity (the set kept so it stays unique).
+    known: HashMap<usize, Labels>,
+    /// Each output label set's input.
+    owner: HashMap<Labels, Labels>,
+    /// Two inputs give the same output label set.
+    shared: bool,
 }
 
 /// Entries of the aggregation group memo before it starts over (label sets made anew at every
@@ -686,19 +700,37 @@ impl<'a> Evaluator<'a> {
         let Arg::Matrix(w) = &args[m] else {
             unreachable!("found above")
         };
-        let mut keys = HashSet::with_capacity(w.series.len());
-        let shared = w.series.iter().any(|s| !keys.insert(key(&s.labels)));
+        // Whether two inputs of this call, at any step so far, share an output label set:
+        // each input series is looked at once (by the identity of its shared label set).
+        let shared = {
+            let mut all = self.inputs.borrow_mut();
+            let seen = all.entry(c as *const Call as usize).or_default();
+            if seen.known.len() > GROUP_MEMO_MAX {
+                seen.known.clear();
+            }
+            for s in &w.series {
+                if seen.known.contains_key(&s.labels.id()) {
+                    continue;
+                }
+                seen.known.insert(s.labels.id(), s.labels.clone());
+                match seen.owner.get(&key(&s.labels)) {
+                    Some(owner) => seen.shared |= *owner != s.labels,
+                    None => {
+                        seen.owner.insert(key(&s.labels), s.labels.clone());
+                    }
+                }
+            }
+            seen.shared
+        };
+        // While no two inputs share an output label set, each output's input is its owner.
         if !shared {
-            let by_key: HashMap<Labels, Labels> = w
-                .series
-                .iter()
-                .map(|s| (key(&s.labels), s.labels.clone()))
-                .collect();
             let out = functions::call(name, args, &ctx)?;
             if let Value::Vector(v) = &out {
+                let all = self.inputs.borrow();
+                let seen = &all[&(c as *const Call as usize)];
                 for smp in v {
-                    if let Some(input) = by_key.get(&smp.labels) {
-                        self.same_origin(c, &smp.labels, input)?;
+                    if let Some(input) = seen.owner.get(&smp.labels).cloned() {
+                        self.same_origin(c, &smp.labels, &input)?;
                     }
                 }
             }
@@ -726,7 +758,8 @@ impl<'a> Evaluator<'a> {
         Ok(Value::Vector(out))
     }
 
-    /// Records that `input` gave `output` in call `c`; another input giving it too is an error.
+    /// Records that `input` gave `output` in call `c`; another input giving it too, at this
+    /// step or any other, is an error.
     fn same_origin(&self, c: &Call, output: &Labels, input: &Labels) -> Result<(), Error> {
         let mut origins = self.origins.borrow_mut();
         let seen = origins.entry(c as *const Call as usize).or_default();

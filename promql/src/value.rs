@@ -14,15 +14,38 @@ pub const METRIC_NAME: &str = "__name__";
 #[derive(Clone, Default)]
 pub struct Labels(Arc<Inner>);
 
-#[derive(Default)]
 struct Inner {
     pairs: Vec<(String, String)>,
+    /// The pairs' hash, made once: label sets are map keys at every step of an evaluation.
+    hash: u64,
     unnamed: OnceLock<Labels>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            hash: hash_pairs(&[]),
+            pairs: Vec::new(),
+            unnamed: OnceLock::new(),
+        }
+    }
+}
+
+fn hash_pairs(pairs: &[(String, String)]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (k, v) in pairs {
+        h.update(k.as_bytes());
+        h.update(&[0]);
+        h.update(v.as_bytes());
+        h.update(&[0]);
+    }
+    h.digest()
 }
 
 impl PartialEq for Labels {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.pairs == other.0.pairs
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.pairs == other.0.pairs)
     }
 }
 
@@ -30,7 +53,7 @@ impl Eq for Labels {}
 
 impl std::hash::Hash for Labels {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.pairs.hash(state)
+        state.write_u64(self.0.hash)
     }
 }
 
@@ -56,6 +79,7 @@ impl std::fmt::Debug for Labels {
 impl Labels {
     fn of(pairs: Vec<(String, String)>) -> Self {
         Labels(Arc::new(Inner {
+            hash: hash_pairs(&pairs),
             pairs,
             unnamed: OnceLock::new(),
         }))
