@@ -16,7 +16,40 @@ use promql_parser::parser::{
 };
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The evaluator's maps are keyed by label-set hashes (made once per set) and by identities:
+/// a multiply-and-fold hasher of those integers instead of SipHash over them at every step.
+/// (A tenant able to collide label hashes slows only its own queries, which are bounded.)
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Fold the high bits down: the table indexes by the low ones, and identities are
+        // aligned addresses.
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64)
+    }
+}
 use std::time::{Duration, SystemTime};
 
 /// The default subquery resolution: Prometheus's default global evaluation interval.
@@ -361,10 +394,9 @@ pub(crate) fn run(
     let ev = Evaluator {
         data,
         range,
-        found: RefCell::new(HashMap::new()),
-        origins: RefCell::new(HashMap::new()),
-        groups: RefCell::new(HashMap::new()),
-        inputs: RefCell::new(HashMap::new()),
+        found: RefCell::new(HashMap::default()),
+        groups: RefCell::new(HashMap::default()),
+        inputs: RefCell::new(HashMap::default()),
         deadline: limits.deadline,
     };
     if range.step_ms == 0 {
@@ -391,8 +423,8 @@ pub(crate) fn run(
     // Steps gathered into series: found by the shared label set's identity first (the same
     // set at every step, mostly), by its contents otherwise.
     let mut series: Vec<Series> = Vec::new();
-    let mut by_id: HashMap<usize, usize> = HashMap::new();
-    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+    let mut by_id: HashMap<usize, usize> = HashMap::default();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::default();
     let mut add = |labels: Labels, t: i64, v: f64| -> Result<(), Error> {
         let i = match by_id.get(&labels.id()) {
             Some(&i) => i,
@@ -449,8 +481,6 @@ struct Evaluator<'a> {
     deadline: Option<std::time::Instant>,
     /// Each selector's series, found once by the selector's address (every step reads them).
     found: RefCell<HashMap<usize, &'a [Series]>>,
-    /// Per range-vector function call (by address): the input series of each output label set.
-    origins: RefCell<HashMap<usize, HashMap<Labels, Labels>>>,
     /// Per range-vector function call (by address): its input series seen so far.
     inputs: RefCell<HashMap<usize, CallInputs>>,
     /// Per aggregation (by address) and input label set (by identity): its group's labels.
@@ -462,8 +492,8 @@ struct Evaluator<'a> {
 struct CallInputs {
     /// Input label sets already looked at, by identity (the set kept so it stays unique).
     known: HashMap<usize, Labels>,
-    /// Each output label set's input.
-    owner: HashMap<Labels, Labels>,
+    /// Each output label set's input, and whether that input gave it at some step.
+    owner: HashMap<Labels, (Labels, bool)>,
     /// Two inputs give the same output label set.
     shared: bool,
 }
@@ -475,7 +505,7 @@ const GROUP_MEMO_MAX: usize = 200_000;
 /// `v` unless it is a vector holding two samples with the same labels.
 fn checked(v: Value) -> Result<Value, Error> {
     if let Value::Vector(samples) = &v {
-        let mut seen = HashSet::with_capacity(samples.len());
+        let mut seen = HashSet::with_capacity_and_hasher(samples.len(), Default::default());
         for s in samples {
             if !seen.insert(&s.labels) {
                 return Err(Error::execution(
@@ -714,9 +744,9 @@ impl<'a> Evaluator<'a> {
                 }
                 seen.known.insert(s.labels.id(), s.labels.clone());
                 match seen.owner.get(&key(&s.labels)) {
-                    Some(owner) => seen.shared |= *owner != s.labels,
+                    Some((owner, _)) => seen.shared |= *owner != s.labels,
                     None => {
-                        seen.owner.insert(key(&s.labels), s.labels.clone());
+                        seen.owner.insert(key(&s.labels), (s.labels.clone(), false));
                     }
                 }
             }
@@ -726,11 +756,11 @@ impl<'a> Evaluator<'a> {
         if !shared {
             let out = functions::call(name, args, &ctx)?;
             if let Value::Vector(v) = &out {
-                let all = self.inputs.borrow();
-                let seen = &all[&(c as *const Call as usize)];
+                let mut all = self.inputs.borrow_mut();
+                let seen = all.entry(c as *const Call as usize).or_default();
                 for smp in v {
-                    if let Some(input) = seen.owner.get(&smp.labels).cloned() {
-                        self.same_origin(c, &smp.labels, &input)?;
+                    if let Some((_, gave)) = seen.owner.get_mut(&smp.labels) {
+                        *gave = true;
                     }
                 }
             }
@@ -758,31 +788,27 @@ impl<'a> Evaluator<'a> {
         Ok(Value::Vector(out))
     }
 
-    /// Records that `input` gave `output` in call `c`; another input giving it too, at this
-    /// step or any other, is an error.
+    /// Records that `input` gave `output` in call `c`; another input having given it too, at
+    /// this step or any other, is an error.
     fn same_origin(&self, c: &Call, output: &Labels, input: &Labels) -> Result<(), Error> {
-        let mut origins = self.origins.borrow_mut();
-        let seen = origins.entry(c as *const Call as usize).or_default();
-        match seen.get(output) {
-            Some(prev) if prev != input => Err(Error::execution(
-                "vector cannot contain metrics with the same labelset",
-            )),
-            Some(_) => Ok(()),
+        let mut all = self.inputs.borrow_mut();
+        let seen = all.entry(c as *const Call as usize).or_default();
+        match seen.owner.get_mut(output) {
+            Some((owner, gave)) if owner != input => {
+                if *gave {
+                    return Err(Error::execution(
+                        "vector cannot contain metrics with the same labelset",
+                    ));
+                }
+                *owner = input.clone();
+                *gave = true;
+            }
+            Some((_, gave)) => *gave = true,
             None => {
-                seen.insert(output.clone(), input.clone());
-                Ok(())
+                seen.owner.insert(output.clone(), (input.clone(), true));
             }
         }
-    }
-
-    fn scalar_param(&self, e: &Expr, t: i64) -> Result<f64, Error> {
-        match self.eval(e, t)? {
-            Value::Scalar(v) => Ok(v),
-            other => Err(Error::bad_data(format!(
-                "expected scalar parameter, got {}",
-                other.type_name()
-            ))),
-        }
+        Ok(())
     }
 
     fn vector(&self, e: &Expr, t: i64) -> Result<Vec<Sample>, Error> {
@@ -878,10 +904,22 @@ impl<'a> Evaluator<'a> {
                 (false, n)
             }
         };
+        // The parameter is evaluated before the group memo is taken: it may aggregate too.
+        let param = match &a.param {
+            Some(p) => Some(self.eval(p, t)?),
+            None => None,
+        };
+        let scalar_param = || match &param {
+            Some(Value::Scalar(v)) => Ok(*v),
+            other => Err(Error::bad_data(format!(
+                "expected scalar parameter, got {}",
+                other.as_ref().map_or("nothing", Value::type_name)
+            ))),
+        };
         // A series' group is the same at every step: found once per shared label set.
         let node = a as *const AggregateExpr as usize;
-        let group_of = |l: &Labels| {
-            let mut memo = self.groups.borrow_mut();
+        let mut memo = self.groups.borrow_mut();
+        let mut group_of = |l: &Labels| {
             if memo.len() > GROUP_MEMO_MAX {
                 memo.clear();
             }
@@ -900,7 +938,7 @@ impl<'a> Evaluator<'a> {
         };
         match op.as_str() {
             "topk" | "bottomk" => {
-                let k = self.scalar_param(a.param.as_deref().expect("parser checks"), t)?;
+                let k = scalar_param()?;
                 // NaN fails this too, as Prometheus's conversion check does.
                 if !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&k) {
                     return Err(Error::execution(format!(
@@ -911,12 +949,12 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::Vector(topk(op == "topk", k as i64, input, group_of)))
             }
             "count_values" => {
-                let label = match self.eval(a.param.as_deref().expect("parser checks"), t)? {
-                    Value::String(s) => s,
+                let label = match &param {
+                    Some(Value::String(s)) => s.clone(),
                     other => {
                         return Err(Error::bad_data(format!(
                             "expected string parameter, got {}",
-                            other.type_name()
+                            other.as_ref().map_or("nothing", Value::type_name)
                         )))
                     }
                 };
@@ -924,7 +962,7 @@ impl<'a> Evaluator<'a> {
                     return Err(Error::execution(format!("invalid label name {label:?}")));
                 }
                 let mut counts: Vec<(Labels, f64)> = Vec::new();
-                let mut index: HashMap<Labels, usize> = HashMap::new();
+                let mut index: HashMap<Labels, usize> = HashMap::default();
                 for s in &input {
                     // The value label is set before grouping: `by` keeps it, and `without`
                     // naming it drops it, as in Prometheus.
@@ -953,13 +991,11 @@ impl<'a> Evaluator<'a> {
             }
             _ => {
                 let q = match op.as_str() {
-                    "quantile" => {
-                        Some(self.scalar_param(a.param.as_deref().expect("parser checks"), t)?)
-                    }
+                    "quantile" => Some(scalar_param()?),
                     _ => None,
                 };
                 let mut groups: Vec<(Labels, Vec<f64>)> = Vec::new();
-                let mut index: HashMap<Labels, usize> = HashMap::new();
+                let mut index: HashMap<Labels, usize> = HashMap::default();
                 for s in input {
                     let g = group_of(&s.labels);
                     match index.get(&g) {
@@ -1090,7 +1126,7 @@ fn topk(
     top: bool,
     k: i64,
     input: Vec<Sample>,
-    group_of: impl Fn(&Labels) -> Labels,
+    mut group_of: impl FnMut(&Labels) -> Labels,
 ) -> Vec<Sample> {
     if k < 1 {
         return Vec::new();
@@ -1099,7 +1135,7 @@ fn topk(
     // The heap's "less": NaN first, then the weakest kept value on top.
     let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
     let mut groups: Vec<Vec<Sample>> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for s in input {
         let g = group_of(&s.labels);
         let Some(&i) = index.get(&g) else {
@@ -1289,7 +1325,8 @@ fn vector_vector(
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     // The "one" side is indexed; for group_right the sides swap and swap back for the values.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let mut one_by_sig: HashMap<Labels, Sample> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: HashMap<Labels, Sample> =
+        HashMap::with_capacity_and_hasher(one.len(), Default::default());
     for s in one {
         let sig = signature(&s.labels, on, names);
         if let Some(dup) = one_by_sig.get(&sig) {
@@ -1302,7 +1339,7 @@ fn vector_vector(
         }
         one_by_sig.insert(sig, s);
     }
-    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::default();
     let mut out = Vec::new();
     for s in many {
         let sig = signature(&s.labels, on, names);
@@ -1486,6 +1523,9 @@ pub(crate) mod tests {
         assert_eq!(v[0].1, 30.0);
         let v = vector(eval("quantile(0.5, up)", t, &db).unwrap());
         assert_eq!(v[0].1, 0.5);
+        // A parameter that aggregates itself.
+        let v = vector(eval("topk(scalar(count(up)) - 1, load)", t, &db).unwrap());
+        assert_eq!(v.len(), 1);
         let v = vector(eval(r#"count_values("v", up)"#, t, &db).unwrap());
         assert_eq!(
             v,
