@@ -19,8 +19,15 @@ if ! "$argus_pg_bin/pg_isready" -q -h 127.0.0.1 -p "$ARGUS_PG_PORT"; then
     argus_pg_as "$argus_pg_bin/initdb" -D "$ARGUS_PG_DIR" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   fi
   # Test settings: loopback only, no fsync (throwaway data), room for parallel test pools.
-  argus_pg_as "$argus_pg_bin/pg_ctl" -D "$ARGUS_PG_DIR" -l "$ARGUS_PG_DIR/server.log" -w -t 60 start \
-    -o "-p $ARGUS_PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null
+  # The port lies in the kernel's ephemeral range, so a passing outbound connection can hold it
+  # for a moment: a refused start is tried again.
+  for argus_pg_try in 1 2 3 4 5; do
+    argus_pg_as "$argus_pg_bin/pg_ctl" -D "$ARGUS_PG_DIR" -l "$ARGUS_PG_DIR/server.log" -w -t 60 start \
+      -o "-p $ARGUS_PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null && break
+    [ "$argus_pg_try" = 5 ] && { tail -n 5 "$ARGUS_PG_DIR/server.log"; return 1 2>/dev/null || exit 1; }
+    echo "PostgreSQL did not start (try $argus_pg_try), trying again"
+    sleep 2
+  done
 fi
 for _ in $(seq 1 60); do
   "$argus_pg_bin/pg_isready" -q -h 127.0.0.1 -p "$ARGUS_PG_PORT" && break
