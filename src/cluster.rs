@@ -42,6 +42,10 @@ pub struct ClusterSpec {
     pub agent_config_secs: u64,
     /// How often transfers send their agents' heartbeats to web in one batch, in seconds.
     pub heartbeat_batch_secs: u64,
+    /// The root of a Prometheus-API TSDB (e.g. VictoriaMetrics at `http://127.0.0.1:8428`)
+    /// that every region keeps its points in instead of storage nodes: writes go to
+    /// `{url}/api/v1/write`, reads to `{url}/api/v1/query`, tenants apart by a `tenant` label.
+    pub remote_storage: Option<String>,
 }
 
 impl ClusterSpec {
@@ -60,6 +64,7 @@ impl ClusterSpec {
             config_pull_secs: 10,
             agent_config_secs: 60,
             heartbeat_batch_secs: 60,
+            remote_storage: None,
         }
     }
 }
@@ -316,9 +321,13 @@ impl Cluster {
                 query_url: rl.url("query", transfer_ports[0]),
             });
             links.push(rl);
-            let store_ports: Vec<u16> = (0..spec.stores)
-                .map(|_| free_port())
-                .collect::<Result<_, _>>()?;
+            let stores = if spec.remote_storage.is_some() {
+                0
+            } else {
+                spec.stores
+            };
+            let store_ports: Vec<u16> =
+                (0..stores).map(|_| free_port()).collect::<Result<_, _>>()?;
             let judge_ports: Vec<u16> = (0..spec.judges)
                 .map(|_| free_port())
                 .collect::<Result<_, _>>()?;
@@ -366,6 +375,17 @@ impl Cluster {
                     region: region.clone(),
                     internal_token: internal_token.clone(),
                     stores: urls(&store_ports),
+                    remote_storage: match &spec.remote_storage {
+                        Some(root) => {
+                            let root = root.trim_end_matches('/');
+                            argus_transfer::remote::RemoteStorageConfig {
+                                write_url: format!("{root}/api/v1/write"),
+                                read_url: root.to_string(),
+                                ..Default::default()
+                            }
+                        }
+                        None => Default::default(),
+                    },
                     judges: urls(&judge_ports),
                     replicas: 2,
                     // Static too, so agents are accepted before the first pull from web.

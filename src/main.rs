@@ -59,6 +59,11 @@ enum ClusterCommand {
         /// Directory for configs, data and logs.
         #[arg(long, default_value = "./cluster")]
         dir: std::path::PathBuf,
+        /// Keep every region's points in this Prometheus-API TSDB instead of storage nodes
+        /// (its root URL, e.g. http://127.0.0.1:8428 for VictoriaMetrics): remote write to
+        /// URL/api/v1/write, queries to URL/api/v1/query, tenants apart by a `tenant` label.
+        #[arg(long, value_name = "URL")]
+        remote_storage: Option<String>,
     },
 }
 
@@ -118,9 +123,14 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal().await;
             r.stop().await;
         }
-        Command::Cluster(ClusterCommand::Up { regions, dir }) => {
+        Command::Cluster(ClusterCommand::Up {
+            regions,
+            dir,
+            remote_storage,
+        }) => {
             argus_core::telemetry::init_logging(false, "info");
-            let spec = argus::cluster::ClusterSpec::new(dir, std::env::current_exe()?, regions);
+            let mut spec = argus::cluster::ClusterSpec::new(dir, std::env::current_exe()?, regions);
+            spec.remote_storage = remote_storage;
             say!(
                 "starting {regions} regions under {} ...",
                 spec.dir.display()

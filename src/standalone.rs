@@ -97,6 +97,10 @@ pub struct StandaloneConfig {
     /// Let alarm deliver webhooks to loopback and private addresses. On by default here: a
     /// standalone platform is a local one, and its receivers usually are too.
     pub allow_private_webhooks: bool,
+    /// Keep the points in an existing TSDB (VictoriaMetrics, Mimir, Thanos, Prometheus)
+    /// instead of the embedded storage node: the transfer's `[remote_storage]`
+    /// (docs/DEPLOY.md). No storage node runs then.
+    pub remote_storage: argus_transfer::remote::RemoteStorageConfig,
 }
 
 impl Default for StandaloneConfig {
@@ -109,6 +113,7 @@ impl Default for StandaloneConfig {
             step_secs: 10,
             config_pull_secs: 5,
             allow_private_webhooks: true,
+            remote_storage: Default::default(),
         }
     }
 }
@@ -173,7 +178,7 @@ pub struct Platform {
     pub web_url: String,
     /// Transfer base URL.
     pub transfer_url: String,
-    /// Storage node base URL.
+    /// Storage node base URL (empty when the points go to `remote_storage`).
     pub store_url: String,
     /// Judge base URL.
     pub judge_url: String,
@@ -181,9 +186,10 @@ pub struct Platform {
     pub alarm_url: String,
     /// Agent push URL base, if an agent runs.
     pub agent_url: Option<String>,
+    remote_write_url: String,
     web: argus_web::Running,
     transfer: argus_transfer::server::Running,
-    store: argus_store::node::StoreNode,
+    store: Option<argus_store::node::StoreNode>,
     judge: argus_judge::Running,
     alarm: argus_alarm::Running,
     agent: Option<argus_agent::Running>,
@@ -199,7 +205,9 @@ impl Platform {
         self.transfer.stop().await;
         self.judge.stop().await;
         self.alarm.stop().await;
-        self.store.stop().await;
+        if let Some(s) = self.store {
+            s.stop().await;
+        }
         self.web.stop().await;
     }
 
@@ -217,7 +225,10 @@ impl Platform {
             format!("  agent token     : {}", c.agent_token),
             format!("  API token       : {}", c.api_token),
             format!("  transfer        : {}", self.transfer_url),
-            format!("  storage node    : {}", self.store_url),
+            match &self.store {
+                Some(_) => format!("  storage node    : {}", self.store_url),
+                None => format!("  storage (remote): {}", self.remote_write_url),
+            },
             format!("  judge           : {}", self.judge_url),
             format!("  alarm           : {}", self.alarm_url),
         ];
@@ -241,17 +252,23 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     let internal_token = generate_token("argus_int");
     let pull = cfg.config_pull_secs.max(1);
 
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: addr(ports.store),
-        internal_token: internal_token.clone(),
-        engine: argus_store::EngineConfig {
-            data_dir: cfg.data_dir.join("store"),
-            ..Default::default()
-        },
-        workers: 1,
-        ..Default::default()
-    })
-    .await?;
+    let store = if cfg.remote_storage.enabled() {
+        None
+    } else {
+        Some(
+            argus_store::node::start(argus_store::node::StoreConfig {
+                listen: addr(ports.store),
+                internal_token: internal_token.clone(),
+                engine: argus_store::EngineConfig {
+                    data_dir: cfg.data_dir.join("store"),
+                    ..Default::default()
+                },
+                workers: 1,
+                ..Default::default()
+            })
+            .await?,
+        )
+    };
 
     // The console's database, with the demo tenant, its admin and its tokens.
     let web_cfg = argus_web::WebConfig {
@@ -311,7 +328,11 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     let transfer = argus_transfer::start(argus_transfer::TransferConfig {
         listen: addr(ports.transfer),
         internal_token: internal_token.clone(),
-        stores: vec![url(ports.store)],
+        stores: match &store {
+            Some(_) => vec![url(ports.store)],
+            None => vec![],
+        },
+        remote_storage: cfg.remote_storage.clone(),
         judges: vec![url(ports.judge)],
         // The demo token is also static, so agents are accepted before the first pull.
         tenants: vec![argus_transfer::config::TenantTokens {
@@ -356,7 +377,8 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         credentials: creds,
         web_url: web.server.url(),
         transfer_url: transfer.server.url(),
-        store_url: store.server.url(),
+        store_url: store.as_ref().map(|s| s.server.url()).unwrap_or_default(),
+        remote_write_url: cfg.remote_storage.write_url.clone(),
         judge_url: judge.url(),
         alarm_url: alarm.url(),
         agent_url: agent.as_ref().map(|a| a.server.url()),

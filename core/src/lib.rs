@@ -9,6 +9,7 @@
 //! - [`wire`] — the Argus batch and the open-falcon push format, with compression;
 //! - [`query`] — the query requests and results shared by store, transfer and web;
 //! - [`strategy`] and [`event`]: the alerting model shared by web, judge and alarm;
+//! - [`rules`] — recording and alert rules on PromQL queries, as web serves them to the regions;
 //! - [`condition`] — the strategy condition language, parsed once (web validates, judge evaluates);
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
 //! - [`auth`] — tokens, their hashes and the internal node credential;
@@ -30,6 +31,7 @@ pub mod internal_auth;
 pub mod notify;
 pub mod point;
 pub mod query;
+pub mod rules;
 pub mod series;
 pub mod service;
 #[cfg(feature = "http")]

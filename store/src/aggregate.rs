@@ -3,7 +3,10 @@
 
 use crate::chunk::Rows;
 use argus_core::point::CounterType;
-use argus_core::query::Aggregation;
+use argus_core::point::Tags;
+use argus_core::query::{Aggregation, RangeQuery, SeriesData};
+use argus_core::SeriesKey;
+use std::collections::BTreeMap;
 
 /// Column order of a rollup row.
 pub const SUM: usize = 0;
@@ -241,6 +244,30 @@ pub fn combine(series: &[Vec<(i64, f64)>], agg: Aggregation) -> Vec<(i64, f64)> 
         .map(|(t, (v, n))| match agg {
             Aggregation::Avg | Aggregation::Last => (t, v / n),
             _ => (t, v),
+        })
+        .collect()
+}
+
+/// Combines per-series results into groups by the `by` tag keys.
+pub fn group(data: Vec<SeriesData>, by: &[String], q: &RangeQuery) -> Vec<SeriesData> {
+    let mut groups: BTreeMap<Tags, Vec<Vec<(i64, f64)>>> = BTreeMap::new();
+    for d in data {
+        let tags = Tags::from_pairs(
+            by.iter()
+                .filter_map(|k| d.key.tags.get(k).map(|v| (k.clone(), v.to_string()))),
+        );
+        groups.entry(tags).or_default().push(d.points);
+    }
+    groups
+        .into_iter()
+        .map(|(tags, series)| SeriesData {
+            key: SeriesKey::new(
+                q.tenant.clone(),
+                q.selector.endpoint.clone().unwrap_or_default(),
+                q.selector.metric.clone().unwrap_or_default(),
+                tags,
+            ),
+            points: combine(&series, q.aggregation),
         })
         .collect()
 }

@@ -1019,7 +1019,7 @@ impl Core {
             });
         }
         if let Some(by) = &q.group_by {
-            return Ok(group(out, by, q));
+            return Ok(aggregate::group(out, by, q));
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -1142,28 +1142,4 @@ fn encode_record(generation: u64, ok: &[(Arc<SeriesMeta>, i64, f64)], buf: &mut 
         put_ivarint(buf, *t);
         buf.extend_from_slice(&v.to_le_bytes());
     }
-}
-
-/// Combines per-series results into groups by the `by` tag keys.
-fn group(data: Vec<SeriesData>, by: &[String], q: &RangeQuery) -> Vec<SeriesData> {
-    let mut groups: BTreeMap<argus_core::point::Tags, Vec<Vec<(i64, f64)>>> = BTreeMap::new();
-    for d in data {
-        let tags = argus_core::point::Tags::from_pairs(
-            by.iter()
-                .filter_map(|k| d.key.tags.get(k).map(|v| (k.clone(), v.to_string()))),
-        );
-        groups.entry(tags).or_default().push(d.points);
-    }
-    groups
-        .into_iter()
-        .map(|(tags, series)| SeriesData {
-            key: SeriesKey::new(
-                q.tenant.clone(),
-                q.selector.endpoint.clone().unwrap_or_default(),
-                q.selector.metric.clone().unwrap_or_default(),
-                tags,
-            ),
-            points: aggregate::combine(&series, q.aggregation),
-        })
-        .collect()
 }

@@ -82,6 +82,9 @@ pub struct TransferConfig {
     pub ingest: IngestConfig,
     /// Optional InfluxDB v2 sink: every accepted point is also written there.
     pub influx: InfluxSinkConfig,
+    /// The region's points in an existing TSDB (VictoriaMetrics, Mimir, Thanos, Prometheus)
+    /// instead of storage nodes: `stores` must then be empty.
+    pub remote_storage: crate::remote::RemoteStorageConfig,
     /// How often to check the config file for changes, in seconds (0: only on SIGHUP).
     pub reload_secs: u64,
     /// TLS: `cert_file` + `key_file` make the listener HTTPS only (agents and web then use
@@ -120,6 +123,7 @@ impl Default for TransferConfig {
             quotas: QuotaConfig::default(),
             ingest: IngestConfig::default(),
             influx: InfluxSinkConfig::default(),
+            remote_storage: crate::remote::RemoteStorageConfig::default(),
             reload_secs: 5,
             tls: argus_core::TlsConfig::default(),
             config_file: None,
@@ -333,8 +337,20 @@ impl TransferConfig {
                 reason: reason.to_string(),
             })
         };
-        if self.stores.is_empty() {
-            return bad("stores", "at least one storage node is needed");
+        if let Err((key, reason)) = self.remote_storage.check() {
+            return Err(ConfigCheckError::Invalid { key, reason });
+        }
+        if self.remote_storage.enabled() && !self.stores.is_empty() {
+            return bad(
+                "stores",
+                "a region on remote_storage has no storage nodes: set stores = []",
+            );
+        }
+        if self.stores.is_empty() && !self.remote_storage.enabled() {
+            return bad(
+                "stores",
+                "at least one storage node is needed (or remote_storage.write_url)",
+            );
         }
         if self.replicas == 0 {
             return bad("replicas", "must be at least 1");

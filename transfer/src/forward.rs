@@ -28,6 +28,9 @@ pub enum ForwardError {
     /// No storage node is configured.
     #[error("no storage node is configured")]
     NoStore,
+    /// The remote TSDB has no place for the tenant.
+    #[error("{0}")]
+    NoAccount(#[from] crate::remote::NoAccount),
     /// A downstream neither took the points nor could spool them.
     #[error("{0}")]
     Deliver(#[from] DeliverError),
@@ -64,6 +67,8 @@ pub struct Forwarder {
     /// comes back keeps its spool and one replayer.
     pool: Mutex<HashMap<String, Arc<Downstream>>>,
     influx: Option<Arc<Downstream>>,
+    /// The region's remote TSDB, when it has one instead of storage nodes.
+    remote: Option<(Arc<crate::remote::Backend>, Arc<Downstream>)>,
     spool_dir: PathBuf,
     cfg: Mutex<TransferConfig>,
     /// The roots of `[tls] ca_file`, for `https://` stores and judges.
@@ -102,7 +107,26 @@ impl Forwarder {
                 stop.clone(),
             )?)
         };
+        let remote = if cfg.remote_storage.enabled() {
+            let backend = Arc::new(crate::remote::Backend::new(
+                &cfg.remote_storage,
+                &client_tls,
+                registry,
+            )?);
+            let d = Downstream::start(
+                Sink::remote(backend.clone()),
+                &spool_dir,
+                &cfg.spool,
+                &cfg.breaker,
+                registry,
+                stop.clone(),
+            )?;
+            Some((backend, d))
+        } else {
+            None
+        };
         let f = Forwarder {
+            remote,
             topology: RwLock::new(Arc::new(Topology {
                 store_ring: Ring::default(),
                 judge_ring: Ring::default(),
@@ -221,13 +245,22 @@ impl Forwarder {
             .cloned()
             .collect();
         v.extend(self.influx.clone());
+        v.extend(self.remote.as_ref().map(|(_, d)| d.clone()));
         v
+    }
+
+    /// The region's remote TSDB, when it stores points there (reads go there too).
+    pub fn remote(&self) -> Option<&Arc<crate::remote::Backend>> {
+        self.remote.as_ref().map(|(b, _)| b)
     }
 
     /// Makes `points` (each carrying its tenant) durable on their storage replicas and the
     /// InfluxDB sink; hands judges their copy. Returns how many deliveries were spooled.
     pub async fn write(&self, points: Vec<Point>) -> Result<usize, ForwardError> {
         let topo = self.topology();
+        if let Some((backend, d)) = &self.remote {
+            return self.write_remote(&topo, backend, d, points).await;
+        }
         if topo.stores.is_empty() {
             return Err(ForwardError::NoStore);
         }
@@ -263,17 +296,7 @@ impl Forwarder {
             }
             per_store[last].push(p);
         }
-        for (j, batch) in per_judge.into_iter().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            let d = topo.judges[j].clone();
-            tokio::spawn(async move {
-                if let Err(e) = d.deliver(batch).await {
-                    tracing::warn!(judge = %d.name(), error = %e, "judge copy lost");
-                }
-            });
-        }
+        hand_to_judges(&topo, per_judge);
         let mut waits = Vec::new();
         for (i, batch) in per_store.into_iter().enumerate() {
             if batch.is_empty() {
@@ -301,5 +324,61 @@ impl Forwarder {
             Some(e) => Err(e.into()),
             None => Ok(spooled),
         }
+    }
+
+    /// [`write`](Self::write) for a region on a remote TSDB: the backend (or its spool) takes
+    /// every point, judges and the InfluxDB sink their copies.
+    async fn write_remote(
+        &self,
+        topo: &Topology,
+        backend: &crate::remote::Backend,
+        remote: &Arc<Downstream>,
+        points: Vec<Point>,
+    ) -> Result<usize, ForwardError> {
+        // A tenant without a place on the backend is refused before anything is acknowledged.
+        if let Some(p) = points.first() {
+            backend.admits(&p.tenant)?;
+            for p in &points[1..] {
+                if p.tenant != points[0].tenant {
+                    backend.admits(&p.tenant)?;
+                }
+            }
+        }
+        let mut per_judge: Vec<Vec<Point>> = (0..topo.judges.len()).map(|_| Vec::new()).collect();
+        if !topo.judges.is_empty() {
+            for p in &points {
+                let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+                if let Some(j) = topo.judge_ring.owner(h) {
+                    per_judge[j].push(p.clone());
+                }
+            }
+        }
+        hand_to_judges(topo, per_judge);
+        let influx = self.influx.clone().map(|d| {
+            let copy = points.clone();
+            tokio::spawn(async move { d.deliver(copy).await })
+        });
+        let mut spooled = usize::from(remote.deliver(points).await? == Delivery::Spooled);
+        if let Some(w) = influx {
+            if w.await.expect("delivery task does not panic")? == Delivery::Spooled {
+                spooled += 1;
+            }
+        }
+        Ok(spooled)
+    }
+}
+
+/// Gives each judge its points through its own downstream, without holding the push.
+fn hand_to_judges(topo: &Topology, per_judge: Vec<Vec<Point>>) {
+    for (j, batch) in per_judge.into_iter().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        let d = topo.judges[j].clone();
+        tokio::spawn(async move {
+            if let Err(e) = d.deliver(batch).await {
+                tracing::warn!(judge = %d.name(), error = %e, "judge copy lost");
+            }
+        });
     }
 }

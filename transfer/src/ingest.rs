@@ -89,6 +89,47 @@ pub async fn push(
     Ok(HttpResponse::Ok().json(resp))
 }
 
+/// `POST /internal/v1/push` (internal credential): points made by Argus itself, such as
+/// recording rules' results from the judges, in the binary point frame. Unlike agent pushes,
+/// each point names its tenant (the caller is a trusted node, checked before the body is read);
+/// quotas and validation apply per tenant as for agents.
+pub async fn internal_push(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = decode_body(body_encoding(&req)?, &body, st.cfg.max_body_bytes)?;
+    let (good, mut rejected) =
+        frame::decode_lenient(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<(usize, Point)>> =
+        std::collections::BTreeMap::new();
+    for (i, p) in good {
+        if p.tenant.as_str().is_empty() {
+            rejected.push(Rejection::new(
+                i,
+                argus_core::validate::ValidationError::new(
+                    "tenant",
+                    "an internal push names each point's tenant",
+                ),
+            ));
+            continue;
+        }
+        by_tenant.entry(p.tenant.clone()).or_default().push((i, p));
+    }
+    let mut resp = PushResponse {
+        accepted: 0,
+        rejected: Vec::new(),
+    };
+    for (tenant, points) in by_tenant {
+        let r = accept(&st, &tenant, (points, std::mem::take(&mut rejected))).await?;
+        resp.accepted += r.accepted;
+        resp.rejected.extend(r.rejected);
+    }
+    resp.rejected
+        .extend(argus_core::validate::cap_rejections(rejected));
+    Ok(HttpResponse::Ok().json(resp))
+}
+
 /// Decodes an Argus batch: straight into points when every point is well-formed (the common
 /// case, several times cheaper), else leniently point by point so the good ones are kept.
 fn decode_argus(json: &[u8]) -> Result<Decoded, argus_core::wire::WireError> {

@@ -13,6 +13,7 @@
 //! - [`downstream`], [`sink`], [`spool`], [`breaker`], [`coalesce`] — one downstream with its
 //!   durable spool, replayer, circuit breaker and coalesced writes;
 //! - [`query`] — the region's query endpoint, fanning queries out to storage nodes and merging;
+//! - [`remote`] — a region on an existing TSDB: remote write out, tenant-confined raw reads back;
 //! - [`agents`] — the region's agents' configuration (from web's, cached) and heartbeats
 //!   (batched to web), so that per-host exchanges never cross regions;
 //! - [`reload`] — applying a changed config file without a restart;
@@ -29,6 +30,7 @@ pub mod lineproto;
 pub mod query;
 pub mod quota;
 pub mod reload;
+pub mod remote;
 pub mod remote_write;
 pub mod ring;
 pub mod server;

@@ -1,16 +1,21 @@
 //! The region's query endpoint: a query from the console goes to the storage nodes of the
-//! ring in force, and their answers are merged (replicas deduplicated), so only results leave
-//! the region.
+//! ring in force, and their answers are merged (replicas deduplicated), or to the region's
+//! remote TSDB ([`crate::remote`]), so only results leave the region.
 
+use crate::remote::Backend;
 use crate::server::State;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::{check_internal, ApiError};
-use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
-use argus_core::SeriesKey;
+use argus_core::query::{
+    LastQuery, LastValue, MatchOp, RangeQuery, SelectQuery, Selector, SeriesData, SeriesQuery,
+    TagMatcher,
+};
+use argus_core::{SeriesKey, TenantId};
 use argus_promql::labels::{series_of, CompiledMatchers};
 use argus_promql::split::{PartialSeries, RegionEval};
 use argus_promql::Fetched;
+use argus_store::aggregate;
 use argus_store::{ClientError, StoreClient};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -77,6 +82,9 @@ pub async fn range(
 /// The raw or bucketed range read of every node, replicas merged: of the copies of a series the
 /// fuller one is kept. Sorted by series key.
 async fn range_merged(st: &State, q: RangeQuery) -> Result<Vec<SeriesData>, ApiError> {
+    if let Some(b) = st.forwarder.remote() {
+        return remote_range(st, b, &q).await;
+    }
     let parts: Vec<SeriesData> = fan_out(st, |c| {
         let q = q.clone();
         async move { c.query_range(&q).await }
@@ -114,12 +122,8 @@ pub async fn select(
     if q.end < q.start {
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
-    let parts: Vec<SeriesData> = fan_out(&st, |c| {
-        let q = q.clone();
-        async move { c.select(&q).await }
-    })
-    .await?;
-    let out: Vec<SeriesData> = merge_replicas(parts)
+    let out: Vec<SeriesData> = selected(&st, &q)
+        .await?
         .into_iter()
         .take(q.limit.unwrap_or(usize::MAX))
         .collect();
@@ -145,12 +149,7 @@ pub async fn eval(
         let mut fetched = Fetched::new();
         for sel in selections {
             let sq = q.select_query(&sel);
-            let parts: Vec<SeriesData> = fan_out(&st, |c| {
-                let sq = sq.clone();
-                async move { c.select(&sq).await }
-            })
-            .await?;
-            let series: Vec<_> = merge_replicas(parts).iter().map(series_of).collect();
+            let series: Vec<_> = selected(&st, &sq).await?.iter().map(series_of).collect();
             fetched.insert(sel.key(), series);
         }
         // Evaluation is CPU work: off the server's worker thread.
@@ -180,11 +179,16 @@ pub async fn last(
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
     let q = q.into_inner();
-    let parts: Vec<LastValue> = fan_out(&st, |c| {
-        let q = q.clone();
-        async move { c.last(&q).await }
-    })
-    .await?;
+    let parts: Vec<LastValue> = match st.forwarder.remote() {
+        Some(b) => remote_last(&st, b, &q).await?,
+        None => {
+            fan_out(&st, |c| {
+                let q = q.clone();
+                async move { c.last(&q).await }
+            })
+            .await?
+        }
+    };
     let mut merged: BTreeMap<SeriesKey, LastValue> = BTreeMap::new();
     for v in parts {
         match merged.get(&v.key) {
@@ -209,11 +213,24 @@ pub async fn series(
     check_internal(&req, &st.cfg.internal_token)?;
     let limit = q.limit;
     let q = q.into_inner();
-    let parts: Vec<SeriesKey> = fan_out(&st, |c| {
-        let q = q.clone();
-        async move { c.series(&q).await }
-    })
-    .await?;
+    let parts: Vec<SeriesKey> = match st.forwarder.remote() {
+        Some(b) => {
+            let now = argus_core::time::now_secs();
+            let range = b.config().listing_range_secs.max(1);
+            remote_rest(&st, b, &q.tenant, &q.selector, now - range, now, true)
+                .await?
+                .into_iter()
+                .map(|d| d.key)
+                .collect()
+        }
+        None => {
+            fan_out(&st, |c| {
+                let q = q.clone();
+                async move { c.series(&q).await }
+            })
+            .await?
+        }
+    };
     let mut keys: Vec<SeriesKey> = parts
         .into_iter()
         .collect::<std::collections::BTreeSet<_>>()
@@ -221,4 +238,136 @@ pub async fn series(
         .collect();
     keys.truncate(limit);
     Ok(crate::agents::answer_json(&req, &keys))
+}
+
+/// The series `q` selects with their raw points: from every storage node, replicas merged, or
+/// from the region's remote TSDB.
+async fn selected(st: &State, q: &SelectQuery) -> Result<Vec<SeriesData>, ApiError> {
+    if let Some(b) = st.forwarder.remote() {
+        return Ok(b.select(q, &st.ingest_config()).await?);
+    }
+    let parts: Vec<SeriesData> = fan_out(st, |c| {
+        let q = q.clone();
+        async move { c.select(&q).await }
+    })
+    .await?;
+    Ok(merge_replicas(parts))
+}
+
+/// A REST selector's raw series from the remote TSDB. The endpoint is a label there only when
+/// it was written as one, so each label an endpoint can come from is tried in turn
+/// (`endpoint`, then `[ingest] endpoint_tags`), and the stored key decides.
+async fn remote_rest(
+    st: &State,
+    b: &Backend,
+    tenant: &TenantId,
+    sel: &Selector,
+    start: i64,
+    end: i64,
+    series_only: bool,
+) -> Result<Vec<SeriesData>, ApiError> {
+    let ingest = st.ingest_config();
+    let mut base: Vec<TagMatcher> = Vec::with_capacity(sel.tags.len() + 2);
+    base.push(match &sel.metric {
+        Some(m) => TagMatcher {
+            key: "__name__".into(),
+            op: MatchOp::Eq,
+            value: m.clone(),
+        },
+        // A selector needs one matcher that cannot match the empty string.
+        None => TagMatcher {
+            key: "__name__".into(),
+            op: MatchOp::Regex,
+            value: ".+".into(),
+        },
+    });
+    base.extend(sel.tags.iter().cloned());
+    let Some(endpoint) = &sel.endpoint else {
+        let q = SelectQuery {
+            tenant: tenant.clone(),
+            matchers: base,
+            start,
+            end,
+            limit: None,
+            series_only,
+        };
+        return Ok(b.select(&q, &ingest).await?);
+    };
+    let mut labels = vec!["endpoint".to_string()];
+    labels.extend(
+        ingest
+            .endpoint_tags
+            .iter()
+            .filter(|l| *l != "endpoint")
+            .cloned(),
+    );
+    for label in labels {
+        let mut matchers = base.clone();
+        matchers.push(TagMatcher {
+            key: label,
+            op: MatchOp::Eq,
+            value: endpoint.clone(),
+        });
+        let q = SelectQuery {
+            tenant: tenant.clone(),
+            matchers,
+            start,
+            end,
+            limit: None,
+            series_only,
+        };
+        let mut got = b.select(&q, &ingest).await?;
+        got.retain(|d| d.key.endpoint == *endpoint);
+        if !got.is_empty() {
+            return Ok(got);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// [`range`] over the remote TSDB: raw points bucketed by step and grouped here, as a storage
+/// node does over its raw data.
+async fn remote_range(
+    st: &State,
+    b: &Backend,
+    q: &RangeQuery,
+) -> Result<Vec<SeriesData>, ApiError> {
+    if q.end < q.start {
+        return Err(ApiError::bad_field("end", "must not be before start"));
+    }
+    let raw = remote_rest(st, b, &q.tenant, &q.selector, q.start, q.end, false).await?;
+    let step = q.step.map(i64::from).filter(|&s| s > 0);
+    let out: Vec<SeriesData> = raw
+        .into_iter()
+        .map(|d| {
+            let points = match step {
+                None if q.group_by.is_none() => d.points,
+                None => aggregate::finish(&aggregate::bucket_raw(&d.points, 1), q.aggregation),
+                Some(s) => aggregate::finish(&aggregate::bucket_raw(&d.points, s), q.aggregation),
+            };
+            SeriesData { key: d.key, points }
+        })
+        .collect();
+    Ok(match &q.group_by {
+        Some(by) => aggregate::group(out, by, q),
+        None => out,
+    })
+}
+
+/// [`last`] over the remote TSDB: the latest raw point within `last_lookback_secs`.
+async fn remote_last(st: &State, b: &Backend, q: &LastQuery) -> Result<Vec<LastValue>, ApiError> {
+    let now = argus_core::time::now_secs();
+    let from = now - b.config().last_lookback_secs.max(1);
+    let raw = remote_rest(st, b, &q.tenant, &q.selector, from, now, false).await?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|d| {
+            let &(timestamp, value) = d.points.last()?;
+            Some(LastValue {
+                key: d.key,
+                timestamp,
+                value,
+            })
+        })
+        .collect())
 }

@@ -281,6 +281,13 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
                 web::post().to(ingest::remote_write).wrap(shed.clone()),
             )
             .route(
+                "/internal/v1/push",
+                web::post()
+                    .to(ingest::internal_push)
+                    .wrap(internal.clone())
+                    .wrap(shed.clone()),
+            )
+            .route(
                 "/internal/v1/query/range",
                 web::post().to(query::range).wrap(internal.clone()),
             )

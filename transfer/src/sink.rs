@@ -3,6 +3,7 @@
 //! - storage node: through [`argus_store::StoreClient`] (the binary point frame,
 //!   `argus_core::wire::frame`, points carrying their tenant), answered once durable;
 //! - judge: `POST {url}/internal/v1/points`, the same frame;
+//! - remote TSDB: Prometheus remote write ([`crate::remote`]);
 //! - InfluxDB v2 sink: through the `influxdb2` crate's client (`POST {url}/api/v2/write?org=&
 //!   bucket=&precision=s`, line protocol, `Authorization: Token ...`; the InfluxDB v2 write API,
 //!   which VictoriaMetrics also speaks). The line protocol itself is written here
@@ -37,6 +38,8 @@ pub enum Kind {
     Judge,
     /// The InfluxDB v2 sink.
     Influx,
+    /// The region's remote TSDB (`[remote_storage]`), by Prometheus remote write.
+    Remote,
 }
 
 impl Kind {
@@ -45,6 +48,7 @@ impl Kind {
             Kind::Store => "store",
             Kind::Judge => "judge",
             Kind::Influx => "influx",
+            Kind::Remote => "remote",
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct Sink {
     http: reqwest::Client,
     /// For a storage node.
     store: Option<argus_store::StoreClient>,
+    /// For the remote TSDB.
+    remote: Option<std::sync::Arc<crate::remote::Backend>>,
 }
 
 impl Sink {
@@ -84,6 +90,7 @@ impl Sink {
             url,
             token: token.to_string(),
             influx: None,
+            remote: None,
             http: tls
                 .builder()
                 .timeout(timeout)
@@ -151,7 +158,22 @@ impl Sink {
             }),
             http: client(timeout),
             store: None,
+            remote: None,
         })
+    }
+
+    /// The region's remote TSDB, written by Prometheus remote write.
+    pub fn remote(backend: std::sync::Arc<crate::remote::Backend>) -> Sink {
+        let url = backend.config().write_url.clone();
+        Sink {
+            kind: Kind::Remote,
+            token: String::new(),
+            influx: None,
+            http: client(Duration::from_millis(backend.config().timeout_ms.max(1))),
+            store: None,
+            remote: Some(backend),
+            url,
+        }
     }
 
     /// `kind url` as saved next to a spool.
@@ -202,6 +224,9 @@ impl Sink {
         }
         if let Some(influx) = &self.influx {
             return influx.write(&self.url, points).await;
+        }
+        if let Some(remote) = &self.remote {
+            return remote.write(points).await;
         }
         let url = format!("{}/internal/v1/points", self.url);
         let body = frame::encode_batch(points);
