@@ -298,7 +298,7 @@ impl Cluster {
         let mut region_endpoints = Vec::new();
         let mut links = Vec::new();
         let local = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        for region in &regions {
+        for (r, region) in regions.iter().enumerate() {
             let transfer_ports: Vec<u16> = (0..spec.transfers)
                 .map(|_| free_port())
                 .collect::<Result<_, _>>()?;
@@ -351,6 +351,7 @@ impl Cluster {
                 };
                 b.add(name, Role::Store, Some(region), *port, &cfg)?;
             }
+            let transfer_urls = urls(&transfer_ports);
             for (i, port) in judge_ports.iter().enumerate() {
                 let name = format!("{region}-judge-{}", i + 1);
                 let cfg = argus_judge::JudgeConfig {
@@ -364,6 +365,14 @@ impl Cluster {
                     pull_interval_secs: spec.config_pull_secs,
                     workers: 1,
                     shards: 1,
+                    // The region's judges share its rules; the first region's also the global ones.
+                    rules: argus_judge::config::RulesConfig {
+                        shard_index: i as u64,
+                        shard_count: judge_ports.len() as u64,
+                        global: r == 0,
+                        transfers: transfer_urls.clone(),
+                        ..Default::default()
+                    },
                     ..Default::default()
                 };
                 b.add(name, Role::Judge, Some(region), *port, &cfg)?;

@@ -321,6 +321,13 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         pull_interval_secs: pull,
         workers: 1,
         shards: 1,
+        // The one judge evaluates every rule: regional ones over the transfer's data, global
+        // ones through web.
+        rules: argus_judge::config::RulesConfig {
+            global: true,
+            transfers: vec![url(ports.transfer)],
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await?;

@@ -235,8 +235,19 @@ async fn make_tenant_b(p: &Platform, platform_admin: &Caller) -> TenantB {
                "reason": "zeta-reason"}),
     )
     .await;
+    let recording = make(
+        "recording_rules",
+        json!({"record": "zeta:load:sum", "expr": "sum(zeta_load)", "labels": {"team": "zeta"}}),
+    )
+    .await;
+    let alert_rule = make(
+        "alert_rules",
+        json!({"alert": "ZetaDown", "expr": "zeta_up == 0", "labels": {"team": "zeta"},
+               "annotations": {"summary": "zeta {{ $labels.instance }} is down"}}),
+    )
+    .await;
     objects.extend([
-        host, tpl, strategy, expr, group, contact, team, sub, silence,
+        host, tpl, strategy, expr, group, contact, team, sub, silence, recording, alert_rule,
     ]);
     TenantB {
         admin,
@@ -440,6 +451,12 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         let (s, t) = who.call(Method::POST, &retry, None).await;
         check!(s == 404, "retry B's delivery: {s} {t}");
 
+        // Rule files: A's export holds none of B's rules; A's import of B's rule names makes
+        // rules of A's.
+        let (s, t) = who.get("/api/v1/rules/export").await;
+        check!(s == 200, "export: {s} {t}");
+        no_zeta("rules export", s, &t);
+
         // Tenants are platform business: A's API token does not see them (the session of the
         // platform admin does, by design).
         if who.bearer.is_some() {
@@ -449,6 +466,27 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
             check!(s == 404, "delete tenant zeta with a tenant token: {s} {t}");
         }
     }
+
+    let file = "groups:\n  - name: zeta\n    rules:\n      - alert: ZetaDown\n        expr: zeta_up == 0\n";
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/rules/import", p.web_url))
+        .bearer_auth(a.bearer.as_deref().unwrap())
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    check!(r.status() == 201, "A's import: {}", r.status());
+    let (_, t) = b.api.get("/api/v1/alert_rules").await;
+    let theirs: Value = serde_json::from_str(&t).unwrap();
+    check!(
+        theirs["alert_rules"].as_array().map(Vec::len) == Some(1),
+        "A's import reached B's rules: {t}"
+    );
+    let (_, t) = a.get("/api/v1/alert_rules").await;
+    check!(
+        t.contains("ZetaDown") && !t.contains("zeta {{"),
+        "A's imported rule is A's own: {t}"
+    );
 
     // 2. A's objects may not point at B's.
     let now_s = argus_core::time::now_secs();
@@ -998,6 +1036,14 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         (
             Method::GET,
             format!("{}/internal/v1/config/agents", p.web_url),
+        ),
+        (
+            Method::GET,
+            format!("{}/internal/v1/config/rules", p.web_url),
+        ),
+        (
+            Method::POST,
+            format!("{}/internal/v1/query/promql", p.web_url),
         ),
         (
             Method::POST,

@@ -37,6 +37,7 @@ fn event(t: &TenantId, i: u64) -> Event {
         alarm_count: 1,
         note: String::new(),
         region: "eu1".into(),
+        rule: None,
     }
 }
 

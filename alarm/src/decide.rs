@@ -181,7 +181,11 @@ async fn decide_one(
         let (kind, group, wait_ms) = if immediate {
             (
                 "alert",
-                format!("s{}:{}", e.strategy_id, e.status.as_str()),
+                // An alert rule's alerts merge per rule, as a strategy's do per strategy.
+                match &e.rule {
+                    Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
+                    None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
+                },
                 app.cfg.group_wait_secs * 1000,
             )
         } else {

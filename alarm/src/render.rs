@@ -15,7 +15,8 @@ pub const DEFAULT_TEXT: &str = "{{ title }}
 
 {% for e in events %}- [{{ e.priority }}] {{ e.status }} {{ e.endpoint }} {{ e.metric }}{% if e.tags %} {{ '{' }}{{ e.tags }}{{ '}' }}{% endif %}: {{ e.condition }}, value {{ e.value }} at {{ e.time }}
 {% if e.note %}  note: {{ e.note }}
-{% endif %}{% if e.ack_url %}  acknowledge: {{ e.ack_url }}
+{% endif %}{% for k, v in e.annotations|items %}{% if k != \"summary\" or v != e.note %}  {{ k }}: {{ v }}
+{% endif %}{% endfor %}{% if e.ack_url %}  acknowledge: {{ e.ack_url }}
 {% endif %}{% endfor %}
 -- Argus alarm, tenant {{ tenant }}
 ";
@@ -24,7 +25,7 @@ pub const DEFAULT_HTML: &str = "<html><body>
 <h3>{{ title }}</h3>
 <table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">
 <tr><th>Priority</th><th>Status</th><th>Host</th><th>Metric</th><th>Condition</th><th>Value</th><th>Time</th><th></th></tr>
-{% for e in events %}<tr><td>{{ e.priority }}</td><td>{{ e.status }}</td><td>{{ e.endpoint }}</td><td>{{ e.metric }}{% if e.tags %} {{ e.tags }}{% endif %}</td><td>{{ e.condition }}</td><td>{{ e.value }}</td><td>{{ e.time }}</td><td>{% if e.ack_url %}<a href=\"{{ e.ack_url }}\">acknowledge</a>{% endif %}</td></tr>
+{% for e in events %}<tr><td>{{ e.priority }}</td><td>{{ e.status }}</td><td>{{ e.endpoint }}</td><td>{{ e.metric }}{% if e.tags %} {{ e.tags }}{% endif %}</td><td>{{ e.condition }}{% for k, v in e.annotations|items %}<br>{{ k }}: {{ v }}{% endfor %}</td><td>{{ e.value }}</td><td>{{ e.time }}</td><td>{% if e.ack_url %}<a href=\"{{ e.ack_url }}\">acknowledge</a>{% endif %}</td></tr>
 {% endfor %}</table>
 <p>Argus alarm, tenant {{ tenant }}</p>
 </body></html>
@@ -88,7 +89,12 @@ impl Notice {
             Some(e) => e,
             None => return "no events".into(),
         };
-        let what = format!("{} on {}", first.series.metric, first.series.endpoint);
+        // An alert rule's alert may have no endpoint: its name alone.
+        let what = if first.series.endpoint.is_empty() {
+            first.series.metric.clone()
+        } else {
+            format!("{} on {}", first.series.metric, first.series.endpoint)
+        };
         match self.kind.as_str() {
             "storm" => format!(
                 "{}: {} events on {} hosts ({})",
@@ -155,6 +161,10 @@ impl Renderer {
                     "condition": e.condition, "value": e.value, "time": rfc3339(e.timestamp), "note": e.note,
                     "region": e.region, "strategy_id": e.strategy_id, "occurrence": e.occurrence,
                     "ack_url": ack_urls.get(i).cloned().flatten(),
+                    "rule_id": e.rule.as_ref().map(|r| r.id),
+                    "alertname": e.rule.as_ref().map(|r| r.alert.clone()),
+                    "labels": e.rule.as_ref().map(|r| r.labels.clone()).unwrap_or_default(),
+                    "annotations": e.rule.as_ref().map(|r| r.annotations.clone()).unwrap_or_default(),
                 })
             })
             .collect();
@@ -254,24 +264,46 @@ pub fn alertmanager_payload(
         .enumerate()
         .map(|(i, e)| {
             let mut labels = serde_json::Map::new();
-            for (k, v) in e.series.tags.iter() {
-                labels.insert(k.to_string(), json!(v));
-            }
-            labels.insert("alertname".into(), json!(e.series.metric));
-            labels.insert("endpoint".into(), json!(e.series.endpoint));
-            labels.insert("metric".into(), json!(e.series.metric));
-            labels.insert("tenant".into(), json!(e.tenant));
-            labels.insert("strategy_id".into(), json!(e.strategy_id.to_string()));
-            labels.insert("severity".into(), json!(format!("P{}", e.priority.level())));
-            labels.insert("region".into(), json!(e.region));
+            let annotations = match &e.rule {
+                // An alert rule's alert: its own labels and annotations, as Prometheus sends
+                // them, with the tenant, severity and region when the rule does not set them.
+                Some(r) => {
+                    for (k, v) in &r.labels {
+                        labels.insert(k.clone(), json!(v));
+                    }
+                    labels.insert("alertname".into(), json!(r.alert));
+                    labels.insert("tenant".into(), json!(e.tenant));
+                    labels.insert("rule_id".into(), json!(r.id.to_string()));
+                    for (k, v) in [
+                        ("severity", format!("P{}", e.priority.level())),
+                        ("region", e.region.clone()),
+                    ] {
+                        labels.entry(k).or_insert_with(|| json!(v));
+                    }
+                    json!(r.annotations)
+                }
+                None => {
+                    for (k, v) in e.series.tags.iter() {
+                        labels.insert(k.to_string(), json!(v));
+                    }
+                    labels.insert("alertname".into(), json!(e.series.metric));
+                    labels.insert("endpoint".into(), json!(e.series.endpoint));
+                    labels.insert("metric".into(), json!(e.series.metric));
+                    labels.insert("tenant".into(), json!(e.tenant));
+                    labels.insert("strategy_id".into(), json!(e.strategy_id.to_string()));
+                    labels.insert("severity".into(), json!(format!("P{}", e.priority.level())));
+                    labels.insert("region".into(), json!(e.region));
+                    json!({
+                        "summary": format!("{} on {}: {}", e.series.metric, e.series.endpoint, e.condition),
+                        "description": e.note, "value": e.value.to_string(), "condition": e.condition,
+                    })
+                }
+            };
             let firing = e.status == EventStatus::Problem;
             json!({
                 "status": if firing { "firing" } else { "resolved" },
                 "labels": labels,
-                "annotations": {
-                    "summary": format!("{} on {}: {}", e.series.metric, e.series.endpoint, e.condition),
-                    "description": e.note, "value": e.value.to_string(), "condition": e.condition,
-                },
+                "annotations": annotations,
                 "startsAt": rfc3339(e.timestamp),
                 "endsAt": if firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(e.timestamp) },
                 "generatorURL": ack_urls.get(i).cloned().flatten().unwrap_or_default(),
@@ -310,5 +342,107 @@ mod tests {
         };
         let e = Renderer::new(&t).err().unwrap().to_string();
         assert!(e.contains("templates.html"), "{e}");
+    }
+
+    /// An alert rule's event: the email shows its annotations, the Alertmanager body its own
+    /// labels and annotations.
+    #[test]
+    fn rule_events_carry_labels_and_annotations() {
+        use argus_core::event::{EventId, RuleAlert};
+        use argus_core::{SeriesKey, Tags};
+        use std::collections::BTreeMap;
+        let t = TenantId::new("acme").unwrap();
+        let labels = BTreeMap::from([
+            ("alertname".to_string(), "HostDown".to_string()),
+            ("instance".to_string(), "10.0.0.1:9100".to_string()),
+            ("severity".to_string(), "page".to_string()),
+        ]);
+        let annotations = BTreeMap::from([
+            ("summary".to_string(), "10.0.0.1:9100 is down".to_string()),
+            ("runbook".to_string(), "https://r/host-down".to_string()),
+        ]);
+        let e = Event {
+            id: EventId::of_rule(&t, 4, &labels),
+            tenant: t.clone(),
+            status: EventStatus::Problem,
+            occurrence: 1,
+            strategy_id: 0,
+            template_id: None,
+            series: SeriesKey::new(
+                t.clone(),
+                "10.0.0.1:9100",
+                "HostDown",
+                Tags::from_pairs([("instance", "10.0.0.1:9100"), ("severity", "page")]),
+            ),
+            priority: argus_core::strategy::Priority::P0,
+            condition: "up == 0".into(),
+            value: 0.0,
+            timestamp: 100,
+            alarm_count: 1,
+            note: "10.0.0.1:9100 is down".into(),
+            region: "r1".into(),
+            rule: Some(RuleAlert {
+                id: 4,
+                alert: "HostDown".into(),
+                labels: labels.clone(),
+                annotations: annotations.clone(),
+            }),
+        };
+        let n = Notice {
+            kind: "alert".into(),
+            tenant: t.clone(),
+            events: vec![e],
+            escalation_level: 0,
+        };
+        let r = Renderer::new(&TemplatesConfig::default()).unwrap();
+        let mail = r.email(&n, "ops", &[None]).unwrap();
+        assert!(
+            mail.subject.contains("HostDown on 10.0.0.1:9100"),
+            "{}",
+            mail.subject
+        );
+        assert!(
+            mail.text.contains("note: 10.0.0.1:9100 is down"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text.contains("runbook: https://r/host-down"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            !mail.text.contains("summary:"),
+            "the summary is the note: {}",
+            mail.text
+        );
+        assert!(mail.html.contains("<br>runbook: https:"), "{}", mail.html);
+        let contact = Contact {
+            id: 1,
+            tenant: t,
+            name: "ops".into(),
+            email: None,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_alertmanager: true,
+        };
+        let body = alertmanager_payload(&n, "k", &contact, "http://argus", &[None]);
+        let a = &body["alerts"][0];
+        assert_eq!(a["labels"]["alertname"], "HostDown");
+        assert_eq!(a["labels"]["instance"], "10.0.0.1:9100");
+        assert_eq!(
+            a["labels"]["severity"], "page",
+            "the rule's own severity wins"
+        );
+        assert_eq!(a["labels"]["rule_id"], "4");
+        assert_eq!(a["labels"]["tenant"], "acme");
+        assert!(a["labels"].get("strategy_id").is_none(), "{a}");
+        assert_eq!(a["annotations"], serde_json::json!(annotations));
+        assert_eq!(a["status"], "firing");
+        let argus = argus_payload(&n, "k", &contact, &[None], 5);
+        assert_eq!(
+            argus["events"][0]["rule"]["labels"],
+            serde_json::json!(labels)
+        );
     }
 }

@@ -268,6 +268,7 @@ mod tests {
             alarm_count: 1,
             note: String::new(),
             region: "r1".into(),
+            rule: None,
         }
     }
 

@@ -171,7 +171,7 @@ impl<T: Serialize + DeserializeOwned> Cached<T> {
 }
 
 /// An error with its causes (`a: b: c`): "error sending request" alone says nothing.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

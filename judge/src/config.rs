@@ -1,6 +1,7 @@
 //! The judge's configuration.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Configuration of `argus-judge` (`ARGUS_JUDGE__<KEY>` overrides a key).
@@ -46,6 +47,89 @@ pub struct JudgeConfig {
     /// TLS: `cert_file` + `key_file` make the listener HTTPS only (transfers then use
     /// `https://` judge URLs); `ca_file` is trusted for `https://` alarm and config center.
     pub tls: argus_core::TlsConfig,
+    /// Recording and alert rules (PromQL), pulled from the config center with the strategies.
+    pub rules: RulesConfig,
+}
+
+/// `[rules]`: which rules this judge evaluates and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// This judge evaluates a rule when `xxh3(tenant, 0, rule id) % shard_count == shard_index`
+    /// (the id as 8 little-endian bytes), so that the judges of a region, numbered
+    /// `0..shard_count`, share the rules and each is evaluated once.
+    pub shard_index: u64,
+    /// How many judges share the rules (of the region, and for global rules of the judges with
+    /// `global = true`).
+    pub shard_count: u64,
+    /// Evaluate the global rules (over every region's data, through web's
+    /// `/internal/v1/query/promql`). Set it on the judges of one region only.
+    pub global: bool,
+    /// Base URLs of the region's transfers: regional rules read their series from them
+    /// (`/internal/v1/query/select`) and recording rules write their points to them
+    /// (`/internal/v1/push`), each request to the first that answers. Empty: regional rules are
+    /// not evaluated here.
+    pub transfers: Vec<String>,
+    /// Most rules evaluated at once.
+    pub max_concurrency: usize,
+    /// Longest evaluation of one rule (queries, evaluation, writing its points), in seconds; a
+    /// rule's interval bounds it too.
+    pub timeout_secs: u64,
+    /// How far back an instant selector looks for a sample, in seconds.
+    pub lookback_delta_secs: u64,
+    /// Bounds on one evaluation, unless `tenant_limits` names the tenant.
+    pub limits: RuleLimits,
+    /// Bounds per tenant.
+    pub tenant_limits: BTreeMap<String, RuleLimits>,
+    /// Most recorded points kept per rule while no transfer takes them (oldest dropped).
+    pub max_unsent_points: usize,
+}
+
+/// Bounds on one rule evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleLimits {
+    /// Series the query's selections may read in all.
+    pub max_series: usize,
+    /// Samples the query may load in all.
+    pub max_samples: usize,
+}
+
+impl Default for RuleLimits {
+    fn default() -> Self {
+        // A tenth of web's query limits: rules run every interval, unattended.
+        RuleLimits {
+            max_series: 10_000,
+            max_samples: 5_000_000,
+        }
+    }
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            shard_index: 0,
+            shard_count: 1,
+            global: false,
+            transfers: vec![],
+            max_concurrency: 4,
+            timeout_secs: 30,
+            lookback_delta_secs: 300,
+            limits: RuleLimits::default(),
+            tenant_limits: BTreeMap::new(),
+            max_unsent_points: 100_000,
+        }
+    }
+}
+
+impl RulesConfig {
+    /// The bounds for `tenant`.
+    pub fn limits_of(&self, tenant: &str) -> RuleLimits {
+        self.tenant_limits
+            .get(tenant)
+            .copied()
+            .unwrap_or(self.limits)
+    }
 }
 
 impl Default for JudgeConfig {
@@ -68,6 +152,7 @@ impl Default for JudgeConfig {
             request_timeout_ms: 10_000,
             max_backoff_ms: 30_000,
             tls: argus_core::TlsConfig::default(),
+            rules: RulesConfig::default(),
         }
     }
 }
@@ -80,6 +165,20 @@ impl JudgeConfig {
         }
         if self.outbox_batch == 0 {
             anyhow::bail!("config key `outbox_batch`: must be at least 1");
+        }
+        let r = &self.rules;
+        if r.shard_count == 0 || r.shard_index >= r.shard_count {
+            anyhow::bail!(
+                "config key `rules.shard_index`: must be below `rules.shard_count` ({} is not below {})",
+                r.shard_index,
+                r.shard_count
+            );
+        }
+        if r.max_concurrency == 0 {
+            anyhow::bail!("config key `rules.max_concurrency`: must be at least 1");
+        }
+        if r.timeout_secs == 0 {
+            anyhow::bail!("config key `rules.timeout_secs`: must be at least 1");
         }
         if self.internal_token.is_empty() {
             let loopback = self
@@ -128,5 +227,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("alarms"), "{e}");
+    }
+
+    #[test]
+    fn rules_keys_defaults_and_checks() {
+        let c: JudgeConfig = argus_core::config::from_str("", "judge.toml").unwrap();
+        assert_eq!((c.rules.shard_index, c.rules.shard_count), (0, 1));
+        assert!(!c.rules.global && c.rules.transfers.is_empty());
+        let c: JudgeConfig = argus_core::config::from_str(
+            "[rules]\nshard_index = 1\nshard_count = 2\n[rules.tenant_limits.acme]\nmax_series = 5",
+            "judge.toml",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.rules.limits_of("acme").max_series, 5);
+        assert_eq!(c.rules.limits_of("acme").max_samples, 5_000_000);
+        assert_eq!(c.rules.limits_of("other").max_series, 10_000);
+        let c: JudgeConfig =
+            argus_core::config::from_str("[rules]\nshard_index = 2\nshard_count = 2", "judge.toml")
+                .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("rules.shard_index"), "{e}");
     }
 }

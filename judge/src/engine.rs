@@ -542,6 +542,7 @@ fn event(
         },
         note: c.strategy.note.clone(),
         region: region.to_string(),
+        rule: None,
     }
 }
 

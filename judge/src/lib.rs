@@ -11,11 +11,14 @@
 //! - [`wheel`] — the timer wheel behind nodata;
 //! - [`source`] — strategies from the web config center (ETag, on-disk cache) and a static file;
 //! - [`outbox`] — the durable, ordered, retrying delivery of events to alarm;
+//! - `ruler` — recording and alert rules (PromQL) evaluated every interval, sharded among the
+//!   region's judges;
 //! - [`server`] — the HTTP endpoint and background tasks: [`start`] and [`Running`].
 
 pub mod config;
 pub mod engine;
 pub mod outbox;
+mod ruler;
 pub mod rules;
 pub mod server;
 pub mod source;

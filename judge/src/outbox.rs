@@ -303,6 +303,7 @@ mod tests {
             alarm_count: 1,
             note: String::new(),
             region: "r".into(),
+            rule: None,
         }
     }
 

@@ -4,12 +4,13 @@
 use crate::config::JudgeConfig;
 use crate::engine::{Engine, SeriesSnapshot};
 use crate::outbox::{run_sender, Outbox, SenderConfig};
+use crate::ruler::{Ruler, RulerSetup};
 use crate::rules::Rules;
 use crate::source::Source;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use argus_core::event::Event;
-use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
+use argus_core::http::{check_internal, json_config, ApiError, Served};
 use argus_core::series::series_hash;
 use argus_core::strategy::TenantStrategies;
 use argus_core::telemetry::{Counter, Gauge, Registry};
@@ -65,6 +66,7 @@ impl Metrics {
 /// The state shared by the handlers and tasks.
 pub struct Judge {
     shards: Vec<Mutex<Engine>>,
+    ruler: Arc<Ruler>,
     rules: Mutex<Arc<Rules>>,
     outbox: Arc<Outbox>,
     state_path: PathBuf,
@@ -238,6 +240,9 @@ impl Running {
             Ok(n) => tracing::info!(series = n, "judge state saved"),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "judge state not saved"),
         }
+        if let Err(e) = self.judge.ruler.save() {
+            tracing::error!(error = %format!("{e:#}"), "rules: alerts not saved");
+        }
     }
 }
 
@@ -255,19 +260,34 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
         .timeout(Duration::from_millis(cfg.request_timeout_ms))
         .build()?;
     let outbox = Outbox::open(&cfg.data_dir.join("outbox"))?;
+    let metrics = Metrics::new();
+    // Bytes to the global zone (events to alarm, config pulls, global rules' queries).
+    let xr = argus_core::telemetry::CrossRegion::new(&metrics.registry, &cfg.region);
+    let ruler = Ruler::new(RulerSetup {
+        cfg: cfg.rules.clone(),
+        region: cfg.region.clone(),
+        token: cfg.internal_token.clone(),
+        web: cfg.config_center.clone(),
+        data_dir: cfg.data_dir.clone(),
+        forget_after_secs: cfg.series_ttl_secs,
+        client: client.clone(),
+        outbox: outbox.clone(),
+        xr: xr.clone(),
+        registry: metrics.registry.clone(),
+        events: metrics.events.clone(),
+    })?;
     let judge = Arc::new(Judge {
         shards: (0..cfg.shard_count())
             .map(|_| Mutex::new(Engine::new(cfg.region.clone())))
             .collect(),
+        ruler,
         rules: Mutex::new(Arc::new(Rules::default())),
         outbox: outbox.clone(),
         state_path: cfg.data_dir.join("state.json"),
-        metrics: Metrics::new(),
+        metrics,
         internal_token: cfg.internal_token.clone(),
         max_body: cfg.max_body_bytes,
     });
-    // Bytes to the global zone (events to alarm, strategy pulls), in the judge's /metrics.
-    let xr = argus_core::telemetry::CrossRegion::new(&judge.metrics.registry, &cfg.region);
     let mut source = Source::new(&cfg, client.clone());
     source.count_with(xr.clone());
     source.init()?;
@@ -275,6 +295,7 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     // goes on with the cached one and retries every interval).
     source.poll().await;
     judge.apply(&source.combined());
+    judge.ruler.pull().await;
     let restored = judge.restore()?;
     tracing::info!(series = restored, "judge state restored");
 
@@ -299,8 +320,22 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
                     j.metrics
                         .outbox_pending
                         .set(j.outbox.pending_bytes() as i64);
-                    metrics_response(&j.metrics.registry)
+                    let mut body = j.metrics.registry.render();
+                    body.push_str(&j.ruler.render_metrics());
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4")
+                        .body(body)
                 }),
+            )
+            .route(
+                "/internal/v1/rules/status",
+                web::get()
+                    .to(|j: web::Data<Arc<Judge>>| async move {
+                        HttpResponse::Ok().json(j.ruler.status())
+                    })
+                    .wrap(argus_core::internal_auth::InternalOnly::token(
+                        internal_token.clone(),
+                    )),
             )
             .route(
                 "/internal/v1/points",
@@ -371,6 +406,13 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
             }
         }
     }));
+    tasks.push(tokio::spawn(judge.ruler.clone().run()));
+    tasks.push(tokio::spawn(
+        judge
+            .ruler
+            .clone()
+            .run_pulls(Duration::from_secs(cfg.pull_interval_secs)),
+    ));
     tracing::info!(%addr, region = %cfg.region, "argus-judge serving");
     Ok(Running {
         addr,

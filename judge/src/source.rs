@@ -5,6 +5,7 @@ use crate::config::JudgeConfig;
 use anyhow::Context;
 use argus_core::center::{fetch, Cached, FetchError, Fetched, Pull};
 use argus_core::strategy::TenantStrategies;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -35,17 +36,84 @@ impl StrategiesDoc {
     }
 }
 
+/// One document of the config center, pulled with ETag / If-None-Match; the last good answer
+/// is cached on disk (and loaded at start) for when the center is unreachable. Strategies and
+/// rules are both pulled through it.
+pub(crate) struct CenterDoc<T> {
+    url: String,
+    cache_path: PathBuf,
+    etag: Option<String>,
+    doc: T,
+}
+
+impl<T: Serialize + DeserializeOwned + PartialEq + Default + Clone> CenterDoc<T> {
+    /// The document at `path` of the center `base`, cached in `cache_path`.
+    pub(crate) fn new(base: &str, path: &str, cache_path: PathBuf) -> Self {
+        CenterDoc {
+            url: format!("{}{path}", base.trim_end_matches('/')),
+            cache_path,
+            etag: None,
+            doc: T::default(),
+        }
+    }
+
+    /// Takes the cached answer, if there is one; true when there was.
+    pub(crate) fn load_cache(&mut self) -> bool {
+        match Cached::<T>::load(&self.cache_path) {
+            Some(c) => {
+                self.etag = c.etag;
+                self.doc = c.doc;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The document in force.
+    pub(crate) fn doc(&self) -> &T {
+        &self.doc
+    }
+
+    /// Pulls once; true when the document changed (it is then cached).
+    pub(crate) async fn pull(
+        &mut self,
+        client: &reqwest::Client,
+        token: &str,
+        cross: Option<&argus_core::telemetry::CrossRegion>,
+    ) -> Result<bool, FetchError> {
+        let pull = Pull {
+            url: &self.url,
+            token,
+            etag: self.etag.as_deref(),
+            cross,
+        };
+        let Fetched::Changed { doc, etag } = fetch::<T>(client, pull).await? else {
+            return Ok(false);
+        };
+        self.etag = etag;
+        if doc == self.doc {
+            return Ok(false);
+        }
+        self.doc = doc;
+        let cached = Cached {
+            etag: self.etag.clone(),
+            doc: self.doc.clone(),
+        };
+        if let Err(e) = cached.save(&self.cache_path) {
+            tracing::warn!(error = %e, path = %self.cache_path.display(), "cannot cache a configuration document");
+        }
+        Ok(true)
+    }
+}
+
 /// Tracks both sources and says when the combined set changed.
 pub struct Source {
-    center: Option<String>,
+    center: Option<CenterDoc<StrategiesDoc>>,
     token: String,
     client: reqwest::Client,
-    cache_path: PathBuf,
     file: Option<PathBuf>,
     file_stamp: Option<(SystemTime, u64)>,
     file_doc: StrategiesDoc,
-    etag: Option<String>,
-    center_doc: StrategiesDoc,
     xr: Option<argus_core::telemetry::CrossRegion>,
 }
 
@@ -53,15 +121,18 @@ impl Source {
     /// A source per `cfg`; call [`init`](Self::init) before use.
     pub fn new(cfg: &JudgeConfig, client: reqwest::Client) -> Self {
         Source {
-            center: cfg.config_center.clone(),
+            center: cfg.config_center.as_deref().map(|base| {
+                CenterDoc::new(
+                    base,
+                    "/internal/v1/config/strategies",
+                    cfg.data_dir.join("strategies.cache.json"),
+                )
+            }),
             token: cfg.internal_token.clone(),
             client,
-            cache_path: cfg.data_dir.join("strategies.cache.json"),
             file: cfg.strategies_file.clone(),
             file_stamp: None,
             file_doc: StrategiesDoc::default(),
-            etag: None,
-            center_doc: StrategiesDoc::default(),
             xr: None,
         }
     }
@@ -71,11 +142,12 @@ impl Source {
         if self.file.is_some() {
             self.reload_file()?;
         }
-        if self.center.is_some() {
-            if let Some(c) = Cached::<StrategiesDoc>::load(&self.cache_path) {
-                tracing::info!(version = c.doc.version, "strategies: loaded the cached set");
-                self.etag = c.etag;
-                self.center_doc = c.doc;
+        if let Some(center) = &mut self.center {
+            if center.load_cache() {
+                tracing::info!(
+                    version = center.doc().version,
+                    "strategies: loaded the cached set"
+                );
             }
         }
         Ok(())
@@ -127,44 +199,30 @@ impl Source {
     }
 
     async fn pull(&mut self) -> Result<bool, FetchError> {
-        let base = self.center.as_deref().unwrap_or_default();
-        let url = format!(
-            "{}/internal/v1/config/strategies",
-            base.trim_end_matches('/')
-        );
-        let pull = Pull {
-            url: &url,
-            token: &self.token,
-            etag: self.etag.as_deref(),
-            cross: self.xr.as_ref(),
-        };
-        let Fetched::Changed { doc, etag } = fetch::<StrategiesDoc>(&self.client, pull).await?
-        else {
+        let Some(center) = &mut self.center else {
             return Ok(false);
         };
-        self.etag = etag;
-        if doc == self.center_doc {
+        if !center
+            .pull(&self.client, &self.token, self.xr.as_ref())
+            .await?
+        {
             return Ok(false);
         }
         tracing::info!(
-            version = doc.version,
-            tenants = doc.tenants.len(),
+            version = center.doc().version,
+            tenants = center.doc().tenants.len(),
             "strategies: new set from the config center"
         );
-        self.center_doc = doc;
-        let cached = Cached {
-            etag: self.etag.clone(),
-            doc: self.center_doc.clone(),
-        };
-        if let Err(e) = cached.save(&self.cache_path) {
-            tracing::warn!(error = %e, path = %self.cache_path.display(), "strategies: cannot cache");
-        }
         Ok(true)
     }
 
     /// Every tenant's model: the center's, plus the static file's tenants the center does not serve.
     pub fn combined(&self) -> Vec<TenantStrategies> {
-        let mut out = self.center_doc.tenants.clone();
+        let mut out = self
+            .center
+            .as_ref()
+            .map(|c| c.doc().tenants.clone())
+            .unwrap_or_default();
         for t in &self.file_doc.tenants {
             if !out.iter().any(|c| c.tenant == t.tenant) {
                 out.push(t.clone());

@@ -26,13 +26,24 @@ pub fn success(data: &str, warnings: &[String]) -> String {
 /// The body of a query answer: `{"status":"success","data":{"resultType":..,"result":..}}`.
 /// `eval_ms` is the evaluation time of an instant answer (its samples and scalar carry it).
 pub fn answer(answer: &Answer, eval_ms: i64, warnings: &[String]) -> String {
+    success(&answer_data(answer, eval_ms, &[]), warnings)
+}
+
+/// The `data` of a query answer alone: `{"resultType":..,"result":..}`, with `"warnings"` in it
+/// when there are any (for callers that take the data without the envelope).
+pub fn answer_data(answer: &Answer, eval_ms: i64, warnings: &[String]) -> String {
     let mut data = String::new();
     let (kind, result) = match answer {
         Answer::Range(series) => ("matrix", matrix(series)),
         Answer::Instant(v) => (v.type_name(), value(v, eval_ms)),
     };
-    let _ = write!(data, r#"{{"resultType":"{kind}","result":{result}}}"#);
-    success(&data, warnings)
+    let _ = write!(data, r#"{{"resultType":"{kind}","result":{result}"#);
+    if !warnings.is_empty() {
+        data.push_str(r#","warnings":"#);
+        data.push_str(&serde_json::to_string(warnings).expect("strings encode"));
+    }
+    data.push('}');
+    data
 }
 
 /// The HTTP status of an error of `kind` (as Prometheus answers it).

@@ -9,7 +9,8 @@
 //!
 //! - [`value`] — label sets, samples, series and values;
 //! - [`labels`] — how an Argus series key appears as a label set, and label matchers;
-//! - [`json`] — answers and errors in the Prometheus HTTP API's JSON shapes.
+//! - [`json`] — answers and errors in the Prometheus HTTP API's JSON shapes;
+//! - [`template`] — the alert label and annotation templates (a strict subset of Prometheus's).
 
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ mod functions;
 pub mod json;
 pub mod labels;
 pub mod split;
+pub mod template;
 pub mod value;
 
 use argus_core::query::TagMatcher;

@@ -171,6 +171,30 @@ pub async fn strategies(req: HttpRequest, st: web::Data<State>) -> Result<HttpRe
     ))
 }
 
+/// `GET /internal/v1/config/rules`: every tenant's recording and alert rules, a
+/// [`RulesDocument`](argus_core::rules::RulesDocument) (tenants without rules are left out).
+pub async fn rules(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let version = store::global_version(&st.db).await?;
+    let etag = format!("\"{version}\"");
+    if not_modified(&req, &etag) {
+        return Ok(config_answer(&st, &req, etag, || json!({})));
+    }
+    let mut doc = argus_core::rules::RulesDocument {
+        version: version as u64,
+        tenants: Default::default(),
+    };
+    for t in tenant_ids(&st).await? {
+        let rules = model::tenant_rules(&st.db, &t).await?;
+        if !rules.recording.is_empty() || !rules.alerting.is_empty() {
+            doc.tenants.insert(t, rules);
+        }
+    }
+    Ok(config_answer(&st, &req, etag, || {
+        serde_json::to_value(&doc).expect("json")
+    }))
+}
+
 /// `GET /internal/v1/config/notify`: every tenant's `TenantNotifyConfig`.
 pub async fn notify(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;

@@ -10,7 +10,10 @@
 //! - [`model`] — the core strategy, notification and agent models assembled from the database;
 //! - [`center`] — the configuration center that transfers, judges, alarm and agents pull;
 //! - [`query`] — metric queries, answered by the region that holds the data;
-//! - [`prometheus`] — the Prometheus HTTP API (PromQL) under `/prometheus`;
+//! - [`prometheus`] — the Prometheus HTTP API (PromQL) under `/prometheus`, and the internal
+//!   PromQL query global rules are evaluated with;
+//! - [`rules`], [`rulefile`] — recording and alert rules on PromQL queries, and Prometheus rule
+//!   files in and out;
 //! - [`console`] — the server-rendered console;
 //! - [`bootstrap`] — first-run setup for standalone and demos;
 //! - [`server`] — the HTTP server.
@@ -25,6 +28,8 @@ pub mod db;
 pub mod model;
 pub mod prometheus;
 pub mod query;
+pub mod rulefile;
+pub mod rules;
 pub mod server;
 pub mod store;
 

@@ -170,3 +170,21 @@ pub async fn agent_config(
     let groups = agent_groups(db, tenant).await?;
     Ok(argus_core::agentconf::effective_config(&groups, host))
 }
+
+/// The recording and alert rules of `tenant`, by id.
+pub async fn tenant_rules(
+    db: &Db,
+    tenant: &TenantId,
+) -> Result<argus_core::rules::TenantRules, ApiError> {
+    let t = tenant.as_str();
+    let mut rules = argus_core::rules::TenantRules::default();
+    for o in store::list(db, t, Kind::RecordingRule.path()).await? {
+        let r: crate::rules::RecordingRuleIn = doc(&o)?;
+        rules.recording.push(r.rule(o.id));
+    }
+    for o in store::list(db, t, Kind::AlertRule.path()).await? {
+        let r: crate::rules::AlertRuleIn = doc(&o)?;
+        rules.alerting.push(r.rule(o.id));
+    }
+    Ok(rules)
+}

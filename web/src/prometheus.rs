@@ -98,6 +98,11 @@ async fn handle(
             .map(|q| json::success(&json::string(&q.pretty()), &[]))
             .map_err(Failure::from),
     };
+    respond(r)
+}
+
+/// The HTTP answer of an outcome: the body, or Prometheus's error body with its status.
+fn respond(r: Outcome) -> HttpResponse {
     let (status, body) = match r {
         Ok(body) => (StatusCode::OK, body),
         Err(f) => (
@@ -108,6 +113,44 @@ async fn handle(
     HttpResponse::build(status)
         .content_type("application/json")
         .body(body)
+}
+
+/// `POST /internal/v1/query/promql` body: an instant query of a tenant (a global rule's
+/// evaluation).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InternalQuery {
+    tenant: String,
+    query: String,
+    /// Unix seconds; now when absent.
+    #[serde(default)]
+    time: Option<f64>,
+}
+
+/// `POST /internal/v1/query/promql` (internal credential, checked before the body is read): the
+/// instant query `{"tenant", "query", "time"}` evaluated for that tenant as
+/// `/prometheus/api/v1/query` evaluates it (same path and limits); answers the query's `data`
+/// (`{"resultType", "result"}`, plus `"warnings"` when a region did not answer), or
+/// Prometheus's error body.
+pub(crate) async fn internal_query(body: web::Bytes, st: web::Data<State>) -> HttpResponse {
+    let r = async {
+        let q: InternalQuery =
+            serde_json::from_slice(&body).map_err(|e| Failure::bad_data(format!("body: {e}")))?;
+        let tenant =
+            TenantId::new(q.tenant.clone()).map_err(|e| invalid("tenant", e.to_string()))?;
+        let known = crate::store::tenants(&st.db).await?;
+        if !known.iter().any(|t| t.id == tenant.as_str()) {
+            return Err(invalid("tenant", format!("unknown tenant {:?}", q.tenant)));
+        }
+        let mut params = vec![("query".to_string(), q.query)];
+        if let Some(t) = q.time {
+            params.push(("time".to_string(), t.to_string()));
+        }
+        let (answer, t, warnings) = instant(&st, &tenant, &Params(params)).await?;
+        Ok(json::answer_data(&answer, t, &warnings))
+    }
+    .await;
+    respond(r)
 }
 
 /// What went wrong, as Prometheus classifies it.
@@ -251,7 +294,7 @@ fn parse_time(s: &str) -> Option<i64> {
 
 /// Float seconds, or a Prometheus duration (`1y2w3d4h5m6s7ms`, units in that order, each at
 /// most once), in ms.
-fn parse_duration(s: &str) -> Option<i64> {
+pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     if let Ok(d) = s.parse::<f64>() {
         let ms = d * 1000.0;
         return (d.is_finite() && ms.abs() < 9.2e18).then_some(ms as i64);
@@ -311,13 +354,24 @@ fn deadline(st: &State, tenant: &TenantId, p: &Params) -> Result<Duration, Failu
 }
 
 async fn instant_query(st: &State, tenant: &TenantId, p: &Params) -> Outcome {
+    let (answer, t, warnings) = instant(st, tenant, p).await?;
+    Ok(json::answer(&answer, t, &warnings))
+}
+
+/// The instant query `p` asks for: its answer, its evaluation time (Unix ms) and the regions'
+/// warnings.
+async fn instant(
+    st: &State,
+    tenant: &TenantId,
+    p: &Params,
+) -> Result<(Answer, i64, Vec<String>), Failure> {
     let t = p.time_param("time")?.unwrap_or_else(now_ms);
     let timeout = deadline(st, tenant, p)?;
     let query = Query::parse(p.get("query").unwrap_or(""))?;
     let mut range = EvalRange::instant(t);
     range.lookback_ms = st.cfg.prometheus.lookback_delta_secs * 1000;
     let (answer, warnings) = run(st, tenant, query, range, timeout).await?;
-    Ok(json::answer(&answer, t, &warnings))
+    Ok((answer, t, warnings))
 }
 
 async fn range_query(st: &State, tenant: &TenantId, p: &Params) -> Outcome {

@@ -127,6 +127,18 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
                 "/internal/v1/config/agents",
                 web::get().to(crate::center::agents),
             )
+            .route(
+                "/internal/v1/config/rules",
+                web::get().to(crate::center::rules),
+            )
+            .service(
+                // Global rules' queries; the credential is checked before the body is read.
+                web::resource("/internal/v1/query/promql").route(
+                    web::post().to(crate::prometheus::internal_query).wrap(
+                        argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
+                    ),
+                ),
+            )
             .service(
                 // A region's batch (compressed) may be large; the credential is checked
                 // before it is read.

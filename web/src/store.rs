@@ -132,6 +132,36 @@ pub async fn insert(
     Ok(id)
 }
 
+/// Stores several new objects of `tenant` (kind and document each) in one transaction with one
+/// version bump: all of them, or none. Returns their ids in order.
+pub async fn insert_many(
+    db: &Db,
+    tenant: &str,
+    objects: &[(&str, Value)],
+) -> Result<Vec<i64>, ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let now = now_secs();
+    let mut ids = Vec::with_capacity(objects.len());
+    for (kind, body) in objects {
+        let row = sqlx::query(
+            "INSERT INTO web_objects (tenant, kind, name, body, updated_at) VALUES ($1, $2, NULL, $3, $4) RETURNING id",
+        )
+        .bind(tenant)
+        .bind(*kind)
+        .bind(body.to_string())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        ids.push(row.try_get("id").map_err(db_err)?);
+    }
+    if !ids.is_empty() {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(ids)
+}
+
 /// Replaces object `id`; false when it is not in `tenant`.
 pub async fn update(
     db: &Db,

@@ -48,6 +48,7 @@ pub fn event(
         alarm_count: 1,
         note: "CPU saturated".into(),
         region: "eu1".into(),
+        rule: None,
     }
 }
 

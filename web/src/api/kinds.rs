@@ -34,10 +34,14 @@ pub enum Kind {
     Subscription,
     /// `silences`
     Silence,
+    /// `recording_rules` (PromQL recording rules)
+    RecordingRule,
+    /// `alert_rules` (PromQL alert rules)
+    AlertRule,
 }
 
 /// Every kind, for routing and tests.
-pub const ALL: [Kind; 9] = [
+pub const ALL: [Kind; 11] = [
     Kind::Host,
     Kind::HostGroup,
     Kind::Template,
@@ -47,6 +51,8 @@ pub const ALL: [Kind; 9] = [
     Kind::Team,
     Kind::Subscription,
     Kind::Silence,
+    Kind::RecordingRule,
+    Kind::AlertRule,
 ];
 
 impl Kind {
@@ -62,6 +68,8 @@ impl Kind {
             Kind::Team => "teams",
             Kind::Subscription => "subscriptions",
             Kind::Silence => "silences",
+            Kind::RecordingRule => "recording_rules",
+            Kind::AlertRule => "alert_rules",
         }
     }
     /// The kind of an API path segment.
@@ -80,6 +88,8 @@ impl Kind {
             Kind::Team => "team",
             Kind::Subscription => "subscription",
             Kind::Silence => "silence",
+            Kind::RecordingRule => "recording rule",
+            Kind::AlertRule => "alert rule",
         }
     }
 }
@@ -607,6 +617,17 @@ pub async fn prepare(
                 s.author = who.to_string();
             }
             Ok((None, serde_json::to_value(&s).expect("json")))
+        }
+        Kind::RecordingRule => {
+            let r: crate::rules::RecordingRuleIn = parse(input)?;
+            crate::rules::check_recording(&r)
+                .map_err(|e| ApiError::bad_field(e.field, e.reason))?;
+            Ok((None, serde_json::to_value(&r).expect("json")))
+        }
+        Kind::AlertRule => {
+            let r: crate::rules::AlertRuleIn = parse(input)?;
+            crate::rules::check_alert(&r).map_err(|e| ApiError::bad_field(e.field, e.reason))?;
+            Ok((None, serde_json::to_value(&r).expect("json")))
         }
     }
 }

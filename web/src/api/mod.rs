@@ -5,6 +5,7 @@ pub mod alarm;
 pub mod kinds;
 pub mod objects;
 pub mod openapi;
+pub mod rules;
 
 use actix_web::web;
 
@@ -48,6 +49,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/deliveries/{id}/retry",
             web::post().to(alarm::retry),
         )
+        .service(
+            web::resource("/api/v1/rules/import")
+                .app_data(web::PayloadConfig::new(rules::MAX_FILE_BYTES))
+                .route(web::post().to(rules::import)),
+        )
+        .route("/api/v1/rules/export", web::get().to(rules::export))
         .route(
             "/api/v1/strategies/validate",
             web::post().to(objects::validate),

@@ -63,6 +63,8 @@ pub fn spec() -> Value {
         "/api/v1/hosts/{id}/strategies": {"get": op("A host's effective strategies (through its groups' templates and their ancestors) and the expression strategies", "hosts")},
         "/api/v1/templates/{id}/effective": {"get": op("A template's strategies with its ancestors' (overrides applied)", "templates")},
         "/api/v1/strategies/validate": {"post": op("Check a strategy without storing it (live validation)", "strategies")},
+        "/api/v1/rules/import": {"post": op("Create every rule of a Prometheus rule file (YAML body) in one transaction, or none: 400 names groups[i].rules[j].field and the line (editor)", "rules")},
+        "/api/v1/rules/export": {"get": op("The tenant's recording and alert rules as a Prometheus rule file (YAML)", "rules")},
         "/api/v1/query": {"get": op("Range query: endpoint, metric, tags (k=v,...), start, end, step, agg", "query")},
         "/api/v1/query/last": {"get": op("Latest value of each selected series", "query")},
         "/api/v1/events": {"get": op("Current problems and history (status, state, limit), from alarm", "events")},
