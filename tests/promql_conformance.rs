@@ -26,8 +26,11 @@
 //!
 //! Run it with `cargo test --test promql_conformance`; docs/PROMQL.md explains what is compared.
 
+mod common;
+
 use argus::standalone::{start, Platform, Ports, StandaloneConfig};
 use argus_transfer::remote_write::{encode, Label, Sample, TimeSeries, WriteRequest};
+use common::peers::{binary, Kind, Peer};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1495,75 +1498,6 @@ impl Api {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The Prometheus binary: `ARGUS_TEST_PROMETHEUS_BIN`, else `prometheus` on the PATH, else none
-/// (skipped on a laptop, a failure in CI).
-fn prometheus_bin() -> Option<String> {
-    if let Ok(b) = std::env::var("ARGUS_TEST_PROMETHEUS_BIN") {
-        if !b.is_empty() {
-            return Some(b);
-        }
-    }
-    if let Some(p) = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("prometheus"))
-            .find(|p| p.is_file())
-    }) {
-        return Some(p.display().to_string());
-    }
-    argus_core::testing::require_server("ARGUS_TEST_PROMETHEUS_BIN", "a Prometheus binary")
-}
-
-struct Prometheus {
-    child: tokio::process::Child,
-    url: String,
-}
-
-async fn start_prometheus(bin: &str, dir: &Path) -> Prometheus {
-    let port = free_port();
-    let cfg = dir.join("prometheus.yml");
-    // No scrape targets: the TSDB holds only what the test writes. The evaluation interval
-    // stays at its default (1m), the default subquery step.
-    std::fs::write(&cfg, "global: {}\nscrape_configs: []\n").unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = tokio::process::Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .arg("--storage.tsdb.retention.time=1d")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{url}/-/ready")).await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
-            panic!("Prometheus not ready after 60 s; its log:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Prometheus { child, url }
-}
-
 async fn start_argus(dir: &Path) -> Platform {
     start(StandaloneConfig {
         data_dir: dir.to_path_buf(),
@@ -2034,12 +1968,16 @@ struct Row {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promql_matches_prometheus() {
-    let Some(bin) = prometheus_bin() else {
+    let Some(bin) = binary(
+        "ARGUS_TEST_PROMETHEUS_BIN",
+        "prometheus",
+        "a Prometheus binary",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("prometheus")).unwrap();
-    let mut prom = start_prometheus(&bin, &dir.path().join("prometheus")).await;
+    let mut prom = Peer::start(Kind::Prometheus, &bin, &dir.path().join("prometheus")).await;
     let argus = start_argus(&dir.path().join("argus")).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))

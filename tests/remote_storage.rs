@@ -7,6 +7,7 @@
 //! - tenant A reaches none of tenant B's series through any query shape (`{__name__=~".+"}`,
 //!   `or`, subqueries, `label_replace`, a matcher on `tenant`, listings), though both have a
 //!   series with the same labels, while B reads its own;
+//! - `argus probe` reads back every point it had acknowledged;
 //! - the backend stopped (SIGTERM) and started again loses no acknowledged point: pushes made
 //!   while it is down are acknowledged from the transfer's spool and replayed.
 
@@ -394,6 +395,23 @@ async fn region_on(kind: Kind, var: &str, name: &str) {
     }
     let (_, names) = a.prom("label/__name__/values", &[]).await;
     assert_eq!(names["data"], json!(["app.users", "cpu.idle", "up"]));
+
+    // `argus probe` works unchanged over the backend: every acknowledged point reads back.
+    let probe = argus::probe::run(&argus::probe::ProbeArgs {
+        transfer: p.transfer_url.clone(),
+        agent_token: c.agent_token.clone(),
+        web: p.web_url.clone(),
+        api_token: c.api_token.clone(),
+        series: 3,
+        interval_secs: 0,
+        rounds: 2,
+        read_deadline_secs: 30,
+        endpoint: "probe-host".into(),
+        ca_file: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!((probe.acknowledged, probe.read_back, probe.lost), (6, 6, 0));
 
     // The backend stops: pushes are acknowledged from the spool, and read back once it is up.
     peer.stop().await;

@@ -41,7 +41,7 @@ pub(crate) struct Counters {
 /// The push URL of a system.
 pub(crate) fn push_url(kind: Kind, server: &Server) -> String {
     match kind {
-        Kind::Argus => format!("{}/api/v1/push", server.url),
+        Kind::Argus | Kind::ArgusVm => format!("{}/api/v1/push", server.url),
         Kind::ArgusRemoteWrite | Kind::Prometheus | Kind::VictoriaMetrics => {
             format!("{}/api/v1/write", server.url)
         }
@@ -59,7 +59,7 @@ pub(crate) async fn send_one(
 ) {
     let mut req = client.post(url);
     req = match kind {
-        Kind::Argus => req
+        Kind::Argus | Kind::ArgusVm => req
             .header("content-type", argus_core::wire::frame::CONTENT_TYPE)
             .header("content-encoding", "zstd")
             .bearer_auth(token.unwrap_or_default()),
@@ -75,7 +75,7 @@ pub(crate) async fn send_one(
     let result = req.body(body.bytes).send().await;
     let ok = match result {
         Ok(r) if r.status().is_success() => match kind {
-            Kind::Argus => match r.json::<argus_core::wire::PushResponse>().await {
+            Kind::Argus | Kind::ArgusVm => match r.json::<argus_core::wire::PushResponse>().await {
                 Ok(pr) => {
                     c.accepted.fetch_add(pr.accepted as u64, Ordering::Relaxed);
                     true
@@ -137,7 +137,7 @@ pub async fn run(
         let hosts: Vec<usize> = (0..gen_fleet.hosts.len()).collect();
         for k in 0..steps as i64 {
             let bodies = match kind {
-                Kind::Argus => encode::argus_step(&gen_fleet, &hosts, k, t0, ahb),
+                Kind::Argus | Kind::ArgusVm => encode::argus_step(&gen_fleet, &hosts, k, t0, ahb),
                 _ => encode::remote_write_step(&gen_fleet, &hosts, k, t0, rhb),
             };
             if tx.blocking_send(bodies).is_err() {

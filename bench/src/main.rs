@@ -71,6 +71,9 @@ enum Cmd {
         /// for the first tenant.
         #[arg(long)]
         web_api_token_sha256: Option<String>,
+        /// Keep the points in this Prometheus-API TSDB (root URL) instead of a storage node.
+        #[arg(long)]
+        remote_storage: Option<String>,
     },
     /// (internal) Run the Argus agent for the footprint comparison.
     #[command(hide = true)]
@@ -113,11 +116,12 @@ struct RunArgs {
     #[arg(long)]
     storage_steps: Option<usize>,
     /// Systems to compare, comma-separated: argus (agent batches), argus-rw (Argus fed the
-    /// peers' remote-write requests), prometheus, victoriametrics.
+    /// peers' remote-write requests), argus-vm (Argus keeping its points in a VictoriaMetrics:
+    /// `[remote_storage]`; main ingest and queries only), prometheus, victoriametrics.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "argus,argus-rw,prometheus,victoriametrics"
+        default_value = "argus,argus-rw,argus-vm,prometheus,victoriametrics"
     )]
     systems: Vec<String>,
     /// Requests in flight.
@@ -181,7 +185,7 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         .map(|s| {
             Kind::parse(s).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "--systems: unknown system {s:?} (argus, argus-rw, prometheus, victoriametrics)"
+                    "--systems: unknown system {s:?} (argus, argus-rw, argus-vm, prometheus, victoriametrics)"
                 )
             })
         })
@@ -256,12 +260,14 @@ fn main() -> anyhow::Result<()> {
             tenants,
             alerting,
             web_api_token_sha256,
+            remote_storage,
         } => rt.block_on(node::serve_argus(
             data_dir,
             fsync,
             tenants,
             alerting,
             web_api_token_sha256,
+            remote_storage,
         ))?,
         Cmd::ServeAgent {
             listen,

@@ -109,6 +109,7 @@ pub async fn serve_argus(
     tenants: Vec<String>,
     alerting: Option<PathBuf>,
     web_api_token_sha256: Option<String>,
+    remote_storage: Option<String>,
 ) -> anyhow::Result<()> {
     let alerting = match alerting {
         Some(f) => {
@@ -128,15 +129,35 @@ pub async fn serve_argus(
     let first_tenant = tenants.first().map(|t| t.tenant.clone());
     engine.data_dir = data_dir;
     engine.fsync = fsync;
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine,
-        ..Default::default()
-    })
-    .await?;
+    let store = match &remote_storage {
+        Some(_) => None,
+        None => Some(
+            argus_store::node::start(argus_store::node::StoreConfig {
+                listen: "127.0.0.1:0".into(),
+                engine,
+                ..Default::default()
+            })
+            .await?,
+        ),
+    };
+    // On an existing TSDB the transfer's spools are the region's only local data: beside the
+    // others, not in a temporary directory.
+    let transfer_dir = match &remote_storage {
+        Some(_) => web_dir.with_file_name("transfer"),
+        None => PathBuf::new(),
+    };
     let transfer = argus_transfer::start(argus_transfer::TransferConfig {
         listen: "127.0.0.1:0".into(),
-        stores: vec![store.server.url()],
+        stores: store.iter().map(|s| s.server.url()).collect(),
+        remote_storage: match &remote_storage {
+            Some(root) => argus_transfer::remote::RemoteStorageConfig {
+                write_url: format!("{}/api/v1/write", root.trim_end_matches('/')),
+                read_url: root.clone(),
+                ..Default::default()
+            },
+            None => Default::default(),
+        },
+        data_dir: transfer_dir,
         judges: alerting.iter().map(|(_, _, url)| url.clone()).collect(),
         tenants,
         ..Default::default()
@@ -177,7 +198,9 @@ pub async fn serve_argus(
         w.stop().await;
     }
     transfer.stop().await;
-    store.stop().await;
+    if let Some(store) = store {
+        store.stop().await;
+    }
     if let Some((judge, alarm, _)) = alerting {
         // Their state does not matter after the scenario; do not let a slow shutdown hold the
         // run up.

@@ -423,7 +423,7 @@ async fn load(
         let hosts: Vec<usize> = (0..gen.fleet.hosts.len()).collect();
         for (from, to) in gen.slabs() {
             let bodies = match kind {
-                Kind::Argus => gen.argus_bodies(&hosts, from, to, per),
+                Kind::Argus | Kind::ArgusVm => gen.argus_bodies(&hosts, from, to, per),
                 _ => gen.remote_write_bodies(&hosts, from, to, per),
             };
             if tx.blocking_send(bodies).is_err() {
@@ -542,7 +542,7 @@ async fn ask(
     end: i64,
 ) -> anyhow::Result<(Vec<u8>, Duration)> {
     let (url, expr) = match kind {
-        Kind::Argus | Kind::ArgusRemoteWrite => (
+        Kind::Argus | Kind::ArgusRemoteWrite | Kind::ArgusVm => (
             format!("{}/prometheus/api/v1/query_range", server.web_url),
             &spec.argus,
         ),
@@ -558,7 +558,7 @@ async fn ask(
         params.push(("nocache", "1".into()));
     }
     let mut req = client.get(&url).query(&params);
-    if kind == Kind::Argus {
+    if matches!(kind, Kind::Argus | Kind::ArgusVm) {
         req = req.bearer_auth(&server.api_token);
     }
     let start = Instant::now();
@@ -639,7 +639,7 @@ async fn measure_queries(
             system: kind.name().into(),
             query: spec.name.into(),
             expr: match kind {
-                Kind::Argus | Kind::ArgusRemoteWrite => spec.argus.clone(),
+                Kind::Argus | Kind::ArgusRemoteWrite | Kind::ArgusVm => spec.argus.clone(),
                 _ => spec.peer.clone(),
             },
             range_secs: spec.range_secs,
@@ -734,6 +734,15 @@ pub async fn run(
                 servers::start_victoriametrics(
                     &vm.clone().context("victoria-metrics not installed")?,
                     &dir,
+                )
+                .await?
+            }
+            Kind::ArgusVm => {
+                servers::start_argus_on_vm(
+                    &dir,
+                    &ds.fleet.tenants,
+                    true,
+                    &vm.clone().context("victoria-metrics not installed")?,
                 )
                 .await?
             }

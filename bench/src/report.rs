@@ -113,6 +113,7 @@ fn pretty(system: &str) -> &str {
     match system {
         "argus" => "Argus",
         "argus-rw" => "Argus (remote write)",
+        "argus-vm" => "Argus on VictoriaMetrics",
         "prometheus" => "Prometheus",
         "victoriametrics" => "VictoriaMetrics",
         other => other,
@@ -270,6 +271,23 @@ fn summary(r: &Results, s: &mut String) {
             ));
         }
     }
+    // A region on an existing TSDB against the embedded storage, same agent batches.
+    if let (Some(v), Some(a)) = (
+        pick("ingest", "argus-vm", None),
+        pick("ingest", "argus", None),
+    ) {
+        lines.push_str(&ratio_line(
+            &format!(
+                "ingest CPU efficiency on VictoriaMetrics against embedded storage, {} hosts \
+                 (points per core-second, transfer and backend together)",
+                v.hosts
+            ),
+            ("argus-vm", v.points_per_core_sec),
+            ("argus", a.points_per_core_sec),
+            human,
+            true,
+        ));
+    }
     let agent = |n: &str| r.agent.iter().find(|x| x.system == n);
     if let (Some(a), Some(n)) = (agent("argus-agent"), agent("node_exporter")) {
         lines.push_str(&ratio_line(
@@ -411,12 +429,16 @@ fn queries_section(r: &Results, s: &mut String) {
     if r.queries.is_empty() {
         return;
     }
-    let systems: Vec<&str> = ["argus", "prometheus", "victoriametrics"]
+    let systems: Vec<&str> = ["argus", "argus-vm", "prometheus", "victoriametrics"]
         .into_iter()
         .filter(|sys| r.queries.iter().any(|q| q.system == *sys))
         .collect();
     let has_argus = systems.contains(&"argus");
-    let peers: Vec<&str> = systems.iter().copied().filter(|x| *x != "argus").collect();
+    let peers: Vec<&str> = systems
+        .iter()
+        .copied()
+        .filter(|x| !x.starts_with("argus"))
+        .collect();
     let names = query_names(r);
     let _ = writeln!(
         s,
@@ -549,6 +571,31 @@ fn queries_section(r: &Results, s: &mut String) {
                 behind.join("; ")
             );
         }
+    }
+
+    // A region on VictoriaMetrics against the embedded storage.
+    if has_argus && systems.contains(&"argus-vm") {
+        let rows: Vec<String> = names
+            .iter()
+            .filter_map(|name| {
+                let (v, a) = (
+                    query_row(r, "argus-vm", name)?,
+                    query_row(r, "argus", name)?,
+                );
+                Some(format!(
+                    "{name} {} · {}",
+                    times(p50(v), p50(a)),
+                    times(cpu(v), cpu(a))
+                ))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "Argus on VictoriaMetrics (`[remote_storage]`: web and transfer read raw samples from a \
+             VictoriaMetrics by range-selector queries and evaluate; its CPU is Argus's and \
+             VictoriaMetrics's together) ÷ Argus on its storage node, p50 · CPU: {}.\n",
+            rows.join("; ")
+        );
     }
 
     // Where the CPU goes: per raw point under the selectors.

@@ -150,6 +150,15 @@ async fn start(
         Kind::Argus | Kind::ArgusRemoteWrite => {
             servers::start_argus(dir, &fleet.tenants, opts.argus_fsync, None).await
         }
+        Kind::ArgusVm => {
+            servers::start_argus_on_vm(
+                dir,
+                &fleet.tenants,
+                false,
+                &vm.context("victoria-metrics not installed")?,
+            )
+            .await
+        }
         Kind::Prometheus => {
             servers::start_prometheus(
                 &prom.context("prometheus not installed")?,
@@ -213,7 +222,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
                 notes.push("prometheus not installed (set ARGUS_BENCH_PROMETHEUS_BIN or source .ci/services/peers.sh): skipped".into());
                 false
             }
-            Kind::VictoriaMetrics if vm.is_none() => {
+            Kind::VictoriaMetrics | Kind::ArgusVm if vm.is_none() => {
                 notes.push("victoria-metrics not installed (set ARGUS_BENCH_VICTORIAMETRICS_BIN): skipped".into());
                 false
             }
@@ -262,6 +271,10 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             fleet.total_series()
         );
         for &kind in &systems {
+            // Argus on VictoriaMetrics: the main comparison only (its growth is VictoriaMetrics's).
+            if kind == Kind::ArgusVm && scenario != "ingest" {
+                continue;
+            }
             let dir = work.join(format!("{scenario}-{hosts}-{}", kind.name()));
             let r = measure(kind, &dir, fleet.clone(), &plan(scenario, steps), &opts)
                 .await
@@ -277,7 +290,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             "storage: {} hosts, {} steps",
             opts.storage_hosts, opts.storage_steps
         );
-        for &kind in &systems {
+        for &kind in systems.iter().filter(|k| **k != Kind::ArgusVm) {
             let dir = work.join(format!("storage-{}", kind.name()));
             let r = measure(
                 kind,

@@ -17,6 +17,8 @@ pub enum Kind {
     Argus,
     /// The same Argus, fed the peers' remote-write requests (the transfer's `/api/v1/write`).
     ArgusRemoteWrite,
+    /// Argus keeping its points in a VictoriaMetrics (`[remote_storage]`), fed agent batches.
+    ArgusVm,
     /// Prometheus TSDB fed by remote write.
     Prometheus,
     /// VictoriaMetrics single-node fed by remote write.
@@ -29,6 +31,7 @@ impl Kind {
         match self {
             Kind::Argus => "argus",
             Kind::ArgusRemoteWrite => "argus-rw",
+            Kind::ArgusVm => "argus-vm",
             Kind::Prometheus => "prometheus",
             Kind::VictoriaMetrics => "victoriametrics",
         }
@@ -39,6 +42,7 @@ impl Kind {
         match s.trim() {
             "argus" => Some(Kind::Argus),
             "argus-rw" => Some(Kind::ArgusRemoteWrite),
+            "argus-vm" => Some(Kind::ArgusVm),
             "prometheus" | "prom" => Some(Kind::Prometheus),
             "victoriametrics" | "vm" => Some(Kind::VictoriaMetrics),
             _ => None,
@@ -62,6 +66,8 @@ pub struct Server {
     pub api_token: String,
     child: Option<Child>,
     log: PathBuf,
+    /// A process it needs, measured with it (Argus on VictoriaMetrics: the VictoriaMetrics).
+    companion: Option<Box<Server>>,
 }
 
 /// A free loopback TCP port (bound then released: the child binds it a moment later).
@@ -133,18 +139,32 @@ impl Server {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
-    /// CPU seconds used so far.
+    /// CPU seconds used so far (with its companion's).
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        procstat::cpu_seconds(self.pid())
+        let mine = procstat::cpu_seconds(self.pid())?;
+        Ok(match &self.companion {
+            Some(c) => mine + c.cpu_seconds()?,
+            None => mine,
+        })
     }
 
-    /// (current, peak) resident bytes.
+    /// (current, peak) resident bytes (with its companion's: the sum of the two peaks).
     pub fn rss(&self) -> anyhow::Result<(u64, u64)> {
-        procstat::rss_bytes(self.pid())
+        let (now, peak) = procstat::rss_bytes(self.pid())?;
+        Ok(match &self.companion {
+            Some(c) => {
+                let (n, p) = c.rss()?;
+                (now + n, peak + p)
+            }
+            None => (now, peak),
+        })
     }
 
     /// Fails (with the tail of its log) when the process has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(c) = self.companion.as_mut() {
+            c.check_alive()?;
+        }
         if let Some(c) = self.child.as_mut() {
             if let Some(status) = c.try_wait()? {
                 bail!(
@@ -161,27 +181,38 @@ impl Server {
     /// Asks the process to stop (SIGTERM: each system flushes on it) and waits for it; kills it
     /// after `timeout`.
     pub async fn stop(mut self, timeout: Duration) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
+        let companion = self.companion.take();
+        // Argus first (its spools drain to the backend), then the backend.
+        let r = match self.child.take() {
+            Some(child) => stop_child(child, timeout).await,
+            None => Ok(()),
         };
-        tokio::task::spawn_blocking(move || {
-            // SAFETY: signalling our own child by its pid.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let start = Instant::now();
-            loop {
-                if child.try_wait()?.is_some() {
-                    return Ok(());
-                }
-                if start.elapsed() > timeout {
-                    child.kill()?;
-                    child.wait()?;
-                    bail!("did not stop within {timeout:?}: killed");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-        .await?
+        if let Some(c) = companion {
+            Box::pin(c.stop(timeout)).await?;
+        }
+        r
     }
+}
+
+/// SIGTERM, then SIGKILL after `timeout`.
+async fn stop_child(mut child: Child, timeout: Duration) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                child.kill()?;
+                child.wait()?;
+                bail!("did not stop within {timeout:?}: killed");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await?
 }
 
 impl Drop for Server {
@@ -230,7 +261,7 @@ pub async fn start_argus(
     fsync: bool,
     alerting: Option<&Path>,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, alerting, false).await
+    spawn_argus(dir, tenants, fsync, alerting, false, None).await
 }
 
 /// Starts Argus as [`start_argus`] does, plus the web service (in the same process) that serves
@@ -241,7 +272,24 @@ pub async fn start_argus_with_web(
     tenants: &[String],
     fsync: bool,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, None, true).await
+    spawn_argus(dir, tenants, fsync, None, true, None).await
+}
+
+/// Starts a VictoriaMetrics and Argus keeping its points there (`[remote_storage]`, label
+/// tenancy), with the web service when `web`. The VictoriaMetrics is the Argus server's
+/// companion: measured and stopped with it; `data_dir` is its data (the points on disk).
+pub async fn start_argus_on_vm(
+    dir: &Path,
+    tenants: &[String],
+    web: bool,
+    vm_bin: &Path,
+) -> anyhow::Result<Server> {
+    let vm = start_victoriametrics(vm_bin, &dir.join("vm")).await?;
+    let mut argus = spawn_argus(dir, tenants, true, None, web, Some(&vm.url)).await?;
+    argus.name = Kind::ArgusVm.name().into();
+    argus.data_dir = vm.data_dir.clone();
+    argus.companion = Some(Box::new(vm));
+    Ok(argus)
 }
 
 async fn spawn_argus(
@@ -250,6 +298,7 @@ async fn spawn_argus(
     fsync: bool,
     alerting: Option<&Path>,
     web: bool,
+    remote_storage: Option<&str>,
 ) -> anyhow::Result<Server> {
     let data_dir = dir.join("argus-data");
     std::fs::create_dir_all(&data_dir)?;
@@ -265,6 +314,9 @@ async fn spawn_argus(
         .arg(format!("--fsync={fsync}"));
     if let Some(a) = alerting {
         cmd.arg("--alerting").arg(a);
+    }
+    if let Some(r) = remote_storage {
+        cmd.arg("--remote-storage").arg(r);
     }
     for (t, tok) in tenants.iter().zip(&tokens) {
         cmd.arg("--tenant").arg(format!("{t}={}", hash_token(tok)));
@@ -315,6 +367,7 @@ async fn spawn_argus(
         api_token,
         child: Some(child),
         log,
+        companion: None,
     };
     if web && server.web_url.is_empty() {
         server.check_alive()?;
@@ -355,6 +408,7 @@ pub async fn start_prometheus(bin: &Path, dir: &Path, config: &str) -> anyhow::R
         api_token: String::new(),
         child: Some(child),
         log,
+        companion: None,
     };
     wait_http_ok(&mut server, "/-/ready", Duration::from_secs(90)).await?;
     Ok(server)
@@ -383,6 +437,7 @@ pub async fn start_victoriametrics(bin: &Path, dir: &Path) -> anyhow::Result<Ser
         api_token: String::new(),
         child: Some(child),
         log,
+        companion: None,
     };
     wait_http_ok(&mut server, "/health", Duration::from_secs(90)).await?;
     Ok(server)
@@ -409,6 +464,7 @@ pub fn spawn_plain(
         api_token: String::new(),
         child: Some(child),
         log,
+        companion: None,
     })
 }
 
