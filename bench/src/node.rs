@@ -153,6 +153,9 @@ pub async fn serve_argus(
             Some(root) => argus_transfer::remote::RemoteStorageConfig {
                 write_url: format!("{}/api/v1/write", root.trim_end_matches('/')),
                 read_url: root.clone(),
+                // The fleet's histogram buckets over an hour are a few hundred MB of JSON from
+                // the backend: above the default bound, which is for interactive use.
+                max_response_bytes: 2 << 30,
                 ..Default::default()
             },
             None => Default::default(),

@@ -771,7 +771,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
          Argus (an `argus-transfer` in front of an `argus-store` node with its embedded engine, real HTTP \
          on loopback; each host's batch pushed as the agent pushes it: the binary point frame, zstd, {} host(s) a request) \
          and to each peer by Prometheus remote write (protobuf, snappy, {} hosts ≈ {} samples a request, \
-         Prometheus' default `max_samples_per_send`); \"Argus (remote write)\" is the same Argus fed those very remote-write requests on the transfer's `/api/v1/write`, the like-for-like protocol comparison. {} requests are in flight; each step is sent whole \
+         Prometheus' default `max_samples_per_send`); \"Argus (remote write)\" is the same Argus fed those very remote-write requests on the transfer's `/api/v1/write`, the like-for-like protocol comparison. \"Argus on VictoriaMetrics\" (main comparison and queries only) is the same transfer keeping its points in a VictoriaMetrics single node (`[remote_storage]`, tenant label, `max_response_bytes` raised to 2 GiB for the fleet-wide selections) instead of a storage node, fed the agents' batches: its CPU, memory and disk are the transfer's and the VictoriaMetrics's together. {} requests are in flight; each step is sent whole \
          before the next, oldest first, ending now. Each server runs as its own process; its CPU time \
          (utime + stime from /proc, over the replay plus a short settle so deferred work counts) gives \
          points per core-second, and \"cores for real time\" is the fleet's real-time rate (series ÷ step) \
