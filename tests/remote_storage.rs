@@ -7,7 +7,8 @@
 //! - tenant A reaches none of tenant B's series through any query shape (`{__name__=~".+"}`,
 //!   `or`, subqueries, `label_replace`, a matcher on `tenant`, listings), though both have a
 //!   series with the same labels, while B reads its own;
-//! - `argus probe` reads back every point it had acknowledged;
+//! - `argus probe` reads back every point it had acknowledged, and a recording rule's output
+//!   (read and written back through the region) is queryable, by its tenant only;
 //! - the backend stopped (SIGTERM) and started again loses no acknowledged point: pushes made
 //!   while it is down are acknowledged from the transfer's spool and replayed.
 
@@ -412,6 +413,45 @@ async fn region_on(kind: Kind, var: &str, name: &str) {
     .await
     .unwrap();
     assert_eq!((probe.acknowledged, probe.read_back, probe.lost), (6, 6, 0));
+
+    // Recording rules work over the backend: the judge reads the region's series through the
+    // transfer and writes its points back through it, into the backend.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/recording_rules", p.web_url))
+        .bearer_auth(&c.api_token)
+        .json(
+            &json!({"record": "fleet:cpu_idle:sum", "expr": format!("sum({CPU})"),
+                      "interval_secs": 1}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "recording rule: {}", r.status());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = argus_core::time::now_secs();
+        // Fresh points keep cpu.idle inside the lookback while the rule runs.
+        falcon(
+            &p,
+            &c.agent_token,
+            &[
+                ("web-01", "cpu.idle", "idc=bj", 20.0, t),
+                ("web-02", "cpu.idle", "idc=sh", 40.0, t),
+            ],
+        )
+        .await;
+        let got = a.query("fleet:cpu_idle:sum", t).await;
+        if got.first().is_some_and(|s| s["value"][1] == "60") {
+            assert_eq!(got[0]["metric"], json!({"__name__": "fleet:cpu_idle:sum"}));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recorded series: {got:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        b.query("fleet:cpu_idle:sum", now + 60).await.is_empty(),
+        "B sees A's recorded series"
+    );
 
     // The backend stops: pushes are acknowledged from the spool, and read back once it is up.
     peer.stop().await;
