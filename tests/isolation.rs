@@ -246,8 +246,18 @@ async fn make_tenant_b(p: &Platform, platform_admin: &Caller) -> TenantB {
                "annotations": {"summary": "zeta {{ $labels.instance }} is down"}}),
     )
     .await;
+    // Fires from B's own zeta.load (pushed by `b_alert`), and keeps firing after the pushes
+    // stop, so that B has a firing rule alert A must not see.
+    let hot_rule = make(
+        "alert_rules",
+        json!({"alert": "ZetaHot", "expr": "{__name__=\"zeta.load\"} > 10", "interval_secs": 1,
+               "keep_firing_for_secs": 3600,
+               "annotations": {"summary": "zeta {{ $labels.endpoint }} hot"}}),
+    )
+    .await;
     objects.extend([
         host, tpl, strategy, expr, group, contact, team, sub, silence, recording, alert_rule,
+        hot_rule,
     ]);
     TenantB {
         admin,
@@ -325,6 +335,10 @@ fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// The expression of the rule A imports under the name of one of B's: A's own, so it may show
+/// in A's answers.
+const A_IMPORTED_EXPR: &str = "zeta_up == 0";
 
 /// A's view of a listing or page must not mention anything of B.
 fn no_zeta(what: &str, status: u16, text: &str) {
@@ -467,7 +481,7 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         }
     }
 
-    let file = "groups:\n  - name: zeta\n    rules:\n      - alert: ZetaDown\n        expr: zeta_up == 0\n";
+    let file = format!("groups:\n  - name: zeta\n    rules:\n      - alert: ZetaDown\n        expr: {A_IMPORTED_EXPR}\n");
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/rules/import", p.web_url))
         .bearer_auth(a.bearer.as_deref().unwrap())
@@ -479,7 +493,7 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
     let (_, t) = b.api.get("/api/v1/alert_rules").await;
     let theirs: Value = serde_json::from_str(&t).unwrap();
     check!(
-        theirs["alert_rules"].as_array().map(Vec::len) == Some(1),
+        theirs["alert_rules"].as_array().map(Vec::len) == Some(2),
         "A's import reached B's rules: {t}"
     );
     let (_, t) = a.get("/api/v1/alert_rules").await;
@@ -624,6 +638,10 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         "/templates?host=zeta-host".to_string(),
         format!("/host_groups?edit={}", id_str(&b.id("host_groups"))),
         format!("/expressions?edit={}", id_str(&b.id("expressions"))),
+        format!("/recording_rules?edit={}", id_str(&b.id("recording_rules"))),
+        format!("/alert_rules?edit={}", id_str(&b.id("alert_rules"))),
+        "/recording_rules".to_string(),
+        "/alert_rules".to_string(),
         "/explorer?endpoint=zeta-host&metric=zeta.load".to_string(),
         "/hosts".to_string(),
         format!("/hosts?group={}", id_str(&b.id("host_groups"))),
@@ -650,6 +668,8 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
                 t = t.replace(asked, "");
             }
         }
+        // A's own rule imported above with B's rule's text.
+        t = t.replace(A_IMPORTED_EXPR, "");
         no_zeta(&format!("console {page}"), s, &t);
     }
 
@@ -894,6 +914,63 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
             && v["data"]["result"][0]["value"][1] == "2",
         "A's zeta.load mixes in B's points: {t}"
     );
+
+    // 4c. Rules in the Prometheus API: B's firing rule alert is in B's `alerts` and `rules`;
+    //     A's answers hold none of B's rules or alerts.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, t) = b.api.get("/prometheus/api/v1/alerts").await;
+        if t.contains("ZetaHot") && t.contains("zeta zeta-host hot") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's rule alert never firing in B's /prometheus/api/v1/alerts: {t}"
+        );
+        // Fresh points of B's, so the rule has a series to fire on.
+        let body = json!([{"endpoint": "zeta-host", "metric": "zeta.load", "step": 1, "value": 50,
+                           "timestamp": argus_core::time::now_secs(), "counterType": "GAUGE"}]);
+        let _ = reqwest::Client::new()
+            .post(format!("{}/v1/push", p.transfer_url))
+            .bearer_auth(&b.agent_token)
+            .json(&body)
+            .send()
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (_, t) = b.api.get("/prometheus/api/v1/rules").await;
+    check!(
+        t.contains("ZetaDown") && t.contains("zeta:load:sum") && t.contains("zeta zeta-host hot"),
+        "B's own rules and firing alert in B's /prometheus/api/v1/rules: {t}"
+    );
+    for path in [
+        "/prometheus/api/v1/rules",
+        "/prometheus/api/v1/rules?type=alert",
+        "/prometheus/api/v1/rules?type=record",
+        "/prometheus/api/v1/alerts",
+    ] {
+        for who in [&a, &a_admin] {
+            let (s, t) = who.get(path).await;
+            check!(s == 200, "A's {path}: {s} {t}");
+            no_zeta(&format!("A's {path}"), s, &t.replace(A_IMPORTED_EXPR, ""));
+        }
+        let (s, t) = a.call(Method::POST, path, None).await;
+        check!(s == 200, "A's POST {path}: {s} {t}");
+        no_zeta(
+            &format!("A's POST {path}"),
+            s,
+            &t.replace(A_IMPORTED_EXPR, ""),
+        );
+    }
+    for page in ["/alert_rules", "/recording_rules"] {
+        let (s, t) = a_admin.get(page).await;
+        check!(s == 200, "console {page}: {s}");
+        no_zeta(
+            &format!("console {page} with B's alert firing"),
+            s,
+            &t.replace(A_IMPORTED_EXPR, ""),
+        );
+    }
 
     // 5. B is intact: every object still there, its problem neither acknowledged nor silenced
     //    (A's silence has had several config pulls to apply), its delivery untouched.
@@ -1201,6 +1278,20 @@ async fn the_console_escapes_markup_in_every_name_field() {
                        "author": v("author"), "reason": v("reason")}),
                 vec!["matcher", "author", "reason"],
             ),
+            (
+                "alert_rules",
+                json!({"alert": v("alertrule"), "expr": "vector(1) > 0",
+                       "labels": {"team": v("rulelabel")},
+                       "annotations": {"summary": v("annotation")}}),
+                vec!["alert", "labels", "annotations"],
+            ),
+            (
+                "recording_rules",
+                json!({"record": "markup:rule",
+                       "expr": format!("label_replace(vector(1), \"x\", '{}', \"\", \"\")", v("ruleexpr")),
+                       "labels": {"team": v("reclabel")}}),
+                vec!["expr", "labels"],
+            ),
         ];
         let mut contact = Value::Null;
         for (kind, body, fields) in bodies.drain(..) {
@@ -1346,6 +1437,8 @@ async fn the_console_escapes_markup_in_every_name_field() {
         "/host_groups",
         "/templates",
         "/expressions",
+        "/recording_rules",
+        "/alert_rules",
         "/contacts",
         "/teams",
         "/subscriptions",
@@ -1371,6 +1464,8 @@ async fn the_console_escapes_markup_in_every_name_field() {
                 pages.push(format!("/hosts?group={id}"));
             }
             "expressions" => pages.push(format!("/expressions?edit={id}")),
+            "alert_rules" => pages.push(format!("/alert_rules?edit={id}")),
+            "recording_rules" => pages.push(format!("/recording_rules?edit={id}")),
             // A strategy's note is shown in its editor, on its template's page.
             "strategies" => {
                 for (k, t) in &ids {

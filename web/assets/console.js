@@ -17,7 +17,20 @@ function setPath(obj, path, value) {
   o[parts[parts.length - 1]] = value;
 }
 
-// Reads a form's inputs into an object; data-type says how: int, list, intlist, json, bool, tags.
+// A map field's text: one `name=value` a line; a line that does not start with a name and `=`
+// continues the value above (annotations may span lines).
+function parseMap(raw) {
+  const out = {}; let last = null;
+  for (const line of raw.split("\n")) {
+    const m = line.match(/^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/);
+    if (m) { last = m[1]; out[last] = m[2].trim(); }
+    else if (last !== null) out[last] += "\n" + line.trimEnd();
+    else if (line.trim() !== "") { last = line.trim(); out[last] = ""; } // refused by the server, naming it
+  }
+  return out;
+}
+
+// Reads a form's inputs into an object; data-type says how: int, list, intlist, json, bool, tags, map.
 function formObject(form) {
   const out = {};
   for (const el of form.querySelectorAll("[name]")) {
@@ -31,6 +44,7 @@ function formObject(form) {
       else if (t === "list") v = raw.split(",").map(s => s.trim()).filter(Boolean);
       else if (t === "intlist") v = raw.split(",").map(s => parseInt(s.trim(), 10)).filter(n => !isNaN(n));
       else if (t === "json") { try { v = JSON.parse(raw); } catch (e) { v = raw; } }
+      else if (t === "map") v = parseMap(raw);
       else if (t === "time") v = Math.floor(new Date(raw + (raw.length <= 16 ? ":00Z" : "Z")).getTime() / 1000); // the form says UTC
       else v = raw;
     }
@@ -90,6 +104,79 @@ document.addEventListener("input", (ev) => {
     if (res.ok) { box.className = "live okmsg"; box.textContent = "✓ valid"; }
     else { box.className = "live err"; showError(form, res); box.textContent = ((res.data || {}).field || "") + ": " + ((res.data || {}).error || ""); }
   }, 250);
+});
+
+// Rule editors: the server checks the rule as it is typed (the checks of a save) and points at
+// a parse error's position; Preview runs the expression now and shows what the rule would do.
+let rt = null;
+document.addEventListener("input", (ev) => {
+  const form = ev.target.closest("form[data-rule-validate]");
+  if (!form) return;
+  clearTimeout(rt);
+  rt = setTimeout(() => checkRule(form), 250);
+});
+
+async function checkRule(form) {
+  const res = await api("POST", form.dataset.ruleValidate, formObject(form));
+  const box = form.querySelector(".live"), caret = form.querySelector(".caret");
+  form.querySelectorAll(".invalid").forEach(e => e.classList.remove("invalid"));
+  caret.textContent = "";
+  const d = res.data || {};
+  if (res.ok && d.ok) { box.className = "live okmsg wide"; box.textContent = "✓ valid"; return; }
+  box.className = "live err wide";
+  if (!res.ok) { box.textContent = d.error || ("HTTP " + res.status); return; }
+  const pos = d.position;
+  box.textContent = (d.field ? d.field + ": " : "") + d.error + (pos ? " (line " + pos.line + ", column " + pos.column + ")" : "");
+  const field = form.querySelector('[name="' + (d.field || "").split(".")[0] + '"]');
+  if (field) field.classList.add("invalid");
+  if (pos && d.field === "expr") {
+    const line = (field.value.split("\n")[pos.line - 1] || "");
+    caret.textContent = line + "\n" + " ".repeat(Math.max(0, pos.column - 1)) + "^";
+  }
+}
+
+function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); return td; }
+function labelText(m) { return Object.entries(m).map(([k, v]) => k + "=" + v).join(", "); }
+
+function renderPreview(box, res) {
+  box.innerHTML = "";
+  const d = res.data || {};
+  const p = document.createElement("p");
+  box.appendChild(p);
+  if (!res.ok) { p.className = "err"; p.textContent = (d.field ? d.field + ": " : "") + (d.error || ("HTTP " + res.status)); box.dataset.count = "error"; return; }
+  const at = new Date(d.time * 1000).toISOString().slice(11, 19) + " UTC";
+  const rows = d.kind === "alert_rules" ? d.alerts : d.samples;
+  box.dataset.count = String(rows.length);
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  if (d.kind === "alert_rules") {
+    p.textContent = rows.length ? "At " + at + " " + rows.length + " alert(s) would be " + (d.state === "pending" ? "pending (firing once they last the rule's for)" : "firing") + ":" : "At " + at + " the expression gives no series: no alert.";
+    ["Labels", "Annotations", "Value"].forEach(h => cell(head, h));
+    rows.forEach(a => {
+      const tr = table.insertRow();
+      cell(tr, labelText(a.labels), "mono");
+      const td = cell(tr, "");
+      Object.entries(a.annotations).forEach(([k, v]) => { const div = document.createElement("div"); div.textContent = k + ": " + v; td.appendChild(div); });
+      cell(tr, a.value, "mono");
+    });
+  } else {
+    p.textContent = rows.length ? "At " + at + " it would record " + rows.length + " series:" : "At " + at + " the expression gives no series: nothing recorded.";
+    ["Series", "Value"].forEach(h => cell(head, h));
+    rows.forEach(s => { const tr = table.insertRow(); cell(tr, seriesName(s.labels), "mono"); cell(tr, s.value, "mono"); });
+    if (d.skipped) { const n = document.createElement("p"); n.className = "small muted"; n.textContent = d.skipped + " sample(s) not finite numbers: not recorded."; box.appendChild(n); }
+  }
+  if (rows.length) box.appendChild(table);
+  (d.warnings || []).forEach(w => { const n = document.createElement("p"); n.className = "small err"; n.textContent = w; box.appendChild(n); });
+}
+
+document.addEventListener("click", async (ev) => {
+  const b = ev.target.closest("[data-rule-preview-run]");
+  if (!b) return;
+  ev.preventDefault();
+  const form = b.closest("form");
+  const box = form.querySelector(".preview");
+  box.dataset.count = ""; box.textContent = "running…";
+  renderPreview(box, await api("POST", form.dataset.rulePreview, formObject(form)));
 });
 
 async function loginSubmit(ev) {

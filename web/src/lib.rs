@@ -13,7 +13,7 @@
 //! - [`prometheus`] — the Prometheus HTTP API (PromQL) under `/prometheus`, and the internal
 //!   PromQL query global rules are evaluated with;
 //! - [`rules`], [`rulefile`] — recording and alert rules on PromQL queries, and Prometheus rule
-//!   files in and out;
+//!   files in and out; `rulestate` — their firing alerts, read from alarm;
 //! - [`console`] — the server-rendered console;
 //! - [`bootstrap`] — first-run setup for standalone and demos;
 //! - [`server`] — the HTTP server.
@@ -30,6 +30,7 @@ pub mod prometheus;
 pub mod query;
 pub mod rulefile;
 pub mod rules;
+pub(crate) mod rulestate;
 pub mod server;
 pub mod store;
 

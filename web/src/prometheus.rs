@@ -84,15 +84,14 @@ async fn handle(
             let name = req.match_info().get("name").unwrap_or_default();
             values_of(&st, tenant, &p, name).await
         }
-        // Argus keeps no metric metadata, exemplars, rules or alerts in Prometheus's sense:
-        // empty answers, so clients that ask work.
+        // Argus keeps no metric metadata or exemplars: empty answers, so clients that ask work.
         Endpoint::Metadata => Ok(json::success("{}", &[])),
         Endpoint::Exemplars => Ok(json::success("[]", &[])),
         Endpoint::BuildInfo => Ok(json::success(&build_info(), &[])),
         Endpoint::RuntimeInfo => Ok(json::success(&runtime_info(&st), &[])),
         Endpoint::Flags => Ok(json::success(&flags(&st), &[])),
-        Endpoint::Rules => Ok(json::success(r#"{"groups":[]}"#, &[])),
-        Endpoint::Alerts => Ok(json::success(r#"{"alerts":[]}"#, &[])),
+        Endpoint::Rules => rules(&st, tenant, &p).await,
+        Endpoint::Alerts => alerts(&st, tenant).await,
         // Grafana's "Format query": the query laid out as Prometheus lays it out.
         Endpoint::FormatQuery => Query::parse(p.get("query").unwrap_or(""))
             .map(|q| json::success(&json::string(&q.pretty()), &[]))
@@ -151,6 +150,75 @@ pub(crate) async fn internal_query(body: web::Bytes, st: web::Data<State>) -> Ht
     }
     .await;
     respond(r)
+}
+
+/// `rules?type=alert|record`: the tenant's rules in groups by interval, as the rule file export
+/// groups them, with each alert rule's firing alerts from alarm (a warning when alarm cannot
+/// say).
+async fn rules(st: &State, tenant: &TenantId, p: &Params) -> Outcome {
+    let only = match p.get("type").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => None,
+        Some("alert") => Some(crate::rulestate::RuleType::Alert),
+        Some("record") => Some(crate::rulestate::RuleType::Record),
+        Some(other) => return Err(invalid("type", format!("not supported value {other:?}"))),
+    };
+    let rules = crate::model::tenant_rules(&st.db, tenant).await?;
+    let wants_alerts =
+        only != Some(crate::rulestate::RuleType::Record) && !rules.alerting.is_empty();
+    let (firing, warnings) = if wants_alerts {
+        crate::rulestate::firing_or_warning(st, tenant).await
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let data = crate::rulestate::prometheus_rules(&rules, &firing, only);
+    Ok(json::success(&data.to_string(), &warnings))
+}
+
+/// `alerts`: the tenant's firing rule alerts, from alarm's open events of its alert rules.
+async fn alerts(st: &State, tenant: &TenantId) -> Outcome {
+    let (firing, warnings) = crate::rulestate::firing_or_warning(st, tenant).await;
+    let data = crate::rulestate::prometheus_alerts(&firing);
+    Ok(json::success(&data.to_string(), &warnings))
+}
+
+/// An evaluation time (Unix ms), the samples (labels, value) and the regions' warnings.
+pub(crate) type RuleSamples = (i64, Vec<(Labels, f64)>, Vec<String>);
+
+/// A rule's expression evaluated now for `tenant` as `/prometheus/api/v1/query` evaluates it
+/// (same limits, regions and push-down): the evaluation time (Unix ms), its samples (a scalar
+/// is one sample without labels, as the judges take it) and the regions' warnings. A failure
+/// is the API error of its Prometheus status, blaming `expr`.
+pub(crate) async fn rule_samples(
+    st: &State,
+    tenant: &TenantId,
+    expr: &str,
+) -> Result<RuleSamples, ApiError> {
+    let params = Params(vec![("query".to_string(), expr.to_string())]);
+    let to_api = |f: Failure| ApiError {
+        field: Some("expr".into()),
+        ..ApiError::new(
+            StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            f.message,
+        )
+    };
+    let (answer, t, warnings) = instant(st, tenant, &params).await.map_err(to_api)?;
+    let samples = match answer {
+        Answer::Instant(argus_promql::value::Value::Vector(v)) => {
+            v.into_iter().map(|s| (s.labels, s.value)).collect()
+        }
+        Answer::Instant(argus_promql::value::Value::Scalar(x)) => vec![(Labels::default(), x)],
+        Answer::Instant(v) => {
+            return Err(ApiError::bad_field(
+                "expr",
+                format!(
+                    "a rule's expression must give an instant vector or a scalar, this gives a {}",
+                    v.type_name()
+                ),
+            ))
+        }
+        Answer::Range(_) => return Err(ApiError::internal("an instant query answered a range")),
+    };
+    Ok((t, samples, warnings))
 }
 
 /// What went wrong, as Prometheus classifies it.

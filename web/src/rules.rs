@@ -7,6 +7,7 @@
 use argus_core::rules::{AlertRule, RecordingRule, DEFAULT_INTERVAL_SECS};
 use argus_core::strategy::Priority;
 use argus_promql::template::Template;
+use argus_promql::value::{Labels, METRIC_NAME};
 use argus_promql::Query;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -279,6 +280,39 @@ pub(crate) fn check_alert(r: &AlertRuleIn) -> Result<(), Invalid> {
     check_interval(r.interval_secs)
 }
 
+/// The labels of a rule's output series once the rule's `labels` are applied, as the judges
+/// apply them (judge/src/ruler/output.rs): the query's labels without `__name__`, then each of
+/// the rule's labels set (an empty value removes the label).
+pub(crate) fn with_rule_labels(
+    out: &Labels,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = out
+        .pairs()
+        .iter()
+        .filter(|(k, _)| k != METRIC_NAME)
+        .cloned()
+        .collect();
+    for (k, v) in extra {
+        if v.is_empty() {
+            m.remove(k);
+        } else {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m
+}
+
+/// The `line:col` a refusal's reason starts with (a PromQL parse error, `1:7: parse error:
+/// ...`), or names after `bad template at ` (a template error), so that an editor can point at
+/// it.
+pub(crate) fn position(reason: &str) -> Option<(usize, usize)> {
+    let rest = reason.strip_prefix("bad template at ").unwrap_or(reason);
+    let (line, rest) = rest.split_once(':')?;
+    let (col, _) = rest.split_once(':')?;
+    Some((line.parse().ok()?, col.parse().ok()?))
+}
+
 /// The priority a rule file's alert gets from its labels: an explicit `priority` label
 /// (`P0`..`P5` or `0`..`5`) wins; else `severity`: `critical` P1, `error` P2, `warning` P3,
 /// `info` P5; else the default (P2). `Err` for a `priority` label that is no priority.
@@ -432,6 +466,28 @@ mod tests {
         assert_eq!(check_recording(&r), Ok(()));
         r.record = "job.up".into();
         assert_eq!(check_recording(&r).unwrap_err().field, "record");
+    }
+
+    #[test]
+    fn positions_of_refusals() {
+        let mut a = alert();
+        a.expr = "sum(up) by (job".into();
+        let e = check_alert(&a).unwrap_err();
+        let (line, col) = position(&e.reason).expect("a parse error has a position");
+        assert_eq!(line, 1, "{e:?}");
+        assert!(col > 1, "{e:?}");
+        // An unclosed parenthesis is placed at the end of the text, here on its second line.
+        a.expr = "sum(\n  up".into();
+        let e = check_alert(&a).unwrap_err();
+        assert_eq!(position(&e.reason).map(|p| p.0), Some(2), "{e:?}");
+        let mut a = alert();
+        a.annotations
+            .insert("d".into(), "ok {{ $labels.x }} {{ bogus }}".into());
+        let e = check_alert(&a).unwrap_err();
+        let (line, col) = position(&e.reason).expect("a template error has a position");
+        assert!(line == 1 && col > 18, "points past the good action: {e:?}");
+        assert_eq!(position("must not be empty"), None);
+        assert_eq!(position("a: b: c"), None);
     }
 
     #[test]

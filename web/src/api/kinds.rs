@@ -618,16 +618,12 @@ pub async fn prepare(
             }
             Ok((None, serde_json::to_value(&s).expect("json")))
         }
-        Kind::RecordingRule => {
-            let r: crate::rules::RecordingRuleIn = parse(input)?;
-            crate::rules::check_recording(&r)
-                .map_err(|e| ApiError::bad_field(e.field, e.reason))?;
-            Ok((None, serde_json::to_value(&r).expect("json")))
-        }
-        Kind::AlertRule => {
-            let r: crate::rules::AlertRuleIn = parse(input)?;
-            crate::rules::check_alert(&r).map_err(|e| ApiError::bad_field(e.field, e.reason))?;
-            Ok((None, serde_json::to_value(&r).expect("json")))
+        Kind::RecordingRule | Kind::AlertRule => {
+            let doc = match crate::api::rules::checked(kind, input)? {
+                crate::api::rules::Checked::Recording(r) => serde_json::to_value(&r),
+                crate::api::rules::Checked::Alert(a) => serde_json::to_value(&a),
+            };
+            Ok((None, doc.expect("json")))
         }
     }
 }

@@ -55,6 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(rules::import)),
         )
         .route("/api/v1/rules/export", web::get().to(rules::export))
+        .route("/api/v1/rules/validate", web::post().to(rules::validate))
+        .route("/api/v1/rules/preview", web::post().to(rules::preview))
         .route(
             "/api/v1/strategies/validate",
             web::post().to(objects::validate),

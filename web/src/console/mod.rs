@@ -21,6 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/templates", web::get().to(pages::templates))
         .route("/templates/{id}", web::get().to(pages::template))
         .route("/expressions", web::get().to(pages::expressions))
+        .route("/recording_rules", web::get().to(pages::recording_rules))
+        .route("/alert_rules", web::get().to(pages::alert_rules))
         .route("/contacts", web::get().to(pages::contacts))
         .route("/teams", web::get().to(pages::teams))
         .route("/subscriptions", web::get().to(pages::subscriptions))
@@ -115,6 +117,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("Configuration", "/host_groups", "Host groups"),
     ("", "/templates", "Templates"),
     ("", "/expressions", "Expression strategies"),
+    ("", "/recording_rules", "Recording rules"),
+    ("", "/alert_rules", "Alert rules"),
     ("Notification", "/contacts", "Contacts"),
     ("", "/teams", "Teams"),
     ("", "/subscriptions", "Subscriptions"),

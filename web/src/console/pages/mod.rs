@@ -13,7 +13,7 @@ use argus_core::strategy::{effective_strategies, EffectiveStrategy};
 use argus_core::time::now_secs;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 type Page = Result<HttpResponse, actix_web::Error>;
 
@@ -31,6 +31,7 @@ mod events;
 mod groups;
 mod hosts;
 mod notify;
+mod rules;
 mod session;
 mod silences;
 mod templates;
@@ -40,6 +41,7 @@ pub use events::*;
 pub use groups::*;
 pub use hosts::*;
 pub use notify::*;
+pub use rules::*;
 pub use session::*;
 pub use silences::*;
 pub use templates::*;
