@@ -413,6 +413,17 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
             .clone()
             .run_pulls(Duration::from_secs(cfg.pull_interval_secs)),
     ));
+    // The rules' status to web, named by this judge's URL (stable across restarts with a
+    // fixed `listen`).
+    let scheme = if cfg.tls.serves_https() {
+        "https"
+    } else {
+        "http"
+    };
+    tasks.push(tokio::spawn(judge.ruler.clone().run_reports(
+        Duration::from_secs(cfg.pull_interval_secs),
+        format!("{scheme}://{addr}"),
+    )));
     tracing::info!(%addr, region = %cfg.region, "argus-judge serving");
     Ok(Running {
         addr,

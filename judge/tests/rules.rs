@@ -30,6 +30,8 @@ struct World {
     fail_pushes: AtomicUsize,
     rules: Mutex<Value>,
     events: Mutex<Vec<Event>>,
+    /// The rules' status reports posted to web, decompressed, with their region header.
+    reports: Mutex<Vec<(Option<String>, Value)>>,
 }
 
 impl World {
@@ -209,6 +211,23 @@ async fn events(
     HttpResponse::Ok().json(json!({"accepted": 1, "duplicates": 0}))
 }
 
+/// Web's `/internal/v1/rules/status`: a judge's report of its rules, zstd-compressed.
+async fn rules_status(
+    req: HttpRequest,
+    body: web::Bytes,
+    w: web::Data<Arc<World>>,
+) -> HttpResponse {
+    if !authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let h = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok());
+    assert_eq!(h("content-encoding"), Some("zstd"));
+    let report: Value = serde_json::from_slice(&zstd::decode_all(&body[..]).unwrap()).unwrap();
+    let region = h("x-argus-region").map(str::to_string);
+    w.reports.lock().unwrap().push((region, report));
+    HttpResponse::Ok().json(json!({}))
+}
+
 /// Serves the world; its base URL (transfer, web and alarm at once).
 async fn serve(w: Arc<World>) -> String {
     let data = web::Data::new(w);
@@ -225,6 +244,7 @@ async fn serve(w: Arc<World>) -> String {
                     .to(|| async { HttpResponse::Ok().json(json!({"version": 0, "tenants": []})) }),
             )
             .route("/internal/v1/events", web::post().to(events))
+            .route("/internal/v1/rules/status", web::post().to(rules_status))
     })
     .workers(2)
     .bind("127.0.0.1:0")
@@ -668,6 +688,103 @@ async fn a_global_alert_rule_is_evaluated_by_web_and_fires() {
     assert_eq!(
         e.rule.as_ref().unwrap().annotations["summary"],
         " is hot: 99"
+    );
+    judge.stop().await;
+}
+
+#[actix_web::test]
+async fn the_judge_reports_its_rules_status_to_web() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Arc::new(World::default());
+    let t0 = now();
+    w.put("acme", "h1", "temp", &[], 95.0, t0 - 5);
+    w.put("acme", "h2", "temp", &[], 50.0, t0 - 5);
+    *w.rules.lock().unwrap() = json!({"version": 1, "tenants": {"acme": {
+        "alerting": [alert(1, "Hot", "temp > 90", 3600), alert(2, "Broken", "temp * on() temp", 0)],
+        "recording": [{"id": 7, "record": "temp:max", "expr": "max(temp)", "interval_secs": 1}],
+    }}});
+    let url = serve(w.clone()).await;
+    let judge = start(config(&dir.path().join("j"), &url)).await.unwrap();
+    let reported = |kind: &str, id: u64| -> Value {
+        let reports = w.reports.lock().unwrap();
+        let Some((_, r)) = reports.last() else {
+            return Value::Null;
+        };
+        r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind && r["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    for _ in 0..200 {
+        if reported("alert", 2)["health"] == "error"
+            && reported("alert", 1)["pending"] == 1
+            && reported("recording", 7)["health"] == "ok"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        reported("alert", 2)["health"],
+        "error",
+        "{:?}",
+        w.reports.lock().unwrap().last()
+    );
+    assert_eq!(reported("alert", 1)["pending"], 1);
+    assert_eq!(
+        reported("recording", 7)["health"],
+        "ok",
+        "{}",
+        status(&judge).await
+    );
+    let (region, report) = w.reports.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(region.as_deref(), Some("r1"));
+    assert_eq!(report["region"], "r1");
+    assert_eq!(report["judge"], judge.url());
+    assert!(
+        (report["sent_at"].as_i64().unwrap() - now()).abs() <= 5,
+        "{report}"
+    );
+    assert_eq!(report["rules"].as_array().unwrap().len(), 3, "{report}");
+    let broken = reported("alert", 2);
+    assert_eq!(broken["tenant"], "acme");
+    assert!(
+        broken["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("many-to-many"),
+        "{broken}"
+    );
+    assert!(
+        broken["last_evaluation"].as_i64().unwrap() >= t0,
+        "{broken}"
+    );
+    let hot = reported("alert", 1);
+    assert_eq!(
+        (hot["health"].clone(), hot["firing"].clone()),
+        (json!("ok"), json!(0))
+    );
+    assert!(hot["last_error"].is_null(), "{hot}");
+    assert!(hot["evaluation_secs"].as_f64().unwrap() >= 0.0);
+
+    // Reported again as evaluations go on; counted as config sent to the global zone.
+    let n = w.reports.lock().unwrap().len();
+    wait_for("another report", || w.reports.lock().unwrap().len() > n).await;
+    let m = reqwest::get(format!("{}/metrics", judge.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("argus_cross_region_bytes_sent_total")
+                && l.contains(r#"kind="config""#)
+                && !l.ends_with(" 0")),
+        "{m}"
     );
     judge.stop().await;
 }

@@ -360,6 +360,55 @@ pub async fn agents(req: HttpRequest, st: web::Data<State>) -> Result<HttpRespon
 /// Most bytes a heartbeat batch may take once decompressed.
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
+/// A region's body: JSON, `Content-Encoding: zstd` or none, at most [`MAX_BATCH_BYTES`] once
+/// decompressed.
+fn decoded(req: &HttpRequest, body: &web::Bytes) -> Result<Vec<u8>, ApiError> {
+    let zstd = req
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("zstd"));
+    if !zstd {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::new();
+    let dec = zstd::stream::read::Decoder::new(&body[..])
+        .map_err(|e| ApiError::bad_request(format!("body: not zstd: {e}")))?;
+    use std::io::Read as _;
+    dec.take(MAX_BATCH_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(format!("body: not zstd: {e}")))?;
+    if out.len() > MAX_BATCH_BYTES {
+        return Err(ApiError::bad_request("body: too large once decompressed"));
+    }
+    Ok(out)
+}
+
+/// `POST /internal/v1/rules/status` (internal credential; JSON, `Content-Encoding: zstd` or
+/// none): a judge's [`RulesReport`](crate::rulestate::RulesReport), kept in memory as the
+/// latest of its region and judge. Each rule's status is shown only to the rule's tenant.
+pub async fn rules_status(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &st.cfg.internal_token)?;
+    let json = decoded(&req, &body)?;
+    let report: crate::rulestate::RulesReport = serde_json::from_slice(&json)
+        .map_err(|e| ApiError::bad_request(format!("body: not a rules status report: {e}")))?;
+    if report.region.is_empty() || report.judge.is_empty() {
+        return Err(ApiError::bad_request(
+            "body: `region` and `judge` are required",
+        ));
+    }
+    let (region, judge) = (report.region.clone(), report.judge.clone());
+    let n = st.rule_reports.put(report, argus_core::time::now_secs());
+    tracing::debug!(%region, %judge, rules = n, "rules status reported");
+    let resp = HttpResponse::Ok().json(json!({"rules": n}));
+    count_answer(&st, &req, CrossKind::Config, &resp);
+    Ok(resp)
+}
+
 /// `POST /internal/v1/agents/heartbeats` (internal credential; JSON, `Content-Encoding: zstd`
 /// or none): a transfer's [`HeartbeatBatch`]. Changed hosts are stored whole; the others only
 /// get their last-seen time moved. Seen times are taken relative to the batch's `sent_at`, so
@@ -370,26 +419,7 @@ pub async fn heartbeats(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
-    let zstd = req
-        .headers()
-        .get("content-encoding")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("zstd"));
-    let json = if zstd {
-        let mut out = Vec::new();
-        let dec = zstd::stream::read::Decoder::new(&body[..])
-            .map_err(|e| ApiError::bad_request(format!("body: not zstd: {e}")))?;
-        use std::io::Read as _;
-        dec.take(MAX_BATCH_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| ApiError::bad_request(format!("body: not zstd: {e}")))?;
-        if out.len() > MAX_BATCH_BYTES {
-            return Err(ApiError::bad_request("body: too large once decompressed"));
-        }
-        out
-    } else {
-        body.to_vec()
-    };
+    let json = decoded(&req, &body)?;
     let batch: HeartbeatBatch = serde_json::from_slice(&json)
         .map_err(|e| ApiError::bad_request(format!("body: not a heartbeat batch: {e}")))?;
     let now = argus_core::time::now_secs();

@@ -154,7 +154,7 @@ pub(crate) async fn internal_query(body: web::Bytes, st: web::Data<State>) -> Ht
 
 /// `rules?type=alert|record`: the tenant's rules in groups by interval, as the rule file export
 /// groups them, with each alert rule's firing alerts from alarm (a warning when alarm cannot
-/// say).
+/// say) and each rule's evaluation as its judges report it.
 async fn rules(st: &State, tenant: &TenantId, p: &Params) -> Outcome {
     let only = match p.get("type").map(str::to_ascii_lowercase).as_deref() {
         None | Some("") => None,
@@ -170,7 +170,10 @@ async fn rules(st: &State, tenant: &TenantId, p: &Params) -> Outcome {
     } else {
         (Vec::new(), Vec::new())
     };
-    let data = crate::rulestate::prometheus_rules(&rules, &firing, only);
+    let status = st
+        .rule_reports
+        .of_tenant(tenant, argus_core::time::now_secs());
+    let data = crate::rulestate::prometheus_rules(&rules, &firing, &status, only);
     Ok(json::success(&data.to_string(), &warnings))
 }
 

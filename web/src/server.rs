@@ -26,6 +26,8 @@ pub struct State {
     pub registry: Registry,
     /// Bytes sent to the regions (query fan-out, configuration answers), in `registry`.
     pub xr: argus_core::telemetry::CrossRegion,
+    /// The judges' latest reports of their rules' status.
+    pub(crate) rule_reports: crate::rulestate::RuleReports,
 }
 
 /// A running web service.
@@ -94,6 +96,7 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
             argus_core::telemetry::GLOBAL_REGION,
         ),
         registry,
+        rule_reports: Default::default(),
         cfg: cfg.clone(),
     });
     let internal_token = cfg.internal_token.clone();
@@ -145,6 +148,15 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
                 web::resource("/internal/v1/agents/heartbeats")
                     .app_data(web::PayloadConfig::new(16 << 20))
                     .route(web::post().to(crate::center::heartbeats).wrap(
+                        argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
+                    )),
+            )
+            .service(
+                // Judges' reports of their rules; the credential is checked before the body
+                // is read.
+                web::resource("/internal/v1/rules/status")
+                    .app_data(web::PayloadConfig::new(16 << 20))
+                    .route(web::post().to(crate::center::rules_status).wrap(
                         argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
                     )),
             )

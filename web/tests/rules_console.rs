@@ -707,3 +707,215 @@ async fn preview_and_prometheus_rules_over_real_data_and_a_real_alarm() {
     e.running.stop().await;
     store.stop().await;
 }
+
+/// Posts a judge's rules status report to web, zstd-compressed or plain.
+async fn report(e: &Env, token: Option<&str>, body: &Value, zstd: bool) -> StatusCode {
+    let json = serde_json::to_vec(body).unwrap();
+    let mut r = e
+        .http
+        .post(format!("{}/internal/v1/rules/status", e.url))
+        .header("content-type", "application/json");
+    r = if zstd {
+        r.header("content-encoding", "zstd")
+            .body(zstd::encode_all(&json[..], 3).unwrap())
+    } else {
+        r.body(json)
+    };
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn judges_reports_show_each_rule_evaluation_to_its_tenant_only() {
+    const NODE: &str = "node-secret";
+    let e = start(Backend::Sqlite, |c| c.internal_token = NODE.into())
+        .await
+        .unwrap();
+    let rec = created(
+        &e,
+        &e.a,
+        "recording_rules",
+        json!({"record": "job:x:sum", "expr": "sum(up)"}),
+    )
+    .await;
+    let alert = created(
+        &e,
+        &e.a,
+        "alert_rules",
+        json!({"alert": "Slow", "expr": "vector(1) > 0"}),
+    )
+    .await;
+    let unreported = created(
+        &e,
+        &e.a,
+        "alert_rules",
+        json!({"alert": "Quiet", "expr": "vector(1) < 0"}),
+    )
+    .await;
+    let theirs = created(
+        &e,
+        &e.b,
+        "alert_rules",
+        json!({"alert": "Theirs", "expr": "vector(1) > 0"}),
+    )
+    .await;
+    let now = argus_core::time::now_secs();
+    let r1 = json!({"region": "r1", "judge": "http://judge-1:6081", "sent_at": now, "rules": [
+        {"tenant": "acme", "kind": "alert", "id": alert, "last_evaluation": now - 3,
+         "evaluation_secs": 2.5, "health": "error",
+         "last_error": "timed out after 2 s <b>", "firing": 0, "pending": 0},
+        {"tenant": "acme", "kind": "recording", "id": rec, "last_evaluation": now - 3,
+         "evaluation_secs": 0.004, "health": "ok", "last_error": null, "firing": 0, "pending": 0},
+        // Another tenant's rules in the same report: only ever shown to that tenant, even
+        // under an id of acme's.
+        {"tenant": "globex", "kind": "alert", "id": theirs, "last_evaluation": now - 3,
+         "evaluation_secs": 0.1, "health": "error", "last_error": "globex-private failure",
+         "firing": 0, "pending": 0},
+        {"tenant": "globex", "kind": "alert", "id": alert, "last_evaluation": now - 3,
+         "evaluation_secs": 0.1, "health": "error", "last_error": "globex-private twin",
+         "firing": 0, "pending": 0},
+    ]});
+    // The internal credential is required.
+    assert_eq!(report(&e, None, &r1, true).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        report(&e, Some("wrong"), &r1, true).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, v) = e
+        .call(&e.a, Method::GET, "/api/v1/rules/status", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["health"] == "unknown" && r["regions"] == json!([])));
+    assert_eq!(report(&e, Some(NODE), &r1, true).await, StatusCode::OK);
+    // A second region evaluates the alert rule well (plain JSON).
+    let r2 = json!({"region": "r2", "judge": "judge-b", "sent_at": now, "rules": [
+        {"tenant": "acme", "kind": "alert", "id": alert, "last_evaluation": now - 1,
+         "evaluation_secs": 0.02, "health": "ok", "firing": 1, "pending": 0},
+    ]});
+    assert_eq!(report(&e, Some(NODE), &r2, false).await, StatusCode::OK);
+    assert_eq!(
+        report(&e, Some(NODE), &json!({"rules": "nope"}), false).await,
+        StatusCode::BAD_REQUEST
+    );
+
+    // The API: each rule in every region reporting it, the worst health first.
+    let (s, v) = e
+        .call(&e.a, Method::GET, "/api/v1/rules/status", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let text = v.to_string();
+    assert!(!text.contains("globex-private"), "{v}");
+    let of = |kind: &str, id: i64| -> Value {
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind && r["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let slow = of("alert", alert);
+    assert_eq!(slow["name"], "Slow");
+    assert_eq!(slow["health"], "error", "{slow}");
+    let regions = slow["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 2, "{slow}");
+    assert_eq!(regions[0]["region"], "r1");
+    assert_eq!(regions[0]["judge"], "http://judge-1:6081");
+    assert_eq!(regions[0]["evaluation_secs"], 2.5);
+    assert_eq!(regions[0]["last_error"], "timed out after 2 s <b>");
+    let le = regions[0]["last_evaluation"].as_i64().unwrap();
+    assert!((now - 5..=now).contains(&le), "{slow}");
+    assert_eq!(
+        (regions[1]["region"].clone(), regions[1]["health"].clone()),
+        (json!("r2"), json!("ok"))
+    );
+    assert_eq!(regions[1]["firing"], 1);
+    assert_eq!(of("recording", rec)["health"], "ok");
+    assert_eq!(of("alert", unreported)["health"], "unknown");
+    assert_eq!(of("alert", unreported)["regions"], json!([]));
+    assert!(of("alert", theirs).is_null(), "{v}");
+
+    // globex sees its own rule's status, and nothing of acme's.
+    let (_, g) = e
+        .call(&e.b, Method::GET, "/api/v1/rules/status", None)
+        .await;
+    let gt = g.to_string();
+    assert!(gt.contains("globex-private failure"), "{g}");
+    assert!(
+        !gt.contains("timed out") && !gt.contains("globex-private twin"),
+        "{g}"
+    );
+    assert_eq!(g["rules"].as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(g["rules"][0]["health"], "error");
+
+    // The Prometheus API: worst health ("err"), the error named by region, the times.
+    let (s, p) = e
+        .call(&e.a, Method::GET, "/prometheus/api/v1/rules", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let rules: Vec<Value> = p["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .collect();
+    let named = |n: &str| rules.iter().find(|r| r["name"] == n).cloned().unwrap();
+    let slow = named("Slow");
+    assert_eq!(slow["health"], "err", "{slow}");
+    assert_eq!(slow["lastError"], "r1: timed out after 2 s <b>");
+    assert_eq!(slow["evaluationTime"], 2.5);
+    assert_eq!(
+        slow["lastEvaluation"],
+        argus_core::time::rfc3339(regions[1]["last_evaluation"].as_i64().unwrap())
+    );
+    let rec_rule = named("job:x:sum");
+    assert_eq!(
+        (rec_rule["health"].clone(), rec_rule["lastError"].clone()),
+        (json!("ok"), json!(""))
+    );
+    let quiet = named("Quiet");
+    assert_eq!(quiet["health"], "unknown");
+    assert_eq!(quiet["lastEvaluation"], "0001-01-01T00:00:00Z");
+    assert!(!p.to_string().contains("globex-private"));
+    let (_, gp) = e
+        .call(&e.b, Method::GET, "/prometheus/api/v1/rules", None)
+        .await;
+    assert!(gp.to_string().contains("globex-private failure"), "{gp}");
+    assert!(!gp.to_string().contains("timed out"), "{gp}");
+
+    // The console: last evaluation, duration and error per rule and region, escaped.
+    let alice = login(&e, "alice", "alice-secret-1").await;
+    let (_, html) = page(&e, &alice, "/alert_rules").await;
+    assert!(html.contains("Last evaluation (UTC)"), "{html}");
+    assert!(html.contains("timed out after 2 s &lt;b&gt;"), "{html}");
+    assert!(!html.contains("2 s <b>"), "{html}");
+    assert!(
+        html.contains("2.50 s") && html.contains("20.0 ms"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<span class="badge bad">error</span>"#),
+        "{html}"
+    );
+    assert!(html.contains("not reported"), "{html}");
+    assert!(!html.contains("globex-private"), "{html}");
+    let (_, html) = page(&e, &alice, "/recording_rules").await;
+    assert!(
+        html.contains("4.0 ms") && html.contains(r#"<span class="badge ok">ok</span>"#),
+        "{html}"
+    );
+    let bob = login(&e, "bob", "bob-secret-1").await;
+    let (_, html) = page(&e, &bob, "/alert_rules").await;
+    assert!(html.contains("globex-private failure"), "{html}");
+    assert!(
+        !html.contains("timed out") && !html.contains("twin"),
+        "{html}"
+    );
+    e.running.stop().await;
+}

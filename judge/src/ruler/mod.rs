@@ -191,6 +191,24 @@ struct RuleState {
     unsent: VecDeque<Point>,
 }
 
+/// A judge reports its rules' status to web at least this often, changed or not.
+const REPORT_AT_LEAST_SECS: u64 = 60;
+
+/// One rule's status in the report to web (`POST /internal/v1/rules/status`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Reported {
+    tenant: TenantId,
+    kind: Kind,
+    id: RuleId,
+    /// Unix seconds (the aligned evaluation time) of the last finished evaluation.
+    last_evaluation: Option<i64>,
+    evaluation_secs: f64,
+    health: &'static str,
+    last_error: Option<String>,
+    firing: usize,
+    pending: usize,
+}
+
 /// `rules.state.json`: the alert rules' alerts.
 #[derive(Default, Serialize, Deserialize)]
 struct StateFile {
@@ -901,6 +919,108 @@ impl Ruler {
             "global": self.cfg.global,
             "rules": list,
         })
+    }
+
+    /// Every owned rule's status as reported to web.
+    fn reported(&self) -> Vec<Reported> {
+        let rules = self.rules.lock().expect("rules lock").clone();
+        let states = self.states.lock().expect("rules state lock");
+        rules
+            .keys()
+            .map(|key| {
+                let st = states.get(key);
+                let count = |s: AlertState| {
+                    st.map_or(0, |st| st.alerts.values().filter(|a| a.state == s).count())
+                };
+                Reported {
+                    tenant: key.tenant.clone(),
+                    kind: key.kind,
+                    id: key.id,
+                    last_evaluation: st.and_then(|s| s.evaluated_at),
+                    evaluation_secs: st.map_or(0.0, |s| s.duration.as_secs_f64()),
+                    health: match st.map(|s| (s.evaluated_at, &s.error)) {
+                        Some((Some(_), None)) => "ok",
+                        Some((_, Some(_))) => "error",
+                        _ => "unknown",
+                    },
+                    last_error: st.and_then(|s| s.error.clone()),
+                    firing: count(AlertState::Firing),
+                    pending: count(AlertState::Pending),
+                }
+            })
+            .collect()
+    }
+
+    /// Reports the rules' status to web (`POST /internal/v1/rules/status`) every `every`
+    /// when it changed, and at least every [`REPORT_AT_LEAST_SECS`] (web forgets a judge
+    /// whose report is too old). `judge` names this judge in its region.
+    pub(crate) async fn run_reports(self: Arc<Self>, every: Duration, judge: String) {
+        let Some(web) = self.web.clone() else {
+            return;
+        };
+        let url = format!("{}/internal/v1/rules/status", web.trim_end_matches('/'));
+        let mut last: Option<(Vec<Reported>, Instant)> = None;
+        let mut last_error: Option<String> = None;
+        loop {
+            let rules = self.reported();
+            let same = last.as_ref().is_some_and(|(prev, at)| {
+                *prev == rules && at.elapsed() < Duration::from_secs(REPORT_AT_LEAST_SECS)
+            });
+            if !same {
+                match self.send_report(&url, &judge, &rules).await {
+                    Ok(()) => {
+                        if last_error.take().is_some() {
+                            tracing::info!("rules: status reported to web again");
+                        }
+                        last = Some((rules, Instant::now()));
+                    }
+                    Err(e) => {
+                        // Logged when it starts or changes, not at every interval.
+                        if last_error.as_ref() != Some(&e) {
+                            tracing::warn!(error = %e, "rules: status not reported to web; trying again");
+                        }
+                        last_error = Some(e);
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    async fn send_report(&self, url: &str, judge: &str, rules: &[Reported]) -> Result<(), String> {
+        let report = serde_json::json!({
+            "region": self.region,
+            "judge": judge,
+            "sent_at": argus_core::time::now_secs(),
+            "rules": rules,
+        });
+        let json = serde_json::to_vec(&report).expect("json");
+        let body = zstd::encode_all(&json[..], 3).map_err(|e| format!("zstd: {e}"))?;
+        let mut req = self
+            .client
+            .post(url)
+            .header(argus_core::telemetry::REGION_HEADER, &self.region)
+            .header("content-type", "application/json")
+            .header("content-encoding", "zstd")
+            .body(body);
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        let req = req.build().map_err(|e| format!("{url}: {e}"))?;
+        self.xr.sent(
+            argus_core::telemetry::CrossKind::Config,
+            argus_core::telemetry::GLOBAL_REGION,
+            argus_core::http::request_wire_len(&req),
+        );
+        let resp = self
+            .client
+            .execute(req)
+            .await
+            .map_err(|e| format!("{url}: {}", argus_core::center::error_chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("{url} answered {}", resp.status()));
+        }
+        Ok(())
     }
 
     /// The metrics the registry cannot hold (the evaluation time histogram).

@@ -55,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(rules::import)),
         )
         .route("/api/v1/rules/export", web::get().to(rules::export))
+        .route("/api/v1/rules/status", web::get().to(rules::status))
         .route("/api/v1/rules/validate", web::post().to(rules::validate))
         .route("/api/v1/rules/preview", web::post().to(rules::preview))
         .route(

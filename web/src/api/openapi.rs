@@ -65,6 +65,7 @@ pub fn spec() -> Value {
         "/api/v1/strategies/validate": {"post": op("Check a strategy without storing it (live validation)", "strategies")},
         "/api/v1/rules/import": {"post": op("Create every rule of a Prometheus rule file (YAML body) in one transaction, or none: 400 names groups[i].rules[j].field and the line (editor)", "rules")},
         "/api/v1/rules/export": {"get": op("The tenant's recording and alert rules as a Prometheus rule file (YAML)", "rules")},
+        "/api/v1/rules/status": {"get": op("Each rule's evaluation in every region as its judges report it: {rules: [{kind, id, name, global, interval_secs, health, regions: [{region, judge, health, last_evaluation, evaluation_secs, last_error, firing, pending, reported_at}]}]}", "rules")},
         "/api/v1/rules/validate": {"post": op("Check a rule without storing it (?kind=recording_rules|alert_rules): {ok, field, error, position: {line, column}}", "rules")},
         "/api/v1/rules/preview": {"post": op("Run a rule's expression now (?kind=recording_rules|alert_rules): the series it would record or the alerts it would fire, with rendered annotations", "rules")},
         "/api/v1/query": {"get": op("Range query: endpoint, metric, tags (k=v,...), start, end, step, agg", "query")},

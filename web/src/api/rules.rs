@@ -3,7 +3,8 @@
 //! `GET /api/v1/rules/export` writes the tenant's rules as a rule file (see [`crate::rulefile`]),
 //! `POST /api/v1/rules/validate` checks a rule as its create would (the console's live
 //! validation), and `POST /api/v1/rules/preview` runs a rule's expression now and shows what it
-//! would record or which alerts it would fire.
+//! would record or which alerts it would fire. `GET /api/v1/rules/status` answers how each
+//! rule evaluates in each region, as the judges report it.
 
 use crate::api::kinds::{parse, present, Kind};
 use crate::auth::{Auth, Role};
@@ -74,6 +75,44 @@ pub async fn export(auth: Auth, st: web::Data<State>) -> Result<HttpResponse, Ap
     Ok(HttpResponse::Ok()
         .content_type("application/yaml; charset=utf-8")
         .body(rulefile::export(auth.tenant.as_str(), &rules)))
+}
+
+/// `GET /api/v1/rules/status` (any role): each of the tenant's rules with its evaluation in
+/// every region whose judge reported it lately (a regional rule is evaluated once per region;
+/// a global one by the global judges): `health` the worst of them (`unknown` when none did).
+pub async fn status(auth: Auth, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    use crate::rulestate::{worst, RuleKind};
+    let rules = model::tenant_rules(&st.db, &auth.tenant).await?;
+    let statuses = st
+        .rule_reports
+        .of_tenant(&auth.tenant, argus_core::time::now_secs());
+    let entry = |kind: RuleKind, id, name: &str, global: bool, interval: u32| {
+        let regions = statuses.get(&(kind, id)).cloned().unwrap_or_default();
+        json!({
+            "kind": kind, "id": id, "name": name, "global": global, "interval_secs": interval,
+            "health": worst(&regions), "regions": regions,
+        })
+    };
+    let mut out: Vec<Value> = rules
+        .recording
+        .iter()
+        .map(|r| {
+            entry(
+                RuleKind::Recording,
+                r.id,
+                &r.record,
+                r.global,
+                r.interval_secs,
+            )
+        })
+        .collect();
+    out.extend(
+        rules
+            .alerting
+            .iter()
+            .map(|a| entry(RuleKind::Alert, a.id, &a.alert, a.global, a.interval_secs)),
+    );
+    Ok(HttpResponse::Ok().json(json!({ "rules": out })))
 }
 
 /// A rule as its create takes it, parsed and checked.

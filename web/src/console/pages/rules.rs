@@ -1,10 +1,53 @@
 //! Rules on PromQL queries: recording rules and alert rules, each with its editor (live
 //! validation by the same checks a save makes, and a preview that runs the expression now), and
-//! the alert rules' state: their firing alerts as alarm holds them.
+//! the alert rules' state: their firing alerts as alarm holds them, and every rule's last
+//! evaluation in each region as its judges report it.
 
 use super::*;
 use crate::rulefile::format_duration;
-use crate::rulestate::{firing, FiringAlert};
+use crate::rulestate::{firing, FiringAlert, Health, RegionStatus, RuleKind, RuleStatuses};
+
+/// An evaluation's duration, readable.
+fn took(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.1} ms", secs * 1000.0)
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+/// A rule's evaluation cell: per reporting region its last evaluation, its duration and its
+/// error.
+fn evaluation_cell(statuses: &RuleStatuses, kind: RuleKind, id: i64) -> String {
+    let Some(list) = u64::try_from(id)
+        .ok()
+        .and_then(|id| statuses.get(&(kind, id)))
+    else {
+        return r#"<span class="muted">not reported</span>"#.into();
+    };
+    list.iter()
+        .map(|s: &RegionStatus| {
+            let badge = match s.health {
+                Health::Ok => r#"<span class="badge ok">ok</span>"#,
+                Health::Unknown => r#"<span class="badge">unknown</span>"#,
+                Health::Error => r#"<span class="badge bad">error</span>"#,
+            };
+            let when = s
+                .last_evaluation
+                .map_or("never".to_string(), fmt_time);
+            let error = s
+                .last_error
+                .as_deref()
+                .map(|e| format!(r#"<div class="err small mono">{}</div>"#, esc(e)))
+                .unwrap_or_default();
+            format!(
+                r#"<div class="rule-eval"><span class="muted">{}</span> {badge} {when} · {}{error}</div>"#,
+                esc(&s.region),
+                took(s.evaluation_secs)
+            )
+        })
+        .collect()
+}
 
 /// A map field (`labels`, `annotations`) as the editor's text: one `name=value` a line (a value
 /// spanning lines continues on the next ones, which `console.js` reads back so).
@@ -95,17 +138,21 @@ pub async fn recording_rules(req: HttpRequest, st: web::Data<State>, e: web::Que
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::RecordingRule).await?;
     let editor = a.role >= Role::Editor;
+    let statuses = st
+        .rule_reports
+        .of_tenant(&a.tenant, argus_core::time::now_secs());
     let rows: Vec<String> = list
         .iter()
         .map(|r| {
             format!(
-                r#"<tr><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="right">{}</td></tr>"#,
+                r#"<tr><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right">{}</td></tr>"#,
                 id(r),
                 esc(&s(r, "record")),
                 esc(&s(r, "expr")),
                 esc(&map_inline(&map_of(&r["labels"]))),
                 every(r),
                 scope(r),
+                evaluation_cell(&statuses, RuleKind::Recording, id(r)),
                 row_actions("/recording_rules", "recording_rules", id(r), editor)
             )
         })
@@ -113,7 +160,16 @@ pub async fn recording_rules(req: HttpRequest, st: web::Data<State>, e: web::Que
     let mut body = format!(
         r#"<div class="panel"><p class="small muted">A recording rule stores its expression's result every interval as series named after the rule.</p>{}{RULES_HELP}</div>"#,
         table(
-            &["Id", "Record", "Expression", "Labels", "Every", "Where", ""],
+            &[
+                "Id",
+                "Record",
+                "Expression",
+                "Labels",
+                "Every",
+                "Where",
+                "Last evaluation (UTC)",
+                ""
+            ],
             &rows,
             "No recording rules."
         )
@@ -204,6 +260,9 @@ pub async fn alert_rules(req: HttpRequest, st: web::Data<State>, e: web::Query<E
         firing(&st, &a.tenant).await
     };
     let names: HashMap<i64, String> = list.iter().map(|r| (id(r), s(r, "alert"))).collect();
+    let statuses = st
+        .rule_reports
+        .of_tenant(&a.tenant, argus_core::time::now_secs());
     let rows: Vec<String> = list
         .iter()
         .map(|r| {
@@ -215,13 +274,14 @@ pub async fn alert_rules(req: HttpRequest, st: web::Data<State>, e: web::Query<E
                 },
             };
             format!(
-                r#"<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="mono">{}</td><td>{badge}</td><td class="right">{}</td></tr>"#,
+                r#"<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="mono">{}</td><td>{badge}</td><td>{}</td><td class="right">{}</td></tr>"#,
                 id(r),
                 esc(&s(r, "alert")),
                 esc(&s(r, "expr")),
                 format_duration(r["for_secs"].as_u64().unwrap_or(0) as u32),
                 prio(&r["priority"]),
                 esc(&map_inline(&map_of(&r["labels"]))),
+                evaluation_cell(&statuses, RuleKind::Alert, id(r)),
                 row_actions("/alert_rules", "alert_rules", id(r), editor)
             )
         })
@@ -237,6 +297,7 @@ pub async fn alert_rules(req: HttpRequest, st: web::Data<State>, e: web::Query<E
                 "Priority",
                 "Labels",
                 "State",
+                "Last evaluation (UTC)",
                 ""
             ],
             &rows,
