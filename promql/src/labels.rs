@@ -12,6 +12,7 @@ use argus_core::query::{MatchOp, Selector, TagMatcher};
 pub use argus_core::series::ENDPOINT_MARKER_TAG;
 use argus_core::SeriesKey;
 use regex::Regex;
+use std::collections::BTreeMap;
 
 /// The label that holds the endpoint of a series written with one.
 pub const ENDPOINT_LABEL: &str = "endpoint";
@@ -135,6 +136,29 @@ impl CompiledMatchers {
             }
         })
     }
+}
+
+/// A rule's output labels with its `labels` applied, as web's preview and the judges apply
+/// them: the query's labels without `__name__`, then each of the rule's labels set (an empty
+/// value removes the label).
+pub fn with_rule_labels(
+    out: &Labels,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = out
+        .pairs()
+        .iter()
+        .filter(|(k, _)| k != METRIC_NAME)
+        .cloned()
+        .collect();
+    for (k, v) in extra {
+        if v.is_empty() {
+            m.remove(k);
+        } else {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use argus_core::rules::{AlertRule, RecordingRule, DEFAULT_INTERVAL_SECS};
 use argus_core::strategy::Priority;
 use argus_promql::template::Template;
-use argus_promql::value::{Labels, METRIC_NAME};
 use argus_promql::Query;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -278,29 +277,6 @@ pub(crate) fn check_alert(r: &AlertRuleIn) -> Result<(), Invalid> {
         Template::parse(v).map_err(|e| invalid(field, format!("bad template at {e}")))?;
     }
     check_interval(r.interval_secs)
-}
-
-/// The labels of a rule's output series once the rule's `labels` are applied, as the judges
-/// apply them (judge/src/ruler/output.rs): the query's labels without `__name__`, then each of
-/// the rule's labels set (an empty value removes the label).
-pub(crate) fn with_rule_labels(
-    out: &Labels,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut m: BTreeMap<String, String> = out
-        .pairs()
-        .iter()
-        .filter(|(k, _)| k != METRIC_NAME)
-        .cloned()
-        .collect();
-    for (k, v) in extra {
-        if v.is_empty() {
-            m.remove(k);
-        } else {
-            m.insert(k.clone(), v.clone());
-        }
-    }
-    m
 }
 
 /// The `line:col` a refusal's reason starts with (a PromQL parse error, `1:7: parse error:

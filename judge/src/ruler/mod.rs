@@ -686,7 +686,7 @@ impl Ruler {
                 .iter()
                 .map(|(k, tpl)| (k.clone(), tpl.render(&data, value)))
                 .collect();
-            let mut labels = output::with_rule_labels(&out, &extra);
+            let mut labels = argus_promql::labels::with_rule_labels(&out, &extra);
             labels.insert("alertname".into(), a.alert.clone());
             let id = EventId::of_rule(tenant, a.id, &labels).0;
             let annotations = rule

@@ -11,7 +11,7 @@ use argus_core::rules::RecordingRule;
 use argus_core::series::ENDPOINT_MARKER_TAG;
 use argus_core::{Point, SeriesKey, Tags, TenantId};
 use argus_promql::labels::ENDPOINT_LABEL;
-use argus_promql::value::{Labels, METRIC_NAME};
+use argus_promql::value::Labels;
 use std::collections::BTreeMap;
 
 /// The endpoint of a recorded series without an `endpoint`, `instance` or `host` label (the
@@ -20,28 +20,6 @@ pub(crate) const DEFAULT_ENDPOINT: &str = "unknown";
 
 /// Labels an endpoint is taken from when there is no `endpoint` label, in order.
 const ENDPOINT_SOURCES: [&str; 2] = ["instance", "host"];
-
-/// A rule's output labels with its `labels` applied: the query's labels without `__name__`,
-/// then each of the rule's labels set (an empty value removes the label).
-pub(crate) fn with_rule_labels(
-    out: &Labels,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut m: BTreeMap<String, String> = out
-        .pairs()
-        .iter()
-        .filter(|(k, _)| k != METRIC_NAME)
-        .cloned()
-        .collect();
-    for (k, v) in extra {
-        if v.is_empty() {
-            m.remove(k);
-        } else {
-            m.insert(k.clone(), v.clone());
-        }
-    }
-    m
-}
 
 /// Can `s` be an endpoint (what `argus_core::validate` accepts)?
 fn valid_endpoint(s: &str) -> bool {
@@ -94,7 +72,7 @@ pub(crate) fn recorded(
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::with_capacity(samples.len());
     for (labels, value) in samples {
-        let labels = with_rule_labels(labels, &rule.labels);
+        let labels = argus_promql::labels::with_rule_labels(labels, &rule.labels);
         if !seen.insert(labels.clone()) {
             return Err(format!(
                 "the result has several series with the labels {labels:?} once the rule's labels are applied"
@@ -187,7 +165,7 @@ mod tests {
         ]);
         let extra = labels(&[("job", "b"), ("env", ""), ("team", "t")]);
         assert_eq!(
-            with_rule_labels(&out, &extra),
+            argus_promql::labels::with_rule_labels(&out, &extra),
             labels(&[("job", "b"), ("team", "t")])
         );
     }

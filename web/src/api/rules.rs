@@ -308,7 +308,7 @@ pub async fn preview(
             let mut recorded = Vec::new();
             let mut skipped = 0;
             for (labels, value) in &samples {
-                let mut l = crate::rules::with_rule_labels(labels, &r.labels);
+                let mut l = argus_promql::labels::with_rule_labels(labels, &r.labels);
                 if !seen.insert(l.clone()) {
                     return Err(duplicate(&l));
                 }
@@ -356,7 +356,7 @@ pub async fn preview(
                         .map(|(k, t)| (k.clone(), t.render(&data, *value)))
                         .collect()
                 };
-                let mut labels = crate::rules::with_rule_labels(out, &render(&label_tpls));
+                let mut labels = argus_promql::labels::with_rule_labels(out, &render(&label_tpls));
                 labels.insert("alertname".into(), a.alert.clone());
                 if !seen.insert(labels.clone()) {
                     return Err(duplicate(&labels));
