@@ -44,7 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/internal/v1/deliveries/{id}/retry",
             web::post().to(retry).wrap(internal()),
         )
-        .route("/ack", web::get().to(ack_link));
+        .route("/ack", web::get().to(ack_confirm))
+        .route("/ack", web::post().to(ack_link));
 }
 
 /// The internal credential, checked before the request's body or query is read (the handlers
@@ -251,11 +252,13 @@ async fn list_events(
     };
     let state = match q.state.as_deref() {
         None => None,
-        Some(s @ ("problem" | "ok" | "acknowledged" | "silenced")) => Some(s),
+        Some(s @ ("problem" | "ok" | "acknowledged" | "silenced" | "inhibited")) => Some(s),
         Some(s) => {
             return Err(ApiError::bad_field(
                 "state",
-                format!("state must be problem, ok, acknowledged or silenced, got {s:?}"),
+                format!(
+                    "state must be problem, ok, acknowledged, silenced or inhibited, got {s:?}"
+                ),
             ))
         }
     };
@@ -357,20 +360,72 @@ struct LinkQuery {
     token: String,
 }
 
-async fn ack_link(app: web::Data<App>, q: web::Query<LinkQuery>) -> HttpResponse {
-    let page = |status: actix_web::http::StatusCode, msg: &str| {
-        let msg = msg
-            .replace('&', "&amp;")
+fn html_page(status: actix_web::http::StatusCode, msg: &str, form: Option<&str>) -> HttpResponse {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
             .replace('<', "&lt;")
-            .replace('>', "&gt;");
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(format!(
-                "<!doctype html><html><body><h3>Argus</h3><p>{msg}</p></body></html>"
-            ))
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
     };
+    let form = form.map_or(String::new(), |token| {
+        format!(
+            "<form method=\"post\" action=\"ack\"><input type=\"hidden\" name=\"token\" value=\"{}\"><button type=\"submit\">Acknowledge</button></form>",
+            esc(token)
+        )
+    });
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .body(format!(
+            "<!doctype html><html><body><h3>Argus</h3><p>{}</p>{form}</body></html>",
+            esc(msg)
+        ))
+}
+
+/// `GET /ack?token=`: a confirmation page only. Mail scanners and link previews fetch links;
+/// acknowledging takes the page's POST.
+async fn ack_confirm(app: web::Data<App>, q: web::Query<LinkQuery>) -> HttpResponse {
     match crate::ack::verify(&app.ack_secret, &q.token, now_secs()) {
-        Err(e) => page(actix_web::http::StatusCode::FORBIDDEN, e),
+        Err(e) => html_page(actix_web::http::StatusCode::FORBIDDEN, e, None),
+        Ok((_, id)) => html_page(
+            actix_web::http::StatusCode::OK,
+            &format!("Acknowledge problem {id}?"),
+            Some(&q.token),
+        ),
+    }
+}
+
+/// The `token` field of a form body (`application/x-www-form-urlencoded`).
+fn form_token(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let raw = text.split('&').find_map(|kv| kv.strip_prefix("token="))?;
+    let bytes = raw.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `POST /ack` (form field `token`): acknowledges the link's problem.
+async fn ack_link(app: web::Data<App>, body: web::Bytes) -> HttpResponse {
+    let Some(token) = form_token(&body) else {
+        return html_page(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "no token in the form",
+            None,
+        );
+    };
+    match crate::ack::verify(&app.ack_secret, &token, now_secs()) {
+        Err(e) => html_page(actix_web::http::StatusCode::FORBIDDEN, e, None),
         Ok((tenant, id)) => match acknowledge(
             &app,
             &tenant,
@@ -380,11 +435,12 @@ async fn ack_link(app: web::Data<App>, q: web::Query<LinkQuery>) -> HttpResponse
         )
         .await
         {
-            Ok(_) => page(
+            Ok(_) => html_page(
                 actix_web::http::StatusCode::OK,
                 &format!("Acknowledged {id}."),
+                None,
             ),
-            Err(e) => page(e.status, &e.message),
+            Err(e) => html_page(e.status, &e.message, None),
         },
     }
 }

@@ -199,6 +199,11 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
     } else {
         cfg.public_url.clone()
     };
+    let ack_secret = if cfg.ack_secret.is_empty() {
+        db.ack_secret().await?
+    } else {
+        cfg.ack_secret.as_bytes().to_vec()
+    };
     let app = Arc::new(App {
         db,
         config: Arc::new(ConfigSource::new(
@@ -212,7 +217,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         active_until: Mutex::new(None),
         instance: cfg.effective_instance_id(),
         public_url,
-        ack_secret: cfg.effective_ack_secret(),
+        ack_secret,
         wake_decide: Notify::new(),
         wake_send: Notify::new(),
         in_flight: Mutex::new(HashSet::new()),
@@ -320,6 +325,7 @@ async fn lease_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 async fn decide_step(app: &App) -> Result<(), AlarmError> {
     while crate::decide::process_events(app, 200).await? == 200 {}
     crate::decide::escalate_due(app).await?;
+    crate::decide::remind_due(app).await?;
     crate::flush::flush_due(app).await?;
     Ok(())
 }

@@ -23,9 +23,13 @@ pub struct AlarmConfig {
     /// The base URL receivers use to reach this service (acknowledgement links). Empty: the
     /// bound address.
     pub public_url: String,
-    /// Key of the acknowledgement links; both instances of a pair must share it. Empty: derived
-    /// from `internal_token`.
+    /// Key of the acknowledgement links; both instances of a pair must share it. Empty: a
+    /// random key made once and kept in the database (so links survive restarts, and both
+    /// instances of a pair, sharing the database, use it).
     pub ack_secret: String,
+    /// The console's base URL (web), for the `generatorURL` of Alertmanager-format webhooks.
+    /// Empty: `web_url`.
+    pub console_url: String,
     /// Base URL of the web configuration center; empty uses only the static `tenants` below.
     pub web_url: String,
     /// How often the notification configuration is pulled from web, in seconds.
@@ -46,6 +50,10 @@ pub struct AlarmConfig {
     /// Storm window, in seconds: immediate notices of one strategy for one receiver within it are
     /// merged into one message listing the hosts.
     pub group_wait_secs: u64,
+    /// The first notice of a new group goes out at once; notices joining it within
+    /// `group_wait_secs` (or a route's `group_wait`) follow as one merged message. False: the
+    /// first waits the window too (one message per storm, later).
+    pub first_message_immediate: bool,
     /// How long a receiver's digest collects P3–P5 events before it is sent, in seconds.
     pub digest_interval_secs: u64,
     /// At most this many messages per receiver per `rate_limit_window_secs`; past it, the
@@ -87,6 +95,7 @@ impl Default for AlarmConfig {
             database_url: String::new(),
             public_url: String::new(),
             ack_secret: String::new(),
+            console_url: String::new(),
             web_url: String::new(),
             config_poll_secs: 10,
             tenants: vec![],
@@ -95,6 +104,7 @@ impl Default for AlarmConfig {
             poll_interval_ms: 500,
             immediate_max_priority: 2,
             group_wait_secs: 5,
+            first_message_immediate: true,
             digest_interval_secs: 300,
             rate_limit_per_minute: 30,
             rate_limit_window_secs: 60,
@@ -233,15 +243,14 @@ impl AlarmConfig {
         }
     }
 
-    /// The acknowledgement-link key in force.
-    pub fn effective_ack_secret(&self) -> Vec<u8> {
-        if self.ack_secret.is_empty() {
-            use sha2::Digest;
-            sha2::Sha256::digest(format!("argus-alarm-ack:{}", self.internal_token).as_bytes())
-                .to_vec()
+    /// The console's base URL in force (no trailing slash; empty when unknown).
+    pub fn effective_console_url(&self) -> String {
+        let u = if self.console_url.is_empty() {
+            &self.web_url
         } else {
-            self.ack_secret.as_bytes().to_vec()
-        }
+            &self.console_url
+        };
+        u.trim_end_matches('/').to_string()
     }
 
     /// This instance's lease name.

@@ -119,6 +119,32 @@ CREATE TABLE IF NOT EXISTS alarm_lease (
         // pending notices.
         "CREATE INDEX IF NOT EXISTS alarm_pending_group ON alarm_pending (tenant, contact_id, channel, group_key, due_at)",
     ),
+    (
+        3,
+        // Reminders (a route's repeat_interval), the teams an escalation reached (they get the
+        // recovery too), the acknowledgement-link key, and each group's timing: when its next message
+        // may go, so a new group's first notice goes at once and later ones merge.
+        r#"
+ALTER TABLE alarm_alerts ADD COLUMN remind_at BIGINT;
+ALTER TABLE alarm_alerts ADD COLUMN remind_every BIGINT;
+ALTER TABLE alarm_alerts ADD COLUMN reminders BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alarm_alerts ADD COLUMN escalated_teams TEXT;
+CREATE INDEX IF NOT EXISTS alarm_alerts_remind ON alarm_alerts (remind_at);
+CREATE TABLE IF NOT EXISTS alarm_groups (
+  tenant TEXT NOT NULL,
+  contact_id BIGINT NOT NULL,
+  channel TEXT NOT NULL,
+  group_key TEXT NOT NULL,
+  next_ms BIGINT NOT NULL,
+  interval_ms BIGINT NOT NULL,
+  PRIMARY KEY (tenant, contact_id, channel, group_key)
+);
+CREATE TABLE IF NOT EXISTS alarm_meta (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 impl Db {
@@ -160,6 +186,24 @@ impl Db {
         }
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// The acknowledgement-link key kept in the database: made at random by the first
+    /// instance that asks, then the same for every instance and restart.
+    pub async fn ack_secret(&self) -> Result<Vec<u8>, crate::AlarmError> {
+        let fresh = hex::encode(rand::random::<[u8; 32]>());
+        sqlx::query(
+            "INSERT INTO alarm_meta (name, value) VALUES ('ack_secret', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&fresh)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let row = sqlx::query("SELECT value FROM alarm_meta WHERE name = 'ack_secret'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(row.get::<String, _>("value").into_bytes())
     }
 
     async fn exec(&self, sql: &str) -> Result<(), crate::AlarmError> {

@@ -1,15 +1,18 @@
 //! Deciding what to send (active instance only): each stored event, in arrival order, updates
 //! its alert's state and becomes pending notices for its receivers — unless silenced, stale or
-//! already acknowledged. Unacknowledged P0/P1 problems escalate to the next team.
+//! already acknowledged. Unacknowledged problems escalate along their teams' `escalate_to`
+//! chain (subscriptions: P0/P1; routes: every priority), and the teams reached hear of the
+//! recovery.
 //!
 //! Every step is one transaction that also marks its input done, so a standby taking over
 //! mid-way neither loses nor repeats a notice.
 
 use crate::app::App;
 use crate::db::{db_err, opt_i64, opt_str};
-use crate::routing::{Receiver, TenantIndex};
+use crate::routing::{Receiver, TenantIndex, HOST_DOWN_METRIC};
 use crate::AlarmError;
 use argus_core::event::{Event, EventStatus};
+use argus_core::route::Labels;
 use argus_core::time::{now_millis, now_secs};
 use sqlx::{Any, Row, Transaction};
 
@@ -20,6 +23,8 @@ struct Alert {
     first_seen: i64,
     silenced: bool,
     acked: bool,
+    /// Teams its escalation reached in the current run.
+    escalated: Vec<u64>,
 }
 
 /// Processes up to `limit` new events; returns how many.
@@ -56,7 +61,7 @@ pub async fn process_events(app: &App, limit: i64) -> Result<usize, AlarmError> 
 
 async fn load_alert(tx: &mut Transaction<'_, Any>, e: &Event) -> Result<Option<Alert>, AlarmError> {
     let row = sqlx::query(
-        "SELECT status, occurrence, first_seen, silenced, ack_by FROM alarm_alerts WHERE tenant = $1 AND event_id = $2",
+        "SELECT status, occurrence, first_seen, silenced, ack_by, escalated_teams FROM alarm_alerts WHERE tenant = $1 AND event_id = $2",
     )
     .bind(e.tenant.as_str())
     .bind(&e.id.0)
@@ -69,6 +74,11 @@ async fn load_alert(tx: &mut Transaction<'_, Any>, e: &Event) -> Result<Option<A
         first_seen: r.get("first_seen"),
         silenced: r.get::<i64, _>("silenced") != 0,
         acked: opt_str(&r, "ack_by").is_some(),
+        escalated: opt_str(&r, "escalated_teams")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|t| t.parse().ok())
+            .collect(),
     }))
 }
 
@@ -89,20 +99,40 @@ async fn decide_one(
     let problem = e.status == EventStatus::Problem;
     let new_run = problem && prev.as_ref().is_none_or(|p| p.status != "PROBLEM");
     let silence = tenant.and_then(|t| t.silenced_by(e, now));
-    // A recovery whose problem was silenced is silenced too: nobody heard of the problem.
-    let silenced = silence.is_some() || (!problem && prev.as_ref().is_some_and(|p| p.silenced));
+    let inhibited = match tenant {
+        Some(t) if problem && silence.is_none() => {
+            let open = open_problems(tx, t, e).await?;
+            t.inhibited_by(e, &open)
+        }
+        _ => None,
+    };
+    // A recovery whose problem was silenced (or inhibited) is silenced too: nobody heard of
+    // the problem.
+    let silenced = silence.is_some()
+        || inhibited.is_some()
+        || (!problem && prev.as_ref().is_some_and(|p| p.silenced));
     let acked = !new_run && problem && prev.as_ref().is_some_and(|p| p.acked);
     let state = match () {
+        _ if inhibited.is_some() => "inhibited",
         _ if silenced && problem => "silenced",
         _ if !problem => "ok",
         _ if acked => "acknowledged",
         _ => "problem",
     };
-    let route = tenant.map(|t| t.route(e)).unwrap_or_default();
+    let mut route = tenant.map(|t| t.route(e)).unwrap_or_default();
+    // The teams an escalation reached hear of the recovery too.
+    if let (Some(t), Some(p), false) = (tenant, &prev, problem) {
+        for team in &p.escalated {
+            for r in t.team_receivers(*team) {
+                route.receivers.entry(r).or_insert(None);
+            }
+        }
+    }
     let outcome = if silenced {
-        match silence {
-            Some(s) => format!("silenced by silence {} ({}: {})", s.id, s.author, s.reason),
-            None => "silenced: its problem was silenced".to_string(),
+        match (silence, &inhibited) {
+            (Some(s), _) => format!("silenced by silence {} ({}: {})", s.id, s.author, s.reason),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "silenced: its problem was silenced or inhibited".to_string(),
         }
     } else if acked {
         "acknowledged: not repeated".to_string()
@@ -155,7 +185,7 @@ async fn decide_one(
         let esc = if keep_escalation {
             ""
         } else {
-            ", escalate_at = $10, escalate_team = $11, escalation_level = 0"
+            ", escalate_at = $10, escalate_team = $11, escalation_level = 0, escalated_teams = NULL"
         };
         let sql = format!(
             "UPDATE alarm_alerts SET status = $1, state = $2, occurrence = $3, body = $4, first_seen = $5, updated_at = $6,
@@ -176,30 +206,124 @@ async fn decide_one(
         }
         q.execute(&mut **tx).await.map_err(db_err)?;
     }
+    // Reminders: armed when a new run is notified through a route (its repeat_interval, the
+    // shortest of the routes reaching it); stopped by recovery, silence or inhibition.
+    let remind_every = route
+        .receivers
+        .values()
+        .flatten()
+        .map(|g| g.repeat_ms)
+        .min();
+    let remind = match () {
+        _ if new_run && !silenced && remind_every.is_some() => Some((
+            remind_every.map(|ms| now_millis() + ms as i64),
+            remind_every,
+        )),
+        _ if !problem || silenced => Some((None, None)),
+        _ => None,
+    };
+    if let Some((at, every)) = remind {
+        sqlx::query(
+            "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = 0 WHERE tenant = $3 AND event_id = $4",
+        )
+        .bind(at)
+        .bind(every.map(|x| x as i64))
+        .bind(e.tenant.as_str())
+        .bind(&e.id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
     if !silenced && !acked {
         let immediate = e.priority.level() <= app.cfg.immediate_max_priority;
-        let (kind, group, wait_ms) = if immediate {
-            (
-                "alert",
-                // An alert rule's alerts merge per rule, as a strategy's do per strategy.
-                match &e.rule {
-                    Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
-                    None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
-                },
-                app.cfg.group_wait_secs * 1000,
-            )
-        } else {
-            (
-                "digest",
-                "digest".to_string(),
-                app.cfg.digest_interval_secs * 1000,
-            )
+        // An alert rule's alerts merge per rule, as a strategy's do per strategy.
+        let default_group = match &e.rule {
+            Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
+            None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
         };
-        for r in &route.receivers {
-            add_pending(tx, e, &body, *r, kind, &group, 0, wait_ms as i64).await?;
+        let wait = app.cfg.group_wait_secs as i64 * 1000;
+        for (r, grouping) in &route.receivers {
+            let (kind, group, timing) = match grouping {
+                _ if !immediate => (
+                    "digest",
+                    "digest",
+                    Timing::Fixed(app.cfg.digest_interval_secs as i64 * 1000),
+                ),
+                Some(g) => (
+                    "alert",
+                    g.key.as_str(),
+                    Timing::Grouped {
+                        wait_ms: g.wait_ms as i64,
+                        interval_ms: g.interval_ms as i64,
+                    },
+                ),
+                None => (
+                    "alert",
+                    default_group.as_str(),
+                    Timing::Grouped {
+                        wait_ms: wait,
+                        interval_ms: wait,
+                    },
+                ),
+            };
+            let timing = match timing {
+                Timing::Grouped { wait_ms, .. } if !app.cfg.first_message_immediate => {
+                    Timing::Fixed(wait_ms)
+                }
+                t => t,
+            };
+            add_pending(tx, e, &body, *r, kind, group, 0, timing).await?;
         }
     }
     Ok(outcome)
+}
+
+/// The tenant's open problems (event id, labels) that could inhibit `e`: all of them when the
+/// tenant has inhibit rules, else only host-down ones (the built-in rule).
+async fn open_problems(
+    tx: &mut Transaction<'_, Any>,
+    t: &TenantIndex,
+    e: &Event,
+) -> Result<Vec<(String, Labels)>, AlarmError> {
+    let rules = t
+        .cfg
+        .routing
+        .as_ref()
+        .is_some_and(|r| !r.inhibit_rules.is_empty());
+    if !rules && e.series.metric == HOST_DOWN_METRIC {
+        return Ok(vec![]);
+    }
+    // Without rules only host-down alerts matter; the LIKE narrows, the labels decide.
+    let like = if rules {
+        "%".to_string()
+    } else {
+        format!("%{HOST_DOWN_METRIC}%")
+    };
+    let rows = sqlx::query(
+        "SELECT event_id, body FROM alarm_alerts WHERE tenant = $1 AND status = 'PROBLEM' AND body LIKE $2 LIMIT 10000",
+    )
+    .bind(e.tenant.as_str())
+    .bind(like)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let ev: Event = serde_json::from_str(&r.get::<String, _>("body")).ok()?;
+            Some((r.get::<String, _>("event_id"), t.labels(&ev)))
+        })
+        .collect())
+}
+
+/// When a notice becomes due.
+#[derive(Debug, Clone, Copy)]
+enum Timing {
+    /// A fixed wait after the group's first notice (digests, escalations, reminders).
+    Fixed(i64),
+    /// An alert group: a new group's first notice at once, later ones `wait_ms` after it, and
+    /// `interval_ms` between later messages.
+    Grouped { wait_ms: i64, interval_ms: i64 },
 }
 
 /// Adds one notice to its receiver's group; the group is due when its first notice plus the
@@ -213,7 +337,7 @@ async fn add_pending(
     kind: &str,
     group: &str,
     level: i64,
-    wait_ms: i64,
+    timing: Timing,
 ) -> Result<(), AlarmError> {
     let due: Option<i64> = sqlx::query(
         "SELECT MIN(due_at) AS due FROM alarm_pending WHERE tenant = $1 AND contact_id = $2 AND channel = $3 AND group_key = $4",
@@ -226,7 +350,53 @@ async fn add_pending(
     .await
     .map_err(db_err)
     .map(|row| opt_i64(&row, "due"))?;
-    let due = due.unwrap_or_else(|| now_millis() + wait_ms);
+    let now = now_millis();
+    let due = match (due, timing) {
+        (Some(d), _) => d,
+        (None, Timing::Fixed(wait)) => now + wait,
+        (
+            None,
+            Timing::Grouped {
+                wait_ms,
+                interval_ms,
+            },
+        ) => {
+            let next: Option<i64> = sqlx::query(
+                "SELECT next_ms FROM alarm_groups WHERE tenant = $1 AND contact_id = $2 AND channel = $3 AND group_key = $4",
+            )
+            .bind(e.tenant.as_str())
+            .bind(r.contact_id as i64)
+            .bind(r.channel.as_str())
+            .bind(group)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .map(|row| row.get("next_ms"));
+            match next {
+                // The group sent recently: this one follows when its window ends.
+                Some(n) if n > now => n,
+                _ => {
+                    // A new group (or one quiet for a whole window): out at once, and the
+                    // next message no sooner than the wait.
+                    sqlx::query(
+                        "INSERT INTO alarm_groups (tenant, contact_id, channel, group_key, next_ms, interval_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (tenant, contact_id, channel, group_key) DO UPDATE SET next_ms = excluded.next_ms, interval_ms = excluded.interval_ms",
+                    )
+                    .bind(e.tenant.as_str())
+                    .bind(r.contact_id as i64)
+                    .bind(r.channel.as_str())
+                    .bind(group)
+                    .bind(now + wait_ms)
+                    .bind(interval_ms)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                    now
+                }
+            }
+        }
+    };
     sqlx::query(
         "INSERT INTO alarm_pending (tenant, contact_id, channel, group_key, kind, event_key, event_body, level, due_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
@@ -273,7 +443,8 @@ pub async fn escalate_due(app: &App) -> Result<usize, AlarmError> {
         let mut tx = app.db.pool.begin().await.map_err(db_err)?;
         // Conditional on still being due and unacknowledged: an ack racing with us wins.
         let done = sqlx::query(
-            "UPDATE alarm_alerts SET escalation_level = $1, escalate_at = $2, escalate_team = $3
+            "UPDATE alarm_alerts SET escalation_level = $1, escalate_at = $2, escalate_team = $3,
+             escalated_teams = COALESCE(escalated_teams, '') || $7
              WHERE tenant = $4 AND event_id = $5 AND escalate_at IS NOT NULL AND escalate_at <= $6 AND ack_by IS NULL AND status = 'PROBLEM'",
         )
         .bind(level)
@@ -282,6 +453,7 @@ pub async fn escalate_due(app: &App) -> Result<usize, AlarmError> {
         .bind(e.tenant.as_str())
         .bind(&e.id.0)
         .bind(now_ms)
+        .bind(format!("{team},"))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?
@@ -290,10 +462,108 @@ pub async fn escalate_due(app: &App) -> Result<usize, AlarmError> {
             if let Some(t) = t {
                 let group = format!("esc:{}:{level}", e.id);
                 for r in t.team_receivers(team) {
-                    add_pending(&mut tx, &e, &body, r, "escalation", &group, level, 0).await?;
+                    add_pending(
+                        &mut tx,
+                        &e,
+                        &body,
+                        r,
+                        "escalation",
+                        &group,
+                        level,
+                        Timing::Fixed(0),
+                    )
+                    .await?;
                 }
             }
             n += 1;
+        }
+        tx.commit().await.map_err(db_err)?;
+    }
+    Ok(n)
+}
+
+/// Re-notifies every open, unacknowledged, unsilenced problem whose reminder is due (a route's
+/// `repeat_interval`), to the receivers its routes reach now; returns how many.
+pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
+    let now_ms = now_millis();
+    let rows = sqlx::query(
+        "SELECT tenant, event_id, body, reminders FROM alarm_alerts
+         WHERE remind_at IS NOT NULL AND remind_at <= $1 LIMIT 200",
+    )
+    .bind(now_ms)
+    .fetch_all(&app.db.pool)
+    .await
+    .map_err(db_err)?;
+    let index = app.config.get();
+    let mut n = 0;
+    for row in rows {
+        let body: String = row.get("body");
+        let event_id: String = row.get("event_id");
+        let tenant: String = row.get("tenant");
+        let count: i64 = row.get::<i64, _>("reminders") + 1;
+        let e = serde_json::from_str::<Event>(&body).ok();
+        let (route, quiet) = match (&e, e.as_ref().and_then(|e| index.tenant(&e.tenant))) {
+            // A silence made after the problem started mutes its reminders (they keep their
+            // schedule and resume when it ends).
+            (Some(e), Some(t)) => (t.route(e), t.silenced_by(e, now_secs()).is_some()),
+            _ => (Default::default(), false),
+        };
+        let every = route
+            .receivers
+            .values()
+            .flatten()
+            .map(|g| g.repeat_ms)
+            .min();
+        let mut tx = app.db.pool.begin().await.map_err(db_err)?;
+        // Conditional: an acknowledgement, recovery or silence racing with us wins; then (or
+        // when no route asks for reminders any more) the reminder is dropped.
+        let done = sqlx::query(
+            "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = $3
+             WHERE tenant = $4 AND event_id = $5 AND remind_at IS NOT NULL AND remind_at <= $6
+               AND status = 'PROBLEM' AND ack_by IS NULL AND silenced = 0",
+        )
+        .bind(every.map(|ms| now_ms + ms as i64))
+        .bind(every.map(|ms| ms as i64))
+        .bind(count)
+        .bind(&tenant)
+        .bind(&event_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        match (done, &e) {
+            (1, Some(_)) if quiet => {}
+            (1, Some(e)) => {
+                let group = format!("remind:{}:{count}", e.id);
+                for (r, g) in &route.receivers {
+                    if g.is_some() {
+                        add_pending(
+                            &mut tx,
+                            e,
+                            &body,
+                            *r,
+                            "reminder",
+                            &group,
+                            count,
+                            Timing::Fixed(0),
+                        )
+                        .await?;
+                    }
+                }
+                n += 1;
+            }
+            _ => {
+                sqlx::query(
+                    "UPDATE alarm_alerts SET remind_at = NULL WHERE tenant = $1 AND event_id = $2 AND remind_at <= $3",
+                )
+                .bind(&tenant)
+                .bind(&event_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
         }
         tx.commit().await.map_err(db_err)?;
     }

@@ -140,7 +140,13 @@ async fn attempt(app: &App, d: &Due) -> Outcome {
                 };
             };
             let body = if c.webhook_alertmanager {
-                alertmanager_payload(&notice, &d.key, &c, &app.public_url, &ack_urls)
+                alertmanager_payload(
+                    &notice,
+                    &d.key,
+                    &c,
+                    &app.public_url,
+                    &app.cfg.effective_console_url(),
+                )
             } else {
                 argus_payload(&notice, &d.key, &c, &ack_urls, now)
             };

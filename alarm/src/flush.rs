@@ -214,11 +214,30 @@ async fn flush_group(
         }
         _ => None,
     };
+    // A recovery's problem start (its alert's first_seen, kept through the recovery).
+    let mut problem_started = std::collections::BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e.status == argus_core::event::EventStatus::Ok)
+    {
+        let row =
+            sqlx::query("SELECT first_seen FROM alarm_alerts WHERE tenant = $1 AND event_id = $2")
+                .bind(tenant)
+                .bind(&e.id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if let Some(r) = row {
+            problem_started.insert(e.id.0.clone(), r.get::<i64, _>("first_seen"));
+        }
+    }
     let notice = Notice {
         kind: kind.clone(),
         tenant: tid,
+        problem_started,
         events,
-        escalation_level: level as u32,
+        // For a reminder, level only keeps the reminders apart.
+        escalation_level: if kind == "reminder" { 0 } else { level as u32 },
     };
     let key = delivery_key(tenant, contact as u64, channel, &kind, level, &keys);
     // A contact removed (or its channel cleared) since: the delivery is recorded dead, visibly.
@@ -252,6 +271,22 @@ async fn flush_group(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
+    // A follow-up went out: the group's next message waits its group_interval. (After a first
+    // message sent at once, next_ms is still ahead: the wait window stands.)
+    for group in groups {
+        sqlx::query(
+            "UPDATE alarm_groups SET next_ms = $1 + interval_ms
+             WHERE tenant = $2 AND contact_id = $3 AND channel = $4 AND group_key = $5 AND next_ms <= $1",
+        )
+        .bind(now_millis())
+        .bind(tenant)
+        .bind(contact)
+        .bind(channel)
+        .bind(group)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    }
     for id in ids {
         sqlx::query("DELETE FROM alarm_pending WHERE id = $1")
             .bind(id)

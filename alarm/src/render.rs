@@ -43,6 +43,10 @@ pub struct Notice {
     /// For escalations: how many times escalated.
     #[serde(default)]
     pub escalation_level: u32,
+    /// For recoveries: when their problem started (event id → Unix seconds), for
+    /// Alertmanager's `startsAt`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub problem_started: std::collections::BTreeMap<String, i64>,
 }
 
 impl Notice {
@@ -105,6 +109,7 @@ impl Notice {
             ),
             "digest" => format!("digest of {} events", self.events.len()),
             "escalation" => format!("ESCALATED (level {}): {what}", self.escalation_level),
+            "reminder" => format!("REMINDER: still open, not acknowledged: {what}"),
             _ => what,
         }
     }
@@ -251,18 +256,19 @@ pub fn argus_payload(
 }
 
 /// The Alertmanager-compatible body (webhook_config version 4), so existing receivers work.
+/// `generatorURL` is the event in the console (`console_url`; empty when unknown), never the
+/// acknowledgement link, which receivers must not follow unasked.
 pub fn alertmanager_payload(
     n: &Notice,
     key: &str,
     contact: &Contact,
     external_url: &str,
-    ack_urls: &[Option<String>],
+    console_url: &str,
 ) -> Value {
     let alerts: Vec<Value> = n
         .events
         .iter()
-        .enumerate()
-        .map(|(i, e)| {
+        .map(|e| {
             let mut labels = serde_json::Map::new();
             let annotations = match &e.rule {
                 // An alert rule's alert: its own labels and annotations, as Prometheus sends
@@ -300,13 +306,23 @@ pub fn alertmanager_payload(
                 }
             };
             let firing = e.status == EventStatus::Problem;
+            // A recovery starts when its problem did; it ends now.
+            let starts = match n.problem_started.get(&e.id.0) {
+                Some(t) if !firing => *t,
+                _ => e.timestamp,
+            };
+            let generator = if console_url.is_empty() {
+                String::new()
+            } else {
+                format!("{console_url}/history?event={}", e.id)
+            };
             json!({
                 "status": if firing { "firing" } else { "resolved" },
                 "labels": labels,
                 "annotations": annotations,
-                "startsAt": rfc3339(e.timestamp),
+                "startsAt": rfc3339(starts),
                 "endsAt": if firing { "0001-01-01T00:00:00Z".to_string() } else { rfc3339(e.timestamp) },
-                "generatorURL": ack_urls.get(i).cloned().flatten().unwrap_or_default(),
+                "generatorURL": generator,
                 "fingerprint": e.id,
             })
         })
@@ -391,8 +407,9 @@ mod tests {
         let n = Notice {
             kind: "alert".into(),
             tenant: t.clone(),
-            events: vec![e],
+            events: vec![e.clone()],
             escalation_level: 0,
+            problem_started: Default::default(),
         };
         let r = Renderer::new(&TemplatesConfig::default()).unwrap();
         let mail = r.email(&n, "ops", &[None]).unwrap();
@@ -426,8 +443,12 @@ mod tests {
             webhook_secret: None,
             webhook_alertmanager: true,
         };
-        let body = alertmanager_payload(&n, "k", &contact, "http://argus", &[None]);
+        let body = alertmanager_payload(&n, "k", &contact, "http://argus", "https://console");
         let a = &body["alerts"][0];
+        assert_eq!(
+            a["generatorURL"],
+            format!("https://console/history?event={}", e.id)
+        );
         assert_eq!(a["labels"]["alertname"], "HostDown");
         assert_eq!(a["labels"]["instance"], "10.0.0.1:9100");
         assert_eq!(
@@ -439,6 +460,19 @@ mod tests {
         assert!(a["labels"].get("strategy_id").is_none(), "{a}");
         assert_eq!(a["annotations"], serde_json::json!(annotations));
         assert_eq!(a["status"], "firing");
+        // A recovery carries its problem's start, not its own time.
+        let mut ok = e.clone();
+        ok.status = EventStatus::Ok;
+        ok.timestamp = e.timestamp + 600;
+        let rn = Notice {
+            events: vec![ok],
+            problem_started: [(e.id.0.clone(), e.timestamp)].into(),
+            ..n.clone()
+        };
+        let a = alertmanager_payload(&rn, "k", &contact, "", "")["alerts"][0].clone();
+        assert_eq!(a["startsAt"], rfc3339(e.timestamp));
+        assert_eq!(a["endsAt"], rfc3339(e.timestamp + 600));
+        assert_eq!(a["generatorURL"], "");
         let argus = argus_payload(&n, "k", &contact, &[None], 5);
         assert_eq!(
             argus["events"][0]["rule"]["labels"],

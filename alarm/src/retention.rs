@@ -19,6 +19,8 @@ pub async fn sweep(app: &App) -> Result<u64, AlarmError> {
            (SELECT id FROM alarm_deliveries WHERE state IN ('delivered', 'dead') AND created_at < $1)",
         "DELETE FROM alarm_deliveries WHERE state IN ('delivered', 'dead') AND created_at < $1",
         "DELETE FROM alarm_alerts WHERE status = 'OK' AND updated_at < $1",
+        // A group idle that long starts afresh anyway (its next_ms is long past).
+        "DELETE FROM alarm_groups WHERE next_ms < $1 * 1000",
     ];
     let mut n = 0;
     for sql in statements {

@@ -6,9 +6,10 @@ use argus_core::notify::{
     Channel, Contact, ContactId, Silence, SilenceMatch, SubscriptionTarget, Team, TeamId,
     TenantNotifyConfig,
 };
+use argus_core::route::{all_match, Labels};
 use argus_core::strategy::{HostGroupId, TemplateId};
 use argus_core::TenantId;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One tenant's configuration with lookup tables.
 #[derive(Debug, Default)]
@@ -18,6 +19,7 @@ pub struct TenantIndex {
     contacts: HashMap<ContactId, Contact>,
     teams: HashMap<TeamId, Team>,
     groups: HashMap<HostGroupId, HashSet<String>>,
+    group_names: HashMap<HostGroupId, String>,
     parents: HashMap<TemplateId, Option<TemplateId>>,
 }
 
@@ -72,12 +74,27 @@ impl From<Channel> for ChannelKey {
     }
 }
 
+/// How a routed receiver's notices are grouped and timed (from its route in the tree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    /// The group: route position and the values of its `group_by` labels.
+    pub key: String,
+    /// After a group's first message (sent at once), how long later notices gather (ms).
+    pub wait_ms: u64,
+    /// Between later messages of the group (ms).
+    pub interval_ms: u64,
+    /// Reminders of an open, unacknowledged problem (ms).
+    pub repeat_ms: u64,
+}
+
 /// Where an event goes.
 #[derive(Debug, Default, PartialEq)]
 pub struct Route {
-    /// Receivers, deduplicated.
-    pub receivers: BTreeSet<Receiver>,
-    /// For a P0/P1 problem: the team to escalate to and after how many seconds.
+    /// Receivers, deduplicated; a receiver reached by the routing tree carries its route's
+    /// grouping, one reached by a subscription only gets the service's defaults (None).
+    pub receivers: BTreeMap<Receiver, Option<Grouping>>,
+    /// For a problem: the team to escalate to and after how many seconds (a subscription's
+    /// team escalates P0/P1 only; a team the routing tree reaches, every priority).
     pub escalation: Option<(TeamId, u64)>,
 }
 
@@ -94,6 +111,7 @@ impl NotifyIndex {
                     .iter()
                     .map(|(g, hs)| (*g, hs.iter().cloned().collect()))
                     .collect(),
+                group_names: cfg.host_group_names.iter().cloned().collect(),
                 parents: cfg.template_parents.iter().cloned().collect(),
                 cfg,
             };
@@ -135,7 +153,7 @@ impl TenantIndex {
         false
     }
 
-    /// The receivers of `e` by the subscriptions, and its escalation for P0/P1 problems.
+    /// The receivers of `e` by the subscriptions and the routing tree, and its escalation.
     pub fn route(&self, e: &Event) -> Route {
         let mut route = Route::default();
         for sub in &self.cfg.subscriptions {
@@ -162,17 +180,50 @@ impl TenantIndex {
                 for ch in &sub.channels {
                     let ch = ChannelKey::from(*ch);
                     if self.contacts.get(&cid).is_some_and(|c| has_channel(c, ch)) {
-                        route.receivers.insert(Receiver {
-                            contact_id: cid,
-                            channel: ch,
-                        });
+                        route
+                            .receivers
+                            .entry(Receiver {
+                                contact_id: cid,
+                                channel: ch,
+                            })
+                            .or_insert(None);
                     }
                 }
             }
         }
-        if e.status != EventStatus::Problem || e.priority.level() > 1 {
-            route.escalation = None;
+        let mut tree_escalation = None;
+        if let Some(tree) = &self.cfg.routing {
+            let labels = self.labels(e);
+            for reached in tree.reach(&labels) {
+                let grouping = Grouping {
+                    // A recovery is its own message, as a subscription's is.
+                    key: format!("{}|{}", reached.group_key(&labels), e.status.as_str()),
+                    wait_ms: reached.group_wait_ms,
+                    interval_ms: reached.group_interval_ms,
+                    repeat_ms: reached.repeat_interval_ms,
+                };
+                let (members, team) = self.named_receiver(&reached.receiver);
+                if let Some(next) =
+                    team.and_then(|t| t.escalate_to.map(|n| (n, t.escalate_after_secs)))
+                {
+                    tree_escalation.get_or_insert(next);
+                }
+                for cid in members {
+                    for r in self.contact_receivers(cid) {
+                        // The first route reaching a receiver decides its grouping.
+                        let slot = route.receivers.entry(r).or_insert(None);
+                        if slot.is_none() {
+                            *slot = Some(grouping.clone());
+                        }
+                    }
+                }
+            }
         }
+        route.escalation = match () {
+            _ if e.status != EventStatus::Problem => None,
+            _ if e.priority.level() <= 1 => route.escalation.or(tree_escalation),
+            _ => tree_escalation,
+        };
         route
     }
 
@@ -181,19 +232,106 @@ impl TenantIndex {
         let mut out = BTreeSet::new();
         if let Some(t) = self.teams.get(&team) {
             for cid in &t.members {
-                if let Some(c) = self.contacts.get(cid) {
-                    for ch in [ChannelKey::Email, ChannelKey::Webhook] {
-                        if has_channel(c, ch) {
-                            out.insert(Receiver {
-                                contact_id: *cid,
-                                channel: ch,
-                            });
-                        }
-                    }
-                }
+                out.extend(self.contact_receivers(*cid));
             }
         }
         out
+    }
+
+    /// A contact on every channel it has.
+    fn contact_receivers(&self, cid: ContactId) -> Vec<Receiver> {
+        let Some(c) = self.contacts.get(&cid) else {
+            return vec![];
+        };
+        [ChannelKey::Email, ChannelKey::Webhook]
+            .into_iter()
+            .filter(|ch| has_channel(c, *ch))
+            .map(|channel| Receiver {
+                contact_id: cid,
+                channel,
+            })
+            .collect()
+    }
+
+    /// A route's receiver name: a team's members (and the team), else a contact of that name.
+    fn named_receiver(&self, name: &str) -> (Vec<ContactId>, Option<&Team>) {
+        if let Some(t) = self.teams.values().find(|t| t.name == name) {
+            return (t.members.clone(), Some(t));
+        }
+        let c = self
+            .contacts
+            .values()
+            .filter(|c| c.name == name)
+            .map(|c| c.id);
+        (c.collect(), None)
+    }
+
+    /// The labels routes, silences and inhibit rules see for `e`: its tags, then `endpoint`,
+    /// `metric`, `priority` (`P0`…), `region`, `hostgroup` (the endpoint's groups' names,
+    /// sorted, comma-separated), `strategy` (id) and `alertname` (the metric; for an alert
+    /// rule's event its labels, with `alertname` and `rule` its id).
+    pub fn labels(&self, e: &Event) -> Labels {
+        let mut l: Labels = e
+            .series
+            .tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some(r) = &e.rule {
+            l.extend(r.labels.clone());
+            l.insert("alertname".into(), r.alert.clone());
+            l.insert("rule".into(), r.id.to_string());
+        } else {
+            l.insert("alertname".into(), e.series.metric.clone());
+            l.insert("strategy".into(), e.strategy_id.to_string());
+        }
+        l.insert("endpoint".into(), e.series.endpoint.clone());
+        l.insert("metric".into(), e.series.metric.clone());
+        l.insert("priority".into(), format!("P{}", e.priority.level()));
+        if !e.region.is_empty() {
+            l.insert("region".into(), e.region.clone());
+        }
+        let mut groups: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|(_, hosts)| hosts.contains(&e.series.endpoint))
+            .filter_map(|(g, _)| self.group_names.get(g).map(String::as_str))
+            .collect();
+        if !groups.is_empty() {
+            groups.sort_unstable();
+            l.insert("hostgroup".into(), groups.join(","));
+        }
+        l.retain(|_, v| !v.is_empty());
+        l
+    }
+
+    /// Why `e` is inhibited, if it is: by an open problem among `open` (event id, labels) that
+    /// an inhibit rule names as its source, or — built in — by its host being down (an open
+    /// `agent.alive` problem of the same endpoint).
+    pub fn inhibited_by(&self, e: &Event, open: &[(String, Labels)]) -> Option<String> {
+        if e.series.metric == HOST_DOWN_METRIC {
+            return None;
+        }
+        let me = self.labels(e);
+        for (id, src) in open {
+            if *id == e.id.0 {
+                continue;
+            }
+            if src.get("metric").map(String::as_str) == Some(HOST_DOWN_METRIC)
+                && src.get("endpoint") == Some(&e.series.endpoint)
+            {
+                return Some(format!(
+                    "inhibited: host {} is down ({id})",
+                    e.series.endpoint
+                ));
+            }
+            if let Some(rules) = self.cfg.routing.as_ref().map(|r| &r.inhibit_rules) {
+                if let Some(i) = rules.iter().position(|r| r.inhibits(src, &me)) {
+                    return Some(format!("inhibited by {id} (inhibit rule {i})"));
+                }
+            }
+        }
+        None
     }
 
     /// The silence that covers `e` at `now`, if any.
@@ -206,6 +344,9 @@ impl TenantIndex {
 
     fn silence_matches(&self, m: &SilenceMatch, e: &Event) -> bool {
         let s = &e.series;
+        if !m.matchers.is_empty() && !all_match(&m.matchers, &self.labels(e)) {
+            return false;
+        }
         m.endpoint.as_ref().is_none_or(|h| *h == s.endpoint)
             && m.metric.as_ref().is_none_or(|x| *x == s.metric)
             && m.strategy_id.is_none_or(|x| x == e.strategy_id)
@@ -218,6 +359,9 @@ impl TenantIndex {
     }
 }
 
+/// The metric whose open problem means the host is down: it inhibits the host's other alerts.
+pub const HOST_DOWN_METRIC: &str = "agent.alive";
+
 /// True when the contact can take `ch`.
 pub fn has_channel(c: &Contact, ch: ChannelKey) -> bool {
     match ch {
@@ -228,9 +372,14 @@ pub fn has_channel(c: &Contact, ch: ChannelKey) -> bool {
 
 /// True when the silence's window covers `now`. A recurring window repeats every
 /// `repeat_every_secs` from `starts_at`, each time lasting `ends_at - starts_at`.
+/// A window with a `recurrence` covers its weekdays and hours (in its time zone) between
+/// `starts_at` and `ends_at`.
 pub fn silence_active(s: &Silence, now: i64) -> bool {
     if now < s.starts_at {
         return false;
+    }
+    if let Some(r) = &s.recurrence {
+        return now < s.ends_at && r.covers(now);
     }
     match s.repeat_every_secs {
         Some(every) if every > 0 => (now - s.starts_at) % every < (s.ends_at - s.starts_at),
@@ -328,11 +477,14 @@ mod tests {
                 starts_at: 0,
                 ends_at: 10,
                 repeat_every_secs: Some(100),
+                recurrence: None,
                 author: "bob".into(),
                 reason: "maintenance".into(),
             }],
             host_groups: vec![(5, vec!["db-1".into()])],
             template_parents: vec![(3, Some(2)), (2, Some(1)), (1, None)],
+            host_group_names: vec![(5, "db".into())],
+            routing: None,
         }
     }
 
@@ -343,7 +495,7 @@ mod tests {
         let r = t.route(&event("web-1", 1, EventStatus::Problem));
         let got: Vec<_> = r
             .receivers
-            .iter()
+            .keys()
             .map(|r| (r.contact_id, r.channel))
             .collect();
         assert_eq!(got, vec![(1, ChannelKey::Email), (2, ChannelKey::Webhook)]);
@@ -378,7 +530,7 @@ mod tests {
         let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
         let mut e = event("web-1", 2, EventStatus::Ok);
         e.template_id = None;
-        let got: Vec<_> = t.route(&e).receivers.into_iter().collect();
+        let got: Vec<_> = t.route(&e).receivers.into_keys().collect();
         assert_eq!(
             got,
             vec![Receiver {
@@ -402,5 +554,182 @@ mod tests {
         assert!(t
             .silenced_by(&event("web-1", 1, EventStatus::Problem), 5)
             .is_none());
+    }
+
+    fn with_tree(yaml_json: serde_json::Value) -> NotifyIndex {
+        let mut c = cfg();
+        c.subscriptions.clear();
+        c.routing = Some(argus_core::route::RoutingConfig::from_alertmanager(&yaml_json).unwrap());
+        NotifyIndex::new(vec![c])
+    }
+
+    #[test]
+    fn event_labels_carry_tags_groups_and_priority() {
+        let ix = NotifyIndex::new(vec![cfg()]);
+        let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        let l = t.labels(&event("db-1", 1, EventStatus::Problem));
+        let want = [
+            ("alertname", "cpu.idle"),
+            ("dc", "x"),
+            ("endpoint", "db-1"),
+            ("hostgroup", "db"),
+            ("metric", "cpu.idle"),
+            ("priority", "P1"),
+            ("region", "r1"),
+            ("strategy", "7"),
+        ];
+        let want: Labels = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(l, want);
+    }
+
+    #[test]
+    fn tree_routes_to_teams_and_contacts_by_name_with_grouping() {
+        let ix = with_tree(serde_json::json!({"route": {
+        "receiver": "c3", "group_by": ["endpoint"], "repeat_interval": "10m",
+        "routes": [
+            {"matchers": ["priority=~\"P[01]\"", "hostgroup=~\"(.*,)?db(,.*)?\""], "receiver": "l1", "group_wait": "2s", "continue": true},
+            {"matchers": ["dc!=y"], "receiver": "c2"}
+        ]}}));
+        let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        let r = t.route(&event("db-1", 1, EventStatus::Problem));
+        let got: Vec<_> = r
+            .receivers
+            .iter()
+            .map(|(r, g)| (r.contact_id, r.channel, g.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            got.len(),
+            2,
+            "team l1 (contacts 1, 2) reached; c2 is contact 2 again: {got:?}"
+        );
+        assert_eq!(got[0].2.key, "route:0.0|endpoint=db-1|PROBLEM");
+        assert_eq!(got[0].2.wait_ms, 2000);
+        assert_eq!(got[0].2.repeat_ms, 600_000);
+        assert_eq!(r.escalation, Some((11, 60)), "team l1 escalates");
+        // Not in group db, P3: only c2, by the second route.
+        let r = t.route(&event("web-1", 3, EventStatus::Problem));
+        let got: Vec<_> = r.receivers.keys().map(|r| r.contact_id).collect();
+        assert_eq!(got, [2]);
+        assert_eq!(r.escalation, None, "a contact does not escalate");
+        // A team reached by a route escalates whatever the priority.
+        let r = t.route(&event("db-1", 3, EventStatus::Problem));
+        assert!(r.receivers.is_empty() || r.escalation.is_none());
+        let ix2 = with_tree(serde_json::json!({"route": {"receiver": "l1"}}));
+        let t2 = ix2.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        assert_eq!(
+            t2.route(&event("web-1", 4, EventStatus::Problem))
+                .escalation,
+            Some((11, 60))
+        );
+        assert_eq!(
+            t2.route(&event("web-1", 4, EventStatus::Ok)).escalation,
+            None
+        );
+    }
+
+    #[test]
+    fn host_down_and_inhibit_rules() {
+        let ix = with_tree(serde_json::json!({"route": {"receiver": "c3"},
+            "inhibit_rules": [{"source_matchers": ["priority=P0"], "target_matchers": ["priority=~\"P[2-5]\""], "equal": ["dc"]}]}));
+        let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        let mut down = event("web-1", 0, EventStatus::Problem);
+        down.series.metric = HOST_DOWN_METRIC.into();
+        down.id = argus_core::event::EventId("down".into());
+        let open = vec![(down.id.0.clone(), t.labels(&down))];
+        let why = t
+            .inhibited_by(&event("web-1", 1, EventStatus::Problem), &open)
+            .unwrap();
+        assert!(why.contains("host web-1 is down"), "{why}");
+        assert!(
+            t.inhibited_by(&down, &open).is_none(),
+            "host-down itself is not inhibited"
+        );
+        // The P0 is a source for P2..P5 of the same dc only.
+        assert!(t
+            .inhibited_by(&event("db-1", 3, EventStatus::Problem), &open)
+            .unwrap()
+            .contains("inhibit rule 0"));
+        assert!(t
+            .inhibited_by(&event("db-1", 1, EventStatus::Problem), &open)
+            .is_none());
+        let mut other_dc = event("db-1", 3, EventStatus::Problem);
+        other_dc.series.tags = Tags::parse_falcon("dc=y").unwrap();
+        assert!(t.inhibited_by(&other_dc, &open).is_none());
+    }
+
+    #[test]
+    fn silence_by_regex_and_negation_in_a_zone() {
+        let mut c = cfg();
+        c.silences = vec![Silence {
+            id: 2,
+            tenant: c.tenant.clone(),
+            matcher: SilenceMatch {
+                matchers: argus_core::route::Matcher::parse_list(r#"endpoint=~"db-.*", dc!="y""#)
+                    .unwrap(),
+                ..Default::default()
+            },
+            starts_at: 0,
+            ends_at: i64::MAX,
+            repeat_every_secs: None,
+            // Every day 01:00-03:00 in New York (UTC-5 in winter, UTC-4 in summer).
+            recurrence: Some(argus_core::route::Recurrence {
+                time_zone: "America/New_York".into(),
+                weekdays: vec![],
+                start: "01:00".into(),
+                end: "03:00".into(),
+            }),
+            author: "bob".into(),
+            reason: "backups".into(),
+        }];
+        let ix = NotifyIndex::new(vec![c]);
+        let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        let e = event("db-7", 1, EventStatus::Problem);
+        // New York leaves DST on 2026-11-01: 01:00 local is 05:00Z before, 06:00Z after.
+        let utc = |s: &str| chrono_ts(s);
+        assert!(
+            t.silenced_by(&e, utc("2026-10-31T05:30:00Z")).is_some(),
+            "01:30 EDT"
+        );
+        assert!(
+            t.silenced_by(&e, utc("2026-10-31T07:30:00Z")).is_none(),
+            "03:30 EDT"
+        );
+        assert!(
+            t.silenced_by(&e, utc("2026-11-02T06:30:00Z")).is_some(),
+            "01:30 EST"
+        );
+        assert!(
+            t.silenced_by(&e, utc("2026-11-02T05:30:00Z")).is_none(),
+            "00:30 EST"
+        );
+        assert!(t
+            .silenced_by(
+                &event("web-1", 1, EventStatus::Problem),
+                utc("2026-10-31T05:30:00Z")
+            )
+            .is_none());
+        let mut y = event("db-7", 1, EventStatus::Problem);
+        y.series.tags = Tags::parse_falcon("dc=y").unwrap();
+        assert!(
+            t.silenced_by(&y, utc("2026-10-31T05:30:00Z")).is_none(),
+            "negation"
+        );
+    }
+
+    /// Unix seconds of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`.
+    fn chrono_ts(s: &str) -> i64 {
+        let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
+        let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+        // Days from civil (Howard Hinnant's algorithm).
+        let y2 = if m <= 2 { y - 1 } else { y };
+        let era = y2.div_euclid(400);
+        let yoe = y2 - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)
     }
 }

@@ -188,6 +188,20 @@ async fn alertmanager_payload_option() {
         rx.delivered()[0].header("x-argus-signature").is_none(),
         "no secret, no signature"
     );
+    assert!(
+        !v["alerts"][0]["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("/ack"),
+        "generatorURL is never the acknowledgement link: {v}"
+    );
+    // The recovery keeps the problem's start; it ends at its own time.
+    post_events(&alarm.url(), &[event(t, "db-9", 3, 0, EventStatus::Ok, 2)]).await;
+    wait_for("the recovery", 60, || rx.delivered().len() >= 2).await;
+    let ok = rx.delivered()[1].json();
+    assert_eq!(ok["alerts"][0]["status"], "resolved");
+    assert_eq!(ok["alerts"][0]["startsAt"], "2023-11-14T22:13:21Z");
+    assert_eq!(ok["alerts"][0]["endsAt"], "2023-11-14T22:13:22Z");
     alarm.stop().await;
     rx.stop().await;
 }
@@ -207,6 +221,9 @@ async fn storm_of_one_strategy_becomes_one_message_listing_hosts() {
         )],
     );
     cfg.group_wait_secs = 3;
+    // The first notice waits the window too, so the whole storm is one message (the default,
+    // first message at once, is tested in tests/routing.rs).
+    cfg.first_message_immediate = false;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     let storm: Vec<_> = (0..6)
         .map(|i| event(t, &format!("web-{i}"), 42, 1, EventStatus::Problem, 1))
@@ -313,6 +330,7 @@ async fn silenced_events_and_their_recovery_are_recorded_not_sent() {
         starts_at: now - 60,
         ends_at: now + 3600,
         repeat_every_secs: None,
+        recurrence: None,
         author: "ops".into(),
         reason: "kernel upgrade".into(),
     });
@@ -327,6 +345,7 @@ async fn silenced_events_and_their_recovery_are_recorded_not_sent() {
         starts_at: now - 60,
         ends_at: now + 3600,
         repeat_every_secs: None,
+        recurrence: None,
         author: "ops".into(),
         reason: "noisy".into(),
     });
@@ -682,7 +701,36 @@ async fn acknowledgement_link_in_the_message_works() {
         .to_string();
     let r = client().get(format!("{link}x")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403, "a tampered token is refused");
+    // Opening the link (as a mail scanner would) only shows a confirmation form.
     let r = client().get(&link).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("method=\"post\""), "{page}");
+    let (_, list) = get(&format!("{}/internal/v1/events?tenant={t}", alarm.url())).await;
+    assert_eq!(
+        list["events"][0]["state"], "problem",
+        "a GET acknowledges nothing"
+    );
+    let token = link.split("token=").nth(1).unwrap();
+    let r = client()
+        .post(format!("{}/ack", alarm.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}x", token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "a tampered token is refused on POST too"
+    );
+    let r = client()
+        .post(format!("{}/ack", alarm.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let (_, list) = get(&format!("{}/internal/v1/events?tenant={t}", alarm.url())).await;
     assert_eq!(list["events"][0]["state"], "acknowledged");
@@ -776,4 +824,49 @@ async fn answers_to_a_region_are_counted_as_cross_region_event_bytes() {
     let n: u64 = counted[0].rsplit(' ').next().unwrap().parse().unwrap();
     assert!((50..2000).contains(&n), "an answer's bytes: {n}");
     alarm.stop().await;
+}
+
+#[tokio::test]
+async fn acknowledgement_links_survive_a_restart_with_a_new_internal_token() {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = "wh-ackrestart";
+    let cfg = config(
+        dir.path(),
+        vec![tenant_cfg(
+            t,
+            vec![contact(t, 1, None, Some(&rx.url), None)],
+            vec![],
+            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
+        )],
+    );
+    assert!(cfg.ack_secret.is_empty(), "the key comes from the database");
+    let alarm = argus_alarm::start(cfg.clone()).await.unwrap();
+    post_events(
+        &alarm.url(),
+        &[event(t, "h", 1, 0, EventStatus::Problem, 1)],
+    )
+    .await;
+    wait_for("the message", 60, || !rx.delivered().is_empty()).await;
+    let link = rx.delivered()[0].json()["events"][0]["ack_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    alarm.stop().await;
+    // As `argus standalone` does: a fresh internal token at every start, same data directory.
+    let mut again = cfg;
+    again.internal_token = "another-internal-secret".into();
+    let alarm = argus_alarm::start(again).await.unwrap();
+    let token = link.split("token=").nth(1).unwrap();
+    let r = client()
+        .post(format!("{}/ack", alarm.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap());
+    alarm.stop().await;
+    rx.stop().await;
 }

@@ -8,7 +8,10 @@
 //! - [`validate`] — per-point validation with typed errors that name the field and the reason;
 //! - [`wire`] — the Argus batch and the open-falcon push format, with compression;
 //! - [`query`] — the query requests and results shared by store, transfer and web;
+//! - [`ring`] — the consistent-hash ring to storage nodes and judges;
 //! - [`strategy`] and [`event`]: the alerting model shared by web, judge and alarm;
+//! - [`notify`] and [`route`]: who hears of events: contacts, silences, and label routing in
+//!   Alertmanager's terms (matchers, routing tree, inhibit rules, recurring windows in a zone);
 //! - [`rules`] — recording and alert rules on PromQL queries, as web serves them to the regions;
 //! - [`condition`] — the strategy condition language, parsed once (web validates, judge evaluates);
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
@@ -31,6 +34,8 @@ pub mod internal_auth;
 pub mod notify;
 pub mod point;
 pub mod query;
+pub mod ring;
+pub mod route;
 pub mod rules;
 pub mod series;
 pub mod service;

@@ -133,6 +133,9 @@ pub struct SilenceMatch {
     /// Tags the series must carry.
     #[serde(default)]
     pub tags: Tags,
+    /// Label matchers over the event's labels (as routes see them), incl. regex and negation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<crate::route::Matcher>,
 }
 
 /// A silence or maintenance window.
@@ -151,6 +154,10 @@ pub struct Silence {
     /// For a recurring window: repeat every this many seconds (e.g. 604800 for weekly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat_every_secs: Option<i64>,
+    /// A window recurring on weekdays and hours of a named time zone, within
+    /// `starts_at`..`ends_at` (then `repeat_every_secs` does not apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<crate::route::Recurrence>,
     /// Who created it.
     pub author: String,
     /// Why.
@@ -182,4 +189,10 @@ pub struct TenantNotifyConfig {
     /// Template parents, for subscriptions to a template: `(template id, parent)`.
     #[serde(default)]
     pub template_parents: Vec<(TemplateId, Option<TemplateId>)>,
+    /// Host group names, for the `hostgroup` label routes match on: `(group id, name)`.
+    #[serde(default)]
+    pub host_group_names: Vec<(HostGroupId, String)>,
+    /// The label routing tree and inhibit rules (`PUT /api/v1/routes`), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<crate::route::RoutingConfig>,
 }

@@ -82,6 +82,17 @@ pub struct Strategy {
     /// When the strategy is active; `None` means always.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<ActiveWindow>,
+    /// Seconds the condition must hold, on every point in between, before the PROBLEM (as
+    /// Prometheus's `for`); 0 raises it at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub for_secs: u64,
+}
+
+/// The longest `for_secs`, a week.
+pub const MAX_FOR_SECS: u64 = 7 * 86_400;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_max_alarms() -> u32 {
@@ -159,6 +170,29 @@ pub struct TenantStrategies {
     /// Expression strategies.
     #[serde(default)]
     pub expressions: Vec<ExpressionStrategy>,
+    /// The registered hosts (besides those of host groups): the judge raises the built-in
+    /// "host down" event for each that stops reporting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+}
+
+/// The strategy id of the built-in "host down" event (no user strategy has it: web's ids are
+/// database ids).
+pub const HOST_DOWN_STRATEGY: StrategyId = u64::MAX;
+
+impl TenantStrategies {
+    /// Every registered host: `hosts` and the members of host groups, each once, sorted.
+    pub fn registered_hosts(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .hosts
+            .iter()
+            .chain(self.host_groups.iter().flat_map(|g| g.hosts.iter()))
+            .map(String::as_str)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
 }
 
 /// Why a tenant's strategy model cannot be used.
@@ -243,6 +277,23 @@ impl Strategy {
                     reason: "a nodata strategy recovers when a point arrives; it takes no recovery condition".into(),
                 });
             }
+        }
+        if self.for_secs > MAX_FOR_SECS {
+            return Err(StrategyError::Invalid {
+                strategy: self.id,
+                field: "for_secs",
+                reason: format!(
+                    "must be at most {MAX_FOR_SECS} seconds (a week), got {}",
+                    self.for_secs
+                ),
+            });
+        }
+        if self.for_secs > 0 && cond.nodata_secs().is_some() {
+            return Err(StrategyError::Invalid {
+                strategy: self.id,
+                field: "for_secs",
+                reason: "a nodata strategy already waits its period; it takes no for_secs".into(),
+            });
         }
         if self.metric.is_empty() {
             return Err(StrategyError::Invalid {
@@ -450,6 +501,7 @@ mod tests {
             max_alarms: 3,
             note: String::new(),
             active: None,
+            for_secs: 0,
         }
     }
 

@@ -1,10 +1,22 @@
 //! Fuzzes the strategy condition parser and evaluator: any input must either parse or give an
-//! error pointing inside the text, and a parsed condition must evaluate on any window without
-//! panicking.
+//! error pointing inside the text, and a parsed condition (classic or expression) must evaluate
+//! on any windows without panicking.
 #![no_main]
 
-use argus_core::condition::{parse, MAX_WINDOW};
+use argus_core::condition::{parse, Condition, Windows, MAX_WINDOW};
 use libfuzzer_sys::fuzz_target;
+
+/// Every metric answers the same points; `None` for metrics named with a `z`, as a metric that
+/// never arrived.
+struct W<'a>(&'a [i64], &'a [f64]);
+impl Windows for W<'_> {
+    fn points(&self, metric: Option<&str>) -> Option<(&[i64], &[f64])> {
+        if metric.is_some_and(|m| m.contains('z')) {
+            return None;
+        }
+        Some((self.0, self.1))
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -19,6 +31,23 @@ fuzz_target!(|data: &[u8]| {
             let _ = c.eval(&[]);
             let full = vec![1.0; c.window()];
             let _ = c.eval(&full);
+            if let Condition::Program(p) = &c {
+                // Times from the bytes too: repeated, gapped, all equal.
+                let mut t = 0i64;
+                let times: Vec<i64> = data
+                    .iter()
+                    .map(|b| {
+                        t += i64::from(*b % 7) * 30;
+                        t
+                    })
+                    .collect();
+                for now in [0, t, t + 86_400, i64::MIN, i64::MAX] {
+                    let w = W(&times, &values);
+                    let _ = p.eval(now, &w);
+                    let _ = p.value(now, &w);
+                }
+                let _ = p.eval(0, &W(&[], &[]));
+            }
         }
         Err(e) => {
             assert!(

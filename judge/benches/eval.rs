@@ -6,8 +6,11 @@
 //! for uniformly random values that change an alert on about one point in eight).
 //! Prints: rules compile time, series creation, steady-state points/s and strategy
 //! evaluations/s, per-point latency p50/p99/max (ingest call to events out), reload and snapshot
-//! times with every series in memory.
+//! times with every series in memory. Then the cost of expression strategies (arithmetic across
+//! metrics, compiled to evalexpr trees) and of time-window strategies (`5m`, `rate`,
+//! `percentile`, `timeleft`), each on a tenth of the tenants, beside the classic figure.
 
+use argus_core::event::Event;
 use argus_core::strategy::{
     ExpressionStrategy, HostGroup, Priority, Strategy, Template, TenantStrategies,
 };
@@ -41,6 +44,7 @@ fn strat(id: u64, metric: &str, cond: &str, recovery: Option<&str>) -> Strategy 
         max_alarms: 3,
         note: String::new(),
         active: None,
+        for_secs: 0,
     }
 }
 
@@ -108,6 +112,7 @@ fn tenant(n: u64) -> TenantStrategies {
             tenant: t,
             strategy: strat(id(40), "cpu.busy", "max(#2) > 99", None),
         }],
+        hosts: vec![],
     }
 }
 
@@ -126,6 +131,125 @@ fn cpu_secs() -> f64 {
     } else {
         f64::NAN
     }
+}
+
+/// A tenant whose strategies all compute across metrics (`expression`) or over time windows.
+fn extra_tenant(n: u64, kind: &str) -> (TenantStrategies, [&'static str; 4]) {
+    let t = TenantId::new(format!("x{n}")).unwrap();
+    let id = |k: u64| 1_000_000 + n * 100 + k;
+    let (metrics, strategies) = if kind == "expression" {
+        (
+            ["mem.used", "mem.total", "http.5xx", "http.requests"],
+            vec![
+                strat(
+                    id(1),
+                    "mem.used",
+                    "avg(mem.used,#3) / avg(mem.total,#3) * 100 > 90",
+                    None,
+                ),
+                strat(
+                    id(2),
+                    "http.5xx",
+                    "sum(http.5xx,#5) / sum(http.requests,#5) > 0.01",
+                    None,
+                ),
+                strat(
+                    id(3),
+                    "mem.total",
+                    "max(#2) - min(mem.used,#2) < 1 || !(avg(#1) > 0)",
+                    None,
+                ),
+                strat(
+                    id(4),
+                    "http.requests",
+                    "diff(#2) > 1000 && sum(http.5xx,#2) > 10",
+                    None,
+                ),
+            ],
+        )
+    } else {
+        (
+            ["cpu.busy", "net.in", "io.util", "disk.used"],
+            vec![
+                strat(id(1), "cpu.busy", "avg(5m) > 90", None),
+                strat(id(2), "net.in", "rate(5m) > 1000000000", None),
+                strat(id(3), "io.util", "percentile(10m,95) > 99", None),
+                strat(id(4), "disk.used", "timeleft(1h,100) < 14400", None),
+            ],
+        )
+    };
+    let ts = TenantStrategies {
+        tenant: t.clone(),
+        version: 1,
+        templates: vec![Template {
+            id: id(1),
+            tenant: t.clone(),
+            name: kind.into(),
+            parent: None,
+            strategies,
+        }],
+        host_groups: vec![HostGroup {
+            id: id(1),
+            tenant: t,
+            name: "all".into(),
+            hosts: (0..10).map(|h| format!("h{h}")).collect(),
+            templates: vec![id(1)],
+        }],
+        expressions: vec![],
+        hosts: vec![],
+    };
+    (ts, metrics)
+}
+
+/// Steady-state cost of the `kind` strategies on `tenants` tenants, `rounds` points a series
+/// ten seconds apart (after a warm-up that fills the windows).
+fn extra(kind: &str, tenants: u64, rounds: u64) {
+    let built: Vec<_> = (0..tenants).map(|n| extra_tenant(n, kind)).collect();
+    let sets: Vec<TenantStrategies> = built.iter().map(|(t, _)| t.clone()).collect();
+    let (rules, refused) = Rules::build(&sets, None);
+    assert!(refused.is_empty(), "{refused:?}");
+    let mut points = Vec::new();
+    for (t, metrics) in &built {
+        for h in 0..10 {
+            for m in metrics {
+                let mut p = Point::gauge(&format!("h{h}"), m, Tags::new(), 0.0, 0);
+                p.tenant = t.tenant.clone();
+                points.push(p);
+            }
+        }
+    }
+    let mut engine = Engine::new("bench");
+    engine.set_rules(Arc::new(rules), 0, &mut Vec::new());
+    let mut out = Vec::new();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut run = |engine: &mut Engine, from: u64, to: u64, out: &mut Vec<Event>| {
+        for r in from..to {
+            for p in points.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Counters grow, gauges wander: 40-60.
+                p.value = 40.0 + (x % 21) as f64 + r as f64;
+                p.timestamp = 1_000 + 10 * r as i64;
+                engine.ingest(p, out);
+            }
+            out.clear();
+        }
+    };
+    // Warm-up: an hour of points fills the longest windows (bounded by MAX_WINDOW points).
+    run(&mut engine, 0, 360, &mut out);
+    let evals_before = engine.stats.evaluations;
+    let c0 = cpu_secs();
+    run(&mut engine, 360, 360 + rounds, &mut out);
+    let cpu = cpu_secs() - c0;
+    let n = points.len() as f64 * rounds as f64;
+    let evals = (engine.stats.evaluations - evals_before) as f64;
+    println!(
+        "{kind} strategies ({} series, {tenants} tenants): {:.0} points/s, {:.0} strategy evaluations/s per CPU second",
+        engine.series_count(),
+        n / cpu,
+        evals / cpu
+    );
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -282,4 +406,9 @@ fn main() {
         bytes >> 20,
         t0.elapsed().as_secs_f64()
     );
+    drop((engine, snap, points));
+
+    let extra_tenants = (tenants / 10).max(1);
+    extra("expression", extra_tenants, rounds * 4);
+    extra("time-window", extra_tenants, rounds * 4);
 }

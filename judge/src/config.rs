@@ -49,6 +49,48 @@ pub struct JudgeConfig {
     pub tls: argus_core::TlsConfig,
     /// Recording and alert rules (PromQL), pulled from the config center with the strategies.
     pub rules: RulesConfig,
+    /// The built-in "host down" event.
+    pub liveness: LivenessConfig,
+}
+
+/// `[liveness]`: a "host down" PROBLEM for every registered host (web's hosts and host group
+/// members) whose heartbeat metric stops for `down_after_secs`, an OK when it reports again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LivenessConfig {
+    /// Raise it at all. Off by default: with several judges in a region, `ring` and `self_url`
+    /// must be set first, or a judge would take hosts that report to another for silent.
+    pub enabled: bool,
+    /// The heartbeat metric (the agent sends `agent.alive` every step).
+    pub metric: String,
+    /// Seconds without it before the host is down.
+    pub down_after_secs: u64,
+    /// The event's priority, 0 to 5.
+    pub priority: u8,
+    /// The region's judges as the transfers list them (`judges`, the same `vnodes`): a host
+    /// that has not reported yet is watched by the judge owning it on that ring (a host that
+    /// reports is watched where its points arrive). Empty: this judge watches them all, right
+    /// for a region with one judge.
+    pub ring: Vec<String>,
+    /// This judge's URL as it appears in `ring`.
+    pub self_url: String,
+    /// Virtual nodes per member, as the transfers' `vnodes`.
+    pub vnodes: usize,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        LivenessConfig {
+            enabled: false,
+            metric: "agent.alive".into(),
+            // Web's `host_dead_after_secs`: the console and the event agree.
+            down_after_secs: 180,
+            priority: 1,
+            ring: vec![],
+            self_url: String::new(),
+            vnodes: 1024,
+        }
+    }
 }
 
 /// `[rules]`: which rules this judge evaluates and how.
@@ -153,6 +195,7 @@ impl Default for JudgeConfig {
             max_backoff_ms: 30_000,
             tls: argus_core::TlsConfig::default(),
             rules: RulesConfig::default(),
+            liveness: LivenessConfig::default(),
         }
     }
 }
@@ -179,6 +222,33 @@ impl JudgeConfig {
         }
         if r.timeout_secs == 0 {
             anyhow::bail!("config key `rules.timeout_secs`: must be at least 1");
+        }
+        let l = &self.liveness;
+        if l.enabled {
+            if l.down_after_secs == 0 || l.down_after_secs > argus_core::condition::MAX_NODATA_SECS
+            {
+                anyhow::bail!(
+                    "config key `liveness.down_after_secs`: must be 1 to {}, got {}",
+                    argus_core::condition::MAX_NODATA_SECS,
+                    l.down_after_secs
+                );
+            }
+            if l.priority > 5 {
+                anyhow::bail!(
+                    "config key `liveness.priority`: must be 0 to 5, got {}",
+                    l.priority
+                );
+            }
+            if l.metric.is_empty() {
+                anyhow::bail!("config key `liveness.metric`: must not be empty");
+            }
+            let me = argus_core::ring::normalize(&l.self_url);
+            if !l.ring.is_empty() && !l.ring.iter().any(|u| argus_core::ring::normalize(u) == me) {
+                anyhow::bail!(
+                    "config key `liveness.self_url`: {:?} is not in `liveness.ring`",
+                    l.self_url
+                );
+            }
         }
         if self.internal_token.is_empty() {
             let loopback = self
@@ -248,5 +318,32 @@ mod tests {
                 .unwrap();
         let e = c.check().unwrap_err().to_string();
         assert!(e.contains("rules.shard_index"), "{e}");
+    }
+
+    #[test]
+    fn liveness_keys_defaults_and_checks() {
+        let c: JudgeConfig = argus_core::config::from_str("", "judge.toml").unwrap();
+        assert!(!c.liveness.enabled);
+        assert_eq!(
+            (c.liveness.metric.as_str(), c.liveness.down_after_secs),
+            ("agent.alive", 180)
+        );
+        let c: JudgeConfig = argus_core::config::from_str(
+            "[liveness]\nenabled = true\nring = ['http://j1:1', 'http://j2:1']\nself_url = 'http://j3:1'",
+            "judge.toml",
+        )
+        .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("liveness.self_url"), "{e}");
+        let c: JudgeConfig = argus_core::config::from_str(
+            "[liveness]\nenabled = true\ndown_after_secs = 0",
+            "judge.toml",
+        )
+        .unwrap();
+        assert!(c
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("down_after_secs"));
     }
 }

@@ -6,9 +6,10 @@
 
 use crate::rules::{Compiled, Rules};
 use crate::wheel::Wheel;
+use argus_core::condition::{Condition, Need, Windows, MAX_WINDOW};
 use argus_core::event::{Event, EventId, EventStatus};
 use argus_core::series::series_hash;
-use argus_core::strategy::StrategyId;
+use argus_core::strategy::{StrategyId, HOST_DOWN_STRATEGY};
 use argus_core::{Point, SeriesKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -27,14 +28,21 @@ pub struct Alert {
     /// For nodata strategies: when the next nodata check is due (Unix seconds, 0 = none).
     #[serde(default)]
     pub nodata_due: i64,
+    /// For strategies with `for_secs`: since when the condition has held without a PROBLEM yet
+    /// (the time of the first point it held on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<i64>,
 }
 
 struct Series {
     key: SeriesKey,
     hash: u64,
     strategies: Vec<Arc<Compiled>>,
-    cap: usize,
+    /// What its own strategies and those of other metrics reading it need kept.
+    need: Need,
     values: VecDeque<f64>,
+    /// The timestamps of `values`, as long.
+    times: VecDeque<i64>,
     last_ts: i64,
     alerts: Vec<(StrategyId, Alert)>,
 }
@@ -59,6 +67,9 @@ pub struct SeriesSnapshot {
     pub key: SeriesKey,
     /// Its latest values, oldest first.
     pub values: Vec<f64>,
+    /// Their timestamps (absent in state saved before time windows: taken as `last_ts`).
+    #[serde(default)]
+    pub times: Vec<i64>,
     /// The timestamp of its latest point.
     pub last_ts: i64,
     /// The state of each strategy on it.
@@ -103,9 +114,14 @@ pub struct Engine {
     collided: HashMap<SeriesKey, u32>,
     series: Vec<Series>,
     wheel: Wheel<(u32, StrategyId)>,
+    /// Which endpoints this engine watches for liveness before they report (`None`: all).
+    owns: Option<Owner>,
     /// What it did so far.
     pub stats: EngineStats,
 }
+
+/// Whether an engine owns a tenant's endpoint (its judge on the ring, its shard in the judge).
+pub type Owner = Arc<dyn Fn(&argus_core::TenantId, &str) -> bool + Send + Sync>;
 
 impl Engine {
     /// An engine without rules yet; events carry `region`.
@@ -117,8 +133,15 @@ impl Engine {
             collided: HashMap::new(),
             series: Vec::new(),
             wheel: Wheel::new(),
+            owns: None,
             stats: EngineStats::default(),
         }
+    }
+
+    /// Limits the hosts this engine watches for liveness before their first point to those
+    /// `owns` accepts (a host that reports is watched where its points arrive).
+    pub fn set_owner(&mut self, owns: Owner) {
+        self.owns = Some(owns);
     }
 
     /// Number of series watched.
@@ -143,6 +166,40 @@ impl Engine {
                 out.push(ev);
             }
         }
+        self.watch_registered(now);
+    }
+
+    /// Starts the liveness timer of every registered host this engine owns and has no
+    /// heartbeat series for: a host silent since before a (re)start is still found down.
+    fn watch_registered(&mut self, now: i64) {
+        let Some(l) = self.rules.liveness.clone() else {
+            return;
+        };
+        let rules = self.rules.clone();
+        for (tenant, t) in &rules.tenants {
+            for host in &t.registered {
+                if self.owns.as_ref().is_some_and(|o| !o(tenant, host)) {
+                    continue;
+                }
+                let key = SeriesKey::new(tenant.clone(), host, &l.metric, Default::default());
+                let hash = key.hash();
+                let known = match self.index.get(&hash) {
+                    Some(&i) => {
+                        self.series[i as usize].key == key || self.collided.contains_key(&key)
+                    }
+                    None => false,
+                };
+                if known {
+                    continue;
+                }
+                let idx = self.insert(key, hash);
+                self.refresh(idx, false);
+                let a = self.series[idx as usize].alert(HOST_DOWN_STRATEGY);
+                a.nodata_due = now + l.down_after_secs as i64;
+                let due = a.nodata_due;
+                self.wheel.schedule(due, (idx, HOST_DOWN_STRATEGY));
+            }
+        }
     }
 
     /// Re-matches series `idx` against the rules. Arms nodata timers that are not armed yet, and
@@ -156,10 +213,11 @@ impl Engine {
             // center is unreachable): keep its windows and alerts for when they arrive.
             return Vec::new();
         }
-        s.cap = s.strategies.iter().map(|c| c.window).max().unwrap_or(0);
-        while s.values.len() > s.cap {
-            s.values.pop_front();
-        }
+        s.need = s
+            .strategies
+            .iter()
+            .fold(self.rules.input_need(&s.key), |n, c| n.max(c.own));
+        s.trim();
         let ids: Vec<StrategyId> = s.strategies.iter().map(|c| c.strategy.id).collect();
         let mut closed = Vec::new();
         s.alerts.retain(|(id, a)| {
@@ -187,8 +245,10 @@ impl Engine {
             .collect();
         for (id, secs) in nodata {
             {
-                if last_ts == i64::MIN {
-                    continue; // armed by its first point
+                // Armed by its first point, unless watched before one (host liveness).
+                let armed = s.alerts.iter().any(|(x, a)| *x == id && a.nodata_due != 0);
+                if last_ts == i64::MIN && !armed {
+                    continue;
                 }
                 let a = s.alert(id);
                 if a.nodata_due == 0 {
@@ -225,8 +285,9 @@ impl Engine {
             key: key.clone(),
             hash,
             strategies: Vec::new(),
-            cap: 0,
+            need: Need::default(),
             values: VecDeque::new(),
+            times: VecDeque::new(),
             last_ts: i64::MIN,
             alerts: Vec::new(),
         });
@@ -253,8 +314,10 @@ impl Engine {
             Some(i) => i,
             None => {
                 let key = SeriesKey::of(p);
-                // Series no strategy watches are not kept: most series never alert.
-                if self.rules.matching(&key).is_empty() {
+                // Series no strategy watches or reads are not kept: most series never alert.
+                if self.rules.matching(&key).is_empty()
+                    && self.rules.input_need(&key) == Need::default()
+                {
                     return;
                 }
                 let i = self.insert(key, hash);
@@ -269,25 +332,40 @@ impl Engine {
         }
         self.stats.points += 1;
         s.last_ts = p.timestamp;
-        if s.cap > 0 {
-            if s.values.len() == s.cap {
-                s.values.pop_front();
-            }
+        if s.need != Need::default() {
             s.values.push_back(p.value);
+            s.times.push_back(p.timestamp);
+            s.trim();
+            // Windows are read as slices: of this series and, for expressions, of its siblings.
+            s.values.make_contiguous();
+            s.times.make_contiguous();
         }
-        let values = s.values.make_contiguous();
+        if s.strategies.is_empty() {
+            return; // only read by other metrics' strategies
+        }
+        // The alerts change while the series (and its siblings) are read: take them out.
+        let mut alerts = std::mem::take(&mut s.alerts);
+        let strategies = std::mem::take(&mut s.strategies);
+        let s = &self.series[idx as usize];
+        let w = Siblings {
+            series: &self.series,
+            index: &self.index,
+            collided: &self.collided,
+            own: s,
+        };
+        let values = s.values.as_slices().0;
         let mut rearm = Vec::new();
-        for c in &s.strategies {
+        for c in &strategies {
             self.stats.evaluations += 1;
             let id = c.strategy.id;
-            let i = match s.alerts.iter().position(|(x, _)| *x == id) {
+            let i = match alerts.iter().position(|(x, _)| *x == id) {
                 Some(i) => i,
                 None => {
-                    s.alerts.push((id, Alert::default()));
-                    s.alerts.len() - 1
+                    alerts.push((id, Alert::default()));
+                    alerts.len() - 1
                 }
             };
-            let a = &mut s.alerts[i].1;
+            let a = &mut alerts[i].1;
             if let Some(secs) = c.nodata_secs() {
                 // A point ends a nodata problem whatever the hour.
                 if a.problem {
@@ -311,32 +389,46 @@ impl Engine {
             if !c.strategy.is_active_at(p.timestamp) {
                 continue;
             }
-            let v = c.cond.eval(values);
+            let holds = check(&c.cond, values, p.timestamp, &w);
             if !a.problem {
-                if v.holds {
-                    a.problem = true;
-                    a.alarms = 1;
-                    a.occurrence += 1;
-                    out.push(event(
-                        &self.region,
-                        &s.key,
-                        c,
-                        a,
-                        EventStatus::Problem,
-                        v.value,
-                        p.timestamp,
-                    ));
+                if holds != Some(true) {
+                    a.pending_since = None;
+                    continue;
                 }
+                if c.strategy.for_secs > 0 {
+                    // Held on every point since `pending_since`: a PROBLEM once long enough.
+                    let since = *a.pending_since.get_or_insert(p.timestamp);
+                    if p.timestamp - since < c.strategy.for_secs as i64 {
+                        continue;
+                    }
+                }
+                a.pending_since = None;
+                a.problem = true;
+                a.alarms = 1;
+                a.occurrence += 1;
+                let v = value_of(&c.cond, values, p.timestamp, &w);
+                out.push(event(
+                    &self.region,
+                    &s.key,
+                    c,
+                    a,
+                    EventStatus::Problem,
+                    v,
+                    p.timestamp,
+                ));
                 continue;
             }
             let recovered = match &c.recovery {
-                Some(r) => {
-                    let rv = r.eval(values);
-                    rv.holds.then_some(rv.value)
-                }
-                None => (!v.holds).then_some(v.value),
+                Some(r) => check(r, values, p.timestamp, &w) == Some(true),
+                None => holds == Some(false),
             };
-            if let Some(value) = recovered {
+            if recovered {
+                let value = value_of(
+                    c.recovery.as_ref().unwrap_or(&c.cond),
+                    values,
+                    p.timestamp,
+                    &w,
+                );
                 a.problem = false;
                 a.alarms = 0;
                 a.occurrence += 1;
@@ -349,20 +441,24 @@ impl Engine {
                     value,
                     p.timestamp,
                 ));
-            } else if v.holds && a.alarms < c.strategy.max_alarms {
+            } else if holds == Some(true) && a.alarms < c.strategy.max_alarms {
                 a.alarms += 1;
                 a.occurrence += 1;
+                let v = value_of(&c.cond, values, p.timestamp, &w);
                 out.push(event(
                     &self.region,
                     &s.key,
                     c,
                     a,
                     EventStatus::Problem,
-                    v.value,
+                    v,
                     p.timestamp,
                 ));
             }
         }
+        let s = &mut self.series[idx as usize];
+        s.alerts = alerts;
+        s.strategies = strategies;
         for (due, id) in rearm {
             self.wheel.schedule(due, (idx, id));
         }
@@ -391,8 +487,9 @@ impl Engine {
                 continue;
             }
             a.nodata_due = 0;
+            // A host never heard from has been silent at least one period.
             let silent = if last_ts == i64::MIN {
-                0
+                secs as i64
             } else {
                 now - last_ts
             };
@@ -440,6 +537,7 @@ impl Engine {
             .map(|s| SeriesSnapshot {
                 key: s.key.clone(),
                 values: s.values.iter().copied().collect(),
+                times: s.times.iter().copied().collect(),
                 last_ts: s.last_ts,
                 alerts: s.alerts.clone(),
             })
@@ -460,6 +558,12 @@ impl Engine {
                 None => self.insert(snap.key.clone(), hash),
             };
             let s = &mut self.series[idx as usize];
+            s.times = if snap.times.len() == snap.values.len() {
+                snap.times.into()
+            } else {
+                // Saved before timestamps were kept: as of the latest point.
+                vec![snap.last_ts; snap.values.len()].into()
+            };
             s.values = snap.values.into();
             s.last_ts = snap.last_ts;
             s.alerts = snap.alerts;
@@ -471,9 +575,12 @@ impl Engine {
     /// series silent since `hard_cutoff`, so that decommissioned hosts do not hold memory
     /// forever. Rebuilds the index and the timer wheel; returns how many were dropped.
     pub fn evict_idle(&mut self, cutoff: i64, hard_cutoff: i64) -> usize {
+        // A host's heartbeat series stays while the host is watched (bounded by the registered
+        // hosts): forgetting it would forget that the host is down, or that it never reported.
         let keep = |s: &Series| {
-            s.last_ts >= hard_cutoff
-                && (s.last_ts >= cutoff || s.alerts.iter().any(|(_, a)| a.problem))
+            s.alerts.iter().any(|(id, _)| *id == HOST_DOWN_STRATEGY)
+                || (s.last_ts >= hard_cutoff
+                    && (s.last_ts >= cutoff || s.alerts.iter().any(|(_, a)| a.problem)))
         };
         if self.series.iter().all(keep) {
             return 0;
@@ -496,6 +603,84 @@ impl Engine {
     /// The hash of series `i` (for tests and sharding checks).
     pub fn series_hash_at(&self, i: usize) -> Option<u64> {
         self.series.get(i).map(|s| s.hash)
+    }
+}
+
+impl Series {
+    /// Drops the points no strategy needs any more: beyond the largest count, and older than the
+    /// longest time window (a time window keeps at most [`MAX_WINDOW`] points).
+    fn trim(&mut self) {
+        let n = self.need;
+        let keep = if n.secs > 0 {
+            n.points.max(MAX_WINDOW)
+        } else {
+            n.points
+        };
+        while self.values.len() > keep {
+            self.values.pop_front();
+            self.times.pop_front();
+        }
+        if n.secs > 0 {
+            let cutoff = self.last_ts.saturating_sub(n.secs as i64);
+            while self.values.len() > n.points && self.times.front().is_some_and(|&t| t <= cutoff) {
+                self.values.pop_front();
+                self.times.pop_front();
+            }
+        }
+    }
+}
+
+/// The windows an expression reads: the evaluated series and the series of other metrics with
+/// its tenant, endpoint and tags.
+struct Siblings<'a> {
+    series: &'a [Series],
+    index: &'a IdMap<u32>,
+    collided: &'a HashMap<SeriesKey, u32>,
+    own: &'a Series,
+}
+
+impl Windows for Siblings<'_> {
+    fn points(&self, metric: Option<&str>) -> Option<(&[i64], &[f64])> {
+        let k = &self.own.key;
+        let s = match metric {
+            None => self.own,
+            Some(m) if m == k.metric => self.own,
+            Some(m) => {
+                let hash = series_hash(&k.tenant, &k.endpoint, m, &k.tags);
+                let same = |s: &Series| {
+                    s.key.metric == m
+                        && s.key.tenant == k.tenant
+                        && s.key.endpoint == k.endpoint
+                        && s.key.tags == k.tags
+                };
+                match self.index.get(&hash) {
+                    Some(&i) if same(&self.series[i as usize]) => &self.series[i as usize],
+                    _ => {
+                        let key = SeriesKey::new(k.tenant.clone(), &k.endpoint, m, k.tags.clone());
+                        &self.series[*self.collided.get(&key)? as usize]
+                    }
+                }
+            }
+        };
+        // Kept contiguous after every point (see `ingest_hashed`).
+        let (t, v) = (s.times.as_slices(), s.values.as_slices());
+        (t.1.is_empty() && v.1.is_empty()).then_some((t.0, v.0))
+    }
+}
+
+/// Whether `cond` holds (`None`: an expression lacking data, undecided).
+fn check(cond: &Condition, values: &[f64], now: i64, w: &Siblings) -> Option<bool> {
+    match cond {
+        Condition::Program(p) => p.eval(now, w),
+        c => Some(c.eval(values).holds),
+    }
+}
+
+/// The value an event reports for `cond`.
+fn value_of(cond: &Condition, values: &[f64], now: i64, w: &Siblings) -> f64 {
+    match cond {
+        Condition::Program(p) => p.value(now, w),
+        c => c.eval(values).value,
     }
 }
 
@@ -575,6 +760,7 @@ mod tests {
                 templates: vec![1],
             }],
             expressions: vec![],
+            hosts: vec![],
         };
         Arc::new(Rules::build(&[ts], None).0)
     }

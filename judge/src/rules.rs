@@ -1,9 +1,10 @@
 //! Compiled strategies: every tenant's effective strategies, parsed once and indexed by host and
 //! metric so that a new series finds its strategies with two lookups.
 
-use argus_core::condition::{self, Condition};
+use argus_core::condition::{self, Condition, Need};
 use argus_core::strategy::{
-    effective_strategies, Strategy, StrategyError, TemplateId, TenantStrategies,
+    effective_strategies, Priority, Strategy, StrategyError, TemplateId, TenantStrategies,
+    HOST_DOWN_STRATEGY,
 };
 use argus_core::{SeriesKey, TenantId};
 use std::collections::HashMap;
@@ -20,8 +21,12 @@ pub struct Compiled {
     pub cond: Condition,
     /// The parsed recovery condition (hysteresis).
     pub recovery: Option<Condition>,
-    /// How many points evaluation needs.
+    /// How many points of its own series evaluation needs.
     pub window: usize,
+    /// What evaluation needs kept of its own series (by count and by time).
+    pub own: Need,
+    /// What it needs of other metrics of the same endpoint and tags (expression conditions).
+    pub inputs: Vec<(String, Need)>,
 }
 
 impl Compiled {
@@ -38,15 +43,29 @@ impl Compiled {
             Some(r) => Some(condition::parse(r).map_err(|e| bad("recovery", e))?),
             None => None,
         };
-        let window = cond
-            .window()
-            .max(recovery.as_ref().map_or(0, |r| r.window()));
+        let mut own = Need::default();
+        let mut inputs: Vec<(String, Need)> = Vec::new();
+        for (m, n) in cond
+            .needs()
+            .into_iter()
+            .chain(recovery.iter().flat_map(|r| r.needs()))
+        {
+            match m.filter(|m| *m != strategy.metric) {
+                None => own = own.max(n),
+                Some(m) => match inputs.iter_mut().find(|(x, _)| x == m) {
+                    Some((_, x)) => *x = x.max(n),
+                    None => inputs.push((m.to_string(), n)),
+                },
+            }
+        }
         Ok(Compiled {
+            window: own.points,
             strategy,
             template,
             cond,
             recovery,
-            window,
+            own,
+            inputs,
         })
     }
 
@@ -57,6 +76,39 @@ impl Compiled {
 
     fn applies_to(&self, key: &SeriesKey) -> bool {
         key.metric == self.strategy.metric && key.tags.contains_all(&self.strategy.tags)
+    }
+}
+
+/// The built-in "host down" check: a nodata strategy on the heartbeat metric of every
+/// registered host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Liveness {
+    /// The heartbeat metric (the agent's `agent.alive`).
+    pub metric: String,
+    /// Seconds without it before the host is down.
+    pub down_after_secs: u64,
+    /// The event's priority.
+    pub priority: Priority,
+}
+
+impl Liveness {
+    fn strategy(&self) -> Strategy {
+        Strategy {
+            id: HOST_DOWN_STRATEGY,
+            metric: self.metric.clone(),
+            tags: Default::default(),
+            condition: format!("nodata({})", self.down_after_secs),
+            recovery: None,
+            priority: self.priority,
+            // Once per outage: the host is down, repeating it says nothing new.
+            max_alarms: 1,
+            note: format!(
+                "host down: no {} for {} s",
+                self.metric, self.down_after_secs
+            ),
+            active: None,
+            for_secs: 0,
+        }
     }
 }
 
@@ -72,15 +124,25 @@ pub struct TenantRules {
     hosts: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>>,
     /// metric → expression strategies.
     expressions: HashMap<String, Vec<Arc<Compiled>>>,
+    /// host → metric read by another metric's strategy → the strategies that read it.
+    host_inputs: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>>,
+    /// metric read by an expression strategy of another metric → those strategies.
+    expression_inputs: HashMap<String, Vec<Arc<Compiled>>>,
+    /// The registered hosts watched for liveness (empty without it).
+    pub registered: Vec<String>,
 }
 
 impl TenantRules {
     /// Compiles a tenant's model; fails whole on the first error so that the caller can keep the
     /// tenant's last good set.
-    pub fn compile(ts: &TenantStrategies) -> Result<Self, StrategyError> {
+    pub fn compile(
+        ts: &TenantStrategies,
+        liveness: Option<&Liveness>,
+    ) -> Result<Self, StrategyError> {
         ts.check()?;
         let mut cache: HashMap<u64, Arc<Compiled>> = HashMap::new();
         let mut hosts: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>> = HashMap::new();
+        let mut host_inputs: HashMap<String, HashMap<String, Vec<Arc<Compiled>>>> = HashMap::new();
         let all_hosts = ts.host_groups.iter().flat_map(|g| g.hosts.iter());
         for host in all_hosts {
             if hosts.contains_key(host) {
@@ -98,6 +160,14 @@ impl TenantRules {
                         c
                     }
                 };
+                for (m, _) in &c.inputs {
+                    host_inputs
+                        .entry(host.clone())
+                        .or_default()
+                        .entry(m.clone())
+                        .or_default()
+                        .push(c.clone());
+                }
                 by_metric
                     .entry(c.strategy.metric.clone())
                     .or_default()
@@ -105,9 +175,30 @@ impl TenantRules {
             }
             hosts.insert(host.clone(), by_metric);
         }
+        let mut registered = Vec::new();
+        if let Some(l) = liveness {
+            let c = Arc::new(Compiled::new(l.strategy(), None)?);
+            for host in ts.registered_hosts() {
+                registered.push(host.to_string());
+                let v = hosts
+                    .entry(host.to_string())
+                    .or_default()
+                    .entry(l.metric.clone())
+                    .or_default();
+                // A user strategy on the heartbeat metric stands beside it.
+                v.push(c.clone());
+            }
+        }
         let mut expressions: HashMap<String, Vec<Arc<Compiled>>> = HashMap::new();
+        let mut expression_inputs: HashMap<String, Vec<Arc<Compiled>>> = HashMap::new();
         for e in &ts.expressions {
             let c = Arc::new(Compiled::new(e.strategy.clone(), None)?);
+            for (m, _) in &c.inputs {
+                expression_inputs
+                    .entry(m.clone())
+                    .or_default()
+                    .push(c.clone());
+            }
             expressions
                 .entry(c.strategy.metric.clone())
                 .or_default()
@@ -118,7 +209,31 @@ impl TenantRules {
             source: ts.clone(),
             hosts,
             expressions,
+            host_inputs,
+            expression_inputs,
+            registered,
         })
+    }
+
+    /// What strategies of other metrics need kept of series `key` (the same endpoint, and tags
+    /// that the strategy selects).
+    fn input_need(&self, key: &SeriesKey) -> Need {
+        let mut need = Need::default();
+        let host = self
+            .host_inputs
+            .get(&key.endpoint)
+            .and_then(|m| m.get(&key.metric));
+        let expr = self.expression_inputs.get(&key.metric);
+        for c in host.into_iter().chain(expr).flatten() {
+            if key.tags.contains_all(&c.strategy.tags) {
+                for (m, n) in &c.inputs {
+                    if *m == key.metric {
+                        need = need.max(*n);
+                    }
+                }
+            }
+        }
+        need
     }
 
     fn matching(&self, key: &SeriesKey, out: &mut Vec<Arc<Compiled>>) {
@@ -157,6 +272,8 @@ pub struct Rules {
     pub generation: u64,
     /// Per tenant.
     pub tenants: HashMap<TenantId, Arc<TenantRules>>,
+    /// The host liveness check they were compiled with.
+    pub liveness: Option<Liveness>,
 }
 
 /// A tenant whose new model was refused (its previous rules, if any, stay in force).
@@ -178,18 +295,36 @@ impl Rules {
         out
     }
 
+    /// What strategies of other metrics need kept of series `key` (zero when none reads it).
+    pub fn input_need(&self, key: &SeriesKey) -> Need {
+        self.tenants
+            .get(&key.tenant)
+            .map_or(Need::default(), |t| t.input_need(key))
+    }
+
     /// Compiles `sets` into the next rules. A tenant whose model is refused keeps its rules from
     /// `previous`; a tenant whose model did not change reuses them without recompiling.
     pub fn build(sets: &[TenantStrategies], previous: Option<&Rules>) -> (Rules, Vec<Refused>) {
+        Self::build_with(sets, previous, None)
+    }
+
+    /// [`build`](Self::build) with the host liveness check (`None`: without).
+    pub fn build_with(
+        sets: &[TenantStrategies],
+        previous: Option<&Rules>,
+        liveness: Option<&Liveness>,
+    ) -> (Rules, Vec<Refused>) {
         let mut tenants = HashMap::new();
         let mut refused = Vec::new();
+        // Compiled with another liveness check: nothing to reuse.
+        let same_liveness = previous.is_some_and(|p| p.liveness.as_ref() == liveness);
         for ts in sets {
             let prev = previous.and_then(|p| p.tenants.get(&ts.tenant));
-            if let Some(p) = prev.filter(|p| p.source == *ts) {
+            if let Some(p) = prev.filter(|p| same_liveness && p.source == *ts) {
                 tenants.insert(ts.tenant.clone(), p.clone());
                 continue;
             }
-            match TenantRules::compile(ts) {
+            match TenantRules::compile(ts, liveness) {
                 Ok(r) => {
                     tenants.insert(ts.tenant.clone(), Arc::new(r));
                 }
@@ -209,6 +344,7 @@ impl Rules {
             Rules {
                 generation,
                 tenants,
+                liveness: liveness.cloned(),
             },
             refused,
         )
@@ -243,6 +379,7 @@ mod tests {
                 templates: vec![1],
             }],
             expressions: vec![],
+            hosts: vec![],
         }
     }
 

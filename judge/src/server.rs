@@ -2,16 +2,16 @@
 //! (config pull, nodata ticks, snapshots, the outbox sender).
 
 use crate::config::JudgeConfig;
-use crate::engine::{Engine, SeriesSnapshot};
+use crate::engine::{Engine, Owner, SeriesSnapshot};
 use crate::outbox::{run_sender, Outbox, SenderConfig};
 use crate::ruler::{Ruler, RulerSetup};
-use crate::rules::Rules;
+use crate::rules::{Liveness, Rules};
 use crate::source::Source;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use argus_core::event::Event;
 use argus_core::http::{check_internal, json_config, ApiError, Served};
-use argus_core::series::series_hash;
+use argus_core::series::{endpoint_hash, series_hash};
 use argus_core::strategy::TenantStrategies;
 use argus_core::telemetry::{Counter, Gauge, Registry};
 use argus_core::validate::Rejection;
@@ -68,6 +68,7 @@ pub struct Judge {
     shards: Vec<Mutex<Engine>>,
     ruler: Arc<Ruler>,
     rules: Mutex<Arc<Rules>>,
+    liveness: Option<Liveness>,
     outbox: Arc<Outbox>,
     state_path: PathBuf,
     metrics: Metrics,
@@ -81,9 +82,10 @@ struct StateFile {
 }
 
 impl Judge {
-    fn shard(&self, hash: u64) -> usize {
-        // The high bits: transfers route by the same hash, so its low bits are correlated here.
-        ((hash >> 40) as usize) % self.shards.len()
+    /// The shard of a tenant's endpoint: all its metrics in one engine, as conditions across
+    /// metrics read them together.
+    fn shard(&self, tenant: &argus_core::TenantId, endpoint: &str) -> usize {
+        shard_of(tenant, endpoint, self.shards.len())
     }
 
     /// Evaluates `points` (tenant set) and makes the resulting events durable in the outbox.
@@ -92,7 +94,7 @@ impl Judge {
         let mut by_shard: Vec<Vec<(u64, &Point)>> = vec![Vec::new(); n];
         for p in points {
             let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
-            by_shard[self.shard(h)].push((h, p));
+            by_shard[self.shard(&p.tenant, &p.endpoint)].push((h, p));
         }
         let mut events = Vec::new();
         let mut series = 0;
@@ -129,7 +131,7 @@ impl Judge {
     /// Applies a new set of tenant models; refused tenants keep their last good rules.
     pub fn apply(&self, sets: &[TenantStrategies]) {
         let mut cur = self.rules.lock().expect("rules lock");
-        let (rules, refused) = Rules::build(sets, Some(&cur));
+        let (rules, refused) = Rules::build_with(sets, Some(&cur), self.liveness.as_ref());
         for r in &refused {
             tracing::error!(tenant = %r.tenant, error = %r.error, "strategies refused; keeping the last good set");
         }
@@ -198,13 +200,54 @@ impl Judge {
         let n = state.series.len();
         let mut parts: Vec<Vec<SeriesSnapshot>> = vec![Vec::new(); self.shards.len()];
         for s in state.series {
-            parts[self.shard(s.key.hash())].push(s);
+            parts[self.shard(&s.key.tenant, &s.key.endpoint)].push(s);
         }
         for (i, p) in parts.into_iter().enumerate() {
             self.shards[i].lock().expect("shard lock").restore(p);
         }
         Ok(n)
     }
+}
+
+/// The shard of a tenant's endpoint among `n`.
+fn shard_of(tenant: &argus_core::TenantId, endpoint: &str, n: usize) -> usize {
+    // The high bits: transfers route by the same hash, so its low bits are correlated here.
+    ((endpoint_hash(tenant, endpoint) >> 40) as usize) % n
+}
+
+/// The liveness check of `cfg` (`None` when disabled).
+fn liveness(cfg: &JudgeConfig) -> Option<Liveness> {
+    let l = &cfg.liveness;
+    l.enabled.then(|| Liveness {
+        metric: l.metric.clone(),
+        down_after_secs: l.down_after_secs,
+        priority: argus_core::strategy::Priority::new(l.priority).unwrap_or_default(),
+    })
+}
+
+/// The engine of shard `i` of `n`.
+fn engine(cfg: &JudgeConfig, i: usize, n: usize) -> Engine {
+    let mut e = Engine::new(cfg.region.clone());
+    e.set_owner(owner(cfg, i, n));
+    e
+}
+
+/// Which hosts shard `i` of `n` watches for liveness before they report: its shard of those the
+/// judge owns on `[liveness] ring`.
+fn owner(cfg: &JudgeConfig, i: usize, n: usize) -> Owner {
+    let l = &cfg.liveness;
+    let ring = (!l.ring.is_empty()).then(|| {
+        let ring = argus_core::ring::Ring::new(&l.ring, l.vnodes);
+        let me = argus_core::ring::normalize(&l.self_url);
+        let idx = ring.members().iter().position(|m| *m == me);
+        (ring, idx)
+    });
+    Arc::new(move |t, host| {
+        shard_of(t, host, n) == i
+            && ring
+                .as_ref()
+                .is_none_or(|(r, me)| me.is_some() && r.owner(endpoint_hash(t, host)) == *me)
+    })
 }
 
 /// A running judge.
@@ -278,10 +321,11 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
     })?;
     let judge = Arc::new(Judge {
         shards: (0..cfg.shard_count())
-            .map(|_| Mutex::new(Engine::new(cfg.region.clone())))
+            .map(|i| Mutex::new(engine(&cfg, i, cfg.shard_count())))
             .collect(),
         ruler,
         rules: Mutex::new(Arc::new(Rules::default())),
+        liveness: liveness(&cfg),
         outbox: outbox.clone(),
         state_path: cfg.data_dir.join("state.json"),
         metrics,
@@ -486,5 +530,38 @@ impl Judge {
     /// Path of the state file.
     pub fn state_path(&self) -> &Path {
         &self.state_path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_owners_split_hosts_between_judges_and_shards() {
+        let mut cfg = JudgeConfig::default();
+        cfg.liveness.ring = vec!["http://j1:1".into(), "http://j2:1/".into()];
+        let t = argus_core::TenantId::new("acme").unwrap();
+        let hosts: Vec<String> = (0..200).map(|h| format!("h{h}")).collect();
+        let mut claimed = vec![0; hosts.len()];
+        let ring = argus_core::ring::Ring::new(&cfg.liveness.ring, cfg.liveness.vnodes);
+        for (j, url) in ["http://j1:1", "http://j2:1"].iter().enumerate() {
+            cfg.liveness.self_url = url.to_string();
+            let owners: Vec<Owner> = (0..3).map(|i| owner(&cfg, i, 3)).collect();
+            for (k, h) in hosts.iter().enumerate() {
+                let n = owners.iter().filter(|o| o(&t, h)).count();
+                // The transfers send the host's points to the ring's owner: the same judge.
+                let mine = ring.owner(endpoint_hash(&t, h)) == Some(j);
+                assert_eq!(n, usize::from(mine), "{h} on judge {url}");
+                claimed[k] += n;
+            }
+        }
+        assert!(claimed.iter().all(|&c| c == 1), "each host watched once");
+        // Without a ring, the judge watches every host (in one of its shards).
+        let cfg = JudgeConfig::default();
+        let o: Vec<Owner> = (0..2).map(|i| owner(&cfg, i, 2)).collect();
+        assert!(hosts
+            .iter()
+            .all(|h| o.iter().filter(|o| o(&t, h)).count() == 1));
     }
 }

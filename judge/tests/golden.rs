@@ -6,9 +6,11 @@
 //! tenant acme                                   # the tenant of what follows
 //! template id=1 name=base parent=2
 //! strategy id=10 template=1 metric=cpu.idle tags=k=v cond="all(#3) > 90" recovery="all(#1) < 80"
-//!          priority=1 max=3 active=09:00-18:00 days=0,1 note="..."
+//!          priority=1 max=3 active=09:00-18:00 days=0,1 for=180 note="..."
 //! expression id=20 metric=cpu.idle tags=service=db cond="max(#2) > 1"
 //! group id=1 hosts=h1,h2 templates=1,2
+//! hosts h5,h6                                   # registered hosts outside groups
+//! liveness metric=agent.alive down=60 priority=1 # the built-in "host down" check
 //! reload                                        # the config lines that follow replace it all
 //! refused "cycle"                               # the last applied config refused a tenant so
 //! > h1 cpu.idle{k=v} 95 @100                    # a point (endpoint, metric{tags}, value, time)
@@ -24,7 +26,7 @@ use argus_core::strategy::{
 };
 use argus_core::{Point, Tags, TenantId};
 use argus_judge::engine::{Engine, SeriesSnapshot};
-use argus_judge::rules::Rules;
+use argus_judge::rules::{Liveness, Rules};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
@@ -101,6 +103,7 @@ fn strategy(kv: &[(String, String)]) -> Strategy {
         max_alarms: get(kv, "max").map_or(3, |m| m.parse().unwrap()),
         note: get(kv, "note").unwrap_or("").to_string(),
         active,
+        for_secs: get(kv, "for").map_or(0, |f| f.parse().unwrap()),
     }
 }
 
@@ -109,6 +112,7 @@ struct Model {
     current: usize,
     version: u64,
     dirty: bool,
+    liveness: Option<Liveness>,
 }
 
 impl Model {
@@ -171,6 +175,7 @@ fn run(path: &Path) {
         current: 0,
         version: 0,
         dirty: false,
+        liveness: None,
     };
     let mut engine = Engine::new("r1");
     let mut rules = Arc::new(Rules::default());
@@ -202,7 +207,14 @@ fn run(path: &Path) {
         let kvs = kv(&toks[1..]);
         let is_config = matches!(
             toks[0].as_str(),
-            "tenant" | "template" | "strategy" | "expression" | "group" | "reload"
+            "tenant"
+                | "template"
+                | "strategy"
+                | "expression"
+                | "group"
+                | "reload"
+                | "hosts"
+                | "liveness"
         );
         if !is_config {
             assert!(
@@ -214,7 +226,8 @@ fn run(path: &Path) {
                 for t in &mut model.tenants {
                     t.version = model.version;
                 }
-                let (r, refs) = Rules::build(&model.tenants, Some(&rules));
+                let (r, refs) =
+                    Rules::build_with(&model.tenants, Some(&rules), model.liveness.as_ref());
                 refused = refs
                     .iter()
                     .map(|r| format!("{}: {}", r.tenant, r.error))
@@ -284,6 +297,20 @@ fn run(path: &Path) {
                         .map(str::to_string)
                         .collect(),
                     templates: ids(get(&kvs, "templates").unwrap_or("")),
+                });
+            }
+            "hosts" => {
+                let hosts = toks[1].split(',').map(str::to_string);
+                model.t().hosts.extend(hosts);
+            }
+            "liveness" => {
+                model.liveness = Some(Liveness {
+                    metric: get(&kvs, "metric").unwrap_or("agent.alive").to_string(),
+                    down_after_secs: get(&kvs, "down").expect("down=").parse().unwrap(),
+                    priority: Priority::new(
+                        get(&kvs, "priority").map_or(1, |p| p.parse().unwrap()),
+                    )
+                    .unwrap(),
                 });
             }
             "refused" => {

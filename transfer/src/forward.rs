@@ -283,7 +283,12 @@ impl Forwarder {
         for p in points {
             let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
             topo.store_ring.replicas_into(h, topo.replicas, &mut reps);
-            if let Some(j) = topo.judge_ring.owner(h) {
+            // By endpoint, not series: a judge sees every metric of an endpoint (conditions
+            // across metrics).
+            if let Some(j) = topo
+                .judge_ring
+                .owner(argus_core::series::endpoint_hash(&p.tenant, &p.endpoint))
+            {
                 per_judge[j].push(p.clone());
             }
             if self.influx.is_some() {
@@ -347,8 +352,11 @@ impl Forwarder {
         let mut per_judge: Vec<Vec<Point>> = (0..topo.judges.len()).map(|_| Vec::new()).collect();
         if !topo.judges.is_empty() {
             for p in &points {
-                let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
-                if let Some(j) = topo.judge_ring.owner(h) {
+                // By endpoint, as above.
+                if let Some(j) = topo
+                    .judge_ring
+                    .owner(argus_core::series::endpoint_hash(&p.tenant, &p.endpoint))
+                {
                     per_judge[j].push(p.clone());
                 }
             }

@@ -1,4 +1,4 @@
-//! Routing: replication over the storage ring, one judge per series, the merged region query,
+//! Routing: replication over the storage ring, one judge per endpoint, the merged region query,
 //! and a new ring applied from the config file without a restart.
 
 mod common;
@@ -111,6 +111,25 @@ async fn each_series_on_its_replicas_and_one_judge() {
     assert!(a.is_disjoint(&b), "one judge per series");
     assert_eq!(a.len() + b.len(), 60);
     assert!(!a.is_empty() && !b.is_empty());
+    // Every metric of an endpoint goes to that endpoint's judge (conditions across metrics).
+    let mem: Vec<_> = (0..60)
+        .map(|i| point(&format!("host-{i}"), "mem", 1.0, now))
+        .collect();
+    assert_eq!(push(&url, "tok-acme", &mem).await.0, 200);
+    wait_for("judges to get the second metric", || async {
+        seen1.lock().unwrap().len() + seen2.lock().unwrap().len() == 180
+    })
+    .await;
+    for seen in [&seen1, &seen2] {
+        let s = seen.lock().unwrap();
+        let of = |m: &str| -> BTreeSet<String> {
+            s.iter()
+                .filter(|(_, x)| x == m)
+                .map(|(e, _)| e.clone())
+                .collect()
+        };
+        assert_eq!(of("load"), of("mem"), "an endpoint's metrics on one judge");
+    }
     t.stop().await;
     h1.stop(true).await;
     h2.stop(true).await;

@@ -68,12 +68,19 @@ pub async fn tenant_strategies(db: &Db, tenant: &TenantId) -> Result<TenantStrat
             strategy: r.strategy(o.id),
         });
     }
+    // Registered hosts, for the judges' "host down" event.
+    let hosts = store::list(db, t, Kind::Host.path())
+        .await?
+        .into_iter()
+        .filter_map(|o| o.name)
+        .collect();
     Ok(TenantStrategies {
         tenant: tenant.clone(),
         version: tenant_version(db, t).await?,
         templates,
         host_groups,
         expressions,
+        hosts,
     })
 }
 
@@ -130,12 +137,14 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
             starts_at: s.starts_at,
             ends_at: s.ends_at,
             repeat_every_secs: s.repeat_every_secs,
+            recurrence: s.recurrence,
             author: s.author,
             reason: s.reason,
         });
     }
     for o in store::list(db, t, Kind::HostGroup.path()).await? {
         let g: HostGroupIn = doc(&o)?;
+        out.host_group_names.push((o.id as u64, g.name));
         out.host_groups.push((o.id as u64, g.hosts));
     }
     for o in store::list(db, t, Kind::Template.path()).await? {
@@ -143,6 +152,7 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
         out.template_parents
             .push((o.id as u64, ti.parent.map(|p| p as u64)));
     }
+    out.routing = crate::api::routes::load(db, t).await?;
     Ok(out)
 }
 

@@ -388,6 +388,46 @@ async fn validation(backend: Backend) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["field"], "condition");
     assert!(v["error"].as_str().unwrap().contains("position"), "{v}");
+    // Expressions across metrics, time windows and `for` validate too; a bad one names the
+    // position of its error.
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/strategies/validate",
+            Some(
+                json!({"template_id": t1, "metric": "mem.used", "for_secs": 180,
+                "condition": "avg(mem.used,#3) / avg(mem.total,5m) * 100 > 90"}),
+            ),
+        )
+        .await;
+    assert_eq!((s, v["ok"].clone()), (StatusCode::OK, json!(true)), "{v}");
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/strategies/validate",
+            Some(json!({"template_id": t1, "metric": "mem.used",
+                "condition": "avg(mem.used,#3) / avg(mem.total,5x) > 1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["field"], "condition");
+    assert!(
+        v["error"].as_str().unwrap().starts_with("at position 34:"),
+        "{v}"
+    );
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/strategies/validate",
+            Some(json!({"template_id": t1, "metric": "cpu", "for_secs": 60,
+                "condition": "nodata(60)"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["field"], "for_secs", "{v}");
     // Names are unique per tenant, not across tenants.
     let (s, _) = e
         .call(

@@ -166,6 +166,9 @@ pub struct RuleIn {
     /// Active window.
     #[serde(default)]
     pub active: Option<ActiveWindow>,
+    /// Seconds the condition must hold before the PROBLEM.
+    #[serde(default)]
+    pub for_secs: u64,
 }
 
 impl RuleIn {
@@ -181,6 +184,7 @@ impl RuleIn {
             max_alarms: self.max_alarms,
             note: self.note.clone(),
             active: self.active.clone(),
+            for_secs: self.for_secs,
         }
     }
 }
@@ -262,6 +266,9 @@ pub struct SilenceIn {
     /// Recurrence period.
     #[serde(default)]
     pub repeat_every_secs: Option<i64>,
+    /// Or: weekdays and hours in a named time zone, within `starts_at`..`ends_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<argus_core::route::Recurrence>,
     /// Who (defaults to the caller).
     #[serde(default)]
     pub author: String,
@@ -575,6 +582,17 @@ pub async fn prepare(
                     ));
                 }
             }
+            if let Some(r) = &s.recurrence {
+                if s.repeat_every_secs.is_some() {
+                    return Err(ApiError::bad_field(
+                        "recurrence",
+                        "give either recurrence or repeat_every_secs, not both",
+                    ));
+                }
+                r.check().map_err(|e| {
+                    ApiError::bad_field(format!("recurrence.{}", e.field), e.reason)
+                })?;
+            }
             if s.reason.trim().is_empty() {
                 return Err(ApiError::bad_field("reason", "say why (must not be empty)"));
             }
@@ -607,6 +625,7 @@ pub async fn prepare(
                 && m.metric.is_none()
                 && m.strategy_id.is_none()
                 && m.tags.is_empty()
+                && m.matchers.is_empty()
             {
                 return Err(ApiError::bad_field(
                     "matcher",
@@ -697,6 +716,19 @@ pub async fn check_delete(db: &Db, tenant: &str, kind: Kind, id: i64) -> Result<
         }
         _ => None,
     };
+    if found.is_none() && matches!(kind, Kind::Contact | Kind::Team) {
+        let name = store::get(db, tenant, kind.path(), id)
+            .await?
+            .and_then(|o| o.name);
+        if let Some(name) = name {
+            if crate::api::routes::uses_receiver(db, tenant, &name).await? {
+                return Err(conflict(format!(
+                    "{} {id} ({name}) is a receiver of the routing tree (/api/v1/routes)",
+                    kind.noun()
+                )));
+            }
+        }
+    }
     match found {
         Some((k, other)) => Err(conflict(format!(
             "{} {id} is still used by {} {other}",

@@ -5,6 +5,7 @@ pub mod alarm;
 pub mod kinds;
 pub mod objects;
 pub mod openapi;
+pub mod routes;
 pub mod rules;
 
 use actix_web::web;
@@ -54,6 +55,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(rules::MAX_FILE_BYTES))
                 .route(web::post().to(rules::import)),
         )
+        .service(
+            web::resource("/api/v1/routes")
+                .app_data(web::PayloadConfig::new(routes::MAX_BYTES))
+                .route(web::get().to(routes::get))
+                .route(web::put().to(routes::put))
+                .route(web::delete().to(routes::delete)),
+        )
+        .route("/api/v1/routes/test", web::post().to(routes::test))
         .route("/api/v1/rules/export", web::get().to(rules::export))
         .route("/api/v1/rules/status", web::get().to(rules::status))
         .route("/api/v1/rules/validate", web::post().to(rules::validate))

@@ -63,6 +63,8 @@ pub fn spec() -> Value {
         "/api/v1/hosts/{id}/strategies": {"get": op("A host's effective strategies (through its groups' templates and their ancestors) and the expression strategies", "hosts")},
         "/api/v1/templates/{id}/effective": {"get": op("A template's strategies with its ancestors' (overrides applied)", "templates")},
         "/api/v1/strategies/validate": {"post": op("Check a strategy without storing it (live validation)", "strategies")},
+        "/api/v1/routes": {"get": op("The tenant's label routing tree and inhibit rules: {config, source, format, updated_at}; ?format=yaml answers the source as pasted", "routing"), "put": op("Store a routing tree: an alertmanager.yml (YAML or JSON) or its route: section; receivers are teams or contacts by name; 400 names the field (editor)", "routing"), "delete": op("Remove the routing tree (editor)", "routing")},
+        "/api/v1/routes/test": {"post": op("The receivers a label set reaches: {labels} -> {receivers, routes: [{receiver, path, group_by, group_wait_ms, group_interval_ms, repeat_interval_ms}]}, as amtool config routes test", "routing")},
         "/api/v1/rules/import": {"post": op("Create every rule of a Prometheus rule file (YAML body) in one transaction, or none: 400 names groups[i].rules[j].field and the line (editor)", "rules")},
         "/api/v1/rules/export": {"get": op("The tenant's recording and alert rules as a Prometheus rule file (YAML)", "rules")},
         "/api/v1/rules/status": {"get": op("Each rule's evaluation in every region as its judges report it: {rules: [{kind, id, name, global, interval_secs, health, regions: [{region, judge, health, last_evaluation, evaluation_secs, last_error, firing, pending, reported_at}]}]}", "rules")},
