@@ -307,7 +307,10 @@ impl Cluster {
             for p in &alarm_ports {
                 relays.push(("events", link.relay(local(*p)).await?));
             }
-            relays.push(("query", link.relay(local(transfer_ports[0])).await?));
+            // Web queries the region through each of its transfers in turn (failover).
+            for p in &transfer_ports {
+                relays.push(("query", link.relay(local(*p)).await?));
+            }
             let rl = RegionLink {
                 region: region.clone(),
                 link,
@@ -319,6 +322,10 @@ impl Cluster {
             region_endpoints.push(argus_web::config::RegionEndpoint {
                 name: region.clone(),
                 query_url: rl.url("query", transfer_ports[0]),
+                query_urls: transfer_ports[1..]
+                    .iter()
+                    .map(|p| rl.url("query", *p))
+                    .collect(),
             });
             links.push(rl);
             let stores = if spec.remote_storage.is_some() {

@@ -274,10 +274,10 @@ pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     let web_cfg = argus_web::WebConfig {
         listen: addr(ports.web),
         internal_token: internal_token.clone(),
-        regions: vec![argus_web::config::RegionEndpoint {
-            name: "local".into(),
-            query_url: url(ports.transfer),
-        }],
+        regions: vec![argus_web::config::RegionEndpoint::new(
+            "local",
+            url(ports.transfer),
+        )],
         data_dir: cfg.data_dir.join("web").display().to_string(),
         alarm_url: url(ports.alarm),
         workers: 1,

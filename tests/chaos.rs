@@ -192,6 +192,7 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
     let base_ts = argus_core::time::now_secs() - 200;
     let mut failover: Option<Duration> = None;
     let mut killed_alarm = None;
+    let mut alarm_killed_at: Option<Instant> = None;
     let mut partial_answers = 0;
     let started = Instant::now();
     for tick in 0..TICKS {
@@ -220,6 +221,7 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
                 let active = active_alarm(&cluster)
                     .await
                     .expect("an active alarm instance");
+                alarm_killed_at = Some(Instant::now());
                 cluster.kill(&active).unwrap();
                 let t0 = Instant::now();
                 while active_alarm(&cluster).await.is_none() {
@@ -266,38 +268,78 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
     }
     let load_secs = started.elapsed().as_secs_f64();
 
-    // Every transition reaches its webhook, exactly once after deduplication.
+    // Every transition reaches its webhook exactly once. Each delivery is counted by its
+    // idempotency key: a transition under two keys is a doubled notification; one key answered
+    // twice is a redelivery, allowed only across the active alarm's kill -9 (the receiver had
+    // answered, the killed instance could not record it).
+    type Transition = (String, String, u64, String);
     let deadline = Instant::now() + Duration::from_secs(120);
-    let transitions = loop {
+    let (transitions, keys_of, deliveries_of) = loop {
         let mut per_series: BTreeMap<(String, String), BTreeMap<u64, String>> = BTreeMap::new();
+        let mut keys_of: BTreeMap<Transition, BTreeSet<String>> = BTreeMap::new();
+        let mut deliveries_of: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
         let mut foreign = 0;
-        for hit in hooks.hits() {
+        for hit in hooks
+            .hits()
+            .iter()
+            .filter(|h| (200..300).contains(&h.answered))
+        {
             // Each tenant's contact posts to /hook/<tenant>.
             let path_tenant = hit.path.trim_start_matches("/hook/").to_string();
+            let key = hit
+                .headers
+                .iter()
+                .find(|(k, _)| k == "idempotency-key")
+                .map(|(_, v)| v.clone())
+                .expect("every webhook carries an idempotency key");
+            deliveries_of.entry(key.clone()).or_default().push(hit.at);
             let body: Value = serde_json::from_slice(&hit.body).unwrap_or(Value::Null);
             for e in body["events"].as_array().cloned().unwrap_or_default() {
                 if e["tenant"] != path_tenant.as_str() {
                     foreign += 1;
                 }
-                let key = (
-                    e["tenant"].as_str().unwrap_or("").to_string(),
-                    e["series"]["endpoint"].as_str().unwrap_or("").to_string(),
-                );
+                let tenant = e["tenant"].as_str().unwrap_or("").to_string();
+                let endpoint = e["series"]["endpoint"].as_str().unwrap_or("").to_string();
                 let occ = e["occurrence"].as_u64().unwrap_or(0);
-                per_series
-                    .entry(key)
+                let status = e["status"].as_str().unwrap_or("").to_string();
+                keys_of
+                    .entry((tenant.clone(), endpoint.clone(), occ, status.clone()))
                     .or_default()
-                    .insert(occ, e["status"].as_str().unwrap_or("").to_string());
+                    .insert(key.clone());
+                per_series
+                    .entry((tenant, endpoint))
+                    .or_default()
+                    .insert(occ, status);
             }
         }
         assert_eq!(foreign, 0, "a webhook received another tenant's event");
         let done = per_series.len() == series.len()
             && per_series.values().all(|m| m.len() >= EXPECTED.len());
         if done || Instant::now() > deadline {
-            break per_series;
+            break (per_series, keys_of, deliveries_of);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    for (t, keys) in &keys_of {
+        assert_eq!(
+            keys.len(),
+            1,
+            "{t:?} notified under {} idempotency keys: {keys:?}",
+            keys.len()
+        );
+    }
+    let killed_at = alarm_killed_at.expect("the active alarm was killed");
+    let mut redelivered = 0;
+    for (key, at) in &deliveries_of {
+        if at.len() > 1 {
+            assert!(
+                at.len() == 2 && at[0] < killed_at && at[1] > killed_at,
+                "delivery {key} answered {} times, not only across the alarm's kill",
+                at.len()
+            );
+            redelivered += 1;
+        }
+    }
     let mut transitions_ok = 0;
     for s in &series {
         let key = (cluster.tenants[s.tenant].tenant.to_string(), s.host.clone());
@@ -364,6 +406,10 @@ async fn nodes_die_and_regions_partition_without_losing_points_or_alerts() {
         series.len() * EXPECTED.len()
     );
     println!("  alarm failover: {:.1} s", failover.as_secs_f64());
+    println!(
+        "  deliveries: {} idempotency keys, {redelivered} answered again after the alarm's kill -9",
+        deliveries_of.len()
+    );
     println!("  partial answers during the partition: {partial_answers}");
     for r in &cluster.regions {
         println!(

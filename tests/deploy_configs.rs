@@ -155,7 +155,14 @@ fn the_global_zone_knows_every_region_and_runs_alarm_active_standby() {
     let names: Vec<&str> = w.regions.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, REGIONS);
     for r in &w.regions {
-        assert_eq!(r.query_url, url(&format!("{}-transfer", r.name), 6060));
+        // Each of the region's transfers, in turn when one does not answer.
+        assert_eq!(
+            r.urls(),
+            [
+                url(&format!("{}-transfer-1", r.name), 6060),
+                url(&format!("{}-transfer-2", r.name), 6060)
+            ]
+        );
     }
     assert!(
         w.database_url.starts_with("postgres://"),

@@ -61,6 +61,8 @@ enum Body {
     Raw(Vec<u8>),
     /// These items after a good point at index 0, wrapped in the API's format.
     Items(Vec<Value>),
+    /// These item bytes (which the JSON parser refuses) after a good point at index 0.
+    RawItems(Vec<u8>),
     /// Like `Items`, with the whole body then compressed.
     Compressed(Encoding, Vec<Value>),
 }
@@ -200,47 +202,42 @@ fn common_rows(api: Api) -> Vec<Row> {
             Body::Raw(vec![]),
             refused(400, "not valid JSON"),
         ),
+        // Faults the JSON parser finds inside one item refuse that item only.
         row(
             "invalid UTF-8 inside a string",
-            Body::Raw(raw_items(
-                api,
-                &[
+            Body::RawItems(
+                [
                     &br#"{"endpoint":"h","metric":"cpu"#[..],
                     &[0xff, 0xfe],
                     &br#"","value":1,"timestamp":1}"#[..],
                 ]
                 .concat(),
-            )),
-            refused(400, "not valid JSON"),
+            ),
+            partial(1, vec![(1, "point", "not valid JSON")]),
         ),
         row(
             "lone UTF-16 surrogate escape",
-            Body::Raw(raw_items(
-                api,
-                br#"{"endpoint":"h","metric":"\ud800","value":1,"timestamp":1}"#,
-            )),
-            refused(400, "not valid JSON"),
+            Body::RawItems(
+                br#"{"endpoint":"h","metric":"\ud800","value":1,"timestamp":1}"#.to_vec(),
+            ),
+            partial(1, vec![(1, "point", "hex escape")]),
         ),
         row(
             "deeply nested JSON (100k levels)",
-            Body::Raw(raw_items(api, deep(100_000).as_bytes())),
-            refused(400, "recursion limit"),
+            Body::RawItems(deep(100_000).into_bytes()),
+            partial(1, vec![(1, "point", "recursion limit")]),
         ),
         row(
             "bare NaN token",
-            Body::Raw(raw_items(
-                api,
-                br#"{"endpoint":"h","metric":"m","value":NaN,"timestamp":1}"#,
-            )),
-            refused(400, "not valid JSON"),
+            Body::RawItems(br#"{"endpoint":"h","metric":"m","value":NaN,"timestamp":1}"#.to_vec()),
+            partial(1, vec![(1, "point", "not valid JSON")]),
         ),
         row(
             "number beyond f64 (1e999)",
-            Body::Raw(raw_items(
-                api,
-                br#"{"endpoint":"h","metric":"m","value":1e999,"timestamp":1}"#,
-            )),
-            refused(400, "out of range"),
+            Body::RawItems(
+                br#"{"endpoint":"h","metric":"m","value":1e999,"timestamp":1}"#.to_vec(),
+            ),
+            partial(1, vec![(1, "point", "out of range")]),
         ),
         row(
             "wrong types",
@@ -823,11 +820,15 @@ async fn run_rows(env: &Env, api: Api, rows: Vec<Row>) {
         let value = 1000.0 + i as f64;
         let good = good_point(api, &metric, value, row.good_note);
         inputs += match &row.body {
-            Body::Raw(_) => 1,
+            Body::Raw(_) | Body::RawItems(_) => 1,
             Body::Items(items) | Body::Compressed(_, items) => items.len().max(1),
         };
         let body = match row.body {
             Body::Raw(b) => b,
+            Body::RawItems(bad) => raw_items(
+                api,
+                &[&serde_json::to_vec(&good).unwrap()[..], b",", &bad].concat(),
+            ),
             Body::Items(items) => wrap(api, [vec![good.clone()], items].concat()),
             Body::Compressed(enc, items) => {
                 encode_body(enc, &wrap(api, [vec![good.clone()], items].concat()))

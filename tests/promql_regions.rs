@@ -531,10 +531,7 @@ async fn web_with(
         internal_token: internal.into(),
         regions: regions
             .iter()
-            .map(|r| argus_web::config::RegionEndpoint {
-                name: r.name.clone(),
-                query_url: r.url(),
-            })
+            .map(|r| argus_web::config::RegionEndpoint::new(r.name.clone(), r.url()))
             .collect(),
         bootstrap_tokens: tenants
             .iter()

@@ -23,6 +23,7 @@ mod procstat;
 mod queries;
 mod report;
 mod results;
+mod rules;
 mod run;
 mod servers;
 mod workload;
@@ -74,6 +75,14 @@ enum Cmd {
         /// Keep the points in this Prometheus-API TSDB (root URL) instead of a storage node.
         #[arg(long)]
         remote_storage: Option<String>,
+        /// Run a judge evaluating the tenants' recording and alert rules (from the web service,
+        /// which this needs) and the alarm service its alerts go to (rules scenario).
+        #[arg(long)]
+        rules: bool,
+        /// With `--rules`: how often judge and alarm pull their configuration from web (and the
+        /// judge reports its rules' status).
+        #[arg(long, default_value_t = 30)]
+        rules_pull_secs: u64,
     },
     /// (internal) Run the Argus agent for the footprint comparison.
     #[command(hide = true)]
@@ -156,6 +165,28 @@ struct RunArgs {
     /// Alerts per alert-latency configuration (0 skips the scenario).
     #[arg(long)]
     alert_hosts: Option<usize>,
+    /// Hosts of the rules benchmark (one tenant; 0 skips it).
+    #[arg(long)]
+    rule_hosts: Option<usize>,
+    /// Host groups of the rules benchmark: each of its 50 recording and 50 alert rule templates
+    /// becomes one rule per group (20 groups: 1,000 of each).
+    #[arg(long)]
+    rule_groups: Option<usize>,
+    /// Evaluation interval of the rules, seconds.
+    #[arg(long)]
+    rule_interval_secs: Option<u64>,
+    /// Scenarios to run, comma-separated: ingest (with cost growth), storage, queries, agent,
+    /// alerts, rules.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ingest,storage,queries,agent,alerts,rules"
+    )]
+    scenarios: Vec<String>,
+    /// Merge into the existing results file (`--out`): replace only the scenarios this run
+    /// measures, and say so in its notes.
+    #[arg(long)]
+    merge: bool,
     /// Scratch directory (default: a temporary directory, removed after).
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -190,6 +221,18 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    const SCENARIOS: [&str; 6] = ["ingest", "storage", "queries", "agent", "alerts", "rules"];
+    if let Some(bad) = a
+        .scenarios
+        .iter()
+        .find(|s| !SCENARIOS.contains(&s.as_str()))
+    {
+        anyhow::bail!(
+            "--scenarios: unknown scenario {bad:?} ({})",
+            SCENARIOS.join(", ")
+        );
+    }
+    let on = |s: &str| a.scenarios.iter().any(|x| x == s);
     Ok(run::RunOpts {
         hosts: a.hosts.unwrap_or(if q { 40 } else { 2_000 }),
         tenants: a.tenants,
@@ -201,17 +244,30 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         }),
         scale_steps: a.scale_steps.unwrap_or(if q { 3 } else { 6 }),
         storage_hosts: a.storage_hosts.unwrap_or(if q { 4 } else { 100 }),
-        storage_steps: a.storage_steps.unwrap_or(if q { 30 } else { 360 }),
+        storage_steps: if on("storage") {
+            a.storage_steps.unwrap_or(if q { 30 } else { 360 })
+        } else {
+            0
+        },
         systems,
         concurrency: a.concurrency,
         argus_hosts_per_batch: a.argus_hosts_per_batch,
         rw_hosts_per_batch: a.rw_hosts_per_batch,
         argus_fsync: a.argus_fsync,
-        agent_secs: a.agent_secs.unwrap_or(if q { 6 } else { 60 }),
+        agent_secs: if on("agent") {
+            a.agent_secs.unwrap_or(if q { 6 } else { 60 })
+        } else {
+            0
+        },
         agent_step: if q { 2 } else { 10 },
-        alert_hosts: a.alert_hosts.unwrap_or(if q { 3 } else { 12 }),
+        alert_hosts: if on("alerts") {
+            a.alert_hosts.unwrap_or(if q { 3 } else { 12 })
+        } else {
+            0
+        },
         alert_spacing: Duration::from_millis(if q { 500 } else { 2_500 }),
         queries: match a.query_hosts.unwrap_or(if q { 10 } else { 2_000 }) {
+            _ if !on("queries") => None,
             0 => None,
             hosts => Some(queries::QueryOpts {
                 hosts,
@@ -227,6 +283,26 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
                 argus_fsync: a.argus_fsync,
             }),
         },
+        rules: match a.rule_hosts.unwrap_or(if q { 40 } else { 2_000 }) {
+            _ if !on("rules") => None,
+            0 => None,
+            hosts => Some(rules::RuleOpts {
+                hosts,
+                groups: a.rule_groups.unwrap_or(if q { 2 } else { 20 }).max(1),
+                templates: if q { 10 } else { 50 },
+                interval_secs: a
+                    .rule_interval_secs
+                    .unwrap_or(if q { 5 } else { 30 })
+                    .max(1),
+                intervals: if q { 1 } else { 4 },
+                pull_secs: if q { 2 } else { 30 },
+                concurrency: a.concurrency,
+                hosts_per_request: a.rw_hosts_per_batch,
+                argus_fsync: a.argus_fsync,
+            }),
+        },
+        ingest: on("ingest"),
+        merge: a.merge,
         settle: Duration::from_secs(if q { 1 } else { 3 }),
         work_dir: a.work_dir,
         out: a.out,
@@ -261,6 +337,8 @@ fn main() -> anyhow::Result<()> {
             alerting,
             web_api_token_sha256,
             remote_storage,
+            rules,
+            rules_pull_secs,
         } => rt.block_on(node::serve_argus(
             data_dir,
             fsync,
@@ -268,6 +346,7 @@ fn main() -> anyhow::Result<()> {
             alerting,
             web_api_token_sha256,
             remote_storage,
+            rules.then_some(rules_pull_secs),
         ))?,
         Cmd::ServeAgent {
             listen,

@@ -98,10 +98,52 @@ async fn start_alerting(
     Ok((judge, alarm, url))
 }
 
+/// The rules path as `argus standalone` runs it: an alarm pulling its configuration from web,
+/// and a judge pulling the rules from web, reading the region's series from the transfer and
+/// writing recorded points back to it, its alerts to the alarm.
+async fn start_ruler(
+    web_dir: &std::path::Path,
+    internal_token: &str,
+    web_url: &str,
+    transfer_url: &str,
+    pull: u64,
+) -> anyhow::Result<(argus_judge::Running, argus_alarm::Running)> {
+    let dir = web_dir.with_file_name("rules");
+    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: "127.0.0.1:0".into(),
+        internal_token: internal_token.into(),
+        data_dir: dir.join("alarm"),
+        web_url: web_url.into(),
+        config_poll_secs: pull,
+        workers: 1,
+        ..Default::default()
+    })
+    .await?;
+    let judge = argus_judge::start(argus_judge::JudgeConfig {
+        listen: "127.0.0.1:0".into(),
+        region: "local".into(),
+        internal_token: internal_token.into(),
+        config_center: Some(web_url.into()),
+        alarm: vec![format!("http://{}", alarm.addr)],
+        data_dir: dir.join("judge"),
+        pull_interval_secs: pull,
+        workers: 1,
+        shards: 1,
+        rules: argus_judge::config::RulesConfig {
+            transfers: vec![transfer_url.into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await?;
+    Ok((judge, alarm))
+}
+
 /// Runs storage node + transfer (and judge + alarm when `alerting` names a JSON [`Alerting`]
 /// file; and the web service with the Prometheus HTTP API when `web_api_token_sha256` is given,
-/// the token acting for the first tenant) until SIGTERM; prints `WEB <web url>` (with web) and
-/// then `READY <transfer url>` once serving.
+/// the token acting for the first tenant; and with `rules`, a judge evaluating the rules stored
+/// in web and an alarm for their alerts, wired as `argus standalone` wires them) until SIGTERM;
+/// prints `WEB <web url>` (with web) and then `READY <transfer url>` once serving.
 #[allow(clippy::field_reassign_with_default)] // on purpose, see below
 pub async fn serve_argus(
     data_dir: PathBuf,
@@ -110,7 +152,13 @@ pub async fn serve_argus(
     alerting: Option<PathBuf>,
     web_api_token_sha256: Option<String>,
     remote_storage: Option<String>,
+    rules_pull_secs: Option<u64>,
 ) -> anyhow::Result<()> {
+    if rules_pull_secs.is_some() && web_api_token_sha256.is_none() {
+        anyhow::bail!("--rules needs the web service (--web-api-token-sha256)");
+    }
+    // Nodes authenticate each other, as deployed.
+    let internal_token = argus_core::auth::generate_token("argus_int");
     let alerting = match alerting {
         Some(f) => {
             let a: Alerting =
@@ -134,6 +182,7 @@ pub async fn serve_argus(
         None => Some(
             argus_store::node::start(argus_store::node::StoreConfig {
                 listen: "127.0.0.1:0".into(),
+                internal_token: internal_token.clone(),
                 engine,
                 ..Default::default()
             })
@@ -148,6 +197,7 @@ pub async fn serve_argus(
     };
     let transfer = argus_transfer::start(argus_transfer::TransferConfig {
         listen: "127.0.0.1:0".into(),
+        internal_token: internal_token.clone(),
         stores: store.iter().map(|s| s.server.url()).collect(),
         remote_storage: match &remote_storage {
             Some(root) => argus_transfer::remote::RemoteStorageConfig {
@@ -173,10 +223,11 @@ pub async fn serve_argus(
             std::fs::create_dir_all(&web_dir)?;
             let cfg = argus_web::WebConfig {
                 listen: "127.0.0.1:0".into(),
-                regions: vec![argus_web::config::RegionEndpoint {
-                    name: "local".into(),
-                    query_url: transfer.server.url(),
-                }],
+                internal_token: internal_token.clone(),
+                regions: vec![argus_web::config::RegionEndpoint::new(
+                    "local",
+                    transfer.server.url(),
+                )],
                 bootstrap_tokens: vec![argus_web::config::BootstrapToken {
                     tenant: first,
                     token_sha256: hash.clone(),
@@ -186,6 +237,19 @@ pub async fn serve_argus(
             };
             Some(argus_web::start(cfg).await?)
         }
+        _ => None,
+    };
+    let ruler = match (&web, rules_pull_secs) {
+        (Some(w), Some(pull)) => Some(
+            start_ruler(
+                &web_dir,
+                &internal_token,
+                &w.server.url(),
+                &transfer.server.url(),
+                pull,
+            )
+            .await?,
+        ),
         _ => None,
     };
     {
@@ -204,7 +268,9 @@ pub async fn serve_argus(
     if let Some(store) = store {
         store.stop().await;
     }
-    if let Some((judge, alarm, _)) = alerting {
+    let judges_and_alarms = alerting.map(|(j, a, _)| (j, a)).into_iter().chain(ruler);
+    let mut exit = false;
+    for (judge, alarm) in judges_and_alarms {
         // Their state does not matter after the scenario; do not let a slow shutdown hold the
         // run up.
         let limit = std::time::Duration::from_secs(5);
@@ -214,6 +280,9 @@ pub async fn serve_argus(
         if tokio::time::timeout(limit, alarm.stop()).await.is_err() {
             tracing::warn!("alarm did not stop within 5 s");
         }
+        exit = true;
+    }
+    if exit {
         // Background tasks of judge and alarm may still hold the runtime.
         std::process::exit(0);
     }

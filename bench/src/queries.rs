@@ -95,6 +95,9 @@ pub struct Dataset {
     pub t_end: i64,
     full_steps: i64,
     class: Vec<Class>,
+    /// Host groups: when not 0, host `h` carries the tag `group="gNN"` (NN = h mod `groups`) on
+    /// every series, as hosts of one service share a label in the rules benchmark.
+    groups: usize,
 }
 
 impl Dataset {
@@ -120,7 +123,29 @@ impl Dataset {
             t_end: t_end - t_end.rem_euclid(300),
             full_steps: full_steps.clamp(1, RECENT_STEPS),
             class,
+            groups: 0,
         }
+    }
+
+    /// `hosts` hosts in `groups` host groups (tag `group`), every series of
+    /// [`query_metric_set`] at each of `n_steps` steps ending at `t_end` (not rounded).
+    pub fn every_step(hosts: usize, groups: usize, n_steps: i64, t_end: i64) -> Self {
+        let mut fleet = Fleet::new(hosts, 1, 45);
+        fleet.series = query_metric_set();
+        let n = fleet.series.len();
+        Dataset {
+            fleet,
+            n_steps: n_steps.max(1),
+            t_end,
+            full_steps: n_steps.max(1),
+            class: vec![Class::Rest; n],
+            groups,
+        }
+    }
+
+    /// The `group` tag of host `h`, if hosts are grouped.
+    pub fn group_of(&self, h: usize) -> Option<String> {
+        (self.groups > 0).then(|| group_name(h % self.groups))
     }
 
     /// Whether series `i` has a point at step `k`.
@@ -195,7 +220,13 @@ impl Dataset {
 
     /// Argus batches (binary point frame, zstd) of `hosts` for steps `[from, to)`, one per
     /// `per_request` hosts. Counters go as gauges: Argus keeps the raw values, as the peers do.
-    fn argus_bodies(&self, hosts: &[usize], from: i64, to: i64, per_request: usize) -> Vec<Body> {
+    pub(crate) fn argus_bodies(
+        &self,
+        hosts: &[usize],
+        from: i64,
+        to: i64,
+        per_request: usize,
+    ) -> Vec<Body> {
         use argus_core::wire::frame::{put_ivarint, put_str, put_uvarint};
         let f = &self.fleet;
         let sorted: Vec<Vec<(&str, &str)>> = f
@@ -215,13 +246,19 @@ impl Dataset {
             let mut n = 0usize;
             for &h in chunk {
                 let host = &f.hosts[h];
+                let group = self.group_of(h);
                 for (i, s) in f.series.iter().enumerate() {
+                    let mut tags = sorted[i].clone();
+                    if let Some(g) = &group {
+                        tags.push(("group", g.as_str()));
+                        tags.sort_unstable();
+                    }
                     for k in (from..to).filter(|&k| self.present(i, k)) {
                         put_str(&mut points, "");
                         put_str(&mut points, &host.name);
                         put_str(&mut points, s.metric);
-                        put_uvarint(&mut points, sorted[i].len() as u64);
-                        for (tk, tv) in &sorted[i] {
+                        put_uvarint(&mut points, tags.len() as u64);
+                        for (tk, tv) in &tags {
                             put_str(&mut points, tk);
                             put_str(&mut points, tv);
                         }
@@ -251,7 +288,7 @@ impl Dataset {
 
     /// Remote-write requests (protobuf, snappy) of `hosts` for steps `[from, to)`: each series
     /// once with its samples in time order; labels as the ingest scenario writes them.
-    fn remote_write_bodies(
+    pub(crate) fn remote_write_bodies(
         &self,
         hosts: &[usize],
         from: i64,
@@ -260,6 +297,8 @@ impl Dataset {
     ) -> Vec<Body> {
         let f = &self.fleet;
         let names: Vec<String> = f.series.iter().map(|s| prom_name(s.metric)).collect();
+        // Before `labels`, which borrows them.
+        let group_names: Vec<String> = (0..self.groups).map(group_name).collect();
         let (mut ts_buf, mut scratch, mut labels) = (Vec::new(), Vec::new(), Vec::new());
         let mut out = Vec::new();
         for chunk in hosts.chunks(per_request.max(1)) {
@@ -267,6 +306,7 @@ impl Dataset {
             let mut n = 0usize;
             for &h in chunk {
                 let host = &f.hosts[h];
+                let group = (self.groups > 0).then(|| &group_names[h % self.groups]);
                 for (i, s) in f.series.iter().enumerate() {
                     let ks: Vec<i64> = (from..to).filter(|&k| self.present(i, k)).collect();
                     if ks.is_empty() {
@@ -275,6 +315,9 @@ impl Dataset {
                     labels.clear();
                     labels.push(("__name__", names[i].as_str()));
                     labels.push(("endpoint", host.name.as_str()));
+                    if let Some(g) = group {
+                        labels.push(("group", g.as_str()));
+                    }
                     for (tk, tv) in &s.tags {
                         labels.push((tk, tv.as_str()));
                     }
@@ -329,25 +372,36 @@ pub struct QuerySpec {
     pub points_selected: u64,
 }
 
+/// The name of host group `i` (`g00`, `g01`, ...).
+pub fn group_name(i: usize) -> String {
+    format!("g{i:02}")
+}
+
+/// Both spellings of a PromQL template in which `@name@` is a metric: Argus's (falcon names,
+/// `{__name__="cpu.busy"}`, a following `{...}` merged into it) and the peers' (the names
+/// remote write gives them, `cpu_busy{...}`).
+pub fn spell(template: &str) -> (String, String) {
+    let mut argus = String::new();
+    let mut peer = String::new();
+    for (i, part) in template.split('@').enumerate() {
+        if i % 2 == 1 {
+            argus.push_str(&format!("{{__name__=\"{part}\"}}"));
+            peer.push_str(&prom_name(part));
+        } else {
+            argus.push_str(part);
+            peer.push_str(part);
+        }
+    }
+    // `{__name__="x"}{endpoint="h"}` is not PromQL: merge the matchers.
+    (argus.replace("\"}{", "\","), peer)
+}
+
 /// The dashboard's queries over `ds`.
 pub fn specs(ds: &Dataset) -> Vec<QuerySpec> {
     let host = &ds.fleet.hosts[0].name;
     let history = (ds.n_steps * ds.fleet.step).min(86_400);
-    // Both spellings from one template: `@name@` is a metric selector.
     let q = |name: &'static str, template: &str, range_secs: i64, step_secs: i64| {
-        let mut argus = String::new();
-        let mut peer = String::new();
-        for (i, part) in template.split('@').enumerate() {
-            if i % 2 == 1 {
-                argus.push_str(&format!("{{__name__=\"{part}\"}}"));
-                peer.push_str(&prom_name(part));
-            } else {
-                argus.push_str(part);
-                peer.push_str(part);
-            }
-        }
-        // `{__name__="x"}{endpoint="h"}` is not PromQL: merge the matchers.
-        let argus = argus.replace("\"}{", "\",");
+        let (argus, peer) = spell(template);
         let one_host = template.contains("endpoint=");
         let from = ds.t_end - range_secs - 300;
         let points_selected = template

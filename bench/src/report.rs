@@ -755,6 +755,72 @@ fn reproduce_args(command: &str) -> String {
 }
 
 /// The section's markdown.
+/// `### Recording and alert rules`: CPU per evaluation interval of the same rule file, beside
+/// each system's own account of the work.
+fn rules_section(r: &Results, s: &mut String) {
+    let Some(first) = r.rules.first() else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "### Recording and alert rules: {} + {} rules every {} s over {} hosts
+",
+        first.recording_rules, first.alert_rules, first.interval_secs, first.hosts
+    );
+    let _ = writeln!(
+        s,
+        "One rule file, in each system's spelling of the metric names: 50 recording and 50 alert rule \
+         templates (group averages, maxima and quantiles, counter rates, histogram quantiles, ratios of \
+         two metrics, `predict_linear`, `absent`, `*_over_time`, `and`/`unless`; `bench/src/rules.rs`), each \
+         instantiated for each of {} host groups (a `group` tag on every series of a host), one rule-file group \
+         per host group. The fleet ({} series) keeps pushing one step every 10 s throughout. Argus imports the \
+         file through `POST /api/v1/rules/import`; its judge evaluates the rules with the deployed defaults \
+         (4 at once), reading the series through the transfer and writing recorded points back through it \
+         (acknowledged after fsync); web, transfer, storage node, judge and alarm are one process here. \
+         Prometheus loads the file on SIGHUP and evaluates it against its TSDB. CPU is the serving \
+         process's, over {} intervals, with the rules minus without them (the feed alone).\n",
+        first.groups, first.series, first.intervals
+    );
+    s.push_str("| system | CPU s per interval for the rules | with rules | feed only | summed evaluation time | rules failing | alerts firing | pending | recorded series | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for x in &r.rules {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} s | {} | {} | {} | {} | {} |",
+            pretty(&x.system),
+            x.rule_cpu_secs_per_interval,
+            x.cpu_secs_per_interval,
+            x.baseline_cpu_secs_per_interval,
+            x.evaluation_secs,
+            x.failing_rules,
+            x.alerts_firing,
+            x.alerts_pending,
+            x.recorded_series,
+            mib(x.peak_rss_bytes)
+        );
+    }
+    if let (Some(a), Some(p)) = (
+        r.rules.iter().find(|x| x.system == "argus"),
+        r.rules.iter().find(|x| x.system == "prometheus"),
+    ) {
+        s.push('\n');
+        s.push_str(&ratio_line(
+            "CPU per interval for the rules",
+            ("argus", a.rule_cpu_secs_per_interval),
+            ("prometheus", p.rule_cpu_secs_per_interval),
+            |v| format!("{v:.2} s"),
+            false,
+        ));
+        let share = a.rule_cpu_secs_per_interval / a.interval_secs.max(1) as f64;
+        let _ = writeln!(
+            s,
+            "\nArgus's rules take {:.0} % of one core at this interval. \"Summed evaluation time\" is each system's own \
+             report of its rules' last evaluations added up (wall time; Argus's includes reading through the transfer \
+             and writing the recorded points), and the alert and series counts show both systems doing the same work.\n",
+            share * 100.0
+        );
+    }
+}
+
 pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
     let mut s = String::new();
     let set = &r.settings;
@@ -900,6 +966,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
                     blocks later, so its bytes per point here are those of its write-ahead state, not of compacted blocks.\n\n");
     }
     queries_section(r, &mut s);
+    rules_section(r, &mut s);
     if !r.agent.is_empty() {
         s.push_str("### Agent footprint on this host\n\n| system | mode | window s | CPU % of one core | RSS | peak RSS | series a round |\n|---|---|---:|---:|---:|---:|---:|\n");
         for a in &r.agent {

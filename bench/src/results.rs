@@ -35,6 +35,53 @@ pub struct Settings {
     pub argus_fsync: bool,
 }
 
+/// One system evaluating the rules benchmark's rule file (figures per evaluation interval).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleResult {
+    /// `argus` or `prometheus`.
+    pub system: String,
+    /// Hosts of the fleet.
+    pub hosts: usize,
+    /// Host groups (one rule per template and group).
+    pub groups: usize,
+    /// Distinct series of the fleet.
+    pub series: usize,
+    /// Recording rules.
+    pub recording_rules: usize,
+    /// Alert rules.
+    pub alert_rules: usize,
+    /// Evaluation interval, seconds.
+    pub interval_secs: u64,
+    /// Intervals each CPU figure was measured over.
+    pub intervals: u32,
+    /// CPU seconds of the server per interval taking the live feed, before the rules.
+    pub baseline_cpu_secs_per_interval: f64,
+    /// CPU seconds per interval with the rules (and the feed).
+    pub cpu_secs_per_interval: f64,
+    /// The difference: what the rules cost per interval.
+    pub rule_cpu_secs_per_interval: f64,
+    /// The system's own sum of the rules' last evaluation times, seconds.
+    pub evaluation_secs: f64,
+    /// Rules whose last evaluation failed.
+    pub failing_rules: usize,
+    /// The first such error.
+    pub first_error: Option<String>,
+    /// Alerts firing at the end.
+    pub alerts_firing: u64,
+    /// Alerts pending at the end.
+    pub alerts_pending: u64,
+    /// Series of the recorded metrics (`group:*`) at the end.
+    pub recorded_series: usize,
+    /// Seconds from loading the rules until each had been evaluated once.
+    pub first_evaluation_wait_secs: f64,
+    /// Peak resident memory of the server.
+    pub peak_rss_bytes: u64,
+    /// Points of the fleet acknowledged.
+    pub points_written: u64,
+    /// Failed write requests.
+    pub write_errors: u64,
+}
+
 /// One system ingesting one fleet.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IngestResult {
@@ -247,6 +294,9 @@ pub struct Results {
     pub agent: Vec<AgentResult>,
     /// Alert latency.
     pub alerts: Vec<AlertResult>,
+    /// Recording and alert rules' cost (absent from older results).
+    #[serde(default)]
+    pub rules: Vec<RuleResult>,
     /// The query benchmark's data and method (absent from older results).
     #[serde(default)]
     pub query_setup: Option<QuerySetup>,

@@ -47,6 +47,12 @@ pub struct RunOpts {
     pub alert_spacing: Duration,
     /// The query benchmark (None skips it).
     pub queries: Option<crate::queries::QueryOpts>,
+    /// The rules benchmark (None skips it).
+    pub rules: Option<crate::rules::RuleOpts>,
+    /// Run the ingest scenario and its cost growth.
+    pub ingest: bool,
+    /// Replace only this run's scenarios in the existing results file.
+    pub merge: bool,
     /// Settle time after an ingest before reading CPU.
     pub settle: Duration,
     /// Scratch directory for data (a temporary one when empty).
@@ -136,6 +142,49 @@ fn versions() -> BTreeMap<String, String> {
 
 pub(crate) const PROM_INGEST_CONFIG: &str =
     "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n";
+
+/// `new` (a run of some scenarios) merged into the results already at `path`: the scenarios it
+/// measured replace theirs, and its notes say when and how they were measured.
+fn merge_into(path: &Path, new: Results) -> anyhow::Result<Results> {
+    let text =
+        std::fs::read(path).with_context(|| format!("--merge: reading {}", path.display()))?;
+    let mut old: Results = serde_json::from_slice(&text)
+        .with_context(|| format!("--merge: {} is not a results file", path.display()))?;
+    let mut measured = Vec::new();
+    if !new.ingest.is_empty() {
+        let scenarios: std::collections::BTreeSet<&str> =
+            new.ingest.iter().map(|r| r.scenario.as_str()).collect();
+        old.ingest
+            .retain(|r| !scenarios.contains(r.scenario.as_str()));
+        old.ingest.extend(new.ingest.iter().cloned());
+        measured.extend(scenarios.iter().map(|s| s.to_string()));
+    }
+    if !new.agent.is_empty() {
+        old.agent = new.agent.clone();
+        measured.push("agent".into());
+    }
+    if !new.alerts.is_empty() {
+        old.alerts = new.alerts.clone();
+        measured.push("alerts".into());
+    }
+    if !new.queries.is_empty() {
+        old.queries = new.queries.clone();
+        old.query_setup = new.query_setup.clone();
+        measured.push("queries".into());
+    }
+    if !new.rules.is_empty() {
+        old.rules = new.rules.clone();
+        measured.push("rules".into());
+    }
+    old.notes.push(format!(
+        "{} measured in a later run, started {} ({}): {}",
+        measured.join(", "),
+        new.started,
+        new.versions.get("argus").cloned().unwrap_or_default(),
+        new.notes.join("; ")
+    ));
+    Ok(old)
+}
 
 /// Starts `kind` with its data under `dir`.
 async fn start(
@@ -259,6 +308,9 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
     // 1-3. Ingest at the main size, then cost growth at the other sizes.
     let mut sizes = vec![opts.hosts];
     sizes.extend(opts.scale.iter().copied().filter(|&h| h != opts.hosts));
+    if !opts.ingest {
+        sizes.clear();
+    }
     for (i, &hosts) in sizes.iter().enumerate() {
         let fleet = Arc::new(Fleet::new(hosts, opts.tenants, 42));
         let (scenario, steps) = if i == 0 {
@@ -317,6 +369,13 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             .context("query benchmark")?;
         results.query_setup = Some(setup);
         results.queries = r;
+    }
+
+    // 5. Recording and alert rules, each system on the same data and rule file.
+    if let Some(ro) = &opts.rules {
+        results.rules = crate::rules::run(&work, &systems, ro, &mut notes)
+            .await
+            .context("rules benchmark")?;
     }
 
     // 6. Agent footprint.
@@ -379,6 +438,9 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
     notes.push(format!("load average at end: {}", loadavg()));
     results.notes = notes;
     results.duration_secs = began.elapsed().as_secs_f64();
+    if opts.merge {
+        results = merge_into(&opts.out, results)?;
+    }
     if let Some(parent) = opts.out.parent() {
         std::fs::create_dir_all(parent)?;
     }

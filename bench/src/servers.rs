@@ -140,6 +140,19 @@ impl Server {
     }
 
     /// CPU seconds used so far (with its companion's).
+    /// Sends SIGHUP (Prometheus re-reads its configuration and rule files).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        // SAFETY: signalling our own child by its pid.
+        if unsafe { libc::kill(self.pid() as i32, libc::SIGHUP) } != 0 {
+            bail!(
+                "signalling {}: {}",
+                self.name,
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(())
+    }
+
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
         let mine = procstat::cpu_seconds(self.pid())?;
         Ok(match &self.companion {
@@ -261,7 +274,7 @@ pub async fn start_argus(
     fsync: bool,
     alerting: Option<&Path>,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, alerting, false, None).await
+    spawn_argus(dir, tenants, fsync, alerting, Web::No, None).await
 }
 
 /// Starts Argus as [`start_argus`] does, plus the web service (in the same process) that serves
@@ -272,7 +285,7 @@ pub async fn start_argus_with_web(
     tenants: &[String],
     fsync: bool,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, None, true, None).await
+    spawn_argus(dir, tenants, fsync, None, Web::Yes, None).await
 }
 
 /// Starts a VictoriaMetrics and Argus keeping its points there (`[remote_storage]`, label
@@ -285,6 +298,7 @@ pub async fn start_argus_on_vm(
     vm_bin: &Path,
 ) -> anyhow::Result<Server> {
     let vm = start_victoriametrics(vm_bin, &dir.join("vm")).await?;
+    let web = if web { Web::Yes } else { Web::No };
     let mut argus = spawn_argus(dir, tenants, true, None, web, Some(&vm.url)).await?;
     argus.name = Kind::ArgusVm.name().into();
     argus.data_dir = vm.data_dir.clone();
@@ -292,12 +306,32 @@ pub async fn start_argus_on_vm(
     Ok(argus)
 }
 
+/// Starts Argus with the web service, a judge evaluating the rules stored there and an alarm
+/// (the rules scenario).
+pub async fn start_argus_with_rules(
+    dir: &Path,
+    tenants: &[String],
+    fsync: bool,
+    pull_secs: u64,
+) -> anyhow::Result<Server> {
+    spawn_argus(dir, tenants, fsync, None, Web::WithRules(pull_secs), None).await
+}
+
+/// Whether serve-argus runs the web service, and the rules path behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Web {
+    No,
+    Yes,
+    /// With the rules path, pulling configuration and reporting every this many seconds.
+    WithRules(u64),
+}
+
 async fn spawn_argus(
     dir: &Path,
     tenants: &[String],
     fsync: bool,
     alerting: Option<&Path>,
-    web: bool,
+    web: Web,
     remote_storage: Option<&str>,
 ) -> anyhow::Result<Server> {
     let data_dir = dir.join("argus-data");
@@ -321,7 +355,10 @@ async fn spawn_argus(
     for (t, tok) in tenants.iter().zip(&tokens) {
         cmd.arg("--tenant").arg(format!("{t}={}", hash_token(tok)));
     }
-    let api_token = if web {
+    if let Web::WithRules(pull) = web {
+        cmd.arg("--rules").arg(format!("--rules-pull-secs={pull}"));
+    }
+    let api_token = if web != Web::No {
         let t = generate_token("argus_api");
         cmd.arg("--web-api-token-sha256").arg(hash_token(&t));
         t
@@ -369,7 +406,7 @@ async fn spawn_argus(
         log,
         companion: None,
     };
-    if web && server.web_url.is_empty() {
+    if web != Web::No && server.web_url.is_empty() {
         server.check_alive()?;
         bail!("argus said {line:?} without a WEB <url> line first");
     }

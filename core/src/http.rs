@@ -199,6 +199,19 @@ pub fn check_internal(req: &HttpRequest, expected: &str) -> Result<(), ApiError>
     }
 }
 
+/// The `/metrics` answer of a component whose figures name tenants: in full to a caller with
+/// the internal credential (`internal_token`; also when it is empty, standalone on loopback),
+/// summed over tenants to anyone else, so that an unauthenticated scrape learns no tenant id.
+pub fn metrics_for(req: &HttpRequest, registry: &Registry, internal_token: &str) -> HttpResponse {
+    let hidden = match check_internal(req, internal_token) {
+        Ok(()) => None,
+        Err(_) => Some("tenant"),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(registry.render_hiding(hidden))
+}
+
 /// The `/metrics` answer for `registry`.
 pub fn metrics_response(registry: &Registry) -> HttpResponse {
     HttpResponse::Ok()

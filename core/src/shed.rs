@@ -11,22 +11,32 @@
 //! request's body must arrive whole within the body deadline ([`DEFAULT_BODY_DEADLINE`] unless
 //! set with [`Shedder::with_body_deadline`]); past it, reading the body fails, the request is
 //! answered 400 and its slot is free again.
+//!
+//! So that no caller can starve the others, a shedder may have a gate
+//! ([`Shedder::with_gate`]): a check of the request's head (its credential) that runs before a
+//! slot is taken and names the caller's class (its tenant). A request the gate refuses is
+//! answered at once and never holds a slot, and each class holds at most its share of them.
 
 use crate::http::ApiError;
 use crate::telemetry::{Counter, Gauge};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{Error, HttpMessage, ResponseError};
+use std::collections::HashMap;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How long an admitted request may take to send its whole body, unless configured.
 pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Checks a request's head before it may take a slot: the caller's class (e.g. its tenant), or
+/// the refusal to answer at once.
+pub type Gate = Box<dyn Fn(&actix_web::HttpRequest) -> Result<String, ApiError> + Send + Sync>;
 
 /// The shared in-flight count of one node's ingest endpoints and its counters.
 pub struct Shedder {
@@ -36,13 +46,26 @@ pub struct Shedder {
     shed: Arc<Counter>,
     gauge: Arc<Gauge>,
     body_deadline: Duration,
+    gate: Option<Gate>,
+    /// Most slots one class holds at once (0: no bound but `limit`).
+    share: usize,
+    classes: Mutex<HashMap<String, usize>>,
 }
 
 /// A slot taken by one admitted request; released on drop.
-pub struct Permit(Arc<Shedder>);
+pub struct Permit(Arc<Shedder>, Option<String>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        if let Some(class) = &self.1 {
+            let mut classes = self.0.classes.lock().expect("shed lock");
+            if let Some(n) = classes.get_mut(class) {
+                *n -= 1;
+                if *n == 0 {
+                    classes.remove(class);
+                }
+            }
+        }
         let n = self.0.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
         self.0.gauge.set(n as i64);
     }
@@ -65,7 +88,21 @@ impl Shedder {
             shed,
             gauge,
             body_deadline: DEFAULT_BODY_DEADLINE,
+            gate: None,
+            share: 0,
+            classes: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Checks each request's head with `gate` before it may take a slot, and lets one class
+    /// hold at most `share` slots at once (0: no bound but the limit). Call before the shedder
+    /// is shared.
+    pub fn with_gate(mut self: Arc<Self>, gate: Gate, share: usize) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.gate = Some(gate);
+            s.share = share;
+        }
+        self
     }
 
     /// Sets how long an admitted request may take to send its whole body (zero: no deadline).
@@ -79,9 +116,39 @@ impl Shedder {
 
     /// A permit when there is room, else the 503 to answer (and the refusal is counted).
     pub fn try_enter(self: &Arc<Self>) -> Result<Permit, ApiError> {
+        self.enter(None)
+    }
+
+    /// A permit for a request of `class` when there is room and the class is within its share.
+    pub fn try_enter_as(self: &Arc<Self>, class: &str) -> Result<Permit, ApiError> {
+        self.enter(Some(class))
+    }
+
+    fn enter(self: &Arc<Self>, class: Option<&str>) -> Result<Permit, ApiError> {
+        let class = match class {
+            Some(c) if self.share > 0 => {
+                let mut classes = self.classes.lock().expect("shed lock");
+                let held = classes.entry(c.to_string()).or_default();
+                if *held >= self.share {
+                    self.shed.inc();
+                    return Err(ApiError::unavailable(
+                        format!(
+                            "overloaded: this caller already has {} requests in flight, its share; retry later",
+                            self.share
+                        ),
+                        self.retry_after,
+                    ));
+                }
+                *held += 1;
+                Some(c.to_string())
+            }
+            _ => None,
+        };
+        // From here the permit owns the class's count: dropping it gives the slot back.
+        let permit = Permit(self.clone(), class);
         let n = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
         if self.limit > 0 && n > self.limit {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            drop(permit);
             self.shed.inc();
             return Err(ApiError::unavailable(
                 format!(
@@ -92,7 +159,7 @@ impl Shedder {
             ));
         }
         self.gauge.set(n as i64);
-        Ok(Permit(self.clone()))
+        Ok(permit)
     }
 
     /// Requests in flight now.
@@ -149,7 +216,14 @@ where
     }
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        match self.shedder.try_enter() {
+        let admitted = match &self.shedder.gate {
+            Some(gate) => match gate(req.request()) {
+                Ok(class) => self.shedder.try_enter_as(&class),
+                Err(e) => Err(e),
+            },
+            None => self.shedder.try_enter(),
+        };
+        match admitted {
             Err(e) => {
                 let resp = req.into_response(e.error_response()).map_into_right_body();
                 Box::pin(async move { Ok(resp) })
@@ -283,6 +357,29 @@ mod tests {
             "a whole body still gets through"
         );
         handle.stop(false).await;
+    }
+
+    #[test]
+    fn a_class_holds_at_most_its_share() {
+        let s = shedder(4).with_gate(Box::new(|_| Ok(String::new())), 2);
+        let a1 = s.try_enter_as("a").expect("a's first");
+        let _a2 = s.try_enter_as("a").expect("a's second");
+        let e = s.try_enter_as("a").err().expect("a is past its share");
+        assert_eq!(e.status.as_u16(), 503);
+        assert!(e.message.contains("share"), "{}", e.message);
+        assert_eq!(s.in_flight(), 2, "a refusal does not keep a slot");
+        let _b1 = s.try_enter_as("b").expect("b is not starved by a");
+        let _b2 = s.try_enter_as("b").expect("b's second");
+        assert!(
+            s.try_enter_as("c").is_err(),
+            "the overall limit still holds"
+        );
+        drop(a1);
+        assert!(
+            s.try_enter_as("a").is_ok(),
+            "a's released slot is a's again"
+        );
+        assert_eq!(s.shed_count(), 2);
     }
 
     #[test]

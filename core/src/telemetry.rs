@@ -68,7 +68,15 @@ enum Metric {
 struct Family {
     help: String,
     kind: &'static str,
-    series: BTreeMap<String, Metric>,
+    /// By rendered label set; with the labels themselves (for [`Registry::render_hiding`]).
+    series: BTreeMap<String, (Vec<(String, String)>, Metric)>,
+}
+
+fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The metrics of one component, rendered in the Prometheus text format at `/metrics`.
@@ -113,10 +121,11 @@ impl Registry {
             kind: "counter",
             series: BTreeMap::new(),
         });
-        match fam
+        match &fam
             .series
             .entry(label_string(labels))
-            .or_insert_with(|| Metric::Counter(Arc::default()))
+            .or_insert_with(|| (owned(labels), Metric::Counter(Arc::default())))
+            .1
         {
             Metric::Counter(c) => c.clone(),
             Metric::Gauge(_) => panic!("metric {name} registered as a gauge and a counter"),
@@ -131,10 +140,11 @@ impl Registry {
             kind: "gauge",
             series: BTreeMap::new(),
         });
-        match fam
+        match &fam
             .series
             .entry(label_string(labels))
-            .or_insert_with(|| Metric::Gauge(Arc::default()))
+            .or_insert_with(|| (owned(labels), Metric::Gauge(Arc::default())))
+            .1
         {
             Metric::Gauge(g) => g.clone(),
             Metric::Counter(_) => panic!("metric {name} registered as a counter and a gauge"),
@@ -143,16 +153,37 @@ impl Registry {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.render_hiding(None)
+    }
+
+    /// The exposition with the label `hidden` (e.g. `tenant`) removed: the series that differed
+    /// only by it are summed. What an unauthenticated scrape gets, so that it learns no tenant.
+    pub fn render_hiding(&self, hidden: Option<&str>) -> String {
         let f = self.families.lock().expect("metrics lock");
         let mut out = String::new();
         for (name, fam) in f.iter() {
             let _ = writeln!(out, "# HELP {name} {}", fam.help);
             let _ = writeln!(out, "# TYPE {name} {}", fam.kind);
-            for (labels, m) in &fam.series {
+            let mut summed: BTreeMap<String, i64> = BTreeMap::new();
+            for (rendered, (labels, m)) in &fam.series {
                 let v = match m {
                     Metric::Counter(c) => c.get() as i64,
                     Metric::Gauge(g) => g.get(),
                 };
+                let key = match hidden {
+                    Some(h) if labels.iter().any(|(k, _)| k == h) => {
+                        let kept: Vec<(&str, &str)> = labels
+                            .iter()
+                            .filter(|(k, _)| k != h)
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect();
+                        label_string(&kept)
+                    }
+                    _ => rendered.clone(),
+                };
+                *summed.entry(key).or_default() += v;
+            }
+            for (labels, v) in summed {
                 let _ = writeln!(out, "{name}{labels} {v}");
             }
         }
@@ -287,6 +318,26 @@ mod tests {
         assert!(text.contains("# TYPE argus_points_total counter"));
         assert!(text.contains("argus_points_total{tenant=\"a\\\"b\"} 4"));
         assert!(text.contains("argus_queue -2"));
+    }
+
+    #[test]
+    fn a_hidden_label_is_summed_away() {
+        let r = Registry::new();
+        r.counter("x_total", "X.", &[("tenant", "a"), ("limit", "rate")])
+            .add(2);
+        r.counter("x_total", "X.", &[("tenant", "b"), ("limit", "rate")])
+            .add(3);
+        r.counter("x_total", "X.", &[("tenant", "b"), ("limit", "series")])
+            .add(1);
+        r.gauge("y", "Y.", &[("kind", "k")]).set(7);
+        let text = r.render_hiding(Some("tenant"));
+        assert!(!text.contains("tenant"), "{text}");
+        assert!(text.contains("x_total{limit=\"rate\"} 5\n"), "{text}");
+        assert!(text.contains("x_total{limit=\"series\"} 1\n"));
+        assert!(text.contains("y{kind=\"k\"} 7\n"));
+        assert!(r
+            .render()
+            .contains("x_total{tenant=\"b\",limit=\"rate\"} 3\n"));
     }
 
     #[test]

@@ -26,8 +26,44 @@ pub fn require_server(var: &str, what: &str) -> Option<String> {
                     "{what} is required in CI but {var} is not set: .ci/run should have started it"
                 );
             }
-            eprintln!("\n*** SKIPPED: {what} not available ({var} unset); run .ci/run to test against it ***\n");
+            skipped(&format!(
+                "{what} not available ({var} unset); run .ci/run to test against it"
+            ));
             None
         }
+    }
+}
+
+/// Says loudly that a test skips a check, where a plain `cargo test` shows it: written to the
+/// process's stderr directly, since the test harness captures `eprintln!` of passing tests.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "\n*** SKIPPED: {why} ***\n");
+}
+
+#[cfg(test)]
+mod tests {
+    /// Run by [`a_skip_is_shown_by_a_plain_cargo_test`] in a child test process.
+    #[test]
+    fn skip_probe() {
+        if std::env::var_os("ARGUS_SKIP_PROBE").is_some() {
+            super::skipped("probe of the skip message");
+        }
+    }
+
+    #[test]
+    fn a_skip_is_shown_by_a_plain_cargo_test() {
+        // The harness captures output as `cargo test` does by default; the line must get out.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "testing::tests::skip_probe"])
+            .env("ARGUS_SKIP_PROBE", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("*** SKIPPED: probe of the skip message ***"),
+            "stderr: {err}"
+        );
     }
 }

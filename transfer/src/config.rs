@@ -57,6 +57,11 @@ pub struct TransferConfig {
     /// read, and counted in `argus_transfer_shed_total`. Bounds memory when agents push faster
     /// than the region can take. 0: no limit.
     pub max_in_flight: usize,
+    /// Most of those `max_in_flight` slots one tenant (or the internal callers together) holds
+    /// at once; its next push is answered `503` like a shed one, while other tenants are still
+    /// admitted. A push's token is checked from its head before it takes a slot, so a caller
+    /// without a valid token never holds one. 0: no share but `max_in_flight`.
+    pub max_in_flight_per_tenant: usize,
     /// Seconds an admitted push may take to send its whole body; past that it is answered
     /// `400` and its `max_in_flight` slot is free again, so senders trickling bytes cannot hold
     /// every slot. 0: no deadline.
@@ -113,6 +118,7 @@ impl Default for TransferConfig {
             downstream_timeout_ms: 5_000,
             workers: 2,
             max_in_flight: 256,
+            max_in_flight_per_tenant: 64,
             body_timeout_secs: 30,
             limits: Limits::default(),
             data_dir: PathBuf::new(),

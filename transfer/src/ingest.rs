@@ -30,7 +30,8 @@ pub enum Format {
     Falcon,
 }
 
-fn authenticate(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
+/// The tenant of a push's token (from its head).
+pub(crate) fn authenticate(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
     let header = req
         .headers()
         .get("authorization")

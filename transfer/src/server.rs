@@ -6,8 +6,8 @@ use crate::ingest::{self, Format};
 use crate::query;
 use crate::quota::Quotas;
 use crate::tokens::Tokens;
-use actix_web::{web, App, HttpResponse, HttpServer};
-use argus_core::http::{json_config, metrics_response, Served};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use argus_core::http::{json_config, metrics_for, Served};
 use argus_core::internal_auth::InternalOnly;
 use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
@@ -234,7 +234,24 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
                 .registry
                 .gauge("argus_transfer_in_flight", "Pushes in flight.", &[]),
         )
-        .with_body_deadline(std::time::Duration::from_secs(cfg.body_timeout_secs)),
+        .with_body_deadline(std::time::Duration::from_secs(cfg.body_timeout_secs))
+        .with_gate(
+            {
+                // The credential is checked from the head, before a slot is taken: a caller
+                // without one never holds a slot, and each tenant holds at most its share.
+                let st = state.clone();
+                let internal = cfg.internal_token.clone();
+                Box::new(move |req: &HttpRequest| {
+                    if req.path().starts_with("/internal/") {
+                        argus_core::http::check_internal(req, &internal)
+                            .map(|()| "internal".to_string())
+                    } else {
+                        ingest::authenticate(req, &st).map(|t| t.as_str().to_string())
+                    }
+                })
+            },
+            cfg.max_in_flight_per_tenant,
+        ),
     );
     let internal_token = cfg.internal_token.clone();
     let app_state = state.clone();
@@ -254,7 +271,9 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             )
             .route(
                 "/metrics",
-                web::get().to(|st: web::Data<State>| async move { metrics_response(&st.registry) }),
+                web::get().to(|req: HttpRequest, st: web::Data<State>| async move {
+                    metrics_for(&req, &st.registry, &st.cfg.internal_token)
+                }),
             )
             .route(
                 "/api/v1/push",

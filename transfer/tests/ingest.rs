@@ -437,3 +437,49 @@ async fn tokens_from_the_config_center_merge_with_static_ones_and_are_cached() {
     t.stop().await;
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_name_tenants_only_to_the_internal_credential() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![node.server.url()]);
+    cfg.internal_token = "int-secret".into();
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+    for (token, n) in [("tok-acme", 2), ("tok-beta", 3)] {
+        let points: Vec<_> = (0..n)
+            .map(|i| point("web-1", &format!("m{i}"), 1.0, now))
+            .collect();
+        let (s, body) = push(&url, token, &points).await;
+        assert_eq!((s, body["accepted"].as_u64()), (200, Some(n)), "{body}");
+    }
+    let scrape = |token: Option<&'static str>| {
+        let url = url.clone();
+        async move {
+            let mut r = reqwest::Client::new().get(format!("{url}/metrics"));
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let resp = r.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    // Anyone: the figures summed, no tenant id.
+    for token in [None, Some("wrong")] {
+        let text = scrape(token).await;
+        assert!(!text.contains("tenant="), "{text}");
+        assert!(!text.contains("acme") && !text.contains("beta"));
+        assert!(
+            text.contains("\nargus_transfer_points_accepted_total 5\n"),
+            "{text}"
+        );
+    }
+    // The internal credential: by tenant.
+    let text = scrape(Some("int-secret")).await;
+    assert!(text.contains("argus_transfer_points_accepted_total{tenant=\"acme\"} 2\n"));
+    assert!(text.contains("argus_transfer_points_accepted_total{tenant=\"beta\"} 3\n"));
+    t.stop().await;
+    node.stop().await;
+}

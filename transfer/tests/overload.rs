@@ -152,9 +152,14 @@ async fn a_slow_store_makes_the_transfer_spool_and_every_acknowledged_point_land
 /// A push whose headers and half its body are sent, the rest held back: the transfer has
 /// admitted it and waits for the body.
 async fn held_push(addr: SocketAddr, body: &[u8]) -> TcpStream {
+    held_push_as(addr, "tok-acme", body).await
+}
+
+/// [`held_push`] with `token`.
+async fn held_push_as(addr: SocketAddr, token: &str, body: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /api/v1/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer tok-acme\r\n\
+        "POST /api/v1/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -324,6 +329,69 @@ async fn concurrent_small_pushes_share_writes_to_a_busy_store() {
     delay.store(0, Ordering::Relaxed);
     let got = read_all(&url, "acme").await;
     assert_eq!(got.len(), pushes * 5, "{got:?}");
+    t.stop().await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_hold_no_slot_and_a_tenant_holds_only_its_share() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![node.server.url()]);
+    cfg.max_in_flight = 4;
+    cfg.max_in_flight_per_tenant = 2;
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let (url, addr) = (t.server.url(), t.server.addr);
+    let now = now();
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "points": [point("h", "m", 1.0, now - 5)] }))
+            .unwrap();
+    // Far more half-sent pushes with a wrong token than there are slots: each is answered 401
+    // from its head, at once, and none holds a slot.
+    let mut strangers = Vec::new();
+    for _ in 0..40 {
+        let mut s = held_push_as(addr, "tok-wrong", &body).await;
+        let mut head = vec![0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut head))
+            .await
+            .expect("a stranger is answered without sending its body")
+            .unwrap();
+        let head = String::from_utf8_lossy(&head[..n]).to_string();
+        assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+        strangers.push(s);
+    }
+    assert_eq!(metric(&url, "argus_transfer_in_flight").await, Some(0.0));
+    let (s, v) = push(&url, "tok-beta", &[point("b", "m", 1.0, now - 5)]).await;
+    assert_eq!((s, v["accepted"].as_u64()), (200, Some(1)), "{v}");
+
+    // acme holds two half-sent pushes: its share. Its next push waits; beta's goes through.
+    let mut held = vec![held_push(addr, &body).await, held_push(addr, &body).await];
+    wait_for("acme's pushes to be in flight", || {
+        let url = url.clone();
+        async move { metric(&url, "argus_transfer_in_flight").await == Some(2.0) }
+    })
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/push"))
+        .bearer_auth("tok-acme")
+        .json(&serde_json::json!({ "points": [point("h", "m", 2.0, now - 4)] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.text().await.unwrap().contains("share"));
+    let (s, v) = push(&url, "tok-beta", &[point("b", "m", 2.0, now - 4)]).await;
+    assert_eq!((s, v["accepted"].as_u64()), (200, Some(1)), "{v}");
+    // The held pushes complete; acme has room again.
+    for h in &mut held {
+        h.write_all(&body[body.len() / 2..]).await.unwrap();
+        let mut answer = String::new();
+        h.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let (s, v) = push(&url, "tok-acme", &[point("h", "m", 3.0, now - 3)]).await;
+    assert_eq!((s, v["accepted"].as_u64()), (200, Some(1)), "{v}");
+    drop(strangers);
     t.stop().await;
     node.stop().await;
 }

@@ -275,32 +275,97 @@ pub async fn agent_tenant(req: &HttpRequest, db: &Db) -> Result<TenantId, ApiErr
     TenantId::new(tenant).map_err(ApiError::internal)
 }
 
-/// Counts login attempts per client address and per login in a sliding minute.
+/// Counts failed logins in a sliding minute, per client address and per login from that
+/// address. Successful logins are not counted, so nobody can lock another user out by trying
+/// their login; a user's right password from another address is never refused. Memory is
+/// bounded whatever the logins sent: keys hold a hash of the login, and the map holds at most
+/// [`LoginLimiter::MAX_KEYS`] entries (the longest-quiet ones make room).
 #[derive(Default)]
 pub struct LoginLimiter {
-    hits: Mutex<HashMap<String, Vec<i64>>>,
+    failures: Mutex<HashMap<String, Vec<i64>>>,
+}
+
+/// What a login attempt is counted under.
+pub struct LoginKeys {
+    /// The client address: all its failures, whatever the login (guessing across logins).
+    address: String,
+    /// The login from this address (guessing one login).
+    login: String,
+}
+
+impl LoginKeys {
+    /// The keys of an attempt at `login` from `address`.
+    pub fn new(address: &str, login: &str) -> Self {
+        LoginKeys {
+            address: format!("ip:{address}"),
+            login: format!("login:{address}:{}", hash_token(login)),
+        }
+    }
 }
 
 impl LoginLimiter {
-    /// Records an attempt for each key; refuses (seconds to wait) when one exceeds `per_minute`.
-    pub fn check(&self, keys: &[String], per_minute: u32) -> Result<(), u64> {
+    /// Most keys kept.
+    pub const MAX_KEYS: usize = 50_000;
+    /// An address may fail this many times the per-login allowance (several people behind one
+    /// NAT each mistyping).
+    pub const ADDRESS_FACTOR: u32 = 5;
+
+    /// Whether an attempt under `keys` may go on; else the seconds to wait. Records nothing.
+    pub fn check(&self, keys: &LoginKeys, per_minute: u32) -> Result<(), u64> {
         let now = now_secs();
-        let mut hits = self.hits.lock().expect("limiter lock");
-        if hits.len() > 100_000 {
-            hits.retain(|_, v| v.iter().any(|t| *t > now - 60));
-        }
-        for k in keys {
-            let v = hits.entry(k.clone()).or_default();
-            v.retain(|t| *t > now - 60);
-            if v.len() >= per_minute as usize {
-                let wait = (v[0] + 60 - now).max(1) as u64;
-                return Err(wait);
+        let failures = self.failures.lock().expect("limiter lock");
+        for (key, limit) in [
+            (
+                &keys.address,
+                per_minute.saturating_mul(Self::ADDRESS_FACTOR),
+            ),
+            (&keys.login, per_minute),
+        ] {
+            let recent: Vec<i64> = failures
+                .get(key)
+                .map(|v| v.iter().copied().filter(|t| *t > now - 60).collect())
+                .unwrap_or_default();
+            if recent.len() >= limit as usize {
+                return Err((recent[0] + 60 - now).max(1) as u64);
             }
         }
-        for k in keys {
-            hits.entry(k.clone()).or_default().push(now);
-        }
         Ok(())
+    }
+
+    /// Counts a failed attempt under `keys`.
+    pub fn failed(&self, keys: &LoginKeys) {
+        let now = now_secs();
+        let mut failures = self.failures.lock().expect("limiter lock");
+        for key in [&keys.address, &keys.login] {
+            if !failures.contains_key(key) && failures.len() >= Self::MAX_KEYS {
+                failures.retain(|_, v| v.last().is_some_and(|t| *t > now - 60));
+                if failures.len() >= Self::MAX_KEYS {
+                    // Still full of live keys: drop the tenth that failed longest ago.
+                    let mut last: Vec<(i64, String)> = failures
+                        .iter()
+                        .map(|(k, v)| (v.last().copied().unwrap_or(0), k.clone()))
+                        .collect();
+                    let n = last.len() / 10;
+                    last.select_nth_unstable(n);
+                    for (_, k) in &last[..n] {
+                        failures.remove(k);
+                    }
+                }
+            }
+            let v = failures.entry(key.clone()).or_default();
+            v.retain(|t| *t > now - 60);
+            v.push(now);
+        }
+    }
+
+    /// Keys held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.failures.lock().expect("limiter lock").len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -356,4 +421,34 @@ pub fn cookie_header(value: &str, max_age: i64, secure: bool) -> String {
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_stays_bounded_whatever_it_is_sent() {
+        let l = LoginLimiter::default();
+        let huge = "x".repeat(1 << 20);
+        let keys = LoginKeys::new("10.0.0.1", &huge);
+        l.failed(&keys);
+        assert!(keys.login.len() < 100, "the login is hashed into its key");
+        assert_eq!(l.len(), 2);
+        // Far more failing addresses than it keeps: the map stops at its bound.
+        for i in 0..(LoginLimiter::MAX_KEYS as u32 + 5_000) {
+            l.failed(&LoginKeys::new(
+                &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                "a",
+            ));
+        }
+        assert!(l.len() <= LoginLimiter::MAX_KEYS + 1, "{}", l.len());
+        // The newest failures are still counted.
+        let last = LoginKeys::new("10.9.9.9", "a");
+        for _ in 0..3 {
+            l.failed(&last);
+        }
+        assert!(l.check(&last, 3).is_err());
+        assert!(l.check(&LoginKeys::new("10.9.9.8", "b"), 3).is_ok());
+    }
 }

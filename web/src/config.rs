@@ -11,6 +11,28 @@ pub struct RegionEndpoint {
     pub name: String,
     /// Base URL of the region's query endpoint (a transfer).
     pub query_url: String,
+    /// More query endpoints of the region (its other transfers), tried in turn when one does
+    /// not answer, so that losing one transfer hides none of the region's data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_urls: Vec<String>,
+}
+
+impl RegionEndpoint {
+    /// A region answering at `query_url` only.
+    pub fn new(name: impl Into<String>, query_url: impl Into<String>) -> Self {
+        RegionEndpoint {
+            name: name.into(),
+            query_url: query_url.into(),
+            query_urls: Vec::new(),
+        }
+    }
+
+    /// Every query endpoint, `query_url` first.
+    pub fn urls(&self) -> Vec<&str> {
+        std::iter::once(self.query_url.as_str())
+            .chain(self.query_urls.iter().map(String::as_str))
+            .collect()
+    }
 }
 
 /// An API token accepted before any user exists (bootstrap and standalone).
@@ -128,7 +150,8 @@ pub struct WebConfig {
     pub session_ttl_secs: u64,
     /// Set the `Secure` flag on the session cookie (behind HTTPS).
     pub secure_cookies: bool,
-    /// Login attempts allowed per minute, per client address and per login.
+    /// Failed logins allowed per minute for one login from one client address (an address may
+    /// fail 5 times this many, whatever the logins); successful logins are not counted.
     pub login_attempts_per_minute: u32,
     /// A host is dead when no heartbeat arrived for this many seconds.
     pub host_dead_after_secs: u64,
@@ -161,10 +184,7 @@ impl Default for WebConfig {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
             internal_token: String::new(),
-            regions: vec![RegionEndpoint {
-                name: "local".into(),
-                query_url: "http://127.0.0.1:6060".into(),
-            }],
+            regions: vec![RegionEndpoint::new("local", "http://127.0.0.1:6060")],
             bootstrap_tokens: vec![],
             workers: 2,
             data_dir: "./data/web".into(),

@@ -149,6 +149,62 @@ pub async fn regions_for<'a>(
     }
 }
 
+/// Asks one query endpoint (`base`) of region `name`.
+async fn ask_region<Q: Serialize, R: DeserializeOwned>(
+    st: &State,
+    name: &str,
+    base: &str,
+    path: &str,
+    q: &Q,
+) -> Result<Vec<R>, ApiError> {
+    let url = format!("{}/internal/v1/query/{path}", base.trim_end_matches('/'));
+    let mut req = st
+        .client
+        .post(&url)
+        .header(REGION_HEADER, GLOBAL_REGION)
+        .json(q);
+    if !st.cfg.internal_token.is_empty() {
+        req = req.bearer_auth(&st.cfg.internal_token);
+    }
+    let req = req
+        .build()
+        .map_err(|e| ApiError::internal(format!("query to region {name}: {e}")))?;
+    st.xr.sent(
+        CrossKind::Query,
+        name,
+        argus_core::http::request_wire_len(&req),
+    );
+    let resp = st
+        .client
+        .execute(req)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("region {name} did not answer: {e}"), 5))?;
+    if resp.status().is_client_error() {
+        // A PromQL limit a region reached (422) stays one, message and all.
+        if resp.status().as_u16() == 422 {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let why = body["error"].as_str().unwrap_or("limit reached").to_owned();
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                why,
+            ));
+        }
+        let text = resp.text().await.unwrap_or_default();
+        return Err(ApiError::bad_request(format!(
+            "region {name} refused the query: {text}"
+        )));
+    }
+    if !resp.status().is_success() {
+        return Err(ApiError::unavailable(
+            format!("region {name}: {}", resp.status()),
+            5,
+        ));
+    }
+    resp.json::<Vec<R>>()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("region {name}: {e}"), 5))
+}
+
 /// [`to_regions`] to `regions` only.
 pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
     st: &State,
@@ -157,54 +213,29 @@ pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
     q: &Q,
 ) -> Result<RegionAnswers<R>, ApiError> {
     let calls = regions.iter().map(|region| async move {
-        let url = format!(
-            "{}/internal/v1/query/{path}",
-            region.query_url.trim_end_matches('/')
-        );
-        let mut req = st
-            .client
-            .post(&url)
-            .header(REGION_HEADER, GLOBAL_REGION)
-            .json(q);
-        if !st.cfg.internal_token.is_empty() {
-            req = req.bearer_auth(&st.cfg.internal_token);
-        }
-        let req = req
-            .build()
-            .map_err(|e| ApiError::internal(format!("query to region {}: {e}", region.name)))?;
-        st.xr.sent(
-            CrossKind::Query,
-            &region.name,
-            argus_core::http::request_wire_len(&req),
-        );
-        let resp = st.client.execute(req).await.map_err(|e| {
-            ApiError::unavailable(format!("region {} did not answer: {e}", region.name), 5)
-        })?;
-        if resp.status().is_client_error() {
-            // A PromQL limit a region reached (422) stays one, message and all.
-            if resp.status().as_u16() == 422 {
-                let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                let why = body["error"].as_str().unwrap_or("limit reached").to_owned();
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    why,
-                ));
+        // The endpoint that answered last first; the others in turn when it does not answer.
+        // A refusal (4xx) is the region's answer and is not asked again elsewhere.
+        let urls = region.urls();
+        let first = st.preferred_endpoint(&region.name) % urls.len();
+        let mut failure = None;
+        for i in 0..urls.len() {
+            let at = (first + i) % urls.len();
+            match ask_region(st, &region.name, urls[at], path, q).await {
+                Ok(v) => {
+                    if at != first {
+                        tracing::info!(region = %region.name, url = urls[at], "region answers from another query endpoint");
+                        st.prefer_endpoint(&region.name, at);
+                    }
+                    return Ok(v);
+                }
+                Err(e) if e.status.is_client_error() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(region = %region.name, url = urls[at], error = %e, "query endpoint did not answer");
+                    failure = Some(e);
+                }
             }
-            let text = resp.text().await.unwrap_or_default();
-            return Err(ApiError::bad_request(format!(
-                "region {} refused the query: {text}",
-                region.name
-            )));
         }
-        if !resp.status().is_success() {
-            return Err(ApiError::unavailable(
-                format!("region {}: {}", region.name, resp.status()),
-                5,
-            ));
-        }
-        resp.json::<Vec<R>>()
-            .await
-            .map_err(|e| ApiError::unavailable(format!("region {}: {e}", region.name), 5))
+        Err(failure.expect("a region has a query endpoint"))
     });
     let answers = futures_util::future::join_all(calls).await;
     let mut out = RegionAnswers {

@@ -28,6 +28,25 @@ pub struct State {
     pub xr: argus_core::telemetry::CrossRegion,
     /// The judges' latest reports of their rules' status.
     pub(crate) rule_reports: crate::rulestate::RuleReports,
+    /// Per region, the index in [`crate::config::RegionEndpoint::urls`] of the query endpoint
+    /// that answered last.
+    pub(crate) preferred: HashMap<String, std::sync::atomic::AtomicUsize>,
+}
+
+impl State {
+    /// The query endpoint of `region` to ask first.
+    pub(crate) fn preferred_endpoint(&self, region: &str) -> usize {
+        self.preferred
+            .get(region)
+            .map_or(0, |p| p.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Ask `region`'s endpoint `index` first from now on.
+    pub(crate) fn prefer_endpoint(&self, region: &str, index: usize) {
+        if let Some(p) = self.preferred.get(region) {
+            p.store(index, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// A running web service.
@@ -97,6 +116,11 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
         ),
         registry,
         rule_reports: Default::default(),
+        preferred: cfg
+            .regions
+            .iter()
+            .map(|r| (r.name.clone(), Default::default()))
+            .collect(),
         cfg: cfg.clone(),
     });
     let internal_token = cfg.internal_token.clone();

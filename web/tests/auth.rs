@@ -9,8 +9,30 @@ use serde_json::{json, Value};
 
 /// Logs in; answers (cookie header value, csrf token) or the refusal status.
 async fn login(e: &Env, login: &str, password: &str) -> Result<(String, String), StatusCode> {
-    let resp = e
-        .http
+    login_with(&e.http, e, login, password).await
+}
+
+/// Logs in from loopback address `from` (127.0.0.x: another client address).
+async fn login_from(
+    e: &Env,
+    from: &str,
+    login: &str,
+    password: &str,
+) -> Result<(String, String), StatusCode> {
+    let http = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    login_with(&http, e, login, password).await
+}
+
+async fn login_with(
+    http: &reqwest::Client,
+    e: &Env,
+    login: &str,
+    password: &str,
+) -> Result<(String, String), StatusCode> {
+    let resp = http
         .post(format!("{}/api/v1/login", e.url))
         .json(&json!({"login": login, "password": password}))
         .send()
@@ -132,21 +154,84 @@ async fn session_login_csrf_and_logout() {
 }
 
 #[tokio::test]
-async fn login_is_rate_limited() {
+async fn failed_logins_are_limited_per_address_and_never_lock_a_user_out() {
     let e = start(Backend::Sqlite, |c| c.login_attempts_per_minute = 3)
         .await
         .unwrap();
+    // Successful logins do not count.
+    for _ in 0..5 {
+        login(&e, "alice", "alice-secret-1").await.unwrap();
+    }
     for _ in 0..3 {
         assert_eq!(
             login(&e, "alice", "bad-password").await.unwrap_err(),
             StatusCode::UNAUTHORIZED
         );
     }
-    // Even the right password is refused now.
+    // From this address, even the right password waits now.
     assert_eq!(
         login(&e, "alice", "alice-secret-1").await.unwrap_err(),
         StatusCode::TOO_MANY_REQUESTS
     );
+    // From another address, alice logs in: the guesser did not lock her out.
+    login_from(&e, "127.0.0.2", "alice", "alice-secret-1")
+        .await
+        .unwrap();
+    // One address guessing across logins is bounded too (5 × the per-login allowance).
+    let mut refused = 0;
+    for i in 0..20 {
+        if login_from(&e, "127.0.0.2", &format!("guess-{i}"), "x")
+            .await
+            .unwrap_err()
+            == StatusCode::TOO_MANY_REQUESTS
+        {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 20 - 15, "15 failures from one address, then waits");
+    // Huge logins are refused like wrong ones, and counted.
+    let huge = "x".repeat(512 << 10);
+    assert_eq!(
+        login_from(&e, "127.0.0.3", &huge, "x").await.unwrap_err(),
+        StatusCode::UNAUTHORIZED
+    );
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn logout_of_a_cookie_session_needs_its_csrf_token() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let (cookie, csrf) = login(&e, "alice", "alice-secret-1").await.unwrap();
+    // Another site posting to the logout endpoint: refused, the session lives on.
+    let (s, v) = with_cookie(&e, &cookie, None, Method::POST, "/api/v1/logout", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some("wrong"),
+        Method::POST,
+        "/api/v1/logout",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = with_cookie(
+        &e,
+        &cookie,
+        Some(&csrf),
+        Method::POST,
+        "/api/v1/logout",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // An ended session's cookie is just cleared.
+    let (s, _) = with_cookie(&e, &cookie, None, Method::POST, "/api/v1/logout", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
     e.running.stop().await;
 }
 

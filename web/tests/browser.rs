@@ -153,10 +153,10 @@ async fn console_in_chromium() {
     let web = argus_web::start(argus_web::WebConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("web").display().to_string(),
-        regions: vec![argus_web::config::RegionEndpoint {
-            name: "local".into(),
-            query_url: store_url.clone(),
-        }],
+        regions: vec![argus_web::config::RegionEndpoint::new(
+            "local",
+            store_url.clone(),
+        )],
         alarm_url: format!("http://127.0.0.1:{alarm_port}"),
         workers: 2,
         ..Default::default()
@@ -697,10 +697,10 @@ async fn rule_editor_in_chromium() {
     let web = argus_web::start(argus_web::WebConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("web").display().to_string(),
-        regions: vec![argus_web::config::RegionEndpoint {
-            name: "local".into(),
-            query_url: store_url.clone(),
-        }],
+        regions: vec![argus_web::config::RegionEndpoint::new(
+            "local",
+            store_url.clone(),
+        )],
         workers: 2,
         ..Default::default()
     })

@@ -45,10 +45,10 @@ async fn limits_are_per_tenant_and_named() {
     assert!(r.status().is_success());
 
     let env = start(Backend::Sqlite, |c| {
-        c.regions = vec![argus_web::config::RegionEndpoint {
-            name: "local".into(),
-            query_url: store_url.clone(),
-        }];
+        c.regions = vec![argus_web::config::RegionEndpoint::new(
+            "local",
+            store_url.clone(),
+        )];
         // acme may select two series and load 100 samples; globex keeps the defaults.
         c.prometheus.tenants.insert(
             "acme".into(),

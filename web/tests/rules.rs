@@ -496,7 +496,7 @@ fn promtool() -> Option<std::path::PathBuf> {
             !ci,
             "promtool is required in CI (Debian package prometheus)"
         );
-        eprintln!("\n*** SKIPPED: promtool not installed (Debian package prometheus): the export is not checked with promtool check rules ***\n");
+        argus_core::testing::skipped("promtool not installed (Debian package prometheus): the export is not checked with promtool check rules");
     }
     found
 }

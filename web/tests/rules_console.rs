@@ -423,10 +423,10 @@ async fn preview_and_prometheus_rules_over_real_data_and_a_real_alarm() {
         .unwrap()
         .port();
     let e = start(Backend::Sqlite, |c| {
-        c.regions = vec![argus_web::config::RegionEndpoint {
-            name: "local".into(),
-            query_url: store_url.clone(),
-        }];
+        c.regions = vec![argus_web::config::RegionEndpoint::new(
+            "local",
+            store_url.clone(),
+        )];
         c.alarm_url = format!("http://127.0.0.1:{alarm_port}");
     })
     .await

@@ -362,6 +362,13 @@ pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
             counter_type,
         });
     }
+    // Bytes past the announced points are a sender's bug or a smuggling attempt: refuse them.
+    if r.pos != raw.len() {
+        return Err(DecodeError {
+            at: r.pos,
+            what: "end of frame: bytes after the last announced point",
+        });
+    }
     Ok(out)
 }
 
@@ -402,6 +409,15 @@ mod tests {
         assert!(decode_batch(b"AGP1\x05").is_err());
         assert!(decode_batch(b"XXXX").is_err());
         assert!(decode_batch(&raw[..raw.len() - 1]).is_err());
+        let mut trailing = raw.clone();
+        trailing.push(0);
+        let e = decode_batch(&trailing).unwrap_err();
+        assert_eq!(e.at, raw.len());
+        assert!(
+            e.to_string().contains("after the last announced point"),
+            "{e}"
+        );
+        assert!(decode_lenient(&trailing).is_err());
     }
 
     #[test]

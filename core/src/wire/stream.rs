@@ -66,6 +66,24 @@ where
         }
     }
 
+    /// Refuses the next item without converting it.
+    pub(crate) fn refuse(&mut self, field: &str, reason: String) {
+        let i = self.next;
+        self.next += 1;
+        if self.bad.len() >= MAX_LISTED_REJECTIONS {
+            if self.unlisted == 0 {
+                self.first_unlisted = i;
+            }
+            self.unlisted += 1;
+        } else {
+            self.bad.push(Rejection {
+                index: i,
+                field: field.to_string(),
+                reason,
+            });
+        }
+    }
+
     /// The good items and the refusals.
     pub(crate) fn finish(mut self) -> Collected<T> {
         if self.unlisted > 0 {
@@ -202,27 +220,210 @@ fn run<'a>(
 }
 
 /// Decodes an Argus batch body item by item.
-pub(crate) fn batch<T, F>(json: &[u8], conv: F) -> Result<Collected<T>, WireError>
+pub(crate) fn batch<T, F>(json: &[u8], mut conv: F) -> Result<Collected<T>, WireError>
 where
     F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
 {
-    let mut c = Collector::new(conv);
-    run(json, |de| {
-        de::Deserializer::deserialize_map(de, BatchObject(&mut c))
-    })?;
-    Ok(c.finish())
+    let whole = {
+        let mut c = Collector::new(&mut conv);
+        run(json, |de| {
+            de::Deserializer::deserialize_map(de, BatchObject(&mut c))
+        })
+        .map(|()| c.finish())
+    };
+    whole.or_else(|e| item_by_item(json, scan::batch_items(json), conv).ok_or(e))
 }
 
 /// Decodes a falcon body item by item.
-pub(crate) fn falcon<T, F>(json: &[u8], conv: F) -> Result<Collected<T>, WireError>
+pub(crate) fn falcon<T, F>(json: &[u8], mut conv: F) -> Result<Collected<T>, WireError>
 where
     F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
 {
+    let whole = {
+        let mut c = Collector::new(&mut conv);
+        run(json, |de| {
+            de::Deserializer::deserialize_any(de, FalconBody(&mut c))
+        })
+        .map(|()| c.finish())
+    };
+    whole.or_else(|e| item_by_item(json, scan::array_items(json), conv).ok_or(e))
+}
+
+/// The second chance of a body the parser refused: when its structure holds and the fault is
+/// inside items (a number beyond f64, invalid UTF-8 in a string), those items are refused
+/// alone and the others kept. `None` when the fault is not an item's: the body's error stands.
+fn item_by_item<T, F>(
+    json: &[u8],
+    items: Option<Vec<std::ops::Range<usize>>>,
+    conv: F,
+) -> Option<Collected<T>>
+where
+    F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
+{
+    let items = items?;
     let mut c = Collector::new(conv);
-    run(json, |de| {
-        de::Deserializer::deserialize_any(de, FalconBody(&mut c))
-    })?;
-    Ok(c.finish())
+    let mut faulty = 0;
+    for r in items {
+        match serde_json::from_slice::<serde_json::Value>(&json[r]) {
+            Ok(v) => c.push(v),
+            Err(e) => {
+                faulty += 1;
+                c.refuse("point", format!("not valid JSON: {e}"));
+            }
+        }
+    }
+    (faulty > 0).then(|| c.finish())
+}
+
+/// A structural scan of JSON bodies: where each item of the points array begins and ends,
+/// without reading numbers or checking strings' UTF-8 (what may fail inside one item). Nesting
+/// is followed with a counter, never recursion.
+mod scan {
+    use std::ops::Range;
+
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    }
+
+    /// The end of the string starting at `i` (a quote).
+    fn string(b: &[u8], mut i: usize) -> Option<usize> {
+        i += 1;
+        while i < b.len() {
+            match b[i] {
+                b'"' => return Some(i + 1),
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        None
+    }
+
+    /// The end of the value starting at `i`.
+    fn value(b: &[u8], i: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        let mut i = i;
+        loop {
+            i = ws(b, i);
+            match *b.get(i)? {
+                b'"' => i = string(b, i)?,
+                b'{' | b'[' => {
+                    depth += 1;
+                    i += 1;
+                    continue;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    i += 1;
+                }
+                b',' | b':' if depth > 0 => {
+                    i += 1;
+                    continue;
+                }
+                _ => {
+                    let start = i;
+                    while i < b.len()
+                        && !matches!(
+                            b[i],
+                            b',' | b':'
+                                | b'}'
+                                | b']'
+                                | b' '
+                                | b'\t'
+                                | b'\n'
+                                | b'\r'
+                                | b'"'
+                                | b'{'
+                                | b'['
+                        )
+                    {
+                        i += 1;
+                    }
+                    if i == start {
+                        return None;
+                    }
+                }
+            }
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+
+    /// The items of the array starting at `i`, and the end of the array.
+    fn items(b: &[u8], i: usize) -> Option<(Vec<Range<usize>>, usize)> {
+        let mut i = ws(b, i);
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut out = Vec::new();
+        i = ws(b, i + 1);
+        if b.get(i) == Some(&b']') {
+            return Some((out, i + 1));
+        }
+        loop {
+            let start = ws(b, i);
+            let end = value(b, start)?;
+            out.push(start..end);
+            i = ws(b, end);
+            match *b.get(i)? {
+                b',' => i += 1,
+                b']' => return Some((out, i + 1)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The items of a falcon body (a top-level array).
+    pub(super) fn array_items(b: &[u8]) -> Option<Vec<Range<usize>>> {
+        let (items, end) = items(b, 0)?;
+        (ws(b, end) == b.len()).then_some(items)
+    }
+
+    /// The items of an Argus batch's `points` array (the one `points` key of the top object).
+    pub(super) fn batch_items(b: &[u8]) -> Option<Vec<Range<usize>>> {
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i += 1;
+        let mut points = None;
+        loop {
+            i = ws(b, i);
+            if b.get(i) == Some(&b'}') && points.is_none() {
+                return None;
+            }
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let key_end = string(b, i)?;
+            let key = &b[i + 1..key_end - 1];
+            i = ws(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i += 1;
+            if key == b"points" {
+                if points.is_some() {
+                    return None;
+                }
+                let (items, end) = items(b, i)?;
+                points = Some(items);
+                i = end;
+            } else {
+                i = value(b, i)?;
+            }
+            i = ws(b, i);
+            match *b.get(i)? {
+                b',' => i += 1,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        (ws(b, i + 1) == b.len()).then_some(points).flatten()
+    }
 }
 
 #[cfg(test)]
@@ -278,6 +479,50 @@ mod tests {
         assert_eq!(good.len(), 1);
         assert_eq!(good[0].0, MAX_LISTED_REJECTIONS + 10);
         assert_eq!(bad.len(), MAX_LISTED_REJECTIONS + 1);
+    }
+
+    #[test]
+    fn a_fault_inside_one_item_refuses_that_item_only() {
+        let good = r#"{"endpoint":"h","metric":"m","value":1,"timestamp":5}"#;
+        let huge = r#"{"endpoint":"h","metric":"m","value":1e999,"timestamp":5}"#;
+        let body = format!(r#"{{"v": 1, "points": [{good}, {huge}, {good}]}}"#);
+        let (ok, bad) = Batch::decode(body.as_bytes()).unwrap();
+        assert_eq!(ok.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!((bad[0].index, bad[0].field.as_str()), (1, "point"));
+        assert!(bad[0].reason.contains("out of range"), "{}", bad[0].reason);
+        // Invalid UTF-8 in one falcon item.
+        let body = [
+            &b"[ "[..],
+            good.as_bytes(),
+            b",{\"endpoint\":\"h\xff\",\"metric\":\"m\",\"value\":1,\"timestamp\":5} ]",
+        ]
+        .concat();
+        let (ok, bad) = falcon::decode(&body, "h").unwrap();
+        assert_eq!((ok.len(), bad.len(), bad[0].index), (1, 1, 1));
+        // Faults outside the items, or a broken structure, still refuse the body.
+        let e = |b: &str| Batch::decode(b.as_bytes()).unwrap_err().to_string();
+        assert!(e(&format!(r#"{{"x": tru, "points": [{good}]}}"#)).contains("not valid JSON"));
+        assert!(e(&format!(r#"{{"points": [{good}, {huge}"#)).contains("not valid JSON"));
+        assert!(e(&format!(r#"{{"points": [{huge}]}} x"#)).contains("out of range"));
+        assert!(falcon::decode(format!("[{huge}").as_bytes(), "h").is_err());
+    }
+
+    #[test]
+    fn the_structural_scan_finds_the_items() {
+        assert_eq!(
+            scan::array_items(br#" [ {"a":[1,{"b":"]"}]} , "x\"y" ,3 ] "#),
+            Some(vec![3..22, 25..31, 33..34])
+        );
+        assert_eq!(scan::array_items(b"[]"), Some(vec![]));
+        assert_eq!(scan::array_items(b"[1,]"), None);
+        assert_eq!(scan::array_items(b"[1] 2"), None);
+        assert_eq!(scan::array_items(b"[{]"), None);
+        assert_eq!(
+            scan::batch_items(br#"{"a":{"points":[9]},"points":[1, 2]}"#),
+            Some(vec![30..31, 33..34])
+        );
+        assert_eq!(scan::batch_items(br#"{"a":1}"#), None);
+        assert_eq!(scan::batch_items(br#"{"points":[1],"points":[2]}"#), None);
     }
 
     #[test]

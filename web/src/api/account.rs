@@ -14,6 +14,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+/// Longest login and password looked at: longer ones cannot belong to a user, and are not
+/// hashed or logged at length.
+const MAX_LOGIN_BYTES: usize = 256;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// `POST /api/v1/login` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,17 +40,23 @@ pub async fn login(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let keys = [format!("ip:{ip}"), format!("login:{}", body.login)];
-    if let Err(wait) = st.limiter.check(&keys, st.cfg.login_attempts_per_minute) {
+    let keys = auth::LoginKeys::new(&ip, &body.login);
+    let per_minute = st.cfg.login_attempts_per_minute;
+    if let Err(wait) = st.limiter.check(&keys, per_minute) {
         return Err(ApiError {
             retry_after: Some(wait),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too many login attempts: wait a minute",
+                "too many failed login attempts from this address: wait a minute",
             )
         });
     }
+    if body.login.len() > MAX_LOGIN_BYTES || body.password.len() > MAX_PASSWORD_BYTES {
+        st.limiter.failed(&keys);
+        return Err(ApiError::unauthorized("wrong login or password"));
+    }
     let Some(uid) = auth::check_login(&st.db, &body.login, &body.password).await? else {
+        st.limiter.failed(&keys);
         tracing::info!(login = %body.login, %ip, "login refused");
         return Err(ApiError::unauthorized("wrong login or password"));
     };
@@ -65,9 +76,13 @@ pub async fn login(
         })))
 }
 
-/// `POST /api/v1/logout`: ends the session.
+/// `POST /api/v1/logout`: ends the session. A live cookie session must send its CSRF token
+/// (another site must not log a user out); an expired or unknown cookie is just cleared.
 pub async fn logout(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     if let Some(c) = auth::session_cookie(&req) {
+        if auth::from_session(&st.db, &c).await?.is_some() {
+            auth::authenticate(&req, &st).await?;
+        }
         sqlx::query("DELETE FROM web_sessions WHERE token_sha256 = $1")
             .bind(hash_token(&c))
             .execute(&st.db.pool)

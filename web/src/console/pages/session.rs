@@ -10,13 +10,22 @@ pub struct Next {
 
 /// `GET /login`.
 pub async fn login(q: web::Query<Next>) -> HttpResponse {
-    // Only local paths: never an open redirect.
     let next = q
         .next
-        .clone()
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or_else(|| "/hosts".into());
-    login_page(&next)
+        .as_deref()
+        .filter(|n| is_local_path(n))
+        .unwrap_or("/hosts");
+    login_page(next)
+}
+
+/// Whether `next` can only lead to a page of this console: a path, with nothing a browser
+/// would drop or reinterpret on the way (tabs and newlines are removed by URL parsers, so
+/// `/\t/evil.example` becomes `//evil.example`; a backslash counts as a slash).
+pub(crate) fn is_local_path(next: &str) -> bool {
+    let mut chars = next.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/') | Some('\\'))
+        && next.chars().all(|c| c.is_ascii_graphic() && c != '\\')
 }
 
 /// The logout form: the session's CSRF token, so that another site cannot log a user out.
