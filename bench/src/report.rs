@@ -815,7 +815,7 @@ fn rules_section(r: &Results, s: &mut String) {
             s,
             "\nArgus's rules take {:.0} % of one core at this interval. \"Summed evaluation time\" is each system's own \
              report of its rules' last evaluations added up (wall time; Argus's includes reading through the transfer \
-             and writing the recorded points), and the alert and series counts show both systems doing the same work.\n",
+             and writing the recorded points), and the alert and series counts show both systems doing the same work (they differ by a few percent: each system has taken the live feed's newest step at a slightly different moment when it evaluates).\n",
             share * 100.0
         );
     }
