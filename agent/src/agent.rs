@@ -116,6 +116,15 @@ fn open_data_dir(dir: &str) -> Option<(PathBuf, std::fs::File)> {
 
 /// Starts the agent with `cfg`.
 pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
+    // The file's checks are refused at start with the center's rules (port, path, process).
+    AgentRemoteConfig {
+        listen_ports: cfg.listen_ports.clone(),
+        procs: cfg.procs.clone(),
+        du_paths: cfg.du_paths.clone(),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("agent config: {e}"))?;
     let endpoint = cfg.endpoint();
     let registry = Registry::new();
     let dropped = |reason| {
@@ -305,6 +314,7 @@ struct Work {
 /// What a configuration change rebuilds.
 struct Applied {
     step: u64,
+    checks: crate::collect::Checks,
     plugins: Vec<PluginSpec>,
     plugin_tasks: Tasks,
     probes: Arc<Vec<probes::Compiled>>,
@@ -355,6 +365,23 @@ impl Work {
             self.cfg.step_secs
         }
         .max(1);
+        // The agent file's checks, then the host groups' (duplicates once).
+        let mut checks = crate::collect::Checks::default();
+        for p in self.cfg.listen_ports.iter().chain(&remote.listen_ports) {
+            if !checks.listen_ports.contains(p) {
+                checks.listen_ports.push(*p);
+            }
+        }
+        for p in self.cfg.procs.iter().chain(&remote.procs) {
+            if !checks.procs.contains(p) {
+                checks.procs.push(p.clone());
+            }
+        }
+        for d in self.cfg.du_paths.iter().chain(&remote.du_paths) {
+            if !checks.du_paths.contains(d) {
+                checks.du_paths.push(d.clone());
+            }
+        }
         let plugins = self.plugins(remote);
         let plugin_tasks = match prev {
             Some(p) if p.plugins == plugins => p.plugin_tasks,
@@ -374,6 +401,7 @@ impl Work {
         };
         Applied {
             step,
+            checks,
             plugins,
             plugin_tasks,
             probes: Arc::new(probes),
@@ -394,15 +422,10 @@ impl Work {
                 *c.lock().expect("collector lock") = Some(new);
             });
         }
-        // Probes of https targets also trust the private CA (checked at start).
-        let client = self
-            .cfg
-            .tls
-            .client()
-            .unwrap_or_default()
-            .builder()
-            .build()
-            .expect("http client");
+        // Probes of https targets (and TLS probes) also trust the private CA (checked at start).
+        let tls = self.cfg.tls.client().unwrap_or_default();
+        let client =
+            probes::Prober::new(tls.builder().build().expect("http client"), tls.root_ders());
         // First round soon, so the host shows up at once with rates.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut tick = tokio::time::interval(Duration::from_secs(applied.step));
@@ -414,8 +437,8 @@ impl Work {
                     let ts = argus_core::time::now_secs();
                     let step = applied.step as u32;
                     if let Some(c) = collector.clone() {
-                        let q = self.queue.clone();
-                        tokio::task::spawn_blocking(move || host_round(&c, &q, step, ts));
+                        let (q, checks) = (self.queue.clone(), applied.checks.clone());
+                        tokio::task::spawn_blocking(move || host_round(&c, &q, step, checks, ts));
                     }
                     self.queue.push(self.watcher.points(&self.endpoint, step, ts));
                     if !applied.probes.is_empty() {
@@ -448,7 +471,13 @@ impl Work {
 }
 
 /// One round of host metrics, unless the previous one is still running (then it says so).
-fn host_round(c: &std::sync::Mutex<Option<Collector>>, q: &Queue, step: u32, ts: i64) {
+fn host_round(
+    c: &std::sync::Mutex<Option<Collector>>,
+    q: &Queue,
+    step: u32,
+    checks: crate::collect::Checks,
+    ts: i64,
+) {
     let Ok(mut guard) = c.try_lock() else {
         tracing::warn!(
             "the previous host metrics round is still running (a hung mount?); skipping this one"
@@ -457,6 +486,7 @@ fn host_round(c: &std::sync::Mutex<Option<Collector>>, q: &Queue, step: u32, ts:
     };
     if let Some(col) = guard.as_mut() {
         col.set_step(step);
+        col.set_checks(checks);
         q.push(col.collect(ts));
     }
 }

@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod collect;
 pub mod config;
+mod icmp;
 pub mod logwatch;
 pub mod plugins;
 pub mod probes;
@@ -23,6 +24,7 @@ pub mod push;
 pub mod remote;
 pub mod sender;
 pub mod spool;
+mod tlsprobe;
 
 pub use agent::{start, Running};
 pub use config::AgentConfig;

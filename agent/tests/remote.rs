@@ -224,3 +224,62 @@ async fn by_default_config_and_heartbeats_go_to_the_transfers_with_failover() {
     assert_eq!(cfg.config_centers(), vec!["http://web.example".to_string()]);
     assert!(pulls > 0);
 }
+
+/// open-falcon's checks configured per host group reach the agent through its config: a port
+/// it listens on, a port nobody does, and a process by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_group_checks_reach_the_agent() {
+    let d = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let state = Arc::new(Center::default());
+    *state.config.lock().unwrap() = AgentRemoteConfig {
+        version: "checks".into(),
+        step_secs: 1,
+        listen_ports: vec![open, closed],
+        procs: vec![argus_core::agentconf::ProcCheck {
+            // This test process, as the kernel names it (at most 15 characters).
+            name: std::fs::read_to_string("/proc/self/comm")
+                .unwrap()
+                .trim()
+                .to_string(),
+            cmdline: String::new(),
+        }],
+        ..Default::default()
+    };
+    let c = center(state.clone());
+    let mut cfg = test_config(d.path(), vec![t.url()]);
+    cfg.config_url = c.url();
+    cfg.config_interval_secs = 1;
+    cfg.collect_host_metrics = true;
+    let agent = argus_agent::start(cfg).await.unwrap();
+    let port = |t: &FakeTransfer, p: u16, v: f64| {
+        t.points().iter().any(|x| {
+            x.metric == "net.port.listen"
+                && x.tags.get("port") == Some(p.to_string().as_str())
+                && x.value == v
+        })
+    };
+    wait_for(30, "net.port.listen 1 for the open port", || {
+        port(&t, open, 1.0)
+    })
+    .await;
+    wait_for(30, "net.port.listen 0 for the closed port", || {
+        port(&t, closed, 0.0)
+    })
+    .await;
+    wait_for(30, "proc.num of this process's name", || {
+        t.points()
+            .iter()
+            .any(|x| x.metric == "proc.num" && x.tags.get("name").is_some() && x.value >= 1.0)
+    })
+    .await;
+    agent.stop().await;
+    drop(listener);
+}
