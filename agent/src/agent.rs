@@ -5,13 +5,14 @@ use crate::collect::Collector;
 use crate::config::AgentConfig;
 use crate::logwatch::LogWatcher;
 use crate::plugins::{self, PluginContext};
+use crate::pluginsync;
 use crate::probes;
 use crate::push::{self, Format};
 use crate::remote;
 use crate::sender::{Queue, SendLoop, SendMetrics, SendOptions, Sender};
 use crate::spool::{Spool, SpoolMetrics};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use argus_core::agentconf::{AgentRemoteConfig, PluginSpec};
+use argus_core::agentconf::{AgentRemoteConfig, PluginRepo, PluginSpec};
 use argus_core::http::{metrics_response, Served};
 use argus_core::telemetry::Registry;
 use std::path::{Path, PathBuf};
@@ -229,6 +230,16 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
             limits: cfg.limits.clone(),
             registry: registry.clone(),
         }),
+        // Plugins from a host group's repository run from its checkout, kept in the data dir.
+        repo_ctx: data_dir.as_deref().map(|d| {
+            Arc::new(PluginContext {
+                dir: d.join("plugin-repo"),
+                endpoint: endpoint.clone(),
+                queue: queue.clone(),
+                limits: cfg.limits.clone(),
+                registry: registry.clone(),
+            })
+        }),
         watcher: LogWatcher::new(data_dir.as_deref().map(|d| d.join("log-offsets.json"))),
         cfg: cfg.clone(),
         endpoint: endpoint.clone(),
@@ -308,6 +319,7 @@ struct Work {
     endpoint: String,
     queue: Arc<Queue>,
     plugin_ctx: Arc<PluginContext>,
+    repo_ctx: Option<Arc<PluginContext>>,
     watcher: LogWatcher,
 }
 
@@ -315,22 +327,26 @@ struct Work {
 struct Applied {
     step: u64,
     checks: crate::collect::Checks,
-    plugins: Vec<PluginSpec>,
+    plugins: Vec<(PluginSpec, bool)>,
+    repo: Option<PluginRepo>,
     plugin_tasks: Tasks,
     probes: Arc<Vec<probes::Compiled>>,
 }
 
 impl Work {
     /// The plugins to run: discovered `<secs>_<name>` executables, then local, then remote specs
-    /// (the first spec of a name wins).
-    fn plugins(&self, remote: &AgentRemoteConfig) -> Vec<PluginSpec> {
-        let mut out: Vec<PluginSpec> = Vec::new();
+    /// (the first spec of a name wins), each with whether it runs from the host groups'
+    /// plugin repository (remote specs, when the config names one).
+    fn plugins(&self, remote: &AgentRemoteConfig) -> Vec<(PluginSpec, bool)> {
+        let mut out: Vec<(PluginSpec, bool)> = Vec::new();
+        let from_repo = remote.plugin_repo.is_some();
         let all = plugins::discover(Path::new(&self.cfg.plugin_dir))
             .into_iter()
             .chain(self.cfg.plugins.iter().cloned())
-            .chain(remote.plugins.iter().cloned());
+            .map(|p| (p, false))
+            .chain(remote.plugins.iter().map(|p| (p.clone(), from_repo)));
         for p in all {
-            if !out.iter().any(|o| o.name == p.name) {
+            if !out.iter().any(|o| o.0.name == p.0.name) {
                 out.push(p);
             }
         }
@@ -383,26 +399,49 @@ impl Work {
             }
         }
         let plugins = self.plugins(remote);
+        let repo = remote.plugin_repo.clone();
         let plugin_tasks = match prev {
-            Some(p) if p.plugins == plugins => p.plugin_tasks,
+            Some(p) if p.plugins == plugins && p.repo == repo => p.plugin_tasks,
             _ => {
                 if !plugins.is_empty() {
-                    tracing::info!(plugins = ?plugins.iter().map(|p| &p.name).collect::<Vec<_>>(), "running plugins");
+                    tracing::info!(plugins = ?plugins.iter().map(|p| &p.0.name).collect::<Vec<_>>(), "running plugins");
                 }
-                Tasks(
-                    plugins
-                        .iter()
-                        .map(|s| {
-                            tokio::spawn(plugins::run_loop(s.clone(), self.plugin_ctx.clone()))
-                        })
-                        .collect(),
-                )
+                let mut tasks: Vec<_> = plugins
+                    .iter()
+                    .filter(|(_, from_repo)| !from_repo)
+                    .map(|(s, _)| {
+                        tokio::spawn(plugins::run_loop(s.clone(), self.plugin_ctx.clone()))
+                    })
+                    .collect();
+                let repo_specs: Vec<PluginSpec> = plugins
+                    .iter()
+                    .filter(|(_, from_repo)| *from_repo)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                match (&repo, &self.repo_ctx) {
+                    (Some(r), Some(ctx)) => {
+                        let every = Duration::from_secs(self.cfg.config_interval_secs.max(1));
+                        tasks.push(tokio::spawn(repo_loop(
+                            r.clone(),
+                            repo_specs,
+                            ctx.clone(),
+                            every,
+                        )))
+                    }
+                    (Some(r), None) => tracing::error!(
+                        url = %r.url,
+                        "plugin_repo needs a data_dir for its checkout; its plugins do not run"
+                    ),
+                    _ => {}
+                }
+                Tasks(tasks)
             }
         };
         Applied {
             step,
             checks,
             plugins,
+            repo,
             plugin_tasks,
             probes: Arc::new(probes),
         }
@@ -466,6 +505,50 @@ impl Work {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Keeps the checkout of `repo` current and runs `specs` from it: they start once a checkout
+/// exists (this sync's, or a previous one's when the repository is unreachable), and run the
+/// files as they are at each run, so a sync that changes a script takes effect at its next run.
+/// It fetches again every `every` (the config pull interval: a branch moves).
+async fn repo_loop(
+    repo: PluginRepo,
+    specs: Vec<PluginSpec>,
+    ctx: Arc<PluginContext>,
+    every: Duration,
+) {
+    let failures = ctx.registry.counter(
+        "argus_agent_plugin_sync_failures_total",
+        "Syncs of the plugin repository that failed (the last checkout stays in force).",
+        &[],
+    );
+    let mut running = Tasks::default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = String::new();
+    loop {
+        tick.tick().await;
+        match pluginsync::sync(&repo, &ctx.dir).await {
+            Ok(commit) => {
+                if commit != last {
+                    tracing::info!(url = %repo.url, rev = %repo.rev, %commit, "plugin repository synced");
+                    last = commit;
+                }
+            }
+            Err(e) => {
+                failures.inc();
+                tracing::warn!(url = %repo.url, rev = %repo.rev, error = %e, "plugin repository sync failed");
+            }
+        }
+        if running.0.is_empty() && pluginsync::has_checkout(&ctx.dir).await {
+            running = Tasks(
+                specs
+                    .iter()
+                    .map(|s| tokio::spawn(plugins::run_loop(s.clone(), ctx.clone())))
+                    .collect(),
+            );
         }
     }
 }

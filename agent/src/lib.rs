@@ -19,6 +19,7 @@ pub mod config;
 mod icmp;
 pub mod logwatch;
 pub mod plugins;
+mod pluginsync;
 pub mod probes;
 pub mod push;
 pub mod remote;

@@ -283,3 +283,92 @@ async fn host_group_checks_reach_the_agent() {
     agent.stop().await;
     drop(listener);
 }
+
+/// `git` in `dir` with a fixed identity; its stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn write_script(dir: &std::path::Path, name: &str, metric: &str, value: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\necho '[{{\"metric\":\"{metric}\",\"value\":{value}}}]'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// open-falcon's plugin.git habit: the host group names a repository and a revision; the agent
+/// checks it out, runs only the plugins the group lists, follows the branch, and pins a commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_sync_from_a_git_repository() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = d.path().join("plugins.git");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    write_script(&repo, "nginx.sh", "repo.nginx", 1);
+    write_script(&repo, "other.sh", "repo.other", 1);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "v1"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+
+    let t = fake_transfer();
+    let state = Arc::new(Center::default());
+    let spec = argus_core::agentconf::PluginSpec {
+        name: "nginx".into(),
+        path: "nginx.sh".into(),
+        interval_secs: 1,
+        ..Default::default()
+    };
+    *state.config.lock().unwrap() = AgentRemoteConfig {
+        version: "repo-main".into(),
+        plugins: vec![spec],
+        plugin_repo: Some(argus_core::agentconf::PluginRepo {
+            url: repo.display().to_string(),
+            rev: "main".into(),
+        }),
+        ..Default::default()
+    };
+    let c = center(state.clone());
+    let mut cfg = test_config(d.path(), vec![t.url()]);
+    cfg.config_url = c.url();
+    cfg.config_interval_secs = 1;
+    let agent = argus_agent::start(cfg).await.unwrap();
+    let seen = |t: &FakeTransfer, v: f64, after: i64| {
+        t.points()
+            .iter()
+            .any(|p| p.metric == "repo.nginx" && p.value == v && p.timestamp >= after)
+    };
+    wait_for(30, "the repository's plugin", || seen(&t, 1.0, 0)).await;
+
+    // The branch moves: the agent follows it.
+    write_script(&repo, "nginx.sh", "repo.nginx", 2);
+    git(&repo, &["commit", "--quiet", "-am", "v2"]);
+    wait_for(30, "the plugin as of the new commit", || seen(&t, 2.0, 0)).await;
+
+    // Pinned to the first commit: back to its version.
+    let pinned_at = argus_core::time::now_secs() + 1;
+    {
+        let mut cfg = state.config.lock().unwrap();
+        cfg.version = "repo-pinned".into();
+        cfg.plugin_repo.as_mut().unwrap().rev = first;
+    }
+    wait_for(30, "the plugin as of the pinned commit", || {
+        seen(&t, 1.0, pinned_at)
+    })
+    .await;
+    // Only what the group lists runs.
+    assert!(!t.points().iter().any(|p| p.metric == "repo.other"));
+    assert!(d.path().join("data/plugin-repo/other.sh").exists());
+    agent.stop().await;
+}

@@ -47,6 +47,22 @@ pub struct AgentRemoteConfig {
     /// `du -bs`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub du_paths: Vec<String>,
+    /// A git repository of plugins (open-falcon's `plugin.git`): the agent keeps a checkout of
+    /// `rev` and runs `plugins` from it (their `path` relative to the repository) instead of
+    /// from its plugin directory. Only the plugins listed run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_repo: Option<PluginRepo>,
+}
+
+/// Where plugins come from when a host group names a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PluginRepo {
+    /// What `git fetch` takes: `https://...`, `ssh://...`, `git@host:path`, or a path on the
+    /// host.
+    pub url: String,
+    /// A branch, tag or commit; a branch is followed (fetched again every minute).
+    pub rev: String,
 }
 
 /// A process check: the processes whose name equals `name` (the kernel's name, at most 15
@@ -272,6 +288,17 @@ impl AgentRemoteConfig {
                 ));
             }
         }
+        if let Some(r) = &self.plugin_repo {
+            // Both end up as git arguments: one starting with `-` would be an option.
+            for (k, v) in [("url", &r.url), ("rev", &r.rev)] {
+                if v.trim().is_empty() || v.starts_with('-') {
+                    return Err(ValidationError::new(
+                        format!("plugin_repo.{k}"),
+                        "must be set and must not start with '-'",
+                    ));
+                }
+            }
+        }
         for (i, p) in self.probes.iter().enumerate() {
             if p.name().trim().is_empty() {
                 return Err(ValidationError::new(
@@ -378,6 +405,10 @@ pub fn effective_config<'a>(
         union(&mut out.listen_ports, &a.listen_ports);
         union(&mut out.procs, &a.procs);
         union(&mut out.du_paths, &a.du_paths);
+        // One checkout per host: the first of its groups (in id order) naming one wins.
+        if out.plugin_repo.is_none() {
+            out.plugin_repo.clone_from(&a.plugin_repo);
+        }
     }
     let body = serde_json::to_vec(&out).expect("json");
     out.version = hex::encode(&Sha256::digest(&body)[..8]);
@@ -601,6 +632,26 @@ mod tests {
                 ..Default::default()
             }),
             "du_paths[0]"
+        );
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                plugin_repo: Some(PluginRepo {
+                    url: "--upload-pack=touch /tmp/x".into(),
+                    rev: "main".into(),
+                }),
+                ..Default::default()
+            }),
+            "plugin_repo.url"
+        );
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                plugin_repo: Some(PluginRepo {
+                    url: "https://git.example.com/plugins.git".into(),
+                    rev: String::new(),
+                }),
+                ..Default::default()
+            }),
+            "plugin_repo.rev"
         );
     }
 
