@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Prober {
     http: reqwest::Client,
-    roots: Arc<rustls::RootCertStore>,
+    extra_roots: Arc<[Vec<u8>]>,
+    // Built at the first TLS probe: most agents run none, and the public roots cost memory.
+    roots: Arc<std::sync::OnceLock<Arc<rustls::RootCertStore>>>,
 }
 
 impl Prober {
@@ -28,8 +30,15 @@ impl Prober {
     pub fn new<'a>(http: reqwest::Client, extra_roots: impl Iterator<Item = &'a [u8]>) -> Self {
         Prober {
             http,
-            roots: tlsprobe::roots(extra_roots),
+            extra_roots: extra_roots.map(<[u8]>::to_vec).collect(),
+            roots: Arc::default(),
         }
+    }
+
+    fn roots(&self) -> Arc<rustls::RootCertStore> {
+        self.roots
+            .get_or_init(|| tlsprobe::roots(self.extra_roots.iter().map(Vec::as_slice)))
+            .clone()
     }
 }
 
@@ -207,7 +216,7 @@ pub async fn run(prober: &Prober, p: &Compiled) -> Vec<(&'static str, f64)> {
             } else {
                 server_name.clone()
             };
-            let (addr, roots) = (addr.clone(), prober.roots.clone());
+            let (addr, roots) = (addr.clone(), prober.roots());
             let timeout = Duration::from_secs((*timeout_secs).max(1));
             let res =
                 tokio::task::spawn_blocking(move || tlsprobe::check(&addr, &sni, timeout, roots))
