@@ -241,7 +241,11 @@ impl Platform {
 }
 
 /// Starts the platform.
-pub async fn start(cfg: StandaloneConfig) -> anyhow::Result<Platform> {
+pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
+    // Absolute from here on: components (the agent's plugins) run children in directories
+    // under it, where a relative path would no longer resolve.
+    cfg.data_dir = std::path::absolute(&cfg.data_dir)
+        .with_context(|| format!("resolving data directory {}", cfg.data_dir.display()))?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let creds = Credentials::load_or_create(&cfg.data_dir)?;

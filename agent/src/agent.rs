@@ -5,13 +5,14 @@ use crate::collect::Collector;
 use crate::config::AgentConfig;
 use crate::logwatch::LogWatcher;
 use crate::plugins::{self, PluginContext};
+use crate::pluginsync;
 use crate::probes;
 use crate::push::{self, Format};
 use crate::remote;
 use crate::sender::{Queue, SendLoop, SendMetrics, SendOptions, Sender};
 use crate::spool::{Spool, SpoolMetrics};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use argus_core::agentconf::{AgentRemoteConfig, PluginSpec};
+use argus_core::agentconf::{AgentRemoteConfig, PluginRepo, PluginSpec};
 use argus_core::http::{metrics_response, Served};
 use argus_core::telemetry::Registry;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,15 @@ fn open_data_dir(dir: &str) -> Option<(PathBuf, std::fs::File)> {
 
 /// Starts the agent with `cfg`.
 pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
+    // The file's checks are refused at start with the center's rules (port, path, process).
+    AgentRemoteConfig {
+        listen_ports: cfg.listen_ports.clone(),
+        procs: cfg.procs.clone(),
+        du_paths: cfg.du_paths.clone(),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("agent config: {e}"))?;
     let endpoint = cfg.endpoint();
     let registry = Registry::new();
     let dropped = |reason| {
@@ -220,6 +230,16 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
             limits: cfg.limits.clone(),
             registry: registry.clone(),
         }),
+        // Plugins from a host group's repository run from its checkout, kept in the data dir.
+        repo_ctx: data_dir.as_deref().map(|d| {
+            Arc::new(PluginContext {
+                dir: d.join("plugin-repo"),
+                endpoint: endpoint.clone(),
+                queue: queue.clone(),
+                limits: cfg.limits.clone(),
+                registry: registry.clone(),
+            })
+        }),
         watcher: LogWatcher::new(data_dir.as_deref().map(|d| d.join("log-offsets.json"))),
         cfg: cfg.clone(),
         endpoint: endpoint.clone(),
@@ -299,28 +319,34 @@ struct Work {
     endpoint: String,
     queue: Arc<Queue>,
     plugin_ctx: Arc<PluginContext>,
+    repo_ctx: Option<Arc<PluginContext>>,
     watcher: LogWatcher,
 }
 
 /// What a configuration change rebuilds.
 struct Applied {
     step: u64,
-    plugins: Vec<PluginSpec>,
+    checks: crate::collect::Checks,
+    plugins: Vec<(PluginSpec, bool)>,
+    repo: Option<PluginRepo>,
     plugin_tasks: Tasks,
     probes: Arc<Vec<probes::Compiled>>,
 }
 
 impl Work {
     /// The plugins to run: discovered `<secs>_<name>` executables, then local, then remote specs
-    /// (the first spec of a name wins).
-    fn plugins(&self, remote: &AgentRemoteConfig) -> Vec<PluginSpec> {
-        let mut out: Vec<PluginSpec> = Vec::new();
+    /// (the first spec of a name wins), each with whether it runs from the host groups'
+    /// plugin repository (remote specs, when the config names one).
+    fn plugins(&self, remote: &AgentRemoteConfig) -> Vec<(PluginSpec, bool)> {
+        let mut out: Vec<(PluginSpec, bool)> = Vec::new();
+        let from_repo = remote.plugin_repo.is_some();
         let all = plugins::discover(Path::new(&self.cfg.plugin_dir))
             .into_iter()
             .chain(self.cfg.plugins.iter().cloned())
-            .chain(remote.plugins.iter().cloned());
+            .map(|p| (p, false))
+            .chain(remote.plugins.iter().map(|p| (p.clone(), from_repo)));
         for p in all {
-            if !out.iter().any(|o| o.name == p.name) {
+            if !out.iter().any(|o| o.0.name == p.0.name) {
                 out.push(p);
             }
         }
@@ -355,26 +381,67 @@ impl Work {
             self.cfg.step_secs
         }
         .max(1);
+        // The agent file's checks, then the host groups' (duplicates once).
+        let mut checks = crate::collect::Checks::default();
+        for p in self.cfg.listen_ports.iter().chain(&remote.listen_ports) {
+            if !checks.listen_ports.contains(p) {
+                checks.listen_ports.push(*p);
+            }
+        }
+        for p in self.cfg.procs.iter().chain(&remote.procs) {
+            if !checks.procs.contains(p) {
+                checks.procs.push(p.clone());
+            }
+        }
+        for d in self.cfg.du_paths.iter().chain(&remote.du_paths) {
+            if !checks.du_paths.contains(d) {
+                checks.du_paths.push(d.clone());
+            }
+        }
         let plugins = self.plugins(remote);
+        let repo = remote.plugin_repo.clone();
         let plugin_tasks = match prev {
-            Some(p) if p.plugins == plugins => p.plugin_tasks,
+            Some(p) if p.plugins == plugins && p.repo == repo => p.plugin_tasks,
             _ => {
                 if !plugins.is_empty() {
-                    tracing::info!(plugins = ?plugins.iter().map(|p| &p.name).collect::<Vec<_>>(), "running plugins");
+                    tracing::info!(plugins = ?plugins.iter().map(|p| &p.0.name).collect::<Vec<_>>(), "running plugins");
                 }
-                Tasks(
-                    plugins
-                        .iter()
-                        .map(|s| {
-                            tokio::spawn(plugins::run_loop(s.clone(), self.plugin_ctx.clone()))
-                        })
-                        .collect(),
-                )
+                let mut tasks: Vec<_> = plugins
+                    .iter()
+                    .filter(|(_, from_repo)| !from_repo)
+                    .map(|(s, _)| {
+                        tokio::spawn(plugins::run_loop(s.clone(), self.plugin_ctx.clone()))
+                    })
+                    .collect();
+                let repo_specs: Vec<PluginSpec> = plugins
+                    .iter()
+                    .filter(|(_, from_repo)| *from_repo)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                match (&repo, &self.repo_ctx) {
+                    (Some(r), Some(ctx)) => {
+                        let every = Duration::from_secs(self.cfg.config_interval_secs.max(1));
+                        tasks.push(tokio::spawn(repo_loop(
+                            r.clone(),
+                            repo_specs,
+                            ctx.clone(),
+                            every,
+                        )))
+                    }
+                    (Some(r), None) => tracing::error!(
+                        url = %r.url,
+                        "plugin_repo needs a data_dir for its checkout; its plugins do not run"
+                    ),
+                    _ => {}
+                }
+                Tasks(tasks)
             }
         };
         Applied {
             step,
+            checks,
             plugins,
+            repo,
             plugin_tasks,
             probes: Arc::new(probes),
         }
@@ -394,15 +461,10 @@ impl Work {
                 *c.lock().expect("collector lock") = Some(new);
             });
         }
-        // Probes of https targets also trust the private CA (checked at start).
-        let client = self
-            .cfg
-            .tls
-            .client()
-            .unwrap_or_default()
-            .builder()
-            .build()
-            .expect("http client");
+        // Probes of https targets (and TLS probes) also trust the private CA (checked at start).
+        let tls = self.cfg.tls.client().unwrap_or_default();
+        let client =
+            probes::Prober::new(tls.builder().build().expect("http client"), tls.root_ders());
         // First round soon, so the host shows up at once with rates.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut tick = tokio::time::interval(Duration::from_secs(applied.step));
@@ -414,8 +476,8 @@ impl Work {
                     let ts = argus_core::time::now_secs();
                     let step = applied.step as u32;
                     if let Some(c) = collector.clone() {
-                        let q = self.queue.clone();
-                        tokio::task::spawn_blocking(move || host_round(&c, &q, step, ts));
+                        let (q, checks) = (self.queue.clone(), applied.checks.clone());
+                        tokio::task::spawn_blocking(move || host_round(&c, &q, step, checks, ts));
                     }
                     self.queue.push(self.watcher.points(&self.endpoint, step, ts));
                     if !applied.probes.is_empty() {
@@ -447,8 +509,58 @@ impl Work {
     }
 }
 
+/// Keeps the checkout of `repo` current and runs `specs` from it: they start once a checkout
+/// exists (this sync's, or a previous one's when the repository is unreachable), and run the
+/// files as they are at each run, so a sync that changes a script takes effect at its next run.
+/// It fetches again every `every` (the config pull interval: a branch moves).
+async fn repo_loop(
+    repo: PluginRepo,
+    specs: Vec<PluginSpec>,
+    ctx: Arc<PluginContext>,
+    every: Duration,
+) {
+    let failures = ctx.registry.counter(
+        "argus_agent_plugin_sync_failures_total",
+        "Syncs of the plugin repository that failed (the last checkout stays in force).",
+        &[],
+    );
+    let mut running = Tasks::default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = String::new();
+    loop {
+        tick.tick().await;
+        match pluginsync::sync(&repo, &ctx.dir).await {
+            Ok(commit) => {
+                if commit != last {
+                    tracing::info!(url = %repo.url, rev = %repo.rev, %commit, "plugin repository synced");
+                    last = commit;
+                }
+            }
+            Err(e) => {
+                failures.inc();
+                tracing::warn!(url = %repo.url, rev = %repo.rev, error = %e, "plugin repository sync failed");
+            }
+        }
+        if running.0.is_empty() && pluginsync::has_checkout(&ctx.dir).await {
+            running = Tasks(
+                specs
+                    .iter()
+                    .map(|s| tokio::spawn(plugins::run_loop(s.clone(), ctx.clone())))
+                    .collect(),
+            );
+        }
+    }
+}
+
 /// One round of host metrics, unless the previous one is still running (then it says so).
-fn host_round(c: &std::sync::Mutex<Option<Collector>>, q: &Queue, step: u32, ts: i64) {
+fn host_round(
+    c: &std::sync::Mutex<Option<Collector>>,
+    q: &Queue,
+    step: u32,
+    checks: crate::collect::Checks,
+    ts: i64,
+) {
     let Ok(mut guard) = c.try_lock() else {
         tracing::warn!(
             "the previous host metrics round is still running (a hung mount?); skipping this one"
@@ -457,6 +569,7 @@ fn host_round(c: &std::sync::Mutex<Option<Collector>>, q: &Queue, step: u32, ts:
     };
     if let Some(col) = guard.as_mut() {
         col.set_step(step);
+        col.set_checks(checks);
         q.push(col.collect(ts));
     }
 }

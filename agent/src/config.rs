@@ -3,7 +3,7 @@
 //! Plugins, log rules and probes may be given here and/or come from the config center
 //! (`config_url`); the agent runs the union of both.
 
-use argus_core::agentconf::{LogRule, PluginSpec, Probe};
+use argus_core::agentconf::{LogRule, PluginSpec, Probe, ProcCheck};
 use argus_core::validate::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,12 @@ pub struct AgentConfig {
     pub log_rules: Vec<LogRule>,
     /// Probes besides those from the center.
     pub probes: Vec<Probe>,
+    /// TCP ports reported as `net.port.listen` besides those of the host's groups.
+    pub listen_ports: Vec<u16>,
+    /// Process checks (`proc.num` by `name` and/or `cmdline`) besides those of the host's groups.
+    pub procs: Vec<ProcCheck>,
+    /// Directories reported as `du.bs` besides those of the host's groups.
+    pub du_paths: Vec<String>,
     /// Pull the configuration (plugins, log rules, probes, step) and send heartbeats.
     pub remote_config: bool,
     /// Where: empty (the default) means the region's `transfers`, which answer from the global
@@ -89,6 +95,9 @@ impl Default for AgentConfig {
             plugins: Vec::new(),
             log_rules: Vec::new(),
             probes: Vec::new(),
+            listen_ports: Vec::new(),
+            procs: Vec::new(),
+            du_paths: Vec::new(),
             remote_config: true,
             config_url: String::new(),
             config_interval_secs: 60,

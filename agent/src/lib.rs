@@ -1,7 +1,8 @@
 //! # argus-agent
 //!
 //! The agent every host runs: it collects host metrics, takes points pushed by local scripts,
-//! runs plugins, counts log keywords, probes HTTP and TCP targets, and pushes batches to its
+//! runs plugins (also from a git repository), counts log keywords, runs open-falcon's port,
+//! process and du checks, probes HTTP, TCP, DNS, TLS and ICMP targets, and pushes batches to its
 //! region's transfer nodes — buffering on disk while none answers. Its plugins, log rules and
 //! probes come from its config file and from the config center.
 //!
@@ -16,13 +17,16 @@
 pub mod agent;
 pub mod collect;
 pub mod config;
+mod icmp;
 pub mod logwatch;
 pub mod plugins;
+mod pluginsync;
 pub mod probes;
 pub mod push;
 pub mod remote;
 pub mod sender;
 pub mod spool;
+mod tlsprobe;
 
 pub use agent::{start, Running};
 pub use config::AgentConfig;

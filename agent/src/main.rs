@@ -28,6 +28,9 @@ environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
   collect_host_metrics = true   Collect cpu.*, mem.*, df.*, disk.io.*, net.if.*, ...
   plugin_dir = \"/etc/argus-agent/plugins\"
                                 Plugin executables; `<secs>_<name>` files run on their own.
+  listen_ports = []             TCP ports reported as net.port.listen (tag port), besides
+                                the host groups' (with collect_host_metrics).
+  du_paths = []                 Absolute directories reported as du.bs (tag path).
   remote_config = true          Pull the config and send heartbeats.
   config_url = \"\"               Where: empty = the transfers (default); else web directly.
   config_interval_secs = 60     How often the config is pulled (with ETag).
@@ -46,8 +49,13 @@ environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
   [[plugins]]                   name, path (relative to plugin_dir), args, interval_secs,
                                 timeout_secs.
   [[log_rules]]                 path_glob, regex, metric, tags = { k = \"v\" }.
+  [[procs]]                     proc.num checks: name (equals the process name) and/or
+                                cmdline (a substring of the command line).
   [[probes]]                    kind = \"http\": name, url, expect_status, body_regex,
-                                timeout_secs; kind = \"tcp\": name, addr, timeout_secs.
+                                timeout_secs; kind = \"tcp\": name, addr, timeout_secs;
+                                kind = \"dns\": name, host, timeout_secs; kind = \"tls\":
+                                name, addr, server_name, timeout_secs; kind = \"icmp\":
+                                name, host, timeout_secs.
 
 Metric names: docs/METRICS.md.";
 

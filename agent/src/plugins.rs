@@ -132,7 +132,15 @@ pub async fn run_once(spec: &PluginSpec, ctx: &PluginContext) -> Result<Vec<Poin
             path: spec.path.clone(),
         });
     }
-    let path = ctx.dir.join(&spec.path);
+    // Absolute, since the child runs with the plugin directory as its working directory: a
+    // relative path (standalone's `./data/agent/plugins`) joined onto a relative directory
+    // would be looked up from inside that directory and not be found.
+    let dir = std::path::absolute(&ctx.dir).map_err(|e| PluginError::Spawn {
+        plugin: spec.name.clone(),
+        path: ctx.dir.join(&spec.path).display().to_string(),
+        reason: format!("cannot resolve the plugin directory: {e}"),
+    })?;
+    let path = dir.join(&spec.path);
     let secs = if spec.timeout_secs > 0 {
         spec.timeout_secs
     } else {
@@ -140,7 +148,7 @@ pub async fn run_once(spec: &PluginSpec, ctx: &PluginContext) -> Result<Vec<Poin
     };
     let mut cmd = tokio::process::Command::new(&path);
     cmd.args(&spec.args)
-        .current_dir(&ctx.dir)
+        .current_dir(&dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -161,3 +161,54 @@ async fn the_agent_runs_discovered_plugins_and_reports_failures_in_metrics() {
     .await;
     agent.stop().await;
 }
+
+/// `argus standalone`'s defaults: a relative data directory (`./data`), the agent's state in
+/// `./data/agent` and its plugins in `./data/agent/plugins`, all relative to where it was
+/// started. The plugin used to fail with "No such file or directory" (its relative path was
+/// looked up from inside the plugin directory, the child's working directory). Run as the real
+/// binary, so the relative paths resolve against its own working directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_run_under_standalone_relative_defaults() {
+    let d = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    script(
+        &d.path().join("data/agent/plugins"),
+        "1_rel.sh",
+        // The working directory is the plugin directory, as documented.
+        r#"test -x ./1_rel.sh && echo '[{"metric":"rel.ok","value":7}]'"#,
+    );
+    std::fs::write(
+        d.path().join("agent.toml"),
+        format!(
+            "hostname = \"rel-host\"\nlisten = \"127.0.0.1:0\"\ntransfers = [\"{}\"]\n\
+             token = \"t\"\nflush_interval_ms = 100\ncollect_host_metrics = false\n\
+             remote_config = false\ndata_dir = \"./data/agent\"\n\
+             plugin_dir = \"./data/agent/plugins\"\n",
+            t.url()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_argus-agent"))
+        .args(["--config", "agent.toml"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for(30, "the relative plugin's point", || {
+        t.points()
+            .iter()
+            .any(|p| p.metric == "rel.ok" && p.value == 7.0 && p.endpoint == "rel-host")
+    })
+    .await;
+    wait_for(30, "agent.plugin.ok 1 for the relative plugin", || {
+        t.points().iter().any(|p| {
+            p.metric == "agent.plugin.ok"
+                && p.tags.get("plugin") == Some("rel.sh")
+                && p.value == 1.0
+        })
+    })
+    .await;
+    child.kill().await.unwrap();
+}

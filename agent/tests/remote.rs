@@ -224,3 +224,151 @@ async fn by_default_config_and_heartbeats_go_to_the_transfers_with_failover() {
     assert_eq!(cfg.config_centers(), vec!["http://web.example".to_string()]);
     assert!(pulls > 0);
 }
+
+/// open-falcon's checks configured per host group reach the agent through its config: a port
+/// it listens on, a port nobody does, and a process by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_group_checks_reach_the_agent() {
+    let d = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let state = Arc::new(Center::default());
+    *state.config.lock().unwrap() = AgentRemoteConfig {
+        version: "checks".into(),
+        step_secs: 1,
+        listen_ports: vec![open, closed],
+        procs: vec![argus_core::agentconf::ProcCheck {
+            // This test process, as the kernel names it (at most 15 characters).
+            name: std::fs::read_to_string("/proc/self/comm")
+                .unwrap()
+                .trim()
+                .to_string(),
+            cmdline: String::new(),
+        }],
+        ..Default::default()
+    };
+    let c = center(state.clone());
+    let mut cfg = test_config(d.path(), vec![t.url()]);
+    cfg.config_url = c.url();
+    cfg.config_interval_secs = 1;
+    cfg.collect_host_metrics = true;
+    let agent = argus_agent::start(cfg).await.unwrap();
+    let port = |t: &FakeTransfer, p: u16, v: f64| {
+        t.points().iter().any(|x| {
+            x.metric == "net.port.listen"
+                && x.tags.get("port") == Some(p.to_string().as_str())
+                && x.value == v
+        })
+    };
+    wait_for(30, "net.port.listen 1 for the open port", || {
+        port(&t, open, 1.0)
+    })
+    .await;
+    wait_for(30, "net.port.listen 0 for the closed port", || {
+        port(&t, closed, 0.0)
+    })
+    .await;
+    wait_for(30, "proc.num of this process's name", || {
+        t.points()
+            .iter()
+            .any(|x| x.metric == "proc.num" && x.tags.get("name").is_some() && x.value >= 1.0)
+    })
+    .await;
+    agent.stop().await;
+    drop(listener);
+}
+
+/// `git` in `dir` with a fixed identity; its stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn write_script(dir: &std::path::Path, name: &str, metric: &str, value: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\necho '[{{\"metric\":\"{metric}\",\"value\":{value}}}]'\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// open-falcon's plugin.git habit: the host group names a repository and a revision; the agent
+/// checks it out, runs only the plugins the group lists, follows the branch, and pins a commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_sync_from_a_git_repository() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = d.path().join("plugins.git");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    write_script(&repo, "nginx.sh", "repo.nginx", 1);
+    write_script(&repo, "other.sh", "repo.other", 1);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "v1"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+
+    let t = fake_transfer();
+    let state = Arc::new(Center::default());
+    let spec = argus_core::agentconf::PluginSpec {
+        name: "nginx".into(),
+        path: "nginx.sh".into(),
+        interval_secs: 1,
+        ..Default::default()
+    };
+    *state.config.lock().unwrap() = AgentRemoteConfig {
+        version: "repo-main".into(),
+        plugins: vec![spec],
+        plugin_repo: Some(argus_core::agentconf::PluginRepo {
+            url: repo.display().to_string(),
+            rev: "main".into(),
+        }),
+        ..Default::default()
+    };
+    let c = center(state.clone());
+    let mut cfg = test_config(d.path(), vec![t.url()]);
+    cfg.config_url = c.url();
+    cfg.config_interval_secs = 1;
+    let agent = argus_agent::start(cfg).await.unwrap();
+    let seen = |t: &FakeTransfer, v: f64, after: i64| {
+        t.points()
+            .iter()
+            .any(|p| p.metric == "repo.nginx" && p.value == v && p.timestamp >= after)
+    };
+    wait_for(30, "the repository's plugin", || seen(&t, 1.0, 0)).await;
+
+    // The branch moves: the agent follows it.
+    write_script(&repo, "nginx.sh", "repo.nginx", 2);
+    git(&repo, &["commit", "--quiet", "-am", "v2"]);
+    wait_for(30, "the plugin as of the new commit", || seen(&t, 2.0, 0)).await;
+
+    // Pinned to the first commit: back to its version.
+    let pinned_at = argus_core::time::now_secs() + 1;
+    {
+        let mut cfg = state.config.lock().unwrap();
+        cfg.version = "repo-pinned".into();
+        cfg.plugin_repo.as_mut().unwrap().rev = first;
+    }
+    wait_for(30, "the plugin as of the pinned commit", || {
+        seen(&t, 1.0, pinned_at)
+    })
+    .await;
+    // Only what the group lists runs.
+    assert!(!t.points().iter().any(|p| p.metric == "repo.other"));
+    assert!(d.path().join("data/plugin-repo/other.sh").exists());
+    agent.stop().await;
+}

@@ -34,6 +34,47 @@ pub struct AgentRemoteConfig {
     pub log_rules: Vec<LogRule>,
     /// HTTP and TCP probes, run every step.
     pub probes: Vec<Probe>,
+    /// TCP ports whose listening is reported every step as `net.port.listen` (1 or 0, tag
+    /// `port`), open-falcon's port check.
+    // Left out of the JSON when empty, so configs without checks keep their version (ETag).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen_ports: Vec<u16>,
+    /// Processes counted every step as `proc.num` (tags `name` and/or `cmdline`), open-falcon's
+    /// process check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub procs: Vec<ProcCheck>,
+    /// Directories whose size is reported every step as `du.bs` (bytes, tag `path`), like
+    /// `du -bs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub du_paths: Vec<String>,
+    /// A git repository of plugins (open-falcon's `plugin.git`): the agent keeps a checkout of
+    /// `rev` and runs `plugins` from it (their `path` relative to the repository) instead of
+    /// from its plugin directory. Only the plugins listed run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_repo: Option<PluginRepo>,
+}
+
+/// Where plugins come from when a host group names a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PluginRepo {
+    /// What `git fetch` takes: `https://...`, `ssh://...`, `git@host:path`, or a path on the
+    /// host.
+    pub url: String,
+    /// A branch, tag or commit; a branch is followed (fetched again every minute).
+    pub rev: String,
+}
+
+/// A process check: the processes whose name equals `name` (the kernel's name, at most 15
+/// characters, as `ps -o comm` shows) and whose command line contains `cmdline` (arguments
+/// joined by spaces). At least one is set; both must match when both are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ProcCheck {
+    /// The process name to equal, or empty.
+    pub name: String,
+    /// A substring of the command line, or empty.
+    pub cmdline: String,
 }
 
 /// One plugin: an executable that prints points as JSON (the open-falcon push format: an array
@@ -103,6 +144,46 @@ pub enum Probe {
         #[serde(default = "default_probe_timeout")]
         timeout_secs: u64,
     },
+    /// Resolves `host` with the system resolver (`/etc/hosts`, then DNS per
+    /// `/etc/resolv.conf`, as every program on the host does): reports `probe.dns.up` (1 when it
+    /// resolved to at least one address), `probe.dns.addresses` and `probe.dns.latency_ms`.
+    Dns {
+        /// A unique name (the `probe` tag).
+        name: String,
+        /// The host name to resolve.
+        host: String,
+        /// Timeout in seconds (default 5).
+        #[serde(default = "default_probe_timeout")]
+        timeout_secs: u64,
+    },
+    /// TLS handshake with `addr`: reports `probe.tls.cert_expiry_days` (days until the
+    /// server certificate's notAfter; negative once expired), `probe.tls.up` (1 when the
+    /// handshake completed and the certificate is valid for `server_name` under the public roots
+    /// and the agent's `ca_file`) and `probe.tls.latency_ms`.
+    Tls {
+        /// A unique name (the `probe` tag).
+        name: String,
+        /// `host:port`.
+        addr: String,
+        /// The name the certificate must be valid for (SNI); empty means the host of `addr`.
+        #[serde(default)]
+        server_name: String,
+        /// Timeout in seconds (default 5).
+        #[serde(default = "default_probe_timeout")]
+        timeout_secs: u64,
+    },
+    /// ICMP echo to `host`: reports `probe.icmp.up` and `probe.icmp.latency_ms`, or only
+    /// `probe.icmp.permitted` 0 when the agent may open no ICMP socket (neither unprivileged
+    /// ping sockets, `net.ipv4.ping_group_range`, nor raw ones, `CAP_NET_RAW`).
+    Icmp {
+        /// A unique name (the `probe` tag).
+        name: String,
+        /// IPv4 address or host name.
+        host: String,
+        /// Timeout in seconds (default 5).
+        #[serde(default = "default_probe_timeout")]
+        timeout_secs: u64,
+    },
 }
 
 fn default_probe_timeout() -> u64 {
@@ -113,7 +194,11 @@ impl Probe {
     /// The probe's name.
     pub fn name(&self) -> &str {
         match self {
-            Probe::Http { name, .. } | Probe::Tcp { name, .. } => name,
+            Probe::Http { name, .. }
+            | Probe::Tcp { name, .. }
+            | Probe::Dns { name, .. }
+            | Probe::Tls { name, .. }
+            | Probe::Icmp { name, .. } => name,
         }
     }
 }
@@ -181,6 +266,39 @@ impl AgentRemoteConfig {
                 return Err(ValidationError::new(f("metric"), "must not be empty"));
             }
         }
+        if let Some(i) = self.listen_ports.iter().position(|p| *p == 0) {
+            return Err(ValidationError::new(
+                format!("listen_ports[{i}]"),
+                "must be a port from 1 to 65535",
+            ));
+        }
+        for (i, p) in self.procs.iter().enumerate() {
+            if p.name.is_empty() && p.cmdline.is_empty() {
+                return Err(ValidationError::new(
+                    format!("procs[{i}]"),
+                    "needs a name or a cmdline to match",
+                ));
+            }
+        }
+        for (i, d) in self.du_paths.iter().enumerate() {
+            if !d.starts_with('/') {
+                return Err(ValidationError::new(
+                    format!("du_paths[{i}]"),
+                    format!("{d:?} must be an absolute path"),
+                ));
+            }
+        }
+        if let Some(r) = &self.plugin_repo {
+            // Both end up as git arguments: one starting with `-` would be an option.
+            for (k, v) in [("url", &r.url), ("rev", &r.rev)] {
+                if v.trim().is_empty() || v.starts_with('-') {
+                    return Err(ValidationError::new(
+                        format!("plugin_repo.{k}"),
+                        "must be set and must not start with '-'",
+                    ));
+                }
+            }
+        }
         for (i, p) in self.probes.iter().enumerate() {
             if p.name().trim().is_empty() {
                 return Err(ValidationError::new(
@@ -197,10 +315,16 @@ impl AgentRemoteConfig {
                         "must start with http:// or https://",
                     ));
                 }
-                Probe::Tcp { addr, .. } if !addr.contains(':') => {
+                Probe::Tcp { addr, .. } | Probe::Tls { addr, .. } if !addr.contains(':') => {
                     return Err(ValidationError::new(
                         format!("probes[{i}].addr"),
                         "must be host:port",
+                    ));
+                }
+                Probe::Dns { host, .. } | Probe::Icmp { host, .. } if host.trim().is_empty() => {
+                    return Err(ValidationError::new(
+                        format!("probes[{i}].host"),
+                        "must not be empty",
                     ));
                 }
                 _ => {}
@@ -278,10 +402,26 @@ pub fn effective_config<'a>(
                 out.probes.push(p.clone());
             }
         }
+        union(&mut out.listen_ports, &a.listen_ports);
+        union(&mut out.procs, &a.procs);
+        union(&mut out.du_paths, &a.du_paths);
+        // One checkout per host: the first of its groups (in id order) naming one wins.
+        if out.plugin_repo.is_none() {
+            out.plugin_repo.clone_from(&a.plugin_repo);
+        }
     }
     let body = serde_json::to_vec(&out).expect("json");
     out.version = hex::encode(&Sha256::digest(&body)[..8]);
     out
+}
+
+/// Appends the items of `from` that `to` lacks, in order.
+fn union<T: PartialEq + Clone>(to: &mut Vec<T>, from: &[T]) {
+    for x in from {
+        if !to.contains(x) {
+            to.push(x.clone());
+        }
+    }
 }
 
 /// A host's heartbeat as a transfer forwards it: new or changed facts, with when it was seen.
@@ -347,7 +487,10 @@ mod tests {
           "log_rules": [{"path_glob": "/var/log/app/*.log", "regex": "ERROR", "metric": "log.app.error", "tags": {"app": "shop"}}],
           "probes": [
             {"kind": "http", "name": "home", "url": "http://127.0.0.1/", "expect_status": 200, "body_regex": "ok"},
-            {"kind": "tcp", "name": "db", "addr": "10.0.0.1:5432", "timeout_secs": 2}
+            {"kind": "tcp", "name": "db", "addr": "10.0.0.1:5432", "timeout_secs": 2},
+            {"kind": "dns", "name": "resolver", "host": "example.com"},
+            {"kind": "tls", "name": "cert", "addr": "example.com:443"},
+            {"kind": "icmp", "name": "gw", "host": "10.0.0.1"}
           ],
           "some_future_field": 1
         }"#;
@@ -363,6 +506,11 @@ mod tests {
             }
         ));
         assert_eq!(c.probes[1].name(), "db");
+        assert!(matches!(
+            &c.probes[3],
+            Probe::Tls { server_name, timeout_secs: 5, .. } if server_name.is_empty()
+        ));
+        assert_eq!(c.probes[4].name(), "gw");
         c.validate().unwrap();
         let back: AgentRemoteConfig =
             serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
@@ -386,6 +534,19 @@ mod tests {
             timeout_secs: 1,
         });
         assert_eq!(c.validate().unwrap_err().field, "probes[0].addr");
+        c.probes[0] = Probe::Tls {
+            name: "t".into(),
+            addr: "nohost".into(),
+            server_name: String::new(),
+            timeout_secs: 1,
+        };
+        assert_eq!(c.validate().unwrap_err().field, "probes[0].addr");
+        c.probes[0] = Probe::Dns {
+            name: "d".into(),
+            host: " ".into(),
+            timeout_secs: 1,
+        };
+        assert_eq!(c.validate().unwrap_err().field, "probes[0].host");
     }
 
     #[test]
@@ -423,6 +584,75 @@ mod tests {
         assert_ne!(a.version, b.version);
         assert_eq!(effective_config(&groups, "a").version, a.version);
         assert_eq!(effective_config(&groups, "nobody").plugins.len(), 0);
+    }
+
+    #[test]
+    fn host_checks_are_merged_over_groups_and_validated() {
+        let g = |hosts: &[&str], ports: &[u16], proc_name: &str| AgentGroup {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            agent: AgentRemoteConfig {
+                listen_ports: ports.to_vec(),
+                procs: vec![ProcCheck {
+                    name: proc_name.into(),
+                    ..Default::default()
+                }],
+                du_paths: vec!["/data".into()],
+                ..Default::default()
+            },
+        };
+        let groups = [
+            g(&["a"], &[22, 80], "nginx"),
+            g(&["a", "b"], &[80, 443], "sshd"),
+        ];
+        let a = effective_config(&groups, "a");
+        assert_eq!(a.listen_ports, vec![22, 80, 443]);
+        let names: Vec<_> = a.procs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["nginx", "sshd"]);
+        assert_eq!(a.du_paths, vec!["/data".to_string()]);
+        assert_eq!(effective_config(&groups, "b").listen_ports, vec![80, 443]);
+        a.validate().unwrap();
+        let bad = |c: AgentRemoteConfig| c.validate().unwrap_err().field;
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                listen_ports: vec![80, 0],
+                ..Default::default()
+            }),
+            "listen_ports[1]"
+        );
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                procs: vec![ProcCheck::default()],
+                ..Default::default()
+            }),
+            "procs[0]"
+        );
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                du_paths: vec!["data".into()],
+                ..Default::default()
+            }),
+            "du_paths[0]"
+        );
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                plugin_repo: Some(PluginRepo {
+                    url: "--upload-pack=touch /tmp/x".into(),
+                    rev: "main".into(),
+                }),
+                ..Default::default()
+            }),
+            "plugin_repo.url"
+        );
+        assert_eq!(
+            bad(AgentRemoteConfig {
+                plugin_repo: Some(PluginRepo {
+                    url: "https://git.example.com/plugins.git".into(),
+                    rev: String::new(),
+                }),
+                ..Default::default()
+            }),
+            "plugin_repo.rev"
+        );
     }
 
     #[test]

@@ -63,6 +63,26 @@ fn bad_tag_value_char(c: char) -> bool {
     c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}')
 }
 
+/// `s` with every character an endpoint may not hold replaced by `_`. Formats that take the
+/// endpoint from a label (line protocol, remote write) map rather than refuse, so a host tag
+/// such as `host=server 01` still lands (as endpoint `server_01`); docs/INGEST.md.
+pub fn clean_endpoint(s: String) -> String {
+    clean(s, bad_name_char)
+}
+
+/// `s` with every character a tag value may not hold (`, = " { }`, controls) replaced by `_`.
+pub fn clean_tag_value(s: String) -> String {
+    clean(s, bad_tag_value_char)
+}
+
+fn clean(s: String, bad: fn(char) -> bool) -> String {
+    // Almost every value is clean: kept as it is, without a copy.
+    if find_bad(&s, bad).is_none() {
+        return s;
+    }
+    s.chars().map(|c| if bad(c) { '_' } else { c }).collect()
+}
+
 fn check_name(
     field: &str,
     s: &str,
@@ -266,6 +286,23 @@ mod tests {
 
     fn err(pt: Point) -> ValidationError {
         validate_point(&pt, &Limits::default(), 100_000_000).unwrap_err()
+    }
+
+    #[test]
+    fn cleaned_names_pass_validation() {
+        let e = clean_endpoint("server 01/é{x}".to_string());
+        assert_eq!(e, "server_01/__x_");
+        let v = clean_tag_value("a,b=c \"d\"\n".to_string());
+        assert_eq!(v, "a_b_c _d__");
+        let mut pt = p();
+        pt.endpoint = e;
+        pt.tags = Tags::from_pairs(vec![("k".to_string(), v)]);
+        validate_point(&pt, &Limits::default(), 100_000_000).unwrap();
+        // Clean input is returned as it is.
+        assert_eq!(
+            clean_endpoint("web-1.example:80".into()),
+            "web-1.example:80"
+        );
     }
 
     #[test]

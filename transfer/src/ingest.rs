@@ -147,7 +147,8 @@ fn decode_argus(json: &[u8]) -> Result<Decoded, argus_core::wire::WireError> {
 }
 
 /// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB line protocol. Answers 204 when every
-/// point was taken (what InfluxDB clients expect), else 400 with the rejections.
+/// numeric field was taken (string fields are skipped and counted; what InfluxDB clients
+/// expect), else 400 with the rejections.
 pub async fn influx_write(
     req: HttpRequest,
     body: web::Bytes,
@@ -167,7 +168,13 @@ pub async fn influx_write(
     let text = std::str::from_utf8(&raw)
         .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
     let ingest = st.ingest_config();
-    let decoded = lineproto::decode(text, precision, &ingest, argus_core::time::now_secs());
+    let (decoded, skipped) =
+        lineproto::decode_counted(text, precision, &ingest, argus_core::time::now_secs());
+    if skipped > 0 {
+        st.tenant_metrics(&tenant)
+            .string_fields_skipped
+            .add(skipped as u64);
+    }
     let resp = accept(&st, &tenant, decoded).await?;
     if resp.rejected.is_empty() {
         return Ok(HttpResponse::NoContent().finish());

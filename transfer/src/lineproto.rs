@@ -5,13 +5,16 @@
 //! Mapping onto Argus points (docs/INGEST.md): one point per numeric field; the metric is
 //! `measurement.field` (just `measurement` for a field named `value`); endpoint and tags per
 //! [`endpoint_and_tags`]. Integers, unsigned integers and floats are values, booleans 1 and 0;
-//! string fields are refused. The timestamp is truncated to seconds per `precision`; a line
-//! without one gets the time of arrival. A rejection's index is the line's 0-based number.
+//! string fields (Telegraf's `uptime_format`, `procstat`'s `cmdline`) are skipped and counted,
+//! not refused, as VictoriaMetrics does: Telegraf would otherwise log an error every flush for
+//! a batch whose numbers were all stored. The timestamp is truncated to seconds per
+//! `precision`; a line without one gets the time of arrival. A rejection's index is the line's
+//! 0-based number.
 
 use crate::config::IngestConfig;
 use argus_core::point::{CounterType, Point, Tags};
 use argus_core::series::ENDPOINT_MARKER_TAG;
-use argus_core::validate::{Rejection, ValidationError};
+use argus_core::validate::{clean_endpoint, clean_tag_value, Rejection, ValidationError};
 use argus_core::wire::Decoded;
 use argus_core::TenantId;
 use argus_promql::labels::ENDPOINT_LABEL;
@@ -193,7 +196,9 @@ fn parse_line(line: &str) -> Result<Line, ValidationError> {
     })
 }
 
-/// Picks the endpoint out of `tags` per `cfg` and builds the tags. A label named `endpoint`
+/// Picks the endpoint out of `tags` per `cfg` and builds the tags. Characters the endpoint or
+/// a tag value may not hold become `_` ([`argus_core::validate::clean_endpoint`]), the same
+/// for every format that maps labels (line protocol, remote write). A label named `endpoint`
 /// (non-empty) is always the endpoint and leaves the tags, as Argus shows it again as the label
 /// `endpoint`; otherwise the first of `cfg.endpoint_tags` present is the endpoint, else
 /// `cfg.default_endpoint`, and the tags keep every label plus [`ENDPOINT_MARKER_TAG`] naming
@@ -201,19 +206,22 @@ fn parse_line(line: &str) -> Result<Line, ValidationError> {
 /// with exactly the labels it was written with. A marker a sender wrote itself is dropped.
 pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) -> (String, Tags) {
     tags.retain(|(k, _)| k != ENDPOINT_MARKER_TAG);
+    for (_, v) in tags.iter_mut() {
+        *v = clean_tag_value(std::mem::take(v));
+    }
     // `endpoint` first whatever the configured order: a series with the label endpoint=v must
     // be stored with endpoint v, which is what a PromQL selection narrows on.
     if let Some(i) = tags
         .iter()
         .position(|(k, v)| k == ENDPOINT_LABEL && !v.is_empty())
     {
-        let endpoint = tags.remove(i).1;
+        let endpoint = clean_endpoint(tags.remove(i).1);
         return (endpoint, Tags::from_pairs(tags));
     }
     let from = cfg.endpoint_tags.iter().find_map(|name| {
         tags.iter()
             .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| (name.as_str(), v.clone()))
+            .map(|(_, v)| (name.as_str(), clean_endpoint(v.clone())))
     });
     let (marker, endpoint) = from.unwrap_or(("default", cfg.default_endpoint.clone()));
     let marker = marker.to_owned();
@@ -224,8 +232,19 @@ pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) ->
 /// Decodes a line-protocol body: good points with their line number, a rejection per bad line
 /// or field.
 pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) -> Decoded {
+    decode_counted(body, precision, cfg, now).0
+}
+
+/// [`decode`], plus the number of string fields skipped (`/metrics` counts them).
+pub fn decode_counted(
+    body: &str,
+    precision: Precision,
+    cfg: &IngestConfig,
+    now: i64,
+) -> (Decoded, usize) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    let mut skipped = 0;
     for (i, line) in body.lines().enumerate() {
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
@@ -253,13 +272,7 @@ pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) ->
             let value = match v {
                 Ok(FieldValue::Num(x)) => x,
                 Ok(FieldValue::Str) => {
-                    bad.push(Rejection::new(
-                        i,
-                        ValidationError::new(
-                            format!("fields.{field}"),
-                            "string fields are not metric values",
-                        ),
-                    ));
+                    skipped += 1;
                     continue;
                 }
                 Err(e) => {
@@ -295,7 +308,7 @@ pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) ->
             ));
         }
     }
-    (good, bad)
+    ((good, bad), skipped)
 }
 
 #[cfg(test)]
@@ -311,7 +324,10 @@ mod tests {
                     disk\\ io,host=web\\ 2,path=/a\\,b value=3\n\
                     broken_line_without_fields\n\
                     temp,host=h value=hot 1\n";
-        let (good, bad) = decode(body, Precision::Ns, &IngestConfig::default(), 42);
+        let ((good, bad), skipped) =
+            decode_counted(body, Precision::Ns, &IngestConfig::default(), 42);
+        // `msg` is a string: skipped and counted, not refused.
+        assert_eq!(skipped, 1);
         let names: Vec<_> = good
             .iter()
             .map(|(i, p)| (*i, p.metric.as_str(), p.value))
@@ -335,14 +351,14 @@ mod tests {
         assert_eq!(p.tags.get(ENDPOINT_MARKER_TAG), Some("host"));
         assert_eq!(p.timestamp, 1_700_000_000);
         assert_eq!(good[2].1.timestamp, 1_700_000_001);
-        assert_eq!(good[5].1.endpoint, "web 2");
-        assert_eq!(good[5].1.tags.get("path"), Some("/a,b"));
+        // The space an endpoint may not hold became `_`; the tag keeps the value as written.
+        assert_eq!(good[5].1.endpoint, "web_2");
+        assert_eq!(good[5].1.tags.get("host"), Some("web 2"));
+        // An escaped comma is read, then mapped as tag values cannot hold it (was refused).
+        assert_eq!(good[5].1.tags.get("path"), Some("/a_b"));
         assert_eq!(good[5].1.timestamp, 42);
         let why: Vec<_> = bad.iter().map(|r| (r.index, r.field.as_str())).collect();
-        assert_eq!(
-            why,
-            vec![(3, "fields.msg"), (5, "fields"), (6, "fields.value")]
-        );
+        assert_eq!(why, vec![(5, "fields"), (6, "fields.value")]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Mapping onto Argus points (docs/INGEST.md): one point per sample; the metric is `__name__`;
 //! endpoint and tags per [`endpoint_and_tags`] (a series reads back through PromQL with exactly
 //! its labels); the labels are tags, with empty values dropped (Prometheus treats them as
-//! absent) and the characters tags may not hold (`, = " { }` and controls) replaced by `_`. The timestamp is
+//! absent) and the characters tags may not hold (`, = " { }` and controls) replaced by `_`
+//! (the endpoint's too, by `endpoint_and_tags`, as for line protocol). The timestamp is
 //! truncated from milliseconds to seconds. Samples whose value is NaN (Prometheus's staleness
 //! markers) are skipped without rejection. A rejection's index counts samples across the whole
 //! request, series by series.
@@ -91,15 +92,6 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
         .expect("snappy compression of a buffer cannot fail")
 }
 
-fn clean_value(v: String) -> String {
-    let bad = |c: char| c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}');
-    // Almost every label value is clean: kept as it is, without a copy.
-    if !v.chars().any(bad) {
-        return v;
-    }
-    v.chars().map(|c| if bad(c) { '_' } else { c }).collect()
-}
-
 /// Maps a request onto points.
 pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
     let mut good = Vec::new();
@@ -112,7 +104,7 @@ pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
             if l.name == "__name__" {
                 name = Some(l.value);
             } else if !l.value.is_empty() {
-                labels.push((l.name, clean_value(l.value)));
+                labels.push((l.name, l.value));
             }
         }
         let (mut endpoint, mut tags) = endpoint_and_tags(labels, cfg);

@@ -40,6 +40,8 @@ pub struct TenantMetrics {
     pub limited_series: Arc<Counter>,
     /// Points refused for the tags-per-point quota.
     pub limited_tags: Arc<Counter>,
+    /// Line-protocol string fields skipped (they are not metric values).
+    pub string_fields_skipped: Arc<Counter>,
 }
 
 /// Shared state of the handlers.
@@ -91,6 +93,11 @@ impl State {
                     limited_batch: limited("batch"),
                     limited_series: limited("series"),
                     limited_tags: limited("tags"),
+                    string_fields_skipped: r.counter(
+                        "argus_transfer_string_fields_skipped_total",
+                        "Line-protocol string fields skipped (not metric values).",
+                        &[("tenant", t)],
+                    ),
                 })
             })
             .clone()

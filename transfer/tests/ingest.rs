@@ -189,12 +189,13 @@ async fn mixed_batches_keep_good_points_and_wrong_tokens_are_refused() {
     );
     assert_eq!(read_all(&url, "beta").await.len(), 2);
 
-    // Line protocol: 400 with the rejections, good lines kept.
+    // Line protocol: a string field is skipped (204), a field that is not a value is refused
+    // (400 with the rejections, good lines kept).
     let r = http
         .post(format!("{url}/api/v2/write?precision=s"))
         .bearer_auth("tok-beta")
         .body(format!(
-            "lp,host=h v=1 {now}\nlp,host=h msg=\"text\" {now}\n"
+            "lp,host=h v=1 {now}\nlp,host=h msg=\"text\" {now}\nlp,host=h bad=12abc {now}\n"
         ))
         .send()
         .await
@@ -202,7 +203,9 @@ async fn mixed_batches_keep_good_points_and_wrong_tokens_are_refused() {
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["accepted"], 1);
-    assert_eq!(body["rejected"][0]["field"], "fields.msg");
+    assert_eq!(body["rejected"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["rejected"][0]["field"], "fields.bad");
+    assert_eq!(body["rejected"][0]["index"], 2);
 
     // Unreadable body: refused whole.
     let r = http
@@ -482,4 +485,51 @@ async fn metrics_name_tenants_only_to_the_internal_credential() {
     assert!(text.contains("argus_transfer_points_accepted_total{tenant=\"beta\"} 3\n"));
     t.stop().await;
     node.stop().await;
+}
+
+/// One flush of Telegraf's default Linux inputs (cpu, mem, disk, diskio, net, system,
+/// processes, procstat), as `outputs.influxdb_v2` sends it: answered 204, every numeric field
+/// stored, the string fields (`uptime_format`, `cmdline`, `status`) skipped and counted, and
+/// the host `server 01` stored as the endpoint `server_01`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegraf_default_inputs_are_accepted_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let t = argus_transfer::start(transfer_cfg(&d.path().join("t"), vec![node.server.url()]))
+        .await
+        .unwrap();
+    let url = t.server.url();
+    let ts = (now() * 1_000_000_000).to_string();
+    let body = include_str!("fixtures/telegraf_inputs.lp").replace("TS", &ts);
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v2/write?org=any&bucket=any"))
+        .header("authorization", "Token tok-acme")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    assert_eq!(
+        metric(
+            &url,
+            "argus_transfer_string_fields_skipped_total{tenant=\"acme\"}"
+        )
+        .await,
+        Some(3.0)
+    );
+    let stored = read_all(&url, "acme").await;
+    // 172 numeric fields in the fixture, one point each.
+    assert_eq!(stored.len(), 172);
+    assert!(stored.iter().all(|(e, ..)| e == "server_01"), "{stored:?}");
+    let has = |m: &str, v: f64| stored.iter().any(|(_, n, _, x)| n == m && *x == v);
+    assert!(has("cpu.usage_idle", 97.98994974874373));
+    assert!(has("mem.used_percent", 15.95004011996231));
+    assert!(has("disk.used", 1024.0));
+    assert!(has("diskio.weighted_io_time", 6131658.0));
+    assert!(has("net.tcp_currestab", 10.0));
+    assert!(has("system.uptime", 1249632.0));
+    assert!(has("processes.total_threads", 1064.0));
+    assert!(has("procstat.num_fds", 71.0));
+    assert!(has("procstat_lookup.pid_count", 1.0));
+    t.stop().await;
 }

@@ -1,19 +1,24 @@
 //! `disk.io.*` per block device (tag `device`), from `/proc/diskstats`: bytes and requests per
-//! second, and `util`, the percentage of time the device was busy. Whole disks only (those in
+//! second, `util` (the percentage of time the device was busy) and `iostat -x`'s `await`,
+//! `svctm`, `avgqu-sz` and `avgrq-sz` under open-falcon's names. Whole disks only (those in
 //! `/sys/block`), without loop and ram devices, so partitions do not count twice.
 
 use super::{read_proc, Emit, Rates};
 use argus_core::Tags;
 use std::collections::HashSet;
 
-/// Counters of one device line: reads, sectors read, writes, sectors written, ms doing I/O.
+/// Counters of one device line: reads, sectors read, ms reading, writes, sectors written, ms
+/// writing, ms doing I/O, weighted ms doing I/O (time × requests in flight).
 struct Line<'a> {
     name: &'a str,
     reads: u64,
     read_sectors: u64,
+    read_ms: u64,
     writes: u64,
     write_sectors: u64,
+    write_ms: u64,
     io_ms: u64,
+    weighted_ms: u64,
 }
 
 fn parse(line: &str) -> Option<Line<'_>> {
@@ -23,9 +28,12 @@ fn parse(line: &str) -> Option<Line<'_>> {
         name: f.get(2)?,
         reads: n(3)?,
         read_sectors: n(5)?,
+        read_ms: n(6)?,
         writes: n(7)?,
         write_sectors: n(9)?,
+        write_ms: n(10)?,
         io_ms: n(12)?,
+        weighted_ms: n(13)?,
     })
 }
 
@@ -55,25 +63,55 @@ impl DiskIo {
                 continue;
             }
             let tags = Tags::from_pairs([("device", l.name)]);
-            let series = [
-                ("disk.io.read_bytes", l.read_sectors * 512),
-                ("disk.io.write_bytes", l.write_sectors * 512),
-                ("disk.io.read_requests", l.reads),
-                ("disk.io.write_requests", l.writes),
-            ];
-            for (metric, v) in series {
-                let key = format!("{metric}/{}", l.name);
-                if let Some(r) = self.rates.rate(&key, v, secs) {
-                    e.tagged(metric, tags.clone(), r);
-                }
+            let mut rate = |what: &str, v: u64| {
+                let key = format!("{what}/{}", l.name);
+                let r = self.rates.rate(&key, v, secs);
                 seen.insert(key);
+                r
+            };
+            let (Some(rs), Some(ws), Some(r), Some(w)) = (
+                rate("read_sectors", l.read_sectors),
+                rate("write_sectors", l.write_sectors),
+                rate("reads", l.reads),
+                rate("writes", l.writes),
+            ) else {
+                // The first reading (or a reset): the other counters still need their baseline.
+                for (k, v) in [
+                    ("read_ms", l.read_ms),
+                    ("write_ms", l.write_ms),
+                    ("io_ms", l.io_ms),
+                    ("weighted_ms", l.weighted_ms),
+                ] {
+                    rate(k, v);
+                }
+                continue;
+            };
+            let (rms, wms, io, weighted) = (
+                rate("read_ms", l.read_ms),
+                rate("write_ms", l.write_ms),
+                rate("io_ms", l.io_ms),
+                rate("weighted_ms", l.weighted_ms),
+            );
+            e.tagged("disk.io.read_bytes", tags.clone(), rs * 512.0);
+            e.tagged("disk.io.write_bytes", tags.clone(), ws * 512.0);
+            e.tagged("disk.io.read_requests", tags.clone(), r);
+            e.tagged("disk.io.write_requests", tags.clone(), w);
+            // Per-request figures are ratios of rates (= ratios of deltas); 0 without requests,
+            // as iostat and open-falcon show them.
+            let per_io = |x: f64| if r + w > 0.0 { x / (r + w) } else { 0.0 };
+            e.tagged("disk.io.avgrq_sz", tags.clone(), per_io(rs + ws));
+            if let (Some(rms), Some(wms)) = (rms, wms) {
+                e.tagged("disk.io.await", tags.clone(), per_io(rms + wms));
             }
-            let key = format!("disk.io.util/{}", l.name);
-            if let Some(ms_per_s) = self.rates.rate(&key, l.io_ms, secs) {
+            if let Some(io) = io {
+                e.tagged("disk.io.svctm", tags.clone(), per_io(io));
                 // ms busy per second / 1000 ms, in percent; capped as rounding can exceed 100.
-                e.tagged("disk.io.util", tags, (ms_per_s / 10.0).min(100.0));
+                e.tagged("disk.io.util", tags.clone(), (io / 10.0).min(100.0));
             }
-            seen.insert(key);
+            if let Some(q) = weighted {
+                // Weighted ms per second of wall time: the average number of requests in flight.
+                e.tagged("disk.io.avgqu-sz", tags, q / 1000.0);
+            }
         }
         self.rates.retain(&seen);
     }
@@ -91,6 +129,10 @@ mod tests {
         assert_eq!(
             (l.reads, l.read_sectors, l.writes, l.write_sectors, l.io_ms),
             (60367, 8051210, 5980, 6131528, 8824)
+        );
+        assert_eq!(
+            (l.read_ms, l.write_ms, l.weighted_ms),
+            (79018, 17183, 96741)
         );
     }
 }

@@ -5,14 +5,18 @@
 //! Counters of the kernel (CPU jiffies, disk sectors, interface bytes) are turned into per-second
 //! rates between two rounds, so the first round after start reports only gauges. Sources are
 //! `/proc` and `statvfs(3)`: they are what every Linux has, they cost a few small reads, and
-//! sysinfo does not expose inodes, disk I/O time or `CurrEstab`.
+//! sysinfo does not expose inodes, disk I/O time and queue, per-core iowait/steal, context
+//! switches, socket summaries or `TcpExt`.
 
+mod checks;
 mod cpu;
 mod df;
 mod diskio;
 mod mem;
 mod net;
 mod system;
+
+pub use checks::Checks;
 
 use argus_core::{Point, Tags};
 use std::collections::HashMap;
@@ -79,6 +83,8 @@ pub struct Collector {
     cpu: cpu::Cpu,
     disk: diskio::DiskIo,
     net: net::Net,
+    system: system::System,
+    checks: Checks,
 }
 
 impl Collector {
@@ -91,6 +97,8 @@ impl Collector {
             cpu: cpu::Cpu::default(),
             disk: diskio::DiskIo::default(),
             net: net::Net::default(),
+            system: system::System::default(),
+            checks: Checks::default(),
         };
         // A baseline, so the first real round already has rates.
         c.collect(0);
@@ -100,6 +108,11 @@ impl Collector {
     /// Changes the step reported on points (the config center may change it).
     pub fn set_step(&mut self, step: u32) {
         self.step = step;
+    }
+
+    /// Sets the checks run each round (`net.port.listen`, `proc.num`, `du.bs`).
+    pub fn set_checks(&mut self, checks: Checks) {
+        self.checks = checks;
     }
 
     /// One round of collection at Unix time `ts`.
@@ -118,12 +131,13 @@ impl Collector {
             out: &mut out,
         };
         e.gauge("agent.alive", 1.0);
-        self.cpu.collect(&mut e);
+        self.cpu.collect(&mut e, secs);
         mem::collect(&mut e);
-        system::collect(&mut e);
+        self.system.collect(&mut e, secs);
         df::collect(&mut e);
         self.disk.collect(&mut e, secs);
         self.net.collect(&mut e, secs);
+        self.checks.collect(&mut e);
         out
     }
 }
