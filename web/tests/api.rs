@@ -377,6 +377,31 @@ async fn validation(backend: Backend) {
         )
         .await;
     assert_eq!((s, v["ok"].clone()), (StatusCode::OK, json!(true)));
+    // The same reference check as create: an unknown template, or another tenant's, is refused.
+    let (_, other) = e
+        .call(
+            &e.b,
+            Method::POST,
+            "/api/v1/templates",
+            Some(json!({"name": "theirs-too"})),
+        )
+        .await;
+    assert!(other["id"].is_i64(), "{other}");
+    for t in [json!(999_999), other["id"].clone()] {
+        let (s, v) = e
+            .call(
+                &e.a,
+                Method::POST,
+                "/api/v1/strategies/validate",
+                Some(json!({"template_id": t, "metric": "cpu", "condition": "all(#3) > 90"})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("template_id")),
+            "{v}"
+        );
+    }
     let (s, v) = e
         .call(
             &e.a,

@@ -332,7 +332,7 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn must_exist(
+pub(crate) async fn must_exist(
     db: &Db,
     tenant: &str,
     kind: Kind,

@@ -217,14 +217,28 @@ pub async fn template_effective(
 
 /// `POST /api/v1/strategies/validate`: checks a strategy without storing it (live validation in
 /// the editor). 200 `{"ok": true}` or 400 naming the field.
-pub async fn validate(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    let _ = auth;
+pub async fn validate(
+    auth: Auth,
+    body: web::Json<Value>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
     let mut v = body.into_inner();
     let expression = v.get("template_id").is_none();
     if let Some(m) = v.as_object_mut() {
         m.remove("id");
     }
     let r: RuleIn = parse(v)?;
+    // The same reference check as create: the template must be one of the caller's.
+    if let Some(t) = r.template_id {
+        kinds::must_exist(
+            &st.db,
+            auth.tenant.as_str(),
+            Kind::Template,
+            t,
+            "template_id",
+        )
+        .await?;
+    }
     check_rule(&r, expression && !r.tags.is_empty())?;
     Ok(HttpResponse::Ok().json(json!({"ok": true})))
 }
