@@ -15,7 +15,7 @@ use crate::quota::Refusal;
 use crate::remote_write;
 use crate::server::State;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::validate::{validate_point, Rejection};
 use argus_core::wire::{decode_body, falcon, frame, Batch, Decoded, Encoding, PushResponse};
@@ -30,8 +30,22 @@ pub enum Format {
     Falcon,
 }
 
-/// The tenant of a push's token (from its head).
+/// The tenant a request's token was found to belong to, kept on the request.
+#[derive(Clone)]
+struct Admitted(TenantId);
+
+/// The tenant of a push's token (from its head). The shedding gate asks first, before the push
+/// takes a slot; the handler then reuses its answer instead of hashing the token again.
 pub(crate) fn authenticate(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
+    if let Some(Admitted(t)) = req.extensions().get::<Admitted>() {
+        return Ok(t.clone());
+    }
+    let tenant = token_tenant(req, st)?;
+    req.extensions_mut().insert(Admitted(tenant.clone()));
+    Ok(tenant)
+}
+
+fn token_tenant(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
     let header = req
         .headers()
         .get("authorization")
