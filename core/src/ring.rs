@@ -100,6 +100,29 @@ impl Ring {
     }
 }
 
+/// What a transfer tells each judge of its region (`POST /internal/v1/ring`): the ring it routes
+/// endpoints by, and which member the receiving judge is. Judges hand the state of endpoints
+/// they no longer own to their new owner, and watch for liveness the hosts they own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JudgeRing {
+    /// The judges, as the transfer's `judges` lists them.
+    pub members: Vec<String>,
+    /// Virtual nodes per member (the transfer's `vnodes`).
+    pub vnodes: usize,
+    /// The receiving judge's URL among `members`.
+    pub this: String,
+}
+
+impl JudgeRing {
+    /// The ring, and the index of `this` in it (`None` when it is not a member).
+    pub fn build(&self) -> (Ring, Option<usize>) {
+        let ring = Ring::new(&self.members, self.vnodes);
+        let me = normalize(&self.this);
+        let idx = ring.members().iter().position(|m| *m == me);
+        (ring, idx)
+    }
+}
+
 /// The canonical form of a member URL, so `http://a/` and `http://a` are one member.
 pub fn normalize(url: &str) -> String {
     url.trim().trim_end_matches('/').to_string()

@@ -58,8 +58,9 @@ pub struct JudgeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LivenessConfig {
-    /// Raise it at all. Off by default: with several judges in a region, `ring` and `self_url`
-    /// must be set first, or a judge would take hosts that report to another for silent.
+    /// Raise it at all. The transfers announce the judge ring (their `judges`) to every judge,
+    /// so that each watches only the hosts it owns; until the first announcement (seconds after
+    /// a start, well within `down_after_secs`) `ring` decides.
     pub enabled: bool,
     /// The heartbeat metric (the agent sends `agent.alive` every step).
     pub metric: String,
@@ -67,10 +68,9 @@ pub struct LivenessConfig {
     pub down_after_secs: u64,
     /// The event's priority, 0 to 5.
     pub priority: u8,
-    /// The region's judges as the transfers list them (`judges`, the same `vnodes`): a host
-    /// that has not reported yet is watched by the judge owning it on that ring (a host that
-    /// reports is watched where its points arrive). Empty: this judge watches them all, right
-    /// for a region with one judge.
+    /// The region's judges as the transfers list them (`judges`, the same `vnodes`), in force
+    /// until a transfer announces its ring: a host that has not reported yet is watched by the
+    /// judge owning it on that ring. Empty: this judge watches them all until then.
     pub ring: Vec<String>,
     /// This judge's URL as it appears in `ring`.
     pub self_url: String,
@@ -81,7 +81,7 @@ pub struct LivenessConfig {
 impl Default for LivenessConfig {
     fn default() -> Self {
         LivenessConfig {
-            enabled: false,
+            enabled: true,
             metric: "agent.alive".into(),
             // Web's `host_dead_after_secs`: the console and the event agree.
             down_after_secs: 180,
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn liveness_keys_defaults_and_checks() {
         let c: JudgeConfig = argus_core::config::from_str("", "judge.toml").unwrap();
-        assert!(!c.liveness.enabled);
+        assert!(c.liveness.enabled);
         assert_eq!(
             (c.liveness.metric.as_str(), c.liveness.down_after_secs),
             ("agent.alive", 180)

@@ -48,6 +48,16 @@ struct Series {
 }
 
 impl Series {
+    fn snapshot(&self) -> SeriesSnapshot {
+        SeriesSnapshot {
+            key: self.key.clone(),
+            values: self.values.iter().copied().collect(),
+            times: self.times.iter().copied().collect(),
+            last_ts: self.last_ts,
+            alerts: self.alerts.clone(),
+        }
+    }
+
     fn alert(&mut self, id: StrategyId) -> &mut Alert {
         let i = match self.alerts.iter().position(|(s, _)| *s == id) {
             Some(i) => i,
@@ -532,16 +542,7 @@ impl Engine {
 
     /// The state of every series, for a snapshot.
     pub fn snapshot(&self) -> Vec<SeriesSnapshot> {
-        self.series
-            .iter()
-            .map(|s| SeriesSnapshot {
-                key: s.key.clone(),
-                values: s.values.iter().copied().collect(),
-                times: s.times.iter().copied().collect(),
-                last_ts: s.last_ts,
-                alerts: s.alerts.clone(),
-            })
-            .collect()
+        self.series.iter().map(Series::snapshot).collect()
     }
 
     /// Restores series from a snapshot (after [`set_rules`](Self::set_rules)); a series already
@@ -582,22 +583,104 @@ impl Engine {
                 || (s.last_ts >= hard_cutoff
                     && (s.last_ts >= cutoff || s.alerts.iter().any(|(_, a)| a.problem)))
         };
-        if self.series.iter().all(keep) {
-            return 0;
+        self.retain(keep).len()
+    }
+
+    /// Removes the series whose endpoint `keep` refuses (the ring moved it to another judge) and
+    /// returns their state, for [`Engine::adopt`] there. No event is emitted: the alert goes on
+    /// where the series went.
+    pub fn hand_off(
+        &mut self,
+        keep: impl Fn(&argus_core::TenantId, &str) -> bool,
+    ) -> Vec<SeriesSnapshot> {
+        self.retain(|s| keep(&s.key.tenant, &s.key.endpoint))
+            .into_iter()
+            .map(|s| s.snapshot())
+            .collect()
+    }
+
+    /// Takes over series handed off by another judge. A series this engine has started since
+    /// (points arrived here before the state did) keeps both windows, merged by time, and the
+    /// further advanced alert state of each strategy (more events sent, or a `for` pending
+    /// since earlier), so that occurrence numbers go on from where the other judge was.
+    pub fn adopt(&mut self, snaps: Vec<SeriesSnapshot>) {
+        let mut fresh = Vec::new();
+        for snap in snaps {
+            let hash = snap.key.hash();
+            let known = match self.index.get(&hash) {
+                Some(&i) if self.series[i as usize].key == snap.key => Some(i),
+                _ => self.collided.get(&snap.key).copied(),
+            };
+            let Some(idx) = known else {
+                fresh.push(snap);
+                continue;
+            };
+            let s = &mut self.series[idx as usize];
+            let mut pts: Vec<(i64, f64)> = s
+                .times
+                .iter()
+                .copied()
+                .zip(s.values.iter().copied())
+                .collect();
+            let theirs = if snap.times.len() == snap.values.len() {
+                snap.times
+            } else {
+                vec![snap.last_ts; snap.values.len()]
+            };
+            for (t, v) in theirs.into_iter().zip(snap.values) {
+                if !pts.iter().any(|(x, _)| *x == t) {
+                    pts.push((t, v));
+                }
+            }
+            pts.sort_by_key(|(t, _)| *t);
+            s.times = pts.iter().map(|(t, _)| *t).collect();
+            s.values = pts.iter().map(|(_, v)| *v).collect();
+            s.last_ts = s.last_ts.max(snap.last_ts);
+            for (id, theirs) in snap.alerts {
+                let ours = s.alert(id);
+                let further = theirs.occurrence > ours.occurrence
+                    || (theirs.occurrence == ours.occurrence
+                        && match (theirs.pending_since, ours.pending_since) {
+                            (Some(a), Some(b)) => a < b,
+                            (Some(_), None) => true,
+                            _ => false,
+                        });
+                if further {
+                    *ours = theirs;
+                }
+            }
+            self.refresh(idx, true);
+        }
+        self.restore(fresh);
+    }
+
+    /// Starts watching the registered hosts this engine newly owns (after a ring change).
+    pub fn rewatch(&mut self, now: i64) {
+        self.watch_registered(now);
+    }
+
+    /// Keeps the series `keep` accepts, rebuilding the index and the timers; returns the others.
+    fn retain(&mut self, keep: impl Fn(&Series) -> bool) -> Vec<Series> {
+        if self.series.iter().all(&keep) {
+            return Vec::new();
         }
         let old = std::mem::take(&mut self.series);
-        let before = old.len();
         self.index.clear();
         self.collided.clear();
         self.wheel = Wheel::new();
-        for s in old.into_iter().filter(keep) {
-            let idx = self.insert(s.key.clone(), s.hash);
-            self.series[idx as usize] = s;
+        let mut gone = Vec::new();
+        for s in old {
+            if keep(&s) {
+                let idx = self.insert(s.key.clone(), s.hash);
+                self.series[idx as usize] = s;
+            } else {
+                gone.push(s);
+            }
         }
         for i in 0..self.series.len() {
             self.refresh(i as u32, true);
         }
-        before - self.series.len()
+        gone
     }
 
     /// The hash of series `i` (for tests and sharding checks).

@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use argus_core::event::Event;
 use argus_core::http::{check_internal, json_config, ApiError, Served};
+use argus_core::ring::{JudgeRing, Ring};
 use argus_core::series::{endpoint_hash, series_hash};
 use argus_core::strategy::TenantStrategies;
 use argus_core::telemetry::{Counter, Gauge, Registry};
@@ -20,7 +21,7 @@ use argus_core::Point;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// The judge's counters.
@@ -74,8 +75,44 @@ pub struct Judge {
     metrics: Metrics,
     internal_token: String,
     max_body: usize,
+    /// The region's judge ring as the transfers route by it (`None`: this judge takes all).
+    ring: Arc<RwLock<Option<RingView>>>,
+    /// For handing state to other judges.
+    client: reqwest::Client,
 }
 
+/// Most series in one hand-over request.
+const HAND_OVER_PART: usize = 2_000;
+
+/// The judge ring and this judge's place on it.
+#[derive(Clone)]
+pub(crate) struct RingView {
+    announced: JudgeRing,
+    ring: Ring,
+    me: Option<usize>,
+}
+
+impl RingView {
+    fn new(announced: JudgeRing) -> Self {
+        let (ring, me) = announced.build();
+        RingView {
+            announced,
+            ring,
+            me,
+        }
+    }
+
+    /// The owner's index of a tenant's endpoint.
+    fn owner(&self, tenant: &argus_core::TenantId, endpoint: &str) -> Option<usize> {
+        self.ring.owner(endpoint_hash(tenant, endpoint))
+    }
+
+    fn owns(&self, tenant: &argus_core::TenantId, endpoint: &str) -> bool {
+        self.me.is_some() && self.owner(tenant, endpoint) == self.me
+    }
+}
+
+/// The state file, and the body of a hand-over between judges (`POST /internal/v1/state`).
 #[derive(Serialize, Deserialize)]
 struct StateFile {
     series: Vec<SeriesSnapshot>,
@@ -209,6 +246,105 @@ impl Judge {
     }
 }
 
+impl Judge {
+    /// Takes the ring a transfer announced. Returns whether it differs from the one in force.
+    fn set_ring(&self, announced: JudgeRing) -> bool {
+        let mut cur = self.ring.write().expect("ring lock");
+        if cur.as_ref().is_some_and(|v| v.announced == announced) {
+            return false;
+        }
+        tracing::info!(judges = announced.members.len(), this = %announced.this, "judge ring changed");
+        *cur = Some(RingView::new(announced));
+        true
+    }
+
+    /// Sends the state of every series whose endpoint another judge owns on the ring to that
+    /// judge, and forgets it here; series whose owner cannot take them stay (and go at the next
+    /// announcement). Returns how many series moved.
+    pub async fn hand_over(&self) -> usize {
+        let Some(view) = self.ring.read().expect("ring lock").clone() else {
+            return 0;
+        };
+        let mut gone = Vec::new();
+        for s in &self.shards {
+            gone.extend(
+                s.lock()
+                    .expect("shard lock")
+                    .hand_off(|t, e| view.owns(t, e)),
+            );
+        }
+        if gone.is_empty() {
+            return 0;
+        }
+        let mut by_owner: Vec<Vec<SeriesSnapshot>> = vec![Vec::new(); view.ring.members().len()];
+        for s in gone {
+            if let Some(o) = view.owner(&s.key.tenant, &s.key.endpoint) {
+                by_owner[o].push(s);
+            }
+        }
+        let mut moved = 0;
+        for (o, series) in by_owner.into_iter().enumerate() {
+            let to = &view.ring.members()[o];
+            let url = format!("{to}/internal/v1/state");
+            let mut left = series;
+            // In parts well under any judge's body limit.
+            while !left.is_empty() {
+                let rest = left.split_off(left.len().min(HAND_OVER_PART));
+                let body = StateFile { series: left };
+                let mut req = self.client.post(&url).json(&body);
+                if !self.internal_token.is_empty() {
+                    req = req.bearer_auth(&self.internal_token);
+                }
+                let sent = match req.send().await {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) => Err(format!("answered {}", r.status())),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = sent {
+                    let n = body.series.len() + rest.len();
+                    tracing::warn!(series = n, to = %url, error = %e, "hand-over failed; the series stay here until the next announcement");
+                    self.adopt(body.series);
+                    self.adopt(rest);
+                    break;
+                }
+                moved += body.series.len();
+                tracing::info!(series = body.series.len(), %to, "series handed over");
+                left = rest;
+            }
+        }
+        if moved > 0 {
+            // A restart must not bring back what left.
+            if let Err(e) = self.snapshot() {
+                tracing::error!(error = %format!("{e:#}"), "judge state not saved");
+            }
+        }
+        moved
+    }
+
+    /// Takes over series another judge handed over.
+    fn adopt(&self, series: Vec<SeriesSnapshot>) -> usize {
+        let n = series.len();
+        let mut parts: Vec<Vec<SeriesSnapshot>> = vec![Vec::new(); self.shards.len()];
+        for s in series {
+            parts[self.shard(&s.key.tenant, &s.key.endpoint)].push(s);
+        }
+        for (i, p) in parts.into_iter().enumerate() {
+            if !p.is_empty() {
+                self.shards[i].lock().expect("shard lock").adopt(p);
+            }
+        }
+        n
+    }
+
+    /// Starts watching the registered hosts this judge newly owns.
+    fn rewatch(&self) {
+        let now = argus_core::time::now_secs();
+        for s in &self.shards {
+            s.lock().expect("shard lock").rewatch(now);
+        }
+    }
+}
+
 /// The shard of a tenant's endpoint among `n`.
 fn shard_of(tenant: &argus_core::TenantId, endpoint: &str, n: usize) -> usize {
     // The high bits: transfers route by the same hash, so its low bits are correlated here.
@@ -226,27 +362,35 @@ fn liveness(cfg: &JudgeConfig) -> Option<Liveness> {
 }
 
 /// The engine of shard `i` of `n`.
-fn engine(cfg: &JudgeConfig, i: usize, n: usize) -> Engine {
+fn engine(cfg: &JudgeConfig, ring: &Arc<RwLock<Option<RingView>>>, i: usize, n: usize) -> Engine {
     let mut e = Engine::new(cfg.region.clone());
-    e.set_owner(owner(cfg, i, n));
+    e.set_owner(owner(ring, i, n));
     e
 }
 
 /// Which hosts shard `i` of `n` watches for liveness before they report: its shard of those the
-/// judge owns on `[liveness] ring`.
-fn owner(cfg: &JudgeConfig, i: usize, n: usize) -> Owner {
-    let l = &cfg.liveness;
-    let ring = (!l.ring.is_empty()).then(|| {
-        let ring = argus_core::ring::Ring::new(&l.ring, l.vnodes);
-        let me = argus_core::ring::normalize(&l.self_url);
-        let idx = ring.members().iter().position(|m| *m == me);
-        (ring, idx)
-    });
+/// judge owns on the ring in force (announced by the transfers, else `[liveness] ring`).
+fn owner(ring: &Arc<RwLock<Option<RingView>>>, i: usize, n: usize) -> Owner {
+    let ring = ring.clone();
     Arc::new(move |t, host| {
         shard_of(t, host, n) == i
             && ring
+                .read()
+                .expect("ring lock")
                 .as_ref()
-                .is_none_or(|(r, me)| me.is_some() && r.owner(endpoint_hash(t, host)) == *me)
+                .is_none_or(|v| v.owns(t, host))
+    })
+}
+
+/// The ring of `[liveness] ring`, in force until a transfer announces one.
+fn configured_ring(cfg: &JudgeConfig) -> Option<RingView> {
+    let l = &cfg.liveness;
+    (!l.ring.is_empty()).then(|| {
+        RingView::new(JudgeRing {
+            members: l.ring.clone(),
+            vnodes: l.vnodes,
+            this: l.self_url.clone(),
+        })
     })
 }
 
@@ -319,10 +463,13 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
         registry: metrics.registry.clone(),
         events: metrics.events.clone(),
     })?;
+    let ring = Arc::new(RwLock::new(configured_ring(&cfg)));
     let judge = Arc::new(Judge {
         shards: (0..cfg.shard_count())
-            .map(|i| Mutex::new(engine(&cfg, i, cfg.shard_count())))
+            .map(|i| Mutex::new(engine(&cfg, &ring, i, cfg.shard_count())))
             .collect(),
+        ring,
+        client: client.clone(),
         ruler,
         rules: Mutex::new(Arc::new(Rules::default())),
         liveness: liveness(&cfg),
@@ -380,6 +527,18 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
                     .wrap(argus_core::internal_auth::InternalOnly::token(
                         internal_token.clone(),
                     )),
+            )
+            .route(
+                "/internal/v1/ring",
+                web::post().to(ring_announced).wrap(
+                    argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
+                ),
+            )
+            .route(
+                "/internal/v1/state",
+                web::post().to(state_handed_over).wrap(
+                    argus_core::internal_auth::InternalOnly::token(internal_token.clone()),
+                ),
             )
             .route(
                 "/internal/v1/points",
@@ -526,6 +685,44 @@ async fn points(
     Ok(HttpResponse::Ok().json(serde_json::json!({"accepted": accepted, "rejected": rejected})))
 }
 
+/// `POST /internal/v1/ring`: a transfer announces the judge ring it routes by. Series this
+/// judge no longer owns go to their owner before the answer (all of them when it is not on the
+/// ring any more).
+async fn ring_announced(
+    body: web::Json<JudgeRing>,
+    j: web::Data<Arc<Judge>>,
+) -> Result<HttpResponse, ApiError> {
+    let announced = body.into_inner();
+    // A judge not among the members has left the ring: it hands everything over.
+    if announced.members.is_empty() {
+        return Err(ApiError::bad_request(
+            "members: the judge ring has no member".to_string(),
+        ));
+    }
+    let changed = j.set_ring(announced);
+    let moved = j.hand_over().await;
+    if changed {
+        let judge = j.get_ref().clone();
+        let _ = web::block(move || judge.rewatch()).await;
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"changed": changed, "handed_over": moved})))
+}
+
+/// `POST /internal/v1/state`: another judge hands over the state of endpoints this one now
+/// owns.
+async fn state_handed_over(
+    body: web::Json<StateFile>,
+    j: web::Data<Arc<Judge>>,
+) -> Result<HttpResponse, ApiError> {
+    let series = body.into_inner().series;
+    let judge = j.get_ref().clone();
+    let n = web::block(move || judge.adopt(series))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    tracing::info!(series = n, "series taken over");
+    Ok(HttpResponse::Ok().json(serde_json::json!({"adopted": n})))
+}
+
 impl Judge {
     /// Path of the state file.
     pub fn state_path(&self) -> &Path {
@@ -547,7 +744,8 @@ mod tests {
         let ring = argus_core::ring::Ring::new(&cfg.liveness.ring, cfg.liveness.vnodes);
         for (j, url) in ["http://j1:1", "http://j2:1"].iter().enumerate() {
             cfg.liveness.self_url = url.to_string();
-            let owners: Vec<Owner> = (0..3).map(|i| owner(&cfg, i, 3)).collect();
+            let view = Arc::new(RwLock::new(configured_ring(&cfg)));
+            let owners: Vec<Owner> = (0..3).map(|i| owner(&view, i, 3)).collect();
             for (k, h) in hosts.iter().enumerate() {
                 let n = owners.iter().filter(|o| o(&t, h)).count();
                 // The transfers send the host's points to the ring's owner: the same judge.
@@ -558,8 +756,8 @@ mod tests {
         }
         assert!(claimed.iter().all(|&c| c == 1), "each host watched once");
         // Without a ring, the judge watches every host (in one of its shards).
-        let cfg = JudgeConfig::default();
-        let o: Vec<Owner> = (0..2).map(|i| owner(&cfg, i, 2)).collect();
+        let view = Arc::new(RwLock::new(configured_ring(&JudgeConfig::default())));
+        let o: Vec<Owner> = (0..2).map(|i| owner(&view, i, 2)).collect();
         assert!(hosts
             .iter()
             .all(|h| o.iter().filter(|o| o(&t, h)).count() == 1));

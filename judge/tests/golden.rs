@@ -16,6 +16,9 @@
 //! > h1 cpu.idle{k=v} 95 @100                    # a point (endpoint, metric{tags}, value, time)
 //! tick 400                                      # nodata timers at now = 400
 //! restart                                       # snapshot to JSON, fresh engine, restore
+//! judge b                                       # points go to judge b from here (first: a)
+//! move h1,h2 to b                               # the ring moves endpoints to judge b: their
+//!                                               # state goes there as JSON (`hand_off`, `adopt`)
 //! < PROBLEM s=10 tpl=1 acme/h1/cpu.idle{k=v} occ=1 n=1 v=95 @100
 //! ```
 //! The `<` lines after a step are exactly the events that step emitted, in order.
@@ -177,7 +180,9 @@ fn run(path: &Path) {
         dirty: false,
         liveness: None,
     };
-    let mut engine = Engine::new("r1");
+    // The judges of the file (each an engine), by name; points go to `current`.
+    let mut judges: Vec<(String, Engine)> = vec![("a".into(), Engine::new("r1"))];
+    let mut current = 0;
     let mut rules = Arc::new(Rules::default());
     let mut refused: Vec<String> = vec![];
     let mut actual: VecDeque<String> = VecDeque::new();
@@ -234,7 +239,9 @@ fn run(path: &Path) {
                     .collect();
                 rules = Arc::new(r);
                 let mut closed = Vec::new();
-                engine.set_rules(rules.clone(), clock, &mut closed);
+                for (_, e) in &mut judges {
+                    e.set_rules(rules.clone(), clock, &mut closed);
+                }
                 actual.extend(closed.iter().map(render));
                 model.dirty = false;
             }
@@ -324,18 +331,38 @@ fn run(path: &Path) {
             ">" => {
                 let p = point_line(&model.tenant_id(), &toks[1..]);
                 clock = clock.max(p.timestamp);
-                engine.ingest(&p, &mut out)
+                judges[current].1.ingest(&p, &mut out)
             }
             "tick" => {
                 clock = toks[1].parse().unwrap();
-                engine.tick(clock, &mut out)
+                for (_, e) in &mut judges {
+                    e.tick(clock, &mut out);
+                }
             }
             "restart" => {
+                let engine = &mut judges[current].1;
                 let json = serde_json::to_string(&engine.snapshot()).unwrap();
                 let snaps: Vec<SeriesSnapshot> = serde_json::from_str(&json).unwrap();
-                engine = Engine::new("r1");
+                *engine = Engine::new("r1");
                 engine.set_rules(rules.clone(), clock, &mut Vec::new());
                 engine.restore(snaps);
+            }
+            "judge" => current = judge(&mut judges, &toks[1], &rules, clock),
+            "move" => {
+                assert_eq!(
+                    toks.get(2).map(String::as_str),
+                    Some("to"),
+                    "{at}: move H,.. to J"
+                );
+                let hosts: Vec<&str> = toks[1].split(',').collect();
+                let to = judge(&mut judges, &toks[3], &rules, clock);
+                let from = current;
+                assert_ne!(from, to, "{at}: moving to the same judge");
+                let gone = judges[from].1.hand_off(|_, e| !hosts.contains(&e));
+                assert!(!gone.is_empty(), "{at}: nothing to move");
+                // As the judges send it: JSON.
+                let json = serde_json::to_string(&gone).unwrap();
+                judges[to].1.adopt(serde_json::from_str(&json).unwrap());
             }
             other => panic!("{at}: unknown directive {other:?}"),
         }
@@ -346,6 +373,17 @@ fn run(path: &Path) {
         "{name}: unexpected events at the end: {actual:#?}"
     );
     assert!(checked > 0, "{name}: checks nothing");
+}
+
+/// The index of judge `name`, started (with `rules`) on first mention.
+fn judge(judges: &mut Vec<(String, Engine)>, name: &str, rules: &Arc<Rules>, now: i64) -> usize {
+    if let Some(i) = judges.iter().position(|(n, _)| n == name) {
+        return i;
+    }
+    let mut e = Engine::new("r1");
+    e.set_rules(rules.clone(), now, &mut Vec::new());
+    judges.push((name.to_string(), e));
+    judges.len() - 1
 }
 
 #[test]

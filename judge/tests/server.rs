@@ -464,3 +464,145 @@ async fn an_event_alarm_refuses_is_set_aside_and_the_rest_delivered() {
     judge.stop().await;
     handle.stop(true).await;
 }
+
+/// Strategies for `cpu.busy` on hosts h0..h{n}.
+fn fleet_strategies(n: usize) -> serde_json::Value {
+    let mut s = strategies(90.0, 1);
+    let hosts: Vec<String> = (0..n).map(|i| format!("h{i}")).collect();
+    s["tenants"][0]["host_groups"][0]["hosts"] = json!(hosts);
+    s
+}
+
+/// What a transfer tells judge `this` of `members` (which may not include it: it left).
+async fn announce(members: &[String], this: &str) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("{this}/internal/v1/ring"))
+        .bearer_auth(TOKEN)
+        .json(&argus_core::ring::JudgeRing {
+            members: members.to_vec(),
+            vnodes: 64,
+            this: this.to_string(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn a_ring_change_hands_each_moved_endpoint_over_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strategies.json");
+    let hosts = 40;
+    std::fs::write(&file, fleet_strategies(hosts).to_string()).unwrap();
+    let (alarm, alarm_addr, alarm_handle) = start_alarm("127.0.0.1:0", 0).await;
+    let mut judges = Vec::new();
+    for name in ["a", "b"] {
+        let mut cfg = config(&dir.path().join(name), vec![format!("http://{alarm_addr}")]);
+        cfg.strategies_file = Some(file.clone());
+        judges.push(start(cfg).await.unwrap());
+    }
+    let urls: Vec<String> = judges.iter().map(|j| j.url()).collect();
+    let (a, b) = (&urls[0], &urls[1]);
+
+    // The state endpoints are internal: no credential, no hand-over.
+    let r = reqwest::Client::new()
+        .post(format!("{b}/internal/v1/state"))
+        .json(&json!({"series": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // An empty ring would leave series without an owner.
+    let r = reqwest::Client::new()
+        .post(format!("{b}/internal/v1/ring"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"members": [], "vnodes": 64, "this": b}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("members"));
+
+    // One judge: every host's first point (of the two the condition needs) lands on a.
+    let one = vec![a.clone()];
+    assert_eq!(announce(&one, a).await["handed_over"], 0);
+    let first: Vec<Point> = (0..hosts)
+        .map(|i| point(&format!("h{i}"), 95.0, 100))
+        .collect();
+    assert_eq!(push(a, first).await.status(), 200);
+
+    // b joins: a hands b the endpoints b now owns, before answering.
+    let two = vec![a.clone(), b.clone()];
+    let ring = argus_core::ring::Ring::new(&two, 64);
+    let acme = TenantId::new("acme").unwrap();
+    let owner = |h: &str| {
+        ring.owner(argus_core::series::endpoint_hash(&acme, h))
+            .unwrap()
+    };
+    let moved = (0..hosts).filter(|i| owner(&format!("h{i}")) == 1).count();
+    assert!(moved > 5 && moved < hosts - 5, "{moved} of {hosts} move");
+    // b, told no ring yet, watched every registered host for liveness: it hands a the watches
+    // of a's hosts.
+    let answer = announce(&two, b).await;
+    assert_eq!(answer["handed_over"], json!(hosts - moved), "{answer}");
+    // a hands b each moved host's cpu.busy and its liveness watch (agent.alive, not reported).
+    let answer = announce(&two, a).await;
+    assert_eq!(answer["handed_over"], json!(2 * moved), "{answer}");
+    assert_eq!(answer["changed"], true);
+    // A repeated announcement changes nothing.
+    assert_eq!(
+        announce(&two, a).await,
+        json!({"changed": false, "handed_over": 0})
+    );
+
+    // The second point goes where the transfers now send it: every host's PROBLEM comes, the
+    // moved ones from b, which has their first point only through the hand-over.
+    for i in 0..hosts {
+        let h = format!("h{i}");
+        let to = &two[owner(&h)];
+        assert_eq!(push(to, vec![point(&h, 96.0, 110)]).await.status(), 200);
+    }
+    wait_for("a PROBLEM for every host", || {
+        alarm.events.lock().unwrap().len() >= hosts
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ev = alarm.events.lock().unwrap().clone();
+    assert_eq!(ev.len(), hosts, "one event per host: {ev:?}");
+    let endpoints: std::collections::BTreeSet<&str> =
+        ev.iter().map(|e| e.series.endpoint.as_str()).collect();
+    assert_eq!(endpoints.len(), hosts);
+    assert!(ev
+        .iter()
+        .all(|e| e.status == EventStatus::Problem && e.occurrence == 1 && e.timestamp == 110));
+
+    // b leaves the ring: told so (it is not among the members), it hands every series back to
+    // a, open problems included, so the OK comes from a with the next occurrence.
+    assert_eq!(announce(&one, a).await["changed"], true);
+    let answer = announce(&one, b).await;
+    assert_eq!(answer["handed_over"], json!(2 * moved), "{answer}");
+    for i in 0..hosts {
+        assert_eq!(
+            push(a, vec![point(&format!("h{i}"), 10.0, 120)])
+                .await
+                .status(),
+            200
+        );
+    }
+    wait_for("an OK for every host", || {
+        alarm.events.lock().unwrap().len() >= 2 * hosts
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ev = alarm.events.lock().unwrap().clone();
+    assert_eq!(ev.len(), 2 * hosts, "{ev:?}");
+    assert!(ev[hosts..]
+        .iter()
+        .all(|e| e.status == EventStatus::Ok && e.occurrence == 2 && e.timestamp == 120));
+    for j in judges.drain(..) {
+        j.stop().await;
+    }
+    alarm_handle.stop(true).await;
+}

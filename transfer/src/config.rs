@@ -92,6 +92,10 @@ pub struct TransferConfig {
     pub remote_storage: crate::remote::RemoteStorageConfig,
     /// How often to check the config file for changes, in seconds (0: only on SIGHUP).
     pub reload_secs: u64,
+    /// How often to tell every judge the judge ring (`POST /internal/v1/ring`), in seconds;
+    /// also at start and at once when a reload changes it. Judges hand the state of endpoints
+    /// they no longer own to the new owner, and watch for liveness the hosts they own.
+    pub judge_ring_announce_secs: u64,
     /// TLS: `cert_file` + `key_file` make the listener HTTPS only (agents and web then use
     /// `https://` URLs); `ca_file` is trusted for `https://` stores, judges, config center and
     /// the InfluxDB sink.
@@ -131,6 +135,7 @@ impl Default for TransferConfig {
             influx: InfluxSinkConfig::default(),
             remote_storage: crate::remote::RemoteStorageConfig::default(),
             reload_secs: 5,
+            judge_ring_announce_secs: 30,
             tls: argus_core::TlsConfig::default(),
             config_file: None,
         }

@@ -160,6 +160,15 @@ impl Downstream {
         self.sink.name()
     }
 
+    /// Posts a JSON control message (not points) to `path` of the downstream.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(), crate::sink::SendError> {
+        self.sink.post_json(path, body).await
+    }
+
     /// True when nothing is waiting in the spool.
     pub fn spool_is_empty(&self) -> bool {
         self.spool.is_empty()

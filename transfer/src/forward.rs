@@ -75,6 +75,10 @@ pub struct Forwarder {
     client_tls: ClientTls,
     registry: Registry,
     stop: watch::Receiver<bool>,
+    /// Wakes the judge ring announcer after a reload.
+    ring_changed: tokio::sync::Notify,
+    /// Judges a reload removed that have not yet been told (they hand their series over).
+    departed: Mutex<Vec<String>>,
 }
 
 impl Forwarder {
@@ -141,6 +145,8 @@ impl Forwarder {
             client_tls,
             registry: registry.clone(),
             stop,
+            ring_changed: tokio::sync::Notify::new(),
+            departed: Mutex::new(Vec::new()),
         };
         f.apply(cfg)?;
         f.resume_leftovers();
@@ -188,6 +194,16 @@ impl Forwarder {
             .iter()
             .map(|u| self.downstream(Kind::Judge, u))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        {
+            let old = self.topology();
+            let mut departed = self.departed.lock().expect("departed lock");
+            for m in old.judge_ring.members() {
+                if !judge_ring.members().contains(m) && !departed.contains(m) {
+                    departed.push(m.clone());
+                }
+            }
+            departed.retain(|m| !judge_ring.members().contains(m));
+        }
         *self.topology.write().expect("topology lock") = Arc::new(Topology {
             store_ring,
             judge_ring,
@@ -195,7 +211,60 @@ impl Forwarder {
             stores,
             judges,
         });
+        self.ring_changed.notify_one();
         Ok(())
+    }
+
+    /// Tells every judge the judge ring and its place on it (see
+    /// [`TransferConfig::judge_ring_announce_secs`]), until `stop`.
+    pub async fn announce_judge_ring(
+        self: Arc<Self>,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let topo = self.topology();
+            let vnodes = self.cfg.lock().expect("cfg lock").vnodes;
+            let members = topo.judge_ring.members().to_vec();
+            if !members.is_empty() {
+                for (d, this) in topo.judges.iter().zip(&members) {
+                    // A judge that is down hears it at the next round.
+                    if let Err(e) = d
+                        .post_json("/internal/v1/ring", &ring_for(&members, vnodes, this))
+                        .await
+                    {
+                        tracing::debug!(judge = %this, error = %e, "judge ring not announced");
+                    }
+                }
+                // A removed judge, told it is off the ring, hands its series over.
+                let departed = self.departed.lock().expect("departed lock").clone();
+                for this in departed {
+                    let Ok(d) = self.downstream(Kind::Judge, &this) else {
+                        continue;
+                    };
+                    match d
+                        .post_json("/internal/v1/ring", &ring_for(&members, vnodes, &this))
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::info!(judge = %this, "removed judge told to hand its series over");
+                            self.departed
+                                .lock()
+                                .expect("departed lock")
+                                .retain(|m| *m != this);
+                        }
+                        Err(e) => {
+                            tracing::debug!(judge = %this, error = %e, "removed judge not told yet")
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every.max(Duration::from_secs(1))) => {}
+                _ = self.ring_changed.notified() => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// Starts replayers for spools left by a previous run whose downstream is not configured.
@@ -373,6 +442,15 @@ impl Forwarder {
             }
         }
         Ok(spooled)
+    }
+}
+
+/// The announcement of the judge ring `members` to judge `this`.
+fn ring_for(members: &[String], vnodes: usize, this: &str) -> argus_core::ring::JudgeRing {
+    argus_core::ring::JudgeRing {
+        members: members.to_vec(),
+        vnodes,
+        this: this.to_string(),
     }
 }
 

@@ -197,6 +197,10 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             stop_rx.clone(),
         ));
     }
+    tokio::spawn(forwarder.clone().announce_judge_ring(
+        Duration::from_secs(cfg.judge_ring_announce_secs),
+        stop_rx.clone(),
+    ));
     let agents = web::Data::new(agents);
     let state = web::Data::new(State {
         ingest: RwLock::new(cfg.ingest.clone()),

@@ -257,6 +257,34 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// Posts a JSON control message to `path` of a judge or storage node.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(), SendError> {
+        let url = format!("{}{path}", self.url);
+        let mut req = self.http.post(&url).json(body);
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| SendError::Retryable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(by_status(
+            status.as_u16(),
+            format!("{url} answered {status}: {}", truncate(&text, 300)),
+        ))
+    }
+}
+
 /// Server errors, 429 and 408 are worth retrying; other refusals are about the request itself.
 fn by_status(status: u16, msg: String) -> SendError {
     if status >= 500 || status == 429 || status == 408 {

@@ -216,3 +216,86 @@ async fn sighup_reloads_the_config_file() {
     t.stop().await;
     n1.stop().await;
 }
+
+type Heard = Arc<Mutex<Vec<argus_core::ring::JudgeRing>>>;
+
+const INTERNAL: &str = "node-secret";
+
+/// A stand-in judge that records the judge rings announced to it.
+async fn ring_listener() -> (String, Heard, actix_web::dev::ServerHandle) {
+    let heard: Heard = Arc::default();
+    let h2 = heard.clone();
+    let srv = HttpServer::new(move || {
+        let heard = h2.clone();
+        App::new().route(
+            "/internal/v1/ring",
+            web::post().to(
+                move |req: HttpRequest, body: web::Json<argus_core::ring::JudgeRing>| {
+                    let heard = heard.clone();
+                    async move {
+                        assert_eq!(
+                            req.headers().get("authorization").unwrap(),
+                            &format!("Bearer {}", INTERNAL),
+                            "announced with the node credential"
+                        );
+                        heard.lock().unwrap().push(body.into_inner());
+                        HttpResponse::Ok()
+                            .json(serde_json::json!({"changed": true, "handed_over": 0}))
+                    }
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}", srv.addrs()[0]);
+    let srv = srv.run();
+    let h = srv.handle();
+    tokio::spawn(srv);
+    (url, heard, h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judges_hear_the_judge_ring_and_a_removed_judge_hears_it_left() {
+    let d = tempfile::tempdir().unwrap();
+    let n1 = store(&d.path().join("s1")).await;
+    let (j1, heard1, h1) = ring_listener().await;
+    let (j2, heard2, h2) = ring_listener().await;
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![n1.server.url()]);
+    cfg.internal_token = INTERNAL.into();
+    cfg.judges = vec![j1.clone(), format!("{j2}/")];
+    let t = argus_transfer::start(cfg.clone()).await.unwrap();
+    let last = |h: &Heard| h.lock().unwrap().last().cloned();
+    // At start, each judge hears the ring and which member it is.
+    wait_for("both judges told at start", || {
+        let (a, b) = (last(&heard1), last(&heard2));
+        async move { a.is_some() && b.is_some() }
+    })
+    .await;
+    let both = vec![j1.clone(), j2.clone()];
+    let a = last(&heard1).unwrap();
+    assert_eq!(
+        (a.members.clone(), a.this.as_str(), a.vnodes),
+        (both.clone(), j1.as_str(), cfg.vnodes)
+    );
+    let b = last(&heard2).unwrap();
+    assert_eq!((b.members.clone(), b.this.as_str()), (both, j2.as_str()));
+
+    // A reload that removes j2: j1 hears the new ring at once, and j2 that it is off it.
+    let before = heard2.lock().unwrap().len();
+    cfg.judges = vec![j1.clone()];
+    t.state.apply(&cfg).unwrap();
+    wait_for("the reload announced", || {
+        let (a, n) = (last(&heard1), heard2.lock().unwrap().len());
+        let j1 = j1.clone();
+        async move { a.is_some_and(|a| a.members == vec![j1]) && n > before }
+    })
+    .await;
+    let b = last(&heard2).unwrap();
+    assert_eq!((b.members, b.this), (vec![j1.clone()], j2.clone()));
+    t.stop().await;
+    n1.stop().await;
+    h1.stop(true).await;
+    h2.stop(true).await;
+}

@@ -320,6 +320,22 @@ async fn validation(backend: Backend) {
             json!({"matcher": {}, "starts_at": now, "ends_at": now + 1, "reason": "r"}),
             "matcher",
         ),
+        // Times at the ends of i64 (their difference overflows) and a repeat past any window.
+        (
+            "silences",
+            json!({"matcher": {"endpoint": "h"}, "starts_at": i64::MIN, "ends_at": i64::MAX, "reason": "r"}),
+            "starts_at",
+        ),
+        (
+            "silences",
+            json!({"matcher": {"endpoint": "h"}, "starts_at": now, "ends_at": i64::MAX, "reason": "r"}),
+            "ends_at",
+        ),
+        (
+            "silences",
+            json!({"matcher": {"endpoint": "h"}, "starts_at": now, "ends_at": now + 1, "repeat_every_secs": i64::MAX, "reason": "r"}),
+            "repeat_every_secs",
+        ),
     ];
     for (path, body, field) in cases {
         let (s, v) = e

@@ -319,11 +319,19 @@ async fn run(
         .select_by_label("P1")
         .await
         .unwrap();
+    fill(c, "#strategy-form input[name=for_secs]", "120").await;
     click(c, "#strategy-form button").await;
     until(
         c,
         "the strategy listed",
         "return [...document.querySelectorAll('td')].some(td => td.textContent === 'all(#3) > 90')",
+    )
+    .await;
+    // Its `for` wait was saved and is shown.
+    until(
+        c,
+        "the for wait listed",
+        "return [...document.querySelectorAll('td')].some(td => td.textContent === '120 s')",
     )
     .await;
     shot(c, "template-strategy-editor").await;

@@ -568,12 +568,25 @@ pub async fn prepare(
         }
         Kind::Silence => {
             let mut s: SilenceIn = parse(input)?;
+            // Seconds from 1970 to the end of year 9999: past that, a time is a mistake.
+            const LAST: i64 = 253_402_300_799;
+            for (field, t) in [("starts_at", s.starts_at), ("ends_at", s.ends_at)] {
+                if !(0..=LAST).contains(&t) {
+                    return Err(ApiError::bad_field(
+                        field,
+                        format!("{t} is not a time between 1970 and 9999 (Unix seconds)"),
+                    ));
+                }
+            }
             if s.ends_at <= s.starts_at {
                 return Err(ApiError::bad_field("ends_at", "must be after starts_at"));
             }
             if let Some(r) = s.repeat_every_secs {
-                if r <= 0 {
-                    return Err(ApiError::bad_field("repeat_every_secs", "must be positive"));
+                if r <= 0 || r > LAST {
+                    return Err(ApiError::bad_field(
+                        "repeat_every_secs",
+                        "must be positive and at most 253402300799",
+                    ));
                 }
                 if r < s.ends_at - s.starts_at {
                     return Err(ApiError::bad_field(

@@ -126,6 +126,7 @@ fn rule_form(
 <label>Recovery<input name="recovery" value="{}" size="18" placeholder="all(#3) < 80"></label>
 <label>Priority<select name="priority" data-type="int">{popts}</select></label>
 <label>Max alarms<input name="max_alarms" data-type="int" value="{}" size="3"></label>
+<label title="seconds the condition must hold before the PROBLEM">For (s)<input name="for_secs" data-type="int" value="{}" size="4" placeholder="0"></label>
 <label>Note<input name="note" value="{}"></label>
 <button>Save</button><div class="live muted">type a condition to check it</div><div class="err"></div></form>
 <p class="small muted">Conditions: <code>all(#3) &gt; 90</code>, <code>max(#5) &gt;= 1 &amp;&amp; avg(#10) &gt; 70</code>, <code>diff(#2) &gt; 100</code>, <code>nodata(300)</code>.</p></div>"#,
@@ -135,8 +136,17 @@ fn rule_form(
         esc(&s(&e, "condition")),
         esc(&s(&e, "recovery")),
         e["max_alarms"].as_u64().unwrap_or(3),
+        e["for_secs"].as_u64().unwrap_or(0),
         esc(&s(&e, "note")),
     )
+}
+
+/// A strategy's `for_secs` as shown in its row (empty when it has none).
+fn for_text(v: &Value) -> String {
+    match v.as_u64() {
+        Some(n) if n > 0 => format!("{n} s"),
+        _ => String::new(),
+    }
 }
 
 fn rules_rows(rules: &[&Value], kind: Kind, base: &str, editor: bool) -> Vec<String> {
@@ -145,8 +155,8 @@ fn rules_rows(rules: &[&Value], kind: Kind, base: &str, editor: bool) -> Vec<Str
         .map(|r| {
             let edit = if editor { format!(r#"<a href="{base}?edit={}">edit</a> "#, id(r)) } else { String::new() };
             format!(
-                r#"<tr><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td class="right">{edit}{}</td></tr>"#,
-                id(r), esc(&s(r, "metric")), esc(&tags_text(&r["tags"])), esc(&s(r, "condition")), esc(&s(r, "recovery")), prio(&r["priority"]), del_btn(kind.path(), id(r), editor)
+                r#"<tr><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="right">{edit}{}</td></tr>"#,
+                id(r), esc(&s(r, "metric")), esc(&tags_text(&r["tags"])), esc(&s(r, "condition")), esc(&s(r, "recovery")), for_text(&r["for_secs"]), prio(&r["priority"]), del_btn(kind.path(), id(r), editor)
             )
         })
         .collect()
@@ -234,6 +244,7 @@ pub async fn template(
                 "Tags",
                 "Condition",
                 "Recovery",
+                "For",
                 "Priority",
                 ""
             ],
@@ -288,6 +299,7 @@ pub async fn expressions(req: HttpRequest, st: web::Data<State>, e: web::Query<E
                 "Tags",
                 "Condition",
                 "Recovery",
+                "For",
                 "Priority",
                 ""
             ],
