@@ -111,9 +111,13 @@ pub struct HostIn {
 pub struct HostGroupIn {
     /// Display name, unique in the tenant.
     pub name: String,
-    /// Member hosts.
+    /// Member hosts, listed.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Membership rules: besides `hosts`, every host of the tenant that one of them matches
+    /// (name glob, tags its agent reports, IP range), from its first heartbeat on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<argus_core::hostrule::HostRule>,
     /// Bound template ids.
     #[serde(default)]
     pub templates: Vec<i64>,
@@ -413,6 +417,15 @@ pub async fn prepare(
                 if let Err(e) = check_ident(h) {
                     return Err(ApiError::bad_field(format!("hosts[{i}]"), e));
                 }
+            }
+            for (i, r) in g.rules.iter().enumerate() {
+                r.check().map_err(|e| {
+                    let field = match e.field.as_str() {
+                        "" => format!("rules[{i}]"),
+                        f => format!("rules[{i}].{f}"),
+                    };
+                    ApiError::bad_field(field, e.reason)
+                })?;
             }
             for (i, t) in g.templates.iter().enumerate() {
                 must_exist(db, tenant, Kind::Template, *t, &format!("templates[{i}]")).await?;
@@ -769,8 +782,19 @@ pub fn present(kind: Kind, o: &Object, dead_after_secs: i64) -> Value {
                 .pointer("/heartbeat/agent_version")
                 .cloned()
                 .unwrap_or(Value::Null);
+            // What membership rules match on, at the top for the console and scripts.
+            v["ip"] = v
+                .pointer("/heartbeat/ip")
+                .filter(|ip| ip.as_str().is_some_and(|s| !s.is_empty()))
+                .cloned()
+                .unwrap_or(Value::Null);
+            v["tags"] = v
+                .pointer("/heartbeat/tags")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
         }
         _ => {}
     }
     v
 }
+
