@@ -380,3 +380,69 @@ async fn bad_rules_and_tags_are_refused_naming_the_field() {
     e.running.stop().await;
 }
 
+#[tokio::test]
+async fn a_write_checks_its_references_in_its_own_transaction() {
+    use argus_web::store::{self, Ref};
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let db = &e.running.db;
+    let tpl = store::insert(
+        db,
+        "acme",
+        "templates",
+        Some("t"),
+        &json!({"name": "t"}),
+        true,
+    )
+    .await
+    .unwrap();
+    let r = |id| Ref {
+        kinds: &["templates"],
+        id,
+        field: "templates[0]".into(),
+        noun: "template",
+    };
+    let doc = json!({"name": "g", "templates": [tpl]});
+    store::insert_checked(db, "acme", "host_groups", Some("g"), &doc, true, &[r(tpl)])
+        .await
+        .unwrap();
+    // The template goes (as a concurrent delete would, after the API's first check).
+    assert!(store::delete(db, "acme", "templates", tpl).await.unwrap());
+    let err = store::insert_checked(db, "acme", "host_groups", Some("g2"), &doc, true, &[r(tpl)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.status.as_u16(), 400);
+    assert_eq!(err.field.as_deref(), Some("templates[0]"));
+    assert!(store::by_name(db, "acme", "host_groups", "g2")
+        .await
+        .unwrap()
+        .is_none());
+    // Another tenant's object is no reference either.
+    let other = store::insert(
+        db,
+        "globex",
+        "templates",
+        Some("t"),
+        &json!({"name": "t"}),
+        true,
+    )
+    .await
+    .unwrap();
+    let g = store::by_name(db, "acme", "host_groups", "g")
+        .await
+        .unwrap()
+        .unwrap();
+    let err = store::update_checked(
+        db,
+        "acme",
+        "host_groups",
+        g.id,
+        Some("g"),
+        &doc,
+        true,
+        &[r(other)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("templates[0]"));
+    e.running.stop().await;
+}
