@@ -122,6 +122,16 @@ async fn pulls_with_etag_applies_without_restart_and_starts_from_the_cache() {
         "{hb:?}"
     );
     assert_eq!(hb.ip, "127.0.0.1");
+    // From sysinfo now: the same figure as /proc/meminfo's MemTotal.
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kb: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(hb.mem_total, kb * 1024);
 
     // A new version is applied without a restart.
     state.config.lock().unwrap().version = "v2".into();
