@@ -49,10 +49,12 @@ impl HostRule {
                 "a rule without name, tags or cidr would take every host: give at least one",
             ));
         }
-        if let Some(c) = self.name.chars().find(|c| {
-            !(c.is_ascii_alphanumeric()
-                || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '%' | '*' | '?'))
-        }) {
+        // A host name's characters, and the two wildcards.
+        if let Some(c) = self
+            .name
+            .chars()
+            .find(|c| !matches!(c, '*' | '?') && crate::validate::bad_name_char(*c))
+        {
             return Err(ValidationError::new(
                 "name",
                 format!(

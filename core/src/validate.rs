@@ -55,7 +55,8 @@ impl ValidationError {
     }
 }
 
-fn bad_name_char(c: char) -> bool {
+/// A character an endpoint, metric or tag key may not hold.
+pub(crate) fn bad_name_char(c: char) -> bool {
     !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '%'))
 }
 
