@@ -12,7 +12,7 @@ use crate::remote;
 use crate::sender::{Queue, SendLoop, SendMetrics, SendOptions, Sender};
 use crate::spool::{Spool, SpoolMetrics};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use argus_core::agentconf::{AgentRemoteConfig, PluginRepo, PluginSpec};
+use argus_core::agentconf::{AgentRemoteConfig, Heartbeat, PluginRepo, PluginSpec};
 use argus_core::http::{metrics_response, Served};
 use argus_core::telemetry::Registry;
 use std::path::{Path, PathBuf};
@@ -126,6 +126,9 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
     }
     .validate()
     .map_err(|e| anyhow::anyhow!("agent config: {e}"))?;
+    // Refused here rather than by the center at every heartbeat.
+    argus_core::validate::validate_tags(&cfg.tags, &argus_core::validate::Limits::default())
+        .map_err(|e| anyhow::anyhow!("agent config: {e}"))?;
     let endpoint = cfg.endpoint();
     let registry = Registry::new();
     let dropped = |reason| {
@@ -135,7 +138,11 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
             &[("reason", reason)],
         )
     };
-    let queue = Arc::new(Queue::new(cfg.buffer_max_points, dropped("queue_full")));
+    let mut queue = Queue::new(cfg.buffer_max_points, dropped("queue_full"));
+    if cfg.tags_on_points {
+        queue = queue.with_tags(cfg.tags.clone());
+    }
+    let queue = Arc::new(queue);
     let data = open_data_dir(&cfg.data_dir);
     let data_dir = data.as_ref().map(|(p, _)| p.clone());
     let spool = match &data_dir {
@@ -209,7 +216,10 @@ pub async fn start(cfg: AgentConfig) -> anyhow::Result<Running> {
         tasks.0.push(tokio::spawn(remote::heartbeat_loop_to(
             centers.clone(),
             cfg.token.clone(),
-            remote::host_facts(&endpoint, &centers[0]),
+            Heartbeat {
+                tags: cfg.tags.clone(),
+                ..remote::host_facts(&endpoint, &centers[0])
+            },
             Duration::from_secs(cfg.heartbeat_interval_secs.max(1)),
             cfg_rx.clone(),
             registry.counter(

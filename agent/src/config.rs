@@ -57,6 +57,13 @@ pub struct AgentConfig {
     pub procs: Vec<ProcCheck>,
     /// Directories reported as `du.bs` besides those of the host's groups.
     pub du_paths: Vec<String>,
+    /// Tags of this host (`[tags]`, e.g. `env = "prod"`), reported in every heartbeat: shown
+    /// with the host and matched by host groups' membership rules, so the host joins its groups
+    /// on its first heartbeat.
+    pub tags: argus_core::Tags,
+    /// Also add `tags` to every point the agent sends (a tag the point has keeps its value).
+    /// Off by default, as in falcon-agent: turning it on changes the identity of every series.
+    pub tags_on_points: bool,
     /// Pull the configuration (plugins, log rules, probes, step) and send heartbeats.
     pub remote_config: bool,
     /// Where: empty (the default) means the region's `transfers`, which answer from the global
@@ -98,6 +105,8 @@ impl Default for AgentConfig {
             listen_ports: Vec::new(),
             procs: Vec::new(),
             du_paths: Vec::new(),
+            tags: argus_core::Tags::new(),
+            tags_on_points: false,
             remote_config: true,
             config_url: String::new(),
             config_interval_secs: 60,

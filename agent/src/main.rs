@@ -31,6 +31,8 @@ environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
   listen_ports = []             TCP ports reported as net.port.listen (tag port), besides
                                 the host groups' (with collect_host_metrics).
   du_paths = []                 Absolute directories reported as du.bs (tag path).
+  tags_on_points = false        Also add [tags] to every point sent (a point's own tag
+                                wins). Off, as falcon-agent: it changes every series.
   remote_config = true          Pull the config and send heartbeats.
   config_url = \"\"               Where: empty = the transfers (default); else web directly.
   config_interval_secs = 60     How often the config is pulled (with ETag).
@@ -41,6 +43,8 @@ environment variable ARGUS_AGENT__<KEY>, e.g. ARGUS_AGENT__STEP_SECS=30):
     max_future_secs = 600       how far ahead a timestamp may be;
     max_past_secs = 1296000     how far back a timestamp may be;
     max_step = 86400            longest step.
+  [tags]                        This host's tags, e.g. env = \"prod\": reported in heartbeats,
+                                shown with the host, matched by host groups' rules.
   [tls]                         https to transfers and the config center:
     ca_file = \"/etc/argus/tls/ca.pem\"
                                 extra PEM roots trusted (the installation's private CA),

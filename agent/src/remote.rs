@@ -198,14 +198,14 @@ pub async fn pull_loop(
 
 /// Host facts for the heartbeat, read once.
 pub fn host_facts(host: &str, center: &str) -> Heartbeat {
-    let mem_total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            let l = t.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
-            l.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0);
+    // Read once at start: sysinfo's memory figures only (no process or CPU tables kept).
+    let mem_total = {
+        use sysinfo::{MemoryRefreshKind, RefreshKind, System};
+        System::new_with_specifics(
+            RefreshKind::new().with_memory(MemoryRefreshKind::new().with_ram()),
+        )
+        .total_memory()
+    };
     Heartbeat {
         host: host.to_string(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),

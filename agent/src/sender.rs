@@ -19,6 +19,8 @@ pub struct Queue {
     /// Points dropped because the queue was full.
     pub dropped: Arc<Counter>,
     wake: Notify,
+    /// Tags added to every point pushed (`tags_on_points`); empty: none.
+    tags: argus_core::Tags,
 }
 
 impl Queue {
@@ -29,13 +31,31 @@ impl Queue {
             max,
             dropped,
             wake: Notify::new(),
+            tags: argus_core::Tags::new(),
         }
+    }
+
+    /// The queue adding `tags` to every point pushed, unless the point has that tag already.
+    pub fn with_tags(mut self, tags: argus_core::Tags) -> Self {
+        self.tags = tags;
+        self
     }
 
     /// Appends points, dropping the oldest past the bound (counted and logged).
     pub fn push(&self, pts: impl IntoIterator<Item = Point>) {
         let mut q = self.points.lock().expect("queue lock");
-        q.extend(pts);
+        if self.tags.is_empty() {
+            q.extend(pts);
+        } else {
+            q.extend(pts.into_iter().map(|mut p| {
+                for (k, v) in self.tags.iter() {
+                    if p.tags.get(k).is_none() {
+                        p.tags.insert(k, v);
+                    }
+                }
+                p
+            }));
+        }
         let over = q.len().saturating_sub(self.max);
         if over > 0 {
             q.drain(..over);

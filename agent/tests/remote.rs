@@ -122,6 +122,16 @@ async fn pulls_with_etag_applies_without_restart_and_starts_from_the_cache() {
         "{hb:?}"
     );
     assert_eq!(hb.ip, "127.0.0.1");
+    // From sysinfo now: the same figure as /proc/meminfo's MemTotal.
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kb: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(hb.mem_total, kb * 1024);
 
     // A new version is applied without a restart.
     state.config.lock().unwrap().version = "v2".into();
@@ -146,6 +156,101 @@ async fn pulls_with_etag_applies_without_restart_and_starts_from_the_cache() {
     })
     .await;
     agent.stop().await;
+}
+
+/// Pushes one falcon point `metric` with falcon `tags` to the agent's push port.
+async fn push_one(agent_url: &str, metric: &str, tags: &str) {
+    let now = argus_core::time::now_secs();
+    let r = reqwest::Client::new()
+        .post(format!("{agent_url}/v1/push"))
+        .json(
+            &serde_json::json!([{"metric": metric, "value": 1, "timestamp": now, "step": 10,
+                                   "counterType": "GAUGE", "tags": tags}]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tags_are_reported_in_heartbeats_and_added_to_points_only_when_asked() {
+    let d = tempfile::tempdir().unwrap();
+    let t = fake_transfer();
+    let state = Arc::new(Center::default());
+    let c = center(state.clone());
+    // The file's shape: a [tags] table.
+    let mut cfg: argus_agent::AgentConfig =
+        argus_core::config::from_str("[tags]\nenv = \"prod\"\nrack = \"r1\"\n", "agent.toml")
+            .unwrap();
+    assert!(!cfg.tags_on_points, "off by default");
+    let tags = cfg.tags.clone();
+    assert_eq!(tags.get("env"), Some("prod"));
+    cfg = argus_agent::AgentConfig {
+        tags: tags.clone(),
+        config_url: c.url(),
+        config_interval_secs: 1,
+        heartbeat_interval_secs: 1,
+        ..test_config(d.path(), vec![t.url()])
+    };
+    let agent = argus_agent::start(cfg.clone()).await.unwrap();
+    wait_for(30, "a heartbeat", || {
+        !state.heartbeats.lock().unwrap().is_empty()
+    })
+    .await;
+    let hb = state.heartbeats.lock().unwrap()[0].clone();
+    assert_eq!(hb.tags, tags, "{hb:?}");
+    push_one(&agent.server.url(), "plain.m", "").await;
+    wait_for(30, "the pushed point", || {
+        t.points().iter().any(|p| p.metric == "plain.m")
+    })
+    .await;
+    let p = t
+        .points()
+        .into_iter()
+        .find(|p| p.metric == "plain.m")
+        .unwrap();
+    assert!(
+        p.tags.is_empty(),
+        "falcon-agent's habit: no host tags on points: {p:?}"
+    );
+    agent.stop().await;
+
+    // Opted in: every point gets the tags, a point's own value winning.
+    let d2 = tempfile::tempdir().unwrap();
+    let agent = argus_agent::start(argus_agent::AgentConfig {
+        tags: tags.clone(),
+        tags_on_points: true,
+        remote_config: false,
+        ..test_config(d2.path(), vec![t.url()])
+    })
+    .await
+    .unwrap();
+    push_one(&agent.server.url(), "tagged.m", "").await;
+    push_one(&agent.server.url(), "own.m", "env=staging").await;
+    wait_for(30, "both pushed points", || {
+        let pts = t.points();
+        pts.iter().any(|p| p.metric == "tagged.m") && pts.iter().any(|p| p.metric == "own.m")
+    })
+    .await;
+    let pts = t.points();
+    let tagged = pts.iter().find(|p| p.metric == "tagged.m").unwrap();
+    assert_eq!(tagged.tags, tags);
+    let own = pts.iter().find(|p| p.metric == "own.m").unwrap();
+    assert_eq!(
+        (own.tags.get("env"), own.tags.get("rack")),
+        (Some("staging"), Some("r1"))
+    );
+    agent.stop().await;
+
+    // Tags a series could not carry are refused at start, naming the tag.
+    let bad = argus_agent::start(argus_agent::AgentConfig {
+        tags: argus_core::Tags::from_pairs([("env", "a,b")]),
+        ..test_config(d2.path(), vec![t.url()])
+    })
+    .await;
+    let err = bad.err().expect("refused").to_string();
+    assert!(err.contains("tags.env"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,6 +224,10 @@ pub struct Heartbeat {
     pub mem_total: u64,
     /// The host's primary IP address, when known.
     pub ip: String,
+    /// The agent's `[tags]` (its config file): shown with the host and matched by host
+    /// groups' membership rules ([`crate::hostrule`]).
+    #[serde(skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
     /// The [`AgentRemoteConfig::version`] in force (empty before the first pull).
     pub config_version: String,
     /// Unix seconds when the heartbeat was sent.
@@ -463,6 +467,12 @@ pub struct HeartbeatBatchAnswer {
 }
 
 impl Heartbeat {
+    /// Checks the reported tags as series tags are checked (default limits); the error names
+    /// the tag, e.g. `tags.env`.
+    pub fn check_tags(&self) -> Result<(), ValidationError> {
+        crate::validate::validate_tags(&self.tags, &crate::validate::Limits::default())
+    }
+
     /// True when `self` carries other facts than `before` (ignoring the clock and the uptime),
     /// or the agent restarted since (its uptime went back).
     pub fn differs_from(&self, before: &Heartbeat) -> bool {

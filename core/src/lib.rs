@@ -12,6 +12,7 @@
 //! - [`strategy`] and [`event`]: the alerting model shared by web, judge and alarm;
 //! - [`notify`] and [`route`]: who hears of events: contacts, silences, and label routing in
 //!   Alertmanager's terms (matchers, routing tree, inhibit rules, recurring windows in a zone);
+//! - [`hostrule`] — host group membership by rule (name glob, reported tags, IP range);
 //! - [`rules`] — recording and alert rules on PromQL queries, as web serves them to the regions;
 //! - [`condition`] — the strategy condition language, parsed once (web validates, judge evaluates);
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
@@ -27,6 +28,7 @@ pub mod center;
 pub mod condition;
 pub mod config;
 pub mod event;
+pub mod hostrule;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "http")]

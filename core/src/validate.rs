@@ -55,7 +55,8 @@ impl ValidationError {
     }
 }
 
-fn bad_name_char(c: char) -> bool {
+/// A character an endpoint, metric or tag key may not hold.
+pub(crate) fn bad_name_char(c: char) -> bool {
     !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '%'))
 }
 
@@ -138,6 +139,12 @@ pub fn validate_series(
 ) -> Result<(), ValidationError> {
     check_name("endpoint", endpoint, limits, bad_name_char)?;
     check_name("metric", metric, limits, bad_name_char)?;
+    validate_tags(tags, limits)
+}
+
+/// Checks tags as a series may carry them (count, key characters, non-empty values without
+/// `, = " { }` or control characters); also the agent's `[tags]` reported in heartbeats.
+pub fn validate_tags(tags: &Tags, limits: &Limits) -> Result<(), ValidationError> {
     if tags.len() > limits.max_tags {
         return Err(ValidationError::new(
             "tags",

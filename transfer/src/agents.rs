@@ -402,6 +402,8 @@ pub async fn heartbeat(
     let tenant = authenticate(&req, &st)?;
     let hb = body.into_inner();
     check_host(&hb.host)?;
+    hb.check_tags()
+        .map_err(|e| ApiError::bad_field(e.field, e.reason))?;
     agents_of(&req)?.heartbeat(tenant, hb, argus_core::time::now_secs());
     Ok(HttpResponse::Ok().json(serde_json::json!({"ok": true})))
 }

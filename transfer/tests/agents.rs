@@ -180,6 +180,27 @@ async fn agents_pull_config_and_heartbeat_through_their_transfer() {
         })
     })
     .await;
+    // The agent's [tags] go along whole; tags a series could not carry are refused.
+    let tagged = Heartbeat {
+        host: "h2".into(),
+        tags: argus_core::Tags::from_pairs([("env", "prod")]),
+        ..Default::default()
+    };
+    assert_eq!(heartbeat(&url, "tok-acme", &tagged).await, 200);
+    let bad = Heartbeat {
+        host: "h3".into(),
+        tags: argus_core::Tags::from_pairs([("env", "a,b")]),
+        ..Default::default()
+    };
+    assert_eq!(heartbeat(&url, "tok-acme", &bad).await, 400);
+    wait_for("a batch with h2's tags", || async {
+        center.batches.lock().unwrap().iter().any(|b| {
+            b.changed
+                .iter()
+                .any(|c| c.heartbeat.host == "h2" && c.heartbeat.tags.get("env") == Some("prod"))
+        })
+    })
+    .await;
     let later = Heartbeat {
         uptime_secs: 70,
         ..hb.clone()

@@ -244,12 +244,15 @@ pub async fn heartbeat(
     if let Err(e) = crate::api::kinds::check_ident(&hb.host) {
         return Err(ApiError::bad_field("host", e));
     }
+    hb.check_tags()
+        .map_err(|e| ApiError::bad_field(e.field, e.reason))?;
     record_heartbeat(&st, &tenant, &hb, argus_core::time::now_secs(), None).await?;
     Ok(HttpResponse::Ok().json(json!({"ok": true})))
 }
 
 /// Stores `hb` as the host's last heartbeat, received at `received_at`, creating the host on its
-/// first heartbeat.
+/// first heartbeat (which bumps the configuration version, as does a change of the IP address or
+/// tags it reports, so that host groups by rule take it in at the next pull).
 /// `region` is the region it came through (from a transfer's batch), kept so that queries about
 /// the host go to that region only.
 async fn record_heartbeat(
@@ -267,6 +270,16 @@ async fn record_heartbeat(
     }
     match store::by_name(&st.db, t, Kind::Host.path(), &hb.host).await? {
         Some(mut o) => {
+            // A new IP address or new tags may move the host in or out of groups by rule:
+            // then the configuration changes, and judges and transfers must pull it again.
+            let facts = |v: Option<&serde_json::Value>| {
+                let get = |k: &str| v.and_then(|h| h.get(k)).cloned();
+                (
+                    get("ip").filter(|x| x.as_str() != Some("")),
+                    get("tags").filter(|x| x.as_object().is_some_and(|m| !m.is_empty())),
+                )
+            };
+            let moved = facts(o.body.get("heartbeat")) != facts(Some(&hbv));
             o.body["heartbeat"] = hbv;
             store::update(
                 &st.db,
@@ -275,11 +288,12 @@ async fn record_heartbeat(
                 o.id,
                 Some(&hb.host),
                 &o.body,
-                false,
+                moved,
             )
             .await?;
         }
         None => {
+            // Inserting bumps the version: the host's groups by rule take it at the next pull.
             let body = json!({"name": hb.host, "note": "", "heartbeat": hbv});
             // Two heartbeats racing: the loser's unique-name conflict is harmless.
             if let Err(e) =
@@ -426,7 +440,10 @@ pub async fn heartbeats(
     // The batch's age of each host, applied to web's clock (never in the future).
     let at = |seen: i64| now - (batch.sent_at - seen).max(0);
     for c in &batch.changed {
-        if crate::api::kinds::check_ident(&c.heartbeat.host).is_err() {
+        // The transfer refused these already; a batch is not refused whole for one.
+        if crate::api::kinds::check_ident(&c.heartbeat.host).is_err()
+            || c.heartbeat.check_tags().is_err()
+        {
             continue;
         }
         record_heartbeat(

@@ -7,10 +7,11 @@ use crate::api::kinds::{
 use crate::db::Db;
 use crate::store;
 use argus_core::agentconf::{AgentGroup, AgentRemoteConfig};
+use argus_core::hostrule::{any_matches, HostFacts};
 use argus_core::http::ApiError;
 use argus_core::notify::{Contact, Silence, Subscription, Team, TenantNotifyConfig};
 use argus_core::strategy::{ExpressionStrategy, HostGroup, Template, TenantStrategies};
-use argus_core::TenantId;
+use argus_core::{Tags, TenantId};
 
 fn doc<T: serde::de::DeserializeOwned>(o: &store::Object) -> Result<T, ApiError> {
     serde_json::from_value(o.body.clone())
@@ -24,6 +25,43 @@ async fn tenant_version(db: &Db, tenant: &str) -> Result<u64, ApiError> {
         .find(|t| t.id == tenant)
         .map(|t| t.version as u64)
         .unwrap_or(0))
+}
+
+/// The hosts of `tenant` as membership rules see them: name, and the IP address and tags of
+/// their last heartbeat. Only the tenant's own hosts: a rule never sees another tenant's.
+pub(crate) async fn known_hosts(db: &Db, tenant: &str) -> Result<Vec<HostFacts>, ApiError> {
+    Ok(store::list(db, tenant, Kind::Host.path())
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            let name = o.name?;
+            let hb = o.body.get("heartbeat");
+            let ip = hb
+                .and_then(|h| h.get("ip"))
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok());
+            let tags = hb
+                .and_then(|h| h.get("tags"))
+                .and_then(|t| serde_json::from_value::<Tags>(t.clone()).ok())
+                .unwrap_or_default();
+            Some(HostFacts { name, ip, tags })
+        })
+        .collect())
+}
+
+/// The members of `g`: its listed hosts, then the known hosts one of its rules matches (by id),
+/// each once.
+pub(crate) fn members(g: &HostGroupIn, hosts: &[HostFacts]) -> Vec<String> {
+    let mut out = g.hosts.clone();
+    if g.rules.is_empty() {
+        return out;
+    }
+    for h in hosts {
+        if any_matches(&g.rules, h) && !out.contains(&h.name) {
+            out.push(h.name.clone());
+        }
+    }
+    out
 }
 
 /// The templates (with their strategies), host groups and expression strategies of `tenant`.
@@ -49,14 +87,15 @@ pub async fn tenant_strategies(db: &Db, tenant: &TenantId) -> Result<TenantStrat
             tpl.strategies.push(r.strategy(o.id));
         }
     }
+    let known = known_hosts(db, t).await?;
     let mut host_groups = Vec::new();
     for o in store::list(db, t, Kind::HostGroup.path()).await? {
         let g: HostGroupIn = doc(&o)?;
         host_groups.push(HostGroup {
             id: o.id as u64,
             tenant: tenant.clone(),
+            hosts: members(&g, &known),
             name: g.name,
-            hosts: g.hosts,
             templates: g.templates.into_iter().map(|x| x as u64).collect(),
         });
     }
@@ -69,11 +108,7 @@ pub async fn tenant_strategies(db: &Db, tenant: &TenantId) -> Result<TenantStrat
         });
     }
     // Registered hosts, for the judges' "host down" event.
-    let hosts = store::list(db, t, Kind::Host.path())
-        .await?
-        .into_iter()
-        .filter_map(|o| o.name)
-        .collect();
+    let hosts = known.into_iter().map(|h| h.name).collect();
     Ok(TenantStrategies {
         tenant: tenant.clone(),
         version: tenant_version(db, t).await?,
@@ -142,10 +177,11 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
             reason: s.reason,
         });
     }
+    let known = known_hosts(db, t).await?;
     for o in store::list(db, t, Kind::HostGroup.path()).await? {
         let g: HostGroupIn = doc(&o)?;
+        out.host_groups.push((o.id as u64, members(&g, &known)));
         out.host_group_names.push((o.id as u64, g.name));
-        out.host_groups.push((o.id as u64, g.hosts));
     }
     for o in store::list(db, t, Kind::Template.path()).await? {
         let ti: TemplateIn = doc(&o)?;
@@ -156,13 +192,25 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
     Ok(out)
 }
 
-/// The agent sections of `tenant`'s host groups, in id order.
+/// The agent sections of `tenant`'s host groups, in id order, with their members (listed and
+/// by rule).
 pub async fn agent_groups(db: &Db, tenant: &TenantId) -> Result<Vec<AgentGroup>, ApiError> {
     let mut out = Vec::new();
+    let mut known = None;
     for o in store::list(db, tenant.as_str(), Kind::HostGroup.path()).await? {
         let g: HostGroupIn = doc(&o)?;
+        // Only a group with an agent section needs its rules expanded here, and the hosts are
+        // read once, on the first such group.
+        let hosts = if g.rules.is_empty() || g.agent == AgentRemoteConfig::default() {
+            g.hosts.clone()
+        } else {
+            if known.is_none() {
+                known = Some(known_hosts(db, tenant.as_str()).await?);
+            }
+            members(&g, known.as_deref().unwrap_or_default())
+        };
         out.push(AgentGroup {
-            hosts: g.hosts,
+            hosts,
             agent: g.agent,
         });
     }

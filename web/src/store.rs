@@ -102,6 +102,53 @@ pub async fn by_name(
     row.as_ref().map(object).transpose()
 }
 
+/// A reference from a document to another object of the same tenant (a host group's template,
+/// a team's contact...), checked in the transaction that writes the document.
+#[derive(Debug, Clone)]
+pub struct Ref {
+    /// The kinds it may be (a strategy id names a strategy or an expression strategy).
+    pub kinds: &'static [&'static str],
+    /// Its id.
+    pub id: i64,
+    /// The field of the document naming it, for the 400.
+    pub field: String,
+    /// What it is, for the message.
+    pub noun: &'static str,
+}
+
+/// Fails with 400 naming the field when a reference is not an object of `tenant`, inside `tx`.
+/// The check is a no-op UPDATE, not a SELECT: it takes the referenced row's lock (PostgreSQL;
+/// SQLite has one writer anyway), so a concurrent delete of that object waits for this write
+/// instead of passing between the check and the commit.
+async fn check_refs_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    refs: &[Ref],
+) -> Result<(), ApiError> {
+    for r in refs {
+        let mut found = 0;
+        for kind in r.kinds {
+            found += sqlx::query(
+                "UPDATE web_objects SET updated_at = updated_at WHERE tenant = $1 AND kind = $2 AND id = $3",
+            )
+            .bind(tenant)
+            .bind(*kind)
+            .bind(r.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        }
+        if found == 0 {
+            return Err(ApiError::bad_field(
+                r.field.clone(),
+                format!("{} {} does not exist", r.noun, r.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Stores a new object and returns its id. `bump` says whether the tenant's configuration
 /// version changes (heartbeats do not).
 pub async fn insert(
@@ -112,7 +159,21 @@ pub async fn insert(
     body: &Value,
     bump: bool,
 ) -> Result<i64, ApiError> {
+    insert_checked(db, tenant, kind, name, body, bump, &[]).await
+}
+
+/// [`insert`], in the transaction that checks the document's references `refs`.
+pub async fn insert_checked(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    name: Option<&str>,
+    body: &Value,
+    bump: bool,
+    refs: &[Ref],
+) -> Result<i64, ApiError> {
     let mut tx = db.pool.begin().await.map_err(db_err)?;
+    check_refs_in(&mut tx, tenant, refs).await?;
     let row = sqlx::query(
         "INSERT INTO web_objects (tenant, kind, name, body, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -172,7 +233,23 @@ pub async fn update(
     body: &Value,
     bump: bool,
 ) -> Result<bool, ApiError> {
+    update_checked(db, tenant, kind, id, name, body, bump, &[]).await
+}
+
+/// [`update`], in the transaction that checks the document's references `refs`.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_checked(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    id: i64,
+    name: Option<&str>,
+    body: &Value,
+    bump: bool,
+    refs: &[Ref],
+) -> Result<bool, ApiError> {
     let mut tx = db.pool.begin().await.map_err(db_err)?;
+    check_refs_in(&mut tx, tenant, refs).await?;
     let n = sqlx::query(
         "UPDATE web_objects SET name = $1, body = $2, updated_at = $3 WHERE tenant = $4 AND kind = $5 AND id = $6",
     )

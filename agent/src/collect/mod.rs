@@ -3,10 +3,21 @@
 //! `docs/METRICS.md`.
 //!
 //! Counters of the kernel (CPU jiffies, disk sectors, interface bytes) are turned into per-second
-//! rates between two rounds, so the first round after start reports only gauges. Sources are
-//! `/proc` and `statvfs(3)`: they are what every Linux has, they cost a few small reads, and
-//! sysinfo does not expose inodes, disk I/O time and queue, per-core iowait/steal, context
-//! switches, socket summaries or `TcpExt`.
+//! rates between two rounds, so the first round after start reports only gauges.
+//!
+//! sysinfo (the project's crate for host facts) gives the load averages here, and the OS,
+//! kernel, host name and total memory of the heartbeat. The rest is read from `/proc` and
+//! `statvfs(3)` because sysinfo lacks a figure of each group or would cost memory:
+//! - `cpu.*`: iowait, steal, irq, softirq, guest, per core, and context switches;
+//! - `mem.*`: open-falcon's free memory is `MemFree + Buffers + Cached`, and sysinfo gives
+//!   neither buffers nor cache;
+//! - `df.*`: inodes; `disk.io.*`: I/O time, merges, queue (await, svctm, avgqu-sz);
+//! - `net.if.*`: dropped packets (and sysinfo reads several `/sys` files per interface where
+//!   `/proc/net/dev` is one read);
+//! - processes (`proc.num`, the `procs` checks): sysinfo keeps a table of every process in
+//!   memory, where counting and matching need one `comm`/`cmdline` read at a time (the agent's
+//!   RSS goal is below 10 MiB);
+//! - `ss.*`, `TcpExt.*`, `kernel.*`: not in sysinfo.
 
 mod checks;
 mod cpu;

@@ -100,17 +100,13 @@ fn socket_summary(snmp: &str, sockstat: &str, sockstat6: &str) -> Vec<(&'static 
 }
 
 fn collect(e: &mut Emit) {
-    if let Some(t) = read_proc("/proc/loadavg") {
-        let v: Vec<f64> = t
-            .split_whitespace()
-            .take(3)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        if let [one, five, fifteen] = v[..] {
-            e.gauge("load.1min", one);
-            e.gauge("load.5min", five);
-            e.gauge("load.15min", fifteen);
-        }
+    // sysinfo reads /proc/loadavg without keeping anything; it answers zeros when the file
+    // is missing, where no point is the truthful answer.
+    if std::path::Path::new("/proc/loadavg").exists() {
+        let l = sysinfo::System::load_average();
+        e.gauge("load.1min", l.one);
+        e.gauge("load.5min", l.five);
+        e.gauge("load.15min", l.fifteen);
     }
     let snmp = read_proc("/proc/net/snmp").unwrap_or_default();
     let sockstat = read_proc("/proc/net/sockstat").unwrap_or_default();

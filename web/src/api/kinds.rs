@@ -111,9 +111,13 @@ pub struct HostIn {
 pub struct HostGroupIn {
     /// Display name, unique in the tenant.
     pub name: String,
-    /// Member hosts.
+    /// Member hosts, listed.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Membership rules: besides `hosts`, every host of the tenant that one of them matches
+    /// (name glob, tags its agent reports, IP range), from its first heartbeat on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<argus_core::hostrule::HostRule>,
     /// Bound template ids.
     #[serde(default)]
     pub templates: Vec<i64>,
@@ -414,6 +418,15 @@ pub async fn prepare(
                     return Err(ApiError::bad_field(format!("hosts[{i}]"), e));
                 }
             }
+            for (i, r) in g.rules.iter().enumerate() {
+                r.check().map_err(|e| {
+                    let field = match e.field.as_str() {
+                        "" => format!("rules[{i}]"),
+                        f => format!("rules[{i}].{f}"),
+                    };
+                    ApiError::bad_field(field, e.reason)
+                })?;
+            }
             for (i, t) in g.templates.iter().enumerate() {
                 must_exist(db, tenant, Kind::Template, *t, &format!("templates[{i}]")).await?;
             }
@@ -660,6 +673,87 @@ pub async fn prepare(
     }
 }
 
+/// The references `doc` (a checked document of `kind`) makes to other objects of its tenant,
+/// for [`store::insert_checked`]: [`prepare`] checked them already with the same messages, and
+/// the write checks them again in its transaction, so that an object deleted in between is not
+/// referenced once stored.
+pub(crate) fn references(kind: Kind, doc: &Value) -> Vec<store::Ref> {
+    const STRATEGIES: &[&str] = &["strategies", "expressions"];
+    let one = |kinds: &'static [&'static str], noun, ptr: &str, field: &str| {
+        doc.pointer(ptr)
+            .and_then(|v| v.as_i64())
+            .map(|id| store::Ref {
+                kinds,
+                id,
+                field: field.to_string(),
+                noun,
+            })
+    };
+    let many = |kinds: &'static [&'static str], noun, key: &str| {
+        doc.get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                v.as_i64().map(|id| store::Ref {
+                    kinds,
+                    id,
+                    field: format!("{key}[{i}]"),
+                    noun,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    match kind {
+        Kind::HostGroup => out.extend(many(&["templates"], "template", "templates")),
+        Kind::Template => out.extend(one(&["templates"], "template", "/parent", "parent")),
+        Kind::Strategy => out.extend(one(
+            &["templates"],
+            "template",
+            "/template_id",
+            "template_id",
+        )),
+        Kind::Team => {
+            out.extend(many(&["contacts"], "contact", "members"));
+            out.extend(one(&["teams"], "team", "/escalate_to", "escalate_to"));
+        }
+        Kind::Subscription => {
+            out.extend(one(&["teams"], "team", "/team_id", "team_id"));
+            out.extend(one(&["contacts"], "contact", "/contact_id", "contact_id"));
+            out.extend(one(
+                &["templates"],
+                "template",
+                "/target/template_id",
+                "target.template_id",
+            ));
+            out.extend(one(
+                STRATEGIES,
+                "strategy",
+                "/target/strategy_id",
+                "target.strategy_id",
+            ));
+        }
+        Kind::Silence => {
+            out.extend(one(
+                &["host_groups"],
+                "host group",
+                "/matcher/host_group_id",
+                "matcher.host_group_id",
+            ));
+            out.extend(one(
+                STRATEGIES,
+                "strategy",
+                "/matcher/strategy_id",
+                "matcher.strategy_id",
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Refuses making `parent` the parent of template `me` if `me` is among `parent`'s ancestors.
 async fn check_no_cycle(db: &Db, tenant: &str, me: i64, parent: i64) -> Result<(), ApiError> {
     let mut chain = vec![me];
@@ -782,8 +876,67 @@ pub fn present(kind: Kind, o: &Object, dead_after_secs: i64) -> Value {
                 .pointer("/heartbeat/agent_version")
                 .cloned()
                 .unwrap_or(Value::Null);
+            // What membership rules match on, at the top for the console and scripts.
+            v["ip"] = v
+                .pointer("/heartbeat/ip")
+                .filter(|ip| ip.as_str().is_some_and(|s| !s.is_empty()))
+                .cloned()
+                .unwrap_or(Value::Null);
+            v["tags"] = v
+                .pointer("/heartbeat/tags")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
         }
         _ => {}
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_name_every_field_prepare_checks() {
+        let refs = |kind, doc: Value| {
+            references(kind, &doc)
+                .into_iter()
+                .map(|r| (r.kinds.join("|"), r.id, r.field))
+                .collect::<Vec<_>>()
+        };
+        let s = |k: &str, id: i64, f: &str| (k.to_string(), id, f.to_string());
+        assert_eq!(
+            refs(Kind::HostGroup, json!({"name": "g", "templates": [4, 5]})),
+            vec![
+                s("templates", 4, "templates[0]"),
+                s("templates", 5, "templates[1]")
+            ]
+        );
+        assert_eq!(
+            refs(Kind::Template, json!({"name": "t", "parent": null})),
+            vec![]
+        );
+        assert_eq!(
+            refs(Kind::Team, json!({"members": [1], "escalate_to": 2})),
+            vec![s("contacts", 1, "members[0]"), s("teams", 2, "escalate_to")]
+        );
+        assert_eq!(
+            refs(
+                Kind::Subscription,
+                json!({"target": {"kind": "strategy", "strategy_id": 9}, "team_id": 3, "contact_id": null})
+            ),
+            vec![
+                s("teams", 3, "team_id"),
+                s("strategies|expressions", 9, "target.strategy_id")
+            ]
+        );
+        assert_eq!(
+            refs(
+                Kind::Silence,
+                json!({"matcher": {"host_group_id": 7, "strategy_id": null}})
+            ),
+            vec![s("host_groups", 7, "matcher.host_group_id")]
+        );
+        assert!(refs(Kind::Contact, json!({"name": "c"})).is_empty());
+    }
 }

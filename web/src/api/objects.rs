@@ -105,7 +105,9 @@ pub async fn create(
     auth.require(Role::Editor)?;
     let t = auth.tenant.as_str();
     let (name, doc) = kinds::prepare(&st.db, t, &auth.who, kind, None, body.into_inner()).await?;
-    let id = store::insert(&st.db, t, kind.path(), name.as_deref(), &doc, true).await?;
+    let refs = kinds::references(kind, &doc);
+    let id =
+        store::insert_checked(&st.db, t, kind.path(), name.as_deref(), &doc, true, &refs).await?;
     let o = store::get(&st.db, t, kind.path(), id)
         .await?
         .ok_or_else(|| not_found(kind, id))?;
@@ -129,7 +131,19 @@ pub async fn update(
     }
     let (name, doc) =
         kinds::prepare(&st.db, t, &auth.who, kind, Some(id), body.into_inner()).await?;
-    if !store::update(&st.db, t, kind.path(), id, name.as_deref(), &doc, true).await? {
+    let refs = kinds::references(kind, &doc);
+    if !store::update_checked(
+        &st.db,
+        t,
+        kind.path(),
+        id,
+        name.as_deref(),
+        &doc,
+        true,
+        &refs,
+    )
+    .await?
+    {
         return Err(not_found(kind, id));
     }
     let o = store::get(&st.db, t, kind.path(), id)

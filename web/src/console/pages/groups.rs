@@ -13,7 +13,11 @@ pub async fn host_groups(req: HttpRequest, st: web::Data<State>, e: web::Query<E
     let rows: Vec<String> = groups
         .iter()
         .map(|g| {
-            let hosts: Vec<String> = g["hosts"].as_array().into_iter().flatten().filter_map(|h| h.as_str()).map(esc).collect();
+            let mut hosts: Vec<String> = g["hosts"].as_array().into_iter().flatten().filter_map(|h| h.as_str()).map(esc).collect();
+            // Rules shown as written; the hosts they took are on the hosts page (?group=).
+            if let Some(r) = g["rules"].as_array().filter(|r| !r.is_empty()) {
+                hosts.push(format!(r#"<span class="muted mono">by rule: {}</span>"#, esc(&Value::Array(r.clone()).to_string())));
+            }
             let tpls: Vec<String> = g["templates"].as_array().into_iter().flatten().filter_map(|x| x.as_i64())
                 .map(|x| format!(r#"<a href="/templates/{x}">{}</a>"#, esc(tn.get(&x).map(String::as_str).unwrap_or("?")))).collect();
             let agent = &g["agent"];
@@ -41,6 +45,10 @@ pub async fn host_groups(req: HttpRequest, st: web::Data<State>, e: web::Query<E
             .flatten()
             .filter_map(|h| h.as_str())
             .collect();
+        let rules = match f.object.get("rules") {
+            Some(r) if r.as_array().is_some_and(|r| !r.is_empty()) => r.to_string(),
+            _ => String::new(),
+        };
         let agent = match f.object.get("agent") {
             Some(a) if !a.is_null() => a.to_string(),
             _ => String::new(),
@@ -48,12 +56,14 @@ pub async fn host_groups(req: HttpRequest, st: web::Data<State>, e: web::Query<E
         body.push_str(&format!(
             r#"{}
 <label>Name<input name="name" value="{}" required></label><label>Hosts (comma-separated)<input name="hosts" data-type="list" size="40" value="{}"></label>
+<label>Members by rule (JSON, optional)<textarea name="rules" data-type="json" rows="2" cols="36" placeholder='[{{"tags": {{"env": "prod"}}}}, {{"name": "web-*", "cidr": "10.0.0.0/8"}}]'>{}</textarea></label>
 <label>Templates<select name="templates" data-type="intlist" multiple size="3">{}</select></label>
 <label>Agent config (JSON, optional)<textarea name="agent" data-type="json" rows="2" cols="36" placeholder='{{"plugins": [], "probes": []}}'>{}</textarea></label>
 {}"#,
             f.open("/host_groups"),
             f.text("name"),
             esc(&hosts.join(", ")),
+            esc(&rules),
             options(&templates, &f.ids("templates"), None),
             esc(&agent),
             f.close("/host_groups"),

@@ -19,10 +19,12 @@ pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFil
     let groups = objects(&st, t, Kind::HostGroup).await?;
     let q = f.q.clone().unwrap_or_default();
     let state = f.state.clone().unwrap_or_default();
+    // Members listed and by rule, as the judges and agents get them.
+    let m = model::tenant_strategies(&st.db, &a.tenant).await?;
     let member = |g: &Value, h: &str| {
-        g["hosts"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|x| x == h))
+        m.host_groups
+            .iter()
+            .any(|x| x.id as i64 == id(g) && x.hosts.iter().any(|n| n == h))
     };
     let mut rows = Vec::new();
     for h in &hosts {
@@ -45,12 +47,13 @@ pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFil
             .map(|g| esc(&s(g, "name")))
             .collect();
         rows.push(format!(
-            r#"<tr><td><a href="/hosts/{}">{}</a></td><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td class="muted">{}</td></tr>"#,
+            r#"<tr><td><a href="/hosts/{}">{}</a></td><td>{}</td><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td class="muted">{}</td></tr>"#,
             id(h),
             esc(&name),
             if alive { r#"<span class="badge ok">alive</span>"# } else { r#"<span class="badge bad">dead</span>"# },
             esc(&ago(h["last_seen"].as_i64())),
             esc(&s(h, "agent_version")),
+            esc(&tag_list(&h["tags"])),
             gnames.join(", "),
             esc(&s(h, "note")),
         ));
@@ -74,7 +77,15 @@ pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFil
         st_opt("alive", "alive"),
         st_opt("dead", "dead"),
         table(
-            &["Host", "State", "Last seen", "Agent", "Groups", "Note"],
+            &[
+                "Host",
+                "State",
+                "Last seen",
+                "Agent",
+                "Tags",
+                "Groups",
+                "Note"
+            ],
             &rows,
             "No hosts yet: start an agent with this tenant's agent token, or add one below."
         ),
@@ -195,8 +206,8 @@ pub async fn host(
         .collect();
     let alive = h["alive"].as_bool().unwrap_or(false);
     let body = format!(
-        r#"<div class="panel"><table><tr><th>State</th><th>Last seen</th><th>Agent</th><th>OS / kernel</th><th>IP</th><th>CPUs</th><th>Memory</th><th>Groups</th></tr>
-<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{} / {}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table></div>
+        r#"<div class="panel"><table><tr><th>State</th><th>Last seen</th><th>Agent</th><th>OS / kernel</th><th>IP</th><th>CPUs</th><th>Memory</th><th>Tags</th><th>Groups</th></tr>
+<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{} / {}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td></tr></table></div>
 <div class="panel"><h2>Charts</h2><form class="filters" method="get"><span class="muted">Range: {}</span>
 <input type="hidden" name="range" value="{range}"><input name="metric" placeholder="any metric, e.g. proc.num" value="{}"><button class="light">Show</button></form>
 <div class="charts">{charts}</div></div>
@@ -216,11 +227,24 @@ pub async fn host(
             .as_u64()
             .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
             .unwrap_or_default()),
+        esc(&tag_list(&h["tags"])),
         groups.join(", "),
         range_links(&format!("/hosts/{}?metric={}&", *path, enc(&extra)), range),
         esc(&extra),
     );
     Ok(page(&a, "/hosts", &format!("Host {name}"), &body))
+}
+
+/// The tags an agent reported, as `k=v, k2=v2`.
+fn tag_list(tags: &Value) -> String {
+    tags.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// Metric explorer query: PromQL, or (links from earlier versions) one metric of a host.
