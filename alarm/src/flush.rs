@@ -212,6 +212,9 @@ async fn flush_group(
         (Some(c), Some(ChannelKey::Webhook)) if has_channel(c, ChannelKey::Webhook) => {
             c.webhook_url.clone()
         }
+        // A chat receiver's URL or token is its credential: the delivery keeps a redacted
+        // form to show, and the sender looks the receiver up when it sends.
+        (Some(c), Some(ch)) => c.chat(ch).map(|r| r.display()),
         _ => None,
     };
     // A recovery's problem start (its alert's first_seen, kept through the recovery).

@@ -31,6 +31,18 @@ pub const DEFAULT_HTML: &str = "<html><body>
 </body></html>
 ";
 
+/// Default message of the chat services (Slack, Teams, DingTalk, WeCom, Feishu, Telegram): the
+/// first line is the title where the service shows one.
+pub const DEFAULT_CHAT: &str = "[{{ priority }}][{{ status }}] {{ title }}
+{% for e in events %}- [{{ e.priority }}] {{ e.status }} {{ e.endpoint }} {{ e.metric }}{% if e.tags %} {{ '{' }}{{ e.tags }}{{ '}' }}{% endif %}: {{ e.condition }}, value {{ e.value }} at {{ e.time }}
+{% if e.note %}  {{ e.note }}
+{% endif %}{% if e.console_url %}  {{ e.console_url }}
+{% endif %}{% if e.ack_url %}  acknowledge: {{ e.ack_url }}
+{% endif %}{% endfor %}";
+/// Default PagerDuty summary, rendered for each event alone.
+pub const DEFAULT_PAGERDUTY: &str =
+    "[{{ priority }}] {{ title }}: {% for e in events %}{{ e.condition }}, value {{ e.value }}{% endfor %}";
+
 /// One message's content, stored with its delivery and rendered when it is sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
@@ -141,6 +153,16 @@ impl Renderer {
             ("subject.txt", "templates.subject", &t.subject),
             ("body.txt", "templates.text", &t.text),
             ("body.html", "templates.html", &t.html),
+            (
+                "chat.txt",
+                "(built-in chat template)",
+                &DEFAULT_CHAT.to_string(),
+            ),
+            (
+                "pagerduty.txt",
+                "(built-in PagerDuty template)",
+                &DEFAULT_PAGERDUTY.to_string(),
+            ),
         ] {
             // Templates are compiled once at start: leaking their text keeps the environment 'static.
             let src: &'static str = Box::leak(src.clone().into_boxed_str());
@@ -153,8 +175,9 @@ impl Renderer {
         Ok(Renderer { env })
     }
 
-    /// The template context of a notice.
-    pub fn context(n: &Notice, contact: &str, ack_urls: &[Option<String>]) -> Value {
+    /// The template context of a notice (documented in docs/CHANNELS.md); `console` is the
+    /// console's base URL, empty when unknown.
+    pub fn context(n: &Notice, contact: &str, ack_urls: &[Option<String>], console: &str) -> Value {
         let events: Vec<Value> = n
             .events
             .iter()
@@ -166,6 +189,7 @@ impl Renderer {
                     "condition": e.condition, "value": e.value, "time": rfc3339(e.timestamp), "note": e.note,
                     "region": e.region, "strategy_id": e.strategy_id, "occurrence": e.occurrence,
                     "ack_url": ack_urls.get(i).cloned().flatten(),
+                    "console_url": event_link(console, e),
                     "rule_id": e.rule.as_ref().map(|r| r.id),
                     "alertname": e.rule.as_ref().map(|r| r.alert.clone()),
                     "labels": e.rule.as_ref().map(|r| r.labels.clone()).unwrap_or_default(),
@@ -177,12 +201,13 @@ impl Renderer {
             "kind": n.kind, "tenant": n.tenant, "title": n.title(), "status": n.status(),
             "priority": n.priority(), "count": n.events.len(), "hosts": n.hosts(),
             "escalation_level": n.escalation_level, "contact_name": contact, "events": events,
+            "console_url": console,
         })
     }
 
     /// The subject line only (stored with the delivery for the console).
     pub fn subject(&self, n: &Notice) -> String {
-        let ctx = Self::context(n, "", &[]);
+        let ctx = Self::context(n, "", &[], "");
         self.render_one("subject.txt", &ctx)
             .map(|s| s.lines().next().unwrap_or("").trim().to_string())
             .unwrap_or_else(|e| {
@@ -197,8 +222,9 @@ impl Renderer {
         n: &Notice,
         contact: &str,
         ack_urls: &[Option<String>],
+        console: &str,
     ) -> Result<Email, String> {
-        let ctx = Self::context(n, contact, ack_urls);
+        let ctx = Self::context(n, contact, ack_urls, console);
         Ok(Email {
             subject: self
                 .render_one("subject.txt", &ctx)?
@@ -212,9 +238,40 @@ impl Renderer {
         })
     }
 
+    /// A chat service's message: the receiver's own template, else the built-in one.
+    pub fn chat(&self, template: Option<&str>, ctx: &Value) -> Result<String, String> {
+        match template {
+            Some(src) => self
+                .env
+                .render_str(src, ctx)
+                .map_err(|e| format!("the receiver's template: {e}")),
+            None => self.render_one("chat.txt", ctx),
+        }
+    }
+
+    /// A PagerDuty summary of one event (`ctx` is the context of a one-event notice).
+    pub fn pagerduty_summary(&self, template: Option<&str>, ctx: &Value) -> Result<String, String> {
+        match template {
+            Some(src) => self
+                .env
+                .render_str(src, ctx)
+                .map_err(|e| format!("the receiver's template: {e}")),
+            None => self.render_one("pagerduty.txt", ctx),
+        }
+    }
+
     fn render_one(&self, name: &str, ctx: &Value) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
         t.render(ctx).map_err(|e| format!("template {name}: {e}"))
+    }
+}
+
+/// The event's page in the console (`console`: its base URL; empty when unknown).
+pub fn event_link(console: &str, e: &Event) -> String {
+    if console.is_empty() {
+        String::new()
+    } else {
+        format!("{console}/history?event={}", e.id)
     }
 }
 
@@ -311,11 +368,7 @@ pub fn alertmanager_payload(
                 Some(t) if !firing => *t,
                 _ => e.timestamp,
             };
-            let generator = if console_url.is_empty() {
-                String::new()
-            } else {
-                format!("{console_url}/history?event={}", e.id)
-            };
+            let generator = event_link(console_url, e);
             json!({
                 "status": if firing { "firing" } else { "resolved" },
                 "labels": labels,
@@ -412,7 +465,7 @@ mod tests {
             problem_started: Default::default(),
         };
         let r = Renderer::new(&TemplatesConfig::default()).unwrap();
-        let mail = r.email(&n, "ops", &[None]).unwrap();
+        let mail = r.email(&n, "ops", &[None], "").unwrap();
         assert!(
             mail.subject.contains("HostDown on 10.0.0.1:9100"),
             "{}",
@@ -442,6 +495,7 @@ mod tests {
             webhook_url: None,
             webhook_secret: None,
             webhook_alertmanager: true,
+            channels: vec![],
         };
         let body = alertmanager_payload(&n, "k", &contact, "http://argus", "https://console");
         let a = &body["alerts"][0];

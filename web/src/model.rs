@@ -103,6 +103,7 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
             webhook_url: c.webhook_url,
             webhook_secret: c.webhook_secret,
             webhook_alertmanager: c.webhook_alertmanager,
+            channels: c.channels.unwrap_or_default(),
         });
     }
     for o in store::list(db, t, Kind::Team.path()).await? {
