@@ -210,7 +210,10 @@ async fn attempt(app: &App, d: &Due) -> Outcome {
             };
             let name = contact.map(|c| c.name).unwrap_or_default();
             let console = app.cfg.effective_console_url();
-            match app.renderer.email(&notice, &name, &ack_urls, &console) {
+            let own = index
+                .tenant(&tenant)
+                .and_then(|t| t.cfg.email_templates.as_ref());
+            match app.renderer.email(&notice, &name, &ack_urls, &console, own) {
                 Ok(mail) => mailer.send(&d.destination, &d.key, mail).await,
                 Err(e) => Outcome::Permanent {
                     status: None,

@@ -264,7 +264,12 @@ async fn flush_group(
     .bind(channel)
     .bind(destination.unwrap_or_default())
     .bind(&kind)
-    .bind(app.renderer.subject(&notice))
+    .bind(app.renderer.subject(
+        &notice,
+        index
+            .tenant(&notice.tenant)
+            .and_then(|t| t.cfg.email_templates.as_ref()),
+    ))
     .bind(serde_json::to_string(&keys).unwrap_or_default())
     .bind(serde_json::to_string(&notice).unwrap_or_default())
     .bind(state)

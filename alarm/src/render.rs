@@ -3,7 +3,7 @@
 
 use crate::config::TemplatesConfig;
 use argus_core::event::{Event, EventStatus};
-use argus_core::notify::Contact;
+use argus_core::notify::{Contact, EmailTemplates};
 use argus_core::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -205,10 +205,12 @@ impl Renderer {
         })
     }
 
-    /// The subject line only (stored with the delivery for the console).
-    pub fn subject(&self, n: &Notice) -> String {
+    /// The subject line only (stored with the delivery for the console), by the tenant's
+    /// subject template when it has one.
+    pub fn subject(&self, n: &Notice, tenant: Option<&EmailTemplates>) -> String {
         let ctx = Self::context(n, "", &[], "");
-        self.render_one("subject.txt", &ctx)
+        let own = tenant.and_then(|t| t.subject.as_deref());
+        self.render("subject.txt", own, &ctx)
             .map(|s| s.lines().next().unwrap_or("").trim().to_string())
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "subject template failed; using the title");
@@ -216,47 +218,49 @@ impl Renderer {
             })
     }
 
-    /// The email of a notice.
+    /// The email of a notice, by the tenant's templates where it has them.
     pub fn email(
         &self,
         n: &Notice,
         contact: &str,
         ack_urls: &[Option<String>],
         console: &str,
+        tenant: Option<&EmailTemplates>,
     ) -> Result<Email, String> {
         let ctx = Self::context(n, contact, ack_urls, console);
+        let t = tenant.cloned().unwrap_or_default();
         Ok(Email {
             subject: self
-                .render_one("subject.txt", &ctx)?
+                .render("subject.txt", t.subject.as_deref(), &ctx)?
                 .lines()
                 .next()
                 .unwrap_or("")
                 .trim()
                 .to_string(),
-            text: self.render_one("body.txt", &ctx)?,
-            html: self.render_one("body.html", &ctx)?,
+            text: self.render("body.txt", t.text.as_deref(), &ctx)?,
+            html: self.render("body.html", t.html.as_deref(), &ctx)?,
         })
     }
 
     /// A chat service's message: the receiver's own template, else the built-in one.
     pub fn chat(&self, template: Option<&str>, ctx: &Value) -> Result<String, String> {
-        match template {
-            Some(src) => self
-                .env
-                .render_str(src, ctx)
-                .map_err(|e| format!("the receiver's template: {e}")),
-            None => self.render_one("chat.txt", ctx),
-        }
+        self.render("chat.txt", template, ctx)
     }
 
     /// A PagerDuty summary of one event (`ctx` is the context of a one-event notice).
     pub fn pagerduty_summary(&self, template: Option<&str>, ctx: &Value) -> Result<String, String> {
-        match template {
+        self.render("pagerduty.txt", template, ctx)
+    }
+
+    /// Renders `own` (a tenant's or receiver's template, checked when it was saved) under
+    /// `name`, whose extension decides HTML escaping, else the built-in template `name`.
+    fn render(&self, name: &str, own: Option<&str>, ctx: &Value) -> Result<String, String> {
+        match own.filter(|s| !s.trim().is_empty()) {
             Some(src) => self
                 .env
-                .render_str(src, ctx)
-                .map_err(|e| format!("the receiver's template: {e}")),
-            None => self.render_one("pagerduty.txt", ctx),
+                .render_named_str(name, src, ctx)
+                .map_err(|e| format!("own template {name}: {e}")),
+            None => self.render_one(name, ctx),
         }
     }
 
@@ -413,6 +417,81 @@ mod tests {
         assert!(e.contains("templates.html"), "{e}");
     }
 
+    /// A tenant's own email templates replace the configured ones part by part; its HTML is
+    /// escaped as the configured one is; links are in the context.
+    #[test]
+    fn tenant_email_templates() {
+        use argus_core::{SeriesKey, Tags};
+        let t = TenantId::new("acme").unwrap();
+        let e = Event {
+            id: argus_core::event::EventId::of(
+                3,
+                &SeriesKey::new(t.clone(), "db-1", "disk.used", Tags::default()),
+            ),
+            tenant: t.clone(),
+            status: EventStatus::Problem,
+            occurrence: 1,
+            strategy_id: 3,
+            template_id: None,
+            series: SeriesKey::new(t.clone(), "db-1", "disk.used", Tags::default()),
+            priority: argus_core::strategy::Priority::new(2).unwrap(),
+            condition: "all(#1) > 90".into(),
+            value: 95.0,
+            timestamp: 100,
+            alarm_count: 1,
+            note: "<b>full</b>".into(),
+            region: "r1".into(),
+            rule: None,
+        };
+        let n = Notice {
+            kind: "alert".into(),
+            tenant: t,
+            events: vec![e],
+            escalation_level: 0,
+            problem_started: Default::default(),
+        };
+        let r = Renderer::new(&TemplatesConfig::default()).unwrap();
+        let own = EmailTemplates {
+            subject: Some("ACME {{ status }}: {{ events[0].endpoint }}\nsecond line".into()),
+            text: None,
+            html: Some("<p>{{ events[0].note }}</p><a href=\"{{ events[0].console_url }}\">{{ contact_name }}</a>".into()),
+        };
+        let mail = r
+            .email(
+                &n,
+                "ops",
+                &[Some("https://a/ack".into())],
+                "https://c",
+                Some(&own),
+            )
+            .unwrap();
+        assert_eq!(mail.subject, "ACME PROBLEM: db-1");
+        assert!(
+            mail.text.contains("acknowledge: https://a/ack"),
+            "the configured text: {}",
+            mail.text
+        );
+        assert_eq!(
+            mail.html,
+            format!(
+                "<p>&lt;b&gt;full&lt;&#x2f;b&gt;</p><a href=\"https:&#x2f;&#x2f;c&#x2f;history?event={}\">ops</a>",
+                n.events[0].id
+            )
+        );
+        assert_eq!(r.subject(&n, Some(&own)), "ACME PROBLEM: db-1");
+        assert!(r.subject(&n, None).starts_with("[Argus][P2][PROBLEM]"));
+        // A template failing at render time names itself.
+        let bad = EmailTemplates {
+            text: Some("{{ events|nosuchfilter }}".into()),
+            ..Default::default()
+        };
+        let err = r.email(&n, "ops", &[], "", Some(&bad)).unwrap_err();
+        assert!(
+            err.contains("body.txt") && err.contains("nosuchfilter"),
+            "{err}"
+        );
+    }
+
     /// An alert rule's event: the email shows its annotations, the Alertmanager body its own
     /// labels and annotations.
     #[test]
@@ -465,7 +544,7 @@ mod tests {
             problem_started: Default::default(),
         };
         let r = Renderer::new(&TemplatesConfig::default()).unwrap();
-        let mail = r.email(&n, "ops", &[None], "").unwrap();
+        let mail = r.email(&n, "ops", &[None], "", None).unwrap();
         assert!(
             mail.subject.contains("HostDown on 10.0.0.1:9100"),
             "{}",

@@ -454,6 +454,7 @@ mod tests {
             template_parents: vec![(3, Some(2)), (2, Some(1)), (1, None)],
             host_group_names: vec![(5, "db".into())],
             routing: None,
+            email_templates: None,
         }
     }
 

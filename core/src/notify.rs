@@ -395,4 +395,22 @@ pub struct TenantNotifyConfig {
     /// The label routing tree and inhibit rules (`PUT /api/v1/routes`), if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<crate::route::RoutingConfig>,
+    /// The tenant's email templates (`PUT /api/v1/email_templates`), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_templates: Option<EmailTemplates>,
+}
+
+/// A tenant's email templates (minijinja); a part not given is the alarm config's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailTemplates {
+    /// The subject (its first line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The plain-text body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The HTML body (values HTML-escaped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }

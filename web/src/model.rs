@@ -154,6 +154,7 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
             .push((o.id as u64, ti.parent.map(|p| p as u64)));
     }
     out.routing = crate::api::routes::load(db, t).await?;
+    out.email_templates = crate::api::email_templates::load(db, t).await?;
     Ok(out)
 }
 

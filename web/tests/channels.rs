@@ -173,3 +173,73 @@ async fn chat_receivers_are_checked_hidden_and_kept() {
     assert!(!list.to_string().contains("oncall"), "{list}");
     e.running.stop().await;
 }
+
+#[tokio::test]
+async fn email_templates_are_checked_and_the_tenants_own() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let path = "/api/v1/email_templates";
+    let (s, v) = e.call(&e.a, Method::GET, path, None).await;
+    assert_eq!((s, &v["subject"]), (StatusCode::OK, &Value::Null));
+    for (body, field, why) in [
+        (
+            json!({"html": "<p>\n{% if x %}</p>"}),
+            "html",
+            "template error at line 2",
+        ),
+        (
+            json!({"text": "{{ events|nosuchfilter }}"}),
+            "text",
+            "unknown filter",
+        ),
+        (
+            json!({"subject": "{{ title "}),
+            "subject",
+            "template error at line 1",
+        ),
+        (json!({"footer": "x"}), "footer", "unknown field"),
+        (json!({"subject": " "}), "subject", "at least one"),
+    ] {
+        let (s, v) = e.call(&e.a, Method::PUT, path, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["field"], field, "{body}: {v}");
+        assert!(v.to_string().contains(why), "{body}: {v}");
+    }
+    let viewer = e.token(&e.a, "viewer").await;
+    let (s, _) = e
+        .call(&viewer, Method::PUT, path, Some(json!({"subject": "x"})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let own = json!({"subject": "ACME {{ status }} {{ title }}", "text": "{{ title }}\n{{ console_url }}"});
+    let (s, v) = e.call(&e.a, Method::PUT, path, Some(own)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Written back as read.
+    let (s, v) = e.call(&e.a, Method::PUT, path, Some(v)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["subject"], "ACME {{ status }} {{ title }}");
+    assert_eq!(v["html"], Value::Null);
+
+    // Served to alarm as the tenant's; the other tenant has none and cannot see or remove them.
+    let a = argus_core::TenantId::new("acme").unwrap();
+    let b = argus_core::TenantId::new("globex").unwrap();
+    let na = argus_web::model::tenant_notify(&e.running.db, &a)
+        .await
+        .unwrap();
+    let t = na.email_templates.unwrap();
+    assert_eq!(t.subject.as_deref(), Some("ACME {{ status }} {{ title }}"));
+    assert_eq!(t.html, None);
+    let nb = argus_web::model::tenant_notify(&e.running.db, &b)
+        .await
+        .unwrap();
+    assert_eq!(nb.email_templates, None);
+    let (_, v) = e.call(&e.b, Method::GET, path, None).await;
+    assert_eq!(v["subject"], Value::Null, "{v}");
+    let (s, _) = e.call(&e.b, Method::DELETE, path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = e.call(&e.a, Method::DELETE, path, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let na = argus_web::model::tenant_notify(&e.running.db, &a)
+        .await
+        .unwrap();
+    assert_eq!(na.email_templates, None);
+    e.running.stop().await;
+}

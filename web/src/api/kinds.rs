@@ -263,16 +263,43 @@ fn keep_channel_secrets(new: &mut [ChatReceiver], old: &[ChatReceiver]) {
     }
 }
 
-/// Checks a message template compiles; the error gives its line and what is wrong.
+/// Checks a message template (alarm's minijinja context, docs/CHANNELS.md): it must compile,
+/// and render over a sample message (an unknown filter or a type error shows only then). The
+/// error names `field`, the line and what is wrong.
 pub fn check_template(field: &str, src: &str) -> Result<(), ApiError> {
     let env = minijinja::Environment::new();
-    env.template_from_str(src).map(|_| ()).map_err(|e| {
-        let at = e
-            .line()
-            .map(|l| format!(" at line {l}"))
-            .unwrap_or_default();
-        let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-        ApiError::bad_field(field, format!("template error{at}: {}{detail}", e.kind()))
+    // The name's extension decides HTML escaping, as in alarm; irrelevant to the check.
+    let t = env
+        .template_from_named_str("template", src)
+        .map_err(|e| template_error(field, &e))?;
+    t.render(sample_context())
+        .map(|_| ())
+        .map_err(|e| template_error(field, &e))
+}
+
+fn template_error(field: &str, e: &minijinja::Error) -> ApiError {
+    let at = e
+        .line()
+        .map(|l| format!(" at line {l}"))
+        .unwrap_or_default();
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    ApiError::bad_field(field, format!("template error{at}: {}{detail}", e.kind()))
+}
+
+/// A message as alarm's templates see it, for checking templates on save.
+fn sample_context() -> Value {
+    let event = json!({
+        "id": "e1", "status": "PROBLEM", "priority": "P1", "endpoint": "web-1",
+        "metric": "cpu.busy", "tags": "dc=eu1", "condition": "all(#3) > 90", "value": 97.5,
+        "time": "2026-01-01T00:00:00Z", "note": "CPU saturated", "region": "eu1",
+        "strategy_id": 7, "occurrence": 1, "ack_url": "https://argus.example/ack?token=t",
+        "console_url": "https://argus.example/history?event=e1", "rule_id": null,
+        "alertname": null, "labels": {}, "annotations": {},
+    });
+    json!({
+        "kind": "alert", "tenant": "acme", "title": "cpu.busy on web-1", "status": "PROBLEM",
+        "priority": "P1", "count": 1, "hosts": ["web-1"], "escalation_level": 0,
+        "contact_name": "ops", "events": [event], "console_url": "https://argus.example",
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod alarm;
+pub mod email_templates;
 pub mod kinds;
 pub mod objects;
 pub mod openapi;
@@ -63,6 +64,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(routes::delete)),
         )
         .route("/api/v1/routes/test", web::post().to(routes::test))
+        .route(
+            "/api/v1/email_templates",
+            web::get().to(email_templates::get),
+        )
+        .route(
+            "/api/v1/email_templates",
+            web::put().to(email_templates::put),
+        )
+        .route(
+            "/api/v1/email_templates",
+            web::delete().to(email_templates::delete),
+        )
         .route("/api/v1/rules/export", web::get().to(rules::export))
         .route("/api/v1/rules/status", web::get().to(rules::status))
         .route("/api/v1/rules/validate", web::post().to(rules::validate))
