@@ -74,6 +74,8 @@ pub fn spec() -> Value {
         "/api/v1/query": {"get": op("Range query: endpoint, metric, tags (k=v,...), start, end, step, agg", "query")},
         "/api/v1/query/last": {"get": op("Latest value of each selected series", "query")},
         "/api/v1/events": {"get": op("Current problems and history (status, state, limit), from alarm", "events")},
+        "/api/v1/events/history": {"get": op("Every event, newest first, filtered by status, priority, endpoint, from/to and paged by before (the previous page's next_before), from alarm", "events")},
+        "/api/v1/events/active": {"get": op("Open problems (any state), most urgent first, filtered by priority and endpoint, from alarm", "events")},
         "/api/v1/events/{id}/ack": {"post": op("Acknowledge a problem {comment} (editor)", "events")},
         "/api/v1/deliveries": {"get": op("Notifications and their attempts (state=pending|delivered|dead), from alarm", "deliveries")},
         "/api/v1/deliveries/{id}/retry": {"post": op("Re-queue a dead delivery (editor)", "deliveries")},
