@@ -18,10 +18,23 @@ fn ids(v: &Value, list: &str, at: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn history_pages_and_filters_and_the_active_view_is_per_tenant() {
+    history_and_active(None).await;
+}
+
+#[tokio::test]
+async fn history_pages_and_filters_and_the_active_view_is_per_tenant_postgres() {
+    if let Some(url) = pg_database("the events API").await {
+        history_and_active(Some(url)).await;
+    }
+}
+
+async fn history_and_active(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let alarm = argus_alarm::start(config(dir.path(), vec![]))
-        .await
-        .unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    if let Some(u) = database_url {
+        cfg.database_url = u;
+    }
+    let alarm = argus_alarm::start(cfg).await.unwrap();
     let base = alarm.url();
     // Tenant A: web-1 P1 problem then OK, web-2 P3 problem, db-1 P0 problem; tenant B: one.
     let a1 = event("ev-a", "web-1", 1, 1, EventStatus::Problem, 1);
