@@ -64,7 +64,8 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// Checks a webhook URL: http(s) only, and every address it resolves to public unless allowed.
 pub async fn check_destination(url: &str, allow_private: bool) -> Result<reqwest::Url, String> {
-    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL {url:?}: {e}"))?;
+    // The URL itself stays out of errors: a chat service's carries its key.
+    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL: {e}"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!(
             "webhook URL scheme must be http or https, got {:?}",
@@ -76,7 +77,7 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<reqwest
     }
     let host = u
         .host_str()
-        .ok_or_else(|| format!("webhook URL {url:?} has no host"))?;
+        .ok_or_else(|| "webhook URL has no host".to_string())?;
     let port = u.port_or_known_default().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<_> = tokio::net::lookup_host((host, port))
