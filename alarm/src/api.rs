@@ -212,6 +212,19 @@ fn tenant_param(t: &Option<String>) -> Result<TenantId, ApiError> {
     TenantId::new(t).map_err(|e| ApiError::bad_field("tenant", e))
 }
 
+/// `status=problem|ok` as stored (`PROBLEM`, `OK`); none when not given.
+fn status_param(s: &Option<String>) -> Result<Option<&'static str>, ApiError> {
+    match s.as_deref() {
+        None => Ok(None),
+        Some("problem") => Ok(Some("PROBLEM")),
+        Some("ok") => Ok(Some("OK")),
+        Some(s) => Err(ApiError::bad_field(
+            "status",
+            format!("status must be problem or ok, got {s:?}"),
+        )),
+    }
+}
+
 fn limit_param(l: Option<i64>) -> Result<i64, ApiError> {
     match l {
         None => Ok(100),
@@ -249,17 +262,7 @@ async fn list_events(
     check_internal(&req, &app.cfg.internal_token)?;
     let tenant = tenant_param(&q.tenant)?;
     let limit = limit_param(q.limit)?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some("problem") => Some("PROBLEM"),
-        Some("ok") => Some("OK"),
-        Some(s) => {
-            return Err(ApiError::bad_field(
-                "status",
-                format!("status must be problem or ok, got {s:?}"),
-            ))
-        }
-    };
+    let status = status_param(&q.status)?;
     let state = match q.state.as_deref() {
         None => None,
         Some(s @ ("problem" | "ok" | "acknowledged" | "silenced" | "inhibited")) => Some(s),
@@ -335,17 +338,7 @@ async fn events_history(
     check_internal(&req, &app.cfg.internal_token)?;
     let tenant = tenant_param(&q.tenant)?;
     let limit = limit_param(q.limit)?;
-    let status = match q.status.as_deref() {
-        None | Some("") => "",
-        Some("problem") => "PROBLEM",
-        Some("ok") => "OK",
-        Some(s) => {
-            return Err(ApiError::bad_field(
-                "status",
-                format!("status must be problem or ok, got {s:?}"),
-            ))
-        }
-    };
+    let status = status_param(&q.status)?.unwrap_or("");
     let prios = priorities_param(&q.priority)?;
     if let (Some(f), Some(t)) = (q.from, q.to) {
         if f > t {
