@@ -89,28 +89,17 @@ pub async fn put(
     }
     let stored = serde_json::to_value(&t).expect("json");
     let tenant = auth.tenant.as_str();
-    match store::by_name(&st.db, tenant, KIND, KIND).await? {
-        Some(o) => {
-            store::update(&st.db, tenant, KIND, o.id, Some(KIND), &stored, true).await?;
-        }
-        None => {
-            store::insert(&st.db, tenant, KIND, Some(KIND), &stored, true).await?;
-        }
-    }
+    let o = store::put_singleton(&st.db, tenant, KIND, &stored).await?;
     tracing::info!(tenant, who = %auth.who, "email templates saved");
-    let o = store::by_name(&st.db, tenant, KIND, KIND).await?;
     Ok(HttpResponse::Ok().json(present(o.as_ref())))
 }
 
 /// `DELETE /api/v1/email_templates` (editor): back to the alarm config's templates.
 pub async fn delete(auth: Auth, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     auth.require(Role::Editor)?;
-    let tenant = auth.tenant.as_str();
-    match store::by_name(&st.db, tenant, KIND, KIND).await? {
-        Some(o) => {
-            store::delete(&st.db, tenant, KIND, o.id).await?;
-            Ok(HttpResponse::NoContent().finish())
-        }
-        None => Err(ApiError::not_found("no email templates are set")),
+    if store::delete_singleton(&st.db, auth.tenant.as_str(), KIND).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("no email templates are set"))
     }
 }
