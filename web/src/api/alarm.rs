@@ -150,11 +150,7 @@ pub async fn history(
     q: web::Query<HistoryParams>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
-    let path = format!(
-        "/internal/v1/events/history?{}",
-        history_query(auth.tenant.as_str(), &q)
-    );
-    call(&st, reqwest::Method::GET, &path, None).await
+    events_view(&st, "history", &auth, &q).await
 }
 
 /// `GET /api/v1/events/active`: the caller's tenant's open problems, most urgent first.
@@ -163,11 +159,21 @@ pub async fn active(
     q: web::Query<HistoryParams>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
+    events_view(&st, "active", &auth, &q).await
+}
+
+/// Relays an events view of alarm for the caller's tenant.
+async fn events_view(
+    st: &State,
+    view: &str,
+    auth: &Auth,
+    q: &HistoryParams,
+) -> Result<HttpResponse, ApiError> {
     let path = format!(
-        "/internal/v1/events/active?{}",
-        history_query(auth.tenant.as_str(), &q)
+        "/internal/v1/events/{view}?{}",
+        history_query(auth.tenant.as_str(), q)
     );
-    call(&st, reqwest::Method::GET, &path, None).await
+    call(st, reqwest::Method::GET, &path, None).await
 }
 
 /// `POST /api/v1/events/{id}/ack` body.
