@@ -290,8 +290,8 @@ async fn list_events(
     Ok(HttpResponse::Ok().json(json!({"events": rows.iter().map(alert_json).collect::<Vec<_>>()})))
 }
 
-/// `?tenant=T&status=&priority=&endpoint=&from=&to=&before=&limit=` (history), the same
-/// without `status`, `from`, `to`, `before` for the active view.
+/// `?tenant=T&status=&priority=&endpoint=&event=&from=&to=&before=&limit=` (history), the
+/// same without `status`, `event`, `from`, `to`, `before` for the active view.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
@@ -299,6 +299,7 @@ struct HistoryQuery {
     status: Option<String>,
     priority: Option<String>,
     endpoint: Option<String>,
+    event: Option<String>,
     from: Option<i64>,
     to: Option<i64>,
     before: Option<i64>,
@@ -328,8 +329,9 @@ fn priorities_param(p: &Option<String>) -> Result<Vec<i64>, ApiError> {
 }
 
 /// `GET /internal/v1/events/history`: every event received for the tenant, newest first,
-/// filtered by status, priorities, endpoint and event time (`from` inclusive, `to` exclusive,
-/// Unix seconds), paged by `before` (the `next_before` of the previous page).
+/// filtered by status, priorities, endpoint, event id (one alert's run of events) and event
+/// time (`from` inclusive, `to` exclusive, Unix seconds), paged by `before` (the
+/// `next_before` of the previous page).
 async fn events_history(
     req: HttpRequest,
     app: web::Data<App>,
@@ -355,7 +357,7 @@ async fn events_history(
     let sql = format!(
         "SELECT seq, body, received_at, outcome FROM alarm_events
          WHERE tenant = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR endpoint = $3)
-           AND event_ts >= $4 AND event_ts < $5 AND seq < $6{prio_sql}
+           AND event_ts >= $4 AND event_ts < $5 AND seq < $6 AND ($8 = '' OR event_id = $8){prio_sql}
          ORDER BY seq DESC LIMIT $7"
     );
     let rows = sqlx::query(&sql)
@@ -366,6 +368,7 @@ async fn events_history(
         .bind(q.to.unwrap_or(i64::MAX))
         .bind(q.before.unwrap_or(i64::MAX))
         .bind(limit)
+        .bind(q.event.as_deref().unwrap_or(""))
         .fetch_all(&app.db.pool)
         .await
         .map_err(sql_unavailable)?;
@@ -403,6 +406,7 @@ async fn events_active(
     let limit = limit_param(q.limit)?;
     for (f, set) in [
         ("status", q.status.is_some()),
+        ("event", q.event.is_some()),
         ("from", q.from.is_some()),
         ("to", q.to.is_some()),
         ("before", q.before.is_some()),

@@ -102,6 +102,20 @@ async fn history_and_active(database_url: Option<String>) {
         all(&v).into_iter().map(|x| x.0).collect::<Vec<_>>(),
         ["db-1", "web-2"]
     );
+    // One alert's run: its PROBLEM and its OK.
+    let (_, v) = h(format!("tenant=ev-a&event={}", a1.id)).await;
+    assert_eq!(
+        all(&v),
+        [("web-1", "OK"), ("web-1", "PROBLEM")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .to_vec()
+    );
+    let (_, v) = h(format!("tenant=ev-b&event={}", a1.id)).await;
+    assert_eq!(
+        v["events"].as_array().unwrap().len(),
+        0,
+        "A's event id asked for in B's name: {v}"
+    );
     let (_, v) = h("tenant=ev-a&endpoint=web-1&status=problem".into()).await;
     assert_eq!(all(&v), vec![("web-1".to_string(), "PROBLEM".to_string())]);
     // Event time: occurrence n is at 1_700_000_000 + n.

@@ -150,6 +150,50 @@ async fn events_and_acks_are_tenant_scoped() {
         (StatusCode::BAD_REQUEST, Some("priority")),
         "{v}"
     );
+    // The console's page of one event (where messages link): acme's, not for globex.
+    let console = |login: &'static str, password: &'static str| {
+        let (e, id) = (&e, id.0.clone());
+        async move {
+            let r = e
+                .http
+                .post(format!("{}/api/v1/login", e.url))
+                .json(&json!({"login": login, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let cookie = r.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string();
+            let r = e
+                .http
+                .get(format!(
+                    "{}/history?event={}",
+                    e.url,
+                    argus_web::api::alarm::enc(&id)
+                ))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (s, html) = console("alice", "alice-secret-1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(&id.0) && html.contains("db-1") && html.contains("disk.io.util"),
+        "{html}"
+    );
+    let (s, html) = console("bob", "bob-secret-1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        !html.contains("db-1") && html.contains("No such event."),
+        "{html}"
+    );
     // Deliveries: listed per tenant; retrying an unknown or another tenant's one is 404.
     let (s, v) = e
         .call(&e.a, Method::GET, "/api/v1/deliveries?state=dead", None)

@@ -115,6 +115,8 @@ pub struct HistoryParams {
     pub priority: Option<String>,
     /// One host.
     pub endpoint: Option<String>,
+    /// One event id: an alert's events (history only).
+    pub event: Option<String>,
     /// Event time from (Unix seconds, inclusive; history only).
     pub from: Option<i64>,
     /// Event time to (exclusive; history only).
@@ -131,6 +133,7 @@ fn history_query(tenant: &str, p: &HistoryParams) -> String {
         ("status", p.status.clone()),
         ("priority", p.priority.clone()),
         ("endpoint", p.endpoint.clone()),
+        ("event", p.event.clone()),
         ("from", p.from.map(|x| x.to_string())),
         ("to", p.to.map(|x| x.to_string())),
         ("before", p.before.map(|x| x.to_string())),
