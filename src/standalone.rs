@@ -101,6 +101,59 @@ pub struct StandaloneConfig {
     /// instead of the embedded storage node: the transfer's `[remote_storage]`
     /// (docs/DEPLOY.md). No storage node runs then.
     pub remote_storage: argus_transfer::remote::RemoteStorageConfig,
+    /// The alarm service's settings an operator changes (`[alarm]`; environment
+    /// `ARGUS_STANDALONE__ALARM__SMTP__HOST` and so on).
+    pub alarm: StandaloneAlarm,
+}
+
+/// `[alarm]` of the standalone config: email, the URLs messages link to, and the pace of
+/// notifications; every other alarm setting keeps its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StandaloneAlarm {
+    /// The SMTP relay (`[alarm.smtp]`: host, port, security, username, password, from,
+    /// ca_file, timeout_ms); no host, no email.
+    pub smtp: argus_alarm::config::SmtpConfig,
+    /// The address acknowledgement links use: how people reach this machine's alarm port
+    /// (empty: its loopback address, which works on this machine only).
+    pub public_url: String,
+    /// The console's address in messages (empty: the local web address).
+    pub console_url: String,
+    /// After a group's first message (sent at once), how long later notices gather.
+    pub group_wait_secs: u64,
+    /// How often a receiver's low-priority (P3-P5) notices go out as one digest.
+    pub digest_interval_secs: u64,
+    /// Messages per receiver per minute before the rest merge into a digest (0: no limit).
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for StandaloneAlarm {
+    fn default() -> Self {
+        let a = argus_alarm::AlarmConfig::default();
+        StandaloneAlarm {
+            smtp: a.smtp,
+            public_url: a.public_url,
+            console_url: a.console_url,
+            group_wait_secs: a.group_wait_secs,
+            digest_interval_secs: a.digest_interval_secs,
+            rate_limit_per_minute: a.rate_limit_per_minute,
+        }
+    }
+}
+
+impl StandaloneAlarm {
+    /// The alarm's configuration with these settings over its defaults.
+    fn apply(&self, base: argus_alarm::AlarmConfig) -> argus_alarm::AlarmConfig {
+        argus_alarm::AlarmConfig {
+            smtp: self.smtp.clone(),
+            public_url: self.public_url.clone(),
+            console_url: self.console_url.clone(),
+            group_wait_secs: self.group_wait_secs,
+            digest_interval_secs: self.digest_interval_secs,
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            ..base
+        }
+    }
 }
 
 impl Default for StandaloneConfig {
@@ -114,6 +167,7 @@ impl Default for StandaloneConfig {
             config_pull_secs: 5,
             allow_private_webhooks: true,
             remote_storage: Default::default(),
+            alarm: Default::default(),
         }
     }
 }
@@ -303,7 +357,7 @@ pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     .map_err(|e| anyhow::anyhow!("creating the demo tenant: {e}"))?;
     let web = argus_web::server::start_with_db(web_cfg, db).await?;
 
-    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+    let alarm_cfg = cfg.alarm.apply(argus_alarm::AlarmConfig {
         listen: addr(ports.alarm),
         internal_token: internal_token.clone(),
         data_dir: cfg.data_dir.join("alarm"),
@@ -312,8 +366,11 @@ pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         allow_private_webhooks: cfg.allow_private_webhooks,
         workers: 1,
         ..Default::default()
-    })
-    .await?;
+    });
+    // A bad value (an SMTP From that is no address...) names its key under [alarm].
+    let alarm = argus_alarm::start(alarm_cfg)
+        .await
+        .context("starting the alarm service (the standalone config's [alarm])")?;
 
     let judge = argus_judge::start(argus_judge::JudgeConfig {
         listen: addr(ports.judge),
@@ -400,4 +457,55 @@ pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         alarm,
         agent,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[alarm]` from the file, a key overridden from the environment, onto the alarm's config;
+    /// what is not given keeps the alarm's defaults.
+    #[test]
+    fn alarm_settings_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("standalone.toml");
+        std::fs::write(
+            &path,
+            r#"
+[alarm]
+public_url = "https://argus.example.test:6090"
+group_wait_secs = 2
+[alarm.smtp]
+host = "smtp.example.test"
+port = 2525
+security = "none"
+from = "Argus <alerts@example.test>"
+"#,
+        )
+        .unwrap();
+        // A prefix of this test's own: the environment is the process's.
+        std::env::set_var("ARGUS_SA_TEST_ALARM__ALARM__RATE_LIMIT_PER_MINUTE", "7");
+        std::env::set_var("ARGUS_SA_TEST_ALARM__ALARM__SMTP__USERNAME", "relay-user");
+        let cfg: StandaloneConfig =
+            argus_core::config::load(Some(&path), "ARGUS_SA_TEST_ALARM").unwrap();
+        let a = cfg.alarm.apply(argus_alarm::AlarmConfig::default());
+        assert_eq!(a.public_url, "https://argus.example.test:6090");
+        assert_eq!(a.group_wait_secs, 2);
+        assert_eq!(a.rate_limit_per_minute, 7);
+        assert_eq!(a.smtp.host, "smtp.example.test");
+        assert_eq!(a.smtp.port, 2525);
+        assert_eq!(a.smtp.security, argus_alarm::config::SmtpSecurity::None);
+        assert_eq!(a.smtp.username, "relay-user");
+        assert_eq!(a.smtp.from, "Argus <alerts@example.test>");
+        let d = argus_alarm::AlarmConfig::default();
+        assert_eq!(a.digest_interval_secs, d.digest_interval_secs);
+        assert_eq!(a.smtp.timeout_ms, d.smtp.timeout_ms);
+        assert_eq!(a.console_url, "");
+        // A misspelt key is refused, named.
+        std::fs::write(&path, "[alarm]\ngroup_wait = 2\n").unwrap();
+        let e = argus_core::config::load::<StandaloneConfig>(Some(&path), "ARGUS_SA_TEST_NONE")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("group_wait"), "{e}");
+    }
 }

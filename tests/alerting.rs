@@ -179,3 +179,96 @@ async fn a_threshold_crossing_reaches_the_webhook_and_recovers() {
     hooks.stop().await;
     p.stop().await;
 }
+
+/// `argus standalone` with `[alarm]` set: email through the configured relay, acknowledgement
+/// links on the configured public URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_alarm_settings_reach_the_email() {
+    let Some(smtp) = argus_core::testing::require_server("ARGUS_TEST_SMTP", "an SMTP server")
+    else {
+        return;
+    };
+    let maildir = std::path::PathBuf::from(
+        std::env::var("ARGUS_TEST_SMTP_MAILDIR")
+            .expect("ARGUS_TEST_SMTP_MAILDIR with ARGUS_TEST_SMTP"),
+    );
+    let (host, port) = smtp.rsplit_once(':').unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StandaloneConfig {
+        data_dir: dir.path().to_path_buf(),
+        ports: Ports::any(),
+        agent: false,
+        config_pull_secs: 1,
+        ..Default::default()
+    };
+    cfg.alarm.smtp.host = host.into();
+    cfg.alarm.smtp.port = port.parse().unwrap();
+    cfg.alarm.smtp.security = argus_alarm::config::SmtpSecurity::None;
+    cfg.alarm.smtp.from = "Argus Standalone <standalone@example.test>".into();
+    cfg.alarm.public_url = "https://alarm.example.test".into();
+    cfg.alarm.group_wait_secs = 0;
+    let p = start(cfg).await.unwrap();
+    let to = format!("sa-{:08x}@example.test", rand::random::<u32>());
+    use reqwest::Method;
+    let t = api(&p, Method::POST, "templates", json!({"name": "base"})).await;
+    api(
+        &p,
+        Method::POST,
+        "strategies",
+        json!({"template_id": t["id"], "metric": "app.latency",
+        "tags": {"svc": "api"}, "condition": "all(#1) > 100", "priority": 1}),
+    )
+    .await;
+    api(
+        &p,
+        Method::POST,
+        "host_groups",
+        json!({"name": "web", "hosts": ["web-01"], "templates": [t["id"]]}),
+    )
+    .await;
+    let c = api(
+        &p,
+        Method::POST,
+        "contacts",
+        json!({"name": "mail", "email": to}),
+    )
+    .await;
+    api(
+        &p,
+        Method::POST,
+        "subscriptions",
+        json!({"target": {"kind": "priority", "max_priority": 5},
+        "contact_id": c["id"], "channels": ["email"]}),
+    )
+    .await;
+    let mut ts = argus_core::time::now_secs() - 300;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mail = loop {
+        ts += 1;
+        push(&p, 250.0, ts).await;
+        let found = std::fs::read_dir(maildir.join("new"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|f| {
+                let text = std::fs::read_to_string(f.path()).ok()?;
+                text.contains(&to).then_some(text)
+            });
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no email within 90 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Quoted-printable soft breaks and encodings aside, the links are there.
+    let m = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    assert!(m.contains("standalone@example.test"), "{m}");
+    assert!(
+        m.contains("https://alarm.example.test/ack?token="),
+        "ack link on the public URL: {m}"
+    );
+    p.stop().await;
+}

@@ -255,6 +255,14 @@ async fn make_tenant_b(p: &Platform, platform_admin: &Caller) -> TenantB {
                "annotations": {"summary": "zeta {{ $labels.endpoint }} hot"}}),
     )
     .await;
+    let (s, t) = api
+        .call(
+            Method::PUT,
+            "/api/v1/email_templates",
+            Some(&json!({"subject": "zeta-subject {{ title }}"})),
+        )
+        .await;
+    assert_eq!(s, 200, "B's email templates: {t}");
     objects.extend([
         host, tpl, strategy, expr, group, contact, team, sub, silence, recording, alert_rule,
         hot_rule,
@@ -458,6 +466,24 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         check!(s == 200 && !t.contains(&b_event), "events: {s} {t}");
         let (s, t) = who.get("/api/v1/events?state=problem").await;
         check!(s == 200 && !t.contains("zeta"), "problems: {s} {t}");
+        for q in [
+            "/api/v1/events/history",
+            "/api/v1/events/history?endpoint=zeta-host",
+            "/api/v1/events/active",
+            "/api/v1/events/active?endpoint=zeta-host",
+        ] {
+            let (s, t) = who.get(q).await;
+            check!(
+                s == 200 && !t.contains(&b_event) && !t.contains("zeta"),
+                "{q}: {s} {t}"
+            );
+        }
+        let (s, t) = who.get("/api/v1/email_templates").await;
+        check!(s == 200 && !t.contains("zeta"), "email templates: {s} {t}");
+        let (s, t) = who
+            .call(Method::DELETE, "/api/v1/email_templates", None)
+            .await;
+        check!(s == 404 || s == 403, "delete email templates: {s} {t}");
         let ack = format!("/api/v1/events/{}/ack", enc(&b_event));
         let (s, t) = who
             .call(Method::POST, &ack, Some(&json!({"comment": "mine now"})))

@@ -134,6 +134,7 @@ async fn notify(label: &str, db: Option<&str>, n: u64) {
             webhook_url: Some(format!("http://{addr}/hook")),
             webhook_secret: Some("k".into()),
             webhook_alertmanager: false,
+            channels: vec![],
         }],
         subscriptions: vec![Subscription {
             id: 1,

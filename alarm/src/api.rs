@@ -33,6 +33,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(list_events).wrap(internal()),
         )
         .route(
+            "/internal/v1/events/history",
+            web::get().to(events_history).wrap(internal()),
+        )
+        .route(
+            "/internal/v1/events/active",
+            web::get().to(events_active).wrap(internal()),
+        )
+        .route(
             "/internal/v1/events/{id}/ack",
             web::post().to(ack_api).wrap(internal()),
         )
@@ -160,8 +168,8 @@ async fn ingest(
     for e in &events {
         let body = serde_json::to_string(e).map_err(|x| ApiError::internal(x.to_string()))?;
         accepted += sqlx::query(
-            "INSERT INTO alarm_events (idem_key, tenant, event_id, status, occurrence, priority, body, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idem_key) DO NOTHING",
+            "INSERT INTO alarm_events (idem_key, tenant, event_id, status, occurrence, priority, body, received_at, endpoint, event_ts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idem_key) DO NOTHING",
         )
         .bind(e.idempotency_key())
         .bind(e.tenant.as_str())
@@ -171,6 +179,8 @@ async fn ingest(
         .bind(i64::from(e.priority.level()))
         .bind(body)
         .bind(now)
+        .bind(&e.series.endpoint)
+        .bind(e.timestamp)
         .execute(&mut *tx)
         .await
         .map_err(sql_unavailable)?
@@ -200,6 +210,19 @@ fn tenant_param(t: &Option<String>) -> Result<TenantId, ApiError> {
         .as_deref()
         .ok_or_else(|| ApiError::bad_field("tenant", "the tenant query parameter is required"))?;
     TenantId::new(t).map_err(|e| ApiError::bad_field("tenant", e))
+}
+
+/// `status=problem|ok` as stored (`PROBLEM`, `OK`); none when not given.
+fn status_param(s: &Option<String>) -> Result<Option<&'static str>, ApiError> {
+    match s.as_deref() {
+        None => Ok(None),
+        Some("problem") => Ok(Some("PROBLEM")),
+        Some("ok") => Ok(Some("OK")),
+        Some(s) => Err(ApiError::bad_field(
+            "status",
+            format!("status must be problem or ok, got {s:?}"),
+        )),
+    }
 }
 
 fn limit_param(l: Option<i64>) -> Result<i64, ApiError> {
@@ -239,17 +262,7 @@ async fn list_events(
     check_internal(&req, &app.cfg.internal_token)?;
     let tenant = tenant_param(&q.tenant)?;
     let limit = limit_param(q.limit)?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some("problem") => Some("PROBLEM"),
-        Some("ok") => Some("OK"),
-        Some(s) => {
-            return Err(ApiError::bad_field(
-                "status",
-                format!("status must be problem or ok, got {s:?}"),
-            ))
-        }
-    };
+    let status = status_param(&q.status)?;
     let state = match q.state.as_deref() {
         None => None,
         Some(s @ ("problem" | "ok" | "acknowledged" | "silenced" | "inhibited")) => Some(s),
@@ -275,6 +288,164 @@ async fn list_events(
         .await
         .map_err(sql_unavailable)?;
     Ok(HttpResponse::Ok().json(json!({"events": rows.iter().map(alert_json).collect::<Vec<_>>()})))
+}
+
+/// `?tenant=T&status=&priority=&endpoint=&event=&from=&to=&before=&limit=` (history), the
+/// same without `status`, `event`, `from`, `to`, `before` for the active view.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    tenant: Option<String>,
+    status: Option<String>,
+    priority: Option<String>,
+    endpoint: Option<String>,
+    event: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `priority=1` or `P1`, or a comma-separated list: the levels, validated (0 to 5).
+fn priorities_param(p: &Option<String>) -> Result<Vec<i64>, ApiError> {
+    let Some(p) = p.as_deref().filter(|p| !p.is_empty()) else {
+        return Ok(vec![]);
+    };
+    p.split(',')
+        .map(|x| {
+            let x = x.trim();
+            x.trim_start_matches(['P', 'p'])
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=5).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_field(
+                        "priority",
+                        format!("priorities are 0 to 5 (or P0 to P5), comma-separated; got {x:?}"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `GET /internal/v1/events/history`: every event received for the tenant, newest first,
+/// filtered by status, priorities, endpoint, event id (one alert's run of events) and event
+/// time (`from` inclusive, `to` exclusive, Unix seconds), paged by `before` (the
+/// `next_before` of the previous page).
+async fn events_history(
+    req: HttpRequest,
+    app: web::Data<App>,
+    q: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &app.cfg.internal_token)?;
+    let tenant = tenant_param(&q.tenant)?;
+    let limit = limit_param(q.limit)?;
+    let status = status_param(&q.status)?.unwrap_or("");
+    let prios = priorities_param(&q.priority)?;
+    if let (Some(f), Some(t)) = (q.from, q.to) {
+        if f > t {
+            return Err(ApiError::bad_field("from", "from must not be after to"));
+        }
+    }
+    // The levels are validated integers: written into the statement, no binding needed.
+    let prio_sql = if prios.is_empty() {
+        String::new()
+    } else {
+        let l: Vec<String> = prios.iter().map(i64::to_string).collect();
+        format!(" AND priority IN ({})", l.join(","))
+    };
+    let sql = format!(
+        "SELECT seq, body, received_at, outcome FROM alarm_events
+         WHERE tenant = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR endpoint = $3)
+           AND event_ts >= $4 AND event_ts < $5 AND seq < $6 AND ($8 = '' OR event_id = $8){prio_sql}
+         ORDER BY seq DESC LIMIT $7"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(tenant.as_str())
+        .bind(status)
+        .bind(q.endpoint.as_deref().unwrap_or(""))
+        .bind(q.from.unwrap_or(i64::MIN))
+        .bind(q.to.unwrap_or(i64::MAX))
+        .bind(q.before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .bind(q.event.as_deref().unwrap_or(""))
+        .fetch_all(&app.db.pool)
+        .await
+        .map_err(sql_unavailable)?;
+    let events: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "seq": r.get::<i64, _>("seq"),
+                "event": serde_json::from_str::<Value>(&r.get::<String, _>("body")).unwrap_or(Value::Null),
+                "received_at": r.get::<i64, _>("received_at"),
+                "outcome": opt_str(r, "outcome"),
+            })
+        })
+        .collect();
+    // A full page may have more behind it.
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().and_then(|e| e["seq"].as_i64()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({"events": events, "next_before": next})))
+}
+
+/// How many open problems the active view looks through.
+const ACTIVE_MAX: i64 = 10_000;
+
+/// `GET /internal/v1/events/active`: the tenant's open problems (acknowledged, silenced and
+/// inhibited ones included, with their state), most urgent first, then newest; filtered by
+/// priorities and endpoint.
+async fn events_active(
+    req: HttpRequest,
+    app: web::Data<App>,
+    q: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_internal(&req, &app.cfg.internal_token)?;
+    let tenant = tenant_param(&q.tenant)?;
+    let limit = limit_param(q.limit)?;
+    for (f, set) in [
+        ("status", q.status.is_some()),
+        ("event", q.event.is_some()),
+        ("from", q.from.is_some()),
+        ("to", q.to.is_some()),
+        ("before", q.before.is_some()),
+    ] {
+        if set {
+            return Err(ApiError::bad_field(
+                f,
+                "the active view takes priority, endpoint and limit only",
+            ));
+        }
+    }
+    let prios = priorities_param(&q.priority)?;
+    let sql = format!(
+        "SELECT {ALERT_COLS} FROM alarm_alerts WHERE tenant = $1 AND status = 'PROBLEM'
+         ORDER BY first_seen DESC, event_id LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(tenant.as_str())
+        .bind(ACTIVE_MAX)
+        .fetch_all(&app.db.pool)
+        .await
+        .map_err(sql_unavailable)?;
+    let mut alerts: Vec<Value> = rows
+        .iter()
+        .map(alert_json)
+        .filter(|a| {
+            let e = &a["event"];
+            let p = e["priority"].as_i64().unwrap_or(5);
+            (prios.is_empty() || prios.contains(&p))
+                && q.endpoint.as_deref().is_none_or(|h| {
+                    h.is_empty() || e.pointer("/series/endpoint").and_then(Value::as_str) == Some(h)
+                })
+        })
+        .collect();
+    // Stable: within a priority, the newest first as fetched.
+    alerts.sort_by_key(|a| a["event"]["priority"].as_i64().unwrap_or(5));
+    let total = alerts.len();
+    alerts.truncate(limit as usize);
+    Ok(HttpResponse::Ok().json(json!({"alerts": alerts, "total": total})))
 }
 
 /// `{"by": "...", "comment": "..."}`.

@@ -145,6 +145,18 @@ CREATE TABLE IF NOT EXISTS alarm_meta (
 );
 "#,
     ),
+    (
+        4,
+        // The events history is paged by tenant and filtered by host and event time. Events
+        // stored before have no endpoint here (they match no endpoint filter); their time is
+        // when they were received.
+        r#"
+ALTER TABLE alarm_events ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
+ALTER TABLE alarm_events ADD COLUMN event_ts BIGINT NOT NULL DEFAULT 0;
+UPDATE alarm_events SET event_ts = received_at;
+CREATE INDEX IF NOT EXISTS alarm_events_tenant ON alarm_events (tenant, seq);
+"#,
+    ),
 ];
 
 impl Db {

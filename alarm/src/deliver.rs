@@ -53,9 +53,10 @@ pub async fn send_due(app: &Arc<App>) -> Result<usize, AlarmError> {
             payload: r.get("payload"),
             attempts: r.get("attempts"),
         };
+        // Every HTTP channel shares the webhook slots (and retry policy): one client, one pool.
         let sem = match channel {
             ChannelKey::Email => app.email_slots.clone(),
-            ChannelKey::Webhook => app.webhook_slots.clone(),
+            _ => app.webhook_slots.clone(),
         };
         // A channel with every slot busy (a slow webhook receiver) waits for the next pass
         // without holding up the other channel.
@@ -162,6 +163,44 @@ async fn attempt(app: &App, d: &Due) -> Outcome {
             )
             .await
         }
+        chat @ (ChannelKey::Slack
+        | ChannelKey::Teams
+        | ChannelKey::Dingtalk
+        | ChannelKey::Wecom
+        | ChannelKey::Feishu
+        | ChannelKey::Telegram
+        | ChannelKey::Pagerduty) => {
+            // The receiver as configured now: a rotated key or token is used at once.
+            let Some((c, r)) = contact
+                .as_ref()
+                .and_then(|c| c.chat(chat).map(|r| (c, r.clone())))
+            else {
+                return Outcome::Permanent {
+                    status: None,
+                    error: format!(
+                        "contact {} has no {} receiver any more",
+                        d.contact_id,
+                        chat.as_str()
+                    ),
+                };
+            };
+            let console = app.cfg.effective_console_url();
+            let cx = crate::channels::Context {
+                contact: &c.name,
+                ack_urls: &ack_urls,
+                console: &console,
+            };
+            crate::channels::send(
+                &app.http,
+                app.cfg.allow_private_webhooks,
+                &app.renderer,
+                &r,
+                &notice,
+                &cx,
+                now_millis(),
+            )
+            .await
+        }
         ChannelKey::Email => {
             let Some(mailer) = &app.mailer else {
                 return Outcome::Permanent {
@@ -170,7 +209,11 @@ async fn attempt(app: &App, d: &Due) -> Outcome {
                 };
             };
             let name = contact.map(|c| c.name).unwrap_or_default();
-            match app.renderer.email(&notice, &name, &ack_urls) {
+            let console = app.cfg.effective_console_url();
+            let own = index
+                .tenant(&tenant)
+                .and_then(|t| t.cfg.email_templates.as_ref());
+            match app.renderer.email(&notice, &name, &ack_urls, &console, own) {
                 Ok(mail) => mailer.send(&d.destination, &d.key, mail).await,
                 Err(e) => Outcome::Permanent {
                     status: None,
@@ -187,7 +230,7 @@ async fn record(app: &App, d: &Due, outcome: Outcome) -> Result<(), AlarmError> 
     let attempts = d.attempts + 1;
     let policy = match d.channel {
         ChannelKey::Email => &app.cfg.retry.email,
-        ChannelKey::Webhook => &app.cfg.retry.webhook,
+        _ => &app.cfg.retry.webhook,
     };
     let (ok, status, error, state, next_ms) = match outcome {
         Outcome::Delivered { status } => (1, status, None, "delivered", now_millis()),

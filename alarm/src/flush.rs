@@ -212,6 +212,9 @@ async fn flush_group(
         (Some(c), Some(ChannelKey::Webhook)) if has_channel(c, ChannelKey::Webhook) => {
             c.webhook_url.clone()
         }
+        // A chat receiver's URL or token is its credential: the delivery keeps a redacted
+        // form to show, and the sender looks the receiver up when it sends.
+        (Some(c), Some(ch)) => c.chat(ch).map(|r| r.display()),
         _ => None,
     };
     // A recovery's problem start (its alert's first_seen, kept through the recovery).
@@ -261,7 +264,12 @@ async fn flush_group(
     .bind(channel)
     .bind(destination.unwrap_or_default())
     .bind(&kind)
-    .bind(app.renderer.subject(&notice))
+    .bind(app.renderer.subject(
+        &notice,
+        index
+            .tenant(&notice.tenant)
+            .and_then(|t| t.cfg.email_templates.as_ref()),
+    ))
     .bind(serde_json::to_string(&keys).unwrap_or_default())
     .bind(serde_json::to_string(&notice).unwrap_or_default())
     .bind(state)

@@ -10,7 +10,8 @@
 //! - [`routing`] and [`confsource`]: subscriptions, teams and silences, from web or the file;
 //! - [`decide`]: events → alert state and pending notices, escalation;
 //! - [`flush`]: pending notices → messages (storms, digests, rate limits);
-//! - [`deliver`], [`send`], [`retry`]: sending with backoff and dead letters;
+//! - [`deliver`], [`send`], [`retry`]: sending with backoff and dead letters; `channels`: the
+//!   chat and paging services' payloads (docs/CHANNELS.md);
 //! - [`render`]: templates and webhook payloads (docs/WEBHOOKS.md); [`ack`]: acknowledgement links;
 //! - [`lease`]: which instance is active; [`retention`]: old rows deleted;
 //! - [`app`]: the running service ([`start`], [`Running`]).
@@ -20,6 +21,7 @@
 pub mod ack;
 pub mod api;
 pub mod app;
+mod channels;
 pub mod config;
 pub mod confsource;
 pub mod db;

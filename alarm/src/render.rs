@@ -3,7 +3,7 @@
 
 use crate::config::TemplatesConfig;
 use argus_core::event::{Event, EventStatus};
-use argus_core::notify::Contact;
+use argus_core::notify::{Contact, EmailTemplates};
 use argus_core::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -30,6 +30,18 @@ pub const DEFAULT_HTML: &str = "<html><body>
 <p>Argus alarm, tenant {{ tenant }}</p>
 </body></html>
 ";
+
+/// Default message of the chat services (Slack, Teams, DingTalk, WeCom, Feishu, Telegram): the
+/// first line is the title where the service shows one.
+pub const DEFAULT_CHAT: &str = "[{{ priority }}][{{ status }}] {{ title }}
+{% for e in events %}- [{{ e.priority }}] {{ e.status }} {{ e.endpoint }} {{ e.metric }}{% if e.tags %} {{ '{' }}{{ e.tags }}{{ '}' }}{% endif %}: {{ e.condition }}, value {{ e.value }} at {{ e.time }}
+{% if e.note %}  {{ e.note }}
+{% endif %}{% if e.console_url %}  {{ e.console_url }}
+{% endif %}{% if e.ack_url %}  acknowledge: {{ e.ack_url }}
+{% endif %}{% endfor %}";
+/// Default PagerDuty summary, rendered for each event alone.
+pub const DEFAULT_PAGERDUTY: &str =
+    "[{{ priority }}] {{ title }}: {% for e in events %}{{ e.condition }}, value {{ e.value }}{% endfor %}";
 
 /// One message's content, stored with its delivery and rendered when it is sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +153,16 @@ impl Renderer {
             ("subject.txt", "templates.subject", &t.subject),
             ("body.txt", "templates.text", &t.text),
             ("body.html", "templates.html", &t.html),
+            (
+                "chat.txt",
+                "(built-in chat template)",
+                &DEFAULT_CHAT.to_string(),
+            ),
+            (
+                "pagerduty.txt",
+                "(built-in PagerDuty template)",
+                &DEFAULT_PAGERDUTY.to_string(),
+            ),
         ] {
             // Templates are compiled once at start: leaking their text keeps the environment 'static.
             let src: &'static str = Box::leak(src.clone().into_boxed_str());
@@ -153,8 +175,9 @@ impl Renderer {
         Ok(Renderer { env })
     }
 
-    /// The template context of a notice.
-    pub fn context(n: &Notice, contact: &str, ack_urls: &[Option<String>]) -> Value {
+    /// The template context of a notice (documented in docs/CHANNELS.md); `console` is the
+    /// console's base URL, empty when unknown.
+    pub fn context(n: &Notice, contact: &str, ack_urls: &[Option<String>], console: &str) -> Value {
         let events: Vec<Value> = n
             .events
             .iter()
@@ -166,6 +189,7 @@ impl Renderer {
                     "condition": e.condition, "value": e.value, "time": rfc3339(e.timestamp), "note": e.note,
                     "region": e.region, "strategy_id": e.strategy_id, "occurrence": e.occurrence,
                     "ack_url": ack_urls.get(i).cloned().flatten(),
+                    "console_url": event_link(console, e),
                     "rule_id": e.rule.as_ref().map(|r| r.id),
                     "alertname": e.rule.as_ref().map(|r| r.alert.clone()),
                     "labels": e.rule.as_ref().map(|r| r.labels.clone()).unwrap_or_default(),
@@ -177,13 +201,16 @@ impl Renderer {
             "kind": n.kind, "tenant": n.tenant, "title": n.title(), "status": n.status(),
             "priority": n.priority(), "count": n.events.len(), "hosts": n.hosts(),
             "escalation_level": n.escalation_level, "contact_name": contact, "events": events,
+            "console_url": console,
         })
     }
 
-    /// The subject line only (stored with the delivery for the console).
-    pub fn subject(&self, n: &Notice) -> String {
-        let ctx = Self::context(n, "", &[]);
-        self.render_one("subject.txt", &ctx)
+    /// The subject line only (stored with the delivery for the console), by the tenant's
+    /// subject template when it has one.
+    pub fn subject(&self, n: &Notice, tenant: Option<&EmailTemplates>) -> String {
+        let ctx = Self::context(n, "", &[], "");
+        let own = tenant.and_then(|t| t.subject.as_deref());
+        self.render("subject.txt", own, &ctx)
             .map(|s| s.lines().next().unwrap_or("").trim().to_string())
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "subject template failed; using the title");
@@ -191,30 +218,64 @@ impl Renderer {
             })
     }
 
-    /// The email of a notice.
+    /// The email of a notice, by the tenant's templates where it has them.
     pub fn email(
         &self,
         n: &Notice,
         contact: &str,
         ack_urls: &[Option<String>],
+        console: &str,
+        tenant: Option<&EmailTemplates>,
     ) -> Result<Email, String> {
-        let ctx = Self::context(n, contact, ack_urls);
+        let ctx = Self::context(n, contact, ack_urls, console);
+        let t = tenant.cloned().unwrap_or_default();
         Ok(Email {
             subject: self
-                .render_one("subject.txt", &ctx)?
+                .render("subject.txt", t.subject.as_deref(), &ctx)?
                 .lines()
                 .next()
                 .unwrap_or("")
                 .trim()
                 .to_string(),
-            text: self.render_one("body.txt", &ctx)?,
-            html: self.render_one("body.html", &ctx)?,
+            text: self.render("body.txt", t.text.as_deref(), &ctx)?,
+            html: self.render("body.html", t.html.as_deref(), &ctx)?,
         })
+    }
+
+    /// A chat service's message: the receiver's own template, else the built-in one.
+    pub fn chat(&self, template: Option<&str>, ctx: &Value) -> Result<String, String> {
+        self.render("chat.txt", template, ctx)
+    }
+
+    /// A PagerDuty summary of one event (`ctx` is the context of a one-event notice).
+    pub fn pagerduty_summary(&self, template: Option<&str>, ctx: &Value) -> Result<String, String> {
+        self.render("pagerduty.txt", template, ctx)
+    }
+
+    /// Renders `own` (a tenant's or receiver's template, checked when it was saved) under
+    /// `name`, whose extension decides HTML escaping, else the built-in template `name`.
+    fn render(&self, name: &str, own: Option<&str>, ctx: &Value) -> Result<String, String> {
+        match own.filter(|s| !s.trim().is_empty()) {
+            Some(src) => self
+                .env
+                .render_named_str(name, src, ctx)
+                .map_err(|e| format!("own template {name}: {e}")),
+            None => self.render_one(name, ctx),
+        }
     }
 
     fn render_one(&self, name: &str, ctx: &Value) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
         t.render(ctx).map_err(|e| format!("template {name}: {e}"))
+    }
+}
+
+/// The event's page in the console (`console`: its base URL; empty when unknown).
+pub fn event_link(console: &str, e: &Event) -> String {
+    if console.is_empty() {
+        String::new()
+    } else {
+        format!("{console}/history?event={}", e.id)
     }
 }
 
@@ -311,11 +372,7 @@ pub fn alertmanager_payload(
                 Some(t) if !firing => *t,
                 _ => e.timestamp,
             };
-            let generator = if console_url.is_empty() {
-                String::new()
-            } else {
-                format!("{console_url}/history?event={}", e.id)
-            };
+            let generator = event_link(console_url, e);
             json!({
                 "status": if firing { "firing" } else { "resolved" },
                 "labels": labels,
@@ -358,6 +415,81 @@ mod tests {
         };
         let e = Renderer::new(&t).err().unwrap().to_string();
         assert!(e.contains("templates.html"), "{e}");
+    }
+
+    /// A tenant's own email templates replace the configured ones part by part; its HTML is
+    /// escaped as the configured one is; links are in the context.
+    #[test]
+    fn tenant_email_templates() {
+        use argus_core::{SeriesKey, Tags};
+        let t = TenantId::new("acme").unwrap();
+        let e = Event {
+            id: argus_core::event::EventId::of(
+                3,
+                &SeriesKey::new(t.clone(), "db-1", "disk.used", Tags::default()),
+            ),
+            tenant: t.clone(),
+            status: EventStatus::Problem,
+            occurrence: 1,
+            strategy_id: 3,
+            template_id: None,
+            series: SeriesKey::new(t.clone(), "db-1", "disk.used", Tags::default()),
+            priority: argus_core::strategy::Priority::new(2).unwrap(),
+            condition: "all(#1) > 90".into(),
+            value: 95.0,
+            timestamp: 100,
+            alarm_count: 1,
+            note: "<b>full</b>".into(),
+            region: "r1".into(),
+            rule: None,
+        };
+        let n = Notice {
+            kind: "alert".into(),
+            tenant: t,
+            events: vec![e],
+            escalation_level: 0,
+            problem_started: Default::default(),
+        };
+        let r = Renderer::new(&TemplatesConfig::default()).unwrap();
+        let own = EmailTemplates {
+            subject: Some("ACME {{ status }}: {{ events[0].endpoint }}\nsecond line".into()),
+            text: None,
+            html: Some("<p>{{ events[0].note }}</p><a href=\"{{ events[0].console_url }}\">{{ contact_name }}</a>".into()),
+        };
+        let mail = r
+            .email(
+                &n,
+                "ops",
+                &[Some("https://a/ack".into())],
+                "https://c",
+                Some(&own),
+            )
+            .unwrap();
+        assert_eq!(mail.subject, "ACME PROBLEM: db-1");
+        assert!(
+            mail.text.contains("acknowledge: https://a/ack"),
+            "the configured text: {}",
+            mail.text
+        );
+        assert_eq!(
+            mail.html,
+            format!(
+                "<p>&lt;b&gt;full&lt;&#x2f;b&gt;</p><a href=\"https:&#x2f;&#x2f;c&#x2f;history?event={}\">ops</a>",
+                n.events[0].id
+            )
+        );
+        assert_eq!(r.subject(&n, Some(&own)), "ACME PROBLEM: db-1");
+        assert!(r.subject(&n, None).starts_with("[Argus][P2][PROBLEM]"));
+        // A template failing at render time names itself.
+        let bad = EmailTemplates {
+            text: Some("{{ events|nosuchfilter }}".into()),
+            ..Default::default()
+        };
+        let err = r.email(&n, "ops", &[], "", Some(&bad)).unwrap_err();
+        assert!(
+            err.contains("body.txt") && err.contains("nosuchfilter"),
+            "{err}"
+        );
     }
 
     /// An alert rule's event: the email shows its annotations, the Alertmanager body its own
@@ -412,7 +544,7 @@ mod tests {
             problem_started: Default::default(),
         };
         let r = Renderer::new(&TemplatesConfig::default()).unwrap();
-        let mail = r.email(&n, "ops", &[None]).unwrap();
+        let mail = r.email(&n, "ops", &[None], "", None).unwrap();
         assert!(
             mail.subject.contains("HostDown on 10.0.0.1:9100"),
             "{}",
@@ -442,6 +574,7 @@ mod tests {
             webhook_url: None,
             webhook_secret: None,
             webhook_alertmanager: true,
+            channels: vec![],
         };
         let body = alertmanager_payload(&n, "k", &contact, "http://argus", "https://console");
         let a = &body["alerts"][0];

@@ -38,41 +38,8 @@ pub struct Receiver {
     pub channel: ChannelKey,
 }
 
-/// A [`Channel`] that can live in ordered sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ChannelKey {
-    /// Email.
-    Email,
-    /// Webhook.
-    Webhook,
-}
-
-impl ChannelKey {
-    /// `email` or `webhook`, as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKey::Email => "email",
-            ChannelKey::Webhook => "webhook",
-        }
-    }
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "email" => Some(ChannelKey::Email),
-            "webhook" => Some(ChannelKey::Webhook),
-            _ => None,
-        }
-    }
-}
-
-impl From<Channel> for ChannelKey {
-    fn from(c: Channel) -> Self {
-        match c {
-            Channel::Email => ChannelKey::Email,
-            Channel::Webhook => ChannelKey::Webhook,
-        }
-    }
-}
+/// A channel as receivers and deliveries key it ([`Channel`] orders and parses itself).
+pub type ChannelKey = Channel;
 
 /// How a routed receiver's notices are grouped and timed (from its route in the tree).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +145,7 @@ impl TenantIndex {
             }
             for cid in members {
                 for ch in &sub.channels {
-                    let ch = ChannelKey::from(*ch);
+                    let ch = *ch;
                     if self.contacts.get(&cid).is_some_and(|c| has_channel(c, ch)) {
                         route
                             .receivers
@@ -243,7 +210,7 @@ impl TenantIndex {
         let Some(c) = self.contacts.get(&cid) else {
             return vec![];
         };
-        [ChannelKey::Email, ChannelKey::Webhook]
+        Channel::ALL
             .into_iter()
             .filter(|ch| has_channel(c, *ch))
             .map(|channel| Receiver {
@@ -367,6 +334,7 @@ pub fn has_channel(c: &Contact, ch: ChannelKey) -> bool {
     match ch {
         ChannelKey::Email => c.email.as_deref().is_some_and(|e| !e.is_empty()),
         ChannelKey::Webhook => c.webhook_url.as_deref().is_some_and(|u| !u.is_empty()),
+        chat => c.chat(chat).is_some(),
     }
 }
 
@@ -461,6 +429,7 @@ mod tests {
             webhook_url: hook.map(Into::into),
             webhook_secret: None,
             webhook_alertmanager: false,
+            channels: vec![],
         };
         TenantNotifyConfig {
             tenant: t.clone(),
@@ -515,6 +484,7 @@ mod tests {
             template_parents: vec![(3, Some(2)), (2, Some(1)), (1, None)],
             host_group_names: vec![(5, "db".into())],
             routing: None,
+            email_templates: None,
         }
     }
 

@@ -64,7 +64,8 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// Checks a webhook URL: http(s) only, and every address it resolves to public unless allowed.
 pub async fn check_destination(url: &str, allow_private: bool) -> Result<reqwest::Url, String> {
-    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL {url:?}: {e}"))?;
+    // The URL itself stays out of errors: a chat service's carries its key.
+    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL: {e}"))?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!(
             "webhook URL scheme must be http or https, got {:?}",
@@ -76,7 +77,7 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<reqwest
     }
     let host = u
         .host_str()
-        .ok_or_else(|| format!("webhook URL {url:?} has no host"))?;
+        .ok_or_else(|| "webhook URL has no host".to_string())?;
     let port = u.port_or_known_default().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<_> = tokio::net::lookup_host((host, port))
@@ -138,56 +139,110 @@ pub async fn post_webhook(
     body: Vec<u8>,
     now: i64,
 ) -> Outcome {
-    let u = match check_destination(url, allow_private).await {
-        Ok(u) => u,
-        Err(error) => {
-            return Outcome::Permanent {
-                status: None,
+    let mut headers = vec![
+        ("idempotency-key", key.to_string()),
+        ("x-argus-idempotency-key", key.to_string()),
+        ("x-argus-timestamp", now.to_string()),
+    ];
+    if let Some(s) = secret.filter(|s| !s.is_empty()) {
+        headers.push(("x-argus-signature", signature(s.as_bytes(), now, &body)));
+    }
+    match post_json(client, url, allow_private, &headers, body).await {
+        Ok(reply) => reply.outcome(),
+        Err(o) => o,
+    }
+}
+
+/// What a receiver answered: enough to tell success, a retry and its wait, or a refusal.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    /// The start of the body (services answer small JSON; a long body is cut).
+    pub body: Vec<u8>,
+}
+
+/// How much of a reply body is kept: enough for any service's error object.
+const REPLY_BODY_MAX: usize = 16 * 1024;
+
+impl Reply {
+    /// The outcome by status alone: 2xx delivered; 5xx, 408 and 429 retried (after the
+    /// receiver's `Retry-After`); any other status refused.
+    pub fn outcome(&self) -> Outcome {
+        let code = Some(self.status);
+        if (200..300).contains(&self.status) {
+            return Outcome::Delivered { status: code };
+        }
+        let mut error = format!("HTTP {}", self.status);
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        if !text.is_empty() {
+            // The service's reason, briefly (it never echoes the credential back).
+            let cut: String = text.chars().take(200).collect();
+            error.push_str(": ");
+            error.push_str(&cut);
+        }
+        if self.status >= 500 || self.status == 429 || self.status == 408 {
+            Outcome::Retry {
+                status: code,
+                error,
+                retry_after: self.retry_after,
+            }
+        } else {
+            Outcome::Permanent {
+                status: code,
                 error,
             }
         }
-    };
-    let mut req = client
-        .post(u)
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .header("x-argus-idempotency-key", key)
-        .header("x-argus-timestamp", now.to_string());
-    if let Some(s) = secret.filter(|s| !s.is_empty()) {
-        req = req.header("x-argus-signature", signature(s.as_bytes(), now, &body));
     }
-    match req.body(body).send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            let code = Some(status.as_u16());
-            if status.is_success() {
-                return Outcome::Delivered { status: code };
-            }
-            let retry_after = crate::retry::parse_retry_after(
-                resp.headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok()),
-            );
-            let error = format!("HTTP {status}");
-            if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-                Outcome::Retry {
-                    status: code,
-                    error,
-                    retry_after,
-                }
-            } else {
-                Outcome::Permanent {
-                    status: code,
-                    error,
-                }
-            }
-        }
-        Err(e) => Outcome::Retry {
+}
+
+/// POSTs a JSON body to a destination checked by [`check_destination`], with extra headers.
+/// The one HTTP path of every channel: the pooled client, its timeouts and resolver. A failed
+/// connection or a refused destination comes back as the outcome to record.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    allow_private: bool,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<Reply, Outcome> {
+    let u = check_destination(url, allow_private)
+        .await
+        .map_err(|error| Outcome::Permanent {
             status: None,
-            error: format!("webhook request failed: {}", error_chain(&e)),
-            retry_after: None,
-        },
+            error,
+        })?;
+    let mut req = client.post(u).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, v);
     }
+    let mut resp = req.body(body).send().await.map_err(|e| Outcome::Retry {
+        status: None,
+        // The URL is left out: for chat services it carries their key.
+        error: format!("request failed: {}", error_chain(&e.without_url())),
+        retry_after: None,
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after = crate::retry::parse_retry_after(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut out = Vec::new();
+    // A body that fails halfway still leaves the status to judge by.
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = REPLY_BODY_MAX - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= REPLY_BODY_MAX {
+            break;
+        }
+    }
+    Ok(Reply {
+        status,
+        retry_after,
+        body: out,
+    })
 }
 
 /// An error with its causes (`a: b: c`), so that the delivery log says why a request failed

@@ -213,3 +213,87 @@ async fn email_over_starttls_with_a_private_ca() {
         alarm.stop().await;
     }
 }
+
+/// A tenant's own email templates (from the config center) shape its mail; another tenant's
+/// mail keeps the configured templates.
+#[tokio::test]
+async fn a_tenants_email_templates_are_its_own() {
+    let Some(smtp) = argus_core::testing::require_server("ARGUS_TEST_SMTP", "an SMTP server")
+    else {
+        return;
+    };
+    let maildir = std::env::var("ARGUS_TEST_SMTP_MAILDIR")
+        .expect("ARGUS_TEST_SMTP_MAILDIR with ARGUS_TEST_SMTP");
+    let (host, port) = smtp.rsplit_once(':').unwrap();
+    let (to_a, to_b) = (unique("tpl-a"), unique("tpl-b"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = tenant_cfg(
+        "tpl-a",
+        vec![contact("tpl-a", 1, Some(&to_a), None, None)],
+        vec![],
+        vec![sub_all("tpl-a", 1, None, Some(1), vec![Channel::Email])],
+    );
+    a.email_templates = Some(argus_core::notify::EmailTemplates {
+        subject: Some("ACME ALERT {{ status }} on {{ hosts|join(',') }}".into()),
+        text: Some("Dear {{ contact_name }}: {% for e in events %}{{ e.endpoint }} {{ e.console_url }}{% endfor %}".into()),
+        html: None,
+    });
+    let b = tenant_cfg(
+        "tpl-b",
+        vec![contact("tpl-b", 1, Some(&to_b), None, None)],
+        vec![],
+        vec![sub_all("tpl-b", 1, None, Some(1), vec![Channel::Email])],
+    );
+    let mut cfg = config(dir.path(), vec![a, b]);
+    cfg.smtp.host = host.into();
+    cfg.smtp.port = port.parse().unwrap();
+    cfg.smtp.security = SmtpSecurity::None;
+    cfg.smtp.from = "argus@example.test".into();
+    cfg.console_url = "https://console.example/".into();
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    post_events(
+        &alarm.url(),
+        &[
+            event("tpl-a", "a-host", 5, 1, EventStatus::Problem, 1),
+            event("tpl-b", "b-host", 5, 1, EventStatus::Problem, 1),
+        ],
+    )
+    .await;
+    wait_for("both emails", 60, || {
+        !mails_to(&maildir, &to_a).is_empty() && !mails_to(&maildir, &to_b).is_empty()
+    })
+    .await;
+    let clean = |m: &str| {
+        unqp(m)
+            .replace("\r\n", "\n")
+            .replace("\n ", " ")
+            .replace("\n\t", " ")
+    };
+    let ma = clean(&mails_to(&maildir, &to_a)[0]);
+    assert!(ma.contains("Subject: ACME ALERT PROBLEM on a-host"), "{ma}");
+    assert!(
+        ma.contains("Dear contact-1: a-host https://console.example/history?event="),
+        "{ma}"
+    );
+    assert!(
+        ma.contains("<td>a-host</td>"),
+        "the HTML part not set is the configured one: {ma}"
+    );
+    let mb = clean(&mails_to(&maildir, &to_b)[0]);
+    assert!(
+        mb.contains("Subject: [Argus][P1][PROBLEM] cpu.busy on b-host"),
+        "{mb}"
+    );
+    assert!(!mb.contains("ACME") && !mb.contains("Dear"), "{mb}");
+    // The delivery list's subject is the tenant's too.
+    let (_, d) = get(&format!(
+        "{}/internal/v1/deliveries?tenant=tpl-a",
+        alarm.url()
+    ))
+    .await;
+    assert_eq!(
+        d["deliveries"][0]["subject"],
+        "ACME ALERT PROBLEM on a-host"
+    );
+    alarm.stop().await;
+}

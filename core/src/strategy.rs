@@ -99,7 +99,8 @@ fn default_max_alarms() -> u32 {
     3
 }
 
-/// Hours of the day and days of the week during which a strategy is evaluated (UTC).
+/// Hours of the day and days of the week during which a strategy is evaluated, in a time zone
+/// (UTC unless named).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveWindow {
     /// Start, minutes after midnight, inclusive.
@@ -109,6 +110,10 @@ pub struct ActiveWindow {
     /// Days of the week, 0 = Monday .. 6 = Sunday; empty means every day.
     #[serde(default)]
     pub days: Vec<u8>,
+    /// The IANA time zone of the hours and days (e.g. `Asia/Shanghai`), following its daylight
+    /// saving changes; none means UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// A reusable set of strategies, inheriting its parent's.
@@ -317,6 +322,17 @@ impl Strategy {
                     reason: "days are 0 (Monday) to 6 (Sunday)".into(),
                 });
             }
+            if let Some(z) = &a.time_zone {
+                if z.parse::<chrono_tz::Tz>().is_err() {
+                    return Err(StrategyError::Invalid {
+                        strategy: self.id,
+                        field: "active.time_zone",
+                        reason: format!(
+                            "unknown time zone {z:?}: give an IANA name such as Europe/Berlin"
+                        ),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -328,9 +344,23 @@ impl Strategy {
 }
 
 impl ActiveWindow {
-    /// Whether Unix time `ts` (UTC) falls in the window. A window wrapping past midnight counts
-    /// its early-morning part on the day it started.
+    /// Whether Unix time `ts` falls in the window, read in its time zone. A window wrapping
+    /// past midnight counts its early-morning part on the day it started.
     pub fn contains(&self, ts: i64) -> bool {
+        // The local wall-clock time as if it were UTC: days and minutes then count as below.
+        // (A name refused by `check` cannot reach here; were it to, UTC applies.)
+        let ts = match self.time_zone.as_deref().map(str::parse::<chrono_tz::Tz>) {
+            Some(Ok(tz)) => {
+                use chrono::{Offset, TimeZone};
+                let offset = tz.offset_from_utc_datetime(
+                    &chrono::DateTime::from_timestamp(ts, 0)
+                        .unwrap_or_default()
+                        .naive_utc(),
+                );
+                ts + i64::from(offset.fix().local_minus_utc())
+            }
+            _ => ts,
+        };
         let day = ts.div_euclid(86_400);
         let minute = (ts.rem_euclid(86_400) / 60) as u16;
         // 1970-01-01 was a Thursday (3 with Monday = 0).
@@ -612,6 +642,7 @@ mod tests {
             start_minute: 9 * 60,
             end_minute: 18 * 60,
             days: vec![0],
+            time_zone: None,
         };
         assert!(w.contains(mon_0930));
         assert!(!w.contains(mon_0930 + 86_400), "Tuesday");
@@ -620,6 +651,7 @@ mod tests {
             start_minute: 22 * 60,
             end_minute: 6 * 60,
             days: vec![0],
+            time_zone: None,
         };
         assert!(night.contains(4 * 86_400 + 23 * 3600));
         assert!(
@@ -629,6 +661,45 @@ mod tests {
         assert!(
             !night.contains(4 * 86_400 + 3600),
             "Monday 01:00 belongs to Sunday night"
+        );
+        // In Asia/Shanghai (UTC+8), Monday 09:00-18:00 is 01:00-10:00 UTC.
+        let sh = ActiveWindow {
+            time_zone: Some("Asia/Shanghai".into()),
+            ..w.clone()
+        };
+        assert!(sh.contains(4 * 86_400 + 3600), "01:00 UTC is 09:00 there");
+        assert!(!sh.contains(mon_0930 + 3600), "10:30 UTC is 18:30 there");
+        assert!(
+            !sh.contains(4 * 86_400 - 3600),
+            "Sunday 23:00 UTC is Monday 07:00"
+        );
+        // Across a daylight saving change: 2026-03-29 (a Sunday) Europe/Berlin goes from UTC+1
+        // to UTC+2. A daily 08:00-09:00 window is 07:00 UTC before, 06:00 UTC after.
+        let berlin = ActiveWindow {
+            start_minute: 8 * 60,
+            end_minute: 9 * 60,
+            days: vec![],
+            time_zone: Some("Europe/Berlin".into()),
+        };
+        let sun = 1_774_742_400; // 2026-03-29T00:00:00Z; clocks go forward at 01:00 UTC
+        let sat = sun - 86_400;
+        assert!(berlin.contains(sat + 7 * 3600 + 1800));
+        assert!(!berlin.contains(sat + 6 * 3600 + 1800));
+        for day in [sun, sun + 86_400] {
+            assert!(berlin.contains(day + 6 * 3600 + 1800));
+            assert!(!berlin.contains(day + 7 * 3600 + 1800));
+        }
+        let bad = Strategy {
+            active: Some(ActiveWindow {
+                time_zone: Some("Mars/Olympus".into()),
+                ..w.clone()
+            }),
+            ..strat(1, "cpu", "all(#1) > 1")
+        };
+        let e = bad.check().unwrap_err().to_string();
+        assert!(
+            e.contains("active.time_zone") && e.contains("Mars/Olympus"),
+            "{e}"
         );
     }
 }

@@ -6,7 +6,7 @@
 //! tenant acme                                   # the tenant of what follows
 //! template id=1 name=base parent=2
 //! strategy id=10 template=1 metric=cpu.idle tags=k=v cond="all(#3) > 90" recovery="all(#1) < 80"
-//!          priority=1 max=3 active=09:00-18:00 days=0,1 for=180 note="..."
+//!          priority=1 max=3 active=09:00-18:00 days=0,1 tz=Asia/Shanghai for=180 note="..."
 //! expression id=20 metric=cpu.idle tags=service=db cond="max(#2) > 1"
 //! group id=1 hosts=h1,h2 templates=1,2
 //! hosts h5,h6                                   # registered hosts outside groups
@@ -94,6 +94,7 @@ fn strategy(kv: &[(String, String)]) -> Strategy {
             days: get(kv, "days")
                 .map(|d| ids(d).into_iter().map(|x| x as u8).collect())
                 .unwrap_or_default(),
+            time_zone: get(kv, "tz").map(String::from),
         }
     });
     Strategy {

@@ -138,6 +138,7 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
             webhook_url: c.webhook_url,
             webhook_secret: c.webhook_secret,
             webhook_alertmanager: c.webhook_alertmanager,
+            channels: c.channels.unwrap_or_default(),
         });
     }
     for o in store::list(db, t, Kind::Team.path()).await? {
@@ -189,6 +190,7 @@ pub async fn tenant_notify(db: &Db, tenant: &TenantId) -> Result<TenantNotifyCon
             .push((o.id as u64, ti.parent.map(|p| p as u64)));
     }
     out.routing = crate::api::routes::load(db, t).await?;
+    out.email_templates = crate::api::email_templates::load(db, t).await?;
     Ok(out)
 }
 

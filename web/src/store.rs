@@ -149,6 +149,33 @@ async fn check_refs_in(
     Ok(())
 }
 
+/// Sets the tenant's one object of `kind` (named after its kind: the routing tree, the email
+/// templates), creating it the first time; the configuration version changes. Answers it.
+pub async fn put_singleton(
+    db: &Db,
+    tenant: &str,
+    kind: &str,
+    body: &Value,
+) -> Result<Option<Object>, ApiError> {
+    match by_name(db, tenant, kind, kind).await? {
+        Some(o) => {
+            update(db, tenant, kind, o.id, Some(kind), body, true).await?;
+        }
+        None => {
+            insert(db, tenant, kind, Some(kind), body, true).await?;
+        }
+    }
+    by_name(db, tenant, kind, kind).await
+}
+
+/// Deletes the tenant's one object of `kind`; false when it has none.
+pub async fn delete_singleton(db: &Db, tenant: &str, kind: &str) -> Result<bool, ApiError> {
+    match by_name(db, tenant, kind, kind).await? {
+        Some(o) => delete(db, tenant, kind, o.id).await,
+        None => Ok(false),
+    }
+}
+
 /// Stores a new object and returns its id. `bump` says whether the tenant's configuration
 /// version changes (heartbeats do not).
 pub async fn insert(

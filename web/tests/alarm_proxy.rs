@@ -95,6 +95,105 @@ async fn events_and_acks_are_tenant_scoped() {
         "acknowledged as the caller"
     );
     assert_eq!(v["acknowledged"]["comment"], "on it");
+    // History and the active view, through web: the caller's tenant only, filters passed on,
+    // a tenant parameter of the caller's own not taken.
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::GET,
+            "/api/v1/events/history?endpoint=db-1&priority=P0&status=problem&limit=10",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["events"][0]["event"]["id"], json!(id), "{v}");
+    let (s, v) = e
+        .call(&e.a, Method::GET, "/api/v1/events/history?priority=3", None)
+        .await;
+    assert_eq!(
+        (s, v["events"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0)),
+        "{v}"
+    );
+    let (s, v) = e
+        .call(&e.a, Method::GET, "/api/v1/events/active", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["alerts"][0]["event"]["id"], json!(id), "{v}");
+    assert_eq!(v["alerts"][0]["state"], "acknowledged");
+    for path in ["/api/v1/events/history", "/api/v1/events/active"] {
+        let (s, v) = e.call(&e.b, Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(
+            !v.to_string().contains(&id.0),
+            "globex sees acme's event: {v}"
+        );
+    }
+    let (s, _) = e
+        .call(
+            &e.b,
+            Method::GET,
+            "/api/v1/events/history?tenant=acme",
+            None,
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "no tenant parameter from outside"
+    );
+    let (s, v) = e
+        .call(&e.a, Method::GET, "/api/v1/events/history?priority=7", None)
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("priority")),
+        "{v}"
+    );
+    // The console's page of one event (where messages link): acme's, not for globex.
+    let console = |login: &'static str, password: &'static str| {
+        let (e, id) = (&e, id.0.clone());
+        async move {
+            let r = e
+                .http
+                .post(format!("{}/api/v1/login", e.url))
+                .json(&json!({"login": login, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let cookie = r.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string();
+            let r = e
+                .http
+                .get(format!(
+                    "{}/history?event={}",
+                    e.url,
+                    argus_web::api::alarm::enc(&id)
+                ))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (s, html) = console("alice", "alice-secret-1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(&id.0) && html.contains("db-1") && html.contains("disk.io.util"),
+        "{html}"
+    );
+    let (s, html) = console("bob", "bob-secret-1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        !html.contains("db-1") && html.contains("No such event."),
+        "{html}"
+    );
     // Deliveries: listed per tenant; retrying an unknown or another tenant's one is 404.
     let (s, v) = e
         .call(&e.a, Method::GET, "/api/v1/deliveries?state=dead", None)

@@ -265,6 +265,12 @@ async fn validation(backend: Backend) {
         ),
         (
             "strategies",
+            json!({"template_id": t1, "metric": "cpu", "condition": "all(#3) > 1",
+                   "active": {"start_minute": 540, "end_minute": 1080, "time_zone": "Asia/Shangai"}}),
+            "active.time_zone",
+        ),
+        (
+            "strategies",
             json!({"template_id": t1, "metric": "cpu", "condition": "all(#3) > 1", "priority": 9}),
             "priority",
         ),

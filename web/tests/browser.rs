@@ -503,7 +503,12 @@ async fn run(
         json!({"name": "Alice Ops", "email": "alice@example.com"}),
     )
     .await;
-    let hook = post("/api/v1/contacts", json!({"name": "chat-hook", "webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"})).await;
+    let hook = post(
+        "/api/v1/contacts",
+        json!({"name": "chat-hook", "webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s",
+        "channels": [{"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/KEEPME"}]}),
+    )
+    .await;
     let team = post(
         "/api/v1/teams",
         json!({"name": "ops", "members": [alice, hook]}),
@@ -555,6 +560,12 @@ async fn run(
         "the secret is kept: {saved}"
     );
     assert_eq!(saved["name"], "chat-hook", "{saved}");
+    // The console's form has no chat receivers: saving it keeps them (shown redacted).
+    assert_eq!(saved["channels"][0]["type"], "slack", "{saved}");
+    assert_eq!(
+        saved["channels"][0]["url"], "https://hooks.slack.com/…",
+        "{saved}"
+    );
 
     c.goto(&format!("{url}/silences?edit={silence}"))
         .await

@@ -67,6 +67,7 @@ pub fn contact(
         webhook_url: hook.map(Into::into),
         webhook_secret: secret.map(Into::into),
         webhook_alertmanager: false,
+        channels: vec![],
     }
 }
 

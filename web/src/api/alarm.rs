@@ -105,6 +105,80 @@ pub async fn events(
     call(&st, reqwest::Method::GET, &path, None).await
 }
 
+/// `GET /api/v1/events/history` and `/api/v1/events/active` parameters (checked by alarm).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// problem | ok (history only).
+    pub status: Option<String>,
+    /// Levels, `1` or `P1`, comma-separated.
+    pub priority: Option<String>,
+    /// One host.
+    pub endpoint: Option<String>,
+    /// One event id: an alert's events (history only).
+    pub event: Option<String>,
+    /// Event time from (Unix seconds, inclusive; history only).
+    pub from: Option<i64>,
+    /// Event time to (exclusive; history only).
+    pub to: Option<i64>,
+    /// The previous page's `next_before` (history only).
+    pub before: Option<i64>,
+    /// At most this many (1 to 1000, default 100).
+    pub limit: Option<i64>,
+}
+
+fn history_query(tenant: &str, p: &HistoryParams) -> String {
+    let mut q = format!("tenant={}", enc(tenant));
+    for (k, v) in [
+        ("status", p.status.clone()),
+        ("priority", p.priority.clone()),
+        ("endpoint", p.endpoint.clone()),
+        ("event", p.event.clone()),
+        ("from", p.from.map(|x| x.to_string())),
+        ("to", p.to.map(|x| x.to_string())),
+        ("before", p.before.map(|x| x.to_string())),
+        ("limit", p.limit.map(|x| x.to_string())),
+    ] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(&v)));
+        }
+    }
+    q
+}
+
+/// `GET /api/v1/events/history`: the caller's tenant's events, newest first, filtered and
+/// paged (docs/API.md).
+pub async fn history(
+    auth: Auth,
+    q: web::Query<HistoryParams>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    events_view(&st, "history", &auth, &q).await
+}
+
+/// `GET /api/v1/events/active`: the caller's tenant's open problems, most urgent first.
+pub async fn active(
+    auth: Auth,
+    q: web::Query<HistoryParams>,
+    st: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    events_view(&st, "active", &auth, &q).await
+}
+
+/// Relays an events view of alarm for the caller's tenant.
+async fn events_view(
+    st: &State,
+    view: &str,
+    auth: &Auth,
+    q: &HistoryParams,
+) -> Result<HttpResponse, ApiError> {
+    let path = format!(
+        "/internal/v1/events/{view}?{}",
+        history_query(auth.tenant.as_str(), q)
+    );
+    call(st, reqwest::Method::GET, &path, None).await
+}
+
 /// `POST /api/v1/events/{id}/ack` body.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

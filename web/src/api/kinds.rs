@@ -6,7 +6,7 @@ use crate::store::{self, Object};
 use actix_web::http::StatusCode;
 use argus_core::agentconf::AgentRemoteConfig;
 use argus_core::http::ApiError;
-use argus_core::notify::{Channel, SilenceMatch, SubscriptionTarget};
+use argus_core::notify::{Channel, ChatReceiver, SilenceMatch, SubscriptionTarget};
 use argus_core::strategy::{ActiveWindow, Priority, Strategy, StrategyError};
 use argus_core::Tags;
 use serde::de::DeserializeOwned;
@@ -211,6 +211,100 @@ pub struct ContactIn {
     /// Alertmanager-compatible payloads.
     #[serde(default)]
     pub webhook_alertmanager: bool,
+    /// Chat and paging services (docs/CHANNELS.md); credentials write-only, see [`present`].
+    /// Omitted on update (the console's form has none), the stored ones stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChatReceiver>>,
+}
+
+/// What the API shows in place of a stored secret; given back on update, it keeps the secret.
+pub const HIDDEN: &str = "(hidden)";
+
+/// The chat receivers' credentials as the API shows them: a URL carrying a key cut to its
+/// scheme and host, a secret, bot token or routing key as [`HIDDEN`].
+fn hide_channel_secrets(channels: &mut Value) {
+    let Some(list) = channels.as_array_mut() else {
+        return;
+    };
+    for ch in list {
+        let Ok(r) = serde_json::from_value::<ChatReceiver>(ch.clone()) else {
+            continue;
+        };
+        if let (true, Some(u)) = (r.url_is_secret(), &r.url) {
+            ch["url"] = json!(argus_core::notify::redact_url(u));
+        }
+        for f in ["secret", "bot_token", "routing_key"] {
+            if ch.get(f).is_some_and(|v| !v.is_null()) {
+                ch[f] = json!(HIDDEN);
+            }
+        }
+    }
+}
+
+/// On update: a receiver's credential omitted, or given back as the API showed it, keeps the
+/// stored one of the same service.
+fn keep_channel_secrets(new: &mut [ChatReceiver], old: &[ChatReceiver]) {
+    for r in new {
+        let Some(o) = old.iter().find(|o| o.kind == r.kind) else {
+            continue;
+        };
+        let keep = |v: &Option<String>| v.is_none() || v.as_deref() == Some(HIDDEN);
+        if r.url_is_secret() {
+            let shown = o.url.as_deref().map(argus_core::notify::redact_url);
+            if r.url.is_none() || r.url == shown {
+                r.url = o.url.clone();
+            }
+        }
+        if keep(&r.secret) {
+            r.secret = o.secret.clone();
+        }
+        if keep(&r.bot_token) {
+            r.bot_token = o.bot_token.clone();
+        }
+        if keep(&r.routing_key) {
+            r.routing_key = o.routing_key.clone();
+        }
+    }
+}
+
+/// Checks a message template (alarm's minijinja context, docs/CHANNELS.md): it must compile,
+/// and render over a sample message (an unknown filter or a type error shows only then). The
+/// error names `field`, the line and what is wrong.
+pub fn check_template(field: &str, src: &str) -> Result<(), ApiError> {
+    let env = minijinja::Environment::new();
+    // The name's extension decides HTML escaping, as in alarm; irrelevant to the check.
+    let t = env
+        .template_from_named_str("template", src)
+        .map_err(|e| template_error(field, &e))?;
+    t.render(sample_context())
+        .map(|_| ())
+        .map_err(|e| template_error(field, &e))
+}
+
+fn template_error(field: &str, e: &minijinja::Error) -> ApiError {
+    let at = e
+        .line()
+        .map(|l| format!(" at line {l}"))
+        .unwrap_or_default();
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    ApiError::bad_field(field, format!("template error{at}: {}{detail}", e.kind()))
+}
+
+/// A message as alarm's templates see it, for checking templates on save.
+fn sample_context() -> Value {
+    let event = json!({
+        "id": "e1", "status": "PROBLEM", "priority": "P1", "endpoint": "web-1",
+        "metric": "cpu.busy", "tags": "dc=eu1", "condition": "all(#3) > 90", "value": 97.5,
+        "time": "2026-01-01T00:00:00Z", "note": "CPU saturated", "region": "eu1",
+        "strategy_id": 7, "occurrence": 1, "ack_url": "https://argus.example/ack?token=t",
+        "console_url": "https://argus.example/history?event=e1", "rule_id": null,
+        "alertname": null, "labels": {}, "annotations": {},
+    });
+    json!({
+        "kind": "alert", "tenant": "acme", "title": "cpu.busy on web-1", "status": "PROBLEM",
+        "priority": "P1", "count": 1, "hosts": ["web-1"], "escalation_level": 0,
+        "contact_name": "ops", "events": [event], "console_url": "https://argus.example",
+    })
 }
 
 fn escalate_default() -> u64 {
@@ -492,21 +586,63 @@ pub async fn prepare(
                     ));
                 }
             }
-            if c.email.is_none() && c.webhook_url.is_none() {
-                return Err(ApiError::bad_field(
-                    "email",
-                    "a contact needs an email address or a webhook URL",
-                ));
-            }
-            if c.webhook_secret.is_none() {
-                if let Some(id) = id {
-                    if let Some(old) = store::get(db, tenant, kind.path(), id).await? {
+            if let Some(id) = id {
+                if let Some(old) = store::get(db, tenant, kind.path(), id).await? {
+                    if c.webhook_secret.is_none() {
                         c.webhook_secret = old
                             .body
                             .get("webhook_secret")
                             .and_then(|v| v.as_str())
                             .map(String::from);
                     }
+                    let old: Vec<ChatReceiver> = old
+                        .body
+                        .get("channels")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default();
+                    match &mut c.channels {
+                        Some(new) => keep_channel_secrets(new, &old),
+                        None => c.channels = Some(old).filter(|o| !o.is_empty()),
+                    }
+                }
+            }
+            let channels = c.channels.as_deref().unwrap_or_default();
+            if c.email.is_none() && c.webhook_url.is_none() && channels.is_empty() {
+                return Err(ApiError::bad_field(
+                    "email",
+                    "a contact needs an email address, a webhook URL or a channel",
+                ));
+            }
+            for (i, r) in channels.iter().enumerate() {
+                let field = format!("channels[{i}]");
+                r.check(&field)
+                    .map_err(|(f, why)| ApiError::bad_field(f, why))?;
+                if channels[..i].iter().any(|o| o.kind == r.kind) {
+                    return Err(ApiError::bad_field(
+                        format!("{field}.type"),
+                        format!("a contact has one {} receiver at most", r.kind.as_str()),
+                    ));
+                }
+                for (f, v) in [
+                    ("secret", &r.secret),
+                    ("bot_token", &r.bot_token),
+                    ("routing_key", &r.routing_key),
+                ] {
+                    if v.as_deref() == Some(HIDDEN) {
+                        return Err(ApiError::bad_field(
+                            format!("{field}.{f}"),
+                            "no stored value to keep: give the real one",
+                        ));
+                    }
+                }
+                if r.url.as_deref().is_some_and(|u| u.ends_with("/…")) {
+                    return Err(ApiError::bad_field(
+                        format!("{field}.url"),
+                        "a redacted URL with no stored one to keep: give the full URL",
+                    ));
+                }
+                if let Some(t) = &r.template {
+                    check_template(&format!("{field}.template"), t)?;
                 }
             }
             Ok((
@@ -866,6 +1002,9 @@ pub fn present(kind: Kind, o: &Object, dead_after_secs: i64) -> Value {
                 .and_then(|m| m.remove("webhook_secret"))
                 .is_some_and(|s| !s.is_null());
             v["webhook_secret_set"] = json!(set);
+            if let Some(ch) = v.get_mut("channels") {
+                hide_channel_secrets(ch);
+            }
         }
         Kind::Host => {
             let last = v.pointer("/heartbeat/received_at").and_then(|x| x.as_i64());

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod alarm;
+pub mod email_templates;
 pub mod kinds;
 pub mod objects;
 pub mod openapi;
@@ -44,6 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::delete().to(account::delete_tenant),
         )
         .route("/api/v1/events", web::get().to(alarm::events))
+        .route("/api/v1/events/history", web::get().to(alarm::history))
+        .route("/api/v1/events/active", web::get().to(alarm::active))
         .route("/api/v1/events/{id}/ack", web::post().to(alarm::ack))
         .route("/api/v1/deliveries", web::get().to(alarm::deliveries))
         .route(
@@ -63,6 +66,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(routes::delete)),
         )
         .route("/api/v1/routes/test", web::post().to(routes::test))
+        .route(
+            "/api/v1/email_templates",
+            web::get().to(email_templates::get),
+        )
+        .route(
+            "/api/v1/email_templates",
+            web::put().to(email_templates::put),
+        )
+        .route(
+            "/api/v1/email_templates",
+            web::delete().to(email_templates::delete),
+        )
         .route("/api/v1/rules/export", web::get().to(rules::export))
         .route("/api/v1/rules/status", web::get().to(rules::status))
         .route("/api/v1/rules/validate", web::post().to(rules::validate))

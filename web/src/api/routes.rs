@@ -111,29 +111,18 @@ pub async fn put(
     let cfg = check(&st.db, auth.tenant.as_str(), &doc).await?;
     let stored = json!({"config": cfg, "source": text, "format": format});
     let t = auth.tenant.as_str();
-    match store::by_name(&st.db, t, KIND, KIND).await? {
-        Some(o) => {
-            store::update(&st.db, t, KIND, o.id, Some(KIND), &stored, true).await?;
-        }
-        None => {
-            store::insert(&st.db, t, KIND, Some(KIND), &stored, true).await?;
-        }
-    }
+    let o = store::put_singleton(&st.db, t, KIND, &stored).await?;
     tracing::info!(tenant = t, who = %auth.who, "routing tree saved");
-    let o = store::by_name(&st.db, t, KIND, KIND).await?;
     Ok(HttpResponse::Ok().json(present(o.as_ref())))
 }
 
 /// `DELETE /api/v1/routes` (editor): removes the tree (subscriptions alone route again).
 pub async fn delete(auth: Auth, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     auth.require(Role::Editor)?;
-    let t = auth.tenant.as_str();
-    match store::by_name(&st.db, t, KIND, KIND).await? {
-        Some(o) => {
-            store::delete(&st.db, t, KIND, o.id).await?;
-            Ok(HttpResponse::NoContent().finish())
-        }
-        None => Err(ApiError::not_found("no routing tree is set")),
+    if store::delete_singleton(&st.db, auth.tenant.as_str(), KIND).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found("no routing tree is set"))
     }
 }
 

@@ -103,9 +103,73 @@ pub async fn problems(req: HttpRequest, st: web::Data<State>) -> Page {
     events_page(req, st, true).await
 }
 
-/// `GET /history`: every alert's latest event.
-pub async fn history(req: HttpRequest, st: web::Data<State>) -> Page {
-    events_page(req, st, false).await
+/// `?event=` of the history page.
+#[derive(Deserialize)]
+pub struct EventQ {
+    event: Option<String>,
+}
+
+/// `GET /history`: every alert's latest event; `?event=ID` (the link messages carry, and
+/// Alertmanager-format webhooks' `generatorURL`): that alert's events, newest first.
+pub async fn history(req: HttpRequest, st: web::Data<State>, q: web::Query<EventQ>) -> Page {
+    match q.event.as_deref().filter(|e| !e.is_empty()) {
+        Some(id) => event_page(req, st, id).await,
+        None => events_page(req, st, false).await,
+    }
+}
+
+async fn event_page(req: HttpRequest, st: web::Data<State>, id: &str) -> Page {
+    let a = auth!(req, st);
+    let path = format!(
+        "/internal/v1/events/history?tenant={}&event={}&limit=300",
+        enc(a.tenant.as_str()),
+        enc(id)
+    );
+    let body = match call_json(&st, reqwest::Method::GET, &path, None).await {
+        Ok((s, v)) if s.is_success() => {
+            let rows: Vec<String> = v["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|x| {
+                    let ev = &x["event"];
+                    let series = &ev["series"];
+                    let status = ev["status"].as_str().unwrap_or("");
+                    let cls = if status == "PROBLEM" { "bad" } else { "ok" };
+                    let tags = tags_text(&series["tags"]);
+                    format!(
+                        r#"<tr><td><span class="badge {cls}">{}</span></td><td>{}</td><td>{}</td><td class="mono">{}{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                        esc(status), prio(&ev["priority"]), esc(series["endpoint"].as_str().unwrap_or("")),
+                        esc(series["metric"].as_str().unwrap_or("")), if tags.is_empty() { String::new() } else { format!(" {{{}}}", esc(&tags)) },
+                        esc(ev["condition"].as_str().unwrap_or("")), ev["value"],
+                        fmt_time(ev["timestamp"].as_i64().unwrap_or(0)), esc(x["outcome"].as_str().unwrap_or("")),
+                    )
+                })
+                .collect();
+            format!(
+                r#"<div class="panel"><p class="mono">{}</p>{}</div>"#,
+                esc(id),
+                table(
+                    &[
+                        "Status",
+                        "Priority",
+                        "Host",
+                        "Metric",
+                        "Condition",
+                        "Value",
+                        "Time (UTC)",
+                        "Outcome"
+                    ],
+                    &rows,
+                    "No such event.",
+                )
+            )
+        }
+        Ok((s, v)) => alarm_error(s, &v),
+        Err(e) => format!(r#"<p class="err">{}</p>"#, esc(&e.message)),
+    };
+    Ok(page(&a, "/history", "Event", &body))
 }
 
 /// `?state=` of the deliveries page.

@@ -10,16 +10,18 @@ pub async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit
     let rows: Vec<String> = list
         .iter()
         .map(|c| format!(
-            r#"<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td class="right">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="right">{}</td></tr>"#,
             esc(&s(c, "name")), esc(&s(c, "email")), esc(&s(c, "webhook_url")),
             if c["webhook_secret_set"].as_bool() == Some(true) { "signed" } else { "" },
+            // Chat and paging receivers are edited through the API (docs/CHANNELS.md).
+            esc(&c["channels"].as_array().map(|l| l.iter().filter_map(|r| r["type"].as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
             row_actions("/contacts", "contacts", id(c), editor)
         ))
         .collect();
     let mut body = format!(
         r#"<div class="panel">{}</div>"#,
         table(
-            &["Name", "Email", "Webhook", "", ""],
+            &["Name", "Email", "Webhook", "", "Channels", ""],
             &rows,
             "No contacts yet."
         )
