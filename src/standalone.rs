@@ -104,6 +104,9 @@ pub struct StandaloneConfig {
     /// The alarm service's settings an operator changes (`[alarm]`; environment
     /// `ARGUS_STANDALONE__ALARM__SMTP__HOST` and so on).
     pub alarm: StandaloneAlarm,
+    /// Per-tenant quotas of the transfer (`[quotas.default]`, `[[quotas.tenants]]`; see
+    /// docs/DEPLOY.md). The console's per-tenant quotas take precedence.
+    pub quotas: argus_transfer::config::QuotaConfig,
 }
 
 /// `[alarm]` of the standalone config: email, the URLs messages link to, and the pace of
@@ -168,6 +171,7 @@ impl Default for StandaloneConfig {
             allow_private_webhooks: true,
             remote_storage: Default::default(),
             alarm: Default::default(),
+            quotas: Default::default(),
         }
     }
 }
@@ -417,6 +421,7 @@ pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
             heartbeat_batch_secs: pull,
         },
         data_dir: cfg.data_dir.join("transfer"),
+        quotas: cfg.quotas.clone(),
         workers: 1,
         ..Default::default()
     })
@@ -507,5 +512,37 @@ from = "Argus <alerts@example.test>"
             .unwrap_err()
             .to_string();
         assert!(e.contains("group_wait"), "{e}");
+    }
+
+    /// `[quotas]` reaches the transfer: from the file, a figure from the environment, the
+    /// defaults bound a tenant nobody configured.
+    #[test]
+    fn quotas_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("standalone.toml");
+        std::fs::write(
+            &path,
+            "[quotas.default]\npoints_per_sec = 5000.0\n[[quotas.tenants]]\ntenant = 'big'\npoints_per_sec = 0.0\n",
+        )
+        .unwrap();
+        std::env::set_var("ARGUS_SA_TEST_QUOTAS__QUOTAS__DEFAULT__BATCH_POINTS", "900");
+        let cfg: StandaloneConfig =
+            argus_core::config::load(Some(&path), "ARGUS_SA_TEST_QUOTAS").unwrap();
+        let big = TenantId::new("big").unwrap();
+        let other = TenantId::new("other").unwrap();
+        assert_eq!(cfg.quotas.of(&other).points_per_sec, 5000.0);
+        assert_eq!(cfg.quotas.of(&other).batch_points, 900);
+        // Figures the file does not give keep the shipped defaults.
+        assert_eq!(
+            cfg.quotas.of(&other).active_series,
+            argus_transfer::config::DEFAULT_QUOTA.active_series
+        );
+        assert_eq!(cfg.quotas.of(&big).points_per_sec, 0.0);
+        let none: StandaloneConfig = argus_core::config::load(None, "ARGUS_SA_TEST_NONE").unwrap();
+        assert_eq!(
+            none.quotas.of(&other),
+            &argus_transfer::config::DEFAULT_QUOTA
+        );
+        assert!(none.quotas.of(&other).points_per_sec > 0.0);
     }
 }

@@ -213,6 +213,11 @@ pub async fn serve_argus(
         data_dir: transfer_dir,
         judges: alerting.iter().map(|(_, _, url)| url.clone()).collect(),
         tenants,
+        // The peers have no quotas: neither does Argus here, so the figures compare engines.
+        quotas: argus_transfer::config::QuotaConfig {
+            default: argus_transfer::config::Quota::unlimited(),
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await?;

@@ -36,6 +36,7 @@ pub mod internal_auth;
 pub mod notify;
 pub mod point;
 pub mod query;
+pub mod quota;
 pub mod ring;
 pub mod route;
 pub mod rules;

@@ -318,6 +318,11 @@ fn main() {
             replicas: 1,
             workers: 2,
             data_dir: dir.path().join("transfer"),
+            // The peers have no quotas: neither does Argus here.
+            quotas: argus_transfer::config::QuotaConfig {
+                default: argus_transfer::config::Quota::unlimited(),
+                ..Default::default()
+            },
             tenants: tenants
                 .iter()
                 .map(|t| TenantTokens {

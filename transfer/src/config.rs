@@ -212,28 +212,49 @@ impl Default for ConfigCenterConfig {
     }
 }
 
-/// One tenant's quota; zero means unlimited.
+/// One tenant's quota; zero means unlimited. The defaults fit a tenant of a few thousand hosts
+/// reporting every 10 s with room to spare, so that no tenant can take a region's whole capacity
+/// unless an operator says so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quota {
     /// The tenant this quota is for (only in `[[quotas.tenants]]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantId>,
-    /// Sustained points per second.
+    /// Sustained points per second (default 100,000).
     pub points_per_sec: f64,
-    /// Points that may arrive at once above the sustained rate (default: one second's worth).
+    /// Points that may arrive at once above the sustained rate (default 1,000,000: an agent
+    /// fleet replaying its buffers after an outage; 0: one second's worth).
     pub burst: f64,
     /// Distinct series seen in the last `series_ttl_secs`; points of further new series are
-    /// rejected.
+    /// rejected (default 2,000,000).
     pub active_series: usize,
-    /// Most tags on one point (tighter than `limits.max_tags` for this tenant).
+    /// Most tags on one point, tighter than `limits.max_tags` for this tenant (default 0:
+    /// `limits.max_tags` alone).
     pub tags_per_point: usize,
-    /// Most points in one request.
+    /// Most points in one request (default 100,000).
     pub batch_points: usize,
 }
 
+/// The quota of a tenant nobody configured.
+pub const DEFAULT_QUOTA: Quota = Quota {
+    tenant: None,
+    points_per_sec: 100_000.0,
+    burst: 1_000_000.0,
+    active_series: 2_000_000,
+    tags_per_point: 0,
+    batch_points: 100_000,
+};
+
 impl Default for Quota {
     fn default() -> Self {
+        DEFAULT_QUOTA
+    }
+}
+
+impl Quota {
+    /// No limit at all (what `0` everywhere says).
+    pub fn unlimited() -> Quota {
         Quota {
             tenant: None,
             points_per_sec: 0.0,
@@ -242,6 +263,27 @@ impl Default for Quota {
             tags_per_point: 0,
             batch_points: 0,
         }
+    }
+
+    /// This quota with the figures the console set for the tenant in place of its own.
+    pub fn overridden(mut self, o: &argus_core::quota::QuotaOverride) -> Quota {
+        let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        if let Some(v) = o.points_per_sec {
+            self.points_per_sec = v;
+        }
+        if let Some(v) = o.burst {
+            self.burst = v;
+        }
+        if let Some(v) = o.active_series {
+            self.active_series = count(v);
+        }
+        if let Some(v) = o.tags_per_point {
+            self.tags_per_point = count(v);
+        }
+        if let Some(v) = o.batch_points {
+            self.batch_points = count(v);
+        }
+        self
     }
 }
 

@@ -221,6 +221,43 @@ pub async fn remote_write(
     Ok(HttpResponse::Ok().json(resp))
 }
 
+/// Refuses a push of `tenant` from its head when the tenant's rate bucket is empty.
+pub(crate) fn check_quota_head(st: &State, tenant: &TenantId) -> Result<(), ApiError> {
+    st.quotas
+        .check_head(tenant)
+        .map_err(|r| refused(st, tenant, r))
+}
+
+/// The answer to a quota refusal, counted in the tenant's metrics.
+fn refused(st: &State, tenant: &TenantId, r: Refusal) -> ApiError {
+    let tm = st.tenant_metrics(tenant);
+    match r {
+        Refusal::Rate {
+            retry_after,
+            per_sec,
+        } => {
+            tm.limited_rate.inc();
+            ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("tenant {tenant} is over its quota of {per_sec} points/s"),
+                )
+            }
+        }
+        Refusal::Batch { points, limit } => {
+            tm.limited_batch.inc();
+            ApiError {
+                field: Some("points".into()),
+                ..ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("{points} points in one request, the tenant's quota is {limit}"),
+                )
+            }
+        }
+    }
+}
+
 /// Applies quotas and validation to decoded points of `tenant`, forwards the good ones and
 /// answers once they are durable.
 pub async fn accept(
@@ -231,31 +268,7 @@ pub async fn accept(
     let tm = st.tenant_metrics(tenant);
     let total = good.len() + rejected.len();
     if let Err(r) = st.quotas.admit_request(tenant, total) {
-        return Err(match r {
-            Refusal::Rate {
-                retry_after,
-                per_sec,
-            } => {
-                tm.limited_rate.inc();
-                ApiError {
-                    retry_after: Some(retry_after),
-                    ..ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        format!("tenant {tenant} is over its quota of {per_sec} points/s"),
-                    )
-                }
-            }
-            Refusal::Batch { points, limit } => {
-                tm.limited_batch.inc();
-                ApiError {
-                    field: Some("points".into()),
-                    ..ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("{points} points in one request, the tenant's quota is {limit}"),
-                    )
-                }
-            }
-        });
+        return Err(refused(st, tenant, r));
     }
     let now = argus_core::time::now_secs();
     let mut idx = Vec::with_capacity(good.len());

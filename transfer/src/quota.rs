@@ -1,8 +1,14 @@
 //! Per-tenant quotas: points per second with a burst (token bucket), active series, tags per
 //! point and batch size. Each tenant has its own bucket and series set, so one tenant past its
-//! quota never slows another.
+//! quota never slows another. A tenant's quota is the file's (`[quotas]`), with the figures the
+//! platform admin set for it in the console in their place.
+//!
+//! A tenant whose bucket is empty is refused from the request's head ([`Quotas::check_head`]),
+//! before its body is read or decoded: a tenant flooding past its quota costs the transfer a
+//! header check per request, not the decoding, so the others' pushes keep their pace.
 
 use crate::config::{Quota, QuotaConfig};
+use crate::tokens::QuotaOverrides;
 use argus_core::series::series_hash;
 use argus_core::validate::ValidationError;
 use argus_core::{Point, TenantId};
@@ -33,6 +39,9 @@ pub enum Refusal {
 struct TenantState {
     tokens: f64,
     last: Option<Instant>,
+    /// After a request refused for its rate: until when the tokens it needed come back. Its
+    /// next requests are refused from their head until then.
+    blocked_until: Option<Instant>,
     /// Series hash → last seen (seconds since `epoch`).
     series: HashMap<u64, u64>,
     last_sweep: u64,
@@ -41,6 +50,7 @@ struct TenantState {
 /// The quotas in force and every tenant's usage.
 pub struct Quotas {
     cfg: RwLock<QuotaConfig>,
+    center: QuotaOverrides,
     tenants: Mutex<HashMap<TenantId, Arc<Mutex<TenantState>>>>,
     epoch: Instant,
 }
@@ -50,9 +60,16 @@ impl Quotas {
     pub fn new(cfg: QuotaConfig) -> Quotas {
         Quotas {
             cfg: RwLock::new(cfg),
+            center: QuotaOverrides::default(),
             tenants: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
         }
+    }
+
+    /// Takes each tenant's console quota from `center` (kept current by the token poll).
+    pub fn with_center(mut self, center: QuotaOverrides) -> Quotas {
+        self.center = center;
+        self
     }
 
     /// Replaces the configuration (reload); usage is kept.
@@ -62,7 +79,46 @@ impl Quotas {
 
     fn quota(&self, tenant: &TenantId) -> (Quota, u64) {
         let c = self.cfg.read().expect("quota lock");
-        (c.of(tenant).clone(), c.series_ttl_secs.max(1))
+        let q = c.of(tenant).clone();
+        let q = match self.center.read().expect("quota lock").get(tenant) {
+            Some(o) => q.overridden(o),
+            None => q,
+        };
+        (q, c.series_ttl_secs.max(1))
+    }
+
+    /// Refuses a request of `tenant` from its head when the tenant's bucket is empty or its last
+    /// request was refused for its rate and the tokens it needed have not come back yet. Takes
+    /// nothing: the request, once read, is charged by [`Quotas::admit_request`].
+    pub fn check_head(&self, tenant: &TenantId) -> Result<(), Refusal> {
+        let (q, _) = self.quota(tenant);
+        if q.points_per_sec <= 0.0 {
+            return Ok(());
+        }
+        let Some(st) = self
+            .tenants
+            .lock()
+            .expect("quota lock")
+            .get(tenant)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let s = st.lock().expect("quota lock");
+        let Some(last) = s.last else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let tokens = s.tokens + now.duration_since(last).as_secs_f64() * q.points_per_sec;
+        let wait = match s.blocked_until {
+            Some(until) if until > now => until.duration_since(now).as_secs_f64(),
+            _ if tokens < 1.0 => (1.0 - tokens) / q.points_per_sec,
+            _ => return Ok(()),
+        };
+        Err(Refusal::Rate {
+            retry_after: wait.ceil().max(1.0) as u64,
+            per_sec: q.points_per_sec,
+        })
     }
 
     fn state(&self, tenant: &TenantId) -> Arc<Mutex<TenantState>> {
@@ -109,6 +165,8 @@ impl Quotas {
             return Ok(());
         }
         let missing = n.min(burst) - s.tokens;
+        s.blocked_until =
+            Some(now + std::time::Duration::from_secs_f64(missing / q.points_per_sec));
         Err(Refusal::Rate {
             retry_after: (missing / q.points_per_sec).ceil().max(1.0) as u64,
             per_sec: q.points_per_sec,
@@ -188,7 +246,7 @@ mod tests {
             default: Quota {
                 points_per_sec: 1.0,
                 burst: 10.0,
-                ..Default::default()
+                ..Quota::unlimited()
             },
             ..Default::default()
         });
@@ -201,13 +259,61 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_bucket_is_refused_from_the_head_and_the_console_quota_wins() {
+        let center = QuotaOverrides::default();
+        let q = Quotas::new(QuotaConfig {
+            default: Quota {
+                points_per_sec: 1.0,
+                burst: 10.0,
+                ..Quota::unlimited()
+            },
+            ..Default::default()
+        })
+        .with_center(center.clone());
+        // Nothing pushed yet: nothing to refuse.
+        q.check_head(&t("a")).unwrap();
+        q.admit_request(&t("a"), 10).unwrap();
+        assert!(matches!(q.check_head(&t("a")), Err(Refusal::Rate { .. })));
+        // Another tenant is not touched by a's debt.
+        q.check_head(&t("b")).unwrap();
+        // The console lifts a's rate: its head passes again.
+        center.write().unwrap().insert(
+            t("a"),
+            argus_core::quota::QuotaOverride {
+                points_per_sec: Some(0.0),
+                ..Default::default()
+            },
+        );
+        q.check_head(&t("a")).unwrap();
+        q.admit_request(&t("a"), 1_000).unwrap();
+    }
+
+    #[test]
+    fn defaults_bound_every_tenant() {
+        let q = Quotas::new(QuotaConfig::default());
+        assert!(matches!(
+            q.admit_request(&t("a"), 100_001),
+            Err(Refusal::Batch { limit: 100_000, .. })
+        ));
+        for _ in 0..10 {
+            q.admit_request(&t("a"), 100_000).unwrap();
+        }
+        // A million points at once is the burst; the next request must wait.
+        assert!(matches!(
+            q.admit_request(&t("a"), 100_000),
+            Err(Refusal::Rate { .. })
+        ));
+        assert!(q.check_head(&t("a")).is_err());
+    }
+
+    #[test]
     fn series_and_tags_and_batch() {
         let q = Quotas::new(QuotaConfig {
             default: Quota {
                 active_series: 2,
                 tags_per_point: 1,
                 batch_points: 3,
-                ..Default::default()
+                ..Quota::unlimited()
             },
             ..Default::default()
         });

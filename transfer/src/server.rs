@@ -204,8 +204,8 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
     let agents = web::Data::new(agents);
     let state = web::Data::new(State {
         ingest: RwLock::new(cfg.ingest.clone()),
+        quotas: Quotas::new(cfg.quotas.clone()).with_center(tokens.quota_overrides()),
         tokens,
-        quotas: Quotas::new(cfg.quotas.clone()),
         forwarder,
         metrics: Metrics {
             auth_failures: registry.counter(
@@ -257,7 +257,10 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
                         argus_core::http::check_internal(req, &internal)
                             .map(|()| "internal".to_string())
                     } else {
-                        ingest::authenticate(req, &st).map(|t| t.as_str().to_string())
+                        let tenant = ingest::authenticate(req, &st)?;
+                        // A tenant past its rate is refused before its body is read.
+                        ingest::check_quota_head(&st, &tenant)?;
+                        Ok(tenant.as_str().to_string())
                     }
                 })
             },

@@ -7,8 +7,10 @@
 
 use crate::config::{TenantTokens, TokenTable};
 use argus_core::center::{fetch, Cached, Fetched, Pull};
+use argus_core::quota::QuotaOverride;
 use argus_core::TenantId;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -19,28 +21,45 @@ use tokio::sync::watch;
 pub struct TransferRemoteConfig {
     /// Increases with every change.
     pub version: u64,
-    /// Every tenant's agent tokens.
-    #[serde(deserialize_with = "lenient_tenants")]
-    pub tenants: Vec<TenantTokens>,
+    /// Every tenant's agent tokens and quota.
+    pub tenants: Vec<RemoteTenant>,
 }
 
-/// Reads the tenants leniently: fields a newer console adds are ignored (unlike the config
-/// file, where an unknown key is a mistake worth refusing).
-fn lenient_tenants<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TenantTokens>, D::Error> {
-    #[derive(Deserialize)]
-    struct Remote {
-        tenant: TenantId,
-        #[serde(default)]
-        token_sha256: Vec<String>,
-    }
-    let v = Vec::<Remote>::deserialize(d)?;
-    Ok(v.into_iter()
-        .map(|r| TenantTokens {
-            tenant: r.tenant,
-            token_sha256: r.token_sha256,
-        })
-        .collect())
+/// One tenant of the config center's document. Read leniently: fields a newer console adds are
+/// ignored (unlike the config file, where an unknown key is a mistake worth refusing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteTenant {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// SHA-256 (hex) of each valid agent token.
+    #[serde(default)]
+    pub token_sha256: Vec<String>,
+    /// The quota the platform admin set in the console, over `[quotas]`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_quota"
+    )]
+    pub quota: Option<QuotaOverride>,
 }
+
+/// A quota this transfer cannot read (a newer console's) is left out, with a warning, rather
+/// than costing every tenant its tokens.
+fn lenient_quota<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<QuotaOverride>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(v.and_then(|v| match serde_json::from_value::<QuotaOverride>(v) {
+        Ok(q) if q.check().is_ok() => Some(q),
+        other => {
+            tracing::warn!(quota = ?other, "a tenant quota from the config center is not readable; keeping [quotas]");
+            None
+        }
+    }))
+}
+
+/// Each tenant's quota set in the console, shared with the quotas in force.
+pub type QuotaOverrides = Arc<RwLock<HashMap<TenantId, QuotaOverride>>>;
 
 struct Sources {
     statics: Vec<TenantTokens>,
@@ -52,6 +71,7 @@ pub struct Tokens {
     table: RwLock<Arc<TokenTable>>,
     sources: RwLock<Sources>,
     cache_file: PathBuf,
+    quotas: QuotaOverrides,
     /// Counts the pulls as configuration sent to the global zone (see [`Tokens::count_with`]).
     xr: RwLock<Option<argus_core::telemetry::CrossRegion>>,
 }
@@ -66,6 +86,7 @@ impl Tokens {
             table: RwLock::new(Arc::new(TokenTable::default())),
             sources: RwLock::new(Sources { statics, remote }),
             cache_file,
+            quotas: QuotaOverrides::default(),
             xr: RwLock::new(None),
         });
         t.rebuild();
@@ -75,8 +96,28 @@ impl Tokens {
     fn rebuild(&self) {
         let s = self.sources.read().expect("tokens lock");
         let mut table = TokenTable::new(&s.statics);
-        table.extend(&s.remote.tenants);
+        let remote: Vec<TenantTokens> = s
+            .remote
+            .tenants
+            .iter()
+            .map(|r| TenantTokens {
+                tenant: r.tenant.clone(),
+                token_sha256: r.token_sha256.clone(),
+            })
+            .collect();
+        table.extend(&remote);
         *self.table.write().expect("tokens lock") = Arc::new(table);
+        *self.quotas.write().expect("tokens lock") = s
+            .remote
+            .tenants
+            .iter()
+            .filter_map(|r| Some((r.tenant.clone(), r.quota.clone()?)))
+            .collect();
+    }
+
+    /// The quotas the console sets per tenant, kept current with each document.
+    pub fn quota_overrides(&self) -> QuotaOverrides {
+        self.quotas.clone()
     }
 
     /// Counts the pulls from the config center in `xr` (and names the region in them).

@@ -272,7 +272,7 @@ async fn a_tenant_over_quota_gets_429_and_others_are_unaffected() {
         .parse()
         .unwrap();
     assert!(retry >= 1);
-    // beta, with the default (unlimited) quota, is not slowed by acme.
+    // beta, with the default quota, is not slowed by acme.
     for m in ["a", "b", "c", "d"] {
         let (s, body) = push(&url, "tok-beta", &batch(m)).await;
         assert_eq!((s, body["accepted"].as_u64()), (200, Some(10)));
@@ -363,6 +363,60 @@ async fn center_handler(req: HttpRequest, c: web::Data<Center>) -> HttpResponse 
     HttpResponse::Ok().insert_header(("ETag", etag)).json(doc)
 }
 
+/// The flood finding of the hardening round: a tenant past its rate is answered from the
+/// request's head, so its pushes cost no body reading or decoding (here the body never comes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_past_its_rate_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let mut cfg = transfer_cfg(&d.path().join("t"), vec![node.server.url()]);
+    cfg.quotas.tenants.push(Quota {
+        tenant: Some(tenant("acme")),
+        points_per_sec: 0.5,
+        burst: 10.0,
+        ..Quota::unlimited()
+    });
+    let t = argus_transfer::start(cfg).await.unwrap();
+    let url = t.server.url();
+    let now = now();
+    let ten: Vec<_> = (0..10)
+        .map(|i| point(&format!("h{i}"), "m", 1.0, now))
+        .collect();
+    assert_eq!(push(&url, "tok-acme", &ten).await.0, 200);
+    let head = |token: &str| {
+        format!(
+            "POST /api/v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
+        )
+    };
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(head("tok-acme").as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 429"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
+    // Another tenant's request with the same head waits for its body, as it should.
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(head("tok-beta").as_bytes()).await.unwrap();
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        conn.read(&mut answer),
+    )
+    .await;
+    assert!(
+        waited.is_err(),
+        "beta's push was answered before its body came"
+    );
+    drop(conn);
+    t.stop().await;
+    node.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_from_the_config_center_merge_with_static_ones_and_are_cached() {
     let d = tempfile::tempdir().unwrap();
@@ -412,9 +466,10 @@ async fn tokens_from_the_config_center_merge_with_static_ones_and_are_cached() {
     })
     .await;
 
-    // A new version replaces the remote tokens.
+    // A new version replaces the remote tokens; the console gave delta a quota of its own.
     *center.doc.lock().unwrap() = json!({"version": 2, "tenants": [
-        {"tenant": "delta", "token_sha256": [argus_core::auth::hash_token("tok-delta")]}
+        {"tenant": "delta", "token_sha256": [argus_core::auth::hash_token("tok-delta")],
+         "quota": {"batch_points": 3}}
     ]});
     wait_for("delta's token", || async {
         push(&url, "tok-delta", &[point("h", "m", 1.0, now)])
@@ -429,6 +484,11 @@ async fn tokens_from_the_config_center_merge_with_static_ones_and_are_cached() {
             .0,
         401
     );
+    let four = vec![point("h", "m", 1.0, now); 4];
+    let (s, body) = push(&url, "tok-delta", &four).await;
+    assert_eq!((s, body["field"].as_str()), (413, Some("points")), "{body}");
+    // acme keeps the file's quota.
+    assert_eq!(push(&url, "tok-acme", &four).await.0, 200);
     t.stop().await;
 
     // The config center goes away; a restarted transfer still knows delta from its cache.

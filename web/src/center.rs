@@ -120,7 +120,8 @@ async fn tenant_ids(st: &State) -> Result<Vec<TenantId>, ApiError> {
         .collect()
 }
 
-/// `GET /internal/v1/config/transfer`: each tenant's agent token hashes.
+/// `GET /internal/v1/config/transfer`: each tenant's agent token hashes and the quota the
+/// platform admin set for it.
 pub async fn transfer(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
     let version = store::global_version(&st.db).await?;
@@ -141,7 +142,11 @@ pub async fn transfer(req: HttpRequest, st: web::Data<State>) -> Result<HttpResp
             .iter()
             .filter_map(|r| r.try_get::<String, _>("token_sha256").ok())
             .collect();
-        tenants.push(json!({"tenant": t, "token_sha256": hashes}));
+        let mut doc = json!({"tenant": t, "token_sha256": hashes});
+        if let Some(q) = crate::api::quotas::load(&st.db, t.as_str()).await? {
+            doc["quota"] = serde_json::to_value(q).expect("json");
+        }
+        tenants.push(doc);
     }
     Ok(config_answer(
         &st,

@@ -477,6 +477,98 @@ async fn tenants_are_for_platform_admins_on(backend: Backend) {
     e.running.stop().await;
 }
 
+/// A tenant's quota: set by platform admins only (tenant users, admins included, do not see the
+/// path), checked and named on save, and published to transfers with the tenant's tokens.
+async fn tenant_quotas_are_for_platform_admins_on(backend: Backend) {
+    let Some(e) = start(backend, |c| c.internal_token = "node-secret".into()).await else {
+        return;
+    };
+    let path = "/api/v1/tenants/globex/quota";
+    let body = json!({"points_per_sec": 5000.0, "batch_points": 200});
+    // Tenant API tokens (acme's admin, and globex's own) never reach it, whatever the tenant.
+    for token in [&e.a, &e.b] {
+        for (m, b) in [
+            (Method::GET, None),
+            (Method::PUT, Some(body.clone())),
+            (Method::DELETE, None),
+        ] {
+            let (s, _) = e.call(token, m.clone(), path, b).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path} with a tenant token");
+        }
+    }
+    let (cookie, csrf) = login(&e, "alice", "alice-secret-1").await.unwrap();
+    let call = |m: Method, p: &'static str, b: Option<Value>| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        let e = &e;
+        async move { with_cookie(e, &cookie, Some(&csrf), m, p, b).await }
+    };
+    let (s, v) = call(Method::GET, path, None).await;
+    assert_eq!((s, &v["quota"]), (StatusCode::OK, &json!({})), "{v}");
+    for (bad, field) in [
+        (json!({"points_per_sec": -1.0}), "points_per_sec"),
+        (json!({"burst": 1e300}), "burst"),
+        (json!({"batch_pionts": 5}), "batch_pionts"),
+        (json!({}), "points_per_sec"),
+    ] {
+        let (s, v) = call(Method::PUT, path, Some(bad.clone())).await;
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{bad}: {v}"
+        );
+    }
+    let (s, _) = call(
+        Method::PUT,
+        "/api/v1/tenants/nobody/quota",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = call(Method::PUT, path, Some(body.clone())).await;
+    assert_eq!((s, &v["quota"]), (StatusCode::OK, &body), "{v}");
+    // What GET answers can be written back as it is.
+    let (_, got) = call(Method::GET, path, None).await;
+    let (s, _) = call(Method::PUT, path, Some(got)).await;
+    assert_eq!(s, StatusCode::OK);
+    // Transfers get globex's quota with its tokens, and nobody else's changes.
+    let doc: Value = e
+        .http
+        .get(format!("{}/internal/v1/config/transfer", e.url))
+        .bearer_auth("node-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let of = |t: &str| {
+        doc["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["tenant"] == t)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of("globex")["quota"], body);
+    assert!(of("acme").get("quota").is_none(), "{doc}");
+    let (s, _) = call(Method::DELETE, path, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(Method::DELETE, path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn tenant_quotas_are_for_platform_admins() {
+    tenant_quotas_are_for_platform_admins_on(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tenant_quotas_are_for_platform_admins_postgres() {
+    tenant_quotas_are_for_platform_admins_on(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn users_roles_and_tokens() {
     users_roles_and_tokens_on(Backend::Sqlite).await;

@@ -6,6 +6,7 @@ pub mod email_templates;
 pub mod kinds;
 pub mod objects;
 pub mod openapi;
+pub mod quotas;
 pub mod routes;
 pub mod rules;
 
@@ -43,6 +44,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/tenants/{id}",
             web::delete().to(account::delete_tenant),
+        )
+        .route("/api/v1/tenants/{id}/quota", web::get().to(quotas::get))
+        .route("/api/v1/tenants/{id}/quota", web::put().to(quotas::put))
+        .route(
+            "/api/v1/tenants/{id}/quota",
+            web::delete().to(quotas::delete),
         )
         .route("/api/v1/events", web::get().to(alarm::events))
         .route("/api/v1/events/history", web::get().to(alarm::history))
