@@ -36,4 +36,13 @@ assert systems == ["argus", "prometheus"], f"bench-quick: rules measured on {sys
 assert all(r["failing_rules"] == 0 for r in rules), f"bench-quick: failing rules: {rules}"
 assert len({r["recorded_series"] for r in rules}) == 1, f"bench-quick: recorded series differ: {rules}"
 PY
+# The fairness scenario ran: the flooding tenant was refused, the quiet one never was.
+grep -q '^### Tenant fairness under a flood' "$scratch/BENCHMARKS.md" || { echo "bench-quick: no flood section"; exit 1; }
+python3 - "$scratch/results.json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))["flood"]
+assert f["alone_requests"] > 0 and f["flooded_requests"] > 0, f"bench-quick: flood phases empty: {f}"
+assert f["alone_failed"] == 0 and f["flooded_failed"] == 0, f"bench-quick: the quiet tenant was refused: {f}"
+assert f["flood_refused"] > 0, f"bench-quick: the flooding tenant was never refused: {f}"
+PY
 echo "bench-quick: ok in $(( $(date +%s) - start )) s"

@@ -16,6 +16,7 @@
 mod agentcmp;
 mod alerts;
 mod encode;
+mod flood;
 mod ingest;
 mod node;
 mod plots;
@@ -83,6 +84,10 @@ enum Cmd {
         /// judge reports its rules' status).
         #[arg(long, default_value_t = 30)]
         rules_pull_secs: u64,
+        /// Every tenant's quota in points per second, with a burst of one second's worth (0:
+        /// unlimited, as the peers are; the fairness scenario sets one).
+        #[arg(long, default_value_t = 0.0)]
+        quota_points_per_sec: f64,
     },
     /// (internal) Run the Argus agent for the footprint comparison.
     #[command(hide = true)]
@@ -175,12 +180,15 @@ struct RunArgs {
     /// Evaluation interval of the rules, seconds.
     #[arg(long)]
     rule_interval_secs: Option<u64>,
+    /// Seconds of each phase of the fairness scenario (alone, flooded).
+    #[arg(long)]
+    flood_secs: Option<u64>,
     /// Scenarios to run, comma-separated: ingest (with cost growth), storage, queries, agent,
-    /// alerts, rules.
+    /// alerts, rules, flood (tenant fairness).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,storage,queries,agent,alerts,rules"
+        default_value = "ingest,storage,queries,agent,alerts,rules,flood"
     )]
     scenarios: Vec<String>,
     /// Merge into the existing results file (`--out`): replace only the scenarios this run
@@ -221,7 +229,9 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    const SCENARIOS: [&str; 6] = ["ingest", "storage", "queries", "agent", "alerts", "rules"];
+    const SCENARIOS: [&str; 7] = [
+        "ingest", "storage", "queries", "agent", "alerts", "rules", "flood",
+    ];
     if let Some(bad) = a
         .scenarios
         .iter()
@@ -301,6 +311,13 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
                 argus_fsync: a.argus_fsync,
             }),
         },
+        flood: on("flood").then(|| flood::FloodOpts {
+            quota: if q { 5_000.0 } else { 20_000.0 },
+            secs: a.flood_secs.unwrap_or(if q { 3 } else { 30 }),
+            quiet_rps: 10,
+            factor: 10.0,
+            senders: 8,
+        }),
         ingest: on("ingest"),
         merge: a.merge,
         settle: Duration::from_secs(if q { 1 } else { 3 }),
@@ -339,6 +356,7 @@ fn main() -> anyhow::Result<()> {
             remote_storage,
             rules,
             rules_pull_secs,
+            quota_points_per_sec,
         } => rt.block_on(node::serve_argus(
             data_dir,
             fsync,
@@ -347,6 +365,7 @@ fn main() -> anyhow::Result<()> {
             web_api_token_sha256,
             remote_storage,
             rules.then_some(rules_pull_secs),
+            quota_points_per_sec,
         ))?,
         Cmd::ServeAgent {
             listen,

@@ -145,6 +145,7 @@ async fn start_ruler(
 /// in web and an alarm for their alerts, wired as `argus standalone` wires them) until SIGTERM;
 /// prints `WEB <web url>` (with web) and then `READY <transfer url>` once serving.
 #[allow(clippy::field_reassign_with_default)] // on purpose, see below
+#[allow(clippy::too_many_arguments)] // one per flag of the hidden serve-argus command
 pub async fn serve_argus(
     data_dir: PathBuf,
     fsync: bool,
@@ -153,6 +154,7 @@ pub async fn serve_argus(
     web_api_token_sha256: Option<String>,
     remote_storage: Option<String>,
     rules_pull_secs: Option<u64>,
+    quota_points_per_sec: f64,
 ) -> anyhow::Result<()> {
     if rules_pull_secs.is_some() && web_api_token_sha256.is_none() {
         anyhow::bail!("--rules needs the web service (--web-api-token-sha256)");
@@ -213,9 +215,14 @@ pub async fn serve_argus(
         data_dir: transfer_dir,
         judges: alerting.iter().map(|(_, _, url)| url.clone()).collect(),
         tenants,
-        // The peers have no quotas: neither does Argus here, so the figures compare engines.
+        // The peers have no quotas: neither does Argus here, so the figures compare engines
+        // (unless a scenario asks for one).
         quotas: argus_transfer::config::QuotaConfig {
-            default: argus_transfer::config::Quota::unlimited(),
+            default: argus_transfer::config::Quota {
+                points_per_sec: quota_points_per_sec,
+                burst: quota_points_per_sec,
+                ..argus_transfer::config::Quota::unlimited()
+            },
             ..Default::default()
         },
         ..Default::default()

@@ -1037,6 +1037,42 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
         alert_ratios(r, &mut s);
         s.push_str("\nArgus's default alarm waits `group_wait_secs` (5 s) to merge a storm into one message; with it at 0 the path is judge → alarm → webhook with no wait. Prometheus's latency adds up to one scrape interval, one evaluation interval and Alertmanager's group_wait.\n\n");
     }
+    if let Some(f) = &r.flood {
+        s.push_str("### Tenant fairness under a flood\n\n");
+        let _ = writeln!(
+            s,
+            "Two tenants with the same quota ({:.0} points/s, burst one second's worth). The quiet one pushes {} requests/s of {} points (one host's step), {} s alone, then {} s while the other pushes at ten times the quota from 8 concurrent senders. Latency is the quiet tenant's, from sending its request to reading the answer.\n",
+            f.quota_points_per_sec, f.quiet_requests_per_sec, f.quiet_points_per_request, f.phase_secs, f.phase_secs
+        );
+        s.push_str("| quiet tenant | requests | failed | p50 | p99 |\n|---|---:|---:|---:|---:|\n");
+        for (name, n, failed, p50, p99) in [
+            (
+                "alone",
+                f.alone_requests,
+                f.alone_failed,
+                f.alone_p50_ms,
+                f.alone_p99_ms,
+            ),
+            (
+                "during the flood",
+                f.flooded_requests,
+                f.flooded_failed,
+                f.flooded_p50_ms,
+                f.flooded_p99_ms,
+            ),
+        ] {
+            let _ = writeln!(s, "| {name} | {n} | {failed} | {} | {} |", ms(p50), ms(p99));
+        }
+        let _ = writeln!(
+            s,
+            "\n**p99 during the flood ÷ p99 alone: {:.2}×** (goal: at most 2×). The flooding tenant offered {:.0} points/s and had {:.0} taken ({} requests, {} refused with 429).\n",
+            f.flooded_p99_ms / f.alone_p99_ms,
+            f.flood_offered_points_per_sec,
+            f.flood_accepted_points_per_sec,
+            f.flood_requests,
+            f.flood_refused
+        );
+    }
     if !plots.is_empty() {
         s.push_str("### Plots\n\n");
         for (title, p) in plots {

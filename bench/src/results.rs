@@ -160,6 +160,44 @@ impl AlertResult {
     }
 }
 
+/// Fairness under a flood (`flood.rs`): a quiet tenant's push latency alone and while another
+/// tenant pushes at a multiple of the same quota.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FloodResult {
+    /// Every tenant's quota, points per second.
+    pub quota_points_per_sec: f64,
+    /// The quiet tenant's requests per second.
+    pub quiet_requests_per_sec: u64,
+    /// Points in each of its requests.
+    pub quiet_points_per_request: usize,
+    /// Seconds of each phase.
+    pub phase_secs: u64,
+    /// Quiet tenant alone: p50, ms.
+    pub alone_p50_ms: f64,
+    /// Quiet tenant alone: p99, ms.
+    pub alone_p99_ms: f64,
+    /// Its requests answered 2xx alone.
+    pub alone_requests: usize,
+    /// Its requests that failed alone.
+    pub alone_failed: u64,
+    /// Quiet tenant during the flood: p50, ms.
+    pub flooded_p50_ms: f64,
+    /// Quiet tenant during the flood: p99, ms.
+    pub flooded_p99_ms: f64,
+    /// Its requests answered 2xx during the flood.
+    pub flooded_requests: usize,
+    /// Its requests that failed during the flood.
+    pub flooded_failed: u64,
+    /// The flooding tenant's offered rate during the measured phase.
+    pub flood_offered_points_per_sec: f64,
+    /// What the transfer took of it.
+    pub flood_accepted_points_per_sec: f64,
+    /// The flooding tenant's requests.
+    pub flood_requests: u64,
+    /// Of which refused (429) or failed.
+    pub flood_refused: u64,
+}
+
 /// One system's load of the query benchmark's data.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QueryLoad {
@@ -303,6 +341,9 @@ pub struct Results {
     /// PromQL query latency and CPU (absent from older results).
     #[serde(default)]
     pub queries: Vec<QueryResult>,
+    /// Fairness under a flood (absent from older results).
+    #[serde(default)]
+    pub flood: Option<FloodResult>,
     /// What was skipped and why, and other caveats.
     pub notes: Vec<String>,
 }

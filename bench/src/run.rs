@@ -49,6 +49,8 @@ pub struct RunOpts {
     pub queries: Option<crate::queries::QueryOpts>,
     /// The rules benchmark (None skips it).
     pub rules: Option<crate::rules::RuleOpts>,
+    /// The fairness scenario (None skips it).
+    pub flood: Option<crate::flood::FloodOpts>,
     /// Run the ingest scenario and its cost growth.
     pub ingest: bool,
     /// Replace only this run's scenarios in the existing results file.
@@ -175,6 +177,10 @@ fn merge_into(path: &Path, new: Results) -> anyhow::Result<Results> {
     if !new.rules.is_empty() {
         old.rules = new.rules.clone();
         measured.push("rules".into());
+    }
+    if new.flood.is_some() {
+        old.flood = new.flood.clone();
+        measured.push("flood".into());
     }
     old.notes.push(format!(
         "{} measured in a later run, started {} ({}): {}",
@@ -433,6 +439,26 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             );
             results.alerts.push(a);
         }
+    }
+
+    // 8. Fairness: a quiet tenant while another floods at ten times its quota.
+    if let Some(fo) = &opts.flood {
+        eprintln!(
+            "flood: a quiet tenant, then the same while another pushes {}x its quota of {} points/s",
+            fo.factor, fo.quota
+        );
+        let f = crate::flood::run(&work.join("flood"), fo)
+            .await
+            .context("flood")?;
+        eprintln!(
+            "  quiet tenant p99 alone {:.1} ms, flooded {:.1} ms ({:.2}x); flood offered {:.0} points/s, {:.0} taken",
+            f.alone_p99_ms,
+            f.flooded_p99_ms,
+            f.flooded_p99_ms / f.alone_p99_ms,
+            f.flood_offered_points_per_sec,
+            f.flood_accepted_points_per_sec
+        );
+        results.flood = Some(f);
     }
 
     notes.push(format!("load average at end: {}", loadavg()));

@@ -274,7 +274,7 @@ pub async fn start_argus(
     fsync: bool,
     alerting: Option<&Path>,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, alerting, Web::No, None).await
+    spawn_argus(dir, tenants, fsync, alerting, Web::No, None, 0.0).await
 }
 
 /// Starts Argus as [`start_argus`] does, plus the web service (in the same process) that serves
@@ -285,7 +285,7 @@ pub async fn start_argus_with_web(
     tenants: &[String],
     fsync: bool,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, None, Web::Yes, None).await
+    spawn_argus(dir, tenants, fsync, None, Web::Yes, None, 0.0).await
 }
 
 /// Starts a VictoriaMetrics and Argus keeping its points there (`[remote_storage]`, label
@@ -299,7 +299,7 @@ pub async fn start_argus_on_vm(
 ) -> anyhow::Result<Server> {
     let vm = start_victoriametrics(vm_bin, &dir.join("vm")).await?;
     let web = if web { Web::Yes } else { Web::No };
-    let mut argus = spawn_argus(dir, tenants, true, None, web, Some(&vm.url)).await?;
+    let mut argus = spawn_argus(dir, tenants, true, None, web, Some(&vm.url), 0.0).await?;
     argus.name = Kind::ArgusVm.name().into();
     argus.data_dir = vm.data_dir.clone();
     argus.companion = Some(Box::new(vm));
@@ -314,7 +314,26 @@ pub async fn start_argus_with_rules(
     fsync: bool,
     pull_secs: u64,
 ) -> anyhow::Result<Server> {
-    spawn_argus(dir, tenants, fsync, None, Web::WithRules(pull_secs), None).await
+    spawn_argus(
+        dir,
+        tenants,
+        fsync,
+        None,
+        Web::WithRules(pull_secs),
+        None,
+        0.0,
+    )
+    .await
+}
+
+/// Starts Argus as [`start_argus`] does, with every tenant's quota at `points_per_sec` (burst:
+/// one second's worth; the fairness scenario).
+pub async fn start_argus_with_quota(
+    dir: &Path,
+    tenants: &[String],
+    points_per_sec: f64,
+) -> anyhow::Result<Server> {
+    spawn_argus(dir, tenants, true, None, Web::No, None, points_per_sec).await
 }
 
 /// Whether serve-argus runs the web service, and the rules path behind it.
@@ -333,6 +352,7 @@ async fn spawn_argus(
     alerting: Option<&Path>,
     web: Web,
     remote_storage: Option<&str>,
+    quota_points_per_sec: f64,
 ) -> anyhow::Result<Server> {
     let data_dir = dir.join("argus-data");
     std::fs::create_dir_all(&data_dir)?;
@@ -351,6 +371,9 @@ async fn spawn_argus(
     }
     if let Some(r) = remote_storage {
         cmd.arg("--remote-storage").arg(r);
+    }
+    if quota_points_per_sec > 0.0 {
+        cmd.arg(format!("--quota-points-per-sec={quota_points_per_sec}"));
     }
     for (t, tok) in tenants.iter().zip(&tokens) {
         cmd.arg("--tenant").arg(format!("{t}={}", hash_token(tok)));

@@ -552,6 +552,42 @@ async fn tenant_quotas_are_for_platform_admins_on(backend: Backend) {
     };
     assert_eq!(of("globex")["quota"], body);
     assert!(of("acme").get("quota").is_none(), "{doc}");
+    // The console's tenants panel (platform admins only) shows it in globex's row, in a form
+    // that saves it again.
+    let page = |cookie: String| {
+        let e = &e;
+        async move {
+            e.http
+                .get(format!("{}/admin", e.url))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let html = page(cookie.clone()).await;
+    let row = html
+        .split(r#"data-tenant="globex""#)
+        .nth(1)
+        .expect("globex's quota form");
+    let row = &row[..row.find("</details>").unwrap()];
+    assert!(
+        row.contains("5000 pts/s") && row.contains("200 pts/request"),
+        "{row}"
+    );
+    assert!(row.contains(r#"data-api="/api/v1/tenants/globex/quota" data-method="PUT""#));
+    assert!(
+        row.contains(r#"name="points_per_sec" data-type="int" value="5000""#),
+        "{row}"
+    );
+    let acme_row = html.split(r#"data-tenant="acme""#).nth(1).unwrap();
+    assert!(
+        acme_row.starts_with("><summary>defaults</summary>"),
+        "{acme_row}"
+    );
     let (s, _) = call(Method::DELETE, path, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = call(Method::DELETE, path, None).await;

@@ -54,28 +54,79 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
     );
     let mut body = body;
     if a.platform_admin {
-        let trows: Vec<String> = store::tenants(&st.db)
-            .await?
-            .iter()
-            .map(|t| {
-                let del = if t.id == a.tenant.as_str() {
-                    String::new()
-                } else {
-                    format!(r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} and everything it owns?">Delete</button>"#, esc(&t.id), esc(&t.id))
-                };
-                format!(r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right">{del}</td></tr>"#,
-                    esc(&t.id), esc(&t.name), t.version, fmt_time(t.created_at))
-            })
-            .collect();
+        let mut trows = Vec::new();
+        for t in store::tenants(&st.db).await? {
+            let del = if t.id == a.tenant.as_str() {
+                String::new()
+            } else {
+                format!(
+                    r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} and everything it owns?">Delete</button>"#,
+                    esc(&t.id),
+                    esc(&t.id)
+                )
+            };
+            let quota = crate::api::quotas::load(&st.db, &t.id).await?;
+            trows.push(format!(r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right">{del}</td></tr>"#,
+                esc(&t.id), esc(&t.name), t.version, fmt_time(t.created_at), quota_cell(&t.id, quota.unwrap_or_default())));
+        }
         body.push_str(&format!(
             r#"<div class="panel"><h2>Tenants (platform admin)</h2>{}<form class="inline" data-api="/api/v1/tenants" style="margin-top:10px">
 <label>Id<input name="id" required placeholder="team-db"></label><label>Name<input name="name"></label>
 <label>First admin login<input name="admin_login"></label><label>Password<input name="admin_password" type="password" autocomplete="new-password"></label>
 <button>Create</button><div class="err"></div></form></div>"#,
-            table(&["Id", "Name", "Config version", "Created (UTC)", ""], &trows, "No tenants.")
+            table(&["Id", "Name", "Config version", "Created (UTC)", "Quota", ""], &trows, "No tenants.")
         ));
     }
     Ok(page(&a, "/admin", "Users & tokens", &body))
+}
+
+/// A tenant's quota in its row: the figures set (empty ones keep the transfers' `[quotas]`) in
+/// a form that PUTs them (`/api/v1/tenants/{id}/quota`), and a button back to the defaults.
+fn quota_cell(tenant: &str, q: argus_core::quota::QuotaOverride) -> String {
+    let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let count = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let summary = if q.is_empty() {
+        "defaults".to_string()
+    } else {
+        let mut parts = Vec::new();
+        if let Some(v) = q.points_per_sec {
+            parts.push(format!("{v} pts/s"));
+        }
+        if let Some(v) = q.burst {
+            parts.push(format!("burst {v}"));
+        }
+        if let Some(v) = q.active_series {
+            parts.push(format!("{v} series"));
+        }
+        if let Some(v) = q.batch_points {
+            parts.push(format!("{v} pts/request"));
+        }
+        if let Some(v) = q.tags_per_point {
+            parts.push(format!("{v} tags/point"));
+        }
+        parts.join(", ")
+    };
+    let reset = if q.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#"<button type="button" class="small" data-call="/api/v1/tenants/{t}/quota" data-method="DELETE">Defaults</button>"#,
+            t = esc(tenant)
+        )
+    };
+    format!(
+        r#"<details class="quota" data-tenant="{t}"><summary>{summary}</summary><form class="inline" data-api="/api/v1/tenants/{t}/quota" data-method="PUT" title="empty: the transfers' default; 0: unlimited">
+<label>Points/s<input name="points_per_sec" data-type="int" value="{pps}" size="8"></label><label>Burst<input name="burst" data-type="int" value="{burst}" size="8"></label>
+<label>Active series<input name="active_series" data-type="int" value="{series}" size="8"></label><label>Points/request<input name="batch_points" data-type="int" value="{batch}" size="8"></label>
+<label>Tags/point<input name="tags_per_point" data-type="int" value="{tags}" size="3"></label><button>Save</button>{reset}<div class="err"></div></form></details>"#,
+        t = esc(tenant),
+        summary = esc(&summary),
+        pps = num(q.points_per_sec),
+        burst = num(q.burst),
+        series = count(q.active_series),
+        batch = count(q.batch_points),
+        tags = count(q.tags_per_point),
+    )
 }
 
 #[cfg(test)]
