@@ -119,7 +119,7 @@ async fn decide_one(
         _ if acked => "acknowledged",
         _ => "problem",
     };
-    let mut route = tenant.map(|t| t.route(e)).unwrap_or_default();
+    let mut route = tenant.map(|t| t.route(e, now)).unwrap_or_default();
     // The teams an escalation reached hear of the recovery too.
     if let (Some(t), Some(p), false) = (tenant, &prev, problem) {
         for team in &p.escalated {
@@ -138,6 +138,8 @@ async fn decide_one(
         "acknowledged: not repeated".to_string()
     } else if tenant.is_none() {
         "no notification config for tenant".to_string()
+    } else if route.receivers.is_empty() && !route.muted.is_empty() {
+        format!("muted: {}", route.muted.join("; "))
     } else if route.receivers.is_empty() {
         "no subscriber".to_string()
     } else {
@@ -206,14 +208,10 @@ async fn decide_one(
         }
         q.execute(&mut **tx).await.map_err(db_err)?;
     }
-    // Reminders: armed when a new run is notified through a route (its repeat_interval, the
-    // shortest of the routes reaching it); stopped by recovery, silence or inhibition.
-    let remind_every = route
-        .receivers
-        .values()
-        .flatten()
-        .map(|g| g.repeat_ms)
-        .min();
+    // Reminders: armed when a new run reaches a route (its repeat_interval, the shortest of
+    // the routes reaching it; a muted route's too, so the problem is told once the mute ends);
+    // stopped by recovery, silence or inhibition.
+    let remind_every = route.repeat_ms;
     let remind = match () {
         _ if new_run && !silenced && remind_every.is_some() => Some((
             remind_every.map(|ms| now_millis() + ms as i64),
@@ -505,15 +503,13 @@ pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
         let (route, quiet) = match (&e, e.as_ref().and_then(|e| index.tenant(&e.tenant))) {
             // A silence made after the problem started mutes its reminders (they keep their
             // schedule and resume when it ends).
-            (Some(e), Some(t)) => (t.route(e), t.silenced_by(e, now_secs()).is_some()),
+            (Some(e), Some(t)) => (
+                t.route(e, now_secs()),
+                t.silenced_by(e, now_secs()).is_some(),
+            ),
             _ => (Default::default(), false),
         };
-        let every = route
-            .receivers
-            .values()
-            .flatten()
-            .map(|g| g.repeat_ms)
-            .min();
+        let every = route.repeat_ms;
         let mut tx = app.db.pool.begin().await.map_err(db_err)?;
         // Conditional: an acknowledgement, recovery or silence racing with us wins; then (or
         // when no route asks for reminders any more) the reminder is dropped.
