@@ -233,47 +233,142 @@ async fn decide_one(
         .map_err(db_err)?;
     }
     if !silenced && !acked {
-        let immediate = e.priority.level() <= app.cfg.immediate_max_priority;
-        // An alert rule's alerts merge per rule, as a strategy's do per strategy.
-        let default_group = match &e.rule {
-            Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
-            None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
-        };
-        let wait = app.cfg.group_wait_secs as i64 * 1000;
-        for (r, grouping) in &route.receivers {
-            let (kind, group, timing) = match grouping {
-                _ if !immediate => (
-                    "digest",
-                    "digest",
-                    Timing::Fixed(app.cfg.digest_interval_secs as i64 * 1000),
-                ),
-                Some(g) => (
-                    "alert",
-                    g.key.as_str(),
-                    Timing::Grouped {
-                        wait_ms: g.wait_ms as i64,
-                        interval_ms: g.interval_ms as i64,
-                    },
-                ),
-                None => (
-                    "alert",
-                    default_group.as_str(),
-                    Timing::Grouped {
-                        wait_ms: wait,
-                        interval_ms: wait,
-                    },
-                ),
-            };
-            let timing = match timing {
-                Timing::Grouped { wait_ms, .. } if !app.cfg.first_message_immediate => {
-                    Timing::Fixed(wait_ms)
-                }
-                t => t,
-            };
-            add_pending(tx, e, &body, *r, kind, group, 0, timing).await?;
+        notify(app, tx, e, &body, &route).await?;
+    }
+    let mut outcome = outcome;
+    // A recovered problem may have been what inhibited others: those it alone held back are
+    // told now, as Alertmanager does once an inhibiting alert resolves.
+    if let (Some(t), false, Some("PROBLEM")) =
+        (tenant, problem, prev.as_ref().map(|p| p.status.as_str()))
+    {
+        let n = release_inhibited(app, tx, t).await?;
+        if n > 0 {
+            outcome.push_str(&format!("; released {n} inhibited alerts"));
         }
     }
     Ok(outcome)
+}
+
+/// Adds `e`'s notices for the receivers of `route`: at once for a new group, merged into the
+/// group's next message otherwise; digests for priorities that are not immediate.
+async fn notify(
+    app: &App,
+    tx: &mut Transaction<'_, Any>,
+    e: &Event,
+    body: &str,
+    route: &crate::routing::Route,
+) -> Result<(), AlarmError> {
+    let immediate = e.priority.level() <= app.cfg.immediate_max_priority;
+    // An alert rule's alerts merge per rule, as a strategy's do per strategy.
+    let default_group = match &e.rule {
+        Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
+        None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
+    };
+    let wait = app.cfg.group_wait_secs as i64 * 1000;
+    for (r, grouping) in &route.receivers {
+        let (kind, group, timing) = match grouping {
+            _ if !immediate => (
+                "digest",
+                "digest",
+                Timing::Fixed(app.cfg.digest_interval_secs as i64 * 1000),
+            ),
+            Some(g) => (
+                "alert",
+                g.key.as_str(),
+                Timing::Grouped {
+                    wait_ms: g.wait_ms as i64,
+                    interval_ms: g.interval_ms as i64,
+                },
+            ),
+            None => (
+                "alert",
+                default_group.as_str(),
+                Timing::Grouped {
+                    wait_ms: wait,
+                    interval_ms: wait,
+                },
+            ),
+        };
+        let timing = match timing {
+            Timing::Grouped { wait_ms, .. } if !app.cfg.first_message_immediate => {
+                Timing::Fixed(wait_ms)
+            }
+            t => t,
+        };
+        add_pending(tx, e, body, *r, kind, group, 0, timing).await?;
+    }
+    Ok(())
+}
+
+/// Re-decides the tenant's inhibited open problems after a source recovered: one no longer
+/// inhibited (nor silenced) becomes a problem and is notified, its reminders and escalation
+/// armed as for a new problem. Returns how many were released.
+async fn release_inhibited(
+    app: &App,
+    tx: &mut Transaction<'_, Any>,
+    t: &TenantIndex,
+) -> Result<usize, AlarmError> {
+    let rows = sqlx::query(
+        "SELECT event_id, body, ack_by FROM alarm_alerts WHERE tenant = $1 AND status = 'PROBLEM' AND state = 'inhibited' LIMIT 10000",
+    )
+    .bind(t.cfg.tenant.as_str())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let targets: Vec<(Event, String, bool)> = rows
+        .iter()
+        .filter_map(|r| {
+            let body: String = r.get("body");
+            let e = serde_json::from_str(&body).ok()?;
+            Some((e, body, opt_str(r, "ack_by").is_some()))
+        })
+        .collect();
+    let Some((first, _, _)) = targets.first() else {
+        return Ok(0);
+    };
+    // No target is a host-down alert (those are never inhibited), so one look serves all.
+    let open = open_problems(tx, t, first).await?;
+    let (now, now_ms) = (now_secs(), now_millis());
+    let mut released = 0;
+    for (e, body, acked) in &targets {
+        if t.inhibited_by(e, &open).is_some() {
+            continue;
+        }
+        let silenced = t.silenced_by(e, now).is_some();
+        let route = t.route(e, now);
+        let state = match () {
+            _ if silenced => "silenced",
+            _ if *acked => "acknowledged",
+            _ => "problem",
+        };
+        let arm = !silenced && !acked;
+        let esc = route.escalation.filter(|_| arm);
+        let remind = route.repeat_ms.filter(|_| arm);
+        let done = sqlx::query(
+            "UPDATE alarm_alerts SET state = $1, silenced = $2, updated_at = $3,
+             escalate_at = $4, escalate_team = $5, escalation_level = 0, escalated_teams = NULL,
+             remind_at = $6, remind_every = $7, reminders = 0
+             WHERE tenant = $8 AND event_id = $9 AND status = 'PROBLEM' AND state = 'inhibited'",
+        )
+        .bind(state)
+        .bind(i64::from(silenced))
+        .bind(now)
+        .bind(esc.map(|(_, after)| now_ms + after as i64 * 1000))
+        .bind(esc.map(|(team, _)| team as i64))
+        .bind(remind.map(|ms| now_ms + ms as i64))
+        .bind(remind.map(|ms| ms as i64))
+        .bind(e.tenant.as_str())
+        .bind(&e.id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if done == 1 && arm {
+            notify(app, tx, e, body, &route).await?;
+        }
+        released += done as usize;
+    }
+    Ok(released)
 }
 
 /// The tenant's open problems (event id, labels) that could inhibit `e`: all of them when the

@@ -514,7 +514,8 @@ mod tests {
         assert_eq!(got, vec![(1, ChannelKey::Email), (2, ChannelKey::Webhook)]);
         assert_eq!(r.escalation, Some((11, 60)));
         assert_eq!(
-            t.route(&event("web-1", 3, EventStatus::Problem), 0).escalation,
+            t.route(&event("web-1", 3, EventStatus::Problem), 0)
+                .escalation,
             None
         );
         assert!(
@@ -657,7 +658,10 @@ mod tests {
         // Saturday 2026-03-07 00:30 in Shanghai is Friday 16:30 UTC.
         let sat = chrono_ts("2026-03-06T16:30:00Z");
         let r = t.route(&e, sat);
-        assert!(r.receivers.is_empty(), "muted, and the sibling is not tried: {r:?}");
+        assert!(
+            r.receivers.is_empty(),
+            "muted, and the sibling is not tried: {r:?}"
+        );
         assert_eq!(r.escalation, None, "a muted team does not escalate");
         assert_eq!(r.repeat_ms, Some(600_000));
         assert!(r.muted[0].contains("\"weekend\""), "{:?}", r.muted);

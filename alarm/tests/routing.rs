@@ -277,3 +277,109 @@ async fn escalation_steps_through_teams_for_a_routed_p2_and_all_hear_the_recover
         r.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_inhibited_alert_is_told_once_its_sources_recover() {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = "rt-release";
+    let tree = json!({
+        "route": {"receiver": "contact-1", "group_wait": "0s", "group_by": ["endpoint"], "group_interval": "1s"},
+        "inhibit_rules": [{"source_matchers": ["priority=P0", "alertname=disk.full"], "target_matchers": ["priority=P2"], "equal": ["dc"]}]
+    });
+    let cfg = config(dir.path(), vec![routed(t, &[&rx.url], tree)]);
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    let told = |rx: &Receiver, host: &str, metric: &str, status: &str| -> usize {
+        rx.delivered()
+            .iter()
+            .flat_map(|h| h.json()["events"].as_array().cloned().unwrap_or_default())
+            .filter(|e| {
+                e["series"]["endpoint"] == host
+                    && e["series"]["metric"] == metric
+                    && e["status"] == status
+            })
+            .count()
+    };
+    let source = |host: &str, strategy: u64, metric: &str, status: EventStatus, occ: u64| {
+        let mut e = event(t, host, strategy, 0, status, occ);
+        e.series.metric = metric.into();
+        e.id = argus_core::event::EventId::of(strategy, &e.series);
+        e
+    };
+    // web-1 is down: its cpu alert is inhibited.
+    post_events(
+        &alarm.url(),
+        &[source("web-1", 1, "agent.alive", EventStatus::Problem, 1)],
+    )
+    .await;
+    wait_for("host down", 30, || {
+        told(&rx, "web-1", "agent.alive", "PROBLEM") == 1
+    })
+    .await;
+    post_events(&alarm.url(), &[p(t, "web-1", 7, 1)]).await;
+    // Two P0 disk.full alerts of eu1 both inhibit db-2's P2.
+    post_events(
+        &alarm.url(),
+        &[
+            source("db-1", 2, "disk.full", EventStatus::Problem, 1),
+            source("db-3", 3, "disk.full", EventStatus::Problem, 1),
+        ],
+    )
+    .await;
+    post_events(&alarm.url(), &[p(t, "db-2", 9, 2)]).await;
+    wait_for_async("two inhibited", 30, || async {
+        outcome(&alarm.url(), t, "inhibited").await.len() == 2
+    })
+    .await;
+    // The host comes back: its recovery, and web-1's cpu alert, no longer inhibited.
+    post_events(
+        &alarm.url(),
+        &[source("web-1", 1, "agent.alive", EventStatus::Ok, 2)],
+    )
+    .await;
+    wait_for("web-1's cpu alert", 30, || {
+        told(&rx, "web-1", "cpu.busy", "PROBLEM") == 1
+    })
+    .await;
+    assert_eq!(told(&rx, "web-1", "agent.alive", "OK"), 1);
+    let open = outcome(&alarm.url(), t, "problem").await;
+    assert!(
+        open.iter()
+            .any(|a| a["event"]["series"]["endpoint"] == "web-1" && a["event"]["priority"] == 1),
+        "web-1's cpu alert is a problem again: {open:?}"
+    );
+    // One disk alert recovers: db-2 stays inhibited by the other.
+    post_events(
+        &alarm.url(),
+        &[source("db-1", 2, "disk.full", EventStatus::Ok, 2)],
+    )
+    .await;
+    wait_for("db-1's recovery", 30, || {
+        told(&rx, "db-1", "disk.full", "OK") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told(&rx, "db-2", "cpu.busy", "PROBLEM"), 0);
+    assert_eq!(outcome(&alarm.url(), t, "inhibited").await.len(), 1);
+    // The other recovers: db-2 is told, once.
+    post_events(
+        &alarm.url(),
+        &[source("db-3", 3, "disk.full", EventStatus::Ok, 2)],
+    )
+    .await;
+    wait_for("db-2's alert", 30, || {
+        told(&rx, "db-2", "cpu.busy", "PROBLEM") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told(&rx, "db-2", "cpu.busy", "PROBLEM"), 1);
+    assert!(outcome(&alarm.url(), t, "inhibited").await.is_empty());
+    // Its recovery is told too (it is no longer a muted problem's).
+    post_events(&alarm.url(), &[event(t, "db-2", 9, 2, EventStatus::Ok, 2)]).await;
+    wait_for("db-2's recovery", 30, || {
+        told(&rx, "db-2", "cpu.busy", "OK") == 1
+    })
+    .await;
+    alarm.stop().await;
+    rx.stop().await;
+}

@@ -846,12 +846,14 @@ impl Recurrence {
         self.time_zone.parse::<chrono_tz::Tz>().ok()?;
         let mut days = Vec::new();
         for w in &self.weekdays {
-            let d = WEEKDAYS
-                .iter()
-                .position(|x| w.eq_ignore_ascii_case(x))? as u32;
+            let d = WEEKDAYS.iter().position(|x| w.eq_ignore_ascii_case(x))? as u32;
             days.push((d + 1) % 7); // Alertmanager counts from Sunday = 0
         }
-        let on = |shift: u32| days.iter().map(|d| ((d + shift) % 7, (d + shift) % 7)).collect();
+        let on = |shift: u32| {
+            days.iter()
+                .map(|d| ((d + shift) % 7, (d + shift) % 7))
+                .collect()
+        };
         let part = |times: (u32, u32), shift| TimeInterval {
             times: vec![times],
             weekdays: on(shift),
@@ -863,7 +865,12 @@ impl Recurrence {
         } else {
             vec![part((start, 24 * 60), 0), part((0, end), 1)]
         };
-        Some(parts.into_iter().filter(|p| p.times[0].0 < p.times[0].1).collect())
+        Some(
+            parts
+                .into_iter()
+                .filter(|p| p.times[0].0 < p.times[0].1)
+                .collect(),
+        )
     }
 }
 
@@ -987,7 +994,11 @@ fn range(
     Ok((a, b))
 }
 
-fn list<'a>(o: &'a serde_json::Map<String, Value>, k: &str, f: &str) -> Result<&'a [Value], RouteError> {
+fn list<'a>(
+    o: &'a serde_json::Map<String, Value>,
+    k: &str,
+    f: &str,
+) -> Result<&'a [Value], RouteError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
@@ -1011,7 +1022,9 @@ fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
     let mut t = TimeInterval::default();
     for (i, x) in list(o, "times", f)?.iter().enumerate() {
         let fi = format!("{f}.times[{i}]");
-        let m = x.as_object().ok_or_else(|| err(&fi, "must be a mapping with start_time and end_time"))?;
+        let m = x
+            .as_object()
+            .ok_or_else(|| err(&fi, "must be a mapping with start_time and end_time"))?;
         if let Some(k) = m.keys().find(|k| *k != "start_time" && *k != "end_time") {
             return Err(err(format!("{fi}.{k}"), "unknown field"));
         }
@@ -1026,7 +1039,10 @@ fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
                 .ok_or_else(|| err(&fk, format!("{s:?} is not a time HH:MM (00:00 to 24:00)")))?;
         }
         if ends[0] >= ends[1] {
-            return Err(err(fi, "start_time must be before end_time (split a range past midnight in two)"));
+            return Err(err(
+                fi,
+                "start_time must be before end_time (split a range past midnight in two)",
+            ));
         }
         t.times.push((ends[0], ends[1]));
     }
@@ -1043,10 +1059,15 @@ fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
     for (i, x) in list(o, "days_of_month", f)?.iter().enumerate() {
         let fi = format!("{f}.days_of_month[{i}]");
         let (a, b) = range(x, &fi, "a day of the month (1 to 31, or -31 to -1)", |s| {
-            s.parse::<i32>().ok().filter(|d| *d != 0 && (-31..=31).contains(d))
+            s.parse::<i32>()
+                .ok()
+                .filter(|d| *d != 0 && (-31..=31).contains(d))
         })?;
         if a < 0 && b > 0 {
-            return Err(err(fi, "the end day must be negative when the start day is"));
+            return Err(err(
+                fi,
+                "the end day must be negative when the start day is",
+            ));
         }
         // As Alertmanager: checked on a 28-day month, the shortest.
         let at28 = |d: i32| if d < 0 { 28 + d } else { d };
@@ -1057,12 +1078,15 @@ fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
     }
     for (i, x) in list(o, "months", f)?.iter().enumerate() {
         let fi = format!("{f}.months[{i}]");
-        let (a, b) = range(x, &fi, "a month (1 to 12, or january … december)", |s| {
-            match s.parse::<i32>() {
+        let (a, b) = range(
+            x,
+            &fi,
+            "a month (1 to 12, or january … december)",
+            |s| match s.parse::<i32>() {
                 Ok(n) => Some(n).filter(|n| (1..=12).contains(n)),
                 Err(_) => AM_MONTHS.iter().position(|m| *m == s).map(|m| m as i32 + 1),
-            }
-        })?;
+            },
+        )?;
         if a > b {
             return Err(err(fi, "the end month is before the start month"));
         }
@@ -1070,7 +1094,9 @@ fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
     }
     for (i, x) in list(o, "years", f)?.iter().enumerate() {
         let fi = format!("{f}.years[{i}]");
-        let (a, b) = range(x, &fi, "a year", |s| s.parse::<i32>().ok().filter(|y| *y > 0))?;
+        let (a, b) = range(x, &fi, "a year", |s| {
+            s.parse::<i32>().ok().filter(|y| *y > 0)
+        })?;
         if a > b {
             return Err(err(fi, "the end year is before the start year"));
         }
@@ -1090,7 +1116,9 @@ fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
 
 /// One entry of `time_intervals`: `{name, time_intervals: [...]}`.
 fn named_intervals(v: &Value, f: &str) -> Result<(String, Vec<TimeInterval>), RouteError> {
-    let o = v.as_object().ok_or_else(|| err(f, "must be a mapping with name and time_intervals"))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| err(f, "must be a mapping with name and time_intervals"))?;
     if let Some(k) = o.keys().find(|k| *k != "name" && *k != "time_intervals") {
         return Err(err(format!("{f}.{k}"), "unknown field"));
     }
@@ -1118,7 +1146,10 @@ fn check_interval_names(
         if let Some(i) = names.iter().position(|x| !defined.contains_key(x)) {
             return Err(err(
                 format!("{path}.{k}[{i}]"),
-                format!("no time interval is named {:?} (define it under time_intervals)", names[i]),
+                format!(
+                    "no time interval is named {:?} (define it under time_intervals)",
+                    names[i]
+                ),
             ));
         }
     }
@@ -1325,12 +1356,19 @@ mod tests {
         };
         let db = [("team", "db")];
         // Berlin leaves DST on 2026-10-25: 22:00 local is 20:00Z before, 21:00Z after.
-        assert!(at(&db, "2026-10-24T20:30:00Z")[0].as_deref().unwrap().contains("\"nights\""));
+        assert!(at(&db, "2026-10-24T20:30:00Z")[0]
+            .as_deref()
+            .unwrap()
+            .contains("\"nights\""));
         assert_eq!(at(&db, "2026-10-24T19:30:00Z"), [None], "21:30 CEST");
         assert_eq!(at(&db, "2026-10-26T20:30:00Z"), [None], "21:30 CET");
         assert!(at(&db, "2026-10-26T21:30:00Z")[0].is_some(), "22:30 CET");
         assert!(at(&db, "2026-10-27T04:59:00Z")[0].is_some(), "05:59 CET");
-        assert_eq!(at(&db, "2026-10-27T05:00:00Z"), [None], "06:00 CET: end is exclusive");
+        assert_eq!(
+            at(&db, "2026-10-27T05:00:00Z"),
+            [None],
+            "06:00 CET: end is exclusive"
+        );
         // The muted route still matched: the walk stopped there. Its child does not inherit
         // the mute (Alertmanager copies intervals from each route itself).
         let prod = cfg.reach(&labels(&[("team", "db"), ("env", "prod")]));
@@ -1338,19 +1376,42 @@ mod tests {
         assert_eq!(cfg.muted(&prod[0], utc("2026-10-24T20:30:00Z")), None);
         let web = [("team", "web")];
         // Office hours in New York: Monday 2026-03-09 is EDT (UTC-4) after the 8 March change.
-        assert_eq!(at(&web, "2026-03-09T13:30:00Z"), [None], "09:30 EDT, a Monday");
-        assert!(at(&web, "2026-03-06T13:30:00Z")[0].is_some(), "08:30 EST on Friday");
+        assert_eq!(
+            at(&web, "2026-03-09T13:30:00Z"),
+            [None],
+            "09:30 EDT, a Monday"
+        );
+        assert!(
+            at(&web, "2026-03-06T13:30:00Z")[0].is_some(),
+            "08:30 EST on Friday"
+        );
         assert_eq!(at(&web, "2026-03-06T14:30:00Z"), [None], "09:30 EST");
-        assert!(at(&web, "2026-03-07T15:00:00Z")[0].as_deref().unwrap().contains("outside"), "Saturday");
-        assert!(at(&web, "2026-07-06T15:00:00Z")[0].is_some(), "July is not in the months");
+        assert!(
+            at(&web, "2026-03-07T15:00:00Z")[0]
+                .as_deref()
+                .unwrap()
+                .contains("outside"),
+            "Saturday"
+        );
+        assert!(
+            at(&web, "2026-07-06T15:00:00Z")[0].is_some(),
+            "July is not in the months"
+        );
         assert_eq!(at(&web, "2026-12-07T15:00:00Z"), [None], "December is");
-        assert!(at(&web, "2028-01-03T15:00:00Z")[0].is_some(), "2028 is not in the years");
+        assert!(
+            at(&web, "2028-01-03T15:00:00Z")[0].is_some(),
+            "2028 is not in the years"
+        );
         // Or the month's last two days, whatever the hour (February 2028 is a leap month).
         assert_eq!(at(&web, "2026-07-30T23:00:00Z"), [None]);
         assert!(at(&web, "2026-07-29T23:00:00Z")[0].is_some());
         assert_eq!(at(&web, "2028-02-28T03:00:00Z"), [None]);
         assert!(at(&web, "2028-02-27T03:00:00Z")[0].is_some());
-        assert_eq!(at(&[("team", "x")], "2026-03-07T15:00:00Z"), [None], "the root");
+        assert_eq!(
+            at(&[("team", "x")], "2026-03-07T15:00:00Z"),
+            [None],
+            "the root"
+        );
     }
 
     #[test]
@@ -1359,9 +1420,18 @@ mod tests {
             days_of_month: vec![d],
             ..Default::default()
         };
-        assert!(!t((31, 31)).contains(utc("2026-04-30T12:00:00Z")), "no 31 April");
-        assert!(t((29, 31)).contains(utc("2026-04-30T12:00:00Z")), "clamped end");
-        assert!(t((-31, -1)).contains(utc("2026-02-01T00:00:00Z")), "-31 is the 1st or before");
+        assert!(
+            !t((31, 31)).contains(utc("2026-04-30T12:00:00Z")),
+            "no 31 April"
+        );
+        assert!(
+            t((29, 31)).contains(utc("2026-04-30T12:00:00Z")),
+            "clamped end"
+        );
+        assert!(
+            t((-31, -1)).contains(utc("2026-02-01T00:00:00Z")),
+            "-31 is the 1st or before"
+        );
         assert!(
             !t((-31, -30)).contains(utc("2026-02-01T00:00:00Z")),
             "wholly before a short month's start"
@@ -1375,23 +1445,57 @@ mod tests {
             RoutingConfig::from_alertmanager(&json!({"route": route, "time_intervals": intervals}))
                 .unwrap_err()
         };
-        let r = json!({"receiver": "a", "routes": [{"receiver": "b", "mute_time_intervals": ["x"]}]});
+        let r =
+            json!({"receiver": "a", "routes": [{"receiver": "b", "mute_time_intervals": ["x"]}]});
         let e = with(r.clone(), json!([]));
         assert_eq!(e.field, "route.routes[0].mute_time_intervals[0]");
         assert!(e.reason.contains("\"x\""), "{e}");
-        let e = with(json!({"receiver": "a", "active_time_intervals": ["x"]}), json!([{"name": "x"}]));
+        let e = with(
+            json!({"receiver": "a", "active_time_intervals": ["x"]}),
+            json!([{"name": "x"}]),
+        );
         assert_eq!(e.field, "route.active_time_intervals");
         for (iv, field) in [
-            (json!({"times": [{"start_time": "9:00", "end_time": "17:00"}]}), "time_intervals[0].time_intervals[0].times[0].start_time"),
-            (json!({"times": [{"start_time": "18:00", "end_time": "06:00"}]}), "time_intervals[0].time_intervals[0].times[0]"),
-            (json!({"weekdays": ["saturday:sunday"]}), "time_intervals[0].time_intervals[0].weekdays[0]"),
-            (json!({"weekdays": ["funday"]}), "time_intervals[0].time_intervals[0].weekdays[0]"),
-            (json!({"days_of_month": ["0"]}), "time_intervals[0].time_intervals[0].days_of_month[0]"),
-            (json!({"days_of_month": ["-3:5"]}), "time_intervals[0].time_intervals[0].days_of_month[0]"),
-            (json!({"months": ["13"]}), "time_intervals[0].time_intervals[0].months[0]"),
-            (json!({"years": ["2027:2026"]}), "time_intervals[0].time_intervals[0].years[0]"),
-            (json!({"location": "Mars/Olympus"}), "time_intervals[0].time_intervals[0].location"),
-            (json!({"hours": ["1"]}), "time_intervals[0].time_intervals[0].hours"),
+            (
+                json!({"times": [{"start_time": "9:00", "end_time": "17:00"}]}),
+                "time_intervals[0].time_intervals[0].times[0].start_time",
+            ),
+            (
+                json!({"times": [{"start_time": "18:00", "end_time": "06:00"}]}),
+                "time_intervals[0].time_intervals[0].times[0]",
+            ),
+            (
+                json!({"weekdays": ["saturday:sunday"]}),
+                "time_intervals[0].time_intervals[0].weekdays[0]",
+            ),
+            (
+                json!({"weekdays": ["funday"]}),
+                "time_intervals[0].time_intervals[0].weekdays[0]",
+            ),
+            (
+                json!({"days_of_month": ["0"]}),
+                "time_intervals[0].time_intervals[0].days_of_month[0]",
+            ),
+            (
+                json!({"days_of_month": ["-3:5"]}),
+                "time_intervals[0].time_intervals[0].days_of_month[0]",
+            ),
+            (
+                json!({"months": ["13"]}),
+                "time_intervals[0].time_intervals[0].months[0]",
+            ),
+            (
+                json!({"years": ["2027:2026"]}),
+                "time_intervals[0].time_intervals[0].years[0]",
+            ),
+            (
+                json!({"location": "Mars/Olympus"}),
+                "time_intervals[0].time_intervals[0].location",
+            ),
+            (
+                json!({"hours": ["1"]}),
+                "time_intervals[0].time_intervals[0].hours",
+            ),
         ] {
             let e = with(r.clone(), json!([{"name": "x", "time_intervals": [iv]}]));
             assert_eq!(e.field, field, "{e}");

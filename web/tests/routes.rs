@@ -473,7 +473,10 @@ async fn time_intervals_are_taken_and_refused_as_amtool_check_config_does() {
     receivers_exist(&e, &e.a, &["ops", "dba", "web"]).await;
     let (s, v) = put_yaml(&e, &e.a, AM_TIMED).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(amtool_accepts(&amtool, AM_TIMED), amtool.as_ref().map(|_| true));
+    assert_eq!(
+        amtool_accepts(&amtool, AM_TIMED),
+        amtool.as_ref().map(|_| true)
+    );
     let ti = &v["config"]["time_intervals"];
     assert_eq!(ti["office"][0]["days_of_month"], json!([[1, 10], [-3, -1]]));
     assert_eq!(ti["holidays"][0]["months"], json!([[12, 12]]));
