@@ -1,6 +1,6 @@
 //! Label routing in Alertmanager's terms: label matchers (`=`, `!=`, `=~`, `!~`), the routing
-//! tree of `alertmanager.yml`'s `route:` section, inhibit rules, and recurring time windows in
-//! a named time zone (for silences). Web parses and checks them, alarm applies them; both use
+//! tree of `alertmanager.yml`'s `route:` section, inhibit rules, its `time_intervals` (routes
+//! muted or active by them), and silences' recurring windows, evaluated as time intervals. Web parses and checks them, alarm applies them; both use
 //! this one implementation so `POST /api/v1/routes/test` answers what alarm does.
 //!
 //! Semantics follow Alertmanager 0.25: a missing label matches as the empty string, regexes are
