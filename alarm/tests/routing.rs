@@ -280,6 +280,18 @@ async fn escalation_steps_through_teams_for_a_routed_p2_and_all_hear_the_recover
 
 #[tokio::test]
 async fn an_inhibited_alert_is_told_once_its_sources_recover() {
+    release(None).await;
+}
+
+/// The same on PostgreSQL (the release's statements on the other engine).
+#[tokio::test]
+async fn inhibition_release_on_postgres() {
+    if let Some(url) = pg_database("PostgreSQL").await {
+        release(Some(url)).await;
+    }
+}
+
+async fn release(database_url: Option<String>) {
     let rx = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let t = "rt-release";
@@ -287,7 +299,10 @@ async fn an_inhibited_alert_is_told_once_its_sources_recover() {
         "route": {"receiver": "contact-1", "group_wait": "0s", "group_by": ["endpoint"], "group_interval": "1s"},
         "inhibit_rules": [{"source_matchers": ["priority=P0", "alertname=disk.full"], "target_matchers": ["priority=P2"], "equal": ["dc"]}]
     });
-    let cfg = config(dir.path(), vec![routed(t, &[&rx.url], tree)]);
+    let mut cfg = config(dir.path(), vec![routed(t, &[&rx.url], tree)]);
+    if let Some(u) = database_url {
+        cfg.database_url = u;
+    }
     let alarm = argus_alarm::start(cfg).await.unwrap();
     let told = |rx: &Receiver, host: &str, metric: &str, status: &str| -> usize {
         rx.delivered()
