@@ -931,12 +931,20 @@ impl TimeInterval {
             return false;
         }
         if !self.days_of_month.is_empty() {
-            let dim = days_in_month(t.year(), t.month());
-            let day = t.day() as i32;
+            let dim = i64::from(days_in_month(t.year(), t.month()));
+            let day = i64::from(t.day());
             // As Alertmanager: negative days from the end; a day past the month's end skips.
+            // In i64: a configuration read from a file is not range-checked.
             let hit = self.days_of_month.iter().any(|&(b, e)| {
-                let b = if b < 0 { dim + b + 1 } else { b };
-                let e = if e < 0 { dim + e + 1 } else { e };
+                let from_end = |d: i32| {
+                    let d = i64::from(d);
+                    if d < 0 {
+                        dim + d + 1
+                    } else {
+                        d
+                    }
+                };
+                let (b, e) = (from_end(b), from_end(e));
                 b <= dim && b.clamp(-dim, dim) <= day && day <= e.clamp(-dim, dim)
             });
             if !hit {
@@ -1437,6 +1445,10 @@ mod tests {
             "wholly before a short month's start"
         );
         assert!(!t((1, 1)).contains(utc("2026-02-02T00:00:00Z")));
+        assert!(
+            !t((i32::MIN, i32::MIN)).contains(0) && t((i32::MIN, i32::MAX)).contains(0),
+            "unchecked values neither overflow nor panic"
+        );
     }
 
     #[test]
