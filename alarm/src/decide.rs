@@ -209,23 +209,23 @@ async fn decide_one(
         q.execute(&mut **tx).await.map_err(db_err)?;
     }
     // Reminders: armed when a new run reaches a route (its repeat_interval, the shortest of
-    // the routes reaching it; a muted route's too, so the problem is told once the mute ends);
-    // stopped by recovery, silence or inhibition.
-    let remind_every = route.repeat_ms;
+    // the routes reaching it); stopped by recovery, silence or inhibition. A new run that every
+    // route it reached mutes is held instead: looked at again every group_interval and told as
+    // a new alert once a route is no longer muted (see `remind_due`).
+    let held = new_run && !silenced && route.receivers.is_empty() && !route.muted.is_empty();
     let remind = match () {
-        _ if new_run && !silenced && remind_every.is_some() => Some((
-            remind_every.map(|ms| now_millis() + ms as i64),
-            remind_every,
-        )),
-        _ if !problem || silenced => Some((None, None)),
+        _ if held => Some((route.group_interval_ms, HELD)),
+        _ if new_run && !silenced && route.repeat_ms.is_some() => Some((route.repeat_ms, 0)),
+        _ if !problem || silenced => Some((None, 0)),
         _ => None,
     };
-    if let Some((at, every)) = remind {
+    if let Some((every, count)) = remind {
         sqlx::query(
-            "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = 0 WHERE tenant = $3 AND event_id = $4",
+            "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = $3 WHERE tenant = $4 AND event_id = $5",
         )
-        .bind(at)
-        .bind(every.map(|x| x as i64))
+        .bind(every.map(|ms| now_millis() + ms as i64))
+        .bind(every.map(|ms| ms as i64))
+        .bind(count)
         .bind(e.tenant.as_str())
         .bind(&e.id.0)
         .execute(&mut **tx)
@@ -343,12 +343,18 @@ async fn release_inhibited(
         };
         let arm = !silenced && !acked;
         let esc = route.escalation.filter(|_| arm);
-        let remind = route.repeat_ms.filter(|_| arm);
+        // All its routes muted now: held, as a new problem would be.
+        let held = arm && route.receivers.is_empty() && !route.muted.is_empty();
+        let (remind, count) = match () {
+            _ if held => (route.group_interval_ms, HELD),
+            _ if arm => (route.repeat_ms, 0),
+            _ => (None, 0),
+        };
         let done = sqlx::query(
             "UPDATE alarm_alerts SET state = $1, silenced = $2, updated_at = $3,
              escalate_at = $4, escalate_team = $5, escalation_level = 0, escalated_teams = NULL,
-             remind_at = $6, remind_every = $7, reminders = 0
-             WHERE tenant = $8 AND event_id = $9 AND status = 'PROBLEM' AND state = 'inhibited'",
+             remind_at = $6, remind_every = $7, reminders = $8
+             WHERE tenant = $9 AND event_id = $10 AND status = 'PROBLEM' AND state = 'inhibited'",
         )
         .bind(state)
         .bind(i64::from(silenced))
@@ -357,6 +363,7 @@ async fn release_inhibited(
         .bind(esc.map(|(team, _)| team as i64))
         .bind(remind.map(|ms| now_ms + ms as i64))
         .bind(remind.map(|ms| ms as i64))
+        .bind(count)
         .bind(e.tenant.as_str())
         .bind(&e.id.0)
         .execute(&mut **tx)
@@ -408,6 +415,9 @@ async fn open_problems(
         })
         .collect())
 }
+
+/// `reminders` of a problem held back by muted routes, not yet told to anyone.
+const HELD: i64 = -1;
 
 /// When a notice becomes due.
 #[derive(Debug, Clone, Copy)]
@@ -576,7 +586,8 @@ pub async fn escalate_due(app: &App) -> Result<usize, AlarmError> {
 }
 
 /// Re-notifies every open, unacknowledged, unsilenced problem whose reminder is due (a route's
-/// `repeat_interval`), to the receivers its routes reach now; returns how many.
+/// `repeat_interval`), to the receivers its routes reach now; a problem held back by muted
+/// routes is told as a new alert once one is no longer muted. Returns how many were told.
 pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
     let now_ms = now_millis();
     let rows = sqlx::query(
@@ -593,7 +604,8 @@ pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
         let body: String = row.get("body");
         let event_id: String = row.get("event_id");
         let tenant: String = row.get("tenant");
-        let count: i64 = row.get::<i64, _>("reminders") + 1;
+        let stored: i64 = row.get("reminders");
+        let held = stored == HELD;
         let e = serde_json::from_str::<Event>(&body).ok();
         let (route, quiet) = match (&e, e.as_ref().and_then(|e| index.tenant(&e.tenant))) {
             // A silence made after the problem started mutes its reminders (they keep their
@@ -604,7 +616,13 @@ pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
             ),
             _ => (Default::default(), false),
         };
-        let every = route.repeat_ms;
+        let release = held && !quiet && !route.receivers.is_empty();
+        // Still held (muted or silenced): looked at again after the group interval.
+        let (every, count) = match () {
+            _ if held && !release => (route.group_interval_ms, HELD),
+            _ if held => (route.repeat_ms, 0),
+            _ => (route.repeat_ms, stored + 1),
+        };
         let mut tx = app.db.pool.begin().await.map_err(db_err)?;
         // Conditional: an acknowledgement, recovery or silence racing with us wins; then (or
         // when no route asks for reminders any more) the reminder is dropped.
@@ -624,7 +642,24 @@ pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
         .map_err(db_err)?
         .rows_affected();
         match (done, &e) {
-            (1, Some(_)) if quiet => {}
+            (1, Some(e)) if release => {
+                notify(app, &mut tx, e, &body, &route).await?;
+                // Its escalation starts now, as a new problem's would have.
+                if let Some((team, after)) = route.escalation {
+                    sqlx::query(
+                        "UPDATE alarm_alerts SET escalate_at = $1, escalate_team = $2 WHERE tenant = $3 AND event_id = $4 AND escalate_at IS NULL",
+                    )
+                    .bind(now_ms + after as i64 * 1000)
+                    .bind(team as i64)
+                    .bind(&tenant)
+                    .bind(&event_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                n += 1;
+            }
+            (1, Some(_)) if quiet || held => {}
             (1, Some(e)) => {
                 let group = format!("remind:{}:{count}", e.id);
                 for (r, g) in &route.receivers {

@@ -68,6 +68,9 @@ pub struct Route {
     /// The shortest `repeat_interval` of the routes reached, muted ones included, so an open
     /// problem is reminded once a mute ends.
     pub repeat_ms: Option<u64>,
+    /// The shortest `group_interval` of the routes reached: how often a problem held back by
+    /// muted routes is looked at again (as Alertmanager flushes a group).
+    pub group_interval_ms: Option<u64>,
 }
 
 impl NotifyIndex {
@@ -168,8 +171,12 @@ impl TenantIndex {
         if let Some(tree) = &self.cfg.routing {
             let labels = self.labels(e);
             for reached in tree.reach(&labels) {
-                let repeat = route.repeat_ms.get_or_insert(reached.repeat_interval_ms);
-                *repeat = (*repeat).min(reached.repeat_interval_ms);
+                for (slot, ms) in [
+                    (&mut route.repeat_ms, reached.repeat_interval_ms),
+                    (&mut route.group_interval_ms, reached.group_interval_ms),
+                ] {
+                    *slot = Some(slot.map_or(ms, |x| x.min(ms)));
+                }
                 // A muted route still matched (the walk stopped there) but sends nothing.
                 if let Some(why) = tree.muted(&reached, now) {
                     route.muted.push(why);
@@ -664,6 +671,7 @@ mod tests {
         );
         assert_eq!(r.escalation, None, "a muted team does not escalate");
         assert_eq!(r.repeat_ms, Some(600_000));
+        assert_eq!(r.group_interval_ms, Some(300_000), "Alertmanager's default");
         assert!(r.muted[0].contains("\"weekend\""), "{:?}", r.muted);
         let r = t.route(&e, sat - 3600);
         let got: BTreeSet<_> = r.receivers.keys().map(|r| r.contact_id).collect();

@@ -398,3 +398,81 @@ async fn release(database_url: Option<String>) {
     alarm.stop().await;
     rx.stop().await;
 }
+
+/// A problem whose only route is muted is held (nothing sent), looked at again every
+/// group_interval, and told as a new alert once the route is no longer muted. Here the mute is
+/// lifted by a configuration change, which to alarm is the same as the clock leaving the
+/// interval (minute-granular intervals would make that a slow test; the clock's side is core's
+/// unit tests).
+#[tokio::test]
+async fn a_problem_held_by_a_muted_route_is_told_when_the_mute_lifts() {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use std::sync::{Arc, Mutex};
+    let rx = Receiver::start().await;
+    let t = "rt-mute";
+    let tree = |muted: bool| {
+        json!({
+            "route": {"receiver": "contact-1", "group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h", "routes": [
+                {"matchers": ["dc=eu1"], "receiver": "contact-1", "mute_time_intervals": if muted { json!(["always"]) } else { json!([]) }}
+            ]},
+            "time_intervals": [{"name": "always", "time_intervals": [{}]}]
+        })
+    };
+    let doc = |version: u64, muted: bool| json!({"version": version, "tenants": [routed(t, &[&rx.url], tree(muted))]});
+    // A configuration center whose document the test swaps.
+    let current = Arc::new(Mutex::new(doc(1, true)));
+    let served = current.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        let served = served.clone();
+        App::new().route(
+            "/internal/v1/config/notify",
+            web::get().to(move || {
+                let d = served.lock().unwrap().clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header(("ETag", format!("\"v{}\"", d["version"])))
+                        .json(d)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    cfg.web_url = format!("http://{addr}");
+    cfg.config_poll_secs = 1;
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    post_events(&alarm.url(), &[p(t, "web-1", 7, 1)]).await;
+    wait_for_async("the muted outcome", 30, || async {
+        let (_, v) = get(&format!(
+            "{}/internal/v1/events/history?tenant={t}",
+            alarm.url()
+        ))
+        .await;
+        v["events"][0]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("muted by time interval \"always\""))
+    })
+    .await;
+    // Held: several group intervals pass and nothing is sent.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(rx.delivered().is_empty(), "sent while muted");
+    *current.lock().unwrap() = doc(2, false);
+    wait_for("the alert once unmuted", 30, || !rx.delivered().is_empty()).await;
+    let m = rx.delivered()[0].json();
+    assert_eq!(m["kind"], "alert", "{m}");
+    assert_eq!(m["hosts"], json!(["web-1"]), "{m}");
+    // Told once: the next is a reminder, an hour later.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(rx.delivered().len(), 1);
+    alarm.stop().await;
+    handle.stop(true).await;
+    rx.stop().await;
+}
