@@ -2,7 +2,8 @@
 //! its alert's state and becomes pending notices for its receivers — unless silenced, stale or
 //! already acknowledged. Unacknowledged problems escalate along their teams' `escalate_to`
 //! chain (subscriptions: P0/P1; routes: every priority), and the teams reached hear of the
-//! recovery.
+//! recovery. A recovery re-decides the alerts it may have inhibited; a problem only muted
+//! routes reach is held until one is unmuted.
 //!
 //! Every step is one transaction that also marks its input done, so a standby taking over
 //! mid-way neither loses nor repeats a notice.
@@ -234,6 +235,20 @@ async fn decide_one(
     }
     if !silenced && !acked {
         notify(app, tx, e, &body, &route).await?;
+        // A later occurrence told now ends a hold: reminders take over from here.
+        if problem && !held && !route.receivers.is_empty() {
+            sqlx::query(
+                "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = 0 WHERE tenant = $3 AND event_id = $4 AND reminders = $5",
+            )
+            .bind(route.repeat_ms.map(|ms| now_millis() + ms as i64))
+            .bind(route.repeat_ms.map(|ms| ms as i64))
+            .bind(e.tenant.as_str())
+            .bind(&e.id.0)
+            .bind(HELD)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
     }
     let mut outcome = outcome;
     // A recovered problem may have been what inhibited others: those it alone held back are
