@@ -157,6 +157,11 @@ UPDATE alarm_events SET event_ts = received_at;
 CREATE INDEX IF NOT EXISTS alarm_events_tenant ON alarm_events (tenant, seq);
 "#,
     ),
+    (
+        5,
+        // Every recovery looks for the tenant's inhibited alerts it may release.
+        "CREATE INDEX IF NOT EXISTS alarm_alerts_state ON alarm_alerts (tenant, state)",
+    ),
 ];
 
 impl Db {

@@ -2,7 +2,8 @@
 //! its alert's state and becomes pending notices for its receivers — unless silenced, stale or
 //! already acknowledged. Unacknowledged problems escalate along their teams' `escalate_to`
 //! chain (subscriptions: P0/P1; routes: every priority), and the teams reached hear of the
-//! recovery.
+//! recovery. A recovery re-decides the alerts it may have inhibited; a problem only muted
+//! routes reach is held until one is unmuted.
 //!
 //! Every step is one transaction that also marks its input done, so a standby taking over
 //! mid-way neither loses nor repeats a notice.
@@ -119,7 +120,7 @@ async fn decide_one(
         _ if acked => "acknowledged",
         _ => "problem",
     };
-    let mut route = tenant.map(|t| t.route(e)).unwrap_or_default();
+    let mut route = tenant.map(|t| t.route(e, now)).unwrap_or_default();
     // The teams an escalation reached hear of the recovery too.
     if let (Some(t), Some(p), false) = (tenant, &prev, problem) {
         for team in &p.escalated {
@@ -138,6 +139,8 @@ async fn decide_one(
         "acknowledged: not repeated".to_string()
     } else if tenant.is_none() {
         "no notification config for tenant".to_string()
+    } else if route.receivers.is_empty() && !route.muted.is_empty() {
+        format!("muted: {}", route.muted.join("; "))
     } else if route.receivers.is_empty() {
         "no subscriber".to_string()
     } else {
@@ -206,28 +209,24 @@ async fn decide_one(
         }
         q.execute(&mut **tx).await.map_err(db_err)?;
     }
-    // Reminders: armed when a new run is notified through a route (its repeat_interval, the
-    // shortest of the routes reaching it); stopped by recovery, silence or inhibition.
-    let remind_every = route
-        .receivers
-        .values()
-        .flatten()
-        .map(|g| g.repeat_ms)
-        .min();
+    // Reminders: armed when a new run reaches a route (its repeat_interval, the shortest of
+    // the routes reaching it); stopped by recovery, silence or inhibition. A new run that every
+    // route it reached mutes is held instead: looked at again every group_interval and told as
+    // a new alert once a route is no longer muted (see `remind_due`).
+    let held = new_run && !silenced && route.receivers.is_empty() && !route.muted.is_empty();
     let remind = match () {
-        _ if new_run && !silenced && remind_every.is_some() => Some((
-            remind_every.map(|ms| now_millis() + ms as i64),
-            remind_every,
-        )),
-        _ if !problem || silenced => Some((None, None)),
+        _ if held => Some((route.group_interval_ms, HELD)),
+        _ if new_run && !silenced && route.repeat_ms.is_some() => Some((route.repeat_ms, 0)),
+        _ if !problem || silenced => Some((None, 0)),
         _ => None,
     };
-    if let Some((at, every)) = remind {
+    if let Some((every, count)) = remind {
         sqlx::query(
-            "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = 0 WHERE tenant = $3 AND event_id = $4",
+            "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = $3 WHERE tenant = $4 AND event_id = $5",
         )
-        .bind(at)
-        .bind(every.map(|x| x as i64))
+        .bind(every.map(|ms| now_millis() + ms as i64))
+        .bind(every.map(|ms| ms as i64))
+        .bind(count)
         .bind(e.tenant.as_str())
         .bind(&e.id.0)
         .execute(&mut **tx)
@@ -235,47 +234,163 @@ async fn decide_one(
         .map_err(db_err)?;
     }
     if !silenced && !acked {
-        let immediate = e.priority.level() <= app.cfg.immediate_max_priority;
-        // An alert rule's alerts merge per rule, as a strategy's do per strategy.
-        let default_group = match &e.rule {
-            Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
-            None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
-        };
-        let wait = app.cfg.group_wait_secs as i64 * 1000;
-        for (r, grouping) in &route.receivers {
-            let (kind, group, timing) = match grouping {
-                _ if !immediate => (
-                    "digest",
-                    "digest",
-                    Timing::Fixed(app.cfg.digest_interval_secs as i64 * 1000),
-                ),
-                Some(g) => (
-                    "alert",
-                    g.key.as_str(),
-                    Timing::Grouped {
-                        wait_ms: g.wait_ms as i64,
-                        interval_ms: g.interval_ms as i64,
-                    },
-                ),
-                None => (
-                    "alert",
-                    default_group.as_str(),
-                    Timing::Grouped {
-                        wait_ms: wait,
-                        interval_ms: wait,
-                    },
-                ),
-            };
-            let timing = match timing {
-                Timing::Grouped { wait_ms, .. } if !app.cfg.first_message_immediate => {
-                    Timing::Fixed(wait_ms)
-                }
-                t => t,
-            };
-            add_pending(tx, e, &body, *r, kind, group, 0, timing).await?;
+        notify(app, tx, e, &body, &route).await?;
+        // A later occurrence told now ends a hold: reminders take over from here.
+        if problem && !held && !route.receivers.is_empty() {
+            sqlx::query(
+                "UPDATE alarm_alerts SET remind_at = $1, remind_every = $2, reminders = 0 WHERE tenant = $3 AND event_id = $4 AND reminders = $5",
+            )
+            .bind(route.repeat_ms.map(|ms| now_millis() + ms as i64))
+            .bind(route.repeat_ms.map(|ms| ms as i64))
+            .bind(e.tenant.as_str())
+            .bind(&e.id.0)
+            .bind(HELD)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+    }
+    let mut outcome = outcome;
+    // A recovered problem may have been what inhibited others: those it alone held back are
+    // told now, as Alertmanager does once an inhibiting alert resolves.
+    if let (Some(t), false, Some("PROBLEM")) =
+        (tenant, problem, prev.as_ref().map(|p| p.status.as_str()))
+    {
+        let n = release_inhibited(app, tx, t).await?;
+        if n > 0 {
+            outcome.push_str(&format!("; released {n} inhibited alerts"));
         }
     }
     Ok(outcome)
+}
+
+/// Adds `e`'s notices for the receivers of `route`: at once for a new group, merged into the
+/// group's next message otherwise; digests for priorities that are not immediate.
+async fn notify(
+    app: &App,
+    tx: &mut Transaction<'_, Any>,
+    e: &Event,
+    body: &str,
+    route: &crate::routing::Route,
+) -> Result<(), AlarmError> {
+    let immediate = e.priority.level() <= app.cfg.immediate_max_priority;
+    // An alert rule's alerts merge per rule, as a strategy's do per strategy.
+    let default_group = match &e.rule {
+        Some(r) => format!("r{}:{}", r.id, e.status.as_str()),
+        None => format!("s{}:{}", e.strategy_id, e.status.as_str()),
+    };
+    let wait = app.cfg.group_wait_secs as i64 * 1000;
+    for (r, grouping) in &route.receivers {
+        let (kind, group, timing) = match grouping {
+            _ if !immediate => (
+                "digest",
+                "digest",
+                Timing::Fixed(app.cfg.digest_interval_secs as i64 * 1000),
+            ),
+            Some(g) => (
+                "alert",
+                g.key.as_str(),
+                Timing::Grouped {
+                    wait_ms: g.wait_ms as i64,
+                    interval_ms: g.interval_ms as i64,
+                },
+            ),
+            None => (
+                "alert",
+                default_group.as_str(),
+                Timing::Grouped {
+                    wait_ms: wait,
+                    interval_ms: wait,
+                },
+            ),
+        };
+        let timing = match timing {
+            Timing::Grouped { wait_ms, .. } if !app.cfg.first_message_immediate => {
+                Timing::Fixed(wait_ms)
+            }
+            t => t,
+        };
+        add_pending(tx, e, body, *r, kind, group, 0, timing).await?;
+    }
+    Ok(())
+}
+
+/// Re-decides the tenant's inhibited open problems after a source recovered: one no longer
+/// inhibited (nor silenced) becomes a problem and is notified, its reminders and escalation
+/// armed as for a new problem. Returns how many were released.
+async fn release_inhibited(
+    app: &App,
+    tx: &mut Transaction<'_, Any>,
+    t: &TenantIndex,
+) -> Result<usize, AlarmError> {
+    let rows = sqlx::query(
+        "SELECT event_id, body, ack_by FROM alarm_alerts WHERE tenant = $1 AND status = 'PROBLEM' AND state = 'inhibited' LIMIT 10000",
+    )
+    .bind(t.cfg.tenant.as_str())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let targets: Vec<(Event, String, bool)> = rows
+        .iter()
+        .filter_map(|r| {
+            let body: String = r.get("body");
+            let e = serde_json::from_str(&body).ok()?;
+            Some((e, body, opt_str(r, "ack_by").is_some()))
+        })
+        .collect();
+    let Some((first, _, _)) = targets.first() else {
+        return Ok(0);
+    };
+    // No target is a host-down alert (those are never inhibited), so one look serves all.
+    let open = open_problems(tx, t, first).await?;
+    let (now, now_ms) = (now_secs(), now_millis());
+    let mut released = 0;
+    for (e, body, acked) in &targets {
+        if t.inhibited_by(e, &open).is_some() {
+            continue;
+        }
+        let silenced = t.silenced_by(e, now).is_some();
+        let route = t.route(e, now);
+        let state = match () {
+            _ if silenced => "silenced",
+            _ if *acked => "acknowledged",
+            _ => "problem",
+        };
+        let arm = !silenced && !acked;
+        let esc = route.escalation.filter(|_| arm);
+        // All its routes muted now: held, as a new problem would be.
+        let held = arm && route.receivers.is_empty() && !route.muted.is_empty();
+        let (remind, count) = match () {
+            _ if held => (route.group_interval_ms, HELD),
+            _ if arm => (route.repeat_ms, 0),
+            _ => (None, 0),
+        };
+        let done = sqlx::query(
+            "UPDATE alarm_alerts SET state = $1, silenced = $2, updated_at = $3,
+             escalate_at = $4, escalate_team = $5, escalation_level = 0, escalated_teams = NULL,
+             remind_at = $6, remind_every = $7, reminders = $8
+             WHERE tenant = $9 AND event_id = $10 AND status = 'PROBLEM' AND state = 'inhibited'",
+        )
+        .bind(state)
+        .bind(i64::from(silenced))
+        .bind(now)
+        .bind(esc.map(|(_, after)| now_ms + after as i64 * 1000))
+        .bind(esc.map(|(team, _)| team as i64))
+        .bind(remind.map(|ms| now_ms + ms as i64))
+        .bind(remind.map(|ms| ms as i64))
+        .bind(count)
+        .bind(e.tenant.as_str())
+        .bind(&e.id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if done == 1 && arm {
+            notify(app, tx, e, body, &route).await?;
+        }
+        released += done as usize;
+    }
+    Ok(released)
 }
 
 /// The tenant's open problems (event id, labels) that could inhibit `e`: all of them when the
@@ -315,6 +430,9 @@ async fn open_problems(
         })
         .collect())
 }
+
+/// `reminders` of a problem held back by muted routes, not yet told to anyone.
+const HELD: i64 = -1;
 
 /// When a notice becomes due.
 #[derive(Debug, Clone, Copy)]
@@ -483,7 +601,8 @@ pub async fn escalate_due(app: &App) -> Result<usize, AlarmError> {
 }
 
 /// Re-notifies every open, unacknowledged, unsilenced problem whose reminder is due (a route's
-/// `repeat_interval`), to the receivers its routes reach now; returns how many.
+/// `repeat_interval`), to the receivers its routes reach now; a problem held back by muted
+/// routes is told as a new alert once one is no longer muted. Returns how many were told.
 pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
     let now_ms = now_millis();
     let rows = sqlx::query(
@@ -500,20 +619,25 @@ pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
         let body: String = row.get("body");
         let event_id: String = row.get("event_id");
         let tenant: String = row.get("tenant");
-        let count: i64 = row.get::<i64, _>("reminders") + 1;
+        let stored: i64 = row.get("reminders");
+        let held = stored == HELD;
         let e = serde_json::from_str::<Event>(&body).ok();
         let (route, quiet) = match (&e, e.as_ref().and_then(|e| index.tenant(&e.tenant))) {
             // A silence made after the problem started mutes its reminders (they keep their
             // schedule and resume when it ends).
-            (Some(e), Some(t)) => (t.route(e), t.silenced_by(e, now_secs()).is_some()),
+            (Some(e), Some(t)) => (
+                t.route(e, now_secs()),
+                t.silenced_by(e, now_secs()).is_some(),
+            ),
             _ => (Default::default(), false),
         };
-        let every = route
-            .receivers
-            .values()
-            .flatten()
-            .map(|g| g.repeat_ms)
-            .min();
+        let release = held && !quiet && !route.receivers.is_empty();
+        // Still held (muted or silenced): looked at again after the group interval.
+        let (every, count) = match () {
+            _ if held && !release => (route.group_interval_ms, HELD),
+            _ if held => (route.repeat_ms, 0),
+            _ => (route.repeat_ms, stored + 1),
+        };
         let mut tx = app.db.pool.begin().await.map_err(db_err)?;
         // Conditional: an acknowledgement, recovery or silence racing with us wins; then (or
         // when no route asks for reminders any more) the reminder is dropped.
@@ -533,7 +657,24 @@ pub async fn remind_due(app: &App) -> Result<usize, AlarmError> {
         .map_err(db_err)?
         .rows_affected();
         match (done, &e) {
-            (1, Some(_)) if quiet => {}
+            (1, Some(e)) if release => {
+                notify(app, &mut tx, e, &body, &route).await?;
+                // Its escalation starts now, as a new problem's would have.
+                if let Some((team, after)) = route.escalation {
+                    sqlx::query(
+                        "UPDATE alarm_alerts SET escalate_at = $1, escalate_team = $2 WHERE tenant = $3 AND event_id = $4 AND escalate_at IS NULL",
+                    )
+                    .bind(now_ms + after as i64 * 1000)
+                    .bind(team as i64)
+                    .bind(&tenant)
+                    .bind(&event_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                n += 1;
+            }
+            (1, Some(_)) if quiet || held => {}
             (1, Some(e)) => {
                 let group = format!("remind:{}:{count}", e.id);
                 for (r, g) in &route.receivers {

@@ -63,6 +63,14 @@ pub struct Route {
     /// For a problem: the team to escalate to and after how many seconds (a subscription's
     /// team escalates P0/P1 only; a team the routing tree reaches, every priority).
     pub escalation: Option<(TeamId, u64)>,
+    /// Routes reached but muted by their time intervals now, and why: they send nothing.
+    pub muted: Vec<String>,
+    /// The shortest `repeat_interval` of the routes reached, muted ones included, so an open
+    /// problem is reminded once a mute ends.
+    pub repeat_ms: Option<u64>,
+    /// The shortest `group_interval` of the routes reached: how often a problem held back by
+    /// muted routes is looked at again (as Alertmanager flushes a group).
+    pub group_interval_ms: Option<u64>,
 }
 
 impl NotifyIndex {
@@ -120,8 +128,9 @@ impl TenantIndex {
         false
     }
 
-    /// The receivers of `e` by the subscriptions and the routing tree, and its escalation.
-    pub fn route(&self, e: &Event) -> Route {
+    /// The receivers of `e` at Unix time `now` by the subscriptions and the routing tree, and
+    /// its escalation.
+    pub fn route(&self, e: &Event, now: i64) -> Route {
         let mut route = Route::default();
         for sub in &self.cfg.subscriptions {
             let hit = match &sub.target {
@@ -162,6 +171,17 @@ impl TenantIndex {
         if let Some(tree) = &self.cfg.routing {
             let labels = self.labels(e);
             for reached in tree.reach(&labels) {
+                for (slot, ms) in [
+                    (&mut route.repeat_ms, reached.repeat_interval_ms),
+                    (&mut route.group_interval_ms, reached.group_interval_ms),
+                ] {
+                    *slot = Some(slot.map_or(ms, |x| x.min(ms)));
+                }
+                // A muted route still matched (the walk stopped there) but sends nothing.
+                if let Some(why) = tree.muted(&reached, now) {
+                    route.muted.push(why);
+                    continue;
+                }
                 let grouping = Grouping {
                     // A recovery is its own message, as a subscription's is.
                     key: format!("{}|{}", reached.group_key(&labels), e.status.as_str()),
@@ -492,7 +512,7 @@ mod tests {
     fn routes_through_inherited_templates_and_teams() {
         let ix = NotifyIndex::new(vec![cfg()]);
         let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
-        let r = t.route(&event("web-1", 1, EventStatus::Problem));
+        let r = t.route(&event("web-1", 1, EventStatus::Problem), 0);
         let got: Vec<_> = r
             .receivers
             .keys()
@@ -501,11 +521,12 @@ mod tests {
         assert_eq!(got, vec![(1, ChannelKey::Email), (2, ChannelKey::Webhook)]);
         assert_eq!(r.escalation, Some((11, 60)));
         assert_eq!(
-            t.route(&event("web-1", 3, EventStatus::Problem)).escalation,
+            t.route(&event("web-1", 3, EventStatus::Problem), 0)
+                .escalation,
             None
         );
         assert!(
-            t.route(&event("web-1", 1, EventStatus::Ok))
+            t.route(&event("web-1", 1, EventStatus::Ok), 0)
                 .receivers
                 .is_empty(),
             "no recovery subscribed"
@@ -530,7 +551,7 @@ mod tests {
         let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
         let mut e = event("web-1", 2, EventStatus::Ok);
         e.template_id = None;
-        let got: Vec<_> = t.route(&e).receivers.into_keys().collect();
+        let got: Vec<_> = t.route(&e, 0).receivers.into_keys().collect();
         assert_eq!(
             got,
             vec![Receiver {
@@ -539,7 +560,7 @@ mod tests {
             }]
         );
         e.strategy_id = 8;
-        assert!(t.route(&e).receivers.is_empty());
+        assert!(t.route(&e, 0).receivers.is_empty());
         assert!(ix.tenant(&TenantId::new("other").unwrap()).is_none());
     }
 
@@ -594,7 +615,7 @@ mod tests {
             {"matchers": ["dc!=y"], "receiver": "c2"}
         ]}}));
         let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
-        let r = t.route(&event("db-1", 1, EventStatus::Problem));
+        let r = t.route(&event("db-1", 1, EventStatus::Problem), 0);
         let got: Vec<_> = r
             .receivers
             .iter()
@@ -610,24 +631,52 @@ mod tests {
         assert_eq!(got[0].2.repeat_ms, 600_000);
         assert_eq!(r.escalation, Some((11, 60)), "team l1 escalates");
         // Not in group db, P3: only c2, by the second route.
-        let r = t.route(&event("web-1", 3, EventStatus::Problem));
+        let r = t.route(&event("web-1", 3, EventStatus::Problem), 0);
         let got: Vec<_> = r.receivers.keys().map(|r| r.contact_id).collect();
         assert_eq!(got, [2]);
         assert_eq!(r.escalation, None, "a contact does not escalate");
         // A team reached by a route escalates whatever the priority.
-        let r = t.route(&event("db-1", 3, EventStatus::Problem));
+        let r = t.route(&event("db-1", 3, EventStatus::Problem), 0);
         assert!(r.receivers.is_empty() || r.escalation.is_none());
         let ix2 = with_tree(serde_json::json!({"route": {"receiver": "l1"}}));
         let t2 = ix2.tenant(&TenantId::new("acme").unwrap()).unwrap();
         assert_eq!(
-            t2.route(&event("web-1", 4, EventStatus::Problem))
+            t2.route(&event("web-1", 4, EventStatus::Problem), 0)
                 .escalation,
             Some((11, 60))
         );
         assert_eq!(
-            t2.route(&event("web-1", 4, EventStatus::Ok)).escalation,
+            t2.route(&event("web-1", 4, EventStatus::Ok), 0).escalation,
             None
         );
+    }
+
+    #[test]
+    fn a_muted_route_stops_the_walk_sends_nothing_and_keeps_its_reminders() {
+        let ix = with_tree(serde_json::json!({
+            "route": {"receiver": "c3", "repeat_interval": "1h", "routes": [
+                {"matchers": ["dc=x"], "receiver": "l1", "repeat_interval": "10m", "mute_time_intervals": ["weekend"]},
+                {"matchers": ["dc=x"], "receiver": "c2"}
+            ]},
+            "time_intervals": [{"name": "weekend", "time_intervals": [{"weekdays": ["saturday", "sunday"], "location": "Asia/Shanghai"}]}]
+        }));
+        let t = ix.tenant(&TenantId::new("acme").unwrap()).unwrap();
+        let e = event("web-1", 2, EventStatus::Problem);
+        // Saturday 2026-03-07 00:30 in Shanghai is Friday 16:30 UTC.
+        let sat = chrono_ts("2026-03-06T16:30:00Z");
+        let r = t.route(&e, sat);
+        assert!(
+            r.receivers.is_empty(),
+            "muted, and the sibling is not tried: {r:?}"
+        );
+        assert_eq!(r.escalation, None, "a muted team does not escalate");
+        assert_eq!(r.repeat_ms, Some(600_000));
+        assert_eq!(r.group_interval_ms, Some(300_000), "Alertmanager's default");
+        assert!(r.muted[0].contains("\"weekend\""), "{:?}", r.muted);
+        let r = t.route(&e, sat - 3600);
+        let got: BTreeSet<_> = r.receivers.keys().map(|r| r.contact_id).collect();
+        assert_eq!(got, BTreeSet::from([1, 2]), "Friday: team l1");
+        assert!(r.muted.is_empty());
     }
 
     #[test]

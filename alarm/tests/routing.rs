@@ -277,3 +277,202 @@ async fn escalation_steps_through_teams_for_a_routed_p2_and_all_hear_the_recover
         r.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_inhibited_alert_is_told_once_its_sources_recover() {
+    release(None).await;
+}
+
+/// The same on PostgreSQL (the release's statements on the other engine).
+#[tokio::test]
+async fn inhibition_release_on_postgres() {
+    if let Some(url) = pg_database("PostgreSQL").await {
+        release(Some(url)).await;
+    }
+}
+
+async fn release(database_url: Option<String>) {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = "rt-release";
+    let tree = json!({
+        "route": {"receiver": "contact-1", "group_wait": "0s", "group_by": ["endpoint"], "group_interval": "1s"},
+        "inhibit_rules": [{"source_matchers": ["priority=P0", "alertname=disk.full"], "target_matchers": ["priority=P2"], "equal": ["dc"]}]
+    });
+    let mut cfg = config(dir.path(), vec![routed(t, &[&rx.url], tree)]);
+    if let Some(u) = database_url {
+        cfg.database_url = u;
+    }
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    let told = |rx: &Receiver, host: &str, metric: &str, status: &str| -> usize {
+        rx.delivered()
+            .iter()
+            .flat_map(|h| h.json()["events"].as_array().cloned().unwrap_or_default())
+            .filter(|e| {
+                e["series"]["endpoint"] == host
+                    && e["series"]["metric"] == metric
+                    && e["status"] == status
+            })
+            .count()
+    };
+    let source = |host: &str, strategy: u64, metric: &str, status: EventStatus, occ: u64| {
+        let mut e = event(t, host, strategy, 0, status, occ);
+        e.series.metric = metric.into();
+        e.id = argus_core::event::EventId::of(strategy, &e.series);
+        e
+    };
+    // web-1 is down: its cpu alert is inhibited.
+    post_events(
+        &alarm.url(),
+        &[source("web-1", 1, "agent.alive", EventStatus::Problem, 1)],
+    )
+    .await;
+    wait_for("host down", 30, || {
+        told(&rx, "web-1", "agent.alive", "PROBLEM") == 1
+    })
+    .await;
+    post_events(&alarm.url(), &[p(t, "web-1", 7, 1)]).await;
+    // Two P0 disk.full alerts of eu1 both inhibit db-2's P2.
+    post_events(
+        &alarm.url(),
+        &[
+            source("db-1", 2, "disk.full", EventStatus::Problem, 1),
+            source("db-3", 3, "disk.full", EventStatus::Problem, 1),
+        ],
+    )
+    .await;
+    post_events(&alarm.url(), &[p(t, "db-2", 9, 2)]).await;
+    wait_for_async("two inhibited", 30, || async {
+        outcome(&alarm.url(), t, "inhibited").await.len() == 2
+    })
+    .await;
+    // The host comes back: its recovery, and web-1's cpu alert, no longer inhibited.
+    post_events(
+        &alarm.url(),
+        &[source("web-1", 1, "agent.alive", EventStatus::Ok, 2)],
+    )
+    .await;
+    wait_for("web-1's cpu alert", 30, || {
+        told(&rx, "web-1", "cpu.busy", "PROBLEM") == 1
+    })
+    .await;
+    assert_eq!(told(&rx, "web-1", "agent.alive", "OK"), 1);
+    let open = outcome(&alarm.url(), t, "problem").await;
+    assert!(
+        open.iter()
+            .any(|a| a["event"]["series"]["endpoint"] == "web-1" && a["event"]["priority"] == 1),
+        "web-1's cpu alert is a problem again: {open:?}"
+    );
+    // One disk alert recovers: db-2 stays inhibited by the other.
+    post_events(
+        &alarm.url(),
+        &[source("db-1", 2, "disk.full", EventStatus::Ok, 2)],
+    )
+    .await;
+    wait_for("db-1's recovery", 30, || {
+        told(&rx, "db-1", "disk.full", "OK") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told(&rx, "db-2", "cpu.busy", "PROBLEM"), 0);
+    assert_eq!(outcome(&alarm.url(), t, "inhibited").await.len(), 1);
+    // The other recovers: db-2 is told, once.
+    post_events(
+        &alarm.url(),
+        &[source("db-3", 3, "disk.full", EventStatus::Ok, 2)],
+    )
+    .await;
+    wait_for("db-2's alert", 30, || {
+        told(&rx, "db-2", "cpu.busy", "PROBLEM") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told(&rx, "db-2", "cpu.busy", "PROBLEM"), 1);
+    assert!(outcome(&alarm.url(), t, "inhibited").await.is_empty());
+    // Its recovery is told too (it is no longer a muted problem's).
+    post_events(&alarm.url(), &[event(t, "db-2", 9, 2, EventStatus::Ok, 2)]).await;
+    wait_for("db-2's recovery", 30, || {
+        told(&rx, "db-2", "cpu.busy", "OK") == 1
+    })
+    .await;
+    alarm.stop().await;
+    rx.stop().await;
+}
+
+/// A problem whose only route is muted is held (nothing sent), looked at again every
+/// group_interval, and told as a new alert once the route is no longer muted. Here the mute is
+/// lifted by a configuration change, which to alarm is the same as the clock leaving the
+/// interval (minute-granular intervals would make that a slow test; the clock's side is core's
+/// unit tests).
+#[tokio::test]
+async fn a_problem_held_by_a_muted_route_is_told_when_the_mute_lifts() {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use std::sync::{Arc, Mutex};
+    let rx = Receiver::start().await;
+    let t = "rt-mute";
+    let tree = |muted: bool| {
+        json!({
+            "route": {"receiver": "contact-1", "group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h", "routes": [
+                {"matchers": ["dc=eu1"], "receiver": "contact-1", "mute_time_intervals": if muted { json!(["always"]) } else { json!([]) }}
+            ]},
+            "time_intervals": [{"name": "always", "time_intervals": [{}]}]
+        })
+    };
+    let doc = |version: u64, muted: bool| json!({"version": version, "tenants": [routed(t, &[&rx.url], tree(muted))]});
+    // A configuration center whose document the test swaps.
+    let current = Arc::new(Mutex::new(doc(1, true)));
+    let served = current.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        let served = served.clone();
+        App::new().route(
+            "/internal/v1/config/notify",
+            web::get().to(move || {
+                let d = served.lock().unwrap().clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header(("ETag", format!("\"v{}\"", d["version"])))
+                        .json(d)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), vec![]);
+    cfg.web_url = format!("http://{addr}");
+    cfg.config_poll_secs = 1;
+    let alarm = argus_alarm::start(cfg).await.unwrap();
+    post_events(&alarm.url(), &[p(t, "web-1", 7, 1)]).await;
+    wait_for_async("the muted outcome", 30, || async {
+        let (_, v) = get(&format!(
+            "{}/internal/v1/events/history?tenant={t}",
+            alarm.url()
+        ))
+        .await;
+        v["events"][0]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("muted by time interval \"always\""))
+    })
+    .await;
+    // Held: several group intervals pass and nothing is sent.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(rx.delivered().is_empty(), "sent while muted");
+    *current.lock().unwrap() = doc(2, false);
+    wait_for("the alert once unmuted", 30, || !rx.delivered().is_empty()).await;
+    let m = rx.delivered()[0].json();
+    assert_eq!(m["kind"], "alert", "{m}");
+    assert_eq!(m["hosts"], json!(["web-1"]), "{m}");
+    // Told once: the next is a reminder, an hour later.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(rx.delivered().len(), 1);
+    alarm.stop().await;
+    handle.stop(true).await;
+    rx.stop().await;
+}

@@ -1,6 +1,6 @@
 //! Label routing in Alertmanager's terms: label matchers (`=`, `!=`, `=~`, `!~`), the routing
-//! tree of `alertmanager.yml`'s `route:` section, inhibit rules, and recurring time windows in
-//! a named time zone (for silences). Web parses and checks them, alarm applies them; both use
+//! tree of `alertmanager.yml`'s `route:` section, inhibit rules, its `time_intervals` (routes
+//! muted or active by them), and silences' recurring windows, evaluated as time intervals. Web parses and checks them, alarm applies them; both use
 //! this one implementation so `POST /api/v1/routes/test` answers what alarm does.
 //!
 //! Semantics follow Alertmanager 0.25: a missing label matches as the empty string, regexes are
@@ -276,6 +276,12 @@ pub struct RouteNode {
     /// Keep looking at later siblings after this one matched.
     #[serde(default, rename = "continue")]
     pub continue_: bool,
+    /// Names of time intervals during which this route sends nothing (not inherited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mute_time_intervals: Vec<String>,
+    /// Names of time intervals outside which this route sends nothing (not inherited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_time_intervals: Vec<String>,
     /// Children.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteNode>,
@@ -320,6 +326,10 @@ pub struct RoutingConfig {
     /// Inhibit rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inhibit_rules: Vec<InhibitRule>,
+    /// Named time intervals (`time_intervals`, and the older top-level `mute_time_intervals`),
+    /// which routes name in their `mute_time_intervals` and `active_time_intervals`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
 }
 
 /// A route reached by a label set, with its inherited settings resolved.
@@ -337,6 +347,12 @@ pub struct Reached {
     pub group_interval_ms: u64,
     /// Milliseconds.
     pub repeat_interval_ms: u64,
+    /// The route's own (never inherited, as in Alertmanager) mute intervals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_time_intervals: Vec<String>,
+    /// The route's own active intervals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active_time_intervals: Vec<String>,
 }
 
 impl Reached {
@@ -370,8 +386,34 @@ impl RoutingConfig {
                 .route
                 .repeat_interval_ms
                 .unwrap_or(DEFAULT_REPEAT_INTERVAL_MS),
+            mute_time_intervals: vec![],
+            active_time_intervals: vec![],
         };
         walk(&self.route, root, labels).unwrap_or_default()
+    }
+
+    /// Why the reached route sends nothing at Unix time `now`, if it does not: one of its mute
+    /// intervals covers `now`, or it has active intervals and none covers `now` (Alertmanager's
+    /// order: mute first). An interval name that is not defined covers nothing.
+    pub fn muted(&self, r: &Reached, now: i64) -> Option<String> {
+        let covers = |name: &String| {
+            self.time_intervals
+                .get(name)
+                .is_some_and(|ts| ts.iter().any(|t| t.contains(now)))
+        };
+        if let Some(name) = r.mute_time_intervals.iter().find(|n| covers(n)) {
+            return Some(format!(
+                "route {} is muted by time interval {name:?}",
+                r.path
+            ));
+        }
+        if !r.active_time_intervals.is_empty() && !r.active_time_intervals.iter().any(covers) {
+            return Some(format!(
+                "route {} is outside its active time intervals {:?}",
+                r.path, r.active_time_intervals
+            ));
+        }
+        None
     }
 
     /// Every receiver name the tree uses, with its field path (for checking they exist).
@@ -402,6 +444,24 @@ impl RoutingConfig {
             None => return Err(err("route", "missing: paste the `route:` section")),
         };
         let route = node(route_v, prefix, true)?;
+        let mut time_intervals = BTreeMap::new();
+        // Alertmanager reads both; `mute_time_intervals` is the older name of the same list.
+        for key in ["time_intervals", "mute_time_intervals"] {
+            let Some(v) = obj.get(key).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let arr = v.as_array().ok_or_else(|| err(key, "must be a list"))?;
+            for (i, x) in arr.iter().enumerate() {
+                let (name, ts) = named_intervals(x, &format!("{key}[{i}]"))?;
+                if time_intervals.insert(name.clone(), ts).is_some() {
+                    return Err(err(
+                        format!("{key}[{i}].name"),
+                        format!("time interval {name:?} is defined twice"),
+                    ));
+                }
+            }
+        }
+        check_interval_names(&route, prefix, &time_intervals)?;
         let mut inhibit_rules = Vec::new();
         if let Some(v) = obj.get("inhibit_rules").filter(|v| !v.is_null()) {
             let arr = v
@@ -414,6 +474,7 @@ impl RoutingConfig {
         Ok(RoutingConfig {
             route,
             inhibit_rules,
+            time_intervals,
         })
     }
 }
@@ -431,6 +492,8 @@ fn walk(n: &RouteNode, me: Reached, labels: &Labels) -> Option<Vec<Reached>> {
             group_wait_ms: c.group_wait_ms.unwrap_or(me.group_wait_ms),
             group_interval_ms: c.group_interval_ms.unwrap_or(me.group_interval_ms),
             repeat_interval_ms: c.repeat_interval_ms.unwrap_or(me.repeat_interval_ms),
+            mute_time_intervals: c.mute_time_intervals.clone(),
+            active_time_intervals: c.active_time_intervals.clone(),
         };
         if let Some(found) = walk(c, child, labels) {
             all.extend(found);
@@ -467,18 +530,34 @@ fn node(v: &Value, path: &str, root: bool) -> Result<RouteNode, RouteError> {
     if let Some(k) = o.keys().find(|k| !ROUTE_KEYS.contains(&k.as_str())) {
         return Err(err(format!("{path}.{k}"), "unknown field"));
     }
-    for k in ["mute_time_intervals", "active_time_intervals"] {
-        if o.get(k).is_some_and(|x| !x.is_null()) {
-            return Err(err(
-                format!("{path}.{k}"),
-                "time intervals are not supported on routes: use a recurring silence",
-            ));
-        }
-    }
     let mut n = RouteNode {
         receiver: opt_str(o.get("receiver"), &format!("{path}.receiver"))?,
         ..Default::default()
     };
+    for (k, slot) in [
+        ("mute_time_intervals", &mut n.mute_time_intervals),
+        ("active_time_intervals", &mut n.active_time_intervals),
+    ] {
+        let Some(v) = o.get(k).filter(|x| !x.is_null()) else {
+            continue;
+        };
+        let f = format!("{path}.{k}");
+        if root {
+            return Err(err(
+                f,
+                "the root route cannot have time intervals: set them on a child route",
+            ));
+        }
+        let arr = v
+            .as_array()
+            .ok_or_else(|| err(&f, "must be a list of time interval names"))?;
+        for (i, x) in arr.iter().enumerate() {
+            let name = x
+                .as_str()
+                .ok_or_else(|| err(format!("{f}[{i}]"), "must be a string"))?;
+            slot.push(name.to_string());
+        }
+    }
     if root && n.receiver.is_none() {
         return Err(err(
             format!("{path}.receiver"),
@@ -756,32 +835,336 @@ impl Recurrence {
 
     /// True when the window covers Unix time `now` (a bad field covers nothing).
     pub fn covers(&self, now: i64) -> bool {
-        let (Ok(tz), Ok(start), Ok(end)) = (
-            self.time_zone.parse::<chrono_tz::Tz>(),
-            hhmm(&self.start),
-            hhmm(&self.end),
-        ) else {
-            return false;
+        self.intervals()
+            .is_some_and(|ts| ts.iter().any(|t| t.contains(now)))
+    }
+
+    /// The window as Alertmanager time intervals, so silences and routes share one clock: a
+    /// window past midnight is its evening on its weekdays and its morning on the next days.
+    fn intervals(&self) -> Option<Vec<TimeInterval>> {
+        let (start, end) = (hhmm(&self.start).ok()?, hhmm(&self.end).ok()?);
+        self.time_zone.parse::<chrono_tz::Tz>().ok()?;
+        let mut days = Vec::new();
+        for w in &self.weekdays {
+            let d = WEEKDAYS.iter().position(|x| w.eq_ignore_ascii_case(x))? as u32;
+            days.push((d + 1) % 7); // Alertmanager counts from Sunday = 0
+        }
+        let on = |shift: u32| {
+            days.iter()
+                .map(|d| ((d + shift) % 7, (d + shift) % 7))
+                .collect()
         };
-        let Some(local) = tz.timestamp_opt(now, 0).single() else {
-            return false;
+        let part = |times: (u32, u32), shift| TimeInterval {
+            times: vec![times],
+            weekdays: on(shift),
+            location: Some(self.time_zone.clone()),
+            ..Default::default()
         };
-        let minute = local.hour() * 60 + local.minute();
-        let day = local.weekday().num_days_from_monday() as usize;
-        let on = |d: usize| {
-            self.weekdays.is_empty()
-                || self
-                    .weekdays
-                    .iter()
-                    .any(|w| w.eq_ignore_ascii_case(WEEKDAYS[d]))
-        };
-        if start < end {
-            on(day) && minute >= start && minute < end
+        let parts = if start < end {
+            vec![part((start, end), 0)]
         } else {
-            // Past midnight: the evening part today, or the morning part of yesterday's window.
-            (on(day) && minute >= start) || (on((day + 6) % 7) && minute < end)
+            vec![part((start, 24 * 60), 0), part((0, end), 1)]
+        };
+        Some(
+            parts
+                .into_iter()
+                .filter(|p| p.times[0].0 < p.times[0].1)
+                .collect(),
+        )
+    }
+}
+
+/// One of Alertmanager's time intervals (`time_intervals[].time_intervals[]`): every part that
+/// is set must hold, and within a part any of its ranges. Ranges are inclusive except `times`,
+/// whose end is exclusive. Evaluated on the wall clock of `location` (UTC when unset), so a
+/// DST change moves the UTC instants, not the local hours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeInterval {
+    /// Minutes of the day, `[start, end)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub times: Vec<(u32, u32)>,
+    /// Days of the week, Sunday = 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weekdays: Vec<(u32, u32)>,
+    /// Days of the month; a negative one counts from the month's end (-1: its last day).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days_of_month: Vec<(i32, i32)>,
+    /// Months, January = 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub months: Vec<(u32, u32)>,
+    /// Years.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub years: Vec<(i32, i32)>,
+    /// IANA time zone; UTC when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+fn within<T: PartialOrd + Copy>(ranges: &[(T, T)], x: T) -> bool {
+    ranges.is_empty() || ranges.iter().any(|&(a, b)| a <= x && x <= b)
+}
+
+fn days_in_month(year: i32, month: u32) -> i32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if chrono::NaiveDate::from_ymd_opt(year, 2, 29).is_some() => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+impl TimeInterval {
+    /// True when Unix time `now` falls in the interval (an unknown location covers nothing).
+    pub fn contains(&self, now: i64) -> bool {
+        let tz = match &self.location {
+            Some(l) => match l.parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => return false,
+            },
+            None => chrono_tz::UTC,
+        };
+        let Some(t) = tz.timestamp_opt(now, 0).single() else {
+            return false;
+        };
+        let minute = t.hour() * 60 + t.minute();
+        if !self.times.is_empty() && !self.times.iter().any(|&(a, b)| a <= minute && minute < b) {
+            return false;
+        }
+        if !self.days_of_month.is_empty() {
+            let dim = i64::from(days_in_month(t.year(), t.month()));
+            let day = i64::from(t.day());
+            // As Alertmanager: negative days from the end; a day past the month's end skips.
+            // In i64: a configuration read from a file is not range-checked.
+            let hit = self.days_of_month.iter().any(|&(b, e)| {
+                let from_end = |d: i32| {
+                    let d = i64::from(d);
+                    if d < 0 {
+                        dim + d + 1
+                    } else {
+                        d
+                    }
+                };
+                let (b, e) = (from_end(b), from_end(e));
+                b <= dim && b.clamp(-dim, dim) <= day && day <= e.clamp(-dim, dim)
+            });
+            if !hit {
+                return false;
+            }
+        }
+        within(&self.weekdays, t.weekday().num_days_from_sunday())
+            && within(&self.months, t.month())
+            && within(&self.years, t.year())
+    }
+}
+
+const AM_WEEKDAYS: [&str; 7] = [
+    "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+];
+const AM_MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Parses `a` or `a:b` (Alertmanager's range syntax) with `member` reading each end.
+fn range(
+    v: &Value,
+    f: &str,
+    what: &str,
+    member: impl Fn(&str) -> Option<i32>,
+) -> Result<(i32, i32), RouteError> {
+    let s = scalar(v)
+        .ok_or_else(|| err(f, "must be a string"))?
+        .to_ascii_lowercase();
+    let one = |x: &str| member(x.trim()).ok_or_else(|| err(f, format!("{x:?} is not {what}")));
+    let (a, b) = match s.split_once(':') {
+        Some((a, b)) => (one(a)?, one(b)?),
+        None => {
+            let a = one(&s)?;
+            (a, a)
+        }
+    };
+    Ok((a, b))
+}
+
+fn list<'a>(
+    o: &'a serde_json::Map<String, Value>,
+    k: &str,
+    f: &str,
+) -> Result<&'a [Value], RouteError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(err(format!("{f}.{k}"), "must be a list")),
+    }
+}
+
+fn time_interval(v: &Value, f: &str) -> Result<TimeInterval, RouteError> {
+    const KEYS: &[&str] = &[
+        "times",
+        "weekdays",
+        "days_of_month",
+        "months",
+        "years",
+        "location",
+    ];
+    let o = v.as_object().ok_or_else(|| err(f, "must be a mapping"))?;
+    if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(err(format!("{f}.{k}"), "unknown field"));
+    }
+    let mut t = TimeInterval::default();
+    for (i, x) in list(o, "times", f)?.iter().enumerate() {
+        let fi = format!("{f}.times[{i}]");
+        let m = x
+            .as_object()
+            .ok_or_else(|| err(&fi, "must be a mapping with start_time and end_time"))?;
+        if let Some(k) = m.keys().find(|k| *k != "start_time" && *k != "end_time") {
+            return Err(err(format!("{fi}.{k}"), "unknown field"));
+        }
+        let mut ends = [0; 2];
+        for (slot, k) in ends.iter_mut().zip(["start_time", "end_time"]) {
+            let fk = format!("{fi}.{k}");
+            let s = opt_str(m.get(k), &fk)?.ok_or_else(|| err(&fk, "missing"))?;
+            // Alertmanager takes exactly HH:MM, 00:00 to 24:00.
+            *slot = hhmm(&s)
+                .ok()
+                .filter(|_| s.len() == 5)
+                .ok_or_else(|| err(&fk, format!("{s:?} is not a time HH:MM (00:00 to 24:00)")))?;
+        }
+        if ends[0] >= ends[1] {
+            return Err(err(
+                fi,
+                "start_time must be before end_time (split a range past midnight in two)",
+            ));
+        }
+        t.times.push((ends[0], ends[1]));
+    }
+    for (i, x) in list(o, "weekdays", f)?.iter().enumerate() {
+        let fi = format!("{f}.weekdays[{i}]");
+        let (a, b) = range(x, &fi, "a weekday (monday … sunday)", |s| {
+            AM_WEEKDAYS.iter().position(|d| *d == s).map(|d| d as i32)
+        })?;
+        if a > b {
+            return Err(err(fi, "the start day is after the end day (Sunday is the week's first day: split the range)"));
+        }
+        t.weekdays.push((a as u32, b as u32));
+    }
+    for (i, x) in list(o, "days_of_month", f)?.iter().enumerate() {
+        let fi = format!("{f}.days_of_month[{i}]");
+        let (a, b) = range(x, &fi, "a day of the month (1 to 31, or -31 to -1)", |s| {
+            s.parse::<i32>()
+                .ok()
+                .filter(|d| *d != 0 && (-31..=31).contains(d))
+        })?;
+        if a < 0 && b > 0 {
+            return Err(err(
+                fi,
+                "the end day must be negative when the start day is",
+            ));
+        }
+        // As Alertmanager: checked on a 28-day month, the shortest.
+        let at28 = |d: i32| if d < 0 { 28 + d } else { d };
+        if at28(a) > at28(b) {
+            return Err(err(fi, "the end day is before the start day"));
+        }
+        t.days_of_month.push((a, b));
+    }
+    for (i, x) in list(o, "months", f)?.iter().enumerate() {
+        let fi = format!("{f}.months[{i}]");
+        let (a, b) = range(
+            x,
+            &fi,
+            "a month (1 to 12, or january … december)",
+            |s| match s.parse::<i32>() {
+                Ok(n) => Some(n).filter(|n| (1..=12).contains(n)),
+                Err(_) => AM_MONTHS.iter().position(|m| *m == s).map(|m| m as i32 + 1),
+            },
+        )?;
+        if a > b {
+            return Err(err(fi, "the end month is before the start month"));
+        }
+        t.months.push((a as u32, b as u32));
+    }
+    for (i, x) in list(o, "years", f)?.iter().enumerate() {
+        let fi = format!("{f}.years[{i}]");
+        let (a, b) = range(x, &fi, "a year", |s| {
+            s.parse::<i32>().ok().filter(|y| *y > 0)
+        })?;
+        if a > b {
+            return Err(err(fi, "the end year is before the start year"));
+        }
+        t.years.push((a, b));
+    }
+    if let Some(l) = opt_str(o.get("location"), &format!("{f}.location"))? {
+        if l.parse::<chrono_tz::Tz>().is_err() {
+            return Err(err(
+                format!("{f}.location"),
+                format!("{l:?} is not an IANA time zone name (e.g. Europe/Berlin; `Local` is not taken: name the zone)"),
+            ));
+        }
+        t.location = Some(l);
+    }
+    Ok(t)
+}
+
+/// One entry of `time_intervals`: `{name, time_intervals: [...]}`.
+fn named_intervals(v: &Value, f: &str) -> Result<(String, Vec<TimeInterval>), RouteError> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| err(f, "must be a mapping with name and time_intervals"))?;
+    if let Some(k) = o.keys().find(|k| *k != "name" && *k != "time_intervals") {
+        return Err(err(format!("{f}.{k}"), "unknown field"));
+    }
+    let name = opt_str(o.get("name"), &format!("{f}.name"))?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| err(format!("{f}.name"), "missing"))?;
+    let ts = list(o, "time_intervals", f)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| time_interval(x, &format!("{f}.time_intervals[{i}]")))
+        .collect::<Result<_, _>>()?;
+    Ok((name, ts))
+}
+
+/// Every interval a route names must be defined.
+fn check_interval_names(
+    n: &RouteNode,
+    path: &str,
+    defined: &BTreeMap<String, Vec<TimeInterval>>,
+) -> Result<(), RouteError> {
+    for (k, names) in [
+        ("mute_time_intervals", &n.mute_time_intervals),
+        ("active_time_intervals", &n.active_time_intervals),
+    ] {
+        if let Some(i) = names.iter().position(|x| !defined.contains_key(x)) {
+            return Err(err(
+                format!("{path}.{k}[{i}]"),
+                format!(
+                    "no time interval is named {:?} (define it under time_intervals)",
+                    names[i]
+                ),
+            ));
         }
     }
+    for (i, c) in n.routes.iter().enumerate() {
+        check_interval_names(c, &format!("{path}.routes[{i}]"), defined)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -942,5 +1325,194 @@ mod tests {
             ..r
         };
         assert_eq!(bad.check().unwrap_err().field, "time_zone");
+    }
+
+    fn utc(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    /// A tree with a muted and an active-only child, as pasted from an alertmanager.yml.
+    fn timed() -> RoutingConfig {
+        RoutingConfig::from_alertmanager(&json!({
+            "route": {"receiver": "ops", "mute_time_intervals": null, "routes": [
+                {"matchers": ["team=db"], "receiver": "dba", "mute_time_intervals": ["nights"],
+                 "routes": [{"matchers": ["env=prod"], "receiver": "dba-prod"}]},
+                {"matchers": ["team=web"], "receiver": "web", "active_time_intervals": ["office", "month-end"]}
+            ]},
+            "time_intervals": [
+                {"name": "nights", "time_intervals": [
+                    {"times": [{"start_time": "22:00", "end_time": "24:00"}], "location": "Europe/Berlin"},
+                    {"times": [{"start_time": "00:00", "end_time": "06:00"}], "location": "Europe/Berlin"}
+                ]},
+                {"name": "office", "time_intervals": [{"weekdays": ["monday:friday"], "times": [{"start_time": "09:00", "end_time": "17:00"}], "months": ["january:june", "12"], "years": ["2026:2027"], "location": "America/New_York"}]}
+            ],
+            "mute_time_intervals": [
+                {"name": "month-end", "time_intervals": [{"days_of_month": ["-2:-1"]}]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn time_intervals_mute_and_activate_routes_on_the_local_clock_across_dst() {
+        let cfg = timed();
+        let at = |labels_: &[(&str, &str)], when: &str| -> Vec<Option<String>> {
+            cfg.reach(&labels(labels_))
+                .iter()
+                .map(|r| cfg.muted(r, utc(when)))
+                .collect()
+        };
+        let db = [("team", "db")];
+        // Berlin leaves DST on 2026-10-25: 22:00 local is 20:00Z before, 21:00Z after.
+        assert!(at(&db, "2026-10-24T20:30:00Z")[0]
+            .as_deref()
+            .unwrap()
+            .contains("\"nights\""));
+        assert_eq!(at(&db, "2026-10-24T19:30:00Z"), [None], "21:30 CEST");
+        assert_eq!(at(&db, "2026-10-26T20:30:00Z"), [None], "21:30 CET");
+        assert!(at(&db, "2026-10-26T21:30:00Z")[0].is_some(), "22:30 CET");
+        assert!(at(&db, "2026-10-27T04:59:00Z")[0].is_some(), "05:59 CET");
+        assert_eq!(
+            at(&db, "2026-10-27T05:00:00Z"),
+            [None],
+            "06:00 CET: end is exclusive"
+        );
+        // The muted route still matched: the walk stopped there. Its child does not inherit
+        // the mute (Alertmanager copies intervals from each route itself).
+        let prod = cfg.reach(&labels(&[("team", "db"), ("env", "prod")]));
+        assert_eq!(prod[0].receiver, "dba-prod");
+        assert_eq!(cfg.muted(&prod[0], utc("2026-10-24T20:30:00Z")), None);
+        let web = [("team", "web")];
+        // Office hours in New York: Monday 2026-03-09 is EDT (UTC-4) after the 8 March change.
+        assert_eq!(
+            at(&web, "2026-03-09T13:30:00Z"),
+            [None],
+            "09:30 EDT, a Monday"
+        );
+        assert!(
+            at(&web, "2026-03-06T13:30:00Z")[0].is_some(),
+            "08:30 EST on Friday"
+        );
+        assert_eq!(at(&web, "2026-03-06T14:30:00Z"), [None], "09:30 EST");
+        assert!(
+            at(&web, "2026-03-07T15:00:00Z")[0]
+                .as_deref()
+                .unwrap()
+                .contains("outside"),
+            "Saturday"
+        );
+        assert!(
+            at(&web, "2026-07-06T15:00:00Z")[0].is_some(),
+            "July is not in the months"
+        );
+        assert_eq!(at(&web, "2026-12-07T15:00:00Z"), [None], "December is");
+        assert!(
+            at(&web, "2028-01-03T15:00:00Z")[0].is_some(),
+            "2028 is not in the years"
+        );
+        // Or the month's last two days, whatever the hour (February 2028 is a leap month).
+        assert_eq!(at(&web, "2026-07-30T23:00:00Z"), [None]);
+        assert!(at(&web, "2026-07-29T23:00:00Z")[0].is_some());
+        assert_eq!(at(&web, "2028-02-28T03:00:00Z"), [None]);
+        assert!(at(&web, "2028-02-27T03:00:00Z")[0].is_some());
+        assert_eq!(
+            at(&[("team", "x")], "2026-03-07T15:00:00Z"),
+            [None],
+            "the root"
+        );
+    }
+
+    #[test]
+    fn days_of_month_past_a_short_month_skip_as_alertmanager_does() {
+        let t = |d: (i32, i32)| TimeInterval {
+            days_of_month: vec![d],
+            ..Default::default()
+        };
+        assert!(
+            !t((31, 31)).contains(utc("2026-04-30T12:00:00Z")),
+            "no 31 April"
+        );
+        assert!(
+            t((29, 31)).contains(utc("2026-04-30T12:00:00Z")),
+            "clamped end"
+        );
+        assert!(
+            t((-31, -1)).contains(utc("2026-02-01T00:00:00Z")),
+            "-31 is the 1st or before"
+        );
+        assert!(
+            !t((-31, -30)).contains(utc("2026-02-01T00:00:00Z")),
+            "wholly before a short month's start"
+        );
+        assert!(!t((1, 1)).contains(utc("2026-02-02T00:00:00Z")));
+        assert!(
+            !t((i32::MIN, i32::MIN)).contains(0) && t((i32::MIN, i32::MAX)).contains(0),
+            "unchecked values neither overflow nor panic"
+        );
+    }
+
+    #[test]
+    fn time_interval_errors_name_the_field() {
+        let with = |route: Value, intervals: Value| {
+            RoutingConfig::from_alertmanager(&json!({"route": route, "time_intervals": intervals}))
+                .unwrap_err()
+        };
+        let r =
+            json!({"receiver": "a", "routes": [{"receiver": "b", "mute_time_intervals": ["x"]}]});
+        let e = with(r.clone(), json!([]));
+        assert_eq!(e.field, "route.routes[0].mute_time_intervals[0]");
+        assert!(e.reason.contains("\"x\""), "{e}");
+        let e = with(
+            json!({"receiver": "a", "active_time_intervals": ["x"]}),
+            json!([{"name": "x"}]),
+        );
+        assert_eq!(e.field, "route.active_time_intervals");
+        for (iv, field) in [
+            (
+                json!({"times": [{"start_time": "9:00", "end_time": "17:00"}]}),
+                "time_intervals[0].time_intervals[0].times[0].start_time",
+            ),
+            (
+                json!({"times": [{"start_time": "18:00", "end_time": "06:00"}]}),
+                "time_intervals[0].time_intervals[0].times[0]",
+            ),
+            (
+                json!({"weekdays": ["saturday:sunday"]}),
+                "time_intervals[0].time_intervals[0].weekdays[0]",
+            ),
+            (
+                json!({"weekdays": ["funday"]}),
+                "time_intervals[0].time_intervals[0].weekdays[0]",
+            ),
+            (
+                json!({"days_of_month": ["0"]}),
+                "time_intervals[0].time_intervals[0].days_of_month[0]",
+            ),
+            (
+                json!({"days_of_month": ["-3:5"]}),
+                "time_intervals[0].time_intervals[0].days_of_month[0]",
+            ),
+            (
+                json!({"months": ["13"]}),
+                "time_intervals[0].time_intervals[0].months[0]",
+            ),
+            (
+                json!({"years": ["2027:2026"]}),
+                "time_intervals[0].time_intervals[0].years[0]",
+            ),
+            (
+                json!({"location": "Mars/Olympus"}),
+                "time_intervals[0].time_intervals[0].location",
+            ),
+            (
+                json!({"hours": ["1"]}),
+                "time_intervals[0].time_intervals[0].hours",
+            ),
+        ] {
+            let e = with(r.clone(), json!([{"name": "x", "time_intervals": [iv]}]));
+            assert_eq!(e.field, field, "{e}");
+        }
+        let e = with(r, json!([{"name": "x"}, {"name": "x"}]));
+        assert_eq!(e.field, "time_intervals[1].name");
     }
 }

@@ -53,13 +53,36 @@ function formObject(form) {
   return out;
 }
 
+// A contact form's chat and paging receivers: each fieldset switched on becomes one entry of
+// `channels`; a field left empty is left out (a credential left out keeps the stored one).
+function receivers(form) {
+  const out = [];
+  form.querySelectorAll("fieldset[data-channel]").forEach(fs => {
+    fs.dataset.index = "";
+    if (!fs.querySelector("input[data-on]").checked) return;
+    const r = { type: fs.dataset.channel };
+    fs.querySelectorAll("[data-field]").forEach(el => {
+      const v = el.tagName === "TEXTAREA" ? el.value : el.value.trim();
+      if (v.trim() !== "") r[el.dataset.field] = v;
+    });
+    fs.dataset.index = String(out.length);
+    out.push(r);
+  });
+  return out;
+}
+
 function showError(form, res) {
   form.querySelectorAll(".invalid").forEach(e => e.classList.remove("invalid"));
   const box = form.querySelector(".err");
   const d = res.data || {};
   const msg = (d.field ? d.field + ": " : "") + (d.error || ("HTTP " + res.status));
   if (box) box.textContent = msg;
-  if (d.field) {
+  const ch = (d.field || "").match(/^channels\[(\d+)\]\.?(\w*)/);
+  if (ch) {
+    const fs = form.querySelector('fieldset[data-index="' + ch[1] + '"]');
+    const el = fs && (fs.querySelector('[data-field="' + ch[2] + '"]') || fs);
+    if (el) el.classList.add("invalid");
+  } else if (d.field) {
     const el = form.querySelector('[name="' + d.field.replace(/\[\d+\]$/, "") + '"]');
     if (el) el.classList.add("invalid");
   }
@@ -71,6 +94,7 @@ document.addEventListener("submit", async (ev) => {
   if (!form.dataset.api) return;
   ev.preventDefault();
   const body = formObject(form);
+  if (form.querySelector("fieldset[data-channel]")) body.channels = receivers(form);
   const res = await api(form.dataset.method || "POST", form.dataset.api, body);
   if (!res.ok) { showError(form, res); return; }
   if (form.dataset.show && res.data) {

@@ -547,6 +547,27 @@ async fn run(
         "http://127.0.0.1:9/hook2",
     )
     .await;
+    // The Slack receiver shows switched on, its URL only as the API's cut placeholder; a
+    // PagerDuty receiver is added through the form.
+    let slack_on = c
+        .execute("return document.querySelector('form[data-method=PUT] fieldset[data-channel=slack] input[data-on]').checked", vec![])
+        .await
+        .unwrap();
+    assert_eq!(slack_on, Value::Bool(true));
+    let pd = "form[data-method=PUT] fieldset[data-channel=pagerduty]";
+    click(c, &format!("{pd} input[data-on]")).await;
+    fill(
+        c,
+        &format!("{pd} input[data-field=routing_key]"),
+        "R0123PDSECRETKEY",
+    )
+    .await;
+    fill(
+        c,
+        &format!("{pd} textarea[data-field=template]"),
+        "{{ title }} (console)",
+    )
+    .await;
     click(c, "form[data-method=PUT] button").await;
     until(
         c,
@@ -561,11 +582,79 @@ async fn run(
         "the secret is kept: {saved}"
     );
     assert_eq!(saved["name"], "chat-hook", "{saved}");
-    // The console's form has no chat receivers: saving it keeps them (shown redacted).
+    // The Slack receiver left as shown is kept (shown cut); the PagerDuty one is added, its
+    // key hidden.
     assert_eq!(saved["channels"][0]["type"], "slack", "{saved}");
     assert_eq!(
         saved["channels"][0]["url"], "https://hooks.slack.com/…",
         "{saved}"
+    );
+    assert_eq!(saved["channels"][1]["type"], "pagerduty", "{saved}");
+    assert_eq!(saved["channels"][1]["routing_key"], "(hidden)", "{saved}");
+    assert_eq!(
+        saved["channels"][1]["template"], "{{ title }} (console)",
+        "{saved}"
+    );
+    // No credential reaches the page, not even in the edit form.
+    c.goto(&format!("{url}/contacts?edit={hook}"))
+        .await
+        .unwrap();
+    until(c, "the contact edit form again", "return !!document.querySelector('form[data-method=PUT] fieldset[data-channel=pagerduty] input[data-on]:checked')").await;
+    let src = c.source().await.unwrap();
+    assert!(
+        !src.contains("R0123PDSECRETKEY") && !src.contains("KEEPME"),
+        "a credential is on the page"
+    );
+    // A new contact with a Telegram receiver: a missing field is refused and marked, then
+    // given, it is created.
+    c.goto(&format!("{url}/contacts")).await.unwrap();
+    let tg = "form[data-method=POST] fieldset[data-channel=telegram]";
+    until(
+        c,
+        "the new contact form",
+        &format!("return !!document.querySelector('{tg}')"),
+    )
+    .await;
+    fill(c, "form[data-method=POST] input[name=name]", "tg-oncall").await;
+    click(c, &format!("{tg} input[data-on]")).await;
+    fill(
+        c,
+        &format!("{tg} input[data-field=bot_token]"),
+        "123456:TGSECRET",
+    )
+    .await;
+    click(c, "form[data-method=POST] button").await;
+    until(
+        c,
+        "the missing chat refused",
+        &format!("return document.querySelector('form[data-method=POST] .err').textContent.includes('channels[0].chat_id') && !!document.querySelector('{tg} [data-field=chat_id].invalid')"),
+    )
+    .await;
+    fill(
+        c,
+        &format!("{tg} input[data-field=chat_id]"),
+        "-1001234567890",
+    )
+    .await;
+    click(c, "form[data-method=POST] button").await;
+    until(
+        c,
+        "the Telegram contact created",
+        "return document.body.textContent.includes('tg-oncall') && document.body.textContent.includes('telegram')",
+    )
+    .await;
+    let all = api_get("/api/v1/contacts".to_string()).await;
+    let tgc = all["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "tg-oncall")
+        .cloned()
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(
+        tgc["channels"],
+        json!([{"type": "telegram", "bot_token": "(hidden)", "chat_id": "-1001234567890"}]),
+        "{tgc}"
     );
 
     c.goto(&format!("{url}/silences?edit={silence}"))

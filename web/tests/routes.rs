@@ -407,3 +407,161 @@ async fn silences_take_matchers_and_a_recurring_window_in_a_zone() {
     }
     e.running.stop().await;
 }
+
+/// Routes muted or active by Alertmanager's time intervals, as pasted from an alertmanager.yml.
+const AM_TIMED: &str = r#"
+route:
+  receiver: ops
+  routes:
+    - matchers: [team="db"]
+      receiver: dba
+      mute_time_intervals: [nights, holidays]
+    - matchers: [team="web"]
+      receiver: web
+      active_time_intervals: [office]
+time_intervals:
+  - name: nights
+    time_intervals:
+      - times:
+          - start_time: "22:00"
+            end_time: "24:00"
+          - start_time: "00:00"
+            end_time: "06:00"
+        location: Europe/Berlin
+  - name: office
+    time_intervals:
+      - weekdays: ['monday:friday']
+        times: [{start_time: "09:00", end_time: "17:00"}]
+        months: ['january:june', '12']
+        days_of_month: ['1:10', '-3:-1']
+        years: ['2026:2030']
+        location: Asia/Shanghai
+mute_time_intervals:
+  - name: holidays
+    time_intervals:
+      - months: [december]
+        days_of_month: ['24:26']
+receivers:
+  - name: ops
+  - name: dba
+  - name: web
+"#;
+
+/// `amtool check-config`'s verdict on `yml` (None without amtool).
+fn amtool_accepts(amtool: &Option<String>, yml: &str) -> Option<bool> {
+    let bin = amtool.as_ref()?;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alertmanager.yml");
+    std::fs::write(&file, yml).unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run amtool");
+    Some(out.status.success())
+}
+
+#[tokio::test]
+async fn time_intervals_are_taken_and_refused_as_amtool_check_config_does() {
+    let amtool = argus_core::testing::require_server(
+        "ARGUS_TEST_AMTOOL",
+        "amtool (Debian's prometheus-alertmanager)",
+    );
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else {
+        return;
+    };
+    receivers_exist(&e, &e.a, &["ops", "dba", "web"]).await;
+    let (s, v) = put_yaml(&e, &e.a, AM_TIMED).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        amtool_accepts(&amtool, AM_TIMED),
+        amtool.as_ref().map(|_| true)
+    );
+    let ti = &v["config"]["time_intervals"];
+    assert_eq!(ti["office"][0]["days_of_month"], json!([[1, 10], [-3, -1]]));
+    assert_eq!(ti["holidays"][0]["months"], json!([[12, 12]]));
+    assert_eq!(ti["nights"][0]["location"], "Europe/Berlin");
+    // routes/test shows a route's own intervals; the walk is unchanged by them.
+    let (_, r) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/routes/test",
+            Some(json!({"labels": {"team": "db"}})),
+        )
+        .await;
+    assert_eq!(r["receivers"], json!(["dba"]));
+    assert_eq!(
+        r["routes"][0]["mute_time_intervals"],
+        json!(["nights", "holidays"])
+    );
+    // What amtool refuses, Argus refuses, naming the field.
+    let bad = [
+        (
+            "mute_time_intervals: [nights, holidays]",
+            "mute_time_intervals: [nights, nope]",
+            "route.routes[0].mute_time_intervals[1]",
+        ),
+        (
+            "receiver: ops\n",
+            "receiver: ops\n  active_time_intervals: [office]\n",
+            "route.active_time_intervals",
+        ),
+        (
+            "monday:friday",
+            "saturday:sunday",
+            "time_intervals[1].time_intervals[0].weekdays[0]",
+        ),
+        (
+            "end_time: \"06:00\"",
+            "end_time: \"00:00\"",
+            "time_intervals[0].time_intervals[0].times[1]",
+        ),
+        (
+            "start_time: \"09:00\"",
+            "start_time: \"9:00\"",
+            "time_intervals[1].time_intervals[0].times[0].start_time",
+        ),
+        (
+            "'-3:-1'",
+            "'-3:5'",
+            "time_intervals[1].time_intervals[0].days_of_month[1]",
+        ),
+        (
+            "'1:10'",
+            "'0'",
+            "time_intervals[1].time_intervals[0].days_of_month[0]",
+        ),
+        (
+            "'2026:2030'",
+            "'2030:2026'",
+            "time_intervals[1].time_intervals[0].years[0]",
+        ),
+        (
+            "Asia/Shanghai",
+            "Mars/Olympus",
+            "time_intervals[1].time_intervals[0].location",
+        ),
+        (
+            "  - name: office",
+            "  - name: nights",
+            "time_intervals[1].name",
+        ),
+    ];
+    for (from, to, field) in bad {
+        assert!(AM_TIMED.contains(from), "{from}");
+        let yml = AM_TIMED.replacen(from, to, 1);
+        let (s, v) = put_yaml(&e, &e.a, &yml).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{to}: {v}");
+        assert_eq!(v["field"], field, "{to}: {v}");
+        assert_eq!(
+            amtool_accepts(&amtool, &yml),
+            amtool.as_ref().map(|_| false),
+            "amtool took {to}"
+        );
+    }
+    // The stored tree is still the good one.
+    let (_, v) = e.call(&e.a, Method::GET, "/api/v1/routes", None).await;
+    assert!(v["config"]["time_intervals"]["office"].is_array(), "{v}");
+    e.running.stop().await;
+}

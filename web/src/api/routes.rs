@@ -1,6 +1,6 @@
 //! The tenant's label routing (`argus_core::route`): `GET|PUT|DELETE /api/v1/routes` store the
-//! routing tree and inhibit rules pasted from an `alertmanager.yml` (YAML or JSON: the whole
-//! file, or its `route:` section), and `POST /api/v1/routes/test` answers which receivers a
+//! routing tree, inhibit rules and time intervals pasted from an `alertmanager.yml` (YAML or
+//! JSON: the whole file, or its `route:` section), and `POST /api/v1/routes/test` answers which receivers a
 //! label set reaches, as `amtool config routes test` does. Receivers are the tenant's teams
 //! or contacts, by name. Stored as one configuration object, so the configuration center
 //! serves it to alarm with the tenant's other notification settings.

@@ -13,7 +13,6 @@ pub async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit
             r#"<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="right">{}</td></tr>"#,
             esc(&s(c, "name")), esc(&s(c, "email")), esc(&s(c, "webhook_url")),
             if c["webhook_secret_set"].as_bool() == Some(true) { "signed" } else { "" },
-            // Chat and paging receivers are edited through the API (docs/CHANNELS.md).
             esc(&c["channels"].as_array().map(|l| l.iter().filter_map(|r| r["type"].as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
             row_actions("/contacts", "contacts", id(c), editor)
         ))
@@ -37,16 +36,110 @@ pub async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit
             r#"{}
 <label>Name<input name="name" value="{}" required></label><label>Email<input name="email" type="email" value="{}"></label>
 <label>Webhook URL<input name="webhook_url" size="30" value="{}"></label><label>Webhook secret<input name="webhook_secret" type="password" autocomplete="new-password" placeholder="{secret_hint}"></label>
-<label>Alertmanager format<input type="checkbox" name="webhook_alertmanager"{}></label>{}"#,
+<label>Alertmanager format<input type="checkbox" name="webhook_alertmanager"{}></label>{}{}"#,
             f.open("/contacts"),
             f.text("name"),
             f.text("email"),
             f.text("webhook_url"),
             f.checked("webhook_alertmanager", false),
+            receiver_fields(f.object),
             f.close("/contacts"),
         ));
     }
     Ok(page(&a, "/contacts", "Contacts", &body))
+}
+
+/// The contact form's chat and paging receivers (docs/CHANNELS.md): one fieldset per service,
+/// switched on when the contact has it; console.js sends those switched on as `channels`.
+/// Credentials never reach the page: the API's cut URL or "set" is only a placeholder, and a
+/// credential left empty keeps the stored one.
+fn receiver_fields(contact: &Value) -> String {
+    type Fields = &'static [(&'static str, &'static str)];
+    const SERVICES: &[(&str, &str, Fields)] = &[
+        ("slack", "Slack", &[("url", "Webhook URL")]),
+        (
+            "teams",
+            "Microsoft Teams",
+            &[("url", "Webhook URL"), ("format", "Card")],
+        ),
+        (
+            "dingtalk",
+            "DingTalk",
+            &[("url", "Webhook URL"), ("secret", "Signing secret")],
+        ),
+        ("wecom", "WeCom", &[("url", "Webhook URL")]),
+        (
+            "feishu",
+            "Feishu/Lark",
+            &[("url", "Webhook URL"), ("secret", "Signing secret")],
+        ),
+        (
+            "telegram",
+            "Telegram",
+            &[
+                ("bot_token", "Bot token"),
+                ("chat_id", "Chat"),
+                ("url", "API base (optional)"),
+            ],
+        ),
+        (
+            "pagerduty",
+            "PagerDuty",
+            &[
+                ("routing_key", "Routing key"),
+                ("url", "Events API (optional)"),
+            ],
+        ),
+    ];
+    let mut out = String::from(r#"<div class="receivers">"#);
+    for (ty, title, fields) in SERVICES {
+        let cur = contact["channels"]
+            .as_array()
+            .and_then(|l| l.iter().find(|r| r["type"] == *ty));
+        let val = |k: &str| cur.map(|r| s(r, k)).unwrap_or_default();
+        let on = if cur.is_some() { " checked" } else { "" };
+        out.push_str(&format!(
+            r#"<fieldset data-channel="{ty}"><legend><label class="check"><input type="checkbox" data-on{on}> {title}</label></legend>"#
+        ));
+        for (k, label) in *fields {
+            let secret = matches!(*k, "secret" | "bot_token" | "routing_key")
+                || (*k == "url" && !matches!(*ty, "telegram" | "pagerduty"));
+            let input = match (*k, secret) {
+                ("format", _) => format!(
+                    r#"<select data-field="format">{}</select>"#,
+                    choices(
+                        &[
+                            ("message_card", "MessageCard"),
+                            ("adaptive_card", "Adaptive Card")
+                        ],
+                        &val("format")
+                    )
+                ),
+                (_, true) => {
+                    let hint = match val(k) {
+                        v if v.is_empty() => String::new(),
+                        v if *k == "url" => format!("{v} (kept when empty)"),
+                        _ => "set: leave empty to keep".to_string(),
+                    };
+                    format!(
+                        r#"<input data-field="{k}" type="password" autocomplete="new-password" size="24" placeholder="{}">"#,
+                        esc(&hint)
+                    )
+                }
+                (_, false) => format!(
+                    r#"<input data-field="{k}" size="20" value="{}">"#,
+                    esc(&val(k))
+                ),
+            };
+            out.push_str(&format!("<label>{label}{input}</label>"));
+        }
+        out.push_str(&format!(
+            r#"<label>Template (optional)<textarea data-field="template" rows="1" cols="24">{}</textarea></label></fieldset>"#,
+            esc(&val("template"))
+        ));
+    }
+    out.push_str("</div>");
+    out
 }
 
 /// `GET /teams`.
