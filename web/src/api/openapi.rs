@@ -59,7 +59,7 @@ pub fn spec() -> Value {
         "/api/v1/tokens": {"get": op("List tokens, never their values (admin)", "tokens"), "post": op("Create an API or agent token {name, kind: api|agent, role}; the token is answered once (admin)", "tokens")},
         "/api/v1/tokens/{id}": {"delete": op("Revoke a token (admin)", "tokens")},
         "/api/v1/tenants": {"get": op("List tenants (platform admins)", "tenants"), "post": op("Create a tenant {id, name, admin_login, admin_password} (platform admins)", "tenants")},
-        "/api/v1/tenants/{id}": {"delete": op("Delete a tenant and all it owns (platform admins)", "tenants")},
+        "/api/v1/tenants/{id}": {"delete": op("Delete a tenant and its configuration; its id is never reused (platform admins)", "tenants")},
         "/api/v1/hosts/{id}/strategies": {"get": op("A host's effective strategies (through its groups' templates and their ancestors) and the expression strategies", "hosts")},
         "/api/v1/templates/{id}/effective": {"get": op("A template's strategies with its ancestors' (overrides applied)", "templates")},
         "/api/v1/strategies/validate": {"post": op("Check a strategy without storing it (live validation)", "strategies")},
