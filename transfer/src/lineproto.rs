@@ -143,17 +143,7 @@ struct Line {
     ts: Option<i64>,
 }
 
-/// Parses one line. Its tags and fields are taken from `spend` as they are read (a field is a
-/// point; a tag, an entry), so one huge line cannot build more than the request's budget.
-fn parse_line(line: &str, spend: &mut Spend) -> Result<Result<Line, ValidationError>, WireError> {
-    let r = parse_line_within(line, spend);
-    match r {
-        Err(LineFault::Over(e)) => Err(e),
-        Err(LineFault::Bad(e)) => Ok(Err(e)),
-        Ok(l) => Ok(Ok(l)),
-    }
-}
-
+/// Why a line was not read: it is refused alone, or the request is over its budget.
 enum LineFault {
     Bad(ValidationError),
     Over(WireError),
@@ -171,7 +161,9 @@ impl From<WireError> for LineFault {
     }
 }
 
-fn parse_line_within(line: &str, spend: &mut Spend) -> Result<Line, LineFault> {
+/// Parses one line. Its tags and fields are taken from `spend` as they are read (a field is a
+/// point; a tag, an entry), so one huge line cannot build more than the request's budget.
+fn parse_line(line: &str, spend: &mut Spend) -> Result<Line, LineFault> {
     let (key, rest) = split_first(line, b' ', true);
     let (field_set, ts) = match rest {
         Some(r) => split_first(r, b' ', true),
@@ -273,7 +265,8 @@ pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) ->
 }
 
 /// [`decode`] within `budget` (each field is a point, refused or not; a line's tags and the
-/// strings copied into each of its fields' points are bytes), plus the number of string fields skipped (`/metrics` counts them).
+/// strings copied into each of its fields' points are bytes), plus the number of string fields
+/// skipped (`/metrics` counts them).
 pub fn decode_counted(
     body: &str,
     precision: Precision,
@@ -290,9 +283,10 @@ pub fn decode_counted(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let l = match parse_line(line.trim_end_matches('\r'), &mut spend)? {
+        let l = match parse_line(line.trim_end_matches('\r'), &mut spend) {
             Ok(l) => l,
-            Err(e) => {
+            Err(LineFault::Over(e)) => return Err(e),
+            Err(LineFault::Bad(e)) => {
                 // A refused line is one refusal, however many fields it had.
                 spend.points("points", 1)?;
                 bad.push(Rejection::new(i, e));
