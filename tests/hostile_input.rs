@@ -527,7 +527,7 @@ fn argus_rows(api: Api) -> Vec<Row> {
 }
 
 /// Content-Encoding rows of the transfer (Argus batch).
-fn encoding_rows(api: Api, body_limit: usize) -> Vec<Row> {
+fn encoding_rows(api: Api, body_limit: usize, max_points: usize) -> Vec<Row> {
     // A bomb: valid JSON (an empty batch padded with whitespace) decompressing past the limit, so
     // a missing bound would show as a 200, not as a parse error.
     let bomb_json = [
@@ -593,12 +593,37 @@ fn encoding_rows(api: Api, body_limit: usize) -> Vec<Row> {
             Body::Raw(vec![b' '; body_limit + 1]),
             refused(413, "size limit"),
         ),
+        Row {
+            content_encoding: Some("gzip"),
+            ..row(
+                "gzip of tiny points past the points cap",
+                Body::Raw(tiny_points(api, max_points + 1)),
+                refused(413, more_than(max_points)),
+            )
+        },
     ]
+}
+
+/// The refusal of a body of more than `max` points.
+fn more_than(max: usize) -> &'static str {
+    Box::leak(format!("more than {max} points in one request").into_boxed_str())
+}
+
+/// A gzip body of `n` empty points: a few KiB that would decode into `n` refusals.
+fn tiny_points(api: Api, n: usize) -> Vec<u8> {
+    let items = vec!["{}"; n].join(",");
+    let json = if api.falcon() {
+        format!("[{items}]")
+    } else {
+        format!("{{\"points\":[{items}]}}")
+    };
+    encode_body(Encoding::Gzip, json.as_bytes())
 }
 
 /// The agent's push port: gzip is decoded by the HTTP layer, with its own 16 MiB bound.
 fn agent_encoding_rows(api: Api) -> Vec<Row> {
     let limit = 16 << 20;
+    let max_points = argus_agent::AgentConfig::default().buffer_max_points;
     let bomb = encode_body(
         Encoding::Gzip,
         &[&b"["[..], &vec![b' '; limit + (1 << 20)], &b"]"[..]].concat(),
@@ -625,6 +650,14 @@ fn agent_encoding_rows(api: Api) -> Vec<Row> {
             Body::Raw(vec![b' '; limit + 1]),
             refused(413, "size limit"),
         ),
+        Row {
+            content_encoding: Some("gzip"),
+            ..row(
+                "gzip of tiny points past what the buffer holds",
+                Body::Raw(tiny_points(api, max_points + 1)),
+                refused(413, more_than(max_points)),
+            )
+        },
     ]
 }
 
@@ -870,8 +903,12 @@ fn agent_rows() -> Vec<Row> {
 
 /// The transfer's Content-Encoding rows at its default body limit.
 fn transfer_encoding_rows() -> Vec<Row> {
-    let limit = argus_transfer::TransferConfig::default().max_body_bytes;
-    encoding_rows(Api::TransferArgus, limit)
+    let cfg = argus_transfer::TransferConfig::default();
+    encoding_rows(
+        Api::TransferArgus,
+        cfg.max_body_bytes,
+        cfg.max_points_per_request,
+    )
 }
 
 /// Found by this suite (transfer): every gzip push was refused with 400 "body could not be
@@ -1126,11 +1163,11 @@ fn figures() -> String {
         ),
         ("transfer `POST /v1/push` (open-falcon)", common_rows(tf)),
         (
-            "transfer Content-Encoding (gzip, zstd, bombs, oversize)",
+            "transfer Content-Encoding (gzip, zstd, bombs, oversize, points cap)",
             transfer_encoding_rows(),
         ),
         (
-            "agent `POST /v1/push` (open-falcon, gzip, bombs, oversize)",
+            "agent `POST /v1/push` (open-falcon, gzip, bombs, oversize, points cap)",
             agent_rows(),
         ),
     ];
