@@ -61,7 +61,7 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
                 let del = if t.id == a.tenant.as_str() {
                     String::new()
                 } else {
-                    format!(r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} and everything it owns?">Delete</button>"#, esc(&t.id), esc(&t.id))
+                    format!(r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} with its configuration, users and tokens? Its id can never be used again.">Delete</button>"#, esc(&t.id), esc(&t.id))
                 };
                 format!(r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right">{del}</td></tr>"#,
                     esc(&t.id), esc(&t.name), t.version, fmt_time(t.created_at))
