@@ -89,6 +89,16 @@ struct Row {
     good_note: &'static str,
 }
 
+impl Row {
+    /// The hostile inputs of this row: its bad points, or its refused body.
+    fn inputs(&self) -> usize {
+        match &self.body {
+            Body::Raw(_) | Body::RawItems(_) => 1,
+            Body::Items(items) | Body::Compressed(_, items) => items.len().max(1),
+        }
+    }
+}
+
 fn row(name: &'static str, body: Body, expect: Expect) -> Row {
     Row {
         name,
@@ -517,7 +527,7 @@ fn argus_rows(api: Api) -> Vec<Row> {
 }
 
 /// Content-Encoding rows of the transfer (Argus batch).
-fn encoding_rows(api: Api, body_limit: usize) -> Vec<Row> {
+fn encoding_rows(api: Api, body_limit: usize, max_points: usize) -> Vec<Row> {
     // A bomb: valid JSON (an empty batch padded with whitespace) decompressing past the limit, so
     // a missing bound would show as a 200, not as a parse error.
     let bomb_json = [
@@ -583,12 +593,37 @@ fn encoding_rows(api: Api, body_limit: usize) -> Vec<Row> {
             Body::Raw(vec![b' '; body_limit + 1]),
             refused(413, "size limit"),
         ),
+        Row {
+            content_encoding: Some("gzip"),
+            ..row(
+                "gzip of tiny points past the points cap",
+                Body::Raw(tiny_points(api, max_points + 1)),
+                refused(413, more_than(max_points)),
+            )
+        },
     ]
+}
+
+/// The refusal of a body of more than `max` points.
+fn more_than(max: usize) -> &'static str {
+    Box::leak(format!("more than {max} points in one request").into_boxed_str())
+}
+
+/// A gzip body of `n` empty points: a few KiB that would decode into `n` refusals.
+fn tiny_points(api: Api, n: usize) -> Vec<u8> {
+    let items = vec!["{}"; n].join(",");
+    let json = if api.falcon() {
+        format!("[{items}]")
+    } else {
+        format!("{{\"points\":[{items}]}}")
+    };
+    encode_body(Encoding::Gzip, json.as_bytes())
 }
 
 /// The agent's push port: gzip is decoded by the HTTP layer, with its own 16 MiB bound.
 fn agent_encoding_rows(api: Api) -> Vec<Row> {
     let limit = 16 << 20;
+    let max_points = argus_agent::AgentConfig::default().buffer_max_points;
     let bomb = encode_body(
         Encoding::Gzip,
         &[&b"["[..], &vec![b' '; limit + (1 << 20)], &b"]"[..]].concat(),
@@ -615,6 +650,14 @@ fn agent_encoding_rows(api: Api) -> Vec<Row> {
             Body::Raw(vec![b' '; limit + 1]),
             refused(413, "size limit"),
         ),
+        Row {
+            content_encoding: Some("gzip"),
+            ..row(
+                "gzip of tiny points past what the buffer holds",
+                Body::Raw(tiny_points(api, max_points + 1)),
+                refused(413, more_than(max_points)),
+            )
+        },
     ]
 }
 
@@ -819,10 +862,7 @@ async fn run_rows(env: &Env, api: Api, rows: Vec<Row>) {
         let metric = format!("good.{}.{i}", api.slug());
         let value = 1000.0 + i as f64;
         let good = good_point(api, &metric, value, row.good_note);
-        inputs += match &row.body {
-            Body::Raw(_) | Body::RawItems(_) => 1,
-            Body::Items(items) | Body::Compressed(_, items) => items.len().max(1),
-        };
+        inputs += row.inputs();
         let body = match row.body {
             Body::Raw(b) => b,
             Body::RawItems(bad) => raw_items(
@@ -853,6 +893,39 @@ async fn run_rows(env: &Env, api: Api, rows: Vec<Row>) {
     eprintln!("figures: {api:?}: {n} rows, {inputs} hostile inputs, all answered as expected");
 }
 
+/// The agent's rows: the common ones and its own Content-Encoding rows.
+fn agent_rows() -> Vec<Row> {
+    let api = Api::AgentFalcon;
+    let mut rows = common_rows(api);
+    rows.extend(agent_encoding_rows(api));
+    rows
+}
+
+/// The transfer's Content-Encoding rows at its default body limit.
+fn transfer_encoding_rows() -> Vec<Row> {
+    let cfg = argus_transfer::TransferConfig::default();
+    encoding_rows(
+        Api::TransferArgus,
+        cfg.max_body_bytes,
+        cfg.max_points_per_request,
+    )
+}
+
+/// Found by this suite (transfer): every gzip push was refused with 400 "body could not be
+/// decompressed as gzip: invalid gzip header" — actix-web built with `compress-gzip` already
+/// inflated the `web::Bytes` body, and the handler then ran `decode_body(Gzip, ..)` on plain JSON.
+fn gzip_rows() -> Vec<Row> {
+    let api = Api::TransferArgus;
+    vec![Row {
+        content_encoding: Some("gzip"),
+        ..row(
+            "gzip body",
+            Body::Compressed(Encoding::Gzip, vec![with(api, "metric", json!(""))]),
+            partial(1, vec![(1, "metric", "must not be empty")]),
+        )
+    }]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_argus_push_refuses_bad_input_and_keeps_good_points() {
     let env = Env::start().await;
@@ -872,38 +945,21 @@ async fn transfer_falcon_push_refuses_bad_input_and_keeps_good_points() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_falcon_push_refuses_bad_input_and_keeps_good_points() {
     let env = Env::start().await;
-    let api = Api::AgentFalcon;
-    let mut rows = common_rows(api);
-    rows.extend(agent_encoding_rows(api));
-    run_rows(&env, api, rows).await;
+    run_rows(&env, Api::AgentFalcon, agent_rows()).await;
     env.p.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_push_bounds_and_decodes_compressed_bodies() {
     let env = Env::start().await;
-    let api = Api::TransferArgus;
-    let limit = argus_transfer::TransferConfig::default().max_body_bytes;
-    run_rows(&env, api, encoding_rows(api, limit)).await;
+    run_rows(&env, Api::TransferArgus, transfer_encoding_rows()).await;
     env.p.stop().await;
 }
 
-/// Found by this suite (transfer): every gzip push was refused with 400 "body could not be
-/// decompressed as gzip: invalid gzip header" — actix-web built with `compress-gzip` already
-/// inflated the `web::Bytes` body, and the handler then ran `decode_body(Gzip, ..)` on plain JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_accepts_gzip_bodies() {
     let env = Env::start().await;
-    let api = Api::TransferArgus;
-    let rows = vec![Row {
-        content_encoding: Some("gzip"),
-        ..row(
-            "gzip body",
-            Body::Compressed(Encoding::Gzip, vec![with(api, "metric", json!(""))]),
-            partial(1, vec![(1, "metric", "must not be empty")]),
-        )
-    }];
-    run_rows(&env, api, rows).await;
+    run_rows(&env, Api::TransferArgus, gzip_rows()).await;
     env.p.stop().await;
 }
 
@@ -974,11 +1030,9 @@ async fn run_query_rows(env: &Env, rows: Vec<QueryRow>) -> usize {
     n
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web_query_refuses_bad_parameters_and_stays_up() {
-    let env = env_with_known_series().await;
+fn query_rows() -> Vec<QueryRow> {
     let big = "m".repeat(16 << 10);
-    let rows = vec![
+    vec![
         q_ok("a plain query", "metric=q.known", 1),
         q(
             "end before start",
@@ -1021,8 +1075,13 @@ async fn web_query_refuses_bad_parameters_and_stays_up() {
             "metric=%FF%FE",
             0,
         ),
-    ];
-    let n = run_query_rows(&env, rows).await;
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_query_refuses_bad_parameters_and_stays_up() {
+    let env = env_with_known_series().await;
+    let n = run_query_rows(&env, query_rows()).await;
     eprintln!("figures: web query: {n} rows");
     env.p.stop().await;
 }
@@ -1033,7 +1092,12 @@ async fn web_query_refuses_bad_parameters_and_stays_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_query_parameter_errors_are_json_and_name_the_parameter() {
     let env = env_with_known_series().await;
-    let rows = vec![
+    run_query_rows(&env, query_parameter_rows()).await;
+    env.p.stop().await;
+}
+
+fn query_parameter_rows() -> Vec<QueryRow> {
+    vec![
         q(
             "a tenant parameter (the tenant comes from the token)",
             "metric=q.known&tenant=victim",
@@ -1043,9 +1107,7 @@ async fn web_query_parameter_errors_are_json_and_name_the_parameter() {
         q("an unknown parameter", "metric=q.known&evil=1", 400, "evil"),
         q("start of the wrong type", "start=yesterday", 400, "start"),
         q("a negative step", "metric=q.known&step=-1", 400, "step"),
-    ];
-    run_query_rows(&env, rows).await;
-    env.p.stop().await;
+    ]
 }
 
 /// Checks one query answer: status, a JSON answer (errors included), the series count or the
@@ -1071,4 +1133,112 @@ fn check_query(row: &QueryRow, (status, data, ctype): (u16, Value, String)) -> R
         }
     }
     Ok(())
+}
+
+/// Where docs/SECURITY.md's bad-input figures begin and end: the text between is made by
+/// [`figures`] from the rows above, never typed in.
+const FIGURES_BEGIN: &str = "<!-- figures of tests/hostile_input.rs: begin";
+const FIGURES_END: &str = "<!-- figures of tests/hostile_input.rs: end -->";
+
+/// `8047` as `8 047`, as docs/SECURITY.md writes figures.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The bad-input table and its sentence, counted from the rows each test runs.
+fn figures() -> String {
+    let (ta, tf) = (Api::TransferArgus, Api::TransferFalcon);
+    let push: Vec<(&str, Vec<Row>)> = vec![
+        (
+            "transfer `POST /api/v1/push` (Argus batch)",
+            common_rows(ta).into_iter().chain(gzip_rows()).collect(),
+        ),
+        ("transfer `POST /v1/push` (open-falcon)", common_rows(tf)),
+        (
+            "transfer Content-Encoding (gzip, zstd, bombs, oversize, points cap)",
+            transfer_encoding_rows(),
+        ),
+        (
+            "agent `POST /v1/push` (open-falcon, gzip, bombs, oversize, points cap)",
+            agent_rows(),
+        ),
+    ];
+    let query = query_rows().len() + query_parameter_rows().len();
+    let mut lines = vec![
+        format!("{FIGURES_BEGIN} (`security_md_states_the_suites_figures`; ARGUS_BLESS=1 rewrites it) -->"),
+        "| API | Rows | Hostile inputs (bad points or bodies) |".to_string(),
+        "|---|---:|---:|".to_string(),
+    ];
+    let (mut push_rows, mut inputs) = (0, 0);
+    for (api, rows) in &push {
+        let n: usize = rows.iter().map(Row::inputs).sum();
+        lines.push(format!("| {api} | {} | {} |", rows.len(), grouped(n)));
+        push_rows += rows.len();
+        inputs += n;
+    }
+    lines.push(format!("| web `GET /api/v1/query` | {query} | {query} |"));
+    let total = push_rows + query;
+    lines.push(format!(
+        "| **total** | **{}** | **{}** |",
+        grouped(total),
+        grouped(inputs + query)
+    ));
+    lines.push(String::new());
+    let sentence = format!(
+        "Every row is answered as it expects, or the suite fails naming it. After each of the \
+         {total} rows all four components (transfer, store, web, agent) answered `/health`; after \
+         each of the {push_rows} push rows the good point sent beside the bad input (or right \
+         after a refused body) was read back through the web query endpoint with its tenant, tags \
+         and value."
+    );
+    // Wrapped at 100 columns, as the page is.
+    let mut line = String::new();
+    for word in sentence.split(' ') {
+        if !line.is_empty() && line.len() + 1 + word.len() > 100 {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.push(FIGURES_END.to_string());
+    lines.join("\n")
+}
+
+/// docs/SECURITY.md states the figures of this suite as it is: a row added or removed changes
+/// them, and this test then fails with the right ones (`ARGUS_BLESS=1` writes them in).
+#[test]
+fn security_md_states_the_suites_figures() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SECURITY.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc
+        .find(FIGURES_BEGIN)
+        .expect("docs/SECURITY.md lacks the generated bad-input figures");
+    let end = doc[start..]
+        .find(FIGURES_END)
+        .map(|i| start + i + FIGURES_END.len())
+        .expect("docs/SECURITY.md: the generated figures have no end marker");
+    let want = figures();
+    if doc[start..end] == want {
+        return;
+    }
+    if std::env::var("ARGUS_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, format!("{}{want}{}", &doc[..start], &doc[end..])).unwrap();
+        return;
+    }
+    panic!(
+        "docs/SECURITY.md's bad-input figures are not this suite's (run with ARGUS_BLESS=1 to \
+         write them in); they are:\n{want}\n\nThe doc says:\n{}",
+        &doc[start..end]
+    );
 }

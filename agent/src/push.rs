@@ -34,11 +34,13 @@ pub async fn push(
     )
     .map_err(|e| ApiError::bad_field("Content-Encoding", e.to_string()))?;
     let body = decode_body(enc, &body, MAX_PUSH_BYTES)?;
-    let decoded = match format {
-        Format::Falcon => falcon::decode(&body, &st.endpoint),
-        Format::Argus => Batch::decode(&body),
-    };
-    let (good, mut rejected) = decoded.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // More points than the buffer holds could not be kept anyway: decoding stops there (413)
+    // instead of building them all from a small gzip body.
+    let max = st.cfg.buffer_max_points.max(1);
+    let (good, mut rejected) = match format {
+        Format::Falcon => falcon::decode_at_most(&body, &st.endpoint, max),
+        Format::Argus => Batch::decode_at_most(&body, max),
+    }?;
     let now = argus_core::time::now_secs();
     let mut points = Vec::with_capacity(good.len());
     for (i, mut p) in good {

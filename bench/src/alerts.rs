@@ -8,7 +8,9 @@
 //!   webhook receiver after `group_wait`. Clock starts when the exporter's value flips.
 //!
 //! All cases run at once (each with its own hosts, receiver and servers): latency is dominated by
-//! intervals and waits, not by CPU.
+//! intervals and waits, not by CPU. The hosts cross their threshold one after another, further
+//! apart than Argus's default storm window, so each alert is measured alone; a storm's merging
+//! is the alarm's tests' business.
 
 use crate::results::AlertResult;
 use crate::servers::{self, Server};

@@ -275,7 +275,9 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         } else {
             0
         },
-        alert_spacing: Duration::from_millis(if q { 500 } else { 2_500 }),
+        // Past the default storm window (group_wait 5 s): each alert is a lone alert, the first
+        // of its group, as each Prometheus alert is under group_by [alertname, endpoint].
+        alert_spacing: Duration::from_millis(if q { 500 } else { 6_000 }),
         queries: match a.query_hosts.unwrap_or(if q { 10 } else { 2_000 }) {
             _ if !on("queries") => None,
             0 => None,

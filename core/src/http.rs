@@ -241,9 +241,14 @@ impl From<crate::wire::WireError> for ApiError {
     /// A body that is too large is 413; any other unreadable body is 400.
     fn from(e: crate::wire::WireError) -> Self {
         match e {
-            crate::wire::WireError::TooLarge { .. } => {
+            crate::wire::WireError::TooLarge { .. }
+            | crate::wire::WireError::TooMuchCopying { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
+            crate::wire::WireError::TooMany { what, .. } => ApiError {
+                field: Some(what.into()),
+                ..ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            },
             _ => ApiError::bad_request(e.to_string()),
         }
     }

@@ -4,6 +4,7 @@
 //! even the rest is snappy-compressed first, so the protobuf decoder gets arbitrary bytes too.
 #![no_main]
 
+use argus_core::wire::Budget;
 use argus_transfer::config::IngestConfig;
 use argus_transfer::remote_write::{encode, parse, to_points};
 use libfuzzer_sys::fuzz_target;
@@ -21,14 +22,15 @@ fuzz_target!(|data: &[u8]| {
     } else {
         rest.to_vec()
     };
-    let Ok(req) = parse(&body, LIMIT) else {
+    let Ok(req) = parse(&body, LIMIT, Budget::UNLIMITED) else {
         return;
     };
     let again = encode(&req);
-    let back = parse(&again, usize::MAX).expect("a parsed request re-parses");
+    let back = parse(&again, usize::MAX, Budget::UNLIMITED).expect("a parsed request re-parses");
     assert_eq!(encode(&back), again, "re-encoding is not stable");
     let samples: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
-    let (good, bad) = to_points(req, &IngestConfig::default());
+    let (good, bad) = to_points(req, &IngestConfig::default(), Budget::UNLIMITED)
+        .expect("an unlimited budget is never exceeded");
     assert!(
         good.len() + bad.len() <= samples,
         "more points than samples"

@@ -47,6 +47,11 @@ pub struct TransferConfig {
     pub tenants: Vec<TenantTokens>,
     /// Largest accepted request body after decompression, in bytes.
     pub max_body_bytes: usize,
+    /// Most points (and, for remote write, series or samples) one push may carry when its
+    /// tenant has no `batch_points` quota; a tenant's quota takes its place. Decoders count as
+    /// they go and refuse the push with `413` (field `points`) at the first one past it, so a
+    /// small compressed body of millions of tiny points costs no more memory than this many.
+    pub max_points_per_request: usize,
     /// Timeout of one request to a downstream, in milliseconds. A slower downstream gets the
     /// points through its spool instead.
     pub downstream_timeout_ms: u64,
@@ -119,6 +124,7 @@ impl Default for TransferConfig {
             vnodes: 1024,
             tenants: vec![],
             max_body_bytes: 32 << 20,
+            max_points_per_request: 100_000,
             downstream_timeout_ms: 5_000,
             workers: 2,
             max_in_flight: 256,

@@ -18,7 +18,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::validate::{validate_point, Rejection};
-use argus_core::wire::{decode_body, falcon, frame, Batch, Decoded, Encoding, PushResponse};
+use argus_core::wire::{
+    decode_body, falcon, frame, Batch, Budget, Decoded, Encoding, PushResponse,
+};
 use argus_core::{Point, TenantId};
 
 /// Which format a push endpoint reads.
@@ -67,6 +69,20 @@ fn token_tenant(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
     })
 }
 
+/// What decoding one of `tenant`'s pushes may build: its quota of points per request, or
+/// `max_points_per_request` without one; twice the body limit of copied names, tags and label
+/// entries.
+fn budget(st: &State, tenant: &TenantId) -> Budget {
+    let points = match st.quotas.batch_points(tenant) {
+        0 => st.cfg.max_points_per_request,
+        n => n,
+    };
+    Budget {
+        points: if points == 0 { usize::MAX } else { points },
+        copied_bytes: st.cfg.max_body_bytes.saturating_mul(2),
+    }
+}
+
 fn body_encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
     Encoding::from_header(
         req.headers()
@@ -90,15 +106,18 @@ pub async fn push(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(frame::CONTENT_TYPE));
+    let budget = budget(&st, &tenant);
     let decoded = match format {
         // The binary frame agents send by default; any tenant in it is replaced by the token's.
         Format::Argus if binary => {
-            frame::decode_lenient(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?
+            let bad = |e: frame::DecodeError| ApiError::bad_request(e.to_string());
+            // Its count is announced up front (and `split_frame` holds it to it).
+            let n = frame::announced_points(&raw).map_err(bad)?;
+            budget.check("points", usize::try_from(n).unwrap_or(usize::MAX))?;
+            frame::decode_lenient(&raw).map_err(bad)?
         }
-        Format::Argus => decode_argus(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        Format::Falcon => {
-            falcon::decode(&raw, "").map_err(|e| ApiError::bad_request(e.to_string()))?
-        }
+        Format::Argus => Batch::decode_at_most(&raw, budget.points)?,
+        Format::Falcon => falcon::decode_at_most(&raw, "", budget.points)?,
     };
     let resp = accept(&st, &tenant, decoded).await?;
     Ok(HttpResponse::Ok().json(resp))
@@ -145,21 +164,6 @@ pub async fn internal_push(
     Ok(HttpResponse::Ok().json(resp))
 }
 
-/// Decodes an Argus batch: straight into points when every point is well-formed (the common
-/// case, several times cheaper), else leniently point by point so the good ones are kept.
-fn decode_argus(json: &[u8]) -> Result<Decoded, argus_core::wire::WireError> {
-    // UTF-8 is checked once for the whole body (a vectorised pass); parsing from `&str` then
-    // skips serde_json's per-string check (`from_utf8` was a visible symbol of this endpoint).
-    let fast = match std::str::from_utf8(json) {
-        Ok(text) => serde_json::from_str::<Batch>(text),
-        Err(_) => serde_json::from_slice::<Batch>(json),
-    };
-    match fast {
-        Ok(b) => Ok((b.points.into_iter().enumerate().collect(), Vec::new())),
-        Err(_) => Batch::decode(json),
-    }
-}
-
 /// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB line protocol. Answers 204 when every
 /// numeric field was taken (string fields are skipped and counted; what InfluxDB clients
 /// expect), else 400 with the rejections.
@@ -182,8 +186,13 @@ pub async fn influx_write(
     let text = std::str::from_utf8(&raw)
         .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
     let ingest = st.ingest_config();
-    let (decoded, skipped) =
-        lineproto::decode_counted(text, precision, &ingest, argus_core::time::now_secs());
+    let (decoded, skipped) = lineproto::decode_counted(
+        text,
+        precision,
+        &ingest,
+        argus_core::time::now_secs(),
+        budget(&st, &tenant),
+    )?;
     if skipped > 0 {
         st.tenant_metrics(&tenant)
             .string_fields_skipped
@@ -210,10 +219,13 @@ pub async fn remote_write(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &st)?;
-    let wr = remote_write::parse(&body, st.cfg.max_body_bytes)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let budget = budget(&st, &tenant);
+    let wr = remote_write::parse(&body, st.cfg.max_body_bytes, budget).map_err(|e| match e {
+        remote_write::RemoteWriteError::OverBudget(e) => ApiError::from(e),
+        e => ApiError::bad_request(e.to_string()),
+    })?;
     let ingest = st.ingest_config();
-    let decoded = remote_write::to_points(wr, &ingest);
+    let decoded = remote_write::to_points(wr, &ingest, budget)?;
     let resp = accept(&st, &tenant, decoded).await?;
     if resp.rejected.is_empty() {
         return Ok(HttpResponse::NoContent().finish());

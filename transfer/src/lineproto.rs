@@ -15,7 +15,7 @@ use crate::config::IngestConfig;
 use argus_core::point::{CounterType, Point, Tags};
 use argus_core::series::ENDPOINT_MARKER_TAG;
 use argus_core::validate::{clean_endpoint, clean_tag_value, Rejection, ValidationError};
-use argus_core::wire::Decoded;
+use argus_core::wire::{Budget, Decoded, Spend, WireError, TAG_ENTRY_BYTES};
 use argus_core::TenantId;
 use argus_promql::labels::ENDPOINT_LABEL;
 
@@ -143,51 +143,78 @@ struct Line {
     ts: Option<i64>,
 }
 
-fn parse_line(line: &str) -> Result<Line, ValidationError> {
+/// Why a line was not read: it is refused alone, or the request is over its budget.
+enum LineFault {
+    Bad(ValidationError),
+    Over(WireError),
+}
+
+impl From<ValidationError> for LineFault {
+    fn from(e: ValidationError) -> Self {
+        LineFault::Bad(e)
+    }
+}
+
+impl From<WireError> for LineFault {
+    fn from(e: WireError) -> Self {
+        LineFault::Over(e)
+    }
+}
+
+/// Parses one line. Its tags and fields are taken from `spend` as they are read (a field is a
+/// point; a tag, an entry), so one huge line cannot build more than the request's budget.
+fn parse_line(line: &str, spend: &mut Spend) -> Result<Line, LineFault> {
     let (key, rest) = split_first(line, b' ', true);
     let (field_set, ts) = match rest {
         Some(r) => split_first(r, b' ', true),
         None => ("", None),
     };
     if field_set.is_empty() {
-        return Err(ValidationError::new("fields", "the line has no field set"));
+        return Err(ValidationError::new("fields", "the line has no field set").into());
     }
     let mut key = pieces(key, b',', false);
     let measurement = unescape(key.next().unwrap_or(""));
     if measurement.is_empty() {
-        return Err(ValidationError::new("measurement", "must not be empty"));
+        return Err(ValidationError::new("measurement", "must not be empty").into());
     }
     let mut tags = Vec::new();
     for kv in key {
+        spend.bytes(TAG_ENTRY_BYTES)?;
         match split_first(kv, b'=', false) {
             (k, Some(v)) if !k.is_empty() => tags.push((unescape(k), unescape(v))),
             _ => {
                 return Err(ValidationError::new(
                     "tags",
                     format!("{kv:?} is not of the form key=value"),
-                ))
+                )
+                .into())
             }
         }
     }
     let mut fields = Vec::with_capacity(1);
     for kv in pieces(field_set, b',', true) {
+        // Each field becomes a point (or a refusal, or a skipped string).
+        spend.points("points", 1)?;
         match split_first(kv, b'=', true) {
             (k, Some(v)) if !k.is_empty() => fields.push((unescape(k), field_value(v))),
             _ => {
                 return Err(ValidationError::new(
                     "fields",
                     format!("{kv:?} is not of the form key=value"),
-                ))
+                )
+                .into())
             }
         }
     }
-    let ts =
-        match ts.map(|s| s.trim()) {
-            None | Some("") => None,
-            Some(t) => Some(t.parse::<i64>().map_err(|_| {
-                ValidationError::new("timestamp", format!("{t:?} is not an integer"))
-            })?),
-        };
+    let ts = match ts.map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(t) => Some(t.parse::<i64>().map_err(|_| {
+            LineFault::Bad(ValidationError::new(
+                "timestamp",
+                format!("{t:?} is not an integer"),
+            ))
+        })?),
+    };
     Ok(Line {
         measurement,
         tags,
@@ -232,27 +259,36 @@ pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) ->
 /// Decodes a line-protocol body: good points with their line number, a rejection per bad line
 /// or field.
 pub fn decode(body: &str, precision: Precision, cfg: &IngestConfig, now: i64) -> Decoded {
-    decode_counted(body, precision, cfg, now).0
+    decode_counted(body, precision, cfg, now, Budget::UNLIMITED)
+        .expect("an unlimited budget is never exceeded")
+        .0
 }
 
-/// [`decode`], plus the number of string fields skipped (`/metrics` counts them).
+/// [`decode`] within `budget` (each field is a point, refused or not; a line's tags and the
+/// strings copied into each of its fields' points are bytes), plus the number of string fields
+/// skipped (`/metrics` counts them).
 pub fn decode_counted(
     body: &str,
     precision: Precision,
     cfg: &IngestConfig,
     now: i64,
-) -> (Decoded, usize) {
+    budget: Budget,
+) -> Result<(Decoded, usize), WireError> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut skipped = 0;
+    let mut spend = Spend::new(budget);
     for (i, line) in body.lines().enumerate() {
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let l = match parse_line(line.trim_end_matches('\r')) {
+        let l = match parse_line(line.trim_end_matches('\r'), &mut spend) {
             Ok(l) => l,
-            Err(e) => {
+            Err(LineFault::Over(e)) => return Err(e),
+            Err(LineFault::Bad(e)) => {
+                // A refused line is one refusal, however many fields it had.
+                spend.points("points", 1)?;
                 bad.push(Rejection::new(i, e));
                 continue;
             }
@@ -266,6 +302,10 @@ pub fn decode_counted(
         let ts = ts.map(|t| precision.to_secs(t)).unwrap_or(now);
         let (mut endpoint, mut tags) = endpoint_and_tags(tags, cfg);
         let n = fields.len();
+        // Every field's point but the last copies the line's strings: counted before.
+        spend.bytes(
+            Budget::key_bytes(&endpoint, &measurement, &tags).saturating_mul(n.saturating_sub(1)),
+        )?;
         for (j, (field, v)) in fields.into_iter().enumerate() {
             // The last field's point takes the line's strings instead of copies.
             let last = j + 1 == n;
@@ -308,7 +348,7 @@ pub fn decode_counted(
             ));
         }
     }
-    ((good, bad), skipped)
+    Ok(((good, bad), skipped))
 }
 
 #[cfg(test)]
@@ -324,8 +364,14 @@ mod tests {
                     disk\\ io,host=web\\ 2,path=/a\\,b value=3\n\
                     broken_line_without_fields\n\
                     temp,host=h value=hot 1\n";
-        let ((good, bad), skipped) =
-            decode_counted(body, Precision::Ns, &IngestConfig::default(), 42);
+        let ((good, bad), skipped) = decode_counted(
+            body,
+            Precision::Ns,
+            &IngestConfig::default(),
+            42,
+            Budget::UNLIMITED,
+        )
+        .unwrap();
         // `msg` is a string: skipped and counted, not refused.
         assert_eq!(skipped, 1);
         let names: Vec<_> = good

@@ -130,6 +130,11 @@ impl Quotas {
             .clone()
     }
 
+    /// `tenant`'s quota of points in one request (0: none).
+    pub fn batch_points(&self, tenant: &TenantId) -> usize {
+        self.quota(tenant).0.batch_points
+    }
+
     /// Admits a request of `points` points for `tenant`, or says why not. Takes the points
     /// from the tenant's bucket when admitted.
     pub fn admit_request(&self, tenant: &TenantId, points: usize) -> Result<(), Refusal> {

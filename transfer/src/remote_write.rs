@@ -14,7 +14,7 @@ use crate::config::IngestConfig;
 use crate::lineproto::endpoint_and_tags;
 use argus_core::point::{CounterType, Point};
 use argus_core::validate::{Rejection, ValidationError};
-use argus_core::wire::Decoded;
+use argus_core::wire::{Budget, Decoded, Spend, WireError, TAG_ENTRY_BYTES};
 use argus_core::TenantId;
 
 /// `prometheus.WriteRequest` (only the fields Argus reads; others are skipped).
@@ -67,10 +67,17 @@ pub enum RemoteWriteError {
     /// Not a WriteRequest.
     #[error("body is not a remote-write protobuf WriteRequest: {0}")]
     Protobuf(String),
+    /// More series, samples or labels than the request's budget.
+    #[error(transparent)]
+    OverBudget(#[from] WireError),
 }
 
-/// Decompresses and parses a remote-write body, refusing more than `limit` decompressed bytes.
-pub fn parse(body: &[u8], limit: usize) -> Result<WriteRequest, RemoteWriteError> {
+/// Decompresses and parses a remote-write body, refusing more than `limit` decompressed bytes
+/// and more series, samples or labels than `budget` allows. Both are checked before the body
+/// is turned into structures: the decompressed length snappy declares, then a walk over the
+/// protobuf's wire format that counts the series, their labels and samples (prost would build
+/// a 48-byte `TimeSeries` for each 2-byte empty series: a 1.5 MB body of them took a gigabyte).
+pub fn parse(body: &[u8], limit: usize, budget: Budget) -> Result<WriteRequest, RemoteWriteError> {
     let n = snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
     if n > limit {
         return Err(RemoteWriteError::Snappy(format!(
@@ -80,8 +87,111 @@ pub fn parse(body: &[u8], limit: usize) -> Result<WriteRequest, RemoteWriteError
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    count(&raw, budget)?;
     <WriteRequest as prost::Message>::decode(&raw[..])
         .map_err(|e| RemoteWriteError::Protobuf(e.to_string()))
+}
+
+/// Walks a `WriteRequest`'s wire format without building it, taking its series, samples and
+/// label entries from `budget`.
+fn count(raw: &[u8], budget: Budget) -> Result<(), RemoteWriteError> {
+    let mut series = 0usize;
+    let mut spend = Spend::new(budget);
+    let mut top = Fields::new(raw);
+    for (field, body) in top.by_ref() {
+        if field != 1 {
+            continue;
+        }
+        series += 1;
+        budget.check("series", series)?;
+        let mut inner = Fields::new(body);
+        for (field, _) in inner.by_ref() {
+            match field {
+                1 => spend.bytes(TAG_ENTRY_BYTES)?,
+                2 => spend.points("samples", 1)?,
+                _ => {}
+            }
+        }
+        inner.finish()?;
+    }
+    top.finish()
+}
+
+/// The length-delimited fields of a protobuf message as (field number, bytes); other wire
+/// types are stepped over. Stops at the first field it cannot read, which [`Fields::finish`]
+/// then refuses: nothing past it may go uncounted to prost.
+struct Fields<'a> {
+    rest: &'a [u8],
+    fault: Option<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(rest: &'a [u8]) -> Self {
+        Fields { rest, fault: None }
+    }
+
+    fn finish(self) -> Result<(), RemoteWriteError> {
+        match self.fault {
+            None => Ok(()),
+            Some(what) => Err(RemoteWriteError::Protobuf(what.into())),
+        }
+    }
+
+    fn read(&mut self) -> Result<Option<(u64, &'a [u8])>, &'static str> {
+        loop {
+            if self.rest.is_empty() {
+                return Ok(None);
+            }
+            let key = varint(&mut self.rest).ok_or("truncated field key")?;
+            let len = match key & 7 {
+                0 => {
+                    varint(&mut self.rest).ok_or("truncated varint")?;
+                    continue;
+                }
+                1 => 8,
+                5 => 4,
+                2 => varint(&mut self.rest)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or("truncated length")?,
+                // Groups are deprecated and never sent by remote-write clients.
+                _ => return Err("unsupported wire type (group)"),
+            };
+            if len > self.rest.len() {
+                return Err("a field runs past the end of its message");
+            }
+            let (field, rest) = self.rest.split_at(len);
+            self.rest = rest;
+            if key & 7 == 2 {
+                return Ok(Some((key >> 3, field)));
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (u64, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.fault.is_some() {
+            return None;
+        }
+        self.read().unwrap_or_else(|e| {
+            self.fault = Some(e);
+            None
+        })
+    }
+}
+
+fn varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// Encodes a request (snappy block of the protobuf), as senders do: for tests and benchmarks.
@@ -92,8 +202,14 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
         .expect("snappy compression of a buffer cannot fail")
 }
 
-/// Maps a request onto points.
-pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
+/// Maps a request onto points, within `budget`'s bytes for the series' strings copied into
+/// each sample's point but the last (its samples were counted by [`parse`]).
+pub fn to_points(
+    req: WriteRequest,
+    cfg: &IngestConfig,
+    budget: Budget,
+) -> Result<Decoded, WireError> {
+    let mut spend = Spend::new(budget);
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut index = 0usize;
@@ -109,6 +225,11 @@ pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
         }
         let (mut endpoint, mut tags) = endpoint_and_tags(labels, cfg);
         let n = ts.samples.len();
+        let metric_len = name.as_ref().map_or(0, String::len);
+        spend.bytes(
+            (Budget::key_bytes(&endpoint, "", &tags) + metric_len)
+                .saturating_mul(n.saturating_sub(1)),
+        )?;
         for (j, s) in ts.samples.into_iter().enumerate() {
             let i = index;
             index += 1;
@@ -147,7 +268,7 @@ pub fn to_points(req: WriteRequest, cfg: &IngestConfig) -> Decoded {
             ));
         }
     }
-    (good, bad)
+    Ok((good, bad))
 }
 
 #[cfg(test)]
@@ -194,9 +315,9 @@ mod tests {
             ],
         };
         let body = encode(&req);
-        let back = parse(&body, 1 << 20).unwrap();
+        let back = parse(&body, 1 << 20, Budget::UNLIMITED).unwrap();
         assert_eq!(encode(&back), body, "NaN != NaN, so compare encodings");
-        let (good, bad) = to_points(back, &IngestConfig::default());
+        let (good, bad) = to_points(back, &IngestConfig::default(), Budget::UNLIMITED).unwrap();
         assert_eq!(good.len(), 1);
         let p = &good[0].1;
         assert_eq!(p.metric, "http_requests_total");
@@ -209,7 +330,30 @@ mod tests {
         );
         assert_eq!(bad.len(), 1);
         assert_eq!((bad[0].index, bad[0].field.as_str()), (2, "__name__"));
-        assert!(parse(b"not snappy at all", 1 << 20).is_err());
-        assert!(parse(&body, 4).is_err());
+        assert!(parse(b"not snappy at all", 1 << 20, Budget::UNLIMITED).is_err());
+        // A group (wire type 3) would hide what follows from the count: refused.
+        let snappy = |raw: &[u8]| snap::raw::Encoder::new().compress_vec(raw).unwrap();
+        let grouped = parse(
+            &snappy(&[0x13, 0x14, 0x0a, 0x00]),
+            1 << 20,
+            Budget::UNLIMITED,
+        );
+        assert!(
+            matches!(grouped, Err(RemoteWriteError::Protobuf(_))),
+            "{grouped:?}"
+        );
+        // Series and samples are counted across the request, before prost builds anything.
+        let three = Budget {
+            points: 3,
+            copied_bytes: usize::MAX,
+        };
+        assert!(parse(&body, 1 << 20, three).is_ok(), "2 series, 3 samples");
+        let four = snappy(&[0x0a, 0x00].repeat(4));
+        let e = parse(&four, 1 << 20, three).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "more than 3 series in one request: the limit per request is 3"
+        );
+        assert!(parse(&body, 4, Budget::UNLIMITED).is_err());
     }
 }

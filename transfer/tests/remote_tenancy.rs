@@ -41,7 +41,7 @@ async fn write(req: HttpRequest, body: web::Bytes, db: web::Data<(Db, From)>) ->
     let Some(t) = backend_tenant(&req, db.1) else {
         return HttpResponse::Unauthorized().body("no tenant");
     };
-    let wr: WriteRequest = match parse(&body, 1 << 24) {
+    let wr: WriteRequest = match parse(&body, 1 << 24, argus_core::wire::Budget::UNLIMITED) {
         Ok(w) => w,
         Err(e) => return HttpResponse::BadRequest().body(e.to_string()),
     };

@@ -29,9 +29,10 @@ pub struct Db {
 /// Configuration objects (host groups, templates, strategies, contacts, ...) share one table of
 /// JSON documents: their ids are then unique across kinds (strategy ids must be unique across
 /// the platform) and every kind gets the same tenant-scoped CRUD.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE IF NOT EXISTS web_meta (
   name TEXT PRIMARY KEY,
   value BIGINT NOT NULL
@@ -78,7 +79,19 @@ CREATE TABLE IF NOT EXISTS web_objects (
 CREATE INDEX IF NOT EXISTS web_objects_kind ON web_objects (tenant, kind, id);
 CREATE UNIQUE INDEX IF NOT EXISTS web_objects_name ON web_objects (tenant, kind, name)
 "#,
-)];
+    ),
+    // Ids of deleted tenants, never given out again: their series stay in storage (and their
+    // events in the alarm), and a new tenant of the same id would read them.
+    (
+        2,
+        r#"
+CREATE TABLE IF NOT EXISTS web_deleted_tenants (
+  id TEXT PRIMARY KEY,
+  deleted_at BIGINT NOT NULL
+)
+"#,
+    ),
+];
 
 impl Db {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies the migrations.

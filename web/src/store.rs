@@ -294,7 +294,7 @@ pub async fn update_checked(
         bump_in(&mut tx, tenant).await?;
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(n > 0)
+    Ok(true)
 }
 
 /// Deletes object `id` (and, for a template, its strategies); false when it is not in `tenant`.
@@ -312,7 +312,7 @@ pub async fn delete(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<bool, 
         bump_in(&mut tx, tenant).await?;
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(n > 0)
+    Ok(true)
 }
 
 /// Bumps the tenant's version and the global one, inside `tx`.
@@ -379,7 +379,8 @@ pub async fn tenants(db: &Db) -> Result<Vec<TenantRow>, ApiError> {
         .collect()
 }
 
-/// Creates tenant `id` unless it exists; true when created.
+/// Creates tenant `id` unless it exists; true when created. The id of a deleted tenant is
+/// refused (409, field `id`): it is never reused.
 pub async fn ensure_tenant(db: &Db, id: &str, name: &str) -> Result<bool, ApiError> {
     let exists = sqlx::query("SELECT id FROM web_tenants WHERE id = $1")
         .bind(id)
@@ -390,6 +391,23 @@ pub async fn ensure_tenant(db: &Db, id: &str, name: &str) -> Result<bool, ApiErr
         return Ok(false);
     }
     let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let deleted = sqlx::query("SELECT id FROM web_deleted_tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if deleted.is_some() {
+        return Err(ApiError {
+            status: actix_web::http::StatusCode::CONFLICT,
+            ..ApiError::bad_field(
+                "id",
+                format!(
+                    "tenant id {id} belonged to a deleted tenant and is never reused \
+                     (its data may remain in storage): choose another id"
+                ),
+            )
+        });
+    }
     sqlx::query("INSERT INTO web_tenants (id, name, version, created_at) VALUES ($1, $2, 1, $3)")
         .bind(id)
         .bind(name)
@@ -402,7 +420,8 @@ pub async fn ensure_tenant(db: &Db, id: &str, name: &str) -> Result<bool, ApiErr
     Ok(true)
 }
 
-/// Deletes a tenant and everything it owns; false when unknown.
+/// Deletes a tenant and everything it owns in the configuration, and keeps its id so that it
+/// is never reused; false when unknown.
 pub async fn delete_tenant(db: &Db, id: &str) -> Result<bool, ApiError> {
     let mut tx = db.pool.begin().await.map_err(db_err)?;
     for sql in [
@@ -423,10 +442,19 @@ pub async fn delete_tenant(db: &Db, id: &str) -> Result<bool, ApiError> {
         .await
         .map_err(db_err)?
         .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO web_deleted_tenants (id, deleted_at) VALUES ($1, $2)")
+        .bind(id)
+        .bind(now_secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     sqlx::query("UPDATE web_meta SET value = value + 1 WHERE name = 'version'")
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
-    Ok(n > 0)
+    Ok(true)
 }

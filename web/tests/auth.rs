@@ -405,6 +405,18 @@ async fn users_roles_and_tokens_on(backend: Backend) {
     e.running.stop().await;
 }
 
+async fn recreate(e: &Env, cookie: &str, csrf: &str, body: Value) -> (StatusCode, Value) {
+    with_cookie(
+        e,
+        cookie,
+        Some(csrf),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(body),
+    )
+    .await
+}
+
 async fn tenants_are_for_platform_admins_on(backend: Backend) {
     let Some(e) = start(backend, |_| {}).await else {
         return;
@@ -474,6 +486,41 @@ async fn tenants_are_for_platform_admins_on(backend: Backend) {
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(login(&e, "peter", "peter-secret").await.is_err());
+    // A deleted tenant's id is never given out again — its series stay in storage, and a new
+    // tenant of that id would read them — also after a restart; other ids still are.
+    let again = json!({"id": "initech", "admin_login": "peter2", "admin_password": "peter-secret"});
+    let (s, v) = recreate(&e, &cookie, &csrf, again.clone()).await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::CONFLICT, Some("id")),
+        "{v}"
+    );
+    assert!(
+        v["error"].as_str().unwrap().contains("deleted tenant"),
+        "{v}"
+    );
+    let e = e.restart().await;
+    let (cookie, csrf) = login(&e, "alice", "alice-secret-1").await.unwrap();
+    let (s, v) = recreate(&e, &cookie, &csrf, again).await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::CONFLICT, Some("id")),
+        "{v}"
+    );
+    assert!(
+        login(&e, "peter2", "peter-secret").await.is_err(),
+        "no admin was made"
+    );
+    let (s, v) = recreate(&e, &cookie, &csrf, json!({"id": "initech2"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, l) = with_cookie(&e, &cookie, None, Method::GET, "/api/v1/tenants", None).await;
+    let ids: Vec<&str> = l["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["acme", "globex", "initech2"]);
     e.running.stop().await;
 }
 

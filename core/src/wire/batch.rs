@@ -29,12 +29,118 @@ impl Batch {
     /// the first [`MAX_LISTED_REJECTIONS`](super::stream::MAX_LISTED_REJECTIONS) refusals are
     /// listed one by one (see [`super::stream`]).
     pub fn decode(json: &[u8]) -> Result<super::Decoded, WireError> {
-        super::stream::batch(json, from_value_at::<Point>)
+        Batch::decode_at_most(json, usize::MAX)
+    }
+
+    /// [`Batch::decode`], refusing a batch of more than `max` points with
+    /// [`WireError::TooMany`] as soon as the parser reaches point `max + 1`, so a small body
+    /// (gzip) of many tiny points costs no more than `max` points' worth of memory.
+    ///
+    /// Well-formed batches (the common case) are read straight into points, several times
+    /// cheaper than point by point through `serde_json::Value`; only a batch with a bad point
+    /// takes the lenient path that keeps the good ones.
+    pub fn decode_at_most(json: &[u8], max: usize) -> Result<super::Decoded, WireError> {
+        let mut over = false;
+        let seed = Typed {
+            max,
+            over: &mut over,
+        };
+        // UTF-8 is checked once for the whole body (a vectorised pass); parsing from `&str`
+        // then skips serde_json's per-string check.
+        let fast = match std::str::from_utf8(json) {
+            Ok(text) => typed(serde_json::Deserializer::from_str(text), seed),
+            Err(_) => typed(serde_json::Deserializer::from_slice(json), seed),
+        };
+        match fast {
+            Ok(points) => Ok((points.into_iter().enumerate().collect(), Vec::new())),
+            Err(_) if over => Err(WireError::TooMany {
+                what: "points",
+                limit: max,
+            }),
+            Err(_) => super::stream::batch(json, max, from_value_at::<Point>),
+        }
     }
 
     /// Encodes the batch as JSON.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a batch always serializes")
+    }
+}
+
+fn typed<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    seed: Typed<'_>,
+) -> serde_json::Result<Vec<Point>> {
+    let points = serde::Deserializer::deserialize_map(&mut de, seed)?;
+    de.end()?;
+    Ok(points)
+}
+
+/// `{"points": [...]}` read into points, counting them: past `max`, `over` is set and
+/// parsing stops. Other keys are ignored, as `Batch`'s own `Deserialize` does.
+struct Typed<'a> {
+    max: usize,
+    over: &'a mut bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for Typed<'_> {
+    type Value = Vec<Point>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with a `points` array")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<Point>, A::Error> {
+        use serde::de::Error as _;
+        let mut points = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key != "points" {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else if points.is_some() {
+                return Err(A::Error::duplicate_field("points"));
+            } else {
+                points = Some(map.next_value_seed(TypedPoints {
+                    max: self.max,
+                    over: &mut *self.over,
+                })?);
+            }
+        }
+        points.ok_or_else(|| A::Error::missing_field("points"))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Typed<'_> {
+    type Value = Vec<Point>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Point>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+struct TypedPoints<'a> {
+    max: usize,
+    over: &'a mut bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TypedPoints<'_> {
+    type Value = Vec<Point>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Point>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TypedPoints<'_> {
+    type Value = Vec<Point>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of points")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Point>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(p) = seq.next_element::<Point>()? {
+            if out.len() >= self.max {
+                *self.over = true;
+                return Err(serde::de::Error::custom("too many points"));
+            }
+            out.push(p);
+        }
+        Ok(out)
     }
 }
 

@@ -98,7 +98,17 @@ impl FalconPoint {
 /// Decodes a falcon push body leniently: good points with their index, a rejection for each bad
 /// one. A single object (not an array) is accepted as a batch of one.
 pub fn decode(json: &[u8], default_endpoint: &str) -> Result<super::Decoded, WireError> {
-    super::stream::falcon(json, |v| {
+    decode_at_most(json, default_endpoint, usize::MAX)
+}
+
+/// [`decode`], refusing a body of more than `max` points with [`WireError::TooMany`] as soon
+/// as the parser reaches point `max + 1`.
+pub fn decode_at_most(
+    json: &[u8],
+    default_endpoint: &str,
+    max: usize,
+) -> Result<super::Decoded, WireError> {
+    super::stream::falcon(json, max, |v| {
         from_value_at::<FalconPoint>(v)?.into_point(default_endpoint)
     })
 }

@@ -335,9 +335,10 @@ impl FramePoint<'_> {
     }
 }
 
-/// Splits an (already decompressed) binary write frame into its points, checking its structure
-/// but not decoding the series keys. Strings are checked when a key is decoded (new series).
-pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
+/// How many points a frame announces (its structure unchecked): what a receiver checks
+/// against its per-request cap before splitting. [`split_frame`] refuses a frame that holds
+/// another number of points.
+pub fn announced_points(raw: &[u8]) -> Result<u64, DecodeError> {
     let mut r = Reader::new(raw);
     if r.bytes(4)? != MAGIC {
         return Err(DecodeError {
@@ -345,7 +346,16 @@ pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
             what: "magic AGP1",
         });
     }
-    let n = r.uvarint()? as usize;
+    r.uvarint()
+}
+
+/// Splits an (already decompressed) binary write frame into its points, checking its structure
+/// but not decoding the series keys. Strings are checked when a key is decoded (new series).
+pub fn split_frame(raw: &[u8]) -> Result<Vec<FramePoint<'_>>, DecodeError> {
+    let n = announced_points(raw)? as usize;
+    let mut r = Reader::new(raw);
+    r.bytes(4)?;
+    r.uvarint()?;
     // The smallest point takes 15 bytes: no allocation past what the frame can hold.
     let mut out = Vec::with_capacity(n.min(raw.len() / 15 + 1));
     for _ in 0..n {

@@ -28,6 +28,88 @@ pub type Decoded = (
     Vec<crate::validate::Rejection>,
 );
 
+/// What decoding one request may build, so that a small body cannot make a decoder build far
+/// more than it: points (or series, samples), and bytes built beyond the points themselves
+/// (names and tags copied from one line or series into each of its points, tag and label
+/// entries). Decoders count with a [`Spend`] as they go and stop at the first item past it
+/// ([`WireError::TooMany`], [`WireError::TooMuchCopying`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Most points (series, samples) in one request.
+    pub points: usize,
+    /// Most bytes built beyond the points.
+    pub copied_bytes: usize,
+}
+
+impl Budget {
+    /// No bound (trusted callers, tests, fuzzing).
+    pub const UNLIMITED: Budget = Budget {
+        points: usize::MAX,
+        copied_bytes: usize::MAX,
+    };
+
+    /// Refuses `n` items of `what` past the points bound.
+    pub fn check(&self, what: &'static str, n: usize) -> Result<(), WireError> {
+        if n > self.points {
+            return Err(WireError::TooMany {
+                what,
+                limit: self.points,
+            });
+        }
+        Ok(())
+    }
+
+    /// The bytes one copy of a point's endpoint, metric and tags takes (strings and the tag
+    /// vector's entries).
+    pub fn key_bytes(endpoint: &str, metric: &str, tags: &crate::point::Tags) -> usize {
+        endpoint.len()
+            + metric.len()
+            + tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + TAG_ENTRY_BYTES)
+                .sum::<usize>()
+    }
+}
+
+/// The bytes of one tag or label entry besides its strings: two `String`s.
+pub const TAG_ENTRY_BYTES: usize = 2 * std::mem::size_of::<String>();
+
+/// What a decoder has spent of its [`Budget`] so far.
+#[derive(Debug)]
+pub struct Spend {
+    budget: Budget,
+    points: usize,
+    bytes: usize,
+}
+
+impl Spend {
+    /// Nothing spent yet.
+    pub fn new(budget: Budget) -> Spend {
+        Spend {
+            budget,
+            points: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Takes `n` more points (counted as `what` in the refusal).
+    pub fn points(&mut self, what: &'static str, n: usize) -> Result<(), WireError> {
+        self.points = self.points.saturating_add(n);
+        self.budget.check(what, self.points)
+    }
+
+    /// Takes `n` more bytes built beyond the points.
+    pub fn bytes(&mut self, n: usize) -> Result<(), WireError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.budget.copied_bytes {
+            return Err(WireError::TooMuchCopying {
+                limit: self.budget.copied_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Why a body could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -45,6 +127,22 @@ pub enum WireError {
     /// The body (after decompression) is larger than allowed.
     #[error("body exceeds the size limit of {limit} bytes")]
     TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// More points (or series, samples) than one request may carry; decoding stopped there, so
+    /// the rest of the body was never materialised.
+    #[error("more than {limit} {what} in one request: the limit per request is {limit}")]
+    TooMany {
+        /// What was counted: `points`, `series`, `samples`, `labels`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// Decoding would build more than `limit` bytes beyond the points (a series' strings are
+    /// copied into each of its points; each tag or label is an entry); refused before it does.
+    #[error("decoding this request would build more than {limit} bytes of names, tags and labels beyond its points (the limit per request)")]
+    TooMuchCopying {
         /// The limit in bytes.
         limit: usize,
     },

@@ -27,13 +27,16 @@ pub(crate) struct Collector<T, F> {
     bad: Vec<Rejection>,
     unlisted: usize,
     first_unlisted: usize,
+    /// Most items taken; the next one stops decoding (see [`Collector::full`]).
+    max: usize,
+    over: bool,
 }
 
 impl<T, F> Collector<T, F>
 where
     F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
 {
-    pub(crate) fn new(conv: F) -> Self {
+    pub(crate) fn new(conv: F, max: usize) -> Self {
         Collector {
             conv,
             next: 0,
@@ -41,6 +44,23 @@ where
             bad: Vec::new(),
             unlisted: 0,
             first_unlisted: 0,
+            max,
+            over: false,
+        }
+    }
+
+    /// Whether one more item would pass the cap; then it is noted, and the decoder stops
+    /// without materialising anything after it.
+    fn full(&mut self) -> bool {
+        self.over |= self.next >= self.max;
+        self.over
+    }
+
+    /// The refusal of a body with more items than the cap.
+    fn too_many(&self) -> WireError {
+        WireError::TooMany {
+            what: "points",
+            limit: self.max,
         }
     }
 
@@ -123,6 +143,10 @@ where
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(v) = seq.next_element::<serde_json::Value>()? {
+            // The one item past the cap is read (a sequence cannot be peeked), none after it.
+            if self.0.full() {
+                return Err(de::Error::custom("too many points"));
+            }
             self.0.push(v);
         }
         Ok(())
@@ -183,6 +207,9 @@ where
         Items(self.0).visit_seq(seq)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        if self.0.full() {
+            return Err(de::Error::custom("too many points"));
+        }
         let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
         self.0.push(v);
         Ok(())
@@ -219,34 +246,40 @@ fn run<'a>(
         .map_err(|e| WireError::Json(e.to_string()))
 }
 
-/// Decodes an Argus batch body item by item.
-pub(crate) fn batch<T, F>(json: &[u8], mut conv: F) -> Result<Collected<T>, WireError>
+/// Decodes an Argus batch body item by item, refusing it past `max` items.
+pub(crate) fn batch<T, F>(json: &[u8], max: usize, mut conv: F) -> Result<Collected<T>, WireError>
 where
     F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
 {
     let whole = {
-        let mut c = Collector::new(&mut conv);
-        run(json, |de| {
+        let mut c = Collector::new(&mut conv, max);
+        let r = run(json, |de| {
             de::Deserializer::deserialize_map(de, BatchObject(&mut c))
-        })
-        .map(|()| c.finish())
+        });
+        match r {
+            Err(_) if c.over => return Err(c.too_many()),
+            r => r.map(|()| c.finish()),
+        }
     };
-    whole.or_else(|e| item_by_item(json, scan::batch_items(json), conv).ok_or(e))
+    whole.or_else(|e| item_by_item(json, scan::batch_items(json, max), max, conv).unwrap_or(Err(e)))
 }
 
-/// Decodes a falcon body item by item.
-pub(crate) fn falcon<T, F>(json: &[u8], mut conv: F) -> Result<Collected<T>, WireError>
+/// Decodes a falcon body item by item, refusing it past `max` items.
+pub(crate) fn falcon<T, F>(json: &[u8], max: usize, mut conv: F) -> Result<Collected<T>, WireError>
 where
     F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
 {
     let whole = {
-        let mut c = Collector::new(&mut conv);
-        run(json, |de| {
+        let mut c = Collector::new(&mut conv, max);
+        let r = run(json, |de| {
             de::Deserializer::deserialize_any(de, FalconBody(&mut c))
-        })
-        .map(|()| c.finish())
+        });
+        match r {
+            Err(_) if c.over => return Err(c.too_many()),
+            r => r.map(|()| c.finish()),
+        }
     };
-    whole.or_else(|e| item_by_item(json, scan::array_items(json), conv).ok_or(e))
+    whole.or_else(|e| item_by_item(json, scan::array_items(json, max), max, conv).unwrap_or(Err(e)))
 }
 
 /// The second chance of a body the parser refused: when its structure holds and the fault is
@@ -255,13 +288,18 @@ where
 fn item_by_item<T, F>(
     json: &[u8],
     items: Option<Vec<std::ops::Range<usize>>>,
+    max: usize,
     conv: F,
-) -> Option<Collected<T>>
+) -> Option<Result<Collected<T>, WireError>>
 where
     F: FnMut(serde_json::Value) -> Result<T, serde_json::Error>,
 {
     let items = items?;
-    let mut c = Collector::new(conv);
+    let mut c = Collector::new(conv, max);
+    if items.len() > max {
+        c.over = true;
+        return Some(Err(c.too_many()));
+    }
     let mut faulty = 0;
     for r in items {
         match serde_json::from_slice::<serde_json::Value>(&json[r]) {
@@ -272,7 +310,7 @@ where
             }
         }
     }
-    (faulty > 0).then(|| c.finish())
+    (faulty > 0).then(|| Ok(c.finish()))
 }
 
 /// A structural scan of JSON bodies: where each item of the points array begins and ends,
@@ -352,8 +390,9 @@ mod scan {
         }
     }
 
-    /// The items of the array starting at `i`, and the end of the array.
-    fn items(b: &[u8], i: usize) -> Option<(Vec<Range<usize>>, usize)> {
+    /// The items of the array starting at `i` (no more than `max + 1` of them: past the cap the
+    /// rest are only walked over), and the end of the array.
+    fn items(b: &[u8], i: usize, max: usize) -> Option<(Vec<Range<usize>>, usize)> {
         let mut i = ws(b, i);
         if b.get(i) != Some(&b'[') {
             return None;
@@ -366,7 +405,9 @@ mod scan {
         loop {
             let start = ws(b, i);
             let end = value(b, start)?;
-            out.push(start..end);
+            if out.len() <= max {
+                out.push(start..end);
+            }
             i = ws(b, end);
             match *b.get(i)? {
                 b',' => i += 1,
@@ -377,13 +418,13 @@ mod scan {
     }
 
     /// The items of a falcon body (a top-level array).
-    pub(super) fn array_items(b: &[u8]) -> Option<Vec<Range<usize>>> {
-        let (items, end) = items(b, 0)?;
+    pub(super) fn array_items(b: &[u8], max: usize) -> Option<Vec<Range<usize>>> {
+        let (items, end) = items(b, 0, max)?;
         (ws(b, end) == b.len()).then_some(items)
     }
 
     /// The items of an Argus batch's `points` array (the one `points` key of the top object).
-    pub(super) fn batch_items(b: &[u8]) -> Option<Vec<Range<usize>>> {
+    pub(super) fn batch_items(b: &[u8], max: usize) -> Option<Vec<Range<usize>>> {
         let mut i = ws(b, 0);
         if b.get(i) != Some(&b'{') {
             return None;
@@ -409,7 +450,7 @@ mod scan {
                 if points.is_some() {
                     return None;
                 }
-                let (items, end) = items(b, i)?;
+                let (items, end) = items(b, i, max)?;
                 points = Some(items);
                 i = end;
             } else {
@@ -470,6 +511,42 @@ mod tests {
         }
     }
 
+    /// Regression: a 110 KB gzip of 318k tiny points was built whole (328 MB) before the
+    /// batch quota was checked. Every path counts: typed, point by point, item by item.
+    #[test]
+    fn a_body_past_the_points_cap_is_refused_while_decoding() {
+        let good = r#"{"endpoint":"h","metric":"m","value":1,"timestamp":5}"#;
+        let huge = r#"{"endpoint":"h","metric":"m","value":1e999,"timestamp":5}"#;
+        let too_many = |r: Result<crate::wire::Decoded, WireError>| {
+            matches!(
+                r,
+                Err(WireError::TooMany {
+                    what: "points",
+                    limit: 3
+                })
+            )
+        };
+        for item in [good, "{}", huge] {
+            let batch = |n: usize| format!(r#"{{"points":[{}]}}"#, vec![item; n].join(","));
+            let array = |n: usize| format!("[{}]", vec![item; n].join(","));
+            assert!(
+                too_many(Batch::decode_at_most(batch(4).as_bytes(), 3)),
+                "{item}"
+            );
+            assert!(too_many(falcon::decode_at_most(
+                array(4).as_bytes(),
+                "h",
+                3
+            )));
+            let (g, b) = Batch::decode_at_most(batch(3).as_bytes(), 3).unwrap();
+            assert_eq!(g.len() + b.len(), 3, "{item}");
+            let (g, b) = falcon::decode_at_most(array(3).as_bytes(), "h", 3).unwrap();
+            assert_eq!(g.len() + b.len(), 3, "{item}");
+        }
+        let one = falcon::decode_at_most(good.as_bytes(), "h", 0);
+        assert!(matches!(one, Err(WireError::TooMany { limit: 0, .. })));
+    }
+
     #[test]
     fn good_points_past_the_cap_are_still_kept() {
         let mut items = vec!["{}".to_string(); MAX_LISTED_REJECTIONS + 10];
@@ -510,19 +587,22 @@ mod tests {
     #[test]
     fn the_structural_scan_finds_the_items() {
         assert_eq!(
-            scan::array_items(br#" [ {"a":[1,{"b":"]"}]} , "x\"y" ,3 ] "#),
+            scan::array_items(br#" [ {"a":[1,{"b":"]"}]} , "x\"y" ,3 ] "#, usize::MAX),
             Some(vec![3..22, 25..31, 33..34])
         );
-        assert_eq!(scan::array_items(b"[]"), Some(vec![]));
-        assert_eq!(scan::array_items(b"[1,]"), None);
-        assert_eq!(scan::array_items(b"[1] 2"), None);
-        assert_eq!(scan::array_items(b"[{]"), None);
+        assert_eq!(scan::array_items(b"[]", usize::MAX), Some(vec![]));
+        assert_eq!(scan::array_items(b"[1,]", usize::MAX), None);
+        assert_eq!(scan::array_items(b"[1] 2", usize::MAX), None);
+        assert_eq!(scan::array_items(b"[{]", usize::MAX), None);
         assert_eq!(
-            scan::batch_items(br#"{"a":{"points":[9]},"points":[1, 2]}"#),
+            scan::batch_items(br#"{"a":{"points":[9]},"points":[1, 2]}"#, usize::MAX),
             Some(vec![30..31, 33..34])
         );
-        assert_eq!(scan::batch_items(br#"{"a":1}"#), None);
-        assert_eq!(scan::batch_items(br#"{"points":[1],"points":[2]}"#), None);
+        assert_eq!(scan::batch_items(br#"{"a":1}"#, usize::MAX), None);
+        assert_eq!(
+            scan::batch_items(br#"{"points":[1],"points":[2]}"#, usize::MAX),
+            None
+        );
     }
 
     #[test]

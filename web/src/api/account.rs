@@ -474,7 +474,8 @@ pub async fn create_tenant(
     Ok(HttpResponse::Created().json(json!({"id": id, "name": name})))
 }
 
-/// `DELETE /api/v1/tenants/{id}` (platform admins): the tenant and everything it owns.
+/// `DELETE /api/v1/tenants/{id}` (platform admins): the tenant and its configuration; its id
+/// is retired, never given to a new tenant (its series remain in storage).
 pub async fn delete_tenant(
     auth: Auth,
     id: web::Path<String>,

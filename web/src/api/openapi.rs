@@ -59,7 +59,7 @@ pub fn spec() -> Value {
         "/api/v1/tokens": {"get": op("List tokens, never their values (admin)", "tokens"), "post": op("Create an API or agent token {name, kind: api|agent, role}; the token is answered once (admin)", "tokens")},
         "/api/v1/tokens/{id}": {"delete": op("Revoke a token (admin)", "tokens")},
         "/api/v1/tenants": {"get": op("List tenants (platform admins)", "tenants"), "post": op("Create a tenant {id, name, admin_login, admin_password} (platform admins)", "tenants")},
-        "/api/v1/tenants/{id}": {"delete": op("Delete a tenant and all it owns (platform admins)", "tenants")},
+        "/api/v1/tenants/{id}": {"delete": op("Delete a tenant and its configuration; its id is never reused (platform admins)", "tenants")},
         "/api/v1/tenants/{id}/quota": {"get": op("A tenant's own quota figures (platform admins)", "tenants"), "put": op("Set a tenant's quota {points_per_sec, burst, active_series, tags_per_point, batch_points}, each optional, 0 unlimited (platform admins)", "tenants"), "delete": op("Back to the transfers' default quota (platform admins)", "tenants")},
         "/api/v1/hosts/{id}/strategies": {"get": op("A host's effective strategies (through its groups' templates and their ancestors) and the expression strategies", "hosts")},
         "/api/v1/templates/{id}/effective": {"get": op("A template's strategies with its ancestors' (overrides applied)", "templates")},

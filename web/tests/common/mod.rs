@@ -30,6 +30,8 @@ pub struct Env {
     pub b: String,
     /// acme's agent token.
     pub agent_a: String,
+    /// The configuration it was started with (for [`Env::restart`]).
+    pub cfg: WebConfig,
     _dir: tempfile::TempDir,
 }
 
@@ -65,7 +67,7 @@ pub async fn start(backend: Backend, tweak: impl FnOnce(&mut WebConfig)) -> Opti
         cfg.database_url = pg_database().await?;
     }
     tweak(&mut cfg);
-    let running = argus_web::start(cfg).await.expect("web starts");
+    let running = argus_web::start(cfg.clone()).await.expect("web starts");
     let (a, b, agent_a) = (
         argus_core::auth::generate_token("argus_api"),
         argus_core::auth::generate_token("argus_api"),
@@ -103,11 +105,26 @@ pub async fn start(backend: Backend, tweak: impl FnOnce(&mut WebConfig)) -> Opti
         a,
         b,
         agent_a,
+        cfg,
         _dir: dir,
     })
 }
 
 impl Env {
+    /// Stops the service and starts it again on the same database.
+    pub async fn restart(self) -> Env {
+        self.running.stop().await;
+        let running = argus_web::start(self.cfg.clone())
+            .await
+            .expect("web restarts");
+        let url = running.server.url();
+        Env {
+            running,
+            url,
+            ..self
+        }
+    }
+
     /// Calls the API with bearer `token`; answers status and JSON body (Null when none).
     pub async fn call(
         &self,

@@ -60,7 +60,7 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
                 String::new()
             } else {
                 format!(
-                    r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} and everything it owns?">Delete</button>"#,
+                    r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} with its configuration, users and tokens? Its id can never be used again.">Delete</button>"#,
                     esc(&t.id),
                     esc(&t.id)
                 )
