@@ -8,8 +8,11 @@
 //! back through the web query endpoint; after every row every component must still answer
 //! `/health`. A row that fails names itself, so a regression points at the input that caused it.
 
+mod common;
+
 use argus::standalone::{start, Platform, Ports, StandaloneConfig};
 use argus_core::wire::{encode_body, Encoding};
+use common::figures::grouped;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -1135,24 +1138,6 @@ fn check_query(row: &QueryRow, (status, data, ctype): (u16, Value, String)) -> R
     Ok(())
 }
 
-/// Where docs/SECURITY.md's bad-input figures begin and end: the text between is made by
-/// [`figures`] from the rows above, never typed in.
-const FIGURES_BEGIN: &str = "<!-- figures of tests/hostile_input.rs: begin";
-const FIGURES_END: &str = "<!-- figures of tests/hostile_input.rs: end -->";
-
-/// `8047` as `8 047`, as docs/SECURITY.md writes figures.
-fn grouped(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The bad-input table and its sentence, counted from the rows each test runs.
 fn figures() -> String {
     let (ta, tf) = (Api::TransferArgus, Api::TransferFalcon);
@@ -1173,7 +1158,6 @@ fn figures() -> String {
     ];
     let query = query_rows().len() + query_parameter_rows().len();
     let mut lines = vec![
-        format!("{FIGURES_BEGIN} (`security_md_states_the_suites_figures`; ARGUS_BLESS=1 rewrites it) -->"),
         "| API | Rows | Hostile inputs (bad points or bodies) |".to_string(),
         "|---|---:|---:|".to_string(),
     ];
@@ -1211,7 +1195,6 @@ fn figures() -> String {
         line.push_str(word);
     }
     lines.push(line);
-    lines.push(FIGURES_END.to_string());
     lines.join("\n")
 }
 
@@ -1219,26 +1202,5 @@ fn figures() -> String {
 /// them, and this test then fails with the right ones (`ARGUS_BLESS=1` writes them in).
 #[test]
 fn security_md_states_the_suites_figures() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SECURITY.md");
-    let doc = std::fs::read_to_string(&path).unwrap();
-    let start = doc
-        .find(FIGURES_BEGIN)
-        .expect("docs/SECURITY.md lacks the generated bad-input figures");
-    let end = doc[start..]
-        .find(FIGURES_END)
-        .map(|i| start + i + FIGURES_END.len())
-        .expect("docs/SECURITY.md: the generated figures have no end marker");
-    let want = figures();
-    if doc[start..end] == want {
-        return;
-    }
-    if std::env::var("ARGUS_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, format!("{}{want}{}", &doc[..start], &doc[end..])).unwrap();
-        return;
-    }
-    panic!(
-        "docs/SECURITY.md's bad-input figures are not this suite's (run with ARGUS_BLESS=1 to \
-         write them in); they are:\n{want}\n\nThe doc says:\n{}",
-        &doc[start..end]
-    );
+    common::figures::check("docs/SECURITY.md", "tests/hostile_input.rs", &figures());
 }

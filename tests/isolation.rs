@@ -12,6 +12,8 @@
 //!
 //! `cargo test --test isolation -- --nocapture` prints `figures: isolation checks N`.
 
+mod common;
+
 use argus::standalone::{start, Platform, Ports, StandaloneConfig};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -508,6 +510,19 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
             check!(s == 404, "tenants with a tenant token: {s} {t}");
             let (s, t) = who.call(Method::DELETE, "/api/v1/tenants/zeta", None).await;
             check!(s == 404, "delete tenant zeta with a tenant token: {s} {t}");
+            // Nor their quotas: B's, nor A's own.
+            for tenant in ["zeta", "demo"] {
+                let path = format!("/api/v1/tenants/{tenant}/quota");
+                let body = serde_json::json!({"points_per_sec": 0.0});
+                for (m, b) in [
+                    (Method::GET, None),
+                    (Method::PUT, Some(&body)),
+                    (Method::DELETE, None),
+                ] {
+                    let (s, t) = who.call(m.clone(), &path, b).await;
+                    check!(s == 404, "{m} {path} with a tenant token: {s} {t}");
+                }
+            }
         }
     }
 
@@ -1211,6 +1226,14 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
 
     let n = CHECKS.load(Ordering::Relaxed);
     println!("figures: isolation checks {n}");
+    common::figures::check(
+        "docs/SECURITY.md",
+        "tests/isolation.rs tenant_a_can_reach_nothing_of_tenant_b",
+        &format!(
+            "`tenant_a_can_reach_nothing_of_tenant_b`: {} cross-tenant and credential checks, all refused.",
+            common::figures::grouped(n)
+        ),
+    );
     p.stop().await;
 }
 

@@ -1035,7 +1035,7 @@ pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
         }
         s.push('\n');
         alert_ratios(r, &mut s);
-        s.push_str("\nArgus's alarm sends the first event of a new group at once and merges the events that join the group within `group_wait_secs` (5 s by default) into one follow-up message, so a storm still arrives as at most two messages; the default latency is the alarm's poll of its queue (`poll_interval_ms`, 500 ms by default) plus delivery. With group_wait 0 and a 50 ms poll the path is judge → alarm → webhook with no wait. Prometheus's latency adds up to one scrape interval, one evaluation interval and Alertmanager's group_wait.\n\n");
+        s.push_str("\nArgus's alarm sends the first event of a new group at once and merges the events that join the group within `group_wait_secs` (5 s by default) into one follow-up message, so a storm still arrives as at most two messages. An event wakes the alarm's loops, so a lone alert's latency is the judge → alarm → webhook path itself, with the default settings as with group_wait 0. Prometheus's latency adds up to one scrape interval, one evaluation interval and Alertmanager's group_wait.\n\n");
     }
     if let Some(f) = &r.flood {
         s.push_str("### Tenant fairness under a flood\n\n");
