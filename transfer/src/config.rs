@@ -47,8 +47,8 @@ pub struct TransferConfig {
     pub tenants: Vec<TenantTokens>,
     /// Largest accepted request body after decompression, in bytes.
     pub max_body_bytes: usize,
-    /// Most points (and, for remote write, series or samples) one push may carry when its
-    /// tenant has no `batch_points` quota; a tenant's quota takes its place. Decoders count as
+    /// Most points (and, for remote write, series or samples) one push may carry, whatever its
+    /// tenant's `batch_points` quota (the smaller of the two applies; 0: no cap). Decoders count as
     /// they go and refuse the push with `413` (field `points`) at the first one past it, so a
     /// small compressed body of millions of tiny points costs no more memory than this many.
     pub max_points_per_request: usize,

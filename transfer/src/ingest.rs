@@ -69,16 +69,14 @@ fn token_tenant(req: &HttpRequest, st: &State) -> Result<TenantId, ApiError> {
     })
 }
 
-/// What decoding one of `tenant`'s pushes may build: its quota of points per request, or
-/// `max_points_per_request` without one; twice the body limit of copied names, tags and label
-/// entries.
+/// What decoding one of `tenant`'s pushes may build: the smaller of its quota of points per
+/// request and the transfer's `max_points_per_request` (0 bounds neither); twice the body limit
+/// of copied names, tags and label entries. Both bound it because quotas are on by default: the
+/// transfer's cap protects the process whatever a tenant's quota says.
 fn budget(st: &State, tenant: &TenantId) -> Budget {
-    let points = match st.quotas.batch_points(tenant) {
-        0 => st.cfg.max_points_per_request,
-        n => n,
-    };
+    let bound = |n: usize| if n == 0 { usize::MAX } else { n };
     Budget {
-        points: if points == 0 { usize::MAX } else { points },
+        points: bound(st.quotas.batch_points(tenant)).min(bound(st.cfg.max_points_per_request)),
         copied_bytes: st.cfg.max_body_bytes.saturating_mul(2),
     }
 }
