@@ -637,7 +637,13 @@ function exportable(d) { const c = Object.assign({}, d); delete c.id; delete c.u
 
 async function saveDashboard(form, method, path, body) {
   const res = await api(method, path, body);
-  if (!res.ok) { showError(form, res); return null; }
+  if (!res.ok) {
+    showError(form, res);
+    // The panel form has one query: a field path ending in .expr is its text.
+    const f = (res.data && res.data.field) || "";
+    if (form.id === "add-panel" && f.endsWith(".expr")) form.querySelector('[name="expr"]').classList.add("invalid");
+    return null;
+  }
   return res.data;
 }
 
