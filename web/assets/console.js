@@ -533,6 +533,7 @@ async function drawAlerts(body) {
 
 function dashDrawAll() {
   const gen = ++dash.gen;
+  document.getElementById("dashboard").dataset.draws = String(gen);
   const t = dashTimes();
   const st = document.getElementById("dash-status");
   if (st) st.textContent = new Date(t.start * 1000).toISOString().slice(0, 19).replace("T", " ") + " – " + new Date(t.end * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
@@ -601,7 +602,7 @@ async function dashInit(root) {
   if (rel) dash.rel = Number(rel[1]);
   else if (/^\d+$/.test(from) && /^\d+$/.test(to) && Number(to) > Number(from)) { dash.rel = 0; dash.from = Number(from); dash.to = Number(to); }
   else dash.rel = dash.doc.range_secs;
-  dash.refresh = q.has("refresh") ? Number(q.get("refresh")) || 0 : dash.doc.refresh_secs;
+  dash.refresh = q.has("refresh") ? Math.max(0, Number(q.get("refresh")) || 0) : dash.doc.refresh_secs;
   const f = document.getElementById("dash-controls");
   if (dash.rel) { if (![...f.range.options].some(o => o.value === String(dash.rel))) { const o = document.createElement("option"); o.value = String(dash.rel); o.textContent = "last " + dash.rel + " s"; f.range.prepend(o); } f.range.value = String(dash.rel); }
   else f.range.value = "absolute";

@@ -1303,6 +1303,30 @@ async fn use_dashboards(c: &Client, url: &str, http: &reqwest::Client) -> Result
     .await;
     assert_eq!(panel_text(c, 0).await, "11.0%web-1");
 
+    // Auto-refresh (a second, from the URL) redraws the panels by itself.
+    c.goto(&format!(
+        "{url}{path}?from=now-900&to=now&var-host=web-2&refresh=1"
+    ))
+    .await
+    .unwrap();
+    until(
+        c,
+        "two redraws by the timer",
+        "return Number(document.getElementById('dashboard').dataset.draws) >= 3 && document.querySelector('#dash-controls select[name=refresh]').value === '1'",
+    )
+    .await;
+    assert_eq!(panel_text(c, 0).await, "77.0%web-2");
+
+    // Clone a built-in dashboard from the list: an editable copy.
+    c.goto(&format!("{url}/dashboards")).await.unwrap();
+    click(c, "button[data-clone='builtin-host']").await;
+    until(
+        c,
+        "the clone",
+        "return /^\\/dashboards\\/\\d+$/.test(location.pathname) && document.querySelector('h1').textContent === 'Host (copy)' && !!document.querySelector('#add-panel')",
+    )
+    .await;
+
     // The built-in host-group dashboard over a group of the three hosts: web-3 is not
     // reporting, web-2 is the busiest.
     let (csrf, cookie) = session_of(c).await;

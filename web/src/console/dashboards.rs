@@ -234,7 +234,7 @@ fn view_body(v: &View) -> Markup {
                             @for k in ["timeseries", "stat", "table", "bargauge"] { option value=(k) { (k) } }
                         } }
                         label { "Title" input name="title"; }
-                        label.wide { "PromQL (" code { "$variable" } " for a variable)" textarea.mono name="expr" rows="2" required {} }
+                        label.wide { span { "PromQL (" code { "$variable" } " for a variable)" } textarea.mono name="expr" rows="2" required {} }
                         label { "Legend" input name="legend" placeholder="{{endpoint}}"; }
                         label { "Unit" select name="unit" { @for u in UNITS { option value=(u) { (u) } } } }
                         button { "Add panel" }
