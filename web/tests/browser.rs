@@ -1356,5 +1356,30 @@ async fn use_dashboards(c: &Client, url: &str, http: &reqwest::Client) -> Result
     assert!(top.starts_with("web-277.0%web-335.0%web-111.0%"), "{top}");
     assert_eq!(panel_text(c, 9).await, "2hosts");
     shot(c, "dashboard-host-group").await;
+
+    // The alerts overview: this web has no alarm service, which its problems panel says, and
+    // its chart of hosts reporting is drawn all the same.
+    c.goto(&format!("{url}/dashboards/builtin-alerts"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the alerts overview drawn",
+        "const ps = document.querySelectorAll('.dpanel'); return ps.length === 2 && [...ps].every(p => p.classList.contains('drawn'))",
+    )
+    .await;
+    assert!(
+        panel_text(c, 0).await.starts_with("alarm service: "),
+        "{}",
+        panel_text(c, 0).await
+    );
+    let points = c
+        .execute(
+            "return Number(document.querySelectorAll('.dpanel')[1].dataset.points)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(points.as_f64().unwrap() > 0.0, "hosts reporting: {points}");
     Ok(())
 }
