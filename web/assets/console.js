@@ -449,11 +449,12 @@ function renderTable(body, rows, p, key, desc) {
   const table = document.createElement("table"); table.className = "sortable";
   const head = table.createTHead().insertRow();
   [["name", "Series"], ["value", "Value"]].forEach(([k, label]) => {
-    const th = cell(head, label + (k === key ? (desc ? " ▼" : " ▲") : ""));
-    th.dataset.sort = k; th.style.cursor = "pointer";
+    const th = document.createElement("th"); th.textContent = label + (k === key ? (desc ? " ▼" : " ▲") : "");
+    th.dataset.sort = k; th.style.cursor = "pointer"; head.appendChild(th);
     th.addEventListener("click", () => renderTable(body, rows, p, k, k === key ? !desc : k === "value"));
   });
-  rows.forEach(r => { const tr = table.insertRow(); cell(tr, r.name, "mono"); const td = cell(tr, fmtValue(r.value, p.unit), "mono right"); const c = thresholdColor(p, r.value); if (c) td.style.color = c; });
+  const tbody = table.createTBody();
+  rows.forEach(r => { const tr = tbody.insertRow(); cell(tr, r.name, "mono"); const td = cell(tr, fmtValue(r.value, p.unit), "mono right"); const c = thresholdColor(p, r.value); if (c) td.style.color = c; });
   body.innerHTML = ""; body.className = "body"; body.appendChild(table);
 }
 
@@ -521,9 +522,10 @@ async function drawAlerts(body) {
   if (!alerts.length) { const p = document.createElement("p"); p.className = "muted"; p.textContent = "No open problems."; body.appendChild(p); return; }
   const table = document.createElement("table");
   const head = table.createTHead().insertRow();
-  ["Priority", "State", "Host", "Metric", "Value", "Since"].forEach(h => cell(head, h));
+  ["Priority", "State", "Host", "Metric", "Value", "Since"].forEach(h => { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); });
+  const tbody = table.createTBody();
   alerts.slice(0, 50).forEach(a => {
-    const tr = table.insertRow(); const ev = a.event, s = ev.series || {};
+    const tr = tbody.insertRow(); const ev = a.event, s = ev.series || {};
     cell(tr, "P" + ev.priority); cell(tr, a.state); cell(tr, s.endpoint || "", "mono");
     cell(tr, (s.metric || ev.rule || ""), "mono"); cell(tr, String(ev.value), "mono");
     cell(tr, a.first_seen ? new Date(a.first_seen * 1000).toISOString().slice(0, 16).replace("T", " ") : "");

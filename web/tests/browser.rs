@@ -1075,6 +1075,32 @@ async fn dashboards_in_chromium() {
     result.unwrap();
 }
 
+/// Waits until the drawn table's rows read `want` (`series=value` each, space-separated).
+async fn table_rows(c: &Client, what: &str, want: &str) {
+    let js = "return [...document.querySelectorAll('.dpanel.drawn tbody tr')].map(r => r.cells[0].textContent + '=' + r.cells[1].textContent).join(' ')";
+    let mut got = String::new();
+    for _ in 0..100 {
+        got = c
+            .execute(js, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = c
+        .execute(
+            "return document.querySelector('#dashboard').outerHTML.slice(-3000)",
+            vec![],
+        )
+        .await
+        .unwrap_or_default();
+    panic!("{what}: the table reads {got:?}, not {want:?}; {page}");
+}
+
 /// The text of the `n`th panel's body.
 async fn panel_text(c: &Client, n: usize) -> String {
     c.execute(
@@ -1326,6 +1352,42 @@ async fn use_dashboards(c: &Client, url: &str, http: &reqwest::Client) -> Result
         "return /^\\/dashboards\\/\\d+$/.test(location.pathname) && document.querySelector('h1').textContent === 'Host (copy)' && !!document.querySelector('#add-panel')",
     )
     .await;
+
+    // The copy rewritten in the JSON editor: a table over a multi-value variable with All.
+    let table = json!({"title": "Table", "range_secs": 900, "variables": [
+        {"name": "hosts", "type": "label_values", "metric": "cpu.busy", "label": "endpoint",
+         "multi": true, "include_all": true}],
+        "rows": [{"panels": [{"type": "table", "title": "CPU", "unit": "percent", "targets": [
+            {"expr": "{__name__=\"cpu.busy\", endpoint=~\"$hosts\"}", "legend": "{{endpoint}}"}]}]}]});
+    c.execute(
+        "document.querySelector('#edit-json textarea').value = arguments[0]",
+        vec![json!(table.to_string())],
+    )
+    .await
+    .unwrap();
+    click(c, "#edit-json button").await;
+    table_rows(
+        c,
+        "every host, the busiest first",
+        "web-2=77.0% web-3=35.0% web-1=11.0%",
+    )
+    .await;
+    click(c, ".dpanel th[data-sort=name]").await;
+    table_rows(c, "sorted by name", "web-1=11.0% web-2=77.0% web-3=35.0%").await;
+    c.execute(
+        "const s = document.querySelector('select[data-var=hosts]'); [...s.options].forEach(o => { o.selected = o.value === 'web-1' || o.value === 'web-3'; }); s.dispatchEvent(new Event('change', {bubbles: true}))",
+        vec![],
+    )
+    .await
+    .unwrap();
+    table_rows(c, "two hosts picked", "web-3=35.0% web-1=11.0%").await;
+    let here = c.current_url().await.unwrap();
+    assert!(
+        here.query()
+            .unwrap_or_default()
+            .contains("var-hosts=web-1&var-hosts=web-3"),
+        "{here}"
+    );
 
     // The built-in host-group dashboard over a group of the three hosts: web-3 is not
     // reporting, web-2 is the busiest.
