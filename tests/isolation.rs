@@ -257,6 +257,13 @@ async fn make_tenant_b(p: &Platform, platform_admin: &Caller) -> TenantB {
                "annotations": {"summary": "zeta {{ $labels.endpoint }} hot"}}),
     )
     .await;
+    let dashboard = make(
+        "dashboards",
+        json!({"title": "zeta-dashboard", "variables": [{"name": "zeta_var", "type": "host_group"}],
+               "rows": [{"title": "zeta-row", "panels": [{"type": "stat", "title": "zeta-panel",
+                   "targets": [{"expr": "{__name__=\"zeta.load\", endpoint=~\"$zeta_var\"}"}]}]}]}),
+    )
+    .await;
     let (s, t) = api
         .call(
             Method::PUT,
@@ -267,7 +274,7 @@ async fn make_tenant_b(p: &Platform, platform_admin: &Caller) -> TenantB {
     assert_eq!(s, 200, "B's email templates: {t}");
     objects.extend([
         host, tpl, strategy, expr, group, contact, team, sub, silence, recording, alert_rule,
-        hot_rule,
+        hot_rule, dashboard,
     ]);
     TenantB {
         admin,
@@ -685,6 +692,11 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         format!("/expressions?edit={}", id_str(&b.id("expressions"))),
         format!("/recording_rules?edit={}", id_str(&b.id("recording_rules"))),
         format!("/alert_rules?edit={}", id_str(&b.id("alert_rules"))),
+        format!("/dashboards/{}", id_str(&b.id("dashboards"))),
+        format!("/dashboards/{}/export", id_str(&b.id("dashboards"))),
+        "/dashboards".to_string(),
+        // Its host-group variable offers A's groups only.
+        "/dashboards/builtin-host-group".to_string(),
         "/recording_rules".to_string(),
         "/alert_rules".to_string(),
         "/explorer?endpoint=zeta-host&metric=zeta.load".to_string(),
@@ -1339,6 +1351,16 @@ async fn the_console_escapes_markup_in_every_name_field() {
                 vec!["alert", "labels", "annotations"],
             ),
             (
+                "dashboards",
+                json!({"title": v("dashboard"), "description": v("dashdesc"),
+                       "variables": [{"name": "h", "type": "label_values", "label": "endpoint",
+                                      "default": v("dashdefault")}],
+                       "rows": [{"title": v("dashrow"), "panels": [{"type": "stat",
+                           "title": v("dashpanel"),
+                           "targets": [{"expr": "vector(1)", "legend": v("dashlegend")}]}]}]}),
+                vec!["title", "description"],
+            ),
+            (
                 "recording_rules",
                 json!({"record": "markup:rule",
                        "expr": format!("label_replace(vector(1), \"x\", '{}', \"\", \"\")", v("ruleexpr")),
@@ -1501,6 +1523,8 @@ async fn the_console_escapes_markup_in_every_name_field() {
         "/deliveries",
         "/admin",
         "/explorer?endpoint=web-0&metric=app.load",
+        "/dashboards",
+        "/dashboards/builtin-host-group",
         "/templates?host=web-0",
         "/templates?host=web-1",
     ]
@@ -1519,6 +1543,7 @@ async fn the_console_escapes_markup_in_every_name_field() {
             "expressions" => pages.push(format!("/expressions?edit={id}")),
             "alert_rules" => pages.push(format!("/alert_rules?edit={id}")),
             "recording_rules" => pages.push(format!("/recording_rules?edit={id}")),
+            "dashboards" => pages.push(format!("/dashboards/{id}")),
             // A strategy's note is shown in its editor, on its template's page.
             "strategies" => {
                 for (k, t) in &ids {

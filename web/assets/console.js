@@ -306,3 +306,382 @@ window.addEventListener("load", () => {
     input.addEventListener("blur", () => { list.innerHTML = ""; });
   });
 });
+
+// Dashboards (/dashboards/{id}): the page holds the dashboard's document (data-doc); each
+// panel box is filled here from the PromQL API with the variables substituted, and redrawn
+// when a variable, the time range or the refresh timer changes. The URL carries the state:
+// ?from=now-3600&to=now (relative) or ?from=<unix>&to=<unix> (absolute), &var-<name>=value
+// (repeated for several values), &refresh=<secs>.
+const dash = { doc: null, id: "", groups: {}, sel: {}, options: {}, rel: 3600, from: 0, to: 0, refresh: 0, timer: null, gen: 0 };
+const COLORS = { green: "#1f8a4c", blue: "#2457c5", yellow: "#c9a100", orange: "#d9730d", red: "#c0362c" };
+const PALETTE = ["#2457c5", "#c0362c", "#1f8a4c", "#b7791f", "#7b3fb6", "#127a8a", "#d9730d", "#5a6b8c"];
+
+function reEsc(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
+function strEsc(s) { return s.replace(/\\/g, "\\\\").replace(/"/g, '\\"'); }
+
+function dashTimes() {
+  if (dash.rel) { const end = Math.floor(Date.now() / 1000); return { start: end - dash.rel, end }; }
+  return { start: dash.from, end: dash.to };
+}
+
+// A variable's text in an expression: one value as it is; several (or a host group's members)
+// as a regex alternation, for `=~"$var"`; All as `.*`. Escaped for a PromQL string literal.
+function varText(v) {
+  const sel = dash.sel[v.name] || [];
+  const all = sel.includes("$__all");
+  if (v.type === "host_group") {
+    const names = all ? Object.keys(dash.groups) : sel;
+    const members = Array.from(new Set(names.flatMap(n => dash.groups[n] || [])));
+    return strEsc(members.length ? members.map(reEsc).join("|") : "__no_member__");
+  }
+  if (all) return ".*";
+  if (sel.length > 1 || v.multi) return strEsc(sel.map(reEsc).join("|"));
+  return strEsc(sel[0] || "");
+}
+
+function subst(text, t, step) {
+  return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (m, a, b) => {
+    const name = a || b;
+    if (name === "__interval") return step + "s";
+    if (name === "__range") return (t.end - t.start) + "s";
+    const v = dash.doc.variables.find(x => x.name === name);
+    return v ? varText(v) : m;
+  });
+}
+
+function legendOf(fmt, metric) {
+  if (!fmt) return seriesName(metric);
+  return fmt.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, k) => metric[k] === undefined ? "" : metric[k]);
+}
+
+function fmtValue(x, unit) {
+  if (x === null || x === undefined || isNaN(x)) return "–";
+  const num = (n) => Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : Number(n.toFixed(2)).toString();
+  const scaled = (n, base, units) => { let i = 0; while (Math.abs(n) >= base && i < units.length - 1) { n /= base; i++; } return num(n) + units[i]; };
+  switch (unit) {
+    case "percent": return num(x) + "%";
+    case "bytes": return scaled(x, 1024, [" B", " KiB", " MiB", " GiB", " TiB", " PiB"]);
+    case "bytes/s": return scaled(x, 1024, [" B/s", " KiB/s", " MiB/s", " GiB/s", " TiB/s"]);
+    case "seconds": return Math.abs(x) < 1 ? num(x * 1000) + " ms" : Math.abs(x) < 120 ? num(x) + " s" : Math.abs(x) < 7200 ? num(x / 60) + " min" : num(x / 3600) + " h";
+    case "ops": return scaled(x, 1000, [" ops/s", "k ops/s", "M ops/s", "G ops/s"]);
+    default: return scaled(x, 1000, ["", "k", "M", "G", "T"]);
+  }
+}
+
+function thresholdColor(p, x) {
+  let c = null;
+  (p.thresholds || []).forEach(t => { if (x >= t.value) c = COLORS[t.color]; });
+  return c;
+}
+
+async function promql(path, params) {
+  const res = await api("GET", "/prometheus/api/v1/" + path + "?" + new URLSearchParams(params).toString());
+  if (!res.ok || !res.data || res.data.status !== "success") throw new Error((res.data && res.data.error) || ("HTTP " + res.status));
+  return res.data.data;
+}
+
+// An instant query's answer as [{metric, value}].
+async function instant(expr, t) {
+  const d = await promql("query", { query: expr, time: String(t.end) });
+  if (d.resultType === "scalar") return [{ metric: {}, value: Number(d.result[1]) }];
+  return d.result.map(s => ({ metric: s.metric, value: Number(s.value[1]) }));
+}
+
+function stepOf(t) { return Math.max(10, Math.ceil((t.end - t.start) / 300)); }
+
+async function drawTimeseries(el, p, body, t) {
+  const step = stepOf(t);
+  const series = [];
+  for (const tg of p.targets) {
+    const d = await promql("query_range", { query: subst(tg.expr, t, step), start: String(t.start), end: String(t.end), step: String(step) });
+    d.result.forEach(s => series.push({ name: legendOf(tg.legend, s.metric), values: s.values }));
+  }
+  const pts = series.reduce((n, s) => n + s.values.length, 0);
+  el.dataset.series = String(series.length); el.dataset.points = String(pts);
+  if (!pts) { body.className = "body empty"; body.textContent = "no data in this range"; return; }
+  const ts = Array.from(new Set(series.flatMap(s => s.values.map(v => v[0])))).sort((a, b) => a - b);
+  const idx = new Map(ts.map((x, i) => [x, i]));
+  const cols = series.slice(0, 24).map(s => { const c = new Array(ts.length).fill(null); s.values.forEach(v => { c[idx.get(v[0])] = Number(v[1]); }); return c; });
+  const stacked = p.style === "stacked";
+  if (stacked) for (let i = 1; i < cols.length; i++) cols[i] = cols[i].map((x, j) => (x === null ? 0 : x) + (cols[i - 1][j] || 0));
+  const opts = {
+    width: Math.max(280, el.clientWidth - 18), height: 200, legend: { show: series.length <= 8 },
+    series: [{}], axes: [{}, { size: 70, values: (u, vals) => vals.map(v => fmtValue(v, p.unit)) }],
+    scales: { y: { range: (u, lo, hi) => [p.min !== undefined ? p.min : lo, p.max !== undefined ? p.max : hi] } },
+    cursor: { drag: { x: true, y: false, setScale: false } },
+    hooks: { setSelect: [u => {
+      if (u.select.width < 3) return;
+      const a = u.posToVal(u.select.left, "x"), b = u.posToVal(u.select.left + u.select.width, "x");
+      dashSetAbsolute(Math.floor(a), Math.ceil(b), true);
+    }] },
+  };
+  const data = [ts];
+  cols.forEach((c, i) => {
+    data.push(c);
+    const color = PALETTE[i % PALETTE.length];
+    opts.series.push({ label: series[i].name, stroke: color, width: 1.5, fill: stacked ? color + "33" : undefined, value: (u, v) => fmtValue(v, p.unit) });
+  });
+  (p.thresholds || []).forEach(th => {
+    if (th.value === 0 && (p.min === undefined || p.min === 0)) return;
+    data.push(ts.map(() => th.value));
+    opts.series.push({ label: "≥ " + fmtValue(th.value, p.unit), stroke: COLORS[th.color], width: 1, dash: [6, 4], points: { show: false } });
+  });
+  body.innerHTML = ""; body.className = "body";
+  new uPlot(opts, data, body);
+}
+
+function statBox(name, value, p) {
+  const box = document.createElement("div"); box.className = "stat";
+  const c = thresholdColor(p, value); if (c) box.style.color = c;
+  const v = document.createElement("div"); v.className = "v"; v.textContent = fmtValue(value, p.unit);
+  const l = document.createElement("div"); l.className = "l muted small"; l.textContent = name;
+  box.append(v, l); return box;
+}
+
+async function currentValues(p, t) {
+  const out = [];
+  for (const tg of p.targets) (await instant(subst(tg.expr, t, stepOf(t)), t)).forEach(s => out.push({ name: legendOf(tg.legend, s.metric), metric: s.metric, value: s.value }));
+  return out;
+}
+
+function renderTable(body, rows, p, key, desc) {
+  rows.sort((a, b) => { const x = key === "name" ? a.name.localeCompare(b.name) : a.value - b.value; return desc ? -x : x; });
+  const table = document.createElement("table"); table.className = "sortable";
+  const head = table.createTHead().insertRow();
+  [["name", "Series"], ["value", "Value"]].forEach(([k, label]) => {
+    const th = document.createElement("th"); th.textContent = label + (k === key ? (desc ? " ▼" : " ▲") : "");
+    th.dataset.sort = k; th.style.cursor = "pointer"; head.appendChild(th);
+    th.addEventListener("click", () => renderTable(body, rows, p, k, k === key ? !desc : k === "value"));
+  });
+  const tbody = table.createTBody();
+  rows.forEach(r => { const tr = tbody.insertRow(); cell(tr, r.name, "mono"); const td = cell(tr, fmtValue(r.value, p.unit), "mono right"); const c = thresholdColor(p, r.value); if (c) td.style.color = c; });
+  body.innerHTML = ""; body.className = "body"; body.appendChild(table);
+}
+
+async function drawPanel(el, gen) {
+  const p = dash.doc.rows[Number(el.dataset.row)].panels[Number(el.dataset.index)];
+  const body = el.querySelector(".body");
+  const t = dashTimes();
+  el.classList.remove("drawn");
+  try {
+    if (p.type === "timeseries") await drawTimeseries(el, p, body, t);
+    else if (p.type === "alerts") await drawAlerts(body);
+    else if (p.type === "missing") {
+      const present = new Set((await instant(subst(p.targets[0].expr, t, stepOf(t)), t)).map(s => s.metric.endpoint));
+      const v = dash.doc.variables.find(x => x.name === p.variable);
+      const sel = dash.sel[v.name] || [];
+      const names = sel.includes("$__all") ? Object.keys(dash.groups) : sel;
+      const missing = Array.from(new Set(names.flatMap(n => dash.groups[n] || []))).filter(h => !present.has(h)).sort();
+      body.innerHTML = ""; body.className = missing.length ? "body" : "body empty";
+      if (!missing.length) body.textContent = "every host of the group reports";
+      missing.forEach(h => { const a = document.createElement("a"); a.href = "/hosts?q=" + encodeURIComponent(h); a.textContent = h; a.className = "badge bad"; body.append(a, " "); });
+      el.dataset.series = String(missing.length);
+    } else {
+      const rows = await currentValues(p, t);
+      el.dataset.series = String(rows.length);
+      if (gen !== dash.gen) return;
+      if (!rows.length) { body.className = "body empty"; body.textContent = "no data"; }
+      else if (p.type === "stat") { body.innerHTML = ""; body.className = "body stats"; rows.forEach(r => body.appendChild(statBox(r.name, r.value, p))); }
+      else if (p.type === "table") renderTable(body, rows, p, "value", true);
+      else {
+        rows.sort((a, b) => b.value - a.value);
+        const top = rows.slice(0, p.limit || 10);
+        const hi = p.max !== undefined ? p.max : Math.max(...top.map(r => r.value), 0) || 1;
+        const lo = p.min !== undefined ? p.min : 0;
+        body.innerHTML = ""; body.className = "body bars";
+        top.forEach(r => {
+          const row = document.createElement("div"); row.className = "bar";
+          const name = document.createElement("span"); name.className = "n mono"; name.textContent = r.name;
+          const track = document.createElement("span"); track.className = "track";
+          const fill = document.createElement("span"); fill.className = "fill";
+          fill.style.width = Math.max(0, Math.min(100, (r.value - lo) / (hi - lo) * 100)) + "%";
+          const c = thresholdColor(p, r.value); if (c) fill.style.background = c;
+          track.appendChild(fill);
+          const val = document.createElement("span"); val.className = "val mono"; val.textContent = fmtValue(r.value, p.unit);
+          row.append(name, track, val); body.appendChild(row);
+        });
+      }
+    }
+  } catch (e) {
+    if (gen !== dash.gen) return;
+    body.innerHTML = ""; body.className = "body empty err"; body.textContent = e.message;
+  }
+  if (gen === dash.gen) el.classList.add("drawn");
+}
+
+async function drawAlerts(body) {
+  const res = await api("GET", "/api/v1/events/active?limit=200");
+  if (!res.ok) throw new Error("alarm service: " + ((res.data && res.data.error) || ("HTTP " + res.status)));
+  const alerts = res.data.alerts || [];
+  const counts = [0, 0, 0, 0, 0, 0];
+  alerts.forEach(a => { const p = Number(a.event.priority); if (p >= 0 && p < 6) counts[p]++; });
+  body.innerHTML = ""; body.className = "body";
+  const stats = document.createElement("div"); stats.className = "stats";
+  counts.forEach((n, i) => stats.appendChild(statBox("P" + i, n, { unit: "none", thresholds: n ? [{ value: 1, color: i < 2 ? "red" : i < 3 ? "orange" : "yellow" }] : [] })));
+  body.appendChild(stats);
+  if (!alerts.length) { const p = document.createElement("p"); p.className = "muted"; p.textContent = "No open problems."; body.appendChild(p); return; }
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  ["Priority", "State", "Host", "Metric", "Value", "Since"].forEach(h => { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); });
+  const tbody = table.createTBody();
+  alerts.slice(0, 50).forEach(a => {
+    const tr = tbody.insertRow(); const ev = a.event, s = ev.series || {};
+    cell(tr, "P" + ev.priority); cell(tr, a.state); cell(tr, s.endpoint || "", "mono");
+    cell(tr, (s.metric || ev.rule || ""), "mono"); cell(tr, String(ev.value), "mono");
+    cell(tr, a.first_seen ? new Date(a.first_seen * 1000).toISOString().slice(0, 16).replace("T", " ") : "");
+  });
+  body.appendChild(table);
+}
+
+function dashDrawAll() {
+  const gen = ++dash.gen;
+  document.getElementById("dashboard").dataset.draws = String(gen);
+  const t = dashTimes();
+  const st = document.getElementById("dash-status");
+  if (st) st.textContent = new Date(t.start * 1000).toISOString().slice(0, 19).replace("T", " ") + " – " + new Date(t.end * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  const f = document.getElementById("dash-controls");
+  if (f) { f.from.value = new Date(t.start * 1000).toISOString().slice(0, 19); f.to.value = new Date(t.end * 1000).toISOString().slice(0, 19); }
+  document.querySelectorAll(".dpanel").forEach(el => drawPanel(el, gen));
+}
+
+function dashUrl(push) {
+  const q = new URLSearchParams();
+  if (dash.rel) { q.set("from", "now-" + dash.rel); q.set("to", "now"); } else { q.set("from", String(dash.from)); q.set("to", String(dash.to)); }
+  dash.doc.variables.forEach(v => (dash.sel[v.name] || []).forEach(x => q.append("var-" + v.name, x)));
+  if (dash.refresh) q.set("refresh", String(dash.refresh));
+  const url = location.pathname + "?" + q.toString();
+  if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+}
+
+function dashTimer() {
+  clearInterval(dash.timer); dash.timer = null;
+  if (dash.refresh > 0 && dash.rel) dash.timer = setInterval(dashDrawAll, dash.refresh * 1000);
+}
+
+function dashSetAbsolute(from, to, push) {
+  if (!(to > from)) return;
+  dash.rel = 0; dash.from = from; dash.to = to;
+  const r = document.querySelector("#dash-controls select[name=range]"); if (r) r.value = "absolute";
+  dashUrl(push); dashTimer(); dashDrawAll();
+}
+
+async function varOptions(v) {
+  if (v.type === "host_group") return Object.keys(dash.groups).sort();
+  const t = dashTimes();
+  const params = new URLSearchParams({ start: String(t.start), end: String(t.end) });
+  if (v.type === "query") params.append("match[]", subst(v.query, t, stepOf(t)));
+  else if (v.metric) params.append("match[]", '{__name__="' + strEsc(v.metric) + '"}');
+  const res = await api("GET", "/prometheus/api/v1/label/" + encodeURIComponent(v.label) + "/values?" + params.toString());
+  return res.ok && res.data && Array.isArray(res.data.data) ? res.data.data : [];
+}
+
+// Fills the selectors from index `from` on, in order (a query variable may use earlier ones);
+// a selection the URL or the user made is kept while its values are still offered.
+async function dashLoadVars(from, wanted) {
+  for (let i = from; i < dash.doc.variables.length; i++) {
+    const v = dash.doc.variables[i];
+    const select = document.querySelector('#dash-controls select[data-var="' + CSS.escape(v.name) + '"]');
+    const values = await varOptions(v);
+    const keep = (wanted[v.name] || dash.sel[v.name] || []).filter(x => x === "$__all" ? v.include_all : values.includes(x));
+    let sel = keep;
+    if (!sel.length) sel = v.default !== undefined && (values.includes(v.default) || (v.default === "$__all" && v.include_all)) ? [v.default] : v.include_all ? ["$__all"] : values.slice(0, 1);
+    if (!v.multi) sel = sel.slice(0, 1);
+    dash.sel[v.name] = sel;
+    if (!select) continue;
+    select.innerHTML = "";
+    const opts = (v.include_all ? ["$__all"] : []).concat(values);
+    opts.forEach(x => { const o = document.createElement("option"); o.value = x; o.textContent = x === "$__all" ? "All" : x; o.selected = sel.includes(x); select.appendChild(o); });
+  }
+}
+
+async function dashInit(root) {
+  dash.doc = JSON.parse(root.dataset.doc);
+  dash.id = root.dataset.id;
+  dash.groups = root.dataset.groups ? JSON.parse(root.dataset.groups) : {};
+  const q = new URLSearchParams(location.search);
+  const from = q.get("from") || "", to = q.get("to") || "";
+  const rel = from.match(/^now-(\d+)$/);
+  if (rel) dash.rel = Number(rel[1]);
+  else if (/^\d+$/.test(from) && /^\d+$/.test(to) && Number(to) > Number(from)) { dash.rel = 0; dash.from = Number(from); dash.to = Number(to); }
+  else dash.rel = dash.doc.range_secs;
+  dash.refresh = q.has("refresh") ? Math.max(0, Number(q.get("refresh")) || 0) : dash.doc.refresh_secs;
+  const f = document.getElementById("dash-controls");
+  if (dash.rel) { if (![...f.range.options].some(o => o.value === String(dash.rel))) { const o = document.createElement("option"); o.value = String(dash.rel); o.textContent = "last " + dash.rel + " s"; f.range.prepend(o); } f.range.value = String(dash.rel); }
+  else f.range.value = "absolute";
+  if (![...f.refresh.options].some(o => o.value === String(dash.refresh))) { const o = document.createElement("option"); o.value = String(dash.refresh); o.textContent = dash.refresh + " s"; f.refresh.appendChild(o); }
+  f.refresh.value = String(dash.refresh);
+  const wanted = {};
+  dash.doc.variables.forEach(v => { const xs = q.getAll("var-" + v.name); if (xs.length) wanted[v.name] = xs; });
+  await dashLoadVars(0, wanted);
+  dashUrl(false); dashTimer(); dashDrawAll();
+  f.addEventListener("change", async ev => {
+    const el = ev.target;
+    if (el.dataset.var) {
+      dash.sel[el.dataset.var] = Array.from(el.selectedOptions).map(o => o.value);
+      const i = dash.doc.variables.findIndex(v => v.name === el.dataset.var);
+      await dashLoadVars(i + 1, {});
+      dashUrl(true); dashDrawAll();
+    } else if (el.name === "range" && el.value !== "absolute") {
+      dash.rel = Number(el.value); dashUrl(true); dashTimer(); dashDrawAll();
+    } else if (el.name === "refresh") {
+      dash.refresh = Number(el.value); dashUrl(false); dashTimer();
+    }
+  });
+  f.addEventListener("submit", ev => {
+    ev.preventDefault();
+    const at = s => Math.floor(new Date(s + (s.length <= 16 ? ":00Z" : "Z")).getTime() / 1000);
+    if (f.from.value && f.to.value) dashSetAbsolute(at(f.from.value), at(f.to.value), true);
+  });
+  window.addEventListener("popstate", () => location.reload());
+}
+
+// The dashboard JSON as the API takes it: what the list and page show, less id and time.
+function exportable(d) { const c = Object.assign({}, d); delete c.id; delete c.updated_at; delete c.builtin; return c; }
+
+async function saveDashboard(form, method, path, body) {
+  const res = await api(method, path, body);
+  if (!res.ok) {
+    showError(form, res);
+    // The panel form has one query: a field path ending in .expr is its text.
+    const f = (res.data && res.data.field) || "";
+    if (form.id === "add-panel" && f.endsWith(".expr")) form.querySelector('[name="expr"]').classList.add("invalid");
+    return null;
+  }
+  return res.data;
+}
+
+document.addEventListener("submit", async ev => {
+  const form = ev.target;
+  if (!["new-dashboard", "import-dashboard", "add-panel", "edit-json"].includes(form.id)) return;
+  ev.preventDefault();
+  let doc;
+  const fv = n => form.querySelector('[name="' + n + '"]').value.trim();
+  if (form.id === "new-dashboard") doc = { title: fv("title"), rows: [] };
+  else if (form.id === "add-panel") {
+    doc = JSON.parse(JSON.stringify(dash.doc));
+    const p = { type: fv("type"), title: fv("title"), unit: fv("unit"), targets: [{ expr: fv("expr"), legend: fv("legend") }] };
+    if (!doc.rows.length) doc.rows.push({ title: "", panels: [] });
+    doc.rows[doc.rows.length - 1].panels.push(p);
+  } else {
+    try { doc = JSON.parse(form.doc.value); } catch (e) { form.querySelector(".err").textContent = "not JSON: " + e.message; return; }
+    if (form.id === "import-dashboard") doc = exportable(doc);
+  }
+  const editing = form.id === "add-panel" || form.id === "edit-json";
+  const saved = await saveDashboard(form, editing ? "PUT" : "POST", editing ? "/api/v1/dashboards/" + dash.id : "/api/v1/dashboards", doc);
+  if (!saved) return;
+  if (editing) location.reload(); else location.href = "/dashboards/" + saved.id;
+});
+
+document.addEventListener("click", async ev => {
+  const b = ev.target.closest("[data-clone]");
+  if (!b) return;
+  ev.preventDefault();
+  const got = await api("GET", "/api/v1/dashboards/" + encodeURIComponent(b.dataset.clone));
+  if (!got.ok) { alert((got.data && got.data.error) || ("HTTP " + got.status)); return; }
+  const doc = exportable(got.data); doc.title = doc.title + " (copy)";
+  const res = await api("POST", "/api/v1/dashboards", doc);
+  if (!res.ok) { alert((res.data && res.data.error) || ("HTTP " + res.status)); return; }
+  location.href = "/dashboards/" + res.data.id;
+});
+
+window.addEventListener("load", () => { const root = document.getElementById("dashboard"); if (root) dashInit(root); });

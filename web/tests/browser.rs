@@ -5,6 +5,7 @@
 //! acknowledge it. Screenshots of the main pages go to docs/screenshots/.
 
 use argus_web::bootstrap::{ensure_demo, Demo};
+use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -969,5 +970,487 @@ async fn edit_rules(c: &Client, url: &str, http: &reqwest::Client) -> Result<(),
     assert_eq!(rule["labels"], json!({"team": "web"}), "{saved}");
     assert_eq!(rule["interval_secs"], 60, "{saved}");
     shot(c, "alert-rules").await;
+    Ok(())
+}
+
+/// Points of `metric` for `host` over the last 10 minutes, every 10 s, ending exactly at
+/// `last` (earlier points wander around it, so charts have a shape).
+fn wandering(host: &str, metric: &str, last: f64, now: i64) -> Vec<Value> {
+    (0..60)
+        .map(|i| {
+            let v = if i == 59 {
+                last
+            } else {
+                (last + last * 0.2 * ((i as f64) / 5.0).sin()).max(0.0)
+            };
+            json!({"tenant": "acme", "endpoint": host, "metric": metric, "tags": {},
+                   "value": v, "timestamp": now - 590 + i * 10, "step": 10})
+        })
+        .collect()
+}
+
+/// Dashboards in Chromium: a dashboard created through the console, a variable added in its
+/// JSON editor and a stat panel added by the panel form over a real storage node's series;
+/// switching the variable changes the rendered value; a drag on a chart zooms (the URL takes
+/// the absolute range); the export, imported through the list's form, renders the same panel.
+/// The built-in host-group dashboard over the same data is the screenshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_in_chromium() {
+    let Some(driver_path) =
+        argus_core::testing::require_server("ARGUS_TEST_CHROMEDRIVER", "Chromium WebDriver")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let store = argus_store::node::start(argus_store::node::StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        engine: argus_store::EngineConfig {
+            data_dir: dir.path().join("store"),
+            ..Default::default()
+        },
+        workers: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("store starts");
+    let store_url = store.server.url();
+    let now = argus_core::time::now_secs();
+    let mut points = Vec::new();
+    for (host, cpu, mem, disk, net) in [
+        ("web-1", 11.0, 40.0, 52.0, 2.0e6),
+        ("web-2", 77.0, 63.0, 91.0, 9.0e6),
+        ("web-3", 35.0, 22.0, 30.0, 0.5e6),
+    ] {
+        points.extend(wandering(host, "cpu.busy", cpu, now));
+        points.extend(wandering(host, "mem.memused.percent", mem, now));
+        points.extend(wandering(host, "df.bytes.used.percent", disk, now));
+        points.extend(wandering(host, "net.if.in.bytes", net, now));
+        points.extend(wandering(host, "net.if.out.bytes", net / 3.0, now));
+        // web-3 stopped reporting: no agent.alive.
+        if host != "web-3" {
+            points.extend(wandering(host, "agent.alive", 1.0, now));
+        }
+    }
+    let resp = http
+        .post(format!("{store_url}/internal/v1/write"))
+        .json(&json!({"points": points}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let web = argus_web::start(argus_web::WebConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("web").display().to_string(),
+        regions: vec![argus_web::config::RegionEndpoint::new(
+            "local",
+            store_url.clone(),
+        )],
+        workers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = web.server.url();
+    ensure_demo(
+        &web.db,
+        &Demo {
+            tenant: "acme",
+            admin_login: "alice",
+            admin_password: PASSWORD,
+            agent_token: None,
+            api_token: None,
+        },
+    )
+    .await
+    .unwrap();
+    let driver = start_driver(&driver_path).await;
+    let c = browser(&driver, &dir.path().join("profile")).await;
+    let result = use_dashboards(&c, &url, &http).await;
+    let _ = c.close().await;
+    let mut child = driver.child;
+    let _ = child.kill().await;
+    web.stop().await;
+    store.stop().await;
+    result.unwrap();
+}
+
+/// Waits until the drawn table's rows read `want` (`series=value` each, space-separated).
+async fn table_rows(c: &Client, what: &str, want: &str) {
+    let js = "return [...document.querySelectorAll('.dpanel.drawn tbody tr')].map(r => r.cells[0].textContent + '=' + r.cells[1].textContent).join(' ')";
+    let mut got = String::new();
+    for _ in 0..100 {
+        got = c
+            .execute(js, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = c
+        .execute(
+            "return document.querySelector('#dashboard').outerHTML.slice(-3000)",
+            vec![],
+        )
+        .await
+        .unwrap_or_default();
+    panic!("{what}: the table reads {got:?}, not {want:?}; {page}");
+}
+
+/// The text of the `n`th panel's body.
+async fn panel_text(c: &Client, n: usize) -> String {
+    c.execute(
+        &format!(
+            "return document.querySelectorAll('.dpanel')[{n}].querySelector('.body').textContent"
+        ),
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+async fn use_dashboards(c: &Client, url: &str, http: &reqwest::Client) -> Result<(), String> {
+    c.goto(&format!("{url}/dashboards"))
+        .await
+        .map_err(|e| e.to_string())?;
+    until(
+        c,
+        "the login form",
+        "return !!document.querySelector('form#login')",
+    )
+    .await;
+    fill(c, "input[name=login]", "alice").await;
+    fill(c, "input[name=password]", PASSWORD).await;
+    click(c, "form#login button").await;
+    until(
+        c,
+        "the dashboards list",
+        "return location.pathname === '/dashboards' && !!document.querySelector('#new-dashboard')",
+    )
+    .await;
+
+    // Create one, then give it a variable in the JSON editor.
+    fill(c, "#new-dashboard input[name=title]", "Fleet").await;
+    click(c, "#new-dashboard button").await;
+    until(
+        c,
+        "the new dashboard",
+        "return /^\\/dashboards\\/\\d+$/.test(location.pathname) && !!document.querySelector('#edit-json')",
+    )
+    .await;
+    let path = c.current_url().await.unwrap().path().to_string();
+    let doc = json!({"title": "Fleet", "range_secs": 900, "variables": [
+        {"name": "host", "type": "label_values", "metric": "cpu.busy", "label": "endpoint"}],
+        "rows": []});
+    c.execute(
+        "document.querySelector('#edit-json textarea').value = arguments[0]",
+        vec![json!(doc.to_string())],
+    )
+    .await
+    .unwrap();
+    click(c, "#edit-json button").await;
+    until(
+        c,
+        "the variable's values",
+        "const s = document.querySelector('select[data-var=host]'); return !!s && s.options.length === 3 && s.value === 'web-1'",
+    )
+    .await;
+
+    // A panel whose query the engine refuses: the form says where.
+    fill(c, "#add-panel textarea[name=expr]", "sum(").await;
+    click(c, "#add-panel button").await;
+    until(
+        c,
+        "the parse error",
+        "return document.querySelector('#add-panel .err').textContent.startsWith('rows[0].panels[0].targets[0].expr: 1:')",
+    )
+    .await;
+    // A stat panel over the variable.
+    c.find(Locator::Css("#add-panel select[name=type]"))
+        .await
+        .unwrap()
+        .select_by_value("stat")
+        .await
+        .unwrap();
+    fill(c, "#add-panel input[name=title]", "CPU now").await;
+    fill(
+        c,
+        "#add-panel textarea[name=expr]",
+        r#"{__name__="cpu.busy", endpoint="$host"}"#,
+    )
+    .await;
+    fill(c, "#add-panel input[name=legend]", "{{endpoint}}").await;
+    c.find(Locator::Css("#add-panel select[name=unit]"))
+        .await
+        .unwrap()
+        .select_by_value("percent")
+        .await
+        .unwrap();
+    click(c, "#add-panel button").await;
+    until(
+        c,
+        "web-1's value",
+        "const p = document.querySelector('.dpanel.drawn'); return !!p && p.querySelector('.body').textContent === '11.0%web-1'",
+    )
+    .await;
+    // Switch the variable: the panel shows web-2's value, and the URL says so.
+    c.find(Locator::Css("select[data-var=host]"))
+        .await
+        .unwrap()
+        .select_by_value("web-2")
+        .await
+        .unwrap();
+    until(
+        c,
+        "web-2's value",
+        "const p = document.querySelector('.dpanel.drawn'); return !!p && p.querySelector('.body').textContent === '77.0%web-2'",
+    )
+    .await;
+    let here = c.current_url().await.unwrap();
+    assert!(
+        here.query().unwrap_or_default().contains("var-host=web-2"),
+        "{here}"
+    );
+
+    // A chart; dragging across it zooms to an absolute range carried by the URL.
+    fill(c, "#add-panel input[name=title]", "CPU over time").await;
+    fill(
+        c,
+        "#add-panel textarea[name=expr]",
+        r#"{__name__="cpu.busy", endpoint=~"$host"}"#,
+    )
+    .await;
+    c.find(Locator::Css("#add-panel select[name=type]"))
+        .await
+        .unwrap()
+        .select_by_value("timeseries")
+        .await
+        .unwrap();
+    click(c, "#add-panel button").await;
+    until(
+        c,
+        "the chart drawn with web-2 still picked",
+        "const p = document.querySelectorAll('.dpanel')[1]; return !!p && p.classList.contains('drawn') && Number(p.dataset.points) > 0 && !!p.querySelector('.u-over') && document.querySelector('select[data-var=host]').value === 'web-2'",
+    )
+    .await;
+    assert_eq!(panel_text(c, 0).await, "77.0%web-2");
+    // A real drag with the mouse, from 30 % to 70 % of the plot's width.
+    let over = c
+        .find(Locator::Css(".dpanel:nth-child(2) .u-over"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let width = c
+        .execute(
+            "return document.querySelectorAll('.dpanel')[1].querySelector('.u-over').getBoundingClientRect().width",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap() as i64;
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: over,
+            duration: None,
+            x: -width / 5,
+            y: 0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(150)),
+            x: width * 2 / 5,
+            y: 0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(drag).await.map_err(|e| e.to_string())?;
+    until(
+        c,
+        "an absolute range in the URL",
+        "const q = new URLSearchParams(location.search); return /^\\d+$/.test(q.get('from') || '') && /^\\d+$/.test(q.get('to') || '') && document.querySelector('#dash-controls select[name=range]').value === 'absolute'",
+    )
+    .await;
+    let q = c.current_url().await.unwrap();
+    let pairs: std::collections::HashMap<String, String> = q.query_pairs().into_owned().collect();
+    let (from, to): (i64, i64) = (pairs["from"].parse().unwrap(), pairs["to"].parse().unwrap());
+    // 40 % of a 15 minute chart.
+    assert!(
+        to > from && to - from < 600 && to - from > 120,
+        "zoomed range {from}..{to}"
+    );
+    assert_eq!(pairs["var-host"], "web-2");
+    until(
+        c,
+        "the zoomed chart drawn",
+        "return document.querySelectorAll('.dpanel.drawn').length === 2",
+    )
+    .await;
+    shot(c, "dashboard").await;
+
+    // Export, and import the export through the list's form: a second dashboard with the
+    // same panels.
+    c.goto(&format!("{url}/dashboards")).await.unwrap();
+    let id = path.rsplit('/').next().unwrap().to_string();
+    let exported = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(document.querySelector('tr[data-id=\"' + arguments[0] + '\"] a.export').href).then(r => r.text()).then(done)",
+            vec![json!(id)],
+        )
+        .await
+        .unwrap();
+    let exported = exported.as_str().unwrap().to_string();
+    let parsed: Value = serde_json::from_str(&exported).map_err(|e| e.to_string())?;
+    assert_eq!(
+        parsed["rows"][0]["panels"][0]["title"], "CPU now",
+        "{parsed}"
+    );
+    c.execute(
+        "document.querySelector('#import-dashboard textarea').value = arguments[0]",
+        vec![json!(exported)],
+    )
+    .await
+    .unwrap();
+    click(c, "#import-dashboard button").await;
+    until(
+        c,
+        "the imported dashboard drawn",
+        &format!("return /^\\/dashboards\\/\\d+$/.test(location.pathname) && location.pathname !== '{path}' && !!document.querySelector('.dpanel.drawn') && document.querySelectorAll('.dpanel')[0].querySelector('.body').textContent === '11.0%web-1'"),
+    )
+    .await;
+    assert_eq!(panel_text(c, 0).await, "11.0%web-1");
+
+    // Auto-refresh (a second, from the URL) redraws the panels by itself.
+    c.goto(&format!(
+        "{url}{path}?from=now-900&to=now&var-host=web-2&refresh=1"
+    ))
+    .await
+    .unwrap();
+    until(
+        c,
+        "two redraws by the timer",
+        "return Number(document.getElementById('dashboard').dataset.draws) >= 3 && document.querySelector('#dash-controls select[name=refresh]').value === '1'",
+    )
+    .await;
+    assert_eq!(panel_text(c, 0).await, "77.0%web-2");
+
+    // Clone a built-in dashboard from the list: an editable copy.
+    c.goto(&format!("{url}/dashboards")).await.unwrap();
+    click(c, "button[data-clone='builtin-host']").await;
+    until(
+        c,
+        "the clone",
+        "return /^\\/dashboards\\/\\d+$/.test(location.pathname) && document.querySelector('h1').textContent === 'Host (copy)' && !!document.querySelector('#add-panel')",
+    )
+    .await;
+
+    // The copy rewritten in the JSON editor: a table over a multi-value variable with All.
+    let table = json!({"title": "Table", "range_secs": 900, "variables": [
+        {"name": "hosts", "type": "label_values", "metric": "cpu.busy", "label": "endpoint",
+         "multi": true, "include_all": true},
+        {"name": "one", "type": "query", "label": "endpoint",
+         "query": "{__name__=\"cpu.busy\", endpoint=~\"$hosts\"}"}],
+        "rows": [{"panels": [{"type": "table", "title": "CPU", "unit": "percent", "targets": [
+            {"expr": "{__name__=\"cpu.busy\", endpoint=~\"$hosts\"}", "legend": "{{endpoint}}"}]}]}]});
+    c.execute(
+        "document.querySelector('#edit-json textarea').value = arguments[0]",
+        vec![json!(table.to_string())],
+    )
+    .await
+    .unwrap();
+    click(c, "#edit-json button").await;
+    table_rows(
+        c,
+        "every host, the busiest first",
+        "web-2=77.0% web-3=35.0% web-1=11.0%",
+    )
+    .await;
+    click(c, ".dpanel th[data-sort=name]").await;
+    table_rows(c, "sorted by name", "web-1=11.0% web-2=77.0% web-3=35.0%").await;
+    c.execute(
+        "const s = document.querySelector('select[data-var=hosts]'); [...s.options].forEach(o => { o.selected = o.value === 'web-1' || o.value === 'web-3'; }); s.dispatchEvent(new Event('change', {bubbles: true}))",
+        vec![],
+    )
+    .await
+    .unwrap();
+    table_rows(c, "two hosts picked", "web-3=35.0% web-1=11.0%").await;
+    // A query variable over the first one offers only what the first one picked.
+    until(
+        c,
+        "the query variable narrowed",
+        "return [...document.querySelector('select[data-var=one]').options].map(o => o.value).join(',') === 'web-1,web-3'",
+    )
+    .await;
+    let here = c.current_url().await.unwrap();
+    assert!(
+        here.query()
+            .unwrap_or_default()
+            .contains("var-hosts=web-1&var-hosts=web-3"),
+        "{here}"
+    );
+
+    // The built-in host-group dashboard over a group of the three hosts: web-3 is not
+    // reporting, web-2 is the busiest.
+    let (csrf, cookie) = session_of(c).await;
+    let r = http
+        .post(format!("{url}/api/v1/host_groups"))
+        .header("cookie", cookie)
+        .header("X-CSRF-Token", csrf)
+        .json(&json!({"name": "web", "hosts": ["web-1", "web-2", "web-3"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    c.goto(&format!(
+        "{url}/dashboards/builtin-host-group?from=now-900&to=now"
+    ))
+    .await
+    .unwrap();
+    until(
+        c,
+        "every panel of the group dashboard drawn",
+        "const ps = document.querySelectorAll('.dpanel'); return ps.length === 10 && [...ps].every(p => p.classList.contains('drawn'))",
+    )
+    .await;
+    let missing = panel_text(c, 8).await;
+    assert_eq!(missing, "web-3 ", "hosts not reporting");
+    let top = panel_text(c, 4).await;
+    assert!(top.starts_with("web-277.0%web-335.0%web-111.0%"), "{top}");
+    assert_eq!(panel_text(c, 9).await, "2hosts");
+    shot(c, "dashboard-host-group").await;
+
+    // The alerts overview: this web has no alarm service, which its problems panel says, and
+    // its chart of hosts reporting is drawn all the same.
+    c.goto(&format!("{url}/dashboards/builtin-alerts"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the alerts overview drawn",
+        "const ps = document.querySelectorAll('.dpanel'); return ps.length === 2 && [...ps].every(p => p.classList.contains('drawn'))",
+    )
+    .await;
+    assert!(
+        panel_text(c, 0).await.starts_with("alarm service: "),
+        "{}",
+        panel_text(c, 0).await
+    );
+    let points = c
+        .execute(
+            "return Number(document.querySelectorAll('.dpanel')[1].dataset.points)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(points.as_f64().unwrap() > 0.0, "hosts reporting: {points}");
     Ok(())
 }

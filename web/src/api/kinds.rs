@@ -38,10 +38,12 @@ pub enum Kind {
     RecordingRule,
     /// `alert_rules` (PromQL alert rules)
     AlertRule,
+    /// `dashboards` (console dashboards over PromQL)
+    Dashboard,
 }
 
 /// Every kind, for routing and tests.
-pub const ALL: [Kind; 11] = [
+pub const ALL: [Kind; 12] = [
     Kind::Host,
     Kind::HostGroup,
     Kind::Template,
@@ -53,6 +55,7 @@ pub const ALL: [Kind; 11] = [
     Kind::Silence,
     Kind::RecordingRule,
     Kind::AlertRule,
+    Kind::Dashboard,
 ];
 
 impl Kind {
@@ -70,6 +73,7 @@ impl Kind {
             Kind::Silence => "silences",
             Kind::RecordingRule => "recording_rules",
             Kind::AlertRule => "alert_rules",
+            Kind::Dashboard => "dashboards",
         }
     }
     /// The kind of an API path segment.
@@ -90,6 +94,7 @@ impl Kind {
             Kind::Silence => "silence",
             Kind::RecordingRule => "recording rule",
             Kind::AlertRule => "alert rule",
+            Kind::Dashboard => "dashboard",
         }
     }
 }
@@ -806,6 +811,8 @@ pub async fn prepare(
             };
             Ok((None, doc.expect("json")))
         }
+        // Titles need not be unique: a clone or an import keeps its title.
+        Kind::Dashboard => Ok((None, crate::api::dashboards::checked(input)?)),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod alarm;
+pub(crate) mod dashboards;
 pub mod email_templates;
 pub mod kinds;
 pub mod objects;
@@ -100,6 +101,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/templates/{id}/effective",
             web::get().to(objects::template_effective),
+        )
+        // Before the generic routes: ids are numbers or a built-in's `builtin-...`.
+        .route("/api/v1/dashboards/{id}", web::get().to(dashboards::get))
+        .route("/api/v1/dashboards/{id}", web::put().to(dashboards::update))
+        .route(
+            "/api/v1/dashboards/{id}",
+            web::delete().to(dashboards::delete),
         )
         .route("/api/v1/{kind}", web::get().to(objects::list))
         .route("/api/v1/{kind}", web::post().to(objects::create))

@@ -76,7 +76,11 @@ pub async fn list(
     all.truncate(limit as usize);
     let next = if more { all.last().map(|o| o.id) } else { None };
     let dead = st.cfg.host_dead_after_secs as i64;
-    let items: Vec<Value> = all.iter().map(|o| present(kind, o, dead)).collect();
+    let mut items: Vec<Value> = all.iter().map(|o| present(kind, o, dead)).collect();
+    // Every tenant's built-in dashboards head the first page (not stored, no numeric id).
+    if kind == Kind::Dashboard && page.after.is_none() {
+        items.splice(0..0, crate::api::dashboards::builtin_list());
+    }
     Ok(HttpResponse::Ok().json(json!({ kind.path(): items, "next_after": next })))
 }
 

@@ -15,7 +15,13 @@ fn op(summary: &str, tag: &str) -> Value {
 fn crud(paths: &mut Map<String, Value>, k: Kind) {
     let p = k.path();
     let n = k.noun();
-    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+    // A built-in dashboard's id is `builtin-...`.
+    let schema = if k == Kind::Dashboard {
+        json!({"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^builtin-[a-z-]+$"}]})
+    } else {
+        json!({"type": "integer"})
+    };
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": schema}]);
     let mut list = op(
         &format!("List the tenant's {p}, by id, one page at a time"),
         p,

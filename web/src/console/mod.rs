@@ -3,6 +3,7 @@
 //! the session's CSRF token (`assets/console.js`). Everything rendered is HTML-escaped, and a
 //! strict Content-Security-Policy allows only the embedded scripts and styles.
 
+mod dashboards;
 mod pages;
 
 use crate::auth::{from_session, session_cookie, Auth};
@@ -17,6 +18,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/hosts", web::get().to(pages::hosts))
         .route("/hosts/{id}", web::get().to(pages::host))
         .route("/explorer", web::get().to(pages::explorer))
+        .route("/dashboards", web::get().to(dashboards::list))
+        .route("/dashboards/{id}", web::get().to(dashboards::view))
+        .route("/dashboards/{id}/export", web::get().to(dashboards::export))
         .route("/host_groups", web::get().to(pages::host_groups))
         .route("/templates", web::get().to(pages::templates))
         .route("/templates/{id}", web::get().to(pages::template))
@@ -111,6 +115,7 @@ pub async fn session(req: &HttpRequest, st: &State) -> Result<Auth, HttpResponse
 
 const NAV: &[(&str, &str, &str)] = &[
     ("Monitoring", "/hosts", "Hosts"),
+    ("", "/dashboards", "Dashboards"),
     ("", "/explorer", "Metric explorer"),
     ("", "/problems", "Problems"),
     ("", "/history", "Event history"),

@@ -1,0 +1,400 @@
+//! Dashboards through the API: create, read, list, replace and delete; validation errors naming
+//! the field by its path (a PromQL parse error with the parser's position); the built-in
+//! dashboards every tenant gets, read-only; roles (a viewer reads only); isolation (another
+//! tenant's dashboard answers 404 by id and is absent from lists); the console's dashboard pages
+//! render what they are given escaped. On SQLite, and on PostgreSQL when ARGUS_TEST_PG_URL is set.
+
+mod common;
+
+use common::{start, Backend, Env};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const XSS: &str = "<script>alert(1)</script>";
+
+fn dashboard(title: &str) -> Value {
+    json!({
+        "title": title,
+        "variables": [
+            {"name": "host", "type": "label_values", "metric": "cpu.busy", "label": "endpoint"},
+            {"name": "group", "type": "host_group"}
+        ],
+        "range_secs": 3600,
+        "refresh_secs": 30,
+        "rows": [{"title": "CPU", "panels": [
+            {"type": "timeseries", "title": "busy", "unit": "percent", "style": "stacked",
+             "targets": [{"expr": "{__name__=\"cpu.busy\", endpoint=~\"$host\"}", "legend": "{{endpoint}}"}],
+             "min": 0, "max": 100,
+             "thresholds": [{"value": 80, "color": "orange"}, {"value": 90, "color": "red"}]},
+            {"type": "bargauge", "title": "top", "limit": 5,
+             "targets": [{"expr": "topk(5, avg_over_time({__name__=\"cpu.busy\", endpoint=~\"$group\"}[$__interval]))"}]},
+            {"type": "missing", "title": "silent", "variable": "group",
+             "targets": [{"expr": "max by (endpoint) ({__name__=\"agent.alive\", endpoint=~\"${group}\"})"}]}
+        ]}]
+    })
+}
+
+/// Sets `ptr` (a JSON pointer) of a copy of `doc` to `v`.
+fn with(doc: &Value, ptr: &str, v: Value) -> Value {
+    let mut d = doc.clone();
+    *d.pointer_mut(ptr).unwrap_or_else(|| panic!("{ptr}")) = v;
+    d
+}
+
+async fn bad(e: &Env, body: Value, field: &str, says: &str) {
+    let (s, v) = e
+        .call(&e.a, Method::POST, "/api/v1/dashboards", Some(body))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{field}: {v}");
+    assert_eq!(v["field"], field, "{v}");
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.contains(says), "{field}: {msg:?} should say {says:?}");
+}
+
+async fn crud_roles_isolation(e: &Env) {
+    // Every tenant lists the built-in dashboards first, read-only.
+    for token in [&e.a, &e.b] {
+        let (s, v) = e.call(token, Method::GET, "/api/v1/dashboards", None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let ids: Vec<&str> = v["dashboards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["builtin-host", "builtin-host-group", "builtin-alerts"],
+            "{v}"
+        );
+        assert!(v["dashboards"][0]["builtin"].as_bool().unwrap());
+    }
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::GET,
+            "/api/v1/dashboards/builtin-host-group",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["variables"][0]["type"], "host_group", "{v}");
+    assert_eq!(v["rows"][1]["panels"][0]["type"], "bargauge", "{v}");
+    for m in [Method::PUT, Method::DELETE] {
+        let (s, v) = e
+            .call(
+                &e.a,
+                m.clone(),
+                "/api/v1/dashboards/builtin-host",
+                Some(dashboard("mine")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{m} builtin: {v}");
+        assert!(v["error"].as_str().unwrap().contains("clone"), "{v}");
+    }
+    let (s, _) = e
+        .call(&e.a, Method::GET, "/api/v1/dashboards/builtin-nope", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Create, read, replace.
+    let (s, v) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/dashboards",
+            Some(dashboard("CPU")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    assert_eq!(v["rows"][0]["panels"][0]["style"], "stacked", "{v}");
+    assert_eq!(v["rows"][0]["panels"][0]["unit"], "percent", "{v}");
+    // Defaults are written out, so an export says everything.
+    assert_eq!(v["rows"][0]["panels"][1]["unit"], "none", "{v}");
+    assert_eq!(v["variables"][0]["multi"], false, "{v}");
+    let path = format!("/api/v1/dashboards/{id}");
+    let (s, got) = e.call(&e.a, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got, v);
+    let (s, v) = e
+        .call(&e.a, Method::PUT, &path, Some(dashboard("CPU 2")))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["title"], "CPU 2");
+    // A clone is the same document POSTed again: titles need not be unique.
+    let (s, v2) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/dashboards",
+            Some(dashboard("CPU 2")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v2}");
+    let clone = v2["id"].as_i64().unwrap();
+
+    // Validation: the field by its path, the parser's position in a parse error.
+    let d = dashboard("x");
+    bad(
+        e,
+        with(
+            &d,
+            "/rows/0/panels/1/targets/0/expr",
+            json!("sum(rate({__name__=\"x\"}[5m])"),
+        ),
+        "rows[0].panels[1].targets[0].expr",
+        "1:",
+    )
+    .await;
+    bad(
+        e,
+        with(
+            &d,
+            "/rows/0/panels/0/targets/0/expr",
+            json!("up{a=\"$nope\"}"),
+        ),
+        "rows[0].panels[0].targets[0].expr",
+        "$nope is not a variable",
+    )
+    .await;
+    bad(
+        e,
+        with(
+            &d,
+            "/rows/0/panels/0/targets/0/expr",
+            json!("{__name__=\"x\"}[5m]"),
+        ),
+        "rows[0].panels[0].targets[0].expr",
+        "gives a matrix",
+    )
+    .await;
+    bad(
+        e,
+        with(&d, "/rows/0/panels/0/unit", json!("furlongs")),
+        "rows[0].panels[0].unit",
+        "unknown variant",
+    )
+    .await;
+    bad(
+        e,
+        with(&d, "/rows/0/panels/0/type", json!("pie")),
+        "rows[0].panels[0].type",
+        "unknown variant",
+    )
+    .await;
+    bad(e, with(&d, "/title", json!(" ")), "title", "empty").await;
+    bad(
+        e,
+        with(&d, "/variables/1/name", json!("host")),
+        "variables[1].name",
+        "earlier",
+    )
+    .await;
+    bad(
+        e,
+        with(&d, "/variables/0/name", json!("__x")),
+        "variables[0].name",
+        "not a variable name",
+    )
+    .await;
+    bad(
+        e,
+        with(&d, "/rows/0/panels/0/thresholds/1/value", json!(10)),
+        "rows[0].panels[0].thresholds[1].value",
+        "above",
+    )
+    .await;
+    bad(
+        e,
+        with(&d, "/rows/0/panels/2/variable", json!("host")),
+        "rows[0].panels[2].variable",
+        "not a host_group variable",
+    )
+    .await;
+    bad(
+        e,
+        with(&d, "/rows/0/panels/0/targets", json!([])),
+        "rows[0].panels[0].targets",
+        "1 to 8",
+    )
+    .await;
+    bad(e, with(&d, "/refresh_secs", json!(1)), "refresh_secs", "5").await;
+    let many: Vec<Value> = (0..49).map(|_| d["rows"][0]["panels"][0].clone()).collect();
+    bad(
+        e,
+        with(&d, "/rows/0/panels", json!(many)),
+        "rows",
+        "at most 48 panels",
+    )
+    .await;
+    let mut extra = d.clone();
+    extra["owner"] = json!("me");
+    bad(e, extra, "owner", "unknown field").await;
+
+    // Roles: a viewer reads, and nothing more.
+    let viewer = e.token(&e.a, "viewer").await;
+    let (s, _) = e.call(&viewer, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = e
+        .call(
+            &viewer,
+            Method::POST,
+            "/api/v1/dashboards",
+            Some(dashboard("v")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = e
+        .call(&viewer, Method::PUT, &path, Some(dashboard("v")))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = e.call(&viewer, Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Isolation: globex neither reads, changes, deletes nor lists acme's dashboard.
+    let (s, v) = e.call(&e.b, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = e
+        .call(&e.b, Method::PUT, &path, Some(dashboard("taken")))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = e.call(&e.b, Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (_, v) = e.call(&e.b, Method::GET, "/api/v1/dashboards", None).await;
+    assert!(!v.to_string().contains("CPU 2"), "{v}");
+    let (_, v) = e.call(&e.a, Method::GET, "/api/v1/dashboards", None).await;
+    assert_eq!(v["dashboards"].as_array().unwrap().len(), 5, "{v}");
+    // Pages after the first hold stored dashboards only.
+    let (_, v) = e
+        .call(
+            &e.a,
+            Method::GET,
+            &format!("/api/v1/dashboards?limit=1&after={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(v["dashboards"][0]["id"], clone, "{v}");
+    assert_eq!(v["dashboards"].as_array().unwrap().len(), 1, "{v}");
+
+    // Delete.
+    let (s, _) = e.call(&e.a, Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = e.call(&e.a, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn dashboards_on_sqlite() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    crud_roles_isolation(&e).await;
+    e.running.stop().await;
+}
+
+#[tokio::test]
+async fn dashboards_on_postgres() {
+    let Some(e) = start(Backend::Postgres, |_| {}).await else {
+        return;
+    };
+    crud_roles_isolation(&e).await;
+    e.running.stop().await;
+}
+
+/// A console session's cookie.
+async fn session(e: &Env, login: &str, password: &str) -> String {
+    let r = e
+        .http
+        .post(format!("{}/api/v1/login", e.url))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn page(e: &Env, cookie: &str, path: &str) -> (StatusCode, String) {
+    let r = e
+        .http
+        .get(format!("{}{path}", e.url))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn dashboard_pages_escape_markup_and_stay_in_their_tenant() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let mut d = dashboard(XSS);
+    d["description"] = json!(XSS);
+    d["rows"][0]["title"] = json!(XSS);
+    d["rows"][0]["panels"][0]["title"] = json!(XSS);
+    d["rows"][0]["panels"][0]["targets"][0]["legend"] = json!(XSS);
+    d["variables"][0]["default"] = json!(XSS);
+    let (s, v) = e
+        .call(&e.a, Method::POST, "/api/v1/dashboards", Some(d))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (s, _) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/host_groups",
+            Some(json!({"name": "<b>grp</b>", "hosts": ["web-1"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let alice = session(&e, "alice", "alice-secret-1").await;
+    for path in [
+        "/dashboards".to_string(),
+        format!("/dashboards/{id}"),
+        "/dashboards/builtin-host-group".to_string(),
+    ] {
+        let (s, html) = page(&e, &alice, &path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(!html.contains("<script>alert"), "{path} renders markup");
+        assert!(!html.contains("<b>grp"), "{path} renders markup");
+    }
+    let (_, html) = page(&e, &alice, &format!("/dashboards/{id}")).await;
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    // The editor is there for an editor of a stored dashboard, not on a built-in one.
+    assert!(html.contains("id=\"add-panel\""));
+    let (_, html) = page(&e, &alice, "/dashboards/builtin-host").await;
+    assert!(!html.contains("id=\"add-panel\""));
+    assert!(html.contains("data-var=\"endpoint\""));
+    // The export is the document without id, loadable by POST as it is.
+    let (s, text) = page(&e, &alice, &format!("/dashboards/{id}/export")).await;
+    assert_eq!(s, StatusCode::OK);
+    let exported: Value = serde_json::from_str(&text).unwrap();
+    assert!(exported.get("id").is_none(), "{exported}");
+    let (s, v) = e
+        .call(&e.a, Method::POST, "/api/v1/dashboards", Some(exported))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // Bob (globex) gets neither the page nor the export of acme's dashboard.
+    let bob = session(&e, "bob", "bob-secret-1").await;
+    let (s, html) = page(&e, &bob, &format!("/dashboards/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("No such dashboard") && !html.contains("alert(1)"));
+    let (s, text) = page(&e, &bob, &format!("/dashboards/{id}/export")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{text}");
+    let (_, html) = page(&e, &bob, "/dashboards").await;
+    assert!(!html.contains("alert(1)"));
+    // Host groups offered by a built-in dashboard are the tenant's own.
+    let (_, html) = page(&e, &bob, "/dashboards/builtin-host-group").await;
+    assert!(!html.contains("grp"), "acme's group on globex's page");
+    e.running.stop().await;
+}
