@@ -6,16 +6,19 @@
 #
 #   bash agent/benches/footprint.sh            # 10 minutes
 #   DURATION=60 bash agent/benches/footprint.sh
+#   PROFILE=release bash agent/benches/footprint.sh   # the agent as the release profile builds it
+# The agent is measured as shipped: built with the `agent` profile (for size; Cargo.toml).
 set -euo pipefail
 DURATION=${DURATION:-600}
+PROFILE=${PROFILE:-agent}
 cd "$(dirname "$0")/../.."
-cargo build --release -p argus-agent -q
+cargo build --profile "$PROFILE" -p argus-agent -q
 if ! command -v prometheus-node-exporter >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
 fi
 work=$(mktemp -d)
 # Run a copy, so rebuilding the tree during the run does not matter.
-cp target/release/argus-agent "$work/argus-agent"
+cp "${CARGO_TARGET_DIR:-target}/$PROFILE/argus-agent" "$work/argus-agent"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -58,5 +61,5 @@ measure() { # pid name
 echo "duration ${DURATION}s, step/scrape 10 s, $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
 echo "| process | CPU time (s) | peak RSS (MiB) | RSS at end (MiB) |"
 echo "|---|---|---|---|"
-measure "$agent" "argus-agent $("$work/argus-agent" --version | cut -d' ' -f2)"
+measure "$agent" "argus-agent $("$work/argus-agent" --version | cut -d' ' -f2) ($PROFILE profile)"
 measure "$ne" "prometheus-node-exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}')"
