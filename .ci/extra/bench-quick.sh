@@ -25,6 +25,12 @@ grep -q '^### PromQL queries' "$scratch/BENCHMARKS.md"
 grep -q '^| query | range, step | series out | Argus p50 / p99 | .* Prometheus p50 / p99 | .* VictoriaMetrics p50 / p99 |' "$scratch/BENCHMARKS.md" \
   || { echo "bench-quick: PromQL table lacks a system"; exit 1; }
 ls "$scratch/bench"/queries.png >/dev/null
+# A dashboard of 12 panels was opened on every system (a failed panel is counted, none may fail).
+grep -q '^\*\*Opening a dashboard\*\*: 12 panels' "$scratch/BENCHMARKS.md" || { echo "bench-quick: no dashboard load"; exit 1; }
+for sys in Argus Prometheus VictoriaMetrics; do
+  grep -qE "^\| $sys \| [0-9]+ \| " "$scratch/BENCHMARKS.md" || { echo "bench-quick: no dashboard load on $sys"; exit 1; }
+done
+if grep -qE '^\| [A-Za-z ]+ \| [0-9]+ \([0-9]+ failed\)' "$scratch/BENCHMARKS.md"; then echo "bench-quick: a dashboard panel failed"; exit 1; fi
 # The rules benchmark ran on Argus and Prometheus (every rule evaluated in both, or the run
 # fails) and was rendered.
 grep -q '^### Recording and alert rules' "$scratch/BENCHMARKS.md" || { echo "bench-quick: no rules section"; exit 1; }

@@ -28,7 +28,7 @@
 
 use crate::encode::{prom_name, put_bytes_field, put_label, Body};
 use crate::ingest::{self, Counters};
-use crate::results::{QueryLoad, QueryResult, QuerySetup};
+use crate::results::{DashboardResult, QueryLoad, QueryResult, QuerySetup};
 use crate::servers::{self, Kind, Server};
 use crate::workload::{query_metric_set, Fleet};
 use anyhow::{bail, Context};
@@ -396,28 +396,39 @@ pub fn spell(template: &str) -> (String, String) {
     (argus.replace("\"}{", "\","), peer)
 }
 
-/// The dashboard's queries over `ds`.
+/// One query over `ds` from a template naming metrics between `@`s (see [`spell`]).
+fn spec(
+    ds: &Dataset,
+    name: &'static str,
+    template: &str,
+    range_secs: i64,
+    step_secs: i64,
+) -> QuerySpec {
+    let (argus, peer) = spell(template);
+    let one_host = template.contains("endpoint=");
+    let from = ds.t_end - range_secs - 300;
+    let points_selected = template
+        .split('@')
+        .skip(1)
+        .step_by(2)
+        .map(|m| ds.points_between(m, one_host, from, ds.t_end))
+        .sum();
+    QuerySpec {
+        name,
+        argus,
+        peer,
+        range_secs,
+        step_secs,
+        points_selected,
+    }
+}
+
+/// The dashboard's queries over `ds`, measured one at a time.
 pub fn specs(ds: &Dataset) -> Vec<QuerySpec> {
     let host = &ds.fleet.hosts[0].name;
     let history = (ds.n_steps * ds.fleet.step).min(86_400);
-    let q = |name: &'static str, template: &str, range_secs: i64, step_secs: i64| {
-        let (argus, peer) = spell(template);
-        let one_host = template.contains("endpoint=");
-        let from = ds.t_end - range_secs - 300;
-        let points_selected = template
-            .split('@')
-            .skip(1)
-            .step_by(2)
-            .map(|m| ds.points_between(m, one_host, from, ds.t_end))
-            .sum();
-        QuerySpec {
-            name,
-            argus,
-            peer,
-            range_secs,
-            step_secs,
-            points_selected,
-        }
+    let q = |name, template: &str, range_secs, step_secs| {
+        spec(ds, name, template, range_secs, step_secs)
     };
     vec![
         q(
@@ -459,6 +470,42 @@ pub fn specs(ds: &Dataset) -> Vec<QuerySpec> {
             "histogram_quantile(0.99, sum by (le) (rate(@http.request.duration.seconds.bucket@[5m])))",
             3600,
             15,
+        ),
+    ]
+}
+
+/// Panels of a fleet dashboard (as the console's host-group dashboard or a Grafana board asks
+/// them): 12 range queries over the last hour, sent together when the dashboard opens.
+pub fn dashboard_specs(ds: &Dataset) -> Vec<QuerySpec> {
+    let host = &ds.fleet.hosts[0].name;
+    let q = |name, template: &str| spec(ds, name, template, 3600, 15);
+    vec![
+        q("average CPU", "avg(@cpu.busy@)"),
+        q("busiest CPU", "max(@cpu.busy@)"),
+        q("top 10 CPU", "topk(10, @cpu.busy@)"),
+        q("hosts reporting", "count(@cpu.busy@)"),
+        q("one host's CPU", &format!("@cpu.busy@{{endpoint=\"{host}\"}}")),
+        q("in by interface", "sum by (iface) (rate(@net.if.in.bytes.total@[5m]))"),
+        q("out by interface", "sum by (iface) (rate(@net.if.out.bytes.total@[5m]))"),
+        q(
+            "top 10 in",
+            "topk(10, sum by (endpoint) (rate(@net.if.in.bytes.total@[5m])))",
+        ),
+        q(
+            "top 10 out",
+            "topk(10, sum by (endpoint) (rate(@net.if.out.bytes.total@[5m])))",
+        ),
+        q(
+            "out / in",
+            "sum(rate(@net.if.out.bytes.total@[5m])) / sum(rate(@net.if.in.bytes.total@[5m]))",
+        ),
+        q(
+            "latency p99",
+            "histogram_quantile(0.99, sum by (le) (rate(@http.request.duration.seconds.bucket@[5m])))",
+        ),
+        q(
+            "latency p50",
+            "histogram_quantile(0.5, sum by (le) (rate(@http.request.duration.seconds.bucket@[5m])))",
         ),
     ]
 }
@@ -587,14 +634,14 @@ fn summarize(body: &[u8]) -> anyhow::Result<Answer> {
     })
 }
 
-/// Asks `server` one query; the answer's bytes, and the latency to its last byte.
-async fn ask(
+/// The request asking `server` one query, and its URL (for errors).
+fn request(
     client: &reqwest::Client,
     kind: Kind,
     server: &Server,
     spec: &QuerySpec,
     end: i64,
-) -> anyhow::Result<(Vec<u8>, Duration)> {
+) -> (String, reqwest::RequestBuilder) {
     let (url, expr) = match kind {
         Kind::Argus | Kind::ArgusRemoteWrite | Kind::ArgusVm => (
             format!("{}/prometheus/api/v1/query_range", server.web_url),
@@ -615,6 +662,15 @@ async fn ask(
     if matches!(kind, Kind::Argus | Kind::ArgusVm) {
         req = req.bearer_auth(&server.api_token);
     }
+    (url, req)
+}
+
+/// Sends one query; the answer's bytes, and the latency to its last byte.
+async fn send(
+    kind: Kind,
+    url: String,
+    req: reqwest::RequestBuilder,
+) -> anyhow::Result<(Vec<u8>, Duration)> {
     let start = Instant::now();
     let r = req.send().await.with_context(|| format!("asking {url}"))?;
     let status = r.status();
@@ -628,6 +684,101 @@ async fn ask(
         );
     }
     Ok((body.to_vec(), took))
+}
+
+/// Asks `server` one query; the answer's bytes, and the latency to its last byte.
+async fn ask(
+    client: &reqwest::Client,
+    kind: Kind,
+    server: &Server,
+    spec: &QuerySpec,
+    end: i64,
+) -> anyhow::Result<(Vec<u8>, Duration)> {
+    let (url, req) = request(client, kind, server, spec, end);
+    send(kind, url, req).await
+}
+
+/// Queries a browser sends at once to one server (its connections per host).
+const DASHBOARD_IN_FLIGHT: usize = 6;
+
+/// Opens the dashboard of [`dashboard_specs`] on `server` repeatedly: every panel's query sent
+/// at once, at most [`DASHBOARD_IN_FLIGHT`] in flight, timed until the last answer is in.
+async fn measure_dashboard(
+    kind: Kind,
+    server: &mut Server,
+    ds: &Dataset,
+    opts: &QueryOpts,
+) -> anyhow::Result<DashboardResult> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?;
+    let panels = dashboard_specs(ds);
+    let open = |client: &reqwest::Client, server: &Server| {
+        let gate = Arc::new(tokio::sync::Semaphore::new(DASHBOARD_IN_FLIGHT));
+        let mut set = tokio::task::JoinSet::new();
+        for spec in &panels {
+            let (url, req) = request(client, kind, server, spec, ds.t_end);
+            let gate = gate.clone();
+            set.spawn(async move {
+                let _slot = gate.acquire_owned().await?;
+                send(kind, url, req).await
+            });
+        }
+        async move {
+            let start = Instant::now();
+            let mut failed = 0;
+            while let Some(r) = set.join_next().await {
+                if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+                    failed += 1;
+                    tracing::warn!(system = kind.name(), error = %e, "dashboard panel failed");
+                }
+            }
+            (start.elapsed(), failed)
+        }
+    };
+    // Warm-up.
+    open(&client, server).await;
+    server.check_alive()?;
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let cpu0 = server.cpu_seconds()?;
+    let began = Instant::now();
+    for i in 1..=MAX_REPS {
+        let (took, failed) = open(&client, server).await;
+        if failed == 0 {
+            latencies.push(took.as_secs_f64() * 1000.0);
+        } else {
+            errors += 1;
+        }
+        let took = began.elapsed();
+        if (i >= opts.reps.max(1) && took >= opts.min_time)
+            || (i >= opts.min_reps.max(1) && took > opts.budget)
+        {
+            break;
+        }
+    }
+    let cpu = server.cpu_seconds()? - cpu0;
+    let reps = latencies.len() + errors;
+    latencies.sort_by(f64::total_cmp);
+    let r = DashboardResult {
+        system: kind.name().into(),
+        panels: panels.len(),
+        in_flight: DASHBOARD_IN_FLIGHT,
+        reps,
+        latencies_ms: latencies,
+        errors,
+        cpu_ms_per_load: cpu * 1000.0 / reps.max(1) as f64,
+    };
+    eprintln!(
+        "  {:<16} dashboard of {} panels           p50 {:>8.1} ms  p99 {:>8.1} ms  CPU {:>8.1} ms/load  ({} loads, {} failed)",
+        r.system,
+        r.panels,
+        r.quantile(0.5).unwrap_or(f64::NAN),
+        r.quantile(0.99).unwrap_or(f64::NAN),
+        r.cpu_ms_per_load,
+        r.reps,
+        r.errors
+    );
+    Ok(r)
 }
 
 /// Runs every query against `server`.
@@ -730,7 +881,7 @@ pub async fn run(
     systems: &[Kind],
     opts: &QueryOpts,
     notes: &mut Vec<String>,
-) -> anyhow::Result<(QuerySetup, Vec<QueryResult>)> {
+) -> anyhow::Result<(QuerySetup, Vec<QueryResult>, Vec<DashboardResult>)> {
     let now = argus_core::time::now_secs();
     // A minute or more in the past: VictoriaMetrics leaves the last 30 s out of range answers
     // (`-search.latencyOffset`), and every system must answer over the same data.
@@ -769,6 +920,7 @@ pub async fn run(
         ),
     );
     let mut results = Vec::new();
+    let mut dashboards = Vec::new();
     for &kind in systems {
         let dir = work.join(format!("queries-{}", kind.name()));
         std::fs::create_dir_all(&dir)?;
@@ -833,11 +985,18 @@ pub async fn run(
             ));
         }
         let r = measure_queries(kind, &mut server, &ds, opts).await;
+        let d = match &r {
+            Ok(_) => Some(measure_dashboard(kind, &mut server, &ds, opts).await),
+            Err(_) => None,
+        };
         let (_, peak) = server.rss().unwrap_or((0, 0));
         l.peak_rss_bytes = peak;
         server.stop(Duration::from_secs(120)).await?;
         let _ = std::fs::remove_dir_all(&dir);
         results.extend(r.with_context(|| format!("queries on {}", kind.name()))?);
+        if let Some(d) = d {
+            dashboards.push(d.with_context(|| format!("dashboard on {}", kind.name()))?);
+        }
         setup.loads.push(l);
     }
     // The same question must get the same answer: say where the systems disagree.
@@ -855,7 +1014,7 @@ pub async fn run(
             ));
         }
     }
-    Ok((setup, results))
+    Ok((setup, results, dashboards))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! it belong to their developers.
 
 use crate::plots::{self, human};
-use crate::results::{IngestResult, QueryResult, Results};
+use crate::results::{DashboardResult, IngestResult, QueryResult, Results};
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -573,6 +573,8 @@ fn queries_section(r: &Results, s: &mut String) {
         }
     }
 
+    dashboard_table(r, &systems, s);
+
     // A region on VictoriaMetrics against the embedded storage.
     if has_argus && systems.contains(&"argus-vm") {
         let rows: Vec<String> = names
@@ -712,6 +714,59 @@ fn queries_section(r: &Results, s: &mut String) {
         run.trim_end()
     );
     s.push_str(QUERY_CAVEATS);
+}
+
+/// Opening a dashboard of the query benchmark's panels, system by system.
+fn dashboard_table(r: &Results, systems: &[&str], s: &mut String) {
+    let rows: Vec<&DashboardResult> = systems
+        .iter()
+        .filter_map(|sys| r.dashboards.iter().find(|d| d.system == *sys))
+        .collect();
+    let Some(first) = rows.first() else {
+        return;
+    };
+    let vm = r.dashboards.iter().find(|d| d.system == "victoriametrics");
+    let _ = writeln!(
+        s,
+        "**Opening a dashboard**: {} panels over the last hour (fleet average, maximum, top 10 \
+         and count of `cpu.busy`; one host's CPU; traffic by interface in and out; top 10 hosts in \
+         and out; the out/in ratio; latency p99 and p50 from the histogram), every panel's range \
+         query sent at once with {} in flight, as a browser opens a dashboard: time until the last \
+         panel's answer, and the server's CPU per load. No query is sent per host.\n",
+        first.panels, first.in_flight
+    );
+    let _ = writeln!(
+        s,
+        "| system | loads | load time p50 / p99 | CPU per load | ÷ VictoriaMetrics (p50 · CPU) |\n|---|---:|---:|---:|---:|"
+    );
+    for d in rows {
+        let ratio = match vm {
+            Some(v) if d.system != "victoriametrics" => format!(
+                "{} · {}",
+                times(
+                    d.quantile(0.5).unwrap_or(f64::NAN),
+                    v.quantile(0.5).unwrap_or(f64::NAN)
+                ),
+                times(d.cpu_ms_per_load, v.cpu_ms_per_load)
+            ),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {}{} | {} / {} | {} | {ratio} |",
+            pretty(&d.system),
+            d.reps,
+            if d.errors > 0 {
+                format!(" ({} failed)", d.errors)
+            } else {
+                String::new()
+            },
+            ms(d.quantile(0.5).unwrap_or(f64::NAN)),
+            ms(d.quantile(0.99).unwrap_or(f64::NAN)),
+            ms(d.cpu_ms_per_load)
+        );
+    }
+    s.push('\n');
 }
 
 /// The query benchmark's standing caveats.
@@ -1182,9 +1237,27 @@ mod tests {
                 q("prometheus", "topk", 60.0, 40.0),
                 q("victoriametrics", "topk", 60.0, 40.0),
             ],
+            dashboards: ["argus", "victoriametrics"]
+                .iter()
+                .zip([300.0, 100.0])
+                .map(|(sys, t)| crate::results::DashboardResult {
+                    system: sys.to_string(),
+                    panels: 12,
+                    in_flight: 6,
+                    reps: 3,
+                    latencies_ms: vec![t, t, 2.0 * t],
+                    errors: 0,
+                    cpu_ms_per_load: t / 2.0,
+                })
+                .collect(),
             ..Default::default()
         };
         let md = render(&r, &[]);
+        assert!(md.contains("**Opening a dashboard**: 12 panels"), "{md}");
+        assert!(
+            md.contains("| Argus | 3 | 300 ms / 600 ms | 150 ms | 3.00× · 3.00× |"),
+            "{md}"
+        );
         assert!(
             md.contains("### PromQL queries: 2000 hosts, 170000 series"),
             "{md}"

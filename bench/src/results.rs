@@ -293,6 +293,33 @@ pub struct QueryResult {
     pub points_selected: u64,
 }
 
+/// Opening a dashboard of several panels against one system: every panel's range query sent
+/// at once (as a browser does, a few in flight), timed until the last answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DashboardResult {
+    /// `argus`, `argus-vm`, `prometheus` or `victoriametrics`.
+    pub system: String,
+    /// Panels (one range query each).
+    pub panels: usize,
+    /// Queries in flight at once.
+    pub in_flight: usize,
+    /// Timed loads (after one warm-up).
+    pub reps: usize,
+    /// Time to the last panel's answer of each successful load, milliseconds, sorted.
+    pub latencies_ms: Vec<f64>,
+    /// Loads with a failed panel.
+    pub errors: usize,
+    /// Server CPU milliseconds per load.
+    pub cpu_ms_per_load: f64,
+}
+
+impl DashboardResult {
+    /// The `q` quantile of the load times (nearest rank), if any.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        quantile(&self.latencies_ms, q)
+    }
+}
+
 impl QueryResult {
     /// The `q` quantile of the latencies (nearest rank), if any.
     pub fn quantile(&self, q: f64) -> Option<f64> {
@@ -341,6 +368,9 @@ pub struct Results {
     /// PromQL query latency and CPU (absent from older results).
     #[serde(default)]
     pub queries: Vec<QueryResult>,
+    /// Opening a dashboard of the query benchmark's panels (absent from older results).
+    #[serde(default)]
+    pub dashboards: Vec<DashboardResult>,
     /// Fairness under a flood (absent from older results).
     #[serde(default)]
     pub flood: Option<FloodResult>,

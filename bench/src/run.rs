@@ -171,6 +171,7 @@ fn merge_into(path: &Path, new: Results) -> anyhow::Result<Results> {
     }
     if !new.queries.is_empty() {
         old.queries = new.queries.clone();
+        old.dashboards = new.dashboards.clone();
         old.query_setup = new.query_setup.clone();
         measured.push("queries".into());
     }
@@ -370,11 +371,12 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             .copied()
             .filter(|k| *k != Kind::ArgusRemoteWrite)
             .collect();
-        let (setup, r) = crate::queries::run(&work, &kinds, q, &mut notes)
+        let (setup, r, d) = crate::queries::run(&work, &kinds, q, &mut notes)
             .await
             .context("query benchmark")?;
         results.query_setup = Some(setup);
         results.queries = r;
+        results.dashboards = d;
     }
 
     // 5. Recording and alert rules, each system on the same data and rule file.
