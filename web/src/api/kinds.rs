@@ -1,7 +1,6 @@
 //! The configuration object kinds: their input shapes, validation (400 naming the field and the
 //! reason) and how they are shown. Objects are stored as JSON documents (see [`crate::store`]).
 
-use crate::db::Db;
 use crate::store::{self, Object};
 use actix_web::http::StatusCode;
 use argus_core::agentconf::AgentRemoteConfig;
@@ -12,6 +11,7 @@ use argus_core::Tags;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sqlx::AnyConnection;
 
 /// A kind of configuration object, named as in its API path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,14 +435,16 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Fails with 400 naming `field` unless object `id` of `kind` is one of `tenant`'s, read on
+/// `conn` (the write's transaction, which [`references`] then locks them in).
 pub(crate) async fn must_exist(
-    db: &Db,
+    conn: &mut AnyConnection,
     tenant: &str,
     kind: Kind,
     id: i64,
     field: &str,
 ) -> Result<Object, ApiError> {
-    store::get(db, tenant, kind.path(), id)
+    store::get_in(conn, tenant, kind.path(), id)
         .await?
         .ok_or_else(|| ApiError::bad_field(field, format!("{} {id} does not exist", kind.noun())))
 }
@@ -476,9 +478,10 @@ pub fn check_rule(rule: &RuleIn, expression: bool) -> Result<(), ApiError> {
 }
 
 /// Validates `input` for `kind` in the caller's tenant. `id` is the object being replaced, if
-/// any. Returns the unique name (for kinds that have one) and the document to store.
+/// any. Returns the unique name (for kinds that have one) and the document to store. Reads on
+/// `conn`, the transaction that then writes the document.
 pub async fn prepare(
-    db: &Db,
+    conn: &mut AnyConnection,
     tenant: &str,
     who: &str,
     kind: Kind,
@@ -497,7 +500,7 @@ pub async fn prepare(
             // Heartbeat fields survive an edit of the note.
             let mut body = json!({"name": h.name, "note": h.note});
             if let Some(old) = match id {
-                Some(id) => store::get(db, tenant, kind.path(), id).await?,
+                Some(id) => store::get_in(conn, tenant, kind.path(), id).await?,
                 None => None,
             } {
                 if old.name.as_deref() != Some(h.name.as_str()) {
@@ -527,7 +530,7 @@ pub async fn prepare(
                 })?;
             }
             for (i, t) in g.templates.iter().enumerate() {
-                must_exist(db, tenant, Kind::Template, *t, &format!("templates[{i}]")).await?;
+                must_exist(conn, tenant, Kind::Template, *t, &format!("templates[{i}]")).await?;
             }
             g.agent
                 .validate()
@@ -541,9 +544,9 @@ pub async fn prepare(
             let t: TemplateIn = parse(input)?;
             check_name("name", &t.name)?;
             if let Some(p) = t.parent {
-                must_exist(db, tenant, Kind::Template, p, "parent").await?;
+                must_exist(conn, tenant, Kind::Template, p, "parent").await?;
                 if let Some(me) = id {
-                    check_no_cycle(db, tenant, me, p).await?;
+                    check_no_cycle(conn, tenant, me, p).await?;
                 }
             }
             Ok((
@@ -557,7 +560,7 @@ pub async fn prepare(
             match (expression, r.template_id) {
                 (false, None) => return Err(ApiError::bad_field("template_id", "required")),
                 (false, Some(t)) => {
-                    must_exist(db, tenant, Kind::Template, t, "template_id").await?;
+                    must_exist(conn, tenant, Kind::Template, t, "template_id").await?;
                 }
                 (true, Some(_)) => {
                     return Err(ApiError::bad_field(
@@ -592,7 +595,7 @@ pub async fn prepare(
                 }
             }
             if let Some(id) = id {
-                if let Some(old) = store::get(db, tenant, kind.path(), id).await? {
+                if let Some(old) = store::get_in(conn, tenant, kind.path(), id).await? {
                     if c.webhook_secret.is_none() {
                         c.webhook_secret = old
                             .body
@@ -659,7 +662,7 @@ pub async fn prepare(
             let t: TeamIn = parse(input)?;
             check_name("name", &t.name)?;
             for (i, m) in t.members.iter().enumerate() {
-                must_exist(db, tenant, Kind::Contact, *m, &format!("members[{i}]")).await?;
+                must_exist(conn, tenant, Kind::Contact, *m, &format!("members[{i}]")).await?;
             }
             if let Some(e) = t.escalate_to {
                 if Some(e) == id {
@@ -668,7 +671,7 @@ pub async fn prepare(
                         "a team cannot escalate to itself",
                     ));
                 }
-                must_exist(db, tenant, Kind::Team, e, "escalate_to").await?;
+                must_exist(conn, tenant, Kind::Team, e, "escalate_to").await?;
             }
             Ok((
                 Some(t.name.clone()),
@@ -679,10 +682,10 @@ pub async fn prepare(
             let s: SubscriptionIn = parse(input)?;
             match (s.team_id, s.contact_id) {
                 (Some(t), None) => {
-                    must_exist(db, tenant, Kind::Team, t, "team_id").await?;
+                    must_exist(conn, tenant, Kind::Team, t, "team_id").await?;
                 }
                 (None, Some(c)) => {
-                    must_exist(db, tenant, Kind::Contact, c, "contact_id").await?;
+                    must_exist(conn, tenant, Kind::Contact, c, "contact_id").await?;
                 }
                 _ => {
                     return Err(ApiError::bad_field(
@@ -697,7 +700,7 @@ pub async fn prepare(
             match &s.target {
                 SubscriptionTarget::Template { template_id } => {
                     must_exist(
-                        db,
+                        conn,
                         tenant,
                         Kind::Template,
                         *template_id as i64,
@@ -707,8 +710,8 @@ pub async fn prepare(
                 }
                 SubscriptionTarget::Strategy { strategy_id } => {
                     let sid = *strategy_id as i64;
-                    let a = store::get(db, tenant, Kind::Strategy.path(), sid).await?;
-                    let b = store::get(db, tenant, Kind::Expression.path(), sid).await?;
+                    let a = store::get_in(conn, tenant, Kind::Strategy.path(), sid).await?;
+                    let b = store::get_in(conn, tenant, Kind::Expression.path(), sid).await?;
                     if a.is_none() && b.is_none() {
                         return Err(ApiError::bad_field(
                             "target.strategy_id",
@@ -765,7 +768,7 @@ pub async fn prepare(
             }
             if let Some(g) = s.matcher.host_group_id {
                 must_exist(
-                    db,
+                    conn,
                     tenant,
                     Kind::HostGroup,
                     g as i64,
@@ -777,8 +780,8 @@ pub async fn prepare(
                 // Another tenant's strategy id would never match, but accepting it would tell
                 // the caller nothing and store a reference across tenants.
                 let sid = sid as i64;
-                let a = store::get(db, tenant, Kind::Strategy.path(), sid).await?;
-                let b = store::get(db, tenant, Kind::Expression.path(), sid).await?;
+                let a = store::get_in(conn, tenant, Kind::Strategy.path(), sid).await?;
+                let b = store::get_in(conn, tenant, Kind::Expression.path(), sid).await?;
                 if a.is_none() && b.is_none() {
                     return Err(ApiError::bad_field(
                         "matcher.strategy_id",
@@ -817,8 +820,8 @@ pub async fn prepare(
 }
 
 /// The references `doc` (a checked document of `kind`) makes to other objects of its tenant,
-/// for [`store::insert_checked`]: [`prepare`] checked them already with the same messages, and
-/// the write checks them again in its transaction, so that an object deleted in between is not
+/// for [`store::check_refs_in`]: [`prepare`] read them already with the same messages, and the
+/// write locks them in the same transaction, so that an object deleted concurrently is not
 /// referenced once stored.
 pub(crate) fn references(kind: Kind, doc: &Value) -> Vec<store::Ref> {
     const STRATEGIES: &[&str] = &["strategies", "expressions"];
@@ -898,7 +901,12 @@ pub(crate) fn references(kind: Kind, doc: &Value) -> Vec<store::Ref> {
 }
 
 /// Refuses making `parent` the parent of template `me` if `me` is among `parent`'s ancestors.
-async fn check_no_cycle(db: &Db, tenant: &str, me: i64, parent: i64) -> Result<(), ApiError> {
+async fn check_no_cycle(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    me: i64,
+    parent: i64,
+) -> Result<(), ApiError> {
     let mut chain = vec![me];
     let mut cur = Some(parent);
     while let Some(t) = cur {
@@ -913,7 +921,7 @@ async fn check_no_cycle(db: &Db, tenant: &str, me: i64, parent: i64) -> Result<(
         if chain.len() > 1000 {
             break;
         }
-        cur = store::get(db, tenant, Kind::Template.path(), t)
+        cur = store::get_in(conn, tenant, Kind::Template.path(), t)
             .await?
             .and_then(|o| o.body.get("parent").and_then(|p| p.as_i64()));
     }
@@ -921,23 +929,36 @@ async fn check_no_cycle(db: &Db, tenant: &str, me: i64, parent: i64) -> Result<(
 }
 
 /// Refuses deleting an object that others still use (409 saying which).
-pub async fn check_delete(db: &Db, tenant: &str, kind: Kind, id: i64) -> Result<(), ApiError> {
-    let refs = |k: Kind, f: &'static str| async move {
-        let all = store::list(db, tenant, k.path()).await?;
-        Ok::<_, ApiError>(
-            all.into_iter()
-                .find(|o| uses(&o.body, f, id))
-                .map(|o| (k, o.id)),
-        )
-    };
+/// Runs on `conn`, the transaction that deletes the object after locking it ([`store::lock_in`]):
+/// a write that would reference it either committed before (and is seen here) or waits and
+/// then finds it gone.
+pub async fn check_delete(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: Kind,
+    id: i64,
+) -> Result<(), ApiError> {
+    async fn refs(
+        conn: &mut AnyConnection,
+        tenant: &str,
+        k: Kind,
+        f: &'static str,
+        id: i64,
+    ) -> Result<Option<(Kind, i64)>, ApiError> {
+        let all = store::list_in(conn, tenant, k.path()).await?;
+        Ok(all
+            .into_iter()
+            .find(|o| uses(&o.body, f, id))
+            .map(|o| (k, o.id)))
+    }
     let found = match kind {
         Kind::Template => {
-            let mut f = refs(Kind::Template, "parent").await?;
+            let mut f = refs(conn, tenant, Kind::Template, "parent", id).await?;
             if f.is_none() {
-                f = refs(Kind::HostGroup, "templates").await?;
+                f = refs(conn, tenant, Kind::HostGroup, "templates", id).await?;
             }
             if f.is_none() {
-                f = store::list(db, tenant, Kind::Subscription.path())
+                f = store::list_in(conn, tenant, Kind::Subscription.path())
                     .await?
                     .into_iter()
                     .find(|o| {
@@ -951,27 +972,27 @@ pub async fn check_delete(db: &Db, tenant: &str, kind: Kind, id: i64) -> Result<
             f
         }
         Kind::Contact => {
-            let mut f = refs(Kind::Team, "members").await?;
+            let mut f = refs(conn, tenant, Kind::Team, "members", id).await?;
             if f.is_none() {
-                f = refs(Kind::Subscription, "contact_id").await?;
+                f = refs(conn, tenant, Kind::Subscription, "contact_id", id).await?;
             }
             f
         }
         Kind::Team => {
-            let mut f = refs(Kind::Subscription, "team_id").await?;
+            let mut f = refs(conn, tenant, Kind::Subscription, "team_id", id).await?;
             if f.is_none() {
-                f = refs(Kind::Team, "escalate_to").await?;
+                f = refs(conn, tenant, Kind::Team, "escalate_to", id).await?;
             }
             f
         }
         _ => None,
     };
     if found.is_none() && matches!(kind, Kind::Contact | Kind::Team) {
-        let name = store::get(db, tenant, kind.path(), id)
+        let name = store::get_in(conn, tenant, kind.path(), id)
             .await?
             .and_then(|o| o.name);
         if let Some(name) = name {
-            if crate::api::routes::uses_receiver(db, tenant, &name).await? {
+            if crate::api::routes::uses_receiver(conn, tenant, &name).await? {
                 return Err(conflict(format!(
                     "{} {id} ({name}) is a receiver of the routing tree (/api/v1/routes)",
                     kind.noun()
