@@ -11,6 +11,7 @@ use crate::store;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::strategy::{effective_strategies, EffectiveStrategy};
 use argus_core::time::now_secs;
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -127,7 +128,7 @@ impl<'a> FormTarget<'a> {
         match edit.and_then(|x| list.iter().find(|o| id(o) == x)) {
             Some(o) => FormTarget {
                 object: o,
-                title: format!("Edit {} {}", kind.noun(), esc(&s(o, "name")))
+                title: format!("Edit {} {}", kind.noun(), s(o, "name"))
                     .trim_end()
                     .to_string(),
                 api: format!("/api/v1/{}/{}", kind.path(), id(o)),
@@ -150,8 +151,34 @@ impl<'a> FormTarget<'a> {
     fn open(&self, back: &str) -> String {
         format!(
             r#"<div class="panel"><h2>{}</h2><form class="inline" data-api="{}" data-method="{}" data-redirect="{}">"#,
-            self.title, self.api, self.method, back
+            esc(&self.title),
+            self.api,
+            self.method,
+            back
         )
+    }
+
+    /// The whole form (maud pages): [`FormTarget::open`], `fields`, [`FormTarget::close`].
+    fn form(&self, back: &str, fields: Markup) -> Markup {
+        html! {
+            div.panel {
+                h2 { (self.title) }
+                form.inline data-api=(self.api) data-method=(self.method) data-redirect=(back) {
+                    (fields)
+                    button { (self.button) }
+                    @if self.cancel {
+                        " "
+                        a href=(back) { "cancel" }
+                    }
+                    div.err {}
+                }
+            }
+        }
+    }
+
+    /// Field `k` of the edited object as text (empty for a new one), for maud to escape.
+    fn raw(&self, k: &str) -> String {
+        s(self.object, k)
     }
 
     /// The submit button, the error line, and (when editing) a way out; closes the form.
@@ -244,6 +271,44 @@ fn options(list: &[Value], selected: &[i64], empty: Option<&str>) -> String {
         ));
     }
     o
+}
+
+/// [`table`] for maud pages: `rows` are the `<tr>`s.
+fn table_m(headers: &[&str], rows: &[Markup], empty: &str) -> Markup {
+    html! {
+        @if rows.is_empty() {
+            p.muted { (empty) }
+        } @else {
+            table {
+                thead { tr { @for h in headers { th { (h) } } } }
+                tbody { @for r in rows { (r) } }
+            }
+        }
+    }
+}
+
+/// [`row_actions`] for maud pages.
+fn row_actions_m(page: &str, path: &str, id: i64, editor: bool) -> Markup {
+    html! {
+        @if editor {
+            a href={ (page) "?edit=" (id) } { "edit" }
+            " "
+            button.danger.small data-call={ "/api/v1/" (path) "/" (id) } data-method="DELETE"
+                data-confirm={ "Delete " (path) " " (id) "?" } { "Delete" }
+        }
+    }
+}
+
+/// [`options`] for maud pages.
+fn options_m(list: &[Value], selected: &[i64], empty: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = empty {
+            option value="" { (e) }
+        }
+        @for v in list {
+            option value=(id(v)) selected[selected.contains(&id(v))] { (s(v, "name")) }
+        }
+    }
 }
 
 fn tags_text(v: &Value) -> String {
