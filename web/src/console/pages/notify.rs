@@ -142,6 +142,95 @@ fn receiver_fields(contact: &Value) -> String {
     out
 }
 
+/// One line of the teams list, from a stored team.
+struct TeamRow {
+    id: i64,
+    name: String,
+    /// Member contacts' names.
+    members: Vec<String>,
+    /// The team it escalates to, by name.
+    escalate_to: Option<String>,
+    escalate_after: String,
+}
+
+impl TeamRow {
+    fn of(m: &Value, contacts: &HashMap<i64, String>, teams: &HashMap<i64, String>) -> TeamRow {
+        let name = |names: &HashMap<i64, String>, x: i64| {
+            names.get(&x).map(String::as_str).unwrap_or("?").to_string()
+        };
+        TeamRow {
+            id: id(m),
+            name: s(m, "name"),
+            members: m["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_i64())
+                .map(|x| name(contacts, x))
+                .collect(),
+            escalate_to: m["escalate_to"].as_i64().map(|x| name(teams, x)),
+            escalate_after: s(m, "escalate_after_secs"),
+        }
+    }
+
+    fn render(&self, editor: bool) -> Markup {
+        html! {
+            tr {
+                td { (self.name) }
+                td { (self.members.join(", ")) }
+                td { @if let Some(t) = &self.escalate_to { (t) } }
+                td { (self.escalate_after) "s" }
+                td.right { (row_actions_m("/teams", "teams", self.id, editor)) }
+            }
+        }
+    }
+}
+
+/// The team form's fields, from the edited team (empty for a new one).
+struct TeamForm {
+    name: String,
+    members: Vec<i64>,
+    escalate_to: Vec<i64>,
+    escalate_after: String,
+}
+
+impl TeamForm {
+    fn of(f: &FormTarget) -> TeamForm {
+        TeamForm {
+            name: f.raw("name"),
+            members: f.ids("members"),
+            escalate_to: f.object["escalate_to"].as_i64().into_iter().collect(),
+            escalate_after: match f.object["escalate_after_secs"].as_i64() {
+                Some(n) => n.to_string(),
+                None => "900".into(),
+            },
+        }
+    }
+
+    /// `others`: the teams it may escalate to (not itself).
+    fn render(&self, contacts: &[Value], others: &[Value]) -> Markup {
+        html! {
+            label { "Name" input name="name" value=(self.name) required; }
+            label {
+                "Members"
+                select name="members" data-type="intlist" multiple size="3" {
+                    (options_m(contacts, &self.members, None))
+                }
+            }
+            label {
+                "Escalate to"
+                select name="escalate_to" data-type="int" {
+                    (options_m(others, &self.escalate_to, Some("(nobody)")))
+                }
+            }
+            label {
+                "After (s)"
+                input name="escalate_after_secs" data-type="int" value=(self.escalate_after) size="6";
+            }
+        }
+    }
+}
+
 /// `GET /teams`.
 pub async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
@@ -151,52 +240,26 @@ pub async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) 
     let cn = names(&contacts);
     let tn = names(&list);
     let editor = a.role >= Role::Editor;
-    let rows: Vec<String> = list
+    let rows: Vec<Markup> = list
         .iter()
-        .map(|m| {
-            let members: Vec<String> = m["members"].as_array().into_iter().flatten().filter_map(|x| x.as_i64())
-                .map(|x| esc(cn.get(&x).map(String::as_str).unwrap_or("?"))).collect();
-            let esc_to = m["escalate_to"].as_i64().map(|x| esc(tn.get(&x).map(String::as_str).unwrap_or("?"))).unwrap_or_default();
-            format!(
-                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}s</td><td class="right">{}</td></tr>"#,
-                esc(&s(m, "name")), members.join(", "), esc_to, s(m, "escalate_after_secs"), row_actions("/teams", "teams", id(m), editor)
-            )
-        })
+        .map(|m| TeamRow::of(m, &cn, &tn).render(editor))
         .collect();
-    let mut body = format!(
-        r#"<div class="panel">{}</div>"#,
-        table(
-            &["Team", "Members", "Escalates to", "After", ""],
-            &rows,
-            "No teams yet."
-        )
-    );
-    if editor {
+    let form = editor.then(|| {
         let f = FormTarget::of(Kind::Team, &list, e.edit);
-        let after = match f.object["escalate_after_secs"].as_i64() {
-            Some(n) => n.to_string(),
-            None => "900".into(),
-        };
         let others: Vec<Value> = list
             .iter()
             .filter(|m| f.object.is_null() || id(m) != id(f.object))
             .cloned()
             .collect();
-        let escalate_to: Vec<i64> = f.object["escalate_to"].as_i64().into_iter().collect();
-        body.push_str(&format!(
-            r#"{}
-<label>Name<input name="name" value="{}" required></label><label>Members<select name="members" data-type="intlist" multiple size="3">{}</select></label>
-<label>Escalate to<select name="escalate_to" data-type="int">{}</select></label><label>After (s)<input name="escalate_after_secs" data-type="int" value="{}" size="6"></label>
-{}"#,
-            f.open("/teams"),
-            f.text("name"),
-            options(&contacts, &f.ids("members"), None),
-            options(&others, &escalate_to, Some("(nobody)")),
-            esc(&after),
-            f.close("/teams"),
-        ));
-    }
-    Ok(page(&a, "/teams", "Teams", &body))
+        f.form("/teams", TeamForm::of(&f).render(&contacts, &others))
+    });
+    let body = html! {
+        div.panel {
+            (table_m(&["Team", "Members", "Escalates to", "After", ""], &rows, "No teams yet."))
+        }
+        @if let Some(f) = form { (f) }
+    };
+    Ok(page(&a, "/teams", "Teams", &body.into_string()))
 }
 
 /// `GET /subscriptions`.
