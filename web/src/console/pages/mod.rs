@@ -201,14 +201,18 @@ impl<'a> FormTarget<'a> {
 
     /// ` checked` when boolean field `k` is true (or, for a new object, when `default`).
     fn checked(&self, k: &str, default: bool) -> &'static str {
-        let on = match self.object.get(k).and_then(Value::as_bool) {
-            Some(b) => b,
-            None => self.object.is_null() && default,
-        };
-        if on {
+        if self.is_on(k, default) {
             " checked"
         } else {
             ""
+        }
+    }
+
+    /// Whether boolean field `k` is true (or, for a new object, `default`).
+    fn is_on(&self, k: &str, default: bool) -> bool {
+        match self.object.get(k).and_then(Value::as_bool) {
+            Some(b) => b,
+            None => self.object.is_null() && default,
         }
     }
 
@@ -295,6 +299,15 @@ fn row_actions_m(page: &str, path: &str, id: i64, editor: bool) -> Markup {
             " "
             button.danger.small data-call={ "/api/v1/" (path) "/" (id) } data-method="DELETE"
                 data-confirm={ "Delete " (path) " " (id) "?" } { "Delete" }
+        }
+    }
+}
+
+/// [`choices`] for maud pages.
+fn choices_m(list: &[(&str, &str)], selected: &str) -> Markup {
+    html! {
+        @for (v, label) in list {
+            option value=(v) selected[*v == selected] { (label) }
         }
     }
 }

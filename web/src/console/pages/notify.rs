@@ -262,6 +262,175 @@ pub async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) 
     Ok(page(&a, "/teams", "Teams", &body.into_string()))
 }
 
+/// What a subscription matches.
+enum Target {
+    /// Priorities at or above this one.
+    Priority(String),
+    /// A template, by name.
+    Template(String),
+    Strategy(String),
+    Unknown,
+}
+
+/// One line of the subscriptions list, from a stored subscription.
+struct SubscriptionRow {
+    id: i64,
+    target: Target,
+    /// "team ops" or "contact alice".
+    notifies: String,
+    channels: Vec<String>,
+    send_recovery: bool,
+}
+
+impl SubscriptionRow {
+    fn of(
+        x: &Value,
+        teams: &HashMap<i64, String>,
+        contacts: &HashMap<i64, String>,
+        templates: &HashMap<i64, String>,
+    ) -> SubscriptionRow {
+        let name = |names: &HashMap<i64, String>, x: i64| {
+            names.get(&x).map(String::as_str).unwrap_or("?").to_string()
+        };
+        let tg = &x["target"];
+        let target = match tg["kind"].as_str() {
+            Some("priority") => Target::Priority(tg["max_priority"].to_string()),
+            Some("template") => {
+                Target::Template(name(templates, tg["template_id"].as_i64().unwrap_or(0)))
+            }
+            Some("strategy") => Target::Strategy(tg["strategy_id"].to_string()),
+            _ => Target::Unknown,
+        };
+        let notifies = match (x["team_id"].as_i64(), x["contact_id"].as_i64()) {
+            (Some(t), _) => format!("team {}", name(teams, t)),
+            (_, Some(c)) => format!("contact {}", name(contacts, c)),
+            _ => String::new(),
+        };
+        SubscriptionRow {
+            id: id(x),
+            target,
+            notifies,
+            channels: x["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect(),
+            send_recovery: x["send_recovery"].as_bool() == Some(true),
+        }
+    }
+
+    fn render(&self, editor: bool) -> Markup {
+        html! {
+            tr {
+                td {
+                    @match &self.target {
+                        Target::Priority(p) => { "priority ≤ P" (p) }
+                        Target::Template(t) => { "template " (t) }
+                        Target::Strategy(s) => { "strategy " (s) }
+                        Target::Unknown => { "?" }
+                    }
+                }
+                td { (self.notifies) }
+                td { (self.channels.join(", ")) }
+                td { @if self.send_recovery { "yes" } @else { "no" } }
+                td.right { (row_actions_m("/subscriptions", "subscriptions", self.id, editor)) }
+            }
+        }
+    }
+}
+
+/// The subscription form's fields, from the edited subscription (defaults for a new one).
+struct SubscriptionForm {
+    target_kind: String,
+    max_priority: String,
+    template: Vec<i64>,
+    strategy_id: String,
+    team: Vec<i64>,
+    contact: Vec<i64>,
+    channels: Vec<String>,
+    send_recovery: bool,
+}
+
+impl SubscriptionForm {
+    fn of(f: &FormTarget) -> SubscriptionForm {
+        let tg = &f.object["target"];
+        let one = |k: &str| -> Vec<i64> { f.object[k].as_i64().into_iter().collect() };
+        SubscriptionForm {
+            target_kind: tg["kind"].as_str().unwrap_or("priority").to_string(),
+            max_priority: tg["max_priority"].as_i64().unwrap_or(2).to_string(),
+            template: tg["template_id"].as_i64().into_iter().collect(),
+            strategy_id: s(tg, "strategy_id"),
+            team: one("team_id"),
+            contact: one("contact_id"),
+            channels: match f.object["channels"].as_array() {
+                Some(list) => list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect(),
+                None => vec!["email".into()],
+            },
+            send_recovery: f.is_on("send_recovery", true),
+        }
+    }
+
+    fn render(&self, teams: &[Value], contacts: &[Value], templates: &[Value]) -> Markup {
+        let levels: Vec<(String, String)> =
+            (0..=5).map(|p| (p.to_string(), format!("P{p}"))).collect();
+        let levels: Vec<(&str, &str)> = levels
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let kinds = [
+            ("priority", "priority at or above"),
+            ("template", "template"),
+            ("strategy", "strategy id"),
+        ];
+        let channel = |c: &str| self.channels.iter().any(|x| x == c);
+        html! {
+            label { "Match" select name="target.kind" { (choices_m(&kinds, &self.target_kind)) } }
+            label {
+                "Priority"
+                select name="target.max_priority" data-type="int" {
+                    (choices_m(&levels, &self.max_priority))
+                }
+            }
+            label {
+                "Template"
+                select name="target.template_id" data-type="int" {
+                    (options_m(templates, &self.template, Some("")))
+                }
+            }
+            label {
+                "Strategy id"
+                input name="target.strategy_id" data-type="int" size="5" value=(self.strategy_id);
+            }
+            label {
+                "Team"
+                select name="team_id" data-type="int" { (options_m(teams, &self.team, Some(""))) }
+            }
+            label {
+                "or contact"
+                select name="contact_id" data-type="int" {
+                    (options_m(contacts, &self.contact, Some("")))
+                }
+            }
+            label {
+                "Channels"
+                select name="channels" multiple size="2" {
+                    option selected[channel("email")] { "email" }
+                    option selected[channel("webhook")] { "webhook" }
+                }
+            }
+            label {
+                "Recoveries"
+                input type="checkbox" name="send_recovery" checked[self.send_recovery];
+            }
+        }
+    }
+}
+
 /// `GET /subscriptions`.
 pub async fn subscriptions(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
@@ -272,80 +441,29 @@ pub async fn subscriptions(req: HttpRequest, st: web::Data<State>, e: web::Query
     let templates = objects(&st, t, Kind::Template).await?;
     let (mn, cn, tn) = (names(&teams), names(&contacts), names(&templates));
     let editor = a.role >= Role::Editor;
-    let rows: Vec<String> = list
+    let rows: Vec<Markup> = list
         .iter()
-        .map(|x| {
-            let tg = &x["target"];
-            let target = match tg["kind"].as_str() {
-                Some("priority") => format!("priority ≤ P{}", tg["max_priority"]),
-                Some("template") => format!("template {}", esc(tn.get(&tg["template_id"].as_i64().unwrap_or(0)).map(String::as_str).unwrap_or("?"))),
-                Some("strategy") => format!("strategy {}", tg["strategy_id"]),
-                _ => "?".into(),
-            };
-            let who = match (x["team_id"].as_i64(), x["contact_id"].as_i64()) {
-                (Some(t), _) => format!("team {}", esc(mn.get(&t).map(String::as_str).unwrap_or("?"))),
-                (_, Some(c)) => format!("contact {}", esc(cn.get(&c).map(String::as_str).unwrap_or("?"))),
-                _ => String::new(),
-            };
-            let ch: Vec<String> = x["channels"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).map(esc).collect();
-            format!(
-                r#"<tr><td>{target}</td><td>{who}</td><td>{}</td><td>{}</td><td class="right">{}</td></tr>"#,
-                ch.join(", "), if x["send_recovery"].as_bool() == Some(true) { "yes" } else { "no" }, row_actions("/subscriptions", "subscriptions", id(x), editor)
-            )
-        })
+        .map(|x| SubscriptionRow::of(x, &mn, &cn, &tn).render(editor))
         .collect();
-    let mut body = format!(
-        r#"<div class="panel">{}</div>"#,
-        table(
-            &["Matches", "Notifies", "Channels", "Recoveries", ""],
-            &rows,
-            "No subscriptions yet."
-        )
-    );
-    if editor {
+    let form = editor.then(|| {
         let f = FormTarget::of(Kind::Subscription, &list, e.edit);
-        let tg = &f.object["target"];
-        let kind = tg["kind"].as_str().unwrap_or("priority");
-        let prio = tg["max_priority"].as_i64().unwrap_or(2).to_string();
-        let levels: Vec<(String, String)> =
-            (0..=5).map(|p| (p.to_string(), format!("P{p}"))).collect();
-        let levels: Vec<(&str, &str)> = levels
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        let channels: Vec<&str> = match f.object["channels"].as_array() {
-            Some(list) => list.iter().filter_map(Value::as_str).collect(),
-            None => vec!["email"],
-        };
-        let channel = |c: &str| {
-            if channels.contains(&c) {
-                " selected"
-            } else {
-                ""
-            }
-        };
-        let one = |k: &str| -> Vec<i64> { f.object[k].as_i64().into_iter().collect() };
-        let tpl: Vec<i64> = tg["template_id"].as_i64().into_iter().collect();
-        body.push_str(&format!(
-            r#"{}
-<label>Match<select name="target.kind">{}</select></label>
-<label>Priority<select name="target.max_priority" data-type="int">{}</select></label>
-<label>Template<select name="target.template_id" data-type="int">{}</select></label><label>Strategy id<input name="target.strategy_id" data-type="int" size="5" value="{}"></label>
-<label>Team<select name="team_id" data-type="int">{}</select></label><label>or contact<select name="contact_id" data-type="int">{}</select></label>
-<label>Channels<select name="channels" multiple size="2"><option{}>email</option><option{}>webhook</option></select></label>
-<label>Recoveries<input type="checkbox" name="send_recovery"{}></label>{}"#,
-            f.open("/subscriptions"),
-            choices(&[("priority", "priority at or above"), ("template", "template"), ("strategy", "strategy id")], kind),
-            choices(&levels, &prio),
-            options(&templates, &tpl, Some("")),
-            esc(&s(tg, "strategy_id")),
-            options(&teams, &one("team_id"), Some("")),
-            options(&contacts, &one("contact_id"), Some("")),
-            channel("email"),
-            channel("webhook"),
-            f.checked("send_recovery", true),
-            f.close("/subscriptions"),
-        ));
-    }
-    Ok(page(&a, "/subscriptions", "Subscriptions", &body))
+        let fields = SubscriptionForm::of(&f).render(&teams, &contacts, &templates);
+        f.form("/subscriptions", fields)
+    });
+    let body = html! {
+        div.panel {
+            (table_m(
+                &["Matches", "Notifies", "Channels", "Recoveries", ""],
+                &rows,
+                "No subscriptions yet.",
+            ))
+        }
+        @if let Some(f) = form { (f) }
+    };
+    Ok(page(
+        &a,
+        "/subscriptions",
+        "Subscriptions",
+        &body.into_string(),
+    ))
 }
