@@ -2,58 +2,127 @@
 
 use super::*;
 
+/// One line of the contacts list, from a stored contact (the API form: secrets hidden).
+struct ContactRow {
+    id: i64,
+    name: String,
+    email: String,
+    webhook_url: String,
+    /// Its webhook is signed (the secret itself never reaches the page).
+    signed: bool,
+    /// The chat and paging services it has.
+    channels: String,
+}
+
+impl ContactRow {
+    fn of(c: &Value) -> ContactRow {
+        ContactRow {
+            id: id(c),
+            name: s(c, "name"),
+            email: s(c, "email"),
+            webhook_url: s(c, "webhook_url"),
+            signed: c["webhook_secret_set"].as_bool() == Some(true),
+            channels: c["channels"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|r| r["type"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn render(&self, editor: bool) -> Markup {
+        html! {
+            tr {
+                td { (self.name) }
+                td { (self.email) }
+                td.mono { (self.webhook_url) }
+                td { @if self.signed { "signed" } }
+                td { (self.channels) }
+                td.right { (row_actions_m("/contacts", "contacts", self.id, editor)) }
+            }
+        }
+    }
+}
+
+/// The contact form's own fields, from the edited contact (empty for a new one).
+struct ContactForm {
+    name: String,
+    email: String,
+    webhook_url: String,
+    secret_set: bool,
+    alertmanager: bool,
+}
+
+impl ContactForm {
+    fn of(f: &FormTarget) -> ContactForm {
+        ContactForm {
+            name: f.raw("name"),
+            email: f.raw("email"),
+            webhook_url: f.raw("webhook_url"),
+            secret_set: f.object["webhook_secret_set"].as_bool() == Some(true),
+            alertmanager: f.is_on("webhook_alertmanager", false),
+        }
+    }
+
+    fn render(&self, contact: &Value) -> Markup {
+        let secret_hint = if self.secret_set {
+            "set: leave empty to keep"
+        } else {
+            ""
+        };
+        html! {
+            label { "Name" input name="name" value=(self.name) required; }
+            label { "Email" input name="email" type="email" value=(self.email); }
+            label { "Webhook URL" input name="webhook_url" size="30" value=(self.webhook_url); }
+            label {
+                "Webhook secret"
+                input name="webhook_secret" type="password" autocomplete="new-password"
+                    placeholder=(secret_hint);
+            }
+            label {
+                "Alertmanager format"
+                input type="checkbox" name="webhook_alertmanager" checked[self.alertmanager];
+            }
+            (receiver_fields(contact))
+        }
+    }
+}
+
 /// `GET /contacts`.
 pub async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::Contact).await?;
     let editor = a.role >= Role::Editor;
-    let rows: Vec<String> = list
+    let rows: Vec<Markup> = list
         .iter()
-        .map(|c| format!(
-            r#"<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="right">{}</td></tr>"#,
-            esc(&s(c, "name")), esc(&s(c, "email")), esc(&s(c, "webhook_url")),
-            if c["webhook_secret_set"].as_bool() == Some(true) { "signed" } else { "" },
-            esc(&c["channels"].as_array().map(|l| l.iter().filter_map(|r| r["type"].as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
-            row_actions("/contacts", "contacts", id(c), editor)
-        ))
+        .map(|c| ContactRow::of(c).render(editor))
         .collect();
-    let mut body = format!(
-        r#"<div class="panel">{}</div>"#,
-        table(
-            &["Name", "Email", "Webhook", "", "Channels", ""],
-            &rows,
-            "No contacts yet."
-        )
-    );
-    if editor {
+    let form = editor.then(|| {
         let f = FormTarget::of(Kind::Contact, &list, e.edit);
-        let secret_hint = if f.object["webhook_secret_set"].as_bool() == Some(true) {
-            "set: leave empty to keep"
-        } else {
-            ""
-        };
-        body.push_str(&format!(
-            r#"{}
-<label>Name<input name="name" value="{}" required></label><label>Email<input name="email" type="email" value="{}"></label>
-<label>Webhook URL<input name="webhook_url" size="30" value="{}"></label><label>Webhook secret<input name="webhook_secret" type="password" autocomplete="new-password" placeholder="{secret_hint}"></label>
-<label>Alertmanager format<input type="checkbox" name="webhook_alertmanager"{}></label>{}{}"#,
-            f.open("/contacts"),
-            f.text("name"),
-            f.text("email"),
-            f.text("webhook_url"),
-            f.checked("webhook_alertmanager", false),
-            receiver_fields(f.object),
-            f.close("/contacts"),
-        ));
-    }
-    Ok(page(&a, "/contacts", "Contacts", &body))
+        f.form("/contacts", ContactForm::of(&f).render(f.object))
+    });
+    let body = html! {
+        div.panel {
+            (table_m(
+                &["Name", "Email", "Webhook", "", "Channels", ""],
+                &rows,
+                "No contacts yet.",
+            ))
+        }
+        @if let Some(f) = form { (f) }
+    };
+    Ok(page(&a, "/contacts", "Contacts", &body.into_string()))
 }
 
 /// The contact form's chat and paging receivers (docs/CHANNELS.md): one fieldset per service,
 /// switched on when the contact has it; console.js sends those switched on as `channels`.
 /// Credentials never reach the page: the API's cut URL or "set" is only a placeholder, and a
 /// credential left empty keeps the stored one.
-fn receiver_fields(contact: &Value) -> String {
+fn receiver_fields(contact: &Value) -> Markup {
     type Fields = &'static [(&'static str, &'static str)];
     const SERVICES: &[(&str, &str, Fields)] = &[
         ("slack", "Slack", &[("url", "Webhook URL")]),
@@ -91,55 +160,53 @@ fn receiver_fields(contact: &Value) -> String {
             ],
         ),
     ];
-    let mut out = String::from(r#"<div class="receivers">"#);
-    for (ty, title, fields) in SERVICES {
-        let cur = contact["channels"]
-            .as_array()
-            .and_then(|l| l.iter().find(|r| r["type"] == *ty));
-        let val = |k: &str| cur.map(|r| s(r, k)).unwrap_or_default();
-        let on = if cur.is_some() { " checked" } else { "" };
-        out.push_str(&format!(
-            r#"<fieldset data-channel="{ty}"><legend><label class="check"><input type="checkbox" data-on{on}> {title}</label></legend>"#
-        ));
-        for (k, label) in *fields {
-            let secret = matches!(*k, "secret" | "bot_token" | "routing_key")
-                || (*k == "url" && !matches!(*ty, "telegram" | "pagerduty"));
-            let input = match (*k, secret) {
-                ("format", _) => format!(
-                    r#"<select data-field="format">{}</select>"#,
-                    choices(
-                        &[
-                            ("message_card", "MessageCard"),
-                            ("adaptive_card", "Adaptive Card")
-                        ],
-                        &val("format")
-                    )
-                ),
-                (_, true) => {
-                    let hint = match val(k) {
-                        v if v.is_empty() => String::new(),
-                        v if *k == "url" => format!("{v} (kept when empty)"),
-                        _ => "set: leave empty to keep".to_string(),
-                    };
-                    format!(
-                        r#"<input data-field="{k}" type="password" autocomplete="new-password" size="24" placeholder="{}">"#,
-                        esc(&hint)
-                    )
+    html! {
+        div.receivers {
+            @for (ty, title, fields) in SERVICES {
+                @let cur = contact["channels"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|r| r["type"] == *ty));
+                @let val = |k: &str| cur.map(|r| s(r, k)).unwrap_or_default();
+                fieldset data-channel=(ty) {
+                    legend {
+                        label.check { input type="checkbox" data-on checked[cur.is_some()]; " " (title) }
+                    }
+                    @for (k, label) in *fields {
+                        @let secret = matches!(*k, "secret" | "bot_token" | "routing_key")
+                            || (*k == "url" && !matches!(*ty, "telegram" | "pagerduty"));
+                        label {
+                            (label)
+                            @if *k == "format" {
+                                select data-field="format" {
+                                    (choices_m(
+                                        &[
+                                            ("message_card", "MessageCard"),
+                                            ("adaptive_card", "Adaptive Card"),
+                                        ],
+                                        &val("format"),
+                                    ))
+                                }
+                            } @else if secret {
+                                @let hint = match val(k) {
+                                    v if v.is_empty() => String::new(),
+                                    v if *k == "url" => format!("{v} (kept when empty)"),
+                                    _ => "set: leave empty to keep".to_string(),
+                                };
+                                input data-field=(k) type="password" autocomplete="new-password"
+                                    size="24" placeholder=(hint);
+                            } @else {
+                                input data-field=(k) size="20" value=(val(k));
+                            }
+                        }
+                    }
+                    label {
+                        "Template (optional)"
+                        textarea data-field="template" rows="1" cols="24" { (val("template")) }
+                    }
                 }
-                (_, false) => format!(
-                    r#"<input data-field="{k}" size="20" value="{}">"#,
-                    esc(&val(k))
-                ),
-            };
-            out.push_str(&format!("<label>{label}{input}</label>"));
+            }
         }
-        out.push_str(&format!(
-            r#"<label>Template (optional)<textarea data-field="template" rows="1" cols="24">{}</textarea></label></fieldset>"#,
-            esc(&val("template"))
-        ));
     }
-    out.push_str("</div>");
-    out
 }
 
 /// One line of the teams list, from a stored team.
