@@ -147,18 +147,8 @@ impl<'a> FormTarget<'a> {
         }
     }
 
-    /// The opening `<div class="panel"><h2>..</h2><form ...>`; after saving, back to `back`.
-    fn open(&self, back: &str) -> String {
-        format!(
-            r#"<div class="panel"><h2>{}</h2><form class="inline" data-api="{}" data-method="{}" data-redirect="{}">"#,
-            esc(&self.title),
-            self.api,
-            self.method,
-            back
-        )
-    }
-
-    /// The whole form (maud pages): [`FormTarget::open`], `fields`, [`FormTarget::close`].
+    /// The whole form: a panel with the title, `fields`, the submit button, the error line and
+    /// (when editing) a way out; after saving, back to `back`.
     fn form(&self, back: &str, fields: Markup) -> Markup {
         html! {
             div.panel {
@@ -179,19 +169,6 @@ impl<'a> FormTarget<'a> {
     /// Field `k` of the edited object as text (empty for a new one), for maud to escape.
     fn raw(&self, k: &str) -> String {
         s(self.object, k)
-    }
-
-    /// The submit button, the error line, and (when editing) a way out; closes the form.
-    fn close(&self, back: &str) -> String {
-        let cancel = if self.cancel {
-            format!(r#" <a href="{back}">cancel</a>"#)
-        } else {
-            String::new()
-        };
-        format!(
-            r#"<button>{}</button>{cancel}<div class="err"></div></form></div>"#,
-            self.button
-        )
     }
 
     /// The escaped text of field `k` of the edited object (empty for a new one).
@@ -344,6 +321,49 @@ fn prio(p: &Value) -> String {
         _ => "",
     };
     format!(r#"<span class="badge {cls}">P{n}</span>"#)
+}
+
+/// [`prio`] for maud pages: a priority badge.
+fn prio_m(p: &Value) -> Markup {
+    let n = p.as_u64().unwrap_or(2);
+    let cls = match n {
+        0 | 1 => "badge bad",
+        2 => "badge warn",
+        _ => "badge ",
+    };
+    html! { span class=(cls) { "P" (n) } }
+}
+
+/// [`strategies_table`] for maud pages.
+fn strategies_table_m(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> Markup {
+    let rows: Vec<Markup> = eff
+        .iter()
+        .map(|e| {
+            html! {
+                tr {
+                    td.mono { (e.strategy.metric) }
+                    td.mono { (e.strategy.tags.to_string()) }
+                    td.mono { (e.strategy.condition) }
+                    td { (prio_m(&serde_json::json!(e.strategy.priority.level()))) }
+                    td {
+                        @match e.template {
+                            Some(t) => {
+                                a href={ "/templates/" (t) } {
+                                    (tnames.get(&(t as i64)).map(String::as_str).unwrap_or("?"))
+                                }
+                            }
+                            None => { "expression" }
+                        }
+                    }
+                }
+            }
+        })
+        .collect();
+    table_m(
+        &["Metric", "Tags", "Condition", "Priority", "From template"],
+        &rows,
+        "No strategy applies: bind a template to one of the host's groups.",
+    )
 }
 
 fn strategies_table(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> String {
