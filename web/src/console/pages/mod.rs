@@ -234,26 +234,6 @@ fn del_btn(path: &str, id: i64, editor: bool) -> String {
     )
 }
 
-fn options(list: &[Value], selected: &[i64], empty: Option<&str>) -> String {
-    let mut o = String::new();
-    if let Some(e) = empty {
-        o.push_str(&format!(r#"<option value="">{}</option>"#, esc(e)));
-    }
-    for v in list {
-        let sel = if selected.contains(&id(v)) {
-            " selected"
-        } else {
-            ""
-        };
-        o.push_str(&format!(
-            r#"<option value="{}"{sel}>{}</option>"#,
-            id(v),
-            esc(&s(v, "name"))
-        ));
-    }
-    o
-}
-
 /// [`table`] for maud pages: `rows` are the `<tr>`s.
 fn table_m(headers: &[&str], rows: &[Markup], empty: &str) -> Markup {
     html! {
@@ -289,7 +269,8 @@ fn choices_m(list: &[(&str, &str)], selected: &str) -> Markup {
     }
 }
 
-/// [`options`] for maud pages.
+/// `<option>`s of objects (value the id, label the name), `selected` marked, after an empty
+/// choice labelled `empty` if given.
 fn options_m(list: &[Value], selected: &[i64], empty: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = empty {
