@@ -6,7 +6,7 @@ use argus_core::http::ApiError;
 use argus_core::time::now_secs;
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 /// One stored configuration object.
 #[derive(Debug, Clone)]
@@ -37,12 +37,22 @@ fn object(row: &AnyRow) -> Result<Object, ApiError> {
 
 /// All objects of `kind` in `tenant`, by id.
 pub async fn list(db: &Db, tenant: &str, kind: &str) -> Result<Vec<Object>, ApiError> {
+    let mut conn = db.pool.acquire().await.map_err(db_err)?;
+    list_in(&mut conn, tenant, kind).await
+}
+
+/// [`list`] on `conn` (a transaction's, so that the read belongs to its write).
+pub(crate) async fn list_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: &str,
+) -> Result<Vec<Object>, ApiError> {
     let rows = sqlx::query(
         "SELECT id, tenant, name, body, updated_at FROM web_objects WHERE tenant = $1 AND kind = $2 ORDER BY id",
     )
     .bind(tenant)
     .bind(kind)
-    .fetch_all(&db.pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
     rows.iter().map(object).collect()
@@ -71,21 +81,68 @@ pub async fn list_page(
 
 /// Object `id` of `kind` in `tenant`.
 pub async fn get(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<Option<Object>, ApiError> {
+    let mut conn = db.pool.acquire().await.map_err(db_err)?;
+    get_in(&mut conn, tenant, kind, id).await
+}
+
+/// [`get`] on `conn`.
+pub(crate) async fn get_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: &str,
+    id: i64,
+) -> Result<Option<Object>, ApiError> {
     let row = sqlx::query(
         "SELECT id, tenant, name, body, updated_at FROM web_objects WHERE tenant = $1 AND kind = $2 AND id = $3",
     )
     .bind(tenant)
     .bind(kind)
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
     row.as_ref().map(object).transpose()
 }
 
+/// Takes the write lock of object `id` of one of `kinds` in `tenant` inside a transaction on
+/// `conn`; false when there is none. A no-op UPDATE rather than a SELECT: on PostgreSQL a
+/// concurrent write or delete of that row waits for this transaction (SQLite has one writer).
+pub(crate) async fn lock_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kinds: &[&str],
+    id: i64,
+) -> Result<bool, ApiError> {
+    let mut found = 0;
+    for kind in kinds {
+        found += sqlx::query(
+            "UPDATE web_objects SET updated_at = updated_at WHERE tenant = $1 AND kind = $2 AND id = $3",
+        )
+        .bind(tenant)
+        .bind(*kind)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    }
+    Ok(found > 0)
+}
+
 /// Object named `name` of `kind` in `tenant`.
 pub async fn by_name(
     db: &Db,
+    tenant: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Option<Object>, ApiError> {
+    let mut conn = db.pool.acquire().await.map_err(db_err)?;
+    by_name_in(&mut conn, tenant, kind, name).await
+}
+
+/// [`by_name`] on `conn`.
+pub(crate) async fn by_name_in(
+    conn: &mut AnyConnection,
     tenant: &str,
     kind: &str,
     name: &str,
@@ -96,7 +153,7 @@ pub async fn by_name(
     .bind(tenant)
     .bind(kind)
     .bind(name)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
     row.as_ref().map(object).transpose()
@@ -116,30 +173,17 @@ pub struct Ref {
     pub noun: &'static str,
 }
 
-/// Fails with 400 naming the field when a reference is not an object of `tenant`, inside `tx`.
-/// The check is a no-op UPDATE, not a SELECT: it takes the referenced row's lock (PostgreSQL;
-/// SQLite has one writer anyway), so a concurrent delete of that object waits for this write
-/// instead of passing between the check and the commit.
-async fn check_refs_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+/// Fails with 400 naming the field when a reference is not an object of `tenant`, inside the
+/// transaction on `conn` that writes the document. Each referenced row is locked
+/// ([`lock_in`]), so a concurrent delete of it waits for this write instead of passing between
+/// the check and the commit.
+pub(crate) async fn check_refs_in(
+    conn: &mut AnyConnection,
     tenant: &str,
     refs: &[Ref],
 ) -> Result<(), ApiError> {
     for r in refs {
-        let mut found = 0;
-        for kind in r.kinds {
-            found += sqlx::query(
-                "UPDATE web_objects SET updated_at = updated_at WHERE tenant = $1 AND kind = $2 AND id = $3",
-            )
-            .bind(tenant)
-            .bind(*kind)
-            .bind(r.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        }
-        if found == 0 {
+        if !lock_in(conn, tenant, r.kinds, r.id).await? {
             return Err(ApiError::bad_field(
                 r.field.clone(),
                 format!("{} {} does not exist", r.noun, r.id),
@@ -157,23 +201,41 @@ pub async fn put_singleton(
     kind: &str,
     body: &Value,
 ) -> Result<Option<Object>, ApiError> {
-    match by_name(db, tenant, kind, kind).await? {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let o = put_singleton_in(&mut tx, tenant, kind, body).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(o)
+}
+
+/// [`put_singleton`] inside the transaction on `conn` (which checked what the document names).
+pub(crate) async fn put_singleton_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: &str,
+    body: &Value,
+) -> Result<Option<Object>, ApiError> {
+    match by_name_in(conn, tenant, kind, kind).await? {
         Some(o) => {
-            update(db, tenant, kind, o.id, Some(kind), body, true).await?;
+            update_in(conn, tenant, kind, o.id, Some(kind), body).await?;
         }
         None => {
-            insert(db, tenant, kind, Some(kind), body, true).await?;
+            insert_in(conn, tenant, kind, Some(kind), body).await?;
         }
     }
-    by_name(db, tenant, kind, kind).await
+    bump_in(conn, tenant).await?;
+    by_name_in(conn, tenant, kind, kind).await
 }
 
 /// Deletes the tenant's one object of `kind`; false when it has none.
 pub async fn delete_singleton(db: &Db, tenant: &str, kind: &str) -> Result<bool, ApiError> {
-    match by_name(db, tenant, kind, kind).await? {
-        Some(o) => delete(db, tenant, kind, o.id).await,
-        None => Ok(false),
-    }
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let Some(o) = by_name_in(&mut tx, tenant, kind, kind).await? else {
+        return Ok(false);
+    };
+    delete_in(&mut tx, tenant, kind, o.id).await?;
+    bump_in(&mut tx, tenant).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(true)
 }
 
 /// Stores a new object and returns its id. `bump` says whether the tenant's configuration
@@ -186,10 +248,16 @@ pub async fn insert(
     body: &Value,
     bump: bool,
 ) -> Result<i64, ApiError> {
-    insert_checked(db, tenant, kind, name, body, bump, &[]).await
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let id = insert_in(&mut tx, tenant, kind, name, body).await?;
+    if bump {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(id)
 }
 
-/// [`insert`], in the transaction that checks the document's references `refs`.
+/// [`insert`], in one transaction with the check of the document's references `refs`.
 pub async fn insert_checked(
     db: &Db,
     tenant: &str,
@@ -201,6 +269,22 @@ pub async fn insert_checked(
 ) -> Result<i64, ApiError> {
     let mut tx = db.pool.begin().await.map_err(db_err)?;
     check_refs_in(&mut tx, tenant, refs).await?;
+    let id = insert_in(&mut tx, tenant, kind, name, body).await?;
+    if bump {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(id)
+}
+
+/// Stores a new object on `conn` (the caller's transaction bumps the version) and returns its id.
+pub(crate) async fn insert_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: &str,
+    name: Option<&str>,
+    body: &Value,
+) -> Result<i64, ApiError> {
     let row = sqlx::query(
         "INSERT INTO web_objects (tenant, kind, name, body, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -209,15 +293,10 @@ pub async fn insert_checked(
     .bind(name)
     .bind(body.to_string())
     .bind(now_secs())
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(db_err)?;
-    let id: i64 = row.try_get("id").map_err(db_err)?;
-    if bump {
-        bump_in(&mut tx, tenant).await?;
-    }
-    tx.commit().await.map_err(db_err)?;
-    Ok(id)
+    row.try_get("id").map_err(db_err)
 }
 
 /// Stores several new objects of `tenant` (kind and document each) in one transaction with one
@@ -228,20 +307,9 @@ pub async fn insert_many(
     objects: &[(&str, Value)],
 ) -> Result<Vec<i64>, ApiError> {
     let mut tx = db.pool.begin().await.map_err(db_err)?;
-    let now = now_secs();
     let mut ids = Vec::with_capacity(objects.len());
     for (kind, body) in objects {
-        let row = sqlx::query(
-            "INSERT INTO web_objects (tenant, kind, name, body, updated_at) VALUES ($1, $2, NULL, $3, $4) RETURNING id",
-        )
-        .bind(tenant)
-        .bind(*kind)
-        .bind(body.to_string())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        ids.push(row.try_get("id").map_err(db_err)?);
+        ids.push(insert_in(&mut tx, tenant, kind, None, body).await?);
     }
     if !ids.is_empty() {
         bump_in(&mut tx, tenant).await?;
@@ -260,10 +328,16 @@ pub async fn update(
     body: &Value,
     bump: bool,
 ) -> Result<bool, ApiError> {
-    update_checked(db, tenant, kind, id, name, body, bump, &[]).await
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let found = update_in(&mut tx, tenant, kind, id, name, body).await?;
+    if found && bump {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(found)
 }
 
-/// [`update`], in the transaction that checks the document's references `refs`.
+/// [`update`], in one transaction with the check of the document's references `refs`.
 #[allow(clippy::too_many_arguments)]
 pub async fn update_checked(
     db: &Db,
@@ -277,6 +351,24 @@ pub async fn update_checked(
 ) -> Result<bool, ApiError> {
     let mut tx = db.pool.begin().await.map_err(db_err)?;
     check_refs_in(&mut tx, tenant, refs).await?;
+    let found = update_in(&mut tx, tenant, kind, id, name, body).await?;
+    if found && bump {
+        bump_in(&mut tx, tenant).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(found)
+}
+
+/// Replaces object `id` on `conn` (the caller's transaction bumps the version); false when it is
+/// not in `tenant`.
+pub(crate) async fn update_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: &str,
+    id: i64,
+    name: Option<&str>,
+    body: &Value,
+) -> Result<bool, ApiError> {
     let n = sqlx::query(
         "UPDATE web_objects SET name = $1, body = $2, updated_at = $3 WHERE tenant = $4 AND kind = $5 AND id = $6",
     )
@@ -286,47 +378,53 @@ pub async fn update_checked(
     .bind(tenant)
     .bind(kind)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(db_err)?
     .rows_affected();
-    if n > 0 && bump {
+    Ok(n > 0)
+}
+
+/// Deletes object `id` alone (the API's delete also removes a template's strategies, in the
+/// same transaction); false when it is not in `tenant`.
+pub async fn delete(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<bool, ApiError> {
+    let mut tx = db.pool.begin().await.map_err(db_err)?;
+    let found = delete_in(&mut tx, tenant, kind, id).await?;
+    if found {
         bump_in(&mut tx, tenant).await?;
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(true)
+    Ok(found)
 }
 
-/// Deletes object `id` (and, for a template, its strategies); false when it is not in `tenant`.
-pub async fn delete(db: &Db, tenant: &str, kind: &str, id: i64) -> Result<bool, ApiError> {
-    let mut tx = db.pool.begin().await.map_err(db_err)?;
+/// Deletes object `id` on `conn` (the caller's transaction bumps the version); false when it is
+/// not in `tenant`.
+pub(crate) async fn delete_in(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    kind: &str,
+    id: i64,
+) -> Result<bool, ApiError> {
     let n = sqlx::query("DELETE FROM web_objects WHERE tenant = $1 AND kind = $2 AND id = $3")
         .bind(tenant)
         .bind(kind)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(db_err)?
         .rows_affected();
-    if n > 0 {
-        bump_in(&mut tx, tenant).await?;
-    }
-    tx.commit().await.map_err(db_err)?;
-    Ok(true)
+    Ok(n > 0)
 }
 
-/// Bumps the tenant's version and the global one, inside `tx`.
-pub async fn bump_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant: &str,
-) -> Result<(), ApiError> {
+/// Bumps the tenant's version and the global one, inside the transaction on `conn`.
+pub async fn bump_in(conn: &mut AnyConnection, tenant: &str) -> Result<(), ApiError> {
     sqlx::query("UPDATE web_tenants SET version = version + 1 WHERE id = $1")
         .bind(tenant)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(db_err)?;
     sqlx::query("UPDATE web_meta SET value = value + 1 WHERE name = 'version'")
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(db_err)?;
     Ok(())

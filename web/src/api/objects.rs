@@ -4,6 +4,7 @@
 
 use crate::api::kinds::{self, check_rule, parse, present, Kind, RuleIn};
 use crate::auth::{Auth, Role};
+use crate::db::db_err;
 use crate::model;
 use crate::server::State;
 use crate::store;
@@ -108,13 +109,17 @@ pub async fn create(
     let kind = kind_of(&path)?;
     auth.require(Role::Editor)?;
     let t = auth.tenant.as_str();
-    let (name, doc) = kinds::prepare(&st.db, t, &auth.who, kind, None, body.into_inner()).await?;
-    let refs = kinds::references(kind, &doc);
-    let id =
-        store::insert_checked(&st.db, t, kind.path(), name.as_deref(), &doc, true, &refs).await?;
-    let o = store::get(&st.db, t, kind.path(), id)
+    // The checks, the write and the version bump in one transaction: all or nothing, and what
+    // the checks read cannot change before the commit (an error rolls back on drop).
+    let mut tx = st.db.pool.begin().await.map_err(db_err)?;
+    let (name, doc) = kinds::prepare(&mut tx, t, &auth.who, kind, None, body.into_inner()).await?;
+    store::check_refs_in(&mut tx, t, &kinds::references(kind, &doc)).await?;
+    let id = store::insert_in(&mut tx, t, kind.path(), name.as_deref(), &doc).await?;
+    store::bump_in(&mut tx, t).await?;
+    let o = store::get_in(&mut tx, t, kind.path(), id)
         .await?
         .ok_or_else(|| not_found(kind, id))?;
+    tx.commit().await.map_err(db_err)?;
     tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "created");
     Ok(HttpResponse::Created().json(present(kind, &o, st.cfg.host_dead_after_secs as i64)))
 }
@@ -130,29 +135,23 @@ pub async fn update(
     let kind = kind_of(&k)?;
     auth.require(Role::Editor)?;
     let t = auth.tenant.as_str();
-    if store::get(&st.db, t, kind.path(), id).await?.is_none() {
+    let mut tx = st.db.pool.begin().await.map_err(db_err)?;
+    // Locked first: a concurrent update or delete of it waits, so what `prepare` keeps of the
+    // stored document (a host's heartbeat, a contact's secrets) is what this write replaces.
+    if !store::lock_in(&mut tx, t, &[kind.path()], id).await? {
         return Err(not_found(kind, id));
     }
     let (name, doc) =
-        kinds::prepare(&st.db, t, &auth.who, kind, Some(id), body.into_inner()).await?;
-    let refs = kinds::references(kind, &doc);
-    if !store::update_checked(
-        &st.db,
-        t,
-        kind.path(),
-        id,
-        name.as_deref(),
-        &doc,
-        true,
-        &refs,
-    )
-    .await?
-    {
+        kinds::prepare(&mut tx, t, &auth.who, kind, Some(id), body.into_inner()).await?;
+    store::check_refs_in(&mut tx, t, &kinds::references(kind, &doc)).await?;
+    if !store::update_in(&mut tx, t, kind.path(), id, name.as_deref(), &doc).await? {
         return Err(not_found(kind, id));
     }
-    let o = store::get(&st.db, t, kind.path(), id)
+    store::bump_in(&mut tx, t).await?;
+    let o = store::get_in(&mut tx, t, kind.path(), id)
         .await?
         .ok_or_else(|| not_found(kind, id))?;
+    tx.commit().await.map_err(db_err)?;
     tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "updated");
     Ok(HttpResponse::Ok().json(present(kind, &o, st.cfg.host_dead_after_secs as i64)))
 }
@@ -167,20 +166,26 @@ pub async fn delete(
     let kind = kind_of(&k)?;
     auth.require(Role::Editor)?;
     let t = auth.tenant.as_str();
-    if store::get(&st.db, t, kind.path(), id).await?.is_none() {
+    let mut tx = st.db.pool.begin().await.map_err(db_err)?;
+    // Locked before looking for its users: a write referencing it either committed before (and
+    // is found) or waits and then finds it gone (`store::check_refs_in`).
+    if !store::lock_in(&mut tx, t, &[kind.path()], id).await? {
         return Err(not_found(kind, id));
     }
-    kinds::check_delete(&st.db, t, kind, id).await?;
+    kinds::check_delete(&mut tx, t, kind, id).await?;
+    // A template and its strategies go together or not at all.
     if kind == Kind::Template {
-        for s in store::list(&st.db, t, Kind::Strategy.path()).await? {
+        for s in store::list_in(&mut tx, t, Kind::Strategy.path()).await? {
             if s.body.get("template_id").and_then(|v| v.as_i64()) == Some(id) {
-                store::delete(&st.db, t, Kind::Strategy.path(), s.id).await?;
+                store::delete_in(&mut tx, t, Kind::Strategy.path(), s.id).await?;
             }
         }
     }
-    if !store::delete(&st.db, t, kind.path(), id).await? {
+    if !store::delete_in(&mut tx, t, kind.path(), id).await? {
         return Err(not_found(kind, id));
     }
+    store::bump_in(&mut tx, t).await?;
+    tx.commit().await.map_err(db_err)?;
     tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -248,8 +253,9 @@ pub async fn validate(
     let r: RuleIn = parse(v)?;
     // The same reference check as create: the template must be one of the caller's.
     if let Some(t) = r.template_id {
+        let mut conn = st.db.pool.acquire().await.map_err(db_err)?;
         kinds::must_exist(
-            &st.db,
+            &mut conn,
             auth.tenant.as_str(),
             Kind::Template,
             t,

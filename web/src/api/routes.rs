@@ -27,7 +27,16 @@ pub(crate) async fn load(
     db: &crate::db::Db,
     tenant: &str,
 ) -> Result<Option<RoutingConfig>, ApiError> {
-    let Some(o) = store::by_name(db, tenant, KIND, KIND).await? else {
+    let mut conn = db.pool.acquire().await.map_err(crate::db::db_err)?;
+    load_in(&mut conn, tenant).await
+}
+
+/// [`load`] on `conn` (inside a write's transaction).
+async fn load_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+) -> Result<Option<RoutingConfig>, ApiError> {
+    let Some(o) = store::by_name_in(conn, tenant, KIND, KIND).await? else {
         return Ok(None);
     };
     let cfg = serde_json::from_value(o.body.get("config").cloned().unwrap_or(Value::Null))
@@ -108,10 +117,13 @@ pub async fn put(
         }
         Err(_) => (yaml_to_json(text)?, "yaml"),
     };
-    let cfg = check(&st.db, auth.tenant.as_str(), &doc).await?;
-    let stored = json!({"config": cfg, "source": text, "format": format});
     let t = auth.tenant.as_str();
-    let o = store::put_singleton(&st.db, t, KIND, &stored).await?;
+    // The receivers' check and the write in one transaction (see `check`).
+    let mut tx = st.db.pool.begin().await.map_err(crate::db::db_err)?;
+    let cfg = check(&mut tx, t, &doc).await?;
+    let stored = json!({"config": cfg, "source": text, "format": format});
+    let o = store::put_singleton_in(&mut tx, t, KIND, &stored).await?;
+    tx.commit().await.map_err(crate::db::db_err)?;
     tracing::info!(tenant = t, who = %auth.who, "routing tree saved");
     Ok(HttpResponse::Ok().json(present(o.as_ref())))
 }
@@ -152,15 +164,24 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(json!({"receivers": names, "routes": reached})))
 }
 
-/// Parses and checks a routing document for `tenant`.
-async fn check(db: &crate::db::Db, tenant: &str, doc: &Value) -> Result<RoutingConfig, ApiError> {
+/// Parses and checks a routing document for `tenant` inside the transaction on `conn` that
+/// stores it. Each receiver's row is locked, so deleting a team or contact it names waits for
+/// the write and then sees the tree naming it (409) instead of passing in between.
+async fn check(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    doc: &Value,
+) -> Result<RoutingConfig, ApiError> {
     let cfg = RoutingConfig::from_alertmanager(doc)
         .map_err(|e| ApiError::bad_field(e.field, e.reason))?;
-    let teams = store::list(db, tenant, Kind::Team.path()).await?;
-    let contacts = store::list(db, tenant, Kind::Contact.path()).await?;
     for (field, name) in cfg.receivers() {
-        let known = |objs: &[store::Object]| objs.iter().any(|o| o.name.as_deref() == Some(&name));
-        if !known(&teams) && !known(&contacts) {
+        let mut known = false;
+        for kind in [Kind::Team, Kind::Contact] {
+            if let Some(o) = store::by_name_in(conn, tenant, kind.path(), &name).await? {
+                known |= store::lock_in(conn, tenant, &[kind.path()], o.id).await?;
+            }
+        }
+        if !known {
             return Err(ApiError::bad_field(
                 field,
                 format!("receiver {name:?} is neither a team nor a contact of this tenant"),
@@ -173,11 +194,11 @@ async fn check(db: &crate::db::Db, tenant: &str, doc: &Value) -> Result<RoutingC
 /// True when the tenant's routing tree names `name` as a receiver (deleting a team or contact
 /// it uses is refused).
 pub(crate) async fn uses_receiver(
-    db: &crate::db::Db,
+    conn: &mut sqlx::AnyConnection,
     tenant: &str,
     name: &str,
 ) -> Result<bool, ApiError> {
-    Ok(load(db, tenant)
+    Ok(load_in(conn, tenant)
         .await?
         .is_some_and(|c| c.receivers().iter().any(|(_, n)| n == name)))
 }

@@ -9,6 +9,7 @@ mod pages;
 use crate::auth::{from_session, session_cookie, Auth};
 use crate::server::State;
 use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// Registers the console's routes and its embedded assets.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -145,54 +146,133 @@ fn secure(mut r: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuild
     r
 }
 
-fn head(title: &str, csrf: &str) -> String {
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{} · Argus</title><meta name="csrf" content="{}">
-<link rel="stylesheet" href="/assets/uPlot.min.css"><link rel="stylesheet" href="/assets/console.css">
-<script src="/assets/uPlot.iife.min.js"></script><script src="/assets/console.js"></script></head>"#,
-        esc(title),
-        esc(csrf)
-    )
+/// What every page's `<head>` carries besides the assets.
+struct Head<'a> {
+    /// The page title, before " · Argus".
+    title: &'a str,
+    /// The session's CSRF token, read by `console.js` (empty on the login page).
+    csrf: &'a str,
 }
 
-/// A console page: navigation, header and `body` (already escaped HTML).
-pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse {
-    let mut nav = String::new();
-    for (sect, href, label) in NAV {
-        if !sect.is_empty() {
-            nav.push_str(&format!(r#"<div class="sect">{sect}</div>"#));
+impl Head<'_> {
+    fn render(&self) -> Markup {
+        html! {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (self.title) " · Argus" }
+                meta name="csrf" content=(self.csrf);
+                link rel="stylesheet" href="/assets/uPlot.min.css";
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/uPlot.iife.min.js" {}
+                script src="/assets/console.js" {}
+            }
         }
-        let on = if *href == active { " class=\"on\"" } else { "" };
-        nav.push_str(&format!(r#"<a href="{href}"{on}>{label}</a>"#));
     }
-    let html = format!(
-        r#"{}<body><div class="shell"><nav class="side"><div class="brand">◎ Argus</div>{nav}</nav>
-<main><header class="top"><h1>{}</h1><div class="who">{} · tenant <b>{}</b> · {} · <form class="logout" method="post" action="/logout"><input type="hidden" name="csrf" value="{}"><button class="link">log out</button></form></div></header>
-{body}</main></div></body></html>"#,
-        head(title, auth.csrf.as_deref().unwrap_or("")),
-        esc(title),
-        esc(&auth.who),
-        esc(auth.tenant.as_str()),
-        auth.role.as_str(),
-        esc(auth.csrf.as_deref().unwrap_or("")),
-    );
+}
+
+/// The frame of a console page: navigation, the header with the session, and the page's own
+/// markup.
+struct Frame<'a> {
+    head: Head<'a>,
+    /// The `href` of the navigation entry shown as the current one.
+    active: &'a str,
+    /// The signed-in user, tenant and role, shown in the header.
+    who: &'a str,
+    tenant: &'a str,
+    role: &'a str,
+    /// The page's own markup, rendered by the page.
+    body: PreEscaped<&'a str>,
+}
+
+impl Frame<'_> {
+    fn render(&self) -> Markup {
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (self.head.render())
+                body {
+                    div.shell {
+                        nav.side {
+                            div.brand { "◎ Argus" }
+                            @for (sect, href, label) in NAV {
+                                @if !sect.is_empty() {
+                                    div.sect { (sect) }
+                                }
+                                a href=(href) class=[(*href == self.active).then_some("on")] {
+                                    (label)
+                                }
+                            }
+                        }
+                        main {
+                            header.top {
+                                h1 { (self.head.title) }
+                                div.who {
+                                    (self.who) " · tenant " b { (self.tenant) } " · " (self.role)
+                                    " · "
+                                    form.logout method="post" action="/logout" {
+                                        input type="hidden" name="csrf" value=(self.head.csrf);
+                                        button.link { "log out" }
+                                    }
+                                }
+                            }
+                            (self.body)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn html_response(m: Markup) -> HttpResponse {
     secure(HttpResponse::Ok())
         .content_type("text/html; charset=utf-8")
-        .body(html)
+        .body(m.into_string())
+}
+
+/// A console page: navigation, header and `body` (HTML the page rendered and escaped).
+pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse {
+    let csrf = auth.csrf.as_deref().unwrap_or("");
+    html_response(
+        Frame {
+            head: Head { title, csrf },
+            active,
+            who: &auth.who,
+            tenant: auth.tenant.as_str(),
+            role: auth.role.as_str(),
+            body: PreEscaped(body),
+        }
+        .render(),
+    )
 }
 
 /// The login page (no session).
 pub fn login_page(next: &str) -> HttpResponse {
-    let html = format!(
-        r#"{}<body><div class="login"><h1>◎ Argus</h1><div class="panel">
-<form id="login" data-next="{}"><label>Login<input name="login" autocomplete="username" autofocus required></label>
-<label>Password<input name="password" type="password" autocomplete="current-password" required></label>
-<div class="err"></div><button type="submit">Log in</button></form></div></div></body></html>"#,
-        head("Log in", ""),
-        esc(next)
-    );
-    secure(HttpResponse::Ok())
-        .content_type("text/html; charset=utf-8")
-        .body(html)
+    let head = Head {
+        title: "Log in",
+        csrf: "",
+    };
+    html_response(html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head.render())
+            body {
+                div.login {
+                    h1 { "◎ Argus" }
+                    div.panel {
+                        form #login data-next=(next) {
+                            label { "Login" input name="login" autocomplete="username" autofocus required; }
+                            label {
+                                "Password"
+                                input name="password" type="password" autocomplete="current-password" required;
+                            }
+                            div.err {}
+                            button type="submit" { "Log in" }
+                        }
+                    }
+                }
+            }
+        }
+    })
 }

@@ -1,6 +1,93 @@
-//! Users and API tokens of the tenant (admins only).
+//! Users and API tokens of the tenant (admins only), and the tenants (platform admins).
+//! Rendered with maud from typed rows, which escapes every value.
 
 use super::*;
+use argus_core::quota::QuotaOverride;
+use sqlx::Row;
+
+/// A user of the tenant.
+struct UserRow {
+    id: i64,
+    login: String,
+    role: String,
+}
+
+impl UserRow {
+    fn render(&self) -> Markup {
+        html! {
+            tr {
+                td { (self.login) }
+                td { (self.role) }
+                td.right {
+                    button.danger.small data-call={ "/api/v1/users/" (self.id) } data-method="DELETE"
+                        data-confirm="Delete this user?" { "Delete" }
+                }
+            }
+        }
+    }
+}
+
+/// An API or agent token of the tenant (its name, never the token).
+struct TokenRow {
+    id: i64,
+    name: String,
+    kind: String,
+    role: String,
+    created_at: i64,
+}
+
+impl TokenRow {
+    fn render(&self) -> Markup {
+        html! {
+            tr {
+                td { (self.name) }
+                td { (self.kind) }
+                td { (self.role) }
+                td { (fmt_time(self.created_at)) }
+                td.right {
+                    button.danger.small data-call={ "/api/v1/tokens/" (self.id) } data-method="DELETE"
+                        data-confirm="Revoke this token?" { "Revoke" }
+                }
+            }
+        }
+    }
+}
+
+/// A tenant, for the platform admin.
+struct TenantLine {
+    tenant: store::TenantRow,
+    quota: QuotaOverride,
+    /// The caller's own tenant cannot be deleted from here.
+    own: bool,
+}
+
+impl TenantLine {
+    fn render(&self) -> Markup {
+        let t = &self.tenant;
+        html! {
+            tr {
+                td.mono { (t.id) }
+                td { (t.name) }
+                td { (t.version) }
+                td { (fmt_time(t.created_at)) }
+                td { (quota_cell(&t.id, &self.quota)) }
+                td.right {
+                    @if !self.own {
+                        button.danger.small data-call={ "/api/v1/tenants/" (t.id) } data-method="DELETE"
+                            data-confirm={
+                                "Delete tenant " (t.id) " with its configuration, users and tokens? "
+                                "Its id can never be used again."
+                            } { "Delete" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn roles() -> Markup {
+    html! { option { "viewer" } option { "editor" } option { "admin" } }
+}
 
 /// `GET /admin`: users and tokens (admins).
 pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
@@ -19,12 +106,18 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
         .fetch_all(&st.db.pool)
         .await
         .map_err(crate::db::db_err)?;
-    use sqlx::Row;
-    let urows: Vec<String> = users.iter().map(|r| {
-        let uid: i64 = r.try_get("id").unwrap_or(0);
-        format!(r#"<tr><td>{}</td><td>{}</td><td class="right"><button class="danger small" data-call="/api/v1/users/{uid}" data-method="DELETE" data-confirm="Delete this user?">Delete</button></td></tr>"#,
-            esc(&r.try_get::<String, _>("login").unwrap_or_default()), esc(&r.try_get::<String, _>("role").unwrap_or_default()))
-    }).collect();
+    let text = |r: &sqlx::any::AnyRow, k: &str| r.try_get::<String, _>(k).unwrap_or_default();
+    let urows: Vec<Markup> = users
+        .iter()
+        .map(|r| {
+            UserRow {
+                id: r.try_get("id").unwrap_or(0),
+                login: text(r, "login"),
+                role: text(r, "role"),
+            }
+            .render()
+        })
+        .collect();
     let toks = sqlx::query(
         "SELECT id, kind, name, role, created_at FROM web_tokens WHERE tenant = $1 ORDER BY id",
     )
@@ -32,57 +125,95 @@ pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
     .fetch_all(&st.db.pool)
     .await
     .map_err(crate::db::db_err)?;
-    let trows: Vec<String> = toks.iter().map(|r| {
-        let tid: i64 = r.try_get("id").unwrap_or(0);
-        format!(r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right"><button class="danger small" data-call="/api/v1/tokens/{tid}" data-method="DELETE" data-confirm="Revoke this token?">Revoke</button></td></tr>"#,
-            esc(&r.try_get::<String, _>("name").unwrap_or_default()), esc(&r.try_get::<String, _>("kind").unwrap_or_default()),
-            esc(&r.try_get::<String, _>("role").unwrap_or_default()), fmt_time(r.try_get::<i64, _>("created_at").unwrap_or(0)))
-    }).collect();
-    let body = format!(
-        r#"<div class="grid2"><div class="panel"><h2>Users</h2>{}<form class="inline" data-api="/api/v1/users" style="margin-top:10px">
-<label>Login<input name="login" required></label><label>Password<input name="password" type="password" autocomplete="new-password" required></label>
-<label>Role<select name="role"><option>viewer</option><option>editor</option><option>admin</option></select></label><button>Add</button><div class="err"></div></form></div>
-<div class="panel"><h2>Tokens</h2>{}<form class="inline" data-api="/api/v1/tokens" data-show="New token (shown once, copy it now):" style="margin-top:10px">
-<label>Name<input name="name" required></label><label>Kind<select name="kind"><option value="agent">agent</option><option value="api">api</option></select></label>
-<label>Role (api)<select name="role"><option>viewer</option><option>editor</option><option>admin</option></select></label><button>Create</button><div class="err"></div><div class="okmsg mono"></div></form></div></div>"#,
-        table(&["Login", "Role", ""], &urows, "No users."),
-        table(
-            &["Name", "Kind", "Role", "Created (UTC)", ""],
-            &trows,
-            "No tokens."
-        ),
-    );
-    let mut body = body;
+    let trows: Vec<Markup> = toks
+        .iter()
+        .map(|r| {
+            TokenRow {
+                id: r.try_get("id").unwrap_or(0),
+                name: text(r, "name"),
+                kind: text(r, "kind"),
+                role: text(r, "role"),
+                created_at: r.try_get("created_at").unwrap_or(0),
+            }
+            .render()
+        })
+        .collect();
+    let mut tenants = Vec::new();
     if a.platform_admin {
-        let mut trows = Vec::new();
         for t in store::tenants(&st.db).await? {
-            let del = if t.id == a.tenant.as_str() {
-                String::new()
-            } else {
-                format!(
-                    r#"<button class="danger small" data-call="/api/v1/tenants/{}" data-method="DELETE" data-confirm="Delete tenant {} with its configuration, users and tokens? Its id can never be used again.">Delete</button>"#,
-                    esc(&t.id),
-                    esc(&t.id)
-                )
-            };
             let quota = crate::api::quotas::load(&st.db, &t.id).await?;
-            trows.push(format!(r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="right">{del}</td></tr>"#,
-                esc(&t.id), esc(&t.name), t.version, fmt_time(t.created_at), quota_cell(&t.id, quota.unwrap_or_default())));
+            tenants.push(TenantLine {
+                own: t.id == a.tenant.as_str(),
+                tenant: t,
+                quota: quota.unwrap_or_default(),
+            });
         }
-        body.push_str(&format!(
-            r#"<div class="panel"><h2>Tenants (platform admin)</h2>{}<form class="inline" data-api="/api/v1/tenants" style="margin-top:10px">
-<label>Id<input name="id" required placeholder="team-db"></label><label>Name<input name="name"></label>
-<label>First admin login<input name="admin_login"></label><label>Password<input name="admin_password" type="password" autocomplete="new-password"></label>
-<button>Create</button><div class="err"></div></form></div>"#,
-            table(&["Id", "Name", "Config version", "Created (UTC)", "Quota", ""], &trows, "No tenants.")
-        ));
     }
-    Ok(page(&a, "/admin", "Users & tokens", &body))
+    let body = html! {
+        div.grid2 {
+            div.panel {
+                h2 { "Users" }
+                (table_m(&["Login", "Role", ""], &urows, "No users."))
+                form.inline data-api="/api/v1/users" style="margin-top:10px" {
+                    label { "Login" input name="login" required; }
+                    label {
+                        "Password"
+                        input name="password" type="password" autocomplete="new-password" required;
+                    }
+                    label { "Role" select name="role" { (roles()) } }
+                    button { "Add" }
+                    div.err {}
+                }
+            }
+            div.panel {
+                h2 { "Tokens" }
+                (table_m(&["Name", "Kind", "Role", "Created (UTC)", ""], &trows, "No tokens."))
+                form.inline data-api="/api/v1/tokens" data-show="New token (shown once, copy it now):"
+                    style="margin-top:10px" {
+                    label { "Name" input name="name" required; }
+                    label {
+                        "Kind"
+                        select name="kind" {
+                            option value="agent" { "agent" }
+                            option value="api" { "api" }
+                        }
+                    }
+                    label { "Role (api)" select name="role" { (roles()) } }
+                    button { "Create" }
+                    div.err {}
+                    div.okmsg.mono {}
+                }
+            }
+        }
+        @if a.platform_admin {
+            @let rows: Vec<Markup> = tenants.iter().map(TenantLine::render).collect();
+            div.panel {
+                h2 { "Tenants (platform admin)" }
+                (table_m(
+                    &["Id", "Name", "Config version", "Created (UTC)", "Quota", ""],
+                    &rows,
+                    "No tenants.",
+                ))
+                form.inline data-api="/api/v1/tenants" style="margin-top:10px" {
+                    label { "Id" input name="id" required placeholder="team-db"; }
+                    label { "Name" input name="name"; }
+                    label { "First admin login" input name="admin_login"; }
+                    label {
+                        "Password"
+                        input name="admin_password" type="password" autocomplete="new-password";
+                    }
+                    button { "Create" }
+                    div.err {}
+                }
+            }
+        }
+    };
+    Ok(page(&a, "/admin", "Users & tokens", &body.into_string()))
 }
 
 /// A tenant's quota in its row: the figures set (empty ones keep the transfers' `[quotas]`) in
 /// a form that PUTs them (`/api/v1/tenants/{id}/quota`), and a button back to the defaults.
-fn quota_cell(tenant: &str, q: argus_core::quota::QuotaOverride) -> String {
+fn quota_cell(tenant: &str, q: &QuotaOverride) -> Markup {
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let count = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     let summary = if q.is_empty() {
@@ -106,27 +237,37 @@ fn quota_cell(tenant: &str, q: argus_core::quota::QuotaOverride) -> String {
         }
         parts.join(", ")
     };
-    let reset = if q.is_empty() {
-        String::new()
-    } else {
-        format!(
-            r#"<button type="button" class="small" data-call="/api/v1/tenants/{t}/quota" data-method="DELETE">Defaults</button>"#,
-            t = esc(tenant)
-        )
-    };
-    format!(
-        r#"<details class="quota" data-tenant="{t}"><summary>{summary}</summary><form class="inline" data-api="/api/v1/tenants/{t}/quota" data-method="PUT" title="empty: the transfers' default; 0: unlimited">
-<label>Points/s<input name="points_per_sec" data-type="int" value="{pps}" size="8"></label><label>Burst<input name="burst" data-type="int" value="{burst}" size="8"></label>
-<label>Active series<input name="active_series" data-type="int" value="{series}" size="8"></label><label>Points/request<input name="batch_points" data-type="int" value="{batch}" size="8"></label>
-<label>Tags/point<input name="tags_per_point" data-type="int" value="{tags}" size="3"></label><button>Save</button>{reset}<div class="err"></div></form></details>"#,
-        t = esc(tenant),
-        summary = esc(&summary),
-        pps = num(q.points_per_sec),
-        burst = num(q.burst),
-        series = count(q.active_series),
-        batch = count(q.batch_points),
-        tags = count(q.tags_per_point),
-    )
+    let api = format!("/api/v1/tenants/{tenant}/quota");
+    html! {
+        details.quota data-tenant=(tenant) {
+            summary { (summary) }
+            form.inline data-api=(api) data-method="PUT"
+                title="empty: the transfers' default; 0: unlimited" {
+                label {
+                    "Points/s"
+                    input name="points_per_sec" data-type="int" value=(num(q.points_per_sec)) size="8";
+                }
+                label { "Burst" input name="burst" data-type="int" value=(num(q.burst)) size="8"; }
+                label {
+                    "Active series"
+                    input name="active_series" data-type="int" value=(count(q.active_series)) size="8";
+                }
+                label {
+                    "Points/request"
+                    input name="batch_points" data-type="int" value=(count(q.batch_points)) size="8";
+                }
+                label {
+                    "Tags/point"
+                    input name="tags_per_point" data-type="int" value=(count(q.tags_per_point)) size="3";
+                }
+                button { "Save" }
+                @if !q.is_empty() {
+                    button.small type="button" data-call=(api) data-method="DELETE" { "Defaults" }
+                }
+                div.err {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,41 @@ pub struct HostFilter {
     group: Option<i64>,
 }
 
+/// One line of the hosts list, from a stored host (the API form: liveness added).
+struct HostRow {
+    id: i64,
+    name: String,
+    alive: bool,
+    last_seen: Option<i64>,
+    agent_version: String,
+    tags: String,
+    /// Its groups' names, listed and by rule.
+    groups: Vec<String>,
+    note: String,
+}
+
+impl HostRow {
+    fn render(&self) -> Markup {
+        html! {
+            tr {
+                td { a href={ "/hosts/" (self.id) } { (self.name) } }
+                td {
+                    @if self.alive {
+                        span.badge.ok { "alive" }
+                    } @else {
+                        span.badge.bad { "dead" }
+                    }
+                }
+                td { (ago(self.last_seen)) }
+                td.mono { (self.agent_version) }
+                td.mono { (self.tags) }
+                td { (self.groups.join(", ")) }
+                td.muted { (self.note) }
+            }
+        }
+    }
+}
+
 /// `GET /hosts`: filter by name, alive/dead and group.
 pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFilter>) -> Page {
     let a = auth!(req, st);
@@ -41,60 +76,51 @@ pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFil
                 continue;
             }
         }
-        let gnames: Vec<String> = groups
-            .iter()
-            .filter(|g| member(g, &name))
-            .map(|g| esc(&s(g, "name")))
-            .collect();
-        rows.push(format!(
-            r#"<tr><td><a href="/hosts/{}">{}</a></td><td>{}</td><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td class="muted">{}</td></tr>"#,
-            id(h),
-            esc(&name),
-            if alive { r#"<span class="badge ok">alive</span>"# } else { r#"<span class="badge bad">dead</span>"# },
-            esc(&ago(h["last_seen"].as_i64())),
-            esc(&s(h, "agent_version")),
-            esc(&tag_list(&h["tags"])),
-            gnames.join(", "),
-            esc(&s(h, "note")),
-        ));
+        let row = HostRow {
+            id: id(h),
+            groups: groups
+                .iter()
+                .filter(|g| member(g, &name))
+                .map(|g| s(g, "name"))
+                .collect(),
+            name,
+            alive,
+            last_seen: h["last_seen"].as_i64(),
+            agent_version: s(h, "agent_version"),
+            tags: tag_list(&h["tags"]),
+            note: s(h, "note"),
+        };
+        rows.push(row.render());
     }
-    let gsel = options(
-        &groups,
-        &f.group.into_iter().collect::<Vec<_>>(),
-        Some("any group"),
-    );
-    let st_opt = |v: &str, l: &str| {
-        format!(
-            r#"<option value="{v}"{}>{l}</option>"#,
-            if state == v { " selected" } else { "" }
-        )
+    let group: Vec<i64> = f.group.into_iter().collect();
+    let states = [("", "alive and dead"), ("alive", "alive"), ("dead", "dead")];
+    let body = html! {
+        div.panel {
+            form.filters method="get" {
+                input name="q" placeholder="filter by name" value=(q);
+                select name="state" { (choices_m(&states, &state)) }
+                select name="group" { (options_m(&groups, &group, Some("any group"))) }
+                button.light { "Filter" }
+            }
+            (table_m(
+                &["Host", "State", "Last seen", "Agent", "Tags", "Groups", "Note"],
+                &rows,
+                "No hosts yet: start an agent with this tenant's agent token, or add one below.",
+            ))
+        }
+        @if a.role >= Role::Editor {
+            div.panel {
+                h2 { "Add a host" }
+                form.inline data-api="/api/v1/hosts" {
+                    label { "Name" input name="name" required; }
+                    label { "Note" input name="note"; }
+                    button { "Add" }
+                    div.err {}
+                }
+            }
+        }
     };
-    let mut body = format!(
-        r#"<div class="panel"><form class="filters" method="get"><input name="q" placeholder="filter by name" value="{}">
-<select name="state">{}{}{}</select><select name="group">{gsel}</select><button class="light">Filter</button></form>{}</div>"#,
-        esc(&q),
-        st_opt("", "alive and dead"),
-        st_opt("alive", "alive"),
-        st_opt("dead", "dead"),
-        table(
-            &[
-                "Host",
-                "State",
-                "Last seen",
-                "Agent",
-                "Tags",
-                "Groups",
-                "Note"
-            ],
-            &rows,
-            "No hosts yet: start an agent with this tenant's agent token, or add one below."
-        ),
-    );
-    if a.role >= Role::Editor {
-        body.push_str(r#"<div class="panel"><h2>Add a host</h2><form class="inline" data-api="/api/v1/hosts">
-<label>Name<input name="name" required></label><label>Note<input name="note"></label><button>Add</button><div class="err"></div></form></div>"#);
-    }
-    Ok(page(&a, "/hosts", "Hosts", &body))
+    Ok(page(&a, "/hosts", "Hosts", &body.into_string()))
 }
 
 /// Time range and extra metric of the host page.

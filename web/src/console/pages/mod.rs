@@ -11,6 +11,7 @@ use crate::store;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::strategy::{effective_strategies, EffectiveStrategy};
 use argus_core::time::now_secs;
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -127,7 +128,7 @@ impl<'a> FormTarget<'a> {
         match edit.and_then(|x| list.iter().find(|o| id(o) == x)) {
             Some(o) => FormTarget {
                 object: o,
-                title: format!("Edit {} {}", kind.noun(), esc(&s(o, "name")))
+                title: format!("Edit {} {}", kind.noun(), s(o, "name"))
                     .trim_end()
                     .to_string(),
                 api: format!("/api/v1/{}/{}", kind.path(), id(o)),
@@ -146,25 +147,28 @@ impl<'a> FormTarget<'a> {
         }
     }
 
-    /// The opening `<div class="panel"><h2>..</h2><form ...>`; after saving, back to `back`.
-    fn open(&self, back: &str) -> String {
-        format!(
-            r#"<div class="panel"><h2>{}</h2><form class="inline" data-api="{}" data-method="{}" data-redirect="{}">"#,
-            self.title, self.api, self.method, back
-        )
+    /// The whole form: a panel with the title, `fields`, the submit button, the error line and
+    /// (when editing) a way out; after saving, back to `back`.
+    fn form(&self, back: &str, fields: Markup) -> Markup {
+        html! {
+            div.panel {
+                h2 { (self.title) }
+                form.inline data-api=(self.api) data-method=(self.method) data-redirect=(back) {
+                    (fields)
+                    button { (self.button) }
+                    @if self.cancel {
+                        " "
+                        a href=(back) { "cancel" }
+                    }
+                    div.err {}
+                }
+            }
+        }
     }
 
-    /// The submit button, the error line, and (when editing) a way out; closes the form.
-    fn close(&self, back: &str) -> String {
-        let cancel = if self.cancel {
-            format!(r#" <a href="{back}">cancel</a>"#)
-        } else {
-            String::new()
-        };
-        format!(
-            r#"<button>{}</button>{cancel}<div class="err"></div></form></div>"#,
-            self.button
-        )
+    /// Field `k` of the edited object as text (empty for a new one), for maud to escape.
+    fn raw(&self, k: &str) -> String {
+        s(self.object, k)
     }
 
     /// The escaped text of field `k` of the edited object (empty for a new one).
@@ -174,14 +178,18 @@ impl<'a> FormTarget<'a> {
 
     /// ` checked` when boolean field `k` is true (or, for a new object, when `default`).
     fn checked(&self, k: &str, default: bool) -> &'static str {
-        let on = match self.object.get(k).and_then(Value::as_bool) {
-            Some(b) => b,
-            None => self.object.is_null() && default,
-        };
-        if on {
+        if self.is_on(k, default) {
             " checked"
         } else {
             ""
+        }
+    }
+
+    /// Whether boolean field `k` is true (or, for a new object, `default`).
+    fn is_on(&self, k: &str, default: bool) -> bool {
+        match self.object.get(k).and_then(Value::as_bool) {
+            Some(b) => b,
+            None => self.object.is_null() && default,
         }
     }
 
@@ -226,24 +234,52 @@ fn del_btn(path: &str, id: i64, editor: bool) -> String {
     )
 }
 
-fn options(list: &[Value], selected: &[i64], empty: Option<&str>) -> String {
-    let mut o = String::new();
-    if let Some(e) = empty {
-        o.push_str(&format!(r#"<option value="">{}</option>"#, esc(e)));
+/// [`table`] for maud pages: `rows` are the `<tr>`s.
+fn table_m(headers: &[&str], rows: &[Markup], empty: &str) -> Markup {
+    html! {
+        @if rows.is_empty() {
+            p.muted { (empty) }
+        } @else {
+            table {
+                thead { tr { @for h in headers { th { (h) } } } }
+                tbody { @for r in rows { (r) } }
+            }
+        }
     }
-    for v in list {
-        let sel = if selected.contains(&id(v)) {
-            " selected"
-        } else {
-            ""
-        };
-        o.push_str(&format!(
-            r#"<option value="{}"{sel}>{}</option>"#,
-            id(v),
-            esc(&s(v, "name"))
-        ));
+}
+
+/// [`row_actions`] for maud pages.
+fn row_actions_m(page: &str, path: &str, id: i64, editor: bool) -> Markup {
+    html! {
+        @if editor {
+            a href={ (page) "?edit=" (id) } { "edit" }
+            " "
+            button.danger.small data-call={ "/api/v1/" (path) "/" (id) } data-method="DELETE"
+                data-confirm={ "Delete " (path) " " (id) "?" } { "Delete" }
+        }
     }
-    o
+}
+
+/// [`choices`] for maud pages.
+fn choices_m(list: &[(&str, &str)], selected: &str) -> Markup {
+    html! {
+        @for (v, label) in list {
+            option value=(v) selected[*v == selected] { (label) }
+        }
+    }
+}
+
+/// `<option>`s of objects (value the id, label the name), `selected` marked, after an empty
+/// choice labelled `empty` if given.
+fn options_m(list: &[Value], selected: &[i64], empty: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = empty {
+            option value="" { (e) }
+        }
+        @for v in list {
+            option value=(id(v)) selected[selected.contains(&id(v))] { (s(v, "name")) }
+        }
+    }
 }
 
 fn tags_text(v: &Value) -> String {
@@ -266,6 +302,49 @@ fn prio(p: &Value) -> String {
         _ => "",
     };
     format!(r#"<span class="badge {cls}">P{n}</span>"#)
+}
+
+/// [`prio`] for maud pages: a priority badge.
+fn prio_m(p: &Value) -> Markup {
+    let n = p.as_u64().unwrap_or(2);
+    let cls = match n {
+        0 | 1 => "badge bad",
+        2 => "badge warn",
+        _ => "badge ",
+    };
+    html! { span class=(cls) { "P" (n) } }
+}
+
+/// [`strategies_table`] for maud pages.
+fn strategies_table_m(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> Markup {
+    let rows: Vec<Markup> = eff
+        .iter()
+        .map(|e| {
+            html! {
+                tr {
+                    td.mono { (e.strategy.metric) }
+                    td.mono { (e.strategy.tags.to_string()) }
+                    td.mono { (e.strategy.condition) }
+                    td { (prio_m(&serde_json::json!(e.strategy.priority.level()))) }
+                    td {
+                        @match e.template {
+                            Some(t) => {
+                                a href={ "/templates/" (t) } {
+                                    (tnames.get(&(t as i64)).map(String::as_str).unwrap_or("?"))
+                                }
+                            }
+                            None => { "expression" }
+                        }
+                    }
+                }
+            }
+        })
+        .collect();
+    table_m(
+        &["Metric", "Tags", "Condition", "Priority", "From template"],
+        &rows,
+        "No strategy applies: bind a template to one of the host's groups.",
+    )
 }
 
 fn strategies_table(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> String {

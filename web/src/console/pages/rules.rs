@@ -100,7 +100,9 @@ fn rule_open(f: &FormTarget, kind: Kind, back: &str) -> String {
     let k = kind.path();
     format!(
         r#"<div class="panel"><h2>{}</h2><form class="inline rule" id="rule-form" data-api="{}" data-method="{}" data-redirect="{back}" data-rule-validate="/api/v1/rules/validate?kind={k}" data-rule-preview="/api/v1/rules/preview?kind={k}">"#,
-        f.title, f.api, f.method
+        esc(&f.title),
+        f.api,
+        f.method
     )
 }
 
@@ -177,7 +179,7 @@ pub async fn recording_rules(req: HttpRequest, st: web::Data<State>, e: web::Que
     if editor {
         let mut f = FormTarget::of(Kind::RecordingRule, &list, e.edit);
         if !f.object.is_null() {
-            f.title = format!("Edit recording rule {}", esc(&s(f.object, "record")));
+            f.title = format!("Edit recording rule {}", s(f.object, "record"));
         }
         let back = "/recording_rules";
         body.push_str(&format!(
@@ -320,7 +322,7 @@ pub async fn alert_rules(req: HttpRequest, st: web::Data<State>, e: web::Query<E
     if editor {
         let mut f = FormTarget::of(Kind::AlertRule, &list, e.edit);
         if !f.object.is_null() {
-            f.title = format!("Edit alert rule {}", esc(&s(f.object, "alert")));
+            f.title = format!("Edit alert rule {}", s(f.object, "alert"));
         }
         let back = "/alert_rules";
         let p = f.object["priority"].as_u64().unwrap_or(2).to_string();

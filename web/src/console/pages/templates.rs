@@ -1,34 +1,27 @@
 //! Templates (the inheritance tree, one template's own and inherited strategies) and
-//! expression strategies.
+//! expression strategies. Rendered with maud from typed rows and forms, which escapes every
+//! value.
 
 use super::*;
 
-fn tree(templates: &[Value], parent: Option<i64>, depth: usize) -> String {
-    if depth > 20 {
-        return String::new();
-    }
+/// The inheritance tree under `parent` (the roots for `None`).
+fn tree(templates: &[Value], parent: Option<i64>, depth: usize) -> Markup {
     let kids: Vec<&Value> = templates
         .iter()
         .filter(|t| t["parent"].as_i64() == parent)
         .collect();
-    if kids.is_empty() {
-        return String::new();
+    html! {
+        @if depth <= 20 && !kids.is_empty() {
+            ul class=[(depth == 0).then_some("tree")] {
+                @for k in kids {
+                    li {
+                        a href={ "/templates/" (id(k)) } { (s(k, "name")) }
+                        (tree(templates, Some(id(k)), depth + 1))
+                    }
+                }
+            }
+        }
     }
-    let mut o = String::from(if depth == 0 {
-        r#"<ul class="tree">"#
-    } else {
-        "<ul>"
-    });
-    for k in kids {
-        o.push_str(&format!(
-            r#"<li><a href="/templates/{}">{}</a>{}</li>"#,
-            id(k),
-            esc(&s(k, "name")),
-            tree(templates, Some(id(k)), depth + 1)
-        ));
-    }
-    o.push_str("</ul>");
-    o
 }
 
 /// `?host=` of the templates page.
@@ -43,36 +36,8 @@ pub async fn templates(req: HttpRequest, st: web::Data<State>, q: web::Query<Hos
     let t = a.tenant.as_str();
     let templates = objects(&st, t, Kind::Template).await?;
     let hosts = objects(&st, t, Kind::Host).await?;
-    let mut body = format!(
-        r#"<div class="grid2"><div class="panel"><h2>Inheritance</h2>{}</div>"#,
-        if templates.is_empty() {
-            r#"<p class="muted">No templates yet.</p>"#.to_string()
-        } else {
-            tree(&templates, None, 0)
-        }
-    );
-    if a.role >= Role::Editor {
-        body.push_str(&format!(
-            r#"<div class="panel"><h2>New template</h2><form class="inline" data-api="/api/v1/templates" data-redirect="/templates">
-<label>Name<input name="name" required></label><label>Parent<select name="parent" data-type="int">{}</select></label>
-<button>Create</button><div class="err"></div></form></div>"#,
-            options(&templates, &[], Some("(none)"))
-        ));
-    }
-    body.push_str("</div>");
     let host = q.host.clone().unwrap_or_default();
-    let hopts: String = hosts
-        .iter()
-        .map(|h| {
-            let n = s(h, "name");
-            format!(
-                r#"<option{}>{}</option>"#,
-                if n == host { " selected" } else { "" },
-                esc(&n)
-            )
-        })
-        .collect();
-    let mut eff_html = String::new();
+    let mut effective = None;
     if !host.is_empty() {
         let m = model::tenant_strategies(&st.db, &a.tenant).await?;
         let tn: HashMap<i64, String> = m
@@ -80,24 +45,92 @@ pub async fn templates(req: HttpRequest, st: web::Data<State>, q: web::Query<Hos
             .iter()
             .map(|t| (t.id as i64, t.name.clone()))
             .collect();
-        eff_html = match effective_strategies(&host, &m.host_groups, &m.templates) {
-            Ok(e) => strategies_table(&e, &tn),
-            Err(e) => format!(r#"<p class="err">{}</p>"#, esc(&e.to_string())),
-        };
+        effective = Some(
+            match effective_strategies(&host, &m.host_groups, &m.templates) {
+                Ok(e) => strategies_table_m(&e, &tn),
+                Err(e) => html! { p.err { (e.to_string()) } },
+            },
+        );
     }
-    body.push_str(&format!(
-        r#"<div class="panel"><h2>Effective strategies of a host</h2><form class="filters" method="get"><select name="host">{hopts}</select><button class="light">Show</button></form>{eff_html}</div>"#
-    ));
-    Ok(page(&a, "/templates", "Templates", &body))
+    let body = html! {
+        div.grid2 {
+            div.panel {
+                h2 { "Inheritance" }
+                @if templates.is_empty() {
+                    p.muted { "No templates yet." }
+                } @else {
+                    (tree(&templates, None, 0))
+                }
+            }
+            @if a.role >= Role::Editor {
+                div.panel {
+                    h2 { "New template" }
+                    form.inline data-api="/api/v1/templates" data-redirect="/templates" {
+                        label { "Name" input name="name" required; }
+                        label {
+                            "Parent"
+                            select name="parent" data-type="int" {
+                                (options_m(&templates, &[], Some("(none)")))
+                            }
+                        }
+                        button { "Create" }
+                        div.err {}
+                    }
+                }
+            }
+        }
+        div.panel {
+            h2 { "Effective strategies of a host" }
+            form.filters method="get" {
+                select name="host" {
+                    @for h in &hosts {
+                        @let n = s(h, "name");
+                        option selected[n == host] { (n) }
+                    }
+                }
+                button.light { "Show" }
+            }
+            @if let Some(e) = effective { (e) }
+        }
+    };
+    Ok(page(&a, "/templates", "Templates", &body.into_string()))
 }
 
+/// The strategy editor's fields, from the edited strategy (defaults for a new one).
+struct RuleForm {
+    metric: String,
+    tags: String,
+    condition: String,
+    recovery: String,
+    priority: u64,
+    max_alarms: u64,
+    for_secs: u64,
+    note: String,
+}
+
+impl RuleForm {
+    fn of(e: &Value) -> RuleForm {
+        RuleForm {
+            metric: s(e, "metric"),
+            tags: tags_text(&e["tags"]),
+            condition: s(e, "condition"),
+            recovery: s(e, "recovery"),
+            priority: e["priority"].as_u64().unwrap_or(2),
+            max_alarms: e["max_alarms"].as_u64().unwrap_or(3),
+            for_secs: e["for_secs"].as_u64().unwrap_or(0),
+            note: s(e, "note"),
+        }
+    }
+}
+
+/// The create-or-edit form of a strategy (`template` set) or expression strategy; it checks the
+/// condition as it is typed (`console.js`).
 fn rule_form(
     kind: Kind,
     template: Option<i64>,
     editing: Option<&Value>,
     redirect_to: &str,
-) -> String {
-    let e = editing.cloned().unwrap_or(Value::Null);
+) -> Markup {
     let (api, method, title) = match editing {
         Some(v) => (
             format!("/api/v1/{}/{}", kind.path(), id(v)),
@@ -106,39 +139,53 @@ fn rule_form(
         ),
         None => (format!("/api/v1/{}", kind.path()), "POST", "New strategy"),
     };
-    let p = e["priority"].as_u64().unwrap_or(2);
-    let popts: String = (0..=5)
-        .map(|i| {
-            format!(
-                r#"<option value="{i}"{}>P{i}</option>"#,
-                if i == p { " selected" } else { "" }
-            )
-        })
-        .collect();
-    let hidden = template
-        .map(|t| format!(r#"<input type="hidden" name="template_id" data-type="int" value="{t}">"#))
-        .unwrap_or_default();
-    format!(
-        r#"<div class="panel"><h2>{title}</h2><form class="inline" id="strategy-form" data-api="{api}" data-method="{method}" data-validate="/api/v1/strategies/validate" data-redirect="{}">{hidden}
-<label>Metric<input name="metric" value="{}" required placeholder="cpu.idle"></label>
-<label>Tags<input name="tags" value="{}" placeholder="k=v,k2=v2"></label>
-<label>Condition<input name="condition" value="{}" required size="26" placeholder="all(#3) > 90"></label>
-<label>Recovery<input name="recovery" value="{}" size="18" placeholder="all(#3) < 80"></label>
-<label>Priority<select name="priority" data-type="int">{popts}</select></label>
-<label>Max alarms<input name="max_alarms" data-type="int" value="{}" size="3"></label>
-<label title="seconds the condition must hold before the PROBLEM">For (s)<input name="for_secs" data-type="int" value="{}" size="4" placeholder="0"></label>
-<label>Note<input name="note" value="{}"></label>
-<button>Save</button><div class="live muted">type a condition to check it</div><div class="err"></div></form>
-<p class="small muted">Conditions: <code>all(#3) &gt; 90</code>, <code>max(#5) &gt;= 1 &amp;&amp; avg(#10) &gt; 70</code>, <code>diff(#2) &gt; 100</code>, <code>nodata(300)</code>.</p></div>"#,
-        esc(redirect_to),
-        esc(&s(&e, "metric")),
-        esc(&tags_text(&e["tags"])),
-        esc(&s(&e, "condition")),
-        esc(&s(&e, "recovery")),
-        e["max_alarms"].as_u64().unwrap_or(3),
-        e["for_secs"].as_u64().unwrap_or(0),
-        esc(&s(&e, "note")),
-    )
+    let f = RuleForm::of(editing.unwrap_or(&Value::Null));
+    html! {
+        div.panel {
+            h2 { (title) }
+            form.inline #strategy-form data-api=(api) data-method=(method)
+                data-validate="/api/v1/strategies/validate" data-redirect=(redirect_to) {
+                @if let Some(t) = template {
+                    input type="hidden" name="template_id" data-type="int" value=(t);
+                }
+                label { "Metric" input name="metric" value=(f.metric) required placeholder="cpu.idle"; }
+                label { "Tags" input name="tags" value=(f.tags) placeholder="k=v,k2=v2"; }
+                label {
+                    "Condition"
+                    input name="condition" value=(f.condition) required size="26"
+                        placeholder="all(#3) > 90";
+                }
+                label {
+                    "Recovery"
+                    input name="recovery" value=(f.recovery) size="18" placeholder="all(#3) < 80";
+                }
+                label {
+                    "Priority"
+                    select name="priority" data-type="int" {
+                        @for i in 0..=5u64 {
+                            option value=(i) selected[i == f.priority] { "P" (i) }
+                        }
+                    }
+                }
+                label {
+                    "Max alarms"
+                    input name="max_alarms" data-type="int" value=(f.max_alarms) size="3";
+                }
+                label title="seconds the condition must hold before the PROBLEM" {
+                    "For (s)"
+                    input name="for_secs" data-type="int" value=(f.for_secs) size="4" placeholder="0";
+                }
+                label { "Note" input name="note" value=(f.note); }
+                button { "Save" }
+                div.live.muted { "type a condition to check it" }
+                div.err {}
+            }
+            p.small.muted {
+                "Conditions: " code { "all(#3) > 90" } ", " code { "max(#5) >= 1 && avg(#10) > 70" }
+                ", " code { "diff(#2) > 100" } ", " code { "nodata(300)" } "."
+            }
+        }
+    }
 }
 
 /// A strategy's `for_secs` as shown in its row (empty when it has none).
@@ -149,16 +196,44 @@ fn for_text(v: &Value) -> String {
     }
 }
 
-fn rules_rows(rules: &[&Value], kind: Kind, base: &str, editor: bool) -> Vec<String> {
+/// One line of a strategies list, from a stored strategy or expression strategy.
+struct RuleRow<'a> {
+    rule: &'a Value,
+}
+
+impl RuleRow<'_> {
+    fn render(&self, kind: Kind, base: &str, editor: bool) -> Markup {
+        let r = self.rule;
+        html! {
+            tr {
+                td { (id(r)) }
+                td.mono { (s(r, "metric")) }
+                td.mono { (tags_text(&r["tags"])) }
+                td.mono { (s(r, "condition")) }
+                td.mono { (s(r, "recovery")) }
+                td { (for_text(&r["for_secs"])) }
+                td { (prio_m(&r["priority"])) }
+                td.right { (row_actions_m(base, kind.path(), id(r), editor)) }
+            }
+        }
+    }
+}
+
+const RULE_HEADERS: [&str; 8] = [
+    "Id",
+    "Metric",
+    "Tags",
+    "Condition",
+    "Recovery",
+    "For",
+    "Priority",
+    "",
+];
+
+fn rules_rows(rules: &[&Value], kind: Kind, base: &str, editor: bool) -> Vec<Markup> {
     rules
         .iter()
-        .map(|r| {
-            let edit = if editor { format!(r#"<a href="{base}?edit={}">edit</a> "#, id(r)) } else { String::new() };
-            format!(
-                r#"<tr><td>{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="right">{edit}{}</td></tr>"#,
-                id(r), esc(&s(r, "metric")), esc(&tags_text(&r["tags"])), esc(&s(r, "condition")), esc(&s(r, "recovery")), for_text(&r["for_secs"]), prio(&r["priority"]), del_btn(kind.path(), id(r), editor)
-            )
-        })
+        .map(|r| RuleRow { rule: r }.render(kind, base, editor))
         .collect()
 }
 
@@ -200,15 +275,6 @@ pub async fn template(
             .find(|x| id(x) == p)
             .and_then(|x| x["parent"].as_i64());
     }
-    let lineage: Vec<String> = chain
-        .iter()
-        .map(|p| {
-            format!(
-                r#"<a href="/templates/{p}">{}</a>"#,
-                esc(tn.get(p).map(String::as_str).unwrap_or("?"))
-            )
-        })
-        .collect();
     let m = model::tenant_strategies(&st.db, &a.tenant).await?;
     let mtn: HashMap<i64, String> = m
         .templates
@@ -216,71 +282,73 @@ pub async fn template(
         .map(|t| (t.id as i64, t.name.clone()))
         .collect();
     let eff = argus_core::strategy::template_strategies(&m.templates, tid as u64)
-        .map(|e| strategies_table(&e, &mtn))
-        .unwrap_or_else(|e| format!(r#"<p class="err">{}</p>"#, esc(&e.to_string())));
+        .map(|e| strategies_table_m(&e, &mtn))
+        .unwrap_or_else(|e| html! { p.err { (e.to_string()) } });
     let base = format!("/templates/{tid}");
-    let mut body = format!(
-        r#"<div class="panel"><b>Inherits from:</b> {} {}</div>
-<div class="panel"><h2>Own strategies</h2>{}</div>"#,
-        if lineage.is_empty() {
-            "nothing (a root template)".to_string()
-        } else {
-            lineage.join(" → ")
-        },
-        if editor {
-            format!(
-                r#"<span class="right">{}</span>"#,
-                del_btn("templates", tid, true)
-                    .replace("data-confirm", r#"data-redirect="/templates" data-confirm"#)
-                    .replace(">Delete<", ">Delete template<")
-            )
-        } else {
-            String::new()
-        },
-        table(
-            &[
-                "Id",
-                "Metric",
-                "Tags",
-                "Condition",
-                "Recovery",
-                "For",
-                "Priority",
-                ""
-            ],
-            &rules_rows(&own, Kind::Strategy, &base, editor),
-            "No strategies of its own."
-        ),
-    );
-    if editor {
-        let editing = e
-            .edit
-            .and_then(|x| own.iter().find(|r| id(r) == x).copied());
-        body.push_str(&rule_form(Kind::Strategy, Some(tid), editing, &base));
-    }
-    body.push_str(&format!(
-        r#"<div class="panel"><h2>Effective (with inherited)</h2>{eff}</div>"#
-    ));
-    if editor {
-        // Rename or move in the tree; a parent that would make a cycle is refused by the API.
+    let editing = e
+        .edit
+        .and_then(|x| own.iter().find(|r| id(r) == x).copied());
+    // Rename or move in the tree; a parent that would make a cycle is refused by the API.
+    let form = editor.then(|| {
         let mut f = FormTarget::of(Kind::Template, &templates, Some(tid));
         f.cancel = false;
         let others: Vec<Value> = templates.iter().filter(|x| id(x) != tid).cloned().collect();
         let parent: Vec<i64> = tpl["parent"].as_i64().into_iter().collect();
-        body.push_str(&format!(
-            r#"{}
-<label>Name<input name="name" value="{}" required></label><label>Parent<select name="parent" data-type="int">{}</select></label>{}"#,
-            f.open(&base),
-            f.text("name"),
-            options(&others, &parent, Some("(none)")),
-            f.close(&base),
-        ));
-    }
+        let fields = html! {
+            label { "Name" input name="name" value=(f.raw("name")) required; }
+            label {
+                "Parent"
+                select name="parent" data-type="int" {
+                    (options_m(&others, &parent, Some("(none)")))
+                }
+            }
+        };
+        f.form(&base, fields)
+    });
+    let body = html! {
+        div.panel {
+            b { "Inherits from:" }
+            " "
+            @if chain.is_empty() {
+                "nothing (a root template)"
+            } @else {
+                @for (i, p) in chain.iter().enumerate() {
+                    @if i > 0 { " → " }
+                    a href={ "/templates/" (p) } { (tn.get(p).map(String::as_str).unwrap_or("?")) }
+                }
+            }
+            " "
+            @if editor {
+                span.right {
+                    button.danger.small data-call={ "/api/v1/templates/" (tid) } data-method="DELETE"
+                        data-redirect="/templates" data-confirm={ "Delete templates " (tid) "?" } {
+                        "Delete template"
+                    }
+                }
+            }
+        }
+        div.panel {
+            h2 { "Own strategies" }
+            (table_m(
+                &RULE_HEADERS,
+                &rules_rows(&own, Kind::Strategy, &base, editor),
+                "No strategies of its own.",
+            ))
+        }
+        @if editor {
+            (rule_form(Kind::Strategy, Some(tid), editing, &base))
+        }
+        div.panel {
+            h2 { "Effective (with inherited)" }
+            (eff)
+        }
+        @if let Some(f) = form { (f) }
+    };
     Ok(page(
         &a,
         "/templates",
         &format!("Template {}", s(tpl, "name")),
-        &body,
+        &body.into_string(),
     ))
 }
 
@@ -290,26 +358,26 @@ pub async fn expressions(req: HttpRequest, st: web::Data<State>, e: web::Query<E
     let list = objects(&st, a.tenant.as_str(), Kind::Expression).await?;
     let editor = a.role >= Role::Editor;
     let refs: Vec<&Value> = list.iter().collect();
-    let mut body = format!(
-        r#"<div class="panel"><p class="small muted">An expression strategy applies to every series carrying its tags, whatever the host.</p>{}</div>"#,
-        table(
-            &[
-                "Id",
-                "Metric",
-                "Tags",
-                "Condition",
-                "Recovery",
-                "For",
-                "Priority",
-                ""
-            ],
-            &rules_rows(&refs, Kind::Expression, "/expressions", editor),
-            "No expression strategies."
-        )
-    );
-    if editor {
-        let editing = e.edit.and_then(|x| list.iter().find(|r| id(r) == x));
-        body.push_str(&rule_form(Kind::Expression, None, editing, "/expressions"));
-    }
-    Ok(page(&a, "/expressions", "Expression strategies", &body))
+    let editing = e.edit.and_then(|x| list.iter().find(|r| id(r) == x));
+    let body = html! {
+        div.panel {
+            p.small.muted {
+                "An expression strategy applies to every series carrying its tags, whatever the host."
+            }
+            (table_m(
+                &RULE_HEADERS,
+                &rules_rows(&refs, Kind::Expression, "/expressions", editor),
+                "No expression strategies.",
+            ))
+        }
+        @if editor {
+            (rule_form(Kind::Expression, None, editing, "/expressions"))
+        }
+    };
+    Ok(page(
+        &a,
+        "/expressions",
+        "Expression strategies",
+        &body.into_string(),
+    ))
 }
