@@ -218,7 +218,7 @@ impl Sink {
                     }
                     Ok(())
                 }
-                Err(e) if e.is_retryable() => Err(SendError::Retryable(e.to_string())),
+                Err(e) if e.failure().keeps_data() => Err(SendError::Retryable(e.to_string())),
                 Err(e) => Err(SendError::Refused(e.to_string())),
             };
         }
@@ -285,9 +285,10 @@ impl Sink {
     }
 }
 
-/// Server errors, 429 and 408 are worth retrying; other refusals are about the request itself.
+/// By the one retry rule ([`argus_core::http::Failure`]): the spool keeps points refused for
+/// a transient reason or a wrong token/URL; only a refusal of the request itself sets them aside.
 fn by_status(status: u16, msg: String) -> SendError {
-    if status >= 500 || status == 429 || status == 408 {
+    if argus_core::http::Failure::of_status(status).keeps_data() {
         SendError::Retryable(msg)
     } else {
         SendError::Refused(msg)
