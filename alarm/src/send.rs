@@ -170,7 +170,7 @@ impl Reply {
     /// (5xx, 408, 425, 429; `argus_core::http::Failure`) retried after the receiver's
     /// `Retry-After`; any other status is permanent: a wrong URL or credential (401/403/404)
     /// dead-letters at once, from where the console sends it again once it is fixed.
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         let code = Some(self.status);
         if (200..300).contains(&self.status) {
             return Outcome::Delivered { status: code };

@@ -217,7 +217,7 @@ pub(crate) struct Last {
 
 impl Last {
     /// The points, oldest first.
-    pub fn as_slice(&self) -> &[(i64, f64)] {
+    pub(crate) fn as_slice(&self) -> &[(i64, f64)] {
         &self.pts[..self.n as usize]
     }
 
@@ -356,7 +356,7 @@ impl Registry {
     }
 
     /// Finds or creates the series of `key`, bypassing the cardinality cap (recovery).
-    pub fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
+    pub(crate) fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
         let kb = key_bytes(key);
         let h = key_hash(&kb);
         if let Some(m) = self.find(&kb, h) {

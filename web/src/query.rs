@@ -55,13 +55,13 @@ mod param {
                 .map_err(|_| D::Error::custom(format!("`{name}` must be {what}, got {v:?}"))),
         }
     }
-    pub fn start<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(super) fn start<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         number(d, "start", "a Unix time in seconds")
     }
-    pub fn end<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(super) fn end<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         number(d, "end", "a Unix time in seconds")
     }
-    pub fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    pub(super) fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
         number(d, "step", "a positive number of seconds")
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 
 /// `GET /admin`: users and tokens (admins).
-pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
+pub(crate) async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
     let a = auth!(req, st);
     if a.role < Role::Admin {
         return Ok(page(

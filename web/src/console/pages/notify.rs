@@ -3,7 +3,7 @@
 use super::*;
 
 /// `GET /contacts`.
-pub async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::Contact).await?;
     let editor = a.role >= Role::Editor;
@@ -143,7 +143,7 @@ fn receiver_fields(contact: &Value) -> String {
 }
 
 /// `GET /teams`.
-pub async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let list = objects(&st, t, Kind::Team).await?;
@@ -200,7 +200,11 @@ pub async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) 
 }
 
 /// `GET /subscriptions`.
-pub async fn subscriptions(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn subscriptions(
+    req: HttpRequest,
+    st: web::Data<State>,
+    e: web::Query<Edit>,
+) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let list = objects(&st, t, Kind::Subscription).await?;
