@@ -409,6 +409,19 @@ mod tests {
     use argus_core::{Tags, TenantId};
 
     #[test]
+    fn refusals_follow_the_one_retry_rule() {
+        let kept = |s| matches!(by_status(s, String::new()), SendError::Retryable(_));
+        // Busy or misconfigured: the spool keeps the points.
+        for s in [500, 503, 507, 408, 429, 401, 403, 404] {
+            assert!(kept(s), "{s}");
+        }
+        // The request itself is wrong: set aside.
+        for s in [400, 413, 415, 422] {
+            assert!(!kept(s), "{s}");
+        }
+    }
+
+    #[test]
     fn influx_url_must_be_a_server_root() {
         let t = Duration::from_secs(1);
         let tls = ClientTls::default();
