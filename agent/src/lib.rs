@@ -6,7 +6,7 @@
 //! region's transfer nodes — buffering on disk while none answers. Its plugins, log rules and
 //! probes come from its config file and from the config center.
 //!
-//! - [`config`] — [`AgentConfig`](config::AgentConfig);
+//! - [`config`] — [`AgentConfig`];
 //! - [`collect`] — host metrics, named as open-falcon users know them (`docs/METRICS.md`);
 //! - [`push`] — the local push port (`127.0.0.1:1988/v1/push`, open-falcon compatible);
 //! - [`plugins`], [`logwatch`], [`probes`] — custom monitoring;

@@ -298,7 +298,7 @@ pub async fn heartbeat_loop_to(
                     taken = true;
                     break;
                 }
-                Ok(r) if r.status().is_server_error() => {
+                Ok(r) if argus_core::http::retryable(r.status().as_u16()) => {
                     tracing::warn!(%url, status = %r.status(), "heartbeat refused; trying the next center")
                 }
                 Ok(r) => {

@@ -3,6 +3,7 @@
 //! answers. Order is kept: once anything is buffered on disk, newer points go behind it.
 
 use crate::spool::Spool;
+use argus_core::http::Failure;
 use argus_core::telemetry::{Counter, Registry};
 use argus_core::wire::{frame, PushResponse};
 use argus_core::Point;
@@ -189,7 +190,9 @@ impl Sender {
                         }
                     }));
                 }
-                Ok(r) if matches!(r.status().as_u16(), 400 | 413 | 422) => {
+                // By the one retry rule: only a refusal of the batch itself drops it; a busy
+                // transfer or a wrong token/URL keeps it for the next transfer or the buffer.
+                Ok(r) if !Failure::of_status(r.status().as_u16()).keeps_data() => {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();
                     return Err(SendError::Refused(format!("{url}: {status}: {text}")));

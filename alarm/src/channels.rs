@@ -302,7 +302,9 @@ pub(crate) fn judge(kind: Channel, reply: &Reply) -> Outcome {
             .find_map(|k| body.get(*k).and_then(Value::as_str))
             .unwrap_or("");
         let error = format!("{} {field} {n}: {msg}", kind.as_str());
-        Some(if retry.contains(&n) || reply.status >= 500 {
+        // A 2xx carrying an error code is judged by the code alone.
+        let status_retry = reply.status >= 300 && argus_core::http::retryable(reply.status);
+        Some(if retry.contains(&n) || status_retry {
             Outcome::Retry {
                 status: code,
                 error,

@@ -166,9 +166,11 @@ pub(crate) struct Reply {
 const REPLY_BODY_MAX: usize = 16 * 1024;
 
 impl Reply {
-    /// The outcome by status alone: 2xx delivered; 5xx, 408 and 429 retried (after the
-    /// receiver's `Retry-After`); any other status refused.
-    pub fn outcome(&self) -> Outcome {
+    /// The outcome by status alone: 2xx delivered; what the one retry rule calls transient
+    /// (5xx, 408, 425, 429; `argus_core::http::Failure`) retried after the receiver's
+    /// `Retry-After`; any other status is permanent: a wrong URL or credential (401/403/404)
+    /// dead-letters at once, from where the console sends it again once it is fixed.
+    pub(crate) fn outcome(&self) -> Outcome {
         let code = Some(self.status);
         if (200..300).contains(&self.status) {
             return Outcome::Delivered { status: code };
@@ -182,7 +184,7 @@ impl Reply {
             error.push_str(": ");
             error.push_str(&cut);
         }
-        if self.status >= 500 || self.status == 429 || self.status == 408 {
+        if argus_core::http::retryable(self.status) {
             Outcome::Retry {
                 status: code,
                 error,

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Metric lines (not comments) in a Prometheus text exposition: the series one scrape yields.
-pub fn count_series(exposition: &str) -> usize {
+pub(crate) fn count_series(exposition: &str) -> usize {
     exposition
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -17,7 +17,7 @@ pub fn count_series(exposition: &str) -> usize {
 }
 
 /// The value of an unlabelled counter in a Prometheus text exposition.
-pub fn counter_value(exposition: &str, name: &str) -> Option<f64> {
+pub(crate) fn counter_value(exposition: &str, name: &str) -> Option<f64> {
     exposition.lines().find_map(|l| {
         let (n, v) = l.split_once(' ')?;
         (n == name).then(|| v.trim().parse().ok()).flatten()
@@ -90,7 +90,7 @@ fn agent_command(
 
 /// Runs both for `window` with collection every `step` seconds; `argus` is a running Argus
 /// server the agent pushes to. Skips node_exporter when it is not installed.
-pub async fn run(
+pub(crate) async fn run(
     argus: &Server,
     dir: &Path,
     window: Duration,

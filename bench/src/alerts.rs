@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// One configuration to measure.
 #[derive(Debug, Clone)]
-pub enum Case {
+pub(crate) enum Case {
     /// Argus with alarm's storm window and loop interval.
     Argus {
         /// Alarm `group_wait_secs`.
@@ -355,7 +355,7 @@ async fn run_prometheus(
 
 /// The cases of a run: Argus default and fastest, Prometheus + Alertmanager fastest, and (unless
 /// `quick`) with usual production settings.
-pub fn cases(quick: bool) -> Vec<Case> {
+pub(crate) fn cases(quick: bool) -> Vec<Case> {
     let mut c = vec![
         Case::Argus {
             group_wait_secs: 5,
@@ -384,7 +384,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
 }
 
 /// Runs every case at once; a case whose peer is not installed is skipped with a note.
-pub async fn run(
+pub(crate) async fn run(
     dir: &Path,
     n: usize,
     spacing: Duration,

@@ -13,7 +13,7 @@ use prost::encoding::{encode_key, encode_varint, WireType};
 
 /// One HTTP request's worth of points.
 #[derive(Debug, Clone)]
-pub struct Body {
+pub(crate) struct Body {
     /// Index of the tenant whose token signs it (Argus); unused by remote write.
     pub tenant: usize,
     /// Compressed body.
@@ -24,7 +24,7 @@ pub struct Body {
 
 /// Argus: one batch per `hosts_per_batch` hosts of one tenant, as agents send it: the binary
 /// point frame (`argus_core::wire::frame`, tenant left empty, tags in key order), zstd level 1.
-pub fn argus_step(
+pub(crate) fn argus_step(
     fleet: &Fleet,
     hosts: &[usize],
     k: i64,
@@ -90,7 +90,7 @@ pub fn argus_step(
 }
 
 /// The Prometheus name of an open-falcon metric: dots become underscores.
-pub fn prom_name(metric: &str) -> String {
+pub(crate) fn prom_name(metric: &str) -> String {
     metric.replace('.', "_")
 }
 
@@ -109,7 +109,7 @@ pub(crate) fn put_label(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, name: &str, va
 
 /// Remote write: one `WriteRequest` per `hosts_per_batch` hosts, snappy-compressed.
 /// Labels: `__name__`, `endpoint`, the tags and `tenant`, sorted by name as Prometheus wants.
-pub fn remote_write_step(
+pub(crate) fn remote_write_step(
     fleet: &Fleet,
     hosts: &[usize],
     k: i64,

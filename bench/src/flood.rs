@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// The scenario's parameters.
 #[derive(Debug, Clone)]
-pub struct FloodOpts {
+pub(crate) struct FloodOpts {
     /// Every tenant's quota, points per second.
     pub quota: f64,
     /// Seconds of each phase (alone, flooded).
@@ -69,7 +69,7 @@ async fn quiet_phase(
 }
 
 /// Runs the scenario against an Argus started under `dir`.
-pub async fn run(dir: &Path, o: &FloodOpts) -> anyhow::Result<FloodResult> {
+pub(crate) async fn run(dir: &Path, o: &FloodOpts) -> anyhow::Result<FloodResult> {
     // Two tenants, 40 hosts each: t01 is quiet, t02 floods.
     let fleet = Fleet::new(80, 2, 44);
     let quiet_hosts: Vec<usize> = (0..80).filter(|h| fleet.hosts[*h].tenant == 0).collect();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// How to drive one ingest.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Scenario label for the results.
     pub scenario: String,
     /// Steps of data to send.
@@ -121,7 +121,7 @@ pub(crate) async fn send_one(
 }
 
 /// Replays the fleet into `server` and stops it; returns what was measured.
-pub async fn run(
+pub(crate) async fn run(
     kind: Kind,
     mut server: Server,
     fleet: Arc<Fleet>,

@@ -20,7 +20,7 @@ async fn wait_for_stop() -> anyhow::Result<()> {
 }
 
 /// Parses `tenant=sha256hex`.
-pub fn parse_tenant(s: &str) -> anyhow::Result<argus_transfer::config::TenantTokens> {
+pub(crate) fn parse_tenant(s: &str) -> anyhow::Result<argus_transfer::config::TenantTokens> {
     let (t, h) = s
         .split_once('=')
         .with_context(|| format!("--tenant {s:?}: expected TENANT=SHA256"))?;
@@ -33,7 +33,7 @@ pub fn parse_tenant(s: &str) -> anyhow::Result<argus_transfer::config::TenantTok
 /// The alerting path of the alert-latency scenario: which hosts carry the strategy, where
 /// notifications go, and the alarm's grouping settings.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Alerting {
+pub(crate) struct Alerting {
     /// Tenant of the alert hosts.
     pub tenant: String,
     /// Hosts in the host group bound to the template holding the strategy.
@@ -146,7 +146,7 @@ async fn start_ruler(
 /// prints `WEB <web url>` (with web) and then `READY <transfer url>` once serving.
 #[allow(clippy::field_reassign_with_default)] // on purpose, see below
 #[allow(clippy::too_many_arguments)] // one per flag of the hidden serve-argus command
-pub async fn serve_argus(
+pub(crate) async fn serve_argus(
     data_dir: PathBuf,
     fsync: bool,
     tenants: Vec<String>,
@@ -302,7 +302,7 @@ pub async fn serve_argus(
 }
 
 /// Runs the Argus agent (the library the `argus-agent` binary runs) until SIGTERM.
-pub async fn serve_agent(
+pub(crate) async fn serve_agent(
     listen: String,
     transfer: String,
     token: String,

@@ -48,7 +48,7 @@ fn register_font() -> anyhow::Result<()> {
 }
 
 /// Draws every plot the results allow into `dir`; returns (title, file path) of each.
-pub fn draw(r: &Results, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn draw(r: &Results, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     register_font()?;
     std::fs::create_dir_all(dir)?;
     let mut out = Vec::new();
@@ -411,7 +411,7 @@ fn log_x_chart(
 }
 
 /// 1234567 → "1.23M", 0.25 → "0.25".
-pub fn human(v: f64) -> String {
+pub(crate) fn human(v: f64) -> String {
     let a = v.abs();
     if a >= 1e6 {
         format!("{:.2}M", v / 1e6)

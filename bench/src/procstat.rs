@@ -16,7 +16,7 @@ fn ticks_per_sec() -> f64 {
 }
 
 /// User + system CPU seconds used so far by process `pid` (its threads included).
-pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     parse_cpu_ticks(&text)
@@ -26,7 +26,7 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
-pub fn parse_cpu_ticks(stat: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_cpu_ticks(stat: &str) -> anyhow::Result<u64> {
     let rest = &stat[stat.rfind(')').context("no ')' in stat")? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state): utime is field 14 → index 11, stime index 12.
@@ -40,14 +40,14 @@ pub fn parse_cpu_ticks(stat: &str) -> anyhow::Result<u64> {
 }
 
 /// Resident memory of `pid`: (current, peak) in bytes, from `VmRSS` and `VmHWM`.
-pub fn rss_bytes(pid: u32) -> anyhow::Result<(u64, u64)> {
+pub(crate) fn rss_bytes(pid: u32) -> anyhow::Result<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     Ok(parse_rss(&text))
 }
 
 /// (VmRSS, VmHWM) in bytes from a `/proc/<pid>/status` text; 0 when absent.
-pub fn parse_rss(status: &str) -> (u64, u64) {
+pub(crate) fn parse_rss(status: &str) -> (u64, u64) {
     let kb = |key: &str| {
         status
             .lines()
@@ -62,7 +62,7 @@ pub fn parse_rss(status: &str) -> (u64, u64) {
 
 /// Bytes allocated on disk under `dir` (sum of the files' allocated blocks, so sparse or
 /// preallocated files count for what they really use).
-pub fn disk_bytes(dir: &Path) -> u64 {
+pub(crate) fn disk_bytes(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0;
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -80,7 +80,7 @@ pub fn disk_bytes(dir: &Path) -> u64 {
 }
 
 /// The machine: CPU model, logical CPUs, memory, kernel.
-pub fn machine() -> crate::results::Machine {
+pub(crate) fn machine() -> crate::results::Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
         .lines()

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 /// How to run the query benchmark.
 #[derive(Debug, Clone)]
-pub struct QueryOpts {
+pub(crate) struct QueryOpts {
     /// Hosts of the fleet (one tenant).
     pub hosts: usize,
     /// Hours of `cpu.busy` history.
@@ -86,7 +86,7 @@ const RECENT_STEPS: i64 = 390;
 const COARSE_EVERY: i64 = 6;
 
 /// The query benchmark's data: which series are written at which steps.
-pub struct Dataset {
+pub(crate) struct Dataset {
     /// The fleet (one tenant, [`query_metric_set`]).
     pub fleet: Fleet,
     /// Steps on the timeline (`hours` × 360).
@@ -102,7 +102,7 @@ pub struct Dataset {
 
 impl Dataset {
     /// `hosts` hosts, `hours` of history ending at `t_end` (rounded down to 5 minutes).
-    pub fn new(hosts: usize, hours: i64, full_steps: i64, t_end: i64) -> Self {
+    pub(crate) fn new(hosts: usize, hours: i64, full_steps: i64, t_end: i64) -> Self {
         let mut fleet = Fleet::new(hosts, 1, 44);
         fleet.series = query_metric_set();
         let class = fleet
@@ -129,7 +129,7 @@ impl Dataset {
 
     /// `hosts` hosts in `groups` host groups (tag `group`), every series of
     /// [`query_metric_set`] at each of `n_steps` steps ending at `t_end` (not rounded).
-    pub fn every_step(hosts: usize, groups: usize, n_steps: i64, t_end: i64) -> Self {
+    pub(crate) fn every_step(hosts: usize, groups: usize, n_steps: i64, t_end: i64) -> Self {
         let mut fleet = Fleet::new(hosts, 1, 45);
         fleet.series = query_metric_set();
         let n = fleet.series.len();
@@ -144,7 +144,7 @@ impl Dataset {
     }
 
     /// The `group` tag of host `h`, if hosts are grouped.
-    pub fn group_of(&self, h: usize) -> Option<String> {
+    pub(crate) fn group_of(&self, h: usize) -> Option<String> {
         (self.groups > 0).then(|| group_name(h % self.groups))
     }
 
@@ -161,12 +161,12 @@ impl Dataset {
     }
 
     /// Unix seconds of step `k`.
-    pub fn ts(&self, k: i64) -> i64 {
+    pub(crate) fn ts(&self, k: i64) -> i64 {
         self.t_end - (self.n_steps - 1 - k) * self.fleet.step
     }
 
     /// Points of the whole dataset.
-    pub fn points(&self) -> u64 {
+    pub(crate) fn points(&self) -> u64 {
         let per_host: u64 = (0..self.fleet.series.len())
             .map(|i| (0..self.n_steps).filter(|&k| self.present(i, k)).count() as u64)
             .sum();
@@ -174,7 +174,7 @@ impl Dataset {
     }
 
     /// Points of metric `metric` (of one host or of all) with timestamps in `(from, to]`.
-    pub fn points_between(&self, metric: &str, one_host: bool, from: i64, to: i64) -> u64 {
+    pub(crate) fn points_between(&self, metric: &str, one_host: bool, from: i64, to: i64) -> u64 {
         let per_host: u64 = (0..self.fleet.series.len())
             .filter(|&i| self.fleet.series[i].metric == metric)
             .map(|i| {
@@ -192,7 +192,7 @@ impl Dataset {
     }
 
     /// Distinct series.
-    pub fn series(&self) -> usize {
+    pub(crate) fn series(&self) -> usize {
         self.fleet.total_series()
     }
 
@@ -356,7 +356,7 @@ impl Dataset {
 
 /// One query as each system is asked it.
 #[derive(Debug, Clone)]
-pub struct QuerySpec {
+pub(crate) struct QuerySpec {
     /// Short name for tables.
     pub name: &'static str,
     /// The PromQL Argus is asked (falcon names: `{__name__="cpu.busy"}`).
@@ -373,14 +373,14 @@ pub struct QuerySpec {
 }
 
 /// The name of host group `i` (`g00`, `g01`, ...).
-pub fn group_name(i: usize) -> String {
+pub(crate) fn group_name(i: usize) -> String {
     format!("g{i:02}")
 }
 
 /// Both spellings of a PromQL template in which `@name@` is a metric: Argus's (falcon names,
 /// `{__name__="cpu.busy"}`, a following `{...}` merged into it) and the peers' (the names
 /// remote write gives them, `cpu_busy{...}`).
-pub fn spell(template: &str) -> (String, String) {
+pub(crate) fn spell(template: &str) -> (String, String) {
     let mut argus = String::new();
     let mut peer = String::new();
     for (i, part) in template.split('@').enumerate() {
@@ -424,7 +424,7 @@ fn spec(
 }
 
 /// The dashboard's queries over `ds`, measured one at a time.
-pub fn specs(ds: &Dataset) -> Vec<QuerySpec> {
+pub(crate) fn specs(ds: &Dataset) -> Vec<QuerySpec> {
     let host = &ds.fleet.hosts[0].name;
     let history = (ds.n_steps * ds.fleet.step).min(86_400);
     let q = |name, template: &str, range_secs, step_secs| {
@@ -476,7 +476,7 @@ pub fn specs(ds: &Dataset) -> Vec<QuerySpec> {
 
 /// Panels of a fleet dashboard (as the console's host-group dashboard or a Grafana board asks
 /// them): 12 range queries over the last hour, sent together when the dashboard opens.
-pub fn dashboard_specs(ds: &Dataset) -> Vec<QuerySpec> {
+pub(crate) fn dashboard_specs(ds: &Dataset) -> Vec<QuerySpec> {
     let host = &ds.fleet.hosts[0].name;
     let q = |name, template: &str| spec(ds, name, template, 3600, 15);
     vec![
@@ -876,7 +876,7 @@ async fn measure_queries(
 }
 
 /// Loads the dataset into each of `systems` in turn and measures the queries there.
-pub async fn run(
+pub(crate) async fn run(
     work: &Path,
     systems: &[Kind],
     opts: &QueryOpts,

@@ -10,13 +10,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The heading of the section this tool owns.
-pub const HEADING: &str = "## Scenario (argus-bench)";
+pub(crate) const HEADING: &str = "## Scenario (argus-bench)";
 
 /// The document's skeleton when it does not exist yet.
 const SKELETON: &str = "# Benchmarks\n\n## Scenario (argus-bench)\n\n## store\n\n## transfer\n\n## judge\n\n## alarm\n\n## agent\n";
 
 /// Writes the plots and the section.
-pub fn write(results: &Path, doc: &Path, plot_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn write(results: &Path, doc: &Path, plot_dir: &Path) -> anyhow::Result<()> {
     let r: Results = serde_json::from_slice(&std::fs::read(results).with_context(|| {
         format!(
             "reading {} (run `argus-bench run` first)",
@@ -58,7 +58,7 @@ fn pathdiff(p: &Path, base: &Path) -> PathBuf {
 
 /// Replaces the body of the section starting at `heading` (up to the next `## ` heading) with
 /// `body`; adds the section after the title when absent. Other sections are kept byte for byte.
-pub fn replace_section(doc: &str, heading: &str, body: &str) -> String {
+pub(crate) fn replace_section(doc: &str, heading: &str, body: &str) -> String {
     let lines: Vec<&str> = doc.split_inclusive('\n').collect();
     let start = lines.iter().position(|l| l.trim_end() == heading);
     let mut out = String::new();
@@ -876,7 +876,7 @@ fn rules_section(r: &Results, s: &mut String) {
     }
 }
 
-pub fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
+pub(crate) fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
     let mut s = String::new();
     let set = &r.settings;
     if r.quick {

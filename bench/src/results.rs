@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 /// The machine the run happened on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// `model name` from /proc/cpuinfo.
     pub cpu_model: String,
     /// Logical CPUs available.
@@ -18,7 +18,7 @@ pub struct Machine {
 
 /// How the load was shaped.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Tenants the hosts are spread over.
     pub tenants: usize,
     /// Series each host reports.
@@ -37,7 +37,7 @@ pub struct Settings {
 
 /// One system evaluating the rules benchmark's rule file (figures per evaluation interval).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RuleResult {
+pub(crate) struct RuleResult {
     /// `argus` or `prometheus`.
     pub system: String,
     /// Hosts of the fleet.
@@ -84,7 +84,7 @@ pub struct RuleResult {
 
 /// One system ingesting one fleet.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct IngestResult {
+pub(crate) struct IngestResult {
     /// `argus`, `prometheus` or `victoriametrics`.
     pub system: String,
     /// `ingest` (the main size), `scale` (cost growth) or `storage` (one hour of data).
@@ -121,7 +121,7 @@ pub struct IngestResult {
 
 /// Agent footprint over the same window.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AgentResult {
+pub(crate) struct AgentResult {
     /// `argus-agent` or `node_exporter`.
     pub system: String,
     /// How the numbers were obtained (push interval, scrape interval).
@@ -142,7 +142,7 @@ pub struct AgentResult {
 
 /// Alert latency of one system in one configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AlertResult {
+pub(crate) struct AlertResult {
     /// e.g. `argus` or `prometheus+alertmanager (usual)`.
     pub system: String,
     /// The settings used.
@@ -155,7 +155,7 @@ pub struct AlertResult {
 
 impl AlertResult {
     /// The `q` quantile (0..=1) of the latencies (nearest rank), if any.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         quantile(&self.latencies_ms, q)
     }
 }
@@ -163,7 +163,7 @@ impl AlertResult {
 /// Fairness under a flood (`flood.rs`): a quiet tenant's push latency alone and while another
 /// tenant pushes at a multiple of the same quota.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FloodResult {
+pub(crate) struct FloodResult {
     /// Every tenant's quota, points per second.
     pub quota_points_per_sec: f64,
     /// The quiet tenant's requests per second.
@@ -200,7 +200,7 @@ pub struct FloodResult {
 
 /// One system's load of the query benchmark's data.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct QueryLoad {
+pub(crate) struct QueryLoad {
     /// `argus`, `prometheus` or `victoriametrics`.
     pub system: String,
     /// Points sent.
@@ -223,7 +223,7 @@ pub struct QueryLoad {
 
 /// The query benchmark's data and method.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct QuerySetup {
+pub(crate) struct QuerySetup {
     /// Hosts (one tenant).
     pub hosts: usize,
     /// Distinct series.
@@ -261,7 +261,7 @@ pub struct QuerySetup {
 
 /// One PromQL range query against one system.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct QueryResult {
+pub(crate) struct QueryResult {
     /// `argus`, `prometheus` or `victoriametrics`.
     pub system: String,
     /// The query's short name (the same for every system).
@@ -296,7 +296,7 @@ pub struct QueryResult {
 /// Opening a dashboard of several panels against one system: every panel's range query sent
 /// at once (as a browser does, a few in flight), timed until the last answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DashboardResult {
+pub(crate) struct DashboardResult {
     /// `argus`, `argus-vm`, `prometheus` or `victoriametrics`.
     pub system: String,
     /// Panels (one range query each).
@@ -315,20 +315,20 @@ pub struct DashboardResult {
 
 impl DashboardResult {
     /// The `q` quantile of the load times (nearest rank), if any.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         quantile(&self.latencies_ms, q)
     }
 }
 
 impl QueryResult {
     /// The `q` quantile of the latencies (nearest rank), if any.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         quantile(&self.latencies_ms, q)
     }
 }
 
 /// Nearest-rank quantile of sorted values.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -338,7 +338,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 
 /// A whole run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Results {
+pub(crate) struct Results {
     /// The exact command line.
     pub command: String,
     /// Quick (smoke) mode.
@@ -379,7 +379,7 @@ pub struct Results {
 }
 
 /// `YYYY-MM-DD HH:MM UTC` of Unix seconds.
-pub fn utc_string(secs: i64) -> String {
+pub(crate) fn utc_string(secs: i64) -> String {
     format!("{} UTC", argus_core::time::UtcTime::of(secs).minutes())
 }
 

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 /// How to run the rules benchmark.
 #[derive(Debug, Clone)]
-pub struct RuleOpts {
+pub(crate) struct RuleOpts {
     /// Hosts of the fleet (one tenant).
     pub hosts: usize,
     /// Host groups; each template becomes one rule per group.
@@ -63,7 +63,7 @@ const HISTORY_STEPS: i64 = 36;
 
 /// One rule template: `@metric@` is a metric (see [`spell`]), `$G` the host group.
 #[derive(Debug, Clone, Copy)]
-pub struct Template {
+pub(crate) struct Template {
     /// `record` of a recording rule, `alert` of an alert rule.
     pub name: &'static str,
     /// The expression.
@@ -89,7 +89,7 @@ const fn alert(name: &'static str, expr: &'static str, for_secs: u32) -> Templat
 }
 
 /// The 50 recording and 50 alert rule templates.
-pub fn templates() -> (Vec<Template>, Vec<Template>) {
+pub(crate) fn templates() -> (Vec<Template>, Vec<Template>) {
     let recording = vec![
         rec(
             "group:cpu_busy:avg",
@@ -522,7 +522,7 @@ fn yaml_quote(s: &str) -> String {
 
 /// The rule file in both spellings (Argus's, the peers'), and the rule counts
 /// `(recording, alerting)`.
-pub fn rule_files(
+pub(crate) fn rule_files(
     groups: usize,
     templates_per_kind: usize,
     interval_secs: u64,
@@ -972,7 +972,7 @@ async fn measure(
 }
 
 /// Runs the scenario on each of `systems` that evaluates rules (argus, prometheus).
-pub async fn run(
+pub(crate) async fn run(
     work: &Path,
     systems: &[Kind],
     opts: &RuleOpts,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The run's parameters (the `run` subcommand's flags, after `--quick` is applied).
 #[derive(Debug, Clone)]
-pub struct RunOpts {
+pub(crate) struct RunOpts {
     /// Hosts of the main ingest comparison.
     pub hosts: usize,
     /// Tenants.
@@ -257,7 +257,7 @@ async fn measure(
 }
 
 /// Runs everything and writes the results JSON.
-pub async fn run(opts: RunOpts) -> anyhow::Result<Results> {
+pub(crate) async fn run(opts: RunOpts) -> anyhow::Result<Results> {
     let began = Instant::now();
     let tmp;
     let work = match &opts.work_dir {

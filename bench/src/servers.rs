@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Which system a server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Argus transfer + embedded storage engine, fed Argus batches as agents push them.
     Argus,
     /// The same Argus, fed the peers' remote-write requests (the transfer's `/api/v1/write`).
@@ -27,7 +27,7 @@ pub enum Kind {
 
 impl Kind {
     /// Short name used in results.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Argus => "argus",
             Kind::ArgusRemoteWrite => "argus-rw",
@@ -38,7 +38,7 @@ impl Kind {
     }
 
     /// Parses a short name.
-    pub fn parse(s: &str) -> Option<Kind> {
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
         match s.trim() {
             "argus" => Some(Kind::Argus),
             "argus-rw" => Some(Kind::ArgusRemoteWrite),
@@ -51,7 +51,7 @@ impl Kind {
 }
 
 /// A running server process.
-pub struct Server {
+pub(crate) struct Server {
     /// What it is (`argus`, `prometheus`, `node_exporter`, ...).
     pub name: String,
     /// Base URL.
@@ -71,13 +71,13 @@ pub struct Server {
 }
 
 /// A free loopback TCP port (bound then released: the child binds it a moment later).
-pub fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
     Ok(l.local_addr()?.port())
 }
 
 /// The binary named by env var `var`, else the first of `names` found on PATH.
-pub fn find_bin(var: &str, names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_bin(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Ok(v) = std::env::var(var) {
         let p = PathBuf::from(v);
         if p.is_file() {
@@ -98,7 +98,7 @@ pub fn find_bin(var: &str, names: &[&str]) -> Option<PathBuf> {
 
 /// The first line of `bin <flag>` (stdout or stderr): the version banner; when the binary prints
 /// none (Debian's VictoriaMetrics build), the version of Debian package `package`.
-pub fn version_of(bin: &Path, flag: &str, package: &str) -> String {
+pub(crate) fn version_of(bin: &Path, flag: &str, package: &str) -> String {
     let banner = Command::new(bin)
         .arg(flag)
         .output()
@@ -135,13 +135,13 @@ pub fn version_of(bin: &Path, flag: &str, package: &str) -> String {
 
 impl Server {
     /// Process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
     /// CPU seconds used so far (with its companion's).
     /// Sends SIGHUP (Prometheus re-reads its configuration and rule files).
-    pub fn reload(&self) -> anyhow::Result<()> {
+    pub(crate) fn reload(&self) -> anyhow::Result<()> {
         // SAFETY: signalling our own child by its pid.
         if unsafe { libc::kill(self.pid() as i32, libc::SIGHUP) } != 0 {
             bail!(
@@ -153,7 +153,7 @@ impl Server {
         Ok(())
     }
 
-    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+    pub(crate) fn cpu_seconds(&self) -> anyhow::Result<f64> {
         let mine = procstat::cpu_seconds(self.pid())?;
         Ok(match &self.companion {
             Some(c) => mine + c.cpu_seconds()?,
@@ -162,7 +162,7 @@ impl Server {
     }
 
     /// (current, peak) resident bytes (with its companion's: the sum of the two peaks).
-    pub fn rss(&self) -> anyhow::Result<(u64, u64)> {
+    pub(crate) fn rss(&self) -> anyhow::Result<(u64, u64)> {
         let (now, peak) = procstat::rss_bytes(self.pid())?;
         Ok(match &self.companion {
             Some(c) => {
@@ -174,7 +174,7 @@ impl Server {
     }
 
     /// Fails (with the tail of its log) when the process has exited.
-    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(c) = self.companion.as_mut() {
             c.check_alive()?;
         }
@@ -193,7 +193,7 @@ impl Server {
 
     /// Asks the process to stop (SIGTERM: each system flushes on it) and waits for it; kills it
     /// after `timeout`.
-    pub async fn stop(mut self, timeout: Duration) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self, timeout: Duration) -> anyhow::Result<()> {
         let companion = self.companion.take();
         // Argus first (its spools drain to the backend), then the backend.
         let r = match self.child.take() {
@@ -268,7 +268,7 @@ async fn wait_http_ok(server: &mut Server, path: &str, timeout: Duration) -> any
 
 /// Starts Argus (transfer + storage node in one child process) for `tenants`, data under `dir`.
 /// With `alerting` (a JSON `node::Alerting` file) it runs judge and alarm behind the transfer too.
-pub async fn start_argus(
+pub(crate) async fn start_argus(
     dir: &Path,
     tenants: &[String],
     fsync: bool,
@@ -280,7 +280,7 @@ pub async fn start_argus(
 /// Starts Argus as [`start_argus`] does, plus the web service (in the same process) that serves
 /// the Prometheus HTTP API over the transfer's query endpoint, with an API token for the first
 /// tenant in [`Server::api_token`] and its URL in [`Server::web_url`].
-pub async fn start_argus_with_web(
+pub(crate) async fn start_argus_with_web(
     dir: &Path,
     tenants: &[String],
     fsync: bool,
@@ -291,7 +291,7 @@ pub async fn start_argus_with_web(
 /// Starts a VictoriaMetrics and Argus keeping its points there (`[remote_storage]`, label
 /// tenancy), with the web service when `web`. The VictoriaMetrics is the Argus server's
 /// companion: measured and stopped with it; `data_dir` is its data (the points on disk).
-pub async fn start_argus_on_vm(
+pub(crate) async fn start_argus_on_vm(
     dir: &Path,
     tenants: &[String],
     web: bool,
@@ -308,7 +308,7 @@ pub async fn start_argus_on_vm(
 
 /// Starts Argus with the web service, a judge evaluating the rules stored there and an alarm
 /// (the rules scenario).
-pub async fn start_argus_with_rules(
+pub(crate) async fn start_argus_with_rules(
     dir: &Path,
     tenants: &[String],
     fsync: bool,
@@ -328,7 +328,7 @@ pub async fn start_argus_with_rules(
 
 /// Starts Argus as [`start_argus`] does, with every tenant's quota at `points_per_sec` (burst:
 /// one second's worth; the fairness scenario).
-pub async fn start_argus_with_quota(
+pub(crate) async fn start_argus_with_quota(
     dir: &Path,
     tenants: &[String],
     points_per_sec: f64,
@@ -442,7 +442,11 @@ async fn spawn_argus(
 }
 
 /// Starts Prometheus with the remote-write receiver and `config` (YAML) under `dir`.
-pub async fn start_prometheus(bin: &Path, dir: &Path, config: &str) -> anyhow::Result<Server> {
+pub(crate) async fn start_prometheus(
+    bin: &Path,
+    dir: &Path,
+    config: &str,
+) -> anyhow::Result<Server> {
     let data_dir = dir.join("prometheus-data");
     std::fs::create_dir_all(&data_dir)?;
     let cfg = dir.join("prometheus.yml");
@@ -475,7 +479,7 @@ pub async fn start_prometheus(bin: &Path, dir: &Path, config: &str) -> anyhow::R
 }
 
 /// Starts VictoriaMetrics single-node under `dir`.
-pub async fn start_victoriametrics(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
+pub(crate) async fn start_victoriametrics(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
     let data_dir = dir.join("vm-data");
     std::fs::create_dir_all(&data_dir)?;
     let port = free_port()?;
@@ -504,7 +508,7 @@ pub async fn start_victoriametrics(bin: &Path, dir: &Path) -> anyhow::Result<Ser
 }
 
 /// Spawns any long-running helper (agent, exporter) whose footprint is measured.
-pub fn spawn_plain(
+pub(crate) fn spawn_plain(
     name: &str,
     mut cmd: Command,
     url: String,
@@ -529,6 +533,6 @@ pub fn spawn_plain(
 }
 
 /// Waits until `path` on a helper answers 2xx.
-pub async fn wait_ready(server: &mut Server, path: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(server: &mut Server, path: &str) -> anyhow::Result<()> {
     wait_http_ok(server, path, Duration::from_secs(60)).await
 }

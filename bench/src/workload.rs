@@ -8,7 +8,7 @@ use std::f64::consts::TAU;
 
 /// How a series' value moves over time.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// A percentage around `base` with a daily-ish swing of `amp` and noise, clamped to 0..100.
     Percent { base: f64, amp: f64 },
     /// 100 minus the series `offset` places before it in the host (busy = 100 − idle).
@@ -35,7 +35,7 @@ pub enum Shape {
 
 /// One series of a host: metric, tags (besides the endpoint) and how its value moves.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeriesSpec {
+pub(crate) struct SeriesSpec {
     /// Metric name, open-falcon style (`cpu.idle`).
     pub metric: &'static str,
     /// Tags, sorted by key.
@@ -46,7 +46,7 @@ pub struct SeriesSpec {
 
 /// A simulated host.
 #[derive(Debug, Clone)]
-pub struct Host {
+pub(crate) struct Host {
     /// Index of its tenant in [`Fleet::tenants`].
     pub tenant: usize,
     /// Endpoint name.
@@ -57,7 +57,7 @@ pub struct Host {
 
 /// The whole simulated fleet.
 #[derive(Debug, Clone)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     /// Tenant ids.
     pub tenants: Vec<String>,
     /// Hosts, spread round-robin over tenants.
@@ -69,7 +69,7 @@ pub struct Fleet {
 }
 
 /// The agent's host metric set for a machine with two file systems, two interfaces and one disk.
-pub fn metric_set() -> Vec<SeriesSpec> {
+pub(crate) fn metric_set() -> Vec<SeriesSpec> {
     use Shape::*;
     let mut s = Vec::new();
     let mut add = |metric: &'static str, tags: Vec<(&'static str, String)>, shape: Shape| {
@@ -254,7 +254,7 @@ pub fn metric_set() -> Vec<SeriesSpec> {
 
 /// Upper bounds of the latency histogram's buckets (seconds), as Prometheus client libraries'
 /// defaults; `+Inf` last.
-pub const BUCKETS: [f64; 10] = [
+pub(crate) const BUCKETS: [f64; 10] = [
     0.005,
     0.01,
     0.025,
@@ -271,7 +271,7 @@ pub const BUCKETS: [f64; 10] = [
 /// query and the agent does not send — byte counters per interface (`rate` wants counters; the
 /// agent sends rates) and a classic latency histogram (`le` buckets). The ingest scenarios keep
 /// [`metric_set`].
-pub fn query_metric_set() -> Vec<SeriesSpec> {
+pub(crate) fn query_metric_set() -> Vec<SeriesSpec> {
     let mut s = metric_set();
     for iface in ["eth0", "eth1"] {
         let t = || vec![("iface", iface.to_string())];
@@ -297,7 +297,7 @@ pub fn query_metric_set() -> Vec<SeriesSpec> {
 }
 
 /// The `le` label of a bucket bound, as Prometheus client libraries write it (`+Inf`, `0.005`).
-pub fn le_label(le: f64) -> String {
+pub(crate) fn le_label(le: f64) -> String {
     if le.is_infinite() {
         "+Inf".into()
     } else {
@@ -335,7 +335,7 @@ fn round_to(v: f64, decimals: i32) -> f64 {
 
 impl Fleet {
     /// `hosts` hosts spread over `tenants` tenants (`t01`, `t02`, ...), named `<tenant>-host-<n>`.
-    pub fn new(hosts: usize, tenants: usize, seed: u64) -> Self {
+    pub(crate) fn new(hosts: usize, tenants: usize, seed: u64) -> Self {
         let tenants = tenants.max(1);
         let names: Vec<String> = (1..=tenants).map(|t| format!("t{t:02}")).collect();
         let hosts = (0..hosts)
@@ -354,17 +354,17 @@ impl Fleet {
     }
 
     /// Series per host.
-    pub fn series_per_host(&self) -> usize {
+    pub(crate) fn series_per_host(&self) -> usize {
         self.series.len()
     }
 
     /// Total series of the fleet.
-    pub fn total_series(&self) -> usize {
+    pub(crate) fn total_series(&self) -> usize {
         self.hosts.len() * self.series.len()
     }
 
     /// The value of series `idx` of `host` at step number `k` (k × step seconds into the run).
-    pub fn value(&self, host: &Host, idx: usize, k: i64) -> f64 {
+    pub(crate) fn value(&self, host: &Host, idx: usize, k: i64) -> f64 {
         self.value_at(host, idx, k, 0)
     }
 

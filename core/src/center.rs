@@ -72,7 +72,7 @@ impl FetchError {
     pub fn is_transient(&self) -> bool {
         match self {
             FetchError::Unreachable { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500,
+            FetchError::Status { status, .. } => crate::http::retryable(*status),
             FetchError::Invalid { .. } => false,
         }
     }

@@ -278,3 +278,79 @@ pub fn request_wire_len(req: &reqwest::Request) -> u64 {
         90,
     ) + body as u64
 }
+
+/// What a failed HTTP call means for whoever sent it: the one rule every sender uses (agent to
+/// transfer, transfer to storage nodes, judges and remote TSDBs, judge to alarm, alarm to
+/// webhooks and chat services, web to regions, config-center pulls).
+///
+/// - No answer at all (refused connection, timeout, reset, an answer cut short) and 5xx, 408,
+///   425 and 429 are [`Failure::Transient`]: the receiver is down, busy or slow, and the same
+///   request may succeed later (after its `Retry-After`, if it gave one). Every receiver here
+///   dedupes or overwrites, so a request that did arrive may be sent again.
+/// - 401, 403 and 404 are [`Failure::Misconfigured`]: the credential or the URL the sender was
+///   given is wrong. Sending the same request again cannot help until an operator (or the
+///   config center) fixes it, so it is not retried as if the receiver were busy; but the
+///   request is fine, so its data is never dropped for it. Durable queues (the agent's buffer,
+///   the transfer's spool, the judge's outbox) keep it and retry at their backoff; alarm's
+///   deliveries dead-letter it, from where the console sends it again; a query reports the
+///   receiver as unavailable, not the query as wrong.
+/// - Every other 4xx is [`Failure::Refused`]: the request itself is wrong (malformed, too
+///   large, invalid) and never will be taken; the sender sets it aside and says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth sending again later.
+    Transient,
+    /// The sender's credential or URL is wrong: keep the data, fix the configuration.
+    Misconfigured,
+    /// The request itself is wrong: sending it again can never succeed.
+    Refused,
+}
+
+impl Failure {
+    /// The meaning of a non-2xx `status` (a 1xx/2xx/3xx a client did not follow counts as
+    /// transient: nothing says the request was wrong).
+    pub fn of_status(status: u16) -> Failure {
+        match status {
+            408 | 425 | 429 => Failure::Transient,
+            401 | 403 | 404 => Failure::Misconfigured,
+            400..=499 => Failure::Refused,
+            _ => Failure::Transient,
+        }
+    }
+
+    /// True for failures where the same data should be sent again rather than set aside
+    /// (transient ones and misconfigurations: see [`Failure`]). What durable queues use.
+    pub fn keeps_data(self) -> bool {
+        self != Failure::Refused
+    }
+}
+
+/// True when the same request may succeed later without anyone changing anything (5xx, 408,
+/// 425, 429; see [`Failure`]). A call that got no answer is always retryable.
+pub fn retryable(status: u16) -> bool {
+    Failure::of_status(status) == Failure::Transient
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_rule() {
+        for s in [500, 502, 503, 504, 507, 408, 425, 429] {
+            assert_eq!(Failure::of_status(s), Failure::Transient, "{s}");
+            assert!(retryable(s), "{s}");
+            assert!(Failure::of_status(s).keeps_data(), "{s}");
+        }
+        for s in [401, 403, 404] {
+            assert_eq!(Failure::of_status(s), Failure::Misconfigured, "{s}");
+            assert!(!retryable(s), "{s}");
+            assert!(Failure::of_status(s).keeps_data(), "{s}");
+        }
+        for s in [400, 405, 409, 410, 411, 413, 414, 415, 422, 431] {
+            assert_eq!(Failure::of_status(s), Failure::Refused, "{s}");
+            assert!(!retryable(s), "{s}");
+            assert!(!Failure::of_status(s).keeps_data(), "{s}");
+        }
+    }
+}

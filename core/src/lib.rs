@@ -2,9 +2,9 @@
 //!
 //! The shared model of Argus. Every component speaks these types, so they live once, here:
 //!
-//! - [`point`] — a metric [`Point`](point::Point), its [`Tags`](point::Tags) and [`CounterType`](point::CounterType);
-//! - [`series`] — the [`SeriesKey`](series::SeriesKey) that names one time series, with its stable 64-bit hash;
-//! - [`tenant`] — the [`TenantId`](tenant::TenantId) that scopes everything;
+//! - [`point`] — a metric [`Point`], its [`Tags`] and [`CounterType`];
+//! - [`series`] — the [`SeriesKey`] that names one time series, with its stable 64-bit hash;
+//! - [`tenant`] — the [`TenantId`] that scopes everything;
 //! - [`validate`] — per-point validation with typed errors that name the field and the reason;
 //! - [`wire`] — the Argus batch and the open-falcon push format, with compression;
 //! - [`query`] — the query requests and results shared by store, transfer and web;

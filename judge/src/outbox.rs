@@ -174,7 +174,7 @@ pub struct SenderConfig {
 
 enum Outcome {
     Acked,
-    /// Alarm says the events are invalid (4xx other than 408/429).
+    /// Alarm refused the events themselves (`argus_core::http::Failure::Refused`).
     Refused(String),
     Failed(String),
 }
@@ -206,11 +206,9 @@ async fn post(cfg: &SenderConfig, url: &str, events: &[Event]) -> Outcome {
             let st = r.status();
             let body = r.text().await.unwrap_or_default();
             let msg = format!("{url}: {st}: {body}");
-            if st.is_client_error()
-                && st.as_u16() != 408
-                && st.as_u16() != 429
-                && st.as_u16() != 401
-            {
+            // By the one retry rule: a busy alarm or a wrong token/URL keeps the events in
+            // the outbox; only a refusal of the events themselves sets them aside.
+            if !argus_core::http::Failure::of_status(st.as_u16()).keeps_data() {
                 Outcome::Refused(msg)
             } else {
                 Outcome::Failed(msg)

@@ -4,6 +4,7 @@
 //! content type) and are answered once durable; queries are JSON. Errors say whether a retry may
 //! help ([`ClientError::is_retryable`]), which is what replication and spooling need.
 
+use argus_core::http::Failure;
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::wire::PushResponse;
 use argus_core::{Point, SeriesKey};
@@ -45,13 +46,19 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// True when sending the same request again later may succeed (node down, overloaded, disk
-    /// full, timeout); false when the request itself is wrong (4xx other than 429).
-    pub fn is_retryable(&self) -> bool {
+    /// What the failure means, by the one rule of [`argus_core::http::Failure`] (no answer or
+    /// an unreadable one is transient).
+    pub fn failure(&self) -> Failure {
         match self {
-            ClientError::Transport { .. } | ClientError::Decode { .. } => true,
-            ClientError::Status { status, .. } => *status >= 500 || *status == 429,
+            ClientError::Transport { .. } | ClientError::Decode { .. } => Failure::Transient,
+            ClientError::Status { status, .. } => Failure::of_status(*status),
         }
+    }
+
+    /// True when sending the same request again later may succeed (node down, overloaded, disk
+    /// full, timeout); false when the request or the credential is wrong.
+    pub fn is_retryable(&self) -> bool {
+        self.failure() == Failure::Transient
     }
 
     /// The server's Retry-After hint, if any.

@@ -25,6 +25,7 @@ use argus_core::validate::{Rejection, ValidationError};
 use argus_core::{Point, SeriesKey, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -216,7 +217,7 @@ pub(crate) struct Last {
 
 impl Last {
     /// The points, oldest first.
-    pub fn as_slice(&self) -> &[(i64, f64)] {
+    pub(crate) fn as_slice(&self) -> &[(i64, f64)] {
         &self.pts[..self.n as usize]
     }
 
@@ -272,6 +273,27 @@ impl SeriesMeta {
         st.max_ts = st.max_ts.max(t);
         st.last.record(t, v);
         grew
+    }
+}
+
+/// Hashes a series id for a map local to one write: a multiply spreads the small sequential ids
+/// over the high bits the table probes by, at a fraction of SipHash's cost.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -334,7 +356,7 @@ impl Registry {
     }
 
     /// Finds or creates the series of `key`, bypassing the cardinality cap (recovery).
-    pub fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
+    pub(crate) fn get_or_create(&mut self, key: &SeriesKey, ct: CounterType) -> Arc<SeriesMeta> {
         let kb = key_bytes(key);
         let h = key_hash(&kb);
         if let Some(m) = self.find(&kb, h) {
@@ -803,14 +825,22 @@ impl Core {
                 reason,
             })
         };
+        // Each series' newest point as this batch would leave it. Series state changes only
+        // once the WAL commit succeeds (as Prometheus's head appender does), so a failed
+        // commit leaves `max_ts` as it was and a retry of the same points is not "too old".
+        let mut batch_max: HashMap<u32, i64, BuildHasherDefault<IdHasher>> = HashMap::default();
         for (i, (p, m)) in points.iter().zip(metas).enumerate() {
             let Some(m) = m else { continue };
-            let mut st = m.state.lock().expect("series lock");
-            if st.max_ts != i64::MIN && p.timestamp < st.max_ts.saturating_sub(window) {
+            let st = m.state.lock().expect("series lock");
+            let newest = match batch_max.get(&m.id) {
+                Some(&b) => st.max_ts.max(b),
+                None => st.max_ts,
+            };
+            if newest != i64::MIN && p.timestamp < newest.saturating_sub(window) {
                 self.counters.too_old.fetch_add(1, Ordering::Relaxed);
                 let reason = format!(
                     "{} is more than the out-of-order window of {window} s older than the series' newest point {}",
-                    p.timestamp, st.max_ts);
+                    p.timestamp, newest);
                 drop(st);
                 reject(&mut sum, i, "timestamp", reason);
                 continue;
@@ -829,8 +859,9 @@ impl Core {
                 );
                 continue;
             }
-            st.max_ts = st.max_ts.max(p.timestamp);
             drop(st);
+            let b = batch_max.entry(m.id).or_insert(p.timestamp);
+            *b = (*b).max(p.timestamp);
             ok.push((m, p.timestamp, p.value));
         }
         sum.rejected.sort_by_key(|r| r.index);
@@ -1141,5 +1172,85 @@ fn encode_record(generation: u64, ok: &[(Arc<SeriesMeta>, i64, f64)], buf: &mut 
         put_uvarint(buf, m.id as u64);
         put_ivarint(buf, *t);
         buf.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::point::Tags;
+
+    fn pt(v: f64, ts: i64) -> Point {
+        let mut p = Point::gauge("h", "m", Tags::default(), v, ts);
+        p.tenant = TenantId::new("acme").expect("tenant");
+        p
+    }
+
+    fn max_ts(e: &Engine) -> i64 {
+        let reg = e.core.reg.read().expect("registry lock");
+        let st = reg.series[0].state.lock().expect("series lock");
+        st.max_ts
+    }
+
+    #[test]
+    fn a_failed_wal_commit_leaves_max_ts_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = Engine::open(&EngineConfig {
+            data_dir: dir.path().to_path_buf(),
+            background: false,
+            out_of_order_window_secs: 600,
+            ..Default::default()
+        })
+        .expect("open");
+        let t = argus_core::time::now_secs() - 3600;
+        assert_eq!(e.write(&[pt(1.0, t)]).expect("write").accepted, 1);
+        assert_eq!(max_ts(&e), t);
+
+        // A read-only handle on the segment: the commit's write fails as on a broken disk.
+        let ro = std::fs::File::open(e.core.wal.segment_path_for_test()).expect("open ro");
+        let rw = e.core.wal.swap_file_for_test(ro);
+        let err = e
+            .write(&[pt(2.0, t + 3000), pt(3.0, t + 3001)])
+            .expect_err("the WAL commit must fail");
+        assert!(matches!(err, StoreError::Wal(_)), "{err}");
+        assert_eq!(max_ts(&e), t, "a failed commit must not raise max_ts");
+        e.core.wal.swap_file_for_test(rw);
+
+        // Within the window of what was committed, though far behind the failed batch: taken.
+        let s = e.write(&[pt(4.0, t + 1)]).expect("write");
+        assert_eq!((s.accepted, s.rejected.len()), (1, 0), "{:?}", s.rejected);
+        // And the failed batch itself, sent again, is taken.
+        let s = e
+            .write(&[pt(2.0, t + 3000), pt(3.0, t + 3001)])
+            .expect("write");
+        assert_eq!((s.accepted, s.rejected.len()), (2, 0), "{:?}", s.rejected);
+        assert_eq!(max_ts(&e), t + 3001);
+        let got: Vec<(i64, f64)> = e.core.reg.read().expect("registry lock").series[0]
+            .state
+            .lock()
+            .expect("series lock")
+            .head
+            .clone();
+        assert_eq!(
+            got,
+            vec![(t, 1.0), (t + 1, 4.0), (t + 3000, 2.0), (t + 3001, 3.0)]
+        );
+    }
+
+    #[test]
+    fn a_batch_is_checked_against_its_own_newer_points() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = Engine::open(&EngineConfig {
+            data_dir: dir.path().to_path_buf(),
+            background: false,
+            out_of_order_window_secs: 600,
+            ..Default::default()
+        })
+        .expect("open");
+        let t = argus_core::time::now_secs() - 3600;
+        let s = e.write(&[pt(1.0, t), pt(2.0, t - 700)]).expect("write");
+        assert_eq!(s.accepted, 1);
+        assert_eq!(s.rejected.len(), 1);
+        assert_eq!(s.rejected[0].index, 1);
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rollup resolutions and the partition length of their blocks.
-pub const ROLLUPS: [(u32, i64); 2] = [(300, 86400), (3600, 30 * 86400)];
+pub(crate) const ROLLUPS: [(u32, i64); 2] = [(300, 86400), (3600, 30 * 86400)];
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {

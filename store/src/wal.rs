@@ -266,6 +266,19 @@ impl Wal {
         }
     }
 
+    /// Swaps the current segment's file handle, returning the old one: tests give it a
+    /// read-only handle to make the next group's write fail like a broken disk.
+    #[cfg(test)]
+    pub(crate) fn swap_file_for_test(&self, file: File) -> File {
+        std::mem::replace(&mut self.inner.lock().expect("wal lock").file, file)
+    }
+
+    /// The current segment's path.
+    #[cfg(test)]
+    pub(crate) fn segment_path_for_test(&self) -> PathBuf {
+        seg_path(&self.dir, self.inner.lock().expect("wal lock").segment)
+    }
+
     fn err(&self, g: &Inner, message: String, disk_full: bool) -> WalError {
         WalError {
             path: seg_path(&self.dir, g.segment),

@@ -4,7 +4,7 @@
 
 /// Checks that `doc` (relative to the repository) holds `body` between the markers of `name`:
 /// `<!-- figures of NAME: begin ... -->` and `<!-- figures of NAME: end -->`.
-pub fn check(doc: &str, name: &str, body: &str) {
+pub(crate) fn check(doc: &str, name: &str, body: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
     let text = std::fs::read_to_string(&path).unwrap();
     let begin = format!("<!-- figures of {name}: begin");
@@ -35,7 +35,7 @@ pub fn check(doc: &str, name: &str, body: &str) {
 }
 
 /// `8047` as `8 047`, as the docs write figures.
-pub fn grouped(n: usize) -> String {
+pub(crate) fn grouped(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -1,5 +1,5 @@
 //! Helpers shared by the workspace's integration tests. Each test binary uses a part of them.
 #![allow(dead_code)]
 
-pub mod figures;
-pub mod peers;
+pub(crate) mod figures;
+pub(crate) mod peers;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A free loopback port now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -17,7 +17,7 @@ pub fn free_port() -> u16 {
 
 /// The binary named by `var`, else `name` on the PATH, else none (skipped on a laptop, a
 /// failure in CI).
-pub fn binary(var: &str, name: &str, what: &str) -> Option<String> {
+pub(crate) fn binary(var: &str, name: &str, what: &str) -> Option<String> {
     if let Ok(b) = std::env::var(var) {
         if !b.is_empty() {
             return Some(b);
@@ -35,7 +35,7 @@ pub fn binary(var: &str, name: &str, what: &str) -> Option<String> {
 
 /// Which peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Prometheus 2.x with `--web.enable-remote-write-receiver`.
     Prometheus,
     /// VictoriaMetrics single-node.
@@ -43,7 +43,7 @@ pub enum Kind {
 }
 
 /// A running peer; killed when dropped.
-pub struct Peer {
+pub(crate) struct Peer {
     /// Which.
     pub kind: Kind,
     /// The process.
@@ -57,7 +57,7 @@ pub struct Peer {
 
 impl Peer {
     /// Starts `kind` from `bin` with its data under `dir`, on a free port, and waits until ready.
-    pub async fn start(kind: Kind, bin: &str, dir: &Path) -> Peer {
+    pub(crate) async fn start(kind: Kind, bin: &str, dir: &Path) -> Peer {
         Peer::start_on(kind, bin, dir, free_port()).await
     }
 
@@ -127,7 +127,7 @@ impl Peer {
     }
 
     /// Stops the server the way an operator does (SIGTERM) and waits for it to exit.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -138,7 +138,7 @@ impl Peer {
     }
 
     /// Starts it again on the same port and data.
-    pub async fn restart(self) -> Peer {
+    pub(crate) async fn restart(self) -> Peer {
         let Peer {
             kind,
             bin,

@@ -2,7 +2,7 @@
 //!
 //! The front door of a region: every point from every agent passes through it.
 //!
-//! - [`config`] — [`TransferConfig`](config::TransferConfig): downstreams, rings, tenants,
+//! - [`config`] — [`TransferConfig`]: downstreams, rings, tenants,
 //!   quotas, spools;
 //! - [`ingest`] — the push endpoints (Argus batch, open-falcon, InfluxDB line protocol in
 //!   [`lineproto`], Prometheus remote write in [`remote_write`]): authenticate the tenant from

@@ -6,7 +6,7 @@ use crate::remote::Backend;
 use crate::server::State;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use argus_core::http::{check_internal, ApiError};
+use argus_core::http::{check_internal, ApiError, Failure};
 use argus_core::query::{
     LastQuery, LastValue, MatchOp, RangeQuery, SelectQuery, Selector, SeriesData, SeriesQuery,
     TagMatcher,
@@ -48,9 +48,11 @@ where
                 answered += 1;
                 all.extend(v);
             }
+            // The query itself is wrong (by the one retry rule); a node that is down, busy or
+            // misconfigured only counts as not answering.
             Err(ClientError::Status {
                 status, message, ..
-            }) if (400..500).contains(&status) && status != 429 => {
+            }) if Failure::of_status(status) == Failure::Refused => {
                 return Err(ApiError::bad_request(format!(
                     "query refused by storage: {message}"
                 )));

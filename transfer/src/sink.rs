@@ -218,7 +218,7 @@ impl Sink {
                     }
                     Ok(())
                 }
-                Err(e) if e.is_retryable() => Err(SendError::Retryable(e.to_string())),
+                Err(e) if e.failure().keeps_data() => Err(SendError::Retryable(e.to_string())),
                 Err(e) => Err(SendError::Refused(e.to_string())),
             };
         }
@@ -285,9 +285,10 @@ impl Sink {
     }
 }
 
-/// Server errors, 429 and 408 are worth retrying; other refusals are about the request itself.
+/// By the one retry rule ([`argus_core::http::Failure`]): the spool keeps points refused for
+/// a transient reason or a wrong token/URL; only a refusal of the request itself sets them aside.
 fn by_status(status: u16, msg: String) -> SendError {
-    if status >= 500 || status == 429 || status == 408 {
+    if argus_core::http::Failure::of_status(status).keeps_data() {
         SendError::Retryable(msg)
     } else {
         SendError::Refused(msg)
@@ -406,6 +407,19 @@ pub fn line_protocol(points: &[Point]) -> String {
 mod tests {
     use super::*;
     use argus_core::{Tags, TenantId};
+
+    #[test]
+    fn refusals_follow_the_one_retry_rule() {
+        let kept = |s| matches!(by_status(s, String::new()), SendError::Retryable(_));
+        // Busy or misconfigured: the spool keeps the points.
+        for s in [500, 503, 507, 408, 429, 401, 403, 404] {
+            assert!(kept(s), "{s}");
+        }
+        // The request itself is wrong: set aside.
+        for s in [400, 413, 415, 422] {
+            assert!(!kept(s), "{s}");
+        }
+    }
 
     #[test]
     fn influx_url_must_be_a_server_root() {

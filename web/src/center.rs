@@ -404,7 +404,7 @@ fn decoded(req: &HttpRequest, body: &web::Bytes) -> Result<Vec<u8>, ApiError> {
 }
 
 /// `POST /internal/v1/rules/status` (internal credential; JSON, `Content-Encoding: zstd` or
-/// none): a judge's [`RulesReport`](crate::rulestate::RulesReport), kept in memory as the
+/// none): a judge's `RulesReport` (`crate::rulestate`), kept in memory as the
 /// latest of its region and judge. Each rule's status is shown only to the rule's tenant.
 pub async fn rules_status(
     req: HttpRequest,

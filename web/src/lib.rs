@@ -2,7 +2,7 @@
 //!
 //! The tenant console, the REST API and the configuration center.
 //!
-//! - [`config`] — [`WebConfig`](config::WebConfig);
+//! - [`config`] — [`WebConfig`];
 //! - [`db`], [`store`] — the configuration database (SQLite or PostgreSQL) and tenant-scoped
 //!   reads and writes;
 //! - [`auth`] — users, sessions with CSRF tokens, API and agent tokens, roles, login limits;

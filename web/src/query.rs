@@ -55,13 +55,13 @@ mod param {
                 .map_err(|_| D::Error::custom(format!("`{name}` must be {what}, got {v:?}"))),
         }
     }
-    pub fn start<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(super) fn start<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         number(d, "start", "a Unix time in seconds")
     }
-    pub fn end<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(super) fn end<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         number(d, "end", "a Unix time in seconds")
     }
-    pub fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    pub(super) fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
         number(d, "step", "a positive number of seconds")
     }
 }
@@ -179,7 +179,12 @@ async fn ask_region<Q: Serialize, R: DeserializeOwned>(
         .execute(req)
         .await
         .map_err(|e| ApiError::unavailable(format!("region {name} did not answer: {e}"), 5))?;
-    if resp.status().is_client_error() {
+    // By the one retry rule (argus_core::http::Failure): only a refusal of the query itself is
+    // the caller's fault; a busy region or a wrong internal token/URL is the region being
+    // unavailable.
+    let refused = argus_core::http::Failure::of_status(resp.status().as_u16())
+        == argus_core::http::Failure::Refused;
+    if refused {
         // A PromQL limit a region reached (422) stays one, message and all.
         if resp.status().as_u16() == 422 {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();

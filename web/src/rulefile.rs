@@ -1,12 +1,12 @@
-//! Prometheus rule files (YAML) in and out: [`parse`] reads one into rules, refusing it whole
-//! at its first bad rule with `groups[i].rules[j].<field>` and the line; [`export`] writes a
-//! tenant's rules as a file that [`parse`] and `promtool check rules` accept.
+//! Prometheus rule files (YAML) in and out: `parse` reads one into rules, refusing it whole
+//! at its first bad rule with `groups[i].rules[j].<field>` and the line; `export` writes a
+//! tenant's rules as a file that `parse` and `promtool check rules` accept.
 //!
 //! Mapping (docs/API.md): a group's `interval` (default 1m) becomes each of its rules'
 //! `interval_secs`; a group's `labels` are added to each rule's (the rule's win); an alert's
 //! priority comes from its `priority` label (`P0`..`P5`, taken out of the labels) or else its
-//! `severity` label (see [`crate::rules::priority_from_labels`]); rules of a group whose name
-//! ends in [`GLOBAL_SUFFIX`] are `global`. Export writes one group per interval and
+//! `severity` label (see `crate::rules::priority_from_labels`); rules of a group whose name
+//! ends in `GLOBAL_SUFFIX` are `global`. Export writes one group per interval and
 //! globalness, named `argus-<interval>` (+ the suffix), rules in id order, and a `priority`
 //! label only where the labels would not give the rule's priority back.
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// What a fake transfer saw.
 #[derive(Default)]
-pub struct TransferState {
+pub(crate) struct TransferState {
     /// Points accepted, in arrival order.
     pub points: Mutex<Vec<Point>>,
     /// Answer 503 while true.
@@ -27,19 +27,19 @@ pub struct TransferState {
 }
 
 /// A fake transfer.
-pub struct FakeTransfer {
+pub(crate) struct FakeTransfer {
     pub state: Arc<TransferState>,
     pub server: Served,
 }
 
 impl FakeTransfer {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.server.url()
     }
-    pub fn points(&self) -> Vec<Point> {
+    pub(crate) fn points(&self) -> Vec<Point> {
         self.state.points.lock().unwrap().clone()
     }
-    pub fn set_down(&self, down: bool) {
+    pub(crate) fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
     }
 }
@@ -87,17 +87,17 @@ async fn push(
 }
 
 /// Starts a fake transfer on 127.0.0.1 port 0.
-pub fn fake_transfer() -> FakeTransfer {
+pub(crate) fn fake_transfer() -> FakeTransfer {
     fake_transfer_on("127.0.0.1:0")
 }
 
 /// Starts a fake transfer on `addr`.
-pub fn fake_transfer_on(addr: &str) -> FakeTransfer {
+pub(crate) fn fake_transfer_on(addr: &str) -> FakeTransfer {
     fake_transfer_tls(addr, &argus_core::TlsConfig::default())
 }
 
 /// Starts a fake transfer on `addr`, serving HTTPS only when `tls` names a certificate.
-pub fn fake_transfer_tls(addr: &str, tls: &argus_core::TlsConfig) -> FakeTransfer {
+pub(crate) fn fake_transfer_tls(addr: &str, tls: &argus_core::TlsConfig) -> FakeTransfer {
     let state = Arc::new(TransferState::default());
     let st = web::Data::new(state.clone());
     let (l, a) = argus_core::http::bind(addr, "fake transfer").unwrap();
@@ -118,7 +118,10 @@ pub fn fake_transfer_tls(addr: &str, tls: &argus_core::TlsConfig) -> FakeTransfe
 }
 
 /// An agent config for tests: port 0, no host metrics, fast flush and backoff, state in `dir`.
-pub fn test_config(dir: &std::path::Path, transfers: Vec<String>) -> argus_agent::AgentConfig {
+pub(crate) fn test_config(
+    dir: &std::path::Path,
+    transfers: Vec<String>,
+) -> argus_agent::AgentConfig {
     argus_agent::AgentConfig {
         hostname: "test-host".into(),
         listen: "127.0.0.1:0".into(),
@@ -135,7 +138,7 @@ pub fn test_config(dir: &std::path::Path, transfers: Vec<String>) -> argus_agent
 }
 
 /// Waits up to `secs` for `cond`.
-pub async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     while !cond() {
         assert!(
@@ -147,7 +150,7 @@ pub async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Pushes falcon points `metric` with values `from..to` to the agent's push port.
-pub async fn push_seq(agent_url: &str, metric: &str, from: usize, to: usize) {
+pub(crate) async fn push_seq(agent_url: &str, metric: &str, from: usize, to: usize) {
     let now = argus_core::time::now_secs();
     let pts: Vec<_> = (from..to)
         .map(|i| serde_json::json!({"metric": metric, "value": i, "timestamp": now, "step": 10, "counterType": "GAUGE", "tags": ""}))
@@ -164,7 +167,7 @@ pub async fn push_seq(agent_url: &str, metric: &str, from: usize, to: usize) {
 }
 
 /// The values of `metric` among `points`, in order.
-pub fn values(points: &[Point], metric: &str) -> Vec<usize> {
+pub(crate) fn values(points: &[Point], metric: &str) -> Vec<usize> {
     points
         .iter()
         .filter(|p| p.metric == metric)

@@ -9,17 +9,17 @@ use argus_core::notify::{
 };
 use argus_core::strategy::Priority;
 #[allow(unused_imports)] // not every test file delivers webhooks
-pub use argus_core::testing::WebhookReceiver as Receiver;
+pub(crate) use argus_core::testing::WebhookReceiver as Receiver;
 use argus_core::{SeriesKey, Tags, TenantId};
 use serde_json::Value;
 use std::time::Duration;
 
-pub fn tenant(name: &str) -> TenantId {
+pub(crate) fn tenant(name: &str) -> TenantId {
     TenantId::new(name).unwrap()
 }
 
 /// An event of `strategy` on `host`.
-pub fn event(
+pub(crate) fn event(
     t: &str,
     host: &str,
     strategy: u64,
@@ -52,7 +52,7 @@ pub fn event(
     }
 }
 
-pub fn contact(
+pub(crate) fn contact(
     t: &str,
     id: u64,
     email: Option<&str>,
@@ -71,7 +71,13 @@ pub fn contact(
     }
 }
 
-pub fn team(t: &str, id: u64, members: Vec<u64>, escalate_to: Option<u64>, after: u64) -> Team {
+pub(crate) fn team(
+    t: &str,
+    id: u64,
+    members: Vec<u64>,
+    escalate_to: Option<u64>,
+    after: u64,
+) -> Team {
     Team {
         id,
         tenant: tenant(t),
@@ -83,7 +89,7 @@ pub fn team(t: &str, id: u64, members: Vec<u64>, escalate_to: Option<u64>, after
 }
 
 /// A subscription of a team or contact to every priority up to P5.
-pub fn sub_all(
+pub(crate) fn sub_all(
     t: &str,
     id: u64,
     team: Option<u64>,
@@ -103,7 +109,7 @@ pub fn sub_all(
     }
 }
 
-pub fn tenant_cfg(
+pub(crate) fn tenant_cfg(
     t: &str,
     contacts: Vec<Contact>,
     teams: Vec<Team>,
@@ -120,7 +126,7 @@ pub fn tenant_cfg(
 }
 
 /// A config for tests: port 0, SQLite in `dir`, fast loops and retries, private webhooks allowed.
-pub fn config(dir: &std::path::Path, tenants: Vec<TenantNotifyConfig>) -> AlarmConfig {
+pub(crate) fn config(dir: &std::path::Path, tenants: Vec<TenantNotifyConfig>) -> AlarmConfig {
     let mut c = AlarmConfig {
         listen: "127.0.0.1:0".into(),
         internal_token: "internal-secret".into(),
@@ -143,7 +149,7 @@ pub fn config(dir: &std::path::Path, tenants: Vec<TenantNotifyConfig>) -> AlarmC
     c
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -151,7 +157,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Posts events with the internal credential; gives (status, body).
-pub async fn post_events(base: &str, events: &[Event]) -> (u16, Value) {
+pub(crate) async fn post_events(base: &str, events: &[Event]) -> (u16, Value) {
     let r = client()
         .post(format!("{base}/internal/v1/events"))
         .bearer_auth("internal-secret")
@@ -164,7 +170,7 @@ pub async fn post_events(base: &str, events: &[Event]) -> (u16, Value) {
 }
 
 /// GET with the internal credential.
-pub async fn get(url: &str) -> (u16, Value) {
+pub(crate) async fn get(url: &str) -> (u16, Value) {
     let r = client()
         .get(url)
         .bearer_auth("internal-secret")
@@ -176,7 +182,7 @@ pub async fn get(url: &str) -> (u16, Value) {
 }
 
 /// POST JSON with the internal credential.
-pub async fn post(url: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(url: &str, body: Value) -> (u16, Value) {
     let r = client()
         .post(url)
         .bearer_auth("internal-secret")
@@ -189,7 +195,7 @@ pub async fn post(url: &str, body: Value) -> (u16, Value) {
 }
 
 /// Waits (generously: the machine is shared) until `f` holds; panics with `what` otherwise.
-pub async fn wait_for<F: FnMut() -> bool>(what: &str, secs: u64, mut f: F) {
+pub(crate) async fn wait_for<F: FnMut() -> bool>(what: &str, secs: u64, mut f: F) {
     let end = std::time::Instant::now() + Duration::from_secs(secs);
     while std::time::Instant::now() < end {
         if f() {
@@ -201,7 +207,7 @@ pub async fn wait_for<F: FnMut() -> bool>(what: &str, secs: u64, mut f: F) {
 }
 
 /// Async version of [`wait_for`].
-pub async fn wait_for_async<F, Fut>(what: &str, secs: u64, mut f: F)
+pub(crate) async fn wait_for_async<F, Fut>(what: &str, secs: u64, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -217,7 +223,7 @@ where
 }
 
 /// The messages in the Maildir addressed to `to`, as (headers+body text) strings.
-pub fn mails_to(maildir: &str, to: &str) -> Vec<String> {
+pub(crate) fn mails_to(maildir: &str, to: &str) -> Vec<String> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
         let Ok(rd) = std::fs::read_dir(std::path::Path::new(maildir).join(sub)) else {
@@ -239,7 +245,7 @@ pub fn mails_to(maildir: &str, to: &str) -> Vec<String> {
 }
 
 /// Undoes quoted-printable soft breaks and `=XX` escapes (lettre may encode long lines).
-pub fn unqp(s: &str) -> String {
+pub(crate) fn unqp(s: &str) -> String {
     let s = s.replace("=\r\n", "").replace("=\n", "");
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -262,7 +268,7 @@ pub fn unqp(s: &str) -> String {
 
 /// A fresh PostgreSQL database on the server of `.ci/services/postgres.sh`; None (skipped
 /// loudly) on a laptop without it.
-pub async fn pg_database(what: &str) -> Option<String> {
+pub(crate) async fn pg_database(what: &str) -> Option<String> {
     use sqlx::Connection;
     let base = argus_core::testing::require_server("ARGUS_TEST_PG_URL", what)?;
     let name = format!("alarm_test_{:016x}", rand::random::<u64>());

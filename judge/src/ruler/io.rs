@@ -56,7 +56,9 @@ async fn checked(
     }
     let body = resp.text().await.unwrap_or_default();
     let msg = format!("{url} answered {status}: {}", truncate(&body, 300));
-    if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+    // By the one retry rule (argus_core::http::Failure): a wrong token/URL is not the rule's
+    // fault, so it is transient here too.
+    if !argus_core::http::Failure::of_status(status.as_u16()).keeps_data() {
         Err(Failure::Refused(msg))
     } else {
         Err(Failure::Transient(msg))

@@ -1,7 +1,7 @@
 //! A region on an existing time-series database (`[remote_storage]`): VictoriaMetrics (single
 //! or cluster), Grafana Mimir, Thanos Receive/Query or Prometheus, instead of storage nodes.
 //!
-//! - Writes ([`write`]): accepted points go to the backend by Prometheus remote write through
+//! - Writes ([`mod@write`]): accepted points go to the backend by Prometheus remote write through
 //!   the same downstream machinery as a storage node (coalesced writes, circuit breaker, fsynced
 //!   spool while the backend is down), so a push is acknowledged only once the backend or the
 //!   spool has its points.

@@ -8,9 +8,10 @@
 //! Answers: 2xx is durable on the backend. 400 and 422 mean the backend refused some samples
 //! as invalid (out of order, duplicate timestamp with another value, too old) after taking the
 //! others, as Prometheus and Mimir answer: such samples can never be taken, so the write counts
-//! as done and the refusal is logged and counted. Anything else (5xx, 429, and 401/403/404
-//! from a misconfigured URL or credential) is retried from the spool: no point is dropped
-//! because of the operator's mistake.
+//! as done and the refusal is logged and counted. Otherwise the one retry rule applies
+//! (`argus_core::http::Failure`): 5xx, 408, 425, 429, and 401/403/404 from a misconfigured URL
+//! or credential are retried from the spool (no point is dropped because of the operator's
+//! mistake); any other 4xx (413, 415...) refuses the request itself, which is set aside.
 
 use super::{stored_name, Backend};
 use crate::remote_write::{Label, Sample, TimeSeries, WriteRequest};
@@ -153,7 +154,11 @@ impl Backend {
                 "the backend refused samples as invalid; the others were taken");
             return Ok(());
         }
-        Err(SendError::Retryable(msg))
+        if argus_core::http::Failure::of_status(status.as_u16()).keeps_data() {
+            Err(SendError::Retryable(msg))
+        } else {
+            Err(SendError::Refused(msg))
+        }
     }
 }
 

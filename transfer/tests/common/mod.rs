@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A storage node on `listen` with its data in `dir`.
-pub async fn store_at(dir: &Path, listen: &str) -> argus_store::node::StoreNode {
+pub(crate) async fn store_at(dir: &Path, listen: &str) -> argus_store::node::StoreNode {
     argus_store::node::start(argus_store::node::StoreConfig {
         listen: listen.to_string(),
         workers: 1,
@@ -26,17 +26,17 @@ pub async fn store_at(dir: &Path, listen: &str) -> argus_store::node::StoreNode 
 }
 
 /// A storage node on a free port.
-pub async fn store(dir: &Path) -> argus_store::node::StoreNode {
+pub(crate) async fn store(dir: &Path) -> argus_store::node::StoreNode {
     store_at(dir, "127.0.0.1:0").await
 }
 
 /// The tenant `name`.
-pub fn tenant(name: &str) -> TenantId {
+pub(crate) fn tenant(name: &str) -> TenantId {
     TenantId::new(name).unwrap()
 }
 
 /// Tenant `name` with agent token `token`.
-pub fn tokens(name: &str, token: &str) -> TenantTokens {
+pub(crate) fn tokens(name: &str, token: &str) -> TenantTokens {
     TenantTokens {
         tenant: tenant(name),
         token_sha256: vec![hash_token(token)],
@@ -45,7 +45,7 @@ pub fn tokens(name: &str, token: &str) -> TenantTokens {
 
 /// A transfer config for tests: port 0, its data in `dir`, tenants `acme` (token `tok-acme`)
 /// and `beta` (token `tok-beta`).
-pub fn transfer_cfg(dir: &Path, stores: Vec<String>) -> TransferConfig {
+pub(crate) fn transfer_cfg(dir: &Path, stores: Vec<String>) -> TransferConfig {
     TransferConfig {
         listen: "127.0.0.1:0".into(),
         stores,
@@ -69,17 +69,17 @@ pub fn transfer_cfg(dir: &Path, stores: Vec<String>) -> TransferConfig {
 }
 
 /// Now, in Unix seconds.
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     argus_core::time::now_secs()
 }
 
 /// A gauge point.
-pub fn point(endpoint: &str, metric: &str, value: f64, ts: i64) -> Point {
+pub(crate) fn point(endpoint: &str, metric: &str, value: f64, ts: i64) -> Point {
     Point::gauge(endpoint, metric, Tags::new(), value, ts)
 }
 
 /// POSTs an Argus batch with `token`; returns status and JSON body.
-pub async fn push(url: &str, token: &str, points: &[Point]) -> (u16, serde_json::Value) {
+pub(crate) async fn push(url: &str, token: &str, points: &[Point]) -> (u16, serde_json::Value) {
     let r = reqwest::Client::new()
         .post(format!("{url}/api/v1/push"))
         .bearer_auth(token)
@@ -92,7 +92,7 @@ pub async fn push(url: &str, token: &str, points: &[Point]) -> (u16, serde_json:
 }
 
 /// Raw points of `tenant` (all series) read from the node or transfer at `url`.
-pub async fn read_all(url: &str, tenant: &str) -> Vec<(String, String, i64, f64)> {
+pub(crate) async fn read_all(url: &str, tenant: &str) -> Vec<(String, String, i64, f64)> {
     let r = reqwest::Client::new()
         .post(format!("{url}/internal/v1/query/range"))
         .json(&json!({"tenant": tenant, "start": 0, "end": now() + 3600}))
@@ -112,7 +112,7 @@ pub async fn read_all(url: &str, tenant: &str) -> Vec<(String, String, i64, f64)
 }
 
 /// Waits (generously) until `f` holds.
-pub async fn wait_for<F, Fut>(what: &str, mut f: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -128,7 +128,7 @@ where
 }
 
 /// The value of a line of `/metrics` starting with `prefix`.
-pub async fn metric(url: &str, prefix: &str) -> Option<f64> {
+pub(crate) async fn metric(url: &str, prefix: &str) -> Option<f64> {
     let text = reqwest::get(format!("{url}/metrics"))
         .await
         .unwrap()

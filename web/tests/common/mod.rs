@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// Which database the service runs on.
 #[derive(Clone, Copy, Debug)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// SQLite in a temporary directory.
     Sqlite,
     /// A fresh database on `ARGUS_TEST_PG_URL`.
@@ -17,7 +17,7 @@ pub enum Backend {
 }
 
 /// A running service with two tenants (`acme`, `globex`).
-pub struct Env {
+pub(crate) struct Env {
     /// The service.
     pub running: Running,
     /// Its base URL.
@@ -36,7 +36,7 @@ pub struct Env {
 }
 
 /// A fresh PostgreSQL database URL made from `ARGUS_TEST_PG_URL`, or `None` (skipped) without it.
-pub async fn pg_database() -> Option<String> {
+pub(crate) async fn pg_database() -> Option<String> {
     let base = argus_core::testing::require_server("ARGUS_TEST_PG_URL", "PostgreSQL")?;
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
@@ -55,7 +55,7 @@ pub async fn pg_database() -> Option<String> {
 }
 
 /// Starts a service on `backend` (None when PostgreSQL is unavailable and skipping).
-pub async fn start(backend: Backend, tweak: impl FnOnce(&mut WebConfig)) -> Option<Env> {
+pub(crate) async fn start(backend: Backend, tweak: impl FnOnce(&mut WebConfig)) -> Option<Env> {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = WebConfig {
         listen: "127.0.0.1:0".into(),
@@ -112,7 +112,7 @@ pub async fn start(backend: Backend, tweak: impl FnOnce(&mut WebConfig)) -> Opti
 
 impl Env {
     /// Stops the service and starts it again on the same database.
-    pub async fn restart(self) -> Env {
+    pub(crate) async fn restart(self) -> Env {
         self.running.stop().await;
         let running = argus_web::start(self.cfg.clone())
             .await
@@ -126,7 +126,7 @@ impl Env {
     }
 
     /// Calls the API with bearer `token`; answers status and JSON body (Null when none).
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         token: &str,
         method: Method,
@@ -147,7 +147,7 @@ impl Env {
     }
 
     /// Creates an API token of the caller's tenant with `role`.
-    pub async fn token(&self, admin: &str, role: &str) -> String {
+    pub(crate) async fn token(&self, admin: &str, role: &str) -> String {
         let (s, v) = self
             .call(
                 admin,

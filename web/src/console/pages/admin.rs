@@ -90,7 +90,7 @@ fn roles() -> Markup {
 }
 
 /// `GET /admin`: users and tokens (admins).
-pub async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
+pub(crate) async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
     let a = auth!(req, st);
     if a.role < Role::Admin {
         return Ok(page(

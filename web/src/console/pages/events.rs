@@ -194,19 +194,19 @@ async fn events_page(req: HttpRequest, st: web::Data<State>, problems: bool) -> 
 }
 
 /// `GET /problems`: current problems, with acknowledge.
-pub async fn problems(req: HttpRequest, st: web::Data<State>) -> Page {
+pub(crate) async fn problems(req: HttpRequest, st: web::Data<State>) -> Page {
     events_page(req, st, true).await
 }
 
 /// `?event=` of the history page.
 #[derive(Deserialize)]
-pub struct EventQ {
+pub(crate) struct EventQ {
     event: Option<String>,
 }
 
 /// `GET /history`: every alert's latest event; `?event=ID` (the link messages carry, and
 /// Alertmanager-format webhooks' `generatorURL`): that alert's events, newest first.
-pub async fn history(req: HttpRequest, st: web::Data<State>, q: web::Query<EventQ>) -> Page {
+pub(crate) async fn history(req: HttpRequest, st: web::Data<State>, q: web::Query<EventQ>) -> Page {
     match q.event.as_deref().filter(|e| !e.is_empty()) {
         Some(id) => event_page(req, st, id).await,
         None => events_page(req, st, false).await,
@@ -292,7 +292,7 @@ async fn event_page(req: HttpRequest, st: web::Data<State>, id: &str) -> Page {
 
 /// `?state=` of the deliveries page.
 #[derive(Deserialize)]
-pub struct DState {
+pub(crate) struct DState {
     state: Option<String>,
 }
 
@@ -354,7 +354,11 @@ impl DeliveryRow {
 }
 
 /// `GET /deliveries`: notifications, dead letters and retry.
-pub async fn deliveries(req: HttpRequest, st: web::Data<State>, q: web::Query<DState>) -> Page {
+pub(crate) async fn deliveries(
+    req: HttpRequest,
+    st: web::Data<State>,
+    q: web::Query<DState>,
+) -> Page {
     let a = auth!(req, st);
     let state = q
         .state

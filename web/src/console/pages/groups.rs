@@ -145,7 +145,11 @@ impl GroupForm {
 }
 
 /// `GET /host_groups`.
-pub async fn host_groups(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn host_groups(
+    req: HttpRequest,
+    st: web::Data<State>,
+    e: web::Query<Edit>,
+) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let groups = objects(&st, t, Kind::HostGroup).await?;

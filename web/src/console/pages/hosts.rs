@@ -5,7 +5,7 @@ use super::*;
 
 /// Host list filters.
 #[derive(Deserialize)]
-pub struct HostFilter {
+pub(crate) struct HostFilter {
     q: Option<String>,
     state: Option<String>,
     group: Option<i64>,
@@ -47,7 +47,11 @@ impl HostRow {
 }
 
 /// `GET /hosts`: filter by name, alive/dead and group.
-pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFilter>) -> Page {
+pub(crate) async fn hosts(
+    req: HttpRequest,
+    st: web::Data<State>,
+    f: web::Query<HostFilter>,
+) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let hosts = objects(&st, t, Kind::Host).await?;
@@ -125,7 +129,7 @@ pub async fn hosts(req: HttpRequest, st: web::Data<State>, f: web::Query<HostFil
 
 /// Time range and extra metric of the host page.
 #[derive(Deserialize)]
-pub struct Range {
+pub(crate) struct Range {
     range: Option<i64>,
     metric: Option<String>,
 }
@@ -175,7 +179,7 @@ fn range_links(base: &str, range: i64) -> String {
 }
 
 /// `GET /hosts/{id}`: details, effective strategies and charts over a chosen range.
-pub async fn host(
+pub(crate) async fn host(
     req: HttpRequest,
     st: web::Data<State>,
     path: web::Path<i64>,
@@ -275,7 +279,7 @@ fn tag_list(tags: &Value) -> String {
 
 /// Metric explorer query: PromQL, or (links from earlier versions) one metric of a host.
 #[derive(Deserialize)]
-pub struct Explore {
+pub(crate) struct Explore {
     query: Option<String>,
     endpoint: Option<String>,
     metric: Option<String>,
@@ -285,7 +289,11 @@ pub struct Explore {
 
 /// `GET /explorer`: any PromQL query over a range, with completion of metric names, label
 /// names and label values.
-pub async fn explorer(req: HttpRequest, st: web::Data<State>, q: web::Query<Explore>) -> Page {
+pub(crate) async fn explorer(
+    req: HttpRequest,
+    st: web::Data<State>,
+    q: web::Query<Explore>,
+) -> Page {
     let a = auth!(req, st);
     let mut query = q.query.clone().unwrap_or_default();
     if query.trim().is_empty() {

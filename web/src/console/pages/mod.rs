@@ -37,18 +37,18 @@ mod session;
 mod silences;
 mod templates;
 
-pub use admin::*;
-pub use events::*;
-pub use groups::*;
-pub use hosts::*;
-pub use notify::*;
-pub use rules::*;
-pub use session::*;
-pub use silences::*;
-pub use templates::*;
+pub(super) use admin::*;
+pub(super) use events::*;
+pub(super) use groups::*;
+pub(super) use hosts::*;
+pub(super) use notify::*;
+pub(super) use rules::*;
+pub(super) use session::*;
+pub(super) use silences::*;
+pub(super) use templates::*;
 
 /// Formats Unix seconds as `YYYY-MM-DD HH:MM` UTC.
-pub fn fmt_time(ts: i64) -> String {
+pub(super) fn fmt_time(ts: i64) -> String {
     argus_core::time::UtcTime::of(ts).minutes()
 }
 
@@ -373,6 +373,6 @@ fn strategies_table(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) ->
 
 /// `?edit=`: the id of the object a page's form edits.
 #[derive(Deserialize)]
-pub struct Edit {
+pub(super) struct Edit {
     edit: Option<i64>,
 }

@@ -93,7 +93,7 @@ impl ContactForm {
 }
 
 /// `GET /contacts`.
-pub async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::Contact).await?;
     let editor = a.role >= Role::Editor;
@@ -299,7 +299,7 @@ impl TeamForm {
 }
 
 /// `GET /teams`.
-pub async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let list = objects(&st, t, Kind::Team).await?;
@@ -499,7 +499,11 @@ impl SubscriptionForm {
 }
 
 /// `GET /subscriptions`.
-pub async fn subscriptions(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn subscriptions(
+    req: HttpRequest,
+    st: web::Data<State>,
+    e: web::Query<Edit>,
+) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let list = objects(&st, t, Kind::Subscription).await?;

@@ -136,7 +136,11 @@ fn interval_value(f: &FormTarget) -> String {
 }
 
 /// `GET /recording_rules`.
-pub async fn recording_rules(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn recording_rules(
+    req: HttpRequest,
+    st: web::Data<State>,
+    e: web::Query<Edit>,
+) -> Page {
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::RecordingRule).await?;
     let editor = a.role >= Role::Editor;
@@ -252,7 +256,11 @@ fn firing_table(alerts: &[FiringAlert], names: &HashMap<i64, String>, editor: bo
 }
 
 /// `GET /alert_rules`: the rules with their state, the firing alerts, and the editor.
-pub async fn alert_rules(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn alert_rules(
+    req: HttpRequest,
+    st: web::Data<State>,
+    e: web::Query<Edit>,
+) -> Page {
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::AlertRule).await?;
     let editor = a.role >= Role::Editor;

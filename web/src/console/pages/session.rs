@@ -4,12 +4,12 @@ use super::*;
 
 /// `?next=`.
 #[derive(Deserialize)]
-pub struct Next {
+pub(crate) struct Next {
     next: Option<String>,
 }
 
 /// `GET /login`.
-pub async fn login(q: web::Query<Next>) -> HttpResponse {
+pub(crate) async fn login(q: web::Query<Next>) -> HttpResponse {
     let next = q
         .next
         .as_deref()
@@ -30,12 +30,12 @@ pub(crate) fn is_local_path(next: &str) -> bool {
 
 /// The logout form: the session's CSRF token, so that another site cannot log a user out.
 #[derive(Deserialize)]
-pub struct LogoutForm {
+pub(crate) struct LogoutForm {
     csrf: String,
 }
 
 /// `POST /logout`: ends the session and returns to the login page.
-pub async fn logout(
+pub(crate) async fn logout(
     req: HttpRequest,
     st: web::Data<State>,
     form: web::Form<LogoutForm>,

@@ -161,7 +161,7 @@ impl SilenceForm {
 }
 
 /// `GET /silences`.
-pub async fn silences(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn silences(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let list = objects(&st, t, Kind::Silence).await?;

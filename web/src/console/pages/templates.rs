@@ -26,12 +26,16 @@ fn tree(templates: &[Value], parent: Option<i64>, depth: usize) -> Markup {
 
 /// `?host=` of the templates page.
 #[derive(Deserialize)]
-pub struct HostQ {
+pub(crate) struct HostQ {
     host: Option<String>,
 }
 
 /// `GET /templates`: the inheritance tree, a new-template form and a host's effective strategies.
-pub async fn templates(req: HttpRequest, st: web::Data<State>, q: web::Query<HostQ>) -> Page {
+pub(crate) async fn templates(
+    req: HttpRequest,
+    st: web::Data<State>,
+    q: web::Query<HostQ>,
+) -> Page {
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let templates = objects(&st, t, Kind::Template).await?;
@@ -238,7 +242,7 @@ fn rules_rows(rules: &[&Value], kind: Kind, base: &str, editor: bool) -> Vec<Mar
 }
 
 /// `GET /templates/{id}`: its strategies, the inherited ones, and the strategy editor.
-pub async fn template(
+pub(crate) async fn template(
     req: HttpRequest,
     st: web::Data<State>,
     path: web::Path<i64>,
@@ -353,7 +357,11 @@ pub async fn template(
 }
 
 /// `GET /expressions`.
-pub async fn expressions(req: HttpRequest, st: web::Data<State>, e: web::Query<Edit>) -> Page {
+pub(crate) async fn expressions(
+    req: HttpRequest,
+    st: web::Data<State>,
+    e: web::Query<Edit>,
+) -> Page {
     let a = auth!(req, st);
     let list = objects(&st, a.tenant.as_str(), Kind::Expression).await?;
     let editor = a.role >= Role::Editor;
