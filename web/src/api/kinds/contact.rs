@@ -26,7 +26,7 @@ pub struct ContactIn {
     /// Alertmanager-compatible payloads.
     #[serde(default)]
     pub webhook_alertmanager: bool,
-    /// Chat and paging services (docs/CHANNELS.md); credentials write-only, see [`present`].
+    /// Chat and paging services (docs/CHANNELS.md); credentials write-only, see `Spec::present`.
     /// Omitted on update (the console's form has none), the stored ones stay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<ChatReceiver>>,

@@ -1,5 +1,5 @@
 //! The configuration object kinds: their input shapes, validation (400 naming the field and the
-//! reason), references and how they are shown, one module per kind behind [`Spec`]. Objects are
+//! reason), references and how they are shown, one module per kind behind `Spec`. Objects are
 //! stored as JSON documents (see [`crate::store`]).
 
 mod contact;
@@ -363,7 +363,7 @@ pub(crate) fn references(kind: Kind, doc: &Value) -> Vec<store::Ref> {
 }
 
 /// Refuses deleting an object that others still use (409 saying which).
-/// Runs on `conn`, the transaction that deletes the object after locking it ([`store::lock_in`]):
+/// Runs on `conn`, the transaction that deletes the object after locking it (`store::lock_in`):
 /// a write that would reference it either committed before (and is seen here) or waits and
 /// then finds it gone.
 pub async fn check_delete(
