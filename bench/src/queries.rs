@@ -65,6 +65,16 @@ pub(crate) struct QueryOpts {
     pub argus_fsync: bool,
 }
 
+impl QueryOpts {
+    /// Whether `done` repetitions taking `took` are enough: at least `reps` and `min_time` (fast
+    /// work repeats more, so that CPU ticks of 10 ms still resolve it), at most `budget` once
+    /// `min_reps` are done.
+    fn enough(&self, done: usize, took: Duration) -> bool {
+        (done >= self.reps.max(1) && took >= self.min_time)
+            || (done >= self.min_reps.max(1) && took > self.budget)
+    }
+}
+
 /// Which part of the timeline a series is written over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -749,10 +759,7 @@ async fn measure_dashboard(
         } else {
             errors += 1;
         }
-        let took = began.elapsed();
-        if (i >= opts.reps.max(1) && took >= opts.min_time)
-            || (i >= opts.min_reps.max(1) && took > opts.budget)
-        {
+        if opts.enough(i, began.elapsed()) {
             break;
         }
     }
@@ -820,8 +827,6 @@ async fn measure_queries(
         let mut errors = 0;
         let cpu0 = server.cpu_seconds()?;
         let began = Instant::now();
-        // At least `reps` repetitions and `min_time` (fast queries repeat more, so that CPU
-        // ticks of 10 ms still resolve them), at most `budget` once `min_reps` are done.
         for i in 1..=MAX_REPS {
             match ask(&client, kind, server, &spec, ds.t_end).await {
                 Ok((_, took)) => latencies.push(took.as_secs_f64() * 1000.0),
@@ -830,10 +835,7 @@ async fn measure_queries(
                     tracing::warn!(system = kind.name(), query = spec.name, error = %e, "query failed");
                 }
             }
-            let took = began.elapsed();
-            if (i >= opts.reps.max(1) && took >= opts.min_time)
-                || (i >= opts.min_reps.max(1) && took > opts.budget)
-            {
+            if opts.enough(i, began.elapsed()) {
                 break;
             }
         }
