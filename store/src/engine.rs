@@ -463,7 +463,12 @@ impl Drop for Engine {
     }
 }
 
+/// A WAL record of samples with absolute timestamps (written before timestamps were delta-coded;
+/// still read so that an upgraded node replays its old log).
 const REC_SAMPLES: u8 = 1;
+/// A WAL record of samples whose timestamps are deltas from the record's first one: a batch
+/// usually shares one timestamp, so each costs a byte instead of five.
+const REC_SAMPLES_DELTA: u8 = 2;
 
 impl Engine {
     /// Opens (creating if needed) the engine in `cfg.data_dir`: loads the block indexes, replays
@@ -685,12 +690,16 @@ fn decode_record(
     refs: &mut HashMap<u64, Arc<SeriesMeta>>,
 ) -> Result<(), crate::codec::DecodeError> {
     let mut r = Reader::new(payload);
-    if r.u8()? != REC_SAMPLES {
-        return Err(crate::codec::DecodeError {
-            at: 0,
-            what: "record kind",
-        });
-    }
+    let delta = match r.u8()? {
+        REC_SAMPLES => false,
+        REC_SAMPLES_DELTA => true,
+        _ => {
+            return Err(crate::codec::DecodeError {
+                at: 0,
+                what: "record kind",
+            })
+        }
+    };
     let ndefs = r.uvarint()?;
     for _ in 0..ndefs {
         let id = r.uvarint()?;
@@ -698,9 +707,10 @@ fn decode_record(
         refs.insert(id, reg.get_or_create(&key, ct));
     }
     let n = r.uvarint()?;
+    let base = if delta && n > 0 { r.ivarint()? } else { 0 };
     for _ in 0..n {
         let id = r.uvarint()?;
-        let t = r.ivarint()?;
+        let t = r.ivarint()?.wrapping_add(base);
         let v = r.f64()?;
         if let Some(m) = refs.get(&id) {
             m.insert(t, v);
@@ -1156,7 +1166,7 @@ impl Core {
 
 /// Encodes one WAL record: series not yet described in this WAL generation, then the samples.
 fn encode_record(generation: u64, ok: &[(Arc<SeriesMeta>, i64, f64)], buf: &mut Vec<u8>) {
-    buf.push(REC_SAMPLES);
+    buf.push(REC_SAMPLES_DELTA);
     let defs: Vec<&SeriesMeta> = ok
         .iter()
         .filter(|(m, _, _)| m.wal_gen.swap(generation, Ordering::Relaxed) != generation)
@@ -1168,9 +1178,13 @@ fn encode_record(generation: u64, ok: &[(Arc<SeriesMeta>, i64, f64)], buf: &mut 
         put_key(buf, &m.key, m.counter_type);
     }
     put_uvarint(buf, ok.len() as u64);
+    let base = ok.first().map_or(0, |(_, t, _)| *t);
+    if !ok.is_empty() {
+        put_ivarint(buf, base);
+    }
     for (m, t, v) in ok {
         put_uvarint(buf, m.id as u64);
-        put_ivarint(buf, *t);
+        put_ivarint(buf, t.wrapping_sub(base));
         buf.extend_from_slice(&v.to_le_bytes());
     }
 }
@@ -1234,6 +1248,63 @@ mod tests {
         assert_eq!(
             got,
             vec![(t, 1.0), (t + 1, 4.0), (t + 3000, 2.0), (t + 3001, 3.0)]
+        );
+    }
+
+    /// A log written before timestamps were delta-coded (record kind 1) still replays after an
+    /// upgrade; a new write goes in the delta-coded kind and replays too.
+    #[test]
+    fn a_log_of_absolute_timestamp_records_replays_after_an_upgrade() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = argus_core::time::now_secs() - 3600;
+        let key = SeriesKey::new(
+            TenantId::new("acme").expect("tenant"),
+            "h",
+            "m",
+            Tags::default(),
+        );
+        let mut payload = vec![REC_SAMPLES];
+        put_uvarint(&mut payload, 1);
+        put_uvarint(&mut payload, 7);
+        put_key(&mut payload, &key, CounterType::Gauge);
+        put_uvarint(&mut payload, 2);
+        for (dt, v) in [(0i64, 1.5f64), (10, 2.5)] {
+            put_uvarint(&mut payload, 7);
+            put_ivarint(&mut payload, t + dt);
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+        record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        record.extend_from_slice(&payload);
+        std::fs::create_dir_all(dir.path().join("wal")).expect("wal dir");
+        std::fs::write(dir.path().join("wal").join("0000000001.wal"), record).expect("segment");
+
+        let cfg = EngineConfig {
+            data_dir: dir.path().to_path_buf(),
+            background: false,
+            ..Default::default()
+        };
+        let head = |e: &Engine| -> Vec<(i64, f64)> {
+            e.core.reg.read().expect("registry lock").series[0]
+                .state
+                .lock()
+                .expect("series lock")
+                .head
+                .clone()
+        };
+        let e = Engine::open(&cfg).expect("open");
+        assert_eq!(head(&e), vec![(t, 1.5), (t + 10, 2.5)]);
+        assert_eq!(
+            e.write(&[pt(3.5, t + 20), pt(4.5, t + 19)])
+                .expect("write")
+                .accepted,
+            2
+        );
+        drop(e);
+        let e = Engine::open(&cfg).expect("reopen");
+        assert_eq!(
+            head(&e),
+            vec![(t, 1.5), (t + 10, 2.5), (t + 19, 4.5), (t + 20, 3.5)]
         );
     }
 

@@ -283,3 +283,51 @@ fn check_subcommand_reports_damage() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// A clean stop writes the head to blocks: the log is left empty (the disk holds the compacted
+/// size, a restart replays nothing) and every point reads back after the restart.
+#[tokio::test]
+async fn a_clean_stop_writes_the_head_to_blocks_and_empties_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let node = start(cfg.clone()).await.unwrap();
+    let c = StoreClient::new(node.server.url(), "", Duration::from_secs(30));
+    let t = argus_core::time::now_secs() - 3000;
+    let b: Vec<Point> = (0..500).map(|i| pt(i as f64, t + i)).collect();
+    assert_eq!(c.write(&b).await.unwrap().accepted, 500);
+    let wal_bytes = |d: &std::path::Path| -> u64 {
+        std::fs::read_dir(d.join("wal"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    assert!(wal_bytes(dir.path()) > 500, "the write is in the log first");
+    node.stop().await;
+    assert_eq!(
+        wal_bytes(dir.path()),
+        0,
+        "the log is empty after a clean stop"
+    );
+
+    let node = start(cfg).await.unwrap();
+    let stats = node.engine.stats();
+    assert_eq!(stats.head_points, 0, "nothing replayed from the log");
+    assert!(stats.blocks >= 1, "the head went to block files");
+    let c = StoreClient::new(node.server.url(), "", Duration::from_secs(30));
+    let last = c
+        .last(&LastQuery {
+            tenant: TenantId::new("acme").unwrap(),
+            selector: Selector::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!((last[0].timestamp, last[0].value), (t + 499, 499.0));
+    node.stop().await;
+}
