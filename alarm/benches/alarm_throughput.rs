@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p argus-alarm --bench alarm_throughput` (SQLite in a temp dir); with
 //! `ARGUS_TEST_PG_URL` set it also runs on a fresh PostgreSQL database.
-//! `ALARM_BENCH_EVENTS` (default 20000) and `ALARM_BENCH_NOTICES` (default 2000) size the runs.
+//! `ALARM_BENCH_EVENTS` (default 20000) and `ALARM_BENCH_NOTICES` (default 2000) size the runs;
+//! `-- --save` saves the figures to `bench/results/alarm.json` for docs/BENCHMARKS.md.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use argus_alarm::AlarmConfig;
@@ -67,7 +68,8 @@ async fn post_all(client: &reqwest::Client, url: &str, events: &[Event], batch: 
     }
 }
 
-async fn ingest(label: &str, db: Option<&str>, n: u64) {
+/// Events per second: first sent, then sent again (all duplicates).
+async fn ingest(label: &str, db: Option<&str>, n: u64) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let alarm = argus_alarm::start(base_config(dir.path(), db))
         .await
@@ -86,23 +88,25 @@ async fn ingest(label: &str, db: Option<&str>, n: u64) {
         t.await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
+    let fresh = n as f64 / secs;
     println!(
-        "{label}: ingest {n} events in {secs:.2} s = {:.0} events/s (batches of 500, 4 senders)",
-        n as f64 / secs
+        "{label}: ingest {n} events in {secs:.2} s = {fresh:.0} events/s (batches of 500, 4 senders)"
     );
     // Re-sending the same events: all duplicates.
     let start = Instant::now();
     post_all(&client, &alarm.url(), &events[..(n as usize / 4)], 500).await;
     let secs = start.elapsed().as_secs_f64();
+    let dup = (n / 4) as f64 / secs;
     println!(
-        "{label}: duplicate ingest {} events = {:.0} events/s",
-        n / 4,
-        (n / 4) as f64 / secs
+        "{label}: duplicate ingest {} events = {dup:.0} events/s",
+        n / 4
     );
     alarm.stop().await;
+    (fresh, dup)
 }
 
-async fn notify(label: &str, db: Option<&str>, n: u64) {
+/// Notifications delivered per second, end to end.
+async fn notify(label: &str, db: Option<&str>, n: u64) -> f64 {
     let count = Arc::new(AtomicUsize::new(0));
     let c2 = count.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -161,12 +165,14 @@ async fn notify(label: &str, db: Option<&str>, n: u64) {
     }
     let secs = start.elapsed().as_secs_f64();
     let got = count.load(Ordering::Relaxed);
+    let rate = got as f64 / secs;
     println!(
-        "{label}: {got} of {n} notifications delivered in {secs:.2} s = {:.0} notifications/s (end to end: ingest, decide, sign, POST, record)",
-        got as f64 / secs
+        "{label}: {got} of {n} notifications delivered in {secs:.2} s = {rate:.0} notifications/s (end to end: ingest, decide, sign, POST, record)"
     );
+    assert_eq!(got, n as usize, "every notification must arrive");
     alarm.stop().await;
     handle.stop(false).await;
+    rate
 }
 
 async fn pg_database(base: &str) -> String {
@@ -193,12 +199,56 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        ingest("sqlite", None, n).await;
-        notify("sqlite", None, m).await;
+    let save = std::env::args().any(|a| a == "--save");
+    let mut rec = argus_core::benchfile::Recorder::start(
+        "alarm",
+        &format!(
+            "ARGUS_TEST_PG_URL=… ALARM_BENCH_EVENTS={n} ALARM_BENCH_NOTICES={m} \\\n  cargo bench -p argus-alarm --bench alarm_throughput -- --save"
+        ),
+    );
+    let rows = rt.block_on(async {
+        let mut rows = Vec::new();
+        let (i, d) = ingest("sqlite", None, n).await;
+        rows.push((
+            "SQLite (embedded, WAL)",
+            i,
+            d,
+            notify("sqlite", None, m).await,
+        ));
         if let Ok(pg) = std::env::var("ARGUS_TEST_PG_URL") {
-            ingest("postgres", Some(&pg_database(&pg).await), n).await;
-            notify("postgres", Some(&pg_database(&pg).await), m).await;
+            let (i, d) = ingest("postgres", Some(&pg_database(&pg).await), n).await;
+            let s = notify("postgres", Some(&pg_database(&pg).await), m).await;
+            rows.push(("PostgreSQL", i, d, s));
+        } else if save {
+            panic!("--save needs ARGUS_TEST_PG_URL: the saved figures cover both stores");
         }
+        rows
     });
+    if save {
+        rec.table(
+            &format!(
+                "{n} events ingested by 4 senders in batches of 500, {} re-sent; {m} notifications",
+                n / 4
+            ),
+            &[
+                "store",
+                "ingest events/s",
+                "duplicate ingest events/s",
+                "notifications/s (end to end)",
+            ],
+            rows.iter()
+                .map(|(s, i, d, r)| {
+                    vec![
+                        s.to_string(),
+                        format!("{i:.0}"),
+                        format!("{d:.0}"),
+                        format!("{r:.0}"),
+                    ]
+                })
+                .collect(),
+        );
+        let path = argus_core::benchfile::results_path(env!("CARGO_MANIFEST_DIR"), "alarm");
+        rec.save(&path).expect("saving the results");
+        println!("results: {}", path.display());
+    }
 }

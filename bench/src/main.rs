@@ -15,6 +15,7 @@
 
 mod agentcmp;
 mod alerts;
+mod components;
 mod encode;
 mod flood;
 mod ingest;

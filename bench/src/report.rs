@@ -1,7 +1,8 @@
 //! `argus-bench report`: the scenario section of docs/BENCHMARKS.md (machine, date, versions,
 //! the exact commands, tables and ratios that name both sides) and the plots, from a results
-//! JSON. Only the `## Scenario (argus-bench)` section is rewritten: the component sections below
-//! it belong to their developers.
+//! JSON. The `## Scenario (argus-bench)` section is rewritten whole; in the component sections
+//! below it only the figures between their markers are (`crate::components`), from the
+//! component results files beside the scenario's.
 
 use crate::plots::{self, human};
 use crate::results::{DashboardResult, IngestResult, QueryResult, Results};
@@ -36,6 +37,7 @@ pub(crate) fn write(results: &Path, doc: &Path, plot_dir: &Path) -> anyhow::Resu
     let section = render(&r, &rel);
     let old = std::fs::read_to_string(doc).unwrap_or_else(|_| SKELETON.to_string());
     let new = replace_section(&old, HEADING, &section);
+    let new = crate::components::fill(&new, results.parent().unwrap_or(Path::new(".")))?;
     if let Some(d) = doc.parent() {
         std::fs::create_dir_all(d)?;
     }

@@ -4,17 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The machine the run happened on.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Machine {
-    /// `model name` from /proc/cpuinfo.
-    pub cpu_model: String,
-    /// Logical CPUs available.
-    pub cpus: usize,
-    /// `MemTotal`.
-    pub mem_total_bytes: u64,
-    /// Kernel release.
-    pub kernel: String,
-}
+pub(crate) use argus_core::benchfile::Machine;
 
 /// How the load was shaped.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

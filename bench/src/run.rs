@@ -67,16 +67,6 @@ pub(crate) struct RunOpts {
     pub command: String,
 }
 
-/// `/proc/loadavg`'s three averages: how busy the shared machine was.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn peer_bins() -> (Option<PathBuf>, Option<PathBuf>) {
     (
         servers::find_bin("ARGUS_BENCH_PROMETHEUS_BIN", &["prometheus"]),
@@ -89,25 +79,7 @@ fn peer_bins() -> (Option<PathBuf>, Option<PathBuf>) {
 
 fn versions() -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
-    let rev = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    // The tree the binary was (most likely) built from may hold uncommitted work: say so.
-    let dirty = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success() && !o.stdout.is_empty())
-        .map(|_| " + uncommitted changes in the working tree")
-        .unwrap_or("");
-    v.insert(
-        "argus".into(),
-        format!("{} (git {rev}{dirty})", env!("CARGO_PKG_VERSION")),
-    );
+    v.insert("argus".into(), argus_core::benchfile::build_version());
     let (prom, vm) = peer_bins();
     if let Some(b) = prom {
         v.insert(
@@ -267,7 +239,10 @@ pub(crate) async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             tmp.path().to_path_buf()
         }
     };
-    let mut notes = vec![format!("load average at start: {}", loadavg())];
+    let mut notes = vec![format!(
+        "load average at start: {}",
+        argus_core::benchfile::loadavg()
+    )];
     let (prom, vm) = peer_bins();
     let systems: Vec<Kind> = opts
         .systems
@@ -290,7 +265,7 @@ pub(crate) async fn run(opts: RunOpts) -> anyhow::Result<Results> {
         command: opts.command.clone(),
         quick: opts.quick,
         started: crate::results::utc_string(argus_core::time::now_secs()),
-        machine: crate::procstat::machine(),
+        machine: crate::results::Machine::this(),
         versions: versions(),
         settings: Settings {
             tenants: opts.tenants,
@@ -463,7 +438,10 @@ pub(crate) async fn run(opts: RunOpts) -> anyhow::Result<Results> {
         results.flood = Some(f);
     }
 
-    notes.push(format!("load average at end: {}", loadavg()));
+    notes.push(format!(
+        "load average at end: {}",
+        argus_core::benchfile::loadavg()
+    ));
     results.notes = notes;
     results.duration_secs = began.elapsed().as_secs_f64();
     if opts.merge {

@@ -23,6 +23,7 @@
 
 pub mod agentconf;
 pub mod auth;
+pub mod benchfile;
 #[cfg(feature = "http")]
 pub mod center;
 pub mod condition;

@@ -35,6 +35,9 @@ struct Args {
     /// Points per write request.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
+    /// Save the figures to `bench/results/store.json` for docs/BENCHMARKS.md (needs the peer).
+    #[arg(long)]
+    save: bool,
 }
 
 const METRICS: [(&str, CounterType); 10] = [
@@ -211,6 +214,15 @@ struct Figures {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let rec = args.save.then(|| {
+        argus_core::benchfile::Recorder::start(
+            "store",
+            &format!(
+                "cargo run --release -p argus-store --bin argus-store-bench -- --hosts {} --hours {} --rss-series {} --save",
+                args.hosts, args.hours, args.rss_series
+            ),
+        )
+    });
     let now = argus_core::time::now_secs();
     let steps = args.hours * 360;
     let start = (now - 2 * 86400) / 7200 * 7200;
@@ -345,7 +357,30 @@ async fn main() -> anyhow::Result<()> {
     } else {
         eprintln!("peer {} not installed; skipped", args.peer);
     }
-    print_table(&rows, npts, args.hosts * 10);
+    let (title, columns, cells, ratios) = table(&rows, npts, args.hosts * 10);
+    println!(
+        "{title}\n\n| {} |\n|{}",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    );
+    for r in &cells {
+        println!("| {} |", r.join(" | "));
+    }
+    if let Some(r) = &ratios {
+        println!("\n{r}");
+    }
+    if let Some(mut rec) = rec {
+        anyhow::ensure!(
+            ratios.is_some(),
+            "--save needs the peer: the saved figures are ratios to it"
+        );
+        let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
+        rec.table(&title, &cols, cells);
+        rec.finding(ratios.unwrap_or_default());
+        let path = argus_core::benchfile::results_path(env!("CARGO_MANIFEST_DIR"), "store");
+        rec.save(&path)?;
+        println!("results: {}", path.display());
+    }
     Ok(())
 }
 
@@ -530,40 +565,62 @@ fn zstd_free_gzip(s: String) -> Vec<u8> {
     argus_core::wire::encode_body(argus_core::wire::Encoding::Gzip, s.as_bytes())
 }
 
-fn print_table(rows: &[Figures], npts: usize, series: usize) {
-    println!(
-        "{npts} points of {series} host series (10 s step), batches over HTTP from 2 senders\n"
+/// The run as a table (title, columns, cells) and, beside the peer, the ratios line.
+fn table(
+    rows: &[Figures],
+    npts: usize,
+    series: usize,
+) -> (String, Vec<String>, Vec<Vec<String>>, Option<String>) {
+    let title = format!(
+        "{npts} points of {series} host series (10 s step), batches over HTTP from 2 senders"
     );
-    println!("| system | ingest in-process (points/s wall; per CPU-second) | ingest over HTTP (points/s) | bytes/point on disk (raw blocks only) | 1 series × 1 day raw (ms) | same at 5 min step (ms) | last value of {} series (ms) | RSS per 1M series (MiB) |", series);
-    println!("|---|---|---|---|---|---|---|---|");
-    for f in rows {
-        println!(
-            "| {} | {} | {:.0} | {:.3}{} | {:.2} | {:.2} | {:.2} | {:.0} |",
-            f.name,
-            f.ingest_inproc.map_or("–".into(), |x| format!(
-                "{x:.0}; {:.0}",
-                f.ingest_inproc_cpu.unwrap_or(0.0)
-            )),
-            f.ingest_http,
-            f.bytes_per_point,
-            f.raw_bytes_per_point
-                .map_or(String::new(), |r| format!(" ({r:.3})")),
-            f.range_raw.as_secs_f64() * 1e3,
-            f.range_step.as_secs_f64() * 1e3,
-            f.last_1000.as_secs_f64() * 1e3,
-            f.rss_per_million_mib,
-        );
-    }
-    if rows.len() == 2 {
+    let columns = [
+        "system",
+        "ingest in-process (points/s wall; per CPU-second)",
+        "ingest over HTTP (points/s)",
+        "bytes/point on disk (raw blocks only)",
+        "1 series × 1 day raw (ms)",
+        "same at 5 min step (ms)",
+        &format!("last value of {series} series (ms)"),
+        "RSS per 1M series (MiB)",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let cells = rows
+        .iter()
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                f.ingest_inproc.map_or("–".into(), |x| {
+                    format!("{x:.0}; {:.0}", f.ingest_inproc_cpu.unwrap_or(0.0))
+                }),
+                format!("{:.0}", f.ingest_http),
+                format!(
+                    "{:.3}{}",
+                    f.bytes_per_point,
+                    f.raw_bytes_per_point
+                        .map_or(String::new(), |r| format!(" ({r:.3})"))
+                ),
+                format!("{:.2}", f.range_raw.as_secs_f64() * 1e3),
+                format!("{:.2}", f.range_step.as_secs_f64() * 1e3),
+                format!("{:.2}", f.last_1000.as_secs_f64() * 1e3),
+                format!("{:.0}", f.rss_per_million_mib),
+            ]
+        })
+        .collect();
+    let ratios = (rows.len() == 2).then(|| {
         let (a, b) = (&rows[0], &rows[1]);
-        println!(
-            "\nRatios argus/peer: ingest over HTTP ×{:.2} (higher is better), bytes/point ×{:.2}, raw range ×{:.2}, step range ×{:.2}, last ×{:.2}, RSS/series ×{:.2} (lower is better)",
+        format!(
+            "Ratios {} ÷ {} (same run): ingest over HTTP ×{:.2} (higher is better); bytes/point ×{:.2}, raw range query ×{:.2}, 5 min step ×{:.2}, last value ×{:.2}, RSS per series ×{:.2} (lower is better).",
+            a.name,
+            b.name,
             a.ingest_http / b.ingest_http,
             a.bytes_per_point / b.bytes_per_point,
             a.range_raw.as_secs_f64() / b.range_raw.as_secs_f64(),
             a.range_step.as_secs_f64() / b.range_step.as_secs_f64(),
             a.last_1000.as_secs_f64() / b.last_1000.as_secs_f64(),
             a.rss_per_million_mib / b.rss_per_million_mib.max(1e-9),
-        );
-    }
+        )
+    });
+    (title, columns, cells, ratios)
 }
