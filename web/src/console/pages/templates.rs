@@ -51,7 +51,7 @@ pub(crate) async fn templates(
             .collect();
         effective = Some(
             match effective_strategies(&host, &m.host_groups, &m.templates) {
-                Ok(e) => strategies_table_m(&e, &tn),
+                Ok(e) => strategies_table(&e, &tn),
                 Err(e) => html! { p.err { (e.to_string()) } },
             },
         );
@@ -74,7 +74,7 @@ pub(crate) async fn templates(
                         label {
                             "Parent"
                             select name="parent" data-type="int" {
-                                (options_m(&templates, &[], Some("(none)")))
+                                (options(&templates, &[], Some("(none)")))
                             }
                         }
                         button { "Create" }
@@ -216,8 +216,8 @@ impl RuleRow<'_> {
                 td.mono { (s(r, "condition")) }
                 td.mono { (s(r, "recovery")) }
                 td { (for_text(&r["for_secs"])) }
-                td { (prio_m(&r["priority"])) }
-                td.right { (row_actions_m(base, kind.path(), id(r), editor)) }
+                td { (prio(&r["priority"])) }
+                td.right { (row_actions(base, kind.path(), id(r), editor)) }
             }
         }
     }
@@ -286,7 +286,7 @@ pub(crate) async fn template(
         .map(|t| (t.id as i64, t.name.clone()))
         .collect();
     let eff = argus_core::strategy::template_strategies(&m.templates, tid as u64)
-        .map(|e| strategies_table_m(&e, &mtn))
+        .map(|e| strategies_table(&e, &mtn))
         .unwrap_or_else(|e| html! { p.err { (e.to_string()) } });
     let base = format!("/templates/{tid}");
     let editing = e
@@ -303,7 +303,7 @@ pub(crate) async fn template(
             label {
                 "Parent"
                 select name="parent" data-type="int" {
-                    (options_m(&others, &parent, Some("(none)")))
+                    (options(&others, &parent, Some("(none)")))
                 }
             }
         };
@@ -333,7 +333,7 @@ pub(crate) async fn template(
         }
         div.panel {
             h2 { "Own strategies" }
-            (table_m(
+            (table(
                 &RULE_HEADERS,
                 &rules_rows(&own, Kind::Strategy, &base, editor),
                 "No strategies of its own.",
@@ -372,7 +372,7 @@ pub(crate) async fn expressions(
             p.small.muted {
                 "An expression strategy applies to every series carrying its tags, whatever the host."
             }
-            (table_m(
+            (table(
                 &RULE_HEADERS,
                 &rules_rows(&refs, Kind::Expression, "/expressions", editor),
                 "No expression strategies.",
