@@ -312,7 +312,7 @@ window.addEventListener("load", () => {
 // when a variable, the time range or the refresh timer changes. The URL carries the state:
 // ?from=now-3600&to=now (relative) or ?from=<unix>&to=<unix> (absolute), &var-<name>=value
 // (repeated for several values), &refresh=<secs>.
-const dash = { doc: null, id: "", groups: {}, sel: {}, options: {}, rel: 3600, from: 0, to: 0, refresh: 0, timer: null, gen: 0 };
+const dash = { doc: null, id: "", groups: {}, lines: {}, sel: {}, options: {}, rel: 3600, from: 0, to: 0, refresh: 0, timer: null, gen: 0 };
 const COLORS = { green: "#1f8a4c", blue: "#2457c5", yellow: "#c9a100", orange: "#d9730d", red: "#c0362c" };
 const PALETTE = ["#2457c5", "#c0362c", "#1f8a4c", "#b7791f", "#7b3fb6", "#127a8a", "#d9730d", "#5a6b8c"];
 
@@ -426,8 +426,38 @@ async function drawTimeseries(el, p, body, t) {
     data.push(ts.map(() => th.value));
     opts.series.push({ label: "≥ " + fmtValue(th.value, p.unit), stroke: COLORS[th.color], width: 1, dash: [6, 4], points: { show: false } });
   });
+  const lines = strategyLinesFor(el.dataset.row + "." + el.dataset.index);
+  lines.forEach(l => {
+    data.push(ts.map(() => l.value));
+    opts.series.push({ label: "P" + l.priority + " " + l.op + " " + fmtValue(l.value, p.unit), stroke: l.priority < 2 ? COLORS.red : l.priority < 3 ? COLORS.orange : COLORS.yellow, width: 1.5, dash: [2, 3], points: { show: false } });
+  });
+  el.dataset.strategyLines = lines.map(l => l.op + " " + l.value).join(", ");
   body.innerHTML = ""; body.className = "body";
   new uPlot(opts, data, body);
+}
+
+// The strategies' lines of panel `key` (row.index) that apply to the hosts the variables
+// select: a host group variable picks its groups' lines, an `endpoint` variable the lines of
+// the groups holding the host; without either, or with All, every line. An expression
+// strategy (no group) applies to any host. One line per comparison and value.
+function strategyLinesFor(key) {
+  let groups = null;
+  const gv = dash.doc.variables.find(v => v.type === "host_group");
+  const ev = dash.doc.variables.find(v => v.type !== "host_group" && v.label === "endpoint");
+  if (gv) {
+    const sel = dash.sel[gv.name] || [];
+    if (!sel.includes("$__all")) groups = new Set(sel);
+  } else if (ev) {
+    const sel = dash.sel[ev.name] || [];
+    if (!sel.includes("$__all")) groups = new Set(Object.keys(dash.groups).filter(g => dash.groups[g].some(h => sel.includes(h))));
+  }
+  const seen = new Set();
+  return (dash.lines[key] || []).filter(l => {
+    if (groups && l.groups.length && !l.groups.some(g => groups.has(g))) return false;
+    const k = l.op + " " + l.value;
+    if (seen.has(k)) return false;
+    seen.add(k); return true;
+  });
 }
 
 function statBox(name, value, p) {
@@ -598,6 +628,7 @@ async function dashInit(root) {
   dash.doc = JSON.parse(root.dataset.doc);
   dash.id = root.dataset.id;
   dash.groups = root.dataset.groups ? JSON.parse(root.dataset.groups) : {};
+  dash.lines = root.dataset.strategyLines ? JSON.parse(root.dataset.strategyLines) : {};
   const q = new URLSearchParams(location.search);
   const from = q.get("from") || "", to = q.get("to") || "";
   const rel = from.match(/^now-(\d+)$/);

@@ -398,3 +398,134 @@ async fn dashboard_pages_escape_markup_and_stay_in_their_tenant() {
     assert!(!html.contains("grp"), "acme's group on globex's page");
     e.running.stop().await;
 }
+
+/// The strategy lines a dashboard page hands to console.js (its `data-strategy-lines`), by
+/// panel; empty when it has none.
+fn strategy_lines(html: &str) -> Value {
+    let Some(start) = html.find("data-strategy-lines=\"") else {
+        return json!({});
+    };
+    let rest = &html[start + "data-strategy-lines=\"".len()..];
+    let raw = &rest[..rest.find('"').unwrap()];
+    let text = raw
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Creates a template with one strategy on `metric` and a group of `hosts` binding it.
+async fn bound_strategy(e: &Env, token: &str, group: &str, metric: &str, condition: &str) {
+    let (s, t) = e
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/templates",
+            Some(json!({"name": format!("{group} template")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let (s, v) = e
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/strategies",
+            Some(json!({"template_id": t["id"], "metric": metric, "condition": condition, "priority": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = e
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/host_groups",
+            Some(json!({"name": group, "hosts": ["web-1"], "templates": [t["id"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test]
+async fn panels_draw_the_thresholds_of_their_tenants_strategies() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let group = format!("web{XSS}");
+    bound_strategy(
+        &e,
+        &e.a,
+        &group,
+        "cpu.busy",
+        "all(#3) > 90 || avg(#5) >= 75",
+    )
+    .await;
+    // A strategy on a metric no panel of the dashboard below shows, and another tenant's.
+    bound_strategy(&e, &e.a, "db", "net.if.in.bytes", "all(#3) > 1000").await;
+    bound_strategy(&e, &e.b, "gx", "cpu.busy", "all(#3) > 42").await;
+
+    // A stored dashboard: the CPU panel asks for the lines, the second panel does not.
+    let mut d = dashboard("lines");
+    d["rows"][0]["panels"][0]["strategy_thresholds"] = json!(true);
+    d["rows"][0]["panels"][1] = json!({"type": "timeseries", "title": "cpu again",
+        "targets": [{"expr": "{__name__=\"cpu.busy\"}"}]});
+    let (s, v) = e
+        .call(&e.a, Method::POST, "/api/v1/dashboards", Some(d.clone()))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    assert_eq!(
+        v["rows"][0]["panels"][0]["strategy_thresholds"], true,
+        "{v}"
+    );
+    // Only a time series panel draws them.
+    let mut stat = d.clone();
+    stat["rows"][0]["panels"][1] = json!({"type": "stat", "strategy_thresholds": true,
+        "targets": [{"expr": "{__name__=\"cpu.busy\"}"}]});
+    bad(
+        &e,
+        stat,
+        "rows[0].panels[1].strategy_thresholds",
+        "only a timeseries panel",
+    )
+    .await;
+
+    let alice = session(&e, "alice", "alice-secret-1").await;
+    let (_, html) = page(&e, &alice, &format!("/dashboards/{id}")).await;
+    assert!(!html.contains("<script>alert"), "the group's name escaped");
+    let lines = strategy_lines(&html);
+    let got: Vec<(String, f64, Value)> = lines["0.0"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{lines}"))
+        .iter()
+        .map(|l| {
+            (
+                l["op"].as_str().unwrap().to_string(),
+                l["value"].as_f64().unwrap(),
+                l["groups"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (">".to_string(), 90.0, json!([group])),
+            (">=".to_string(), 75.0, json!([group])),
+        ],
+        "{lines}"
+    );
+    assert_eq!(lines.as_object().unwrap().len(), 1, "{lines}");
+    // The built-in dashboards draw them on their percentages over time.
+    let (_, html) = page(&e, &alice, "/dashboards/builtin-host-group").await;
+    let lines = strategy_lines(&html);
+    assert_eq!(lines["0.0"][0]["value"], 90.0, "the CPU panel: {lines}");
+    assert!(
+        !lines.to_string().contains("42"),
+        "globex's strategy: {lines}"
+    );
+    // globex sees its own line only.
+    let bob = session(&e, "bob", "bob-secret-1").await;
+    let (_, html) = page(&e, &bob, "/dashboards/builtin-host-group").await;
+    let lines = strategy_lines(&html);
+    assert_eq!(lines["0.0"][0]["value"], 42.0, "{lines}");
+    assert_eq!(lines["0.0"].as_array().unwrap().len(), 1, "{lines}");
+    e.running.stop().await;
+}
