@@ -495,7 +495,7 @@ async function drawPanel(el, gen) {
   el.classList.remove("drawn");
   try {
     if (p.type === "timeseries") await drawTimeseries(el, p, body, t);
-    else if (p.type === "alerts") await drawAlerts(body);
+    else if (p.type === "alerts") await drawAlerts(el, body, t);
     else if (p.type === "missing") {
       const present = new Set((await instant(subst(p.targets[0].expr, t, stepOf(t)), t)).map(s => s.metric.endpoint));
       const v = dash.doc.variables.find(x => x.name === p.variable);
@@ -539,9 +539,15 @@ async function drawPanel(el, gen) {
   if (gen === dash.gen) el.classList.add("drawn");
 }
 
-async function drawAlerts(body) {
+// The open problems: counted by priority, by host group (a problem counts in each group
+// holding its host) and over the range (from alarm's history, /api/v1/events/overview), then
+// listed.
+async function drawAlerts(el, body, t) {
   const res = await api("GET", "/api/v1/events/active?limit=200");
   if (!res.ok) throw new Error("alarm service: " + ((res.data && res.data.error) || ("HTTP " + res.status)));
+  const step = stepOf(t);
+  const ov = await api("GET", "/api/v1/events/overview?" + new URLSearchParams({ from: String(t.start), to: String(t.end), step: String(step) }).toString());
+  if (!ov.ok) throw new Error("alarm service: " + ((ov.data && ov.data.error) || ("HTTP " + ov.status)));
   const alerts = res.data.alerts || [];
   const counts = [0, 0, 0, 0, 0, 0];
   alerts.forEach(a => { const p = Number(a.event.priority); if (p >= 0 && p < 6) counts[p]++; });
@@ -549,6 +555,26 @@ async function drawAlerts(body) {
   const stats = document.createElement("div"); stats.className = "stats";
   counts.forEach((n, i) => stats.appendChild(statBox("P" + i, n, { unit: "none", thresholds: n ? [{ value: 1, color: i < 2 ? "red" : i < 3 ? "orange" : "yellow" }] : [] })));
   body.appendChild(stats);
+  const o = ov.data;
+  const groupName = g => g.group === null ? "(no group)" : g.group;
+  el.dataset.byGroup = o.by_group.map(g => groupName(g) + "=" + g.open).join(" ");
+  el.dataset.overTime = o.over_time.map(p => p[1]).join(",");
+  if (o.by_group.length) {
+    const gt = document.createElement("table"); gt.className = "by-group";
+    const gh = gt.createTHead().insertRow();
+    ["Host group", "Open problems"].forEach(h => { const th = document.createElement("th"); th.textContent = h; gh.appendChild(th); });
+    const gb = gt.createTBody();
+    o.by_group.forEach(g => { const tr = gb.insertRow(); cell(tr, groupName(g)); cell(tr, String(g.open), "mono right"); });
+    body.appendChild(gt);
+  }
+  const chart = document.createElement("div"); chart.className = "over-time";
+  body.appendChild(chart);
+  new uPlot({
+    width: Math.max(280, el.clientWidth - 18), height: 140, legend: { show: false },
+    series: [{}, { label: "open problems", stroke: COLORS.red, width: 1.5, fill: COLORS.red + "22", paths: uPlot.paths.stepped({ align: 1 }) }],
+    axes: [{}, { size: 50 }], scales: { y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
+  }, [o.over_time.map(p => p[0]), o.over_time.map(p => p[1])], chart);
+  if (o.truncated) { const p = document.createElement("p"); p.className = "small muted"; p.textContent = "alarm holds more events than the overview reads: the oldest of the range are left out."; body.appendChild(p); }
   if (!alerts.length) { const p = document.createElement("p"); p.className = "muted"; p.textContent = "No open problems."; body.appendChild(p); return; }
   const table = document.createElement("table");
   const head = table.createTHead().insertRow();

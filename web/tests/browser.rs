@@ -484,6 +484,27 @@ async fn run(
     c.goto(&format!("{url}/history")).await.unwrap();
     until(c, "the history", "return !!document.querySelector('table')").await;
     shot(c, "history").await;
+    // The alerts overview counts the problem in web-1's group and open now.
+    c.goto(&format!("{url}/dashboards/builtin-alerts"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the alerts overview drawn",
+        "const p = document.querySelector('.dpanel[data-kind=alerts]'); return !!p && p.classList.contains('drawn')",
+    )
+    .await;
+    let overview = c
+        .execute(
+            "const p = document.querySelector('.dpanel[data-kind=alerts]'); return [p.dataset.byGroup || '', (p.dataset.overTime || '').split(',').pop(), p.querySelector('table.by-group').textContent]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overview[0], "web=1", "by group: {overview}");
+    assert_eq!(overview[1], "1", "open at the range's end: {overview}");
+    assert_eq!(overview[2], "Host groupOpen problemsweb1", "{overview}");
+    shot(c, "dashboard-alerts").await;
     // Some notification setup, so that the remaining screenshots show real rows.
     let post = |path: &'static str, body: Value| {
         let (http, cookie, csrf) = (http.clone(), cookie.clone(), csrf.clone());

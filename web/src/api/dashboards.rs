@@ -1002,7 +1002,7 @@ pub(crate) fn builtins() -> Vec<(&'static str, DashboardIn)> {
     let alerts_dash = DashboardIn {
         title: "Alerts overview".into(),
         description:
-            "Open problems by priority (from the alarm service), and hosts reporting over time."
+            "Open problems by priority, by host group and over time (from the alarm service), and hosts reporting over time."
                 .into(),
         variables: Vec::new(),
         range_secs: 6 * 3600,
