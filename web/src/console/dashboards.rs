@@ -114,8 +114,8 @@ pub(crate) async fn list(req: HttpRequest, st: web::Data<State>) -> Page {
             .iter()
             .map(|o| Listed::of(&crate::api::kinds::present(Kind::Dashboard, o, 0))),
     );
-    let body = list_body(&items, a.role >= Role::Editor).into_string();
-    Ok(page(&a, "/dashboards", "Dashboards", &body))
+    let body = list_body(&items, a.role >= Role::Editor);
+    Ok(page(&a, "/dashboards", "Dashboards", body))
 }
 
 /// What a dashboard's page is made from.
@@ -278,8 +278,8 @@ pub(crate) async fn view(req: HttpRequest, st: web::Data<State>, id: web::Path<S
     let found = match find(&st, a.tenant.as_str(), &id).await {
         Ok(v) => v,
         Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {
-            let body = html! { p.muted { "No such dashboard." } }.into_string();
-            return Ok(page(&a, "/dashboards", "Dashboard not found", &body));
+            let body = html! { p.muted { "No such dashboard." } };
+            return Ok(page(&a, "/dashboards", "Dashboard not found", body));
         }
         Err(e) => return Err(e.into()),
     };
@@ -316,9 +316,8 @@ pub(crate) async fn view(req: HttpRequest, st: web::Data<State>, id: web::Path<S
         builtin,
         groups,
         lines,
-    })
-    .into_string();
-    Ok(page(&a, "/dashboards", &doc.title, &body))
+    });
+    Ok(page(&a, "/dashboards", &doc.title, body))
 }
 
 /// `GET /dashboards/{id}/export`: the dashboard's JSON as a file, to import elsewhere.

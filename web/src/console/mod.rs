@@ -10,7 +10,7 @@ mod pages;
 use crate::auth::{from_session, session_cookie, Auth};
 use crate::server::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 /// Registers the console's routes and its embedded assets.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -169,8 +169,8 @@ struct Frame<'a> {
     who: &'a str,
     tenant: &'a str,
     role: &'a str,
-    /// The page's own markup, rendered by the page.
-    body: PreEscaped<&'a str>,
+    /// The page's own markup, rendered by the page with maud.
+    body: Markup,
 }
 
 impl Frame<'_> {
@@ -219,8 +219,9 @@ fn html_response(m: Markup) -> HttpResponse {
         .body(m.into_string())
 }
 
-/// A console page: navigation, header and `body` (HTML the page rendered and escaped).
-pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse {
+/// A console page: navigation, header and `body`. The body is maud's `Markup`, never a string,
+/// so whatever a page shows went through maud's escaping.
+pub fn page(auth: &Auth, active: &str, title: &str, body: Markup) -> HttpResponse {
     let csrf = auth.csrf.as_deref().unwrap_or("");
     html_response(
         Frame {
@@ -229,7 +230,7 @@ pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse 
             who: &auth.who,
             tenant: auth.tenant.as_str(),
             role: auth.role.as_str(),
-            body: PreEscaped(body),
+            body,
         }
         .render(),
     )

@@ -97,7 +97,7 @@ pub(crate) async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
             &a,
             "/admin",
             "Users & tokens",
-            r#"<p class="muted">Only the tenant's admins manage users and tokens.</p>"#,
+            html! { p.muted { "Only the tenant's admins manage users and tokens." } },
         ));
     }
     let t = a.tenant.as_str();
@@ -208,7 +208,7 @@ pub(crate) async fn admin(req: HttpRequest, st: web::Data<State>) -> Page {
             }
         }
     };
-    Ok(page(&a, "/admin", "Users & tokens", &body.into_string()))
+    Ok(page(&a, "/admin", "Users & tokens", body))
 }
 
 /// A tenant's quota in its row: the figures set (empty ones keep the transfers' `[quotas]`) in

@@ -190,7 +190,7 @@ async fn events_page(req: HttpRequest, st: web::Data<State>, problems: bool) -> 
     } else {
         ("/history", "Event history")
     };
-    Ok(page(&a, active, title, &body.into_string()))
+    Ok(page(&a, active, title, body))
 }
 
 /// `GET /problems`: current problems, with acknowledge.
@@ -287,7 +287,7 @@ async fn event_page(req: HttpRequest, st: web::Data<State>, id: &str) -> Page {
         Ok((s, v)) => alarm_error(s, &v),
         Err(e) => failed(&e.message),
     };
-    Ok(page(&a, "/history", "Event", &body.into_string()))
+    Ok(page(&a, "/history", "Event", body))
 }
 
 /// `?state=` of the deliveries page.
@@ -421,5 +421,5 @@ pub(crate) async fn deliveries(
             (table)
         }
     };
-    Ok(page(&a, "/deliveries", "Deliveries", &body.into_string()))
+    Ok(page(&a, "/deliveries", "Deliveries", body))
 }

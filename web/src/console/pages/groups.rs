@@ -170,5 +170,5 @@ pub(crate) async fn host_groups(
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/host_groups", "Host groups", &body.into_string()))
+    Ok(page(&a, "/host_groups", "Host groups", body))
 }

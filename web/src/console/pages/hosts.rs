@@ -124,7 +124,7 @@ pub(crate) async fn hosts(
             }
         }
     };
-    Ok(page(&a, "/hosts", "Hosts", &body.into_string()))
+    Ok(page(&a, "/hosts", "Hosts", body))
 }
 
 /// Time range and extra metric of the host page.
@@ -262,7 +262,7 @@ pub(crate) async fn host(
     let t = a.tenant.as_str();
     let Some(o) = store::get(&st.db, t, Kind::Host.path(), *path).await? else {
         let body = html! { p.muted { "No such host." } };
-        return Ok(page(&a, "/hosts", "Host not found", &body.into_string()));
+        return Ok(page(&a, "/hosts", "Host not found", body));
     };
     let h = present(Kind::Host, &o, st.cfg.host_dead_after_secs as i64);
     let name = s(&h, "name");
@@ -324,12 +324,7 @@ pub(crate) async fn host(
             (strategies)
         }
     };
-    Ok(page(
-        &a,
-        "/hosts",
-        &format!("Host {name}"),
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/hosts", &format!("Host {name}"), body))
 }
 
 /// The tags an agent reported, as `k=v, k2=v2`.
@@ -411,10 +406,5 @@ pub(crate) async fn explorer(
             div.panel { (chart(&query, &query, range)) }
         }
     };
-    Ok(page(
-        &a,
-        "/explorer",
-        "Metric explorer",
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/explorer", "Metric explorer", body))
 }

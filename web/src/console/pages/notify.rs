@@ -115,7 +115,7 @@ pub(crate) async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Que
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/contacts", "Contacts", &body.into_string()))
+    Ok(page(&a, "/contacts", "Contacts", body))
 }
 
 /// The contact form's chat and paging receivers (docs/CHANNELS.md): one fieldset per service,
@@ -326,7 +326,7 @@ pub(crate) async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/teams", "Teams", &body.into_string()))
+    Ok(page(&a, "/teams", "Teams", body))
 }
 
 /// What a subscription matches.
@@ -531,10 +531,5 @@ pub(crate) async fn subscriptions(
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(
-        &a,
-        "/subscriptions",
-        "Subscriptions",
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/subscriptions", "Subscriptions", body))
 }

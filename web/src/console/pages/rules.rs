@@ -306,12 +306,7 @@ pub(crate) async fn recording_rules(
             .render(recording_fields(edited.map(|r| &r.rule))))
         }
     };
-    Ok(page(
-        &a,
-        "/recording_rules",
-        "Recording rules",
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/recording_rules", "Recording rules", body))
 }
 
 fn firing_table(alerts: &[FiringAlert], names: &HashMap<i64, &str>, editor: bool) -> Markup {
@@ -509,5 +504,5 @@ pub(crate) async fn alert_rules(
             .render(alert_fields(edited.map(|r| &r.rule))))
         }
     };
-    Ok(page(&a, "/alert_rules", "Alert rules", &body.into_string()))
+    Ok(page(&a, "/alert_rules", "Alert rules", body))
 }

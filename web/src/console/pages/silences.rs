@@ -187,5 +187,5 @@ pub(crate) async fn silences(req: HttpRequest, st: web::Data<State>, e: web::Que
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/silences", "Silences", &body.into_string()))
+    Ok(page(&a, "/silences", "Silences", body))
 }

@@ -97,7 +97,7 @@ pub(crate) async fn templates(
             @if let Some(e) = effective { (e) }
         }
     };
-    Ok(page(&a, "/templates", "Templates", &body.into_string()))
+    Ok(page(&a, "/templates", "Templates", body))
 }
 
 /// The strategy editor's fields, from the edited strategy (defaults for a new one).
@@ -257,7 +257,7 @@ pub(crate) async fn template(
             &a,
             "/templates",
             "Template not found",
-            r#"<p class="muted">No such template.</p>"#,
+            html! { p.muted { "No such template." } },
         ));
     };
     let tn = names(&templates);
@@ -352,7 +352,7 @@ pub(crate) async fn template(
         &a,
         "/templates",
         &format!("Template {}", s(tpl, "name")),
-        &body.into_string(),
+        body,
     ))
 }
 
@@ -382,10 +382,5 @@ pub(crate) async fn expressions(
             (rule_form(Kind::Expression, None, editing, "/expressions"))
         }
     };
-    Ok(page(
-        &a,
-        "/expressions",
-        "Expression strategies",
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/expressions", "Expression strategies", body))
 }
