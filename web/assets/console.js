@@ -312,7 +312,7 @@ window.addEventListener("load", () => {
 // when a variable, the time range or the refresh timer changes. The URL carries the state:
 // ?from=now-3600&to=now (relative) or ?from=<unix>&to=<unix> (absolute), &var-<name>=value
 // (repeated for several values), &refresh=<secs>.
-const dash = { doc: null, id: "", groups: {}, sel: {}, options: {}, rel: 3600, from: 0, to: 0, refresh: 0, timer: null, gen: 0 };
+const dash = { doc: null, id: "", groups: {}, lines: {}, sel: {}, options: {}, rel: 3600, from: 0, to: 0, refresh: 0, timer: null, gen: 0 };
 const COLORS = { green: "#1f8a4c", blue: "#2457c5", yellow: "#c9a100", orange: "#d9730d", red: "#c0362c" };
 const PALETTE = ["#2457c5", "#c0362c", "#1f8a4c", "#b7791f", "#7b3fb6", "#127a8a", "#d9730d", "#5a6b8c"];
 
@@ -426,8 +426,38 @@ async function drawTimeseries(el, p, body, t) {
     data.push(ts.map(() => th.value));
     opts.series.push({ label: "≥ " + fmtValue(th.value, p.unit), stroke: COLORS[th.color], width: 1, dash: [6, 4], points: { show: false } });
   });
+  const lines = strategyLinesFor(el.dataset.row + "." + el.dataset.index);
+  lines.forEach(l => {
+    data.push(ts.map(() => l.value));
+    opts.series.push({ label: "P" + l.priority + " " + l.op + " " + fmtValue(l.value, p.unit), stroke: l.priority < 2 ? COLORS.red : l.priority < 3 ? COLORS.orange : COLORS.yellow, width: 1.5, dash: [2, 3], points: { show: false } });
+  });
+  el.dataset.strategyLines = lines.map(l => l.op + " " + l.value).join(", ");
   body.innerHTML = ""; body.className = "body";
   new uPlot(opts, data, body);
+}
+
+// The strategies' lines of panel `key` (row.index) that apply to the hosts the variables
+// select: a host group variable picks its groups' lines, an `endpoint` variable the lines of
+// the groups holding the host; without either, or with All, every line. An expression
+// strategy (no group) applies to any host. One line per comparison and value.
+function strategyLinesFor(key) {
+  let groups = null;
+  const gv = dash.doc.variables.find(v => v.type === "host_group");
+  const ev = dash.doc.variables.find(v => v.type !== "host_group" && v.label === "endpoint");
+  if (gv) {
+    const sel = dash.sel[gv.name] || [];
+    if (!sel.includes("$__all")) groups = new Set(sel);
+  } else if (ev) {
+    const sel = dash.sel[ev.name] || [];
+    if (!sel.includes("$__all")) groups = new Set(Object.keys(dash.groups).filter(g => dash.groups[g].some(h => sel.includes(h))));
+  }
+  const seen = new Set();
+  return (dash.lines[key] || []).filter(l => {
+    if (groups && l.groups.length && !l.groups.some(g => groups.has(g))) return false;
+    const k = l.op + " " + l.value;
+    if (seen.has(k)) return false;
+    seen.add(k); return true;
+  });
 }
 
 function statBox(name, value, p) {
@@ -465,7 +495,7 @@ async function drawPanel(el, gen) {
   el.classList.remove("drawn");
   try {
     if (p.type === "timeseries") await drawTimeseries(el, p, body, t);
-    else if (p.type === "alerts") await drawAlerts(body);
+    else if (p.type === "alerts") await drawAlerts(el, body, t);
     else if (p.type === "missing") {
       const present = new Set((await instant(subst(p.targets[0].expr, t, stepOf(t)), t)).map(s => s.metric.endpoint));
       const v = dash.doc.variables.find(x => x.name === p.variable);
@@ -509,9 +539,15 @@ async function drawPanel(el, gen) {
   if (gen === dash.gen) el.classList.add("drawn");
 }
 
-async function drawAlerts(body) {
+// The open problems: counted by priority, by host group (a problem counts in each group
+// holding its host) and over the range (from alarm's history, /api/v1/events/overview), then
+// listed.
+async function drawAlerts(el, body, t) {
   const res = await api("GET", "/api/v1/events/active?limit=200");
   if (!res.ok) throw new Error("alarm service: " + ((res.data && res.data.error) || ("HTTP " + res.status)));
+  const step = stepOf(t);
+  const ov = await api("GET", "/api/v1/events/overview?" + new URLSearchParams({ from: String(t.start), to: String(t.end), step: String(step) }).toString());
+  if (!ov.ok) throw new Error("alarm service: " + ((ov.data && ov.data.error) || ("HTTP " + ov.status)));
   const alerts = res.data.alerts || [];
   const counts = [0, 0, 0, 0, 0, 0];
   alerts.forEach(a => { const p = Number(a.event.priority); if (p >= 0 && p < 6) counts[p]++; });
@@ -519,6 +555,26 @@ async function drawAlerts(body) {
   const stats = document.createElement("div"); stats.className = "stats";
   counts.forEach((n, i) => stats.appendChild(statBox("P" + i, n, { unit: "none", thresholds: n ? [{ value: 1, color: i < 2 ? "red" : i < 3 ? "orange" : "yellow" }] : [] })));
   body.appendChild(stats);
+  const o = ov.data;
+  const groupName = g => g.group === null ? "(no group)" : g.group;
+  el.dataset.byGroup = o.by_group.map(g => groupName(g) + "=" + g.open).join(" ");
+  el.dataset.overTime = o.over_time.map(p => p[1]).join(",");
+  if (o.by_group.length) {
+    const gt = document.createElement("table"); gt.className = "by-group";
+    const gh = gt.createTHead().insertRow();
+    ["Host group", "Open problems"].forEach(h => { const th = document.createElement("th"); th.textContent = h; gh.appendChild(th); });
+    const gb = gt.createTBody();
+    o.by_group.forEach(g => { const tr = gb.insertRow(); cell(tr, groupName(g)); cell(tr, String(g.open), "mono right"); });
+    body.appendChild(gt);
+  }
+  const chart = document.createElement("div"); chart.className = "over-time";
+  body.appendChild(chart);
+  new uPlot({
+    width: Math.max(280, el.clientWidth - 18), height: 140, legend: { show: false },
+    series: [{}, { label: "open problems", stroke: COLORS.red, width: 1.5, fill: COLORS.red + "22", paths: uPlot.paths.stepped({ align: 1 }) }],
+    axes: [{}, { size: 50 }], scales: { y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
+  }, [o.over_time.map(p => p[0]), o.over_time.map(p => p[1])], chart);
+  if (o.truncated) { const p = document.createElement("p"); p.className = "small muted"; p.textContent = "alarm holds more events than the overview reads: the oldest of the range are left out."; body.appendChild(p); }
   if (!alerts.length) { const p = document.createElement("p"); p.className = "muted"; p.textContent = "No open problems."; body.appendChild(p); return; }
   const table = document.createElement("table");
   const head = table.createTHead().insertRow();
@@ -598,6 +654,7 @@ async function dashInit(root) {
   dash.doc = JSON.parse(root.dataset.doc);
   dash.id = root.dataset.id;
   dash.groups = root.dataset.groups ? JSON.parse(root.dataset.groups) : {};
+  dash.lines = root.dataset.strategyLines ? JSON.parse(root.dataset.strategyLines) : {};
   const q = new URLSearchParams(location.search);
   const from = q.get("from") || "", to = q.get("to") || "";
   const rel = from.match(/^now-(\d+)$/);

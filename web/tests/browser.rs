@@ -484,6 +484,27 @@ async fn run(
     c.goto(&format!("{url}/history")).await.unwrap();
     until(c, "the history", "return !!document.querySelector('table')").await;
     shot(c, "history").await;
+    // The alerts overview counts the problem in web-1's group and open now.
+    c.goto(&format!("{url}/dashboards/builtin-alerts"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the alerts overview drawn",
+        "const p = document.querySelector('.dpanel[data-kind=alerts]'); return !!p && p.classList.contains('drawn')",
+    )
+    .await;
+    let overview = c
+        .execute(
+            "const p = document.querySelector('.dpanel[data-kind=alerts]'); return [p.dataset.byGroup || '', (p.dataset.overTime || '').split(',').pop(), p.querySelector('table.by-group').textContent]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overview[0], "web=1", "by group: {overview}");
+    assert_eq!(overview[1], "1", "open at the range's end: {overview}");
+    assert_eq!(overview[2], "Host groupOpen problemsweb1", "{overview}");
+    shot(c, "dashboard-alerts").await;
     // Some notification setup, so that the remaining screenshots show real rows.
     let post = |path: &'static str, body: Value| {
         let (http, cookie, csrf) = (http.clone(), cookie.clone(), csrf.clone());
@@ -1400,15 +1421,33 @@ async fn use_dashboards(c: &Client, url: &str, http: &reqwest::Client) -> Result
 
     // The built-in host-group dashboard over a group of the three hosts: web-3 is not
     // reporting, web-2 is the busiest.
+    // Its template watches CPU above 90%: the CPU chart draws that line.
     let (csrf, cookie) = session_of(c).await;
-    let r = http
-        .post(format!("{url}/api/v1/host_groups"))
-        .header("cookie", cookie)
-        .header("X-CSRF-Token", csrf)
-        .json(&json!({"name": "web", "hosts": ["web-1", "web-2", "web-3"]}))
-        .send()
+    let post = |path: &str, body: Value| {
+        http.post(format!("{url}{path}"))
+            .header("cookie", &cookie)
+            .header("X-CSRF-Token", &csrf)
+            .json(&body)
+            .send()
+    };
+    let r = post("/api/v1/templates", json!({"name": "web servers"}))
         .await
         .unwrap();
+    assert!(r.status().is_success());
+    let tpl: Value = r.json().await.unwrap();
+    let r = post(
+        "/api/v1/strategies",
+        json!({"template_id": tpl["id"], "metric": "cpu.busy", "condition": "all(#3) > 90", "priority": 1}),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success());
+    let r = post(
+        "/api/v1/host_groups",
+        json!({"name": "web", "hosts": ["web-1", "web-2", "web-3"], "templates": [tpl["id"]]}),
+    )
+    .await
+    .unwrap();
     assert!(r.status().is_success());
     c.goto(&format!(
         "{url}/dashboards/builtin-host-group?from=now-900&to=now"
@@ -1426,6 +1465,18 @@ async fn use_dashboards(c: &Client, url: &str, http: &reqwest::Client) -> Result
     let top = panel_text(c, 4).await;
     assert!(top.starts_with("web-277.0%web-335.0%web-111.0%"), "{top}");
     assert_eq!(panel_text(c, 9).await, "2hosts");
+    let cpu = c
+        .execute(
+            "const p = document.querySelectorAll('.dpanel')[0]; return [p.dataset.strategyLines, [...p.querySelectorAll('.u-legend .u-label')].map(l => l.textContent).join('|')]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cpu[0], "> 90", "the strategy's line on the CPU chart");
+    assert!(
+        cpu[1].as_str().unwrap_or_default().contains("P1 > 90.0%"),
+        "its legend: {cpu}"
+    );
     shot(c, "dashboard-host-group").await;
 
     // The alerts overview: this web has no alarm service, which its problems panel says, and

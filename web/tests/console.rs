@@ -100,6 +100,17 @@ async fn pages_need_a_session_and_escape_what_they_render() {
         Some(json!({"name": xss, "email": "x@example.com"})),
     )
     .await;
+    // A group with a hostile name lists the host and binds the hostile template: the host page
+    // shows both names (its groups, its strategies' template).
+    let (s, _) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/host_groups",
+            Some(json!({"name": format!("g{xss}"), "hosts": ["web-1"], "templates": [t["id"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
     let cookie = session(&e, "alice", "alice-secret-1").await;
     for page in [
         "/hosts",
@@ -113,12 +124,19 @@ async fn pages_need_a_session_and_escape_what_they_render() {
         "/host_groups",
         "/expressions",
         "/explorer?metric=%3Cb%3E",
+        "/explorer?query=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E",
+        &format!(
+            "/hosts/{}?metric=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E",
+            h["id"]
+        ),
+        "/recording_rules",
+        "/alert_rules",
         "/admin",
     ] {
         let (s, html) = get(&e, &cookie, page).await;
         assert_eq!(s, StatusCode::OK, "{page}");
         assert!(!html.contains("<script>alert"), "{page} escapes");
-        if page.starts_with("/explorer") {
+        if page.starts_with("/explorer?metric") {
             assert!(
                 html.contains("&lt;b&gt;"),
                 "the explorer escapes its query input"
@@ -131,6 +149,38 @@ async fn pages_need_a_session_and_escape_what_they_render() {
     }
     let (_, html) = get(&e, &cookie, "/hosts").await;
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // The host page: the group's and the template's names, escaped.
+    let (_, html) = get(&e, &cookie, &format!("/hosts/{}", h["id"])).await;
+    assert!(
+        html.contains("<td>g&lt;script&gt;alert(1)&lt;/script&gt;</td>"),
+        "the host's group: {html}"
+    );
+    assert!(
+        html.contains("t&lt;script&gt;alert(1)&lt;/script&gt;</a>"),
+        "the template of its strategy: {html}"
+    );
+    // A hostile metric asked for on the host page and a hostile query in the explorer are
+    // written escaped into the chart's title, its query attribute and the form's input.
+    let hostile = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;";
+    for page in [
+        format!(
+            "/hosts/{}?metric=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E",
+            h["id"]
+        ),
+        "/explorer?query=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E".to_string(),
+    ] {
+        let (_, html) = get(&e, &cookie, &page).await;
+        assert!(
+            html.contains(&format!("<h3>{hostile}</h3>")),
+            "{page}: {html}"
+        );
+        assert!(
+            html.contains(&format!(r#"value="{hostile}""#)),
+            "{page}: {html}"
+        );
+        assert!(html.contains("data-promql=\""), "{page}: {html}");
+        assert!(!html.contains("\"><script>"), "{page}: {html}");
+    }
 
     // globex's admin sees none of acme's objects, by page or by id.
     let bob = session(&e, "bob", "bob-secret-1").await;

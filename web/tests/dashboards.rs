@@ -2,7 +2,9 @@
 //! the field by its path (a PromQL parse error with the parser's position); the built-in
 //! dashboards every tenant gets, read-only; roles (a viewer reads only); isolation (another
 //! tenant's dashboard answers 404 by id and is absent from lists); the console's dashboard pages
-//! render what they are given escaped. On SQLite, and on PostgreSQL when ARGUS_TEST_PG_URL is set.
+//! render what they are given escaped, with the lines of the tenant's strategies on the panels
+//! that ask for them; the alerts overview's counts by host group and over time, with a real
+//! alarm. On SQLite, and on PostgreSQL when ARGUS_TEST_PG_URL is set.
 
 mod common;
 
@@ -396,5 +398,256 @@ async fn dashboard_pages_escape_markup_and_stay_in_their_tenant() {
     // Host groups offered by a built-in dashboard are the tenant's own.
     let (_, html) = page(&e, &bob, "/dashboards/builtin-host-group").await;
     assert!(!html.contains("grp"), "acme's group on globex's page");
+    e.running.stop().await;
+}
+
+/// The strategy lines a dashboard page hands to console.js (its `data-strategy-lines`), by
+/// panel; empty when it has none.
+fn strategy_lines(html: &str) -> Value {
+    let Some(start) = html.find("data-strategy-lines=\"") else {
+        return json!({});
+    };
+    let rest = &html[start + "data-strategy-lines=\"".len()..];
+    let raw = &rest[..rest.find('"').unwrap()];
+    let text = raw
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Creates a template with one strategy on `metric` and a group of `hosts` binding it.
+async fn bound_strategy(e: &Env, token: &str, group: &str, metric: &str, condition: &str) {
+    let (s, t) = e
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/templates",
+            Some(json!({"name": format!("{group} template")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let (s, v) = e
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/strategies",
+            Some(json!({"template_id": t["id"], "metric": metric, "condition": condition, "priority": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = e
+        .call(
+            token,
+            Method::POST,
+            "/api/v1/host_groups",
+            Some(json!({"name": group, "hosts": ["web-1"], "templates": [t["id"]]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test]
+async fn panels_draw_the_thresholds_of_their_tenants_strategies() {
+    let e = start(Backend::Sqlite, |_| {}).await.unwrap();
+    let group = format!("web{XSS}");
+    bound_strategy(
+        &e,
+        &e.a,
+        &group,
+        "cpu.busy",
+        "all(#3) > 90 || avg(#5) >= 75",
+    )
+    .await;
+    // A strategy on a metric no panel of the dashboard below shows, and another tenant's.
+    bound_strategy(&e, &e.a, "db", "net.if.in.bytes", "all(#3) > 1000").await;
+    bound_strategy(&e, &e.b, "gx", "cpu.busy", "all(#3) > 42").await;
+
+    // A stored dashboard: the CPU panel asks for the lines, the second panel does not.
+    let mut d = dashboard("lines");
+    d["rows"][0]["panels"][0]["strategy_thresholds"] = json!(true);
+    d["rows"][0]["panels"][1] = json!({"type": "timeseries", "title": "cpu again",
+        "targets": [{"expr": "{__name__=\"cpu.busy\"}"}]});
+    let (s, v) = e
+        .call(&e.a, Method::POST, "/api/v1/dashboards", Some(d.clone()))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    assert_eq!(
+        v["rows"][0]["panels"][0]["strategy_thresholds"], true,
+        "{v}"
+    );
+    // Only a time series panel draws them.
+    let mut stat = d.clone();
+    stat["rows"][0]["panels"][1] = json!({"type": "stat", "strategy_thresholds": true,
+        "targets": [{"expr": "{__name__=\"cpu.busy\"}"}]});
+    bad(
+        &e,
+        stat,
+        "rows[0].panels[1].strategy_thresholds",
+        "only a timeseries panel",
+    )
+    .await;
+
+    let alice = session(&e, "alice", "alice-secret-1").await;
+    let (_, html) = page(&e, &alice, &format!("/dashboards/{id}")).await;
+    assert!(!html.contains("<script>alert"), "the group's name escaped");
+    let lines = strategy_lines(&html);
+    let got: Vec<(String, f64, Value)> = lines["0.0"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{lines}"))
+        .iter()
+        .map(|l| {
+            (
+                l["op"].as_str().unwrap().to_string(),
+                l["value"].as_f64().unwrap(),
+                l["groups"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (">".to_string(), 90.0, json!([group])),
+            (">=".to_string(), 75.0, json!([group])),
+        ],
+        "{lines}"
+    );
+    assert_eq!(lines.as_object().unwrap().len(), 1, "{lines}");
+    // The built-in dashboards draw them on their percentages over time.
+    let (_, html) = page(&e, &alice, "/dashboards/builtin-host-group").await;
+    let lines = strategy_lines(&html);
+    assert_eq!(lines["0.0"][0]["value"], 90.0, "the CPU panel: {lines}");
+    assert!(
+        !lines.to_string().contains("42"),
+        "globex's strategy: {lines}"
+    );
+    // globex sees its own line only.
+    let bob = session(&e, "bob", "bob-secret-1").await;
+    let (_, html) = page(&e, &bob, "/dashboards/builtin-host-group").await;
+    let lines = strategy_lines(&html);
+    assert_eq!(lines["0.0"][0]["value"], 42.0, "{lines}");
+    assert_eq!(lines["0.0"].as_array().unwrap().len(), 1, "{lines}");
+    e.running.stop().await;
+}
+
+/// A classic strategy's event for `host` of `tenant`, as a judge sends it to alarm.
+fn event(tenant: &str, host: &str, status: &str, occurrence: u64, ts: i64) -> Value {
+    json!({"id": format!("{tenant}-cpu-{host}"), "tenant": tenant, "status": status,
+           "occurrence": occurrence, "strategy_id": 1,
+           "series": {"tenant": tenant, "endpoint": host, "metric": "cpu.busy", "tags": {}},
+           "priority": 1, "condition": "all(#1) > 90", "value": 95.0, "timestamp": ts,
+           "alarm_count": 1, "note": "", "region": "local"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_overview_counts_open_problems_by_group_and_over_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = start(Backend::Sqlite, |c| {
+        c.alarm_url = format!("http://127.0.0.1:{alarm_port}");
+    })
+    .await
+    .unwrap();
+    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: format!("127.0.0.1:{alarm_port}"),
+        data_dir: dir.path().join("alarm"),
+        web_url: e.url.clone(),
+        config_poll_secs: 1,
+        workers: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("alarm starts");
+    for (name, hosts) in [("web", json!(["h1", "h2"])), ("db", json!(["h3"]))] {
+        let (s, v) = e
+            .call(
+                &e.a,
+                Method::POST,
+                "/api/v1/host_groups",
+                Some(json!({"name": name, "hosts": hosts})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let now = argus_core::time::now_secs();
+    // h1 open since -600; h2 open from -900 to -300; h3 open since -400; h9 (in no group)
+    // open since -200; and globex's h1, open since -1500 (before the range).
+    let events = json!([
+        event("acme", "h1", "PROBLEM", 1, now - 600),
+        event("acme", "h2", "PROBLEM", 1, now - 900),
+        event("acme", "h2", "OK", 2, now - 300),
+        event("acme", "h3", "PROBLEM", 1, now - 400),
+        event("acme", "h9", "PROBLEM", 1, now - 200),
+        event("globex", "h1", "PROBLEM", 1, now - 1500),
+    ]);
+    let r = e
+        .http
+        .post(format!("{}/internal/v1/events", alarm.url()))
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "alarm takes the events");
+    let path = format!(
+        "/api/v1/events/overview?from={}&to={now}&step=300",
+        now - 1200
+    );
+    let mut v = Value::Null;
+    for _ in 0..100 {
+        let (s, got) = e.call(&e.a, Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::OK, "{got}");
+        v = got;
+        let seen = v["over_time"].as_array().and_then(|p| p.last()).cloned();
+        if v["open"] == 3 && seen.is_some_and(|p| p[1] == 3) && v["over_time"][1][1] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(v["open"], 3, "{v}");
+    assert_eq!(
+        v["by_group"],
+        json!([{"group": "db", "open": 1}, {"group": "web", "open": 1}, {"group": null, "open": 1}]),
+        "{v}"
+    );
+    assert_eq!(v["step"], 300);
+    let counts: Vec<(i64, i64)> = v["over_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap() - now, p[1].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(-1200, 0), (-900, 1), (-600, 2), (-300, 2), (0, 3)],
+        "{v}"
+    );
+    assert_eq!(v["truncated"], false);
+    // globex sees its one problem, in no group of its own; acme's are not counted.
+    let (s, g) = e.call(&e.b, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    assert_eq!(g["open"], 1, "{g}");
+    assert_eq!(g["by_group"], json!([{"group": null, "open": 1}]), "{g}");
+    assert_eq!(g["over_time"][0][1], 1, "open since before the range: {g}");
+    // A range that ends before it starts is refused, naming the field.
+    let (s, bad) = e
+        .call(
+            &e.a,
+            Method::GET,
+            "/api/v1/events/overview?from=10&to=5",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["field"], "to");
+    // Without a credential, nothing.
+    let r = e.http.get(format!("{}{path}", e.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    alarm.stop().await;
     e.running.stop().await;
 }

@@ -237,6 +237,14 @@ pub(crate) struct Panel {
     /// The host-group variable whose hosts are looked for (`missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variable: Option<String>,
+    /// Also draw, as dashed lines, the thresholds of the tenant's strategies on the metrics
+    /// its queries select (`timeseries`); see [`strategy_lines`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub strategy_thresholds: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Variables every dashboard has: the step of the chart and the range shown, as durations.
@@ -532,6 +540,12 @@ impl Panel {
                 ));
             }
         }
+        if self.strategy_thresholds && self.kind != PanelKind::Timeseries {
+            return Err(ApiError::bad_field(
+                f("strategy_thresholds"),
+                "only a timeseries panel draws the strategies' thresholds",
+            ));
+        }
         match (self.kind, self.limit) {
             (PanelKind::Bargauge, Some(n)) if !(1..=100).contains(&n) => {
                 return Err(ApiError::bad_field(f("limit"), "must be 1 to 100"))
@@ -608,6 +622,7 @@ fn panel(kind: PanelKind, title: &str, unit: Unit, targets: Vec<Target>) -> Pane
         thresholds: Vec::new(),
         limit: None,
         variable: None,
+        strategy_thresholds: false,
     }
 }
 
@@ -628,11 +643,156 @@ fn usage_thresholds() -> Vec<Threshold> {
     ]
 }
 
+/// A percentage: 0 to 100, coloured by usage, and (over time) with the strategies' lines.
 fn percent(mut p: Panel) -> Panel {
     p.min = Some(0.0);
     p.max = Some(100.0);
     p.thresholds = usage_thresholds();
+    p.strategy_thresholds = p.kind == PanelKind::Timeseries;
     p
+}
+
+/// A line a panel draws from a strategy: the strategy's condition compares the latest values
+/// of `metric` with `value`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct StrategyLine {
+    /// The strategy.
+    pub strategy: u64,
+    /// The metric it watches (one the panel's queries select).
+    pub metric: String,
+    /// The comparison (`>`, `>=`, `<`, `<=`, `==`, `!=`).
+    pub op: &'static str,
+    /// The threshold.
+    pub value: f64,
+    /// Its priority, 0 to 5.
+    pub priority: u8,
+    /// The host groups whose bound templates hold it (with their ancestors'): it applies to
+    /// their hosts. Empty for an expression strategy, which applies by tags to any host.
+    pub groups: Vec<String>,
+}
+
+/// The metric names `expr` selects by name (`__name__="…"`, or `metric{…}`), each once. The
+/// dashboard's `$variables` (names in `known`) are stood in for first; an expression that does
+/// not parse selects none.
+pub(crate) fn metrics_of(expr: &str, known: &[&str]) -> Vec<String> {
+    let Ok(text) = stand_in(expr, known) else {
+        return Vec::new();
+    };
+    let Ok(q) = Query::parse(&text) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for sel in q.selections(&argus_promql::EvalRange::instant(0)) {
+        for m in sel.matchers {
+            if m.key == "__name__"
+                && m.op == argus_core::query::MatchOp::Eq
+                && !out.contains(&m.value)
+            {
+                out.push(m.value);
+            }
+        }
+    }
+    out
+}
+
+/// The thresholds a condition compares a metric's values with: those of its `all`, `max`,
+/// `min` and `avg` terms. Sums, differences, `lookup`, `nodata` and conditions over several
+/// metrics compare other quantities, so they draw no line on the metric's chart.
+fn condition_lines(condition: &str) -> Vec<(&'static str, f64)> {
+    use argus_core::condition::{parse, Condition, Expr, Func};
+    fn walk(e: &Expr, out: &mut Vec<(&'static str, f64)>) {
+        match e {
+            Expr::Term(t) => {
+                if matches!(
+                    t.func,
+                    Func::All(_) | Func::Max(_) | Func::Min(_) | Func::Avg(_)
+                ) && t.threshold.is_finite()
+                {
+                    out.push((t.op.as_str(), t.threshold));
+                }
+            }
+            Expr::And(list) | Expr::Or(list) => list.iter().for_each(|x| walk(x, out)),
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(Condition::Expr(e)) = parse(condition) {
+        walk(&e, &mut out);
+    }
+    out
+}
+
+/// For each panel of `d` that asks for them (`strategy_thresholds`), keyed `row.panel` (its
+/// indices), the lines of `m`'s strategies on the metrics its queries select: the strategies of
+/// templates bound to a host group (each line naming the groups it applies to) and the
+/// expression strategies. Panels without lines are left out.
+pub(crate) fn strategy_lines(
+    d: &DashboardIn,
+    m: &argus_core::strategy::TenantStrategies,
+) -> std::collections::BTreeMap<String, Vec<StrategyLine>> {
+    let mut known: Vec<&str> = d.variables.iter().map(|v| v.name.as_str()).collect();
+    known.extend(BUILTIN_VARS);
+    // Every strategy that applies somewhere, with the groups it applies to.
+    let mut applied: Vec<(&argus_core::strategy::Strategy, Vec<String>)> = Vec::new();
+    for g in &m.host_groups {
+        for t in &g.templates {
+            // A broken inheritance chain is refused at save; one left by a race draws nothing.
+            let Ok(eff) = argus_core::strategy::template_strategies(&m.templates, *t) else {
+                continue;
+            };
+            for e in eff {
+                let Some(s) = m
+                    .templates
+                    .iter()
+                    .flat_map(|t| &t.strategies)
+                    .find(|s| s.id == e.strategy.id)
+                else {
+                    continue;
+                };
+                match applied.iter_mut().find(|(x, _)| x.id == s.id) {
+                    Some((_, groups)) => {
+                        if !groups.contains(&g.name) {
+                            groups.push(g.name.clone());
+                        }
+                    }
+                    None => applied.push((s, vec![g.name.clone()])),
+                }
+            }
+        }
+    }
+    applied.extend(m.expressions.iter().map(|x| (&x.strategy, Vec::new())));
+    let mut out = std::collections::BTreeMap::new();
+    for (r, row) in d.rows.iter().enumerate() {
+        for (p, panel) in row.panels.iter().enumerate() {
+            if !panel.strategy_thresholds {
+                continue;
+            }
+            let mut metrics: Vec<String> = Vec::new();
+            for t in &panel.targets {
+                for x in metrics_of(&t.expr, &known) {
+                    if !metrics.contains(&x) {
+                        metrics.push(x);
+                    }
+                }
+            }
+            let mut lines = Vec::new();
+            for (s, groups) in applied.iter().filter(|(s, _)| metrics.contains(&s.metric)) {
+                for (op, value) in condition_lines(&s.condition) {
+                    lines.push(StrategyLine {
+                        strategy: s.id,
+                        metric: s.metric.clone(),
+                        op,
+                        value,
+                        priority: s.priority.level(),
+                        groups: groups.clone(),
+                    });
+                }
+            }
+            if !lines.is_empty() {
+                out.insert(format!("{r}.{p}"), lines);
+            }
+        }
+    }
+    out
 }
 
 /// The built-in dashboards, by id: what the host page shows on the engine (`host`), a host
@@ -842,7 +1002,7 @@ pub(crate) fn builtins() -> Vec<(&'static str, DashboardIn)> {
     let alerts_dash = DashboardIn {
         title: "Alerts overview".into(),
         description:
-            "Open problems by priority (from the alarm service), and hosts reporting over time."
+            "Open problems by priority, by host group and over time (from the alarm service), and hosts reporting over time."
                 .into(),
         variables: Vec::new(),
         range_secs: 6 * 3600,
@@ -963,6 +1123,8 @@ pub(crate) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_core::strategy::{HostGroup, Priority, Strategy, Template, TenantStrategies};
+    use argus_core::TenantId;
 
     #[test]
     fn stand_ins_keep_positions_and_parse() {
@@ -980,6 +1142,136 @@ mod tests {
             .contains("$nope is not a variable"));
         // A lone `$` or `${` is left for the parser to refuse.
         assert_eq!(stand_in("a$ ${", &known).unwrap(), "a$ ${");
+    }
+
+    fn strategy(id: u64, metric: &str, condition: &str, priority: u8) -> Strategy {
+        Strategy {
+            id,
+            metric: metric.into(),
+            tags: Default::default(),
+            condition: condition.into(),
+            recovery: None,
+            priority: Priority::new(priority).unwrap(),
+            max_alarms: 3,
+            note: String::new(),
+            active: None,
+            for_secs: 0,
+        }
+    }
+
+    #[test]
+    fn metrics_are_read_from_selectors_with_variables_stood_in() {
+        let known = ["group", "__interval"];
+        assert_eq!(
+            metrics_of(
+                r#"avg({__name__="cpu.busy", endpoint=~"$group"}) / max_over_time(mem_used{a="b"}[$__interval] offset 1m)"#,
+                &known
+            ),
+            vec!["cpu.busy".to_string(), "mem_used".to_string()]
+        );
+        // No name matcher, a regex on the name, or an expression that does not parse: none.
+        assert!(metrics_of(r#"{__name__=~"cpu.*"} + vector(1)"#, &known).is_empty());
+        assert!(metrics_of("sum(", &known).is_empty());
+    }
+
+    #[test]
+    fn condition_lines_are_the_value_thresholds() {
+        assert_eq!(condition_lines("all(#3) > 90"), vec![(">", 90.0)]);
+        assert_eq!(
+            condition_lines("max(#3) >= 95 || avg(#10) > 70 && min(#2) < 5"),
+            vec![(">=", 95.0), (">", 70.0), ("<", 5.0)]
+        );
+        for none in [
+            "sum(#3) > 10",
+            "diff(#2) > 5",
+            "lookup(#2,3) > 1",
+            "nodata(60)",
+            "bad",
+        ] {
+            assert!(condition_lines(none).is_empty(), "{none}");
+        }
+    }
+
+    #[test]
+    fn strategy_lines_follow_the_groups_that_bind_the_templates() {
+        let tpl = |id: u64, parent: Option<u64>, strategies: Vec<Strategy>| Template {
+            id,
+            tenant: TenantId::new("acme").unwrap(),
+            name: format!("t{id}"),
+            parent,
+            strategies,
+        };
+        let group = |id: u64, name: &str, templates: Vec<u64>| HostGroup {
+            id,
+            tenant: TenantId::new("acme").unwrap(),
+            name: name.into(),
+            hosts: vec![format!("{name}-1")],
+            templates,
+        };
+        let m = TenantStrategies {
+            tenant: TenantId::new("acme").unwrap(),
+            version: 1,
+            templates: vec![
+                // The parent's CPU strategy is inherited by template 2.
+                tpl(1, None, vec![strategy(10, "cpu.busy", "all(#3) > 90", 1)]),
+                tpl(
+                    2,
+                    Some(1),
+                    vec![strategy(20, "mem.memused.percent", "avg(#5) >= 85", 2)],
+                ),
+                // Bound to no group: applies to no host.
+                tpl(3, None, vec![strategy(30, "cpu.busy", "all(#3) > 50", 3)]),
+            ],
+            host_groups: vec![group(100, "web", vec![2]), group(101, "db", vec![1])],
+            expressions: vec![argus_core::strategy::ExpressionStrategy {
+                tenant: TenantId::new("acme").unwrap(),
+                strategy: strategy(40, "cpu.busy", "max(#2) > 99", 0),
+            }],
+            hosts: Vec::new(),
+        };
+        let d: DashboardIn = serde_json::from_value(json!({
+            "title": "t",
+            "variables": [{"name": "group", "type": "host_group"}],
+            "rows": [{"panels": [
+                {"type": "timeseries", "strategy_thresholds": true,
+                 "targets": [{"expr": "avg({__name__=\"cpu.busy\", endpoint=~\"$group\"})"}]},
+                {"type": "timeseries",
+                 "targets": [{"expr": "{__name__=\"cpu.busy\"}"}]},
+                {"type": "timeseries", "strategy_thresholds": true,
+                 "targets": [{"expr": "{__name__=\"disk.io.util\"}"}]}
+            ]}]
+        }))
+        .unwrap();
+        d.check().unwrap();
+        let lines = strategy_lines(&d, &m);
+        // Only the first panel: the second did not ask, the third's metric has no strategy.
+        assert_eq!(lines.keys().collect::<Vec<_>>(), vec!["0.0"]);
+        let got: Vec<(u64, &str, f64, u8, Vec<String>)> = lines["0.0"]
+            .iter()
+            .map(|l| (l.strategy, l.op, l.value, l.priority, l.groups.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, ">", 90.0, 1, vec!["web".to_string(), "db".to_string()]),
+                (40, ">", 99.0, 0, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn strategy_thresholds_are_for_timeseries_panels() {
+        let d: DashboardIn = serde_json::from_value(json!({
+            "title": "t",
+            "rows": [{"panels": [{"type": "stat", "strategy_thresholds": true,
+                                  "targets": [{"expr": "up"}]}]}]
+        }))
+        .unwrap();
+        let e = d.check().unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("rows[0].panels[0].strategy_thresholds")
+        );
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/events", web::get().to(alarm::events))
         .route("/api/v1/events/history", web::get().to(alarm::history))
         .route("/api/v1/events/active", web::get().to(alarm::active))
+        .route("/api/v1/events/overview", web::get().to(alarm::overview))
         .route("/api/v1/events/{id}/ack", web::post().to(alarm::ack))
         .route("/api/v1/deliveries", web::get().to(alarm::deliveries))
         .route(

@@ -83,6 +83,7 @@ pub fn spec() -> Value {
         "/api/v1/events": {"get": op("Current problems and history (status, state, limit), from alarm", "events")},
         "/api/v1/events/history": {"get": op("Every event, newest first, filtered by status, priority, endpoint, from/to and paged by before (the previous page's next_before), from alarm", "events")},
         "/api/v1/events/active": {"get": op("Open problems (any state), most urgent first, filtered by priority and endpoint, from alarm", "events")},
+        "/api/v1/events/overview": {"get": op("Open problems by host group and their number at each step of a range (from, to, step), from alarm's open problems and event history: {open, by_group: [{group, open}], step, over_time: [[t, n]], truncated}", "events")},
         "/api/v1/events/{id}/ack": {"post": op("Acknowledge a problem {comment} (editor)", "events")},
         "/api/v1/deliveries": {"get": op("Notifications and their attempts (state=pending|delivered|dead), from alarm", "deliveries")},
         "/api/v1/deliveries/{id}/retry": {"post": op("Re-queue a dead delivery (editor)", "deliveries")},

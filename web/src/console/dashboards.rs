@@ -2,10 +2,10 @@
 //! dashboard's page. The page is a frame rendered here from the typed document (variables,
 //! range picker, one box per panel); `assets/console.js` fills it from the Prometheus API and
 //! redraws it when a variable, the range or the refresh changes. Rendered with maud, which
-//! escapes every value by default (the older pages still use `format!` and `esc`).
+//! escapes every value by default.
 
 use super::{page, session};
-use crate::api::dashboards::{builtin_list, find, DashboardIn, PanelKind, VarKind};
+use crate::api::dashboards::{builtin_list, find, strategy_lines, DashboardIn, PanelKind, VarKind};
 use crate::api::kinds::Kind;
 use crate::auth::Role;
 use crate::server::State;
@@ -114,8 +114,8 @@ pub(crate) async fn list(req: HttpRequest, st: web::Data<State>) -> Page {
             .iter()
             .map(|o| Listed::of(&crate::api::kinds::present(Kind::Dashboard, o, 0))),
     );
-    let body = list_body(&items, a.role >= Role::Editor).into_string();
-    Ok(page(&a, "/dashboards", "Dashboards", &body))
+    let body = list_body(&items, a.role >= Role::Editor);
+    Ok(page(&a, "/dashboards", "Dashboards", body))
 }
 
 /// What a dashboard's page is made from.
@@ -127,8 +127,12 @@ struct View<'a> {
     /// A stored dashboard and an editor: the editor forms are shown.
     editable: bool,
     builtin: bool,
-    /// Host groups and their members (rules expanded), when a variable offers groups.
+    /// Host groups and their members (rules expanded), when a variable offers groups or a
+    /// panel draws the strategies' thresholds (which apply to the hosts of groups).
     groups: Option<String>,
+    /// The lines of the strategies on the panels' metrics, by panel (`row.panel`), when a
+    /// panel asks for them ([`strategy_lines`]).
+    lines: Option<String>,
 }
 
 const RANGES: &[(u64, &str)] = &[
@@ -165,7 +169,8 @@ fn kind_name(k: PanelKind) -> &'static str {
 fn view_body(v: &View) -> Markup {
     let d = v.doc;
     html! {
-        div #dashboard data-id=(v.id) data-doc=(v.json) data-groups=[v.groups.as_deref()] {
+        div #dashboard data-id=(v.id) data-doc=(v.json) data-groups=[v.groups.as_deref()]
+            data-strategy-lines=[v.lines.as_deref()] {
             div.panel.dash-bar {
                 form.filters #dash-controls autocomplete="off" {
                     @for var in &d.variables {
@@ -273,8 +278,8 @@ pub(crate) async fn view(req: HttpRequest, st: web::Data<State>, id: web::Path<S
     let found = match find(&st, a.tenant.as_str(), &id).await {
         Ok(v) => v,
         Err(e) if e.status == actix_web::http::StatusCode::NOT_FOUND => {
-            let body = html! { p.muted { "No such dashboard." } }.into_string();
-            return Ok(page(&a, "/dashboards", "Dashboard not found", &body));
+            let body = html! { p.muted { "No such dashboard." } };
+            return Ok(page(&a, "/dashboards", "Dashboard not found", body));
         }
         Err(e) => return Err(e.into()),
     };
@@ -282,16 +287,25 @@ pub(crate) async fn view(req: HttpRequest, st: web::Data<State>, id: web::Path<S
     let doc_value = exportable(found);
     let doc: DashboardIn = serde_json::from_value(doc_value.clone())
         .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?;
-    let groups = if doc.variables.iter().any(|v| v.kind == VarKind::HostGroup) {
+    let by_group = doc.variables.iter().any(|v| v.kind == VarKind::HostGroup);
+    let by_strategy = doc
+        .rows
+        .iter()
+        .any(|r| r.panels.iter().any(|p| p.strategy_thresholds));
+    let (groups, lines) = if by_group || by_strategy {
         let m = crate::model::tenant_strategies(&st.db, &a.tenant).await?;
         let map: BTreeMap<&str, &Vec<String>> = m
             .host_groups
             .iter()
             .map(|g| (g.name.as_str(), &g.hosts))
             .collect();
-        Some(serde_json::to_string(&map).expect("json"))
+        let lines = strategy_lines(&doc, &m);
+        (
+            Some(serde_json::to_string(&map).expect("json")),
+            (!lines.is_empty()).then(|| serde_json::to_string(&lines).expect("json")),
+        )
     } else {
-        None
+        (None, None)
     };
     let json = serde_json::to_string_pretty(&doc_value).expect("json");
     let body = view_body(&View {
@@ -301,9 +315,9 @@ pub(crate) async fn view(req: HttpRequest, st: web::Data<State>, id: web::Path<S
         editable: !builtin && a.role >= Role::Editor,
         builtin,
         groups,
-    })
-    .into_string();
-    Ok(page(&a, "/dashboards", &doc.title, &body))
+        lines,
+    });
+    Ok(page(&a, "/dashboards", &doc.title, body))
 }
 
 /// `GET /dashboards/{id}/export`: the dashboard's JSON as a file, to import elsewhere.

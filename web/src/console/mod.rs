@@ -1,7 +1,8 @@
 //! The console: server-rendered pages over the same database and API. Pages need a cookie
 //! session (otherwise they redirect to `/login`); their forms and buttons call the JSON API with
-//! the session's CSRF token (`assets/console.js`). Everything rendered is HTML-escaped, and a
-//! strict Content-Security-Policy allows only the embedded scripts and styles.
+//! the session's CSRF token (`assets/console.js`). Pages are rendered with maud, which escapes
+//! every value written into markup or an attribute, and a strict Content-Security-Policy allows
+//! only the embedded scripts and styles.
 
 mod dashboards;
 mod pages;
@@ -9,7 +10,7 @@ mod pages;
 use crate::auth::{from_session, session_cookie, Auth};
 use crate::server::State;
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 /// Registers the console's routes and its embedded assets.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -78,22 +79,6 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
     }
 }
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 /// A 303 redirect.
 pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -110,7 +95,10 @@ pub async fn session(req: &HttpRequest, st: &State) -> Result<Auth, HttpResponse
     match from_session(&st.db, &c).await {
         Ok(Some(a)) => Ok(a),
         Ok(None) => Err(redirect(&format!("/login?next={next}"))),
-        Err(e) => Err(HttpResponse::ServiceUnavailable().body(esc(&e.message))),
+        // Plain text: the message is not markup, and the browser is told so.
+        Err(e) => Err(secure(HttpResponse::ServiceUnavailable())
+            .content_type("text/plain; charset=utf-8")
+            .body(e.message)),
     }
 }
 
@@ -181,8 +169,8 @@ struct Frame<'a> {
     who: &'a str,
     tenant: &'a str,
     role: &'a str,
-    /// The page's own markup, rendered by the page.
-    body: PreEscaped<&'a str>,
+    /// The page's own markup, rendered by the page with maud.
+    body: Markup,
 }
 
 impl Frame<'_> {
@@ -231,8 +219,9 @@ fn html_response(m: Markup) -> HttpResponse {
         .body(m.into_string())
 }
 
-/// A console page: navigation, header and `body` (HTML the page rendered and escaped).
-pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse {
+/// A console page: navigation, header and `body`. The body is maud's `Markup`, never a string,
+/// so whatever a page shows went through maud's escaping.
+pub fn page(auth: &Auth, active: &str, title: &str, body: Markup) -> HttpResponse {
     let csrf = auth.csrf.as_deref().unwrap_or("");
     html_response(
         Frame {
@@ -241,7 +230,7 @@ pub fn page(auth: &Auth, active: &str, title: &str, body: &str) -> HttpResponse 
             who: &auth.who,
             tenant: auth.tenant.as_str(),
             role: auth.role.as_str(),
-            body: PreEscaped(body),
+            body,
         }
         .render(),
     )

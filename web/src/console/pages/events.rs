@@ -41,7 +41,7 @@ impl EventSeries {
     /// Priority, host, metric with its tags, condition and value cells.
     fn cells(&self) -> Markup {
         html! {
-            td { (prio_m(&self.priority)) }
+            td { (prio(&self.priority)) }
             td { (self.endpoint) }
             td.mono {
                 (self.metric)
@@ -134,7 +134,7 @@ fn events_table(list: &[Value], editor: bool, with_ack: bool) -> Markup {
         .iter()
         .map(|x| EventRow::of(x, editor, with_ack).render())
         .collect();
-    table_m(
+    table(
         &[
             "State",
             "Priority",
@@ -190,7 +190,7 @@ async fn events_page(req: HttpRequest, st: web::Data<State>, problems: bool) -> 
     } else {
         ("/history", "Event history")
     };
-    Ok(page(&a, active, title, &body.into_string()))
+    Ok(page(&a, active, title, body))
 }
 
 /// `GET /problems`: current problems, with acknowledge.
@@ -267,7 +267,7 @@ async fn event_page(req: HttpRequest, st: web::Data<State>, id: &str) -> Page {
             html! {
                 div.panel {
                     p.mono { (id) }
-                    (table_m(
+                    (table(
                         &[
                             "Status",
                             "Priority",
@@ -287,7 +287,7 @@ async fn event_page(req: HttpRequest, st: web::Data<State>, id: &str) -> Page {
         Ok((s, v)) => alarm_error(s, &v),
         Err(e) => failed(&e.message),
     };
-    Ok(page(&a, "/history", "Event", &body.into_string()))
+    Ok(page(&a, "/history", "Event", body))
 }
 
 /// `?state=` of the deliveries page.
@@ -387,7 +387,7 @@ pub(crate) async fn deliveries(
                 .flatten()
                 .map(|d| DeliveryRow::of(d).render(editor))
                 .collect();
-            table_m(
+            table(
                 &[
                     "Id",
                     "State",
@@ -421,5 +421,5 @@ pub(crate) async fn deliveries(
             (table)
         }
     };
-    Ok(page(&a, "/deliveries", "Deliveries", &body.into_string()))
+    Ok(page(&a, "/deliveries", "Deliveries", body))
 }

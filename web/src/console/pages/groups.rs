@@ -73,7 +73,7 @@ impl GroupRow {
                 td.small {
                     (self.plugins) " plugins, " (self.log_rules) " log rules, " (self.probes) " probes"
                 }
-                td.right { (row_actions_m("/host_groups", "host_groups", self.id, editor)) }
+                td.right { (row_actions("/host_groups", "host_groups", self.id, editor)) }
             }
         }
     }
@@ -130,7 +130,7 @@ impl GroupForm {
             label {
                 "Templates"
                 select name="templates" data-type="intlist" multiple size="3" {
-                    (options_m(templates, &self.templates, None))
+                    (options(templates, &self.templates, None))
                 }
             }
             label {
@@ -166,9 +166,9 @@ pub(crate) async fn host_groups(
     });
     let body = html! {
         div.panel {
-            (table_m(&["Group", "Hosts", "Templates", "Agent", ""], &rows, "No host groups yet."))
+            (table(&["Group", "Hosts", "Templates", "Agent", ""], &rows, "No host groups yet."))
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/host_groups", "Host groups", &body.into_string()))
+    Ok(page(&a, "/host_groups", "Host groups", body))
 }

@@ -102,11 +102,11 @@ pub(crate) async fn hosts(
         div.panel {
             form.filters method="get" {
                 input name="q" placeholder="filter by name" value=(q);
-                select name="state" { (choices_m(&states, &state)) }
-                select name="group" { (options_m(&groups, &group, Some("any group"))) }
+                select name="state" { (choices(&states, &state)) }
+                select name="group" { (options(&groups, &group, Some("any group"))) }
                 button.light { "Filter" }
             }
-            (table_m(
+            (table(
                 &["Host", "State", "Last seen", "Agent", "Tags", "Groups", "Note"],
                 &rows,
                 "No hosts yet: start an agent with this tenant's agent token, or add one below.",
@@ -124,7 +124,7 @@ pub(crate) async fn hosts(
             }
         }
     };
-    Ok(page(&a, "/hosts", "Hosts", &body.into_string()))
+    Ok(page(&a, "/hosts", "Hosts", body))
 }
 
 /// Time range and extra metric of the host page.
@@ -143,12 +143,13 @@ const RANGES: &[(i64, &str)] = &[
 
 /// A chart of a PromQL query over the last `range` seconds, drawn by console.js through
 /// `/prometheus/api/v1/query_range`.
-fn chart(title: &str, promql: &str, range: i64) -> String {
-    format!(
-        r#"<div class="chart" data-promql="{}" data-range="{range}"><h3>{}</h3><div class="body empty">loading…</div></div>"#,
-        esc(promql),
-        esc(title)
-    )
+fn chart(title: &str, promql: &str, range: i64) -> Markup {
+    html! {
+        div.chart data-promql=(promql) data-range=(range) {
+            h3 { (title) }
+            div.body.empty { "loading…" }
+        }
+    }
 }
 
 /// `s` as a PromQL string literal.
@@ -164,18 +165,90 @@ fn selector(metric: &str, labels: &[(&str, &str)]) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-fn range_links(base: &str, range: i64) -> String {
-    RANGES
-        .iter()
-        .map(|(r, l)| {
-            if *r == range {
-                format!("<b>{l}</b>")
-            } else {
-                format!(r#"<a href="{base}range={r}">{l}</a>"#)
+/// The host page's range choices, `range` the current one, each link keeping `metric`.
+fn range_links(host: i64, metric: &str, range: i64) -> Markup {
+    html! {
+        @for (i, (r, l)) in RANGES.iter().enumerate() {
+            @if i > 0 {
+                " · "
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" · ")
+            @if *r == range {
+                b { (l) }
+            } @else {
+                a href={ "/hosts/" (host) "?metric=" (enc(metric)) "&range=" (r) } { (l) }
+            }
+        }
+    }
+}
+
+/// What the host page shows of a host above its charts: its state and the facts of its last
+/// heartbeat.
+struct HostDetails {
+    alive: bool,
+    last_seen: Option<i64>,
+    agent_version: String,
+    os: String,
+    kernel: String,
+    ip: String,
+    cpu_count: String,
+    /// Total memory, readable (`15.5 GiB`), empty when not reported.
+    memory: String,
+    tags: String,
+    /// The names of the groups that list it.
+    groups: Vec<String>,
+}
+
+impl HostDetails {
+    /// From the host as the API presents it (liveness added).
+    fn of(h: &Value, groups: Vec<String>) -> HostDetails {
+        let hb = h.get("heartbeat").unwrap_or(&NO_OBJECT);
+        HostDetails {
+            alive: h["alive"].as_bool().unwrap_or(false),
+            last_seen: h["last_seen"].as_i64(),
+            agent_version: s(h, "agent_version"),
+            os: s(hb, "os"),
+            kernel: s(hb, "kernel"),
+            ip: s(hb, "ip"),
+            cpu_count: s(hb, "cpu_count"),
+            memory: hb["mem_total"]
+                .as_u64()
+                .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+                .unwrap_or_default(),
+            tags: tag_list(&h["tags"]),
+            groups,
+        }
+    }
+
+    fn render(&self) -> Markup {
+        html! {
+            div.panel {
+                table {
+                    tr {
+                        @for h in ["State", "Last seen", "Agent", "OS / kernel", "IP", "CPUs", "Memory", "Tags", "Groups"] {
+                            th { (h) }
+                        }
+                    }
+                    tr {
+                        td {
+                            @if self.alive {
+                                span.badge.ok { "alive" }
+                            } @else {
+                                span.badge.bad { "dead" }
+                            }
+                        }
+                        td { (ago(self.last_seen)) }
+                        td.mono { (self.agent_version) }
+                        td { (self.os) " / " (self.kernel) }
+                        td.mono { (self.ip) }
+                        td { (self.cpu_count) }
+                        td { (self.memory) }
+                        td.mono { (self.tags) }
+                        td { (self.groups.join(", ")) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /hosts/{id}`: details, effective strategies and charts over a chosen range.
@@ -188,22 +261,22 @@ pub(crate) async fn host(
     let a = auth!(req, st);
     let t = a.tenant.as_str();
     let Some(o) = store::get(&st.db, t, Kind::Host.path(), *path).await? else {
-        return Ok(page(
-            &a,
-            "/hosts",
-            "Host not found",
-            r#"<p class="muted">No such host.</p>"#,
-        ));
+        let body = html! { p.muted { "No such host." } };
+        return Ok(page(&a, "/hosts", "Host not found", body));
     };
     let h = present(Kind::Host, &o, st.cfg.host_dead_after_secs as i64);
     let name = s(&h, "name");
-    let hb = h.get("heartbeat").cloned().unwrap_or(Value::Null);
     let range = r
         .range
         .filter(|x| *x > 0 && *x <= 30 * 86_400)
         .unwrap_or(3600);
     let q = |metric: &str| selector(metric, &[("endpoint", &name)]);
-    let mut charts = String::new();
+    let extra = r.metric.clone().unwrap_or_default();
+    // The metric asked for first, then the six every host has.
+    let mut charts: Vec<(&str, String)> = Vec::new();
+    if !extra.is_empty() {
+        charts.push((extra.as_str(), q(&extra)));
+    }
     for (title, metric) in [
         ("CPU busy %", "cpu.busy"),
         ("Memory used %", "mem.memused.percent"),
@@ -212,11 +285,7 @@ pub(crate) async fn host(
         ("Network in (bytes/s)", "net.if.in.bytes"),
         ("Network out (bytes/s)", "net.if.out.bytes"),
     ] {
-        charts.push_str(&chart(title, &q(metric), range));
-    }
-    let extra = r.metric.clone().unwrap_or_default();
-    if !extra.is_empty() {
-        charts = format!("{}{charts}", chart(&extra, &q(&extra), range));
+        charts.push((title, q(metric)));
     }
     let m = model::tenant_strategies(&st.db, &a.tenant).await?;
     let tnames: HashMap<i64, String> = m
@@ -224,45 +293,38 @@ pub(crate) async fn host(
         .iter()
         .map(|t| (t.id as i64, t.name.clone()))
         .collect();
-    let eff_html = match effective_strategies(&name, &m.host_groups, &m.templates) {
+    let strategies = match effective_strategies(&name, &m.host_groups, &m.templates) {
         Ok(eff) => strategies_table(&eff, &tnames),
-        Err(e) => format!(r#"<p class="err">{}</p>"#, esc(&e.to_string())),
+        Err(e) => html! { p.err { (e.to_string()) } },
     };
     let groups: Vec<String> = m
         .host_groups
         .iter()
         .filter(|g| g.hosts.contains(&name))
-        .map(|g| esc(&g.name))
+        .map(|g| g.name.clone())
         .collect();
-    let alive = h["alive"].as_bool().unwrap_or(false);
-    let body = format!(
-        r#"<div class="panel"><table><tr><th>State</th><th>Last seen</th><th>Agent</th><th>OS / kernel</th><th>IP</th><th>CPUs</th><th>Memory</th><th>Tags</th><th>Groups</th></tr>
-<tr><td>{}</td><td>{}</td><td class="mono">{}</td><td>{} / {}</td><td class="mono">{}</td><td>{}</td><td>{}</td><td class="mono">{}</td><td>{}</td></tr></table></div>
-<div class="panel"><h2>Charts</h2><form class="filters" method="get"><span class="muted">Range: {}</span>
-<input type="hidden" name="range" value="{range}"><input name="metric" placeholder="any metric, e.g. proc.num" value="{}"><button class="light">Show</button></form>
-<div class="charts">{charts}</div></div>
-<div class="panel" id="strategies"><h2>Effective strategies</h2>{eff_html}</div>"#,
-        if alive {
-            r#"<span class="badge ok">alive</span>"#
-        } else {
-            r#"<span class="badge bad">dead</span>"#
-        },
-        esc(&ago(h["last_seen"].as_i64())),
-        esc(&s(&h, "agent_version")),
-        esc(&s(&hb, "os")),
-        esc(&s(&hb, "kernel")),
-        esc(&s(&hb, "ip")),
-        esc(&s(&hb, "cpu_count")),
-        esc(&hb["mem_total"]
-            .as_u64()
-            .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
-            .unwrap_or_default()),
-        esc(&tag_list(&h["tags"])),
-        groups.join(", "),
-        range_links(&format!("/hosts/{}?metric={}&", *path, enc(&extra)), range),
-        esc(&extra),
-    );
-    Ok(page(&a, "/hosts", &format!("Host {name}"), &body))
+    let body = html! {
+        (HostDetails::of(&h, groups).render())
+        div.panel {
+            h2 { "Charts" }
+            form.filters method="get" {
+                span.muted { "Range: " (range_links(*path, &extra, range)) }
+                input type="hidden" name="range" value=(range);
+                input name="metric" placeholder="any metric, e.g. proc.num" value=(extra);
+                button.light { "Show" }
+            }
+            div.charts {
+                @for (title, promql) in &charts {
+                    (chart(title, promql, range))
+                }
+            }
+        }
+        div.panel #strategies {
+            h2 { "Effective strategies" }
+            (strategies)
+        }
+    };
+    Ok(page(&a, "/hosts", &format!("Host {name}"), body))
 }
 
 /// The tags an agent reported, as `k=v, k2=v2`.
@@ -318,26 +380,31 @@ pub(crate) async fn explorer(
         .range
         .filter(|x| *x > 0 && *x <= 30 * 86_400)
         .unwrap_or(3600);
-    let ropts: String = RANGES
-        .iter()
-        .map(|(r, l)| {
-            format!(
-                r#"<option value="{r}"{}>{l}</option>"#,
-                if *r == range { " selected" } else { "" }
-            )
-        })
-        .collect();
-    let mut body = format!(
-        r#"<div class="panel"><form class="filters promql" method="get" autocomplete="off"><div class="complete"><input name="query" class="mono" placeholder='PromQL, e.g. sum by (endpoint) ({{__name__="cpu.busy"}})' value="{}" data-promql-complete="promql-suggestions" required><ul id="promql-suggestions" class="suggestions"></ul></div>
-<select name="range">{ropts}</select><button>Query</button></form>
-<p class="muted">PromQL over this tenant's series: <code>__name__</code> is the metric (falcon names with dots: <code>{{__name__="cpu.idle"}}</code>), <code>endpoint</code> the host, tags are labels.</p></div>"#,
-        esc(&query),
-    );
-    if !query.trim().is_empty() {
-        body.push_str(&format!(
-            r#"<div class="panel">{}</div>"#,
-            chart(&query, &query, range)
-        ));
-    }
-    Ok(page(&a, "/explorer", "Metric explorer", &body))
+    let body = html! {
+        div.panel {
+            form.filters.promql method="get" autocomplete="off" {
+                div.complete {
+                    input.mono name="query"
+                        placeholder=r#"PromQL, e.g. sum by (endpoint) ({__name__="cpu.busy"})"#
+                        value=(query) data-promql-complete="promql-suggestions" required;
+                    ul.suggestions #promql-suggestions {}
+                }
+                select name="range" {
+                    @for (r, l) in RANGES {
+                        option value=(r) selected[*r == range] { (l) }
+                    }
+                }
+                button { "Query" }
+            }
+            p.muted {
+                "PromQL over this tenant's series: " code { "__name__" }
+                " is the metric (falcon names with dots: " code { r#"{__name__="cpu.idle"}"# }
+                "), " code { "endpoint" } " the host, tags are labels."
+            }
+        }
+        @if !query.trim().is_empty() {
+            div.panel { (chart(&query, &query, range)) }
+        }
+    };
+    Ok(page(&a, "/explorer", "Metric explorer", body))
 }

@@ -1,7 +1,7 @@
 //! The console's pages. Each loads what it shows straight from the database (or alarm), scoped
 //! to the session's tenant, and renders escaped HTML; changes go through the JSON API.
 
-use super::{esc, login_page, page, redirect, session};
+use super::{login_page, page, redirect, session};
 use crate::api::alarm::{call_json, enc};
 use crate::api::kinds::{present, Kind};
 use crate::auth::{session_cookie, Role};
@@ -94,20 +94,6 @@ fn names(list: &[Value]) -> HashMap<i64, String> {
     list.iter().map(|v| (id(v), s(v, "name"))).collect()
 }
 
-fn table(headers: &[&str], rows: &[String], empty: &str) -> String {
-    if rows.is_empty() {
-        return format!(r#"<p class="muted">{}</p>"#, esc(empty));
-    }
-    let th: String = headers
-        .iter()
-        .map(|h| format!("<th>{}</th>", esc(h)))
-        .collect();
-    format!(
-        "<table><thead><tr>{th}</tr></thead><tbody>{}</tbody></table>",
-        rows.concat()
-    )
-}
-
 /// Where a create-or-edit form sends: the object picked by `?edit=` (PUT) or a new one (POST).
 struct FormTarget<'a> {
     /// The object being edited (`Value::Null` for a new one), to prefill the fields from.
@@ -171,20 +157,6 @@ impl<'a> FormTarget<'a> {
         s(self.object, k)
     }
 
-    /// The escaped text of field `k` of the edited object (empty for a new one).
-    fn text(&self, k: &str) -> String {
-        esc(&s(self.object, k))
-    }
-
-    /// ` checked` when boolean field `k` is true (or, for a new object, when `default`).
-    fn checked(&self, k: &str, default: bool) -> &'static str {
-        if self.is_on(k, default) {
-            " checked"
-        } else {
-            ""
-        }
-    }
-
     /// Whether boolean field `k` is true (or, for a new object, `default`).
     fn is_on(&self, k: &str, default: bool) -> bool {
         match self.object.get(k).and_then(Value::as_bool) {
@@ -204,38 +176,8 @@ impl<'a> FormTarget<'a> {
     }
 }
 
-/// The `edit` link and the `Delete` button of a row, for editors.
-fn row_actions(page: &str, path: &str, id: i64, editor: bool) -> String {
-    if !editor {
-        return String::new();
-    }
-    format!(
-        r#"<a href="{page}?edit={id}">edit</a> {}"#,
-        del_btn(path, id, editor)
-    )
-}
-
-/// `<option>`s of fixed `(value, label)` choices, `selected` marked.
-fn choices(list: &[(&str, &str)], selected: &str) -> String {
-    list.iter()
-        .map(|(v, label)| {
-            let sel = if *v == selected { " selected" } else { "" };
-            format!(r#"<option value="{}"{sel}>{}</option>"#, esc(v), esc(label))
-        })
-        .collect()
-}
-
-fn del_btn(path: &str, id: i64, editor: bool) -> String {
-    if !editor {
-        return String::new();
-    }
-    format!(
-        r#"<button class="danger small" data-call="/api/v1/{path}/{id}" data-method="DELETE" data-confirm="Delete {path} {id}?">Delete</button>"#
-    )
-}
-
-/// [`table`] for maud pages: `rows` are the `<tr>`s.
-fn table_m(headers: &[&str], rows: &[Markup], empty: &str) -> Markup {
+/// A table of `rows` (the `<tr>`s) under `headers`, or the line `empty` when there are none.
+fn table(headers: &[&str], rows: &[Markup], empty: &str) -> Markup {
     html! {
         @if rows.is_empty() {
             p.muted { (empty) }
@@ -248,8 +190,8 @@ fn table_m(headers: &[&str], rows: &[Markup], empty: &str) -> Markup {
     }
 }
 
-/// [`row_actions`] for maud pages.
-fn row_actions_m(page: &str, path: &str, id: i64, editor: bool) -> Markup {
+/// The `edit` link and the `Delete` button of a row, for editors (nothing for others).
+fn row_actions(page: &str, path: &str, id: i64, editor: bool) -> Markup {
     html! {
         @if editor {
             a href={ (page) "?edit=" (id) } { "edit" }
@@ -260,8 +202,8 @@ fn row_actions_m(page: &str, path: &str, id: i64, editor: bool) -> Markup {
     }
 }
 
-/// [`choices`] for maud pages.
-fn choices_m(list: &[(&str, &str)], selected: &str) -> Markup {
+/// `<option>`s of fixed `(value, label)` choices, `selected` marked.
+fn choices(list: &[(&str, &str)], selected: &str) -> Markup {
     html! {
         @for (v, label) in list {
             option value=(v) selected[*v == selected] { (label) }
@@ -271,7 +213,7 @@ fn choices_m(list: &[(&str, &str)], selected: &str) -> Markup {
 
 /// `<option>`s of objects (value the id, label the name), `selected` marked, after an empty
 /// choice labelled `empty` if given.
-fn options_m(list: &[Value], selected: &[i64], empty: Option<&str>) -> Markup {
+fn options(list: &[Value], selected: &[i64], empty: Option<&str>) -> Markup {
     html! {
         @if let Some(e) = empty {
             option value="" { (e) }
@@ -294,18 +236,8 @@ fn tags_text(v: &Value) -> String {
     }
 }
 
-fn prio(p: &Value) -> String {
-    let n = p.as_u64().unwrap_or(2);
-    let cls = match n {
-        0 | 1 => "bad",
-        2 => "warn",
-        _ => "",
-    };
-    format!(r#"<span class="badge {cls}">P{n}</span>"#)
-}
-
-/// [`prio`] for maud pages: a priority badge.
-fn prio_m(p: &Value) -> Markup {
+/// A priority badge.
+fn prio(p: &Value) -> Markup {
     let n = p.as_u64().unwrap_or(2);
     let cls = match n {
         0 | 1 => "badge bad",
@@ -315,8 +247,8 @@ fn prio_m(p: &Value) -> Markup {
     html! { span class=(cls) { "P" (n) } }
 }
 
-/// [`strategies_table`] for maud pages.
-fn strategies_table_m(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> Markup {
+/// The strategies that apply to a host, each with the template it comes from.
+fn strategies_table(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> Markup {
     let rows: Vec<Markup> = eff
         .iter()
         .map(|e| {
@@ -325,7 +257,7 @@ fn strategies_table_m(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) 
                     td.mono { (e.strategy.metric) }
                     td.mono { (e.strategy.tags.to_string()) }
                     td.mono { (e.strategy.condition) }
-                    td { (prio_m(&serde_json::json!(e.strategy.priority.level()))) }
+                    td { (prio(&serde_json::json!(e.strategy.priority.level()))) }
                     td {
                         @match e.template {
                             Some(t) => {
@@ -338,30 +270,6 @@ fn strategies_table_m(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) 
                     }
                 }
             }
-        })
-        .collect();
-    table_m(
-        &["Metric", "Tags", "Condition", "Priority", "From template"],
-        &rows,
-        "No strategy applies: bind a template to one of the host's groups.",
-    )
-}
-
-fn strategies_table(eff: &[EffectiveStrategy], tnames: &HashMap<i64, String>) -> String {
-    let rows: Vec<String> = eff
-        .iter()
-        .map(|e| {
-            let from = e
-                .template
-                .map(|t| format!(r#"<a href="/templates/{t}">{}</a>"#, esc(tnames.get(&(t as i64)).map(String::as_str).unwrap_or("?"))))
-                .unwrap_or_else(|| "expression".into());
-            format!(
-                r#"<tr><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td>{}</td><td>{from}</td></tr>"#,
-                esc(&e.strategy.metric),
-                esc(&e.strategy.tags.to_string()),
-                esc(&e.strategy.condition),
-                prio(&serde_json::json!(e.strategy.priority.level())),
-            )
         })
         .collect();
     table(

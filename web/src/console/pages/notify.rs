@@ -42,7 +42,7 @@ impl ContactRow {
                 td.mono { (self.webhook_url) }
                 td { @if self.signed { "signed" } }
                 td { (self.channels) }
-                td.right { (row_actions_m("/contacts", "contacts", self.id, editor)) }
+                td.right { (row_actions("/contacts", "contacts", self.id, editor)) }
             }
         }
     }
@@ -107,7 +107,7 @@ pub(crate) async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Que
     });
     let body = html! {
         div.panel {
-            (table_m(
+            (table(
                 &["Name", "Email", "Webhook", "", "Channels", ""],
                 &rows,
                 "No contacts yet.",
@@ -115,7 +115,7 @@ pub(crate) async fn contacts(req: HttpRequest, st: web::Data<State>, e: web::Que
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/contacts", "Contacts", &body.into_string()))
+    Ok(page(&a, "/contacts", "Contacts", body))
 }
 
 /// The contact form's chat and paging receivers (docs/CHANNELS.md): one fieldset per service,
@@ -178,7 +178,7 @@ fn receiver_fields(contact: &Value) -> Markup {
                             (label)
                             @if *k == "format" {
                                 select data-field="format" {
-                                    (choices_m(
+                                    (choices(
                                         &[
                                             ("message_card", "MessageCard"),
                                             ("adaptive_card", "Adaptive Card"),
@@ -247,7 +247,7 @@ impl TeamRow {
                 td { (self.members.join(", ")) }
                 td { @if let Some(t) = &self.escalate_to { (t) } }
                 td { (self.escalate_after) "s" }
-                td.right { (row_actions_m("/teams", "teams", self.id, editor)) }
+                td.right { (row_actions("/teams", "teams", self.id, editor)) }
             }
         }
     }
@@ -281,13 +281,13 @@ impl TeamForm {
             label {
                 "Members"
                 select name="members" data-type="intlist" multiple size="3" {
-                    (options_m(contacts, &self.members, None))
+                    (options(contacts, &self.members, None))
                 }
             }
             label {
                 "Escalate to"
                 select name="escalate_to" data-type="int" {
-                    (options_m(others, &self.escalate_to, Some("(nobody)")))
+                    (options(others, &self.escalate_to, Some("(nobody)")))
                 }
             }
             label {
@@ -322,11 +322,11 @@ pub(crate) async fn teams(req: HttpRequest, st: web::Data<State>, e: web::Query<
     });
     let body = html! {
         div.panel {
-            (table_m(&["Team", "Members", "Escalates to", "After", ""], &rows, "No teams yet."))
+            (table(&["Team", "Members", "Escalates to", "After", ""], &rows, "No teams yet."))
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/teams", "Teams", &body.into_string()))
+    Ok(page(&a, "/teams", "Teams", body))
 }
 
 /// What a subscription matches.
@@ -401,7 +401,7 @@ impl SubscriptionRow {
                 td { (self.notifies) }
                 td { (self.channels.join(", ")) }
                 td { @if self.send_recovery { "yes" } @else { "no" } }
-                td.right { (row_actions_m("/subscriptions", "subscriptions", self.id, editor)) }
+                td.right { (row_actions("/subscriptions", "subscriptions", self.id, editor)) }
             }
         }
     }
@@ -456,17 +456,17 @@ impl SubscriptionForm {
         ];
         let channel = |c: &str| self.channels.iter().any(|x| x == c);
         html! {
-            label { "Match" select name="target.kind" { (choices_m(&kinds, &self.target_kind)) } }
+            label { "Match" select name="target.kind" { (choices(&kinds, &self.target_kind)) } }
             label {
                 "Priority"
                 select name="target.max_priority" data-type="int" {
-                    (choices_m(&levels, &self.max_priority))
+                    (choices(&levels, &self.max_priority))
                 }
             }
             label {
                 "Template"
                 select name="target.template_id" data-type="int" {
-                    (options_m(templates, &self.template, Some("")))
+                    (options(templates, &self.template, Some("")))
                 }
             }
             label {
@@ -475,12 +475,12 @@ impl SubscriptionForm {
             }
             label {
                 "Team"
-                select name="team_id" data-type="int" { (options_m(teams, &self.team, Some(""))) }
+                select name="team_id" data-type="int" { (options(teams, &self.team, Some(""))) }
             }
             label {
                 "or contact"
                 select name="contact_id" data-type="int" {
-                    (options_m(contacts, &self.contact, Some("")))
+                    (options(contacts, &self.contact, Some("")))
                 }
             }
             label {
@@ -523,7 +523,7 @@ pub(crate) async fn subscriptions(
     });
     let body = html! {
         div.panel {
-            (table_m(
+            (table(
                 &["Matches", "Notifies", "Channels", "Recoveries", ""],
                 &rows,
                 "No subscriptions yet.",
@@ -531,10 +531,5 @@ pub(crate) async fn subscriptions(
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(
-        &a,
-        "/subscriptions",
-        "Subscriptions",
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/subscriptions", "Subscriptions", body))
 }

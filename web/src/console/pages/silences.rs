@@ -82,7 +82,7 @@ impl SilenceRow {
                 td { (fmt_time(self.starts_at)) " → " (fmt_time(self.ends_at)) }
                 td { (self.author) }
                 td { (self.reason) }
-                td.right { (row_actions_m("/silences", "silences", self.id, editor)) }
+                td.right { (row_actions("/silences", "silences", self.id, editor)) }
             }
         }
     }
@@ -128,7 +128,7 @@ impl SilenceForm {
             label {
                 "Host group"
                 select name="matcher.host_group_id" data-type="int" {
-                    (options_m(groups, &self.host_group, Some("")))
+                    (options(groups, &self.host_group, Some("")))
                 }
             }
             label { "Metric" input name="matcher.metric" value=(self.metric); }
@@ -179,7 +179,7 @@ pub(crate) async fn silences(req: HttpRequest, st: web::Data<State>, e: web::Que
     });
     let body = html! {
         div.panel {
-            (table_m(
+            (table(
                 &["Matches", "State", "Window (UTC)", "By", "Why", ""],
                 &rows,
                 "No silences.",
@@ -187,5 +187,5 @@ pub(crate) async fn silences(req: HttpRequest, st: web::Data<State>, e: web::Que
         }
         @if let Some(f) = form { (f) }
     };
-    Ok(page(&a, "/silences", "Silences", &body.into_string()))
+    Ok(page(&a, "/silences", "Silences", body))
 }

@@ -51,7 +51,7 @@ pub(crate) async fn templates(
             .collect();
         effective = Some(
             match effective_strategies(&host, &m.host_groups, &m.templates) {
-                Ok(e) => strategies_table_m(&e, &tn),
+                Ok(e) => strategies_table(&e, &tn),
                 Err(e) => html! { p.err { (e.to_string()) } },
             },
         );
@@ -74,7 +74,7 @@ pub(crate) async fn templates(
                         label {
                             "Parent"
                             select name="parent" data-type="int" {
-                                (options_m(&templates, &[], Some("(none)")))
+                                (options(&templates, &[], Some("(none)")))
                             }
                         }
                         button { "Create" }
@@ -97,7 +97,7 @@ pub(crate) async fn templates(
             @if let Some(e) = effective { (e) }
         }
     };
-    Ok(page(&a, "/templates", "Templates", &body.into_string()))
+    Ok(page(&a, "/templates", "Templates", body))
 }
 
 /// The strategy editor's fields, from the edited strategy (defaults for a new one).
@@ -216,8 +216,8 @@ impl RuleRow<'_> {
                 td.mono { (s(r, "condition")) }
                 td.mono { (s(r, "recovery")) }
                 td { (for_text(&r["for_secs"])) }
-                td { (prio_m(&r["priority"])) }
-                td.right { (row_actions_m(base, kind.path(), id(r), editor)) }
+                td { (prio(&r["priority"])) }
+                td.right { (row_actions(base, kind.path(), id(r), editor)) }
             }
         }
     }
@@ -257,7 +257,7 @@ pub(crate) async fn template(
             &a,
             "/templates",
             "Template not found",
-            r#"<p class="muted">No such template.</p>"#,
+            html! { p.muted { "No such template." } },
         ));
     };
     let tn = names(&templates);
@@ -286,7 +286,7 @@ pub(crate) async fn template(
         .map(|t| (t.id as i64, t.name.clone()))
         .collect();
     let eff = argus_core::strategy::template_strategies(&m.templates, tid as u64)
-        .map(|e| strategies_table_m(&e, &mtn))
+        .map(|e| strategies_table(&e, &mtn))
         .unwrap_or_else(|e| html! { p.err { (e.to_string()) } });
     let base = format!("/templates/{tid}");
     let editing = e
@@ -303,7 +303,7 @@ pub(crate) async fn template(
             label {
                 "Parent"
                 select name="parent" data-type="int" {
-                    (options_m(&others, &parent, Some("(none)")))
+                    (options(&others, &parent, Some("(none)")))
                 }
             }
         };
@@ -333,7 +333,7 @@ pub(crate) async fn template(
         }
         div.panel {
             h2 { "Own strategies" }
-            (table_m(
+            (table(
                 &RULE_HEADERS,
                 &rules_rows(&own, Kind::Strategy, &base, editor),
                 "No strategies of its own.",
@@ -352,7 +352,7 @@ pub(crate) async fn template(
         &a,
         "/templates",
         &format!("Template {}", s(tpl, "name")),
-        &body.into_string(),
+        body,
     ))
 }
 
@@ -372,7 +372,7 @@ pub(crate) async fn expressions(
             p.small.muted {
                 "An expression strategy applies to every series carrying its tags, whatever the host."
             }
-            (table_m(
+            (table(
                 &RULE_HEADERS,
                 &rules_rows(&refs, Kind::Expression, "/expressions", editor),
                 "No expression strategies.",
@@ -382,10 +382,5 @@ pub(crate) async fn expressions(
             (rule_form(Kind::Expression, None, editing, "/expressions"))
         }
     };
-    Ok(page(
-        &a,
-        "/expressions",
-        "Expression strategies",
-        &body.into_string(),
-    ))
+    Ok(page(&a, "/expressions", "Expression strategies", body))
 }
