@@ -364,7 +364,7 @@ pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         ..Default::default()
     };
     std::fs::create_dir_all(cfg.data_dir.join("web"))?;
-    let db = argus_web::db::Db::open(&web_cfg.database()).await?;
+    let db = argus_web::db::open(&web_cfg.database()).await?;
     argus_web::bootstrap::ensure_demo(
         &db,
         &argus_web::bootstrap::Demo {

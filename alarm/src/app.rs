@@ -204,7 +204,7 @@ impl argus_core::service::Component for Running {
 /// Starts the alarm service with `cfg`.
 pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
     cfg.check()?;
-    let db = Db::open(&cfg.effective_database_url()).await?;
+    let db = crate::db::open(&cfg.effective_database_url()).await?;
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-alarm")?;
     let registry = Registry::new();
     // The private CA of `[tls] ca_file` is trusted for https webhooks and web.
@@ -215,7 +215,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         cfg.public_url.clone()
     };
     let ack_secret = if cfg.ack_secret.is_empty() {
-        db.ack_secret().await?
+        crate::db::ack_secret(&db).await?
     } else {
         cfg.ack_secret.as_bytes().to_vec()
     };

@@ -84,7 +84,7 @@ impl argus_core::service::Component for Running {
 
 /// Starts the web service with `cfg`: opens (and migrates) the database, then serves.
 pub async fn start(cfg: WebConfig) -> anyhow::Result<Running> {
-    let db = Db::open(&cfg.database()).await?;
+    let db = crate::db::open(&cfg.database()).await?;
     if let Some(b) = &cfg.bootstrap_admin {
         let demo = crate::bootstrap::Demo {
             tenant: b.tenant.as_str(),
