@@ -215,7 +215,7 @@ impl Builder<'_> {
 /// tokens in web's database before web starts.
 async fn bootstrap_web(web: &argus_web::WebConfig, tenants: &[TenantCreds]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&web.data_dir)?;
-    let db = argus_web::db::Db::open(&web.database()).await?;
+    let db = argus_web::db::open(&web.database()).await?;
     for t in tenants {
         let login = format!("admin-{}", t.tenant);
         argus_web::bootstrap::ensure_demo(

@@ -1,7 +1,7 @@
 //! `argus`: run any Argus component, or the whole platform with `argus standalone`.
 
-use argus_core::config::load;
-use argus_core::service::{shutdown_signal, ServiceArgs};
+use argus::standalone::Platform;
+use argus_core::service::{self, shutdown_signal, Component as _, ServiceArgs};
 use clap::{Parser, Subcommand};
 
 /// mimalloc, as argus-transfer and argus-store use: the ingest path they run here allocates per
@@ -73,56 +73,20 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Standalone(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let cfg: argus::standalone::StandaloneConfig =
-                load(a.config.as_deref(), "ARGUS_STANDALONE")?;
-            let platform = argus::standalone::start(cfg).await?;
+            let cfg = service::setup::<Platform>(&a)?;
+            let platform = Platform::start(cfg, &a).await?;
             say!("{}", platform.banner());
             shutdown_signal().await;
             say!("Stopping: flushing storage...");
             platform.stop().await;
             say!("Stopped.");
         }
-        Command::Agent(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let r = argus_agent::start(load(a.config.as_deref(), "ARGUS_AGENT")?).await?;
-            shutdown_signal().await;
-            r.stop().await;
-        }
-        Command::Transfer(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let mut cfg: argus_transfer::TransferConfig =
-                load(a.config.as_deref(), "ARGUS_TRANSFER")?;
-            // The ring, tenants and quotas reload from this file without a restart.
-            cfg.config_file = a.config.clone();
-            let r = argus_transfer::start(cfg).await?;
-            shutdown_signal().await;
-            r.stop().await;
-        }
-        Command::Store(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let r = argus_store::node::start(load(a.config.as_deref(), "ARGUS_STORE")?).await?;
-            shutdown_signal().await;
-            r.stop().await;
-        }
-        Command::Web(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let r = argus_web::start(load(a.config.as_deref(), "ARGUS_WEB")?).await?;
-            shutdown_signal().await;
-            r.stop().await;
-        }
-        Command::Judge(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let r = argus_judge::start(load(a.config.as_deref(), "ARGUS_JUDGE")?).await?;
-            shutdown_signal().await;
-            r.stop().await;
-        }
-        Command::Alarm(a) => {
-            argus_core::telemetry::init_logging(a.log_json, "info");
-            let r = argus_alarm::start(load(a.config.as_deref(), "ARGUS_ALARM")?).await?;
-            shutdown_signal().await;
-            r.stop().await;
-        }
+        Command::Agent(a) => service::run::<argus_agent::Running>(&a).await?,
+        Command::Transfer(a) => service::run::<argus_transfer::server::Running>(&a).await?,
+        Command::Store(a) => service::run::<argus_store::node::StoreNode>(&a).await?,
+        Command::Web(a) => service::run::<argus_web::Running>(&a).await?,
+        Command::Judge(a) => service::run::<argus_judge::Running>(&a).await?,
+        Command::Alarm(a) => service::run::<argus_alarm::Running>(&a).await?,
         Command::Cluster(ClusterCommand::Up {
             regions,
             dir,

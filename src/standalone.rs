@@ -298,6 +298,24 @@ impl Platform {
     }
 }
 
+/// `argus standalone`: the configuration is [`StandaloneConfig`], overridden by
+/// `ARGUS_STANDALONE__*` variables.
+impl argus_core::service::Component for Platform {
+    type Config = StandaloneConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_STANDALONE";
+
+    async fn start(
+        cfg: StandaloneConfig,
+        _: &argus_core::service::ServiceArgs,
+    ) -> anyhow::Result<Self> {
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        Platform::stop(self).await
+    }
+}
+
 /// Starts the platform.
 pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
     // Absolute from here on: components (the agent's plugins) run children in directories
@@ -346,7 +364,7 @@ pub async fn start(mut cfg: StandaloneConfig) -> anyhow::Result<Platform> {
         ..Default::default()
     };
     std::fs::create_dir_all(cfg.data_dir.join("web"))?;
-    let db = argus_web::db::Db::open(&web_cfg.database()).await?;
+    let db = argus_web::db::open(&web_cfg.database()).await?;
     argus_web::bootstrap::ensure_demo(
         &db,
         &argus_web::bootstrap::Demo {

@@ -11,9 +11,9 @@ use crate::push::{self, Format};
 use crate::remote;
 use crate::sender::{Queue, SendLoop, SendMetrics, SendOptions, Sender};
 use crate::spool::{Spool, SpoolMetrics};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpServer};
 use argus_core::agentconf::{AgentRemoteConfig, Heartbeat, PluginRepo, PluginSpec};
-use argus_core::http::{metrics_response, Served};
+use argus_core::http::{common_routes, healthy, metrics_response, Served};
 use argus_core::telemetry::Registry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -113,6 +113,21 @@ fn open_data_dir(dir: &str) -> Option<(PathBuf, std::fs::File)> {
         return None;
     }
     Some((path, lock))
+}
+
+/// `argus-agent` and `argus agent`: the configuration is [`AgentConfig`], overridden by
+/// `ARGUS_AGENT__*` variables.
+impl argus_core::service::Component for Running {
+    type Config = AgentConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_AGENT";
+
+    async fn start(cfg: AgentConfig, _: &argus_core::service::ServiceArgs) -> anyhow::Result<Self> {
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        Running::stop(self).await
+    }
 }
 
 /// Starts the agent with `cfg`.
@@ -298,15 +313,12 @@ fn serve(
         App::new()
             .app_data(shared.clone())
             .app_data(web::PayloadConfig::new(push::MAX_PUSH_BYTES))
-            .route(
-                "/health",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route(
-                "/metrics",
-                web::get().to(|s: web::Data<Shared>| async move { metrics_response(&s.registry) }),
-            )
+            .configure(|c| {
+                let s = shared.clone();
+                common_routes(c, healthy, move |_: &HttpRequest| {
+                    metrics_response(&s.registry)
+                })
+            })
             .route(
                 "/v1/push",
                 web::post().to(|r, b, s| push::push(r, b, s, Format::Falcon)),

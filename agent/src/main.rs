@@ -1,6 +1,6 @@
 //! `argus-agent`: the host agent.
 
-use argus_core::service::{shutdown_signal, ServiceArgs};
+use argus_core::service::{self, Component as _, ServiceArgs};
 use clap::Parser;
 
 /// Every key of the configuration file, shown by `--help` (a test keeps it complete).
@@ -88,15 +88,12 @@ async fn main() -> anyhow::Result<()> {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
     let cli = Cli::parse();
-    argus_core::telemetry::init_logging(cli.service.log_json, "info");
-    let cfg: argus_agent::AgentConfig =
-        argus_core::config::load(cli.service.config.as_deref(), "ARGUS_AGENT")?;
+    let cfg = service::setup::<argus_agent::Running>(&cli.service)?;
     if cli.print_config {
         print!("{}", toml::to_string(&cfg)?);
         return Ok(());
     }
-    let running = argus_agent::start(cfg).await?;
-    shutdown_signal().await;
-    running.stop().await;
+    let running = argus_agent::Running::start(cfg, &cli.service).await?;
+    service::serve(running).await;
     Ok(())
 }

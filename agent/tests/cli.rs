@@ -66,3 +66,41 @@ fn print_config_shows_the_effective_config() {
     assert_eq!(cfg.hostname, "from-env");
     assert_eq!(cfg.probes[0].name(), "db");
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    use std::io::BufRead as _;
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("agent.toml");
+    std::fs::write(
+        &f,
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"\"\nremote_config = false\n\
+         collect_host_metrics = false\ntransfers = [\"http://127.0.0.1:9\"]\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_argus-agent"))
+        .arg("--config")
+        .arg(&f)
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // stderr is a pipe here, as under a service manager: read up to the start line (a warning
+    // about the missing data_dir comes before it).
+    let mut logs = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    while !logs.contains("argus-agent running") {
+        if stderr.read_line(&mut logs).unwrap() == 0 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(logs.contains("argus-agent running"), "{logs}");
+    assert!(logs.contains(" WARN "), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "an escape code in a log written to a pipe: {logs:?}"
+    );
+}

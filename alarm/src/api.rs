@@ -16,44 +16,43 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 /// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route(
-            "/metrics",
-            web::get().to(|a: web::Data<App>| async move {
-                argus_core::http::metrics_response(&a.registry)
-            }),
-        )
-        .route(
-            "/internal/v1/events",
-            web::post().to(ingest_counted).wrap(internal()),
-        )
-        .route(
-            "/internal/v1/events",
-            web::get().to(list_events).wrap(internal()),
-        )
-        .route(
-            "/internal/v1/events/history",
-            web::get().to(events_history).wrap(internal()),
-        )
-        .route(
-            "/internal/v1/events/active",
-            web::get().to(events_active).wrap(internal()),
-        )
-        .route(
-            "/internal/v1/events/{id}/ack",
-            web::post().to(ack_api).wrap(internal()),
-        )
-        .route(
-            "/internal/v1/deliveries",
-            web::get().to(list_deliveries).wrap(internal()),
-        )
-        .route(
-            "/internal/v1/deliveries/{id}/retry",
-            web::post().to(retry).wrap(internal()),
-        )
-        .route("/ack", web::get().to(ack_confirm))
-        .route("/ack", web::post().to(ack_link));
+pub fn routes(cfg: &mut web::ServiceConfig, app: &std::sync::Arc<App>) {
+    let (a, b) = (app.clone(), app.clone());
+    argus_core::http::common_routes(
+        cfg,
+        move || health(&a),
+        move |_: &HttpRequest| argus_core::http::metrics_response(&b.registry),
+    );
+    cfg.route(
+        "/internal/v1/events",
+        web::post().to(ingest_counted).wrap(internal()),
+    )
+    .route(
+        "/internal/v1/events",
+        web::get().to(list_events).wrap(internal()),
+    )
+    .route(
+        "/internal/v1/events/history",
+        web::get().to(events_history).wrap(internal()),
+    )
+    .route(
+        "/internal/v1/events/active",
+        web::get().to(events_active).wrap(internal()),
+    )
+    .route(
+        "/internal/v1/events/{id}/ack",
+        web::post().to(ack_api).wrap(internal()),
+    )
+    .route(
+        "/internal/v1/deliveries",
+        web::get().to(list_deliveries).wrap(internal()),
+    )
+    .route(
+        "/internal/v1/deliveries/{id}/retry",
+        web::post().to(retry).wrap(internal()),
+    )
+    .route("/ack", web::get().to(ack_confirm))
+    .route("/ack", web::post().to(ack_link));
 }
 
 /// The internal credential, checked before the request's body or query is read (the handlers
@@ -74,9 +73,9 @@ fn sql_unavailable(e: sqlx::Error) -> ApiError {
     unavailable(crate::db::db_err(e))
 }
 
-async fn health(app: web::Data<App>) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(json!({"status": "ok", "role": if app.is_active() { "active" } else { "standby" }}))
+/// `/health` says which alarm instance holds the lease (the active one sends).
+fn health(app: &App) -> Value {
+    json!({"status": "ok", "role": if app.is_active() { "active" } else { "standby" }})
 }
 
 /// `{"events": [...]}`.

@@ -186,10 +186,25 @@ fn webhook_client(
     Ok(b.build()?)
 }
 
+/// `argus-alarm` and `argus alarm`: the configuration is [`AlarmConfig`], overridden by
+/// `ARGUS_ALARM__*` variables.
+impl argus_core::service::Component for Running {
+    type Config = AlarmConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_ALARM";
+
+    async fn start(cfg: AlarmConfig, _: &argus_core::service::ServiceArgs) -> anyhow::Result<Self> {
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        Running::stop(self).await
+    }
+}
+
 /// Starts the alarm service with `cfg`.
 pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
     cfg.check()?;
-    let db = Db::open(&cfg.effective_database_url()).await?;
+    let db = crate::db::open(&cfg.effective_database_url()).await?;
     let (listener, addr) = argus_core::http::bind(&cfg.listen, "argus-alarm")?;
     let registry = Registry::new();
     // The private CA of `[tls] ca_file` is trusted for https webhooks and web.
@@ -200,7 +215,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         cfg.public_url.clone()
     };
     let ack_secret = if cfg.ack_secret.is_empty() {
-        db.ack_secret().await?
+        crate::db::ack_secret(&db).await?
     } else {
         cfg.ack_secret.as_bytes().to_vec()
     };
@@ -245,6 +260,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
         )));
     }
     let data = web::Data::from(app.clone());
+    let routed = app.clone();
     let server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(data.clone())
@@ -256,7 +272,7 @@ pub async fn start(cfg: AlarmConfig) -> anyhow::Result<Running> {
             .app_data(web::PathConfig::default().error_handler(|e, _| {
                 argus_core::http::ApiError::bad_request(format!("invalid path: {e}")).into()
             }))
-            .configure(crate::api::routes)
+            .configure(|c| crate::api::routes(c, &routed))
     })
     .workers(cfg.workers.max(1));
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-alarm")?.run();

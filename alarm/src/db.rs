@@ -1,27 +1,12 @@
-//! The alarm database: SQLite (embedded) or PostgreSQL through `sqlx::Any`, one set of
-//! migrations for both. Queries use `$n` placeholders, which both engines understand.
+//! The alarm database: SQLite (embedded) or PostgreSQL, opened and migrated by
+//! `argus_core::db` (shared with web). Queries use `$n` placeholders, which both engines
+//! understand.
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use argus_core::db::Schema;
+use sqlx::Row;
 use std::time::Duration;
 
-/// Which engine is behind the pool (a few statements differ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// Embedded SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
-
-/// The database handle shared by every part of the service.
-#[derive(Clone)]
-pub struct Db {
-    /// The pool.
-    pub pool: AnyPool,
-    /// The engine.
-    pub dialect: Dialect,
-}
+pub use argus_core::db::{opt_i64, opt_str, redact_url, Db, Dialect};
 
 /// Versioned migrations; `{id}` becomes the engine's auto-increment primary key.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -164,175 +149,48 @@ CREATE INDEX IF NOT EXISTS alarm_events_tenant ON alarm_events (tenant, seq);
     ),
 ];
 
-impl Db {
-    /// Connects to `url` and applies the migrations.
-    pub async fn open(url: &str) -> Result<Db, crate::AlarmError> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("postgres") {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        };
-        if dialect == Dialect::Sqlite {
-            if let Some(path) = url
-                .strip_prefix("sqlite://")
-                .map(|p| p.split('?').next().unwrap_or(p))
-            {
-                if let Some(dir) = std::path::Path::new(path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir).map_err(|e| {
-                            crate::AlarmError::Database(format!("creating {}: {e}", dir.display()))
-                        })?;
-                    }
-                }
-            }
-        }
-        // SQLite allows one writer: a single connection avoids busy errors inside transactions.
-        let max = if dialect == Dialect::Sqlite { 1 } else { 8 };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .map_err(|e| {
-                crate::AlarmError::Database(format!("connecting to {}: {e}", redact_url(url)))
-            })?;
-        let db = Db { pool, dialect };
-        if dialect == Dialect::Sqlite {
-            db.exec("PRAGMA journal_mode=WAL").await?;
-        }
-        db.migrate().await?;
-        Ok(db)
-    }
+/// alarm's tables. The instances of an active/standby pair may start together on a fresh
+/// PostgreSQL database: they migrate one after the other under the advisory lock "argusalm".
+const SCHEMA: Schema = Schema {
+    prefix: "alarm",
+    migrations: MIGRATIONS,
+    lock: 0x6172_6775_7361_6c6d,
+    acquire_timeout: Duration::from_secs(10),
+};
 
-    /// The acknowledgement-link key kept in the database: made at random by the first
-    /// instance that asks, then the same for every instance and restart.
-    pub async fn ack_secret(&self) -> Result<Vec<u8>, crate::AlarmError> {
-        let fresh = hex::encode(rand::random::<[u8; 32]>());
-        sqlx::query(
-            "INSERT INTO alarm_meta (name, value) VALUES ('ack_secret', $1) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&fresh)
-        .execute(&self.pool)
+/// Connects to `url` and applies the migrations.
+pub async fn open(url: &str) -> Result<Db, crate::AlarmError> {
+    Db::open(url, &SCHEMA)
         .await
-        .map_err(db_err)?;
-        let row = sqlx::query("SELECT value FROM alarm_meta WHERE name = 'ack_secret'")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(row.get::<String, _>("value").into_bytes())
-    }
-
-    async fn exec(&self, sql: &str) -> Result<(), crate::AlarmError> {
-        sqlx::query(sql).execute(&self.pool).await.map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Applies the migrations not applied yet. On PostgreSQL the instances of an active/standby
-    /// pair may start together on a fresh database: a session advisory lock makes them migrate
-    /// one after the other (concurrent `CREATE TABLE IF NOT EXISTS` is not safe there).
-    async fn migrate(&self) -> Result<(), crate::AlarmError> {
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        let postgres = matches!(self.dialect, Dialect::Postgres);
-        if postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-        }
-        let result = self.migrate_on(&mut conn).await;
-        if postgres {
-            // Also released when the session ends, should this fail.
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await;
-        }
-        result
-    }
-
-    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> Result<(), crate::AlarmError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS alarm_migrations (version BIGINT PRIMARY KEY)")
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let id = match self.dialect {
-            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
-        };
-        for (version, sql) in MIGRATIONS {
-            let done: Option<AnyRow> =
-                sqlx::query("SELECT version FROM alarm_migrations WHERE version = $1")
-                    .bind(*version)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-            if done.is_some() {
-                continue;
-            }
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db_err)?;
-            for stmt in sql
-                .replace("{id}", id)
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                sqlx::query(stmt).execute(&mut *tx).await.map_err(db_err)?;
-            }
-            sqlx::query("INSERT INTO alarm_migrations (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-        }
-        Ok(())
-    }
+        .map_err(|e| crate::AlarmError::Database(e.to_string()))
 }
 
-/// The PostgreSQL advisory lock key that serializes migrations ("argusalm").
-const MIGRATION_LOCK: i64 = 0x6172_6775_7361_6c6d;
+/// The acknowledgement-link key kept in the database: made at random by the first instance
+/// that asks, then the same for every instance and restart.
+pub async fn ack_secret(db: &Db) -> Result<Vec<u8>, crate::AlarmError> {
+    let fresh = hex::encode(rand::random::<[u8; 32]>());
+    sqlx::query(
+        "INSERT INTO alarm_meta (name, value) VALUES ('ack_secret', $1) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&fresh)
+    .execute(&db.pool)
+    .await
+    .map_err(db_err)?;
+    let row = sqlx::query("SELECT value FROM alarm_meta WHERE name = 'ack_secret'")
+        .fetch_one(&db.pool)
+        .await
+        .map_err(db_err)?;
+    Ok(row.get::<String, _>("value").into_bytes())
+}
 
 /// Wraps a sqlx error.
 pub fn db_err(e: sqlx::Error) -> crate::AlarmError {
     crate::AlarmError::Database(e.to_string())
 }
 
-/// Reads an optional i64 column.
-pub fn opt_i64(row: &AnyRow, col: &str) -> Option<i64> {
-    row.try_get::<Option<i64>, _>(col).ok().flatten()
-}
-
-/// Reads an optional text column.
-pub fn opt_str(row: &AnyRow, col: &str) -> Option<String> {
-    row.try_get::<Option<String>, _>(col).ok().flatten()
-}
-
-/// Hides the password of a database URL for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://a:secret@h:5/db"),
-            "postgres://a:***@h:5/db"
-        );
-        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
-    }
 
     #[tokio::test]
     async fn migrates_twice_on_sqlite() {
@@ -341,9 +199,9 @@ mod tests {
             "sqlite://{}?mode=rwc",
             dir.path().join("a/alarm.db").display()
         );
-        let db = Db::open(&url).await.unwrap();
+        let db = open(&url).await.unwrap();
         drop(db);
-        let db = Db::open(&url).await.unwrap();
+        let db = open(&url).await.unwrap();
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM alarm_migrations")
             .fetch_one(&db.pool)
             .await

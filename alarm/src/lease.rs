@@ -43,7 +43,7 @@ mod tests {
     #[tokio::test]
     async fn one_holder_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&format!(
+        let db = crate::db::open(&format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("l.db").display()
         ))

@@ -138,18 +138,8 @@ async fn standby_takes_over_when_the_active_is_killed_and_nothing_is_lost_or_dou
     let Some(url) = pg_database("PostgreSQL").await else {
         return;
     };
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "pg-failover";
-    let mut cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook { rx, dir, mut cfg } = one_webhook(t, None).await;
     cfg.database_url = url;
     cfg.lease_ttl_secs = 5;
     cfg.lease_renew_secs = 1;

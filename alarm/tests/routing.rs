@@ -4,7 +4,7 @@
 mod common;
 
 use argus_core::event::{Event, EventStatus};
-use argus_core::notify::{Channel, TenantNotifyConfig};
+use argus_core::notify::TenantNotifyConfig;
 use argus_core::route::RoutingConfig;
 use common::*;
 use serde_json::{json, Value};
@@ -76,18 +76,12 @@ async fn labels_route_to_teams_and_contacts_by_name() {
 
 #[tokio::test]
 async fn first_message_at_once_and_a_20_host_storm_in_at_most_two() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "rt-storm";
-    let mut cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook {
+        rx,
+        dir: _dir,
+        mut cfg,
+    } = one_webhook(t, None).await;
     cfg.group_wait_secs = 3;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     let started = Instant::now();

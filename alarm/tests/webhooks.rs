@@ -10,18 +10,8 @@ use sha2::Sha256;
 
 #[tokio::test]
 async fn webhook_content_signature_and_idempotent_ingest() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-content";
-    let cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), Some("s3cret"))],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook { rx, dir: _dir, cfg } = one_webhook(t, Some("s3cret")).await;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     let e = event(t, "web-1", 7, 1, EventStatus::Problem, 1);
     let (s, body) = post_events(&alarm.url(), std::slice::from_ref(&e)).await;
@@ -208,18 +198,12 @@ async fn alertmanager_payload_option() {
 
 #[tokio::test]
 async fn storm_of_one_strategy_becomes_one_message_listing_hosts() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-storm";
-    let mut cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook {
+        rx,
+        dir: _dir,
+        mut cfg,
+    } = one_webhook(t, None).await;
     cfg.group_wait_secs = 3;
     // The first notice waits the window too, so the whole storm is one message (the default,
     // first message at once, is tested in tests/routing.rs).
@@ -267,18 +251,8 @@ async fn storm_of_one_strategy_becomes_one_message_listing_hosts() {
 
 #[tokio::test]
 async fn low_priorities_merge_into_a_digest_per_receiver() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-digest";
-    let cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook { rx, dir: _dir, cfg } = one_webhook(t, None).await;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     // P3..P5 from different strategies and hosts, plus one P0 that must not wait for the digest.
     let low = vec![
@@ -396,19 +370,9 @@ async fn silenced_events_and_their_recovery_are_recorded_not_sent() {
 
 #[tokio::test]
 async fn retries_after_a_500_then_succeeds_honouring_retry_after() {
-    let rx = Receiver::start().await;
-    rx.script(&[(500, None), (503, Some(1))]);
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-retry";
-    let cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook { rx, dir: _dir, cfg } = one_webhook(t, None).await;
+    rx.script(&[(500, None), (503, Some(1))]);
     let alarm = argus_alarm::start(cfg).await.unwrap();
     post_events(
         &alarm.url(),
@@ -459,19 +423,13 @@ async fn retries_after_a_500_then_succeeds_honouring_retry_after() {
 
 #[tokio::test]
 async fn dead_letter_after_n_failures_then_operator_retry() {
-    let rx = Receiver::start().await;
-    rx.always(Some(500));
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-dead";
-    let mut cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook {
+        rx,
+        dir: _dir,
+        mut cfg,
+    } = one_webhook(t, None).await;
+    rx.always(Some(500));
     cfg.retry.webhook.max_attempts = 3;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     post_events(
@@ -554,18 +512,12 @@ async fn dead_letter_after_n_failures_then_operator_retry() {
 
 #[tokio::test]
 async fn private_destinations_are_refused_unless_allowed() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-ssrf";
-    let mut cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook {
+        rx,
+        dir: _dir,
+        mut cfg,
+    } = one_webhook(t, None).await;
     cfg.allow_private_webhooks = false;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     post_events(
@@ -676,18 +628,8 @@ async fn acknowledgement_stops_escalation_to_the_next_team() {
 
 #[tokio::test]
 async fn acknowledgement_link_in_the_message_works() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-acklink";
-    let cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook { rx, dir: _dir, cfg } = one_webhook(t, None).await;
     let alarm = argus_alarm::start(cfg).await.unwrap();
     post_events(
         &alarm.url(),
@@ -741,18 +683,12 @@ async fn acknowledgement_link_in_the_message_works() {
 
 #[tokio::test]
 async fn rate_limit_merges_what_exceeds_the_budget() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-rate";
-    let mut cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook {
+        rx,
+        dir: _dir,
+        mut cfg,
+    } = one_webhook(t, None).await;
     cfg.rate_limit_per_minute = 2;
     cfg.rate_limit_window_secs = 3600;
     let alarm = argus_alarm::start(cfg).await.unwrap();
@@ -828,18 +764,8 @@ async fn answers_to_a_region_are_counted_as_cross_region_event_bytes() {
 
 #[tokio::test]
 async fn acknowledgement_links_survive_a_restart_with_a_new_internal_token() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let t = "wh-ackrestart";
-    let cfg = config(
-        dir.path(),
-        vec![tenant_cfg(
-            t,
-            vec![contact(t, 1, None, Some(&rx.url), None)],
-            vec![],
-            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
-        )],
-    );
+    let OneWebhook { rx, dir: _dir, cfg } = one_webhook(t, None).await;
     assert!(cfg.ack_secret.is_empty(), "the key comes from the database");
     let alarm = argus_alarm::start(cfg.clone()).await.unwrap();
     post_events(

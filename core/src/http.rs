@@ -212,6 +212,37 @@ pub fn metrics_for(req: &HttpRequest, registry: &Registry, internal_token: &str)
         .body(registry.render_hiding(hidden))
 }
 
+/// The `/health` answer of a component that is up: `{"status": "ok"}`.
+pub fn healthy() -> serde_json::Value {
+    serde_json::json!({"status": "ok"})
+}
+
+/// Registers the routes every component serves about itself, before its own: `/health` (200
+/// with the JSON `health` returns: [`healthy`] unless the component says more) for load
+/// balancers and supervisors, and `/metrics`, the answer `metrics` renders for the request
+/// (usually [`metrics_response`] or [`metrics_for`] after refreshing the component's gauges).
+pub fn common_routes<H, M>(cfg: &mut actix_web::web::ServiceConfig, health: H, metrics: M)
+where
+    H: Fn() -> serde_json::Value + Clone + 'static,
+    M: Fn(&HttpRequest) -> HttpResponse + Clone + 'static,
+{
+    use actix_web::web;
+    cfg.route(
+        "/health",
+        web::get().to(move || {
+            let body = health();
+            async move { HttpResponse::Ok().json(body) }
+        }),
+    )
+    .route(
+        "/metrics",
+        web::get().to(move |req: HttpRequest| {
+            let answer = metrics(&req);
+            async move { answer }
+        }),
+    );
+}
+
 /// The `/metrics` answer for `registry`.
 pub fn metrics_response(registry: &Registry) -> HttpResponse {
     HttpResponse::Ok()

@@ -19,7 +19,8 @@
 //! - [`auth`] — tokens, their hashes and the internal node credential;
 //! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes;
 //! - [`tls`] — the `[tls]` config section: HTTPS listeners and private-CA roots for clients;
-//! - `center` (feature `http`) — conditional pulls from the configuration center, cached on disk.
+//! - `center` (feature `http`) — conditional pulls from the configuration center, cached on disk;
+//! - `db` (feature `db`) — the SQLite/PostgreSQL database of web and alarm, with its migrations.
 
 pub mod agentconf;
 pub mod auth;
@@ -28,6 +29,8 @@ pub mod benchfile;
 pub mod center;
 pub mod condition;
 pub mod config;
+#[cfg(feature = "db")]
+pub mod db;
 pub mod event;
 pub mod hostrule;
 #[cfg(feature = "http")]

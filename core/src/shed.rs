@@ -94,6 +94,42 @@ impl Shedder {
         })
     }
 
+    /// The shedder of a component's ingest routes, with its metrics in `registry`: at most
+    /// `limit` requests in flight (0: no limit), refusals counted in
+    /// `argus_<component>_shed_total` and the requests in flight shown by
+    /// `argus_<component>_in_flight`; `what` names the requests in the metrics' help (a plural
+    /// noun: "writes"). Each body must arrive within `body_timeout_secs` (0: no deadline).
+    pub fn for_component(
+        registry: &crate::telemetry::Registry,
+        component: &str,
+        what: &str,
+        limit: usize,
+        body_timeout_secs: u64,
+    ) -> Arc<Shedder> {
+        let mut chars = what.chars();
+        let capitalised = match chars.next() {
+            Some(c) => c.to_uppercase().chain(chars).collect::<String>(),
+            None => String::new(),
+        };
+        Shedder::new(
+            limit,
+            1,
+            registry.counter(
+                &format!("argus_{component}_shed_total"),
+                &format!(
+                    "{capitalised} refused with 503 because max_in_flight {what} were already in flight."
+                ),
+                &[],
+            ),
+            registry.gauge(
+                &format!("argus_{component}_in_flight"),
+                &format!("{capitalised} in flight."),
+                &[],
+            ),
+        )
+        .with_body_deadline(Duration::from_secs(body_timeout_secs))
+    }
+
     /// Checks each request's head with `gate` before it may take a slot, and lets one class
     /// hold at most `share` slots at once (0: no bound but the limit). Call before the shedder
     /// is shared.
@@ -380,6 +416,25 @@ mod tests {
             "a's released slot is a's again"
         );
         assert_eq!(s.shed_count(), 2);
+    }
+
+    #[test]
+    fn a_components_shedder_names_its_metrics_after_it() {
+        let r = Registry::new();
+        let s = Shedder::for_component(&r, "store", "writes", 1, 30);
+        let _held = s.try_enter().expect("first");
+        assert!(s.try_enter().is_err(), "second is shed");
+        let text = r.render();
+        assert!(
+            text.contains("# HELP argus_store_shed_total Writes refused with 503 because max_in_flight writes were already in flight."),
+            "{text}"
+        );
+        assert!(text.contains("argus_store_shed_total 1"), "{text}");
+        assert!(
+            text.contains("# HELP argus_store_in_flight Writes in flight."),
+            "{text}"
+        );
+        assert!(text.contains("argus_store_in_flight 1"), "{text}");
     }
 
     #[test]

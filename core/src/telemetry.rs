@@ -6,13 +6,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Starts logging to stderr. `json` selects one JSON object per line (for log shippers);
-/// otherwise human-readable lines. The level comes from `RUST_LOG` when set, else `default_level`.
+/// otherwise human-readable lines, coloured only when stderr is a terminal (a log file or a
+/// journal gets no escape codes). The level comes from `RUST_LOG` when set, else
+/// `default_level`.
 pub fn init_logging(json: bool, default_level: &str) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests, standalone) is harmless: the first subscriber stays.
     let _ = if json {

@@ -34,6 +34,30 @@ pub fn require_server(var: &str, what: &str) -> Option<String> {
     }
 }
 
+/// A fresh, empty PostgreSQL database on the server `ARGUS_TEST_PG_URL` names (whose URL ends
+/// with `/dbname`), named `<prefix>_<random>`: its URL, or `None` (skipped, see
+/// [`require_server`]) without the server.
+#[cfg(feature = "db")]
+pub async fn postgres_database(prefix: &str) -> Option<String> {
+    let base = require_server("ARGUS_TEST_PG_URL", "PostgreSQL")?;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+        .expect("connect to ARGUS_TEST_PG_URL");
+    let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let (head, _) = base
+        .rsplit_once('/')
+        .expect("a database URL ends with /dbname");
+    Some(format!("{head}/{name}"))
+}
+
 /// Says loudly that a test skips a check, where a plain `cargo test` shows it: written to the
 /// process's stderr directly, since the test harness captures `eprintln!` of passing tests.
 pub fn skipped(why: &str) {

@@ -10,7 +10,7 @@ use crate::source::Source;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use argus_core::event::Event;
-use argus_core::http::{check_internal, json_config, ApiError, Served};
+use argus_core::http::{check_internal, common_routes, healthy, json_config, ApiError, Served};
 use argus_core::ring::{JudgeRing, Ring};
 use argus_core::series::{endpoint_hash, series_hash};
 use argus_core::strategy::TenantStrategies;
@@ -433,6 +433,21 @@ impl Running {
     }
 }
 
+/// `argus-judge` and `argus judge`: the configuration is [`JudgeConfig`], overridden by
+/// `ARGUS_JUDGE__*` variables.
+impl argus_core::service::Component for Running {
+    type Config = JudgeConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_JUDGE";
+
+    async fn start(cfg: JudgeConfig, _: &argus_core::service::ServiceArgs) -> anyhow::Result<Self> {
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        Running::stop(self).await
+    }
+}
+
 /// Starts a judge with `cfg`: loads strategies (static file, cached center answer), restores the
 /// saved state, serves points and runs the background tasks.
 pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
@@ -499,14 +514,9 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
             .app_data(data.clone())
             .app_data(json_config(max))
             .app_data(web::PayloadConfig::new(max))
-            .route(
-                "/health",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route(
-                "/metrics",
-                web::get().to(|j: web::Data<Arc<Judge>>| async move {
+            .configure(|c| {
+                let j = data.clone();
+                common_routes(c, healthy, move |_: &HttpRequest| {
                     // The sender acknowledges in the background: read the backlog now.
                     j.metrics
                         .outbox_pending
@@ -516,8 +526,8 @@ pub async fn start(cfg: JudgeConfig) -> anyhow::Result<Running> {
                     HttpResponse::Ok()
                         .content_type("text/plain; version=0.0.4")
                         .body(body)
-                }),
-            )
+                })
+            })
             .route(
                 "/internal/v1/rules/status",
                 web::get()

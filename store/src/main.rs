@@ -1,6 +1,7 @@
 //! `argus-store`: the region's storage node; `argus-store check DIR` verifies a data directory.
 
-use argus_core::service::{shutdown_signal, ServiceArgs};
+use argus_core::service::ServiceArgs;
+use argus_store::node::StoreNode;
 use clap::{Parser, Subcommand};
 
 /// mimalloc: the ingest path allocates per point (strings of decoded points) and glibc malloc
@@ -32,8 +33,8 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     argus_store::allocator::tune();
     let cli = Cli::parse();
-    argus_core::telemetry::init_logging(cli.service.log_json, "info");
     if let Some(Command::Check { dir }) = cli.command {
+        argus_core::telemetry::init_logging(cli.service.log_json, "info");
         let rep = argus_store::check::check(&dir)?;
         println!("{}", serde_json::to_string_pretty(&rep)?);
         if !rep.is_ok() {
@@ -44,10 +45,5 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let cfg: argus_store::node::StoreConfig =
-        argus_core::config::load(cli.service.config.as_deref(), "ARGUS_STORE")?;
-    let node = argus_store::node::start(cfg).await?;
-    shutdown_signal().await;
-    node.stop().await;
-    Ok(())
+    argus_core::service::run::<StoreNode>(&cli.service).await
 }

@@ -13,7 +13,9 @@
 use crate::engine::{Engine, EngineConfig, StoreError, WriteSummary};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use argus_core::http::{check_internal, json_config, metrics_response, ApiError, Served};
+use argus_core::http::{
+    check_internal, common_routes, healthy, json_config, metrics_response, ApiError, Served,
+};
 use argus_core::internal_auth::InternalOnly;
 use argus_core::query::{Aggregation, LastQuery, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
 use argus_core::shed::{Shed, Shedder};
@@ -110,6 +112,21 @@ impl StoreNode {
     }
 }
 
+/// `argus-store` and `argus store`: the configuration is [`StoreConfig`], overridden by
+/// `ARGUS_STORE__*` variables.
+impl argus_core::service::Component for StoreNode {
+    type Config = StoreConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_STORE";
+
+    async fn start(cfg: StoreConfig, _: &argus_core::service::ServiceArgs) -> anyhow::Result<Self> {
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        StoreNode::stop(self).await
+    }
+}
+
 /// Opens the engine and starts serving.
 pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
     // A bad certificate stops the node before it opens (and possibly recovers) the engine.
@@ -130,21 +147,13 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
         cfg: cfg.clone(),
     });
     let max = cfg.max_body_bytes;
-    let shed = Shed(
-        Shedder::new(
-            cfg.max_in_flight,
-            1,
-            state.registry.counter(
-                "argus_store_shed_total",
-                "Writes refused with 503 because max_in_flight writes were already in flight.",
-                &[],
-            ),
-            state
-                .registry
-                .gauge("argus_store_in_flight", "Writes in flight.", &[]),
-        )
-        .with_body_deadline(std::time::Duration::from_secs(cfg.body_timeout_secs)),
-    );
+    let shed = Shed(Shedder::for_component(
+        &state.registry,
+        "store",
+        "writes",
+        cfg.max_in_flight,
+        cfg.body_timeout_secs,
+    ));
     let internal_token = cfg.internal_token.clone();
     let server = HttpServer::new(move || {
         // Every internal route checks the credential before its body is read.
@@ -153,12 +162,10 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
             .app_data(state.clone())
             .app_data(json_config(max))
             .app_data(web::PayloadConfig::new(max))
-            .route(
-                "/health",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route("/metrics", web::get().to(metrics))
+            .configure(|c| {
+                let st = state.clone();
+                common_routes(c, healthy, move |_: &HttpRequest| metrics(&st))
+            })
             .route(
                 "/internal/v1/write",
                 web::post()
@@ -200,7 +207,8 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
     })
 }
 
-async fn metrics(st: web::Data<State>) -> HttpResponse {
+/// `/metrics`: the engine's figures are read at each scrape.
+fn metrics(st: &State) -> HttpResponse {
     let s = st.engine.stats();
     let r = &st.registry;
     let g = |name: &str, help: &str, v: u64| r.gauge(name, help, &[]).set(v as i64);

@@ -83,6 +83,12 @@ pub struct Downstream {
 }
 
 impl Downstream {
+    /// The pooled client of this downstream's storage node (`None` for a judge or another
+    /// kind): queries reuse its connections instead of opening their own.
+    pub fn store_client(&self) -> Option<&argus_store::StoreClient> {
+        self.sink.store.as_ref()
+    }
+
     /// Opens the downstream's spool under `spool_dir` and starts its replayer, which runs until
     /// `stop` turns true.
     pub fn start(

@@ -49,6 +49,12 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The client of each storage node (ring member), in ring order: one pooled client per
+    /// member, kept as long as the member, which writes and queries share.
+    pub fn store_clients(&self) -> impl Iterator<Item = &argus_store::StoreClient> {
+        self.stores.iter().filter_map(|d| d.store_client())
+    }
+
     /// The storage nodes (ring members) holding the series of `p`.
     pub fn stores_of(&self, p: &Point) -> Vec<String> {
         let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);

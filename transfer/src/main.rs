@@ -1,6 +1,6 @@
 //! `argus-transfer`: a region's ingest node.
 
-use argus_core::service::{shutdown_signal, ServiceArgs};
+use argus_core::service::ServiceArgs;
 use clap::Parser;
 
 /// mimalloc: the ingest path allocates per point (strings of decoded points) and glibc malloc
@@ -20,13 +20,5 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     argus_store::allocator::tune();
     let cli = Cli::parse();
-    argus_core::telemetry::init_logging(cli.service.log_json, "info");
-    let mut cfg: argus_transfer::TransferConfig =
-        argus_core::config::load(cli.service.config.as_deref(), "ARGUS_TRANSFER")?;
-    // Knowing its file lets the transfer apply a new ring, tenants and quotas without a restart.
-    cfg.config_file = cli.service.config.clone();
-    let running = argus_transfer::start(cfg).await?;
-    shutdown_signal().await;
-    running.stop().await;
-    Ok(())
+    argus_core::service::run::<argus_transfer::server::Running>(&cli.service).await
 }

@@ -19,7 +19,6 @@ use argus_store::aggregate;
 use argus_store::{ClientError, StoreClient};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
 
 /// Asks every storage node with `call` concurrently and concatenates the answers. A node that
 /// refuses the query (4xx) fails it; the query fails as unavailable only when no node answered.
@@ -30,15 +29,9 @@ where
 {
     let topo = st.forwarder.topology();
     let nodes = topo.store_ring.members();
-    let timeout = Duration::from_millis(st.cfg.downstream_timeout_ms);
-    let calls = nodes.iter().map(|n| {
-        call(StoreClient::with_tls(
-            n.clone(),
-            st.cfg.internal_token.clone(),
-            timeout,
-            st.forwarder.client_tls(),
-        ))
-    });
+    // Each member's pooled client (its downstream's): a query opens no client or connection
+    // of its own.
+    let calls = topo.store_clients().map(|c| call(c.clone()));
     let mut all = Vec::new();
     let mut answered = 0;
     let mut last_err = String::new();

@@ -6,8 +6,8 @@ use crate::ingest::{self, Format};
 use crate::query;
 use crate::quota::Quotas;
 use crate::tokens::Tokens;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use argus_core::http::{json_config, metrics_for, Served};
+use actix_web::{web, App, HttpRequest, HttpServer};
+use argus_core::http::{common_routes, healthy, json_config, metrics_for, Served};
 use argus_core::internal_auth::InternalOnly;
 use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
@@ -139,6 +139,27 @@ impl Running {
     }
 }
 
+/// `argus-transfer` and `argus transfer`: the configuration is [`TransferConfig`], overridden
+/// by `ARGUS_TRANSFER__*` variables.
+impl argus_core::service::Component for Running {
+    type Config = TransferConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_TRANSFER";
+
+    async fn start(
+        mut cfg: TransferConfig,
+        args: &argus_core::service::ServiceArgs,
+    ) -> anyhow::Result<Self> {
+        // Knowing its file lets the transfer apply a new ring, tenants and quotas without a
+        // restart.
+        cfg.config_file = args.config.clone();
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        Running::stop(self).await
+    }
+}
+
 /// Starts a transfer with `cfg`.
 pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
     cfg.check()?;
@@ -233,19 +254,13 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
     }
     let max = cfg.max_body_bytes;
     let shed = Shed(
-        Shedder::new(
+        Shedder::for_component(
+            &state.registry,
+            "transfer",
+            "pushes",
             cfg.max_in_flight,
-            1,
-            state.registry.counter(
-                "argus_transfer_shed_total",
-                "Pushes refused with 503 because max_in_flight pushes were already in flight.",
-                &[],
-            ),
-            state
-                .registry
-                .gauge("argus_transfer_in_flight", "Pushes in flight.", &[]),
+            cfg.body_timeout_secs,
         )
-        .with_body_deadline(std::time::Duration::from_secs(cfg.body_timeout_secs))
         .with_gate(
             {
                 // The credential is checked from the head, before a slot is taken: a caller
@@ -278,17 +293,13 @@ pub async fn start(cfg: TransferConfig) -> anyhow::Result<Running> {
             .configure(crate::agents::routes)
             .app_data(json_config(max))
             .app_data(web::PayloadConfig::new(max))
-            .route(
-                "/health",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route(
-                "/metrics",
-                web::get().to(|req: HttpRequest, st: web::Data<State>| async move {
-                    metrics_for(&req, &st.registry, &st.cfg.internal_token)
-                }),
-            )
+            .configure(|c| {
+                let st = app_state.clone();
+                // An unauthenticated scrape learns no tenant.
+                common_routes(c, healthy, move |req: &HttpRequest| {
+                    metrics_for(req, &st.registry, &st.cfg.internal_token)
+                })
+            })
             .route(
                 "/api/v1/push",
                 web::post()

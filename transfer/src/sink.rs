@@ -63,7 +63,7 @@ pub struct Sink {
     influx: Option<InfluxTarget>,
     http: reqwest::Client,
     /// For a storage node.
-    store: Option<argus_store::StoreClient>,
+    pub(crate) store: Option<argus_store::StoreClient>,
     /// For the remote TSDB.
     remote: Option<std::sync::Arc<crate::remote::Backend>>,
 }

@@ -1,28 +1,12 @@
-//! The configuration database: SQLite (embedded, the default) or PostgreSQL through `sqlx::Any`,
-//! with one set of migrations for both. Queries use `$n` placeholders, which both engines take.
+//! The configuration database: SQLite (embedded, the default) or PostgreSQL, opened and
+//! migrated by `argus_core::db` (shared with alarm). Queries use `$n` placeholders, which both
+//! engines take.
 
+use argus_core::db::Schema;
 use argus_core::http::ApiError;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
 use std::time::Duration;
 
-/// Which engine is behind the pool (the auto-increment column differs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// Embedded SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
-
-/// The database handle shared by the handlers.
-#[derive(Clone)]
-pub struct Db {
-    /// The pool.
-    pub pool: AnyPool,
-    /// The engine.
-    pub dialect: Dialect,
-}
+pub use argus_core::db::{opt_str, redact_url, Db, Dialect};
 
 /// Versioned migrations; `{id}` becomes the engine's auto-increment primary key.
 ///
@@ -93,78 +77,20 @@ CREATE TABLE IF NOT EXISTS web_deleted_tenants (
     ),
 ];
 
-impl Db {
-    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies the migrations.
-    pub async fn open(url: &str) -> anyhow::Result<Db> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("postgres") {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
-        };
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            let path = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        anyhow::anyhow!("web database: creating {}: {e}", dir.display())
-                    })?;
-                }
-            }
-        }
-        // SQLite allows one writer: a single connection avoids busy errors inside transactions.
-        let max = if dialect == Dialect::Sqlite { 1 } else { 8 };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect(url)
-            .await
-            .map_err(|e| anyhow::anyhow!("web database: connecting to {}: {e}", redact_url(url)))?;
-        let db = Db { pool, dialect };
-        if dialect == Dialect::Sqlite {
-            sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&db.pool)
-                .await?;
-        }
-        db.migrate().await?;
-        Ok(db)
-    }
+/// web's tables, migrated under the advisory lock "argusweb" on PostgreSQL (several web
+/// instances may start together on a fresh database).
+const SCHEMA: Schema = Schema {
+    prefix: "web",
+    migrations: MIGRATIONS,
+    lock: 0x6172_6775_7377_6562,
+    acquire_timeout: Duration::from_secs(15),
+};
 
-    async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS web_migrations (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
-            .await?;
-        let id = match self.dialect {
-            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
-        };
-        for (version, sql) in MIGRATIONS {
-            let done: Option<AnyRow> =
-                sqlx::query("SELECT version FROM web_migrations WHERE version = $1")
-                    .bind(*version)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if done.is_some() {
-                continue;
-            }
-            let mut tx = self.pool.begin().await?;
-            for stmt in sql
-                .replace("{id}", id)
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                sqlx::query(stmt).execute(&mut *tx).await?;
-            }
-            // Two instances starting together: the loser's insert conflicts and rolls back.
-            sqlx::query("INSERT INTO web_migrations (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Ok(())
-    }
+/// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and applies the migrations.
+pub async fn open(url: &str) -> anyhow::Result<Db> {
+    Db::open(url, &SCHEMA)
+        .await
+        .map_err(|e| anyhow::anyhow!("web database: {e}"))
 }
 
 /// Turns a database error into a 503 answer (the database is down or busy) or, for a broken
@@ -181,18 +107,36 @@ pub fn db_err(e: sqlx::Error) -> ApiError {
     ApiError::unavailable(format!("configuration database: {s}"), 2)
 }
 
-/// Reads an optional text column.
-pub fn opt_str(row: &AnyRow, col: &str) -> Option<String> {
-    row.try_get::<Option<String>, _>(col).ok().flatten()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row;
 
-/// Hides the password of a database URL for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let user = url[s + 3..at].split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+    /// Web instances behind a balancer may start together on a fresh PostgreSQL database: each
+    /// one opens it, and every migration is applied once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn instances_starting_together_on_a_fresh_postgres_database_all_open_it() {
+        let Some(url) = argus_core::testing::postgres_database("argus_web_db").await else {
+            return;
+        };
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { open(&url).await })
+            })
+            .collect();
+        for o in opens {
+            let db = o
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a concurrent open failed: {e:#}"));
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM web_migrations")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap()
+                .get("n");
+            assert_eq!(n, MIGRATIONS.len() as i64);
+            db.pool.close().await;
         }
-        _ => url.to_string(),
     }
 }

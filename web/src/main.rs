@@ -1,6 +1,6 @@
 //! `argus-web`: the console, the API and the configuration center.
 
-use argus_core::service::{shutdown_signal, ServiceArgs};
+use argus_core::service::ServiceArgs;
 use clap::Parser;
 
 /// Argus web: the tenant console, the REST API and the configuration center.
@@ -14,11 +14,5 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    argus_core::telemetry::init_logging(cli.service.log_json, "info");
-    let cfg: argus_web::WebConfig =
-        argus_core::config::load(cli.service.config.as_deref(), "ARGUS_WEB")?;
-    let running = argus_web::start(cfg).await?;
-    shutdown_signal().await;
-    running.stop().await;
-    Ok(())
+    argus_core::service::run::<argus_web::Running>(&cli.service).await
 }

@@ -3,8 +3,10 @@
 use crate::auth::LoginLimiter;
 use crate::config::WebConfig;
 use crate::db::Db;
-use actix_web::{web, App, HttpResponse, HttpServer};
-use argus_core::http::{json_config, metrics_response, query_config, Served};
+use actix_web::{web, App, HttpRequest, HttpServer};
+use argus_core::http::{
+    common_routes, healthy, json_config, metrics_response, query_config, Served,
+};
 use argus_core::telemetry::Registry;
 use argus_core::TenantId;
 use std::collections::HashMap;
@@ -65,9 +67,24 @@ impl Running {
     }
 }
 
+/// `argus-web` and `argus web`: the configuration is [`WebConfig`], overridden by `ARGUS_WEB__*`
+/// variables.
+impl argus_core::service::Component for Running {
+    type Config = WebConfig;
+    const ENV_PREFIX: &'static str = "ARGUS_WEB";
+
+    async fn start(cfg: WebConfig, _: &argus_core::service::ServiceArgs) -> anyhow::Result<Self> {
+        start(cfg).await
+    }
+
+    async fn stop(self) {
+        Running::stop(self).await
+    }
+}
+
 /// Starts the web service with `cfg`: opens (and migrates) the database, then serves.
 pub async fn start(cfg: WebConfig) -> anyhow::Result<Running> {
-    let db = Db::open(&cfg.database()).await?;
+    let db = crate::db::open(&cfg.database()).await?;
     if let Some(b) = &cfg.bootstrap_admin {
         let demo = crate::bootstrap::Demo {
             tenant: b.tenant.as_str(),
@@ -129,15 +146,12 @@ pub async fn start_with_db(cfg: WebConfig, db: Db) -> anyhow::Result<Running> {
             .app_data(state.clone())
             .app_data(json_config(1 << 20))
             .app_data(query_config())
-            .route(
-                "/health",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route(
-                "/metrics",
-                web::get().to(|st: web::Data<State>| async move { metrics_response(&st.registry) }),
-            )
+            .configure(|c| {
+                let st = state.clone();
+                common_routes(c, healthy, move |_: &HttpRequest| {
+                    metrics_response(&st.registry)
+                })
+            })
             .route(
                 "/internal/v1/config/transfer",
                 web::get().to(crate::center::transfer),

@@ -125,6 +125,34 @@ pub(crate) fn tenant_cfg(
     }
 }
 
+/// What most webhook tests start from: tenant `t` with one contact (id 1) whose webhook, signed
+/// with `secret` when given, goes to a fresh local receiver, subscribed to every priority with
+/// recoveries.
+pub(crate) struct OneWebhook {
+    /// The contact's receiver.
+    pub rx: Receiver,
+    /// The alarm's data directory (kept for the test's life).
+    pub dir: tempfile::TempDir,
+    /// The alarm's configuration ([`config`]), to adjust before `argus_alarm::start`.
+    pub cfg: AlarmConfig,
+}
+
+/// Sets up [`OneWebhook`] for tenant `t`.
+pub(crate) async fn one_webhook(t: &str, secret: Option<&str>) -> OneWebhook {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        vec![tenant_cfg(
+            t,
+            vec![contact(t, 1, None, Some(&rx.url), secret)],
+            vec![],
+            vec![sub_all(t, 1, None, Some(1), vec![Channel::Webhook])],
+        )],
+    );
+    OneWebhook { rx, dir, cfg }
+}
+
 /// A config for tests: port 0, SQLite in `dir`, fast loops and retries, private webhooks allowed.
 pub(crate) fn config(dir: &std::path::Path, tenants: Vec<TenantNotifyConfig>) -> AlarmConfig {
     let mut c = AlarmConfig {
