@@ -273,7 +273,8 @@ mod tests {
     /// failed in CI).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_opens_of_a_fresh_postgres_database_all_succeed() {
-        let Some(url) = crate::testing::postgres_database("argus_dbtest").await else {
+        let Some(url) = crate::testing::postgres_database("argus_dbtest", "PostgreSQL").await
+        else {
             return;
         };
         for round in 0..3 {

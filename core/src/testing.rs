@@ -36,10 +36,10 @@ pub fn require_server(var: &str, what: &str) -> Option<String> {
 
 /// A fresh, empty PostgreSQL database on the server `ARGUS_TEST_PG_URL` names (whose URL ends
 /// with `/dbname`), named `<prefix>_<random>`: its URL, or `None` (skipped, see
-/// [`require_server`]) without the server.
+/// [`require_server`]; `what` names the check skipped) without the server.
 #[cfg(feature = "db")]
-pub async fn postgres_database(prefix: &str) -> Option<String> {
-    let base = require_server("ARGUS_TEST_PG_URL", "PostgreSQL")?;
+pub async fn postgres_database(prefix: &str, what: &str) -> Option<String> {
+    let base = require_server("ARGUS_TEST_PG_URL", what)?;
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(1)

@@ -116,7 +116,8 @@ mod tests {
     /// one opens it, and every migration is applied once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn instances_starting_together_on_a_fresh_postgres_database_all_open_it() {
-        let Some(url) = argus_core::testing::postgres_database("argus_web_db").await else {
+        let Some(url) = argus_core::testing::postgres_database("argus_web_db", "PostgreSQL").await
+        else {
             return;
         };
         let opens: Vec<_> = (0..4)

@@ -297,19 +297,5 @@ pub(crate) fn unqp(s: &str) -> String {
 /// A fresh PostgreSQL database on the server of `.ci/services/postgres.sh`; None (skipped
 /// loudly) on a laptop without it.
 pub(crate) async fn pg_database(what: &str) -> Option<String> {
-    use sqlx::Connection;
-    let base = argus_core::testing::require_server("ARGUS_TEST_PG_URL", what)?;
-    let name = format!("alarm_test_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connecting to ARGUS_TEST_PG_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("CREATE DATABASE");
-    conn.close().await.ok();
-    let (prefix, _) = base
-        .rsplit_once('/')
-        .expect("a database URL ends with /dbname");
-    Some(format!("{prefix}/{name}"))
+    argus_core::testing::postgres_database("alarm_test", what).await
 }

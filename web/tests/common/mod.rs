@@ -37,21 +37,7 @@ pub(crate) struct Env {
 
 /// A fresh PostgreSQL database URL made from `ARGUS_TEST_PG_URL`, or `None` (skipped) without it.
 pub(crate) async fn pg_database() -> Option<String> {
-    let base = argus_core::testing::require_server("ARGUS_TEST_PG_URL", "PostgreSQL")?;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&base)
-        .await
-        .expect("connect to ARGUS_TEST_PG_URL");
-    let name = format!("argus_web_{}", hex::encode(rand::random::<[u8; 6]>()));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .expect("create test database");
-    pool.close().await;
-    let (head, _) = base.rsplit_once('/').expect("database url");
-    Some(format!("{head}/{name}"))
+    argus_core::testing::postgres_database("argus_web", "PostgreSQL").await
 }
 
 /// Starts a service on `backend` (None when PostgreSQL is unavailable and skipping).
