@@ -542,7 +542,11 @@ fn aggregate_over_time(ev: &Evaluator<'_>, expr: &Expr) -> Option<Result<Vec<Ser
     let group: Vec<usize> = outputs
         .iter()
         .map(|l| {
-            let g = if by { l.only(&names) } else { l.without(&names) };
+            let g = if by {
+                l.only(&names)
+            } else {
+                l.without(&names)
+            };
             *index.entry(g.clone()).or_insert_with(|| {
                 groups.push(g);
                 groups.len() - 1
@@ -1822,9 +1826,16 @@ pub(crate) mod tests {
     fn aggregations_over_range_functions_equal_the_step_by_step_answer() {
         let fleet = fleet();
         let bits = |a: Answer| -> Vec<(Labels, Vec<(i64, u64)>)> {
-            let Answer::Range(s) = a else { panic!("not a range") };
+            let Answer::Range(s) = a else {
+                panic!("not a range")
+            };
             s.into_iter()
-                .map(|s| (s.labels, s.points.iter().map(|p| (p.0, p.1.to_bits())).collect()))
+                .map(|s| {
+                    (
+                        s.labels,
+                        s.points.iter().map(|p| (p.0, p.1.to_bits())).collect(),
+                    )
+                })
                 .collect()
         };
         let ranges = [
@@ -1833,15 +1844,33 @@ pub(crate) mod tests {
             EvalRange::range(-100_000, 100_000, 7_000),
         ];
         let mut checked = 0;
-        for aggr in ["sum", "avg", "count", "group", "min", "max", "stddev", "stdvar"] {
+        for aggr in [
+            "sum", "avg", "count", "group", "min", "max", "stddev", "stdvar",
+        ] {
             for grouping in ["", " by (rack)", " without (endpoint)", " by (endpoint)"] {
                 for f in [
-                    "rate", "increase", "delta", "irate", "idelta", "deriv", "resets",
-                    "changes", "avg_over_time", "sum_over_time", "min_over_time",
-                    "max_over_time", "count_over_time", "stddev_over_time",
-                    "last_over_time", "present_over_time",
+                    "rate",
+                    "increase",
+                    "delta",
+                    "irate",
+                    "idelta",
+                    "deriv",
+                    "resets",
+                    "changes",
+                    "avg_over_time",
+                    "sum_over_time",
+                    "min_over_time",
+                    "max_over_time",
+                    "count_over_time",
+                    "stddev_over_time",
+                    "last_over_time",
+                    "present_over_time",
                 ] {
-                    for sel in ["bytes[1m]", "bytes[5m] offset 2m", r#"bytes{rack!="r1"}[30s]"#] {
+                    for sel in [
+                        "bytes[1m]",
+                        "bytes[5m] offset 2m",
+                        r#"bytes{rack!="r1"}[30s]"#,
+                    ] {
                         let fast = format!("{aggr}{grouping} ({f}({sel}))");
                         let slow = format!("{aggr}{grouping} ({f}({sel}) * 1)");
                         for r in ranges {
