@@ -420,6 +420,9 @@ pub(crate) fn run(
             limits.max_steps
         )));
     }
+    if let Some(answer) = aggregate_over_time(&ev, expr) {
+        return answer.map(Answer::Range);
+    }
     // Steps gathered into series: found by the shared label set's identity first (the same
     // set at every step, mostly), by its contents otherwise.
     let mut series: Vec<Series> = Vec::new();
@@ -473,6 +476,142 @@ pub(crate) fn run(
     }
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(Answer::Range(series))
+}
+
+/// A range query of the form `aggr [by|without (…)] (f(selector[range]))` with `aggr` one of
+/// the aggregations without parameter and `f` a range function of the window alone (`rate`,
+/// `increase`, `*_over_time` …): the dashboard's fleet query and every region's partial of one.
+/// Evaluated series by series over all steps rather than step by step, which spares the
+/// per-step windows, samples and group look-ups, with the same values: each step's window, the
+/// same function over it, the same reduction of each group's values in the same (label) order.
+/// `None` when the query has another form, or when two input series give the same output
+/// label set (the general path reports or resolves that as Prometheus does).
+fn aggregate_over_time(ev: &Evaluator<'_>, expr: &Expr) -> Option<Result<Vec<Series>, Error>> {
+    let Expr::Aggregate(a) = unparen(expr) else {
+        return None;
+    };
+    let op = a.op.to_string();
+    if a.param.is_some()
+        || !matches!(
+            op.as_str(),
+            "sum" | "avg" | "count" | "group" | "min" | "max" | "stddev" | "stdvar"
+        )
+    {
+        return None;
+    }
+    let Expr::Call(c) = unparen(&a.expr) else {
+        return None;
+    };
+    let f = functions::range_fn(c.func.name)?;
+    let [arg] = c.args.args.as_slice() else {
+        return None;
+    };
+    let Expr::MatrixSelector(m) = unparen(arg) else {
+        return None;
+    };
+    let keep_name = c.func.name == "last_over_time";
+    let input = ev.series_of(&m.vs);
+    // Output label sets must be distinct, as the step-by-step path requires.
+    let outputs: Vec<Labels> = input
+        .iter()
+        .map(|s| {
+            if keep_name {
+                s.labels.clone()
+            } else {
+                s.labels.drop_name()
+            }
+        })
+        .collect();
+    let mut distinct = HashSet::with_capacity_and_hasher(outputs.len(), Default::default());
+    if !outputs.iter().all(|l| distinct.insert(l)) {
+        return None;
+    }
+    let names: Vec<&str> = match &a.modifier {
+        None => Vec::new(),
+        Some(LabelModifier::Include(l)) => l.labels.iter().map(String::as_str).collect(),
+        Some(LabelModifier::Exclude(l)) => {
+            let mut n: Vec<&str> = l.labels.iter().map(String::as_str).collect();
+            n.push(METRIC_NAME);
+            n
+        }
+    };
+    let by = !matches!(a.modifier, Some(LabelModifier::Exclude(_)));
+    // Each input series' group.
+    let mut groups: Vec<Labels> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
+    let group: Vec<usize> = outputs
+        .iter()
+        .map(|l| {
+            let g = if by {
+                l.only(&names)
+            } else {
+                l.without(&names)
+            };
+            *index.entry(g.clone()).or_insert_with(|| {
+                groups.push(g);
+                groups.len() - 1
+            })
+        })
+        .collect();
+    let kind = match Fold::kind(&op) {
+        Ok(k) => k,
+        Err(e) => return Some(Err(e)),
+    };
+    let range = ev.range;
+    let steps = ((range.end_ms - range.start_ms) / range.step_ms + 1) as usize;
+    let range_ms = ms(&m.range);
+    // Each group's fold at each step, fed series by series in input (label) order: the order
+    // in which the step-by-step path hands a group its values.
+    let mut folds: Vec<Vec<Fold>> = vec![Vec::new(); groups.len()];
+    for (i, s) in input.iter().enumerate() {
+        if let Err(e) = ev.in_time() {
+            return Some(Err(e));
+        }
+        let row = &mut folds[group[i]];
+        if row.is_empty() {
+            row.resize(steps, Fold::default());
+        }
+        let pts = &s.points;
+        // Reference times only grow with the step (an `@` holds them still), so the window's
+        // ends move forward: cursors instead of searches.
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for (k, fold) in row.iter_mut().enumerate() {
+            let t = range.start_ms + k as i64 * range.step_ms;
+            let rt = ev.ref_time(t, &m.vs.at, &m.vs.offset);
+            let from = rt - range_ms;
+            while lo < pts.len() && pts[lo].0 < from {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < pts.len() && pts[hi].0 <= rt {
+                hi += 1;
+            }
+            if lo < hi {
+                let window = Window {
+                    series: Vec::new(),
+                    start_ms: from,
+                    end_ms: rt,
+                };
+                if let Some(v) = f(&pts[lo..hi], &window) {
+                    fold.add(kind, v);
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, row) in groups.into_iter().zip(folds) {
+        let points: Vec<(i64, f64)> = row
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.n > 0)
+            .map(|(k, f)| (range.start_ms + k as i64 * range.step_ms, f.value(kind)))
+            .collect();
+        if !points.is_empty() {
+            out.push(Series { labels, points });
+        }
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Some(Ok(out))
 }
 
 struct Evaluator<'a> {
@@ -1008,34 +1147,121 @@ impl<'a> Evaluator<'a> {
                 }
                 let mut out = Vec::with_capacity(groups.len());
                 for (labels, vals) in groups {
-                    let value = match op.as_str() {
-                        "sum" => vals.iter().sum(),
-                        "avg" => mean(&vals),
-                        "count" => vals.len() as f64,
-                        "group" => 1.0,
-                        "min" => vals
-                            .iter()
-                            .copied()
-                            .reduce(|m, v| if m > v || m.is_nan() { v } else { m })
-                            .unwrap_or(f64::NAN),
-                        "max" => vals
-                            .iter()
-                            .copied()
-                            .reduce(|m, v| if m < v || m.is_nan() { v } else { m })
-                            .unwrap_or(f64::NAN),
-                        "stddev" => variance(&vals).sqrt(),
-                        "stdvar" => variance(&vals),
-                        "quantile" => quantile(q.unwrap_or(f64::NAN), vals),
-                        other => {
-                            return Err(Error::bad_data(format!(
-                                "aggregation {other:?} is not PromQL 2.x"
-                            )))
-                        }
-                    };
+                    let value = reduce(&op, &vals, q)?;
                     out.push(Sample { labels, value });
                 }
                 Ok(Value::Vector(out))
             }
+        }
+    }
+}
+
+/// One group's value of the aggregation `op` over its samples' values in input order (the
+/// order decides float sums and which NaN wins); `q` is quantile's parameter.
+fn reduce(op: &str, vals: &[f64], q: Option<f64>) -> Result<f64, Error> {
+    if op == "quantile" {
+        return Ok(quantile(q.unwrap_or(f64::NAN), vals.to_vec()));
+    }
+    let kind = Fold::kind(op)?;
+    let mut acc = Fold::default();
+    for &v in vals {
+        acc.add(kind, v);
+    }
+    Ok(acc.value(kind))
+}
+
+/// An aggregation without parameter, as a fold over a group's values in input order: both the
+/// step-by-step evaluation and [`aggregate_over_time`] compute groups with it, so they agree
+/// to the bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FoldKind {
+    Sum,
+    Avg,
+    Count,
+    Group,
+    Min,
+    Max,
+    Stddev,
+    Stdvar,
+}
+
+/// The running state of a [`FoldKind`] over the values added so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fold {
+    /// Values added.
+    n: u64,
+    /// The sum, mean, minimum or maximum so far.
+    x: f64,
+    /// The sum of squared differences from the mean (Welford's method), for the variances.
+    s: f64,
+}
+
+impl Fold {
+    fn kind(op: &str) -> Result<FoldKind, Error> {
+        Ok(match op {
+            "sum" => FoldKind::Sum,
+            "avg" => FoldKind::Avg,
+            "count" => FoldKind::Count,
+            "group" => FoldKind::Group,
+            "min" => FoldKind::Min,
+            "max" => FoldKind::Max,
+            "stddev" => FoldKind::Stddev,
+            "stdvar" => FoldKind::Stdvar,
+            other => {
+                return Err(Error::bad_data(format!(
+                    "aggregation {other:?} is not PromQL 2.x"
+                )))
+            }
+        })
+    }
+
+    fn add(&mut self, kind: FoldKind, v: f64) {
+        self.n += 1;
+        if self.n == 1 {
+            self.x = v;
+            return;
+        }
+        let n = self.n as f64;
+        match kind {
+            FoldKind::Sum => self.x += v,
+            // Prometheus's incremental mean, which keeps an infinite mean infinite.
+            FoldKind::Avg => {
+                let m = self.x;
+                if m.is_infinite()
+                    && ((v.is_infinite() && (m > 0.0) == (v > 0.0))
+                        || (!v.is_infinite() && !v.is_nan()))
+                {
+                    return;
+                }
+                self.x += v / n - m / n;
+            }
+            FoldKind::Count | FoldKind::Group => {}
+            FoldKind::Min => {
+                if self.x > v || self.x.is_nan() {
+                    self.x = v;
+                }
+            }
+            FoldKind::Max => {
+                if self.x < v || self.x.is_nan() {
+                    self.x = v;
+                }
+            }
+            FoldKind::Stddev | FoldKind::Stdvar => {
+                let d = v - self.x;
+                self.x += d / n;
+                self.s += d * (v - self.x);
+            }
+        }
+    }
+
+    /// The aggregation's value (only asked of a fold that was given a value).
+    fn value(&self, kind: FoldKind) -> f64 {
+        match kind {
+            FoldKind::Sum | FoldKind::Avg | FoldKind::Min | FoldKind::Max => self.x,
+            FoldKind::Count => self.n as f64,
+            FoldKind::Group => 1.0,
+            FoldKind::Stdvar => self.s / self.n as f64,
+            FoldKind::Stddev => (self.s / self.n as f64).sqrt(),
         }
     }
 }
@@ -1063,41 +1289,6 @@ fn unwrap_selector(e: &Expr) -> Option<&VectorSelector> {
         Expr::VectorSelector(vs) => Some(vs),
         _ => None,
     }
-}
-
-/// Prometheus's running mean, which stays finite where a plain sum would overflow and keeps an
-/// infinite mean when finite values follow.
-fn mean(vals: &[f64]) -> f64 {
-    let mut m = 0.0f64;
-    for (i, &v) in vals.iter().enumerate() {
-        let n = (i + 1) as f64;
-        if i == 0 {
-            m = v;
-            continue;
-        }
-        if m.is_infinite() {
-            if v.is_infinite() && (m > 0.0) == (v > 0.0) {
-                continue;
-            }
-            if !v.is_infinite() && !v.is_nan() {
-                continue;
-            }
-        }
-        m += v / n - m / n;
-    }
-    m
-}
-
-/// Population variance by Welford's method, as Prometheus computes it.
-fn variance(vals: &[f64]) -> f64 {
-    let (mut n, mut m, mut s) = (1.0f64, vals[0], 0.0f64);
-    for &v in &vals[1..] {
-        n += 1.0;
-        let d = v - m;
-        m += d / n;
-        s += d * (v - m);
-    }
-    s / n
 }
 
 /// The φ-quantile of `vals` with linear interpolation between ranks.
@@ -1595,5 +1786,110 @@ pub(crate) mod tests {
         let e = eval("up[1m]", r, &db).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::BadData);
         assert_eq!(DEFAULT_LOOKBACK_MS, 300_000);
+    }
+
+    /// Counters of 12 hosts in 3 racks, with resets, gaps, a NaN, an infinity, a series that
+    /// stops and one that starts late: the inputs aggregations over range functions see.
+    fn fleet() -> Vec<Series> {
+        let mut out = Vec::new();
+        for h in 0..12i64 {
+            let points = (0..=120i64)
+                .filter(|k| h % 5 != 1 || k % 7 != 0)
+                .filter(|k| h != 3 || *k < 40)
+                .filter(|k| h != 4 || *k > 70)
+                .map(|k| {
+                    let v = match (h, k) {
+                        (5, 50) => f64::NAN,
+                        (6, 60) => f64::INFINITY,
+                        // A counter reset every 30 steps on odd hosts.
+                        _ if h % 2 == 1 => ((k % 30) * (h + 1)) as f64 * 1.5,
+                        _ => (k * (h + 1)) as f64 / 3.0,
+                    };
+                    (k * 10_000, v)
+                })
+                .collect();
+            out.push(Series {
+                labels: labels(&[
+                    ("__name__", "bytes"),
+                    ("endpoint", &format!("h{h:02}")),
+                    ("rack", &format!("r{}", h % 3)),
+                ]),
+                points,
+            });
+        }
+        out
+    }
+
+    /// The series-by-series evaluation of `aggr (f(sel[r]))` gives, to the bit, what the
+    /// step-by-step evaluation gives (forced here by an exact `* 1` between the two).
+    #[test]
+    fn aggregations_over_range_functions_equal_the_step_by_step_answer() {
+        let fleet = fleet();
+        let bits = |a: Answer| -> Vec<(Labels, Vec<(i64, u64)>)> {
+            let Answer::Range(s) = a else {
+                panic!("not a range")
+            };
+            s.into_iter()
+                .map(|s| {
+                    (
+                        s.labels,
+                        s.points.iter().map(|p| (p.0, p.1.to_bits())).collect(),
+                    )
+                })
+                .collect()
+        };
+        let ranges = [
+            EvalRange::range(0, 1_200_000, 15_000),
+            EvalRange::range(200_000, 900_000, 60_000),
+            EvalRange::range(-100_000, 100_000, 7_000),
+        ];
+        let mut checked = 0;
+        for aggr in [
+            "sum", "avg", "count", "group", "min", "max", "stddev", "stdvar",
+        ] {
+            for grouping in ["", " by (rack)", " without (endpoint)", " by (endpoint)"] {
+                for f in [
+                    "rate",
+                    "increase",
+                    "delta",
+                    "irate",
+                    "idelta",
+                    "deriv",
+                    "resets",
+                    "changes",
+                    "avg_over_time",
+                    "sum_over_time",
+                    "min_over_time",
+                    "max_over_time",
+                    "count_over_time",
+                    "stddev_over_time",
+                    "last_over_time",
+                    "present_over_time",
+                ] {
+                    for sel in [
+                        "bytes[1m]",
+                        "bytes[5m] offset 2m",
+                        r#"bytes{rack!="r1"}[30s]"#,
+                    ] {
+                        let fast = format!("{aggr}{grouping} ({f}({sel}))");
+                        let slow = format!("{aggr}{grouping} ({f}({sel}) * 1)");
+                        for r in ranges {
+                            let a = eval(&fast, r, &fleet).unwrap();
+                            let b = eval(&slow, r, &fleet).unwrap();
+                            assert_eq!(bits(a), bits(b), "{fast} over {r:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 8 * 4 * 16 * 3 * 3);
+        // Two inputs with one output label set: refused as the step-by-step path refuses it.
+        let e = eval(
+            r#"sum(rate({__name__=~"up|late", dc="sh"}[1m]))"#,
+            EvalRange::range(0, 120_000, 30_000),
+            &db(),
+        );
+        assert!(e.unwrap_err().message.contains("same labelset"));
     }
 }

@@ -422,9 +422,9 @@ fn date_fn(v: Option<Vec<Sample>>, field: DateField, t_ms: i64) -> Vec<Sample> {
 
 /// The range-vector functions that take only the range vector: each gives a series' value from
 /// its points and the window, or nothing.
-type RangeFn = fn(&[(i64, f64)], &Window<'_>) -> Option<f64>;
+pub(crate) type RangeFn = fn(&[(i64, f64)], &Window<'_>) -> Option<f64>;
 
-fn range_fn(name: &str) -> Option<RangeFn> {
+pub(crate) fn range_fn(name: &str) -> Option<RangeFn> {
     Some(match name {
         "rate" => |p, w| range::extrapolated_rate(p, w, true, true),
         "increase" => |p, w| range::extrapolated_rate(p, w, true, false),

@@ -6,6 +6,7 @@
 
 use argus_core::http::Failure;
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
+use argus_core::wire::series as series_wire;
 use argus_core::wire::PushResponse;
 use argus_core::{Point, SeriesKey};
 use serde::de::DeserializeOwned;
@@ -138,8 +139,24 @@ impl StoreClient {
     }
 
     /// The series selected by PromQL label matchers, with their raw points.
+    /// Asked for in the binary answer ([`argus_core::wire::series`]), which a node of an
+    /// older version, answering JSON, is read in too.
     pub async fn select(&self, q: &SelectQuery) -> Result<Vec<SeriesData>, ClientError> {
-        self.post_json("query/select", q).await
+        let url = format!("{}/internal/v1/query/select", self.base);
+        let req = self
+            .auth(self.http.post(&url))
+            .header(
+                reqwest::header::ACCEPT,
+                format!("{}, application/json", series_wire::CONTENT_TYPE),
+            )
+            .json(q);
+        let (content_type, bytes) = self.answer(&url, req).await?;
+        let decoded = if content_type.starts_with(series_wire::CONTENT_TYPE) {
+            series_wire::decode(&bytes).map_err(|e| e.to_string())
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+        };
+        decoded.map_err(|reason| ClientError::Decode { url, reason })
     }
 
     /// The latest value of each selected series.
@@ -180,6 +197,19 @@ impl StoreClient {
         url: &str,
         req: reqwest::RequestBuilder,
     ) -> Result<A, ClientError> {
+        let (_, bytes) = self.answer(url, req).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A successful answer's content type and body; an error status as [`ClientError::Status`].
+    async fn answer(
+        &self,
+        url: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(String, Vec<u8>), ClientError> {
         let resp = req.send().await.map_err(|e| ClientError::Transport {
             url: url.to_string(),
             reason: e.to_string(),
@@ -202,13 +232,16 @@ impl StoreClient {
                 retry_after,
             });
         }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })
+        Ok((content_type, bytes.into()))
     }
 }

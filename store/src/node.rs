@@ -21,6 +21,7 @@ use argus_core::query::{Aggregation, LastQuery, RangeQuery, SelectQuery, SeriesD
 use argus_core::shed::{Shed, Shedder};
 use argus_core::telemetry::{Counter, Registry};
 use argus_core::validate::{validate_point, validate_sample, validate_series, Limits, Rejection};
+use argus_core::wire::series as series_wire;
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
 use argus_core::SeriesKey;
 use argus_promql::labels::{labels_of, prefilter, series_of, CompiledMatchers};
@@ -417,12 +418,33 @@ async fn query_select(
     if q.end < q.start {
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
+    // A reader that speaks the binary answer says so; others (older transfers) get JSON.
+    let binary = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == series_wire::CONTENT_TYPE));
     let engine = st.engine.clone();
-    let r = web::block(move || select_local(&engine, &q, &exact))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    r.map(|d| HttpResponse::Ok().json(d))
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+    // Encoding is per point, as the read is: both off the server's worker thread.
+    let r = web::block(move || {
+        select_local(&engine, &q, &exact).map(|d| {
+            if binary {
+                series_wire::encode(&d)
+            } else {
+                serde_json::to_vec(&d).expect("series serialize")
+            }
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = r.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(if binary {
+            series_wire::CONTENT_TYPE
+        } else {
+            "application/json"
+        })
+        .body(body))
 }
 
 /// This node's series selected by `q`'s PromQL matchers (`exact`, compiled).

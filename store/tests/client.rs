@@ -91,3 +91,79 @@ async fn writes_and_reads_through_the_client() {
     let e = c.write(&[pt("acme", "cpu", 1.0, now)]).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
 }
+
+/// `query/select` answers the binary selection answer to a reader that accepts it (the
+/// client) and JSON to one that does not (an older transfer): the same series and points,
+/// confined to the tenant the query names, and nothing without the internal credential.
+#[tokio::test]
+async fn select_answers_binary_or_json_alike() {
+    use argus_core::query::{MatchOp, SelectQuery, SeriesData, TagMatcher};
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        internal_token: "sekrit".into(),
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let now = argus_core::time::now_secs();
+    let c = StoreClient::new(node.server.url(), "sekrit", Duration::from_secs(30));
+    let mut points: Vec<Point> = (0..50)
+        .map(|i| {
+            pt(
+                "acme",
+                "cpu",
+                f64::from(i) * 0.1,
+                now - 500 + 10 * i64::from(i),
+            )
+        })
+        .collect();
+    points.push(pt("other", "cpu", 7.0, now - 5));
+    assert_eq!(c.write(&points).await.unwrap().accepted, 51);
+    let q = |tenant: &str| SelectQuery {
+        tenant: TenantId::new(tenant).unwrap(),
+        matchers: vec![TagMatcher {
+            key: "__name__".into(),
+            op: MatchOp::Eq,
+            value: "cpu".into(),
+        }],
+        start: now - 1000,
+        end: now,
+        limit: None,
+        series_only: false,
+    };
+    let binary = c.select(&q("acme")).await.unwrap();
+    assert_eq!(binary.len(), 1);
+    assert_eq!(binary[0].key.tenant.as_str(), "acme");
+    assert_eq!(binary[0].points.len(), 50);
+    assert_eq!(binary[0].points[49], (now - 10, 4.9));
+    let url = format!("{}/internal/v1/query/select", node.server.url());
+    let plain = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth("sekrit")
+        .json(&q("acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let json: Vec<SeriesData> = plain.json().await.unwrap();
+    assert_eq!(json, binary);
+    let other = c.select(&q("other")).await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].points, vec![(now - 5, 7.0)]);
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .header("accept", argus_core::wire::series::CONTENT_TYPE)
+        .json(&q("acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+}

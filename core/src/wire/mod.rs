@@ -3,6 +3,7 @@
 //! - [`batch`] — the Argus batch, JSON `{"points": [...]}`, optionally gzip or zstd compressed;
 //! - [`frame`] — the binary point frame (agents → transfers by default, transfers → storage
 //!   nodes), and the compact encodings the storage node's files share with it;
+//! - [`series`] — the binary selection answer (storage nodes → transfers);
 //! - [`falcon`] — the open-falcon push format, so falcon-agent scripts work unchanged;
 //! - [`encoding`] — `Content-Encoding` handling with a bound on the decompressed size;
 //! - [`stream`] — item-by-item decoding with a cap on the refusals listed.
@@ -15,6 +16,7 @@ pub mod batch;
 pub mod encoding;
 pub mod falcon;
 pub mod frame;
+pub mod series;
 pub mod stream;
 
 pub use batch::{Batch, PushResponse};
