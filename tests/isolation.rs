@@ -402,6 +402,18 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
         .await["id"]
         .clone();
 
+    let now = argus_core::time::now_secs();
+    let overview = format!(
+        "/api/v1/events/overview?from={}&to={}",
+        now - 3600,
+        now + 60
+    );
+    let (s, t) = b.api.get(&overview).await;
+    check!(
+        s == 200 && t.contains("zeta-group"),
+        "B's own overview shows its open problem's group: {s} {t}"
+    );
+
     // 1. Every resource kind, by id (read, replace, delete) and by listing; both as A's API
     //    token and as A's console session.
     for who in [&a, &a_admin] {
@@ -487,6 +499,13 @@ async fn tenant_a_can_reach_nothing_of_tenant_b() {
                 "{q}: {s} {t}"
             );
         }
+        // The alerts overview counts A's problems only: B's open one (in zeta-group) is in
+        // neither its groups nor its counts (B's own overview shows it: checked above).
+        let (s, t) = who.get(&overview).await;
+        check!(
+            s == 200 && !t.contains("zeta") && !t.contains(&b_event),
+            "{overview}: {s} {t}"
+        );
         let (s, t) = who.get("/api/v1/email_templates").await;
         check!(s == 200 && !t.contains("zeta"), "email templates: {s} {t}");
         let (s, t) = who
