@@ -1033,7 +1033,10 @@ pub(crate) fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
         s.push('\n');
         ratios(&storage, &mut s);
         s.push_str("\nPrometheus keeps its most recent two hours in the head (WAL + head chunks) and compacts them into \
-                    blocks later, so its bytes per point here are those of its write-ahead state, not of compacted blocks.\n\n");
+                    blocks later, so its bytes per point here are those of its write-ahead state, not of compacted blocks. \
+                    Argus writes its head to compressed blocks when it stops cleanly, so its figure is the compressed size; \
+                    while it runs it also holds up to `flush_interval_secs` (10 min) of the newest points in its write-ahead \
+                    log at about 11 bytes each.\n\n");
     }
     queries_section(r, &mut s);
     rules_section(r, &mut s);
