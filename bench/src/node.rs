@@ -208,6 +208,9 @@ pub(crate) async fn serve_argus(
                 // The fleet's histogram buckets over an hour are a few hundred MB of JSON from
                 // the backend: above the default bound, which is for interactive use.
                 max_response_bytes: 2 << 30,
+                // Six such selections at once (a dashboard opening) take longer than the
+                // interactive default of 10 s: wait as long as web's query timeout does.
+                timeout_ms: 120_000,
                 ..Default::default()
             },
             None => Default::default(),
