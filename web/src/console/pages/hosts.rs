@@ -29,13 +29,7 @@ impl HostRow {
         html! {
             tr {
                 td { a href={ "/hosts/" (self.id) } { (self.name) } }
-                td {
-                    @if self.alive {
-                        span.badge.ok { "alive" }
-                    } @else {
-                        span.badge.bad { "dead" }
-                    }
-                }
+                td { (alive_badge(self.alive)) }
                 td { (ago(self.last_seen)) }
                 td.mono { (self.agent_version) }
                 td.mono { (self.tags) }
@@ -229,13 +223,7 @@ impl HostDetails {
                         }
                     }
                     tr {
-                        td {
-                            @if self.alive {
-                                span.badge.ok { "alive" }
-                            } @else {
-                                span.badge.bad { "dead" }
-                            }
-                        }
+                        td { (alive_badge(self.alive)) }
                         td { (ago(self.last_seen)) }
                         td.mono { (self.agent_version) }
                         td { (self.os) " / " (self.kernel) }
@@ -407,4 +395,15 @@ pub(crate) async fn explorer(
         }
     };
     Ok(page(&a, "/explorer", "Metric explorer", body))
+}
+
+/// A host's liveness as the hosts list and the host page show it.
+fn alive_badge(alive: bool) -> Markup {
+    html! {
+        @if alive {
+            span.badge.ok { "alive" }
+        } @else {
+            span.badge.bad { "dead" }
+        }
+    }
 }
