@@ -14,20 +14,25 @@ fn pt(t: &str, metric: &str, v: f64, ts: i64) -> Point {
     p
 }
 
-#[tokio::test]
-async fn writes_and_reads_through_the_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = start(StoreConfig {
+/// A storage node on a free port with its data in `dir` and the internal credential `sekrit`.
+async fn node(dir: &std::path::Path) -> argus_store::node::StoreNode {
+    start(StoreConfig {
         listen: "127.0.0.1:0".into(),
         internal_token: "sekrit".into(),
         engine: EngineConfig {
-            data_dir: dir.path().into(),
+            data_dir: dir.into(),
             ..Default::default()
         },
         ..Default::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn writes_and_reads_through_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path()).await;
     let now = argus_core::time::now_secs();
     let c = StoreClient::new(node.server.url(), "sekrit", Duration::from_secs(30));
     let r = c
@@ -99,17 +104,7 @@ async fn writes_and_reads_through_the_client() {
 async fn select_answers_binary_or_json_alike() {
     use argus_core::query::{MatchOp, SelectQuery, SeriesData, TagMatcher};
     let dir = tempfile::tempdir().unwrap();
-    let node = start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        internal_token: "sekrit".into(),
-        engine: EngineConfig {
-            data_dir: dir.path().into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let node = node(dir.path()).await;
     let now = argus_core::time::now_secs();
     let c = StoreClient::new(node.server.url(), "sekrit", Duration::from_secs(30));
     let mut points: Vec<Point> = (0..50)

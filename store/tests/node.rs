@@ -14,6 +14,16 @@ fn pt(v: f64, ts: i64) -> Point {
     p
 }
 
+/// The latest value of every series of tenant `acme`.
+async fn last_of_acme(c: &StoreClient) -> Vec<argus_core::query::LastValue> {
+    c.last(&LastQuery {
+        tenant: TenantId::new("acme").unwrap(),
+        selector: Selector::default(),
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn full_disk_answers_507_and_reads_keep_working() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,13 +52,7 @@ async fn full_disk_answers_507_and_reads_keep_working() {
     assert!(err.is_retryable());
     assert!(err.to_string().contains("507"), "{err}");
     assert!(err.to_string().contains("disk full"), "{err}");
-    let last = c
-        .last(&LastQuery {
-            tenant: TenantId::new("acme").unwrap(),
-            selector: Selector::default(),
-        })
-        .await
-        .unwrap();
+    let last = last_of_acme(&c).await;
     assert_eq!(last[0].timestamp, t + n - 1);
 
     let m = reqwest::get(format!("{}/metrics", node.server.url()))
@@ -321,13 +325,7 @@ async fn a_clean_stop_writes_the_head_to_blocks_and_empties_the_log() {
     assert_eq!(stats.head_points, 0, "nothing replayed from the log");
     assert!(stats.blocks >= 1, "the head went to block files");
     let c = StoreClient::new(node.server.url(), "", Duration::from_secs(30));
-    let last = c
-        .last(&LastQuery {
-            tenant: TenantId::new("acme").unwrap(),
-            selector: Selector::default(),
-        })
-        .await
-        .unwrap();
+    let last = last_of_acme(&c).await;
     assert_eq!((last[0].timestamp, last[0].value), (t + 499, 499.0));
     node.stop().await;
 }
