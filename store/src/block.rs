@@ -11,7 +11,7 @@
 //! whole or absent after a crash.
 
 use crate::chunk::{self, Rows};
-use crate::codec::{put_ivarint, put_key, put_uvarint, Reader};
+use crate::codec::{put_ivarint, put_key_bytes, put_uvarint, Reader};
 use crate::wal::sync_dir;
 use argus_core::point::CounterType;
 use argus_core::SeriesKey;
@@ -155,7 +155,7 @@ impl BlockWriter {
     /// Adds one series' rows (ascending); returns false (and writes nothing) when empty.
     pub fn add(
         &mut self,
-        key: &SeriesKey,
+        key_bytes: &[u8],
         ct: CounterType,
         rows: &Rows,
     ) -> Result<bool, BlockError> {
@@ -163,7 +163,7 @@ impl BlockWriter {
             return Ok(false);
         }
         let c = chunk::encode(rows);
-        put_key(&mut self.index, key, ct);
+        put_key_bytes(&mut self.index, key_bytes, ct);
         put_ivarint(&mut self.index, rows.ts[0]);
         put_ivarint(&mut self.index, *rows.ts.last().expect("not empty"));
         put_uvarint(&mut self.index, rows.len() as u64);
@@ -206,7 +206,7 @@ impl BlockWriter {
 pub fn write(
     dir: &Path,
     meta: BlockMeta,
-    series: &[(&SeriesKey, CounterType, &Rows)],
+    series: &[(&[u8], CounterType, &Rows)],
 ) -> Result<PathBuf, BlockError> {
     let mut w = BlockWriter::new(dir, meta)?;
     for (key, ct, rows) in series {

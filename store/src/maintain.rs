@@ -211,7 +211,7 @@ impl Core {
     ) -> Result<Arc<BlockRef>, StoreError> {
         let list: Vec<_> = series
             .iter()
-            .map(|(m, r)| (&m.key, m.counter_type, r))
+            .map(|(m, r)| (&*m.key_bytes, m.counter_type, r))
             .collect();
         let path = block::write(&self.blocks_dir, meta, &list).map_err(|e| match e {
             block::BlockError::Io { path, source } if source.raw_os_error() == Some(28) => {
@@ -332,7 +332,7 @@ impl Core {
                         parts.push(b.block.read(i)?);
                     }
                 }
-                if w.add(&m.key, m.counter_type, &merge_rows(parts))
+                if w.add(&m.key_bytes, m.counter_type, &merge_rows(parts))
                     .map_err(disk_err)?
                 {
                     ids.push(m.id);

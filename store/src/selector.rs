@@ -1,5 +1,6 @@
 //! Matching series against a [`Selector`].
 
+use crate::engine::KeyView;
 use argus_core::query::{MatchOp, Selector};
 use argus_core::SeriesKey;
 use regex::Regex;
@@ -41,18 +42,28 @@ impl CompiledSelector {
 
     /// True when `key` is selected (the tenant is checked by the caller).
     pub fn matches(&self, key: &SeriesKey) -> bool {
-        if let Some(e) = &self.sel.endpoint {
-            if &key.endpoint != e {
-                return false;
-            }
+        self.matches_parts(&key.endpoint, &key.metric, |k| key.tags.get(k))
+    }
+
+    /// [`Self::matches`] on a key read in place from its encoding.
+    pub(crate) fn matches_view(&self, key: &KeyView<'_>) -> bool {
+        self.matches_parts(key.endpoint, key.metric, |k| key.tag(k))
+    }
+
+    fn matches_parts<'k>(
+        &self,
+        endpoint: &str,
+        metric: &str,
+        tag: impl Fn(&str) -> Option<&'k str>,
+    ) -> bool {
+        if self.sel.endpoint.as_ref().is_some_and(|e| e != endpoint) {
+            return false;
         }
-        if let Some(m) = &self.sel.metric {
-            if &key.metric != m {
-                return false;
-            }
+        if self.sel.metric.as_ref().is_some_and(|m| m != metric) {
+            return false;
         }
         self.sel.tags.iter().zip(&self.regexes).all(|(m, re)| {
-            let v = key.tags.get(&m.key).unwrap_or("");
+            let v = tag(&m.key).unwrap_or("");
             match m.op {
                 MatchOp::Eq => v == m.value,
                 MatchOp::Ne => v != m.value,

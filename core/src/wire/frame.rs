@@ -87,6 +87,12 @@ pub fn put_key(out: &mut Vec<u8>, k: &SeriesKey, c: CounterType) {
     out.push(counter_byte(c));
 }
 
+/// [`put_key`] of a key already in its canonical encoding ([`key_bytes`]).
+pub fn put_key_bytes(out: &mut Vec<u8>, key_bytes: &[u8], c: CounterType) {
+    out.extend_from_slice(key_bytes);
+    out.push(counter_byte(c));
+}
+
 /// A cursor over bytes being decoded.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -102,6 +108,11 @@ impl<'a> Reader<'a> {
     /// Bytes consumed.
     pub fn pos(&self) -> usize {
         self.pos
+    }
+
+    /// What is left to read.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos.min(self.buf.len())..]
     }
 
     /// True when everything was read.

@@ -1,7 +1,7 @@
 //! The write path: find or create each point's series, commit the accepted samples to the WAL,
 //! then insert them into the heads.
 
-use crate::codec::{key_bytes, put_ivarint, put_key, put_uvarint, FramePoint, Reader};
+use crate::codec::{key_bytes, put_ivarint, put_key_bytes, put_uvarint, FramePoint, Reader};
 use argus_core::validate::{Rejection, ValidationError};
 use argus_core::SeriesKey;
 use std::collections::HashMap;
@@ -208,7 +208,7 @@ fn encode_record(generation: u64, ok: &[(Arc<SeriesMeta>, i64, f64)], buf: &mut 
     put_uvarint(buf, defs.len() as u64);
     for m in defs {
         put_uvarint(buf, m.id as u64);
-        put_key(buf, &m.key, m.counter_type);
+        put_key_bytes(buf, &m.key_bytes, m.counter_type);
     }
     put_uvarint(buf, ok.len() as u64);
     let base = ok.first().map_or(0, |(_, t, _)| *t);

@@ -20,7 +20,7 @@ mod registry;
 mod replay;
 
 pub use append::NewSeriesCheck;
-pub(crate) use registry::{Registry, SeriesMeta};
+pub(crate) use registry::{KeyView, Registry, SeriesMeta};
 use replay::replay_wal;
 
 use crate::block::Block;
@@ -429,7 +429,7 @@ impl Engine {
             .core
             .select(&q.tenant, &sel)
             .into_iter()
-            .map(|m| m.key.clone())
+            .map(|m| m.key())
             .collect();
         out.sort();
         out.truncate(q.limit);

@@ -18,7 +18,7 @@ impl Core {
             .candidates(tenant, sel)
             .into_iter()
             .map(|id| reg.series[id as usize].clone())
-            .filter(|m| sel.matches(&m.key))
+            .filter(|m| sel.matches_view(&m.view()))
             .collect()
     }
 
@@ -166,7 +166,7 @@ impl Core {
                 Some(s) => finish(&self.buckets(m, q, s, now)?, q.aggregation),
             };
             out.push(SeriesData {
-                key: m.key.clone(),
+                key: m.key(),
                 points,
             });
         }
@@ -201,7 +201,7 @@ impl Core {
             };
             if let Some(&(t, v)) = rates(m.counter_type, &last).last() {
                 out.push(LastValue {
-                    key: m.key.clone(),
+                    key: m.key(),
                     timestamp: t,
                     value: v,
                 });
@@ -237,17 +237,17 @@ impl Core {
         let sel = CompiledSelector::new(&q.selector).map_err(StoreError::BadQuery)?;
         let mut set = std::collections::BTreeSet::new();
         for m in self.select(&q.tenant, &sel) {
-            let k = &m.key;
+            let k = m.view();
             match q.what {
                 LabelKind::Metrics => {
-                    set.insert(k.metric.clone());
+                    set.insert(k.metric.to_string());
                 }
                 LabelKind::Endpoints => {
-                    set.insert(k.endpoint.clone());
+                    set.insert(k.endpoint.to_string());
                 }
-                LabelKind::TagKeys => set.extend(k.tags.iter().map(|(a, _)| a.to_string())),
+                LabelKind::TagKeys => set.extend(k.tags().map(|(a, _)| a.to_string())),
                 LabelKind::TagValues => {
-                    if let Some(v) = k.tags.get(q.key.as_deref().unwrap_or_default()) {
+                    if let Some(v) = k.tag(q.key.as_deref().unwrap_or_default()) {
                         set.insert(v.to_string());
                     }
                 }

@@ -1,6 +1,6 @@
 //! The series registry: each series by the hash of its key, with its head and newest points.
 
-use crate::codec::key_bytes;
+use crate::codec::{key_bytes, DecodeError, Reader};
 use crate::index::Index;
 use argus_core::point::CounterType;
 use argus_core::SeriesKey;
@@ -51,9 +51,10 @@ impl Last {
 
 pub(crate) struct SeriesMeta {
     pub id: u32,
-    pub key: SeriesKey,
-    /// The key's canonical encoding ([`put_series_key`]): writes find their series by these
-    /// bytes, so a point of a known series is matched without decoding its key.
+    /// The key's canonical encoding ([`crate::codec::put_series_key`]): writes find their
+    /// series by these bytes, so a point of a known series is matched without decoding its key.
+    /// It is the only copy of the key: an owned `SeriesKey` beside it (a `String` each for
+    /// endpoint and metric, a vector of tag pairs) cost about half the memory of a series.
     pub key_bytes: Box<[u8]>,
     pub counter_type: CounterType,
     /// The WAL generation in which this series was last described.
@@ -62,6 +63,18 @@ pub(crate) struct SeriesMeta {
 }
 
 impl SeriesMeta {
+    /// The series key, decoded (for answers; matching reads [`Self::view`] in place).
+    pub(crate) fn key(&self) -> SeriesKey {
+        Reader::new(&self.key_bytes)
+            .series_key()
+            .expect("a registered key decodes")
+    }
+
+    /// The series key read in place from its encoding: nothing copied.
+    pub(crate) fn view(&self) -> KeyView<'_> {
+        KeyView::read(&self.key_bytes).expect("a registered key decodes")
+    }
+
     pub(super) fn insert(&self, t: i64, v: f64) -> bool {
         let mut st = self.state.lock().expect("series lock");
         let grew = match st.head.last() {
@@ -83,6 +96,43 @@ impl SeriesMeta {
         st.max_ts = st.max_ts.max(t);
         st.last.record(t, v);
         grew
+    }
+}
+
+/// A series key in its canonical encoding, read in place: endpoint, metric and the encoded
+/// tag pairs (sorted by key) borrowed from the bytes.
+pub(crate) struct KeyView<'a> {
+    pub endpoint: &'a str,
+    pub metric: &'a str,
+    /// The encoded tag pairs.
+    tags: &'a [u8],
+    n_tags: usize,
+}
+
+impl<'a> KeyView<'a> {
+    pub(crate) fn read(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.str()?; // the tenant: a series is looked up within its tenant already
+        let endpoint = r.str()?;
+        let metric = r.str()?;
+        let n_tags = r.uvarint()? as usize;
+        Ok(KeyView {
+            endpoint,
+            metric,
+            tags: r.rest(),
+            n_tags,
+        })
+    }
+
+    /// The tag pairs, in key order.
+    pub(crate) fn tags(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let mut r = Reader::new(self.tags);
+        (0..self.n_tags).map_while(move |_| Some((r.str().ok()?, r.str().ok()?)))
+    }
+
+    /// The value of tag `key`, if the series has it.
+    pub(crate) fn tag(&self, key: &str) -> Option<&'a str> {
+        self.tags().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 
@@ -183,7 +233,6 @@ impl Registry {
         self.index.add(id, &key);
         let m = Arc::new(SeriesMeta {
             id,
-            key,
             key_bytes: key_bytes.into_boxed_slice(),
             counter_type: ct,
             wal_gen: AtomicU64::new(0),
