@@ -3,31 +3,18 @@
 
 mod common;
 
-use common::{start, Backend};
+use common::{reserve_address, start, start_alarm, Backend};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test]
 async fn events_and_acks_are_tenant_scoped() {
     let dir = tempfile::tempdir().unwrap();
-    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let alarm_url = format!("http://127.0.0.1:{alarm_port}");
+    let (alarm_listen, alarm_url) = reserve_address();
     let e = start(Backend::Sqlite, |c| c.alarm_url = alarm_url.clone())
         .await
         .unwrap();
-    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
-        listen: format!("127.0.0.1:{alarm_port}"),
-        data_dir: dir.path().join("alarm"),
-        web_url: e.url.clone(),
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("alarm starts");
+    let alarm = start_alarm(dir.path(), &alarm_listen, &e.url).await;
     let series = argus_core::SeriesKey {
         tenant: argus_core::TenantId::new("acme").unwrap(),
         endpoint: "db-1".into(),

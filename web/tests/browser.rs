@@ -4,7 +4,10 @@
 //! made in the browser, pulled from the config center) through the real alarm service, and
 //! acknowledge it. Screenshots of the main pages go to docs/screenshots/.
 
+mod common;
+
 use argus_web::bootstrap::{ensure_demo, Demo};
+use common::{reserve_address, start_alarm, Region};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -59,6 +62,59 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
         .connect(&driver.url)
         .await
         .expect("a Chromium session")
+}
+
+/// Chromium driven over WebDriver, with its profile in `dir/profile`.
+struct Chromium {
+    driver: Driver,
+    client: Client,
+}
+
+impl Chromium {
+    async fn open(driver_path: &str, dir: &std::path::Path) -> Chromium {
+        let driver = start_driver(driver_path).await;
+        let client = browser(&driver, &dir.join("profile")).await;
+        Chromium { driver, client }
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+        let mut child = self.driver.child;
+        let _ = child.kill().await;
+    }
+}
+
+/// The web service on `region` (in `dir/web`, two workers) with tenant acme, whose admin alice
+/// logs in with [`PASSWORD`]; answers it and its URL.
+async fn console_web(
+    dir: &std::path::Path,
+    region: &Region,
+    agent_token: Option<&str>,
+    tweak: impl FnOnce(&mut argus_web::WebConfig),
+) -> (argus_web::Running, String) {
+    let mut cfg = argus_web::WebConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.join("web").display().to_string(),
+        regions: vec![region.endpoint()],
+        workers: 2,
+        ..Default::default()
+    };
+    tweak(&mut cfg);
+    let web = argus_web::start(cfg).await.expect("web starts");
+    ensure_demo(
+        &web.db,
+        &Demo {
+            tenant: "acme",
+            admin_login: "alice",
+            admin_password: PASSWORD,
+            agent_token,
+            api_token: None,
+        },
+    )
+    .await
+    .expect("tenant acme");
+    let url = web.server.url();
+    (web, url)
 }
 
 fn shots_dir() -> PathBuf {
@@ -116,77 +172,21 @@ async fn console_in_chromium() {
     let http = reqwest::Client::new();
 
     // A real storage node holding a real series for web-1.
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: argus_store::EngineConfig {
-            data_dir: dir.path().join("store"),
-            ..Default::default()
-        },
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("store starts");
-    let store_url = store.server.url();
     let now = argus_core::time::now_secs();
     let points: Vec<Value> = (0..60)
         .map(|i| json!({"tenant": "acme", "endpoint": "web-1", "metric": "cpu.busy", "tags": {},
             "value": 40.0 + 30.0 * ((i as f64) / 6.0).sin(), "timestamp": now - 600 + i * 10, "step": 10}))
         .collect();
-    let resp = http
-        .post(format!("{store_url}/internal/v1/write"))
-        .json(&json!({"points": points}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "store write: {}",
-        resp.text().await.unwrap()
-    );
+    let region = Region::with_points(dir.path(), &points).await;
 
     // The web service, then the alarm service pulling its notification config from it.
-    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let web = argus_web::start(argus_web::WebConfig {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("web").display().to_string(),
-        regions: vec![argus_web::config::RegionEndpoint::new(
-            "local",
-            store_url.clone(),
-        )],
-        alarm_url: format!("http://127.0.0.1:{alarm_port}"),
-        workers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let url = web.server.url();
+    let (alarm_listen, alarm_url) = reserve_address();
     let agent_token = argus_core::auth::generate_token("argus_agt");
-    ensure_demo(
-        &web.db,
-        &Demo {
-            tenant: "acme",
-            admin_login: "alice",
-            admin_password: PASSWORD,
-            agent_token: Some(&agent_token),
-            api_token: None,
-        },
-    )
-    .await
-    .unwrap();
-    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
-        listen: format!("127.0.0.1:{alarm_port}"),
-        data_dir: dir.path().join("alarm"),
-        web_url: url.clone(),
-        workers: 1,
-        ..Default::default()
+    let (web, url) = console_web(dir.path(), &region, Some(&agent_token), |c| {
+        c.alarm_url = alarm_url.clone()
     })
-    .await
-    .expect("alarm starts");
+    .await;
+    let alarm = start_alarm(dir.path(), &alarm_listen, &url).await;
     let judge = argus_judge::start(argus_judge::JudgeConfig {
         listen: "127.0.0.1:0".into(),
         region: "local".into(),
@@ -210,16 +210,13 @@ async fn console_in_chromium() {
         .unwrap();
     assert!(resp.status().is_success());
 
-    let driver = start_driver(&driver_path).await;
-    let c = browser(&driver, &dir.path().join("profile")).await;
-    let result = run(&c, &url, &alarm.url(), &judge.url(), &http).await;
-    let _ = c.close().await;
-    let mut child = driver.child;
-    let _ = child.kill().await;
+    let chromium = Chromium::open(&driver_path, dir.path()).await;
+    let result = run(&chromium.client, &url, &alarm.url(), &judge.url(), &http).await;
+    chromium.close().await;
     judge.stop().await;
     alarm.stop().await;
     web.stop().await;
-    store.stop().await;
+    region.stop().await;
     result.unwrap();
 }
 
@@ -796,18 +793,6 @@ async fn rule_editor_in_chromium() {
     };
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: argus_store::EngineConfig {
-            data_dir: dir.path().join("store"),
-            ..Default::default()
-        },
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("store starts");
-    let store_url = store.server.url();
     let now = argus_core::time::now_secs();
     let points: Vec<Value> = [("web-1", 93.0), ("web-2", 12.0)]
         .iter()
@@ -818,46 +803,13 @@ async fn rule_editor_in_chromium() {
             })
         })
         .collect();
-    let resp = http
-        .post(format!("{store_url}/internal/v1/write"))
-        .json(&json!({"points": points}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    let web = argus_web::start(argus_web::WebConfig {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("web").display().to_string(),
-        regions: vec![argus_web::config::RegionEndpoint::new(
-            "local",
-            store_url.clone(),
-        )],
-        workers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let url = web.server.url();
-    ensure_demo(
-        &web.db,
-        &Demo {
-            tenant: "acme",
-            admin_login: "alice",
-            admin_password: PASSWORD,
-            agent_token: None,
-            api_token: None,
-        },
-    )
-    .await
-    .unwrap();
-    let driver = start_driver(&driver_path).await;
-    let c = browser(&driver, &dir.path().join("profile")).await;
-    let result = edit_rules(&c, &url, &http).await;
-    let _ = c.close().await;
-    let mut child = driver.child;
-    let _ = child.kill().await;
+    let region = Region::with_points(dir.path(), &points).await;
+    let (web, url) = console_web(dir.path(), &region, None, |_| {}).await;
+    let chromium = Chromium::open(&driver_path, dir.path()).await;
+    let result = edit_rules(&chromium.client, &url, &http).await;
+    chromium.close().await;
     web.stop().await;
-    store.stop().await;
+    region.stop().await;
     result.unwrap();
 }
 
@@ -1024,18 +976,6 @@ async fn dashboards_in_chromium() {
     };
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: argus_store::EngineConfig {
-            data_dir: dir.path().join("store"),
-            ..Default::default()
-        },
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("store starts");
-    let store_url = store.server.url();
     let now = argus_core::time::now_secs();
     let mut points = Vec::new();
     for (host, cpu, mem, disk, net) in [
@@ -1053,46 +993,13 @@ async fn dashboards_in_chromium() {
             points.extend(wandering(host, "agent.alive", 1.0, now));
         }
     }
-    let resp = http
-        .post(format!("{store_url}/internal/v1/write"))
-        .json(&json!({"points": points}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    let web = argus_web::start(argus_web::WebConfig {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("web").display().to_string(),
-        regions: vec![argus_web::config::RegionEndpoint::new(
-            "local",
-            store_url.clone(),
-        )],
-        workers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let url = web.server.url();
-    ensure_demo(
-        &web.db,
-        &Demo {
-            tenant: "acme",
-            admin_login: "alice",
-            admin_password: PASSWORD,
-            agent_token: None,
-            api_token: None,
-        },
-    )
-    .await
-    .unwrap();
-    let driver = start_driver(&driver_path).await;
-    let c = browser(&driver, &dir.path().join("profile")).await;
-    let result = use_dashboards(&c, &url, &http).await;
-    let _ = c.close().await;
-    let mut child = driver.child;
-    let _ = child.kill().await;
+    let region = Region::with_points(dir.path(), &points).await;
+    let (web, url) = console_web(dir.path(), &region, None, |_| {}).await;
+    let chromium = Chromium::open(&driver_path, dir.path()).await;
+    let result = use_dashboards(&chromium.client, &url, &http).await;
+    chromium.close().await;
     web.stop().await;
-    store.stop().await;
+    region.stop().await;
     result.unwrap();
 }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{start, Backend, Env};
+use common::{reserve_address, start, start_alarm, Backend, Env};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -544,26 +544,11 @@ fn event(tenant: &str, host: &str, status: &str, occurrence: u64, ts: i64) -> Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alerts_overview_counts_open_problems_by_group_and_over_time() {
     let dir = tempfile::tempdir().unwrap();
-    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let e = start(Backend::Sqlite, |c| {
-        c.alarm_url = format!("http://127.0.0.1:{alarm_port}");
-    })
-    .await
-    .unwrap();
-    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
-        listen: format!("127.0.0.1:{alarm_port}"),
-        data_dir: dir.path().join("alarm"),
-        web_url: e.url.clone(),
-        config_poll_secs: 1,
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("alarm starts");
+    let (alarm_listen, alarm_url) = reserve_address();
+    let e = start(Backend::Sqlite, |c| c.alarm_url = alarm_url.clone())
+        .await
+        .unwrap();
+    let alarm = start_alarm(dir.path(), &alarm_listen, &e.url).await;
     for (name, hosts) in [("web", json!(["h1", "h2"])), ("db", json!(["h3"]))] {
         let (s, v) = e
             .call(

@@ -4,25 +4,13 @@
 
 mod common;
 
-use common::{start, Backend};
+use common::{start, Backend, Region};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_per_tenant_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: argus_store::EngineConfig {
-            data_dir: dir.path().join("store"),
-            ..Default::default()
-        },
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("store starts");
-    let store_url = store.server.url();
     // Three hosts' cpu for both tenants, one point a minute over the last hour.
     let now = argus_core::time::now_secs();
     let mut points = Vec::new();
@@ -36,19 +24,10 @@ async fn limits_are_per_tenant_and_named() {
             }
         }
     }
-    let r = reqwest::Client::new()
-        .post(format!("{store_url}/internal/v1/write"))
-        .json(&json!({ "points": points }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    let region = Region::with_points(dir.path(), &points).await;
 
     let env = start(Backend::Sqlite, |c| {
-        c.regions = vec![argus_web::config::RegionEndpoint::new(
-            "local",
-            store_url.clone(),
-        )];
+        c.regions = vec![region.endpoint()];
         // acme may select two series and load 100 samples; globex keeps the defaults.
         c.prometheus.tenants.insert(
             "acme".into(),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{start, Backend, Env};
+use common::{reserve_address, start, start_alarm, Backend, Env, Region};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -384,18 +384,6 @@ fn rule_event(rule: i64, now: i64, value: f64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_and_prometheus_rules_over_real_data_and_a_real_alarm() {
     let dir = tempfile::tempdir().unwrap();
-    let store = argus_store::node::start(argus_store::node::StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: argus_store::EngineConfig {
-            data_dir: dir.path().join("store"),
-            ..Default::default()
-        },
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("store starts");
-    let store_url = store.server.url();
     let now = argus_core::time::now_secs();
     let mut points = Vec::new();
     for (tenant, host, value) in [
@@ -410,37 +398,15 @@ async fn preview_and_prometheus_rules_over_real_data_and_a_real_alarm() {
             );
         }
     }
-    let r = reqwest::Client::new()
-        .post(format!("{store_url}/internal/v1/write"))
-        .json(&json!({ "points": points }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-    let alarm_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let region = Region::with_points(dir.path(), &points).await;
+    let (alarm_listen, alarm_url) = reserve_address();
     let e = start(Backend::Sqlite, |c| {
-        c.regions = vec![argus_web::config::RegionEndpoint::new(
-            "local",
-            store_url.clone(),
-        )];
-        c.alarm_url = format!("http://127.0.0.1:{alarm_port}");
+        c.regions = vec![region.endpoint()];
+        c.alarm_url = alarm_url.clone();
     })
     .await
     .unwrap();
-    let alarm = argus_alarm::start(argus_alarm::AlarmConfig {
-        listen: format!("127.0.0.1:{alarm_port}"),
-        data_dir: dir.path().join("alarm"),
-        web_url: e.url.clone(),
-        config_poll_secs: 1,
-        workers: 1,
-        ..Default::default()
-    })
-    .await
-    .expect("alarm starts");
+    let alarm = start_alarm(dir.path(), &alarm_listen, &e.url).await;
 
     let preview = |token: &str, kind: &str, body: Value| {
         let path = format!("/api/v1/rules/preview?kind={kind}");
@@ -705,7 +671,7 @@ async fn preview_and_prometheus_rules_over_real_data_and_a_real_alarm() {
 
     alarm.stop().await;
     e.running.stop().await;
-    store.stop().await;
+    region.stop().await;
 }
 
 /// Posts a judge's rules status report to web, zstd-compressed or plain.

@@ -146,3 +146,85 @@ impl Env {
         v["token"].as_str().unwrap().to_string()
     }
 }
+
+/// A region for a web service: a real storage node in `dir/store` holding `points` (JSON points,
+/// each with its tenant), written through the node's internal write endpoint.
+pub(crate) struct Region {
+    /// The storage node.
+    pub node: argus_store::node::StoreNode,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl Region {
+    /// Starts the node and writes `points` (asserting they are accepted).
+    pub(crate) async fn with_points(dir: &std::path::Path, points: &[Value]) -> Region {
+        let node = argus_store::node::start(argus_store::node::StoreConfig {
+            listen: "127.0.0.1:0".into(),
+            engine: argus_store::EngineConfig {
+                data_dir: dir.join("store"),
+                ..Default::default()
+            },
+            workers: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("store starts");
+        let url = node.server.url();
+        let r = Client::new()
+            .post(format!("{url}/internal/v1/write"))
+            .json(&serde_json::json!({ "points": points }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "store write: {status} {}",
+            r.text().await.unwrap_or_default()
+        );
+        Region { node, url }
+    }
+
+    /// The web configuration's entry for this region, named `local`.
+    pub(crate) fn endpoint(&self) -> argus_web::config::RegionEndpoint {
+        argus_web::config::RegionEndpoint::new("local", self.url.clone())
+    }
+
+    pub(crate) async fn stop(self) {
+        self.node.stop().await;
+    }
+}
+
+/// A loopback address for a service the web service must know before it starts (the alarm):
+/// `(listen address, base URL)`.
+pub(crate) fn reserve_address() -> (String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    )
+}
+
+/// A real alarm service on `listen` (from [`reserve_address`]) in `dir/alarm`, pulling its
+/// notification configuration from the web service at `web_url` every second.
+pub(crate) async fn start_alarm(
+    dir: &std::path::Path,
+    listen: &str,
+    web_url: &str,
+) -> argus_alarm::Running {
+    argus_alarm::start(argus_alarm::AlarmConfig {
+        listen: listen.to_string(),
+        data_dir: dir.join("alarm"),
+        web_url: web_url.to_string(),
+        config_poll_secs: 1,
+        workers: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("alarm starts")
+}
