@@ -106,6 +106,31 @@ async fn config_documents_with_etags_on(backend: Backend) {
     let (s, _, _) = internal(&e, "/internal/v1/config/transfer", Some(&tag), tok).await;
     assert_eq!(s, StatusCode::OK, "a change changes the version");
 
+    // A dashboard configures no component: creating, replacing and deleting one leaves every
+    // configuration document's version as it was (nodes do not re-pull for it).
+    let (_, tag, _) = internal(&e, "/internal/v1/config/strategies", None, tok).await;
+    let tag = tag.unwrap();
+    let board = json!({"title": "ops", "rows": [{"title": "r", "panels": [
+        {"type": "stat", "title": "p", "targets": [{"expr": "up"}]}]}]});
+    let (s, d) = e
+        .call(
+            &e.a,
+            Method::POST,
+            "/api/v1/dashboards",
+            Some(board.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    let path = format!("/api/v1/dashboards/{}", d["id"]);
+    let (s, d) = e.call(&e.a, Method::PUT, &path, Some(board)).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let (s, _) = e.call(&e.a, Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    for doc in ["transfer", "strategies", "notify", "rules", "agents"] {
+        let (s, _, _) = internal(&e, &format!("/internal/v1/config/{doc}"), Some(&tag), tok).await;
+        assert_eq!(s, StatusCode::NOT_MODIFIED, "{doc} after dashboard writes");
+    }
+
     let (s, tag, v) = internal(&e, "/internal/v1/config/strategies", None, tok).await;
     assert_eq!(s, StatusCode::OK);
     let tenants: Vec<argus_core::strategy::TenantStrategies> =

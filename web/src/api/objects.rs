@@ -109,13 +109,15 @@ pub async fn create(
     let kind = kind_of(&path)?;
     auth.require(Role::Editor)?;
     let t = auth.tenant.as_str();
-    // The checks, the write and the version bump in one transaction: all or nothing, and what
+    // The checks, the write and the version bump (if any) in one transaction: all or nothing, and what
     // the checks read cannot change before the commit (an error rolls back on drop).
     let mut tx = st.db.pool.begin().await.map_err(db_err)?;
     let (name, doc) = kinds::prepare(&mut tx, t, &auth.who, kind, None, body.into_inner()).await?;
     store::check_refs_in(&mut tx, t, &kinds::references(kind, &doc)).await?;
     let id = store::insert_in(&mut tx, t, kind.path(), name.as_deref(), &doc).await?;
-    store::bump_in(&mut tx, t).await?;
+    if kind.configures_components() {
+        store::bump_in(&mut tx, t).await?;
+    }
     let o = store::get_in(&mut tx, t, kind.path(), id)
         .await?
         .ok_or_else(|| not_found(kind, id))?;
@@ -147,7 +149,9 @@ pub async fn update(
     if !store::update_in(&mut tx, t, kind.path(), id, name.as_deref(), &doc).await? {
         return Err(not_found(kind, id));
     }
-    store::bump_in(&mut tx, t).await?;
+    if kind.configures_components() {
+        store::bump_in(&mut tx, t).await?;
+    }
     let o = store::get_in(&mut tx, t, kind.path(), id)
         .await?
         .ok_or_else(|| not_found(kind, id))?;
@@ -184,7 +188,9 @@ pub async fn delete(
     if !store::delete_in(&mut tx, t, kind.path(), id).await? {
         return Err(not_found(kind, id));
     }
-    store::bump_in(&mut tx, t).await?;
+    if kind.configures_components() {
+        store::bump_in(&mut tx, t).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     tracing::info!(tenant = t, who = %auth.who, kind = kind.path(), id, "deleted");
     Ok(HttpResponse::NoContent().finish())

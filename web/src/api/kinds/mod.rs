@@ -92,6 +92,12 @@ impl Kind {
             Kind::Dashboard => "dashboards",
         }
     }
+    /// True when components (judges, transfers, alarms, agents) are configured by objects of
+    /// this kind, so that writing one bumps the configuration version they pull by. Dashboards
+    /// are the console's alone: saving one must not make every node re-pull its configuration.
+    pub fn configures_components(self) -> bool {
+        self != Kind::Dashboard
+    }
     /// The kind of an API path segment.
     pub fn from_path(p: &str) -> Option<Kind> {
         ALL.into_iter().find(|k| k.path() == p)
