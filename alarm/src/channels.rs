@@ -76,7 +76,7 @@ pub(crate) fn requests(
     if r.kind == Channel::Pagerduty {
         return pagerduty(renderer, r, n, cx, template);
     }
-    let ctx = Renderer::context(n, cx.contact, cx.ack_urls, cx.console);
+    let ctx = n.context(cx.contact, cx.ack_urls, cx.console);
     let text = renderer.chat(template, &ctx)?;
     let text = text.trim_end();
     let (title, rest) = text.split_once('\n').unwrap_or((text, ""));
@@ -227,7 +227,7 @@ fn pagerduty(
                 ..n.clone()
             };
             let ack = [cx.ack_urls.get(i).cloned().flatten()];
-            let ctx = Renderer::context(&alone, cx.contact, &ack, cx.console);
+            let ctx = alone.context(cx.contact, &ack, cx.console);
             let summary = renderer.pagerduty_summary(template, &ctx)?;
             let summary = summary.lines().next().unwrap_or("").trim();
             let severity = match e.priority.level() {

@@ -1,11 +1,11 @@
-//! What a notification says: the notice (one message's events), the editable email templates,
-//! and the two webhook payloads (the Argus schema and the Alertmanager-compatible one).
+//! How a notification is written: the editable email templates, the chat and PagerDuty texts,
+//! and the two webhook payloads (the Argus schema and the Alertmanager-compatible one). The
+//! notice itself and its template context are core's ([`argus_core::notice`]), shared with web,
+//! which checks tenants' templates against the same context.
 
 use crate::config::TemplatesConfig;
-use argus_core::event::{Event, EventStatus};
+use argus_core::event::EventStatus;
 use argus_core::notify::{Contact, EmailTemplates};
-use argus_core::TenantId;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Default email subject template.
@@ -43,90 +43,7 @@ pub const DEFAULT_CHAT: &str = "[{{ priority }}][{{ status }}] {{ title }}
 pub const DEFAULT_PAGERDUTY: &str =
     "[{{ priority }}] {{ title }}: {% for e in events %}{{ e.condition }}, value {{ e.value }}{% endfor %}";
 
-/// One message's content, stored with its delivery and rendered when it is sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notice {
-    /// `alert`, `storm`, `digest` or `escalation`.
-    pub kind: String,
-    /// The owner.
-    pub tenant: TenantId,
-    /// The events, oldest first.
-    pub events: Vec<Event>,
-    /// For escalations: how many times escalated.
-    #[serde(default)]
-    pub escalation_level: u32,
-    /// For recoveries: when their problem started (event id → Unix seconds), for
-    /// Alertmanager's `startsAt`.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub problem_started: std::collections::BTreeMap<String, i64>,
-}
-
-impl Notice {
-    /// `PROBLEM`, `OK`, or `MIXED`.
-    pub fn status(&self) -> &'static str {
-        let problems = self
-            .events
-            .iter()
-            .filter(|e| e.status == EventStatus::Problem)
-            .count();
-        match problems {
-            0 => "OK",
-            n if n == self.events.len() => "PROBLEM",
-            _ => "MIXED",
-        }
-    }
-
-    /// The most urgent priority, `P0`..`P5`.
-    pub fn priority(&self) -> String {
-        format!(
-            "P{}",
-            self.events
-                .iter()
-                .map(|e| e.priority.level())
-                .min()
-                .unwrap_or(5)
-        )
-    }
-
-    /// The distinct hosts, in order of appearance.
-    pub fn hosts(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for e in &self.events {
-            if !out.contains(&e.series.endpoint) {
-                out.push(e.series.endpoint.clone());
-            }
-        }
-        out
-    }
-
-    /// A one-line title.
-    pub fn title(&self) -> String {
-        let first = match self.events.first() {
-            Some(e) => e,
-            None => return "no events".into(),
-        };
-        // An alert rule's alert may have no endpoint: its name alone.
-        let what = if first.series.endpoint.is_empty() {
-            first.series.metric.clone()
-        } else {
-            format!("{} on {}", first.series.metric, first.series.endpoint)
-        };
-        match self.kind.as_str() {
-            "storm" => format!(
-                "{}: {} events on {} hosts ({})",
-                first.series.metric,
-                self.events.len(),
-                self.hosts().len(),
-                self.hosts().join(", ")
-            ),
-            "digest" => format!("digest of {} events", self.events.len()),
-            "escalation" => format!("ESCALATED (level {}): {what}", self.escalation_level),
-            "reminder" => format!("REMINDER: still open, not acknowledged: {what}"),
-            _ => what,
-        }
-    }
-}
-
+pub use argus_core::notice::{event_link, Notice};
 use argus_core::time::rfc3339;
 
 /// Renders notices to email text and webhook bodies.
@@ -175,40 +92,10 @@ impl Renderer {
         Ok(Renderer { env })
     }
 
-    /// The template context of a notice (documented in docs/CHANNELS.md); `console` is the
-    /// console's base URL, empty when unknown.
-    pub fn context(n: &Notice, contact: &str, ack_urls: &[Option<String>], console: &str) -> Value {
-        let events: Vec<Value> = n
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                json!({
-                    "id": e.id, "status": e.status.as_str(), "priority": format!("P{}", e.priority.level()),
-                    "endpoint": e.series.endpoint, "metric": e.series.metric, "tags": e.series.tags.to_string(),
-                    "condition": e.condition, "value": e.value, "time": rfc3339(e.timestamp), "note": e.note,
-                    "region": e.region, "strategy_id": e.strategy_id, "occurrence": e.occurrence,
-                    "ack_url": ack_urls.get(i).cloned().flatten(),
-                    "console_url": event_link(console, e),
-                    "rule_id": e.rule.as_ref().map(|r| r.id),
-                    "alertname": e.rule.as_ref().map(|r| r.alert.clone()),
-                    "labels": e.rule.as_ref().map(|r| r.labels.clone()).unwrap_or_default(),
-                    "annotations": e.rule.as_ref().map(|r| r.annotations.clone()).unwrap_or_default(),
-                })
-            })
-            .collect();
-        json!({
-            "kind": n.kind, "tenant": n.tenant, "title": n.title(), "status": n.status(),
-            "priority": n.priority(), "count": n.events.len(), "hosts": n.hosts(),
-            "escalation_level": n.escalation_level, "contact_name": contact, "events": events,
-            "console_url": console,
-        })
-    }
-
     /// The subject line only (stored with the delivery for the console), by the tenant's
     /// subject template when it has one.
     pub fn subject(&self, n: &Notice, tenant: Option<&EmailTemplates>) -> String {
-        let ctx = Self::context(n, "", &[], "");
+        let ctx = n.context("", &[], "");
         let own = tenant.and_then(|t| t.subject.as_deref());
         self.render("subject.txt", own, &ctx)
             .map(|s| s.lines().next().unwrap_or("").trim().to_string())
@@ -227,7 +114,7 @@ impl Renderer {
         console: &str,
         tenant: Option<&EmailTemplates>,
     ) -> Result<Email, String> {
-        let ctx = Self::context(n, contact, ack_urls, console);
+        let ctx = n.context(contact, ack_urls, console);
         let t = tenant.cloned().unwrap_or_default();
         Ok(Email {
             subject: self
@@ -267,15 +154,6 @@ impl Renderer {
     fn render_one(&self, name: &str, ctx: &Value) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
         t.render(ctx).map_err(|e| format!("template {name}: {e}"))
-    }
-}
-
-/// The event's page in the console (`console`: its base URL; empty when unknown).
-pub fn event_link(console: &str, e: &Event) -> String {
-    if console.is_empty() {
-        String::new()
-    } else {
-        format!("{console}/history?event={}", e.id)
     }
 }
 
@@ -406,6 +284,8 @@ pub fn alertmanager_payload(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_core::event::Event;
+    use argus_core::TenantId;
 
     #[test]
     fn bad_template_names_its_key() {

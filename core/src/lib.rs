@@ -10,6 +10,7 @@
 //! - [`query`] — the query requests and results shared by store, transfer and web;
 //! - [`ring`] — the consistent-hash ring to storage nodes and judges;
 //! - [`strategy`] and [`event`]: the alerting model shared by web, judge and alarm;
+//! - [`notice`]: what a notification says (its events) and the template context of its messages;
 //! - [`notify`] and [`route`]: who hears of events: contacts, silences, and label routing in
 //!   Alertmanager's terms (matchers, routing tree, inhibit rules, recurring windows in a zone);
 //! - [`hostrule`] — host group membership by rule (name glob, reported tags, IP range);
@@ -37,6 +38,7 @@ pub mod hostrule;
 pub mod http;
 #[cfg(feature = "http")]
 pub mod internal_auth;
+pub mod notice;
 pub mod notify;
 pub mod point;
 pub mod query;

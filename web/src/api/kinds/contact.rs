@@ -105,21 +105,45 @@ fn template_error(field: &str, e: &minijinja::Error) -> ApiError {
     ApiError::bad_field(field, format!("template error{at}: {}{detail}", e.kind()))
 }
 
-/// A message as alarm's templates see it, for checking templates on save.
+/// A message as alarm's templates see it (one problem event of a strategy), for checking
+/// templates on save: built by the same code alarm renders from.
 fn sample_context() -> Value {
-    let event = json!({
-        "id": "e1", "status": "PROBLEM", "priority": "P1", "endpoint": "web-1",
-        "metric": "cpu.busy", "tags": "dc=eu1", "condition": "all(#3) > 90", "value": 97.5,
-        "time": "2026-01-01T00:00:00Z", "note": "CPU saturated", "region": "eu1",
-        "strategy_id": 7, "occurrence": 1, "ack_url": "https://argus.example/ack?token=t",
-        "console_url": "https://argus.example/history?event=e1", "rule_id": null,
-        "alertname": null, "labels": {}, "annotations": {},
-    });
-    json!({
-        "kind": "alert", "tenant": "acme", "title": "cpu.busy on web-1", "status": "PROBLEM",
-        "priority": "P1", "count": 1, "hosts": ["web-1"], "escalation_level": 0,
-        "contact_name": "ops", "events": [event], "console_url": "https://argus.example",
-    })
+    use argus_core::event::{Event, EventId, EventStatus};
+    let series = argus_core::SeriesKey::new(
+        argus_core::TenantId::new("acme").expect("tenant id"),
+        "web-1",
+        "cpu.busy",
+        argus_core::Tags::from_pairs([("dc", "eu1")]),
+    );
+    let event = Event {
+        id: EventId::of(7, &series),
+        tenant: series.tenant.clone(),
+        status: EventStatus::Problem,
+        occurrence: 1,
+        strategy_id: 7,
+        template_id: None,
+        series,
+        priority: argus_core::strategy::Priority::new(1).expect("P1"),
+        condition: "all(#3) > 90".into(),
+        value: 97.5,
+        timestamp: 1_767_225_600,
+        alarm_count: 1,
+        note: "CPU saturated".into(),
+        region: "eu1".into(),
+        rule: None,
+    };
+    let notice = argus_core::notice::Notice {
+        kind: "alert".into(),
+        tenant: event.tenant.clone(),
+        events: vec![event],
+        escalation_level: 0,
+        problem_started: Default::default(),
+    };
+    notice.context(
+        "ops",
+        &[Some("https://argus.example/ack?token=t".into())],
+        "https://argus.example",
+    )
 }
 
 /// The `contacts` kind.
