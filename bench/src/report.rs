@@ -135,14 +135,16 @@ fn ratio_line(
         "no ratio".to_string()
     } else if higher_better {
         format!(
-            "{} = {ratio:.2}× {} (higher is better)",
+            "{} = {} {} (higher is better)",
             pretty(a.0),
+            argus_core::benchfile::ratio(ratio),
             pretty(b.0)
         )
     } else {
         format!(
-            "{} = {ratio:.2}× {} (lower is better)",
+            "{} = {} {} (lower is better)",
             pretty(a.0),
+            argus_core::benchfile::ratio(ratio),
             pretty(b.0)
         )
     };
@@ -385,9 +387,8 @@ fn cpu(q: &QueryResult) -> f64 {
 
 /// `a / b` as `2.10×`, or `–`.
 fn times(a: f64, b: f64) -> String {
-    let x = a / b;
-    if x.is_finite() && b > 0.0 {
-        format!("{x:.2}×")
+    if b > 0.0 {
+        argus_core::benchfile::ratio(a / b)
     } else {
         "–".into()
     }

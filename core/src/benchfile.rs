@@ -224,3 +224,34 @@ mod tests {
         assert!(p.ends_with("judge/../bench/results/judge.json"), "{p:?}");
     }
 }
+
+/// A ratio as the benchmark pages print it: `2.10×`; below 0.1 with two significant digits
+/// (`0.0028×`, where two decimals would print `0.00×`); `–` when there is none (a zero or
+/// missing divisor).
+pub fn ratio(x: f64) -> String {
+    if !x.is_finite() || x < 0.0 {
+        return "–".into();
+    }
+    if x == 0.0 || x >= 0.0995 {
+        return format!("{x:.2}×");
+    }
+    let decimals = (-x.log10().floor()) as usize + 1;
+    format!("{x:.decimals$}×")
+}
+
+#[cfg(test)]
+mod ratio_tests {
+    use super::ratio;
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(ratio(2.104), "2.10×");
+        assert_eq!(ratio(0.5), "0.50×");
+        assert_eq!(ratio(0.1), "0.10×");
+        assert_eq!(ratio(0.0123), "0.012×");
+        assert_eq!(ratio(0.00028), "0.00028×");
+        assert_eq!(ratio(0.0), "0.00×");
+        assert_eq!(ratio(f64::NAN), "–");
+        assert_eq!(ratio(f64::INFINITY), "–");
+    }
+}

@@ -492,14 +492,17 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for (sys, fmt, per_sec, per_core, failures) in &rows {
         let ratio = argus_best(fmt)
-            .map(|a| format!("{:.2}×", a / per_core))
+            .map(|a| argus_core::benchfile::ratio(a / per_core))
             .unwrap_or_else(|| "–".into());
         println!("| {sys} | {fmt} | {per_sec:.0} | {per_core:.0} | {ratio} | {failures} |");
     }
     println!("\nArgus per core ÷ peer per core (this run):");
     for (_, afmt, _, acore, _) in rows.iter().filter(|r| r.0 == "Argus") {
         for (psys, pfmt, _, pcore, _) in rows.iter().filter(|r| r.0 != "Argus") {
-            println!("  Argus {afmt} ÷ {psys} {pfmt}: {:.2}×", acore / pcore);
+            println!(
+                "  Argus {afmt} ÷ {psys} {pfmt}: {}",
+                argus_core::benchfile::ratio(acore / pcore)
+            );
         }
     }
     for v in versions {

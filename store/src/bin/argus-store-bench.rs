@@ -9,6 +9,7 @@
 //! `cargo run --release -p argus-store --bin argus-store-bench -- [--hosts 100] [--hours 2]
 //!  [--rss-series 200000] [--peer /usr/bin/victoria-metrics]`
 
+use argus_core::benchfile::ratio;
 use argus_core::point::{CounterType, Tags};
 use argus_core::query::{Aggregation, LastQuery, RangeQuery, Selector};
 use argus_core::{Point, TenantId};
@@ -611,15 +612,15 @@ fn table(
     let ratios = (rows.len() == 2).then(|| {
         let (a, b) = (&rows[0], &rows[1]);
         format!(
-            "Ratios {} ÷ {} (same run): ingest over HTTP ×{:.2} (higher is better); bytes/point ×{:.2}, raw range query ×{:.2}, 5 min step ×{:.2}, last value ×{:.2}, RSS per series ×{:.2} (lower is better).",
+            "Ratios {} ÷ {} (same run): ingest over HTTP {} (higher is better); bytes/point {}, raw range query {}, 5 min step {}, last value {}, RSS per series {} (lower is better).",
             a.name,
             b.name,
-            a.ingest_http / b.ingest_http,
-            a.bytes_per_point / b.bytes_per_point,
-            a.range_raw.as_secs_f64() / b.range_raw.as_secs_f64(),
-            a.range_step.as_secs_f64() / b.range_step.as_secs_f64(),
-            a.last_1000.as_secs_f64() / b.last_1000.as_secs_f64(),
-            a.rss_per_million_mib / b.rss_per_million_mib.max(1e-9),
+            ratio(a.ingest_http / b.ingest_http),
+            ratio(a.bytes_per_point / b.bytes_per_point),
+            ratio(a.range_raw.as_secs_f64() / b.range_raw.as_secs_f64()),
+            ratio(a.range_step.as_secs_f64() / b.range_step.as_secs_f64()),
+            ratio(a.last_1000.as_secs_f64() / b.last_1000.as_secs_f64()),
+            ratio(a.rss_per_million_mib / b.rss_per_million_mib.max(1e-9)),
         )
     });
     (title, columns, cells, ratios)
