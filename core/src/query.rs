@@ -170,3 +170,40 @@ pub struct SeriesQuery {
 fn default_series_limit() -> usize {
     10_000
 }
+
+/// Which names to list: metric names, endpoints, tag keys or tag values (then `key` names the
+/// tag), among the series of `tenant` matching `selector`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelQuery {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// What to list.
+    pub what: LabelKind,
+    /// For `tag_values`: the tag key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Restricts to these series.
+    #[serde(default)]
+    pub selector: Selector,
+    /// At most this many names.
+    #[serde(default = "default_label_limit")]
+    pub limit: usize,
+}
+
+fn default_label_limit() -> usize {
+    10_000
+}
+
+/// What a [`LabelQuery`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Metric names.
+    Metrics,
+    /// Endpoints.
+    Endpoints,
+    /// Tag keys.
+    TagKeys,
+    /// Values of one tag key.
+    TagValues,
+}

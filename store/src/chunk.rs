@@ -10,6 +10,7 @@
 //!   much smaller than XOR.
 
 use crate::codec::{put_uvarint, DecodeError, Reader};
+pub use argus_store_client::rows::Rows;
 
 /// Writes bits, most significant first.
 #[derive(Default)]
@@ -483,44 +484,6 @@ fn get_column(r: &mut Reader, n: usize) -> Result<Vec<f64>, DecodeError> {
         out.push(x as f64 / m);
     }
     Ok(out)
-}
-
-/// Rows decoded from a chunk: timestamps and value columns of equal length.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Rows {
-    /// Timestamps, ascending.
-    pub ts: Vec<i64>,
-    /// Value columns, each `ts.len()` long.
-    pub cols: Vec<Vec<f64>>,
-}
-
-impl Rows {
-    /// Raw rows (one column) from `(t, v)` pairs.
-    pub fn from_pairs(p: &[(i64, f64)]) -> Self {
-        Rows {
-            ts: p.iter().map(|x| x.0).collect(),
-            cols: vec![p.iter().map(|x| x.1).collect()],
-        }
-    }
-
-    /// `(t, v)` pairs of column `c`.
-    pub fn pairs(&self, c: usize) -> Vec<(i64, f64)> {
-        self.ts
-            .iter()
-            .copied()
-            .zip(self.cols[c].iter().copied())
-            .collect()
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    /// True without rows.
-    pub fn is_empty(&self) -> bool {
-        self.ts.is_empty()
-    }
 }
 
 /// Encodes rows (timestamps ascending) into a chunk.

@@ -85,7 +85,7 @@ pub struct Downstream {
 impl Downstream {
     /// The pooled client of this downstream's storage node (`None` for a judge or another
     /// kind): queries reuse its connections instead of opening their own.
-    pub fn store_client(&self) -> Option<&argus_store::StoreClient> {
+    pub fn store_client(&self) -> Option<&argus_store_client::StoreClient> {
         self.sink.store.as_ref()
     }
 

@@ -51,7 +51,7 @@ pub struct Topology {
 impl Topology {
     /// The client of each storage node (ring member), in ring order: one pooled client per
     /// member, kept as long as the member, which writes and queries share.
-    pub fn store_clients(&self) -> impl Iterator<Item = &argus_store::StoreClient> {
+    pub fn store_clients(&self) -> impl Iterator<Item = &argus_store_client::StoreClient> {
         self.stores.iter().filter_map(|d| d.store_client())
     }
 

@@ -18,7 +18,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    argus_store::allocator::tune();
+    argus_store_client::allocator::tune();
     let cli = Cli::parse();
     argus_core::service::run::<argus_transfer::server::Running>(&cli.service).await
 }

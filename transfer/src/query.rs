@@ -15,8 +15,8 @@ use argus_core::{SeriesKey, TenantId};
 use argus_promql::labels::{series_of, CompiledMatchers};
 use argus_promql::split::{PartialSeries, RegionEval};
 use argus_promql::Fetched;
-use argus_store::aggregate;
-use argus_store::{ClientError, StoreClient};
+use argus_store_client::aggregate;
+use argus_store_client::{ClientError, StoreClient};
 use std::collections::BTreeMap;
 use std::future::Future;
 

@@ -1,6 +1,6 @@
 //! How points are sent to each kind of downstream.
 //!
-//! - storage node: through [`argus_store::StoreClient`] (the binary point frame,
+//! - storage node: through [`argus_store_client::StoreClient`] (the binary point frame,
 //!   `argus_core::wire::frame`, points carrying their tenant), answered once durable;
 //! - judge: `POST {url}/internal/v1/points`, the same frame;
 //! - remote TSDB: Prometheus remote write ([`crate::remote`]);
@@ -63,7 +63,7 @@ pub struct Sink {
     influx: Option<InfluxTarget>,
     http: reqwest::Client,
     /// For a storage node.
-    pub(crate) store: Option<argus_store::StoreClient>,
+    pub(crate) store: Option<argus_store_client::StoreClient>,
     /// For the remote TSDB.
     remote: Option<std::sync::Arc<crate::remote::Backend>>,
 }
@@ -85,8 +85,9 @@ impl Sink {
         let url = crate::ring::normalize(url);
         Sink {
             kind,
-            store: (kind == Kind::Store)
-                .then(|| argus_store::StoreClient::with_tls(url.clone(), token, timeout, tls)),
+            store: (kind == Kind::Store).then(|| {
+                argus_store_client::StoreClient::with_tls(url.clone(), token, timeout, tls)
+            }),
             url,
             token: token.to_string(),
             influx: None,

@@ -20,6 +20,8 @@ mod registry;
 mod replay;
 
 pub use append::NewSeriesCheck;
+/// The label listing query, shared with [`crate::client`] (its home is core).
+pub use argus_core::query::{LabelKind, LabelQuery};
 pub(crate) use registry::{KeyView, Registry, SeriesMeta};
 use replay::replay_wal;
 
@@ -29,7 +31,7 @@ use crate::selector::CompiledSelector;
 use crate::wal::{SyncPolicy, Wal};
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
 use argus_core::validate::Rejection;
-use argus_core::{Point, SeriesKey, TenantId};
+use argus_core::{Point, SeriesKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -125,43 +127,6 @@ impl From<crate::block::BlockError> for StoreError {
             c => StoreError::Corrupt(c.to_string()),
         }
     }
-}
-
-/// Which names to list: metric names, endpoints, tag keys or tag values (then `key` names the
-/// tag), among the series of `tenant` matching `selector`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelQuery {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// What to list.
-    pub what: LabelKind,
-    /// For `tag_values`: the tag key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// Restricts to these series.
-    #[serde(default)]
-    pub selector: argus_core::query::Selector,
-    /// At most this many names.
-    #[serde(default = "default_label_limit")]
-    pub limit: usize,
-}
-
-fn default_label_limit() -> usize {
-    10_000
-}
-
-/// What a [`LabelQuery`] lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LabelKind {
-    /// Metric names.
-    Metrics,
-    /// Endpoints.
-    Endpoints,
-    /// Tag keys.
-    TagKeys,
-    /// Values of one tag key.
-    TagValues,
 }
 
 /// What a write did.

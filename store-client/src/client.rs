@@ -1,11 +1,13 @@
 //! [`StoreClient`]: the one client every component uses to talk to a storage node.
 //!
-//! Writes travel in the compact binary frame of [`crate::codec`] (zstd-compressed, versioned by
+//! Writes travel in the compact binary frame of [`argus_core::wire::frame`] (zstd-compressed, versioned by
 //! content type) and are answered once durable; queries are JSON. Errors say whether a retry may
 //! help ([`ClientError::is_retryable`]), which is what replication and spooling need.
 
 use argus_core::http::Failure;
-use argus_core::query::{LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
+use argus_core::query::{
+    LabelQuery, LastQuery, LastValue, RangeQuery, SelectQuery, SeriesData, SeriesQuery,
+};
 use argus_core::wire::series as series_wire;
 use argus_core::wire::PushResponse;
 use argus_core::{Point, SeriesKey};
@@ -124,10 +126,10 @@ impl StoreClient {
     /// durable. Points the node refused are listed in the answer with their index.
     pub async fn write(&self, points: &[Point]) -> Result<PushResponse, ClientError> {
         let url = format!("{}/internal/v1/write", self.base);
-        let body = crate::codec::encode_batch(points);
+        let body = argus_core::wire::frame::encode_batch(points);
         let req = self
             .auth(self.http.post(&url))
-            .header("content-type", crate::codec::CONTENT_TYPE)
+            .header("content-type", argus_core::wire::frame::CONTENT_TYPE)
             .header("content-encoding", "zstd")
             .body(body);
         self.finish(&url, req).await
@@ -169,8 +171,8 @@ impl StoreClient {
         self.post_json("query/series", q).await
     }
 
-    /// Metric names, tag keys or tag values of a tenant (see [`crate::engine::LabelQuery`]).
-    pub async fn labels(&self, q: &crate::engine::LabelQuery) -> Result<Vec<String>, ClientError> {
+    /// Metric names, tag keys or tag values of a tenant (see [`LabelQuery`]).
+    pub async fn labels(&self, q: &LabelQuery) -> Result<Vec<String>, ClientError> {
         self.post_json("query/labels", q).await
     }
 

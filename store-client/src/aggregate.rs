@@ -1,7 +1,7 @@
 //! Query-side arithmetic: counter rates, merging overlapping sources, bucketing into
 //! sum/count/min/max/last rows (the rollup shape), and combining series into groups.
 
-use crate::chunk::Rows;
+use crate::rows::Rows;
 use argus_core::point::CounterType;
 use argus_core::point::Tags;
 use argus_core::query::{Aggregation, RangeQuery, SeriesData};
