@@ -568,6 +568,12 @@ impl Log {
             seq
         };
         self.commit(seq)?;
+        self.trim()
+    }
+
+    /// Applies a [`Overflow::DropOldest`] bound now (at open, after the bound was lowered);
+    /// returns what it dropped. Other logs are left as they are.
+    pub fn trim(&self) -> Result<Written, LogError> {
         let mut written = Written::default();
         if let Some(Bound {
             max_bytes,
