@@ -532,7 +532,8 @@ impl Log {
     }
 
     /// Appends `records` (each one record, in order) and waits until they are durable, then
-    /// applies the bound. With [`Overflow::Refuse`] a batch that does not fit fails whole.
+    /// applies the bound. With [`Overflow::Refuse`] a batch that does not fit fails whole. The
+    /// records of one call land in one segment (a segment is only started between writes).
     pub fn write<'a>(
         &self,
         records: impl IntoIterator<Item = &'a [u8]>,
