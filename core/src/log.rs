@@ -886,9 +886,12 @@ impl Log {
                 || (g.segment == g.cursor.segment && g.cursor.offset >= g.size))
     }
 
-    /// True when every durable record has been read past the saved cursor.
+    /// True when every record has been read past the saved cursor, counting records still
+    /// being written: a writer that checks this to keep order (write directly only when
+    /// nothing is queued) must see a queued record before it is durable.
     pub fn is_drained(&self) -> bool {
-        Self::drained(&self.lock())
+        let g = self.lock();
+        Self::drained(&g) && g.buf.is_empty() && !g.syncing
     }
 
     /// Bytes of durable records after the saved cursor (headers included).
@@ -1139,6 +1142,18 @@ mod tests {
         drop(log);
         let log = queue(dir.path(), 40, None);
         assert_eq!(drain(&log, 10), vec![b"again".to_vec()]);
+    }
+
+    #[test]
+    fn a_record_being_written_counts_as_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = queue(dir.path(), 1 << 20, None);
+        let seq = log.append(|_, b| b.push(1));
+        assert!(!log.is_drained(), "queued before it is durable");
+        log.commit(seq).unwrap();
+        assert!(!log.is_drained());
+        assert_eq!(drain(&log, 10), vec![vec![1u8]]);
+        assert!(log.is_drained());
     }
 
     #[test]
