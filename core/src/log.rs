@@ -364,7 +364,7 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file, fsynced, renamed over it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -384,8 +384,7 @@ fn read_cursor(dir: &Path) -> Option<Position> {
     })
 }
 
-/// One record read at `off` of an open segment whose readable length is `limit`: `Ok(None)`
-/// when it is damaged (its total size is then returned in the error position when known).
+/// What [`read_one`] found at an offset of a segment.
 enum ReadOne {
     Record(Vec<u8>),
     /// Checksum mismatch with an intact length: skip `size` bytes.
@@ -394,6 +393,7 @@ enum ReadOne {
     Unreadable,
 }
 
+/// Reads the record at `off` of an open segment whose readable length is `limit`.
 fn read_one(f: &File, off: u64, limit: u64) -> std::io::Result<ReadOne> {
     if off + HEADER > limit {
         return Ok(ReadOne::Unreadable);
