@@ -211,3 +211,47 @@ async fn a_full_buffer_drops_the_oldest_and_counts_them() {
     );
     agent.stop().await;
 }
+
+/// Upgrade: a buffer left by the previous version (one `<seq:016>-<points>.seg` file per batch,
+/// the zstd-compressed Argus batch, written as that code wrote it) is taken over at start: its
+/// points reach the transfer first and in order, then the new ones, and the old files are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffer_of_the_previous_format_is_sent_after_an_upgrade() {
+    use argus_core::wire::{encode_body, Batch, Encoding};
+    let dir = tempfile::tempdir().unwrap();
+    let buffer = dir.path().join("data/buffer");
+    std::fs::create_dir_all(&buffer).unwrap();
+    let now = argus_core::time::now_secs();
+    for (seq, from, to) in [(3u64, 0, 3), (4, 3, 5)] {
+        let points = (from..to)
+            .map(|i| {
+                argus_core::Point::gauge("test-host", "seq", Default::default(), i as f64, now)
+            })
+            .collect();
+        let body = encode_body(Encoding::Zstd, &Batch { points }.to_json());
+        std::fs::write(buffer.join(format!("{seq:016}-{}.seg", to - from)), body).unwrap();
+    }
+    let t = fake_transfer();
+    let agent = argus_agent::start(test_config(dir.path(), vec![t.url()]))
+        .await
+        .unwrap();
+    let url = agent.server.url();
+    wait_for(20, "the old buffer's points", || {
+        values(&t.points(), "seq").len() >= 5
+    })
+    .await;
+    push_seq(&url, "seq", 5, 8).await;
+    wait_for(20, "the new points", || {
+        values(&t.points(), "seq").len() >= 8
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(values(&t.points(), "seq"), (0..8).collect::<Vec<_>>());
+    let left: Vec<_> = std::fs::read_dir(&buffer)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".seg"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    agent.stop().await;
+}

@@ -19,6 +19,8 @@
 //! - [`config`] — TOML configuration files with environment overrides and precise errors;
 //! - [`auth`] — tokens, their hashes and the internal node credential;
 //! - [`telemetry`] — structured logs and the `/metrics` registry every component exposes;
+//! - [`log`] — the durable log (segments of checksummed records, group commit, a reader cursor,
+//!   an optional bound) behind the store's WAL, the spools and the outbox;
 //! - [`tls`] — the `[tls]` config section: HTTPS listeners and private-CA roots for clients;
 //! - `center` (feature `http`) — conditional pulls from the configuration center, cached on disk;
 //! - `db` (feature `db`) — the SQLite/PostgreSQL database of web and alarm, with its migrations.
@@ -38,6 +40,7 @@ pub mod hostrule;
 pub mod http;
 #[cfg(feature = "http")]
 pub mod internal_auth;
+pub mod log;
 pub mod notice;
 pub mod notify;
 pub mod point;

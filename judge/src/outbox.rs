@@ -3,70 +3,45 @@
 //! one alarm instance acknowledges (any 2xx). A crash or a partition delays events, never loses
 //! them; alarm deduplicates the repeats on `Event::idempotency_key`.
 //!
-//! Layout of the outbox directory: `events.log` (one JSON event a line) and `acked` (the byte
-//! offset in the log up to which alarm has acknowledged). The log is truncated once everything
-//! in it is acknowledged and it has grown past a threshold.
+//! The outbox directory is an [`argus_core::log`] queue: one record per event (its JSON), a
+//! saved reader cursor at the first unacknowledged event, segments deleted once acknowledged.
+//! Events alarm refuses as invalid are set aside in `rejected.log` (one JSON event a line).
+//! An outbox of the format before (`events.log` + `acked`) is taken over at open (`legacy`).
 
 use argus_core::event::Event;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use argus_core::log::{Log, LogOptions, Position};
+use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-const LOG: &str = "events.log";
-const ACKED: &str = "acked";
-const COMPACT_AT: u64 = 4 << 20;
+/// Segment size: an acknowledged segment is deleted whole, so this is also about the most disk
+/// that delivered events keep using.
+const SEGMENT_BYTES: u64 = 4 << 20;
 
-struct Inner {
-    file: File,
-    len: u64,
-    acked: u64,
-}
+/// Most bytes of events read for one request.
+const PEEK_BYTES: usize = 8 << 20;
 
 /// The outbox: append here, and [`run_sender`] delivers.
 pub struct Outbox {
     dir: PathBuf,
-    inner: Mutex<Inner>,
-    reader: File,
+    log: Log,
     notify: Notify,
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox in `dir`, dropping a torn last line left by a crash.
+    /// Opens (or creates) the outbox in `dir`, dropping a torn last event left by a crash and
+    /// taking over an outbox of the previous format.
     pub fn open(dir: &Path) -> io::Result<Arc<Self>> {
         std::fs::create_dir_all(dir).map_err(|e| ctx(e, dir))?;
-        let path = dir.join(LOG);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| ctx(e, &path))?;
-        let mut len = file.metadata()?.len();
-        if len > 0 {
-            // Keep only whole lines: find the last newline.
-            let mut buf = Vec::new();
-            file.seek(SeekFrom::Start(0))?;
-            file.read_to_end(&mut buf)?;
-            let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) as u64;
-            if whole != len {
-                tracing::warn!(dropped = len - whole, "outbox: dropping a torn last event");
-                file.set_len(whole)?;
-                len = whole;
-            }
-        }
-        let acked = match std::fs::read_to_string(dir.join(ACKED)) {
-            Ok(s) => s.trim().parse::<u64>().unwrap_or(0).min(len),
-            Err(_) => 0,
-        };
-        let reader = File::open(&path).map_err(|e| ctx(e, &path))?;
+        let (log, _) = Log::open(dir, LogOptions::queue(SEGMENT_BYTES, None), |_, _| {})
+            .map_err(|e| ctx(e, dir))?;
+        legacy::take_over(dir, &log)?;
         Ok(Arc::new(Outbox {
             dir: dir.to_path_buf(),
-            inner: Mutex::new(Inner { file, len, acked }),
-            reader,
+            log,
             notify: Notify::new(),
         }))
     }
@@ -76,65 +51,40 @@ impl Outbox {
         if events.is_empty() {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(events.len() * 512);
+        let mut records = Vec::with_capacity(events.len());
         for e in events {
-            serde_json::to_writer(&mut buf, e).map_err(io::Error::other)?;
-            buf.push(b'\n');
+            records.push(serde_json::to_vec(e).map_err(io::Error::other)?);
         }
-        {
-            let mut g = self.inner.lock().expect("outbox lock");
-            g.file.write_all(&buf)?;
-            g.file.sync_data()?;
-            g.len += buf.len() as u64;
-        }
+        self.log
+            .write(records.iter().map(Vec::as_slice))
+            .map_err(io::Error::other)?;
         self.notify.notify_one();
         Ok(())
     }
 
     /// Bytes written but not yet acknowledged.
     pub fn pending_bytes(&self) -> u64 {
-        let g = self.inner.lock().expect("outbox lock");
-        g.len - g.acked
+        self.log.unread_bytes()
     }
 
-    /// Up to `max` unacknowledged events from the oldest, the byte offset just after them, and
-    /// whether that offset moved (it also moves past unreadable lines).
-    fn peek(&self, max: usize) -> io::Result<(Vec<Event>, u64, bool)> {
-        let (start, end) = {
-            let g = self.inner.lock().expect("outbox lock");
-            (g.acked, g.len)
-        };
-        let want = (end - start).min(8 << 20) as usize;
-        let mut buf = vec![0u8; want];
-        self.reader.read_exact_at(&mut buf, start)?;
-        let mut events = Vec::new();
-        let mut off = 0usize;
-        for line in buf.split_inclusive(|b| *b == b'\n') {
-            if events.len() >= max || !line.ends_with(b"\n") {
-                break;
-            }
-            off += line.len();
-            match serde_json::from_slice::<Event>(line) {
+    /// Up to `max` unacknowledged events from the oldest, the position just after them, and
+    /// whether that position moved (it also moves past unreadable events).
+    fn peek(&self, max: usize) -> io::Result<(Vec<Event>, Position, bool)> {
+        let start = self.log.cursor();
+        let (records, end) = self.log.read(start, max, PEEK_BYTES)?;
+        let mut events = Vec::with_capacity(records.len());
+        for r in records {
+            match serde_json::from_slice::<Event>(&r) {
                 Ok(e) => events.push(e),
                 Err(e) => tracing::error!(error = %e, "outbox: skipping an unreadable event"),
             }
         }
-        Ok((events, start + off as u64, off > 0))
+        Ok((events, end, end != start))
     }
 
-    /// Records that everything before `offset` is acknowledged; compacts when all is.
-    fn ack(&self, offset: u64) -> io::Result<()> {
-        let mut g = self.inner.lock().expect("outbox lock");
-        g.acked = offset;
-        if g.acked == g.len && g.len >= COMPACT_AT {
-            g.file.set_len(0)?;
-            g.len = 0;
-            g.acked = 0;
-        }
-        let tmp = self.dir.join("acked.tmp");
-        std::fs::write(&tmp, g.acked.to_string())?;
-        std::fs::rename(&tmp, self.dir.join(ACKED))?;
-        Ok(())
+    /// Records that everything before `pos` is acknowledged.
+    fn ack(&self, pos: Position) -> io::Result<()> {
+        self.log.consume(pos).map_err(io::Error::other)
     }
 
     /// Sets `events` aside in `rejected.log` (alarm refused them as invalid: retrying cannot help).
@@ -148,6 +98,58 @@ impl Outbox {
             f.write_all(b"\n")?;
         }
         f.sync_data()
+    }
+}
+
+/// LEGACY, for upgrades only: the outbox format before [`argus_core::log`], `events.log` (one
+/// JSON event a line) and `acked` (the byte offset up to which alarm acknowledged). Found at
+/// open, its unacknowledged whole lines are copied into the log, in order and durably, and the
+/// two files are then removed. A crash between the two steps copies them again at the next
+/// start: alarm drops the repeats by idempotency key. Remove once no outbox of that format is
+/// left (every judge has run this version).
+pub(crate) mod legacy {
+    use super::ctx;
+    use argus_core::log::Log;
+    use std::io;
+    use std::path::Path;
+
+    pub(crate) const LOG: &str = "events.log";
+    pub(crate) const ACKED: &str = "acked";
+
+    /// Copies the unacknowledged events of an old-format outbox in `dir` into `log` and removes
+    /// the old files.
+    pub(crate) fn take_over(dir: &Path, log: &Log) -> io::Result<()> {
+        let path = dir.join(LOG);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ctx(e, &path)),
+        };
+        let acked = std::fs::read_to_string(dir.join(ACKED))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(data.len() as u64) as usize;
+        // Whole lines only: a torn last line was never acknowledged to anyone.
+        let lines: Vec<&[u8]> = data[acked..]
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|l| l.ends_with(b"\n"))
+            .map(|l| &l[..l.len() - 1])
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !lines.is_empty() {
+            log.write(lines.iter().copied())
+                .map_err(|e| ctx(io::Error::other(e), dir))?;
+        }
+        tracing::info!(
+            events = lines.len(),
+            "outbox: took over the events of the previous format"
+        );
+        std::fs::remove_file(&path).map_err(|e| ctx(e, &path))?;
+        match std::fs::remove_file(dir.join(ACKED)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ctx(e, dir)),
+            _ => argus_core::log::sync_dir(dir),
+        }
     }
 }
 
@@ -234,7 +236,7 @@ pub async fn run_sender(outbox: Arc<Outbox>, cfg: SenderConfig) {
             Ok(x) => x,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot read");
-                (Vec::new(), 0, false)
+                (Vec::new(), Position::default(), false)
             }
         };
         if events.is_empty() {
@@ -318,11 +320,11 @@ mod tests {
         );
         ob.ack(end).unwrap();
         drop(ob);
-        // A crash in the middle of a write leaves half a line: it is dropped on open.
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(dir.path().join(LOG))
-            .unwrap();
+        // A crash in the middle of a write leaves half a record: it is dropped on open.
+        let last = argus_core::log::segments(dir.path(), "log").unwrap();
+        let seg = dir.path().join(format!("{:010}.log", last.last().unwrap()));
+        let mut f = OpenOptions::new().append(true).open(seg).unwrap();
+        f.write_all(&[40, 0, 0, 0, 1, 2, 3, 4]).unwrap();
         f.write_all(b"{\"id\":\"half").unwrap();
         let ob = Outbox::open(dir.path()).unwrap();
         let (got, end, _) = ob.peek(10).unwrap();
@@ -334,5 +336,40 @@ mod tests {
         assert_eq!(ob.pending_bytes(), 0);
         let (got, _, moved) = ob.peek(10).unwrap();
         assert!(got.is_empty() && !moved);
+    }
+
+    /// An outbox written by the previous version (`events.log` + `acked`, as that code wrote
+    /// them) is taken over at open: its unacknowledged whole events are delivered in order, the
+    /// acknowledged one and a torn last line are not, and the old files are gone.
+    #[test]
+    fn an_outbox_of_the_previous_format_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Vec::new();
+        let mut acked = 0;
+        for occ in 1..=3 {
+            serde_json::to_writer(&mut log, &ev(occ)).unwrap();
+            log.push(b'\n');
+            if occ == 1 {
+                acked = log.len();
+            }
+        }
+        log.extend_from_slice(b"{\"id\":\"torn");
+        std::fs::write(dir.path().join(legacy::LOG), &log).unwrap();
+        std::fs::write(dir.path().join(legacy::ACKED), acked.to_string()).unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        assert!(!dir.path().join(legacy::LOG).exists());
+        assert!(!dir.path().join(legacy::ACKED).exists());
+        let (got, end, _) = ob.peek(10).unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.occurrence).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        // Not acknowledged yet: a restart delivers them again, from the new log.
+        drop(ob);
+        let ob = Outbox::open(dir.path()).unwrap();
+        let (again, _, _) = ob.peek(10).unwrap();
+        assert_eq!(again, got);
+        ob.ack(end).unwrap();
+        assert_eq!(ob.pending_bytes(), 0);
     }
 }

@@ -295,6 +295,78 @@ async fn events_wait_in_the_outbox_while_alarm_is_down() {
     handle.stop(true).await;
 }
 
+/// Upgrade: an outbox left by the previous version (`events.log`, one JSON event a line, and
+/// `acked`, the byte offset alarm acknowledged, written as that version wrote them) is taken
+/// over at start. Its unacknowledged events reach alarm in order; the acknowledged one does not.
+#[actix_web::test]
+async fn an_outbox_of_the_previous_format_is_delivered_after_an_upgrade() {
+    use argus_core::event::EventId;
+    use argus_core::strategy::Priority;
+    use argus_core::SeriesKey;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("data/outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    let tenant = TenantId::new("acme").unwrap();
+    let series = SeriesKey::new(tenant.clone(), "h1", "cpu", Tags::new());
+    let mut log = Vec::new();
+    let mut acked = 0;
+    for occurrence in 1..=3u64 {
+        let e = Event {
+            id: EventId::of(7, &series),
+            tenant: tenant.clone(),
+            status: if occurrence % 2 == 1 {
+                EventStatus::Problem
+            } else {
+                EventStatus::Ok
+            },
+            occurrence,
+            strategy_id: 7,
+            template_id: None,
+            series: series.clone(),
+            priority: Priority::P0,
+            condition: "all(#1) > 90".into(),
+            value: 95.0,
+            timestamp: 100 + occurrence as i64,
+            alarm_count: 1,
+            note: String::new(),
+            region: "r1".into(),
+            rule: None,
+        };
+        serde_json::to_writer(&mut log, &e).unwrap();
+        log.push(b'\n');
+        if occurrence == 1 {
+            acked = log.len();
+        }
+    }
+    std::fs::write(outbox.join("events.log"), &log).unwrap();
+    std::fs::write(outbox.join("acked"), acked.to_string()).unwrap();
+
+    let (alarm, alarm_addr, handle) = start_alarm("127.0.0.1:0", 0).await;
+    let judge = start(config(
+        &dir.path().join("data"),
+        vec![format!("http://{alarm_addr}")],
+    ))
+    .await
+    .unwrap();
+    wait_for("the old outbox's events", || {
+        alarm.events.lock().unwrap().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen: Vec<_> = alarm
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.status, e.occurrence))
+        .collect();
+    assert_eq!(seen, vec![(EventStatus::Ok, 2), (EventStatus::Problem, 3)]);
+    assert!(!outbox.join("events.log").exists());
+    assert!(!outbox.join("acked").exists());
+    judge.stop().await;
+    handle.stop(true).await;
+}
+
 /// A stand-in config center serving strategies with an ETag.
 struct Center {
     doc: Mutex<serde_json::Value>,

@@ -12,7 +12,7 @@
 
 use crate::chunk::{self, Rows};
 use crate::codec::{put_ivarint, put_key_bytes, put_uvarint, Reader};
-use crate::wal::sync_dir;
+use argus_core::log::sync_dir;
 use argus_core::point::CounterType;
 use argus_core::SeriesKey;
 use std::fs::File;

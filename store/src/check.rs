@@ -67,12 +67,24 @@ pub fn check(dir: &Path) -> std::io::Result<CheckReport> {
         }
     }
     let wal = dir.join("wal");
-    let r = crate::wal::replay(&wal, false, |_, _| {})?;
+    let r = argus_core::log::scan(&wal, crate::engine::WAL_SUFFIX, |_, _| {})?;
     rep.wal_records = r.records;
-    for (p, off, why) in r.truncated {
+    for d in r.truncated {
         rep.problems.push((
-            p,
-            format!("{why} at byte {off} (the engine truncates it on open)"),
+            d.path,
+            format!(
+                "{} at byte {} (the engine truncates it on open)",
+                d.reason, d.offset
+            ),
+        ));
+    }
+    for d in r.corrupt {
+        rep.problems.push((
+            d.path,
+            format!(
+                "corrupt: {} at byte {} (the engine skips that record, or the rest of the segment)",
+                d.reason, d.offset
+            ),
         ));
     }
     Ok(rep)

@@ -4,7 +4,7 @@
 //!
 //! - [`engine`] — the embedded engine — write, range read with step and aggregation (per series
 //!   and grouped across series), last value, series and label listing — durable before a write
-//!   is acknowledged; built from [`wal`] (group-committed, checksummed log), [`chunk`]
+//!   is acknowledged; built from the WAL (an [`argus_core::log`]: group-committed, checksummed), [`chunk`]
 //!   (Gorilla timestamps, XOR or scaled-integer values), [`block`] (immutable files per time
 //!   partition with an index), [`index`] (inverted index per tenant) and [`aggregate`] (rates,
 //!   rollup rows, grouping; from `argus-store-client`, shared with the transfer); flushing, compaction, rollups and retention run in the background;
@@ -29,7 +29,6 @@ pub mod index;
 mod maintain;
 pub mod node;
 pub mod selector;
-pub mod wal;
 
 pub use argus_store_client::{aggregate, allocator, client};
 pub use client::{ClientError, StoreClient};

@@ -98,7 +98,7 @@ fn save_rollup_state(dir: &Path, st: &BTreeMap<i64, u64>) -> Result<(), StoreErr
         .and_then(|f| f.sync_all())
         .map_err(io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    crate::wal::sync_dir(dir).map_err(io(dir))
+    argus_core::log::sync_dir(dir).map_err(io(dir))
 }
 
 /// The background loop: fsync (background policy), flush by time or size, maintenance.

@@ -123,3 +123,70 @@ async fn a_full_spool_refuses_instead_of_acknowledging() {
     assert_eq!(*statuses.last().unwrap(), 503, "{statuses:?}");
     t.stop().await;
 }
+
+/// Upgrade: a store downstream's spool left by the previous version (`<id:016>.seg` segments of
+/// `len | crc32 | zstd JSON points` records and a `cursor` file, written as that code wrote
+/// them) is taken over when the transfer starts: the points after the cursor reach the storage
+/// node, the ones before it (already replayed) do not, and the old files are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_of_the_previous_format_reaches_its_store_after_an_upgrade() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let store_url = node.server.url();
+    let now = now();
+    let points = |from: i64, n: i64| -> Vec<argus_core::Point> {
+        (from..from + n)
+            .map(|i| {
+                let mut p = point(&format!("h{i}"), "disk.used", i as f64, now - 60);
+                p.tenant = argus_core::TenantId::new("acme").unwrap();
+                p
+            })
+            .collect()
+    };
+    let record = |pts: &[argus_core::Point]| -> Vec<u8> {
+        let payload = zstd::bulk::compress(&serde_json::to_vec(pts).unwrap(), 1).unwrap();
+        let mut rec = (payload.len() as u32).to_le_bytes().to_vec();
+        rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        rec.extend_from_slice(&payload);
+        rec
+    };
+    let spool = d
+        .path()
+        .join("t/spool")
+        .join(argus_transfer::sink::dir_name(
+            argus_transfer::sink::Kind::Store,
+            &store_url,
+        ));
+    std::fs::create_dir_all(&spool).unwrap();
+    let replayed = record(&points(0, 2));
+    let mut seg = replayed.clone();
+    seg.extend(record(&points(2, 3)));
+    std::fs::write(spool.join(format!("{:016}.seg", 0)), &seg).unwrap();
+    std::fs::write(spool.join(format!("{:016}.seg", 1)), record(&points(5, 4))).unwrap();
+    std::fs::write(spool.join("cursor"), format!("0:{}", replayed.len())).unwrap();
+
+    let t = argus_transfer::start(transfer_cfg(&d.path().join("t"), vec![store_url.clone()]))
+        .await
+        .unwrap();
+    let url = store_url.clone();
+    wait_for("the old spool's points in the store", || {
+        let url = url.clone();
+        async move { read_all(&url, "acme").await.len() >= 7 }
+    })
+    .await;
+    let mut got: Vec<f64> = read_all(&store_url, "acme")
+        .await
+        .iter()
+        .map(|p| p.3)
+        .collect();
+    got.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(got, (2..9).map(|i| i as f64).collect::<Vec<_>>());
+    let left: Vec<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".seg") || n == "cursor")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    t.stop().await;
+    node.stop().await;
+}

@@ -178,7 +178,7 @@ impl Core {
             .wal
             .append(|generation, buf| encode_record(generation, &ok, buf));
         self.wal.commit(seq).map_err(|e| {
-            if e.disk_full {
+            if e.is_disk_full() {
                 StoreError::DiskFull(e.to_string())
             } else {
                 StoreError::Wal(e.to_string())
@@ -261,8 +261,12 @@ mod tests {
         assert_eq!(max_ts(&e), t);
 
         // A read-only handle on the segment: the commit's write fails as on a broken disk.
-        let ro = std::fs::File::open(e.core.wal.segment_path_for_test()).expect("open ro");
-        let rw = e.core.wal.swap_file_for_test(ro);
+        let ro = std::fs::File::open(e.core.wal.segment_path()).expect("open ro");
+        let rw = e
+            .core
+            .wal
+            .swap_file_for_test(ro)
+            .expect("a segment is open");
         let err = e
             .write(&[pt(2.0, t + 3000), pt(3.0, t + 3001)])
             .expect_err("the WAL commit must fail");

@@ -1,7 +1,7 @@
 //! The embedded engine.
 //!
 //! A write is validated (tenant, cardinality cap, out-of-order window, retention horizon),
-//! appended to the [WAL](crate::wal) and acknowledged once the log is durable; then the samples
+//! appended to the WAL ([`argus_core::log`]) and acknowledged once the log is durable; then the samples
 //! enter the per-series *head* (in memory). A background thread periodically freezes the head,
 //! writes it as compressed [block files](crate::block) per time partition and truncates the WAL;
 //! merges the blocks of a partition into one (compaction), builds rollups of sealed partitions
@@ -28,7 +28,7 @@ use replay::replay_wal;
 use crate::block::Block;
 use crate::codec::{put_series_key, FramePoint};
 use crate::selector::CompiledSelector;
-use crate::wal::{SyncPolicy, Wal};
+use argus_core::log::{Log, SyncPolicy};
 use argus_core::query::{LastQuery, LastValue, RangeQuery, SeriesData, SeriesQuery};
 use argus_core::validate::Rejection;
 use argus_core::{Point, SeriesKey};
@@ -201,7 +201,7 @@ pub(crate) struct Counters {
 pub(crate) struct Core {
     pub cfg: EngineConfig,
     pub blocks_dir: PathBuf,
-    pub wal: Wal,
+    pub wal: Log,
     /// Writers hold it shared from WAL append to head insert; freezing the head holds it
     /// exclusively, so a frozen head and the WAL segments before its rotation hold the same data.
     pub gate: RwLock<()>,
@@ -237,6 +237,9 @@ impl Drop for Engine {
     }
 }
 
+/// File suffix of the WAL's segments: `wal/<n>.wal`.
+pub(crate) const WAL_SUFFIX: &str = "wal";
+
 /// The kind byte of a WAL record of samples.
 /// A WAL record of samples with absolute timestamps (written before timestamps were delta-coded;
 /// still read so that an upgraded node replays its old log).
@@ -270,18 +273,17 @@ impl Engine {
         let mut reg = Registry::default();
         let (blocks, max_seq) = crate::maintain::load_blocks(&blocks_dir, &mut reg)?;
         let block_bytes = blocks.iter().map(|b| b.block.bytes).sum();
-        let replay = replay_wal(&wal_dir, &mut reg).map_err(io(&wal_dir))?;
-        let head_points = reg
-            .series
-            .iter()
-            .map(|m| m.state.lock().expect("series lock").head.len())
-            .sum();
         let policy = if cfg.fsync {
             SyncPolicy::Always
         } else {
             SyncPolicy::Background
         };
-        let wal = Wal::open(&wal_dir, policy).map_err(io(&wal_dir))?;
+        let (wal, replay) = replay_wal(&wal_dir, policy, &mut reg).map_err(io(&wal_dir))?;
+        let head_points = reg
+            .series
+            .iter()
+            .map(|m| m.state.lock().expect("series lock").head.len())
+            .sum();
         let rollups = crate::maintain::load_rollup_state(&cfg.data_dir);
         let core = Arc::new(Core {
             cfg: cfg.clone(),
@@ -314,7 +316,7 @@ impl Engine {
             None
         };
         tracing::info!(data_dir = %cfg.data_dir.display(), wal_records = replay.records,
-            truncated = replay.truncated.len(), "engine open");
+            truncated = replay.truncated.len(), corrupt = replay.corrupt.len(), "engine open");
         Ok(Engine {
             core,
             stop,

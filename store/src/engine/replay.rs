@@ -1,20 +1,31 @@
 //! Rebuilding the heads from the write-ahead log when the engine opens.
 
 use crate::codec::Reader;
+use argus_core::log::{Log, LogOptions, Recovery, SyncPolicy};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Registry, SeriesMeta, REC_SAMPLES, REC_SAMPLES_DELTA};
 
-/// Replays the WAL into the registry's heads.
+/// Opens the WAL, replaying it into the registry's heads (a torn tail is cut off).
 pub(super) fn replay_wal(
     dir: &std::path::Path,
+    sync: SyncPolicy,
     reg: &mut Registry,
-) -> std::io::Result<crate::wal::Replay> {
+) -> std::io::Result<(Log, Recovery)> {
     let mut refs: HashMap<u64, Arc<SeriesMeta>> = HashMap::new();
     let mut cur_seg = u64::MAX;
     let mut bad = 0u64;
-    let rep = crate::wal::replay(dir, true, |seg, payload| {
+    let opts = LogOptions {
+        suffix: super::WAL_SUFFIX,
+        sync,
+        // Records refer to series described earlier in their segment (generation): segments
+        // change only by `rotate`, which starts a generation.
+        segment_bytes: u64::MAX,
+        bound: None,
+        cursor: false,
+    };
+    let (log, rep) = Log::open(dir, opts, |seg, payload| {
         if seg != cur_seg {
             refs.clear();
             cur_seg = seg;
@@ -29,7 +40,7 @@ pub(super) fn replay_wal(
             "write-ahead log records with unknown series or bad content skipped"
         );
     }
-    Ok(rep)
+    Ok((log, rep))
 }
 
 fn decode_record(
