@@ -250,22 +250,44 @@ const MAX_TAGS: usize = 1024;
 
 /// Encodes points as the zstd-compressed binary write frame.
 pub fn encode_batch(points: &[Point]) -> Vec<u8> {
+    compress(&encode_raw(points))
+}
+
+/// Encodes points as the binary write frame, uncompressed.
+pub fn encode_raw(points: &[Point]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(16 + points.len() * 64);
-    raw.extend_from_slice(MAGIC);
-    put_uvarint(&mut raw, points.len() as u64);
+    put_header(&mut raw, points.len());
     for p in points {
-        put_series_key(&mut raw, &p.tenant, &p.endpoint, &p.metric, &p.tags);
-        raw.extend_from_slice(&p.value.to_le_bytes());
-        put_ivarint(&mut raw, p.timestamp);
-        put_uvarint(&mut raw, p.step as u64);
-        raw.push(counter_byte(p.counter_type));
+        put_point(&mut raw, p);
     }
-    compress(&raw)
+    raw
+}
+
+/// Appends a frame's header: the magic and the count of the points that follow.
+pub fn put_header(out: &mut Vec<u8>, points: usize) {
+    out.extend_from_slice(MAGIC);
+    put_uvarint(out, points as u64);
+}
+
+/// Appends one point of a frame: its series key, value, timestamp, step and counter type. A
+/// frame is [`put_header`] followed by as many of these; they may be encoded once and the bytes
+/// copied into several frames.
+pub fn put_point(out: &mut Vec<u8>, p: &Point) {
+    put_series_key(out, &p.tenant, &p.endpoint, &p.metric, &p.tags);
+    put_sample(out, p.value, p.timestamp, p.step, p.counter_type);
+}
+
+/// Appends the part of a frame point after its series key.
+pub fn put_sample(out: &mut Vec<u8>, value: f64, timestamp: i64, step: u32, c: CounterType) {
+    out.extend_from_slice(&value.to_le_bytes());
+    put_ivarint(out, timestamp);
+    put_uvarint(out, step as u64);
+    out.push(counter_byte(c));
 }
 
 /// zstd level 1 with this thread's reused context (a context per frame was a visible cost of
 /// every transfer → storage node write).
-fn compress(raw: &[u8]) -> Vec<u8> {
+pub fn compress(raw: &[u8]) -> Vec<u8> {
     use std::cell::RefCell;
     thread_local! {
         static CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
