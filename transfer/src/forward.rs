@@ -343,7 +343,60 @@ impl Forwarder {
         }
         let (per_store, per_judge) =
             encode_for(&topo.store_ring, topo.replicas, &topo.judge_ring, &points);
-        hand_to_judges(&topo, per_judge);
+        let influx = self.influx.is_some().then_some(points);
+        self.deliver_frames(&topo, per_store, per_judge, influx)
+            .await
+    }
+
+    /// True when accepted points may be handed over encoded ([`Self::write_encoded`]): storage
+    /// nodes and judges only, no sink that needs the points themselves.
+    pub fn takes_encoded(&self) -> bool {
+        self.remote.is_none() && self.influx.is_none()
+    }
+
+    /// [`write`](Self::write) for points already encoded as frame points ([`FrameBody`]'s
+    /// encoding, each carrying its tenant), given with their series and endpoint hashes: the
+    /// bytes are copied to their replicas and judge as they are. Only when
+    /// [`Self::takes_encoded`].
+    pub async fn write_encoded<'a>(
+        &self,
+        points: impl ExactSizeIterator<Item = EncodedPoint<'a>>,
+    ) -> Result<usize, ForwardError> {
+        debug_assert!(self.takes_encoded(), "the caller checks takes_encoded");
+        let topo = self.topology();
+        if topo.stores.is_empty() {
+            return Err(ForwardError::NoStore);
+        }
+        let (mut per_store, mut per_judge) = bodies(
+            topo.stores.len(),
+            topo.replicas,
+            topo.judges.len(),
+            points.len(),
+        );
+        let mut reps = Vec::with_capacity(topo.replicas);
+        for p in points {
+            topo.store_ring
+                .replicas_into(p.series_hash, topo.replicas, &mut reps);
+            for &i in &reps {
+                per_store[i].push_encoded(p.bytes);
+            }
+            if let Some(j) = topo.judge_ring.owner(p.endpoint_hash) {
+                per_judge[j].push_encoded(p.bytes);
+            }
+        }
+        self.deliver_frames(&topo, per_store, per_judge, None).await
+    }
+
+    /// Hands judges their frames and waits until every storage node's frame, and the InfluxDB
+    /// sink's points, are durable.
+    async fn deliver_frames(
+        &self,
+        topo: &Topology,
+        per_store: Vec<FrameBody>,
+        per_judge: Vec<FrameBody>,
+        influx: Option<Vec<Point>>,
+    ) -> Result<usize, ForwardError> {
+        hand_to_judges(topo, per_judge);
         // Each delivery on a task of its own: it finishes (and frees its write slot) even when
         // the push's connection drops.
         let mut waits = Vec::new();
@@ -357,7 +410,7 @@ impl Forwarder {
             }));
         }
         // The sink writes its own format from the points themselves (no copy).
-        if let Some(d) = &self.influx {
+        if let (Some(d), Some(points)) = (&self.influx, influx) {
             let d = d.clone();
             waits.push(tokio::spawn(async move {
                 d.deliver(Payload::Points(points)).await
@@ -444,15 +497,12 @@ fn encode_for(
     judge_ring: &Ring,
     points: &[Point],
 ) -> (Vec<FrameBody>, Vec<FrameBody>) {
-    let (stores, judges) = (store_ring.members().len(), judge_ring.members().len());
-    // Sized for an even spread of points of about 64 bytes, so filling them rarely reallocates.
-    let share = |members: usize, copies: usize| (points.len() * copies / members.max(1) + 16) * 64;
-    let mut per_store: Vec<FrameBody> = (0..stores)
-        .map(|_| FrameBody::with_capacity(share(stores, replicas)))
-        .collect();
-    let mut per_judge: Vec<FrameBody> = (0..judges)
-        .map(|_| FrameBody::with_capacity(share(judges, 1)))
-        .collect();
+    let (mut per_store, mut per_judge) = bodies(
+        store_ring.members().len(),
+        replicas,
+        judge_ring.members().len(),
+        points.len(),
+    );
     let mut reps = Vec::with_capacity(replicas);
     let mut one = Vec::with_capacity(128);
     for p in points {
@@ -471,6 +521,36 @@ fn encode_for(
         }
     }
     (per_store, per_judge)
+}
+
+/// One accepted point encoded as a frame point, with what routes it.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedPoint<'a> {
+    /// [`argus_core::series::series_hash`] of its series (the storage ring's key).
+    pub series_hash: u64,
+    /// [`argus_core::series::endpoint_hash`] of its tenant and endpoint (the judge ring's key).
+    pub endpoint_hash: u64,
+    /// The point as [`argus_core::wire::frame::put_point`] writes it.
+    pub bytes: &'a [u8],
+}
+
+/// Empty frame bodies for `stores` storage nodes and `judges` judges, sized for an even spread
+/// of `points` points of about 64 bytes, so filling them rarely reallocates.
+fn bodies(
+    stores: usize,
+    replicas: usize,
+    judges: usize,
+    points: usize,
+) -> (Vec<FrameBody>, Vec<FrameBody>) {
+    let share = |members: usize, copies: usize| (points * copies / members.max(1) + 16) * 64;
+    (
+        (0..stores)
+            .map(|_| FrameBody::with_capacity(share(stores, replicas)))
+            .collect(),
+        (0..judges)
+            .map(|_| FrameBody::with_capacity(share(judges, 1)))
+            .collect(),
+    )
 }
 
 /// Gives each judge its points through its own downstream, without holding the push.
