@@ -773,6 +773,30 @@ fn dashboard_table(r: &Results, systems: &[&str], s: &mut String) {
     s.push('\n');
 }
 
+/// The ingest scenario's standing caveats: where Argus's CPU goes and what is left.
+const INGEST_CAVEATS: &str = "**Caveats:**
+
+- The agents' shape is one host (71 points) a request, so per-request work dominates Argus's \
+figure. `perf record -g` of the serving process (transfer and storage node) during the 2000-host \
+agent run, after issue 22's changes: about a fifth of its CPU in the scheduler (context switches \
+between the HTTP workers, the storage node's blocking pool and the WAL's group commit), 11 % in \
+`fdatasync` (17 % in the WAL commit with its waits), 9 % in loopback TCP (agent → transfer → \
+storage node), 2 % decompressing the agents' zstd bodies; the transfer's own work per point \
+(checking the frame in place, hashing, copying the bytes) is about 4 %, the storage node's series \
+lookup and append about 5 %. VictoriaMetrics is fed 2,000 samples a request and does no fsync.
+- Changed for issue 22 (the run before them: Argus 145k, Argus remote write 326k, \
+VictoriaMetrics 382k points per core-second): each accepted point is encoded once into the frame \
+bytes of its storage replicas and judge (no clone per replica, no second encoding), the agents' \
+binary frame is validated in place and only its tenant prefix rewritten (no `Point` built), and \
+the transfer → storage node hop is no longer zstd-compressed (`downstream_zstd`, off by default: \
+it cost more CPU than the loopback or LAN bytes it saved).
+- Left: the per-request costs. A push still takes its own HTTP request to the storage node, a hop \
+to its blocking pool and a WAL commit unless it arrives while the transfer's 4 write slots are \
+busy (then it is merged). Fewer, larger storage writes (fewer slots or a short linger in the \
+transfer's coalescer), the WAL commit without a blocking-pool hop, and a storage node in the \
+transfer's process written without HTTP would each cut a per-request cost; none is measured yet.
+";
+
 /// The query benchmark's standing caveats.
 const QUERY_CAVEATS: &str = "**Caveats:**
 
@@ -965,6 +989,8 @@ pub(crate) fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
         ingest_table(&main, &mut s);
         s.push('\n');
         ratios(&main, &mut s);
+        s.push('\n');
+        s.push_str(INGEST_CAVEATS);
         s.push('\n');
     }
     let mut scale: Vec<&IngestResult> = r

@@ -62,6 +62,26 @@ impl SeriesKey {
 /// The stable 64-bit hash of a series given by its parts, without building a [`SeriesKey`]: the
 /// hot path of routing uses it on borrowed points.
 pub fn series_hash(tenant: &TenantId, endpoint: &str, metric: &str, tags: &Tags) -> u64 {
+    hash_parts(tenant.as_str(), endpoint, metric, || tags.iter())
+}
+
+/// [`series_hash`] of borrowed parts (tags sorted by key, as [`Tags`] keeps them): the
+/// transfer routes the agents' binary frames with it without building a point.
+pub fn series_hash_of<'a>(
+    tenant: &str,
+    endpoint: &str,
+    metric: &str,
+    tags: &[(&'a str, &'a str)],
+) -> u64 {
+    hash_parts(tenant, endpoint, metric, || tags.iter().copied())
+}
+
+fn hash_parts<'a, I: Iterator<Item = (&'a str, &'a str)>>(
+    tenant: &str,
+    endpoint: &str,
+    metric: &str,
+    tags: impl Fn() -> I,
+) -> u64 {
     // The canonical form is hashed in one call from a stack buffer when it fits (almost every
     // series): xxh3 of the same bytes, so the same value as feeding the parts one by one, at a
     // fraction of the streaming hasher's cost (this runs for every point at the transfer and
@@ -77,12 +97,12 @@ pub fn series_hash(tenant: &TenantId, endpoint: &str, metric: &str, tags: &Tags)
             fits = false;
         }
     };
-    put(tenant.as_str().as_bytes());
+    put(tenant.as_bytes());
     put(&[0]);
     put(endpoint.as_bytes());
     put(&[0]);
     put(metric.as_bytes());
-    for (k, v) in tags.iter() {
+    for (k, v) in tags() {
         put(&[0]);
         put(k.as_bytes());
         put(&[1]);
@@ -91,31 +111,41 @@ pub fn series_hash(tenant: &TenantId, endpoint: &str, metric: &str, tags: &Tags)
     if fits {
         return xxhash_rust::xxh3::xxh3_64(&buf[..n]);
     }
-    streamed_series_hash(tenant, endpoint, metric, tags)
+    streamed_series_hash(tenant, endpoint, metric, tags())
 }
 
 /// The hash of a tenant's endpoint: judges are chosen by it (transfer's judge ring) and so are
 /// a judge's shards, so that every metric of an endpoint meets in one engine, as conditions
 /// across metrics need.
 pub fn endpoint_hash(tenant: &TenantId, endpoint: &str) -> u64 {
+    endpoint_hash_of(tenant.as_str(), endpoint)
+}
+
+/// [`endpoint_hash`] of a borrowed tenant name.
+pub fn endpoint_hash_of(tenant: &str, endpoint: &str) -> u64 {
     use xxhash_rust::xxh3::Xxh3;
     let mut h = Xxh3::new();
-    h.update(tenant.as_str().as_bytes());
+    h.update(tenant.as_bytes());
     h.update(&[0]);
     h.update(endpoint.as_bytes());
     h.digest()
 }
 
 /// [`series_hash`] fed part by part (long series identities).
-fn streamed_series_hash(tenant: &TenantId, endpoint: &str, metric: &str, tags: &Tags) -> u64 {
+fn streamed_series_hash<'a>(
+    tenant: &str,
+    endpoint: &str,
+    metric: &str,
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+) -> u64 {
     use xxhash_rust::xxh3::Xxh3;
     let mut h = Xxh3::new();
-    h.update(tenant.as_str().as_bytes());
+    h.update(tenant.as_bytes());
     h.update(&[0]);
     h.update(endpoint.as_bytes());
     h.update(&[0]);
     h.update(metric.as_bytes());
-    for (k, v) in tags.iter() {
+    for (k, v) in tags {
         h.update(&[0]);
         h.update(k.as_bytes());
         h.update(&[1]);
@@ -168,7 +198,7 @@ mod tests {
         ] {
             assert_eq!(
                 series_hash(&t, e, m, &tags),
-                streamed_series_hash(&t, e, m, &tags),
+                streamed_series_hash(t.as_str(), e, m, tags.iter()),
                 "{e} {m} {tags}"
             );
         }

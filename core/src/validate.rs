@@ -145,13 +145,34 @@ pub fn validate_series(
 /// Checks tags as a series may carry them (count, key characters, non-empty values without
 /// `, = " { }` or control characters); also the agent's `[tags]` reported in heartbeats.
 pub fn validate_tags(tags: &Tags, limits: &Limits) -> Result<(), ValidationError> {
-    if tags.len() > limits.max_tags {
+    check_tags(tags.len(), tags.iter(), limits)
+}
+
+/// [`validate_series`] of borrowed parts (the transfer checks the agents' binary frames in
+/// place, without building a point): the same checks and errors.
+pub fn validate_series_of(
+    endpoint: &str,
+    metric: &str,
+    tags: &[(&str, &str)],
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    check_name("endpoint", endpoint, limits, bad_name_char)?;
+    check_name("metric", metric, limits, bad_name_char)?;
+    check_tags(tags.len(), tags.iter().copied(), limits)
+}
+
+fn check_tags<'a>(
+    n: usize,
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+    limits: &Limits,
+) -> Result<(), ValidationError> {
+    if n > limits.max_tags {
         return Err(ValidationError::new(
             "tags",
-            format!("has {} tags, the limit is {}", tags.len(), limits.max_tags),
+            format!("has {n} tags, the limit is {}", limits.max_tags),
         ));
     }
-    for (k, v) in tags.iter() {
+    for (k, v) in tags {
         check_name("tags", k, limits, bad_name_char)?;
         if v.is_empty() {
             return Err(ValidationError::new(

@@ -5,18 +5,18 @@
 //! storage node one request (and one fsync) per agent push; nothing waits when the downstream
 //! keeps up.
 
+use crate::payload::{Payload, Share};
 use crate::sink::SendError;
-use argus_core::Point;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 /// What a delivery that waited gets back: the outcome of the write that carried its points,
 /// and the points themselves (to be spooled if the write failed).
-pub type Outcome = (Result<(), SendError>, Vec<Point>);
+pub type Outcome = (Result<(), SendError>, Payload);
 
 struct Waiter {
-    points: Vec<Point>,
+    points: Payload,
     done: oneshot::Sender<Outcome>,
 }
 
@@ -35,10 +35,10 @@ pub struct Coalescer {
 
 /// Several deliveries' points merged into one write.
 pub struct Merged {
-    /// The points, delivery after delivery.
-    pub points: Vec<Point>,
+    /// The points, delivery after delivery (frame bytes concatenated: nothing is re-encoded).
+    pub points: Payload,
     /// Each delivery's share of `points` (in order) and where its answer goes.
-    waiters: Vec<(usize, oneshot::Sender<Outcome>)>,
+    waiters: Vec<(Share, oneshot::Sender<Outcome>)>,
 }
 
 impl Coalescer {
@@ -54,7 +54,7 @@ impl Coalescer {
 
     /// A write slot for `points` now (`Ok`: send them, then call [`Self::release`]), or a
     /// place in the queue (`Err`: the answer arrives on the receiver).
-    pub fn admit(&self, points: Vec<Point>) -> Result<Vec<Point>, oneshot::Receiver<Outcome>> {
+    pub fn admit(&self, points: Payload) -> Result<Payload, oneshot::Receiver<Outcome>> {
         let mut s = self.state.lock().expect("coalescer lock");
         if s.in_flight < self.max_in_flight && s.queue.is_empty() {
             s.in_flight += 1;
@@ -73,18 +73,18 @@ impl Coalescer {
             s.in_flight -= 1;
             return None;
         }
+        let first = s.queue.pop_front().expect("the queue is not empty");
         let mut merged = Merged {
-            points: Vec::new(),
-            waiters: Vec::new(),
+            waiters: vec![(first.points.share(), first.done)],
+            points: first.points,
         };
         while let Some(w) = s.queue.front() {
-            let fits = merged.points.len() + w.points.len() <= self.max_points;
-            if !merged.waiters.is_empty() && !fits {
+            if merged.points.len() + w.points.len() > self.max_points {
                 break;
             }
             let w = s.queue.pop_front().expect("front exists");
-            merged.waiters.push((w.points.len(), w.done));
-            merged.points.extend(w.points);
+            let share = merged.points.append(w.points);
+            merged.waiters.push((share, w.done));
         }
         Some(merged)
     }
@@ -103,8 +103,8 @@ impl Merged {
 
     /// Answers every delivery with `result` and its own points back.
     pub fn finish(mut self, result: &Result<(), SendError>) {
-        for (n, done) in self.waiters.into_iter().rev() {
-            let own = self.points.split_off(self.points.len() - n);
+        for (share, done) in self.waiters.into_iter().rev() {
+            let own = self.points.split_off(share);
             let r = match result {
                 Ok(()) => Ok(()),
                 Err(SendError::Retryable(m)) => Err(SendError::Retryable(m.clone())),
@@ -119,11 +119,14 @@ impl Merged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_core::Point;
 
-    fn pts(tag: &str, n: usize) -> Vec<Point> {
-        (0..n)
-            .map(|i| Point::gauge(tag, "m", Default::default(), i as f64, 1))
-            .collect()
+    fn pts(tag: &str, n: usize) -> Payload {
+        Payload::Points(
+            (0..n)
+                .map(|i| Point::gauge(tag, "m", Default::default(), i as f64, 1))
+                .collect(),
+        )
     }
 
     #[test]
@@ -144,6 +147,7 @@ mod tests {
             let (res, back) = r.blocking_recv().unwrap();
             assert!(matches!(res, Err(SendError::Retryable(_))));
             assert_eq!(back.len(), 2);
+            let back = back.into_points().unwrap();
             assert!(back.iter().all(|p| p.endpoint == want), "own points back");
         }
         let m = c.release().expect("e waits");

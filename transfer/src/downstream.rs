@@ -10,10 +10,10 @@
 use crate::breaker::Breaker;
 use crate::coalesce::Coalescer;
 use crate::config::{BreakerConfig, SpoolConfig};
+use crate::payload::Payload;
 use crate::sink::{SendError, Sink};
 use crate::spool::{Spool, SpoolError};
 use argus_core::telemetry::{Counter, Gauge, Registry};
-use argus_core::Point;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -186,7 +186,7 @@ impl Downstream {
     }
 
     /// Makes `points` durable for this downstream: directly, or in its spool.
-    pub async fn deliver(self: &Arc<Self>, points: Vec<Point>) -> Result<Delivery, DeliverError> {
+    pub async fn deliver(self: &Arc<Self>, points: Payload) -> Result<Delivery, DeliverError> {
         let allow = self.breaker.lock().expect("breaker lock").allow();
         let (cause, points) = if !allow {
             ("circuit breaker open".to_string(), points)
@@ -208,7 +208,16 @@ impl Downstream {
         };
         let n = points.len() as u64;
         let spool = self.spool.clone();
-        let r = match tokio::task::spawn_blocking(move || spool.append(&points)).await {
+        let dir = self.spool.dir().display().to_string();
+        // The spool keeps points: frame bodies are decoded back (only on this slow path).
+        let append = move || match points.into_points() {
+            Ok(points) => spool.append(&points),
+            Err(e) => Err(SpoolError::Io {
+                dir,
+                source: std::io::Error::other(format!("undecodable frame body: {e}")),
+            }),
+        };
+        let r = match tokio::task::spawn_blocking(append).await {
             Ok(r) => r,
             Err(e) => Err(SpoolError::Io {
                 dir: self.spool.dir().display().to_string(),
@@ -234,7 +243,7 @@ impl Downstream {
     /// write; gives the points back with the outcome.
     async fn send_coalesced(
         self: &Arc<Self>,
-        points: Vec<Point>,
+        points: Payload,
     ) -> Result<crate::coalesce::Outcome, DeliverError> {
         match self.coalescer.admit(points) {
             Ok(points) => {
@@ -265,7 +274,7 @@ impl Downstream {
     /// One write to the downstream. A slow downstream must not hold the push: past the write
     /// timeout the points are spooled (the replayer retries them) and the slowness counts
     /// towards the breaker.
-    async fn timed_send(&self, points: &[Point]) -> Result<(), SendError> {
+    async fn timed_send(&self, points: &Payload) -> Result<(), SendError> {
         self.stats.writes.inc();
         tokio::time::timeout(self.write_timeout, self.sink.send(points))
             .await
@@ -303,7 +312,7 @@ impl Downstream {
                 return;
             };
             let (points, pos) = match next {
-                Ok(Some(x)) => x,
+                Ok(Some((points, pos))) => (Payload::Points(points), pos),
                 Ok(None) => {
                     tokio::select! {
                         _ = self.wake.notified() => {}

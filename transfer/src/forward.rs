@@ -10,6 +10,7 @@
 
 use crate::config::TransferConfig;
 use crate::downstream::{DeliverError, Delivery, Downstream};
+use crate::payload::{FrameBody, Payload};
 use crate::ring::Ring;
 use crate::sink::{Kind, Sink};
 use argus_core::series::series_hash;
@@ -172,7 +173,8 @@ impl Forwarder {
             &cfg.internal_token,
             Duration::from_millis(cfg.downstream_timeout_ms),
             &self.client_tls,
-        );
+        )
+        .with_zstd(cfg.downstream_zstd);
         let d = Downstream::start(
             sink,
             &self.spool_dir,
@@ -339,55 +341,80 @@ impl Forwarder {
         if topo.stores.is_empty() {
             return Err(ForwardError::NoStore);
         }
-        // Sized for an even spread, so filling them rarely moves points again.
-        let share = |members: usize, copies: usize| points.len() * copies / members.max(1) + 16;
-        let per_store_cap = share(topo.stores.len(), topo.replicas);
-        let per_judge_cap = share(topo.judges.len(), 1);
-        let mut per_store: Vec<Vec<Point>> = (0..topo.stores.len())
-            .map(|_| Vec::with_capacity(per_store_cap))
-            .collect();
-        let mut per_judge: Vec<Vec<Point>> = (0..topo.judges.len())
-            .map(|_| Vec::with_capacity(per_judge_cap))
-            .collect();
-        let mut to_influx = Vec::with_capacity(if self.influx.is_some() {
-            points.len()
-        } else {
-            0
-        });
+        let (per_store, per_judge) =
+            encode_for(&topo.store_ring, topo.replicas, &topo.judge_ring, &points);
+        let influx = self.influx.is_some().then_some(points);
+        self.deliver_frames(&topo, per_store, per_judge, influx)
+            .await
+    }
+
+    /// True when accepted points may be handed over encoded ([`Self::write_encoded`]): storage
+    /// nodes and judges only, no sink that needs the points themselves.
+    pub fn takes_encoded(&self) -> bool {
+        self.remote.is_none() && self.influx.is_none()
+    }
+
+    /// [`write`](Self::write) for points already encoded as frame points ([`FrameBody`]'s
+    /// encoding, each carrying its tenant), given with their series and endpoint hashes: the
+    /// bytes are copied to their replicas and judge as they are. Only when
+    /// [`Self::takes_encoded`].
+    pub async fn write_encoded<'a>(
+        &self,
+        points: impl ExactSizeIterator<Item = EncodedPoint<'a>>,
+    ) -> Result<usize, ForwardError> {
+        debug_assert!(self.takes_encoded(), "the caller checks takes_encoded");
+        let topo = self.topology();
+        if topo.stores.is_empty() {
+            return Err(ForwardError::NoStore);
+        }
+        let (mut per_store, mut per_judge) = bodies(
+            topo.stores.len(),
+            topo.replicas,
+            topo.judges.len(),
+            points.len(),
+        );
         let mut reps = Vec::with_capacity(topo.replicas);
         for p in points {
-            let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
-            topo.store_ring.replicas_into(h, topo.replicas, &mut reps);
-            // By endpoint, not series: a judge sees every metric of an endpoint (conditions
-            // across metrics).
-            if let Some(j) = topo
-                .judge_ring
-                .owner(argus_core::series::endpoint_hash(&p.tenant, &p.endpoint))
-            {
-                per_judge[j].push(p.clone());
+            topo.store_ring
+                .replicas_into(p.series_hash, topo.replicas, &mut reps);
+            for &i in &reps {
+                per_store[i].push_encoded(p.bytes);
             }
-            if self.influx.is_some() {
-                to_influx.push(p.clone());
+            if let Some(j) = topo.judge_ring.owner(p.endpoint_hash) {
+                per_judge[j].push_encoded(p.bytes);
             }
-            // Copies for all replicas but the last, which takes the point itself.
-            let (&last, rest) = reps.split_last().expect("a non-empty ring has an owner");
-            for &i in rest {
-                per_store[i].push(p.clone());
-            }
-            per_store[last].push(p);
         }
-        hand_to_judges(&topo, per_judge);
+        self.deliver_frames(&topo, per_store, per_judge, None).await
+    }
+
+    /// Hands judges their frames and waits until every storage node's frame, and the InfluxDB
+    /// sink's points, are durable.
+    async fn deliver_frames(
+        &self,
+        topo: &Topology,
+        per_store: Vec<FrameBody>,
+        per_judge: Vec<FrameBody>,
+        influx: Option<Vec<Point>>,
+    ) -> Result<usize, ForwardError> {
+        hand_to_judges(topo, per_judge);
+        // Each delivery on a task of its own: it finishes (and frees its write slot) even when
+        // the push's connection drops.
         let mut waits = Vec::new();
         for (i, batch) in per_store.into_iter().enumerate() {
             if batch.is_empty() {
                 continue;
             }
             let d = topo.stores[i].clone();
-            waits.push(tokio::spawn(async move { d.deliver(batch).await }));
+            waits.push(tokio::spawn(async move {
+                d.deliver(Payload::Frame(batch)).await
+            }));
         }
-        if let Some(d) = &self.influx {
+        // The sink writes its own format from the points themselves (no copy).
+        if let (Some(d), Some(points)) = (&self.influx, influx) {
             let d = d.clone();
-            waits.push(tokio::spawn(async move { d.deliver(to_influx).await }));
+            waits.push(tokio::spawn(async move {
+                d.deliver(Payload::Points(points)).await
+            }));
         }
         let mut spooled = 0;
         let mut first_err = None;
@@ -424,24 +451,26 @@ impl Forwarder {
                 }
             }
         }
-        let mut per_judge: Vec<Vec<Point>> = (0..topo.judges.len()).map(|_| Vec::new()).collect();
+        let mut per_judge: Vec<FrameBody> =
+            (0..topo.judges.len()).map(|_| Default::default()).collect();
         if !topo.judges.is_empty() {
             for p in &points {
-                // By endpoint, as above.
+                // By endpoint, as in `encode_for`.
                 if let Some(j) = topo
                     .judge_ring
                     .owner(argus_core::series::endpoint_hash(&p.tenant, &p.endpoint))
                 {
-                    per_judge[j].push(p.clone());
+                    per_judge[j].push(p);
                 }
             }
         }
         hand_to_judges(topo, per_judge);
         let influx = self.influx.clone().map(|d| {
-            let copy = points.clone();
+            let copy = Payload::Points(points.clone());
             tokio::spawn(async move { d.deliver(copy).await })
         });
-        let mut spooled = usize::from(remote.deliver(points).await? == Delivery::Spooled);
+        let mut spooled =
+            usize::from(remote.deliver(Payload::Points(points)).await? == Delivery::Spooled);
         if let Some(w) = influx {
             if w.await.expect("delivery task does not panic")? == Delivery::Spooled {
                 spooled += 1;
@@ -460,17 +489,132 @@ fn ring_for(members: &[String], vnodes: usize, this: &str) -> argus_core::ring::
     }
 }
 
+/// The frame body of each storage node and of each judge (by ring position): each point is
+/// encoded once, and its bytes copied to every replica and to its judge.
+fn encode_for(
+    store_ring: &Ring,
+    replicas: usize,
+    judge_ring: &Ring,
+    points: &[Point],
+) -> (Vec<FrameBody>, Vec<FrameBody>) {
+    let (mut per_store, mut per_judge) = bodies(
+        store_ring.members().len(),
+        replicas,
+        judge_ring.members().len(),
+        points.len(),
+    );
+    let mut reps = Vec::with_capacity(replicas);
+    let mut one = Vec::with_capacity(128);
+    for p in points {
+        one.clear();
+        argus_core::wire::frame::put_point(&mut one, p);
+        let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+        store_ring.replicas_into(h, replicas, &mut reps);
+        for &i in &reps {
+            per_store[i].push_encoded(&one);
+        }
+        // By endpoint, not series: a judge sees every metric of an endpoint (conditions
+        // across metrics).
+        if let Some(j) = judge_ring.owner(argus_core::series::endpoint_hash(&p.tenant, &p.endpoint))
+        {
+            per_judge[j].push_encoded(&one);
+        }
+    }
+    (per_store, per_judge)
+}
+
+/// One accepted point encoded as a frame point, with what routes it.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedPoint<'a> {
+    /// [`argus_core::series::series_hash`] of its series (the storage ring's key).
+    pub series_hash: u64,
+    /// [`argus_core::series::endpoint_hash`] of its tenant and endpoint (the judge ring's key).
+    pub endpoint_hash: u64,
+    /// The point as [`argus_core::wire::frame::put_point`] writes it.
+    pub bytes: &'a [u8],
+}
+
+/// Empty frame bodies for `stores` storage nodes and `judges` judges, sized for an even spread
+/// of `points` points of about 64 bytes, so filling them rarely reallocates.
+fn bodies(
+    stores: usize,
+    replicas: usize,
+    judges: usize,
+    points: usize,
+) -> (Vec<FrameBody>, Vec<FrameBody>) {
+    let share = |members: usize, copies: usize| (points * copies / members.max(1) + 16) * 64;
+    (
+        (0..stores)
+            .map(|_| FrameBody::with_capacity(share(stores, replicas)))
+            .collect(),
+        (0..judges)
+            .map(|_| FrameBody::with_capacity(share(judges, 1)))
+            .collect(),
+    )
+}
+
 /// Gives each judge its points through its own downstream, without holding the push.
-fn hand_to_judges(topo: &Topology, per_judge: Vec<Vec<Point>>) {
+fn hand_to_judges(topo: &Topology, per_judge: Vec<FrameBody>) {
     for (j, batch) in per_judge.into_iter().enumerate() {
         if batch.is_empty() {
             continue;
         }
         let d = topo.judges[j].clone();
         tokio::spawn(async move {
-            if let Err(e) = d.deliver(batch).await {
+            if let Err(e) = d.deliver(Payload::Frame(batch)).await {
                 tracing::warn!(judge = %d.name(), error = %e, "judge copy lost");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_core::{Tags, TenantId};
+
+    #[test]
+    fn each_downstream_frame_decodes_to_exactly_its_points_and_replicas_get_the_same_bytes() {
+        let stores: Vec<String> = (0..3).map(|i| format!("http://s{i}:1")).collect();
+        let judges: Vec<String> = (0..2).map(|i| format!("http://j{i}:1")).collect();
+        let (store_ring, judge_ring) = (Ring::new(&stores, 64), Ring::new(&judges, 64));
+        let points: Vec<Point> = (0..300)
+            .map(|i| {
+                let mut p = Point::gauge(
+                    &format!("host-{}", i % 17),
+                    &format!("m.{}", i % 5),
+                    Tags::from_pairs([("dc", "x"), ("i", &*(i % 7).to_string())]),
+                    i as f64 * 0.25,
+                    1_700_000_000 + i,
+                );
+                p.tenant = TenantId::new(if i % 2 == 0 { "acme" } else { "beta" }).unwrap();
+                p
+            })
+            .collect();
+        let (per_store, per_judge) = encode_for(&store_ring, 2, &judge_ring, &points);
+        // What each downstream should get, in push order, by the rings themselves.
+        let mut want_store = vec![Vec::new(); 3];
+        let mut want_judge = vec![Vec::new(); 2];
+        for p in &points {
+            let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+            let reps = store_ring.replicas(h, 2);
+            assert_eq!(reps.len(), 2);
+            for i in reps {
+                want_store[i].push(p.clone());
+            }
+            let j = judge_ring.owner(argus_core::series::endpoint_hash(&p.tenant, &p.endpoint));
+            want_judge[j.unwrap()].push(p.clone());
+        }
+        for (got, want) in per_store
+            .iter()
+            .zip(&want_store)
+            .chain(per_judge.iter().zip(&want_judge))
+        {
+            assert_eq!(got.len(), want.len());
+            assert_eq!(got.decode().unwrap(), *want);
+            // The bytes are the frame encoding of exactly those points.
+            assert_eq!(got.frame(), argus_core::wire::frame::encode_raw(want));
+        }
+        assert_eq!(per_store.iter().map(FrameBody::len).sum::<usize>(), 600);
     }
 }

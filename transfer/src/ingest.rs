@@ -17,7 +17,9 @@ use crate::server::State;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
+use argus_core::series::{endpoint_hash, endpoint_hash_of, series_hash, series_hash_of};
 use argus_core::validate::{validate_point, Rejection};
+use argus_core::validate::{validate_sample, validate_series_of};
 use argus_core::wire::{
     decode_body, falcon, frame, Batch, Budget, Decoded, Encoding, PushResponse,
 };
@@ -112,6 +114,10 @@ pub async fn push(
             // Its count is announced up front (and `split_frame` holds it to it).
             let n = frame::announced_points(&raw).map_err(bad)?;
             budget.check("points", usize::try_from(n).unwrap_or(usize::MAX))?;
+            if st.forwarder.takes_encoded() {
+                let resp = accept_frame(&st, &tenant, &raw).await?;
+                return Ok(HttpResponse::Ok().json(resp));
+            }
             frame::decode_lenient(&raw).map_err(bad)?
         }
         Format::Argus => Batch::decode_at_most(&raw, budget.points)?,
@@ -329,4 +335,135 @@ pub async fn accept(
     }
     let rejected = argus_core::validate::cap_rejections(rejected);
     Ok(PushResponse { accepted, rejected })
+}
+
+/// [`accept`] for an agent's binary frame (the agents' default format), checked in place
+/// instead of decoded: each point's key is read as strings borrowed from the frame, validated,
+/// and re-encoded once by writing the token's tenant before the key's other bytes, which the
+/// forwarder copies to the point's replicas and judge as they are. No `Point` is built, except
+/// for a point whose tags are not sorted by key (decoded whole, which sorts them, so that its
+/// series is routed and stored as the same series sent in order).
+async fn accept_frame(st: &State, tenant: &TenantId, raw: &[u8]) -> Result<PushResponse, ApiError> {
+    let split = frame::split_frame(raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let tm = st.tenant_metrics(tenant);
+    if let Err(r) = st.quotas.admit_request(tenant, split.len()) {
+        return Err(refused(st, tenant, r));
+    }
+    let now = argus_core::time::now_secs();
+    let limits = &st.cfg.limits;
+    let t = tenant.as_str();
+    let mut rejected = Vec::new();
+    // The kept points' bytes one after the other; each `Kept` says where its own end.
+    let mut bytes = Vec::with_capacity(raw.len() + split.len() * (t.len() + 1));
+    let mut kept: Vec<Kept> = Vec::with_capacity(split.len());
+    let mut tags = Vec::new();
+    for (i, f) in split.iter().enumerate() {
+        let v = match f.view(raw, &mut tags) {
+            Ok(v) => v,
+            Err(e) => {
+                rejected.push(Rejection {
+                    index: i,
+                    field: "key".into(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let checked = if v.canonical {
+            validate_series_of(v.endpoint, v.metric, &tags, limits)
+                .and_then(|()| validate_sample(f.value, f.timestamp, f.step, limits, now))
+                .map(|()| {
+                    frame::put_str(&mut bytes, t);
+                    bytes.extend_from_slice(v.after_tenant);
+                    frame::put_sample(&mut bytes, f.value, f.timestamp, f.step, f.counter_type);
+                    (
+                        tags.len(),
+                        series_hash_of(t, v.endpoint, v.metric, &tags),
+                        endpoint_hash_of(t, v.endpoint),
+                    )
+                })
+        } else {
+            match f.to_point(raw) {
+                Ok(mut p) => {
+                    p.tenant = tenant.clone();
+                    validate_point(&p, limits, now).map(|()| {
+                        frame::put_point(&mut bytes, &p);
+                        (
+                            p.tags.len(),
+                            series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags),
+                            endpoint_hash(&p.tenant, &p.endpoint),
+                        )
+                    })
+                }
+                Err(e) => Err(argus_core::validate::ValidationError::new(
+                    "key",
+                    e.to_string(),
+                )),
+            }
+        };
+        match checked {
+            Ok((tags, series_hash, endpoint_hash)) => kept.push(Kept {
+                index: i,
+                tags,
+                series_hash,
+                endpoint_hash,
+                end: bytes.len(),
+            }),
+            Err(e) => rejected.push(Rejection::new(i, e)),
+        }
+    }
+    let verdicts = st
+        .quotas
+        .admit_series(tenant, kept.iter().map(|k| (k.tags, k.series_hash)));
+    let mut points = Vec::with_capacity(kept.len());
+    let mut start = 0;
+    for (k, v) in kept.iter().zip(verdicts) {
+        let own = &bytes[start..k.end];
+        start = k.end;
+        match v {
+            None => points.push(crate::forward::EncodedPoint {
+                series_hash: k.series_hash,
+                endpoint_hash: k.endpoint_hash,
+                bytes: own,
+            }),
+            Some(e) => {
+                if e.field == "series" {
+                    tm.limited_series.inc();
+                } else {
+                    tm.limited_tags.inc();
+                }
+                rejected.push(Rejection::new(k.index, e));
+            }
+        }
+    }
+    tm.rejected.add(rejected.len() as u64);
+    let accepted = points.len();
+    if accepted > 0 {
+        match st.forwarder.write_encoded(points.into_iter()).await {
+            Ok(spooled) => {
+                if spooled > 0 {
+                    st.metrics.spooled_writes.add(spooled as u64);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "push not durable");
+                return Err(ApiError::unavailable(e.to_string(), 2));
+            }
+        }
+        tm.accepted.add(accepted as u64);
+    }
+    let rejected = argus_core::validate::cap_rejections(rejected);
+    Ok(PushResponse { accepted, rejected })
+}
+
+/// A point of an agent's frame that passed validation, as [`accept_frame`] encoded it.
+struct Kept {
+    /// Its index in the push.
+    index: usize,
+    /// Its tag count (the tags-per-point quota).
+    tags: usize,
+    series_hash: u64,
+    endpoint_hash: u64,
+    /// Where its bytes end in the encoded points.
+    end: usize,
 }

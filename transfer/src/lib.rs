@@ -11,7 +11,8 @@
 //! - [`ring`] — consistent hashing with virtual nodes;
 //! - [`forward`] — routes points to their storage replicas, judge and InfluxDB sink;
 //! - [`downstream`], [`sink`], [`spool`], [`breaker`], [`coalesce`] — one downstream with its
-//!   durable spool, replayer, circuit breaker and coalesced writes;
+//!   durable spool, replayer, circuit breaker and coalesced writes; [`payload`] — what a
+//!   delivery carries (frame points encoded once, or points);
 //! - [`query`] — the region's query endpoint, fanning queries out to storage nodes and merging;
 //! - [`remote`] — a region on an existing TSDB: remote write out, tenant-confined raw reads back;
 //! - [`agents`] — the region's agents' configuration (from web's, cached) and heartbeats
@@ -27,6 +28,7 @@ pub mod downstream;
 pub mod forward;
 pub mod ingest;
 pub mod lineproto;
+pub mod payload;
 pub mod query;
 pub mod quota;
 pub mod reload;

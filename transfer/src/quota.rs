@@ -185,9 +185,41 @@ impl Quotas {
         tenant: &TenantId,
         points: &[Point],
     ) -> Vec<Option<ValidationError>> {
+        self.admit(
+            tenant,
+            points.len(),
+            points.iter().map(|p| {
+                let hash = || series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+                (p.tags.len(), hash)
+            }),
+        )
+    }
+
+    /// [`Self::admit_points`] for points given by their tag count and series hash (the
+    /// agents' binary frames, checked without building points).
+    pub fn admit_series(
+        &self,
+        tenant: &TenantId,
+        series: impl ExactSizeIterator<Item = (usize, u64)>,
+    ) -> Vec<Option<ValidationError>> {
+        self.admit(
+            tenant,
+            series.len(),
+            series.map(|(tags, h)| (tags, move || h)),
+        )
+    }
+
+    /// Each point given by its tag count and its series hash (computed only when the
+    /// active-series quota needs it).
+    fn admit<H: FnOnce() -> u64>(
+        &self,
+        tenant: &TenantId,
+        n: usize,
+        points: impl Iterator<Item = (usize, H)>,
+    ) -> Vec<Option<ValidationError>> {
         let (q, ttl) = self.quota(tenant);
         if q.tags_per_point == 0 && q.active_series == 0 {
-            return vec![None; points.len()];
+            return vec![None; n];
         }
         let st = self.state(tenant);
         let mut s = st.lock().expect("quota lock");
@@ -197,14 +229,12 @@ impl Quotas {
             s.last_sweep = now;
         }
         points
-            .iter()
-            .map(|p| {
-                if q.tags_per_point > 0 && p.tags.len() > q.tags_per_point {
+            .map(|(tags, hash)| {
+                if q.tags_per_point > 0 && tags > q.tags_per_point {
                     return Some(ValidationError::new(
                         "tags",
                         format!(
-                            "has {} tags, the tenant's quota is {} per point",
-                            p.tags.len(),
+                            "has {tags} tags, the tenant's quota is {} per point",
                             q.tags_per_point
                         ),
                     ));
@@ -212,7 +242,7 @@ impl Quotas {
                 if q.active_series == 0 {
                     return None;
                 }
-                let h = series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags);
+                let h = hash();
                 let len = s.series.len();
                 match s.series.get_mut(&h) {
                     Some(seen) => {

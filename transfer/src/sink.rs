@@ -11,6 +11,7 @@
 //!   brings its own HTTP stack (reqwest 0.11, hyper 0.14) next to the workspace's reqwest 0.12;
 //!   the price is build time, not behaviour.
 
+use crate::payload::Payload;
 use argus_core::tls::ClientTls;
 use argus_core::wire::frame;
 use argus_core::Point;
@@ -66,6 +67,8 @@ pub struct Sink {
     pub(crate) store: Option<argus_store_client::StoreClient>,
     /// For the remote TSDB.
     remote: Option<std::sync::Arc<crate::remote::Backend>>,
+    /// Frames to storage nodes and judges go zstd-compressed.
+    zstd: bool,
 }
 
 impl Sink {
@@ -92,6 +95,7 @@ impl Sink {
             token: token.to_string(),
             influx: None,
             remote: None,
+            zstd: false,
             http: tls
                 .builder()
                 .timeout(timeout)
@@ -160,6 +164,7 @@ impl Sink {
             http: client(timeout),
             store: None,
             remote: None,
+            zstd: false,
         })
     }
 
@@ -173,8 +178,16 @@ impl Sink {
             http: client(Duration::from_millis(backend.config().timeout_ms.max(1))),
             store: None,
             remote: Some(backend),
+            zstd: false,
             url,
         }
+    }
+
+    /// Compresses the frames sent to a storage node or judge with zstd (see
+    /// [`crate::config::TransferConfig::downstream_zstd`]).
+    pub fn with_zstd(mut self, zstd: bool) -> Sink {
+        self.zstd = zstd;
+        self
     }
 
     /// `kind url` as saved next to a spool.
@@ -209,9 +222,9 @@ impl Sink {
     }
 
     /// Sends `points`; `Ok` once the downstream has them.
-    pub async fn send(&self, points: &[Point]) -> Result<(), SendError> {
+    pub async fn send(&self, points: &Payload) -> Result<(), SendError> {
         if let Some(store) = &self.store {
-            return match store.write(points).await {
+            return match store.write_frame(points.frame(), self.zstd).await {
                 Ok(r) => {
                     if !r.rejected.is_empty() {
                         tracing::warn!(node = %self.url, rejected = r.rejected.len(),
@@ -223,20 +236,29 @@ impl Sink {
                 Err(e) => Err(SendError::Refused(e.to_string())),
             };
         }
-        if let Some(influx) = &self.influx {
-            return influx.write(&self.url, points).await;
-        }
-        if let Some(remote) = &self.remote {
-            return remote.write(points).await;
+        if self.influx.is_some() || self.remote.is_some() {
+            // Fed points by the forwarder; a frame here would be a bug, refused loudly.
+            let points = points
+                .points()
+                .map_err(|e| SendError::Refused(format!("undecodable frame body: {e}")))?;
+            if let Some(influx) = &self.influx {
+                return influx.write(&self.url, &points).await;
+            }
+            if let Some(remote) = &self.remote {
+                return remote.write(&points).await;
+            }
         }
         let url = format!("{}/internal/v1/points", self.url);
-        let body = frame::encode_batch(points);
         let mut req = self
             .http
             .post(&url)
-            .header("content-type", frame::CONTENT_TYPE)
-            .header("content-encoding", "zstd")
-            .body(body);
+            .header("content-type", frame::CONTENT_TYPE);
+        req = if self.zstd {
+            req.header("content-encoding", "zstd")
+                .body(frame::compress(&points.frame()))
+        } else {
+            req.body(points.frame())
+        };
         if !self.token.is_empty() {
             req = req.bearer_auth(&self.token);
         }

@@ -142,6 +142,81 @@ async fn every_format_lands_in_storage_under_the_token_tenant() {
     node.stop().await;
 }
 
+/// One frame point with its tags written in the order given (agents sort them; others may not).
+fn frame_point(out: &mut Vec<u8>, metric: &str, tags: &[(&str, &str)], value: f64, ts: i64) {
+    use argus_core::wire::frame::{put_sample, put_str, put_uvarint};
+    put_str(out, "");
+    put_str(out, "h");
+    put_str(out, metric);
+    put_uvarint(out, tags.len() as u64);
+    for (k, v) in tags {
+        put_str(out, k);
+        put_str(out, v);
+    }
+    put_sample(out, value, ts, 10, argus_core::CounterType::Gauge);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_frame_checked_in_place_is_stored_as_decoding_it_would() {
+    let d = tempfile::tempdir().unwrap();
+    let node = store(&d.path().join("store")).await;
+    let t = argus_transfer::start(transfer_cfg(&d.path().join("t"), vec![node.server.url()]))
+        .await
+        .unwrap();
+    let url = t.server.url();
+    let now = now();
+    let mut raw = Vec::new();
+    argus_core::wire::frame::put_header(&mut raw, 5);
+    // 0: sorted tags; 1: the same series with its tags out of order; 2: a repeated key (the
+    // last wins); 3: a metric with a space; 4: not a number.
+    frame_point(&mut raw, "m", &[("a", "1"), ("b", "2")], 1.0, now - 10);
+    frame_point(&mut raw, "m", &[("b", "2"), ("a", "1")], 2.0, now);
+    frame_point(&mut raw, "m", &[("a", "1"), ("a", "9")], 3.0, now);
+    frame_point(&mut raw, "bad m", &[], 4.0, now);
+    frame_point(&mut raw, "m", &[], f64::NAN, now);
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/push"))
+        .bearer_auth("tok-acme")
+        .header("content-type", argus_core::wire::frame::CONTENT_TYPE)
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["accepted"], 3, "{body}");
+    let refused: Vec<(u64, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused, [(3, "metric"), (4, "value")], "{body}");
+    let r = reqwest::Client::new()
+        .post(format!("{url}/internal/v1/query/range"))
+        .json(&json!({"tenant": "acme", "start": 0, "end": now + 3600}))
+        .send()
+        .await
+        .unwrap();
+    let mut got: Vec<(String, Vec<(i64, f64)>)> = r
+        .json::<Vec<argus_core::query::SeriesData>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.key.tags.to_string(), s.points))
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            ("a=1,b=2".to_string(), vec![(now - 10, 1.0), (now, 2.0)]),
+            ("a=9".to_string(), vec![(now, 3.0)]),
+        ]
+    );
+    t.stop().await;
+    node.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_batches_keep_good_points_and_wrong_tokens_are_refused() {
     let d = tempfile::tempdir().unwrap();

@@ -261,22 +261,44 @@ const MAX_TAGS: usize = 1024;
 
 /// Encodes points as the zstd-compressed binary write frame.
 pub fn encode_batch(points: &[Point]) -> Vec<u8> {
+    compress(&encode_raw(points))
+}
+
+/// Encodes points as the binary write frame, uncompressed.
+pub fn encode_raw(points: &[Point]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(16 + points.len() * 64);
-    raw.extend_from_slice(MAGIC);
-    put_uvarint(&mut raw, points.len() as u64);
+    put_header(&mut raw, points.len());
     for p in points {
-        put_series_key(&mut raw, &p.tenant, &p.endpoint, &p.metric, &p.tags);
-        raw.extend_from_slice(&p.value.to_le_bytes());
-        put_ivarint(&mut raw, p.timestamp);
-        put_uvarint(&mut raw, p.step as u64);
-        raw.push(counter_byte(p.counter_type));
+        put_point(&mut raw, p);
     }
-    compress(&raw)
+    raw
+}
+
+/// Appends a frame's header: the magic and the count of the points that follow.
+pub fn put_header(out: &mut Vec<u8>, points: usize) {
+    out.extend_from_slice(MAGIC);
+    put_uvarint(out, points as u64);
+}
+
+/// Appends one point of a frame: its series key, value, timestamp, step and counter type. A
+/// frame is [`put_header`] followed by as many of these; they may be encoded once and the bytes
+/// copied into several frames.
+pub fn put_point(out: &mut Vec<u8>, p: &Point) {
+    put_series_key(out, &p.tenant, &p.endpoint, &p.metric, &p.tags);
+    put_sample(out, p.value, p.timestamp, p.step, p.counter_type);
+}
+
+/// Appends the part of a frame point after its series key.
+pub fn put_sample(out: &mut Vec<u8>, value: f64, timestamp: i64, step: u32, c: CounterType) {
+    out.extend_from_slice(&value.to_le_bytes());
+    put_ivarint(out, timestamp);
+    put_uvarint(out, step as u64);
+    out.push(counter_byte(c));
 }
 
 /// zstd level 1 with this thread's reused context (a context per frame was a visible cost of
 /// every transfer → storage node write).
-fn compress(raw: &[u8]) -> Vec<u8> {
+pub fn compress(raw: &[u8]) -> Vec<u8> {
     use std::cell::RefCell;
     thread_local! {
         static CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
@@ -331,6 +353,11 @@ impl FramePoint<'_> {
         Reader { buf: frame, pos }
     }
 
+    /// The point decoded whole (owned strings; tags sorted), its key read within `frame`.
+    pub fn to_point(&self, frame: &[u8]) -> Result<Point, DecodeError> {
+        Ok(self.point(self.key_reader(frame).series_key()?))
+    }
+
     /// The point, given its decoded key.
     fn point(&self, key: SeriesKey) -> Point {
         Point {
@@ -343,6 +370,64 @@ impl FramePoint<'_> {
             step: self.step,
             counter_type: self.counter_type,
         }
+    }
+}
+
+/// A frame point's series key read in place: strings borrowed from the frame, nothing
+/// allocated. What the transfer validates and routes an agent's frame by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyView<'a> {
+    /// The tenant as sent (empty from agents).
+    pub tenant: &'a str,
+    /// The endpoint.
+    pub endpoint: &'a str,
+    /// The metric.
+    pub metric: &'a str,
+    /// The key's bytes after the tenant (endpoint, metric, tags) as sent: with another tenant
+    /// written before them, the key of the same series for that tenant.
+    pub after_tenant: &'a [u8],
+    /// True when the tags are sorted by key without a repeated key: the key is then canonical
+    /// ([`put_series_key`]), as every Argus sender writes it.
+    pub canonical: bool,
+}
+
+impl<'a> FramePoint<'a> {
+    /// This point's key read in place within `frame` (the frame it was split from), its tags
+    /// into `tags` (cleared first). Fails as decoding the key would (invalid UTF-8, a bad
+    /// tenant id), with the same errors.
+    pub fn view(
+        &self,
+        frame: &'a [u8],
+        tags: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<KeyView<'a>, DecodeError> {
+        let mut r = self.key_reader(frame);
+        let tenant = r.str()?;
+        if !tenant.is_empty() && TenantId::new(tenant).is_err() {
+            return Err(r.err("invalid tenant id"));
+        }
+        let after = r.pos;
+        let endpoint = r.str()?;
+        let metric = r.str()?;
+        let n = r.uvarint()? as usize;
+        if n > MAX_TAGS {
+            return Err(r.err("too many tags"));
+        }
+        tags.clear();
+        let mut canonical = true;
+        for _ in 0..n {
+            let (k, v) = (r.str()?, r.str()?);
+            if let Some((last, _)) = tags.last() {
+                canonical &= *last < k;
+            }
+            tags.push((k, v));
+        }
+        Ok(KeyView {
+            tenant,
+            endpoint,
+            metric,
+            after_tenant: &frame[after..r.pos],
+            canonical,
+        })
     }
 }
 
@@ -483,6 +568,41 @@ mod tests {
             rejected[0].reason
         );
         assert!(decode_lenient(&raw[..raw.len() - 2]).is_err());
+    }
+
+    #[test]
+    fn a_key_view_borrows_what_decoding_would_build() {
+        let mut p = Point::gauge("h", "m", Tags::parse_falcon("a=1,b=2").unwrap(), 1.0, 5);
+        p.tenant = TenantId::new("acme").unwrap();
+        let raw = encode_raw(&[p.clone()]);
+        let f = split_frame(&raw).unwrap()[0];
+        let mut tags = Vec::new();
+        let v = f.view(&raw, &mut tags).unwrap();
+        assert_eq!((v.tenant, v.endpoint, v.metric), ("acme", "h", "m"));
+        assert_eq!(tags, [("a", "1"), ("b", "2")]);
+        assert!(v.canonical);
+        assert_eq!(f.to_point(&raw).unwrap(), p);
+        // Another tenant before the bytes after the tenant: that tenant's key of the series.
+        let mut key = Vec::new();
+        put_str(&mut key, "beta");
+        key.extend_from_slice(v.after_tenant);
+        let mut q = p.clone();
+        q.tenant = TenantId::new("beta").unwrap();
+        assert_eq!(key, key_bytes(&SeriesKey::of(&q)));
+        // Unsorted or repeated tag keys are not canonical.
+        let mut raw = b"AGP1\x01\x00\x01h\x01m\x02\x01b\x011\x01a\x012".to_vec();
+        raw.extend_from_slice(&1.0f64.to_le_bytes());
+        raw.extend_from_slice(&[10, 0, 0]);
+        let f = split_frame(&raw).unwrap()[0];
+        assert!(!f.view(&raw, &mut tags).unwrap().canonical);
+        // A bad key fails as decoding it does.
+        let mut bad = encode_raw(&[p.clone()]);
+        bad[7] = 0xff;
+        let f = split_frame(&bad).unwrap()[0];
+        assert_eq!(
+            f.view(&bad, &mut tags).unwrap_err(),
+            f.to_point(&bad).unwrap_err()
+        );
     }
 
     #[test]
