@@ -147,10 +147,10 @@ impl StoreClient {
         let url = format!("{}/internal/v1/write", self.base);
         let mut req = self
             .auth(self.http.post(&url))
-            .header("content-type", crate::codec::CONTENT_TYPE);
+            .header("content-type", argus_core::wire::frame::CONTENT_TYPE);
         req = if zstd {
             req.header("content-encoding", "zstd")
-                .body(crate::codec::compress(&frame))
+                .body(argus_core::wire::frame::compress(&frame))
         } else {
             req.body(frame)
         };
