@@ -810,25 +810,29 @@ clock ticks (10 ms) over all repetitions, which is why fast queries repeat for a
 time.
 - Argus's figures include the hops of its deployed query path (web → transfer → storage node over \
 loopback HTTP: the selected series' points in the binary selection answer from the storage node to \
-the transfer, the partial answers as gzipped JSON from the transfer to web); the peers answer from \
-one process.
-- Where Argus's CPU goes on the fleet queries (`perf record` of the serving process over the \
-fleet queries at 500 hosts): about a sixth in the range function itself (`rate`'s pass over each \
-window), an eighth in the kernel zeroing fresh pages for each query's buffers, a sixth in the \
-storage node decoding chunks and merging them into point vectors, a tenth in the hops (binary \
-encode/decode, the copy into the evaluator's series, gzip of the partial answers to web). Latency is \
-above CPU because a query's stages run one after another on one thread each (the storage node's \
-read, then the transfer's evaluation), where VictoriaMetrics spreads one query over both cores. \
-What would close the gap: evaluating in the storage node for a region of one node (no points \
-moved), decoding chunks straight into the evaluator's windows with reused buffers (today a point \
-is copied four times between the chunk and the evaluator), splitting a selection's series across \
-cores, and for topk the partial answers as binary (values travel as strings) with the outer \
-aggregation evaluated series by series too.
+the transfer, the partial answers in binary from the transfer to web); the peers answer from one \
+process.
+- Where Argus's CPU went before this run (`perf record` of the serving process at 2000 hosts): on \
+`sum by (iface)`, 45 % in the storage node's read (chunk decoding 14 %, merging a series' sources \
+by a sort 10 %, binary encoding 7 %), 30 % in the transfer's evaluation (the `rate` passes 26 %), \
+13 % in the transfer taking the answer in (decoding, copying into the evaluator's series) and 9 % \
+in the kernel zeroing fresh pages; on topk, a quarter in gzip of the partial answers (values as \
+JSON strings) and inflating them in web, and a sixth in web's step-by-step `topk(sum by \
+(endpoint))` over the 2000 partial sums. Since then the partial answers cross in binary, \
+aggregations and topk/bottomk over selectors, range functions and other aggregations are \
+evaluated series by series (same answers to the bit), a series' sources are concatenated rather \
+than sorted together, chunk bits are read a word at a time, and a large selection is read, and \
+its range function computed, on both cores. What is left: the threads of a parallel read are \
+started per query (each with a fresh allocator heap, so fresh pages to zero; a persistent pool \
+would keep them), a point is still copied from the chunk into the node's answer and again into the \
+evaluator's series, and for a region of one storage node the evaluation could run in the node \
+(no points moved).
 - Beyond the last 65 minutes the history is `cpu.busy` alone, at 60 s: the 24 h query reads one \
 series; the fleet queries read the last hour plus the 5-minute `rate` window of 2 to 10 series a \
 host (the points-selected column).
 - The machine is shared with other work (2 cores); each system ran alone, one after another, on the \
-same data, with the same client.
+same data, with the same client. When other builds run meanwhile every system's figures rise \
+(compare the ratios within one run, not figures across runs).
 
 ";
 

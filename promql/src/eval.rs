@@ -5,6 +5,8 @@
 //! answer, step by step. Selectors read the series the caller fetched for the query's
 //! [selections](crate::Query::selections).
 
+mod stepped;
+
 use crate::functions::{self, Arg, CallCtx, Window, WindowSeries};
 use crate::value::{Labels, Sample, Series, Value, METRIC_NAME};
 use crate::{Answer, Error, EvalRange, Fetched, Limits, Selection};
@@ -420,8 +422,10 @@ pub(crate) fn run(
             limits.max_steps
         )));
     }
-    if let Some(answer) = aggregate_over_time(&ev, expr) {
-        return answer.map(Answer::Range);
+    if !stepped::disabled() {
+        if let Some(answer) = stepped::range(&ev, expr) {
+            return answer.map(Answer::Range);
+        }
     }
     // Steps gathered into series: found by the shared label set's identity first (the same
     // set at every step, mostly), by its contents otherwise.
@@ -476,142 +480,6 @@ pub(crate) fn run(
     }
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(Answer::Range(series))
-}
-
-/// A range query of the form `aggr [by|without (…)] (f(selector[range]))` with `aggr` one of
-/// the aggregations without parameter and `f` a range function of the window alone (`rate`,
-/// `increase`, `*_over_time` …): the dashboard's fleet query and every region's partial of one.
-/// Evaluated series by series over all steps rather than step by step, which spares the
-/// per-step windows, samples and group look-ups, with the same values: each step's window, the
-/// same function over it, the same reduction of each group's values in the same (label) order.
-/// `None` when the query has another form, or when two input series give the same output
-/// label set (the general path reports or resolves that as Prometheus does).
-fn aggregate_over_time(ev: &Evaluator<'_>, expr: &Expr) -> Option<Result<Vec<Series>, Error>> {
-    let Expr::Aggregate(a) = unparen(expr) else {
-        return None;
-    };
-    let op = a.op.to_string();
-    if a.param.is_some()
-        || !matches!(
-            op.as_str(),
-            "sum" | "avg" | "count" | "group" | "min" | "max" | "stddev" | "stdvar"
-        )
-    {
-        return None;
-    }
-    let Expr::Call(c) = unparen(&a.expr) else {
-        return None;
-    };
-    let f = functions::range_fn(c.func.name)?;
-    let [arg] = c.args.args.as_slice() else {
-        return None;
-    };
-    let Expr::MatrixSelector(m) = unparen(arg) else {
-        return None;
-    };
-    let keep_name = c.func.name == "last_over_time";
-    let input = ev.series_of(&m.vs);
-    // Output label sets must be distinct, as the step-by-step path requires.
-    let outputs: Vec<Labels> = input
-        .iter()
-        .map(|s| {
-            if keep_name {
-                s.labels.clone()
-            } else {
-                s.labels.drop_name()
-            }
-        })
-        .collect();
-    let mut distinct = HashSet::with_capacity_and_hasher(outputs.len(), Default::default());
-    if !outputs.iter().all(|l| distinct.insert(l)) {
-        return None;
-    }
-    let names: Vec<&str> = match &a.modifier {
-        None => Vec::new(),
-        Some(LabelModifier::Include(l)) => l.labels.iter().map(String::as_str).collect(),
-        Some(LabelModifier::Exclude(l)) => {
-            let mut n: Vec<&str> = l.labels.iter().map(String::as_str).collect();
-            n.push(METRIC_NAME);
-            n
-        }
-    };
-    let by = !matches!(a.modifier, Some(LabelModifier::Exclude(_)));
-    // Each input series' group.
-    let mut groups: Vec<Labels> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::default();
-    let group: Vec<usize> = outputs
-        .iter()
-        .map(|l| {
-            let g = if by {
-                l.only(&names)
-            } else {
-                l.without(&names)
-            };
-            *index.entry(g.clone()).or_insert_with(|| {
-                groups.push(g);
-                groups.len() - 1
-            })
-        })
-        .collect();
-    let kind = match Fold::kind(&op) {
-        Ok(k) => k,
-        Err(e) => return Some(Err(e)),
-    };
-    let range = ev.range;
-    let steps = ((range.end_ms - range.start_ms) / range.step_ms + 1) as usize;
-    let range_ms = ms(&m.range);
-    // Each group's fold at each step, fed series by series in input (label) order: the order
-    // in which the step-by-step path hands a group its values.
-    let mut folds: Vec<Vec<Fold>> = vec![Vec::new(); groups.len()];
-    for (i, s) in input.iter().enumerate() {
-        if let Err(e) = ev.in_time() {
-            return Some(Err(e));
-        }
-        let row = &mut folds[group[i]];
-        if row.is_empty() {
-            row.resize(steps, Fold::default());
-        }
-        let pts = &s.points;
-        // Reference times only grow with the step (an `@` holds them still), so the window's
-        // ends move forward: cursors instead of searches.
-        let (mut lo, mut hi) = (0usize, 0usize);
-        for (k, fold) in row.iter_mut().enumerate() {
-            let t = range.start_ms + k as i64 * range.step_ms;
-            let rt = ev.ref_time(t, &m.vs.at, &m.vs.offset);
-            let from = rt - range_ms;
-            while lo < pts.len() && pts[lo].0 < from {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < pts.len() && pts[hi].0 <= rt {
-                hi += 1;
-            }
-            if lo < hi {
-                let window = Window {
-                    series: Vec::new(),
-                    start_ms: from,
-                    end_ms: rt,
-                };
-                if let Some(v) = f(&pts[lo..hi], &window) {
-                    fold.add(kind, v);
-                }
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(groups.len());
-    for (labels, row) in groups.into_iter().zip(folds) {
-        let points: Vec<(i64, f64)> = row
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.n > 0)
-            .map(|(k, f)| (range.start_ms + k as i64 * range.step_ms, f.value(kind)))
-            .collect();
-        if !points.is_empty() {
-            out.push(Series { labels, points });
-        }
-    }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Some(Ok(out))
 }
 
 struct Evaluator<'a> {
@@ -1077,15 +945,8 @@ impl<'a> Evaluator<'a> {
         };
         match op.as_str() {
             "topk" | "bottomk" => {
-                let k = scalar_param()?;
-                // NaN fails this too, as Prometheus's conversion check does.
-                if !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&k) {
-                    return Err(Error::execution(format!(
-                        "Scalar value {} overflows int64",
-                        crate::json::format_value(k)
-                    )));
-                }
-                Ok(Value::Vector(topk(op == "topk", k as i64, input, group_of)))
+                let k = topk_param(scalar_param()?)?;
+                Ok(Value::Vector(topk(op == "topk", k, input, group_of)))
             }
             "count_values" => {
                 let label = match &param {
@@ -1171,7 +1032,7 @@ fn reduce(op: &str, vals: &[f64], q: Option<f64>) -> Result<f64, Error> {
 }
 
 /// An aggregation without parameter, as a fold over a group's values in input order: both the
-/// step-by-step evaluation and [`aggregate_over_time`] compute groups with it, so they agree
+/// step-by-step evaluation and the series-by-series one (`stepped`) compute groups with it, so they agree
 /// to the bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FoldKind {
@@ -1311,8 +1172,20 @@ pub(crate) fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
     vals[lower as usize] * (1.0 - w) + vals[upper as usize] * w
 }
 
-/// topk/bottomk per group, choosing among equal values exactly as Prometheus does: its
-/// selection runs through Go's binary heap, whose order decides which of equal samples stay.
+/// topk's and bottomk's parameter as the count it is; NaN or out of range is an error, as
+/// Prometheus's conversion check makes it.
+fn topk_param(k: f64) -> Result<i64, Error> {
+    if !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&k) {
+        return Err(Error::execution(format!(
+            "Scalar value {} overflows int64",
+            crate::json::format_value(k)
+        )));
+    }
+    Ok(k as i64)
+}
+
+/// topk/bottomk per group, choosing among equal values exactly as Prometheus does (see
+/// [`heap_offer`]).
 fn topk(
     top: bool,
     k: i64,
@@ -1323,58 +1196,82 @@ fn topk(
         return Vec::new();
     }
     let k = k as usize;
-    // The heap's "less": NaN first, then the weakest kept value on top.
-    let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
-    let mut groups: Vec<Vec<Sample>> = Vec::new();
+    // Each group's heap of (value, input index).
+    let mut groups: Vec<Vec<(f64, u32)>> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::default();
-    for s in input {
+    for (i, s) in input.iter().enumerate() {
         let g = group_of(&s.labels);
-        let Some(&i) = index.get(&g) else {
-            index.insert(g, groups.len());
-            groups.push(vec![s]);
-            continue;
-        };
-        let h = &mut groups[i];
-        let weaker = if top {
-            h[0].value < s.value
-        } else {
-            h[0].value > s.value
-        };
-        if h.len() < k || weaker || h[0].value.is_nan() {
-            if h.len() == k {
-                if k == 1 {
-                    h[0] = s;
-                    continue;
-                }
-                heap_pop(h, &less);
-            }
-            h.push(s);
-            let n = h.len() - 1;
-            heap_up(h, n, &less);
-        }
+        let g = *index.entry(g).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        heap_offer(&mut groups[g], k, top, (s.value, i as u32));
     }
+    let mut input: Vec<Option<Sample>> = input.into_iter().map(Some).collect();
     let mut out = Vec::new();
     for mut g in groups {
         // Best first; which samples were kept is already decided.
-        g.sort_by(|a, b| {
-            if less(a.value, b.value) {
-                std::cmp::Ordering::Greater
-            } else if less(b.value, a.value) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        });
-        out.extend(g);
+        heap_best_first(&mut g, top);
+        out.extend(
+            g.iter()
+                .map(|&(_, i)| input[i as usize].take().expect("a sample is kept once")),
+        );
     }
     out
 }
 
+/// The heap's "less" of topk (`top`) or bottomk: NaN first, then the weakest kept value on top.
+fn heap_less(top: bool) -> impl Fn(f64, f64) -> bool {
+    move |a, b| a.is_nan() || if top { a < b } else { a > b }
+}
+
+/// Offers `item` (a value and its input's index) to the heap `h` of at most `k` kept values:
+/// Prometheus's selection through Go's binary heap, whose order decides which of equal values
+/// stay. The step-by-step and the series-by-series evaluations both select with it.
+fn heap_offer(h: &mut Vec<(f64, u32)>, k: usize, top: bool, item: (f64, u32)) {
+    let Some(&(weakest, _)) = h.first() else {
+        h.push(item);
+        return;
+    };
+    let less = heap_less(top);
+    let weaker = if top {
+        weakest < item.0
+    } else {
+        weakest > item.0
+    };
+    if h.len() < k || weaker || weakest.is_nan() {
+        if h.len() == k {
+            if k == 1 {
+                h[0] = item;
+                return;
+            }
+            heap_pop(h, &less);
+        }
+        h.push(item);
+        let n = h.len() - 1;
+        heap_up(h, n, &less);
+    }
+}
+
+/// A heap's values best first (equal values keep their heap order).
+fn heap_best_first(h: &mut [(f64, u32)], top: bool) {
+    let less = heap_less(top);
+    h.sort_by(|a, b| {
+        if less(a.0, b.0) {
+            std::cmp::Ordering::Greater
+        } else if less(b.0, a.0) {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+}
+
 /// Go's `container/heap` sift-up.
-fn heap_up(h: &mut [Sample], mut j: usize, less: &impl Fn(f64, f64) -> bool) {
+fn heap_up(h: &mut [(f64, u32)], mut j: usize, less: &impl Fn(f64, f64) -> bool) {
     while j > 0 {
         let i = (j - 1) / 2;
-        if !less(h[j].value, h[i].value) {
+        if !less(h[j].0, h[i].0) {
             break;
         }
         h.swap(i, j);
@@ -1383,7 +1280,7 @@ fn heap_up(h: &mut [Sample], mut j: usize, less: &impl Fn(f64, f64) -> bool) {
 }
 
 /// Go's `container/heap` Pop: the top is swapped to the end, sifted down, then removed.
-fn heap_pop(h: &mut Vec<Sample>, less: &impl Fn(f64, f64) -> bool) {
+fn heap_pop(h: &mut Vec<(f64, u32)>, less: &impl Fn(f64, f64) -> bool) {
     let n = h.len() - 1;
     h.swap(0, n);
     let mut i = 0;
@@ -1393,10 +1290,10 @@ fn heap_pop(h: &mut Vec<Sample>, less: &impl Fn(f64, f64) -> bool) {
             break;
         }
         let mut j = j1;
-        if j1 + 1 < n && less(h[j1 + 1].value, h[j1].value) {
+        if j1 + 1 < n && less(h[j1 + 1].0, h[j1].0) {
             j = j1 + 1;
         }
-        if !less(h[j].value, h[i].value) {
+        if !less(h[j].0, h[i].0) {
             break;
         }
         h.swap(i, j);
@@ -1790,7 +1687,7 @@ pub(crate) mod tests {
 
     /// Counters of 12 hosts in 3 racks, with resets, gaps, a NaN, an infinity, a series that
     /// stops and one that starts late: the inputs aggregations over range functions see.
-    fn fleet() -> Vec<Series> {
+    pub(crate) fn fleet() -> Vec<Series> {
         let mut out = Vec::new();
         for h in 0..12i64 {
             let points = (0..=120i64)

@@ -25,6 +25,15 @@ pub fn series_of(d: &argus_core::query::SeriesData) -> crate::value::Series {
     }
 }
 
+/// [`series_of`] taking the series: its point list becomes the PromQL series' (times made
+/// milliseconds in place), not copied.
+pub fn into_series(d: argus_core::query::SeriesData) -> crate::value::Series {
+    crate::value::Series {
+        labels: labels_of(&d.key),
+        points: d.points.into_iter().map(|(t, v)| (t * 1000, v)).collect(),
+    }
+}
+
 /// The labels of `key` as PromQL sees them.
 pub fn labels_of(key: &SeriesKey) -> Labels {
     let marked = key.tags.get(ENDPOINT_MARKER_TAG).is_some();

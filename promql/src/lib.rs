@@ -18,6 +18,7 @@ mod eval;
 mod functions;
 pub mod json;
 pub mod labels;
+mod par;
 pub mod split;
 pub mod template;
 pub mod value;

@@ -77,6 +77,16 @@ impl<'a> BitReader<'a> {
                 what: "chunk bits past the end",
             });
         }
+        // Most reads are a few bits within eight whole bytes: one load and two shifts, where
+        // the loop below goes byte by byte (it was the hot spot of a fleet query's reads).
+        let (byte, off) = (self.bit / 8, (self.bit % 8) as u32);
+        if n > 0 && off + n <= 64 {
+            if let Some(w) = self.buf.get(byte..byte + 8) {
+                let w = u64::from_be_bytes(w.try_into().expect("8 bytes"));
+                self.bit += n as usize;
+                return Ok((w << off) >> (64 - n));
+            }
+        }
         let mut v = 0u64;
         let mut n = n;
         while n > 0 {

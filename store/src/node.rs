@@ -25,7 +25,7 @@ use argus_core::wire::series as series_wire;
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
 use argus_core::SeriesKey;
 use argus_promql::labels::{labels_of, prefilter, series_of, CompiledMatchers};
-use argus_promql::split::{PartialSeries, RegionEval};
+use argus_promql::split::{self, PartialSeries, RegionEval};
 use argus_promql::Fetched;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -484,9 +484,14 @@ async fn query_eval(
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
+    let binary = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(split::accepts_binary);
     let q = q.into_inner();
     let engine = st.engine.clone();
-    let r = web::block(move || -> Result<Vec<Vec<PartialSeries>>, ApiError> {
+    let r = web::block(move || -> Result<Vec<u8>, ApiError> {
         let error = |e: argus_promql::Error| {
             let status = StatusCode::from_u16(argus_promql::json::status(e.kind))
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -506,11 +511,24 @@ async fn query_eval(
             }
             answers.push(q.answer(&query, fetched).map_err(error)?);
         }
-        Ok(answers)
+        if binary {
+            return Ok(split::encode_partials(&answers));
+        }
+        let json: Vec<Vec<PartialSeries>> = answers
+            .iter()
+            .map(|list| list.iter().map(PartialSeries::from_series).collect())
+            .collect();
+        Ok(serde_json::to_vec(&json).expect("partial answers serialize"))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    r.map(|d| HttpResponse::Ok().json(d))
+    Ok(HttpResponse::Ok()
+        .content_type(if binary {
+            split::PARTIALS_CONTENT_TYPE
+        } else {
+            "application/json"
+        })
+        .body(r?))
 }
 
 async fn query_last(

@@ -418,7 +418,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// worth it, counted as query results sent to the caller's region (`X-Argus-Region`).
 pub fn answer_json<T: Serialize>(req: &HttpRequest, value: &T) -> HttpResponse {
     let json = serde_json::to_vec(value).expect("json");
-    let gzip = json.len() > 512
+    answer_body(req, "application/json", json, true)
+}
+
+/// A query's answer `body` of `content_type`, gzip-compressed when `compress`, the caller
+/// accepts it and it is worth it, counted as query results sent to the caller's region.
+pub fn answer_body(
+    req: &HttpRequest,
+    content_type: &str,
+    json: Vec<u8>,
+    compress: bool,
+) -> HttpResponse {
+    let gzip = compress
+        && json.len() > 512
         && req
             .headers()
             .get("accept-encoding")
@@ -433,7 +445,7 @@ pub fn answer_json<T: Serialize>(req: &HttpRequest, value: &T) -> HttpResponse {
         None
     };
     let mut r = HttpResponse::Ok();
-    r.content_type("application/json");
+    r.content_type(content_type);
     let body = match body {
         Some(z) => {
             r.insert_header(("Content-Encoding", "gzip"));

@@ -12,8 +12,8 @@ use argus_core::query::{
     TagMatcher,
 };
 use argus_core::{SeriesKey, TenantId};
-use argus_promql::labels::{series_of, CompiledMatchers};
-use argus_promql::split::{PartialSeries, RegionEval};
+use argus_promql::labels::{into_series, CompiledMatchers};
+use argus_promql::split::{self, PartialSeries, RegionEval};
 use argus_promql::Fetched;
 use argus_store_client::aggregate;
 use argus_store_client::{ClientError, StoreClient};
@@ -88,18 +88,22 @@ async fn range_merged(st: &State, q: RangeQuery) -> Result<Vec<SeriesData>, ApiE
     Ok(merge_replicas(parts))
 }
 
-/// One copy of each series from the nodes' answers: the fuller one. Sorted by series key.
-fn merge_replicas(parts: Vec<SeriesData>) -> Vec<SeriesData> {
-    let mut merged: BTreeMap<SeriesKey, SeriesData> = BTreeMap::new();
-    for d in parts {
-        match merged.get(&d.key) {
-            Some(have) if have.points.len() >= d.points.len() => {}
-            _ => {
-                merged.insert(d.key.clone(), d);
-            }
+/// One copy of each series from the nodes' answers: the fuller one (the first node's of equal
+/// ones). Sorted by series key. Each node's answer is sorted already, so one node's answer is
+/// only looked through.
+fn merge_replicas(mut parts: Vec<SeriesData>) -> Vec<SeriesData> {
+    // Stable: copies of a series stay in node order.
+    parts.sort_by(|a, b| a.key.cmp(&b.key));
+    parts.dedup_by(|later, kept| {
+        if later.key != kept.key {
+            return false;
         }
-    }
-    merged.into_values().collect()
+        if later.points.len() > kept.points.len() {
+            std::mem::swap(later, kept);
+        }
+        true
+    });
+    parts
 }
 
 /// `POST /internal/v1/query/select`: the series whose PromQL labels satisfy the matchers, with
@@ -128,23 +132,33 @@ pub async fn select(
 /// `POST /internal/v1/query/eval`: partial aggregations of a split PromQL query
 /// (`argus_promql::split`) evaluated over this region's series, less the series several
 /// regions hold (`exclude`, aggregated by web over their merged points). Answers one list of
-/// series per query; only these partial answers leave the region.
+/// series per query, in binary when the caller accepts it (`split::PARTIALS_CONTENT_TYPE`),
+/// else as JSON; only these partial answers leave the region.
 pub async fn eval(
     req: HttpRequest,
     q: web::Json<RegionEval>,
     st: web::Data<State>,
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
+    let binary = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(split::accepts_binary);
     let q = std::sync::Arc::new(q.into_inner());
     let plan = q
         .plan()
         .map_err(|e| ApiError::bad_field("queries", e.message))?;
-    let mut answers: Vec<Vec<PartialSeries>> = Vec::with_capacity(plan.len());
+    let mut answers = Vec::with_capacity(plan.len());
     for (query, selections) in plan {
         let mut fetched = Fetched::new();
         for sel in selections {
             let sq = q.select_query(&sel);
-            let series: Vec<_> = selected(&st, &sq).await?.iter().map(series_of).collect();
+            let series: Vec<_> = selected(&st, &sq)
+                .await?
+                .into_iter()
+                .map(into_series)
+                .collect();
             fetched.insert(sel.key(), series);
         }
         // Evaluation is CPU work: off the server's worker thread.
@@ -155,7 +169,23 @@ pub async fn eval(
             .map_err(region_eval_error)?;
         answers.push(answer);
     }
-    Ok(crate::agents::answer_json(&req, &answers))
+    if !binary {
+        let json: Vec<Vec<PartialSeries>> = answers
+            .iter()
+            .map(|list| list.iter().map(PartialSeries::from_series).collect())
+            .collect();
+        return Ok(crate::agents::answer_json(&req, &json));
+    }
+    // Values travel as their bytes, which compress little: sent as they are.
+    let body = web::block(move || split::encode_partials(&answers))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(crate::agents::answer_body(
+        &req,
+        split::PARTIALS_CONTENT_TYPE,
+        body,
+        false,
+    ))
 }
 
 /// A partial evaluation's error with the status the PromQL API gives it (a bad query 400, a
@@ -365,4 +395,38 @@ async fn remote_last(st: &State, b: &Backend, q: &LastQuery) -> Result<Vec<LastV
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_merge_to_the_fuller_copy_sorted_by_key() {
+        let t = TenantId::new("acme").unwrap();
+        let d = |host: &str, n: usize, v: f64| SeriesData {
+            key: SeriesKey::new(t.clone(), host, "cpu.busy", Default::default()),
+            points: (0..n as i64).map(|i| (i, v)).collect(),
+        };
+        // Node A's answer, then node B's, each sorted by key.
+        let parts = vec![d("h1", 3, 1.0), d("h2", 2, 1.0), d("h3", 1, 1.0)];
+        let parts = parts
+            .into_iter()
+            .chain([d("h0", 1, 2.0), d("h2", 3, 2.0), d("h3", 1, 2.0)])
+            .collect();
+        let got: Vec<(String, usize, f64)> = merge_replicas(parts)
+            .into_iter()
+            .map(|s| (s.key.endpoint.clone(), s.points.len(), s.points[0].1))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("h0".into(), 1, 2.0),
+                ("h1".into(), 3, 1.0),
+                // The fuller copy; of equal ones, the first node's.
+                ("h2".into(), 3, 2.0),
+                ("h3".into(), 1, 1.0),
+            ]
+        );
+    }
 }

@@ -8,7 +8,7 @@
 
 use crate::auth::Auth;
 use crate::config::RegionEndpoint;
-use crate::query::{to_some_regions, RegionAnswers};
+use crate::query::{to_some_regions, to_some_regions_as, Read, RegionAnswers};
 use crate::server::State;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -682,9 +682,27 @@ async fn run_split(
         max_series: limits.max_series,
         max_samples: limits.max_samples,
     };
-    let calls = regions.iter().map(|r| {
-        to_some_regions::<_, Vec<PartialSeries>>(st, std::slice::from_ref(r), "eval", &request)
-    });
+    // Asked for in binary; a region of an older version answers JSON.
+    let accept = format!("{}, application/json", split::PARTIALS_CONTENT_TYPE);
+    let decode = |content_type: &str, body: &[u8]| -> Result<Vec<Vec<Series>>, String> {
+        if content_type.starts_with(split::PARTIALS_CONTENT_TYPE) {
+            return split::decode_partials(body).map_err(|e| e.message);
+        }
+        let lists: Vec<Vec<PartialSeries>> =
+            serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        lists
+            .into_iter()
+            .map(|list| list.into_iter().map(PartialSeries::into_series).collect())
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.message)
+    };
+    let read = Read {
+        accept: Some(&accept),
+        decode: &decode,
+    };
+    let calls = regions
+        .iter()
+        .map(|r| to_some_regions_as(st, std::slice::from_ref(r), "eval", &request, &read));
     let mut parts: Vec<Vec<Series>> = vec![Vec::new(); split.partials.len()];
     let mut answered = 0;
     let mut last_err = None;
@@ -696,9 +714,7 @@ async fn run_split(
             Ok(a) if a.data.len() == parts.len() => {
                 answered += 1;
                 for (i, list) in a.data.into_iter().enumerate() {
-                    for p in list {
-                        parts[i].push(p.into_series()?);
-                    }
+                    parts[i].extend(list);
                 }
             }
             Ok(_) => {

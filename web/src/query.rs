@@ -150,12 +150,13 @@ pub async fn regions_for<'a>(
 }
 
 /// Asks one query endpoint (`base`) of region `name`.
-async fn ask_region<Q: Serialize, R: DeserializeOwned>(
+async fn ask_region<Q: Serialize, R>(
     st: &State,
     name: &str,
     base: &str,
     path: &str,
     q: &Q,
+    read: &Read<'_, R>,
 ) -> Result<Vec<R>, ApiError> {
     let url = format!("{}/internal/v1/query/{path}", base.trim_end_matches('/'));
     let mut req = st
@@ -163,6 +164,9 @@ async fn ask_region<Q: Serialize, R: DeserializeOwned>(
         .post(&url)
         .header(REGION_HEADER, GLOBAL_REGION)
         .json(q);
+    if let Some(accept) = read.accept {
+        req = req.header(reqwest::header::ACCEPT, accept);
+    }
     if !st.cfg.internal_token.is_empty() {
         req = req.bearer_auth(&st.cfg.internal_token);
     }
@@ -205,9 +209,34 @@ async fn ask_region<Q: Serialize, R: DeserializeOwned>(
             5,
         ));
     }
-    resp.json::<Vec<R>>()
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = resp
+        .bytes()
         .await
+        .map_err(|e| ApiError::unavailable(format!("region {name}: {e}"), 5))?;
+    (read.decode)(&content_type, &body)
         .map_err(|e| ApiError::unavailable(format!("region {name}: {e}"), 5))
+}
+
+/// Reads a region's answer: its items from its content type and body.
+pub type Decode<'a, R> = dyn Fn(&str, &[u8]) -> Result<Vec<R>, String> + Sync + 'a;
+
+/// How a region's answer is asked for and read.
+pub struct Read<'a, R> {
+    /// The `Accept` header to send (none: JSON).
+    pub accept: Option<&'a str>,
+    /// How the answer is read.
+    pub decode: &'a Decode<'a, R>,
+}
+
+/// A JSON list of `R`.
+fn json_list<R: DeserializeOwned>(_: &str, body: &[u8]) -> Result<Vec<R>, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 /// [`to_regions`] to `regions` only.
@@ -217,6 +246,21 @@ pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
     path: &str,
     q: &Q,
 ) -> Result<RegionAnswers<R>, ApiError> {
+    let read = Read {
+        accept: None,
+        decode: &json_list::<R>,
+    };
+    to_some_regions_as(st, regions, path, q, &read).await
+}
+
+/// [`to_some_regions`] with answers asked for and read as `read` says.
+pub async fn to_some_regions_as<Q: Serialize, R>(
+    st: &State,
+    regions: &[RegionEndpoint],
+    path: &str,
+    q: &Q,
+    read: &Read<'_, R>,
+) -> Result<RegionAnswers<R>, ApiError> {
     let calls = regions.iter().map(|region| async move {
         // The endpoint that answered last first; the others in turn when it does not answer.
         // A refusal (4xx) is the region's answer and is not asked again elsewhere.
@@ -225,7 +269,7 @@ pub async fn to_some_regions<Q: Serialize, R: DeserializeOwned>(
         let mut failure = None;
         for i in 0..urls.len() {
             let at = (first + i) % urls.len();
-            match ask_region(st, &region.name, urls[at], path, q).await {
+            match ask_region(st, &region.name, urls[at], path, q, read).await {
                 Ok(v) => {
                     if at != first {
                         tracing::info!(region = %region.name, url = urls[at], "region answers from another query endpoint");

@@ -6,7 +6,7 @@
 //! ([`put_series_key`]), a varint point count `n`, the `n` timestamps as zigzag varints of the
 //! difference to the previous one (the first to 0), and the `n` values as f64 little-endian.
 //! Points are the bulk of an answer: their encoding is a copy of the value and a byte or two
-//! of time each, and decoding builds each series' point vector at once.
+//! of time each, and decoding writes each series' points into one vector.
 
 use super::frame::{put_ivarint, put_series_key, put_uvarint, DecodeError, Reader};
 use crate::query::SeriesData;
@@ -60,18 +60,17 @@ pub fn decode(raw: &[u8]) -> Result<Vec<SeriesData>, DecodeError> {
                 what: "point count past the end",
             });
         }
-        let mut times = Vec::with_capacity(count);
+        // Straight into the points: times first, then each value in its place.
+        let mut points = Vec::with_capacity(count);
         let mut t = 0i64;
         for _ in 0..count {
             t = t.wrapping_add(r.ivarint()?);
-            times.push(t);
+            points.push((t, 0.0));
         }
         let values = r.bytes(count * 8)?;
-        let points = times
-            .into_iter()
-            .zip(values.chunks_exact(8))
-            .map(|(t, v)| (t, f64::from_le_bytes(v.try_into().expect("8 bytes"))))
-            .collect();
+        for (p, v) in points.iter_mut().zip(values.chunks_exact(8)) {
+            p.1 = f64::from_le_bytes(v.try_into().expect("8 bytes"));
+        }
         out.push(SeriesData { key, points });
     }
     if !r.is_empty() {

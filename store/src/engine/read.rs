@@ -10,6 +10,41 @@ use std::sync::Arc;
 
 use super::{BlockRef, Core, LabelKind, LabelQuery, SeriesMeta, StoreError};
 
+/// Series a read takes before it is spread over the cores (a thread costs tens of µs).
+const PARALLEL_MIN_SERIES: usize = 512;
+
+/// `f` over `items`, in contiguous parts on the machine's cores when there are many: a fleet
+/// query's chunks are decoded on every core, the results in the order one thread gives.
+fn map_parallel<I: Sync, R: Send, E: Send>(
+    items: &[I],
+    f: impl Fn(&I) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    let threads = if items.len() >= PARALLEL_MIN_SERIES {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    let one = |part: &[I]| part.iter().map(&f).collect::<Result<Vec<R>, E>>();
+    if threads <= 1 {
+        return one(items);
+    }
+    let parts: Vec<Result<Vec<R>, E>> = std::thread::scope(|s| {
+        let mut chunks = items.chunks(items.len().div_ceil(threads));
+        let first = chunks.next().unwrap_or(&[]);
+        let others: Vec<_> = chunks.map(|c| s.spawn(move || one(c))).collect();
+        let mut parts = vec![one(first)];
+        for h in others {
+            parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        parts
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
 impl Core {
     /// The series of `tenant` matching `sel`, ascending by id.
     pub(super) fn select(&self, tenant: &TenantId, sel: &CompiledSelector) -> Vec<Arc<SeriesMeta>> {
@@ -30,8 +65,20 @@ impl Core {
         a: i64,
         b: i64,
     ) -> Result<Vec<(i64, f64)>, StoreError> {
-        let inside = |p: &(i64, f64)| p.0 >= a && p.0 <= b;
-        let mut parts = Vec::new();
+        // Each source's points go straight into one list; where the sources follow each other
+        // in time (older blocks, then frozen heads, then the live head: the usual case) that
+        // list is the answer, and only overlapping sources are merged.
+        let mut out: Vec<(i64, f64)> = Vec::new();
+        let mut bounds: Vec<usize> = Vec::new();
+        let mut in_order = true;
+        let mut part = |out: &mut Vec<(i64, f64)>, pts: &mut dyn Iterator<Item = (i64, f64)>| {
+            let start = out.len();
+            out.extend(pts);
+            if out.len() > start {
+                in_order &= start == 0 || out[start - 1].0 < out[start].0;
+                bounds.push(start);
+            }
+        };
         let blocks: Vec<Arc<BlockRef>> = self.blocks.read().expect("blocks lock").clone();
         for br in blocks.iter().filter(|br| {
             br.block.meta.resolution == 0 && br.block.meta.start <= b && br.block.meta.end > a
@@ -40,22 +87,39 @@ impl Core {
                 let e = &br.block.entries[i];
                 if e.min_t <= b && e.max_t >= a {
                     let rows = br.block.read(i)?;
-                    parts.push(rows.pairs(0).into_iter().filter(inside).collect());
+                    let lo = rows.ts.partition_point(|&t| t < a);
+                    let hi = rows.ts.partition_point(|&t| t <= b);
+                    let vals = &rows.cols[0][lo..hi];
+                    part(
+                        &mut out,
+                        &mut rows.ts[lo..hi].iter().copied().zip(vals.iter().copied()),
+                    );
                 }
             }
         }
         for f in self.frozen.read().expect("frozen lock").iter() {
             if let Some((_, pts)) = f.data.get(&m.id) {
-                parts.push(pts.iter().copied().filter(inside).collect());
+                let lo = pts.partition_point(|p| p.0 < a);
+                let hi = pts.partition_point(|p| p.0 <= b);
+                part(&mut out, &mut pts[lo..hi].iter().copied());
             }
         }
         {
             let st = m.state.lock().expect("series lock");
             let lo = st.head.partition_point(|p| p.0 < a);
             let hi = st.head.partition_point(|p| p.0 <= b);
-            parts.push(st.head[lo..hi].to_vec());
+            part(&mut out, &mut st.head[lo..hi].iter().copied());
         }
-        Ok(merge_pairs(parts))
+        if in_order {
+            return Ok(out);
+        }
+        bounds.push(out.len());
+        Ok(merge_pairs(
+            bounds
+                .windows(2)
+                .map(|w| out[w[0]..w[1]].to_vec())
+                .collect(),
+        ))
     }
 
     /// Rollup rows of resolution `res` within `[a, b]`.
@@ -155,8 +219,7 @@ impl Core {
         }
         let series = self.select(&q.tenant, &sel);
         let step = q.step.map(|s| s as i64).filter(|&s| s > 0);
-        let mut out = Vec::with_capacity(series.len());
-        for m in &series {
+        let mut out = map_parallel(&series, |m| -> Result<SeriesData, StoreError> {
             let points = match step {
                 None if q.group_by.is_none() => self.readable(m, q.start, q.end)?,
                 None => finish(
@@ -165,11 +228,11 @@ impl Core {
                 ),
                 Some(s) => finish(&self.buckets(m, q, s, now)?, q.aggregation),
             };
-            out.push(SeriesData {
+            Ok(SeriesData {
                 key: m.key(),
                 points,
-            });
-        }
+            })
+        })?;
         if let Some(by) = &q.group_by {
             return Ok(aggregate::group(out, by, q));
         }
