@@ -317,22 +317,35 @@ pub async fn accept(
         }
         points = kept;
     }
-    tm.rejected.add(rejected.len() as u64);
     let accepted = points.len();
-    if accepted > 0 {
-        match st.forwarder.write(points).await {
-            Ok(spooled) => {
-                if spooled > 0 {
-                    st.metrics.spooled_writes.add(spooled as u64);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%tenant, error = %e, "push not durable");
-                return Err(ApiError::unavailable(e.to_string(), 2));
-            }
+    let written = match accepted {
+        0 => Ok(0),
+        _ => st.forwarder.write(points).await,
+    };
+    answer(st, tenant, accepted, rejected, written)
+}
+
+/// The end of every push: counts what was refused and taken, and answers; `written` is the
+/// forwarder's outcome for the `accepted` points (how many writes went to the spool), and a
+/// failure means nothing of the push is acknowledged.
+fn answer(
+    st: &State,
+    tenant: &TenantId,
+    accepted: usize,
+    rejected: Vec<Rejection>,
+    written: Result<usize, crate::forward::ForwardError>,
+) -> Result<PushResponse, ApiError> {
+    let tm = st.tenant_metrics(tenant);
+    tm.rejected.add(rejected.len() as u64);
+    match written {
+        Ok(spooled) if spooled > 0 => st.metrics.spooled_writes.add(spooled as u64),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(%tenant, error = %e, "push not durable");
+            return Err(ApiError::unavailable(e.to_string(), 2));
         }
-        tm.accepted.add(accepted as u64);
     }
+    tm.accepted.add(accepted as u64);
     let rejected = argus_core::validate::cap_rejections(rejected);
     Ok(PushResponse { accepted, rejected })
 }
@@ -436,24 +449,12 @@ async fn accept_frame(st: &State, tenant: &TenantId, raw: &[u8]) -> Result<PushR
             }
         }
     }
-    tm.rejected.add(rejected.len() as u64);
     let accepted = points.len();
-    if accepted > 0 {
-        match st.forwarder.write_encoded(points.into_iter()).await {
-            Ok(spooled) => {
-                if spooled > 0 {
-                    st.metrics.spooled_writes.add(spooled as u64);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%tenant, error = %e, "push not durable");
-                return Err(ApiError::unavailable(e.to_string(), 2));
-            }
-        }
-        tm.accepted.add(accepted as u64);
-    }
-    let rejected = argus_core::validate::cap_rejections(rejected);
-    Ok(PushResponse { accepted, rejected })
+    let written = match accepted {
+        0 => Ok(0),
+        _ => st.forwarder.write_encoded(points.into_iter()).await,
+    };
+    answer(st, tenant, accepted, rejected, written)
 }
 
 /// A point of an agent's frame that passed validation, as [`accept_frame`] encoded it.
