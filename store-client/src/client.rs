@@ -135,10 +135,10 @@ impl StoreClient {
         self.finish(&url, req).await
     }
 
-    /// Writes an already encoded, uncompressed binary frame ([`argus_core::wire::frame`], points carrying
-    /// their tenant), compressed with zstd when `zstd` (worth it across a slow link; on loopback
-    /// or a LAN the compression costs more CPU than the bytes it saves). Answered as
-    /// [`Self::write`].
+    /// Writes an already encoded, uncompressed binary frame ([`argus_core::wire::frame`],
+    /// points carrying their tenant), compressed with zstd when `zstd` (worth it across a slow
+    /// link; on loopback or a LAN the compression costs more CPU than the bytes it saves).
+    /// Answered as [`Self::write`].
     pub async fn write_frame(
         &self,
         frame: Vec<u8>,
