@@ -102,29 +102,7 @@ pub fn merge_rows(mut parts: Vec<Rows>) -> Rows {
 /// Buckets raw `(t, v)` pairs (ascending) into rows of `[sum, count, min, max, last]` at bucket
 /// starts aligned to `res` seconds.
 pub fn bucket_raw(pts: &[(i64, f64)], res: i64) -> Rows {
-    let mut out = Rows {
-        ts: Vec::new(),
-        cols: vec![Vec::new(); NCOLS],
-    };
-    for &(t, v) in pts {
-        let b = t.div_euclid(res) * res;
-        if out.ts.last() == Some(&b) {
-            let c = &mut out.cols;
-            *c[SUM].last_mut().expect("row") += v;
-            *c[COUNT].last_mut().expect("row") += 1.0;
-            let mn = c[MIN].last_mut().expect("row");
-            *mn = mn.min(v);
-            let mx = c[MAX].last_mut().expect("row");
-            *mx = mx.max(v);
-            *c[LAST].last_mut().expect("row") = v;
-        } else {
-            out.ts.push(b);
-            for (c, x) in [v, 1.0, v, v, v].into_iter().enumerate() {
-                out.cols[c].push(x);
-            }
-        }
-    }
-    out
+    fold_into_buckets(pts.iter().map(|&(t, v)| (t, [v, 1.0, v, v, v])), res)
 }
 
 /// Decimal places (at most 6) that represent every value of `pts` exactly, if any.
@@ -178,13 +156,23 @@ pub fn tidy_rollup(rows: &mut Rows, decimals: Option<i32>) {
 
 /// Re-buckets rollup rows (ascending) into coarser buckets of `res` seconds.
 pub fn rebucket(rows: &Rows, res: i64) -> Rows {
+    let rows_of = rows
+        .ts
+        .iter()
+        .enumerate()
+        .map(|(r, &t)| (t, std::array::from_fn(|c| rows.cols[c][r])));
+    fold_into_buckets(rows_of, res)
+}
+
+/// Folds rollup rows `(t, [sum, count, min, max, last])`, ascending, into buckets of `res`
+/// seconds: a raw point is the row `[v, 1, v, v, v]`.
+fn fold_into_buckets(rows: impl Iterator<Item = (i64, [f64; NCOLS])>, res: i64) -> Rows {
     let mut out = Rows {
         ts: Vec::new(),
         cols: vec![Vec::new(); NCOLS],
     };
-    for (r, &t) in rows.ts.iter().enumerate() {
+    for (t, row) in rows {
         let b = t.div_euclid(res) * res;
-        let row: [f64; NCOLS] = std::array::from_fn(|c| rows.cols[c][r]);
         if out.ts.last() == Some(&b) {
             let c = &mut out.cols;
             *c[SUM].last_mut().expect("row") += row[SUM];
