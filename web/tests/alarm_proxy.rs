@@ -3,18 +3,15 @@
 
 mod common;
 
-use common::{reserve_address, start, start_alarm, Backend};
+use common::{start, start_with_alarm, Backend};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test]
 async fn events_and_acks_are_tenant_scoped() {
     let dir = tempfile::tempdir().unwrap();
-    let (alarm_listen, alarm_url) = reserve_address();
-    let e = start(Backend::Sqlite, |c| c.alarm_url = alarm_url.clone())
-        .await
-        .unwrap();
-    let alarm = start_alarm(dir.path(), &alarm_listen, &e.url).await;
+    let (e, alarm) = start_with_alarm(dir.path(), |_| {}).await;
+    let alarm_url = alarm.url();
     let series = argus_core::SeriesKey {
         tenant: argus_core::TenantId::new("acme").unwrap(),
         endpoint: "db-1".into(),

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{reserve_address, start, start_alarm, Backend, Env};
+use common::{start, start_with_alarm, Backend, Env};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -544,11 +544,7 @@ fn event(tenant: &str, host: &str, status: &str, occurrence: u64, ts: i64) -> Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alerts_overview_counts_open_problems_by_group_and_over_time() {
     let dir = tempfile::tempdir().unwrap();
-    let (alarm_listen, alarm_url) = reserve_address();
-    let e = start(Backend::Sqlite, |c| c.alarm_url = alarm_url.clone())
-        .await
-        .unwrap();
-    let alarm = start_alarm(dir.path(), &alarm_listen, &e.url).await;
+    let (e, alarm) = start_with_alarm(dir.path(), |_| {}).await;
     for (name, hosts) in [("web", json!(["h1", "h2"])), ("db", json!(["h3"]))] {
         let (s, v) = e
             .call(

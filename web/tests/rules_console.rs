@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{reserve_address, start, start_alarm, Backend, Env, Region};
+use common::{start, start_with_alarm, Backend, Env, Region};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -399,14 +399,7 @@ async fn preview_and_prometheus_rules_over_real_data_and_a_real_alarm() {
         }
     }
     let region = Region::with_points(dir.path(), &points).await;
-    let (alarm_listen, alarm_url) = reserve_address();
-    let e = start(Backend::Sqlite, |c| {
-        c.regions = vec![region.endpoint()];
-        c.alarm_url = alarm_url.clone();
-    })
-    .await
-    .unwrap();
-    let alarm = start_alarm(dir.path(), &alarm_listen, &e.url).await;
+    let (e, alarm) = start_with_alarm(dir.path(), |c| c.regions = vec![region.endpoint()]).await;
 
     let preview = |token: &str, kind: &str, body: Value| {
         let path = format!("/api/v1/rules/preview?kind={kind}");

@@ -228,3 +228,20 @@ pub(crate) async fn start_alarm(
     .await
     .expect("alarm starts")
 }
+
+/// A service on SQLite wired to a real alarm service (in `dir/alarm`) that pulls its
+/// notification configuration from it; `tweak` adjusts the web configuration further.
+pub(crate) async fn start_with_alarm(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut WebConfig),
+) -> (Env, argus_alarm::Running) {
+    let (listen, url) = reserve_address();
+    let env = start(Backend::Sqlite, |c| {
+        c.alarm_url = url;
+        tweak(c);
+    })
+    .await
+    .expect("SQLite needs no server");
+    let alarm = start_alarm(dir, &listen, &env.url).await;
+    (env, alarm)
+}
