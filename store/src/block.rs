@@ -38,11 +38,12 @@ pub struct BlockMeta {
     pub seq: u64,
 }
 
-/// One series' chunk in a block.
+/// One series' chunk in a block. It does not hold the series key: a block stays open for the
+/// whole retention with an entry per series, and an owned key in each entry made the open blocks
+/// of a long-running node cost far more memory than its series. The engine maps its series to
+/// entries once, at open ([`Block::open_with_keys`]).
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The series.
-    pub key: SeriesKey,
     /// How its values are read.
     pub counter_type: CounterType,
     /// First timestamp.
@@ -74,6 +75,8 @@ pub struct Block {
     /// The series it holds.
     pub entries: Vec<Entry>,
     file: File,
+    /// Where the index is in the file (read again only to name a series in an error).
+    index_at: (u64, u64),
 }
 
 /// A block file problem.
@@ -218,6 +221,18 @@ pub fn write(
 impl Block {
     /// Opens a block, reading and checking its header and index.
     pub fn open(path: &Path) -> Result<Block, BlockError> {
+        Self::open_parsing(path, None)
+    }
+
+    /// [`Self::open`], also returning each entry's series key and counter type (in entry
+    /// order), for a reader that does not know the block's series yet.
+    pub fn open_with_keys(path: &Path) -> Result<(Block, Vec<SeriesKey>), BlockError> {
+        let mut keys = Vec::new();
+        let b = Self::open_parsing(path, Some(&mut keys))?;
+        Ok((b, keys))
+    }
+
+    fn open_parsing(path: &Path, keys: Option<&mut Vec<SeriesKey>>) -> Result<Block, BlockError> {
         let io = |source| BlockError::Io {
             path: path.to_path_buf(),
             source,
@@ -255,13 +270,14 @@ impl Block {
         if crc32fast::hash(&index) != u32::from_le_bytes(foot[16..20].try_into().expect("4")) {
             return Err(bad("index checksum mismatch".into()));
         }
-        let entries = parse_index(&index, ioff).map_err(bad)?;
+        let entries = parse_index(&index, ioff, keys).map_err(bad)?;
         Ok(Block {
             meta,
             path: path.to_path_buf(),
             bytes,
             entries,
             file,
+            index_at: (ioff, ilen),
         })
     }
 
@@ -280,22 +296,52 @@ impl Block {
             what,
         };
         if crc32fast::hash(&buf) != e.crc {
-            return Err(bad(format!("chunk of {} fails its checksum", e.key)));
+            return Err(bad(format!("chunk of {} fails its checksum", self.name(i))));
         }
-        let rows = chunk::decode(&buf).map_err(|d| bad(format!("chunk of {}: {d}", e.key)))?;
+        let rows =
+            chunk::decode(&buf).map_err(|d| bad(format!("chunk of {}: {d}", self.name(i))))?;
         if rows.len() as u64 != e.count {
-            return Err(bad(format!("chunk of {} has a wrong row count", e.key)));
+            return Err(bad(format!(
+                "chunk of {} has a wrong row count",
+                self.name(i)
+            )));
         }
         Ok(rows)
     }
+
+    /// Entry `i`'s series for an error message: the index is read again (it was checked at
+    /// open), or the entry's position if even that fails.
+    fn name(&self, i: usize) -> String {
+        let (at, len) = self.index_at;
+        let mut index = vec![0u8; len as usize];
+        let mut keys = Vec::new();
+        match self.file.read_exact_at(&mut index, at) {
+            Ok(()) if parse_index(&index, at, Some(&mut keys)).is_ok() && i < keys.len() => {
+                keys.swap_remove(i).to_string()
+            }
+            _ => format!("entry {i}"),
+        }
+    }
 }
 
-fn parse_index(index: &[u8], data_end: u64) -> Result<Vec<Entry>, String> {
+/// Parses a block's index; each entry's key goes to `keys` when given (skipped otherwise).
+fn parse_index(
+    index: &[u8],
+    data_end: u64,
+    mut keys: Option<&mut Vec<SeriesKey>>,
+) -> Result<Vec<Entry>, String> {
     let mut r = Reader::new(index);
     let n = r.uvarint().map_err(|e| e.to_string())? as usize;
     let mut out = Vec::with_capacity(n.min(index.len() / 8));
-    for _ in 0..n {
-        let (key, counter_type) = r.key().map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let counter_type = match keys.as_deref_mut() {
+            Some(keys) => {
+                let (key, ct) = r.key().map_err(|e| e.to_string())?;
+                keys.push(key);
+                ct
+            }
+            None => r.skip_key().map_err(|e| e.to_string())?,
+        };
         let min_t = r.ivarint().map_err(|e| e.to_string())?;
         let max_t = r.ivarint().map_err(|e| e.to_string())?;
         let count = r.uvarint().map_err(|e| e.to_string())?;
@@ -308,10 +354,9 @@ fn parse_index(index: &[u8], data_end: u64) -> Result<Vec<Entry>, String> {
                 .expect("4 bytes"),
         );
         if offset < HEADER as u64 || offset.saturating_add(len) > data_end {
-            return Err(format!("chunk of {key} points outside the data"));
+            return Err(format!("chunk of entry {i} points outside the data"));
         }
         out.push(Entry {
-            key,
             counter_type,
             min_t,
             max_t,

@@ -13,6 +13,7 @@ use crate::aggregate::{self, bucket_raw, merge_rows};
 use crate::block::{self, Block, BlockMeta};
 use crate::chunk::Rows;
 use crate::engine::{BlockRef, Core, Frozen, Registry, SeriesMeta, StoreError};
+use argus_core::SeriesKey;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,12 +53,12 @@ pub(crate) fn load_blocks(
             Some("tmp") => {
                 let _ = std::fs::remove_file(&path);
             }
-            Some("blk") => blocks.push(Block::open(&path)?),
+            Some("blk") => blocks.push(Block::open_with_keys(&path)?),
             _ => {}
         }
     }
-    blocks.sort_by_key(|b| b.meta.seq);
-    let max_seq = blocks.last().map_or(0, |b| b.meta.seq);
+    blocks.sort_by_key(|b| b.0.meta.seq);
+    let max_seq = blocks.last().map_or(0, |b| b.0.meta.seq);
     let out = blocks
         .into_iter()
         .map(|b| Arc::new(resolve_block(b, reg)))
@@ -65,17 +66,20 @@ pub(crate) fn load_blocks(
     Ok((out, max_seq))
 }
 
-fn resolve_block(block: Block, reg: &mut Registry) -> BlockRef {
-    let mut by_id = HashMap::with_capacity(block.entries.len());
-    for (i, e) in block.entries.iter().enumerate() {
-        let m = reg.get_or_create(&e.key, e.counter_type);
+fn resolve_block((block, keys): (Block, Vec<SeriesKey>), reg: &mut Registry) -> BlockRef {
+    let mut by_id = Vec::with_capacity(block.entries.len());
+    for (i, (e, key)) in block.entries.iter().zip(keys).enumerate() {
+        let m = reg.get_or_create(&key, e.counter_type);
         if block.meta.resolution == 0 {
             let mut st = m.state.lock().expect("series lock");
             st.max_ts = st.max_ts.max(e.max_t);
         }
-        by_id.insert(m.id, i);
+        by_id.push((m.id, i));
     }
-    BlockRef { block, by_id }
+    BlockRef {
+        block,
+        by_id: by_id.into_iter().collect(),
+    }
 }
 
 fn rollup_path(dir: &Path) -> PathBuf {
@@ -172,9 +176,33 @@ impl Core {
         Ok(())
     }
 
+    /// Writes a frozen head as one block per time partition it touches. Series by series into
+    /// every partition's writer at once: copying the whole head into per-partition rows first
+    /// doubled the flush's memory (the largest peak of a node under steady ingest).
     fn write_frozen(&self, f: &Frozen) -> Result<(), StoreError> {
         let p = self.cfg.partition_secs;
-        let mut parts: BTreeMap<i64, Vec<(&SeriesMeta, Rows)>> = BTreeMap::new();
+        let mut starts: Vec<i64> = Vec::new();
+        for (_, pts) in f.data.values() {
+            let mut i = 0;
+            while i < pts.len() {
+                let start = pts[i].0.div_euclid(p) * p;
+                if let Err(at) = starts.binary_search(&start) {
+                    starts.insert(at, start);
+                }
+                i += pts[i..].partition_point(|x| x.0 < start + p);
+            }
+        }
+        let mut writers = Vec::with_capacity(starts.len());
+        for &start in &starts {
+            let meta = BlockMeta {
+                resolution: 0,
+                start,
+                end: start + p,
+                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+            };
+            let w = block::BlockWriter::new(&self.blocks_dir, meta).map_err(disk_err)?;
+            writers.push((w, Vec::new()));
+        }
         let mut ids: Vec<&u32> = f.data.keys().collect();
         ids.sort_unstable();
         for id in ids {
@@ -182,23 +210,26 @@ impl Core {
             let mut i = 0;
             while i < pts.len() {
                 let start = pts[i].0.div_euclid(p) * p;
-                let j = pts.partition_point(|x| x.0 < start + p);
-                parts
-                    .entry(start)
-                    .or_default()
-                    .push((m, Rows::from_pairs(&pts[i..j])));
+                let j = i + pts[i..].partition_point(|x| x.0 < start + p);
+                let k = starts
+                    .binary_search(&start)
+                    .expect("every partition was listed");
+                let (w, ids) = &mut writers[k];
+                if w.add(&m.key_bytes, m.counter_type, &Rows::from_pairs(&pts[i..j]))
+                    .map_err(disk_err)?
+                {
+                    ids.push(m.id);
+                }
                 i = j;
             }
         }
-        let mut new = Vec::new();
-        for (start, series) in parts {
-            let meta = BlockMeta {
-                resolution: 0,
-                start,
-                end: start + p,
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-            };
-            new.push(self.write_block(meta, &series)?);
+        let mut new = Vec::with_capacity(writers.len());
+        for (w, ids) in writers {
+            let path = w.finish().map_err(disk_err)?;
+            new.push(Arc::new(BlockRef {
+                block: Block::open(&path)?,
+                by_id: ids.into_iter().zip(0..).collect(),
+            }));
         }
         self.install(new, &[]);
         Ok(())
@@ -213,12 +244,7 @@ impl Core {
             .iter()
             .map(|(m, r)| (&*m.key_bytes, m.counter_type, r))
             .collect();
-        let path = block::write(&self.blocks_dir, meta, &list).map_err(|e| match e {
-            block::BlockError::Io { path, source } if source.raw_os_error() == Some(28) => {
-                StoreError::DiskFull(format!("{}: {source}", path.display()))
-            }
-            e => e.into(),
-        })?;
+        let path = block::write(&self.blocks_dir, meta, &list).map_err(disk_err)?;
         let b = Block::open(&path)?;
         let by_id = series
             .iter()
@@ -307,8 +333,7 @@ impl Core {
         for ((res, start), group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
             let series: Vec<Arc<SeriesMeta>> = {
                 let reg = self.reg.read().expect("registry lock");
-                let mut ids: Vec<u32> =
-                    group.iter().flat_map(|b| b.by_id.keys().copied()).collect();
+                let mut ids: Vec<u32> = group.iter().flat_map(|b| b.by_id.ids()).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 ids.into_iter()
@@ -328,7 +353,7 @@ impl Core {
             for m in &series {
                 let mut parts = Vec::new();
                 for b in &group {
-                    if let Some(&i) = b.by_id.get(&m.id) {
+                    if let Some(i) = b.by_id.get(m.id) {
                         parts.push(b.block.read(i)?);
                     }
                 }
@@ -370,7 +395,7 @@ impl Core {
             if m.resolution == 0 && m.end <= sealed_before {
                 let e = todo.entry(m.start).or_default();
                 e.0 = e.0.max(m.seq);
-                e.1.extend(b.by_id.keys().copied());
+                e.1.extend(b.by_id.ids());
             }
         }
         let done = self.rollups.lock().expect("rollup lock").clone();

@@ -248,6 +248,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Skips a series key (not checked as UTF-8) and reads its counter type: for readers that
+    /// already know the series by position.
+    pub fn skip_key(&mut self) -> Result<CounterType, DecodeError> {
+        self.series_key_bytes()?;
+        self.counter_type()
+    }
+
     /// Reads a series key and its counter type.
     pub fn key(&mut self) -> Result<(SeriesKey, CounterType), DecodeError> {
         let key = self.series_key()?;

@@ -141,10 +141,10 @@ fn raw_breakdown(dir: &Path, points: usize) -> f64 {
         if !name.starts_with("r0-") || !name.ends_with(".blk") {
             continue;
         }
-        let b = argus_store::block::Block::open(&e.path()).unwrap();
+        let (b, keys) = argus_store::block::Block::open_with_keys(&e.path()).unwrap();
         total += b.bytes;
-        for en in &b.entries {
-            let x = per.entry(en.key.metric.clone()).or_default();
+        for (en, key) in b.entries.iter().zip(keys) {
+            let x = per.entry(key.metric).or_default();
             x.0 += en.chunk_bytes();
             x.1 += en.count;
         }

@@ -183,7 +183,39 @@ pub(crate) struct Frozen {
 /// A block file with its series resolved to engine ids.
 pub(crate) struct BlockRef {
     pub block: Block,
-    pub by_id: HashMap<u32, usize>,
+    pub by_id: ById,
+}
+
+/// A block's entry for each engine series id: `(id, entry)` pairs sorted by id. A block stays
+/// open for the whole retention with a pair per series it holds, so the 8 bytes a pair matter
+/// (a hash map took two to four times that).
+#[derive(Default)]
+pub(crate) struct ById(Box<[(u32, u32)]>);
+
+impl ById {
+    /// The entry of series `id`, if the block holds it.
+    pub(crate) fn get(&self, id: u32) -> Option<usize> {
+        self.0
+            .binary_search_by_key(&id, |p| p.0)
+            .ok()
+            .map(|i| self.0[i].1 as usize)
+    }
+
+    /// The series ids the block holds, ascending.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().map(|p| p.0)
+    }
+}
+
+impl FromIterator<(u32, usize)> for ById {
+    fn from_iter<I: IntoIterator<Item = (u32, usize)>>(it: I) -> Self {
+        let mut v: Vec<(u32, u32)> = it.into_iter().map(|(id, e)| (id, e as u32)).collect();
+        // Written blocks list series by ascending id already; a block opened at start may not.
+        if !v.is_sorted_by_key(|p| p.0) {
+            v.sort_unstable_by_key(|p| p.0);
+        }
+        ById(v.into_boxed_slice())
+    }
 }
 
 #[derive(Default)]

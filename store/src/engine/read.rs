@@ -83,7 +83,7 @@ impl Core {
         for br in blocks.iter().filter(|br| {
             br.block.meta.resolution == 0 && br.block.meta.start <= b && br.block.meta.end > a
         }) {
-            if let Some(&i) = br.by_id.get(&m.id) {
+            if let Some(i) = br.by_id.get(m.id) {
                 let e = &br.block.entries[i];
                 if e.min_t <= b && e.max_t >= a {
                     let rows = br.block.read(i)?;
@@ -129,7 +129,7 @@ impl Core {
         for br in blocks.iter().filter(|br| {
             br.block.meta.resolution == res && br.block.meta.start <= b && br.block.meta.end > a
         }) {
-            if let Some(&i) = br.by_id.get(&m.id) {
+            if let Some(i) = br.by_id.get(m.id) {
                 let rows = br.block.read(i)?;
                 let lo = rows.ts.partition_point(|&t| t < a);
                 let hi = rows.ts.partition_point(|&t| t <= b);
