@@ -63,14 +63,18 @@ impl BitWriter {
     }
 }
 
-/// Reads bits written by [`BitWriter`].
-struct BitReader<'a> {
+/// Reads bits written most significant first (by [`BitWriter`], and by a series' head).
+pub(crate) struct BitReader<'a> {
     buf: &'a [u8],
     bit: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn get(&mut self, n: u32) -> Result<u64, DecodeError> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        BitReader { buf, bit: 0 }
+    }
+
+    pub(crate) fn get(&mut self, n: u32) -> Result<u64, DecodeError> {
         if self.bit + n as usize > self.buf.len() * 8 {
             return Err(DecodeError {
                 at: self.bit / 8,

@@ -176,45 +176,35 @@ impl Core {
         Ok(())
     }
 
-    /// Writes a frozen head as one block per time partition it touches. Series by series into
-    /// every partition's writer at once: copying the whole head into per-partition rows first
-    /// doubled the flush's memory (the largest peak of a node under steady ingest).
+    /// Writes a frozen head as one block per time partition it touches, series by series into
+    /// each partition's writer: a series' head is decoded only while it is written (copying the
+    /// whole head into rows first doubled a flush's memory, the largest peak of a node).
     fn write_frozen(&self, f: &Frozen) -> Result<(), StoreError> {
         let p = self.cfg.partition_secs;
-        let mut starts: Vec<i64> = Vec::new();
-        for (_, pts) in f.data.values() {
-            let mut i = 0;
-            while i < pts.len() {
-                let start = pts[i].0.div_euclid(p) * p;
-                if let Err(at) = starts.binary_search(&start) {
-                    starts.insert(at, start);
-                }
-                i += pts[i..].partition_point(|x| x.0 < start + p);
-            }
-        }
-        let mut writers = Vec::with_capacity(starts.len());
-        for &start in &starts {
-            let meta = BlockMeta {
-                resolution: 0,
-                start,
-                end: start + p,
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-            };
-            let w = block::BlockWriter::new(&self.blocks_dir, meta).map_err(disk_err)?;
-            writers.push((w, Vec::new()));
-        }
+        let mut writers: BTreeMap<i64, (block::BlockWriter, Vec<u32>)> = BTreeMap::new();
         let mut ids: Vec<&u32> = f.data.keys().collect();
         ids.sort_unstable();
         for id in ids {
-            let (m, pts) = &f.data[id];
+            let (m, head) = &f.data[id];
+            let pts = head.to_vec();
             let mut i = 0;
             while i < pts.len() {
                 let start = pts[i].0.div_euclid(p) * p;
                 let j = i + pts[i..].partition_point(|x| x.0 < start + p);
-                let k = starts
-                    .binary_search(&start)
-                    .expect("every partition was listed");
-                let (w, ids) = &mut writers[k];
+                let (w, ids) = match writers.entry(start) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let meta = BlockMeta {
+                            resolution: 0,
+                            start,
+                            end: start + p,
+                            seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+                        };
+                        let w =
+                            block::BlockWriter::new(&self.blocks_dir, meta).map_err(disk_err)?;
+                        e.insert((w, Vec::new()))
+                    }
+                };
                 if w.add(&m.key_bytes, m.counter_type, &Rows::from_pairs(&pts[i..j]))
                     .map_err(disk_err)?
                 {
@@ -224,7 +214,7 @@ impl Core {
             }
         }
         let mut new = Vec::with_capacity(writers.len());
-        for (w, ids) in writers {
+        for (w, ids) in writers.into_values() {
             let path = w.finish().map_err(disk_err)?;
             new.push(Arc::new(BlockRef {
                 block: Block::open(&path)?,

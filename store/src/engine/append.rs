@@ -288,7 +288,7 @@ mod tests {
             .lock()
             .expect("series lock")
             .head
-            .clone();
+            .to_vec();
         assert_eq!(
             got,
             vec![(t, 1.0), (t + 1, 4.0), (t + 3000, 2.0), (t + 3001, 3.0)]

@@ -15,6 +15,7 @@
 //! range, last-value and label reads) and `replay` (rebuilding heads from the WAL at open).
 
 mod append;
+mod head;
 mod read;
 mod registry;
 mod replay;
@@ -171,7 +172,7 @@ pub struct EngineStats {
 }
 
 /// Samples of one series taken out of its head.
-pub(crate) type FrozenSeries = (Arc<SeriesMeta>, Vec<(i64, f64)>);
+pub(crate) type FrozenSeries = (Arc<SeriesMeta>, head::Head);
 
 /// A head taken out of the live series, being written to blocks; still readable meanwhile.
 pub(crate) struct Frozen {

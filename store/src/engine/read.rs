@@ -98,17 +98,13 @@ impl Core {
             }
         }
         for f in self.frozen.read().expect("frozen lock").iter() {
-            if let Some((_, pts)) = f.data.get(&m.id) {
-                let lo = pts.partition_point(|p| p.0 < a);
-                let hi = pts.partition_point(|p| p.0 <= b);
-                part(&mut out, &mut pts[lo..hi].iter().copied());
+            if let Some((_, head)) = f.data.get(&m.id) {
+                part(&mut out, &mut head.range(a, b));
             }
         }
         {
             let st = m.state.lock().expect("series lock");
-            let lo = st.head.partition_point(|p| p.0 < a);
-            let hi = st.head.partition_point(|p| p.0 <= b);
-            part(&mut out, &mut st.head[lo..hi].iter().copied());
+            part(&mut out, &mut st.head.range(a, b));
         }
         if in_order {
             return Ok(out);

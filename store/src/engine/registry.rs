@@ -1,5 +1,6 @@
 //! The series registry: each series by the hash of its key, with its head and newest points.
 
+use super::head::Head;
 use crate::codec::{key_bytes, DecodeError, Reader};
 use crate::index::Index;
 use argus_core::point::CounterType;
@@ -10,8 +11,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 pub(crate) struct SeriesState {
-    /// Samples not yet in blocks, ascending.
-    pub head: Vec<(i64, f64)>,
+    /// Samples not yet in blocks.
+    pub head: Head,
     /// Newest timestamp ever accepted (`i64::MIN` if none).
     pub max_ts: i64,
     /// The two newest raw points, newest last (for last value and counter rates).
@@ -77,22 +78,7 @@ impl SeriesMeta {
 
     pub(super) fn insert(&self, t: i64, v: f64) -> bool {
         let mut st = self.state.lock().expect("series lock");
-        let grew = match st.head.last() {
-            Some(&(lt, _)) if lt >= t => match st.head.binary_search_by_key(&t, |p| p.0) {
-                Ok(i) => {
-                    st.head[i].1 = v;
-                    false
-                }
-                Err(i) => {
-                    st.head.insert(i, (t, v));
-                    true
-                }
-            },
-            _ => {
-                st.head.push((t, v));
-                true
-            }
-        };
+        let grew = st.head.insert(t, v);
         st.max_ts = st.max_ts.max(t);
         st.last.record(t, v);
         grew
@@ -237,7 +223,7 @@ impl Registry {
             counter_type: ct,
             wal_gen: AtomicU64::new(0),
             state: Mutex::new(SeriesState {
-                head: Vec::new(),
+                head: Head::default(),
                 max_ts: i64::MIN,
                 last: Last::default(),
             }),

@@ -130,7 +130,7 @@ mod tests {
                 .lock()
                 .expect("series lock")
                 .head
-                .clone()
+                .to_vec()
         };
         let e = Engine::open(&cfg).expect("open");
         assert_eq!(head(&e), vec![(t, 1.5), (t + 10, 2.5)]);
