@@ -9,34 +9,76 @@
 
 use crate::chunk::BitReader;
 
-/// Marks "no previous XOR window" in [`Head::lead`].
+/// Marks "no previous XOR window" in [`Enc::lead`].
 const NO_WINDOW: u8 = u8::MAX;
 
-/// One series' head.
+/// Bytes of [`Enc`] at the front of a head's buffer.
+const HDR: usize = 31;
+
+/// One series' head: 32 bytes inline, nothing on the heap while empty (most series between a
+/// flush and their next sample, and every series the store only knows from its blocks).
 #[derive(Default)]
 pub(crate) struct Head {
-    /// The stream, most significant bit first.
-    bits: Vec<u8>,
-    /// Bits used in the stream's last byte (1..=8; 0 only when the stream is empty).
-    used: u8,
-    /// Samples in the stream.
-    n: u32,
-    last_t: i64,
-    last_dt: i64,
-    last_v: u64,
-    /// The previous XOR's leading and trailing zero counts ([`NO_WINDOW`] when none yet).
-    lead: u8,
-    trail: u8,
+    /// [`Enc`] then the stream, most significant bit first; empty when the stream is.
+    buf: Vec<u8>,
     /// Samples at or before the stream's newest when they arrived, ascending by time. Boxed:
     /// most heads never get one, and a pointer costs every series 8 bytes where a vector is 24.
     #[allow(clippy::box_collection)]
     late: Option<Box<Vec<(i64, f64)>>>,
 }
 
+/// The encoder's state, stored in the buffer's first [`HDR`] bytes.
+struct Enc {
+    last_t: i64,
+    last_dt: i64,
+    last_v: u64,
+    /// Samples in the stream.
+    n: u32,
+    /// Bits used in the stream's last byte (8 when a new byte is needed).
+    used: u8,
+    /// The previous XOR's leading and trailing zero counts ([`NO_WINDOW`] when none yet).
+    lead: u8,
+    trail: u8,
+}
+
+impl Enc {
+    fn load(b: &[u8]) -> Enc {
+        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        Enc {
+            last_t: u(0) as i64,
+            last_dt: u(8) as i64,
+            last_v: u(16),
+            n: u32::from_le_bytes(b[24..28].try_into().expect("4 bytes")),
+            used: b[28],
+            lead: b[29],
+            trail: b[30],
+        }
+    }
+
+    fn store(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.last_t.to_le_bytes());
+        b[8..16].copy_from_slice(&self.last_dt.to_le_bytes());
+        b[16..24].copy_from_slice(&self.last_v.to_le_bytes());
+        b[24..28].copy_from_slice(&self.n.to_le_bytes());
+        b[28] = self.used;
+        b[29] = self.lead;
+        b[30] = self.trail;
+    }
+}
+
 impl Head {
+    /// Samples in the stream.
+    fn streamed(&self) -> usize {
+        if self.buf.is_empty() {
+            0
+        } else {
+            u32::from_le_bytes(self.buf[24..28].try_into().expect("4 bytes")) as usize
+        }
+    }
+
     /// Samples held (a rewritten timestamp counts once per copy).
     pub(crate) fn len(&self) -> usize {
-        self.n as usize + self.late.as_ref().map_or(0, |l| l.len())
+        self.streamed() + self.late.as_ref().map_or(0, |l| l.len())
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -46,8 +88,26 @@ impl Head {
     /// Adds a sample; a sample for a timestamp already here replaces it. Returns whether the
     /// head holds one more sample.
     pub(crate) fn insert(&mut self, t: i64, v: f64) -> bool {
-        if self.n == 0 || t > self.last_t {
-            self.append(t, v);
+        if self.buf.is_empty() {
+            let mut e = Enc {
+                last_t: t,
+                last_dt: 0,
+                last_v: v.to_bits(),
+                n: 1,
+                used: 8,
+                lead: NO_WINDOW,
+                trail: 0,
+            };
+            self.buf.resize(HDR, 0);
+            self.put(&mut e, t as u64, 64);
+            self.put(&mut e, v.to_bits(), 64);
+            e.store(&mut self.buf);
+            return true;
+        }
+        let mut e = Enc::load(&self.buf);
+        if t > e.last_t {
+            self.append(&mut e, t, v);
+            e.store(&mut self.buf);
             return true;
         }
         let late = self.late.get_or_insert_with(Default::default);
@@ -63,76 +123,70 @@ impl Head {
         }
     }
 
-    fn append(&mut self, t: i64, v: f64) {
+    fn append(&mut self, e: &mut Enc, t: i64, v: f64) {
         let bits = v.to_bits();
-        if self.n == 0 {
-            self.put(t as u64, 64);
-            self.put(bits, 64);
-            self.lead = NO_WINDOW;
-        } else {
-            let dt = t.wrapping_sub(self.last_t);
-            let dod = dt.wrapping_sub(self.last_dt);
-            match dod {
-                0 => self.put(0, 1),
-                -64..=63 => {
-                    self.put(0b10, 2);
-                    self.put(dod as u64, 7);
-                }
-                -2048..=2047 => {
-                    self.put(0b110, 3);
-                    self.put(dod as u64, 12);
-                }
-                -524_288..=524_287 => {
-                    self.put(0b1110, 4);
-                    self.put(dod as u64, 20);
-                }
-                _ => {
-                    self.put(0b1111, 4);
-                    self.put(dod as u64, 64);
-                }
+        let dt = t.wrapping_sub(e.last_t);
+        let dod = dt.wrapping_sub(e.last_dt);
+        match dod {
+            0 => self.put(e, 0, 1),
+            -64..=63 => {
+                self.put(e, 0b10, 2);
+                self.put(e, dod as u64, 7);
             }
-            self.last_dt = dt;
-            self.put_value(bits ^ self.last_v);
+            -2048..=2047 => {
+                self.put(e, 0b110, 3);
+                self.put(e, dod as u64, 12);
+            }
+            -524_288..=524_287 => {
+                self.put(e, 0b1110, 4);
+                self.put(e, dod as u64, 20);
+            }
+            _ => {
+                self.put(e, 0b1111, 4);
+                self.put(e, dod as u64, 64);
+            }
         }
-        self.last_t = t;
-        self.last_v = bits;
-        self.n += 1;
+        e.last_dt = dt;
+        self.put_value(e, bits ^ e.last_v);
+        e.last_t = t;
+        e.last_v = bits;
+        e.n += 1;
     }
 
-    fn put_value(&mut self, x: u64) {
+    fn put_value(&mut self, e: &mut Enc, x: u64) {
         if x == 0 {
-            self.put(0, 1);
+            self.put(e, 0, 1);
             return;
         }
         // Five bits hold the leading zeros: more than 31 are coded as 31.
         let lz = x.leading_zeros().min(31) as u8;
         let tz = x.trailing_zeros() as u8;
-        if self.lead != NO_WINDOW && lz >= self.lead && tz >= self.trail {
-            self.put(0b10, 2);
-            self.put(x >> self.trail, u32::from(64 - self.lead - self.trail));
+        if e.lead != NO_WINDOW && lz >= e.lead && tz >= e.trail {
+            self.put(e, 0b10, 2);
+            self.put(e, x >> e.trail, u32::from(64 - e.lead - e.trail));
         } else {
             let sig = 64 - lz - tz;
-            self.put(0b11, 2);
-            self.put(u64::from(lz), 5);
-            self.put(u64::from(sig - 1), 6);
-            self.put(x >> tz, u32::from(sig));
-            self.lead = lz;
-            self.trail = tz;
+            self.put(e, 0b11, 2);
+            self.put(e, u64::from(lz), 5);
+            self.put(e, u64::from(sig - 1), 6);
+            self.put(e, x >> tz, u32::from(sig));
+            e.lead = lz;
+            e.trail = tz;
         }
     }
 
     /// Appends the low `n` bits of `v`, most significant first.
-    fn put(&mut self, v: u64, mut n: u32) {
+    fn put(&mut self, e: &mut Enc, v: u64, mut n: u32) {
         while n > 0 {
-            if self.used == 8 || self.bits.is_empty() {
-                self.bits.push(0);
-                self.used = 0;
+            if e.used == 8 {
+                self.buf.push(0);
+                e.used = 0;
             }
-            let free = 8 - u32::from(self.used);
+            let free = 8 - u32::from(e.used);
             let take = free.min(n);
             let chunk = (v >> (n - take)) & ((1u64 << take) - 1);
-            *self.bits.last_mut().expect("a byte was pushed") |= (chunk as u8) << (free - take);
-            self.used += take as u8;
+            *self.buf.last_mut().expect("a byte was pushed") |= (chunk as u8) << (free - take);
+            e.used += take as u8;
             n -= take;
         }
     }
@@ -140,8 +194,8 @@ impl Head {
     /// The samples, ascending by time; a late sample wins over the stream's at its timestamp.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
         let mut stream = Stream {
-            r: Bits(BitReader::new(&self.bits)),
-            left: self.n,
+            r: Bits(BitReader::new(self.buf.get(HDR..).unwrap_or_default())),
+            left: self.streamed() as u32,
             first: true,
             t: 0,
             dt: 0,
@@ -288,14 +342,22 @@ mod tests {
         }
         assert!(same(&h.to_vec(), &pts));
         // Two-decimal values XOR to long mantissas; still well under the 16 bytes of a pair.
-        assert!(h.bits.len() < 360 * 7, "{} bytes", h.bits.len());
+        assert!(h.buf.len() < 360 * 7, "{} bytes", h.buf.len());
         let mut counter = Head::default();
         for i in 0..360 {
             counter.insert(t0 + 10 * i, (1_000_000 + 4096 * i) as f64);
         }
-        assert!(counter.bits.len() < 360 * 3, "{} bytes", counter.bits.len());
+        assert!(counter.buf.len() < 360 * 3, "{} bytes", counter.buf.len());
         let r: Vec<_> = h.range(t0 + 100, t0 + 200).collect();
         assert!(same(&r, &pts[10..=20]));
+    }
+
+    #[test]
+    fn a_head_is_small_and_empty_heads_hold_nothing_on_the_heap() {
+        assert_eq!(std::mem::size_of::<Head>(), 32);
+        let h = Head::default();
+        assert_eq!(h.buf.capacity(), 0);
+        assert!(h.is_empty() && h.iter().next().is_none());
     }
 
     #[test]
