@@ -4,6 +4,7 @@
 
 use crate::point::{Point, Tags};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Bounds a point must respect. Every component that accepts points uses the same limits,
@@ -68,20 +69,31 @@ fn bad_tag_value_char(c: char) -> bool {
 /// endpoint from a label (line protocol, remote write) map rather than refuse, so a host tag
 /// such as `host=server 01` still lands (as endpoint `server_01`); docs/INGEST.md.
 pub fn clean_endpoint(s: String) -> String {
-    clean(s, bad_name_char)
+    clean(s.into(), bad_name_char).into_owned()
 }
 
 /// `s` with every character a tag value may not hold (`, = " { }`, controls) replaced by `_`.
 pub fn clean_tag_value(s: String) -> String {
+    clean(s.into(), bad_tag_value_char).into_owned()
+}
+
+/// [`clean_endpoint`] of a string that may be borrowed (from a request body): borrowed still
+/// when clean.
+pub fn clean_endpoint_cow(s: Cow<'_, str>) -> Cow<'_, str> {
+    clean(s, bad_name_char)
+}
+
+/// [`clean_tag_value`] of a string that may be borrowed: borrowed still when clean.
+pub fn clean_tag_value_cow(s: Cow<'_, str>) -> Cow<'_, str> {
     clean(s, bad_tag_value_char)
 }
 
-fn clean(s: String, bad: fn(char) -> bool) -> String {
+fn clean(s: Cow<'_, str>, bad: fn(char) -> bool) -> Cow<'_, str> {
     // Almost every value is clean: kept as it is, without a copy.
     if find_bad(&s, bad).is_none() {
         return s;
     }
-    s.chars().map(|c| if bad(c) { '_' } else { c }).collect()
+    Cow::Owned(s.chars().map(|c| if bad(c) { '_' } else { c }).collect())
 }
 
 fn check_name(

@@ -224,13 +224,36 @@ pub async fn remote_write(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &st)?;
     let budget = budget(&st, &tenant);
-    let wr = remote_write::parse(&body, st.cfg.max_body_bytes, budget).map_err(|e| match e {
+    let unreadable = |e| match e {
         remote_write::RemoteWriteError::OverBudget(e) => ApiError::from(e),
         e => ApiError::bad_request(e.to_string()),
-    })?;
+    };
+    let raw = remote_write::decompress(&body, st.cfg.max_body_bytes, budget).map_err(unreadable)?;
     let ingest = st.ingest_config();
-    let decoded = remote_write::to_points(wr, &ingest, budget)?;
-    let resp = accept(&st, &tenant, decoded).await?;
+    let resp = if st.forwarder.takes_encoded() {
+        // Straight onto the agents' frame path: no structure per sample.
+        let rw = remote_write::to_frame(&raw, &ingest, budget).map_err(unreadable)?;
+        let mut resp = accept_frame(&st, &tenant, &rw.frame).await?;
+        for r in resp.rejected.iter_mut() {
+            r.index = rw.index[r.index];
+        }
+        if !rw.rejected.is_empty() {
+            st.tenant_metrics(&tenant)
+                .rejected
+                .add(rw.rejected.len() as u64);
+            resp.rejected.extend(rw.rejected);
+            resp.rejected =
+                argus_core::validate::cap_rejections(std::mem::take(&mut resp.rejected));
+        }
+        resp
+    } else {
+        let wr = <remote_write::WriteRequest as prost::Message>::decode(&raw[..]).map_err(|e| {
+            ApiError::bad_request(
+                remote_write::RemoteWriteError::Protobuf(e.to_string()).to_string(),
+            )
+        })?;
+        accept(&st, &tenant, remote_write::to_points(wr, &ingest, budget)?).await?
+    };
     if resp.rejected.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }

@@ -14,10 +14,11 @@
 use crate::config::IngestConfig;
 use argus_core::point::{CounterType, Point, Tags};
 use argus_core::series::ENDPOINT_MARKER_TAG;
-use argus_core::validate::{clean_endpoint, clean_tag_value, Rejection, ValidationError};
+use argus_core::validate::{clean_endpoint_cow, clean_tag_value_cow, Rejection, ValidationError};
 use argus_core::wire::{Budget, Decoded, Spend, WireError, TAG_ENTRY_BYTES};
 use argus_core::TenantId;
 use argus_promql::labels::ENDPOINT_LABEL;
+use std::borrow::Cow;
 
 /// The `precision` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,10 +232,34 @@ fn parse_line(line: &str, spend: &mut Spend) -> Result<Line, LineFault> {
 /// `cfg.default_endpoint`, and the tags keep every label plus [`ENDPOINT_MARKER_TAG`] naming
 /// where the endpoint came from (the label's name, or `default`), so PromQL shows the series
 /// with exactly the labels it was written with. A marker a sender wrote itself is dropped.
-pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) -> (String, Tags) {
+pub fn endpoint_and_tags(tags: Vec<(String, String)>, cfg: &IngestConfig) -> (String, Tags) {
+    let tags = tags
+        .into_iter()
+        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+        .collect();
+    let (endpoint, tags) = endpoint_and_tags_cow(tags, cfg);
+    (
+        endpoint.into_owned(),
+        Tags::from_pairs(
+            tags.into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned())),
+        ),
+    )
+}
+
+/// A label or tag pair, borrowed from a request body where it needs no change.
+pub(crate) type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// [`endpoint_and_tags`] over strings that may be borrowed (remote write maps labels straight
+/// from the request body). The tags come back sorted by key with unique keys (a later
+/// duplicate replacing an earlier one), as [`Tags`] keeps them.
+pub(crate) fn endpoint_and_tags_cow<'a>(
+    mut tags: Vec<Pair<'a>>,
+    cfg: &IngestConfig,
+) -> (Cow<'a, str>, Vec<Pair<'a>>) {
     tags.retain(|(k, _)| k != ENDPOINT_MARKER_TAG);
     for (_, v) in tags.iter_mut() {
-        *v = clean_tag_value(std::mem::take(v));
+        *v = clean_tag_value_cow(std::mem::take(v));
     }
     // `endpoint` first whatever the configured order: a series with the label endpoint=v must
     // be stored with endpoint v, which is what a PromQL selection narrows on.
@@ -242,18 +267,40 @@ pub fn endpoint_and_tags(mut tags: Vec<(String, String)>, cfg: &IngestConfig) ->
         .iter()
         .position(|(k, v)| k == ENDPOINT_LABEL && !v.is_empty())
     {
-        let endpoint = clean_endpoint(tags.remove(i).1);
-        return (endpoint, Tags::from_pairs(tags));
+        let endpoint = clean_endpoint_cow(tags.remove(i).1);
+        return (endpoint, sorted_unique(tags));
     }
     let from = cfg.endpoint_tags.iter().find_map(|name| {
         tags.iter()
             .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| (name.as_str(), clean_endpoint(v.clone())))
+            .map(|(_, v)| (name.clone(), clean_endpoint_cow(v.clone())))
     });
-    let (marker, endpoint) = from.unwrap_or(("default", cfg.default_endpoint.clone()));
-    let marker = marker.to_owned();
-    tags.push((ENDPOINT_MARKER_TAG.to_owned(), marker));
-    (endpoint, Tags::from_pairs(tags))
+    let (marker, endpoint) = from.unwrap_or_else(|| {
+        (
+            "default".to_owned(),
+            Cow::Owned(cfg.default_endpoint.clone()),
+        )
+    });
+    tags.push((Cow::Borrowed(ENDPOINT_MARKER_TAG), Cow::Owned(marker)));
+    (endpoint, sorted_unique(tags))
+}
+
+/// `pairs` sorted by key, a later duplicate replacing an earlier one (the rule of
+/// [`Tags::from_pairs`]); kept as they are when already sorted and unique, as senders send them.
+fn sorted_unique(mut pairs: Vec<Pair<'_>>) -> Vec<Pair<'_>> {
+    if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+        return pairs;
+    }
+    // Stable: equal keys keep their order, and the last one wins below.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<Pair<'_>> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match out.last_mut() {
+            Some(last) if last.0 == k => last.1 = v,
+            _ => out.push((k, v)),
+        }
+    }
+    out
 }
 
 /// Decodes a line-protocol body: good points with their line number, a rejection per bad line
