@@ -162,6 +162,46 @@ mod tests {
     }
 
     #[test]
+    fn one_slot_merges_what_arrived_during_the_write_and_answers_after_the_merged_one() {
+        use tokio::sync::oneshot::error::TryRecvError;
+        // The default: one write in flight, as eight agents' pushes of one host each arrive.
+        let c = Coalescer::new(1, 20_000);
+        assert!(c.admit(pts("a", 71)).is_ok());
+        let mut rx: Vec<_> = (0..7)
+            .map(|i| {
+                c.admit(pts(&format!("h{i}"), 71))
+                    .expect_err("the slot is busy")
+            })
+            .collect();
+        let pending = |rx: &mut Vec<oneshot::Receiver<Outcome>>| {
+            rx.iter_mut()
+                .all(|r| matches!(r.try_recv(), Err(TryRecvError::Empty)))
+        };
+        assert!(
+            pending(&mut rx),
+            "nothing is answered before a write carries it"
+        );
+        // The first write ends: all seven go together in one write...
+        let m = c.release().expect("deliveries wait");
+        assert_eq!((m.deliveries(), m.points.len()), (7, 7 * 71));
+        // ...and are answered only when that write has finished (the store acknowledges after
+        // its fsync), not when it starts.
+        assert!(
+            pending(&mut rx),
+            "still unanswered while the merged write is in flight"
+        );
+        m.finish(&Ok(()));
+        for (i, r) in rx.into_iter().enumerate() {
+            let (res, back) = r.blocking_recv().expect("answered");
+            assert!(res.is_ok());
+            let back = back.into_points().unwrap();
+            assert!(back.len() == 71 && back.iter().all(|p| p.endpoint == format!("h{i}")));
+        }
+        assert!(c.release().is_none());
+        assert!(c.admit(pts("b", 1)).is_ok(), "the slot is free again");
+    }
+
+    #[test]
     fn a_delivery_larger_than_the_cap_still_goes_alone() {
         let c = Coalescer::new(1, 2);
         assert!(c.admit(pts("a", 1)).is_ok());
