@@ -777,24 +777,32 @@ fn dashboard_table(r: &Results, systems: &[&str], s: &mut String) {
 const INGEST_CAVEATS: &str = "**Caveats:**
 
 - The agents' shape is one host (71 points) a request, so per-request work dominates Argus's \
-figure. `perf record -g` of the serving process (transfer and storage node) during the 2000-host \
-agent run, after issue 22's changes: about a fifth of its CPU in the scheduler (context switches \
-between the HTTP workers, the storage node's blocking pool and the WAL's group commit), 11 % in \
-`fdatasync` (17 % in the WAL commit with its waits), 9 % in loopback TCP (agent → transfer → \
-storage node), 2 % decompressing the agents' zstd bodies; the transfer's own work per point \
-(checking the frame in place, hashing, copying the bytes) is about 4 %, the storage node's series \
-lookup and append about 5 %. VictoriaMetrics is fed 2,000 samples a request and does no fsync.
+figure. `perf record -g` of the serving process (transfer and storage node) over the 2000-host, \
+30-step agent run, after issue 22's second round of changes: 13 % of its CPU in the scheduler \
+(context switches between the transfer's HTTP workers, the storage node's blocking pool and the \
+WAL's group commit), 10 % in the WAL commit (nearly all `fdatasync`), 11 % encoding chunks \
+when the storage node flushes its head to blocks (and 5 % zeroing new pages; part of it is the \
+flush at shutdown, which the figure does not count), about 5 % in loopback TCP, 4 % each in \
+allocation and memory copies, 3 % decompressing the agents' zstd bodies; the \
+transfer's own work per point is about 3 %, the storage node's series lookup and append about \
+2 %. VictoriaMetrics is fed 2,000 samples a request and does no fsync.
 - Changed for issue 22 (the run before them: Argus 145k, Argus remote write 326k, \
 VictoriaMetrics 382k points per core-second): each accepted point is encoded once into the frame \
 bytes of its storage replicas and judge (no clone per replica, no second encoding), the agents' \
 binary frame is validated in place and only its tenant prefix rewritten (no `Point` built), and \
 the transfer → storage node hop is no longer zstd-compressed (`downstream_zstd`, off by default: \
 it cost more CPU than the loopback or LAN bytes it saved).
-- Left: the per-request costs. A push still takes its own HTTP request to the storage node, a hop \
-to its blocking pool and a WAL commit unless it arrives while the transfer's 4 write slots are \
-busy (then it is merged). Fewer, larger storage writes (fewer slots or a short linger in the \
-transfer's coalescer), the WAL commit without a blocking-pool hop, and a storage node in the \
-transfer's process written without HTTP would each cut a per-request cost; none is measured yet.
+- Changed in issue 22's second round (the run before it: Argus 203k, Argus remote write 485k, \
+VictoriaMetrics 478k): the transfer keeps one write in flight per storage node \
+(`downstream_writes_in_flight`, was 4), so the pushes arriving during a write go together in \
+the next one: a storage write (one request, one fsync) carried 3.9 agent pushes on average \
+instead of 1.4. A push is still acknowledged only once the write carrying it is durable.
+- Left: each push still takes its own HTTP request into the transfer, and every storage write \
+its `fdatasync`, a hop to the node's blocking pool and a loopback HTTP round trip; the wake-ups \
+between those threads are the scheduler's share. A lingering coalescer (holding a finished \
+write's slot 1–2 ms for the next pushes) was measured and did not lower the CPU per point. A \
+storage node in the transfer's process written without HTTP, and the WAL committed by a thread \
+of its own instead of the blocking pool, are the next per-request costs to cut.
 ";
 
 /// What the peak RSS figures hold, and the allocator's part in them.

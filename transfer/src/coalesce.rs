@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 /// What a delivery that waited gets back: the outcome of the write that carried its points,
-/// and the points themselves (to be spooled if the write failed).
+/// and the points themselves when that write failed but may be retried (to be spooled; empty
+/// otherwise).
 pub type Outcome = (Result<(), SendError>, Payload);
 
 struct Waiter {
@@ -101,10 +102,17 @@ impl Merged {
         self.waiters.len()
     }
 
-    /// Answers every delivery with `result` and its own points back.
+    /// Answers every delivery with `result`, and with its own points back when the write may
+    /// be retried (they are then spooled). Otherwise nothing needs them, and copying every
+    /// delivery's bytes out again would be wasted: each gets an empty payload.
     pub fn finish(mut self, result: &Result<(), SendError>) {
+        let keep = matches!(result, Err(SendError::Retryable(_)));
         for (share, done) in self.waiters.into_iter().rev() {
-            let own = self.points.split_off(share);
+            let own = if keep {
+                self.points.split_off(share)
+            } else {
+                self.points.empty()
+            };
             let r = match result {
                 Ok(()) => Ok(()),
                 Err(SendError::Retryable(m)) => Err(SendError::Retryable(m.clone())),
@@ -154,11 +162,53 @@ mod tests {
         assert_eq!(m.points.len(), 3);
         m.finish(&Ok(()));
         let (res, back) = rx.remove(0).blocking_recv().unwrap();
-        assert!(res.is_ok() && back.len() == 3);
+        assert!(res.is_ok() && back.is_empty());
         // Both slots come free; the next delivery goes straight out.
         assert!(c.release().is_none());
         assert!(c.release().is_none());
         assert!(c.admit(pts("f", 1)).is_ok());
+    }
+
+    #[test]
+    fn one_slot_merges_what_arrived_during_the_write_and_answers_after_the_merged_one() {
+        use tokio::sync::oneshot::error::TryRecvError;
+        // The default: one write in flight, as eight agents' pushes of one host each arrive.
+        let c = Coalescer::new(1, 20_000);
+        assert!(c.admit(pts("a", 71)).is_ok());
+        let mut rx: Vec<_> = (0..7)
+            .map(|i| {
+                c.admit(pts(&format!("h{i}"), 71))
+                    .expect_err("the slot is busy")
+            })
+            .collect();
+        let pending = |rx: &mut Vec<oneshot::Receiver<Outcome>>| {
+            rx.iter_mut()
+                .all(|r| matches!(r.try_recv(), Err(TryRecvError::Empty)))
+        };
+        assert!(
+            pending(&mut rx),
+            "nothing is answered before a write carries it"
+        );
+        // The first write ends: all seven go together in one write...
+        let m = c.release().expect("deliveries wait");
+        assert_eq!((m.deliveries(), m.points.len()), (7, 7 * 71));
+        // ...and are answered only when that write has finished (the store acknowledges after
+        // its fsync), not when it starts.
+        assert!(
+            pending(&mut rx),
+            "still unanswered while the merged write is in flight"
+        );
+        m.finish(&Ok(()));
+        for (i, r) in rx.into_iter().enumerate() {
+            let (res, back) = r.blocking_recv().expect("answered");
+            assert!(res.is_ok(), "delivery {i}");
+            assert!(
+                back.is_empty(),
+                "a durable delivery's points are not copied back"
+            );
+        }
+        assert!(c.release().is_none());
+        assert!(c.admit(pts("b", 1)).is_ok(), "the slot is free again");
     }
 
     #[test]

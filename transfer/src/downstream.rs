@@ -4,8 +4,9 @@
 //! [`Downstream::deliver`] makes points durable for this downstream: sent directly when the
 //! downstream is healthy and has nothing spooled, otherwise appended to its spool (fsynced).
 //! A background replayer drains the spool in order once the downstream answers again.
-//! Direct writes are coalesced ([`crate::coalesce`]): at most [`MAX_WRITES_IN_FLIGHT`] at
-//! once, the deliveries that arrive meanwhile going together in the next write.
+//! Direct writes are coalesced ([`crate::coalesce`]): at most
+//! [`TransferConfig::downstream_writes_in_flight`](crate::config::TransferConfig::downstream_writes_in_flight)
+//! at once, the deliveries that arrive meanwhile going together in the next write.
 
 use crate::breaker::Breaker;
 use crate::coalesce::Coalescer;
@@ -63,9 +64,6 @@ struct Stats {
     coalesced: Arc<Counter>,
 }
 
-/// Direct writes to one downstream at once; deliveries past them wait and are merged.
-pub const MAX_WRITES_IN_FLIGHT: usize = 4;
-
 /// Most points in one merged write (a single larger delivery still goes whole).
 pub const MAX_MERGED_POINTS: usize = 20_000;
 
@@ -90,12 +88,13 @@ impl Downstream {
     }
 
     /// Opens the downstream's spool under `spool_dir` and starts its replayer, which runs until
-    /// `stop` turns true.
+    /// `stop` turns true. At most `writes_in_flight` direct writes go out at once.
     pub fn start(
         sink: Sink,
         spool_dir: &Path,
         spool: &SpoolConfig,
         breaker: &BreakerConfig,
+        writes_in_flight: usize,
         registry: &Registry,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<Downstream>, SpoolError> {
@@ -144,7 +143,7 @@ impl Downstream {
                     labels,
                 ),
             },
-            coalescer: Coalescer::new(MAX_WRITES_IN_FLIGHT, MAX_MERGED_POINTS),
+            coalescer: Coalescer::new(writes_in_flight, MAX_MERGED_POINTS),
             sink,
             spool: Arc::new(s),
             breaker: Mutex::new(Breaker::new(

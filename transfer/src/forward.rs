@@ -114,6 +114,7 @@ impl Forwarder {
                 &spool_dir,
                 &cfg.spool,
                 &cfg.breaker,
+                cfg.downstream_writes_in_flight,
                 registry,
                 stop.clone(),
             )?)
@@ -129,6 +130,7 @@ impl Forwarder {
                 &spool_dir,
                 &cfg.spool,
                 &cfg.breaker,
+                cfg.downstream_writes_in_flight,
                 registry,
                 stop.clone(),
             )?;
@@ -180,6 +182,7 @@ impl Forwarder {
             &self.spool_dir,
             &cfg.spool,
             &cfg.breaker,
+            cfg.downstream_writes_in_flight,
             &self.registry,
             self.stop.clone(),
         )?;

@@ -117,6 +117,14 @@ impl Payload {
         }
     }
 
+    /// An empty payload of the same kind.
+    pub(crate) fn empty(&self) -> Payload {
+        match self {
+            Payload::Frame(_) => Payload::Frame(FrameBody::default()),
+            Payload::Points(_) => Payload::Points(Vec::new()),
+        }
+    }
+
     pub(crate) fn share(&self) -> Share {
         match self {
             Payload::Frame(f) => Share {
