@@ -11,6 +11,7 @@ use argus_core::query::{
     LastQuery, LastValue, MatchOp, RangeQuery, SelectQuery, Selector, SeriesData, SeriesQuery,
     TagMatcher,
 };
+use argus_core::wire::series as series_wire;
 use argus_core::{SeriesKey, TenantId};
 use argus_promql::labels::{into_series, CompiledMatchers};
 use argus_promql::split::{self, PartialSeries, RegionEval};
@@ -121,12 +122,28 @@ pub async fn select(
     if q.end < q.start {
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
-    let out: Vec<SeriesData> = selected(&st, &q)
-        .await?
-        .into_iter()
-        .take(q.limit.unwrap_or(usize::MAX))
-        .collect();
-    Ok(crate::agents::answer_json(&req, &out))
+    // A reader that speaks the binary answer (web of this version) says so; others get JSON.
+    let binary = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.split(';').next().unwrap_or("").trim() == series_wire::CONTENT_TYPE)
+        });
+    let mut out = selected(&st, &q).await?;
+    out.truncate(q.limit.unwrap_or(usize::MAX));
+    if !binary {
+        return Ok(crate::agents::answer_json(&req, &out));
+    }
+    // Values travel as their bytes, which compress little: sent as they are. Encoding is a
+    // copy, cheaper than the JSON answer that is encoded here too.
+    Ok(crate::agents::answer_body(
+        &req,
+        series_wire::CONTENT_TYPE,
+        series_wire::encode(&out),
+        false,
+    ))
 }
 
 /// `POST /internal/v1/query/eval`: partial aggregations of a split PromQL query
