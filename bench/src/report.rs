@@ -452,8 +452,8 @@ fn queries_section(r: &Results, s: &mut String) {
         s,
         "Dashboard-like range queries, each system asked through its own `/api/v1/query_range` on the \
          same data (Argus: the web service's `/prometheus/api/v1/query_range` with an API token; the \
-         region's transfer selects from the storage node and evaluates the aggregations that can be \
-         split, web the rest). One tenant \
+         aggregations that can be split are evaluated in the region, by its storage node when it has \
+         one as here (else by its transfer over the nodes' series), web the rest). One tenant \
          of {} hosts, {} series each: the agent's set plus byte counters per interface \
          (`net.if.{{in,out}}.bytes.total`) and a classic latency histogram \
          (`http.request.duration.seconds.bucket`, 10 `le` buckets). Every series of every host has the \
@@ -832,9 +832,9 @@ stops; the answers table shows whether the three agree.
 clock ticks (10 ms) over all repetitions, which is why fast queries repeat for at least the minimum \
 time.
 - Argus's figures include the hops of its deployed query path (web → transfer → storage node over \
-loopback HTTP: the selected series' points in the binary selection answer from the storage node to \
-the transfer, the partial answers in binary from the transfer to web); the peers answer from one \
-process.
+loopback HTTP: the partial answers the storage node computes passed on in binary by the transfer \
+to web, a plain selection's points (one host's CPU) in the binary selection answer from the \
+storage node through the transfer to web); the peers answer from one process.
 - Where Argus's CPU went before this run (`perf record` of the serving process at 2000 hosts): on \
 `sum by (iface)`, 45 % in the storage node's read (chunk decoding 14 %, merging a series' sources \
 by a sort 10 %, binary encoding 7 %), 30 % in the transfer's evaluation (the `rate` passes 26 %), \
@@ -844,12 +844,13 @@ JSON strings) and inflating them in web, and a sixth in web's step-by-step `topk
 (endpoint))` over the 2000 partial sums. Since then the partial answers cross in binary, \
 aggregations and topk/bottomk over selectors, range functions and other aggregations are \
 evaluated series by series (same answers to the bit), a series' sources are concatenated rather \
-than sorted together, chunk bits are read a word at a time, and a large selection is read, and \
-its range function computed, on both cores. What is left: the threads of a parallel read are \
-started per query (each with a fresh allocator heap, so fresh pages to zero; a persistent pool \
-would keep them), a point is still copied from the chunk into the node's answer and again into the \
-evaluator's series, and for a region of one storage node the evaluation could run in the node \
-(no points moved).
+than sorted together, chunk bits are read a word at a time, a large selection is read, and \
+its range function computed, on both cores, `rate` and `increase` skip the reset search on \
+windows without a drop, and a region of one storage node has the node evaluate the partial \
+aggregations (no raw points leave it). What is left: chunks are decoded again by every query \
+(decoding is now the largest share), the threads of a parallel read are started per query (each \
+with a fresh allocator heap, so fresh pages to zero; a persistent pool would keep them), and a \
+point is still copied from the decoded chunk into the node's selection.
 - Beyond the last 65 minutes the history is `cpu.busy` alone, at 60 s: the 24 h query reads one \
 series; the fleet queries read the last hour plus the 5-minute `rate` window of 2 to 10 series a \
 host (the points-selected column).

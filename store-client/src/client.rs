@@ -183,6 +183,22 @@ impl StoreClient {
         decoded.map_err(|reason| ClientError::Decode { url, reason })
     }
 
+    /// The node's evaluation of a region's partial queries (`query/eval`, a
+    /// `argus_promql::split::RegionEval` as `q`): the answer's content type and bytes, in the
+    /// first of the types `accept` lists that the node speaks.
+    pub async fn eval<Q: Serialize>(
+        &self,
+        q: &Q,
+        accept: &str,
+    ) -> Result<(String, Vec<u8>), ClientError> {
+        let url = format!("{}/internal/v1/query/eval", self.base);
+        let req = self
+            .auth(self.http.post(&url))
+            .header(reqwest::header::ACCEPT, accept)
+            .json(q);
+        self.answer(&url, req).await
+    }
+
     /// The latest value of each selected series.
     pub async fn last(&self, q: &LastQuery) -> Result<Vec<LastValue>, ClientError> {
         self.post_json("query/last", q).await

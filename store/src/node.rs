@@ -24,7 +24,7 @@ use argus_core::validate::{validate_point, validate_sample, validate_series, Lim
 use argus_core::wire::series as series_wire;
 use argus_core::wire::{decode_body, Batch, Encoding, PushResponse};
 use argus_core::SeriesKey;
-use argus_promql::labels::{labels_of, prefilter, series_of, CompiledMatchers};
+use argus_promql::labels::{into_series, labels_of, prefilter, CompiledMatchers};
 use argus_promql::split::{self, PartialSeries, RegionEval};
 use argus_promql::Fetched;
 use serde::{Deserialize, Serialize};
@@ -504,8 +504,8 @@ async fn query_eval(
                 let exact = CompiledMatchers::new(&sel.matchers).map_err(error)?;
                 let series = select_local(&engine, &q.select_query(&sel), &exact)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?
-                    .iter()
-                    .map(series_of)
+                    .into_iter()
+                    .map(into_series)
                     .collect();
                 fetched.insert(sel.key(), series);
             }

@@ -11,6 +11,7 @@ use argus_core::query::{
     LastQuery, LastValue, MatchOp, RangeQuery, SelectQuery, Selector, SeriesData, SeriesQuery,
     TagMatcher,
 };
+use argus_core::wire::series as series_wire;
 use argus_core::{SeriesKey, TenantId};
 use argus_promql::labels::{into_series, CompiledMatchers};
 use argus_promql::split::{self, PartialSeries, RegionEval};
@@ -121,12 +122,28 @@ pub async fn select(
     if q.end < q.start {
         return Err(ApiError::bad_field("end", "must not be before start"));
     }
-    let out: Vec<SeriesData> = selected(&st, &q)
-        .await?
-        .into_iter()
-        .take(q.limit.unwrap_or(usize::MAX))
-        .collect();
-    Ok(crate::agents::answer_json(&req, &out))
+    // A reader that speaks the binary answer (web of this version) says so; others get JSON.
+    let binary = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.split(';').next().unwrap_or("").trim() == series_wire::CONTENT_TYPE)
+        });
+    let mut out = selected(&st, &q).await?;
+    out.truncate(q.limit.unwrap_or(usize::MAX));
+    if !binary {
+        return Ok(crate::agents::answer_json(&req, &out));
+    }
+    // Values travel as their bytes, which compress little: sent as they are. Encoding is a
+    // copy, cheaper than the JSON answer that is encoded here too.
+    Ok(crate::agents::answer_body(
+        &req,
+        series_wire::CONTENT_TYPE,
+        series_wire::encode(&out),
+        false,
+    ))
 }
 
 /// `POST /internal/v1/query/eval`: partial aggregations of a split PromQL query
@@ -145,7 +162,11 @@ pub async fn eval(
         .get(actix_web::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(split::accepts_binary);
-    let q = std::sync::Arc::new(q.into_inner());
+    let q = q.into_inner();
+    if let Some(answer) = eval_on_node(&req, &st, &q, binary).await {
+        return answer;
+    }
+    let q = std::sync::Arc::new(q);
     let plan = q
         .plan()
         .map_err(|e| ApiError::bad_field("queries", e.message))?;
@@ -186,6 +207,65 @@ pub async fn eval(
         body,
         false,
     ))
+}
+
+/// [`eval`] by the region's storage node when it is the only one: it evaluates next to its
+/// data (its `query/eval`), so only the partial answers cross, not every selected series' raw
+/// points (which were most of a fleet query's cost). `None` when the region has several nodes
+/// or a remote TSDB, or its node has no such endpoint (an older version): evaluated here then.
+async fn eval_on_node(
+    req: &HttpRequest,
+    st: &State,
+    q: &RegionEval,
+    binary: bool,
+) -> Option<Result<HttpResponse, ApiError>> {
+    if st.forwarder.remote().is_some() {
+        return None;
+    }
+    let node = {
+        let topo = st.forwarder.topology();
+        let mut clients = topo.store_clients();
+        match (
+            topo.store_ring.members().len(),
+            clients.next(),
+            clients.next(),
+        ) {
+            (1, Some(c), None) => c.clone(),
+            _ => return None,
+        }
+    };
+    let accept = if binary {
+        format!("{}, application/json", split::PARTIALS_CONTENT_TYPE)
+    } else {
+        "application/json".to_string()
+    };
+    Some(match node.eval(q, &accept).await {
+        Ok((content_type, body)) => {
+            let binary = content_type.starts_with(split::PARTIALS_CONTENT_TYPE);
+            Ok(crate::agents::answer_body(
+                req,
+                if binary {
+                    split::PARTIALS_CONTENT_TYPE
+                } else {
+                    "application/json"
+                },
+                body,
+                !binary,
+            ))
+        }
+        Err(ClientError::Status { status: 404, .. }) => return None,
+        // The node's refusal (a bad query, a limit) with its status, as web passes it on.
+        Err(ClientError::Status {
+            status, message, ..
+        }) if Failure::of_status(status) == Failure::Refused => Err(ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            message,
+        )),
+        Err(e) => Err(ApiError::unavailable(
+            format!("no storage node answered ({e})"),
+            2,
+        )),
+    })
 }
 
 /// A partial evaluation's error with the status the PromQL API gives it (a bad query 400, a

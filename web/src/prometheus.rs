@@ -8,12 +8,13 @@
 
 use crate::auth::Auth;
 use crate::config::RegionEndpoint;
-use crate::query::{to_some_regions, to_some_regions_as, Read, RegionAnswers};
+use crate::query::{to_some_regions_as, Read, RegionAnswers};
 use crate::server::State;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::query::{SelectQuery, SeriesData, TagMatcher};
+use argus_core::wire::series as series_wire;
 use argus_core::TenantId;
 use argus_promql::split::{self, PartialSeries, RegionEval, Split};
 use argus_promql::value::{Labels, Series};
@@ -585,7 +586,20 @@ async fn fetch_from(
     if q.end < q.start {
         return Ok((Vec::new(), Vec::new()));
     }
-    let answers: RegionAnswers<SeriesData> = to_some_regions(st, regions, "select", &q).await?;
+    // Asked for in binary; a region of an older version answers JSON.
+    let accept = format!("{}, application/json", series_wire::CONTENT_TYPE);
+    let decode = |content_type: &str, body: &[u8]| -> Result<Vec<SeriesData>, String> {
+        if content_type.starts_with(series_wire::CONTENT_TYPE) {
+            return series_wire::decode(body).map_err(|e| e.to_string());
+        }
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    };
+    let read = Read {
+        accept: Some(&accept),
+        decode: &decode,
+    };
+    let answers: RegionAnswers<SeriesData> =
+        to_some_regions_as(st, regions, "select", &q, &read).await?;
     let warnings = unreachable_warnings(&answers.unreachable);
     let merged = merge_regions(answers.data, tenant);
     if merged.len() > max_series {

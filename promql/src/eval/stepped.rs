@@ -35,6 +35,8 @@ enum Source<'a> {
         rts: Vec<i64>,
         range_ms: i64,
         f: RangeFn,
+        /// `f` for windows without a drop in value, when `f` looks for counter resets.
+        without_drops: Option<RangeFn>,
         /// The output label sets (the metric name dropped unless `f` keeps it).
         labels: Vec<Labels>,
     },
@@ -102,17 +104,25 @@ impl Source<'_> {
                 rts,
                 range_ms,
                 f,
+                without_drops,
                 ..
             } => {
                 let pts = &series[i].points;
+                // Point `k` is a drop when its value is below the one before (what a reset
+                // search looks for). Drops at `1..=lo` and at `1..hi` are counted as the
+                // cursors move: the window `lo..hi` holds one exactly when the counts differ.
+                let dropped = |k: usize| k > 0 && k < pts.len() && pts[k].1 < pts[k - 1].1;
+                let count = without_drops.is_some();
                 let (mut lo, mut hi) = (0usize, 0usize);
+                let (mut drops_lo, mut drops_hi) = (0usize, 0usize);
                 for (out, &rt) in row.iter_mut().zip(rts) {
                     let from = rt - range_ms;
                     while lo < pts.len() && pts[lo].0 < from {
                         lo += 1;
+                        drops_lo += usize::from(count && dropped(lo));
                     }
-                    hi = hi.max(lo);
-                    while hi < pts.len() && pts[hi].0 <= rt {
+                    while hi < pts.len() && (hi < lo || pts[hi].0 <= rt) {
+                        drops_hi += usize::from(count && dropped(hi));
                         hi += 1;
                     }
                     *out = if lo < hi {
@@ -121,7 +131,10 @@ impl Source<'_> {
                             start_ms: from,
                             end_ms: rt,
                         };
-                        f(&pts[lo..hi], &window)
+                        match without_drops {
+                            Some(g) if drops_hi == drops_lo => g(&pts[lo..hi], &window),
+                            _ => f(&pts[lo..hi], &window),
+                        }
                     } else {
                         None
                     };
@@ -266,6 +279,7 @@ fn range_call<'a>(ev: &Evaluator<'a>, c: &Call) -> Option<Source<'a>> {
         rts: reference_times(ev, &m.vs),
         range_ms: ms(&m.range),
         f,
+        without_drops: functions::range_fn_without_drops(c.func.name),
         labels,
     })
 }
@@ -503,6 +517,8 @@ mod tests {
         "ties offset 1m",
         "ties @ 500",
         "rate(bytes[1m])",
+        "increase(bytes[5m])",
+        "rate(ties[30s])",
         "last_over_time(ties[1m])",
         "sum by (rack) (ties)",
         "avg(bytes)",

@@ -34,6 +34,26 @@ pub(crate) fn extrapolated_rate(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
+    extrapolate(points, window, is_counter, is_rate, true)
+}
+
+/// [`extrapolated_rate`] of a counter over points known to hold no drop (no value below the
+/// one before it): there is no reset to look for, and the answer is the same.
+pub(crate) fn counter_rate_without_drops(
+    points: &Points,
+    window: &Window<'_>,
+    is_rate: bool,
+) -> Option<f64> {
+    extrapolate(points, window, true, is_rate, false)
+}
+
+fn extrapolate(
+    points: &Points,
+    window: &Window<'_>,
+    is_counter: bool,
+    is_rate: bool,
+    may_drop: bool,
+) -> Option<f64> {
     let n = points.len();
     if n < 2 {
         return None;
@@ -42,7 +62,7 @@ pub(crate) fn extrapolated_rate(
     let (last_t, last_v) = points[n - 1];
 
     let mut result = last_v - first_v;
-    if is_counter {
+    if is_counter && may_drop {
         // A drop means the counter restarted from zero: add back what it had counted.
         let mut prev = first_v;
         for &(_, v) in &points[1..] {

@@ -80,22 +80,37 @@ impl Core {
             }
         };
         let blocks: Vec<Arc<BlockRef>> = self.blocks.read().expect("blocks lock").clone();
-        for br in blocks.iter().filter(|br| {
-            br.block.meta.resolution == 0 && br.block.meta.start <= b && br.block.meta.end > a
-        }) {
-            if let Some(i) = br.by_id.get(m.id) {
-                let e = &br.block.entries[i];
-                if e.min_t <= b && e.max_t >= a {
-                    let rows = br.block.read(i)?;
-                    let lo = rows.ts.partition_point(|&t| t < a);
-                    let hi = rows.ts.partition_point(|&t| t <= b);
-                    let vals = &rows.cols[0][lo..hi];
-                    part(
-                        &mut out,
-                        &mut rows.ts[lo..hi].iter().copied().zip(vals.iter().copied()),
-                    );
-                }
-            }
+        // The series' chunks that overlap `[a, b]`, as (block, entry).
+        let chunks = || {
+            blocks
+                .iter()
+                .filter(|br| {
+                    br.block.meta.resolution == 0
+                        && br.block.meta.start <= b
+                        && br.block.meta.end > a
+                })
+                .filter_map(|br| {
+                    let i = br.by_id.get(m.id)?;
+                    let e = &br.block.entries[i];
+                    (e.min_t <= b && e.max_t >= a).then_some((br, i))
+                })
+        };
+        // Room for the chunks' rows up front: growing the list chunk by chunk copied it and
+        // touched fresh pages each time.
+        out.reserve(
+            chunks()
+                .map(|(br, i)| br.block.entries[i].count as usize)
+                .sum(),
+        );
+        for (br, i) in chunks() {
+            let rows = br.block.read(i)?;
+            let lo = rows.ts.partition_point(|&t| t < a);
+            let hi = rows.ts.partition_point(|&t| t <= b);
+            let vals = &rows.cols[0][lo..hi];
+            part(
+                &mut out,
+                &mut rows.ts[lo..hi].iter().copied().zip(vals.iter().copied()),
+            );
         }
         for f in self.frozen.read().expect("frozen lock").iter() {
             if let Some((_, head)) = f.data.get(&m.id) {
