@@ -2,7 +2,8 @@
 //! process, so its CPU and memory are measured apart from the load generator.
 //!
 //! serve-argus runs what one region's ingest path runs — a transfer in front of a storage node
-//! (the embedded engine), talking real HTTP on loopback — with the benchmark's tenants.
+//! (the embedded engine) in one process, as `argus standalone` runs them: writes go to the node
+//! without HTTP, queries over loopback HTTP — with the benchmark's tenants.
 
 use anyhow::Context;
 use argus_core::TenantId;

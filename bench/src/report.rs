@@ -957,8 +957,9 @@ pub(crate) fn render(r: &Results, plots: &[(String, PathBuf)]) -> String {
          spread over {} tenants, each reporting the agent's metric set (docs/METRICS.md: cpu.*, load.*, \
          mem.*, df.* on two mounts, disk.io.*, net.if.* on two interfaces, ss/proc/kernel; {} series a host) \
          at a {} s step, with values that move like a real host's. The same series and values go to \
-         Argus (an `argus-transfer` in front of an `argus-store` node with its embedded engine, real HTTP \
-         on loopback; each host's batch pushed as the agent pushes it: the binary point frame, zstd, {} host(s) a request) \
+         Argus (an `argus-transfer` in front of an `argus-store` node with its embedded engine, in one \
+         process as `argus standalone` runs them: the transfer hands its writes to the node without HTTP, \
+         queries go over loopback HTTP; each host's batch pushed as the agent pushes it: the binary point frame, zstd, {} host(s) a request) \
          and to each peer by Prometheus remote write (protobuf, snappy, {} hosts ≈ {} samples a request, \
          Prometheus' default `max_samples_per_send`); \"Argus (remote write)\" is the same Argus fed those very remote-write requests on the transfer's `/api/v1/write`, the like-for-like protocol comparison. \"Argus on VictoriaMetrics\" (main comparison and queries only) is the same transfer keeping its points in a VictoriaMetrics single node (`[remote_storage]`, tenant label, `max_response_bytes` raised to 2 GiB and `timeout_ms` to 120 s for the fleet-wide selections) instead of a storage node, fed the agents' batches: its CPU, memory and disk are the transfer's and the VictoriaMetrics's together. {} requests are in flight; each step is sent whole \
          before the next, oldest first, ending now. Each server runs as its own process; its CPU time \

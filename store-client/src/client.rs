@@ -138,13 +138,25 @@ impl StoreClient {
     /// Writes an already encoded, uncompressed binary frame ([`argus_core::wire::frame`],
     /// points carrying their tenant), compressed with zstd when `zstd` (worth it across a slow
     /// link; on loopback or a LAN the compression costs more CPU than the bytes it saves).
-    /// Answered as [`Self::write`].
+    /// Answered as [`Self::write`]. A node serving in this process ([`crate::local`]) is
+    /// handed the frame directly.
     pub async fn write_frame(
         &self,
         frame: Vec<u8>,
         zstd: bool,
     ) -> Result<PushResponse, ClientError> {
         let url = format!("{}/internal/v1/write", self.base);
+        if let Some(node) = crate::local::find(&self.base) {
+            return node
+                .write_frame(&self.token, frame)
+                .await
+                .map_err(|r| ClientError::Status {
+                    url,
+                    status: r.status,
+                    message: r.message,
+                    retry_after: r.retry_after,
+                });
+        }
         let mut req = self
             .auth(self.http.post(&url))
             .header("content-type", argus_core::wire::frame::CONTENT_TYPE);

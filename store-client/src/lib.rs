@@ -5,6 +5,7 @@
 //! the engine.
 //!
 //! - [`client`] — [`StoreClient`], how every other component talks to a storage node;
+//! - [`local`] — storage nodes serving in the same process, written without HTTP;
 //! - [`aggregate`] — rates, bucketing, rollup rows and grouping across series, computed the
 //!   same way in the node and where partial answers are combined;
 //! - [`rows`] — [`Rows`](rows::Rows), a series' timestamps and value columns;
@@ -13,6 +14,7 @@
 pub mod aggregate;
 pub mod allocator;
 pub mod client;
+pub mod local;
 pub mod rows;
 
 pub use client::{ClientError, StoreClient};

@@ -27,6 +27,7 @@ use argus_core::SeriesKey;
 use argus_promql::labels::{into_series, labels_of, prefilter, CompiledMatchers};
 use argus_promql::split::{self, PartialSeries, RegionEval};
 use argus_promql::Fetched;
+use argus_store_client::local;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -90,13 +91,17 @@ pub struct StoreNode {
     pub server: Served,
     /// The engine it serves.
     pub engine: Arc<Engine>,
+    /// Its place among this process's nodes (writes from a transfer beside it skip HTTP).
+    local: Option<local::Registration>,
 }
 
 impl StoreNode {
     /// Stops serving and writes the head to compressed blocks, emptying the write-ahead log:
     /// a stopped node's disk holds its compacted size, and the next start replays nothing. If
     /// that fails the log is still fsynced, so nothing acknowledged is lost either way.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
+        // Local writes go over HTTP from now on, and are refused as the server stops.
+        self.local.take();
         self.server.stop().await;
         let engine = self.engine.clone();
         let flushed = tokio::task::spawn_blocking(move || engine.flush_head()).await;
@@ -148,13 +153,18 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
         cfg: cfg.clone(),
     });
     let max = cfg.max_body_bytes;
-    let shed = Shed(Shedder::for_component(
+    let shedder = Shedder::for_component(
         &state.registry,
         "store",
         "writes",
         cfg.max_in_flight,
         cfg.body_timeout_secs,
-    ));
+    );
+    let shed = Shed(shedder.clone());
+    let local_writes = Arc::new(LocalWrites {
+        state: state.clone(),
+        shedder,
+    });
     let internal_token = cfg.internal_token.clone();
     let server = HttpServer::new(move || {
         // Every internal route checks the credential before its body is read.
@@ -202,9 +212,12 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
     .workers(cfg.workers.max(1));
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-store")?.run();
     tracing::info!(%addr, data_dir = %cfg.engine.data_dir.display(), "argus-store serving");
+    let server = Served::spawn(addr, server).with_https(tls_on);
+    let local = local::register(&server.url(), local_writes);
     Ok(StoreNode {
-        server: Served::spawn(addr, server).with_https(tls_on),
+        server,
         engine,
+        local: Some(local),
     })
 }
 
@@ -294,6 +307,11 @@ async fn write(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(crate::codec::CONTENT_TYPE));
+    Ok(HttpResponse::Ok().json(written(&st, raw, binary).await?))
+}
+
+/// Writes a request's decoded body (a binary frame, or a JSON batch) on the blocking pool.
+async fn written(st: &State, raw: Vec<u8>, binary: bool) -> Result<PushResponse, ApiError> {
     let engine = st.engine.clone();
     let limits = st.cfg.limits.clone();
     let now = argus_core::time::now_secs();
@@ -308,7 +326,51 @@ async fn write(
     .map_err(|e| ApiError::internal(e.to_string()))??;
     st.points_in.add(accepted as u64);
     st.points_rejected.add(rejected.len() as u64);
-    Ok(HttpResponse::Ok().json(PushResponse { accepted, rejected }))
+    Ok(PushResponse { accepted, rejected })
+}
+
+/// The node's write endpoint for a transfer in the same process ([`local`]): the same
+/// credential check, load shedding, size limit and write as `/internal/v1/write`, without
+/// the HTTP request and its JSON answer.
+struct LocalWrites {
+    state: web::Data<State>,
+    shedder: Arc<Shedder>,
+}
+
+impl local::LocalNode for LocalWrites {
+    fn write_frame(&self, token: &str, frame: Vec<u8>) -> local::WriteAnswer {
+        let st = self.state.clone();
+        let admitted = self.shedder.try_enter();
+        let token_ok = st.cfg.internal_token.is_empty()
+            || argus_core::auth::constant_time_eq(
+                token.as_bytes(),
+                st.cfg.internal_token.as_bytes(),
+            );
+        Box::pin(async move {
+            let refusal = |e: ApiError| local::Refusal {
+                status: e.status.as_u16(),
+                message: e.message,
+                retry_after: e.retry_after,
+            };
+            if !token_ok {
+                return Err(refusal(ApiError::unauthorized(
+                    "invalid internal credential",
+                )));
+            }
+            let _permit = admitted.map_err(refusal)?;
+            if frame.len() > st.cfg.max_body_bytes {
+                return Err(refusal(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "body of {} bytes is over max_body_bytes ({})",
+                        frame.len(),
+                        st.cfg.max_body_bytes
+                    ),
+                )));
+            }
+            written(&st, frame, true).await.map_err(refusal)
+        })
+    }
 }
 
 /// How many points a write stored, and every refused one with its index in the request.

@@ -162,3 +162,89 @@ async fn select_answers_binary_or_json_alike() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 401);
 }
+
+/// A transfer in the node's process hands it frames without HTTP: the answer (accepted
+/// points, refusals with their index, a bad credential, an oversized frame) is the HTTP
+/// endpoint's, and once the node stops its writes go over HTTP and fail as to any stopped node.
+#[tokio::test]
+async fn a_node_in_this_process_takes_frames_directly_and_answers_as_over_http() {
+    use argus_store_client::local;
+    use argus_store_client::ClientError;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(StoreConfig {
+        listen: "127.0.0.1:0".into(),
+        internal_token: "sekrit".into(),
+        max_body_bytes: 4096,
+        engine: EngineConfig {
+            data_dir: dir.path().into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let direct_url = node.server.url();
+    // The same node under another name is not found locally: that client goes over HTTP.
+    let http_url = format!("http://localhost:{}", node.server.addr.port());
+    assert!(local::serves(&direct_url));
+    assert!(!local::serves(&http_url));
+    let t = Duration::from_secs(30);
+    let direct = StoreClient::new(direct_url.clone(), "sekrit", t);
+    let http = StoreClient::new(http_url.clone(), "sekrit", t);
+    let now = argus_core::time::now_secs();
+    // Two good points around one a week in the future (refused, index 1).
+    let frame = |ts: i64| {
+        argus_core::wire::frame::encode_raw(&[
+            pt("acme", "cpu", 1.0, ts),
+            pt("acme", "cpu", 2.0, now + 7 * 86_400),
+            pt("acme", "mem", 3.0, ts),
+        ])
+    };
+    let a = direct.write_frame(frame(now - 20), false).await.unwrap();
+    let b = http.write_frame(frame(now - 10), false).await.unwrap();
+    assert_eq!(a.accepted, 2);
+    assert_eq!(
+        (a.accepted, format!("{:?}", a.rejected)),
+        (b.accepted, format!("{:?}", b.rejected))
+    );
+    assert_eq!(a.rejected.len(), 1);
+    assert_eq!(a.rejected[0].index, 1);
+    let stored = direct
+        .query_range(&RangeQuery {
+            tenant: TenantId::new("acme").unwrap(),
+            selector: Selector::default(),
+            start: now - 100,
+            end: now,
+            step: None,
+            aggregation: Default::default(),
+            group_by: None,
+        })
+        .await
+        .unwrap();
+    let cpu = stored.iter().find(|s| s.key.metric == "cpu").unwrap();
+    assert_eq!(cpu.points, vec![(now - 20, 1.0), (now - 10, 1.0)]);
+    // A wrong credential and an oversized frame are refused with the endpoint's statuses.
+    let status = |r: Result<_, ClientError>| match r {
+        Err(ClientError::Status { status, .. }) => status,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    for url in [&direct_url, &http_url] {
+        let wrong = StoreClient::new(url.clone(), "guess", t);
+        assert_eq!(
+            status(wrong.write_frame(frame(now), false).await),
+            401,
+            "{url}"
+        );
+    }
+    let big: Vec<Point> = (0..200).map(|i| pt("acme", "big", 1.0, now - i)).collect();
+    let big = argus_core::wire::frame::encode_raw(&big);
+    assert!(big.len() > 4096);
+    assert_eq!(status(direct.write_frame(big.clone(), false).await), 413);
+    assert_eq!(status(http.write_frame(big, false).await), 413);
+    node.stop().await;
+    assert!(!local::serves(&direct_url), "a stopped node is not found");
+    match direct.write_frame(frame(now), false).await {
+        Err(ClientError::Transport { .. }) => {}
+        other => panic!("a stopped node cannot take writes: {other:?}"),
+    }
+}
