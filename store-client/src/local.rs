@@ -4,10 +4,12 @@
 //! otherwise send every write through the loopback: encode the request, copy it through the
 //! kernel twice, parse it again and answer in JSON. A node registers itself here under its
 //! base URL while it serves; a [`StoreClient`](crate::StoreClient) for that URL hands its frames
-//! to the node directly, with the same credential check, the same limits and the same answer
-//! (accepted count and refusals, or the status the HTTP endpoint would give). Once the node
+//! and raw selections to the node directly, with the same credential check, the same limits
+//! and the same answer (accepted count and refusals, the selected series, or the status the
+//! HTTP endpoint would give). Once the node
 //! stops serving its registration is gone and writes go over HTTP again, failing as they would.
 
+use argus_core::query::{SelectQuery, SeriesData};
 use argus_core::wire::PushResponse;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,12 +29,19 @@ pub struct Refusal {
 /// The answer to a local write.
 pub type WriteAnswer = Pin<Box<dyn Future<Output = Result<PushResponse, Refusal>> + Send>>;
 
+/// The answer to a local selection.
+pub type SelectAnswer = Pin<Box<dyn Future<Output = Result<Vec<SeriesData>, Refusal>> + Send>>;
+
 /// What a storage node in this process offers its local clients.
 pub trait LocalNode: Send + Sync {
     /// Writes an uncompressed binary frame ([`argus_core::wire::frame`], points carrying their
     /// tenant) presented with the internal credential `token`, exactly as the node's
     /// `/internal/v1/write` does; answers once the accepted points are durable.
     fn write_frame(&self, token: &str, frame: Vec<u8>) -> WriteAnswer;
+
+    /// The series selected by `q` with their raw points, as the node's `/internal/v1/query/select`
+    /// answers them (the same checks), without encoding them for the wire.
+    fn select(&self, token: &str, q: SelectQuery) -> SelectAnswer;
 }
 
 type Entry = (String, Weak<dyn LocalNode>);
@@ -96,6 +105,10 @@ mod tests {
     struct Fixed(usize);
 
     impl LocalNode for Fixed {
+        fn select(&self, _: &str, _: SelectQuery) -> SelectAnswer {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
         fn write_frame(&self, _: &str, _: Vec<u8>) -> WriteAnswer {
             let accepted = self.0;
             Box::pin(async move {

@@ -161,7 +161,7 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
         cfg.body_timeout_secs,
     );
     let shed = Shed(shedder.clone());
-    let local_writes = Arc::new(LocalWrites {
+    let local_writes = Arc::new(InProcess {
         state: state.clone(),
         shedder,
     });
@@ -329,34 +329,59 @@ async fn written(st: &State, raw: Vec<u8>, binary: bool) -> Result<PushResponse,
     Ok(PushResponse { accepted, rejected })
 }
 
-/// The node's write endpoint for a transfer in the same process ([`local`]): the same
-/// credential check, load shedding, size limit and write as `/internal/v1/write`, without
-/// the HTTP request and its JSON answer.
-struct LocalWrites {
+/// The node's write and raw selection endpoints for a transfer in the same process
+/// ([`local`]): the same credential check, load shedding, size limit and work as
+/// `/internal/v1/write` and `/internal/v1/query/select`, without the HTTP request and the
+/// encoding of its answer.
+struct InProcess {
     state: web::Data<State>,
     shedder: Arc<Shedder>,
 }
 
-impl local::LocalNode for LocalWrites {
+/// A local call's error as the HTTP endpoint's status and message.
+fn refusal(e: ApiError) -> local::Refusal {
+    local::Refusal {
+        status: e.status.as_u16(),
+        message: e.message,
+        retry_after: e.retry_after,
+    }
+}
+
+impl InProcess {
+    /// The internal credential check of every internal route.
+    fn check(&self, token: &str) -> Result<(), local::Refusal> {
+        let expected = &self.state.cfg.internal_token;
+        if expected.is_empty()
+            || argus_core::auth::constant_time_eq(token.as_bytes(), expected.as_bytes())
+        {
+            return Ok(());
+        }
+        Err(refusal(ApiError::unauthorized(
+            "invalid internal credential",
+        )))
+    }
+}
+
+impl local::LocalNode for InProcess {
+    fn select(&self, token: &str, q: SelectQuery) -> local::SelectAnswer {
+        let checked = self.check(token);
+        let engine = self.state.engine.clone();
+        Box::pin(async move {
+            checked?;
+            let exact = select_checked(&q).map_err(refusal)?;
+            web::block(move || select_local(&engine, &q, &exact))
+                .await
+                .map_err(|e| refusal(ApiError::internal(e.to_string())))?
+                .map_err(|e| refusal(ApiError::bad_request(e.to_string())))
+        })
+    }
+
     fn write_frame(&self, token: &str, frame: Vec<u8>) -> local::WriteAnswer {
         let st = self.state.clone();
+        let checked = self.check(token);
         let admitted = self.shedder.try_enter();
-        let token_ok = st.cfg.internal_token.is_empty()
-            || argus_core::auth::constant_time_eq(
-                token.as_bytes(),
-                st.cfg.internal_token.as_bytes(),
-            );
         Box::pin(async move {
-            let refusal = |e: ApiError| local::Refusal {
-                status: e.status.as_u16(),
-                message: e.message,
-                retry_after: e.retry_after,
-            };
-            if !token_ok {
-                return Err(refusal(ApiError::unauthorized(
-                    "invalid internal credential",
-                )));
-            }
+            checked?;
             let _permit = admitted.map_err(refusal)?;
             if frame.len() > st.cfg.max_body_bytes {
                 return Err(refusal(ApiError::new(
@@ -475,11 +500,7 @@ async fn query_select(
 ) -> Result<HttpResponse, ApiError> {
     check_internal(&req, &st.cfg.internal_token)?;
     let q = q.into_inner();
-    let exact = CompiledMatchers::new(&q.matchers)
-        .map_err(|e| ApiError::bad_field("matchers", e.message))?;
-    if q.end < q.start {
-        return Err(ApiError::bad_field("end", "must not be before start"));
-    }
+    let exact = select_checked(&q)?;
     // A reader that speaks the binary answer says so; others (older transfers) get JSON.
     let binary = req
         .headers()
@@ -507,6 +528,16 @@ async fn query_select(
             "application/json"
         })
         .body(body))
+}
+
+/// `q`'s matchers compiled, once the query is known to be well formed.
+fn select_checked(q: &SelectQuery) -> Result<CompiledMatchers, ApiError> {
+    let exact = CompiledMatchers::new(&q.matchers)
+        .map_err(|e| ApiError::bad_field("matchers", e.message))?;
+    if q.end < q.start {
+        return Err(ApiError::bad_field("end", "must not be before start"));
+    }
+    Ok(exact)
 }
 
 /// This node's series selected by `q`'s PromQL matchers (`exact`, compiled).

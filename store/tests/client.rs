@@ -106,7 +106,9 @@ async fn select_answers_binary_or_json_alike() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path()).await;
     let now = argus_core::time::now_secs();
-    let c = StoreClient::new(node.server.url(), "sekrit", Duration::from_secs(30));
+    // Named by host name, so that the client goes over HTTP although the node is in this process.
+    let over_http = format!("http://localhost:{}", node.server.addr.port());
+    let c = StoreClient::new(over_http, "sekrit", Duration::from_secs(30));
     let mut points: Vec<Point> = (0..50)
         .map(|i| {
             pt(
@@ -163,11 +165,11 @@ async fn select_answers_binary_or_json_alike() {
     assert_eq!(refused.status().as_u16(), 401);
 }
 
-/// A transfer in the node's process hands it frames without HTTP: the answer (accepted
-/// points, refusals with their index, a bad credential, an oversized frame) is the HTTP
-/// endpoint's, and once the node stops its writes go over HTTP and fail as to any stopped node.
+/// A transfer in the node's process hands it frames and asks its raw selections without HTTP:
+/// the answer (accepted points, refusals with their index, the selected series, a bad query, a
+/// bad credential, an oversized frame) is the HTTP endpoint's, and once the node stops its writes go over HTTP and fail as to any stopped node.
 #[tokio::test]
-async fn a_node_in_this_process_takes_frames_directly_and_answers_as_over_http() {
+async fn a_node_in_this_process_is_called_directly_and_answers_as_over_http() {
     use argus_store_client::local;
     use argus_store_client::ClientError;
     let dir = tempfile::tempdir().unwrap();
@@ -223,11 +225,44 @@ async fn a_node_in_this_process_takes_frames_directly_and_answers_as_over_http()
         .unwrap();
     let cpu = stored.iter().find(|s| s.key.metric == "cpu").unwrap();
     assert_eq!(cpu.points, vec![(now - 20, 1.0), (now - 10, 1.0)]);
-    // A wrong credential and an oversized frame are refused with the endpoint's statuses.
-    let status = |r: Result<_, ClientError>| match r {
-        Err(ClientError::Status { status, .. }) => status,
+    // A raw selection answers the same series and points either way, and a bad one the same
+    // refusal.
+    use argus_core::query::{MatchOp, SelectQuery, TagMatcher};
+    let select = |value: &str| SelectQuery {
+        tenant: TenantId::new("acme").unwrap(),
+        matchers: vec![TagMatcher {
+            key: "__name__".into(),
+            op: MatchOp::Regex,
+            value: value.into(),
+        }],
+        start: now - 100,
+        end: now,
+        limit: None,
+        series_only: false,
+    };
+    let mut a = direct.select(&select("cpu|mem")).await.unwrap();
+    let mut b = http.select(&select("cpu|mem")).await.unwrap();
+    a.sort_by(|x, y| x.key.metric.cmp(&y.key.metric));
+    b.sort_by(|x, y| x.key.metric.cmp(&y.key.metric));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b);
+    let refused = |r: Result<_, ClientError>| match r {
+        Err(ClientError::Status {
+            status, message, ..
+        }) => (status, message),
         other => panic!("expected a refusal, got {other:?}"),
     };
+    let (code, message) = refused(direct.select(&select("(")).await);
+    assert_eq!(code, 400);
+    assert!(message.contains("regex"), "{message}");
+    assert_eq!((code, message), refused(http.select(&select("(")).await));
+    // A wrong credential and an oversized frame are refused with the endpoint's statuses.
+    fn status<T: std::fmt::Debug>(r: Result<T, ClientError>) -> u16 {
+        match r {
+            Err(ClientError::Status { status, .. }) => status,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
     for url in [&direct_url, &http_url] {
         let wrong = StoreClient::new(url.clone(), "guess", t);
         assert_eq!(
@@ -235,6 +270,7 @@ async fn a_node_in_this_process_takes_frames_directly_and_answers_as_over_http()
             401,
             "{url}"
         );
+        assert_eq!(status(wrong.select(&select("cpu")).await), 401, "{url}");
     }
     let big: Vec<Point> = (0..200).map(|i| pt("acme", "big", 1.0, now - i)).collect();
     let big = argus_core::wire::frame::encode_raw(&big);
