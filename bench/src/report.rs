@@ -777,15 +777,13 @@ fn dashboard_table(r: &Results, systems: &[&str], s: &mut String) {
 const INGEST_CAVEATS: &str = "**Caveats:**
 
 - The agents' shape is one host (71 points) a request, so per-request work dominates Argus's \
-figure. `perf record -g` of the serving process (transfer and storage node) over the 2000-host, \
-30-step agent run, after issue 22's second round of changes: 13 % of its CPU in the scheduler \
-(context switches between the transfer's HTTP workers, the storage node's blocking pool and the \
-WAL's group commit), 10 % in the WAL commit (nearly all `fdatasync`), 11 % encoding chunks \
-when the storage node flushes its head to blocks (and 5 % zeroing new pages; part of it is the \
-flush at shutdown, which the figure does not count), about 5 % in loopback TCP, 4 % each in \
-allocation and memory copies, 3 % decompressing the agents' zstd bodies; the \
-transfer's own work per point is about 3 %, the storage node's series lookup and append about \
-2 %. VictoriaMetrics is fed 2,000 samples a request and does no fsync.
+figure; VictoriaMetrics is fed 2,000 samples a request and does no fsync. `perf record -g` of \
+the serving process over the 2000-host agent run, after issue 22's third round: 48 % of its CPU \
+on the transfer's HTTP workers (13 % of all in the kernel's context switches as they wake for \
+each push, about 5 % checking and hashing the series keys of the agents' frames, 2.6 % copying \
+bodies, 1.5 % zstd), 40 % on the threads writing to the engine (5.7 % the disk's `fdatasync`, \
+5.6 % finding each point's series, 3.5 % appending to heads), 11 % encoding chunks when the head \
+is flushed to blocks.
 - Changed for issue 22 (the run before them: Argus 145k, Argus remote write 326k, \
 VictoriaMetrics 382k points per core-second): each accepted point is encoded once into the frame \
 bytes of its storage replicas and judge (no clone per replica, no second encoding), the agents' \
@@ -797,12 +795,17 @@ VictoriaMetrics 478k): the transfer keeps one write in flight per storage node \
 (`downstream_writes_in_flight`, was 4), so the pushes arriving during a write go together in \
 the next one: a storage write (one request, one fsync) carried 3.9 agent pushes on average \
 instead of 1.4. A push is still acknowledged only once the write carrying it is durable.
-- Left: each push still takes its own HTTP request into the transfer, and every storage write \
-its `fdatasync`, a hop to the node's blocking pool and a loopback HTTP round trip; the wake-ups \
-between those threads are the scheduler's share. A lingering coalescer (holding a finished \
-write's slot 1–2 ms for the next pushes) was measured and did not lower the CPU per point. A \
-storage node in the transfer's process written without HTTP, and the WAL committed by a thread \
-of its own instead of the blocking pool, are the next per-request costs to cut.
+- Changed in the third round (the run before it: Argus 285k, Argus remote write 499k, \
+VictoriaMetrics 403k): a storage node in the transfer's own process (here, and in `argus \
+standalone`) is written without HTTP (`store-client/src/local.rs`): no request to encode, no \
+loopback round trip, no second HTTP server's wake-ups; the node's credential check, load \
+shedding and limits still apply. A region whose storage nodes are separate processes still \
+pays that hop.
+- Left: each push is its own HTTP request into the transfer, and the wake-ups of its workers are \
+now the largest single cost; the series keys of an agent's frame are checked on every push \
+though they rarely change (a cache of keys already checked would skip it). A lingering \
+coalescer (holding a finished write's slot 1–2 ms for the next pushes) was measured and did \
+not lower the CPU per point.
 ";
 
 /// What the peak RSS figures hold, and the allocator's part in them.
@@ -831,10 +834,11 @@ stops; the answers table shows whether the three agree.
 - One request at a time on an otherwise idle server: latency without concurrency. CPU is counted in \
 clock ticks (10 ms) over all repetitions, which is why fast queries repeat for at least the minimum \
 time.
-- Argus's figures include the hops of its deployed query path (web → transfer → storage node over \
-loopback HTTP: the partial answers the storage node computes passed on in binary by the transfer \
-to web, a plain selection's points (one host's CPU) in the binary selection answer from the \
-storage node through the transfer to web); the peers answer from one process.
+- Argus's figures include the hops of its deployed query path (web → transfer over loopback \
+HTTP; transfer → storage node over loopback HTTP for the partial answers the storage node \
+computes, passed on in binary by the transfer to web; a plain selection's points (one host's \
+CPU) taken from the storage node in the transfer's process without HTTP, as `argus standalone` \
+does, and sent to web in the binary selection answer); the peers answer from one process.
 - Where Argus's CPU went before this run (`perf record` of the serving process at 2000 hosts): on \
 `sum by (iface)`, 45 % in the storage node's read (chunk decoding 14 %, merging a series' sources \
 by a sort 10 %, binary encoding 7 %), 30 % in the transfer's evaluation (the `rate` passes 26 %), \
