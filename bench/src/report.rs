@@ -800,7 +800,9 @@ VictoriaMetrics 403k): a storage node in the transfer's own process (here, and i
 standalone`) is written without HTTP (`store-client/src/local.rs`): no request to encode, no \
 loopback round trip, no second HTTP server's wake-ups; the node's credential check, load \
 shedding and limits still apply. A region whose storage nodes are separate processes still \
-pays that hop.
+pays that hop. Runs on this shared machine vary by a third: the ingest scenario alone, run just \
+after this change, gave Argus 454k, Argus remote write 688k and VictoriaMetrics 500k points per \
+core-second.
 - Left: each push is its own HTTP request into the transfer, and the wake-ups of its workers are \
 now the largest single cost; the series keys of an agent's frame are checked on every push \
 though they rarely change (a cache of keys already checked would skip it). A lingering \
