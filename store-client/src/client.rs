@@ -150,12 +150,7 @@ impl StoreClient {
             return node
                 .write_frame(&self.token, frame)
                 .await
-                .map_err(|r| ClientError::Status {
-                    url,
-                    status: r.status,
-                    message: r.message,
-                    retry_after: r.retry_after,
-                });
+                .map_err(|r| r.at(url));
         }
         let mut req = self
             .auth(self.http.post(&url))
@@ -184,12 +179,7 @@ impl StoreClient {
             return node
                 .select(&self.token, q.clone())
                 .await
-                .map_err(|r| ClientError::Status {
-                    url,
-                    status: r.status,
-                    message: r.message,
-                    retry_after: r.retry_after,
-                });
+                .map_err(|r| r.at(url));
         }
         let req = self
             .auth(self.http.post(&url))

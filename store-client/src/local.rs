@@ -26,6 +26,18 @@ pub struct Refusal {
     pub retry_after: Option<u64>,
 }
 
+impl Refusal {
+    /// The refusal as the client reports an HTTP error status from `url`.
+    pub(crate) fn at(self, url: String) -> crate::ClientError {
+        crate::ClientError::Status {
+            url,
+            status: self.status,
+            message: self.message,
+            retry_after: self.retry_after,
+        }
+    }
+}
+
 /// The answer to a local write.
 pub type WriteAnswer = Pin<Box<dyn Future<Output = Result<PushResponse, Refusal>> + Send>>;
 
