@@ -14,6 +14,19 @@ fn pt(t: &str, metric: &str, v: f64, ts: i64) -> Point {
     p
 }
 
+/// Every raw series of `tenant` within `[start, end]`.
+fn everything(tenant: &TenantId, start: i64, end: i64) -> RangeQuery {
+    RangeQuery {
+        tenant: tenant.clone(),
+        selector: Selector::default(),
+        start,
+        end,
+        step: None,
+        aggregation: Default::default(),
+        group_by: None,
+    }
+}
+
 /// A storage node on a free port with its data in `dir` and the internal credential `sekrit`.
 async fn node(dir: &std::path::Path) -> argus_store::node::StoreNode {
     start(StoreConfig {
@@ -46,15 +59,7 @@ async fn writes_and_reads_through_the_client() {
     assert_eq!(r.accepted, 3);
     let t = TenantId::new("acme").unwrap();
     let data = c
-        .query_range(&RangeQuery {
-            tenant: t.clone(),
-            selector: Selector::default(),
-            start: now - 100,
-            end: now,
-            step: None,
-            aggregation: Default::default(),
-            group_by: None,
-        })
+        .query_range(&everything(&t, now - 100, now))
         .await
         .unwrap();
     assert_eq!(data.len(), 1);
@@ -212,15 +217,7 @@ async fn a_node_in_this_process_is_called_directly_and_answers_as_over_http() {
     assert_eq!(a.rejected.len(), 1);
     assert_eq!(a.rejected[0].index, 1);
     let stored = direct
-        .query_range(&RangeQuery {
-            tenant: TenantId::new("acme").unwrap(),
-            selector: Selector::default(),
-            start: now - 100,
-            end: now,
-            step: None,
-            aggregation: Default::default(),
-            group_by: None,
-        })
+        .query_range(&everything(&TenantId::new("acme").unwrap(), now - 100, now))
         .await
         .unwrap();
     let cpu = stored.iter().find(|s| s.key.metric == "cpu").unwrap();
