@@ -283,7 +283,6 @@ async fn run_prometheus(
     let names = hosts(label, n);
     let http = Http::start(names.iter().map(|h| (h.clone(), 20.0)).collect())?;
     std::fs::create_dir_all(dir)?;
-    let am_port = servers::free_port()?;
     let am_cfg = dir.join("alertmanager.yml");
     std::fs::write(
         &am_cfg,
@@ -292,18 +291,36 @@ async fn run_prometheus(
             http.url
         ),
     )?;
-    let mut cmd = std::process::Command::new(am);
-    cmd.arg(format!("--config.file={}", am_cfg.display()))
-        .arg(format!("--storage.path={}", dir.join("am-data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-        .arg("--cluster.listen-address=");
-    let mut am_server = servers::spawn_plain(
-        "alertmanager",
-        cmd,
-        format!("http://127.0.0.1:{am_port}"),
-        dir.join("alertmanager.log"),
-    )?;
-    servers::wait_ready(&mut am_server, "/-/ready").await?;
+    let log = dir.join("alertmanager.log");
+    // The port is free when picked but may be taken before Alertmanager binds it: a bind
+    // failure is tried again on another port.
+    let mut attempt = 0;
+    let (am_port, am_server) = loop {
+        attempt += 1;
+        let am_port = servers::free_port()?;
+        let mut cmd = std::process::Command::new(am);
+        cmd.arg(format!("--config.file={}", am_cfg.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=");
+        let mut am_server = servers::spawn_plain(
+            "alertmanager",
+            cmd,
+            format!("http://127.0.0.1:{am_port}"),
+            log.clone(),
+        )?;
+        match servers::wait_ready(&mut am_server, "/-/ready").await {
+            Ok(()) => break (am_port, am_server),
+            Err(_)
+                if attempt < 3
+                    && std::fs::read_to_string(&log)
+                        .is_ok_and(|l| l.contains("address already in use")) =>
+            {
+                eprintln!("  alertmanager: port {am_port} was taken meanwhile, trying another");
+            }
+            Err(e) => return Err(e),
+        }
+    };
     std::fs::write(
         dir.join("rules.yml"),
         "groups:\n  - name: bench\n    rules:\n      - alert: CpuBusy\n        expr: cpu_busy > 90\n",
