@@ -187,10 +187,16 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 /// `Authorization: Bearer <internal token>`. An empty configured token disables the check
 /// (standalone on loopback only; refused elsewhere by each component's config check).
 pub fn check_internal(req: &HttpRequest, expected: &str) -> Result<(), ApiError> {
+    check_internal_token(bearer_token(req), expected)
+}
+
+/// [`check_internal`] on the token a caller presented (`None`: none), for callers reached
+/// without an HTTP request (a storage node called in its own process).
+pub fn check_internal_token(presented: Option<&str>, expected: &str) -> Result<(), ApiError> {
     if expected.is_empty() {
         return Ok(());
     }
-    match bearer_token(req) {
+    match presented {
         Some(t) if crate::auth::constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::unauthorized("invalid internal credential")),
         None => Err(ApiError::unauthorized(

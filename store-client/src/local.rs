@@ -6,8 +6,8 @@
 //! base URL while it serves; a [`StoreClient`](crate::StoreClient) for that URL hands its frames
 //! and raw selections to the node directly, with the same credential check, the same limits
 //! and the same answer (accepted count and refusals, the selected series, or the status the
-//! HTTP endpoint would give). Once the node
-//! stops serving its registration is gone and writes go over HTTP again, failing as they would.
+//! HTTP endpoint would give). Once the node stops serving its registration is gone and calls
+//! go over HTTP again, failing as they would.
 
 use argus_core::query::{SelectQuery, SeriesData};
 use argus_core::wire::PushResponse;

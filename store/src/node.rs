@@ -14,7 +14,8 @@ use crate::engine::{Engine, EngineConfig, StoreError, WriteSummary};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use argus_core::http::{
-    check_internal, common_routes, healthy, json_config, metrics_response, ApiError, Served,
+    check_internal, check_internal_token, common_routes, healthy, json_config, metrics_response,
+    ApiError, Served,
 };
 use argus_core::internal_auth::InternalOnly;
 use argus_core::query::{Aggregation, LastQuery, RangeQuery, SelectQuery, SeriesData, SeriesQuery};
@@ -161,7 +162,7 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
         cfg.body_timeout_secs,
     );
     let shed = Shed(shedder.clone());
-    let local_writes = Arc::new(InProcess {
+    let in_process = Arc::new(InProcess {
         state: state.clone(),
         shedder,
     });
@@ -213,7 +214,7 @@ pub async fn start(cfg: StoreConfig) -> anyhow::Result<StoreNode> {
     let server = argus_core::http::listen(server, listener, &cfg.tls, "argus-store")?.run();
     tracing::info!(%addr, data_dir = %cfg.engine.data_dir.display(), "argus-store serving");
     let server = Served::spawn(addr, server).with_https(tls_on);
-    let local = local::register(&server.url(), local_writes);
+    let local = local::register(&server.url(), in_process);
     Ok(StoreNode {
         server,
         engine,
@@ -348,17 +349,11 @@ fn refusal(e: ApiError) -> local::Refusal {
 }
 
 impl InProcess {
-    /// The internal credential check of every internal route.
+    /// The internal credential check of every internal route; the client sends no token when
+    /// it has none, as over HTTP.
     fn check(&self, token: &str) -> Result<(), local::Refusal> {
-        let expected = &self.state.cfg.internal_token;
-        if expected.is_empty()
-            || argus_core::auth::constant_time_eq(token.as_bytes(), expected.as_bytes())
-        {
-            return Ok(());
-        }
-        Err(refusal(ApiError::unauthorized(
-            "invalid internal credential",
-        )))
+        let presented = (!token.is_empty()).then_some(token);
+        check_internal_token(presented, &self.state.cfg.internal_token).map_err(refusal)
     }
 }
 
