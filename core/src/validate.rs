@@ -57,51 +57,86 @@ impl ValidationError {
 }
 
 /// A character an endpoint, metric or tag key may not hold.
-pub(crate) fn bad_name_char(c: char) -> bool {
+pub(crate) const fn bad_name_char(c: char) -> bool {
     !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '%'))
 }
 
-fn bad_tag_value_char(c: char) -> bool {
-    c.is_control() || matches!(c, ',' | '=' | '"' | '{' | '}')
+/// A character a tag value may not hold: a control character (Unicode's Cc, as
+/// `char::is_control`) or one of `, = " { }`.
+const fn bad_tag_value_char(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | ',' | '=' | '"' | '{' | '}')
+}
+
+/// Which characters a name or a tag value may hold.
+#[derive(Clone, Copy)]
+enum Chars {
+    /// An endpoint, metric or tag key ([`bad_name_char`]).
+    Name,
+    /// A tag value ([`bad_tag_value_char`]).
+    TagValue,
+}
+
+/// The ASCII characters each of [`Chars`] refuses, one bit each, made at compile time from
+/// the same tests: what [`find_bad`] looks bytes up in.
+static ASCII_BAD: [[u64; 2]; 2] = [ascii_bad(Chars::Name), ascii_bad(Chars::TagValue)];
+
+const fn ascii_bad(chars: Chars) -> [u64; 2] {
+    let mut set = [0u64; 2];
+    let mut b = 0u8;
+    while b < 0x80 {
+        if chars.bad(b as char) {
+            set[(b >> 6) as usize] |= 1 << (b & 63);
+        }
+        b += 1;
+    }
+    set
+}
+
+impl Chars {
+    const fn bad(self, c: char) -> bool {
+        match self {
+            Chars::Name => bad_name_char(c),
+            Chars::TagValue => bad_tag_value_char(c),
+        }
+    }
 }
 
 /// `s` with every character an endpoint may not hold replaced by `_`. Formats that take the
 /// endpoint from a label (line protocol, remote write) map rather than refuse, so a host tag
 /// such as `host=server 01` still lands (as endpoint `server_01`); docs/INGEST.md.
 pub fn clean_endpoint(s: String) -> String {
-    clean(s.into(), bad_name_char).into_owned()
+    clean(s.into(), Chars::Name).into_owned()
 }
 
 /// `s` with every character a tag value may not hold (`, = " { }`, controls) replaced by `_`.
 pub fn clean_tag_value(s: String) -> String {
-    clean(s.into(), bad_tag_value_char).into_owned()
+    clean(s.into(), Chars::TagValue).into_owned()
 }
 
 /// [`clean_endpoint`] of a string that may be borrowed (from a request body): borrowed still
 /// when clean.
 pub fn clean_endpoint_cow(s: Cow<'_, str>) -> Cow<'_, str> {
-    clean(s, bad_name_char)
+    clean(s, Chars::Name)
 }
 
 /// [`clean_tag_value`] of a string that may be borrowed: borrowed still when clean.
 pub fn clean_tag_value_cow(s: Cow<'_, str>) -> Cow<'_, str> {
-    clean(s, bad_tag_value_char)
+    clean(s, Chars::TagValue)
 }
 
-fn clean(s: Cow<'_, str>, bad: fn(char) -> bool) -> Cow<'_, str> {
+fn clean(s: Cow<'_, str>, chars: Chars) -> Cow<'_, str> {
     // Almost every value is clean: kept as it is, without a copy.
-    if find_bad(&s, bad).is_none() {
+    if find_bad(&s, chars).is_none() {
         return s;
     }
-    Cow::Owned(s.chars().map(|c| if bad(c) { '_' } else { c }).collect())
+    Cow::Owned(
+        s.chars()
+            .map(|c| if chars.bad(c) { '_' } else { c })
+            .collect(),
+    )
 }
 
-fn check_name(
-    field: &str,
-    s: &str,
-    limits: &Limits,
-    bad: fn(char) -> bool,
-) -> Result<(), ValidationError> {
+fn check_name(field: &str, s: &str, limits: &Limits, chars: Chars) -> Result<(), ValidationError> {
     if s.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
@@ -115,7 +150,7 @@ fn check_name(
             ),
         ));
     }
-    if let Some(c) = find_bad(s, bad) {
+    if let Some(c) = find_bad(s, chars) {
         return Err(ValidationError::new(
             field,
             format!("contains the character {c:?}, which is not allowed"),
@@ -124,14 +159,21 @@ fn check_name(
     Ok(())
 }
 
-/// The first character of `s` that `bad` refuses. Runs for every name of every point: the
-/// ASCII bytes are checked without decoding characters, the rest character by character.
-fn find_bad(s: &str, bad: fn(char) -> bool) -> Option<char> {
-    if s.is_ascii() {
-        s.bytes().map(char::from).find(|&c| bad(c))
-    } else {
-        s.chars().find(|&c| bad(c))
+/// The first character of `s` that `chars` refuses. Runs for every name of every point: each
+/// ASCII byte is one bit looked up, the rest from the first non-ASCII byte on is checked
+/// character by character.
+fn find_bad(s: &str, chars: Chars) -> Option<char> {
+    let set = &ASCII_BAD[chars as usize];
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if !b.is_ascii() {
+            // Every byte before was ASCII: `i` starts a character.
+            return s[i..].chars().find(|&c| chars.bad(c));
+        }
+        if set[(b >> 6) as usize] >> (b & 63) & 1 == 1 {
+            return Some(char::from(b));
+        }
     }
+    None
 }
 
 /// Checks one point against `limits` at Unix time `now`: its series
@@ -149,8 +191,8 @@ pub fn validate_series(
     tags: &Tags,
     limits: &Limits,
 ) -> Result<(), ValidationError> {
-    check_name("endpoint", endpoint, limits, bad_name_char)?;
-    check_name("metric", metric, limits, bad_name_char)?;
+    check_name("endpoint", endpoint, limits, Chars::Name)?;
+    check_name("metric", metric, limits, Chars::Name)?;
     validate_tags(tags, limits)
 }
 
@@ -168,8 +210,8 @@ pub fn validate_series_of(
     tags: &[(&str, &str)],
     limits: &Limits,
 ) -> Result<(), ValidationError> {
-    check_name("endpoint", endpoint, limits, bad_name_char)?;
-    check_name("metric", metric, limits, bad_name_char)?;
+    check_name("endpoint", endpoint, limits, Chars::Name)?;
+    check_name("metric", metric, limits, Chars::Name)?;
     check_tags(tags.len(), tags.iter().copied(), limits)
 }
 
@@ -185,7 +227,7 @@ fn check_tags<'a>(
         ));
     }
     for (k, v) in tags {
-        check_name("tags", k, limits, bad_name_char)?;
+        check_name("tags", k, limits, Chars::Name)?;
         if v.is_empty() {
             return Err(ValidationError::new(
                 format!("tags.{k}"),
@@ -202,7 +244,7 @@ fn check_tags<'a>(
                 ),
             ));
         }
-        if let Some(c) = find_bad(v, bad_tag_value_char) {
+        if let Some(c) = find_bad(v, Chars::TagValue) {
             return Err(ValidationError::new(
                 format!("tags.{k}"),
                 format!("value contains {c:?}, which is not allowed"),
@@ -313,6 +355,24 @@ impl fmt::Display for Rejection {
 mod tests {
     use super::*;
     use crate::point::Tags;
+
+    #[test]
+    fn the_byte_lookup_refuses_exactly_what_the_character_tests_refuse() {
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let punct = matches!(c, ',' | '=' | '"' | '{' | '}');
+            assert_eq!(bad_tag_value_char(c), c.is_control() || punct, "{c:?}");
+            for chars in [Chars::Name, Chars::TagValue] {
+                // Alone, after clean ASCII and before anything.
+                let s = format!("a{c}b");
+                let want = if chars.bad(c) { Some(c) } else { None };
+                assert_eq!(find_bad(&s, chars), want, "{c:?}");
+            }
+        }
+        assert_eq!(find_bad("ok-name_1:2/3@4%5.x", Chars::Name), None);
+        assert_eq!(find_bad("host 01", Chars::Name), Some(' '));
+        assert_eq!(find_bad("a b", Chars::TagValue), None);
+        assert_eq!(find_bad("é,", Chars::TagValue), Some(','));
+    }
 
     fn p() -> Point {
         Point::gauge(
