@@ -18,7 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use argus_core::http::ApiError;
 use argus_core::series::{endpoint_hash, endpoint_hash_of, series_hash, series_hash_of};
-use argus_core::validate::{validate_point, Rejection};
+use argus_core::validate::{validate_point, Limits, Rejection, ValidationError};
 use argus_core::validate::{validate_sample, validate_series_of};
 use argus_core::wire::{
     decode_body, falcon, frame, Batch, Budget, Decoded, Encoding, PushResponse,
@@ -231,21 +231,20 @@ pub async fn remote_write(
     let raw = remote_write::decompress(&body, st.cfg.max_body_bytes, budget).map_err(unreadable)?;
     let ingest = st.ingest_config();
     let resp = if st.forwarder.takes_encoded() {
-        // Straight onto the agents' frame path: no structure per sample.
-        let rw = remote_write::to_frame(&raw, &ingest, budget).map_err(unreadable)?;
-        let mut resp = accept_frame(&st, &tenant, &rw.frame).await?;
-        for r in resp.rejected.iter_mut() {
-            r.index = rw.index[r.index];
+        // Straight from the protobuf to the forwarder's bytes: no structure per sample, each
+        // series' key checked once.
+        let mut enc = Encoded::new(
+            &tenant,
+            &st.cfg.limits,
+            argus_core::time::now_secs(),
+            raw.len() * 2,
+            0,
+        );
+        remote_write::to_encoded(&raw, &ingest, budget, &mut enc).map_err(unreadable)?;
+        if let Err(r) = st.quotas.admit_request(&tenant, enc.points()) {
+            return Err(refused(&st, &tenant, r));
         }
-        if !rw.rejected.is_empty() {
-            st.tenant_metrics(&tenant)
-                .rejected
-                .add(rw.rejected.len() as u64);
-            resp.rejected.extend(rw.rejected);
-            resp.rejected =
-                argus_core::validate::cap_rejections(std::mem::take(&mut resp.rejected));
-        }
-        resp
+        forward(&st, &tenant, enc).await?
     } else {
         let wr = <remote_write::WriteRequest as prost::Message>::decode(&raw[..]).map_err(|e| {
             ApiError::bad_request(
@@ -381,76 +380,186 @@ fn answer(
 /// series is routed and stored as the same series sent in order).
 async fn accept_frame(st: &State, tenant: &TenantId, raw: &[u8]) -> Result<PushResponse, ApiError> {
     let split = frame::split_frame(raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let tm = st.tenant_metrics(tenant);
     if let Err(r) = st.quotas.admit_request(tenant, split.len()) {
         return Err(refused(st, tenant, r));
     }
-    let now = argus_core::time::now_secs();
-    let limits = &st.cfg.limits;
-    let t = tenant.as_str();
-    let mut rejected = Vec::new();
-    // The kept points' bytes one after the other; each `Kept` says where its own end.
-    let mut bytes = Vec::with_capacity(raw.len() + split.len() * (t.len() + 1));
-    let mut kept: Vec<Kept> = Vec::with_capacity(split.len());
+    let mut enc = Encoded::new(
+        tenant,
+        &st.cfg.limits,
+        argus_core::time::now_secs(),
+        raw.len(),
+        split.len(),
+    );
     let mut tags = Vec::new();
     for (i, f) in split.iter().enumerate() {
-        let v = match f.view(raw, &mut tags) {
-            Ok(v) => v,
-            Err(e) => {
-                rejected.push(Rejection {
-                    index: i,
-                    field: "key".into(),
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let checked = if v.canonical {
-            validate_series_of(v.endpoint, v.metric, &tags, limits)
-                .and_then(|()| validate_sample(f.value, f.timestamp, f.step, limits, now))
-                .map(|()| {
-                    frame::put_str(&mut bytes, t);
-                    bytes.extend_from_slice(v.after_tenant);
-                    frame::put_sample(&mut bytes, f.value, f.timestamp, f.step, f.counter_type);
-                    (
-                        tags.len(),
-                        series_hash_of(t, v.endpoint, v.metric, &tags),
-                        endpoint_hash_of(t, v.endpoint),
-                    )
-                })
-        } else {
-            match f.to_point(raw) {
-                Ok(mut p) => {
-                    p.tenant = tenant.clone();
-                    validate_point(&p, limits, now).map(|()| {
-                        frame::put_point(&mut bytes, &p);
-                        (
-                            p.tags.len(),
-                            series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags),
-                            endpoint_hash(&p.tenant, &p.endpoint),
-                        )
-                    })
+        let sample = (f.value, f.timestamp, f.step, f.counter_type);
+        match f.view(raw, &mut tags) {
+            Ok(v) if v.canonical => {
+                match SeriesOk::check(enc.tenant, v.endpoint, v.metric, &tags, enc.limits) {
+                    Ok(key) => enc.push(i, &key, v.after_tenant, sample),
+                    Err(e) => enc.reject(i, e),
                 }
-                Err(e) => Err(argus_core::validate::ValidationError::new(
-                    "key",
-                    e.to_string(),
-                )),
             }
-        };
-        match checked {
-            Ok((tags, series_hash, endpoint_hash)) => kept.push(Kept {
-                index: i,
-                tags,
-                series_hash,
-                endpoint_hash,
-                end: bytes.len(),
-            }),
-            Err(e) => rejected.push(Rejection::new(i, e)),
+            Ok(_) => match f.to_point(raw) {
+                Ok(p) => enc.push_point(i, p),
+                Err(e) => enc.reject(i, ValidationError::new("key", e.to_string())),
+            },
+            Err(e) => enc.reject(i, ValidationError::new("key", e.to_string())),
         }
     }
+    forward(st, tenant, enc).await
+}
+
+/// A point's value, timestamp, step and counter type.
+pub(crate) type Sample = (f64, i64, u32, argus_core::CounterType);
+
+/// A series key that passed validation: what each of its points carries to the forwarder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesOk {
+    /// Its tag count (the tags-per-point quota).
+    tags: usize,
+    series_hash: u64,
+    endpoint_hash: u64,
+}
+
+impl SeriesOk {
+    /// Validates the key of `tenant`'s series given as strings, its tags sorted by key
+    /// without a repeated key (the canonical order).
+    pub(crate) fn check(
+        tenant: &str,
+        endpoint: &str,
+        metric: &str,
+        tags: &[(&str, &str)],
+        limits: &Limits,
+    ) -> Result<SeriesOk, ValidationError> {
+        validate_series_of(endpoint, metric, tags, limits)?;
+        Ok(SeriesOk {
+            tags: tags.len(),
+            series_hash: series_hash_of(tenant, endpoint, metric, tags),
+            endpoint_hash: endpoint_hash_of(tenant, endpoint),
+        })
+    }
+}
+
+/// Points of one push checked and encoded for the forwarder, each under the token's tenant,
+/// and the ones refused on the way: what an agent's frame or a remote-write request becomes
+/// without building a `Point`.
+pub(crate) struct Encoded<'a> {
+    tenant: &'a str,
+    limits: &'a Limits,
+    now: i64,
+    /// The kept points' bytes one after the other; each `Kept` says where its own end.
+    bytes: Vec<u8>,
+    kept: Vec<Kept>,
+    rejected: Vec<Rejection>,
+}
+
+impl<'a> Encoded<'a> {
+    /// Nothing yet, with room for about `bytes` bytes of `points` points.
+    pub(crate) fn new(
+        tenant: &'a TenantId,
+        limits: &'a Limits,
+        now: i64,
+        bytes: usize,
+        points: usize,
+    ) -> Encoded<'a> {
+        let tenant = tenant.as_str();
+        Encoded {
+            tenant,
+            limits,
+            now,
+            bytes: Vec::with_capacity(bytes + points * (tenant.len() + 1)),
+            kept: Vec::with_capacity(points),
+            rejected: Vec::new(),
+        }
+    }
+
+    /// Point `index` of the series `key` (checked; the key's encoded bytes after the tenant,
+    /// [`frame::put_series_key`], are `after_tenant`): kept when its sample is valid.
+    pub(crate) fn push(&mut self, index: usize, key: &SeriesOk, after_tenant: &[u8], s: Sample) {
+        if let Err(e) = validate_sample(s.0, s.1, s.2, self.limits, self.now) {
+            return self.reject(index, e);
+        }
+        frame::put_str(&mut self.bytes, self.tenant);
+        self.bytes.extend_from_slice(after_tenant);
+        frame::put_sample(&mut self.bytes, s.0, s.1, s.2, s.3);
+        self.keep(index, key);
+    }
+
+    /// Point `index` decoded whole (its tags sorted): validated and encoded canonically.
+    fn push_point(&mut self, index: usize, mut p: Point) {
+        p.tenant = TenantId::new(self.tenant).expect("the token's tenant is valid");
+        if let Err(e) = validate_point(&p, self.limits, self.now) {
+            return self.reject(index, e);
+        }
+        frame::put_point(&mut self.bytes, &p);
+        let key = SeriesOk {
+            tags: p.tags.len(),
+            series_hash: series_hash(&p.tenant, &p.endpoint, &p.metric, &p.tags),
+            endpoint_hash: endpoint_hash(&p.tenant, &p.endpoint),
+        };
+        self.keep(index, &key);
+    }
+
+    fn keep(&mut self, index: usize, key: &SeriesOk) {
+        self.kept.push(Kept {
+            index,
+            key: *key,
+            end: self.bytes.len(),
+        });
+    }
+
+    /// Point `index` refused for `e`.
+    pub(crate) fn reject(&mut self, index: usize, e: ValidationError) {
+        self.rejected.push(Rejection::new(index, e));
+    }
+
+    /// The token's tenant.
+    pub(crate) fn tenant(&self) -> &'a str {
+        self.tenant
+    }
+
+    /// The limits points are checked against.
+    pub(crate) fn limits(&self) -> &'a Limits {
+        self.limits
+    }
+
+    /// The kept points as a frame, with each one's index in the push; and the refusals.
+    #[cfg(test)]
+    pub(crate) fn parts(&self) -> (Vec<u8>, Vec<usize>, &[Rejection]) {
+        let mut f = Vec::with_capacity(self.bytes.len() + 16);
+        frame::put_header(&mut f, self.kept.len());
+        f.extend_from_slice(&self.bytes);
+        (
+            f,
+            self.kept.iter().map(|k| k.index).collect(),
+            &self.rejected,
+        )
+    }
+
+    /// Points kept or refused so far.
+    pub(crate) fn points(&self) -> usize {
+        self.kept.len() + self.rejected.len()
+    }
+}
+
+/// The end of [`accept_frame`] and of remote write: the series quotas, then the kept points to
+/// the forwarder, answered once they are durable.
+pub(crate) async fn forward(
+    st: &State,
+    tenant: &TenantId,
+    enc: Encoded<'_>,
+) -> Result<PushResponse, ApiError> {
+    let tm = st.tenant_metrics(tenant);
+    let Encoded {
+        bytes,
+        kept,
+        mut rejected,
+        ..
+    } = enc;
     let verdicts = st
         .quotas
-        .admit_series(tenant, kept.iter().map(|k| (k.tags, k.series_hash)));
+        .admit_series(tenant, kept.iter().map(|k| (k.key.tags, k.key.series_hash)));
     let mut points = Vec::with_capacity(kept.len());
     let mut start = 0;
     for (k, v) in kept.iter().zip(verdicts) {
@@ -458,8 +567,8 @@ async fn accept_frame(st: &State, tenant: &TenantId, raw: &[u8]) -> Result<PushR
         start = k.end;
         match v {
             None => points.push(crate::forward::EncodedPoint {
-                series_hash: k.series_hash,
-                endpoint_hash: k.endpoint_hash,
+                series_hash: k.key.series_hash,
+                endpoint_hash: k.key.endpoint_hash,
                 bytes: own,
             }),
             Some(e) => {
@@ -480,14 +589,11 @@ async fn accept_frame(st: &State, tenant: &TenantId, raw: &[u8]) -> Result<PushR
     answer(st, tenant, accepted, rejected, written)
 }
 
-/// A point of an agent's frame that passed validation, as [`accept_frame`] encoded it.
+/// A point that passed validation, as [`Encoded`] keeps it.
 struct Kept {
     /// Its index in the push.
     index: usize,
-    /// Its tag count (the tags-per-point quota).
-    tags: usize,
-    series_hash: u64,
-    endpoint_hash: u64,
+    key: SeriesOk,
     /// Where its bytes end in the encoded points.
     end: usize,
 }

@@ -11,6 +11,7 @@
 //! request, series by series.
 
 use crate::config::IngestConfig;
+use crate::ingest::{Encoded, SeriesOk};
 use crate::lineproto::{endpoint_and_tags, endpoint_and_tags_cow, Pair};
 use argus_core::point::{CounterType, Point};
 use argus_core::validate::{Rejection, ValidationError};
@@ -101,31 +102,20 @@ pub fn decompress(body: &[u8], limit: usize, budget: Budget) -> Result<Vec<u8>, 
     Ok(raw)
 }
 
-/// A remote-write request mapped onto the binary point frame (tenant left empty).
-#[derive(Debug, Default)]
-pub struct RemoteWriteFrame {
-    /// The frame: header, then one point per sample taken.
-    pub frame: Vec<u8>,
-    /// Each frame point's sample index in the request (rejections count samples).
-    pub index: Vec<usize>,
-    /// Samples refused while mapping (a series without `__name__`).
-    pub rejected: Vec<Rejection>,
-}
-
-/// Maps a request's protobuf (from [`decompress`]) straight onto the binary point frame, with
-/// the mapping of [`to_points`] (same points, same rejections) but no structure per series or
-/// sample: labels are read as strings borrowed from `raw`, each series' key is encoded once and
-/// its bytes copied for each of its samples, within `budget`'s bytes as [`to_points`] counts
-/// them. The frame then takes the agents' path (checked in place, no `Point` built).
-pub fn to_frame(
+/// Maps a request's protobuf (from [`decompress`]) straight onto the forwarder's encoded points
+/// in `enc`, with the mapping of [`to_points`] (same points, same rejections, the same checks
+/// as [`crate::ingest::accept`]) but no structure per series or sample: labels are read as
+/// strings borrowed from `raw`, each series' key is checked, hashed and encoded once and its
+/// bytes copied for each of its samples, within `budget`'s bytes as [`to_points`] counts
+/// them.
+pub(crate) fn to_encoded(
     raw: &[u8],
     cfg: &IngestConfig,
     budget: Budget,
-) -> Result<RemoteWriteFrame, RemoteWriteError> {
+    enc: &mut Encoded<'_>,
+) -> Result<(), RemoteWriteError> {
     let bad = |what: &str| RemoteWriteError::Protobuf(what.into());
     let mut spend = Spend::new(budget);
-    let mut body = Vec::with_capacity(raw.len() * 2);
-    let mut out = RemoteWriteFrame::default();
     let mut key = Vec::new();
     let mut labels: Vec<Pair<'_>> = Vec::new();
     let mut samples: Vec<(f64, i64)> = Vec::new();
@@ -155,51 +145,56 @@ pub fn to_frame(
         }
         inner.finish()?;
         let (endpoint, tags) = endpoint_and_tags_cow(std::mem::take(&mut labels), cfg);
-        key.clear();
-        frame::put_str(&mut key, "");
-        frame::put_str(&mut key, &endpoint);
-        frame::put_str(&mut key, name.unwrap_or_default());
-        frame::put_uvarint(&mut key, tags.len() as u64);
-        for (k, v) in &tags {
-            frame::put_str(&mut key, k);
-            frame::put_str(&mut key, v);
-        }
         // The same bytes as `to_points` counts: the strings of a point per sample but one.
         let metric_len = name.map_or(0, str::len);
         let key_bytes = tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
             + tags.len() * TAG_ENTRY_BYTES
             + endpoint.len();
         spend.bytes((key_bytes + metric_len).saturating_mul(samples.len().saturating_sub(1)))?;
+        let checked = match name {
+            None => Err(ValidationError::new(
+                "__name__",
+                "the series has no __name__ label",
+            )),
+            Some(metric) => {
+                let pairs: Vec<(&str, &str)> =
+                    tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+                key.clear();
+                frame::put_str(&mut key, &endpoint);
+                frame::put_str(&mut key, metric);
+                frame::put_uvarint(&mut key, pairs.len() as u64);
+                for (k, v) in &pairs {
+                    frame::put_str(&mut key, k);
+                    frame::put_str(&mut key, v);
+                }
+                SeriesOk::check(enc.tenant(), &endpoint, metric, &pairs, enc.limits())
+            }
+        };
         for &(value, ms) in &samples {
             let i = index;
             index += 1;
             if value.is_nan() {
                 continue;
             }
-            if name.is_none() {
-                out.rejected.push(Rejection::new(
+            match &checked {
+                Ok(ok) => enc.push(
                     i,
-                    ValidationError::new("__name__", "the series has no __name__ label"),
-                ));
-                continue;
+                    ok,
+                    &key,
+                    (
+                        value,
+                        ms.div_euclid(1000),
+                        cfg.default_step,
+                        CounterType::Gauge,
+                    ),
+                ),
+                Err(e) => enc.reject(i, e.clone()),
             }
-            body.extend_from_slice(&key);
-            frame::put_sample(
-                &mut body,
-                value,
-                ms.div_euclid(1000),
-                cfg.default_step,
-                CounterType::Gauge,
-            );
-            out.index.push(i);
         }
         labels = tags_back(tags);
     }
     top.finish()?;
-    out.frame = Vec::with_capacity(body.len() + 16);
-    frame::put_header(&mut out.frame, out.index.len());
-    out.frame.extend_from_slice(&body);
-    Ok(out)
+    Ok(())
 }
 
 /// The vector of a series' pairs, emptied, to be filled again by the next series.
@@ -522,9 +517,9 @@ mod tests {
         assert!(parse(&body, 4, Budget::UNLIMITED).is_err());
     }
 
-    /// The frame path maps every request onto the very points and rejections of the
-    /// `Point` path: the same keys, tags (sorted, deduplicated, cleaned, the endpoint marker),
-    /// timestamps and indexes.
+    /// The encoded path maps and checks every request as the `Point` path does (to_points,
+    /// then `accept`'s validation): the same keys, tags (sorted, deduplicated, cleaned, the
+    /// endpoint marker), timestamps, rejections and indexes.
     #[test]
     fn the_frame_path_maps_as_the_point_path_does() {
         let series = |labels: &[(&str, &str)], samples: &[(f64, i64)]| TimeSeries {
@@ -564,13 +559,43 @@ mod tests {
         };
         let cfg = IngestConfig::default();
         let raw = prost::Message::encode_to_vec(&req);
-        let (good, bad) = to_points(req, &cfg, Budget::UNLIMITED).unwrap();
-        let f = to_frame(&raw, &cfg, Budget::UNLIMITED).unwrap();
-        let points = frame::decode_batch(&f.frame).unwrap();
-        let from_frame: Vec<(usize, Point)> = f.index.iter().copied().zip(points).collect();
+        let tenant = TenantId::new("acme").unwrap();
+        let limits = argus_core::validate::Limits::default();
+        let now = 1_700_000_000;
+        let encoded = |raw: &[u8], budget| {
+            let mut enc = Encoded::new(&tenant, &limits, now, 0, 0);
+            to_encoded(raw, &cfg, budget, &mut enc).map(|()| {
+                let (f, index, rejected) = enc.parts();
+                (f, index, rejected.to_vec())
+            })
+        };
+        let (mapped, mut bad) = to_points(req, &cfg, Budget::UNLIMITED).unwrap();
+        assert!(mapped
+            .iter()
+            .any(|(_, p)| p.tags.get("zone") == Some("c_d")));
+        let mut good = Vec::new();
+        for (i, mut p) in mapped {
+            p.tenant = tenant.clone();
+            match argus_core::validate::validate_point(&p, &limits, now) {
+                Ok(()) => good.push((i, p)),
+                Err(e) => bad.push(Rejection::new(i, e)),
+            }
+        }
+        bad.sort_by_key(|r| r.index);
+        let (f, index, mut rejected) = encoded(&raw, Budget::UNLIMITED).unwrap();
+        rejected.sort_by_key(|r| r.index);
+        let points = frame::decode_batch(&f).unwrap();
+        let from_frame: Vec<(usize, Point)> = index.into_iter().zip(points).collect();
         assert_eq!(from_frame, good);
-        assert_eq!(f.rejected, bad);
-        assert!(good.iter().any(|(_, p)| p.tags.get("zone") == Some("c_d")));
+        assert_eq!(rejected, bad);
+        let fields: Vec<&str> = bad.iter().map(|r| r.field.as_str()).collect();
+        assert!(
+            fields.contains(&"__name__")
+                && fields.contains(&"metric")
+                && fields.contains(&"timestamp"),
+            "mapping and validation both refuse: {bad:?}"
+        );
+        assert!(!good.is_empty());
         // Each sample's copy of its key counts against the budget as the point path's does.
         let tight = Budget {
             points: 100,
@@ -584,8 +609,9 @@ mod tests {
         };
         let raw = prost::Message::encode_to_vec(&req);
         assert!(to_points(req, &cfg, tight).is_err());
+        let mut enc = Encoded::new(&tenant, &limits, now, 0, 0);
         assert!(matches!(
-            to_frame(&raw, &cfg, tight),
+            to_encoded(&raw, &cfg, tight, &mut enc),
             Err(RemoteWriteError::OverBudget(_))
         ));
         // Text that is not UTF-8 is refused, as prost refuses it.
@@ -593,7 +619,7 @@ mod tests {
         let at = broken.windows(4).position(|w| w == b"long").unwrap();
         broken[at] = 0xff;
         assert!(matches!(
-            to_frame(&broken, &cfg, Budget::UNLIMITED),
+            encoded(&broken, Budget::UNLIMITED),
             Err(RemoteWriteError::Protobuf(_))
         ));
     }
