@@ -218,5 +218,6 @@ pub(crate) async fn run(
         } else {
             0.0
         },
+        rounds: Vec::new(),
     })
 }

@@ -142,6 +142,10 @@ struct RunArgs {
     /// Requests in flight.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Rounds of the main ingest comparison (every system once a round, in turn); each
+    /// system's row is its median round by points per core-second (1 with --quick).
+    #[arg(long)]
+    ingest_rounds: Option<usize>,
     /// Hosts per Argus push (1 = each agent pushes its own batch, as deployed).
     #[arg(long, default_value_t = 1)]
     argus_hosts_per_batch: usize,
@@ -262,6 +266,7 @@ fn run_opts(a: RunArgs) -> anyhow::Result<run::RunOpts> {
         },
         systems,
         concurrency: a.concurrency,
+        ingest_rounds: a.ingest_rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
         argus_hosts_per_batch: a.argus_hosts_per_batch,
         rw_hosts_per_batch: a.rw_hosts_per_batch,
         argus_fsync: a.argus_fsync,

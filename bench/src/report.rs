@@ -217,6 +217,29 @@ fn ingest_table(rows: &[&IngestResult], out: &mut String) {
             r.bytes_per_point
         );
     }
+    let rounds: Vec<&&IngestResult> = rows.iter().filter(|r| !r.rounds.is_empty()).collect();
+    if let Some(first) = rounds.first() {
+        let _ = writeln!(
+            out,
+            "\nEach system ran {} rounds, in turn; its row is its median round by points per \
+             core-second. Every round (points per core-second, peak RSS):\n",
+            first.rounds.len()
+        );
+        for r in rounds {
+            let each: Vec<String> = r
+                .rounds
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} ({})",
+                        human(x.points_per_core_sec),
+                        mib(x.peak_rss_bytes)
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "- {}: {}", pretty(&r.system), each.join(", "));
+        }
+    }
 }
 
 /// The headline ratios, each naming both sides, before the details.
@@ -776,38 +799,41 @@ fn dashboard_table(r: &Results, systems: &[&str], s: &mut String) {
 /// The ingest scenario's standing caveats: where Argus's CPU goes and what is left.
 const INGEST_CAVEATS: &str = "**Caveats:**
 
-- The agents' shape is one host (71 points) a request, so per-request work dominates Argus's \
-figure; VictoriaMetrics is fed 2,000 samples a request and does no fsync. `perf record -g` of \
-the serving process over the 2000-host agent run, after issue 22's third round: 48 % of its CPU \
-on the transfer's HTTP workers (13 % of all in the kernel's context switches as they wake for \
-each push, about 5 % checking and hashing the series keys of the agents' frames, 2.6 % copying \
-bodies, 1.5 % zstd), 40 % on the threads writing to the engine (5.7 % the disk's `fdatasync`, \
-5.6 % finding each point's series, 3.5 % appending to heads), 11 % encoding chunks when the head \
-is flushed to blocks.
-- Changed for issue 22 (the run before them: Argus 145k, Argus remote write 326k, \
-VictoriaMetrics 382k points per core-second): each accepted point is encoded once into the frame \
-bytes of its storage replicas and judge (no clone per replica, no second encoding), the agents' \
-binary frame is validated in place and only its tenant prefix rewritten (no `Point` built), and \
-the transfer → storage node hop is no longer zstd-compressed (`downstream_zstd`, off by default: \
-it cost more CPU than the loopback or LAN bytes it saved).
-- Changed in issue 22's second round (the run before it: Argus 203k, Argus remote write 485k, \
-VictoriaMetrics 478k): the transfer keeps one write in flight per storage node \
-(`downstream_writes_in_flight`, was 4), so the pushes arriving during a write go together in \
-the next one: a storage write (one request, one fsync) carried 3.9 agent pushes on average \
-instead of 1.4. A push is still acknowledged only once the write carrying it is durable.
-- Changed in the third round (the run before it: Argus 285k, Argus remote write 499k, \
-VictoriaMetrics 403k): a storage node in the transfer's own process (here, and in `argus \
-standalone`) is written without HTTP (`store-client/src/local.rs`): no request to encode, no \
-loopback round trip, no second HTTP server's wake-ups; the node's credential check, load \
-shedding and limits still apply. A region whose storage nodes are separate processes still \
-pays that hop. Runs on this shared machine vary by a third: the ingest scenario alone, run just \
-after this change, gave Argus 454k, Argus remote write 688k and VictoriaMetrics 500k points per \
-core-second.
-- Left: each push is its own HTTP request into the transfer, and the wake-ups of its workers are \
-now the largest single cost; the series keys of an agent's frame are checked on every push \
-though they rarely change (a cache of keys already checked would skip it). A lingering \
-coalescer (holding a finished write's slot 1–2 ms for the next pushes) was measured and did \
-not lower the CPU per point.
+- Shapes differ by design: the agents' batches are one host (71 points) a request, acknowledged \
+only once fsynced; the remote-write rows get 28 hosts (about 2,000 samples) a request, as \
+Prometheus sends them, and Argus still fsyncs before answering. VictoriaMetrics answers before \
+its points reach the disk: an unclean stop loses the last few seconds \
+(`-inmemoryDataFlushInterval`).
+- Runs on this shared machine (2 cores, with steal time from its host) vary by up to a third \
+from one run to the next, for every system alike: hence the rounds, and ratios read from the \
+median rows.
+- Where the agents' path spends its CPU (`perf record -g` of the serving process over the \
+2000-host agent run): 48 % on the transfer's HTTP workers, about half of it the HTTP exchange \
+itself (11 % of all CPU the kernel putting threads to sleep and waking them for each push, much \
+of it in epoll; 6 % sending answers), 4 % zstd, 3 % copying bodies, 5 % reading and checking \
+the series keys; 38 % on the threads writing to the engine (13 % the `fdatasync` of each merged \
+write, a quarter of that the file's new size written to its inode; 4 % finding each point's \
+series, 4 % appending to heads); 14 % flushing the head to blocks (7 % encoding chunks), which a \
+run past `head_max_points` (4 million points) includes.
+- Where the remote-write path spends it (the same, over a 90-step run of the 2000 hosts, three \
+flushes): 43 % on the HTTP workers, mostly reading the requests (6 % mapping and encoding the \
+series, 4 % walking the protobuf, 4 % checking that labels are UTF-8, 4 % checking names and \
+tag values, 2 % snappy, 5 % copying); 27 % on the engine threads (6 % finding series, 5 % \
+appending to heads); 30 % flushing (18 % encoding chunks, which tries two codings per column \
+to keep the smaller). One request carries 2,000 samples, so the HTTP exchange is small here. \
+Each series' key is checked and hashed once per request, not per sample, and the strings are \
+checked as UTF-8 once.
+- What is left on the agents' path is per request: a push of 71 points costs an HTTP exchange \
+and a share of an fsync, where VictoriaMetrics spreads a request over 2,000 samples and does no \
+fsync. At the fleet's real rate (one push per host every 10 s) that is the gap in the table's \
+cores for real time. What would close it: fewer, larger requests (an agent sending several \
+steps at once when it is behind, or a relay per rack merging its hosts' pushes), or answering \
+before the fsync as VictoriaMetrics does (the storage node's `fsync = false`: a machine crash \
+then loses up to `fsync_interval_ms` of acknowledged points; `--argus-fsync false` measures \
+it). Two ideas were measured and dropped: a commit delay (holding a finished write's slot 1–2 \
+ms for the next pushes) did not lower the CPU per point, and a table of series keys already \
+checked gained less than the runs' noise and added about 30 MiB of peak memory at 2,000 \
+hosts.
 ";
 
 /// What the peak RSS figures hold, and the allocator's part in them.

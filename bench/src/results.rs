@@ -107,6 +107,19 @@ pub(crate) struct IngestResult {
     pub disk_bytes: u64,
     /// `disk_bytes / points_accepted`.
     pub bytes_per_point: f64,
+    /// Every round's figures, in the order run, when the system ran more than once (this row
+    /// is then its median round by points per core-second).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Round>,
+}
+
+/// One round of a system's ingest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Round {
+    /// Accepted points per CPU second of the server.
+    pub points_per_core_sec: f64,
+    /// Peak resident memory of the server.
+    pub peak_rss_bytes: u64,
 }
 
 /// Agent footprint over the same window.

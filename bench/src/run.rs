@@ -1,7 +1,7 @@
 //! `argus-bench run`: every measurement in one run, the systems side by side.
 
 use crate::ingest::{self, Plan};
-use crate::results::{IngestResult, Results, Settings};
+use crate::results::{IngestResult, Results, Round, Settings};
 use crate::servers::{self, Kind};
 use crate::workload::Fleet;
 use anyhow::Context;
@@ -31,6 +31,8 @@ pub(crate) struct RunOpts {
     pub systems: Vec<Kind>,
     /// Requests in flight.
     pub concurrency: usize,
+    /// Rounds of the main ingest comparison.
+    pub ingest_rounds: usize,
     /// Hosts per Argus push.
     pub argus_hosts_per_batch: usize,
     /// Hosts per remote-write request.
@@ -155,14 +157,37 @@ fn merge_into(path: &Path, new: Results) -> anyhow::Result<Results> {
         old.flood = new.flood.clone();
         measured.push("flood".into());
     }
+    forget_remeasured(&mut old.notes, &measured);
     old.notes.push(format!(
-        "{} measured in a later run, started {} ({}): {}",
+        "{}{LATER_RUN}, started {} ({}): {}",
         measured.join(", "),
         new.started,
         new.versions.get("argus").cloned().unwrap_or_default(),
         new.notes.join("; ")
     ));
     Ok(old)
+}
+
+/// How a merged run's note begins, after the scenarios it measured.
+const LATER_RUN: &str = " measured in a later run";
+
+/// Takes the scenarios `measured` again out of earlier merged runs' notes (a note left naming
+/// none is dropped), so each scenario's note names the run its figures come from.
+fn forget_remeasured(notes: &mut Vec<String>, measured: &[String]) {
+    notes.retain_mut(|n| {
+        let Some(at) = n.find(LATER_RUN) else {
+            return true;
+        };
+        let left: Vec<&str> = n[..at]
+            .split(", ")
+            .filter(|s| !measured.iter().any(|m| m == s))
+            .collect();
+        if left.is_empty() {
+            return false;
+        }
+        *n = format!("{}{}", left.join(", "), &n[at..]);
+        true
+    });
 }
 
 /// Starts `kind` with its data under `dir`.
@@ -226,6 +251,25 @@ async fn measure(
     );
     let _ = std::fs::remove_dir_all(dir);
     Ok(r)
+}
+
+/// A system's median round by points per core-second, with every round's figures kept in it
+/// (none when it ran once).
+fn median_round(mut runs: Vec<IngestResult>) -> Option<IngestResult> {
+    if runs.len() < 2 {
+        return runs.pop();
+    }
+    let rounds: Vec<Round> = runs
+        .iter()
+        .map(|r| Round {
+            points_per_core_sec: r.points_per_core_sec,
+            peak_rss_bytes: r.peak_rss_bytes,
+        })
+        .collect();
+    runs.sort_by(|a, b| a.points_per_core_sec.total_cmp(&b.points_per_core_sec));
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.rounds = rounds;
+    Some(median)
 }
 
 /// Runs everything and writes the results JSON.
@@ -304,17 +348,30 @@ pub(crate) async fn run(opts: RunOpts) -> anyhow::Result<Results> {
             "{scenario}: {hosts} hosts, {} series, {steps} steps",
             fleet.total_series()
         );
-        for &kind in &systems {
-            // Argus on VictoriaMetrics: the main comparison only (its growth is VictoriaMetrics's).
-            if kind == Kind::ArgusVm && scenario != "ingest" {
-                continue;
+        // This shared machine's runs vary by a third: the main size runs in rounds, each
+        // system once a round in turn, and keeps each system's median round.
+        let rounds = if i == 0 { opts.ingest_rounds } else { 1 };
+        let mut runs: Vec<Vec<IngestResult>> = vec![Vec::new(); systems.len()];
+        for round in 0..rounds {
+            if rounds > 1 {
+                eprintln!("round {} of {rounds}", round + 1);
             }
-            let dir = work.join(format!("{scenario}-{hosts}-{}", kind.name()));
-            let r = measure(kind, &dir, fleet.clone(), &plan(scenario, steps), &opts)
-                .await
-                .with_context(|| format!("{scenario} with {} at {hosts} hosts", kind.name()))?;
-            results.ingest.push(r);
+            for (k, &kind) in systems.iter().enumerate() {
+                // Argus on VictoriaMetrics: the main comparison only (its growth is
+                // VictoriaMetrics's).
+                if kind == Kind::ArgusVm && scenario != "ingest" {
+                    continue;
+                }
+                let dir = work.join(format!("{scenario}-{hosts}-{}", kind.name()));
+                let r = measure(kind, &dir, fleet.clone(), &plan(scenario, steps), &opts)
+                    .await
+                    .with_context(|| format!("{scenario} with {} at {hosts} hosts", kind.name()))?;
+                runs[k].push(r);
+            }
         }
+        results
+            .ingest
+            .extend(runs.into_iter().filter_map(median_round));
     }
 
     // 3. Storage: one hour of data.
@@ -458,4 +515,28 @@ pub(crate) async fn run(opts: RunOpts) -> anyhow::Result<Results> {
         results.duration_secs
     );
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merged_run_takes_its_scenarios_out_of_earlier_runs_notes() {
+        let mut notes = vec![
+            "load average at start: 1.0".to_string(),
+            format!("ingest, scale, queries{LATER_RUN}, started A (git a): x"),
+            format!("rules{LATER_RUN}, started B (git b): y"),
+            format!("scale{LATER_RUN}, started C (git c): z"),
+        ];
+        forget_remeasured(&mut notes, &["ingest".into(), "scale".into()]);
+        assert_eq!(
+            notes,
+            [
+                "load average at start: 1.0".to_string(),
+                format!("queries{LATER_RUN}, started A (git a): x"),
+                format!("rules{LATER_RUN}, started B (git b): y"),
+            ]
+        );
+    }
 }
