@@ -807,22 +807,20 @@ its points reach the disk: an unclean stop loses the last few seconds \
 - Runs on this shared machine (2 cores, with steal time from its host) vary by up to a third \
 from one run to the next, for every system alike: hence the rounds, and ratios read from the \
 median rows.
-- Where the agents' path spends its CPU (`perf record -g` of the serving process over the \
-2000-host agent run): 48 % on the transfer's HTTP workers, about half of it the HTTP exchange \
-itself (11 % of all CPU the kernel putting threads to sleep and waking them for each push, much \
-of it in epoll; 6 % sending answers), 4 % zstd, 3 % copying bodies, 5 % reading and checking \
-the series keys; 38 % on the threads writing to the engine (13 % the `fdatasync` of each merged \
-write, a quarter of that the file's new size written to its inode; 4 % finding each point's \
-series, 4 % appending to heads); 14 % flushing the head to blocks (7 % encoding chunks), which a \
-run past `head_max_points` (4 million points) includes.
-- Where the remote-write path spends it (the same, over a 90-step run of the 2000 hosts, three \
-flushes): 43 % on the HTTP workers, mostly reading the requests (6 % mapping and encoding the \
-series, 4 % walking the protobuf, 4 % checking that labels are UTF-8, 4 % checking names and \
-tag values, 2 % snappy, 5 % copying); 27 % on the engine threads (6 % finding series, 5 % \
-appending to heads); 30 % flushing (18 % encoding chunks, which tries two codings per column \
-to keep the smaller). One request carries 2,000 samples, so the HTTP exchange is small here. \
-Each series' key is checked and hashed once per request, not per sample, and the strings are \
-checked as UTF-8 once.
+- Where the agents' path spends its CPU (`perf record -g` of the serving process over 10 s of \
+the 2000-host agent run, between two flushes): 57 % on the transfer's HTTP workers, most of it \
+the HTTP exchange itself (14 % of all CPU the kernel putting threads to sleep and waking them \
+for each push, much of it in epoll; 7 % sending answers), 4 % zstd, 3 % copying bodies, 5 % \
+reading and checking the series keys; 43 % on the threads writing to the engine (17 % the \
+`fdatasync` of each merged write, a quarter of that the file's new size written to its inode; \
+5 % finding each point's series, 4 % appending to heads).
+- Where the remote-write path spends it (the same, over a 90-step run of the 2000 hosts: three \
+flushes): 48 % on the HTTP workers, mostly reading the requests (6 % mapping and encoding the \
+series, 5 % walking the protobuf, 5 % checking that labels are UTF-8, 5 % checking names and \
+tag values, 2 % snappy, 6 % copying); 31 % on the engine threads (7 % finding series, 6 % \
+appending to heads); 20 % flushing heads to blocks (5 % encoding chunks). One request carries \
+2,000 samples, so the HTTP exchange is small here; each series' key is checked and hashed once \
+per request, and its strings checked as UTF-8 once.
 - What is left on the agents' path is per request: a push of 71 points costs an HTTP exchange \
 and a share of an fsync, where VictoriaMetrics spreads a request over 2,000 samples and does no \
 fsync. At the fleet's real rate (one push per host every 10 s) that is the gap in the table's \
