@@ -395,7 +395,7 @@ async fn accept_frame(st: &State, tenant: &TenantId, raw: &[u8]) -> Result<PushR
         let sample = (f.value, f.timestamp, f.step, f.counter_type);
         match f.view(raw, &mut tags) {
             Ok(v) if v.canonical => {
-                match SeriesOk::check(enc.tenant, v.endpoint, v.metric, &tags, enc.limits) {
+                match SeriesOk::check(enc.tenant(), v.endpoint, v.metric, &tags, enc.limits()) {
                     Ok(key) => enc.push(i, &key, v.after_tenant, sample),
                     Err(e) => enc.reject(i, e),
                 }
@@ -445,7 +445,7 @@ impl SeriesOk {
 /// and the ones refused on the way: what an agent's frame or a remote-write request becomes
 /// without building a `Point`.
 pub(crate) struct Encoded<'a> {
-    tenant: &'a str,
+    tenant: &'a TenantId,
     limits: &'a Limits,
     now: i64,
     /// The kept points' bytes one after the other; each `Kept` says where its own end.
@@ -463,12 +463,11 @@ impl<'a> Encoded<'a> {
         bytes: usize,
         points: usize,
     ) -> Encoded<'a> {
-        let tenant = tenant.as_str();
         Encoded {
             tenant,
             limits,
             now,
-            bytes: Vec::with_capacity(bytes + points * (tenant.len() + 1)),
+            bytes: Vec::with_capacity(bytes + points * (tenant.as_str().len() + 1)),
             kept: Vec::with_capacity(points),
             rejected: Vec::new(),
         }
@@ -480,7 +479,7 @@ impl<'a> Encoded<'a> {
         if let Err(e) = validate_sample(s.0, s.1, s.2, self.limits, self.now) {
             return self.reject(index, e);
         }
-        frame::put_str(&mut self.bytes, self.tenant);
+        frame::put_str(&mut self.bytes, self.tenant.as_str());
         self.bytes.extend_from_slice(after_tenant);
         frame::put_sample(&mut self.bytes, s.0, s.1, s.2, s.3);
         self.keep(index, key);
@@ -488,7 +487,7 @@ impl<'a> Encoded<'a> {
 
     /// Point `index` decoded whole (its tags sorted): validated and encoded canonically.
     fn push_point(&mut self, index: usize, mut p: Point) {
-        p.tenant = TenantId::new(self.tenant).expect("the token's tenant is valid");
+        p.tenant = self.tenant.clone();
         if let Err(e) = validate_point(&p, self.limits, self.now) {
             return self.reject(index, e);
         }
@@ -516,7 +515,7 @@ impl<'a> Encoded<'a> {
 
     /// The token's tenant.
     pub(crate) fn tenant(&self) -> &'a str {
-        self.tenant
+        self.tenant.as_str()
     }
 
     /// The limits points are checked against.

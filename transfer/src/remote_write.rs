@@ -521,7 +521,7 @@ mod tests {
     /// then `accept`'s validation): the same keys, tags (sorted, deduplicated, cleaned, the
     /// endpoint marker), timestamps, rejections and indexes.
     #[test]
-    fn the_frame_path_maps_as_the_point_path_does() {
+    fn the_encoded_path_maps_and_checks_as_the_point_path_does() {
         let series = |labels: &[(&str, &str)], samples: &[(f64, i64)]| TimeSeries {
             labels: labels.iter().map(|(n, v)| label(n, v)).collect(),
             samples: samples
