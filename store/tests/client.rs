@@ -1,11 +1,13 @@
 //! The storage node through [`StoreClient`]: binary writes, JSON queries, auth and errors.
 
+mod common;
+
 use argus_core::point::Tags;
 use argus_core::query::{LastQuery, RangeQuery, Selector, SeriesQuery};
 use argus_core::{Point, TenantId};
 use argus_store::engine::{LabelKind, LabelQuery};
 use argus_store::node::{start, StoreConfig};
-use argus_store::{EngineConfig, StoreClient};
+use argus_store::StoreClient;
 use std::time::Duration;
 
 fn pt(t: &str, metric: &str, v: f64, ts: i64) -> Point {
@@ -30,13 +32,8 @@ fn everything(tenant: &TenantId, start: i64, end: i64) -> RangeQuery {
 /// A storage node on a free port with its data in `dir` and the internal credential `sekrit`.
 async fn node(dir: &std::path::Path) -> argus_store::node::StoreNode {
     start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
         internal_token: "sekrit".into(),
-        engine: EngineConfig {
-            data_dir: dir.into(),
-            ..Default::default()
-        },
-        ..Default::default()
+        ..common::node_config(dir)
     })
     .await
     .unwrap()
@@ -179,14 +176,9 @@ async fn a_node_in_this_process_is_called_directly_and_answers_as_over_http() {
     use argus_store_client::ClientError;
     let dir = tempfile::tempdir().unwrap();
     let node = start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
         internal_token: "sekrit".into(),
         max_body_bytes: 4096,
-        engine: EngineConfig {
-            data_dir: dir.path().into(),
-            ..Default::default()
-        },
-        ..Default::default()
+        ..common::node_config(dir.path())
     })
     .await
     .unwrap();

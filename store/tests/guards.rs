@@ -2,10 +2,12 @@
 //! every internal endpoint (a wrong one is 401 whatever the body, never 400 or 413), and the
 //! in-flight limit on writes (503 with Retry-After past it, while `/health` keeps answering).
 
+mod common;
+
 use argus_core::point::Tags;
 use argus_core::{Point, TenantId};
 use argus_store::node::{start, StoreConfig, StoreNode};
-use argus_store::{EngineConfig, StoreClient};
+use argus_store::StoreClient;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,15 +16,10 @@ const TOKEN: &str = "node-secret";
 
 async fn node(dir: &std::path::Path, max_in_flight: usize) -> StoreNode {
     start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
         internal_token: TOKEN.into(),
         max_body_bytes: 1024,
         max_in_flight,
-        engine: EngineConfig {
-            data_dir: dir.into(),
-            ..Default::default()
-        },
-        ..Default::default()
+        ..common::node_config(dir)
     })
     .await
     .unwrap()

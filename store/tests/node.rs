@@ -1,10 +1,12 @@
 //! The storage node over HTTP: full disk, `/metrics`, JSON writes with rejections, and the
 //! `argus-store check` subcommand.
 
+mod common;
+
 use argus_core::point::Tags;
 use argus_core::query::{LastQuery, Selector};
 use argus_core::{Point, TenantId};
-use argus_store::node::{start, StoreConfig};
+use argus_store::node::start;
 use argus_store::{EngineConfig, StoreClient};
 use std::time::Duration;
 
@@ -27,17 +29,9 @@ async fn last_of_acme(c: &StoreClient) -> Vec<argus_core::query::LastValue> {
 #[tokio::test]
 async fn full_disk_answers_507_and_reads_keep_working() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: EngineConfig {
-            data_dir: dir.path().into(),
-            disk_quota_bytes: 2048,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let mut cfg = common::node_config(dir.path());
+    cfg.engine.disk_quota_bytes = 2048;
+    let node = start(cfg).await.unwrap();
     let c = StoreClient::new(node.server.url(), "", Duration::from_secs(30));
     let t = argus_core::time::now_secs() - 5000;
     let mut n = 0;
@@ -77,17 +71,9 @@ async fn full_disk_answers_507_and_reads_keep_working() {
 #[tokio::test]
 async fn json_writes_report_engine_rejections_by_batch_index() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: EngineConfig {
-            data_dir: dir.path().into(),
-            out_of_order_window_secs: 60,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let mut cfg = common::node_config(dir.path());
+    cfg.engine.out_of_order_window_secs = 60;
+    let node = start(cfg).await.unwrap();
     let t = argus_core::time::now_secs();
     let body = serde_json::json!({"points": [
         {"tenant": "acme", "endpoint": "h", "metric": "m", "value": 1, "timestamp": t},
@@ -152,16 +138,7 @@ fn frame(points: &[RawPoint]) -> Vec<u8> {
 #[tokio::test]
 async fn binary_frames_keep_good_points_and_match_series_by_key_whatever_the_tag_order() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: EngineConfig {
-            data_dir: dir.path().into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let node = start(common::node_config(dir.path())).await.unwrap();
     let t = argus_core::time::now_secs();
     let send = |raw: Vec<u8>| {
         let url = format!("{}/internal/v1/write", node.server.url());
@@ -293,14 +270,7 @@ fn check_subcommand_reports_damage() {
 #[tokio::test]
 async fn a_clean_stop_writes_the_head_to_blocks_and_empties_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig {
-        listen: "127.0.0.1:0".into(),
-        engine: EngineConfig {
-            data_dir: dir.path().into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let cfg = common::node_config(dir.path());
     let node = start(cfg.clone()).await.unwrap();
     let c = StoreClient::new(node.server.url(), "", Duration::from_secs(30));
     let t = argus_core::time::now_secs() - 3000;
